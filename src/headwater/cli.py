@@ -1,0 +1,243 @@
+"""The `headwater` command: parse arguments, call `Context`, render the result.
+
+Exit codes: 0 success, 1 failed nodes or error-level checks, 2 usage or configuration errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from headwater import __version__
+from headwater.errors import HeadwaterError, UsageError
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--project-dir", default=argparse.SUPPRESS, help="project folder (default: current directory)")
+    p.add_argument("--target", "-t", default=argparse.SUPPRESS, help="target from headwater.yml")
+    p.add_argument("--vars", default=argparse.SUPPRESS, help="YAML/JSON mapping overriding `vars`")
+    p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
+
+
+def _selection(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-s", "--select", nargs="+", action="extend", help="nodes to include (dbt syntax)")
+    p.add_argument("--exclude", nargs="+", action="extend", help="nodes to leave out")
+
+
+def _run_options(p: argparse.ArgumentParser) -> None:
+    _selection(p)
+    p.add_argument("--threads", type=int, help="nodes run in parallel (default: the target's)")
+    p.add_argument("-x", "--fail-fast", action="store_true", help="stop at the first failure")
+    p.add_argument("--full-refresh", action="store_true", help="rebuild incremental models")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="headwater",
+        description="Extract, load, transform, check and publish tables. Embedded (DuckDB) by default.",
+    )
+    parser.add_argument("--version", action="version", version=f"headwater {__version__}")
+    _common(parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("demo", help="create the e-commerce demo project and build it")
+    p.add_argument("dir", nargs="?", default="headwater_demo", help="folder to create (default: headwater_demo)")
+    p.add_argument("--scale", type=float, default=0.05, help="1 = about 1M orders (default 0.05)")
+    p.add_argument("--seed", type=int, default=42, help="random seed of the data generator")
+    p.add_argument("--no-build", action="store_true", help="only create the project and its data")
+    p.add_argument("--threads", type=int)
+    p.add_argument("--json", action="store_true")
+    _common(p)
+
+    p = sub.add_parser("init", help="create an empty project")
+    p.add_argument("dir", help="folder to create")
+    p.add_argument("--name", help="project name (default: the folder name)")
+    _common(p)
+
+    for name, text in (
+        ("build", "build and check with write-audit-publish"),
+        ("run", "build without checks"),
+        ("test", "run checks against published tables"),
+        ("seed", "load seeds/*.csv"),
+    ):
+        p = sub.add_parser(name, help=text)
+        _run_options(p)
+        _common(p)
+
+    p = sub.add_parser("ls", help="list nodes")
+    _selection(p)
+    p.add_argument("--resource-type", nargs="+", action="extend",
+                   choices=["model", "source", "seed", "test", "snapshot", "analysis"])  # fmt: skip
+    p.add_argument("--json", action="store_true", help="a JSON array of nodes")
+    _common(p)
+
+    p = sub.add_parser("compile", help="write compiled SQL to .headwater/compiled/")
+    _selection(p)
+    p.add_argument("--print", dest="print_sql", action="store_true", help="also print the SQL")
+    p.add_argument("--json", action="store_true")
+    _common(p)
+
+    p = sub.add_parser("query", help="run SQL on the warehouse and print the result")
+    p.add_argument("sql", help="the query")
+    p.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    p.add_argument("--limit", type=int, default=None, help="print at most N rows")
+    _common(p)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    verbose = getattr(args, "verbose", False)
+    if not args.command:
+        parser.print_help()
+        return 2
+    try:
+        return COMMANDS[args.command](args)
+    except HeadwaterError as exc:
+        if verbose:
+            import traceback
+
+            traceback.print_exc()
+        _error(exc.render())
+        return exc.exit_code
+    except KeyboardInterrupt:
+        _error("interrupted; published tables are intact, rerun to finish")
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+def _error(text: str) -> None:
+    if sys.stderr.isatty():
+        print(f"\033[31merror:\033[0m {text}", file=sys.stderr)
+    else:
+        print(f"error: {text}", file=sys.stderr)
+
+
+def _vars(args: argparse.Namespace) -> dict[str, Any]:
+    text = getattr(args, "vars", None)
+    if not text:
+        return {}
+    import yaml
+
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise UsageError(f"--vars is not valid YAML: {exc}", hint="write e.g. --vars '{start: 2025-01-01}'") from None
+    if not isinstance(value, dict):
+        raise UsageError("--vars must be a mapping", hint="write e.g. --vars '{start: 2025-01-01}'")
+    return value
+
+
+def _context(args: argparse.Namespace, console: Any = None) -> Any:
+    from headwater.context import Context
+
+    return Context(
+        getattr(args, "project_dir", None) or os.getcwd(),
+        target=getattr(args, "target", None),
+        vars=_vars(args),
+        console=console,
+    )
+
+
+def _console(args: argparse.Namespace) -> Any:
+    from headwater.console import make_console
+
+    return make_console(bool(getattr(args, "json", False)))
+
+
+# -- commands ------------------------------------------------------------------------------------
+def cmd_run(args: argparse.Namespace) -> int:
+    console = _console(args)
+    with _context(args, console) as ctx:
+        options = {"threads": args.threads, "fail_fast": args.fail_fast, "full_refresh": args.full_refresh}
+        result = getattr(ctx, args.command)(args.select, args.exclude, **options)
+        if args.json:
+            print(json.dumps(result.to_dict(), indent=2, default=str))
+        else:
+            from headwater.report import print_run_summary
+
+            print_run_summary(console, result)
+        return result.exit_code
+
+
+def cmd_ls(args: argparse.Namespace) -> int:
+    with _context(args) as ctx:
+        types = tuple(args.resource_type) if args.resource_type else None
+        nodes = ctx.ls(args.select, args.exclude, types)
+        if args.json:
+            from headwater.report import node_json
+
+            print(json.dumps([node_json(n) for n in nodes], indent=2))
+        else:
+            for node in nodes:
+                print(f"{node.resource_type:<8} {node.display_name}")
+        return 0
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    with _context(args) as ctx:
+        nodes = ctx.compile(args.select, args.exclude)
+        if args.json:
+            print(json.dumps([{"unique_id": n.unique_id, "name": n.name, "compiled_sql": n.compiled_sql} for n in nodes], indent=2))
+            return 0
+        for node in nodes:
+            if args.print_sql:
+                print(f"-- {node.unique_id}\n{node.compiled_sql.strip()}\n")
+        print(f"compiled {len(nodes)} nodes into {ctx.compiled_dir}", file=sys.stderr if args.print_sql else sys.stdout)
+        return 0
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    from headwater.report import print_rows
+
+    with _context(args) as ctx:
+        names, rows = ctx.query(args.sql, args.limit)
+        print_rows(names, rows, args.format)
+        return 0
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from headwater.scaffold import init_project
+
+    path = init_project(args.dir, args.name)
+    print(f"created project `{path.name}` in {path}")
+    print(f"next: cd {args.dir} && headwater build")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from headwater.scaffold import create_demo
+
+    console = _console(args)
+    root, counts, seconds = create_demo(args.dir, args.scale, args.seed)
+    if not args.json:
+        console.print(f"Generated {sum(counts.values()):,} raw rows in {seconds:.1f}s into {root / 'data' / 'raw'}")
+    if args.no_build:
+        return 0
+    args.project_dir = str(root)
+    with _context(args, console) as ctx:
+        result = ctx.build(threads=args.threads)
+        if args.json:
+            print(json.dumps(result.to_dict(), indent=2, default=str))
+        else:
+            from headwater.report import print_demo_summary
+
+            print_demo_summary(console, result, root)
+        return result.exit_code
+
+
+COMMANDS = {
+    "build": cmd_run, "run": cmd_run, "test": cmd_run, "seed": cmd_run, "ls": cmd_ls,
+    "compile": cmd_compile, "query": cmd_query, "init": cmd_init, "demo": cmd_demo,
+}  # fmt: skip
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,294 @@
+"""`Context`: the one object the CLI, tests and notebooks call — a project, a target and its state.
+
+>>> ctx = Context("path/to/project")                    # doctest: +SKIP
+>>> result = ctx.build(select=["+fct_orders"])          # doctest: +SKIP
+>>> result.exit_code                                    # doctest: +SKIP
+0
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from headwater.errors import HeadwaterError
+from headwater.manifest import Manifest, load_manifest, write_compiled
+from headwater.project.definition import Node
+from headwater.runner.executor import UnitResult
+from headwater.runner.plan import Unit
+
+log = logging.getLogger("headwater")
+
+
+@dataclass
+class RunResult:
+    """What a run, build, test or seed did."""
+
+    invocation_id: str
+    command: str
+    results: list[UnitResult]
+    elapsed: float
+    warehouse: str
+    target: str
+    log_path: str = ""
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if any(r.failed for r in self.results) else 0
+
+    @property
+    def checks(self) -> list[Any]:
+        return [c for r in self.results for c in r.checks]
+
+    def summary(self) -> dict[str, Any]:
+        statuses: dict[str, int] = {}
+        for r in self.results:
+            statuses[r.status] = statuses.get(r.status, 0) + 1
+        checks: dict[str, int] = {}
+        for c in self.checks:
+            checks[c.status] = checks.get(c.status, 0) + 1
+        return {"nodes": statuses, "checks": checks, "elapsed": round(self.elapsed, 3)}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "invocation_id": self.invocation_id,
+            "command": self.command,
+            "target": self.target,
+            "warehouse": self.warehouse,
+            "success": self.exit_code == 0,
+            "elapsed": round(self.elapsed, 3),
+            "summary": self.summary(),
+            "results": [r.to_dict() for r in self.results],
+        }
+
+
+class _Recorder:
+    """Fans runner events out to the console, the state store and the log file."""
+
+    def __init__(self, console: Any, state: Any, invocation_id: str, logger: logging.Logger) -> None:
+        self.console = console
+        self.state = state
+        self.invocation_id = invocation_id
+        self.log = logger
+
+    def run_started(self, units: list[Unit]) -> None:
+        self.console.run_started(units)
+
+    def unit_started(self, unit: Unit) -> None:
+        self.console.unit_started(unit)
+
+    def unit_finished(self, unit: Unit, result: UnitResult, index: int, total: int) -> None:
+        self.console.unit_finished(unit, result, index, total)
+        row = result.to_dict()
+        self.state.record_node(self.invocation_id, row)
+        for check in result.checks:
+            self.state.record_check(self.invocation_id, check.to_dict())
+        self.log.info(
+            "%s %s %s %.3fs rows=%s %s", self.invocation_id[:8], result.status, result.name,
+            result.duration, result.rows, result.message.replace("\n", " ")[:500],
+        )  # fmt: skip
+
+
+class Context:
+    """A project at a target. Loading is lazy: `ls` never opens the warehouse."""
+
+    def __init__(
+        self,
+        project_dir: str | Path = ".",
+        target: str | None = None,
+        vars: dict[str, Any] | None = None,
+        console: Any = None,
+    ) -> None:
+        self.project_dir = Path(project_dir)
+        self.target_name = target
+        self.vars = dict(vars or {})
+        if console is None:
+            from headwater.console import NullConsole
+
+            console = NullConsole()
+        self.console = console
+        self._manifest: Manifest | None = None
+        self._graph: Any = None
+        self._engine: Any = None
+        self._state: Any = None
+
+    # -- lazy parts ---------------------------------------------------------------------------
+    @property
+    def manifest(self) -> Manifest:
+        if self._manifest is None:
+            self._manifest = load_manifest(self.project_dir, self.target_name, self.vars)
+        return self._manifest
+
+    @property
+    def root(self) -> Path:
+        return Path(self.manifest.config.root)
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / self.manifest.config.state_dir
+
+    @property
+    def graph(self) -> Any:
+        if self._graph is None:
+            from headwater.graph.definition import Graph
+
+            self._graph = Graph(self.manifest.nodes)
+        return self._graph
+
+    @property
+    def engine(self) -> Any:
+        if self._engine is None:
+            from headwater.engines import create_engine
+
+            engine = create_engine(self.manifest.target, str(self.root))
+            engine.open()
+            self._engine = engine
+        return self._engine
+
+    @property
+    def state(self) -> Any:
+        if self._state is None:
+            from headwater.state.store import StateStore
+
+            self._state = StateStore(self.state_dir / "state.db")
+        return self._state
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
+        if self._state is not None:
+            self._state.close()
+            self._state = None
+
+    def __enter__(self) -> Context:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- selection --------------------------------------------------------------------------------
+    def select(
+        self,
+        select: list[str] | None = None,
+        exclude: list[str] | None = None,
+        resource_types: tuple[str, ...] | None = None,
+        with_tests: bool = True,
+    ) -> list[Node]:
+        """Selected nodes in graph order."""
+        from headwater.graph.selection import Selector
+
+        uids = Selector(self.graph).select(select, exclude, with_tests=with_tests)
+        nodes = [self.graph.nodes[u] for u in self.graph.sort(uids)]
+        if resource_types:
+            nodes = [n for n in nodes if n.resource_type in resource_types]
+        return nodes
+
+    def ls(self, select: list[str] | None = None, exclude: list[str] | None = None,
+           resource_types: tuple[str, ...] | None = None) -> list[Node]:  # fmt: skip
+        return self.select(select, exclude, resource_types)
+
+    def compile(self, select: list[str] | None = None, exclude: list[str] | None = None) -> list[Node]:
+        nodes = [n for n in self.select(select, exclude) if n.compiled_sql is not None]
+        write_compiled(self.manifest, nodes)
+        return nodes
+
+    @property
+    def compiled_dir(self) -> Path:
+        return self.state_dir / "compiled"
+
+    # -- running -------------------------------------------------------------------------------------
+    def run(self, select: list[str] | None = None, exclude: list[str] | None = None, **options: Any) -> RunResult:
+        """Build the selected sources, seeds and models, without checks."""
+        return self._execute("run", select, exclude, build=True, tests=False, **options)
+
+    def build(self, select: list[str] | None = None, exclude: list[str] | None = None, **options: Any) -> RunResult:
+        """Build and check the selection with write-audit-publish."""
+        return self._execute("build", select, exclude, build=True, tests=True, **options)
+
+    def test(self, select: list[str] | None = None, exclude: list[str] | None = None, **options: Any) -> RunResult:
+        """Run the checks of the selection against published relations."""
+        return self._execute("test", select, exclude, build=False, tests=True, **options)
+
+    def seed(self, select: list[str] | None = None, exclude: list[str] | None = None, **options: Any) -> RunResult:
+        return self._execute("seed", select, exclude, build=True, tests=False, resource_types=("seed",), **options)
+
+    def _execute(
+        self,
+        command: str,
+        select: list[str] | None,
+        exclude: list[str] | None,
+        *,
+        build: bool,
+        tests: bool,
+        threads: int | None = None,
+        fail_fast: bool = False,
+        full_refresh: bool = False,
+        resource_types: tuple[str, ...] = ("source", "seed", "model", "snapshot"),
+    ) -> RunResult:
+        from headwater.graph.selection import Selector
+        from headwater.runner.executor import Runner
+        from headwater.runner.plan import plan_units
+
+        started = time.perf_counter()
+        uids = Selector(self.graph).select(select, exclude, with_tests=tests)
+        units = plan_units(self.graph, uids, build=build, tests=tests, resource_types=resource_types)
+        invocation_id = str(uuid.uuid4())
+        target = self.manifest.target
+        logger = self._file_logger()
+        args = {"select": select, "exclude": exclude, "threads": threads, "fail_fast": fail_fast}
+        self.state.start_invocation(invocation_id, command, args, target.name)
+        recorder = _Recorder(self.console, self.state, invocation_id, logger)
+        logger.info("%s start %s target=%s units=%d", invocation_id[:8], command, target.name, len(units))
+        status = "error"
+        try:
+            runner = Runner(
+                self.engine, self.graph, self.manifest.config, recorder,
+                threads=threads or target.threads, fail_fast=fail_fast, full_refresh=full_refresh,
+            )  # fmt: skip
+            results = runner.run(units)
+            result = RunResult(
+                invocation_id=invocation_id,
+                command=command,
+                results=results,
+                elapsed=time.perf_counter() - started,
+                warehouse=self.engine.location,
+                target=target.name,
+                log_path=str(self.state_dir / "logs" / "headwater.log"),
+            )
+            status = "success" if result.exit_code == 0 else "failed"
+            return result
+        finally:
+            finish = getattr(self.console, "finish", None)
+            if finish:
+                finish()
+            self.state.finish_invocation(invocation_id, status, {"units": len(units)})
+            logger.info("%s end %s %s", invocation_id[:8], command, status)
+
+    def _file_logger(self) -> logging.Logger:
+        logger = logging.getLogger(f"headwater.file.{self.root}")
+        if not logger.handlers:
+            logs = self.state_dir / "logs"
+            logs.mkdir(parents=True, exist_ok=True)
+            handler = logging.FileHandler(logs / "headwater.log", encoding="utf-8", delay=True)
+            handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+            logger.addHandler(handler)
+            logger.setLevel(logging.INFO)
+            logger.propagate = False
+        return logger
+
+    # -- queries ------------------------------------------------------------------------------------
+    def query(self, sql: str, limit: int | None = None) -> tuple[list[str], list[tuple]]:
+        """Run a query on the warehouse: column names and rows."""
+        names, rows = self.engine.query(sql)
+        if limit is not None:
+            rows = rows[:limit]
+        return names, rows
+
+
+__all__ = ["Context", "HeadwaterError", "RunResult"]

@@ -1,0 +1,117 @@
+"""The Engine seam: everything the runner, materializations and checks need from a warehouse.
+
+Adding an engine: subclass `Engine` in `headwater/engines/<name>.py`, set the capability flags,
+implement the abstract methods, and register the class in `ENGINES` of
+`headwater/engines/__init__.py`. The runner reads the flags; it never checks engine classes.
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from headwater.project.definition import Relation, Target
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+
+def quote_identifier(name: str) -> str:
+    """Quote an identifier for ANSI SQL (double quotes, inner quotes doubled)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote_literal(value: str) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+class Engine(ABC):
+    """A connection to one warehouse target."""
+
+    DIALECT: str = "ansi"
+    SUPPORTS_TRANSACTIONS: bool = True
+    SUPPORTS_TRANSACTIONAL_DDL: bool = True
+    SUPPORTS_MERGE: bool = False
+    SUPPORTS_PARALLEL_WRITES: bool = True
+    SUPPORTS_CREATE_OR_REPLACE_TABLE: bool = True
+
+    def __init__(self, target: Target, project_root: str) -> None:
+        self.target = target
+        self.project_root = project_root
+        self._catalog: dict[tuple[str, str], str] | None = None
+        self._catalog_lock = threading.Lock()
+
+    # -- connection ---------------------------------------------------------------------------
+    @abstractmethod
+    def open(self) -> None:
+        """Connect; raise a `HeadwaterError` that names the target when that fails."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    @abstractmethod
+    def execute(self, sql: str, params: list[Any] | None = None) -> list[tuple]:
+        """Run one statement on this thread's connection and return its rows."""
+
+    @abstractmethod
+    def fetch_arrow(self, sql: str) -> pa.Table: ...
+
+    @abstractmethod
+    @contextmanager
+    def transaction(self) -> Iterator[None]: ...
+
+    @property
+    def location(self) -> str:
+        """Where the warehouse is, for humans."""
+        return self.target.name
+
+    # -- catalog -------------------------------------------------------------------------------
+    @abstractmethod
+    def _load_catalog(self) -> dict[tuple[str, str], str]:
+        """(schema, name) -> 'table' | 'view' for every relation, in one query."""
+
+    def relation_kind(self, relation: Relation) -> str | None:
+        """Kind of an existing relation, from a catalog read once per run and kept current."""
+        with self._catalog_lock:
+            if self._catalog is None:
+                self._catalog = self._load_catalog()
+            return self._catalog.get((relation.schema.lower(), relation.identifier.lower()))
+
+    def _remember(self, relation: Relation, kind: str | None) -> None:
+        with self._catalog_lock:
+            if self._catalog is None:
+                return
+            key = (relation.schema.lower(), relation.identifier.lower())
+            if kind is None:
+                self._catalog.pop(key, None)
+            else:
+                self._catalog[key] = kind
+
+    def invalidate_catalog(self) -> None:
+        with self._catalog_lock:
+            self._catalog = None
+
+    @abstractmethod
+    def columns(self, relation: Relation) -> list[tuple[str, str]]:
+        """(name, type) of each column of ``relation``."""
+
+    # -- DDL -------------------------------------------------------------------------------------
+    @abstractmethod
+    def ensure_schema(self, schema: str) -> None: ...
+
+    @abstractmethod
+    def create_or_replace(self, relation: Relation, sql: str, kind: str) -> int | None:
+        """Atomically (re)create ``relation`` as a table or view from ``sql``; rows if known."""
+
+    @abstractmethod
+    def publish(self, staged: Relation, relation: Relation, kind: str, sql: str) -> None:
+        """Atomically replace ``relation`` by the audited ``staged`` relation."""
+
+    @abstractmethod
+    def drop(self, relation: Relation) -> None: ...
+
+    def staging_relation(self, relation: Relation) -> Relation:
+        return Relation(relation.schema, f"{relation.identifier}__hw_staged", relation.database)

@@ -1,0 +1,218 @@
+"""DuckDB engine: the embedded default. One database file, one connection per process, one cursor
+per worker thread."""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from headwater.engines.base import Engine, quote_identifier, quote_literal
+from headwater.errors import ConfigError, LockError, SQLExecutionError
+from headwater.project.definition import Relation, Target
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+_KIND = {"BASE TABLE": "table", "VIEW": "view", "LOCAL TEMPORARY": "table"}
+
+
+class DuckDBEngine(Engine):
+    DIALECT = "duckdb"
+    SUPPORTS_TRANSACTIONS = True
+    SUPPORTS_TRANSACTIONAL_DDL = True
+    SUPPORTS_MERGE = True
+    SUPPORTS_PARALLEL_WRITES = True
+
+    def __init__(self, target: Target, project_root: str) -> None:
+        super().__init__(target, project_root)
+        self._con: Any = None
+        self._local = threading.local()
+        self.path = self._resolve_path(target)
+
+    def _resolve_path(self, target: Target) -> str:
+        path = target.path or ".headwater/warehouse.duckdb"
+        if path == ":memory:":
+            return path
+        p = Path(os.path.expanduser(path))
+        if not p.is_absolute():
+            p = Path(self.project_root) / p
+        return str(p)
+
+    @property
+    def location(self) -> str:
+        return self.path
+
+    # -- connection ---------------------------------------------------------------------------
+    def open(self) -> None:
+        import duckdb
+
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        config: dict[str, Any] = {"threads": max(1, min(self.target.threads * 2, os.cpu_count() or 2))}
+        if self.target.memory_limit:
+            config["memory_limit"] = str(self.target.memory_limit)
+        for key, value in self.target.settings.items():
+            config[str(key)] = value
+        try:
+            self._con = duckdb.connect(self.path, config=config)
+        except duckdb.IOException as exc:
+            text = str(exc)
+            if "lock" in text.lower():
+                pid = re.search(r"PID (\d+)", text)
+                raise LockError(
+                    f"the warehouse `{self.path}` is in use by another process"
+                    + (f" (PID {pid.group(1)})" if pid else ""),
+                    hint="wait for the other headwater run (or the program holding the file) to finish",
+                ) from None
+            raise ConfigError(f"cannot open the DuckDB file `{self.path}`: {text}") from None
+        except duckdb.Error as exc:
+            raise ConfigError(
+                f"cannot open DuckDB for target `{self.target.name}`: {exc}",
+                hint="check `memory_limit`, `threads` and `settings` of the target in headwater.yml",
+            ) from None
+
+    def close(self) -> None:
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+
+    def _cursor(self) -> Any:
+        cur = getattr(self._local, "cursor", None)
+        if cur is None:
+            if self._con is None:
+                self.open()
+            cur = self._con if threading.current_thread() is threading.main_thread() else self._con.cursor()
+            self._local.cursor = cur
+        return cur
+
+    def execute(self, sql: str, params: list[Any] | None = None) -> list[tuple]:
+        import duckdb
+
+        try:
+            result = self._cursor().execute(sql, params)
+            return result.fetchall() if result.description is not None else []
+        except duckdb.Error as exc:
+            raise SQLExecutionError(_clean(exc), query=sql) from None
+
+    def fetch_arrow(self, sql: str) -> pa.Table:
+        import duckdb
+
+        try:
+            result = self._cursor().execute(sql)
+            return result.fetch_arrow_table() if hasattr(result, "fetch_arrow_table") else result.arrow()
+        except duckdb.Error as exc:
+            raise SQLExecutionError(_clean(exc), query=sql) from None
+
+    def query(self, sql: str) -> tuple[list[str], list[tuple]]:
+        import duckdb
+
+        try:
+            result = self._cursor().execute(sql)
+            if result.description is None:
+                return [], []
+            names = [d[0] for d in result.description]
+            return names, result.fetchall()
+        except duckdb.Error as exc:
+            raise SQLExecutionError(_clean(exc), query=sql) from None
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        cur = self._cursor()
+        cur.execute("BEGIN TRANSACTION")
+        try:
+            yield
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+        else:
+            cur.execute("COMMIT")
+
+    # -- catalog ---------------------------------------------------------------------------------
+    def _load_catalog(self) -> dict[tuple[str, str], str]:
+        rows = self.execute(
+            "SELECT table_schema, table_name, table_type FROM information_schema.tables "
+            "WHERE table_catalog = current_database()"
+        )
+        return {(s.lower(), n.lower()): _KIND.get(t, "table") for s, n, t in rows}
+
+    def columns(self, relation: Relation) -> list[tuple[str, str]]:
+        rows = self.execute(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
+            [relation.schema, relation.identifier],
+        )
+        return [(r[0], r[1]) for r in rows]
+
+    # -- DDL ----------------------------------------------------------------------------------------
+    def ensure_schema(self, schema: str) -> None:
+        self.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(schema)}")
+
+    def create_or_replace(self, relation: Relation, sql: str, kind: str) -> int | None:
+        existing = self.relation_kind(relation)
+        body = sql.strip().rstrip(";")
+        stmt = f"CREATE OR REPLACE {kind.upper()} {relation.render()} AS\n{body}"
+        if existing is not None and existing != kind:
+            with self.transaction():
+                self.execute(f"DROP {existing.upper()} {relation.render()}")
+                rows = self.execute(stmt)
+        else:
+            rows = self.execute(stmt)
+        self._remember(relation, kind)
+        return int(rows[0][0]) if kind == "table" and rows and rows[0] else None
+
+    def publish(self, staged: Relation, relation: Relation, kind: str, sql: str) -> None:
+        existing = self.relation_kind(relation)
+        with self.transaction():
+            if kind == "view":
+                if existing == "table":
+                    self.execute(f"DROP TABLE {relation.render()}")
+                self.execute(f"CREATE OR REPLACE VIEW {relation.render()} AS\n{sql.strip().rstrip(';')}")
+                self.execute(f"DROP VIEW IF EXISTS {staged.render()}")
+            else:
+                if existing is not None:
+                    self.execute(f"DROP {existing.upper()} {relation.render()}")
+                self.execute(f"ALTER TABLE {staged.render()} RENAME TO {quote_identifier(relation.identifier)}")
+        self._remember(staged, None)
+        self._remember(relation, kind)
+
+    def drop(self, relation: Relation) -> None:
+        kind = self.relation_kind(relation)
+        if kind is not None:
+            self.execute(f"DROP {kind.upper()} IF EXISTS {relation.render()}")
+            self._remember(relation, None)
+
+    # -- reading files --------------------------------------------------------------------------------
+    def read_files_sql(self, glob: str, fmt: str, options: dict[str, Any]) -> str:
+        """A SELECT reading files with DuckDB's table functions."""
+        func = {
+            "parquet": "read_parquet", "csv": "read_csv", "tsv": "read_csv",
+            "json": "read_json", "ndjson": "read_json", "jsonl": "read_json",
+        }[fmt]  # fmt: skip
+        opts = dict(options)
+        if fmt == "tsv":
+            opts.setdefault("delim", "\t")
+        if fmt in ("ndjson", "jsonl"):
+            opts.setdefault("format", "newline_delimited")
+        args = [quote_literal(glob)] + [f"{k} = {_sql_value(v)}" for k, v in opts.items()]
+        return f"SELECT * FROM {func}({', '.join(args)})"
+
+
+def _sql_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{quote_literal(str(k))}: {_sql_value(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_sql_value(v) for v in value) + "]"
+    return quote_literal(str(value))
+
+
+def _clean(exc: BaseException) -> str:
+    return str(exc).strip()

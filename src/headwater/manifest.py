@@ -1,0 +1,194 @@
+"""Load a project into a compiled manifest, with an on-disk cache keyed by file contents.
+
+A warm load (nothing changed) reads headwater.yml's bytes, hashes the project files and unpickles
+the compiled nodes: no YAML, Jinja or sqlglot import. Anything that changed triggers a full
+parse; sqlglot results are still reused per model by the hash of its compiled SQL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from headwater import __version__
+from headwater.errors import TargetNotFoundError, did_you_mean
+from headwater.project.definition import Node, ProjectConfig, Target
+
+CACHE_FORMAT = 1
+
+
+@dataclass
+class Manifest:
+    config: ProjectConfig
+    target: Target
+    nodes: dict[str, Node]
+    dialect: str
+    files: dict[str, str] = field(default_factory=dict)
+    env_vars: dict[str, str | None] = field(default_factory=dict)
+    parse_cache: dict[str, list[str]] = field(default_factory=dict)
+    from_cache: bool = False
+
+
+def _hash_files(root: Path, paths: list[Path]) -> dict[str, str]:
+    out = {}
+    for path in paths:
+        try:
+            data = path.read_bytes()
+        except OSError:
+            continue
+        out[path.relative_to(root).as_posix()] = hashlib.blake2b(data, digest_size=12).hexdigest()
+    return out
+
+
+def load_manifest(project_dir: Path, target_name: str | None, vars: dict[str, Any]) -> Manifest:
+    """Return the compiled manifest of the project at ``project_dir``."""
+    from headwater.project.loader import find_project_file
+
+    root = project_dir.resolve()
+    config_path = find_project_file(root)
+    key = hashlib.blake2b(
+        b"\0".join(
+            [
+                config_path.read_bytes(),
+                str(target_name).encode(),
+                json.dumps(vars, sort_keys=True, default=str).encode(),
+                __version__.encode(),
+                str(CACHE_FORMAT).encode(),
+                str(root).encode(),
+            ]
+        ),
+        digest_size=16,
+    ).hexdigest()
+    cache_file = root / ".headwater" / "cache" / f"manifest-{key[:16]}.pickle"
+    cached = _read_cache(cache_file, root)
+    if cached is not None:
+        return cached
+    manifest = _parse(root, target_name, vars, _read_parse_cache(root))
+    _write_cache(cache_file, manifest)
+    return manifest
+
+
+def _read_cache(cache_file: Path, root: Path) -> Manifest | None:
+    if not cache_file.is_file():
+        return None
+    try:
+        with cache_file.open("rb") as fh:
+            manifest: Manifest = pickle.load(fh)
+    except Exception:  # a cache from another version or a torn write: parse again
+        return None
+    from headwater.project.loader import project_files
+
+    if _hash_files(root, project_files(root, manifest.config)) != manifest.files:
+        return None
+    if any(os.environ.get(k) != v for k, v in manifest.env_vars.items()):
+        return None
+    manifest.from_cache = True
+    return manifest
+
+
+def _write_cache(cache_file: Path, manifest: Manifest) -> None:
+    cache_file.parent.mkdir(parents=True, exist_ok=True)
+    for old in cache_file.parent.glob("manifest-*.pickle"):
+        old.unlink(missing_ok=True)
+    tmp = cache_file.with_suffix(f".tmp{os.getpid()}")
+    with tmp.open("wb") as fh:
+        pickle.dump(manifest, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(tmp, cache_file)
+    parse_file = cache_file.parent / "parse.pickle"
+    tmp = parse_file.with_suffix(f".tmp{os.getpid()}")
+    with tmp.open("wb") as fh:
+        pickle.dump(manifest.parse_cache, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(tmp, parse_file)
+
+
+def _read_parse_cache(root: Path) -> dict[str, list[str]]:
+    path = root / ".headwater" / "cache" / "parse.pickle"
+    try:
+        with path.open("rb") as fh:
+            data = pickle.load(fh)
+        return data if isinstance(data, dict) else {}
+    except Exception:
+        return {}
+
+
+def select_target(config: ProjectConfig, name: str | None) -> Target:
+    chosen = name or os.environ.get("HEADWATER_TARGET") or config.default_target
+    if chosen not in config.targets:
+        raise TargetNotFoundError(
+            f"target `{chosen}` is not defined in {config.config_file}" + did_you_mean(chosen, config.targets),
+            hint="targets: " + ", ".join(config.targets),
+        )
+    return config.targets[chosen]
+
+
+def _parse(root: Path, target_name: str | None, vars: dict[str, Any], parse_entries: dict[str, list[str]]) -> Manifest:
+    from headwater.engines import engine_dialect
+    from headwater.graph.definition import Graph
+    from headwater.project.loader import ProjectReader, project_files, read_project_config
+    from headwater.quality.checks import validate_check
+    from headwater.sql.compiler import Compiler
+    from headwater.sql.parse import ParseCache
+
+    config = read_project_config(root)
+    target = select_target(config, target_name)
+    dialect = engine_dialect(target.engine)
+    project = ProjectReader(config, target).read()
+    for node in project.nodes.values():
+        if node.test is not None and node.test.name != "singular":
+            from headwater.errors import Location
+
+            validate_check(
+                node.test.name, node.test.kwargs, node.test.column, Location(node.path, node.line), node.name
+            )
+    cache = ParseCache(parse_entries)
+    compiler = Compiler(project, target, vars, dialect, cache)
+    nodes = compiler.compile()
+    Graph(nodes)  # raises CycleError with the full path
+    _compile_generic_tests(nodes)
+    manifest = Manifest(
+        config=config,
+        target=target,
+        nodes=nodes,
+        dialect=dialect,
+        files=_hash_files(root, project_files(root, config)),
+        env_vars=compiler.env_vars,
+        parse_cache=cache.used,
+    )
+    write_compiled(manifest)
+    return manifest
+
+
+def write_compiled(manifest: Manifest, nodes: list[Node] | None = None) -> Path:
+    """Write compiled SQL under `.headwater/compiled/`, mirroring the project's paths."""
+    base = Path(manifest.config.root) / manifest.config.state_dir / "compiled"
+    for node in nodes if nodes is not None else manifest.nodes.values():
+        if node.compiled_sql is None:
+            continue
+        rel = node.path if node.resource_type != "test" or node.test is None or node.test.name == "singular" else (
+            f"{Path(node.path).parent.as_posix()}/{node.name}.sql"
+        )
+        out = base / rel
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(node.compiled_sql.strip() + "\n", encoding="utf-8")
+    return base
+
+
+def _compile_generic_tests(nodes: dict[str, Node]) -> None:
+    """Give generic tests their failing-rows query against published relations (for `compile`)."""
+    from headwater.quality.evaluator import CheckRunner
+
+    def relation_sql(uid: str) -> str:
+        node = nodes[uid]
+        if node.relation is None or node.materialized == "ephemeral":
+            return f"(\n{node.compiled_sql}\n)"
+        return node.relation.render()
+
+    runner = CheckRunner(None, nodes, relation_sql)  # type: ignore[arg-type]
+    for node in nodes.values():
+        if node.test is not None and node.test.name != "singular":
+            node.compiled_sql = runner.plan(node).failing

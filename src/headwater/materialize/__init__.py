@@ -1,0 +1,81 @@
+"""Materializations: how a node's SELECT becomes a relation.
+
+A materialization turns a node into (kind, SELECT) for the engine; the runner stages, audits and
+publishes it. Adding one: a subclass of `Materialization` registered in `MATERIALIZATIONS`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from headwater.engines.base import Engine, quote_identifier, quote_literal
+from headwater.errors import ConfigError, Location
+from headwater.project.definition import Node, ProjectConfig
+
+
+@dataclass
+class Materialization:
+    """Base: a node built from its compiled SELECT as a table or view."""
+
+    name: str
+    kind: str  # "table" | "view" | "" (nothing to build)
+
+    def select_sql(self, node: Node, engine: Engine, project: ProjectConfig) -> str:
+        return node.compiled_sql or ""
+
+
+class SeedMaterialization(Materialization):
+    def select_sql(self, node: Node, engine: Engine, project: ProjectConfig) -> str:
+        path = Path(project.root) / node.path
+        types = node.config.get("column_types") or {}
+        args = [quote_literal(str(path)), "header = true", "auto_detect = true"]
+        if node.config.get("delimiter"):
+            args.append(f"delim = {quote_literal(node.config['delimiter'])}")
+        if types:
+            pairs = ", ".join(f"{quote_literal(k)}: {quote_literal(v)}" for k, v in types.items())
+            args.append(f"types = {{{pairs}}}")
+        return f"SELECT * FROM read_csv({', '.join(args)})"
+
+
+class SourceLoad(Materialization):
+    def select_sql(self, node: Node, engine: Engine, project: ProjectConfig) -> str:
+        assert node.files is not None
+        raw = Path(project.root) / project.raw_data
+        glob = node.files.path
+        if not Path(glob).is_absolute() and "://" not in glob:
+            glob = str(raw / glob)
+        if "://" not in glob and not _glob_matches(glob):
+            raise ConfigError(
+                f"no files match `{node.files.path}` for source `{node.display_name}` (looked for `{glob}`)",
+                location=Location(node.path, node.line),
+                node=node.display_name,
+                hint=f"check `files: path:` in sources.yml and `raw_data:` in {project.config_file}",
+            )
+        return engine.read_files_sql(glob, node.files.format, node.files.options)  # type: ignore[attr-defined]
+
+
+def _glob_matches(pattern: str) -> bool:
+    import glob as globmod
+
+    return bool(globmod.glob(pattern, recursive=True))
+
+
+MATERIALIZATIONS: dict[str, Materialization] = {
+    "view": Materialization("view", "view"),
+    "table": Materialization("table", "table"),
+    "ephemeral": Materialization("ephemeral", ""),
+    "seed": SeedMaterialization("seed", "table"),
+    "load": SourceLoad("load", "table"),
+}
+
+
+def known_materializations() -> list[str]:
+    return ["view", "table", "ephemeral"]
+
+
+def materialization_for(node: Node) -> Materialization:
+    return MATERIALIZATIONS[node.materialized or "view"]
+
+
+__all__ = ["Materialization", "materialization_for", "quote_identifier"]

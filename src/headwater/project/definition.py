@@ -1,0 +1,184 @@
+"""Typed objects a project is read into: the project config, targets and graph nodes.
+
+Everything here is a plain dataclass (stdlib only) so a parsed project can be cached on disk and
+loaded without importing the parsing stack.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+RESOURCE_TYPES = ("source", "seed", "model", "snapshot", "test", "analysis")
+MATERIALIZATIONS = ("view", "table", "ephemeral", "incremental")
+
+MODEL_CONFIG_KEYS = frozenset(
+    {
+        "materialized", "schema", "alias", "database", "tags", "enabled", "pre_hook",
+        "post_hook", "pre-hook", "post-hook", "persist_docs", "meta", "docs", "unique_key",
+        "incremental_strategy", "on_schema_change", "contract", "grants", "full_refresh",
+        "event_time", "batch_size", "begin", "lookback", "partition_by", "cluster_by",
+        "sql_header", "quoting", "column_types", "delimiter", "quote_columns", "severity",
+        "warn_if", "error_if", "where", "limit", "store_failures", "store_failures_as",
+        "fail_calc", "group", "access", "threads", "owner", "description", "columns",
+        "strategy", "updated_at", "check_cols", "target_schema", "hard_deletes",
+    }
+)  # fmt: skip
+
+
+@dataclass
+class Target:
+    """One place to build into: an engine and its connection settings."""
+
+    name: str
+    engine: str = "duckdb"
+    path: str | None = None
+    """DuckDB database file; relative paths are relative to the project. Default `.headwater/<name>.duckdb`."""
+    schema: str = "main"
+    """Schema models are built into unless configured otherwise."""
+    threads: int = 4
+    """Nodes run in parallel at most."""
+    memory_limit: str | None = None
+    """Engine memory limit, e.g. `2GB`."""
+    settings: dict[str, Any] = field(default_factory=dict)
+    """Extra engine settings (DuckDB `SET key = value`)."""
+
+
+@dataclass
+class ProjectConfig:
+    """The contents of `headwater.yml` (or `dbt_project.yml`)."""
+
+    name: str
+    root: str
+    version: str = "1"
+    default_target: str = "dev"
+    targets: dict[str, Target] = field(default_factory=dict)
+    vars: dict[str, Any] = field(default_factory=dict)
+    models: dict[str, Any] = field(default_factory=dict)
+    seeds: dict[str, Any] = field(default_factory=dict)
+    tests: dict[str, Any] = field(default_factory=dict)
+    sources: dict[str, Any] = field(default_factory=dict)
+    raw_data: str = "data/raw"
+    model_paths: list[str] = field(default_factory=lambda: ["models"])
+    seed_paths: list[str] = field(default_factory=lambda: ["seeds"])
+    test_paths: list[str] = field(default_factory=lambda: ["tests"])
+    macro_paths: list[str] = field(default_factory=lambda: ["macros"])
+    snapshot_paths: list[str] = field(default_factory=lambda: ["snapshots"])
+    analysis_paths: list[str] = field(default_factory=lambda: ["sql", "analyses"])
+    state_dir: str = ".headwater"
+    config_file: str = "headwater.yml"
+
+
+@dataclass
+class Relation:
+    """Where a node lives in the warehouse."""
+
+    schema: str
+    identifier: str
+    database: str | None = None
+
+    def render(self, quote: bool = True) -> str:
+        parts = [p for p in (self.database, self.schema, self.identifier) if p]
+        if not quote:
+            return ".".join(parts)
+        return ".".join('"' + p.replace('"', '""') + '"' for p in parts)
+
+    @property
+    def name(self) -> str:
+        return self.identifier
+
+    def __str__(self) -> str:
+        return self.render()
+
+
+@dataclass
+class Column:
+    name: str
+    description: str = ""
+    data_type: str | None = None
+    tags: list[str] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TestSpec:
+    """A generic check (`unique`, `not_null`, ...) or a singular SQL test."""
+
+    name: str
+    """Check type, e.g. `unique`; `singular` for a SQL file in `tests/`."""
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    column: str | None = None
+    attached_to: str | None = None
+    """unique_id of the node the check was declared on."""
+
+
+@dataclass
+class FileSpec:
+    """Raw files a source table is loaded from."""
+
+    path: str
+    format: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Node:
+    """One node of the graph: a source, seed, model, snapshot, test or analysis."""
+
+    unique_id: str
+    name: str
+    resource_type: str
+    path: str
+    package: str
+    fqn: list[str]
+    line: int | None = None
+    description: str = ""
+    config: dict[str, Any] = field(default_factory=dict)
+    columns: dict[str, Column] = field(default_factory=dict)
+    raw_sql: str | None = None
+    compiled_sql: str | None = None
+    depends_on: list[str] = field(default_factory=list)
+    refs: list[str] = field(default_factory=list)
+    relation: Relation | None = None
+    source_name: str | None = None
+    files: FileSpec | None = None
+    loaded_at_field: str | None = None
+    freshness: dict[str, Any] | None = None
+    test: TestSpec | None = None
+    checksum: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def materialized(self) -> str | None:
+        if self.resource_type == "model":
+            return self.config.get("materialized", "view")
+        if self.resource_type == "seed":
+            return "seed"
+        if self.resource_type == "source":
+            return "load" if self.files else None
+        if self.resource_type == "test":
+            return "test"
+        return self.config.get("materialized")
+
+    @property
+    def tags(self) -> list[str]:
+        return list(self.config.get("tags") or [])
+
+    @property
+    def is_executable(self) -> bool:
+        """True if running the node builds something or evaluates a check."""
+        if self.resource_type in ("seed", "test", "snapshot"):
+            return True
+        if self.resource_type == "model":
+            return self.materialized != "ephemeral"
+        return self.resource_type == "source" and self.files is not None
+
+    @property
+    def severity(self) -> str:
+        return str(self.config.get("severity", "error")).lower()
+
+    @property
+    def display_name(self) -> str:
+        if self.resource_type == "source":
+            return f"{self.source_name}.{self.name}"
+        return self.name

@@ -1,0 +1,608 @@
+"""Read a project folder into typed objects: `ProjectConfig` and the nodes of the graph.
+
+Reading is strict: unknown keys, wrong types and duplicate names are errors that point at
+``file:line`` and suggest the fix. Rendering SQL (Jinja) and resolving dependencies happen later,
+in `headwater.sql.compiler`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from headwater.errors import (
+    ConfigError,
+    Location,
+    ProjectNotFoundError,
+    UnknownKeyError,
+    did_you_mean,
+)
+from headwater.project.definition import Column, FileSpec, Node, ProjectConfig, Target, TestSpec
+from headwater.project.validate import as_list, check_config_keys, check_keys, expect_type, loc_of
+from headwater.project.yaml import YMap, load_yaml_file
+
+PROJECT_FILES = ("headwater.yml", "headwater.yaml", "dbt_project.yml")
+PROJECT_KEYS = {
+    "name", "version", "default_target", "targets", "vars", "models", "seeds", "tests",
+    "data_tests", "sources", "raw_data", "model-paths", "model_paths", "seed-paths", "seed_paths",
+    "test-paths", "test_paths", "macro-paths", "macro_paths", "snapshot-paths", "snapshot_paths",
+    "analysis-paths", "analysis_paths", "state_dir", "config-version", "profile", "require-dbt-version",
+    "target-path", "clean-targets", "snapshots", "on-run-start", "on-run-end", "dispatch",
+    "flags", "quoting", "docs-paths", "asset-paths", "packages-install-path", "query-comment",
+}  # fmt: skip
+TARGET_KEYS = {"engine", "type", "path", "schema", "threads", "memory_limit", "settings"}
+SOURCE_KEYS = {
+    "name", "description", "schema", "database", "loader", "loaded_at_field", "freshness",
+    "tables", "meta", "tags", "config", "quoting", "overrides", "identifier",
+}  # fmt: skip
+TABLE_KEYS = {
+    "name", "identifier", "description", "columns", "loaded_at_field", "freshness", "data_tests",
+    "tests", "meta", "tags", "config", "files", "external", "quoting", "loader",
+}  # fmt: skip
+COLUMN_KEYS = {
+    "name", "description", "data_type", "tests", "data_tests", "meta", "tags", "quote",
+    "constraints", "config", "granularity", "policy_tags",
+}  # fmt: skip
+MODEL_KEYS = {
+    "name", "description", "columns", "config", "data_tests", "tests", "docs", "meta", "tags",
+    "access", "constraints", "versions", "latest_version", "group", "deprecation_date", "time_spine",
+}  # fmt: skip
+PROPERTIES_KEYS = {
+    "version", "models", "sources", "seeds", "snapshots", "analyses", "macros", "exposures",
+    "metrics", "semantic_models", "groups", "unit_tests", "saved_queries",
+}  # fmt: skip
+FILE_KEYS = {"path", "format", "options"}
+FILE_FORMATS = {"parquet", "csv", "tsv", "json", "ndjson", "jsonl"}
+TEST_CONFIG_KEYS = {
+    "severity", "where", "limit", "warn_if", "error_if", "store_failures", "store_failures_as",
+    "tags", "enabled", "meta", "fail_calc", "alias", "schema", "database",
+}  # fmt: skip
+
+
+@dataclass
+class Project:
+    """A project as read from disk, before compilation."""
+
+    config: ProjectConfig
+    nodes: dict[str, Node] = field(default_factory=dict)
+    macros: dict[str, str] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)
+    """Relative path -> content hash of every file read."""
+
+
+def find_project_file(project_dir: Path) -> Path:
+    """Return the project file of ``project_dir`` or raise `ProjectNotFoundError`."""
+    for name in PROJECT_FILES:
+        candidate = project_dir / name
+        if candidate.is_file():
+            return candidate
+    raise ProjectNotFoundError(
+        f"no headwater.yml in `{project_dir}`",
+        hint="run headwater in a project folder, pass --project-dir DIR, "
+        "or create one with `headwater init DIR` (or `headwater demo DIR`)",
+    )
+
+
+def project_files(root: Path, config: ProjectConfig) -> list[Path]:
+    """Every file that makes up the project (the key of the parse cache)."""
+    out = [root / config.config_file]
+    if (root / "sources.yml").is_file():
+        out.append(root / "sources.yml")
+    dirs = (
+        config.model_paths + config.seed_paths + config.test_paths + config.macro_paths
+        + config.snapshot_paths + config.analysis_paths
+    )  # fmt: skip
+    for d in dirs:
+        base = root / d
+        if base.is_dir():
+            out.extend(
+                p for p in sorted(base.rglob("*"))
+                if p.suffix in (".sql", ".yml", ".yaml", ".csv", ".py") and p.is_file()
+            )  # fmt: skip
+    return out
+
+
+def read_project_config(project_dir: Path, target_name: str | None = None) -> ProjectConfig:
+    """Read `headwater.yml` (or `dbt_project.yml`) into a `ProjectConfig`."""
+    root = project_dir.resolve()
+    path = find_project_file(root)
+    data = load_yaml_file(path, root)
+    if not isinstance(data, dict):
+        raise ConfigError(
+            "the project file must be a mapping with at least `name:`",
+            location=Location(path.name, 1),
+        )
+    check_keys(data, PROJECT_KEYS, path.name)
+    name = data.get("name")
+    if not name or not isinstance(name, str):
+        raise ConfigError(
+            "the project needs a `name:`", location=Location(path.name, 1), hint="add `name: my_project`"
+        )
+    cfg = ProjectConfig(name=name, root=str(root), config_file=path.name)
+    cfg.version = str(data.get("version", "1"))
+    cfg.vars = dict(expect_type(data.get("vars") or {}, dict, "`vars`", data, "vars"))
+    cfg.models = expect_type(data.get("models") or {}, dict, "`models`", data, "models")
+    cfg.seeds = expect_type(data.get("seeds") or {}, dict, "`seeds`", data, "seeds")
+    cfg.tests = expect_type(data.get("data_tests") or data.get("tests") or {}, dict, "`tests`", data)
+    cfg.raw_data = str(data.get("raw_data", cfg.raw_data))
+    cfg.state_dir = str(data.get("state_dir", cfg.state_dir))
+    for attr in ("model", "seed", "test", "macro", "snapshot", "analysis"):
+        value = data.get(f"{attr}-paths", data.get(f"{attr}_paths"))
+        if value is not None:
+            setattr(cfg, f"{attr}_paths", [str(v) for v in as_list(value)])
+    cfg.targets = _read_targets(data, cfg)
+    cfg.default_target = str(data.get("default_target") or next(iter(cfg.targets)))
+    if cfg.default_target not in cfg.targets:
+        raise ConfigError(
+            f"default_target `{cfg.default_target}` is not defined under `targets:`"
+            + did_you_mean(cfg.default_target, cfg.targets),
+            location=loc_of(data, "default_target"),
+        )
+    return cfg
+
+
+def _read_targets(data: YMap, cfg: ProjectConfig) -> dict[str, Target]:
+    raw = data.get("targets")
+    if raw is None:
+        return {"dev": Target(name="dev", path=f"{cfg.state_dir}/warehouse.duckdb")}
+    expect_type(raw, dict, "`targets`", data, "targets")
+    out = {}
+    for tname, spec in raw.items():
+        expect_type(spec, dict, f"target `{tname}`", raw, tname)
+        check_keys(spec, TARGET_KEYS, f"target `{tname}`")
+        threads = spec.get("threads", 4)
+        if not isinstance(threads, int) or threads < 1:
+            raise ConfigError(
+                f"`threads` of target `{tname}` must be a positive integer, got `{threads!r}`",
+                location=loc_of(spec, "threads"),
+            )
+        out[str(tname)] = Target(
+            name=str(tname),
+            engine=str(spec.get("engine", spec.get("type", "duckdb"))),
+            path=spec.get("path", f"{cfg.state_dir}/warehouse.duckdb"),
+            schema=str(spec.get("schema", "main")),
+            threads=threads,
+            memory_limit=spec.get("memory_limit"),
+            settings=dict(spec.get("settings") or {}),
+        )
+    if not out:
+        raise ConfigError("`targets:` is empty", location=loc_of(data, "targets"))
+    return out
+
+
+def file_hash(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=12).hexdigest()
+
+
+class ProjectReader:
+    """Builds a `Project` from the files of a project folder."""
+
+    def __init__(self, config: ProjectConfig, target: Target) -> None:
+        self.config = config
+        self.target = target
+        self.root = Path(config.root)
+        self.project = Project(config=config)
+        self._properties: dict[str, tuple[YMap, str]] = {}
+        self._seed_properties: dict[str, YMap] = {}
+
+    # -- public -----------------------------------------------------------------------------
+    def read(self) -> Project:
+        self._read_macros()
+        self._read_properties()
+        self._read_models()
+        self._read_seeds()
+        self._read_singular_tests()
+        self._read_analyses()
+        self._check_properties_used()
+        return self.project
+
+    # -- files ----------------------------------------------------------------------------
+    def _rel(self, path: Path) -> str:
+        return path.relative_to(self.root).as_posix()
+
+    def _read_text(self, path: Path) -> str:
+        data = path.read_bytes()
+        self.project.files[self._rel(path)] = file_hash(data)
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"file is not UTF-8 text: {exc}", location=Location(self._rel(path))) from None
+
+    def _glob(self, dirs: list[str], suffixes: tuple[str, ...]) -> list[Path]:
+        out: list[Path] = []
+        for d in dirs:
+            base = self.root / d
+            if base.is_dir():
+                out.extend(p for p in sorted(base.rglob("*")) if p.suffix in suffixes and p.is_file())
+        return out
+
+    def _read_macros(self) -> None:
+        for path in self._glob(self.config.macro_paths, (".sql",)):
+            self.project.macros[self._rel(path)] = self._read_text(path)
+
+    # -- properties (.yml) --------------------------------------------------------------------
+    def _read_properties(self) -> None:
+        paths = self._glob(self.config.model_paths + self.config.seed_paths, (".yml", ".yaml"))
+        if (self.root / "sources.yml").is_file():
+            paths.insert(0, self.root / "sources.yml")
+        for path in paths:
+            self._read_text(path)
+            data = load_yaml_file(path, self.root)
+            if data is None:
+                continue
+            expect_type(data, dict, f"`{self._rel(path)}`", data)
+            check_keys(data, PROPERTIES_KEYS, "a properties file")
+            for entry in as_list(data.get("models")):
+                self._remember_model_properties(entry, path)
+            for entry in as_list(data.get("seeds")):
+                expect_type(entry, dict, "a seed entry", data.get("seeds"))
+                self._seed_properties[str(entry.get("name"))] = entry
+            for entry in as_list(data.get("sources")):
+                self._read_source(entry)
+
+    def _remember_model_properties(self, entry: Any, path: Path) -> None:
+        expect_type(entry, dict, "a model entry", entry)
+        check_keys(entry, MODEL_KEYS, "a model")
+        name = entry.get("name")
+        if not name:
+            raise ConfigError("a model entry needs `name:`", location=loc_of(entry))
+        if name in self._properties:
+            other = self._properties[name][1]
+            raise ConfigError(
+                f"model `{name}` is described twice (also in `{other}`)",
+                location=loc_of(entry, "name"),
+                hint="keep one entry per model",
+            )
+        self._properties[str(name)] = (entry, self._rel(path))
+
+    def _check_properties_used(self) -> None:
+        names = {n.name for n in self.project.nodes.values() if n.resource_type == "model"}
+        for name, (entry, _) in self._properties.items():
+            if name not in names:
+                raise ConfigError(
+                    f"properties describe model `{name}` but there is no `{name}.sql`"
+                    + did_you_mean(name, names),
+                    location=loc_of(entry, "name"),
+                    hint="rename the entry or create the model file",
+                )
+        seeds = {n.name for n in self.project.nodes.values() if n.resource_type == "seed"}
+        for name, entry in self._seed_properties.items():
+            if name not in seeds:
+                raise ConfigError(
+                    f"properties describe seed `{name}` but there is no `{name}.csv`" + did_you_mean(name, seeds),
+                    location=loc_of(entry, "name"),
+                )
+
+    # -- sources --------------------------------------------------------------------------
+    def _read_source(self, src: Any) -> None:
+        expect_type(src, dict, "a source entry", src)
+        check_keys(src, SOURCE_KEYS, "a source")
+        sname = src.get("name")
+        if not sname:
+            raise ConfigError("a source needs `name:`", location=loc_of(src))
+        schema = str(src.get("schema") or sname)
+        for table in as_list(src.get("tables")):
+            expect_type(table, dict, f"a table of source `{sname}`", src.get("tables"))
+            check_keys(table, TABLE_KEYS, f"a table of source `{sname}`")
+            tname = table.get("name")
+            if not tname:
+                raise ConfigError(f"a table of source `{sname}` needs `name:`", location=loc_of(table))
+            uid = f"source.{self.config.name}.{sname}.{tname}"
+            if uid in self.project.nodes:
+                raise ConfigError(f"source table `{sname}.{tname}` is declared twice", location=loc_of(table, "name"))
+            from headwater.project.definition import Relation
+
+            node = Node(
+                unique_id=uid,
+                name=str(tname),
+                resource_type="source",
+                path=table.path,
+                line=table.line,
+                package=self.config.name,
+                fqn=[self.config.name, str(sname), str(tname)],
+                description=str(table.get("description") or ""),
+                config={"tags": as_list(src.get("tags")) + as_list(table.get("tags"))},
+                columns=self._columns(table),
+                relation=Relation(schema=schema, identifier=str(table.get("identifier") or tname)),
+                source_name=str(sname),
+                files=self._file_spec(table),
+                loaded_at_field=table.get("loaded_at_field", src.get("loaded_at_field")),
+                freshness=table.get("freshness", src.get("freshness")),
+                meta=dict(table.get("meta") or {}),
+            )
+            self.project.nodes[uid] = node
+            self._add_tests(node, table)
+
+    def _file_spec(self, table: YMap) -> FileSpec | None:
+        spec = table.get("files")
+        if spec is None:
+            return None
+        if isinstance(spec, str):
+            spec = YMap(path=spec)
+        expect_type(spec, dict, "`files`", table, "files")
+        check_keys(spec, FILE_KEYS, "`files`")
+        path = spec.get("path")
+        if not path:
+            raise ConfigError("`files:` needs `path:` (a glob)", location=loc_of(table, "files"))
+        fmt = str(spec.get("format") or _guess_format(str(path))).lower()
+        if fmt not in FILE_FORMATS:
+            raise ConfigError(
+                f"unknown file format `{fmt}`" + did_you_mean(fmt, FILE_FORMATS),
+                location=loc_of(spec, "format"),
+                hint="use one of: " + ", ".join(sorted(FILE_FORMATS)),
+            )
+        return FileSpec(path=str(path), format=fmt, options=dict(spec.get("options") or {}))
+
+    # -- models ---------------------------------------------------------------------------
+    def _read_models(self) -> None:
+        for base in self.config.model_paths:
+            base_dir = self.root / base
+            if not base_dir.is_dir():
+                continue
+            for path in sorted(base_dir.rglob("*.sql")):
+                self._read_model(path, base_dir)
+
+    def _read_model(self, path: Path, base_dir: Path) -> None:
+        name = path.stem
+        uid = f"model.{self.config.name}.{name}"
+        rel = self._rel(path)
+        if uid in self.project.nodes:
+            raise ConfigError(
+                f"two models are named `{name}`: `{self.project.nodes[uid].path}` and `{rel}`",
+                location=Location(rel),
+                hint="model names must be unique across folders; rename one file",
+            )
+        folders = list(path.relative_to(base_dir).parent.parts)
+        config = {"materialized": "view"}
+        config.update(self._folder_config(self.config.models, folders, "models"))
+        props, _props_path = self._properties.get(name, (None, None))
+        node = Node(
+            unique_id=uid,
+            name=name,
+            resource_type="model",
+            path=rel,
+            line=1,
+            package=self.config.name,
+            fqn=[self.config.name, *folders, name],
+            raw_sql=self._read_text(path),
+            config=config,
+        )
+        node.checksum = self.project.files[rel]
+        if props is not None:
+            self._apply_properties(node, props)
+        self.project.nodes[uid] = node
+
+    def _apply_properties(self, node: Node, props: YMap) -> None:
+        node.description = str(props.get("description") or "")
+        cfg = props.get("config") or {}
+        expect_type(cfg, dict, "`config`", props, "config")
+        check_config_keys(cfg, f"model `{node.name}`")
+        _merge_config(node.config, cfg)
+        if props.get("tags"):
+            node.config["tags"] = list(node.config.get("tags") or []) + as_list(props["tags"])
+        node.meta.update(props.get("meta") or {})
+        node.columns = self._columns(props)
+        self._add_tests(node, props)
+
+    def _folder_config(self, tree: dict, folders: list[str], kind: str) -> dict:
+        """Collect `+key` configs along ``folders`` from a dbt-style config tree."""
+        out: dict[str, Any] = {}
+        level = tree
+        if self.config.name in level and isinstance(level[self.config.name], dict):
+            _take_config(out, level, self.config.name, kind)
+            level = level[self.config.name]
+        _take_config(out, level, None, kind)
+        for folder in folders:
+            sub = level.get(folder)
+            if not isinstance(sub, dict):
+                break
+            _take_config(out, sub, None, kind)
+            level = sub
+        return out
+
+    def _columns(self, entry: YMap) -> dict[str, Column]:
+        out = {}
+        for col in as_list(entry.get("columns")):
+            expect_type(col, dict, "a column entry", entry.get("columns"))
+            check_keys(col, COLUMN_KEYS, "a column")
+            cname = col.get("name")
+            if not cname:
+                raise ConfigError("a column entry needs `name:`", location=loc_of(col))
+            out[str(cname)] = Column(
+                name=str(cname),
+                description=str(col.get("description") or ""),
+                data_type=col.get("data_type"),
+                tags=as_list(col.get("tags")),
+                meta=dict(col.get("meta") or {}),
+            )
+        return out
+
+    # -- tests ----------------------------------------------------------------------------
+    def _add_tests(self, node: Node, entry: YMap) -> None:
+        for spec, where in _test_entries(entry, None):
+            self._add_generic_test(node, spec, where, None)
+        for col in as_list(entry.get("columns")):
+            for spec, where in _test_entries(col, col.get("name")):
+                self._add_generic_test(node, spec, where, str(col.get("name")))
+
+    def _add_generic_test(self, node: Node, spec: Any, where: Location | None, column: str | None) -> None:
+        test_name, kwargs, config = _parse_test_spec(spec, where)
+        target = node.display_name.replace(".", "_")
+        prefix = "source_" if node.resource_type == "source" else ""
+        base = f"{prefix}{test_name.split('.')[-1]}_{target}" + (f"_{column}" if column else "")
+        suffix = _kwargs_suffix(kwargs)
+        name = config.pop("name", None) or (f"{base}__{suffix}" if suffix else base)
+        name = re.sub(r"[^A-Za-z0-9_]+", "_", name).strip("_")[:120]
+        uid = f"test.{self.config.name}.{name}"
+        n = 2
+        while uid in self.project.nodes:
+            uid = f"test.{self.config.name}.{name}_{n}"
+            n += 1
+        tconfig = {"severity": "error"}
+        tconfig.update(self._folder_config(self.config.tests, [], "tests"))
+        tconfig.update(config)
+        self.project.nodes[uid] = Node(
+            unique_id=uid,
+            name=uid.split(".", 2)[2],
+            resource_type="test",
+            path=where.path if where else node.path,
+            line=where.line if where else None,
+            package=self.config.name,
+            fqn=[self.config.name, *node.fqn[1:-1], uid.split(".", 2)[2]],
+            config=tconfig,
+            test=TestSpec(name=test_name, kwargs=kwargs, column=column, attached_to=node.unique_id),
+            depends_on=[node.unique_id],
+        )
+
+    def _read_singular_tests(self) -> None:
+        for path in self._glob(self.config.test_paths, (".sql",)):
+            name = path.stem
+            uid = f"test.{self.config.name}.{name}"
+            rel = self._rel(path)
+            if uid in self.project.nodes:
+                raise ConfigError(f"two tests are named `{name}`", location=Location(rel))
+            tconfig = {"severity": "error"}
+            tconfig.update(self._folder_config(self.config.tests, [], "tests"))
+            self.project.nodes[uid] = Node(
+                unique_id=uid,
+                name=name,
+                resource_type="test",
+                path=rel,
+                line=1,
+                package=self.config.name,
+                fqn=[self.config.name, name],
+                raw_sql=self._read_text(path),
+                config=tconfig,
+                test=TestSpec(name="singular"),
+            )
+
+    # -- seeds and analyses -----------------------------------------------------------------
+    def _read_seeds(self) -> None:
+        from headwater.project.definition import Relation
+
+        for base in self.config.seed_paths:
+            base_dir = self.root / base
+            if not base_dir.is_dir():
+                continue
+            for path in sorted(base_dir.rglob("*.csv")):
+                name = path.stem
+                rel = self._rel(path)
+                folders = list(path.relative_to(base_dir).parent.parts)
+                config = self._folder_config(self.config.seeds, folders, "seeds")
+                props = self._seed_properties.get(name)
+                uid = f"seed.{self.config.name}.{name}"
+                if uid in self.project.nodes:
+                    raise ConfigError(f"two seeds are named `{name}`", location=Location(rel))
+                node = Node(
+                    unique_id=uid, name=name, resource_type="seed", path=rel, line=1,
+                    package=self.config.name, fqn=[self.config.name, *folders, name], config=config,
+                    relation=Relation(schema=self.target.schema, identifier=name),
+                )  # fmt: skip
+                node.checksum = file_hash(path.read_bytes())
+                self.project.files[rel] = node.checksum
+                if props is not None:
+                    self._apply_properties(node, props)
+                self.project.nodes[uid] = node
+
+    def _read_analyses(self) -> None:
+        for path in self._glob(self.config.analysis_paths, (".sql",)):
+            uid = f"analysis.{self.config.name}.{path.stem}"
+            self.project.nodes[uid] = Node(
+                unique_id=uid, name=path.stem, resource_type="analysis", path=self._rel(path),
+                line=1, package=self.config.name, fqn=[self.config.name, "analysis", path.stem],
+                raw_sql=self._read_text(path), config={"materialized": "analysis"},
+            )  # fmt: skip
+
+
+# -- helpers --------------------------------------------------------------------------------
+_CONFIG_SHORTHAND = {"materialized", "schema", "alias", "tags", "enabled", "column_types", "severity", "meta", "docs"}
+
+
+def _take_config(out: dict, level: dict, skip: str | None, kind: str) -> None:
+    for key, value in level.items():
+        if key == skip:
+            continue
+        if isinstance(key, str) and key.startswith("+"):
+            check_config_keys({key: value}, f"`{kind}:` of the project file")
+            _merge_config(out, {key[1:]: value})
+        elif (key in _CONFIG_SHORTHAND and not isinstance(value, dict)) or key in ("column_types",):
+            _merge_config(out, {key: value})
+        elif not isinstance(value, dict):
+            raise UnknownKeyError(
+                f"`{key}: {value!r}` under `{kind}:` is neither a folder nor a `+config`"
+                + did_you_mean(str(key), _CONFIG_SHORTHAND),
+                location=loc_of(level, key),
+                hint=f"write configs with a `+` prefix, e.g. `+{key}: {value}`",
+            )
+
+
+def _merge_config(out: dict, new: dict) -> None:
+    for key, value in new.items():
+        key = str(key).lstrip("+").replace("-", "_")
+        if key == "tags":
+            tags = list(out.get("tags") or [])
+            tags.extend(t for t in as_list(value) if t not in tags)
+            out["tags"] = tags
+        elif key == "meta" and isinstance(value, dict):
+            out["meta"] = {**(out.get("meta") or {}), **value}
+        else:
+            out[key] = value
+
+
+def _guess_format(path: str) -> str:
+    for suffix in (".gz", ".zst", ".zstd"):
+        if path.endswith(suffix):
+            path = path[: -len(suffix)]
+    return path.rsplit(".", 1)[-1] if "." in path else "parquet"
+
+
+def _test_entries(entry: Any, column: Any) -> list[tuple[Any, Location | None]]:
+    out = []
+    for key in ("data_tests", "tests"):
+        items = entry.get(key)
+        if items is None:
+            continue
+        expect_type(items, list, f"`{key}`", entry, key)
+        for i, item in enumerate(items):
+            out.append((item, loc_of(items, i)))
+    return out
+
+
+def _parse_test_spec(spec: Any, where: Location | None) -> tuple[str, dict, dict]:
+    """`unique` | `{accepted_values: {values: [...], config: {...}}}` -> (name, kwargs, config)."""
+    if isinstance(spec, str):
+        return spec, {}, {}
+    if not isinstance(spec, dict) or len(spec) != 1:
+        raise ConfigError(
+            f"a test must be a name or a mapping with one key, got `{spec!r}`",
+            location=where,
+            hint="write `- unique` or `- accepted_values: {values: [a, b]}`",
+        )
+    name, body = next(iter(spec.items()))
+    body = dict(body or {})
+    config = dict(body.pop("config", None) or {})
+    kwargs = dict(body.pop("arguments", None) or {})
+    for key in list(body):
+        if key in TEST_CONFIG_KEYS or key == "name":
+            config[key] = body.pop(key)
+    kwargs.update(body)
+    check_keys(config, TEST_CONFIG_KEYS | {"name"}, f"the config of test `{name}`")
+    return str(name), kwargs, config
+
+
+def _kwargs_suffix(kwargs: dict) -> str:
+    if not kwargs:
+        return ""
+    parts = []
+    for key in sorted(kwargs):
+        value = kwargs[key]
+        if isinstance(value, list | tuple):
+            value = "_".join(str(v) for v in value)
+        parts.append(str(value))
+    text = re.sub(r"[^A-Za-z0-9_]+", "_", "__".join(parts)).strip("_")
+    if len(text) > 40:
+        text = text[:24] + "_" + hashlib.md5(text.encode()).hexdigest()[:8]
+    return text

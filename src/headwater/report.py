@@ -1,0 +1,123 @@
+"""Rendering results for people (summaries, tables) and machines (JSON, CSV)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from headwater.project.definition import Node
+
+
+def node_json(node: Node) -> dict[str, Any]:
+    """The `ls --json` shape of a node."""
+    return {
+        "unique_id": node.unique_id,
+        "name": node.name,
+        "resource_type": node.resource_type,
+        "materialized": node.materialized,
+        "relation": node.relation.render(quote=False) if node.relation and node.materialized != "ephemeral" else None,
+        "depends_on": list(node.depends_on),
+        "path": node.path,
+        "tags": node.tags,
+        "description": node.description,
+        "fqn": node.fqn,
+        "source_name": node.source_name,
+        "config": {k: v for k, v in node.config.items() if _jsonable(v)},
+        "columns": {c.name: {"description": c.description, "data_type": c.data_type} for c in node.columns.values()},
+        "test": (
+            {"name": node.test.name, "column": node.test.column, "attached_to": node.test.attached_to,
+             "severity": node.severity}
+            if node.test else None
+        ),
+    }
+
+
+def _jsonable(value: Any) -> bool:
+    try:
+        json.dumps(value)
+        return True
+    except TypeError:
+        return False
+
+
+def print_rows(names: list[str], rows: list[tuple], fmt: str, stream: Any = None) -> None:
+    stream = stream or sys.stdout
+    if fmt == "json":
+        data = [{n: _plain(v) for n, v in zip(names, row, strict=True)} for row in rows]
+        stream.write(json.dumps(data, indent=2, default=str) + "\n")
+    elif fmt == "csv":
+        writer = csv.writer(stream, lineterminator="\n")
+        writer.writerow(names)
+        writer.writerows(rows)
+    elif stream.isatty():
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(*names, show_lines=False)
+        for row in rows:
+            table.add_row(*("NULL" if v is None else str(v) for v in row))
+        Console().print(table)
+        print(f"({len(rows)} {'row' if len(rows) == 1 else 'rows'})", file=stream)
+    else:
+        widths = [len(n) for n in names]
+        text = [["NULL" if v is None else str(v) for v in row] for row in rows]
+        for row in text:
+            widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
+        stream.write(" | ".join(n.ljust(w) for n, w in zip(names, widths, strict=True)) + "\n")
+        stream.write("-+-".join("-" * w for w in widths) + "\n")
+        for row in text:
+            stream.write(" | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + "\n")
+        stream.write(f"({len(rows)} {'row' if len(rows) == 1 else 'rows'})\n")
+
+
+def _plain(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | float | str | list | dict):
+        return value
+    return str(value)
+
+
+def print_run_summary(console: Any, result: Any) -> None:
+    s = result.summary()
+    nodes = ", ".join(f"{n} {k}" for k, n in sorted(s["nodes"].items())) or "nothing to do"
+    line = f"Done in {result.elapsed:.2f}s: {nodes}"
+    if s["checks"]:
+        line += "; checks: " + ", ".join(f"{n} {k}" for k, n in sorted(s["checks"].items()))
+    console.print("")
+    console.print(line)
+    failed = [r for r in result.results if r.failed]
+    for r in failed:
+        console.print(f"  {r.status.upper()} {r.name}: {r.message.splitlines()[0] if r.message else ''}")
+    if failed:
+        console.print(f"Details: {result.log_path}; rerun the failed nodes with `headwater {result.command} -s <name>`")
+
+
+def print_demo_summary(console: Any, result: Any, root: Path) -> None:
+    console.print("")
+    built = [r for r in result.results if r.resource_type in ("model", "source", "seed") and r.status in ("success", "warn")]
+    console.print(f"Built {len(built)} tables and views in {result.elapsed:.1f}s:")
+    for r in built:
+        rows = f"{r.rows:>12,} rows" if r.rows is not None else f"{'(view)':>17}"
+        console.print(f"  {r.relation or r.name:<36} {rows}")
+    checks = result.checks
+    passed = sum(c.status == "pass" for c in checks)
+    warned = [c for c in checks if c.status == "warn"]
+    failed = [c for c in checks if c.status in ("fail", "error")]
+    console.print("")
+    console.print(f"Checks: {passed} passed, {len(warned)} warned, {len(failed)} failed")
+    for c in warned + failed:
+        where = f"{c.node}.{c.column}" if c.column else (c.node or "")
+        console.print(f"  {c.status.upper():<5} {c.name}" + (f" [{where}]" if where else "") + f": {c.message}")
+    not_ok = [r for r in result.results if r.failed]
+    for r in not_ok:
+        console.print(f"  {r.status.upper():<5} {r.name}: {r.message}")
+    console.print("")
+    console.print(f"Warehouse: {result.warehouse}")
+    console.print("Next:")
+    console.print(f"  cd {root}")
+    console.print('  headwater query "select * from main.mart_daily_revenue order by order_date desc limit 5"')
+    console.print("  headwater ls --select +fct_orders")
+    console.print("  headwater test --select staging")
+    console.print("  headwater build --select marts")

@@ -1,0 +1,262 @@
+"""Execute units in graph order, in parallel, with write-audit-publish.
+
+The life of a buildable node: SELECT -> staged relation -> checks -> publish (atomic swap), or,
+when it has no error-level checks, an atomic create-or-replace followed by its warn checks.
+Downstream units of a failed unit are skipped and say why.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from headwater.engines.base import Engine
+from headwater.errors import HeadwaterError, SQLExecutionError
+from headwater.graph.definition import Graph
+from headwater.materialize import materialization_for
+from headwater.project.definition import Node, ProjectConfig, Relation
+from headwater.quality.evaluator import CheckResult, CheckRunner
+from headwater.runner.plan import Unit
+
+FAILED = ("error", "fail")
+
+
+@dataclass
+class UnitResult:
+    unit_id: str
+    name: str
+    resource_type: str
+    materialized: str | None
+    relation: str | None
+    status: str
+    started_at: float = 0.0
+    duration: float = 0.0
+    rows: int | None = None
+    message: str = ""
+    checks: list[CheckResult] = field(default_factory=list)
+    node_id: str | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.status in FAILED
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "unique_id": self.node_id or self.unit_id, "name": self.name,
+            "resource_type": self.resource_type, "materialized": self.materialized,
+            "relation": self.relation, "status": self.status, "started_at": self.started_at,
+            "duration": round(self.duration, 4), "rows": self.rows, "message": self.message,
+            "checks": [c.to_dict() for c in self.checks],
+        }  # fmt: skip
+
+
+class Events(Protocol):
+    """What the runner tells a console."""
+
+    def run_started(self, units: list[Unit]) -> None: ...
+    def unit_started(self, unit: Unit) -> None: ...
+    def unit_finished(self, unit: Unit, result: UnitResult, index: int, total: int) -> None: ...
+
+
+class Runner:
+    """Runs a list of units against one engine."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        graph: Graph,
+        project: ProjectConfig,
+        events: Events,
+        *,
+        threads: int = 1,
+        fail_fast: bool = False,
+        full_refresh: bool = False,
+    ) -> None:
+        self.engine = engine
+        self.graph = graph
+        self.project = project
+        self.events = events
+        self.threads = max(1, threads)
+        self.fail_fast = fail_fast
+        self.full_refresh = full_refresh
+
+    # -- scheduling -------------------------------------------------------------------------
+    def run(self, units: list[Unit]) -> list[UnitResult]:
+        self.events.run_started(units)
+        self._ensure_schemas(units)
+        results: dict[str, UnitResult] = {}
+        waiting = {u.id: set(u.deps) for u in units}
+        by_id = {u.id: u for u in units}
+        children: dict[str, list[str]] = {u.id: [] for u in units}
+        for u in units:
+            for d in u.deps:
+                if d in children:
+                    children[d].append(u.id)
+        ready = [u.id for u in units if not waiting[u.id]]
+        stop_reason: str | None = None
+        finished = 0
+
+        def done(unit: Unit, result: UnitResult) -> None:
+            nonlocal finished, stop_reason
+            results[unit.id] = result
+            finished += 1
+            self.events.unit_finished(unit, result, finished, len(units))
+            if result.failed or result.status == "skipped":
+                reason = result.message if result.status == "skipped" else (
+                    f"upstream `{result.name}` {'failed checks' if result.status == 'fail' else 'failed'}"
+                )
+                for child in children[unit.id]:
+                    if child not in results:
+                        done(by_id[child], self._skipped(by_id[child], reason))
+            if result.failed and self.fail_fast and stop_reason is None:
+                stop_reason = f"--fail-fast: stopped after `{result.name}` failed"
+            for child in children[unit.id]:
+                if child in results:
+                    continue
+                waiting[child].discard(unit.id)
+                if not waiting[child]:
+                    ready.append(child)
+
+        if self.threads == 1:
+            while ready:
+                uid = ready.pop(0)
+                if uid in results:
+                    continue
+                if stop_reason:
+                    done(by_id[uid], self._skipped(by_id[uid], stop_reason))
+                    continue
+                done(by_id[uid], self._execute(by_id[uid]))
+        else:
+            with ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="hw") as pool:
+                running: dict[Future, Unit] = {}
+                while ready or running:
+                    while ready and len(running) < self.threads:
+                        uid = ready.pop(0)
+                        if uid in results:
+                            continue
+                        if stop_reason:
+                            done(by_id[uid], self._skipped(by_id[uid], stop_reason))
+                            continue
+                        running[pool.submit(self._execute, by_id[uid])] = by_id[uid]
+                    if not running:
+                        continue
+                    finished_now, _ = wait(running, return_when=FIRST_COMPLETED)
+                    for fut in finished_now:
+                        unit = running.pop(fut)
+                        done(unit, fut.result())
+        for unit in units:  # anything never reached (should not happen) is reported, not lost
+            if unit.id not in results:
+                results[unit.id] = self._skipped(unit, stop_reason or "not reached")
+        return [results[u.id] for u in units]
+
+    def _skipped(self, unit: Unit, reason: str) -> UnitResult:
+        result = self._new_result(unit)
+        result.status = "skipped"
+        result.message = reason
+        return result
+
+    def _ensure_schemas(self, units: list[Unit]) -> None:
+        schemas = {u.build.relation.schema for u in units if u.build is not None and u.build.relation}
+        for schema in sorted(schemas):
+            self.engine.ensure_schema(schema)
+
+    # -- one unit --------------------------------------------------------------------------------
+    def _new_result(self, unit: Unit) -> UnitResult:
+        node = unit.build
+        return UnitResult(
+            unit_id=unit.id,
+            node_id=node.unique_id if node else (unit.tests[0].unique_id if len(unit.tests) == 1 else unit.id),
+            name=unit.name,
+            resource_type=unit.resource_type,
+            materialized=node.materialized if node else "test",
+            relation=node.relation.render(quote=False) if node and node.relation else None,
+            status="running",
+        )
+
+    def _execute(self, unit: Unit) -> UnitResult:
+        self.events.unit_started(unit)
+        result = self._new_result(unit)
+        result.started_at = time.time()
+        started = time.perf_counter()
+        try:
+            if unit.build is not None:
+                self._build(unit, result)
+            else:
+                self._test(unit, result)
+        except HeadwaterError as exc:
+            result.status = "error"
+            result.message = exc.message
+        except Exception as exc:  # a bug or an engine crash: report it on the node, keep going
+            result.status = "error"
+            result.message = f"{type(exc).__name__}: {exc}"
+        result.duration = time.perf_counter() - started
+        return result
+
+    def _build(self, unit: Unit, result: UnitResult) -> None:
+        node = unit.build
+        assert node is not None and node.relation is not None
+        mat = materialization_for(node)
+        sql = mat.select_sql(node, self.engine, self.project)
+        audit = [t for t in unit.tests if t.severity == "error"]
+        if not audit:
+            result.rows = self._retrying(lambda: self.engine.create_or_replace(node.relation, sql, mat.kind))
+            result.status = "success"
+            if unit.tests:
+                result.checks = self._checks(unit.tests, {})
+                self._grade(result)
+            return
+        staged = self.engine.staging_relation(node.relation)
+        result.rows = self._retrying(lambda: self.engine.create_or_replace(staged, sql, mat.kind))
+        result.checks = self._checks(unit.tests, {node.unique_id: staged})
+        blocking = [c for c in result.checks if c.blocks]
+        if blocking:
+            self.engine.drop(staged)
+            result.status = "fail"
+            names = ", ".join(f"`{c.name}`" for c in blocking)
+            result.message = f"not published: {names} failed; the previous version stays"
+            return
+        self._retrying(lambda: self.engine.publish(staged, node.relation, mat.kind, sql))
+        result.status = "success"
+        self._grade(result)
+
+    def _grade(self, result: UnitResult) -> None:
+        if any(c.status in ("warn", "fail", "error") for c in result.checks):
+            result.status = "warn"
+            warned = [c for c in result.checks if c.status != "pass"]
+            result.message = "; ".join(f"{c.name}: {c.message}" for c in warned[:3])
+
+    def _test(self, unit: Unit, result: UnitResult) -> None:
+        result.checks = self._checks(unit.tests, {})
+        statuses = {c.status for c in result.checks}
+        if any(c.blocks for c in result.checks):
+            result.status = "fail" if "fail" in statuses else "error"
+        elif statuses & {"warn", "fail", "error"}:
+            result.status = "warn"
+        else:
+            result.status = "pass"
+        bad = [c for c in result.checks if c.status != "pass"]
+        result.message = "; ".join(f"{c.name}: {c.message}" for c in bad[:3])
+
+    def _checks(self, tests: list[Node], staged: dict[str, Relation]) -> list[CheckResult]:
+        def relation_sql(uid: str) -> str:
+            if uid in staged:
+                return staged[uid].render()
+            node = self.graph.nodes[uid]
+            if node.materialized == "ephemeral" or node.relation is None:
+                return f"(\n{node.compiled_sql}\n)"
+            return node.relation.render()
+
+        return CheckRunner(self.engine, self.graph.nodes, relation_sql).run(tests)
+
+    def _retrying(self, action: Any, attempts: int = 3) -> Any:
+        """Retry catalog write-write conflicts between parallel workers (transient by nature)."""
+        for attempt in range(attempts):
+            try:
+                return action()
+            except SQLExecutionError as exc:
+                if "conflict" not in exc.message.lower() or attempt == attempts - 1:
+                    raise
+                self.engine.invalidate_catalog()
+        return None

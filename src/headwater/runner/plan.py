@@ -1,0 +1,103 @@
+"""Turn a selection into units of work: a node to build with the checks that audit it before it is
+published (write-audit-publish), or a group of checks on already published relations."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from headwater.graph.definition import Graph
+from headwater.project.definition import Node
+
+BUILDABLE = ("source", "seed", "model", "snapshot")
+
+
+@dataclass
+class Unit:
+    """One schedulable piece of work."""
+
+    id: str
+    build: Node | None = None
+    tests: list[Node] = field(default_factory=list)
+    deps: set[str] = field(default_factory=set)
+
+    @property
+    def name(self) -> str:
+        if self.build is not None:
+            return self.build.display_name
+        if len(self.tests) == 1:
+            return self.tests[0].name
+        return f"{len(self.tests)} checks on {self.id.split(':', 1)[1].rsplit('.', 1)[-1]}"
+
+    @property
+    def resource_type(self) -> str:
+        return self.build.resource_type if self.build is not None else "test"
+
+
+def plan_units(graph: Graph, selected: set[str], *, build: bool, tests: bool, resource_types: tuple[str, ...] = BUILDABLE) -> list[Unit]:
+    """Units for the selected nodes, in graph order, with dependencies between units.
+
+    A check joins the unit of the node it was declared on when every other input of the check
+    is built before that node (its ancestors, or not part of this run): it then audits the staged
+    relation before publication. Otherwise it runs after all its inputs as its own unit.
+    """
+    units: dict[str, Unit] = {}
+    owner: dict[str, str] = {}  # node uid -> unit id
+    ordered = graph.sort(selected)
+    if build:
+        for uid in ordered:
+            node = graph.nodes[uid]
+            if node.resource_type in resource_types and node.is_executable:
+                units[uid] = Unit(id=uid, build=node)
+                owner[uid] = uid
+    if tests:
+        for uid in ordered:
+            node = graph.nodes[uid]
+            if node.resource_type != "test":
+                continue
+            _place_test(graph, node, units, owner, selected)
+    for unit in units.values():
+        members = ([unit.build] if unit.build else []) + unit.tests
+        for member in members:
+            for parent in _effective_parents(graph, member.unique_id):
+                unit_id = owner.get(parent)
+                if unit_id and unit_id != unit.id:
+                    unit.deps.add(unit_id)
+    rank = {uid: i for i, uid in enumerate(graph.order)}
+    return sorted(units.values(), key=lambda u: rank.get(_first_member(u), 0))
+
+
+def _first_member(unit: Unit) -> str:
+    return unit.build.unique_id if unit.build else unit.tests[0].unique_id
+
+
+def _effective_parents(graph: Graph, uid: str) -> set[str]:
+    """Parents, looking through ephemeral models (they run inside their children)."""
+    out: set[str] = set()
+    for parent in graph.parents[uid]:
+        node = graph.nodes[parent]
+        if node.resource_type == "model" and node.materialized == "ephemeral":
+            out |= _effective_parents(graph, parent)
+        else:
+            out.add(parent)
+    return out
+
+
+def _place_test(graph: Graph, test: Node, units: dict[str, Unit], owner: dict[str, str], selected: set[str]) -> None:
+    attached = test.test.attached_to if test.test else None
+    if attached and attached in units and units[attached].build is not None:
+        ancestors = graph.ancestors(attached)
+        others = [p for p in graph.parents[test.unique_id] if p != attached]
+        descendants = graph.descendants(attached)
+        if all(p in ancestors or p not in units or p not in descendants for p in others):
+            unit = units[attached]
+            unit.tests.append(test)
+            owner[test.unique_id] = unit.id
+            return
+    key = f"tests:{attached or test.unique_id}"
+    if attached and attached not in units:
+        key = f"tests:{attached}"
+    unit = units.get(key)
+    if unit is None:
+        unit = units[key] = Unit(id=key)
+    unit.tests.append(test)
+    owner[test.unique_id] = key

@@ -1,0 +1,160 @@
+"""The state store: invocations, node runs and check results in SQLite (`.headwater/state.db`).
+
+SQLite in WAL mode is safe for several processes; writes are batched per invocation so that
+recording costs almost nothing per node.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS invocations (
+    invocation_id TEXT PRIMARY KEY,
+    command TEXT NOT NULL,
+    args TEXT,
+    target TEXT,
+    started_at REAL NOT NULL,
+    finished_at REAL,
+    status TEXT NOT NULL,
+    summary TEXT
+);
+CREATE TABLE IF NOT EXISTS node_runs (
+    invocation_id TEXT NOT NULL,
+    unique_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    resource_type TEXT NOT NULL,
+    materialized TEXT,
+    relation TEXT,
+    status TEXT NOT NULL,
+    started_at REAL,
+    duration REAL,
+    rows INTEGER,
+    message TEXT,
+    PRIMARY KEY (invocation_id, unique_id)
+);
+CREATE INDEX IF NOT EXISTS node_runs_by_node ON node_runs (unique_id, started_at);
+CREATE TABLE IF NOT EXISTS check_results (
+    invocation_id TEXT NOT NULL,
+    unique_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    check_type TEXT,
+    node TEXT,
+    column_name TEXT,
+    severity TEXT,
+    status TEXT NOT NULL,
+    failures INTEGER,
+    message TEXT,
+    query TEXT,
+    sample TEXT,
+    recorded_at REAL,
+    PRIMARY KEY (invocation_id, unique_id)
+);
+"""
+
+
+class StateStore:
+    """Records what every invocation did. One instance per process."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._con = sqlite3.connect(str(path), timeout=30, check_same_thread=False, isolation_level=None)
+        self._con.execute("PRAGMA journal_mode=WAL")
+        self._con.execute("PRAGMA synchronous=NORMAL")
+        self._lock = threading.Lock()
+        self._pending: list[tuple[str, tuple]] = []
+        self._ensure_schema()
+
+    def _ensure_schema(self) -> None:
+        row = None
+        with contextlib.suppress(sqlite3.OperationalError):
+            row = self._con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        if row is None:
+            self._con.executescript(_SCHEMA)
+            self._con.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+            )
+
+    def close(self) -> None:
+        self.flush()
+        self._con.close()
+
+    # -- writes --------------------------------------------------------------------------------
+    def start_invocation(self, invocation_id: str, command: str, args: dict[str, Any], target: str) -> None:
+        with self._lock:
+            self._con.execute(
+                "INSERT INTO invocations VALUES (?, ?, ?, ?, ?, NULL, 'running', NULL)",
+                (invocation_id, command, json.dumps(args, default=str), target, time.time()),
+            )
+
+    def finish_invocation(self, invocation_id: str, status: str, summary: dict[str, Any]) -> None:
+        self.flush()
+        with self._lock:
+            self._con.execute(
+                "UPDATE invocations SET finished_at = ?, status = ?, summary = ? WHERE invocation_id = ?",
+                (time.time(), status, json.dumps(summary, default=str), invocation_id),
+            )
+
+    def record_node(self, invocation_id: str, row: dict[str, Any]) -> None:
+        self._queue(
+            "INSERT OR REPLACE INTO node_runs VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                invocation_id, row["unique_id"], row["name"], row["resource_type"],
+                row.get("materialized"), row.get("relation"), row["status"], row.get("started_at"),
+                row.get("duration"), row.get("rows"), row.get("message"),
+            ),
+        )  # fmt: skip
+
+    def record_check(self, invocation_id: str, result: dict[str, Any]) -> None:
+        self._queue(
+            "INSERT OR REPLACE INTO check_results VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                invocation_id, result["unique_id"], result["name"], result["check"], result["node"],
+                result["column"], result["severity"], result["status"], result["failures"],
+                result["message"], result["query"], json.dumps(result["sample"], default=str), time.time(),
+            ),
+        )  # fmt: skip
+
+    def _queue(self, sql: str, params: tuple) -> None:
+        with self._lock:
+            self._pending.append((sql, params))
+            if len(self._pending) < 200:
+                return
+        self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            pending, self._pending = self._pending, []
+            if not pending:
+                return
+            self._con.execute("BEGIN")
+            for sql, params in pending:
+                self._con.execute(sql, params)
+            self._con.execute("COMMIT")
+
+    # -- reads ---------------------------------------------------------------------------------
+    def invocations(self, limit: int = 20) -> list[dict[str, Any]]:
+        cur = self._con.execute("SELECT * FROM invocations ORDER BY started_at DESC LIMIT ?", (limit,))
+        return _dicts(cur)
+
+    def node_runs(self, invocation_id: str) -> list[dict[str, Any]]:
+        cur = self._con.execute("SELECT * FROM node_runs WHERE invocation_id = ? ORDER BY started_at", (invocation_id,))
+        return _dicts(cur)
+
+    def check_results(self, invocation_id: str) -> list[dict[str, Any]]:
+        cur = self._con.execute("SELECT * FROM check_results WHERE invocation_id = ?", (invocation_id,))
+        return _dicts(cur)
+
+
+def _dicts(cur: sqlite3.Cursor) -> list[dict[str, Any]]:
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
