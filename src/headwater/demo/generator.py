@@ -44,7 +44,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
@@ -251,35 +251,39 @@ def _install_macros(con: duckdb.DuckDBPyConnection, seed: int) -> None:
     )
 
 
+def _day_weights() -> list[tuple[date, float]]:
+    """Relative order volume of every day of 2025 (weekday x month x trend x specials)."""
+    weights = []
+    for i in range(YEAR_DAYS):
+        day = YEAR_START + timedelta(days=i)
+        weight = WEEKDAY_WEIGHTS[day.isoweekday() - 1] * MONTH_WEIGHTS[day.month - 1]
+        weight *= (1 + 0.15 * i / YEAR_DAYS) * SPECIAL_DAYS.get(day.isoformat(), 1.0)
+        weights.append((day, weight))
+    return weights
+
+
 def _build_days(con: duckdb.DuckDBPyConnection) -> None:
-    """Calendar of 2025 with a relative order-volume weight per day."""
-    specials = ", ".join(f"(DATE '{d}', {f})" for d, f in SPECIAL_DAYS.items())
+    """Table ``days(day, start_frac, eligible)``: cumulative share of volume before each day.
+
+    Computed in Python so the floating-point sums do not depend on DuckDB's parallelism.
+    ``eligible`` (customers signed up by that day) is filled in by ``_build_customers``.
+    """
+    weights = _day_weights()
+    total = sum(w for _, w in weights)
+    rows, cumulative = [], 0.0
+    for day, weight in weights:
+        rows.append(f"(DATE '{day}', {cumulative / total!r})")
+        cumulative += weight
     con.execute(f"""
         CREATE TABLE days AS
-        WITH d AS (
-            SELECT i, (DATE '{YEAR_START}' + to_days(i::INTEGER))::DATE AS day
-            FROM range({YEAR_DAYS}) t(i)
-        ), w AS (
-            SELECT d.i, d.day,
-                {_list(WEEKDAY_WEIGHTS)}[isodow(d.day)]
-                * {_list(MONTH_WEIGHTS)}[month(d.day)]
-                * (1 + 0.15 * d.i / {YEAR_DAYS})
-                * coalesce(s.f, 1.0) AS w
-            FROM d LEFT JOIN (VALUES {specials}) s(day, f) ON s.day = d.day
-        )
-        SELECT i, day, w,
-            sum(w) OVER (ORDER BY day ROWS UNBOUNDED PRECEDING) - w AS cum_before,
-            sum(w) OVER () AS total,
-            0::BIGINT AS eligible
-        FROM w
+        SELECT day, start_frac, 0::BIGINT AS eligible
+        FROM (VALUES {", ".join(rows)}) t(day, start_frac)
     """)
 
 
 def _day_index(n: int) -> str:
     """Subquery mapping row ids 1..n onto days proportionally to the day weights."""
-    return (
-        f"(SELECT day, eligible, floor(cum_before * {n} / total)::BIGINT + 1 AS start_id FROM days)"
-    )
+    return f"(SELECT day, eligible, floor(start_frac * {n})::BIGINT + 1 AS start_id FROM days)"
 
 
 def _seconds_of_day(u_hour: str, u_sec: str, hours: int = 24) -> str:

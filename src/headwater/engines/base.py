@@ -113,5 +113,16 @@ class Engine(ABC):
     @abstractmethod
     def drop(self, relation: Relation) -> None: ...
 
+    STAGED_SUFFIX = "__hw_staged"
+
     def staging_relation(self, relation: Relation) -> Relation:
-        return Relation(relation.schema, f"{relation.identifier}__hw_staged", relation.database)
+        return Relation(relation.schema, f"{relation.identifier}{self.STAGED_SUFFIX}", relation.database)
+
+    def drop_leftover_staged(self, schemas: set[str]) -> None:
+        """Drop staged relations a killed run left behind (never visible under a real name)."""
+        self.relation_kind(Relation("", ""))  # loads the catalog once
+        assert self._catalog is not None
+        wanted = {s.lower() for s in schemas}
+        for schema, name in list(self._catalog):
+            if schema in wanted and name.endswith(self.STAGED_SUFFIX):
+                self.drop(Relation(schema, name))

@@ -33,6 +33,9 @@ class DuckDBEngine(Engine):
         self._con: Any = None
         self._local = threading.local()
         self.path = self._resolve_path(target)
+        self._trace_path = os.environ.get("HEADWATER_SQL_TRACE")
+        self._trace: list[str] = []
+        self._trace_lock = threading.Lock()
 
     def _resolve_path(self, target: Target) -> str:
         path = target.path or ".headwater/warehouse.duckdb"
@@ -77,6 +80,13 @@ class DuckDBEngine(Engine):
             ) from None
 
     def close(self) -> None:
+        if self._trace_path and self._trace:
+            import json
+
+            with open(self._trace_path, "a", encoding="utf-8") as fh:
+                for stmt in self._trace:
+                    fh.write(json.dumps(stmt) + "\n")
+            self._trace = []
         if self._con is not None:
             self._con.close()
             self._con = None
@@ -93,6 +103,9 @@ class DuckDBEngine(Engine):
     def execute(self, sql: str, params: list[Any] | None = None) -> list[tuple]:
         import duckdb
 
+        if self._trace_path:
+            with self._trace_lock:
+                self._trace.append(sql if not params else _inline(sql, params))
         try:
             result = self._cursor().execute(sql, params)
             return result.fetchall() if result.description is not None else []
@@ -111,6 +124,9 @@ class DuckDBEngine(Engine):
     def query(self, sql: str) -> tuple[list[str], list[tuple]]:
         import duckdb
 
+        if self._trace_path:
+            with self._trace_lock:
+                self._trace.append(sql)
         try:
             result = self._cursor().execute(sql)
             if result.description is None:
@@ -122,15 +138,14 @@ class DuckDBEngine(Engine):
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        cur = self._cursor()
-        cur.execute("BEGIN TRANSACTION")
+        self.execute("BEGIN TRANSACTION")
         try:
             yield
         except BaseException:
-            cur.execute("ROLLBACK")
+            self.execute("ROLLBACK")
             raise
         else:
-            cur.execute("COMMIT")
+            self.execute("COMMIT")
 
     # -- catalog ---------------------------------------------------------------------------------
     def _load_catalog(self) -> dict[tuple[str, str], str]:
@@ -212,6 +227,15 @@ def _sql_value(value: Any) -> str:
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_sql_value(v) for v in value) + "]"
     return quote_literal(str(value))
+
+
+def _inline(sql: str, params: list[Any]) -> str:
+    """Statement with its ? parameters written as literals (for the SQL trace)."""
+    parts = sql.split("?")
+    out = parts[0]
+    for value, rest in zip(params, parts[1:], strict=False):
+        out += _sql_value(value) + rest
+    return out
 
 
 def _clean(exc: BaseException) -> str:

@@ -101,7 +101,7 @@ class Column:
 
 
 @dataclass
-class TestSpec:
+class CheckSpec:
     """A generic check (`unique`, `not_null`, ...) or a singular SQL test."""
 
     name: str
@@ -144,7 +144,7 @@ class Node:
     files: FileSpec | None = None
     loaded_at_field: str | None = None
     freshness: dict[str, Any] | None = None
-    test: TestSpec | None = None
+    test: CheckSpec | None = None
     checksum: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
 

@@ -20,7 +20,7 @@ from headwater.errors import (
     UnknownKeyError,
     did_you_mean,
 )
-from headwater.project.definition import Column, FileSpec, Node, ProjectConfig, Target, TestSpec
+from headwater.project.definition import CheckSpec, Column, FileSpec, Node, ProjectConfig, Target
 from headwater.project.validate import as_list, check_config_keys, check_keys, expect_type, loc_of
 from headwater.project.yaml import YMap, load_yaml_file
 
@@ -190,6 +190,8 @@ class ProjectReader:
 
     # -- public -----------------------------------------------------------------------------
     def read(self) -> Project:
+        self._check_folder_tree(self.config.models, self.config.model_paths, "models")
+        self._check_folder_tree(self.config.seeds, self.config.seed_paths, "seeds")
         self._read_macros()
         self._read_properties()
         self._read_models()
@@ -403,6 +405,31 @@ class ProjectReader:
             level = sub
         return out
 
+    def _check_folder_tree(self, tree: dict, paths: list[str], kind: str) -> None:
+        """A key under `models:` that nearly names an existing folder is a typo: an error."""
+        level = tree
+        if isinstance(level.get(self.config.name), dict):
+            level = level[self.config.name]
+        self._check_level(level, [self.root / p for p in paths], kind)
+
+    def _check_level(self, level: dict, dirs: list[Path], kind: str) -> None:
+        for key, value in level.items():
+            if not isinstance(value, dict) or str(key).startswith("+") or key in ("column_types",):
+                continue
+            subdirs = [d / str(key) for d in dirs if (d / str(key)).is_dir()]
+            if not subdirs:
+                existing = sorted({p.name for d in dirs if d.is_dir() for p in d.iterdir() if p.is_dir()})
+                if not did_you_mean(str(key), existing):
+                    continue  # config for a folder that does not exist (yet): ignored, as in dbt
+                raise UnknownKeyError(
+                    f"`{kind}:` configures folder `{key}`, which does not exist"
+                    + did_you_mean(str(key), existing),
+                    location=loc_of(level, key),
+                    hint="folders here: " + (", ".join(existing) or "(none)")
+                    + "; configs need a `+` prefix, e.g. `+materialized: table`",
+                )
+            self._check_level(value, subdirs, kind)
+
     def _columns(self, entry: YMap) -> dict[str, Column]:
         out = {}
         for col in as_list(entry.get("columns")):
@@ -453,7 +480,7 @@ class ProjectReader:
             package=self.config.name,
             fqn=[self.config.name, *node.fqn[1:-1], uid.split(".", 2)[2]],
             config=tconfig,
-            test=TestSpec(name=test_name, kwargs=kwargs, column=column, attached_to=node.unique_id),
+            test=CheckSpec(name=test_name, kwargs=kwargs, column=column, attached_to=node.unique_id),
             depends_on=[node.unique_id],
         )
 
@@ -476,7 +503,7 @@ class ProjectReader:
                 fqn=[self.config.name, name],
                 raw_sql=self._read_text(path),
                 config=tconfig,
-                test=TestSpec(name="singular"),
+                test=CheckSpec(name="singular"),
             )
 
     # -- seeds and analyses -----------------------------------------------------------------

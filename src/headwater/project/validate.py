@@ -28,7 +28,7 @@ def check_keys(mapping: Any, allowed: Iterable[str], what: str) -> None:
             )
 
 
-def check_config_keys(config: Any, what: str) -> None:
+def check_config_keys(config: Any, what: str, location: Location | None = None) -> None:
     """Config keys are open (custom keys are allowed, as in dbt), but a near-miss of a known key
     is almost always a typo: `materialised` -> `materialized`."""
     from headwater.project.definition import MODEL_CONFIG_KEYS
@@ -41,7 +41,7 @@ def check_config_keys(config: Any, what: str) -> None:
         if close:
             raise UnknownKeyError(
                 f"unknown config `{name}` in {what}{did_you_mean(name, close)}",
-                location=loc_of(config, key),
+                location=loc_of(config, key) or location,
                 hint="fix the spelling; custom config keys belong under `meta:`",
             )
 

@@ -70,6 +70,8 @@ class GenericCheck:
     required: ClassVar[tuple[str, ...]] = ()
     optional: ClassVar[tuple[str, ...]] = ()
     needs_column: ClassVar[bool] = True
+    unit: ClassVar[str] = "failing rows"
+    """What the failure count counts, for messages."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -85,6 +87,7 @@ class GenericCheck:
 
 class Unique(GenericCheck):
     name = "unique"
+    unit = "duplicated values"
 
     def scan(self, ctx: CheckContext) -> str:
         col = ctx.col()
@@ -102,6 +105,7 @@ class Unique(GenericCheck):
 
 class NotNull(GenericCheck):
     name = "not_null"
+    unit = "null rows"
 
     def scan(self, ctx: CheckContext) -> str:
         return f"count(*) FILTER (WHERE {ctx.filter(f'{ctx.col()} IS NULL')})"
@@ -114,6 +118,7 @@ class AcceptedValues(GenericCheck):
     name = "accepted_values"
     required = ("values",)
     optional = ("quote",)
+    unit = "unexpected values"
 
     def _not_in(self, ctx: CheckContext) -> str:
         values = ctx.kwargs["values"]
@@ -137,6 +142,7 @@ class AcceptedValues(GenericCheck):
 class Relationships(GenericCheck):
     name = "relationships"
     required = ("to", "field")
+    unit = "rows without a parent"
 
     def failing(self, ctx: CheckContext) -> str:
         parent = ctx.resolve(ctx.kwargs["to"])

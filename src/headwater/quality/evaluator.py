@@ -141,6 +141,8 @@ class CheckRunner:
             return self._result(p.test, "error", message=exc.message, query=p.failing)
         result = self._finish(p.test, int(count), p.failing, time.perf_counter() - started)
         result.sample = sample
+        if sample and result.status != "pass":
+            result.message += ", e.g. " + _sample_text(sample)
         return result
 
     def _sample(self, failing: str) -> list[dict[str, Any]]:
@@ -149,7 +151,10 @@ class CheckRunner:
 
     def _finish(self, test: Node, failures: int, query: str, duration: float) -> CheckResult:
         status = evaluate_status(failures, test.config)
-        message = "" if status == "pass" else f"{failures} failing {'row' if failures == 1 else 'rows'}"
+        unit = "failing rows"
+        if test.test and test.test.name != "singular":
+            unit = check_class(test.test.name).unit
+        message = "" if status == "pass" else f"{failures:,} {unit}"
         result = self._result(test, status, failures=failures, message=message, query=query)
         result.duration = duration
         return result
@@ -193,6 +198,16 @@ def _condition(text: Any) -> Callable[[int], bool]:
     }  # fmt: skip
     fn = ops[op]
     return lambda n: fn(n, num)
+
+
+def _sample_text(sample: list[dict[str, Any]], n: int = 3) -> str:
+    """`unique_field=7 (n_records=2); ...` from the first sampled rows, kept short."""
+    parts = []
+    for row in sample[:n]:
+        items = list(row.items())[:3]
+        parts.append(", ".join(f"{k}={v!r}" if isinstance(v, str) else f"{k}={v}" for k, v in items))
+    text = "; ".join(f"({p})" for p in parts)
+    return text if len(text) < 200 else text[:197] + "..."
 
 
 def _jsonable(value: Any) -> Any:

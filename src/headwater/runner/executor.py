@@ -161,6 +161,7 @@ class Runner:
         schemas = {u.build.relation.schema for u in units if u.build is not None and u.build.relation}
         for schema in sorted(schemas):
             self.engine.ensure_schema(schema)
+        self.engine.drop_leftover_staged(schemas)
 
     # -- one unit --------------------------------------------------------------------------------
     def _new_result(self, unit: Unit) -> UnitResult:

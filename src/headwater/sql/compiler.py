@@ -76,7 +76,9 @@ class Compiler:
     def _render(self, renderer: Renderer, node: Node) -> None:
         rendered = renderer.render(node)
         if rendered.config:
-            check_config_keys(rendered.config, f"config() of `{node.name}`")
+            check_config_keys(
+                rendered.config, f"config() of `{node.name}`", Location(node.path, _line_of(node.raw_sql or "", "config("))
+            )
             from headwater.project.loader import _merge_config
 
             _merge_config(node.config, rendered.config)
@@ -99,7 +101,8 @@ class Compiler:
                 f"unknown materialization `{mat}` for model `{node.name}`" + did_you_mean(str(mat), known),
                 location=Location(node.path),
                 node=node.name,
-                hint="use one of: " + ", ".join(known),
+                hint="use one of: " + ", ".join(known) + " (set by `config(materialized=...)`, the model's "
+                "properties, or `+materialized` under `models:` in the project file)",
             )
         schema = _schema_name(self.target.schema, node.config.get("schema"))
         return Relation(schema=schema, identifier=str(node.config.get("alias") or node.name))

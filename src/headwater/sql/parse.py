@@ -6,6 +6,7 @@ Results are cached by the hash of the compiled SQL, so an unchanged model is nev
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import Any
 
 from headwater.errors import CompilationError, Location, code_snippet
@@ -83,10 +84,11 @@ def _parse_error(exc: Any, sql: str, node: Node) -> CompilationError:
     first = exc.errors[0] if getattr(exc, "errors", None) else {}
     line, col = first.get("line"), first.get("col")
     desc = first.get("description") or str(exc)
+    desc = re.sub(r"<Token token_type: [^,]+, text: (.*?), line: .*?>", r"`\1`", desc)
     return CompilationError(
         f"SQL does not parse: {desc.split('. Line')[0]}",
         location=Location(node.path, line, col),
         node=node.name,
         snippet=code_snippet(sql, line, col) if line else None,
-        hint=f"fix the SQL of `{node.name}`; the compiled SQL is under .headwater/compiled/",
+        hint=f"fix the SQL of `{node.name}` (the line is that of the rendered SQL shown above)",
     )

@@ -1,0 +1,200 @@
+"""Shared helpers: whole-process timing with peak RSS, SQL-trace replay, warehouse snapshots.
+
+Every measurement is the wall time of a child process (interpreter start and imports included),
+taken with `time.perf_counter` around `subprocess.Popen` + `os.wait4`. `os.wait4` returns the
+resource usage of exactly that child, so its `ru_maxrss` is the peak RSS of that process (and of
+any children it waited for) — not the running maximum over all children that
+`getrusage(RUSAGE_CHILDREN)` would give.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+# The raw baseline: a fresh interpreter that imports duckdb, opens the same kind of warehouse file
+# with the same connection settings as headwater, and executes the recorded statements in order,
+# fetching the rows of statements that return rows (as headwater's engine does).
+REPLAY_CODE = """\
+import json, sys
+import duckdb
+db, trace, config = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+with open(trace, encoding="utf-8") as fh:
+    statements = [json.loads(line) for line in fh if line.strip()]
+con = duckdb.connect(db, config=config)
+for stmt in statements:
+    result = con.execute(stmt)
+    if result.description is not None:
+        result.fetchall()
+con.close()
+"""
+
+WAREHOUSE = ".headwater/warehouse.duckdb"
+
+
+@dataclass
+class ProcResult:
+    """One finished child process."""
+
+    seconds: float
+    peak_rss: int  # bytes
+    returncode: int
+    output: str
+
+
+@dataclass
+class Samples:
+    """Repeated measurements of one thing."""
+
+    seconds: list[float] = field(default_factory=list)
+    peak_rss: list[int] = field(default_factory=list)
+
+    def add(self, result: ProcResult) -> None:
+        self.seconds.append(result.seconds)
+        self.peak_rss.append(result.peak_rss)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.seconds)
+
+    @property
+    def max_rss(self) -> int:
+        return max(self.peak_rss)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "median_s": round(self.median, 4),
+            "min_s": round(min(self.seconds), 4),
+            "max_s": round(max(self.seconds), 4),
+            "samples_s": [round(s, 4) for s in self.seconds],
+            "peak_rss_mib": [round(r / 2**20, 1) for r in self.peak_rss],
+        }
+
+
+def headwater_cmd() -> list[str]:
+    """The installed `headwater` entry point of this interpreter (not a pyenv/asdf shim)."""
+    script = Path(sys.executable).parent / "headwater"
+    if script.is_file() and os.access(script, os.X_OK):
+        return [str(script)]
+    return [sys.executable, "-m", "headwater"]
+
+
+def run_process(
+    cmd: list[str], *, cwd: Path | None = None, env: dict[str, str] | None = None, check: bool = True
+) -> ProcResult:
+    """Run ``cmd`` to completion; wall time, peak RSS of that child, return code, output."""
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    with tempfile.TemporaryFile(mode="w+b") as out:
+        started = time.perf_counter()
+        proc = subprocess.Popen(cmd, cwd=cwd, env=full_env, stdout=out, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        text = out.read().decode("utf-8", "replace")
+    result = ProcResult(seconds, usage.ru_maxrss * 1024, proc.returncode, text)  # Linux: KiB
+    if check and result.returncode != 0:
+        raise RuntimeError(f"`{' '.join(cmd)}` exited with {result.returncode}:\n{text[-3000:]}")
+    return result
+
+
+def replay_cmd(db: Path, trace: Path, config: dict[str, Any]) -> list[str]:
+    return [sys.executable, "-c", REPLAY_CODE, str(db), str(trace), json.dumps(config)]
+
+
+def duckdb_config(project_dir: Path, target: str | None = None) -> dict[str, Any]:
+    """The DuckDB connection settings headwater uses for the project's target."""
+    from headwater.manifest import select_target
+    from headwater.project.loader import read_project_config
+
+    tgt = select_target(read_project_config(project_dir), target)
+    config: dict[str, Any] = {"threads": max(1, min(tgt.threads * 2, os.cpu_count() or 2))}
+    if tgt.memory_limit:
+        config["memory_limit"] = str(tgt.memory_limit)
+    config.update({str(k): v for k, v in tgt.settings.items()})
+    return config
+
+
+def read_trace(path: Path) -> list[str]:
+    with path.open(encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def same_statements(a: list[str], b: list[str]) -> bool:
+    """Same multiset of statements (order differs between thread counts)."""
+    return Counter(a) == Counter(b)
+
+
+def copy_db(src: Path, dest: Path) -> None:
+    """Copy a closed DuckDB file (and its WAL, if any) over ``dest``."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(src, dest)
+    wal_src, wal_dest = Path(f"{src}.wal"), Path(f"{dest}.wal")
+    if wal_src.exists():
+        shutil.copyfile(wal_src, wal_dest)
+    elif wal_dest.exists():
+        wal_dest.unlink()
+
+
+def relations(db: Path) -> list[tuple[str, str, str]]:
+    """(schema, name, kind) of every relation in a DuckDB file, for checking a replay."""
+    import duckdb
+
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        rows = con.execute(
+            "SELECT table_schema, table_name, table_type FROM information_schema.tables "
+            "WHERE table_catalog = current_database() ORDER BY 1, 2"
+        ).fetchall()
+    finally:
+        con.close()
+    return [(str(s), str(n), str(t)) for s, n, t in rows]
+
+
+@dataclass
+class Row:
+    """One line of the results table."""
+
+    benchmark: str
+    headwater: str
+    raw: str = "—"
+    ratio: str = "—"
+    goal: str = "—"
+    ok: bool | None = None
+
+    @property
+    def ok_text(self) -> str:
+        return "—" if self.ok is None else ("yes" if self.ok else "NO")
+
+
+def fmt_s(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
+def fmt_mib(n_bytes: int) -> str:
+    return f"{n_bytes / 2**20:.0f} MiB"
+
+
+def render_table(rows: list[Row]) -> str:
+    header = ["benchmark", "headwater", "raw duckdb", "ratio", "goal", "ok"]
+    body = [[r.benchmark, r.headwater, r.raw, r.ratio, r.goal, r.ok_text] for r in rows]
+    widths = [max(len(x) for x in col) for col in zip(header, *body, strict=False)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines.extend("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) for line in body)
+    return "\n".join(lines)
+
+
+def log(text: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
