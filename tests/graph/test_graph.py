@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -34,7 +36,7 @@ def test_cycle_reports_full_path() -> None:
     assert len(cycle) == 4
     # consecutive entries are real edges parent -> child
     by = {n.name: n for n in nodes}
-    for parent, child in zip(cycle, cycle[1:], strict=False):
+    for parent, child in itertools.pairwise(cycle):
         assert parent in by[child].depends_on
 
 

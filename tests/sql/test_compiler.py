@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import itertools
+
 import duckdb
 import pytest
 from hypothesis import given, settings
@@ -152,7 +154,7 @@ def test_rendered_refs_always_compile_to_runnable_sql(tmp_path_factory, names, v
     (root / "models").mkdir()
     (root / "headwater.yml").write_text(BASE_PROJECT)
     (root / "models" / f"{names[0]}.sql").write_text(f"{{{{ config(materialized='ephemeral') }}}}select {value} as v")
-    for prev, name in zip(names, names[1:], strict=False):
+    for prev, name in itertools.pairwise(names):
         (root / "models" / f"{name}.sql").write_text(f"{{{{ config(materialized='ephemeral') }}}}select v from {{{{ ref('{prev}') }}}}")
     (root / "models" / "zz_final_model.sql").write_text(f"select v from {{{{ ref('{names[-1]}') }}}}")
     sql = load_manifest(root, None, {}).nodes["model.t.zz_final_model"].compiled_sql
