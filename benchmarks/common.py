@@ -90,7 +90,11 @@ def headwater_cmd() -> list[str]:
 
 
 def run_process(
-    cmd: list[str], *, cwd: Path | None = None, env: dict[str, str] | None = None, check: bool = True
+    cmd: list[str],
+    *,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    check: bool = True,
 ) -> ProcResult:
     """Run ``cmd`` to completion; wall time, peak RSS of that child, return code, output."""
     full_env = dict(os.environ)

@@ -29,7 +29,6 @@ The tree::
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -165,6 +164,8 @@ class LockError(HeadwaterError):
 
 def did_you_mean(word: str, candidates: Iterable[str], n: int = 3) -> str:
     """Return ``" (did you mean `a` or `b`?)"`` for the closest candidates, or ``""``."""
+    import difflib
+
     close = difflib.get_close_matches(word, list(candidates), n=n, cutoff=0.6)
     if not close:
         return ""

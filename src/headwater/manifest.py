@@ -47,7 +47,7 @@ def _hash_files(root: Path, paths: list[Path]) -> dict[str, str]:
 
 def load_manifest(project_dir: Path, target_name: str | None, vars: dict[str, Any]) -> Manifest:
     """Return the compiled manifest of the project at ``project_dir``."""
-    from headwater.project.loader import find_project_file
+    from headwater.project.files import find_project_file
 
     root = project_dir.resolve()
     config_path = find_project_file(root)
@@ -81,7 +81,7 @@ def _read_cache(cache_file: Path, root: Path) -> Manifest | None:
             manifest: Manifest = pickle.load(fh)
     except Exception:  # a cache from another version or a torn write: parse again
         return None
-    from headwater.project.loader import project_files
+    from headwater.project.files import project_files
 
     if _hash_files(root, project_files(root, manifest.config)) != manifest.files:
         return None
@@ -129,7 +129,8 @@ def select_target(config: ProjectConfig, name: str | None) -> Target:
 def _parse(root: Path, target_name: str | None, vars: dict[str, Any], parse_entries: dict[str, list[str]]) -> Manifest:
     from headwater.engines import engine_dialect
     from headwater.graph.definition import Graph
-    from headwater.project.loader import ProjectReader, project_files, read_project_config
+    from headwater.project.files import project_files
+    from headwater.project.loader import ProjectReader, read_project_config
     from headwater.quality.checks import validate_check
     from headwater.sql.compiler import Compiler
     from headwater.sql.parse import ParseCache

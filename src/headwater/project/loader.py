@@ -16,15 +16,14 @@ from typing import Any
 from headwater.errors import (
     ConfigError,
     Location,
-    ProjectNotFoundError,
     UnknownKeyError,
     did_you_mean,
 )
 from headwater.project.definition import CheckSpec, Column, FileSpec, Node, ProjectConfig, Target
+from headwater.project.files import find_project_file
 from headwater.project.validate import as_list, check_config_keys, check_keys, expect_type, loc_of
 from headwater.project.yaml import YMap, load_yaml_file
 
-PROJECT_FILES = ("headwater.yml", "headwater.yaml", "dbt_project.yml")
 PROJECT_KEYS = {
     "name", "version", "default_target", "targets", "vars", "models", "seeds", "tests",
     "data_tests", "sources", "raw_data", "model-paths", "model_paths", "seed-paths", "seed_paths",
@@ -71,38 +70,6 @@ class Project:
     macros: dict[str, str] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)
     """Relative path -> content hash of every file read."""
-
-
-def find_project_file(project_dir: Path) -> Path:
-    """Return the project file of ``project_dir`` or raise `ProjectNotFoundError`."""
-    for name in PROJECT_FILES:
-        candidate = project_dir / name
-        if candidate.is_file():
-            return candidate
-    raise ProjectNotFoundError(
-        f"no headwater.yml in `{project_dir}`",
-        hint="run headwater in a project folder, pass --project-dir DIR, "
-        "or create one with `headwater init DIR` (or `headwater demo DIR`)",
-    )
-
-
-def project_files(root: Path, config: ProjectConfig) -> list[Path]:
-    """Every file that makes up the project (the key of the parse cache)."""
-    out = [root / config.config_file]
-    if (root / "sources.yml").is_file():
-        out.append(root / "sources.yml")
-    dirs = (
-        config.model_paths + config.seed_paths + config.test_paths + config.macro_paths
-        + config.snapshot_paths + config.analysis_paths
-    )  # fmt: skip
-    for d in dirs:
-        base = root / d
-        if base.is_dir():
-            out.extend(
-                p for p in sorted(base.rglob("*"))
-                if p.suffix in (".sql", ".yml", ".yaml", ".csv", ".py") and p.is_file()
-            )  # fmt: skip
-    return out
 
 
 def read_project_config(project_dir: Path, target_name: str | None = None) -> ProjectConfig:

@@ -1,0 +1,95 @@
+"""Run headwater's benchmarks and print a results table.
+
+    python benchmarks/run.py [--quick] [--scale S] [--only wide|demo] [--workdir DIR]
+
+Writes benchmarks/results.json next to this file. See benchmarks/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import demo_build
+import wide_graph
+from common import Row, log, render_table
+
+
+def machine() -> dict[str, Any]:
+    import duckdb
+    import psutil
+
+    import headwater
+
+    return {
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "python": platform.python_version(),
+        "duckdb": duckdb.__version__,
+        "headwater": headwater.__version__,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions, demo at scale 0.2")
+    parser.add_argument(
+        "--scale", type=float, default=None, help="demo scale (default 1, 0.2 with --quick)"
+    )
+    parser.add_argument("--only", choices=["wide", "demo"], help="run one benchmark")
+    parser.add_argument("--workdir", default="/tmp/headwater_bench", help="scratch folder")
+    parser.add_argument("--output", default=str(Path(__file__).resolve().parent / "results.json"))
+    args = parser.parse_args(argv)
+
+    scale = args.scale if args.scale is not None else (0.2 if args.quick else 1.0)
+    wide_reps, demo_reps = (3, 2) if args.quick else (5, 3)
+    workdir = Path(args.workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+
+    rows: list[Row] = []
+    results: dict[str, Any] = {
+        "machine": machine(),
+        "params": {
+            "quick": args.quick,
+            "scale": scale,
+            "wide_reps": wide_reps,
+            "demo_reps": demo_reps,
+        },
+    }
+    if args.only in (None, "wide"):
+        wide = wide_graph.bench(workdir, wide_reps)
+        rows += wide.rows()
+        results["wide"] = wide.to_dict()
+    if args.only in (None, "demo"):
+        try:
+            result = demo_build.bench(workdir, scale, demo_reps)
+        except RuntimeError as exc:  # the demo is still being written: report, keep the rest
+            log(f"demo benchmark failed: {exc}")
+            rows.append(Row(f"demo {scale:g}: build warm", "FAILED", goal="<= 1.10x", ok=False))
+            results["demo"] = {"error": str(exc)[-2000:]}
+        else:
+            rows += result.rows()
+            results["demo"] = result.to_dict()
+    results["total_s"] = round(time.perf_counter() - started, 1)
+    results["table"] = [row.__dict__ for row in rows]
+
+    Path(args.output).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    print(render_table(rows))
+    print(f"\n{results['machine']['cpu_count']} CPUs, python {results['machine']['python']}, "
+          f"duckdb {results['machine']['duckdb']}; medians of {wide_reps} (wide) / {demo_reps} (demo) "
+          f"runs; total {results['total_s']}s; details in {args.output}")  # fmt: skip
+    return 0 if all(r.ok is not False for r in rows) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
