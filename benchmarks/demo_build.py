@@ -35,6 +35,7 @@ class DemoResult:
     raw_rows: int | None
     first_build: float
     build: Samples
+    build_1thread: Samples
     raw: Samples
     statements: int
     same_statements: bool
@@ -53,17 +54,22 @@ class DemoResult:
             "replay_produced_same_relations": self.replay_matches,
             "warehouse_mib": round(self.warehouse_mib, 1),
             "headwater_build": self.build.to_dict(),
+            "headwater_build_threads_1": self.build_1thread.to_dict(),
             "raw_duckdb_replay": self.raw.to_dict(),
             "ratio": round(self.build.median / self.raw.median, 4),
+            "ratio_threads_1": round(self.build_1thread.median / self.raw.median, 4),
         }
 
     def rows(self) -> list[Row]:
         s = f"{self.scale:g}"
         ratio = self.build.median / self.raw.median
+        ratio1 = self.build_1thread.median / self.raw.median
         rows = [
             Row(f"demo {s}: generate data", fmt_s(self.generate_process), goal="(info)"),
             Row(f"demo {s}: build warm", fmt_s(self.build.median), fmt_s(self.raw.median),
                 f"{ratio:.2f}x", "<= 1.10x", ratio <= 1.10),
+            Row(f"demo {s}: build warm --threads 1", fmt_s(self.build_1thread.median),
+                fmt_s(self.raw.median), f"{ratio1:.2f}x", "(info)"),
             Row(f"demo {s}: build peak RSS", fmt_mib(self.build.max_rss), fmt_mib(self.raw.max_rss),
                 f"{self.build.max_rss / self.raw.max_rss:.2f}x", "< 2 GiB",
                 self.build.max_rss < RSS_GOAL),
@@ -101,7 +107,7 @@ def bench(workdir: Path, scale: float, reps: int) -> DemoResult:
     config = duckdb_config(root)
     log(f"demo: {len(statements)} statements traced; replay config {config}")
 
-    hw_samples, raw_samples = Samples(), Samples()
+    hw_samples, hw1_samples, raw_samples = Samples(), Samples(), Samples()
     all_same = True
     for i in range(reps):
         copy_db(snapshot, warehouse)
@@ -109,10 +115,12 @@ def bench(workdir: Path, scale: float, reps: int) -> DemoResult:
         timed_trace.unlink(missing_ok=True)
         hw_samples.add(run_process(build, env={"HEADWATER_SQL_TRACE": str(timed_trace)}))
         all_same &= same_statements(read_trace(timed_trace), statements)
+        copy_db(snapshot, warehouse)
+        hw1_samples.add(run_process([*build, "--threads", "1"]))
         copy_db(snapshot, replay_db)
         raw_samples.add(run_process(replay_cmd(replay_db, trace, config)))
         log(f"demo: rep {i + 1}/{reps}: headwater {hw_samples.seconds[-1]:.2f}s "
-            f"({hw_samples.peak_rss[-1] / 2**20:.0f} MiB), raw {raw_samples.seconds[-1]:.2f}s "
+            f"({hw_samples.peak_rss[-1] / 2**20:.0f} MiB), --threads 1 {hw1_samples.seconds[-1]:.2f}s, raw {raw_samples.seconds[-1]:.2f}s "
             f"({raw_samples.peak_rss[-1] / 2**20:.0f} MiB)")  # fmt: skip
     replay_matches = relations(replay_db) == relations(warehouse)
     return DemoResult(
@@ -122,6 +130,7 @@ def bench(workdir: Path, scale: float, reps: int) -> DemoResult:
         raw_rows=raw_rows,
         first_build=first.seconds,
         build=hw_samples,
+        build_1thread=hw1_samples,
         raw=raw_samples,
         statements=len(statements),
         same_statements=all_same,

@@ -85,9 +85,14 @@ def main(argv: list[str] | None = None) -> int:
 
     Path(args.output).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print(render_table(rows))
-    print(f"\n{results['machine']['cpu_count']} CPUs, python {results['machine']['python']}, "
-          f"duckdb {results['machine']['duckdb']}; medians of {wide_reps} (wide) / {demo_reps} (demo) "
-          f"runs; total {results['total_s']}s; details in {args.output}")  # fmt: skip
+    m = results["machine"]
+    reps = [f"{wide_reps} (wide)"] * (args.only != "demo") + [f"{demo_reps} (demo)"] * (
+        args.only != "wide"
+    )
+    print(
+        f"\n{m['cpu_count']} CPUs, python {m['python']}, duckdb {m['duckdb']}; medians of "
+        f"{' / '.join(reps)} runs; total {results['total_s']}s; details in {args.output}"
+    )
     return 0 if all(r.ok is not False for r in rows) else 1
 
 

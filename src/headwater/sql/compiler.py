@@ -162,7 +162,8 @@ class Compiler:
             target = targets[int(match.group(1))]
             if target.materialized == "ephemeral" and target is not node:
                 return EPHEMERAL_PREFIX + target.name
-            assert target.relation is not None, target.unique_id
+            if target.relation is None:  # `this` in a test or an analysis
+                return target.name
             return target.relation.render()
 
         node.compiled_sql = PLACEHOLDER_RE.sub(sub, sql)
