@@ -1,10 +1,16 @@
 """Shared helpers: whole-process timing with peak RSS, SQL-trace replay, warehouse snapshots.
 
-Every measurement is the wall time of a child process (interpreter start and imports included),
-taken with `time.perf_counter` around `subprocess.Popen` + `os.wait4`. `os.wait4` returns the
-resource usage of exactly that child, so its `ru_maxrss` is the peak RSS of that process (and of
-any children it waited for) — not the running maximum over all children that
-`getrusage(RUSAGE_CHILDREN)` would give.
+Every measured command runs under a tiny launcher process (`LAUNCHER_CODE`) that spawns it,
+waits for it with `os.wait4` and reports the wall time (`time.perf_counter` around spawn and
+wait, so the measured process's interpreter start and imports are included) and the peak RSS
+of exactly that process.
+
+Why the launcher: Linux carries the RSS high-water mark of the address space a child execs from
+into the child's `ru_maxrss` (and Python's subprocess spawns with vfork semantics, i.e. from the
+parent's address space). Spawned straight from this harness (~80 MiB after importing duckdb),
+every child would report at least the harness's peak; `getrusage(RUSAGE_CHILDREN)` is moreover
+the maximum over all children so far. The launcher is a bare interpreter (~10 MiB), below the
+RSS of any measured process.
 """
 
 from __future__ import annotations
@@ -37,6 +43,20 @@ for stmt in statements:
     if result.description is not None:
         result.fetchall()
 con.close()
+"""
+
+# Runs argv[2:] with stdout+stderr into the file argv[1]; prints {"seconds", "maxrss_kib", "rc"}.
+LAUNCHER_CODE = """\
+import json, os, sys, time
+with open(sys.argv[1], "wb") as out:
+    fd = out.fileno()
+    actions = [(os.POSIX_SPAWN_DUP2, fd, 1), (os.POSIX_SPAWN_DUP2, fd, 2)]
+    started = time.perf_counter()
+    pid = os.posix_spawnp(sys.argv[2], sys.argv[2:], os.environ, file_actions=actions)
+    _, status, usage = os.wait4(pid, 0)
+    seconds = time.perf_counter() - started
+rc = os.waitstatus_to_exitcode(status)
+print(json.dumps({"seconds": seconds, "maxrss_kib": usage.ru_maxrss, "rc": rc}))
 """
 
 WAREHOUSE = ".headwater/warehouse.duckdb"
@@ -81,6 +101,16 @@ class Samples:
         }
 
 
+def child_environment(workdir: Path) -> dict[str, str]:
+    """Environment changes for every timed child, applied to `os.environ` by run.py.
+
+    Bytecode caching is switched on (into ``workdir``, so nothing is written into the repository):
+    an installed package has .pyc files, and with PYTHONDONTWRITEBYTECODE=1 an editable install
+    would recompile headwater's modules in every process while duckdb's come precompiled.
+    """
+    return {"PYTHONPYCACHEPREFIX": str(workdir / "pycache")}
+
+
 def headwater_cmd() -> list[str]:
     """The installed `headwater` entry point of this interpreter (not a pyenv/asdf shim)."""
     script = Path(sys.executable).parent / "headwater"
@@ -96,18 +126,18 @@ def run_process(
     env: dict[str, str] | None = None,
     check: bool = True,
 ) -> ProcResult:
-    """Run ``cmd`` to completion; wall time, peak RSS of that child, return code, output."""
+    """Run ``cmd`` to completion; wall time, peak RSS of that process, return code, output."""
     full_env = dict(os.environ)
     full_env.update(env or {})
-    with tempfile.TemporaryFile(mode="w+b") as out:
-        started = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=cwd, env=full_env, stdout=out, stderr=subprocess.STDOUT)
-        _, status, usage = os.wait4(proc.pid, 0)
-        seconds = time.perf_counter() - started
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        text = out.read().decode("utf-8", "replace")
-    result = ProcResult(seconds, usage.ru_maxrss * 1024, proc.returncode, text)  # Linux: KiB
+    with tempfile.NamedTemporaryFile(prefix="bench-out-", suffix=".txt") as out:
+        launcher = [sys.executable, "-S", "-c", LAUNCHER_CODE, out.name, *cmd]
+        done = subprocess.run(launcher, cwd=cwd, env=full_env, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"launcher failed for `{' '.join(cmd)}`:\n{done.stderr[-3000:]}")
+        report = json.loads(done.stdout)
+        text = Path(out.name).read_bytes().decode("utf-8", "replace")
+    # ru_maxrss is in KiB on Linux
+    result = ProcResult(report["seconds"], report["maxrss_kib"] * 1024, report["rc"], text)
     if check and result.returncode != 0:
         raise RuntimeError(f"`{' '.join(cmd)}` exited with {result.returncode}:\n{text[-3000:]}")
     return result
@@ -149,6 +179,7 @@ def copy_db(src: Path, dest: Path) -> None:
         shutil.copyfile(wal_src, wal_dest)
     elif wal_dest.exists():
         wal_dest.unlink()
+    os.sync()  # no writeback of the copy during the next timed process
 
 
 def relations(db: Path) -> list[tuple[str, str, str]]:
@@ -202,3 +233,22 @@ def render_table(rows: list[Row]) -> str:
 
 def log(text: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+
+def git_state() -> dict[str, Any]:
+    """Commit of the repository and whether headwater's sources differ from it."""
+    repo = Path(__file__).resolve().parent.parent
+
+    def git(*args: str) -> str:
+        try:
+            out = subprocess.run(
+                ["git", *args], cwd=repo, capture_output=True, text=True, timeout=10
+            )
+        except (OSError, subprocess.SubprocessError):
+            return ""
+        return out.stdout.strip()
+
+    return {
+        "commit": git("rev-parse", "HEAD"),
+        "src_changed_files": len(git("status", "--porcelain", "src").splitlines()),
+    }

@@ -70,6 +70,8 @@ class DemoResult:
                 f"{ratio:.2f}x", "<= 1.10x", ratio <= 1.10),
             Row(f"demo {s}: build warm --threads 1", fmt_s(self.build_1thread.median),
                 fmt_s(self.raw.median), f"{ratio1:.2f}x", "(info)"),
+            Row(f"demo {s}: replay check", f"{self.statements} statements",
+                goal="same SQL, same relations", ok=self.same_statements and self.replay_matches),
             Row(f"demo {s}: build peak RSS", fmt_mib(self.build.max_rss), fmt_mib(self.raw.max_rss),
                 f"{self.build.max_rss / self.raw.max_rss:.2f}x", "< 2 GiB",
                 self.build.max_rss < RSS_GOAL),

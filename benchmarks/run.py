@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import demo_build
 import wide_graph
-from common import Row, log, render_table
+from common import Row, child_environment, git_state, log, render_table
 
 
 def machine() -> dict[str, Any]:
@@ -51,14 +51,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     scale = args.scale if args.scale is not None else (0.2 if args.quick else 1.0)
-    wide_reps, demo_reps = (3, 2) if args.quick else (5, 3)
+    wide_reps, demo_reps = (3, 2) if args.quick else (7, 3)
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    os.environ.update(child_environment(workdir))
     started = time.perf_counter()
 
     rows: list[Row] = []
     results: dict[str, Any] = {
         "machine": machine(),
+        "git": git_state(),
+        "child_env": child_environment(workdir),
         "params": {
             "quick": args.quick,
             "scale": scale,
@@ -86,9 +90,11 @@ def main(argv: list[str] | None = None) -> int:
     Path(args.output).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print(render_table(rows))
     m = results["machine"]
-    reps = [f"{wide_reps} (wide)"] * (args.only != "demo") + [f"{demo_reps} (demo)"] * (
-        args.only != "wide"
-    )
+    reps = []
+    if args.only != "demo":
+        reps.append(f"{wide_reps} (wide)")
+    if args.only != "wide":
+        reps.append(f"{demo_reps} (demo)")
     print(
         f"\n{m['cpu_count']} CPUs, python {m['python']}, duckdb {m['duckdb']}; medians of "
         f"{' / '.join(reps)} runs; total {results['total_s']}s; details in {args.output}"

@@ -24,6 +24,7 @@ from common import (
     Samples,
     copy_db,
     duckdb_config,
+    fmt_mib,
     fmt_s,
     headwater_cmd,
     log,
@@ -187,8 +188,14 @@ class WideResult:
                 f"{ratio:.2f}x", "<= 1.5x", ratio <= 1.5),
             Row("wide: run warm --threads 1", fmt_s(self.run_1thread.median), fmt_s(self.raw.median),
                 f"{ratio1:.2f}x", "(info)"),
-            Row("wide: per-node overhead", f"{self.per_node_ms:.2f} ms/node",
+            Row("wide: per-node overhead", f"{self.per_node_ms:+.2f} ms/node",
                 goal="(info)"),
+            Row("wide: per-node overhead --threads 1", f"{self.per_node_1thread_ms:+.2f} ms/node",
+                goal="(info)"),
+            Row("wide: replay check", f"{self.statements} statements", goal="same SQL, same relations",
+                ok=self.same_statements and self.replay_matches),
+            Row("wide: run warm peak RSS", fmt_mib(self.run.max_rss), fmt_mib(self.raw.max_rss),
+                f"{self.run.max_rss / self.raw.max_rss:.2f}x", "(info)"),
             Row("wide: compile cold (300 models)", fmt_s(self.compile_cold.median),
                 goal="< 1 s", ok=self.compile_cold.median < 1.0),
             Row("wide: compile warm (300 models)", fmt_s(self.compile_warm.median),
@@ -221,6 +228,8 @@ def bench(workdir: Path, reps: int) -> WideResult:
     statements = read_trace(trace)
     config = duckdb_config(root)
     log(f"wide: {len(statements)} statements traced; replay config {config}")
+    copy_db(snapshot, replay_db)
+    run_process(replay_cmd(replay_db, trace, config))  # warm-up of the baseline too
 
     hw_samples, hw1_samples, raw_samples = Samples(), Samples(), Samples()
     all_same = True
