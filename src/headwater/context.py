@@ -195,7 +195,8 @@ class Context:
 
     def compile(self, select: list[str] | None = None, exclude: list[str] | None = None) -> list[Node]:
         nodes = [n for n in self.select(select, exclude) if n.compiled_sql is not None]
-        write_compiled(self.manifest, nodes)
+        if self.manifest.from_cache:  # a fresh parse has just written every compiled file
+            write_compiled(self.manifest, nodes)
         return nodes
 
     @property

@@ -13,13 +13,16 @@ import os
 import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from headwater import __version__
 from headwater.errors import TargetNotFoundError, did_you_mean
 from headwater.project.definition import Node, ProjectConfig, Target
 
-CACHE_FORMAT = 1
+if TYPE_CHECKING:
+    from headwater.sql.parse import ParseCache
+
+CACHE_FORMAT = 2
 
 
 @dataclass
@@ -30,7 +33,6 @@ class Manifest:
     dialect: str
     files: dict[str, str] = field(default_factory=dict)
     env_vars: dict[str, str | None] = field(default_factory=dict)
-    parse_cache: dict[str, list[str]] = field(default_factory=dict)
     from_cache: bool = False
 
 
@@ -68,8 +70,11 @@ def load_manifest(project_dir: Path, target_name: str | None, vars: dict[str, An
     cached = _read_cache(cache_file, root)
     if cached is not None:
         return cached
-    manifest = _parse(root, target_name, vars, _read_parse_cache(root))
-    _write_cache(cache_file, manifest)
+    from headwater.sql.parse import ParseCache
+
+    parse_cache = ParseCache.from_state(_read_parse_cache(root))
+    manifest = _parse(root, target_name, vars, parse_cache)
+    _write_cache(cache_file, manifest, parse_cache.state())
     return manifest
 
 
@@ -91,7 +96,7 @@ def _read_cache(cache_file: Path, root: Path) -> Manifest | None:
     return manifest
 
 
-def _write_cache(cache_file: Path, manifest: Manifest) -> None:
+def _write_cache(cache_file: Path, manifest: Manifest, parse_state: dict[str, Any]) -> None:
     cache_file.parent.mkdir(parents=True, exist_ok=True)
     for old in cache_file.parent.glob("manifest-*.pickle"):
         old.unlink(missing_ok=True)
@@ -102,18 +107,17 @@ def _write_cache(cache_file: Path, manifest: Manifest) -> None:
     parse_file = cache_file.parent / "parse.pickle"
     tmp = parse_file.with_suffix(f".tmp{os.getpid()}")
     with tmp.open("wb") as fh:
-        pickle.dump(manifest.parse_cache, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        pickle.dump(parse_state, fh, protocol=pickle.HIGHEST_PROTOCOL)
     os.replace(tmp, parse_file)
 
 
-def _read_parse_cache(root: Path) -> dict[str, list[str]]:
+def _read_parse_cache(root: Path) -> Any:
     path = root / ".headwater" / "cache" / "parse.pickle"
     try:
         with path.open("rb") as fh:
-            data = pickle.load(fh)
-        return data if isinstance(data, dict) else {}
-    except Exception:
-        return {}
+            return pickle.load(fh)
+    except Exception:  # missing, torn or from another version: start empty
+        return None
 
 
 def select_target(config: ProjectConfig, name: str | None) -> Target:
@@ -126,14 +130,13 @@ def select_target(config: ProjectConfig, name: str | None) -> Target:
     return config.targets[chosen]
 
 
-def _parse(root: Path, target_name: str | None, vars: dict[str, Any], parse_entries: dict[str, list[str]]) -> Manifest:
+def _parse(root: Path, target_name: str | None, vars: dict[str, Any], cache: ParseCache) -> Manifest:
     from headwater.engines import engine_dialect
     from headwater.graph.definition import Graph
     from headwater.project.files import project_files
     from headwater.project.loader import ProjectReader, read_project_config
     from headwater.quality.checks import validate_check
     from headwater.sql.compiler import Compiler
-    from headwater.sql.parse import ParseCache
 
     config = read_project_config(root)
     target = select_target(config, target_name)
@@ -146,7 +149,6 @@ def _parse(root: Path, target_name: str | None, vars: dict[str, Any], parse_entr
             validate_check(
                 node.test.name, node.test.kwargs, node.test.column, Location(node.path, node.line), node.name
             )
-    cache = ParseCache(parse_entries)
     compiler = Compiler(project, target, vars, dialect, cache)
     nodes = compiler.compile()
     Graph(nodes)  # raises CycleError with the full path
@@ -158,7 +160,6 @@ def _parse(root: Path, target_name: str | None, vars: dict[str, Any], parse_entr
         dialect=dialect,
         files=_hash_files(root, project_files(root, config)),
         env_vars=compiler.env_vars,
-        parse_cache=cache.used,
     )
     write_compiled(manifest)
     return manifest
@@ -174,8 +175,13 @@ def write_compiled(manifest: Manifest, nodes: list[Node] | None = None) -> Path:
             f"{Path(node.path).parent.as_posix()}/{node.name}.sql"
         )
         out = base / rel
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(node.compiled_sql.strip() + "\n", encoding="utf-8")
+        text = node.compiled_sql.strip() + "\n"
+        try:
+            if out.read_text(encoding="utf-8") == text:
+                continue  # unchanged: reading is far cheaper than rewriting hundreds of files
+        except (OSError, ValueError):
+            out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
     return base
 
 

@@ -31,6 +31,10 @@ class YMap(dict):
         line = self.key_lines.get(key, self.line) if key is not None else self.line
         return Location(self.path, line)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickle as a plain dict: a cached manifest must unpickle without importing yaml.
+        return (dict, (dict(self),))
+
 
 class YList(list):
     """A list that knows the file and lines it was read from."""
@@ -46,6 +50,9 @@ class YList(list):
         if index is not None and index < len(self.item_lines):
             return Location(self.path, self.item_lines[index])
         return Location(self.path, self.line)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (list, (list(self),))
 
 
 class _Loader(_Base):  # type: ignore[misc,valid-type]

@@ -45,7 +45,12 @@ class Compiler:
 
     def compile(self) -> dict[str, Node]:
         renderer = Renderer(
-            self.project.config.name, self.target, self.vars, self.project.macros, self._known_relations()
+            self.project.config.name,
+            self.target,
+            self.vars,
+            self.project.macros,
+            self._known_relations(),
+            code_cache=self.parse_cache,
         )
         for node in self.nodes.values():
             if node.raw_sql is not None:

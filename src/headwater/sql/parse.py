@@ -14,11 +14,29 @@ from headwater.project.definition import Node
 
 
 class ParseCache:
-    """compiled-SQL hash -> table names referenced (``schema.table``, lower case)."""
+    """Results of parsing, kept between cold loads and keyed by content hash.
 
-    def __init__(self, entries: dict[str, list[str]] | None = None) -> None:
+    ``entries``: compiled-SQL hash -> table names referenced (``schema.table``);
+    ``templates``: Jinja source hash -> marshalled code object (see `Renderer`).
+    Only what the current project used is written back (``used``, ``used_templates``).
+    """
+
+    def __init__(
+        self, entries: dict[str, list[str]] | None = None, templates: dict[str, bytes] | None = None
+    ) -> None:
         self.entries: dict[str, list[str]] = dict(entries or {})
         self.used: dict[str, list[str]] = {}
+        self.templates: dict[str, bytes] = dict(templates or {})
+        self.used_templates: dict[str, bytes] = {}
+
+    def state(self) -> dict[str, Any]:
+        return {"tables": self.used, "templates": self.used_templates}
+
+    @classmethod
+    def from_state(cls, state: Any) -> ParseCache:
+        if not isinstance(state, dict):
+            return cls()
+        return cls(state.get("tables"), state.get("templates"))
 
     def tables(self, node: Node, dialect: str) -> list[str]:
         sql = node.compiled_sql or ""

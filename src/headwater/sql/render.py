@@ -8,6 +8,7 @@ is known, so configs set with `{{ config() }}` anywhere in any model are honoure
 from __future__ import annotations
 
 import datetime
+import hashlib
 import os
 import re
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ import jinja2.ext
 
 from headwater.errors import CompilationError, ConfigError, Location, code_snippet, did_you_mean
 from headwater.project.definition import Node, Target
+from headwater.sql.parse import ParseCache
 
 PLACEHOLDER = "__HW_REL_{}__"
 PLACEHOLDER_RE = re.compile(r"__HW_REL_(\d+)__")
@@ -85,11 +87,13 @@ class Renderer:
         vars: dict[str, Any],
         macros: dict[str, str],
         relation_names: dict[str, tuple[str, str]] | None = None,
+        code_cache: ParseCache | None = None,
     ) -> None:
         self.project_name = project_name
         self.target = target
         self.vars = vars
         self.relation_names = relation_names or {}
+        self.code_cache = code_cache
         self.env = jinja2.Environment(
             undefined=jinja2.StrictUndefined,
             extensions=[jinja2.ext.do, jinja2.ext.loopcontrols],
@@ -174,7 +178,7 @@ class Renderer:
     def _load_macros(self, macros: dict[str, str]) -> None:
         for path, text in sorted(macros.items()):
             try:
-                template = self.env.from_string(text)
+                template = self._template(text)
                 module = template.make_module(vars={})
             except jinja2.TemplateSyntaxError as exc:
                 raise _syntax_error(exc, path, text, None) from None
@@ -185,13 +189,38 @@ class Renderer:
                 if isinstance(value, jinja2.runtime.Macro):
                     self.env.globals[name] = _wrap_macro(value)
 
+    def _template(self, source: str) -> jinja2.Template:
+        """`env.from_string`, reusing the code object compiled for the same source last time.
+
+        Compiling a template to Python is most of a cold load's Jinja time; a changed project
+        usually changes one file, so the other templates come from the cache.
+        """
+        cache = self.code_cache
+        if cache is None:
+            return self.env.from_string(source)
+        import marshal
+
+        key = hashlib.blake2b(f"{jinja2.__version__}\0{source}".encode(), digest_size=12).hexdigest()
+        data = cache.templates.get(key)
+        code = None
+        if data is not None:
+            try:
+                code = marshal.loads(data)
+            except (ValueError, EOFError, TypeError):
+                code = None
+        if code is None:
+            code = self.env.compile(source)
+            data = marshal.dumps(code)
+        cache.used_templates[key] = data
+        return self.env.template_class.from_code(self.env, code, self.env.make_globals(None), None)
+
     # -- rendering --------------------------------------------------------------------------
     def render(self, node: Node, this_key: str | None = None) -> Rendered:
         """Render ``node.raw_sql``; raises `CompilationError` naming the node and line."""
         state = Rendered(sql="")
         self._state, self._node = state, node
         try:
-            template = self.env.from_string(node.raw_sql or "")
+            template = self._template(node.raw_sql or "")
             this = self._call(RefCall("this", (node.unique_id,)), this_key or node.name)
             state.sql = template.render(this=this)
         except jinja2.TemplateSyntaxError as exc:
