@@ -67,7 +67,17 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         p = sub.add_parser(name, help=text)
         _run_options(p)
+        if name in ("build", "test"):
+            p.add_argument("--report", metavar="PATH", help="write an HTML quality report of this run's checks")
         _common(p)
+
+    p = sub.add_parser("validate", help="check data files or a table against an expectation suite")
+    p.add_argument("data", help="a Parquet/CSV/JSON file, a folder or glob of them, or a warehouse table (with a project)")
+    p.add_argument("--suite", required=True, help="a YAML suite or a Great Expectations suite JSON file")
+    p.add_argument("--output", metavar="PATH", help="write the full result (Great Expectations' JSON shape)")
+    p.add_argument("--result-format", choices=["BOOLEAN_ONLY", "BASIC", "SUMMARY", "COMPLETE"], default=None)
+    p.add_argument("--json", action="store_true", help="print the full result instead of a table")
+    _common(p)
 
     p = sub.add_parser("ls", help="list nodes")
     _selection(p)
@@ -164,7 +174,20 @@ def cmd_run(args: argparse.Namespace) -> int:
             from headwater.report import print_run_summary
 
             print_run_summary(console, result)
+        report = getattr(args, "report", None)
+        if report:
+            from headwater.quality.html_report import write_quality_report
+
+            ctx.state.flush()
+            path = write_quality_report(ctx.state, report, result.invocation_id, project=ctx.manifest.config.name)
+            print(f"quality report: {path}", file=sys.stderr if args.json else sys.stdout)
         return result.exit_code
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from headwater.quality.validate_cli import run_validate
+
+    return run_validate(args)
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
@@ -236,6 +259,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 COMMANDS = {
     "build": cmd_run, "run": cmd_run, "test": cmd_run, "seed": cmd_run, "ls": cmd_ls,
     "compile": cmd_compile, "query": cmd_query, "init": cmd_init, "demo": cmd_demo,
+    "validate": cmd_validate,
 }  # fmt: skip
 
 

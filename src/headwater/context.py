@@ -251,6 +251,7 @@ class Context:
             runner = Runner(
                 self.engine, self.graph, self.manifest.config, recorder,
                 threads=threads or target.threads, fail_fast=fail_fast, full_refresh=full_refresh,
+                invocation_id=invocation_id,
             )  # fmt: skip
             results = runner.run(units)
             result = RunResult(

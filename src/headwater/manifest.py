@@ -143,7 +143,7 @@ def _parse(root: Path, target_name: str | None, vars: dict[str, Any], cache: Par
     dialect = engine_dialect(target.engine)
     project = ProjectReader(config, target).read()
     for node in project.nodes.values():
-        if node.test is not None and node.test.name != "singular":
+        if node.test is not None and node.test.kind == "generic":
             from headwater.errors import Location
 
             validate_check(
@@ -171,7 +171,7 @@ def write_compiled(manifest: Manifest, nodes: list[Node] | None = None) -> Path:
     for node in nodes if nodes is not None else manifest.nodes.values():
         if node.compiled_sql is None:
             continue
-        rel = node.path if node.resource_type != "test" or node.test is None or node.test.name == "singular" else (
+        rel = node.path if node.resource_type != "test" or node.test is None or node.test.kind == "singular" else (
             f"{Path(node.path).parent.as_posix()}/{node.name}.sql"
         )
         out = base / rel
@@ -197,5 +197,5 @@ def _compile_generic_tests(nodes: dict[str, Node]) -> None:
 
     runner = CheckRunner(None, nodes, relation_sql)  # type: ignore[arg-type]
     for node in nodes.values():
-        if node.test is not None and node.test.name != "singular":
-            node.compiled_sql = runner.plan(node).failing
+        if node.test is not None and node.test.kind != "singular":
+            node.compiled_sql = runner.plan(node).failing or None

@@ -107,8 +107,11 @@ class Engine(ABC):
         """Atomically (re)create ``relation`` as a table or view from ``sql``; rows if known."""
 
     @abstractmethod
-    def publish(self, staged: Relation, relation: Relation, kind: str, sql: str) -> None:
-        """Atomically replace ``relation`` by the audited ``staged`` relation."""
+    def publish(
+        self, staged: Relation, relation: Relation, kind: str, sql: str, also: list[tuple[Relation, Relation]] = ()
+    ) -> None:
+        """Atomically replace ``relation`` by the audited ``staged`` relation, together with the
+        (staged table, relation) pairs of ``also`` (e.g. the model's quarantine table)."""
 
     @abstractmethod
     def drop(self, relation: Relation) -> None: ...

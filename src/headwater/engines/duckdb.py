@@ -180,20 +180,27 @@ class DuckDBEngine(Engine):
         self._remember(relation, kind)
         return int(rows[0][0]) if kind == "table" and rows and rows[0] else None
 
-    def publish(self, staged: Relation, relation: Relation, kind: str, sql: str) -> None:
-        existing = self.relation_kind(relation)
+    def publish(
+        self, staged: Relation, relation: Relation, kind: str, sql: str, also: list[tuple[Relation, Relation]] = ()
+    ) -> None:
+        """Swap ``staged`` in as ``relation`` (and each staged table of ``also`` in as its
+        relation) in one transaction: readers see all the new versions or none."""
+        swaps = [(staged, relation, kind), *((s, r, "table") for s, r in also)]
+        existing = [self.relation_kind(r) for _, r, _ in swaps]
         with self.transaction():
-            if kind == "view":
-                if existing == "table":
-                    self.execute(f"DROP TABLE {relation.render()}")
-                self.execute(f"CREATE OR REPLACE VIEW {relation.render()} AS\n{sql.strip().rstrip(';')}")
-                self.execute(f"DROP VIEW IF EXISTS {staged.render()}")
-            else:
-                if existing is not None:
-                    self.execute(f"DROP {existing.upper()} {relation.render()}")
-                self.execute(f"ALTER TABLE {staged.render()} RENAME TO {quote_identifier(relation.identifier)}")
-        self._remember(staged, None)
-        self._remember(relation, kind)
+            for (src, dest, dest_kind), old in zip(swaps, existing, strict=True):
+                if dest_kind == "view":
+                    if old == "table":
+                        self.execute(f"DROP TABLE {dest.render()}")
+                    self.execute(f"CREATE OR REPLACE VIEW {dest.render()} AS\n{sql.strip().rstrip(';')}")
+                    self.execute(f"DROP VIEW IF EXISTS {src.render()}")
+                else:
+                    if old is not None:
+                        self.execute(f"DROP {old.upper()} {dest.render()}")
+                    self.execute(f"ALTER TABLE {src.render()} RENAME TO {quote_identifier(dest.identifier)}")
+        for src, dest, dest_kind in swaps:
+            self._remember(src, None)
+            self._remember(dest, dest_kind)
 
     def drop(self, relation: Relation) -> None:
         kind = self.relation_kind(relation)

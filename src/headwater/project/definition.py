@@ -21,7 +21,8 @@ MODEL_CONFIG_KEYS = frozenset(
         "sql_header", "quoting", "column_types", "delimiter", "quote_columns", "severity",
         "warn_if", "error_if", "where", "limit", "store_failures", "store_failures_as",
         "fail_calc", "group", "access", "threads", "owner", "description", "columns",
-        "strategy", "updated_at", "check_cols", "target_schema", "hard_deletes",
+        "strategy", "updated_at", "check_cols", "target_schema", "hard_deletes", "on_failure",
+        "max_quarantined", "constraints",
     }
 )  # fmt: skip
 
@@ -98,6 +99,8 @@ class Column:
     data_type: str | None = None
     tags: list[str] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
+    constraints: list[dict[str, Any]] = field(default_factory=list)
+    """dbt model-contract constraints (`not_null`, `unique`, `primary_key`, `check`)."""
 
 
 @dataclass
@@ -110,6 +113,9 @@ class CheckSpec:
     column: str | None = None
     attached_to: str | None = None
     """unique_id of the node the check was declared on."""
+    kind: str = "generic"
+    """`generic` (dbt-style, `name` is the check), `expectation` (`kwargs["expectation"]` is the GX
+    config) or `singular`."""
 
 
 @dataclass

@@ -39,15 +39,16 @@ SOURCE_KEYS = {
 }  # fmt: skip
 TABLE_KEYS = {
     "name", "identifier", "description", "columns", "loaded_at_field", "freshness", "data_tests",
-    "tests", "meta", "tags", "config", "files", "external", "quoting", "loader",
+    "tests", "meta", "tags", "config", "files", "external", "quoting", "loader", "expectations",
 }  # fmt: skip
 COLUMN_KEYS = {
     "name", "description", "data_type", "tests", "data_tests", "meta", "tags", "quote",
-    "constraints", "config", "granularity", "policy_tags",
+    "constraints", "config", "granularity", "policy_tags", "expectations",
 }  # fmt: skip
 MODEL_KEYS = {
     "name", "description", "columns", "config", "data_tests", "tests", "docs", "meta", "tags",
     "access", "constraints", "versions", "latest_version", "group", "deprecation_date", "time_spine",
+    "expectations",
 }  # fmt: skip
 PROPERTIES_KEYS = {
     "version", "models", "sources", "seeds", "snapshots", "analyses", "macros", "exposures",
@@ -57,8 +58,10 @@ FILE_KEYS = {"path", "format", "options"}
 FILE_FORMATS = {"parquet", "csv", "tsv", "json", "ndjson", "jsonl"}
 TEST_CONFIG_KEYS = {
     "severity", "where", "limit", "warn_if", "error_if", "store_failures", "store_failures_as",
-    "tags", "enabled", "meta", "fail_calc", "alias", "schema", "database",
+    "tags", "enabled", "meta", "fail_calc", "alias", "schema", "database", "on_failure",
 }  # fmt: skip
+# Keys of an expectation entry that configure headwater's handling rather than the expectation.
+EXPECTATION_CONFIG_KEYS = {"on_failure", "tags", "enabled", "name", "store_failures", "config"}
 
 
 @dataclass
@@ -354,6 +357,8 @@ class ProjectReader:
             node.config["tags"] = list(node.config.get("tags") or []) + as_list(props["tags"])
         node.meta.update(props.get("meta") or {})
         node.columns = self._columns(props)
+        if props.get("constraints") is not None:
+            node.config["constraints"] = _constraints(props.get("constraints"), props, column=False)
         self._add_tests(node, props)
 
     def _folder_config(self, tree: dict, folders: list[str], kind: str) -> dict:
@@ -411,6 +416,7 @@ class ProjectReader:
                 data_type=col.get("data_type"),
                 tags=as_list(col.get("tags")),
                 meta=dict(col.get("meta") or {}),
+                constraints=_constraints(col.get("constraints"), col, column=True),
             )
         return out
 
@@ -418,16 +424,51 @@ class ProjectReader:
     def _add_tests(self, node: Node, entry: YMap) -> None:
         for spec, where in _test_entries(entry, None):
             self._add_generic_test(node, spec, where, None)
+        for spec, where in _expectation_entries(entry):
+            self._add_expectation(node, spec, where, None)
         for col in as_list(entry.get("columns")):
             for spec, where in _test_entries(col, col.get("name")):
                 self._add_generic_test(node, spec, where, str(col.get("name")))
+            for spec, where in _expectation_entries(col):
+                self._add_expectation(node, spec, where, str(col.get("name")))
+
+    def _add_expectation(self, node: Node, spec: Any, where: Location | None, column: str | None) -> None:
+        """An `expectations:` entry: a Great Expectations expectation run as a check of ``node``."""
+        from headwater.quality.expectations import parse_expectation
+
+        spec, config = _split_expectation_config(spec, where)
+        expectation = parse_expectation(spec, column=column, location=where, node=node.display_name)
+        config["severity"] = {"critical": "error"}.get(expectation.severity, "warn")
+        self._add_test_node(
+            node,
+            expectation.type,
+            {"expectation": expectation.to_json_dict()},
+            config,
+            where,
+            column,
+            kind="expectation",
+            suffix_kwargs={k: v for k, v in expectation.kwargs.items() if k != "column"},
+        )
 
     def _add_generic_test(self, node: Node, spec: Any, where: Location | None, column: str | None) -> None:
         test_name, kwargs, config = _parse_test_spec(spec, where)
+        self._add_test_node(node, test_name, kwargs, config, where, column)
+
+    def _add_test_node(
+        self,
+        node: Node,
+        test_name: str,
+        kwargs: dict,
+        config: dict,
+        where: Location | None,
+        column: str | None,
+        kind: str = "generic",
+        suffix_kwargs: dict | None = None,
+    ) -> None:
         target = node.display_name.replace(".", "_")
         prefix = "source_" if node.resource_type == "source" else ""
         base = f"{prefix}{test_name.split('.')[-1]}_{target}" + (f"_{column}" if column else "")
-        suffix = _kwargs_suffix(kwargs)
+        suffix = _kwargs_suffix(kwargs if suffix_kwargs is None else suffix_kwargs)
         name = config.pop("name", None) or (f"{base}__{suffix}" if suffix else base)
         name = re.sub(r"[^A-Za-z0-9_]+", "_", name).strip("_")[:120]
         uid = f"test.{self.config.name}.{name}"
@@ -438,6 +479,14 @@ class ProjectReader:
         tconfig = {"severity": "error"}
         tconfig.update(self._folder_config(self.config.tests, [], "tests"))
         tconfig.update(config)
+        for key in ("warn_if", "error_if"):
+            if key in tconfig:
+                from headwater.quality.evaluator import parse_threshold
+
+                try:
+                    parse_threshold(tconfig[key])
+                except ConfigError as exc:
+                    raise ConfigError(exc.message, location=where, node=node.display_name, hint=exc.hint) from None
         self.project.nodes[uid] = Node(
             unique_id=uid,
             name=uid.split(".", 2)[2],
@@ -447,7 +496,7 @@ class ProjectReader:
             package=self.config.name,
             fqn=[self.config.name, *node.fqn[1:-1], uid.split(".", 2)[2]],
             config=tconfig,
-            test=CheckSpec(name=test_name, kwargs=kwargs, column=column, attached_to=node.unique_id),
+            test=CheckSpec(name=test_name, kwargs=kwargs, column=column, attached_to=node.unique_id, kind=kind),
             depends_on=[node.unique_id],
         )
 
@@ -470,7 +519,7 @@ class ProjectReader:
                 fqn=[self.config.name, name],
                 raw_sql=self._read_text(path),
                 config=tconfig,
-                test=CheckSpec(name="singular"),
+                test=CheckSpec(name="singular", kind="singular"),
             )
 
     # -- seeds and analyses -----------------------------------------------------------------
@@ -562,6 +611,72 @@ def _test_entries(entry: Any, column: Any) -> list[tuple[Any, Location | None]]:
         expect_type(items, list, f"`{key}`", entry, key)
         for i, item in enumerate(items):
             out.append((item, loc_of(items, i)))
+    return out
+
+
+def _expectation_entries(entry: Any) -> list[tuple[Any, Location | None]]:
+    items = entry.get("expectations")
+    if items is None:
+        return []
+    expect_type(items, list, "`expectations`", entry, "expectations")
+    return [(item, loc_of(items, i)) for i, item in enumerate(items)]
+
+
+def _split_expectation_config(spec: Any, where: Location | None) -> tuple[Any, dict]:
+    """Take headwater's own keys (`on_failure`, `config: {...}`, `tags`, ...) out of an
+    expectation entry; what remains is the expectation as Great Expectations writes it."""
+    if not isinstance(spec, dict):
+        return spec, {}
+    spec = dict(spec)
+    config: dict = {}
+    body_key = next((k for k in spec if isinstance(k, str) and k.startswith("expect")), None)
+    holders = [spec]
+    if body_key is not None and isinstance(spec.get(body_key), dict):
+        spec[body_key] = dict(spec[body_key])
+        holders.append(spec[body_key])
+    for holder in holders:
+        for key in EXPECTATION_CONFIG_KEYS & set(holder):
+            value = holder.pop(key)
+            if key == "config":
+                expect_type(value, dict, "`config` of an expectation", None)
+                config.update(value)
+            else:
+                config[key] = value
+    check_keys(config, TEST_CONFIG_KEYS | {"name"}, "the config of an expectation")
+    return spec, config
+
+
+_CONSTRAINT_TYPES = ("not_null", "unique", "primary_key", "check", "foreign_key", "custom")
+
+
+def _constraints(value: Any, owner: Any, column: bool) -> list[dict]:
+    """dbt contract constraints, validated: `[{type: not_null}, {type: check, expression: ...}]`."""
+    if value is None:
+        return []
+    expect_type(value, list, "`constraints`", owner, "constraints")
+    out = []
+    for i, item in enumerate(value):
+        where = loc_of(value, i)
+        if not isinstance(item, dict) or "type" not in item:
+            raise ConfigError(
+                f"a constraint must be a mapping with `type:`, got `{item!r}`",
+                location=where,
+                hint="e.g. `- type: not_null` or `- type: check\n  expression: amount >= 0`",
+            )
+        kind = str(item["type"])
+        if kind not in _CONSTRAINT_TYPES:
+            raise UnknownKeyError(
+                f"unknown constraint type `{kind}`" + did_you_mean(kind, _CONSTRAINT_TYPES), location=where
+            )
+        if kind == "check" and not item.get("expression"):
+            raise ConfigError("a `check` constraint needs `expression:`", location=where)
+        if not column and kind in ("not_null", "unique", "primary_key") and not item.get("columns"):
+            raise ConfigError(
+                f"a model-level `{kind}` constraint needs `columns: [...]`",
+                location=where,
+                hint="or declare it under the column",
+            )
+        out.append(dict(item))
     return out
 
 

@@ -84,6 +84,11 @@ class GenericCheck:
     def failing(self, ctx: CheckContext) -> str:
         raise NotImplementedError
 
+    def row_predicate(self, ctx: CheckContext) -> str | None:
+        """SQL true for each row of the relation this check finds bad (for quarantine), or None
+        when the check judges the relation as a whole."""
+        return None
+
 
 class Unique(GenericCheck):
     name = "unique"
@@ -102,6 +107,11 @@ class Unique(GenericCheck):
             f"WHERE {col} IS NOT NULL GROUP BY {col} HAVING count(*) > 1"
         )
 
+    def row_predicate(self, ctx: CheckContext) -> str:
+        col = ctx.col()
+        dups = f"SELECT {col} FROM {ctx.filtered_relation()} AS d WHERE {col} IS NOT NULL GROUP BY {col} HAVING count(*) > 1"
+        return ctx.filter(f"{col} IN ({dups})")
+
 
 class NotNull(GenericCheck):
     name = "not_null"
@@ -112,6 +122,9 @@ class NotNull(GenericCheck):
 
     def failing(self, ctx: CheckContext) -> str:
         return f"SELECT * FROM {ctx.filtered_relation()} AS t WHERE {ctx.col()} IS NULL"
+
+    def row_predicate(self, ctx: CheckContext) -> str:
+        return ctx.filter(f"{ctx.col()} IS NULL")
 
 
 class AcceptedValues(GenericCheck):
@@ -130,6 +143,9 @@ class AcceptedValues(GenericCheck):
 
     def scan(self, ctx: CheckContext) -> str:
         return f"count(*) FILTER (WHERE {ctx.filter(self._not_in(ctx))})"
+
+    def row_predicate(self, ctx: CheckContext) -> str:
+        return ctx.filter(self._not_in(ctx))
 
     def failing(self, ctx: CheckContext) -> str:
         col = ctx.col()
@@ -153,6 +169,186 @@ class Relationships(GenericCheck):
             f"WHERE {col} IS NOT NULL AND NOT EXISTS "
             f"(SELECT 1 FROM {parent} AS parent WHERE parent.{field} = child.{col})"
         )
+
+    def row_predicate(self, ctx: CheckContext) -> str:
+        parent = ctx.resolve(ctx.kwargs["to"])
+        field = column_sql(str(ctx.kwargs["field"]))
+        col = ctx.col()
+        return ctx.filter(f"{col} IS NOT NULL AND {col} NOT IN (SELECT p.{field} FROM {parent} AS p WHERE p.{field} IS NOT NULL)")
+
+
+# -- dbt-utils tests (same names, arguments and failing-row semantics as dbt-utils 1.x) ----------
+
+
+class AcceptedRange(GenericCheck):
+    name = "accepted_range"
+    optional = ("min_value", "max_value", "inclusive")
+    unit = "values out of range"
+
+    def _outside(self, ctx: CheckContext) -> str:
+        kw = ctx.kwargs
+        if kw.get("min_value") is None and kw.get("max_value") is None:
+            raise ConfigError("accepted_range needs `min_value`, `max_value` or both")
+        inclusive = kw.get("inclusive", True)
+        parts = []
+        for key, op in (("min_value", ">=" if inclusive else ">"), ("max_value", "<=" if inclusive else "<")):
+            if kw.get(key) is not None:
+                parts.append(f"{ctx.col()} {op} {value_sql(kw[key], quote=not _is_number(kw[key]))}")
+        # dbt-utils: `where not (...)`, so a null value (unknown comparison) is not a failure
+        return f"NOT ({' AND '.join(parts)})"
+
+    def scan(self, ctx: CheckContext) -> str:
+        return f"count(*) FILTER (WHERE {ctx.filter(self._outside(ctx))})"
+
+    def failing(self, ctx: CheckContext) -> str:
+        return f"SELECT * FROM {ctx.filtered_relation()} AS t WHERE {self._outside(ctx)}"
+
+    def row_predicate(self, ctx: CheckContext) -> str:
+        return ctx.filter(f"coalesce({self._outside(ctx)}, false)")
+
+
+class ExpressionIsTrue(GenericCheck):
+    name = "expression_is_true"
+    required = ("expression",)
+    needs_column = False
+    unit = "rows where the expression is not true"
+
+    def _expr(self, ctx: CheckContext) -> str:
+        expr = str(ctx.kwargs["expression"])
+        return f"{ctx.col()} {expr}" if ctx.column else expr
+
+    def scan(self, ctx: CheckContext) -> str:
+        return f"count(*) FILTER (WHERE {ctx.filter(f'NOT ({self._expr(ctx)})')})"
+
+    def failing(self, ctx: CheckContext) -> str:
+        return f"SELECT * FROM {ctx.filtered_relation()} AS t WHERE NOT ({self._expr(ctx)})"
+
+    def row_predicate(self, ctx: CheckContext) -> str:
+        return ctx.filter(f"coalesce(NOT ({self._expr(ctx)}), false)")
+
+
+class UniqueCombinationOfColumns(GenericCheck):
+    name = "unique_combination_of_columns"
+    required = ("combination_of_columns",)
+    needs_column = False
+    unit = "duplicated combinations"
+
+    def failing(self, ctx: CheckContext) -> str:
+        cols = ctx.kwargs["combination_of_columns"]
+        if not isinstance(cols, list) or not cols:
+            raise ConfigError("`combination_of_columns` must be a non-empty list of column names")
+        listed = ", ".join(column_sql(str(c), ctx.kwargs.get("quote_columns")) for c in cols)
+        return (
+            f"SELECT {listed}, count(*) AS n_records FROM {ctx.filtered_relation()} AS t "
+            f"GROUP BY {listed} HAVING count(*) > 1"
+        )
+
+
+class NotNullProportion(GenericCheck):
+    name = "not_null_proportion"
+    required = ("at_least",)
+    optional = ("at_most",)
+    unit = "proportion out of range"
+
+    def _bounds(self, ctx: CheckContext) -> tuple[float, float]:
+        return float(ctx.kwargs["at_least"]), float(ctx.kwargs.get("at_most", 1.0))
+
+    def scan(self, ctx: CheckContext) -> str:
+        lo, hi = self._bounds(ctx)
+        rows, non_null = "count(*)", f"count({ctx.col()})"
+        if ctx.where:
+            rows, non_null = f"{rows} FILTER (WHERE {ctx.where})", f"{non_null} FILTER (WHERE {ctx.where})"
+        prop = f"({non_null} / nullif({rows}, 0))"
+        return f"CASE WHEN {prop} < {lo} OR {prop} > {hi} THEN 1 ELSE 0 END"
+
+    def failing(self, ctx: CheckContext) -> str:
+        lo, hi = self._bounds(ctx)
+        return (
+            f"SELECT * FROM (SELECT count({ctx.col()}) / nullif(count(*), 0) AS not_null_proportion "
+            f"FROM {ctx.filtered_relation()} AS t) WHERE not_null_proportion < {lo} OR not_null_proportion > {hi}"
+        )
+
+
+class AtLeastOne(GenericCheck):
+    name = "at_least_one"
+    unit = "columns without a value"
+
+    def scan(self, ctx: CheckContext) -> str:
+        count = f"count({ctx.col()})" + (f" FILTER (WHERE {ctx.where})" if ctx.where else "")
+        return f"CASE WHEN {count} = 0 THEN 1 ELSE 0 END"
+
+    def failing(self, ctx: CheckContext) -> str:
+        return f"SELECT count({ctx.col()}) AS filler_column FROM {ctx.filtered_relation()} AS t HAVING count({ctx.col()}) = 0"
+
+
+class NotConstant(GenericCheck):
+    name = "not_constant"
+    unit = "constant columns"
+
+    def scan(self, ctx: CheckContext) -> str:
+        count = f"count(DISTINCT {ctx.col()})" + (f" FILTER (WHERE {ctx.where})" if ctx.where else "")
+        return f"CASE WHEN {count} = 1 THEN 1 ELSE 0 END"
+
+    def failing(self, ctx: CheckContext) -> str:
+        col = ctx.col()
+        return f"SELECT count(DISTINCT {col}) AS filler_column FROM {ctx.filtered_relation()} AS t HAVING count(DISTINCT {col}) = 1"
+
+
+_DATEPARTS = ("second", "minute", "hour", "day", "week", "month", "quarter", "year")
+
+
+class Recency(GenericCheck):
+    name = "recency"
+    required = ("datepart", "field", "interval")
+    optional = ("ignore_time_component", "group_by_columns")
+    needs_column = False
+    unit = "stale groups"
+
+    def _threshold(self, ctx: CheckContext) -> str:
+        part = str(ctx.kwargs["datepart"]).lower()
+        if part not in _DATEPARTS:
+            raise ConfigError(f"recency: unknown datepart `{part}`" + did_you_mean(part, _DATEPARTS))
+        interval = int(ctx.kwargs["interval"])
+        now = "current_date" if ctx.kwargs.get("ignore_time_component") else "now()::TIMESTAMP"
+        return f"({now} - INTERVAL ({interval}) {part.upper()})"
+
+    def _field(self, ctx: CheckContext) -> str:
+        field = column_sql(str(ctx.kwargs["field"]))
+        return f"CAST({field} AS DATE)" if ctx.kwargs.get("ignore_time_component") else f"CAST({field} AS TIMESTAMP)"
+
+    def scan(self, ctx: CheckContext) -> str | None:
+        if ctx.kwargs.get("group_by_columns"):
+            return None
+        most_recent = f"max({self._field(ctx)})" + (f" FILTER (WHERE {ctx.where})" if ctx.where else "")
+        return f"CASE WHEN {most_recent} >= {self._threshold(ctx)} THEN 0 ELSE 1 END"
+
+    def failing(self, ctx: CheckContext) -> str:
+        groups = [column_sql(str(c)) for c in ctx.kwargs.get("group_by_columns") or []]
+        select = ", ".join([*groups, f"max({self._field(ctx)}) AS most_recent"])
+        group_by = f" GROUP BY {', '.join(groups)}" if groups else ""
+        return (
+            f"SELECT *, {self._threshold(ctx)} AS threshold FROM (SELECT {select} FROM {ctx.filtered_relation()} AS t"
+            f"{group_by}) WHERE most_recent < {self._threshold(ctx)} OR most_recent IS NULL"
+        )
+
+
+class EqualRowcount(GenericCheck):
+    name = "equal_rowcount"
+    required = ("compare_model",)
+    needs_column = False
+    unit = "row count differences"
+
+    def failing(self, ctx: CheckContext) -> str:
+        other = ctx.resolve(ctx.kwargs["compare_model"])
+        return (
+            f"SELECT a.n AS count_a, b.n AS count_b, abs(a.n - b.n) AS diff_count FROM "
+            f"(SELECT count(*) AS n FROM {ctx.filtered_relation()} AS t) AS a, "
+            f"(SELECT count(*) AS n FROM {other} AS o) AS b WHERE a.n != b.n"
+        )
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def check_class(name: str, location: Location | None = None, node: str | None = None) -> type[GenericCheck]:

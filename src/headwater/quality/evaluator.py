@@ -15,7 +15,7 @@ from headwater.project.definition import Node
 from headwater.quality.checks import CheckContext, check_class
 
 SAMPLE_ROWS = 5
-_COND_RE = re.compile(r"^\s*(==|=|!=|<>|>=|<=|>|<)\s*(-?\d+(?:\.\d+)?)\s*$")
+_COND_RE = re.compile(r"^\s*(==|=|!=|<>|>=|<=|>|<)\s*(-?\d+(?:\.\d+)?)\s*(%?)\s*$")
 
 
 @dataclass
@@ -34,6 +34,12 @@ class CheckResult:
     query: str = ""
     sample: list[dict[str, Any]] = field(default_factory=list)
     duration: float = 0.0
+    rows: int | None = None
+    """Rows the check looked at (the denominator of percentage thresholds), when known."""
+    quarantined: int | None = None
+    """Rows moved to the model's quarantine table because of this check."""
+    result: dict[str, Any] | None = None
+    """For expectations: the Great Expectations-shaped validation result."""
 
     @property
     def blocks(self) -> bool:
@@ -45,7 +51,8 @@ class CheckResult:
             "unique_id": self.unique_id, "name": self.name, "check": self.check, "node": self.node,
             "column": self.column, "severity": self.severity, "status": self.status,
             "failures": self.failures, "message": self.message, "query": self.query,
-            "sample": self.sample, "duration": round(self.duration, 4),
+            "sample": self.sample, "duration": round(self.duration, 4), "rows": self.rows,
+            "quarantined": self.quarantined, "result": self.result,
         }  # fmt: skip
 
 
@@ -54,16 +61,24 @@ class _Planned:
     test: Node
     failing: str
     scan: str | None
+    expectation: dict[str, Any] | None = None
+    """The expectation's GX JSON config, for expectation checks."""
+    denominator: str | None = None
+    """Aggregate counting the rows the check looked at, when a percentage threshold needs it."""
 
 
 class CheckRunner:
     """Evaluates test nodes; ``relation_sql(node)`` says where each checked node lives now
     (a staged relation during write-audit-publish)."""
 
-    def __init__(self, engine: Engine, nodes: dict[str, Node], relation_sql: Callable[[str], str]) -> None:
+    def __init__(
+        self, engine: Engine, nodes: dict[str, Node], relation_sql: Callable[[str], str], audit_schema: str = "main"
+    ) -> None:
         self.engine = engine
         self.nodes = nodes
         self.relation_sql = relation_sql
+        self.audit_schema = audit_schema
+        """Prefix of the schema `store_failures` writes to (dbt: `<target schema>_dbt_test__audit`)."""
 
     def run(self, tests: list[Node]) -> list[CheckResult]:
         results: list[CheckResult] = []
@@ -74,13 +89,19 @@ class CheckRunner:
             except HeadwaterError as exc:
                 results.append(self._result(test, "error", message=exc.message))
         groups: dict[str, list[_Planned]] = {}
+        expectations: dict[str, list[_Planned]] = {}
         for p in planned:
-            if p.scan is None:
+            if p.expectation is not None:
+                expectations.setdefault(self._attached_relation(p.test), []).append(p)
+            elif p.scan is None:
                 results.append(self._run_single(p))
             else:
                 groups.setdefault(self._attached_relation(p.test), []).append(p)
-        for relation, group in groups.items():
-            results.extend(self._run_scan(relation, group))
+        for relation in dict.fromkeys([*groups, *expectations]):
+            if relation in expectations:
+                results.extend(self._run_expectations(relation, expectations[relation], groups.get(relation, [])))
+            else:
+                results.extend(self._run_scan(relation, groups[relation]))
         order = {t.unique_id: i for i, t in enumerate(tests)}
         results.sort(key=lambda r: order.get(r.unique_id, 0))
         return results
@@ -95,18 +116,48 @@ class CheckRunner:
         assert spec is not None
         if spec.name == "singular":
             return _Planned(test, (test.compiled_sql or "").strip().rstrip(";"), None)
+        if spec.kind == "expectation":
+            from headwater.quality.expectations import row_predicate
+
+            config = spec.kwargs["expectation"]
+            relation = self._attached_relation(test)
+            predicate = row_predicate(_expectation(config), relation)
+            failing = f"SELECT * FROM {relation} WHERE {predicate}" if predicate else ""
+            return _Planned(test, failing, None, expectation=config)
         cls = check_class(spec.name, node=test.name)
         kwargs = dict(spec.kwargs)
         column = kwargs.pop("column_name", None) or spec.column
+        where = test.config.get("where")
         ctx = CheckContext(
             relation=self._attached_relation(test),
             column=column,
             kwargs=kwargs,
-            where=test.config.get("where"),
+            where=where,
             resolve=self._resolve,
         )
         check = cls()
-        return _Planned(test, check.failing(ctx), check.scan(ctx))
+        denominator = None
+        if needs_denominator(test.config):
+            denominator = f"count(*) FILTER (WHERE {where})" if where else "count(*)"
+        return _Planned(test, check.failing(ctx), check.scan(ctx), denominator=denominator)
+
+    def row_predicate(self, test: Node) -> str | None:
+        """SQL true for the rows of the checked relation that ``test`` finds bad (for quarantine),
+        or None when the check is not about single rows."""
+        spec = test.test
+        assert spec is not None
+        relation = self._attached_relation(test)
+        if spec.kind == "expectation":
+            from headwater.quality.expectations import row_predicate
+
+            return row_predicate(_expectation(spec.kwargs["expectation"]), relation)
+        if spec.name == "singular":
+            return None
+        cls = check_class(spec.name, node=test.name)
+        kwargs = dict(spec.kwargs)
+        column = kwargs.pop("column_name", None) or spec.column
+        ctx = CheckContext(relation=relation, column=column, kwargs=kwargs, where=test.config.get("where"), resolve=self._resolve)
+        return cls().row_predicate(ctx)
 
     def _resolve(self, value: Any) -> str:
         if isinstance(value, dict) and "__relation__" in value:
@@ -114,49 +165,147 @@ class CheckRunner:
         raise ConfigError(f"expected ref('...') or source('...', '...'), got `{value}`")
 
     # -- running --------------------------------------------------------------------------
+    @staticmethod
+    def _scan_exprs(group: list[_Planned]) -> tuple[list[str], dict[str, int]]:
+        """The scan expressions of ``group`` followed by the distinct denominators they need."""
+        exprs = [p.scan for p in group if p.scan is not None]
+        denominators: dict[str, int] = {}
+        for p in group:
+            if p.denominator is not None and p.denominator not in denominators:
+                denominators[p.denominator] = len(exprs) + len(denominators)
+        return exprs + list(denominators), denominators
+
     def _run_scan(self, relation: str, group: list[_Planned]) -> list[CheckResult]:
         started = time.perf_counter()
-        exprs = ", ".join(f"{p.scan} AS c{i}" for i, p in enumerate(group))
+        exprs, denominators = self._scan_exprs(group)
+        selected = ", ".join(f"{e} AS c{i}" for i, e in enumerate(exprs))
         try:
-            row = self.engine.execute(f"SELECT {exprs} FROM {relation} AS t")[0]
+            row = self.engine.execute(f"SELECT {selected} FROM {relation} AS t")[0]
         except HeadwaterError:
             return [self._run_single(p) for p in group]  # find which check is broken
-        elapsed = (time.perf_counter() - started) / len(group)
+        return self._scan_results(group, list(row), denominators, (time.perf_counter() - started) / len(group))
+
+    def _scan_results(
+        self, group: list[_Planned], values: list[Any], denominators: dict[str, int], elapsed: float
+    ) -> list[CheckResult]:
         out = []
-        for p, count in zip(group, row, strict=True):
-            if count:
-                out.append(self._run_single(p))
+        for i, p in enumerate(group):
+            rows = int(values[denominators[p.denominator]]) if p.denominator is not None else None
+            if values[i]:
+                out.append(self._run_single(p, rows))
             else:
-                out.append(self._finish(p.test, 0, p.failing, elapsed))
+                result = self._finish(p.test, 0, p.failing, elapsed, rows)
+                self._store_failures(p, result)
+                out.append(result)
         return out
 
-    def _run_single(self, p: _Planned) -> CheckResult:
+    def _run_expectations(self, relation: str, planned: list[_Planned], checks: list[_Planned]) -> list[CheckResult]:
+        """Expectations of one relation and its scan-able dbt checks, in one validation pass."""
+        from headwater.quality.expectations import validate_relation
+
         started = time.perf_counter()
+        exprs, denominators = self._scan_exprs(checks)
         try:
-            count = self.engine.execute(f"SELECT count(*) FROM (\n{p.failing}\n) AS failing")[0][0]
+            suite = validate_relation(
+                self.engine.query,  # type: ignore[attr-defined]
+                relation,
+                [_expectation(p.expectation) for p in planned],
+                extra_scan=exprs,
+                resolve_table=self._resolve_table,
+            )
+        except HeadwaterError as exc:
+            return [self._result(p.test, "error", message=exc.message) for p in planned] + [
+                self._run_single(p) for p in checks
+            ]
+        elapsed = (time.perf_counter() - started) / max(1, len(planned) + len(checks))
+        out = [self._expectation_result(p, r, elapsed) for p, r in zip(planned, suite.results, strict=True)]
+        if checks:
+            out.extend(self._scan_results(checks, list(suite.extra_values), denominators, elapsed))
+        return out
+
+    def _expectation_result(self, p: _Planned, outcome: Any, elapsed: float) -> CheckResult:
+        data = outcome.to_json_dict()
+        res = data.get("result") or {}
+        if outcome.outcome == "error":
+            info = data.get("exception_info") or {}
+            result = self._result(p.test, "error", message=str(info.get("exception_message") or "could not evaluate"))
+        else:
+            failures = outcome.unexpected_count if outcome.unexpected_count is not None else int(not outcome.success)
+            status = "pass" if outcome.success else ("fail" if p.test.severity == "error" else "warn")
+            result = self._result(p.test, status, failures=int(failures or 0), message=_expectation_message(res, outcome))
+            result.sample = _expectation_sample(res)
+        result.query = p.failing
+        result.rows = outcome.element_count
+        result.result = data
+        result.duration = elapsed
+        return result
+
+    def _resolve_table(self, name: str) -> str:
+        for node in self.nodes.values():
+            if node.relation is not None and name in (node.name, node.display_name, node.relation.render(quote=False)):
+                return self.relation_sql(node.unique_id)
+        return name
+
+    def _run_single(self, p: _Planned, rows: int | None = None) -> CheckResult:
+        started = time.perf_counter()
+        limit = p.test.config.get("limit")
+        try:
+            counted = f"SELECT * FROM (\n{p.failing}\n) AS f LIMIT {int(limit)}" if limit is not None else p.failing
+            count = self.engine.execute(f"SELECT count(*) FROM (\n{counted}\n) AS failing")[0][0]
             sample: list[dict[str, Any]] = []
             if count:
                 sample = self._sample(p.failing)
+            if rows is None and p.denominator is not None:
+                relation = self._attached_relation(p.test)
+                rows = int(self.engine.execute(f"SELECT {p.denominator} FROM {relation} AS t")[0][0])
         except HeadwaterError as exc:
             return self._result(p.test, "error", message=exc.message, query=p.failing)
-        result = self._finish(p.test, int(count), p.failing, time.perf_counter() - started)
+        result = self._finish(p.test, int(count), p.failing, time.perf_counter() - started, rows)
         result.sample = sample
         if sample and result.status != "pass":
             result.message += ", e.g. " + _sample_text(sample)
+        self._store_failures(p, result)
         return result
+
+    def _store_failures(self, p: _Planned, result: CheckResult) -> None:
+        """dbt's `store_failures`: keep this run's failing rows in `<schema>_dbt_test__audit.<test>`."""
+        config = p.test.config
+        if not config.get("store_failures") or config.get("store_failures_as") == "ephemeral" or not p.failing:
+            return
+        from headwater.engines.base import quote_identifier
+
+        schema = str(config.get("schema") or f"{self.audit_schema}_dbt_test__audit")
+        name = str(config.get("alias") or p.test.name)
+        target = f"{quote_identifier(schema)}.{quote_identifier(name)}"
+        limit = config.get("limit")
+        body = f"SELECT * FROM (\n{p.failing}\n) AS f" + (f" LIMIT {int(limit)}" if limit is not None else "")
+        try:
+            self.engine.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(schema)}")
+            self.engine.execute(f"CREATE OR REPLACE TABLE {target} AS {body}")
+        except HeadwaterError as exc:
+            result.message += f" (storing failures in {schema}.{name} failed: {exc.message})"
+            return
+        if result.status != "pass":
+            result.message += f"; failing rows stored in {schema}.{name}"
 
     def _sample(self, failing: str) -> list[dict[str, Any]]:
         names, rows = self.engine.query(f"SELECT * FROM (\n{failing}\n) AS failing LIMIT {SAMPLE_ROWS}")  # type: ignore[attr-defined]
         return [{n: _jsonable(v) for n, v in zip(names, r, strict=True)} for r in rows]
 
-    def _finish(self, test: Node, failures: int, query: str, duration: float) -> CheckResult:
-        status = evaluate_status(failures, test.config)
+    def _finish(self, test: Node, failures: int, query: str, duration: float, rows: int | None = None) -> CheckResult:
+        limit = test.config.get("limit")
+        if limit is not None:
+            failures = min(failures, int(limit))
+        status = evaluate_status(failures, test.config, rows)
         unit = "failing rows"
         if test.test and test.test.name != "singular":
             unit = check_class(test.test.name).unit
         message = "" if status == "pass" else f"{failures:,} {unit}"
+        if message and rows:
+            message += f" ({_percent(failures, rows)} of {rows:,} rows)"
         result = self._result(test, status, failures=failures, message=message, query=query)
         result.duration = duration
+        result.rows = rows
         return result
 
     def _result(self, test: Node, status: str, **kwargs: Any) -> CheckResult:
@@ -174,30 +323,86 @@ class CheckRunner:
         )
 
 
-def evaluate_status(failures: int, config: dict[str, Any]) -> str:
-    """dbt's rules: error severity fails on `error_if`, else warns on `warn_if`."""
+def evaluate_status(failures: int, config: dict[str, Any], rows: int | None = None) -> str:
+    """dbt's rules: error severity fails on `error_if`, else warns on `warn_if`.
+
+    A threshold may be a percentage (`">1%"`): the failures as a percent of ``rows``, the rows
+    the check looked at (after `where`). With no rows, a percentage is 0.
+    """
     severity = str(config.get("severity", "error")).lower()
-    error_if = _condition(config.get("error_if", "!=0"))
-    warn_if = _condition(config.get("warn_if", "!=0"))
-    if severity == "error" and error_if(failures):
+    error_if = parse_threshold(config.get("error_if", "!=0"))
+    warn_if = parse_threshold(config.get("warn_if", "!=0"))
+    if severity == "error" and error_if(failures, rows):
         return "fail"
-    if warn_if(failures):
+    if warn_if(failures, rows):
         return "warn"
     return "pass"
 
 
-def _condition(text: Any) -> Callable[[int], bool]:
+def needs_denominator(config: dict[str, Any]) -> bool:
+    """True if `warn_if` or `error_if` is a percentage."""
+    return any(str(config.get(key, "")).strip().endswith("%") for key in ("warn_if", "error_if"))
+
+
+def parse_threshold(text: Any) -> Callable[[int, int | None], bool]:
+    """`">10"`, `"!=0"`, `">1%"` -> a test of (failures, rows); `ConfigError` when unreadable."""
     match = _COND_RE.match(str(text))
     if not match:
-        raise ConfigError(f"cannot read threshold `{text}`", hint="write e.g. `>10` or `!=0`")
-    op, num = match.group(1), float(match.group(2))
+        raise ConfigError(
+            f"cannot read threshold `{text}`", hint="write e.g. `>10`, `!=0` or a percentage of the rows, `>1%`"
+        )
+    op, num, percent = match.group(1), float(match.group(2)), bool(match.group(3))
     ops: dict[str, Callable[[float, float], bool]] = {
         "==": lambda a, b: a == b, "=": lambda a, b: a == b, "!=": lambda a, b: a != b,
         "<>": lambda a, b: a != b, ">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b,
         ">": lambda a, b: a > b, "<": lambda a, b: a < b,
     }  # fmt: skip
     fn = ops[op]
-    return lambda n: fn(n, num)
+    if not percent:
+        return lambda n, rows: fn(n, num)
+    return lambda n, rows: fn(100.0 * n / rows if rows else 0.0, num)
+
+
+def _percent(part: int, whole: int) -> str:
+    value = 100.0 * part / whole
+    return f"{value:.2g}%" if value < 1 else f"{value:.1f}%"
+
+
+def _expectation(config: dict[str, Any]) -> Any:
+    from headwater.quality.expectations import ExpectationConfig
+
+    return ExpectationConfig(
+        type=config["type"],
+        kwargs=dict(config.get("kwargs") or {}),
+        meta=dict(config.get("meta") or {}),
+        severity=config.get("severity", "critical"),
+        id=config.get("id"),
+        notes=config.get("notes"),
+    )
+
+
+def _expectation_message(res: dict[str, Any], outcome: Any) -> str:
+    if outcome.success:
+        return ""
+    if outcome.unexpected_count is not None:
+        text = f"{outcome.unexpected_count:,} unexpected values"
+        if res.get("unexpected_percent") is not None:
+            text += f" ({res['unexpected_percent']:.3g}% of non-null)"
+        values = res.get("partial_unexpected_list") or []
+        if values:
+            shown = ", ".join(repr(v) for v in values[:5])
+            text += f", e.g. {shown}"
+        return text
+    if "observed_value" in res:
+        return f"observed {res['observed_value']!r}"
+    return "expectation not met"
+
+
+def _expectation_sample(res: dict[str, Any]) -> list[dict[str, Any]]:
+    counts = res.get("partial_unexpected_counts")
+    if counts:
+        return [{"value": _jsonable(c.get("value")), "count": c.get("count")} for c in counts[:SAMPLE_ROWS]]
+    return [{"value": _jsonable(v)} for v in (res.get("partial_unexpected_list") or [])[:SAMPLE_ROWS]]
 
 
 def _sample_text(sample: list[dict[str, Any]], n: int = 3) -> str:

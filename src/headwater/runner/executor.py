@@ -17,7 +17,9 @@ from headwater.errors import HeadwaterError, SQLExecutionError
 from headwater.graph.definition import Graph
 from headwater.materialize import materialization_for
 from headwater.project.definition import Node, ProjectConfig, Relation
+from headwater.quality.contracts import contract_enforced, enforce_contract
 from headwater.quality.evaluator import CheckResult, CheckRunner
+from headwater.quality.quarantine import apply_quarantine, quarantine_tests
 from headwater.runner.plan import Unit
 
 FAILED = ("error", "fail")
@@ -73,7 +75,9 @@ class Runner:
         threads: int = 1,
         fail_fast: bool = False,
         full_refresh: bool = False,
+        invocation_id: str = "",
     ) -> None:
+        self.invocation_id = invocation_id
         self.engine = engine
         self.graph = graph
         self.project = project
@@ -201,7 +205,9 @@ class Runner:
         mat = materialization_for(node)
         sql = mat.select_sql(node, self.engine, self.project)
         audit = [t for t in unit.tests if t.severity == "error"]
-        if not audit:
+        to_quarantine = quarantine_tests(unit.tests) if node.resource_type == "model" else []
+        contract = node.resource_type == "model" and contract_enforced(node)
+        if not audit and not contract:
             result.rows = self._retrying(lambda: self.engine.create_or_replace(node.relation, sql, mat.kind))
             result.status = "success"
             if unit.tests:
@@ -210,22 +216,50 @@ class Runner:
             return
         staged = self.engine.staging_relation(node.relation)
         result.rows = self._retrying(lambda: self.engine.create_or_replace(staged, sql, mat.kind))
+        also: list[tuple[Relation, Relation]] = []
+        try:
+            if contract:
+                enforce_contract(self.engine, node, staged)
+            quarantined = None
+            if to_quarantine:
+                runner = self._check_runner({node.unique_id: staged})
+                quarantined = apply_quarantine(
+                    self.engine, node, staged, to_quarantine, runner.row_predicate, self.invocation_id, result.rows
+                )
+                also.append((quarantined.staged, quarantined.relation))
+                if result.rows is not None:
+                    result.rows -= quarantined.total
+        except HeadwaterError:
+            self.engine.drop(staged)
+            raise
         result.checks = self._checks(unit.tests, {node.unique_id: staged})
+        if quarantined is not None:
+            for check in result.checks:
+                if check.unique_id in quarantined.by_check:
+                    check.quarantined = quarantined.by_check[check.unique_id]
+                    if check.quarantined:
+                        check.status = "warn"  # the bad rows were found and set aside: reported, not fatal
+                        check.message = (
+                            f"{check.quarantined:,} rows quarantined in {quarantined.relation.render(quote=False)}"
+                            + (f"; {check.message}" if check.message else "")
+                        )
         blocking = [c for c in result.checks if c.blocks]
         if blocking:
             self.engine.drop(staged)
+            for q_staged, _ in also:
+                self.engine.drop(q_staged)
             result.status = "fail"
             names = ", ".join(f"`{c.name}`" for c in blocking)
             result.message = f"not published: {names} failed; the previous version stays"
             return
-        self._retrying(lambda: self.engine.publish(staged, node.relation, mat.kind, sql))
+        self._retrying(lambda: self.engine.publish(staged, node.relation, mat.kind, sql, also))
         result.status = "success"
         self._grade(result)
 
     def _grade(self, result: UnitResult) -> None:
-        if any(c.status in ("warn", "fail", "error") for c in result.checks):
+        if any(c.status in ("warn", "fail", "error") or c.quarantined for c in result.checks):
             result.status = "warn"
-            warned = [c for c in result.checks if c.status != "pass"]
+            warned = [c for c in result.checks if c.status != "pass" or c.quarantined]
             result.message = "; ".join(f"{c.name}: {c.message}" for c in warned[:3])
 
     def _test(self, unit: Unit, result: UnitResult) -> None:
@@ -241,6 +275,9 @@ class Runner:
         result.message = "; ".join(f"{c.name}: {c.message}" for c in bad[:3])
 
     def _checks(self, tests: list[Node], staged: dict[str, Relation]) -> list[CheckResult]:
+        return self._check_runner(staged).run(tests)
+
+    def _check_runner(self, staged: dict[str, Relation]) -> CheckRunner:
         def relation_sql(uid: str) -> str:
             if uid in staged:
                 return staged[uid].render()
@@ -249,7 +286,8 @@ class Runner:
                 return f"(\n{node.compiled_sql}\n)"
             return node.relation.render()
 
-        return CheckRunner(self.engine, self.graph.nodes, relation_sql).run(tests)
+        schema = self.engine.target.schema
+        return CheckRunner(self.engine, self.graph.nodes, relation_sql, audit_schema=schema)
 
     def _retrying(self, action: Any, attempts: int = 3) -> Any:
         """Retry catalog write-write conflicts between parallel workers (transient by nature)."""

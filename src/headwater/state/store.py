@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS invocations (
@@ -56,9 +56,22 @@ CREATE TABLE IF NOT EXISTS check_results (
     query TEXT,
     sample TEXT,
     recorded_at REAL,
+    rows_checked INTEGER,
+    quarantined INTEGER,
+    result TEXT,
     PRIMARY KEY (invocation_id, unique_id)
 );
+CREATE INDEX IF NOT EXISTS check_results_by_check ON check_results (unique_id, recorded_at);
 """
+# Each entry upgrades a store from the version before it.
+_MIGRATIONS = {
+    2: """
+ALTER TABLE check_results ADD COLUMN rows_checked INTEGER;
+ALTER TABLE check_results ADD COLUMN quarantined INTEGER;
+ALTER TABLE check_results ADD COLUMN result TEXT;
+CREATE INDEX IF NOT EXISTS check_results_by_check ON check_results (unique_id, recorded_at);
+""",
+}
 
 
 class StateStore:
@@ -80,9 +93,18 @@ class StateStore:
             row = self._con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         if row is None:
             self._con.executescript(_SCHEMA)
-            self._con.execute(
-                "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-            )
+        else:
+            version = int(row[0])
+            if version > SCHEMA_VERSION:
+                from headwater.errors import ConfigError
+
+                raise ConfigError(
+                    f"{self.path} was written by a newer headwater (state schema {version}, this one reads {SCHEMA_VERSION})",
+                    hint="upgrade headwater, or move the state store away to start a new history",
+                )
+            for step in range(version + 1, SCHEMA_VERSION + 1):
+                self._con.executescript("BEGIN;" + _MIGRATIONS[step] + "COMMIT;")
+        self._con.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
 
     def close(self) -> None:
         self.flush()
@@ -116,11 +138,15 @@ class StateStore:
 
     def record_check(self, invocation_id: str, result: dict[str, Any]) -> None:
         self._queue(
-            "INSERT OR REPLACE INTO check_results VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "INSERT OR REPLACE INTO check_results (invocation_id, unique_id, name, check_type, node, "
+            "column_name, severity, status, failures, message, query, sample, recorded_at, rows_checked, "
+            "quarantined, result) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 invocation_id, result["unique_id"], result["name"], result["check"], result["node"],
                 result["column"], result["severity"], result["status"], result["failures"],
                 result["message"], result["query"], json.dumps(result["sample"], default=str), time.time(),
+                result.get("rows"), result.get("quarantined"),
+                json.dumps(result["result"], default=str) if result.get("result") is not None else None,
             ),
         )  # fmt: skip
 
@@ -153,6 +179,34 @@ class StateStore:
     def check_results(self, invocation_id: str) -> list[dict[str, Any]]:
         cur = self._con.execute("SELECT * FROM check_results WHERE invocation_id = ?", (invocation_id,))
         return _dicts(cur)
+
+    def latest_invocation(self, commands: tuple[str, ...] = ("build", "test")) -> dict[str, Any] | None:
+        """The newest finished invocation of one of ``commands`` that recorded check results."""
+        marks = ",".join("?" * len(commands))
+        cur = self._con.execute(
+            f"SELECT * FROM invocations WHERE command IN ({marks}) AND finished_at IS NOT NULL AND EXISTS "
+            "(SELECT 1 FROM check_results c WHERE c.invocation_id = invocations.invocation_id) "
+            "ORDER BY started_at DESC LIMIT 1",
+            commands,
+        )
+        rows = _dicts(cur)
+        return rows[0] if rows else None
+
+    def check_history(self, unique_ids: list[str], limit: int = 30) -> dict[str, list[dict[str, Any]]]:
+        """The last ``limit`` results of each check, oldest first: status, failures, rows, time."""
+        out: dict[str, list[dict[str, Any]]] = {uid: [] for uid in unique_ids}
+        if not unique_ids:
+            return out
+        marks = ",".join("?" * len(unique_ids))
+        cur = self._con.execute(
+            "SELECT unique_id, invocation_id, status, failures, rows_checked, quarantined, recorded_at FROM ("
+            "SELECT *, row_number() OVER (PARTITION BY unique_id ORDER BY recorded_at DESC) AS rn "
+            f"FROM check_results WHERE unique_id IN ({marks})) WHERE rn <= ? ORDER BY recorded_at",
+            (*unique_ids, limit),
+        )
+        for row in _dicts(cur):
+            out[row["unique_id"]].append(row)
+        return out
 
 
 def _dicts(cur: sqlite3.Cursor) -> list[dict[str, Any]]:
