@@ -22,6 +22,8 @@ import demo_build
 import wide_graph
 from common import Row, child_environment, git_state, log, render_table
 
+import quality
+
 
 def machine() -> dict[str, Any]:
     import duckdb
@@ -45,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--scale", type=float, default=None, help="demo scale (default 1, 0.2 with --quick)"
     )
-    parser.add_argument("--only", choices=["wide", "demo"], help="run one benchmark")
+    parser.add_argument("--only", choices=["wide", "demo", "quality"], help="run one benchmark")
     parser.add_argument("--workdir", default="/tmp/headwater_bench", help="scratch folder")
     parser.add_argument("--output", default=str(Path(__file__).resolve().parent / "results.json"))
     args = parser.parse_args(argv)
@@ -84,6 +86,10 @@ def main(argv: list[str] | None = None) -> int:
         else:
             rows += result.rows()
             results["demo"] = result.to_dict()
+    if args.only in (None, "quality"):
+        q = quality.bench(workdir, 3 if args.quick else 7, rows=2_000_000 if args.quick else 10_000_000)
+        rows += q.rows()
+        results["quality"] = q.to_dict()
     results["total_s"] = round(time.perf_counter() - started, 1)
     results["table"] = [row.__dict__ for row in rows]
 
@@ -91,10 +97,12 @@ def main(argv: list[str] | None = None) -> int:
     print(render_table(rows))
     m = results["machine"]
     reps = []
-    if args.only != "demo":
+    if args.only in (None, "wide"):
         reps.append(f"{wide_reps} (wide)")
-    if args.only != "wide":
+    if args.only in (None, "demo"):
         reps.append(f"{demo_reps} (demo)")
+    if args.only in (None, "quality"):
+        reps.append(f"{3 if args.quick else 7} (quality)")
     print(
         f"\n{m['cpu_count']} CPUs, python {m['python']}, duckdb {m['duckdb']}; medians of "
         f"{' / '.join(reps)} runs; total {results['total_s']}s; details in {args.output}"

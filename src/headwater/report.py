@@ -106,7 +106,11 @@ def print_demo_summary(console: Any, result: Any, root: Path) -> None:
     warned = [c for c in checks if c.status == "warn"]
     failed = [c for c in checks if c.status in ("fail", "error")]
     console.print("")
-    console.print(f"Checks: {passed} passed, {len(warned)} warned, {len(failed)} failed")
+    quarantined = sum(c.quarantined or 0 for c in checks)
+    line = f"Checks: {passed} passed, {len(warned)} warned, {len(failed)} failed"
+    if quarantined:
+        line += f"; {quarantined:,} bad rows quarantined"
+    console.print(line)
     for c in warned + failed:
         where = f"{c.node}.{c.column}" if c.column else (c.node or "")
         console.print(f"  {c.status.upper():<5} {c.name}" + (f" [{where}]" if where else "") + f": {c.message}")
@@ -119,5 +123,6 @@ def print_demo_summary(console: Any, result: Any, root: Path) -> None:
     console.print(f"  cd {root}")
     console.print('  headwater query "select * from main.mart_daily_revenue order by order_date desc limit 5"')
     console.print("  headwater ls --select +fct_orders")
-    console.print("  headwater test --select staging")
+    console.print("  headwater test --select staging --report quality.html")
+    console.print('  headwater query "select * from main.stg_payments__quarantine limit 5"')
     console.print("  headwater build --select marts")

@@ -16,7 +16,7 @@ PLANTED = {
     "not_null_stg_orders_ordered_at": "stg_orders",
     "not_null_stg_products_category": "stg_products",
     "assert_valid_customer_emails": None,
-    "assert_no_negative_payments": None,
+    "accepted_range_stg_payments_amount__0": "stg_payments",
 }
 
 
@@ -58,7 +58,7 @@ def test_demo_builds_star_schema(demo) -> None:
 
 
 def test_planted_problems_are_reported_by_name(demo) -> None:
-    _, result = demo
+    root, result = demo
     checks = {c["name"]: c for r in result["results"] for c in r["checks"]}
     for name, node in PLANTED.items():
         assert name in checks, name
@@ -67,6 +67,13 @@ def test_planted_problems_are_reported_by_name(demo) -> None:
         assert checks[name]["sample"], name
         if node:
             assert checks[name]["node"] == node
+    # negative payments are quarantined, not just reported: the published table has none
+    quarantined = checks["accepted_range_stg_payments_amount__0"]["quarantined"]
+    assert quarantined == query(root, "select count(*) from main.stg_payments__quarantine")[0][0]
+    assert query(root, "select count(*) from main.stg_payments where amount < 0")[0][0] == 0
+    assert checks["assert_no_negative_payments"]["status"] == "pass"
+    raw = query(root, "select count(*) from raw.payments")[0][0]
+    assert query(root, "select count(*) from main.stg_payments")[0][0] + quarantined == raw
     failed = [c for c in checks.values() if c["status"] in ("fail", "error")]
     assert failed == []
     assert sum(c["status"] == "pass" for c in checks.values()) > 30

@@ -263,7 +263,7 @@ class CheckRunner:
         result = self._finish(p.test, int(count), p.failing, time.perf_counter() - started, rows)
         result.sample = sample
         if sample and result.status != "pass":
-            result.message += ", e.g. " + _sample_text(sample)
+            result.message += ", e.g. " + sample_text(sample)
         self._store_failures(p, result)
         return result
 
@@ -405,7 +405,7 @@ def _expectation_sample(res: dict[str, Any]) -> list[dict[str, Any]]:
     return [{"value": _jsonable(v)} for v in (res.get("partial_unexpected_list") or [])[:SAMPLE_ROWS]]
 
 
-def _sample_text(sample: list[dict[str, Any]], n: int = 3) -> str:
+def sample_text(sample: list[dict[str, Any]], n: int = 3) -> str:
     """`unique_field=7 (n_records=2); ...` from the first sampled rows, kept short."""
     parts = []
     for row in sample[:n]:

@@ -18,7 +18,7 @@ from headwater.graph.definition import Graph
 from headwater.materialize import materialization_for
 from headwater.project.definition import Node, ProjectConfig, Relation
 from headwater.quality.contracts import contract_enforced, enforce_contract
-from headwater.quality.evaluator import CheckResult, CheckRunner
+from headwater.quality.evaluator import CheckResult, CheckRunner, sample_text
 from headwater.quality.quarantine import apply_quarantine, quarantine_tests
 from headwater.runner.plan import Unit
 
@@ -239,6 +239,10 @@ class Runner:
                     check.quarantined = quarantined.by_check[check.unique_id]
                     if check.quarantined:
                         check.status = "warn"  # the bad rows were found and set aside: reported, not fatal
+                        check.failures = check.quarantined
+                        check.sample = self._quarantine_sample(quarantined.staged, check.name)
+                        if check.sample:
+                            check.message += ", e.g. " + sample_text(check.sample)
                         check.message = (
                             f"{check.quarantined:,} rows quarantined in {quarantined.relation.render(quote=False)}"
                             + (f"; {check.message}" if check.message else "")
@@ -255,6 +259,15 @@ class Runner:
         self._retrying(lambda: self.engine.publish(staged, node.relation, mat.kind, sql, also))
         result.status = "success"
         self._grade(result)
+
+    def _quarantine_sample(self, table: Relation, check: str, n: int = 5) -> list[dict[str, Any]]:
+        from headwater.engines.base import quote_literal
+
+        names, rows = self.engine.query(  # type: ignore[attr-defined]
+            f"SELECT * EXCLUDE (_hw_failed_checks, _hw_invocation_id, _hw_quarantined_at) FROM {table.render()} "
+            f"WHERE list_contains(string_split(_hw_failed_checks, ', '), {quote_literal(check)}) LIMIT {n}"
+        )
+        return [{k: v if v is None or isinstance(v, bool | int | float | str) else str(v) for k, v in zip(names, row, strict=True)} for row in rows]
 
     def _grade(self, result: UnitResult) -> None:
         if any(c.status in ("warn", "fail", "error") or c.quarantined for c in result.checks):

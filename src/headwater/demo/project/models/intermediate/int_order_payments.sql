@@ -1,5 +1,5 @@
--- One row per order with its payments. Negative amounts are data errors
--- (see tests/assert_no_negative_payments.sql) and are excluded here.
+-- One row per order with its payments. Negative amounts are data errors: stg_payments
+-- quarantines them; the filter below keeps this model right even if that check is relaxed.
 select
     order_id,
     count(*) as payment_count,
