@@ -1,6 +1,7 @@
 """headwater: take data from its sources to published, tested, documented tables.
 
-The public entry point is `headwater.Context`; the CLI (`headwater ...`) is a thin layer over it.
+The public entry points are `headwater.Context` (a project) and `headwater.validate(data, suite)`
+(expectations on files or dataframes, no project needed); the CLI (`headwater ...`) is a thin layer over it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,11 @@ def __getattr__(name: str) -> Any:
         from headwater.context import Context
 
         return Context
+    if name == "validate":
+        from headwater.quality.expectations import validate
+
+        return validate
     raise AttributeError(name)
 
 
-__all__ = ["Context", "__version__"]
+__all__ = ["Context", "__version__", "validate"]

@@ -1,0 +1,224 @@
+"""Validate a relation against expectations in as few scans as possible.
+
+1. Every count and aggregate of every expectation (and the caller's ``extra_scan``) is one
+   SELECT over the relation: conditions become ``FILTER (WHERE ...)`` clauses, identical
+   expressions are computed once, uniqueness and distinct-value lookups are subqueries of the
+   same statement.
+2. Expectations that need phase-1 numbers (z-scores: mean/stddev; outliers: quartiles) are
+   counted together in a second SELECT with those numbers inlined as literals.
+3. Samples of unexpected rows are fetched, with a LIMIT, only for expectations that found some.
+
+If a combined scan fails (a bad column, a SQL error in a row_condition), each expectation is
+evaluated alone so that the broken one gets an ``error`` outcome and its neighbours a verdict.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+from headwater.errors import ConfigError
+from headwater.quality.expectations.compiler import (
+    EvaluationError,
+    Execute,
+    MapPlan,
+    Plan,
+    ResultFormat,
+    Target,
+    make_plan,
+)
+from headwater.quality.expectations.config import ExpectationConfig
+from headwater.quality.expectations.results import ExpectationResult, SuiteResult
+
+
+def describe(execute: Execute, relation: str) -> list[tuple[str, str]]:
+    """(name, type) of every column of ``relation``."""
+    _, rows = execute(f"DESCRIBE SELECT * FROM {relation}")
+    return [(str(r[0]), str(r[1])) for r in rows]
+
+
+class _Scan:
+    """A SELECT list with duplicate expressions computed once."""
+
+    def __init__(self) -> None:
+        self.exprs: list[str] = []
+        self.index: dict[str, int] = {}
+
+    def add(self, sql: str) -> int:
+        if sql not in self.index:
+            self.index[sql] = len(self.exprs)
+            self.exprs.append(sql)
+        return self.index[sql]
+
+    def run(self, execute: Execute, relation: str) -> tuple:
+        _, rows = execute(f"SELECT {', '.join(self.exprs)} FROM {relation}")
+        return rows[0]
+
+
+def _error(
+    config: ExpectationConfig, exc: BaseException, sql: str | None = None
+) -> ExpectationResult:
+    message = exc.message if isinstance(exc, ConfigError) else str(exc)
+    if not isinstance(exc, EvaluationError | ConfigError):
+        message = f"{type(exc).__name__}: {message}"
+    trace = f"{type(exc).__name__}: {exc}" + (f"\nSQL: {sql}" if sql else "")
+    return ExpectationResult.error(config, message, trace)
+
+
+def _scan_phase(
+    execute: Execute,
+    relation: str,
+    wanted: dict[int, dict[str, str]],
+    values: dict[int, dict[str, Any]],
+    failed: dict[int, ExpectationResult],
+    configs: list[ExpectationConfig],
+    extra: list[str] | None = None,
+) -> tuple[int | None, list[Any], list[str | None]]:
+    """Compute ``wanted[plan] = {name: sql}`` in one scan, or one scan per plan on failure.
+
+    Returns the unconditioned row count and the extra values (only when ``extra`` is given).
+    """
+    scan = _Scan()
+    count_at = scan.add("count(*)") if extra is not None else None
+    slots = {i: {name: scan.add(sql) for name, sql in exprs.items()} for i, exprs in wanted.items()}
+    extra_at = [scan.add(sql) for sql in extra or []]
+    if len(scan.exprs) == 0:
+        return None, [], []
+    try:
+        row = scan.run(execute, relation)
+    except Exception:
+        row = None
+    if row is not None:
+        for i, names in slots.items():
+            values[i].update({name: row[at] for name, at in names.items()})
+        return (
+            (row[count_at] if count_at is not None else None),
+            [row[at] for at in extra_at],
+            [None] * len(extra_at),
+        )
+
+    # Isolate what broke: each plan and each extra expression on its own.
+    for i, exprs in wanted.items():
+        single = _Scan()
+        at = {name: single.add(sql) for name, sql in exprs.items()}
+        try:
+            one = single.run(execute, relation)
+            values[i].update({name: one[k] for name, k in at.items()})
+        except Exception as exc:
+            failed[i] = _error(configs[i], exc, f"SELECT {', '.join(single.exprs)} FROM {relation}")
+    row_count = None
+    extra_values: list[Any] = []
+    extra_errors: list[str | None] = []
+    if extra is not None:
+        try:
+            row_count = execute(f"SELECT count(*) FROM {relation}")[1][0][0]
+        except Exception:
+            row_count = None
+        for sql in extra:
+            try:
+                extra_values.append(execute(f"SELECT {sql} FROM {relation}")[1][0][0])
+                extra_errors.append(None)
+            except Exception as exc:
+                extra_values.append(None)
+                extra_errors.append(f"{type(exc).__name__}: {exc}")
+    return row_count, extra_values, extra_errors
+
+
+def validate_relation(
+    execute: Callable[[str], tuple[list[str], list[tuple]]],
+    relation: str,
+    expectations: list[ExpectationConfig],
+    *,
+    suite_name: str = "default",
+    columns: list[tuple[str, str]] | None = None,
+    extra_scan: list[str] | None = None,
+    result_format: str | dict | None = None,
+    resolve_table: Callable[[str], str] | None = None,
+) -> SuiteResult:
+    """Evaluate ``expectations`` on ``relation`` (a name or a parenthesized subquery).
+
+    ``execute`` runs one SQL statement and returns (column names, rows). The result format of
+    an expectation is its own ``result_format`` kwarg, else ``result_format``, else BASIC.
+    """
+    extra = list(extra_scan or [])
+    started = dt.datetime.now(dt.UTC)
+    meta: dict[str, Any] = {
+        "relation": relation,
+        "validation_time": started.isoformat(),
+        "engine": "duckdb",
+    }
+    if columns is None:
+        try:
+            columns = describe(execute, relation)
+        except Exception as exc:
+            results = [_error(c, exc, f"DESCRIBE SELECT * FROM {relation}") for c in expectations]
+            return SuiteResult(
+                results, suite_name, [None] * len(extra), None, [str(exc)] * len(extra), meta
+            )
+    target = Target(relation, columns, execute, resolve_table)
+
+    plans: dict[int, Plan] = {}
+    failed: dict[int, ExpectationResult] = {}
+    for i, config in enumerate(expectations):
+        try:
+            plan = make_plan(config, target)
+            plan.check()
+            plans[i] = plan
+        except (EvaluationError, ConfigError, KeyError, ValueError) as exc:
+            failed[i] = _error(config, exc)
+
+    values: dict[int, dict[str, Any]] = {i: {} for i in plans}
+    wanted = {}
+    for i, plan in plans.items():
+        try:
+            wanted[i] = plan.metrics()
+        except (EvaluationError, ConfigError, KeyError, ValueError) as exc:
+            failed[i] = _error(expectations[i], exc)
+    row_count, extra_values, extra_errors = _scan_phase(
+        execute, relation, wanted, values, failed, expectations, extra
+    )
+
+    second: dict[int, dict[str, str]] = {}
+    for i, plan in plans.items():
+        if i in failed:
+            continue
+        try:
+            exprs = plan.phase2(values[i])
+        except (EvaluationError, ValueError) as exc:
+            failed[i] = _error(expectations[i], exc)
+            continue
+        if exprs:
+            second[i] = exprs
+    if second:
+        _scan_phase(execute, relation, second, values, failed, expectations)
+
+    results: list[ExpectationResult] = []
+    for i, config in enumerate(expectations):
+        if i in failed:
+            results.append(failed[i])
+            continue
+        try:
+            rf = ResultFormat.parse(config.kwargs.get("result_format") or result_format)
+            results.append(plans[i].result(values[i], rf))
+        except Exception as exc:
+            results.append(_error(config, exc))
+    meta["duration_seconds"] = round((dt.datetime.now(dt.UTC) - started).total_seconds(), 6)
+    return SuiteResult(results, suite_name, extra_values, row_count, extra_errors, meta)
+
+
+def row_predicate(
+    config: ExpectationConfig, relation: str, columns: list[tuple[str, str]] | None = None
+) -> str | None:
+    """A SQL predicate over one row of ``relation`` that is TRUE for exactly the rows GX counts
+    as unexpected (row_condition applied, missing values ignored), or None for expectations that
+    are not row-level (aggregates, tables, column types).
+
+    Use it unaliased: ``SELECT * FROM <relation> WHERE <predicate>``; it refers to bare column
+    names and to ``relation`` itself in subqueries (uniqueness, z-scores, outliers).
+    Increasing/decreasing refer to ``rowid``, so they need a DuckDB base table.
+    """
+    plan = make_plan(config, Target(relation, columns))
+    if not isinstance(plan, MapPlan):
+        return None
+    return plan.row_predicate()
