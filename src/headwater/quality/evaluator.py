@@ -394,7 +394,16 @@ def _expectation_message(res: dict[str, Any], outcome: Any) -> str:
             text += f", e.g. {shown}"
         return text
     if "observed_value" in res:
-        return f"observed {res['observed_value']!r}"
+        text = f"observed {res['observed_value']!r}"
+        kwargs = (outcome.config.kwargs if hasattr(outcome, "config") else {}) or {}
+        lo, hi = kwargs.get("min_value"), kwargs.get("max_value")
+        if lo is not None or hi is not None:
+            text += ", expected " + (
+                f"between {lo} and {hi}" if lo is not None and hi is not None else (f">= {lo}" if lo is not None else f"<= {hi}")
+            )
+        elif "value" in kwargs:
+            text += f", expected {kwargs['value']!r}"
+        return text
     return "expectation not met"
 
 

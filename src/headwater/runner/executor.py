@@ -241,12 +241,10 @@ class Runner:
                         check.status = "warn"  # the bad rows were found and set aside: reported, not fatal
                         check.failures = check.quarantined
                         check.sample = self._quarantine_sample(quarantined.staged, check.name)
+                        text = f"{check.quarantined:,} rows quarantined in {quarantined.relation.render(quote=False)}"
                         if check.sample:
-                            check.message += ", e.g. " + sample_text(check.sample)
-                        check.message = (
-                            f"{check.quarantined:,} rows quarantined in {quarantined.relation.render(quote=False)}"
-                            + (f"; {check.message}" if check.message else "")
-                        )
+                            text += ", e.g. " + sample_text(check.sample)
+                        check.message = text + (f"; {check.message}" if check.message else "")
         blocking = [c for c in result.checks if c.blocks]
         if blocking:
             self.engine.drop(staged)
