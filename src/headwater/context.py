@@ -231,6 +231,7 @@ class Context:
         fail_fast: bool = False,
         full_refresh: bool = False,
         resource_types: tuple[str, ...] = ("source", "seed", "model", "snapshot"),
+        run_options: dict[str, Any] | None = None,
     ) -> RunResult:
         from headwater.graph.selection import Selector
         from headwater.runner.executor import Runner
@@ -251,7 +252,7 @@ class Context:
             runner = Runner(
                 self.engine, self.graph, self.manifest.config, recorder,
                 threads=threads or target.threads, fail_fast=fail_fast, full_refresh=full_refresh,
-                invocation_id=invocation_id,
+                invocation_id=invocation_id, state=self.state, options=run_options,
             )  # fmt: skip
             results = runner.run(units)
             result = RunResult(

@@ -28,6 +28,20 @@ def quote_literal(value: str) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
+class Transaction:
+    """Handle of `Engine.transaction_scope`."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.done = False
+
+    def rollback(self) -> None:
+        if not self.done:
+            self.engine.execute("ROLLBACK")
+            self.engine.invalidate_catalog()
+            self.done = True
+
+
 class Engine(ABC):
     """A connection to one warehouse target."""
 
@@ -62,6 +76,22 @@ class Engine(ABC):
     @abstractmethod
     @contextmanager
     def transaction(self) -> Iterator[None]: ...
+
+    @contextmanager
+    def transaction_scope(self) -> Iterator[Transaction]:
+        """A transaction the body may roll back (``txn.rollback()``) without raising; an
+        exception rolls it back too. The catalog cache is dropped after a rollback."""
+        txn = Transaction(self)
+        self.execute("BEGIN TRANSACTION")
+        try:
+            yield txn
+        except BaseException:
+            if not txn.done:
+                self.execute("ROLLBACK")
+            self.invalidate_catalog()
+            raise
+        if not txn.done:
+            self.execute("COMMIT")
 
     @property
     def location(self) -> str:

@@ -71,7 +71,7 @@ MATERIALIZATIONS: dict[str, Materialization] = {
 
 
 def known_materializations() -> list[str]:
-    return ["view", "table", "ephemeral"]
+    return ["view", "table", "ephemeral", "incremental"]
 
 
 def materialization_for(node: Node) -> Materialization:

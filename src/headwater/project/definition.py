@@ -153,6 +153,10 @@ class Node:
     test: CheckSpec | None = None
     checksum: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
+    variants: dict[str, str] = field(default_factory=dict)
+    """Other compiled forms of the SQL: `incremental` (rendered with `is_incremental()` true) and
+    `batch` (microbatch: inputs with an `event_time` filtered to `__HW_BATCH_START__` ..
+    `__HW_BATCH_END__`, placeholders the runner replaces per interval)."""
 
     @property
     def materialized(self) -> str | None:

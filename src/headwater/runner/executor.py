@@ -16,6 +16,7 @@ from headwater.engines.base import Engine
 from headwater.errors import HeadwaterError, SQLExecutionError
 from headwater.graph.definition import Graph
 from headwater.materialize import materialization_for
+from headwater.materialize.stateful import BuildContext, StatefulMaterialization
 from headwater.project.definition import Node, ProjectConfig, Relation
 from headwater.quality.contracts import contract_enforced, enforce_contract
 from headwater.quality.evaluator import CheckResult, CheckRunner, sample_text
@@ -76,8 +77,12 @@ class Runner:
         fail_fast: bool = False,
         full_refresh: bool = False,
         invocation_id: str = "",
+        state: Any = None,
+        options: dict[str, Any] | None = None,
     ) -> None:
         self.invocation_id = invocation_id
+        self.state = state
+        self.options = dict(options or {})
         self.engine = engine
         self.graph = graph
         self.project = project
@@ -203,6 +208,9 @@ class Runner:
         node = unit.build
         assert node is not None and node.relation is not None
         mat = materialization_for(node)
+        if isinstance(mat, StatefulMaterialization):
+            self._build_stateful(unit, mat, result)
+            return
         sql = mat.select_sql(node, self.engine, self.project)
         audit = [t for t in unit.tests if t.severity == "error"]
         to_quarantine = quarantine_tests(unit.tests) if node.resource_type == "model" else []
@@ -256,6 +264,30 @@ class Runner:
             return
         self._retrying(lambda: self.engine.publish(staged, node.relation, mat.kind, sql, also))
         result.status = "success"
+        self._grade(result)
+
+    def _build_stateful(self, unit: Unit, mat: StatefulMaterialization, result: UnitResult) -> None:
+        node = unit.build
+        assert node is not None
+        ctx = BuildContext(
+            engine=self.engine,
+            node=node,
+            project=self.project,
+            full_refresh=self.full_refresh,
+            invocation_id=self.invocation_id,
+            audit=lambda: self._checks(unit.tests, {}),
+            state=self.state,
+            options=self.options,
+        )
+        outcome = self._retrying(lambda: mat.build(ctx))
+        result.rows = outcome.rows
+        result.checks = outcome.checks
+        if not outcome.published:
+            result.status = "fail"
+            result.message = outcome.message
+            return
+        result.status = "success"
+        result.message = outcome.message
         self._grade(result)
 
     def _quarantine_sample(self, table: Relation, check: str, n: int = 5) -> list[dict[str, Any]]:

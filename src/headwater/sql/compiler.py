@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from headwater.engines.base import quote_identifier
 from headwater.errors import (
     CompilationError,
     ConfigError,
@@ -24,6 +25,7 @@ from headwater.sql.parse import ParseCache
 from headwater.sql.render import PLACEHOLDER_RE, RefCall, Renderer
 
 EPHEMERAL_PREFIX = "__hw_eph_"
+BATCH_START, BATCH_END = "__HW_BATCH_START__", "__HW_BATCH_END__"
 _REF_ARG_RE = re.compile(r"""^\s*(ref|source)\s*\(\s*(['"][^'"]+['"](?:\s*,\s*['"][^'"]+['"])?)\s*\)\s*$""")
 
 
@@ -42,6 +44,7 @@ class Compiler:
         self.env_vars: dict[str, str | None] = {}
         self._calls: dict[str, list[RefCall]] = {}
         self._rendered: dict[str, str] = {}
+        self._variant_calls: dict[str, tuple[str, list[RefCall]]] = {}
 
     def compile(self) -> dict[str, Node]:
         renderer = Renderer(
@@ -56,6 +59,11 @@ class Compiler:
             if node.raw_sql is not None:
                 self._render(renderer, node)
         self._drop_disabled()
+        for node in self.nodes.values():
+            if node.resource_type == "model" and node.config.get("materialized") == "incremental":
+                rendered = renderer.render(node, incremental=True)
+                self.env_vars.update(rendered.env_vars)
+                self._variant_calls[node.unique_id] = (rendered.sql, rendered.calls)
         for node in self.nodes.values():
             if node.resource_type == "model":
                 node.relation = self._model_relation(node)
@@ -153,8 +161,16 @@ class Compiler:
         return self._names
 
     def _resolve_calls(self, node: Node) -> None:
-        sql = self._rendered[node.unique_id]
-        calls = self._calls[node.unique_id]
+        node.compiled_sql = self._resolve(node, self._rendered[node.unique_id], self._calls[node.unique_id])
+        if node.unique_id in self._variant_calls:
+            sql, calls = self._variant_calls[node.unique_id]
+            node.variants["incremental"] = self._resolve(node, sql, calls)
+            if str(node.config.get("incremental_strategy", "")).lower() == "microbatch":
+                node.variants["batch"] = self._resolve(node, sql, calls, batch=True)
+
+    def _resolve(self, node: Node, sql: str, calls: list[RefCall], batch: bool = False) -> str:
+        """Replace the placeholders of ``sql``; with ``batch``, inputs that declare an
+        `event_time` become subqueries filtered to the batch (dbt's microbatch)."""
         targets = [self._lookup(call, node) for call in calls]
         deps: list[str] = []
         for call, target in zip(calls, targets, strict=True):
@@ -169,10 +185,17 @@ class Compiler:
                 return EPHEMERAL_PREFIX + target.name
             if target.relation is None:  # `this` in a test or an analysis
                 return target.name
+            event_time = target.config.get("event_time") if target is not node else None
+            if batch and event_time:
+                col = quote_identifier(str(event_time))
+                return (
+                    f"(SELECT * FROM {target.relation.render()} WHERE {col} >= {BATCH_START} "
+                    f"AND {col} < {BATCH_END})"
+                )
             return target.relation.render()
 
-        node.compiled_sql = PLACEHOLDER_RE.sub(sub, sql)
         node.depends_on = deps + [d for d in node.depends_on if d not in deps]
+        return PLACEHOLDER_RE.sub(sub, sql)
 
     def _resolve_generic_tests(self) -> None:
         for node in self.nodes.values():
@@ -200,11 +223,10 @@ class Compiler:
                 continue
             chain = self._ephemeral_chain(node, [])
             if chain:
-                node.compiled_sql = _with_ctes(
-                    [(EPHEMERAL_PREFIX + e.name, self._ephemeral_body(e)) for e in chain],
-                    node.compiled_sql,
-                    self.dialect,
-                )
+                ctes = [(EPHEMERAL_PREFIX + e.name, self._ephemeral_body(e)) for e in chain]
+                node.compiled_sql = _with_ctes(ctes, node.compiled_sql, self.dialect)
+                for key, sql in node.variants.items():
+                    node.variants[key] = _with_ctes(ctes, sql, self.dialect)
 
     def _ephemeral_chain(self, node: Node, seen: list[Node]) -> list[Node]:
         for dep in node.depends_on:

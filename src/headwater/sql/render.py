@@ -101,6 +101,7 @@ class Renderer:
         )
         self._state: Rendered | None = None
         self._node: Node | None = None
+        self._incremental = False
         self.globals = self._globals()
         self.env.globals.update(self.globals)
         self._load_macros(macros)
@@ -114,7 +115,7 @@ class Renderer:
             "config": _ConfigCall(self),
             "var": self._var,
             "env_var": self._env_var,
-            "is_incremental": lambda: False,
+            "is_incremental": lambda: self._incremental,
             "target": _TargetInfo(self.target, self.project_name),
             "project_name": self.project_name,
             "run_started_at": now,
@@ -215,10 +216,14 @@ class Renderer:
         return self.env.template_class.from_code(self.env, code, self.env.make_globals(None), None)
 
     # -- rendering --------------------------------------------------------------------------
-    def render(self, node: Node, this_key: str | None = None) -> Rendered:
-        """Render ``node.raw_sql``; raises `CompilationError` naming the node and line."""
+    def render(self, node: Node, this_key: str | None = None, incremental: bool = False) -> Rendered:
+        """Render ``node.raw_sql``; raises `CompilationError` naming the node and line.
+
+        ``incremental`` is what `is_incremental()` returns: incremental models are rendered twice,
+        and the runner picks the variant when it knows whether the table exists.
+        """
         state = Rendered(sql="")
-        self._state, self._node = state, node
+        self._state, self._node, self._incremental = state, node, incremental
         try:
             template = self._template(node.raw_sql or "")
             this = self._call(RefCall("this", (node.unique_id,)), this_key or node.name)
@@ -241,7 +246,7 @@ class Renderer:
                 node=node.name,
             ) from None
         finally:
-            self._state, self._node = None, None
+            self._state, self._node, self._incremental = None, None, False
         return state
 
 
