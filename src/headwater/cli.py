@@ -64,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("run", "build without checks"),
         ("test", "run checks against published tables"),
         ("seed", "load seeds/*.csv"),
+        ("snapshot", "take snapshots (slowly changing dimensions, type 2)"),
     ):
         p = sub.add_parser(name, help=text)
         _run_options(p)
@@ -257,7 +258,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {
-    "build": cmd_run, "run": cmd_run, "test": cmd_run, "seed": cmd_run, "ls": cmd_ls,
+    "build": cmd_run, "run": cmd_run, "test": cmd_run, "seed": cmd_run, "snapshot": cmd_run, "ls": cmd_ls,
     "compile": cmd_compile, "query": cmd_query, "init": cmd_init, "demo": cmd_demo,
     "validate": cmd_validate,
 }  # fmt: skip

@@ -216,6 +216,10 @@ class Context:
         """Run the checks of the selection against published relations."""
         return self._execute("test", select, exclude, build=False, tests=True, **options)
 
+    def snapshot(self, select: list[str] | None = None, exclude: list[str] | None = None, **options: Any) -> RunResult:
+        """Take the selected snapshots (slowly changing dimensions, type 2) and run their checks."""
+        return self._execute("snapshot", select, exclude, build=True, tests=True, resource_types=("snapshot",), **options)
+
     def seed(self, select: list[str] | None = None, exclude: list[str] | None = None, **options: Any) -> RunResult:
         return self._execute("seed", select, exclude, build=True, tests=False, resource_types=("seed",), **options)
 

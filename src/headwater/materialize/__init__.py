@@ -71,11 +71,26 @@ MATERIALIZATIONS: dict[str, Materialization] = {
 
 
 def known_materializations() -> list[str]:
-    return ["view", "table", "ephemeral", "incremental"]
+    return ["view", "table", "ephemeral", "incremental", "scd1", "scd3"]
+
+
+# Materializations that read what is already in the warehouse, imported when first used.
+STATEFUL = {
+    "incremental": "headwater.materialize.incremental:IncrementalMaterialization",
+    "snapshot": "headwater.materialize.snapshot:SnapshotMaterialization",
+    "scd1": "headwater.materialize.scd:SCD1Materialization",
+    "scd3": "headwater.materialize.scd:SCD3Materialization",
+}
 
 
 def materialization_for(node: Node) -> Materialization:
-    return MATERIALIZATIONS[node.materialized or "view"]
+    name = node.materialized or "view"
+    if name not in MATERIALIZATIONS and name in STATEFUL:
+        import importlib
+
+        module, cls = STATEFUL[name].split(":")
+        MATERIALIZATIONS[name] = getattr(importlib.import_module(module), cls)(name, "table")
+    return MATERIALIZATIONS[name]
 
 
 __all__ = ["Materialization", "materialization_for", "quote_identifier"]
