@@ -9,6 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+# Placeholders of a microbatch model's `batch` variant, replaced by each interval's bounds.
+BATCH_START, BATCH_END = "__HW_BATCH_START__", "__HW_BATCH_END__"
+
 RESOURCE_TYPES = ("source", "seed", "model", "snapshot", "test", "analysis")
 MATERIALIZATIONS = ("view", "table", "ephemeral", "incremental")
 

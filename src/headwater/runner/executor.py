@@ -269,6 +269,14 @@ class Runner:
     def _build_stateful(self, unit: Unit, mat: StatefulMaterialization, result: UnitResult) -> None:
         node = unit.build
         assert node is not None
+        if quarantine_tests(unit.tests):
+            from headwater.errors import ConfigError
+
+            raise ConfigError(
+                f"`on_failure: quarantine` on `{node.name}` is supported on table models, not yet on {node.materialized}",
+                node=node.name,
+                hint="quarantine in an upstream table model, or drop `on_failure: quarantine` here",
+            )
         ctx = BuildContext(
             engine=self.engine,
             node=node,

@@ -18,14 +18,13 @@ from headwater.errors import (
     NodeNotFoundError,
     did_you_mean,
 )
-from headwater.project.definition import Node, Relation, Target
+from headwater.project.definition import BATCH_END, BATCH_START, Node, Relation, Target
 from headwater.project.loader import Project
 from headwater.project.validate import check_config_keys
 from headwater.sql.parse import ParseCache
 from headwater.sql.render import PLACEHOLDER_RE, RefCall, Renderer
 
 EPHEMERAL_PREFIX = "__hw_eph_"
-BATCH_START, BATCH_END = "__HW_BATCH_START__", "__HW_BATCH_END__"
 _REF_ARG_RE = re.compile(r"""^\s*(ref|source)\s*\(\s*(['"][^'"]+['"](?:\s*,\s*['"][^'"]+['"])?)\s*\)\s*$""")
 
 

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS invocations (
@@ -62,6 +62,39 @@ CREATE TABLE IF NOT EXISTS check_results (
     PRIMARY KEY (invocation_id, unique_id)
 );
 CREATE INDEX IF NOT EXISTS check_results_by_check ON check_results (unique_id, recorded_at);
+CREATE TABLE IF NOT EXISTS intervals (
+    unique_id TEXT NOT NULL,
+    interval_start TEXT NOT NULL,
+    interval_end TEXT NOT NULL,
+    status TEXT NOT NULL,
+    rows INTEGER,
+    invocation_id TEXT,
+    built_at REAL,
+    duration REAL,
+    message TEXT,
+    PRIMARY KEY (unique_id, interval_start)
+);
+CREATE TABLE IF NOT EXISTS backfills (
+    backfill_id TEXT PRIMARY KEY,
+    created_at REAL NOT NULL,
+    selection TEXT,
+    start TEXT NOT NULL,
+    end_ TEXT NOT NULL,
+    rerun TEXT NOT NULL,
+    status TEXT NOT NULL,
+    finished_at REAL
+);
+CREATE TABLE IF NOT EXISTS backfill_intervals (
+    backfill_id TEXT NOT NULL,
+    unique_id TEXT NOT NULL,
+    interval_start TEXT NOT NULL,
+    interval_end TEXT NOT NULL,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    rows INTEGER,
+    message TEXT,
+    PRIMARY KEY (backfill_id, unique_id, interval_start)
+);
 """
 # Each entry upgrades a store from the version before it.
 _MIGRATIONS = {
@@ -70,6 +103,41 @@ ALTER TABLE check_results ADD COLUMN rows_checked INTEGER;
 ALTER TABLE check_results ADD COLUMN quarantined INTEGER;
 ALTER TABLE check_results ADD COLUMN result TEXT;
 CREATE INDEX IF NOT EXISTS check_results_by_check ON check_results (unique_id, recorded_at);
+""",
+    3: """
+CREATE TABLE IF NOT EXISTS intervals (
+    unique_id TEXT NOT NULL,
+    interval_start TEXT NOT NULL,
+    interval_end TEXT NOT NULL,
+    status TEXT NOT NULL,
+    rows INTEGER,
+    invocation_id TEXT,
+    built_at REAL,
+    duration REAL,
+    message TEXT,
+    PRIMARY KEY (unique_id, interval_start)
+);
+CREATE TABLE IF NOT EXISTS backfills (
+    backfill_id TEXT PRIMARY KEY,
+    created_at REAL NOT NULL,
+    selection TEXT,
+    start TEXT NOT NULL,
+    end_ TEXT NOT NULL,
+    rerun TEXT NOT NULL,
+    status TEXT NOT NULL,
+    finished_at REAL
+);
+CREATE TABLE IF NOT EXISTS backfill_intervals (
+    backfill_id TEXT NOT NULL,
+    unique_id TEXT NOT NULL,
+    interval_start TEXT NOT NULL,
+    interval_end TEXT NOT NULL,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    rows INTEGER,
+    message TEXT,
+    PRIMARY KEY (backfill_id, unique_id, interval_start)
+);
 """,
 }
 
@@ -166,6 +234,76 @@ class StateStore:
             for sql, params in pending:
                 self._con.execute(sql, params)
             self._con.execute("COMMIT")
+
+    # -- interval ledger (written at once: it is what a crashed run resumes from) ---------------------
+    def record_interval(
+        self, unique_id: str, start: str, end: str, status: str, rows: int | None, invocation_id: str,
+        duration: float, message: str = "",
+    ) -> None:  # fmt: skip
+        """Record one interval of a time-partitioned model; a rebuilt interval replaces its row."""
+        with self._lock:
+            self._con.execute(
+                "INSERT OR REPLACE INTO intervals VALUES (?,?,?,?,?,?,?,?,?)",
+                (unique_id, start, end, status, rows, invocation_id, time.time(), duration, message[:2000]),
+            )
+
+    def intervals(self, unique_id: str) -> list[dict[str, Any]]:
+        with self._lock:
+            cur = self._con.execute(
+                "SELECT * FROM intervals WHERE unique_id = ? ORDER BY interval_start", (unique_id,)
+            )
+            return _dicts(cur)
+
+    def forget_intervals(self, unique_id: str) -> None:
+        with self._lock:
+            self._con.execute("DELETE FROM intervals WHERE unique_id = ?", (unique_id,))
+
+    # -- backfill plans ---------------------------------------------------------------------------------
+    def create_backfill(
+        self, backfill_id: str, selection: str, start: str, end: str, rerun: str, items: list[tuple[str, str, str]]
+    ) -> None:
+        """Persist a plan: (unique_id, interval_start, interval_end) items, all pending."""
+        with self._lock:
+            self._con.execute("BEGIN")
+            self._con.execute(
+                "INSERT INTO backfills VALUES (?,?,?,?,?,?,'running',NULL)",
+                (backfill_id, time.time(), selection, start, end, rerun),
+            )
+            self._con.executemany(
+                "INSERT INTO backfill_intervals (backfill_id, unique_id, interval_start, interval_end, status) "
+                "VALUES (?,?,?,?,'pending')",
+                [(backfill_id, *item) for item in items],
+            )
+            self._con.execute("COMMIT")
+
+    def backfills(self, status: str | None = None) -> list[dict[str, Any]]:
+        with self._lock:
+            sql = "SELECT * FROM backfills" + (" WHERE status = ?" if status else "") + " ORDER BY created_at DESC"
+            return _dicts(self._con.execute(sql, (status,) if status else ()))
+
+    def backfill_items(self, backfill_id: str) -> list[dict[str, Any]]:
+        with self._lock:
+            cur = self._con.execute(
+                "SELECT * FROM backfill_intervals WHERE backfill_id = ? ORDER BY unique_id, interval_start",
+                (backfill_id,),
+            )
+            return _dicts(cur)
+
+    def update_backfill_item(
+        self, backfill_id: str, unique_id: str, start: str, status: str, attempts: int, rows: int | None, message: str
+    ) -> None:
+        with self._lock:
+            self._con.execute(
+                "UPDATE backfill_intervals SET status = ?, attempts = ?, rows = ?, message = ? "
+                "WHERE backfill_id = ? AND unique_id = ? AND interval_start = ?",
+                (status, attempts, rows, message[:2000], backfill_id, unique_id, start),
+            )
+
+    def finish_backfill(self, backfill_id: str, status: str) -> None:
+        with self._lock:
+            self._con.execute(
+                "UPDATE backfills SET status = ?, finished_at = ? WHERE backfill_id = ?", (status, time.time(), backfill_id)
+            )
 
     # -- reads ---------------------------------------------------------------------------------
     def invocations(self, limit: int = 20) -> list[dict[str, Any]]:

@@ -1,0 +1,465 @@
+"""Incremental models (dbt's `materialized: incremental`): append, merge, delete+insert,
+insert_overwrite and microbatch, each idempotent and atomic.
+
+* The first build, and `--full-refresh`, create the table from the model's full SELECT (the
+  variant rendered with `is_incremental()` false) inside an audited transaction.
+* Later builds stage the new rows once (the `is_incremental()` variant) into a scratch table,
+  reconcile the schema (`on_schema_change`), then apply the strategy and run the model's checks
+  in **one transaction**: readers see the old table or the new one, never a half-merged one; a
+  failing error-level check or a killed process rolls the change back.
+* `microbatch` splits time into intervals of `batch_size` from `begin`; each interval is its own
+  transaction (delete the interval's rows, insert the batch) and is recorded in the state store's
+  interval ledger. A run builds the intervals the ledger is missing plus the last `lookback`
+  ones; `headwater backfill` builds an explicit range. Rebuilding an interval replaces it, so
+  any interval can be rerun any number of times with the same result.
+
+The SQL is plain INSERT / UPDATE ... FROM / DELETE ... WHERE EXISTS, so other engines implement
+the same strategies by overriding the few statements here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from headwater.engines.base import Engine, quote_identifier, quote_literal
+from headwater.errors import ConfigError, ExecutionError, Location
+from headwater.materialize.stateful import (
+    BuildContext,
+    BuildOutcome,
+    StatefulMaterialization,
+    audited,
+)
+from headwater.project.definition import BATCH_END, BATCH_START, Node, Relation
+
+STRATEGIES = ("append", "merge", "delete+insert", "insert_overwrite", "microbatch")
+SCHEMA_CHANGES = ("ignore", "fail", "append_new_columns", "sync_all_columns")
+BATCH_SIZES = ("hour", "day", "month", "year")
+TIME_TYPES = ("DATE", "TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP_NS")
+
+
+def _q(name: str) -> str:
+    return quote_identifier(name)
+
+
+def _error(node: Node, message: str, hint: str) -> ConfigError:
+    return ConfigError(message, location=Location(node.path, node.line), node=node.name, hint=hint)
+
+
+def strategy_of(node: Node) -> str:
+    strategy = str(node.config.get("incremental_strategy") or "").lower()
+    if not strategy:
+        return "delete+insert" if node.config.get("unique_key") else "append"
+    if strategy not in STRATEGIES:
+        from headwater.errors import did_you_mean
+
+        raise _error(
+            node,
+            f"unknown incremental_strategy `{strategy}` for `{node.name}`" + did_you_mean(strategy, STRATEGIES),
+            "use one of: " + ", ".join(STRATEGIES),
+        )
+    return strategy
+
+
+def unique_key(node: Node) -> list[str]:
+    key = node.config.get("unique_key")
+    if key is None:
+        return []
+    return [str(k) for k in key] if isinstance(key, list | tuple) else [str(key)]
+
+
+class IncrementalMaterialization(StatefulMaterialization):
+    def build(self, ctx: BuildContext) -> BuildOutcome:
+        node = ctx.node
+        strategy = strategy_of(node)
+        _validate(node, strategy)
+        if strategy == "microbatch":
+            return Microbatch(ctx).run()
+        relation = node.relation
+        assert relation is not None
+        engine = ctx.engine
+        full = ctx.full_refresh and node.config.get("full_refresh") is not False
+        if full or engine.relation_kind(relation) != "table":  # first build, or a view to replace
+            return _full_build(ctx, node.compiled_sql or "")
+        staged = engine.staging_relation(relation)
+        sql = node.variants.get("incremental") or node.compiled_sql or ""
+        engine.create_or_replace(staged, sql, "table")
+        try:
+            delta_cols = engine.columns(staged)
+            target_cols = engine.columns(relation)
+            changes = schema_changes(node, target_cols, delta_cols)
+
+            def apply() -> int | None:
+                columns = _apply_schema_changes(engine, relation, changes)
+                return apply_strategy(engine, node, strategy, relation, staged, columns)
+
+            outcome = audited(ctx, apply)
+        finally:
+            engine.drop(staged)
+        if outcome.published:
+            outcome.message = f"{strategy}: {outcome.rows:,} rows" if outcome.rows is not None else strategy
+            if changes.added or changes.removed or changes.retyped:
+                outcome.message += f"; schema: {changes.describe()}"
+        return outcome
+
+
+def _validate(node: Node, strategy: str) -> None:
+    if strategy == "merge" and not unique_key(node):
+        raise _error(node, f"`{node.name}` uses incremental_strategy merge but has no `unique_key`",
+                     "add `unique_key: <column>` (or a list of columns) to the model's config")  # fmt: skip
+    if strategy == "insert_overwrite" and not node.config.get("partition_by"):
+        raise _error(node, f"`{node.name}` uses insert_overwrite but has no `partition_by`",
+                     "add `partition_by: <column>` (or {field: <column>}) to the model's config")  # fmt: skip
+    change = str(node.config.get("on_schema_change") or "ignore")
+    if change not in SCHEMA_CHANGES:
+        from headwater.errors import did_you_mean
+
+        raise _error(node, f"unknown on_schema_change `{change}`" + did_you_mean(change, SCHEMA_CHANGES),
+                     "use one of: " + ", ".join(SCHEMA_CHANGES))  # fmt: skip
+
+
+def _full_build(ctx: BuildContext, sql: str) -> BuildOutcome:
+    engine, relation = ctx.engine, ctx.node.relation
+    assert relation is not None
+    body = sql.strip().rstrip(";")
+
+    def apply() -> int | None:
+        kind = engine.relation_kind(relation)
+        if kind == "view":
+            engine.execute(f"DROP VIEW {relation.render()}")
+        rows = engine.execute(f"CREATE OR REPLACE TABLE {relation.render()} AS\n{body}")
+        engine._remember(relation, "table")
+        return int(rows[0][0]) if rows and rows[0] else None
+
+    outcome = audited(ctx, apply)
+    if outcome.published:
+        outcome.message = "full build"
+    return outcome
+
+
+# -- schema changes -------------------------------------------------------------------------------
+@dataclass
+class SchemaChanges:
+    mode: str
+    target: list[tuple[str, str]]
+    delta: list[tuple[str, str]]
+    added: list[tuple[str, str]]
+    removed: list[tuple[str, str]]
+    retyped: list[tuple[str, str, str]]
+
+    def describe(self) -> str:
+        parts = [f"+{n} {t}" for n, t in self.added] + [f"-{n}" for n, _ in self.removed]
+        parts += [f"{n}: {a} -> {b}" for n, a, b in self.retyped]
+        return ", ".join(parts) or "unchanged"
+
+
+def schema_changes(node: Node, target: list[tuple[str, str]], delta: list[tuple[str, str]]) -> SchemaChanges:
+    mode = str(node.config.get("on_schema_change") or "ignore")
+    have = {n.lower(): (n, t) for n, t in target}
+    new = {n.lower(): (n, t) for n, t in delta}
+    added = [new[k] for k in new if k not in have]
+    removed = [have[k] for k in have if k not in new]
+    retyped = [(have[k][0], have[k][1], new[k][1]) for k in have if k in new and have[k][1] != new[k][1]]
+    changes = SchemaChanges(mode, target, delta, added, removed, retyped)
+    if mode == "fail" and (added or removed or retyped):
+        raise ExecutionError(
+            f"the columns of `{node.name}` changed and on_schema_change is `fail`: {changes.describe()}",
+            node=node.name,
+            hint="rebuild with --full-refresh, or set on_schema_change: append_new_columns | sync_all_columns",
+        )
+    return changes
+
+
+def _apply_schema_changes(engine: Engine, relation: Relation, changes: SchemaChanges) -> list[str]:
+    """Alter the target as the mode asks; return the columns to insert (present in both)."""
+    target = relation.render()
+    if changes.mode in ("append_new_columns", "sync_all_columns"):
+        for name, dtype in changes.added:
+            engine.execute(f"ALTER TABLE {target} ADD COLUMN {_q(name)} {dtype}")
+    if changes.mode == "sync_all_columns":
+        for name, _ in changes.removed:
+            engine.execute(f"ALTER TABLE {target} DROP COLUMN {_q(name)}")
+        for name, _, dtype in changes.retyped:
+            engine.execute(f"ALTER TABLE {target} ALTER COLUMN {_q(name)} TYPE {dtype}")
+    delta = {n.lower() for n, _ in changes.delta}
+    current = [n for n, _ in changes.target if changes.mode != "sync_all_columns" or n.lower() in delta]
+    if changes.mode in ("append_new_columns", "sync_all_columns"):
+        current += [n for n, _ in changes.added]
+    return [n for n in current if n.lower() in delta]
+
+
+# -- strategies -------------------------------------------------------------------------------------
+def _key_match(keys: list[str], left: str, right: str) -> str:
+    return " AND ".join(f"{left}.{_q(k)} IS NOT DISTINCT FROM {right}.{_q(k)}" for k in keys)
+
+
+def _partition_expr(node: Node) -> str:
+    spec = node.config.get("partition_by")
+    if isinstance(spec, dict):
+        field = str(spec.get("field"))
+        granularity = spec.get("granularity")
+        return f"date_trunc({quote_literal(str(granularity))}, {_q(field)})" if granularity else _q(field)
+    if isinstance(spec, list):
+        return ", ".join(_q(str(s)) for s in spec)
+    return _q(str(spec))
+
+
+def apply_strategy(
+    engine: Engine, node: Node, strategy: str, relation: Relation, staged: Relation, columns: list[str]
+) -> int | None:
+    """Write the staged rows into ``relation``; the caller holds the transaction. Returns rows written."""
+    target, delta = relation.render(), staged.render()
+    cols = ", ".join(_q(c) for c in columns)
+    insert_all = f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {delta}"
+    keys = unique_key(node)
+    if strategy == "append":
+        return _count(engine.execute(insert_all))
+    if strategy == "delete+insert" or (strategy == "insert_overwrite"):
+        if strategy == "insert_overwrite" or (node.config.get("partition_by") and not keys):
+            part = _partition_expr(node)
+            engine.execute(f"DELETE FROM {target} WHERE ({part}) IN (SELECT DISTINCT {part} FROM {delta})")
+        else:
+            _check_keys(engine, node, keys, delta)
+            engine.execute(f"DELETE FROM {target} AS t WHERE EXISTS (SELECT 1 FROM {delta} AS d WHERE {_key_match(keys, 't', 'd')})")
+        return _count(engine.execute(insert_all))
+    if strategy == "merge":
+        _check_keys(engine, node, keys, delta, unique=True)
+        update_cols = node.config.get("merge_update_columns")
+        exclude = {str(c).lower() for c in node.config.get("merge_exclude_columns") or []}
+        if update_cols:
+            chosen = [str(c) for c in update_cols]
+        else:
+            chosen = [c for c in columns if c.lower() not in {k.lower() for k in keys} and c.lower() not in exclude]
+        updated = 0
+        if chosen:
+            sets = ", ".join(f"{_q(c)} = d.{_q(c)}" for c in chosen)
+            updated = _count(engine.execute(
+                f"UPDATE {target} AS t SET {sets} FROM {delta} AS d WHERE {_key_match(keys, 't', 'd')}"
+            )) or 0  # fmt: skip
+        inserted = _count(engine.execute(
+            f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {delta} AS d WHERE NOT EXISTS "
+            f"(SELECT 1 FROM {target} AS t WHERE {_key_match(keys, 't', 'd')})"
+        )) or 0  # fmt: skip
+        return inserted + updated
+    raise AssertionError(strategy)
+
+
+def _check_keys(engine: Engine, node: Node, keys: list[str], delta: str, unique: bool = False) -> None:
+    if not keys:
+        raise _error(node, f"`{node.name}` needs `unique_key` for delete+insert (or `partition_by`)",
+                     "add `unique_key: <column>` to the model's config")  # fmt: skip
+    if not unique:
+        return
+    key = _q(keys[0]) if len(keys) == 1 else "row(" + ", ".join(_q(k) for k in keys) + ")"
+    dups = engine.execute(f"SELECT count(*) - count(DISTINCT {key}) FROM {delta}")[0][0]
+    if dups:
+        raise ExecutionError(
+            f"the new rows of `{node.name}` repeat {dups:,} values of unique_key {keys}; a merge would be ambiguous",
+            node=node.name,
+            hint="deduplicate the model's SELECT (e.g. qualify row_number() over (partition by key ...) = 1)",
+        )
+
+
+def _count(rows: list[tuple]) -> int | None:
+    return int(rows[0][0]) if rows and rows[0] and isinstance(rows[0][0], int) else None
+
+
+# -- microbatch ---------------------------------------------------------------------------------------
+def floor_time(value: dt.datetime, size: str) -> dt.datetime:
+    if size == "hour":
+        return value.replace(minute=0, second=0, microsecond=0)
+    if size == "day":
+        return value.replace(hour=0, minute=0, second=0, microsecond=0)
+    if size == "month":
+        return value.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    return value.replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def step(value: dt.datetime, size: str, n: int = 1) -> dt.datetime:
+    if size == "hour":
+        return value + dt.timedelta(hours=n)
+    if size == "day":
+        return value + dt.timedelta(days=n)
+    months = value.month - 1 + (n if size == "month" else 12 * n)
+    return value.replace(year=value.year + months // 12, month=months % 12 + 1)
+
+
+def parse_time(value: Any, what: str = "time") -> dt.datetime:
+    """A date or timestamp (ISO text, date, datetime) as an aware UTC datetime."""
+    if isinstance(value, dt.datetime):
+        out = value
+    elif isinstance(value, dt.date):
+        out = dt.datetime(value.year, value.month, value.day)
+    else:
+        try:
+            out = dt.datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise ConfigError(f"cannot read {what} `{value}`", hint="write an ISO date or timestamp, e.g. 2026-01-01") from None
+    if out.tzinfo is None:
+        out = out.replace(tzinfo=dt.UTC)
+    return out.astimezone(dt.UTC)
+
+
+def intervals(start: dt.datetime, end: dt.datetime, size: str) -> list[tuple[dt.datetime, dt.datetime]]:
+    """Half-open intervals of ``size`` covering [start, end), aligned to ``size``."""
+    out = []
+    cur = floor_time(start, size)
+    while cur < end:
+        nxt = step(cur, size)
+        out.append((cur, nxt))
+        cur = nxt
+    return out
+
+
+def interval_key(value: dt.datetime) -> str:
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Microbatch:
+    """Builds the intervals of one microbatch model."""
+
+    def __init__(self, ctx: BuildContext) -> None:
+        self.ctx = ctx
+        self.node = ctx.node
+        self.engine = ctx.engine
+        node = self.node
+        self.event_time = str(node.config.get("event_time") or "")
+        if not self.event_time:
+            raise _error(node, f"`{node.name}` is a microbatch model without `event_time`",
+                         "add `event_time: <timestamp column of the model's output>` to its config")  # fmt: skip
+        self.size = str(node.config.get("batch_size") or "").lower()
+        if self.size not in BATCH_SIZES:
+            raise _error(node, f"`{node.name}` needs `batch_size` (one of {', '.join(BATCH_SIZES)}), got `{self.size or 'nothing'}`",
+                         "e.g. `batch_size: day`")  # fmt: skip
+        if not node.config.get("begin"):
+            raise _error(node, f"`{node.name}` is a microbatch model without `begin`",
+                         "add `begin: <first date to build>`, e.g. begin: '2025-01-01'")  # fmt: skip
+        self.begin = parse_time(node.config["begin"], f"`begin` of `{node.name}`")
+        self.lookback = int(node.config.get("lookback", 1))
+        self.batch_sql = (node.variants.get("batch") or node.compiled_sql or "").strip().rstrip(";")
+        self.tz_literal = "TIMESTAMP"
+
+    # -- planning ----------------------------------------------------------------------------
+    def planned(self, now: dt.datetime | None = None) -> list[tuple[dt.datetime, dt.datetime]]:
+        """What a `run` builds: intervals the ledger lacks, and the last `lookback` ones."""
+        ctx = self.ctx
+        opts = ctx.options
+        if opts.get("start") is not None:
+            chosen = intervals(parse_time(opts["start"]), parse_time(opts["end"]), self.size)
+            return self._filter_rerun(chosen, str(opts.get("rerun") or "all"))
+        now = now or dt.datetime.now(dt.UTC)
+        every = intervals(self.begin, step(floor_time(now, self.size), self.size), self.size)
+        if self._full():
+            return every
+        done = self._ledger()
+        recent = set(every[-self.lookback :]) if self.lookback > 0 else set()
+        return [iv for iv in every if interval_key(iv[0]) not in done or iv in recent]
+
+    def _filter_rerun(self, chosen: list[tuple[dt.datetime, dt.datetime]], rerun: str) -> list[tuple[dt.datetime, dt.datetime]]:
+        if rerun == "all":
+            return chosen
+        ledger = self._ledger(with_status=True)
+        if rerun == "missing":
+            return [iv for iv in chosen if ledger.get(interval_key(iv[0])) != "success"]
+        if rerun == "failed":
+            return [iv for iv in chosen if ledger.get(interval_key(iv[0])) == "error"]
+        raise ConfigError(f"unknown --rerun `{rerun}`", hint="use missing, failed or all")
+
+    def _full(self) -> bool:
+        return self.ctx.full_refresh and self.node.config.get("full_refresh") is not False
+
+    def _ledger(self, with_status: bool = False) -> dict[str, str]:
+        state = self.ctx.state
+        if state is None:
+            return {}
+        rows = state.intervals(self.node.unique_id)
+        if with_status:
+            return {r["interval_start"]: r["status"] for r in rows}
+        return {r["interval_start"]: r["status"] for r in rows if r["status"] == "success"}
+
+    # -- running -----------------------------------------------------------------------------
+    def run(self) -> BuildOutcome:
+        relation = self.node.relation
+        assert relation is not None
+        engine = self.engine
+        if self._full() and engine.relation_kind(relation) is not None:
+            engine.drop(relation)
+            if self.ctx.state is not None:
+                self.ctx.state.forget_intervals(self.node.unique_id)
+        self.ensure_table()
+        planned = self.planned()
+        total, failed = 0, None
+        for start, end in planned:
+            outcome = self.build_interval(start, end)
+            if not outcome.published:
+                failed = outcome
+                break
+            total += outcome.rows or 0
+        if failed is not None:
+            failed.message = f"{failed.message} (interval {interval_key(planned[0][0])}..)"
+            return failed
+        return BuildOutcome(total, True, f"microbatch: {len(planned)} intervals of a {self.size}, {total:,} rows")
+
+    def ensure_table(self) -> None:
+        """Create the (empty) table from the batch query's shape, and check `event_time`."""
+        relation = self.node.relation
+        assert relation is not None
+        engine = self.engine
+        if engine.relation_kind(relation) is None:
+            probe = self._sql(self.begin, self.begin)
+            engine.execute(f"CREATE TABLE IF NOT EXISTS {relation.render()} AS SELECT * FROM ({probe}) AS b LIMIT 0")
+            engine._remember(relation, "table")
+        types = {n.lower(): t for n, t in engine.columns(relation)}
+        col_type = types.get(self.event_time.lower())
+        if col_type is None:
+            raise _error(self.node, f"`event_time: {self.event_time}` is not a column of `{self.node.name}`",
+                         "name the timestamp column of the model's output (columns: " + ", ".join(types) + ")")  # fmt: skip
+        if not any(col_type.upper().startswith(t) for t in TIME_TYPES):
+            raise _error(self.node, f"`event_time: {self.event_time}` of `{self.node.name}` is {col_type}, not a date or timestamp",
+                         f"cast it in the model, e.g. `cast({self.event_time} as timestamp) as {self.event_time}`")  # fmt: skip
+        if "TIME ZONE" in col_type.upper():
+            self.tz_literal = "TIMESTAMPTZ"
+
+    def _literal(self, value: dt.datetime) -> str:
+        if self.tz_literal == "TIMESTAMPTZ":
+            return f"TIMESTAMPTZ '{value.strftime('%Y-%m-%d %H:%M:%S')}+00'"
+        return f"TIMESTAMP '{value.strftime('%Y-%m-%d %H:%M:%S')}'"
+
+    def _sql(self, start: dt.datetime, end: dt.datetime) -> str:
+        return self.batch_sql.replace(BATCH_START, self._literal(start)).replace(BATCH_END, self._literal(end))
+
+    def build_interval(self, start: dt.datetime, end: dt.datetime) -> BuildOutcome:
+        """Replace the rows of [start, end) by the batch, checks included, in one transaction."""
+        relation = self.node.relation
+        assert relation is not None
+        engine, ctx = self.engine, self.ctx
+        col = _q(self.event_time)
+        lo, hi = self._literal(start), self._literal(end)
+        columns = ", ".join(_q(n) for n, _ in engine.columns(relation))
+        began = time.perf_counter()
+
+        def apply() -> int | None:
+            engine.execute(f"DELETE FROM {relation.render()} WHERE {col} >= {lo} AND {col} < {hi}")
+            rows = engine.execute(
+                f"INSERT INTO {relation.render()} ({columns}) SELECT {columns} FROM ({self._sql(start, end)}) AS b "
+                f"WHERE {col} >= {lo} AND {col} < {hi}"
+            )
+            return _count(rows) or 0
+
+        try:
+            outcome = audited(ctx, apply)
+        except Exception as exc:
+            self._record(start, end, "error", None, time.perf_counter() - began, str(exc))
+            raise
+        status = "success" if outcome.published else "fail"
+        self._record(start, end, status, outcome.rows, time.perf_counter() - began, outcome.message)
+        return outcome
+
+    def _record(self, start: dt.datetime, end: dt.datetime, status: str, rows: int | None, seconds: float, message: str) -> None:
+        if self.ctx.state is not None:
+            self.ctx.state.record_interval(
+                self.node.unique_id, interval_key(start), interval_key(end), status, rows, self.ctx.invocation_id,
+                seconds, message,
+            )  # fmt: skip
