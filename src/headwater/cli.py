@@ -72,6 +72,25 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--report", metavar="PATH", help="write an HTML quality report of this run's checks")
         _common(p)
 
+    p = sub.add_parser("backfill", help="build a range of intervals of time-partitioned models")
+    p.add_argument("selection", nargs="*", help="models to backfill (dbt selection syntax)")
+    p.add_argument("--exclude", nargs="+", action="extend", help="nodes to leave out")
+    p.add_argument("--start", help="first interval (inclusive), e.g. 2026-01-01")
+    p.add_argument("--end", help="end of the range (exclusive), e.g. 2026-02-01")
+    p.add_argument("--workers", type=int, default=1, help="intervals of one model built in parallel (default 1)")
+    p.add_argument("--rerun", choices=["missing", "failed", "all"], default="missing",
+                   help="which intervals of the range to build (default: those not built yet)")  # fmt: skip
+    p.add_argument("--continue", dest="resume", nargs="?", const=True, default=False, metavar="ID",
+                   help="resume the unfinished backfill (the newest, or ID)")  # fmt: skip
+    p.add_argument("--abandon", metavar="ID", help="mark an unfinished backfill as abandoned")
+    p.add_argument("--json", action="store_true")
+    _common(p)
+
+    p = sub.add_parser("intervals", help="show the interval ledger of a model")
+    p.add_argument("model", help="model name")
+    p.add_argument("--json", action="store_true")
+    _common(p)
+
     p = sub.add_parser("validate", help="check data files or a table against an expectation suite")
     p.add_argument("data", help="a Parquet/CSV/JSON file, a folder or glob of them, or a warehouse table (with a project)")
     p.add_argument("--suite", required=True, help="a YAML suite or a Great Expectations suite JSON file")
@@ -185,6 +204,51 @@ def cmd_run(args: argparse.Namespace) -> int:
         return result.exit_code
 
 
+def cmd_backfill(args: argparse.Namespace) -> int:
+    console = _console(args)
+    with _context(args, console) as ctx:
+        if args.abandon:
+            plan = ctx.abandon_backfill(args.abandon)
+            print(f"backfill {plan[:8]} abandoned")
+            return 0
+        result = ctx.backfill(
+            args.selection or None, args.exclude, start=args.start, end=args.end,
+            workers=args.workers, rerun=args.rerun, resume=args.resume,
+        )  # fmt: skip
+        if args.json:
+            print(json.dumps(result.to_dict(), indent=2, default=str))
+        else:
+            console.print(result.summary())
+            if result.skipped_models:
+                console.print("not time-partitioned, left out: " + ", ".join(result.skipped_models))
+        return result.exit_code
+
+
+def cmd_intervals(args: argparse.Namespace) -> int:
+    from headwater.report import print_rows
+
+    with _context(args) as ctx:
+        node, rows = ctx.intervals(args.model)
+        if args.json:
+            print(json.dumps(rows, indent=2, default=str))
+            return 0
+        if not rows:
+            print(f"{node.name}: no intervals recorded yet (is it a microbatch model that has run?)")
+            return 0
+        import datetime as dt
+
+        table = [
+            (r["interval_start"], r["interval_end"], r["status"], r["rows"],
+             dt.datetime.fromtimestamp(r["built_at"], dt.UTC).strftime("%Y-%m-%d %H:%M:%S"),
+             f"{(r['duration'] or 0) * 1000:.0f} ms", (r["invocation_id"] or "")[:8])
+            for r in rows
+        ]  # fmt: skip
+        print_rows(["start", "end", "status", "rows", "built_at (UTC)", "took", "run"], table, "table")
+        bad = sum(r["status"] != "success" for r in rows)
+        print(f"{node.name}: {len(rows)} intervals, {len(rows) - bad} built, {bad} failed")
+        return 0
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     from headwater.quality.validate_cli import run_validate
 
@@ -260,7 +324,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 COMMANDS = {
     "build": cmd_run, "run": cmd_run, "test": cmd_run, "seed": cmd_run, "snapshot": cmd_run, "ls": cmd_ls,
     "compile": cmd_compile, "query": cmd_query, "init": cmd_init, "demo": cmd_demo,
-    "validate": cmd_validate,
+    "validate": cmd_validate, "backfill": cmd_backfill, "intervals": cmd_intervals,
 }  # fmt: skip
 
 

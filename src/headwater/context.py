@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from headwater.errors import HeadwaterError
+from headwater.errors import HeadwaterError, UsageError
 from headwater.manifest import Manifest, load_manifest, write_compiled
 from headwater.project.definition import Node
 from headwater.runner.executor import UnitResult
@@ -219,6 +219,54 @@ class Context:
     def snapshot(self, select: list[str] | None = None, exclude: list[str] | None = None, **options: Any) -> RunResult:
         """Take the selected snapshots (slowly changing dimensions, type 2) and run their checks."""
         return self._execute("snapshot", select, exclude, build=True, tests=True, resource_types=("snapshot",), **options)
+
+    def backfill(
+        self,
+        select: list[str] | None = None,
+        exclude: list[str] | None = None,
+        *,
+        start: str | None = None,
+        end: str | None = None,
+        workers: int = 1,
+        rerun: str = "missing",
+        resume: str | bool = False,
+    ) -> Any:
+        """Build the intervals [start, end) of the selected microbatch models (persisted plan,
+        resumable with ``resume=True`` or a plan id)."""
+        from headwater.runner.backfill import microbatch_models, plan_backfill, run_backfill
+
+        if resume:
+            plan = self._unfinished_backfill(resume if isinstance(resume, str) else None)
+            return run_backfill(self, plan, workers)
+        if not start or not end:
+            raise UsageError("backfill needs --start and --end (or --continue)", hint="e.g. --start 2026-01-01 --end 2026-02-01")
+        models, skipped = microbatch_models(self, select, exclude)
+        plan = plan_backfill(self, models, start, end, rerun, " ".join(select or []))
+        return run_backfill(self, plan, workers, skipped)
+
+    def abandon_backfill(self, backfill_id: str) -> str:
+        plan = self._unfinished_backfill(backfill_id)
+        self.state.finish_backfill(plan, "abandoned")
+        return plan
+
+    def _unfinished_backfill(self, prefix: str | None) -> str:
+        plans = [p for p in self.state.backfills("running") if not prefix or p["backfill_id"].startswith(prefix)]
+        if not plans:
+            raise UsageError(
+                "no unfinished backfill" + (f" with id `{prefix}`" if prefix else ""),
+                hint="start one with `headwater backfill SELECTION --start D --end D`",
+            )
+        return str(plans[0]["backfill_id"])
+
+    def intervals(self, name: str) -> tuple[Node, list[dict[str, Any]]]:
+        """The interval ledger of model ``name``."""
+        from headwater.errors import NodeNotFoundError, did_you_mean
+
+        models = {n.name: n for n in self.manifest.nodes.values() if n.resource_type == "model"}
+        if name not in models:
+            raise NodeNotFoundError(f"no model named `{name}`" + did_you_mean(name, models), hint="see `headwater ls`")
+        node = models[name]
+        return node, self.state.intervals(node.unique_id)
 
     def seed(self, select: list[str] | None = None, exclude: list[str] | None = None, **options: Any) -> RunResult:
         return self._execute("seed", select, exclude, build=True, tests=False, resource_types=("seed",), **options)

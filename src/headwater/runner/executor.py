@@ -197,7 +197,7 @@ class Runner:
                 self._test(unit, result)
         except HeadwaterError as exc:
             result.status = "error"
-            result.message = exc.message
+            result.message = exc.message + (f"\nhint: {exc.hint}" if exc.hint else "")
         except Exception as exc:  # a bug or an engine crash: report it on the node, keep going
             result.status = "error"
             result.message = f"{type(exc).__name__}: {exc}"
