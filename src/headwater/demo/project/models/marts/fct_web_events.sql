@@ -1,0 +1,27 @@
+-- Clickstream fact, partitioned by day and built incrementally: the first build loads the whole
+-- year; later runs rebuild only the last few days (late events land in them) and replace those
+-- partitions atomically (insert_overwrite), so a rerun never duplicates a row.
+{{ config(
+    materialized='incremental',
+    incremental_strategy='insert_overwrite',
+    partition_by='event_date',
+    on_schema_change='append_new_columns',
+) }}
+
+select
+    e.event_id,
+    e.session_id,
+    e.customer_id,
+    e.event_at,
+    cast(e.event_at as date) as event_date,
+    e.event_type,
+    e.page,
+    e.device
+from {{ ref('stg_web_events') }} as e
+where e.event_at is not null
+{% if is_incremental() %}
+  and cast(e.event_at as date) >= (
+      select coalesce(max(event_date), date '1900-01-01') - {{ var('late_event_days', 3) }}
+      from {{ this }}
+  )
+{% endif %}
