@@ -220,6 +220,38 @@ def test_locked_warehouse_gives_clear_error(project: Path) -> None:
         holder.stdout.close()
 
 
+def test_second_run_waits_for_the_lock_when_configured(project: Path) -> None:
+    assert build(project, "run").exit_code == 0
+    code = "import duckdb, sys; c = duckdb.connect(sys.argv[1]); print('ready', flush=True); sys.stdin.read()"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code, str(project / ".headwater" / "warehouse.duckdb")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    log = project / ".headwater" / "logs" / "headwater.log"
+    before = log.read_text(encoding="utf-8").count(" start run ")
+    waiter = None
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        env = {**os.environ, "HEADWATER_LOCK_TIMEOUT": "60"}
+        waiter = subprocess.Popen(
+            [sys.executable, "-m", "headwater", "run", "--project-dir", str(project)],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        # the waiter logs its start before it opens the warehouse; from then on it waits for the lock
+        while log.read_text(encoding="utf-8").count(" start run ") == before:
+            assert waiter.poll() is None, waiter.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert waiter.poll() is None  # still waiting: the holder has the file
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=30)
+        holder.stdout.close()
+    out, err = waiter.communicate(timeout=90)
+    assert waiter.returncode == 0, out + err
+
+
 def test_missing_raw_files_name_the_source(project: Path) -> None:
     (project / "data" / "raw" / "events.csv").unlink()
     result = build(project, "run")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -61,23 +62,32 @@ class DuckDBEngine(Engine):
             config["memory_limit"] = str(self.target.memory_limit)
         for key, value in self.target.settings.items():
             config[str(key)] = value
-        try:
-            self._con = duckdb.connect(self.path, config=config)
-        except duckdb.IOException as exc:
-            text = str(exc)
-            if "lock" in text.lower():
+        timeout = float(os.environ.get("HEADWATER_LOCK_TIMEOUT") or self.target.lock_timeout or 0)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self._con = duckdb.connect(self.path, config=config)
+                return
+            except duckdb.IOException as exc:
+                text = str(exc)
+                if "lock" not in text.lower():
+                    raise ConfigError(f"cannot open the DuckDB file `{self.path}`: {text}") from None
+                if time.monotonic() < deadline:
+                    time.sleep(min(0.25, max(0.0, deadline - time.monotonic())))  # the other run holds the file
+                    continue
                 pid = re.search(r"PID (\d+)", text)
                 raise LockError(
                     f"the warehouse `{self.path}` is in use by another process"
-                    + (f" (PID {pid.group(1)})" if pid else ""),
-                    hint="wait for the other headwater run (or the program holding the file) to finish",
+                    + (f" (PID {pid.group(1)})" if pid else "")
+                    + (f"; waited {timeout:g}s" if timeout else ""),
+                    hint="wait for the other headwater run to finish, or let this one wait: `lock_timeout: <seconds>` "
+                    "on the target (or HEADWATER_LOCK_TIMEOUT=<seconds>)",
                 ) from None
-            raise ConfigError(f"cannot open the DuckDB file `{self.path}`: {text}") from None
-        except duckdb.Error as exc:
-            raise ConfigError(
-                f"cannot open DuckDB for target `{self.target.name}`: {exc}",
-                hint="check `memory_limit`, `threads` and `settings` of the target in headwater.yml",
-            ) from None
+            except duckdb.Error as exc:
+                raise ConfigError(
+                    f"cannot open DuckDB for target `{self.target.name}`: {exc}",
+                    hint="check `memory_limit`, `threads` and `settings` of the target in headwater.yml",
+                ) from None
 
     def close(self) -> None:
         if self._trace_path and self._trace:

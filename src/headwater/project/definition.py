@@ -25,7 +25,8 @@ MODEL_CONFIG_KEYS = frozenset(
         "warn_if", "error_if", "where", "limit", "store_failures", "store_failures_as",
         "fail_calc", "group", "access", "threads", "owner", "description", "columns",
         "strategy", "updated_at", "check_cols", "target_schema", "hard_deletes", "on_failure",
-        "max_quarantined", "constraints",
+        "max_quarantined", "constraints", "snapshot_meta_column_names", "dbt_valid_to_current",
+        "invalidate_hard_deletes", "scd_columns", "target_database",
     }
 )  # fmt: skip
 
@@ -46,6 +47,9 @@ class Target:
     """Engine memory limit, e.g. `2GB`."""
     settings: dict[str, Any] = field(default_factory=dict)
     """Extra engine settings (DuckDB `SET key = value`)."""
+    lock_timeout: float = 0.0
+    """Seconds to wait for another run holding the warehouse (0: fail at once with a clear
+    message). `HEADWATER_LOCK_TIMEOUT` overrides it."""
 
 
 @dataclass
@@ -60,6 +64,7 @@ class ProjectConfig:
     vars: dict[str, Any] = field(default_factory=dict)
     models: dict[str, Any] = field(default_factory=dict)
     seeds: dict[str, Any] = field(default_factory=dict)
+    snapshots: dict[str, Any] = field(default_factory=dict)
     tests: dict[str, Any] = field(default_factory=dict)
     sources: dict[str, Any] = field(default_factory=dict)
     raw_data: str = "data/raw"

@@ -32,7 +32,7 @@ PROJECT_KEYS = {
     "target-path", "clean-targets", "snapshots", "on-run-start", "on-run-end", "dispatch",
     "flags", "quoting", "docs-paths", "asset-paths", "packages-install-path", "query-comment",
 }  # fmt: skip
-TARGET_KEYS = {"engine", "type", "path", "schema", "threads", "memory_limit", "settings"}
+TARGET_KEYS = {"engine", "type", "path", "schema", "threads", "memory_limit", "settings", "lock_timeout"}
 SOURCE_KEYS = {
     "name", "description", "schema", "database", "loader", "loaded_at_field", "freshness",
     "tables", "meta", "tags", "config", "quoting", "overrides", "identifier",
@@ -96,6 +96,7 @@ def read_project_config(project_dir: Path, target_name: str | None = None) -> Pr
     cfg.vars = dict(expect_type(data.get("vars") or {}, dict, "`vars`", data, "vars"))
     cfg.models = expect_type(data.get("models") or {}, dict, "`models`", data, "models")
     cfg.seeds = expect_type(data.get("seeds") or {}, dict, "`seeds`", data, "seeds")
+    cfg.snapshots = expect_type(data.get("snapshots") or {}, dict, "`snapshots`", data, "snapshots")
     cfg.tests = expect_type(data.get("data_tests") or data.get("tests") or {}, dict, "`tests`", data)
     cfg.raw_data = str(data.get("raw_data", cfg.raw_data))
     cfg.state_dir = str(data.get("state_dir", cfg.state_dir))
@@ -112,6 +113,16 @@ def read_project_config(project_dir: Path, target_name: str | None = None) -> Pr
             location=loc_of(data, "default_target"),
         )
     return cfg
+
+
+def _seconds(spec: YMap, key: str, target: str) -> float:
+    value = spec.get(key, 0)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ConfigError(
+            f"`{key}` of target `{target}` must be a number of seconds (0 or more), got `{value!r}`",
+            location=loc_of(spec, key),
+        )
+    return float(value)
 
 
 def _read_targets(data: YMap, cfg: ProjectConfig) -> dict[str, Target]:
@@ -137,6 +148,7 @@ def _read_targets(data: YMap, cfg: ProjectConfig) -> dict[str, Target]:
             threads=threads,
             memory_limit=spec.get("memory_limit"),
             settings=dict(spec.get("settings") or {}),
+            lock_timeout=_seconds(spec, "lock_timeout", str(tname)),
         )
     if not out:
         raise ConfigError("`targets:` is empty", location=loc_of(data, "targets"))
@@ -157,6 +169,7 @@ class ProjectReader:
         self.project = Project(config=config)
         self._properties: dict[str, tuple[YMap, str]] = {}
         self._seed_properties: dict[str, YMap] = {}
+        self._snapshot_entries: list[tuple[Any, Path]] = []
 
     # -- public -----------------------------------------------------------------------------
     def read(self) -> Project:
@@ -166,6 +179,9 @@ class ProjectReader:
         self._read_properties()
         self._read_models()
         self._read_seeds()
+        from headwater.project.snapshots import SnapshotReader
+
+        SnapshotReader(self, self._snapshot_entries).read()
         self._read_singular_tests()
         self._read_analyses()
         self._check_properties_used()
@@ -197,7 +213,8 @@ class ProjectReader:
 
     # -- properties (.yml) --------------------------------------------------------------------
     def _read_properties(self) -> None:
-        paths = self._glob(self.config.model_paths + self.config.seed_paths, (".yml", ".yaml"))
+        dirs = list(dict.fromkeys(self.config.model_paths + self.config.seed_paths + self.config.snapshot_paths))
+        paths = self._glob(dirs, (".yml", ".yaml"))
         if (self.root / "sources.yml").is_file():
             paths.insert(0, self.root / "sources.yml")
         for path in paths:
@@ -214,6 +231,7 @@ class ProjectReader:
                 self._seed_properties[str(entry.get("name"))] = entry
             for entry in as_list(data.get("sources")):
                 self._read_source(entry)
+            self._snapshot_entries.extend((entry, path) for entry in as_list(data.get("snapshots")))
 
     def _remember_model_properties(self, entry: Any, path: Path) -> None:
         expect_type(entry, dict, "a model entry", entry)
