@@ -35,7 +35,7 @@ class DuckDBEngine(Engine):
         self._local = threading.local()
         self.path = self._resolve_path(target)
         self._trace_path = os.environ.get("HEADWATER_SQL_TRACE")
-        self._trace: list[str] = []
+        self._trace_file: Any = None
         self._trace_lock = threading.Lock()
 
     def _resolve_path(self, target: Target) -> str:
@@ -90,13 +90,9 @@ class DuckDBEngine(Engine):
                 ) from None
 
     def close(self) -> None:
-        if self._trace_path and self._trace:
-            import json
-
-            with open(self._trace_path, "a", encoding="utf-8") as fh:
-                for stmt in self._trace:
-                    fh.write(json.dumps(stmt) + "\n")
-            self._trace = []
+        if self._trace_file is not None:
+            self._trace_file.close()
+            self._trace_file = None
         if self._con is not None:
             self._con.close()
             self._con = None
@@ -110,12 +106,22 @@ class DuckDBEngine(Engine):
             self._local.cursor = cur
         return cur
 
+    def _record(self, sql: str) -> None:
+        """Append a statement to the `HEADWATER_SQL_TRACE` file before running it (one JSON
+        string per line, flushed: a killed run's trace shows the statement it died in)."""
+        import json
+
+        with self._trace_lock:
+            if self._trace_file is None:
+                self._trace_file = open(self._trace_path, "a", encoding="utf-8")  # noqa: SIM115 - kept open
+            self._trace_file.write(json.dumps(sql) + "\n")
+            self._trace_file.flush()
+
     def execute(self, sql: str, params: list[Any] | None = None) -> list[tuple]:
         import duckdb
 
         if self._trace_path:
-            with self._trace_lock:
-                self._trace.append(sql if not params else _inline(sql, params))
+            self._record(sql if not params else _inline(sql, params))
         try:
             result = self._cursor().execute(sql, params)
             return result.fetchall() if result.description is not None else []
@@ -135,8 +141,7 @@ class DuckDBEngine(Engine):
         import duckdb
 
         if self._trace_path:
-            with self._trace_lock:
-                self._trace.append(sql)
+            self._record(sql)
         try:
             result = self._cursor().execute(sql)
             if result.description is None:
