@@ -340,6 +340,7 @@ class Microbatch:
         self.lookback = int(node.config.get("lookback", 1))
         self.batch_sql = (node.variants.get("batch") or node.compiled_sql or "").strip().rstrip(";")
         self.tz_literal = "TIMESTAMP"
+        self.columns: list[tuple[str, str]] | None = None
 
     # -- planning ----------------------------------------------------------------------------
     def planned(self, now: dt.datetime | None = None) -> list[tuple[dt.datetime, dt.datetime]]:
@@ -411,7 +412,8 @@ class Microbatch:
             probe = self._sql(self.begin, self.begin)
             engine.execute(f"CREATE TABLE IF NOT EXISTS {relation.render()} AS SELECT * FROM ({probe}) AS b LIMIT 0")
             engine._remember(relation, "table")
-        types = {n.lower(): t for n, t in engine.columns(relation)}
+        self.columns = engine.columns(relation)
+        types = {n.lower(): t for n, t in self.columns}
         col_type = types.get(self.event_time.lower())
         if col_type is None:
             raise _error(self.node, f"`event_time: {self.event_time}` is not a column of `{self.node.name}`",
@@ -437,7 +439,9 @@ class Microbatch:
         engine, ctx = self.engine, self.ctx
         col = _q(self.event_time)
         lo, hi = self._literal(start), self._literal(end)
-        columns = ", ".join(_q(n) for n, _ in engine.columns(relation))
+        if self.columns is None:
+            self.ensure_table()
+        columns = ", ".join(_q(n) for n, _ in self.columns or [])
         began = time.perf_counter()
 
         def apply() -> int | None:
