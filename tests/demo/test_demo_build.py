@@ -57,6 +57,22 @@ def test_demo_builds_star_schema(demo) -> None:
     assert revenue > 0
 
 
+def test_demo_snapshots_customers(demo, cli) -> None:
+    root, result = demo
+    snap = next(r for r in result["results"] if r["name"] == "customers_snapshot")
+    assert snap["resource_type"] == "snapshot" and snap["status"] == "success"
+    assert {c["status"] for c in snap["checks"]} == {"pass"}
+    customers = query(root, "select count(distinct customer_id) from main.stg_customers")[0][0]
+    current = query(root, """
+        select count(*), count(distinct customer_id) from main.customers_snapshot where dbt_valid_to is null
+    """)[0]  # fmt: skip
+    assert current == (customers, customers)
+    before = query(root, "select count(*), max(dbt_updated_at) from main.customers_snapshot")
+    res = cli("snapshot", "--project-dir", root)  # nothing changed in the CRM: nothing to record
+    assert res.code == 0, res.out
+    assert query(root, "select count(*), max(dbt_updated_at) from main.customers_snapshot") == before
+
+
 def test_planted_problems_are_reported_by_name(demo) -> None:
     root, result = demo
     checks = {c["name"]: c for r in result["results"] for c in r["checks"]}

@@ -66,6 +66,10 @@ class Compiler:
         for node in self.nodes.values():
             if node.resource_type == "model":
                 node.relation = self._model_relation(node)
+            elif node.resource_type == "snapshot":
+                from headwater.project.snapshots import snapshot_relation
+
+                node.relation = snapshot_relation(node, self.target)
         for node in self.nodes.values():
             if node.unique_id in self._calls:
                 self._resolve_calls(node)
@@ -82,6 +86,8 @@ class Compiler:
                 out[f"{node.source_name}.{node.name}"] = (node.relation.schema, node.relation.identifier)
             elif node.resource_type in ("model", "seed", "snapshot"):
                 schema = _schema_name(self.target.schema, node.config.get("schema"))
+                if node.resource_type == "snapshot" and node.config.get("target_schema"):
+                    schema = str(node.config["target_schema"])
                 out[node.name] = (schema, str(node.config.get("alias") or node.name))
         return out
 
