@@ -171,9 +171,9 @@ def write_compiled(manifest: Manifest, nodes: list[Node] | None = None) -> Path:
     for node in nodes if nodes is not None else manifest.nodes.values():
         if node.compiled_sql is None:
             continue
-        rel = node.path if node.resource_type != "test" or node.test is None or node.test.kind == "singular" else (
-            f"{Path(node.path).parent.as_posix()}/{node.name}.sql"
-        )
+        one_per_file = node.resource_type not in ("test", "snapshot") or (node.test is not None and node.test.kind == "singular")
+        # generic tests live in .yml files and a snapshot file may hold several blocks: one file per node
+        rel = node.path if one_per_file else f"{Path(node.path).parent.as_posix()}/{node.name}.sql"
         out = base / rel
         text = node.compiled_sql.strip() + "\n"
         try:
