@@ -1,6 +1,6 @@
 """Run headwater's benchmarks and print a results table.
 
-    python benchmarks/run.py [--quick] [--scale S] [--only wide|demo] [--workdir DIR]
+    python benchmarks/run.py [--quick] [--scale S] [--only wide|demo|quality|incremental] [--workdir DIR]
 
 Writes benchmarks/results.json next to this file. See benchmarks/README.md.
 """
@@ -19,6 +19,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import demo_build
+import incremental
 import wide_graph
 from common import Row, child_environment, git_state, log, render_table
 
@@ -41,13 +42,30 @@ def machine() -> dict[str, Any]:
     }
 
 
+def _merged(path: Path, new: dict[str, Any], only: str) -> dict[str, Any]:
+    """An `--only` run updates its own section (and table rows) of an existing results file and
+    keeps the other benchmarks' results."""
+    try:
+        old = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return new
+    firsts = {row["benchmark"].split(":")[0].split()[0] for row in new["table"]}
+    kept = [row for row in old.get("table", []) if row["benchmark"].split(":")[0].split()[0] not in firsts]
+    merged = {**old, **{k: v for k, v in new.items() if k not in ("params", "table", "total_s", "machine", "git")}}
+    merged[f"{only}_run"] = {"machine": new["machine"], "git": new["git"]}  # the top-level ones describe the others
+    merged["params"] = {**old.get("params", {}), **new["params"]}
+    merged["table"] = kept + new["table"]
+    merged["total_s_by_only"] = {**old.get("total_s_by_only", {}), only: new["total_s"]}
+    return merged
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions, demo at scale 0.2")
     parser.add_argument(
         "--scale", type=float, default=None, help="demo scale (default 1, 0.2 with --quick)"
     )
-    parser.add_argument("--only", choices=["wide", "demo", "quality"], help="run one benchmark")
+    parser.add_argument("--only", choices=["wide", "demo", "quality", "incremental"], help="run one benchmark")
     parser.add_argument("--workdir", default="/tmp/headwater_bench", help="scratch folder")
     parser.add_argument("--output", default=str(Path(__file__).resolve().parent / "results.json"))
     args = parser.parse_args(argv)
@@ -90,12 +108,18 @@ def main(argv: list[str] | None = None) -> int:
         q = quality.bench(workdir, 3 if args.quick else 7, rows=2_000_000 if args.quick else 10_000_000)
         rows += q.rows()
         results["quality"] = q.to_dict()
+    if args.only in (None, "incremental"):
+        inc = incremental.bench(workdir, args.quick, scale)
+        rows += inc.rows()
+        results["incremental"] = inc.to_dict()
     results["total_s"] = round(time.perf_counter() - started, 1)
     results["table"] = [row.__dict__ for row in rows]
 
+    m, total = results["machine"], results["total_s"]
+    if args.only:
+        results = _merged(Path(args.output), results, args.only)
     Path(args.output).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print(render_table(rows))
-    m = results["machine"]
     reps = []
     if args.only in (None, "wide"):
         reps.append(f"{wide_reps} (wide)")
@@ -103,9 +127,11 @@ def main(argv: list[str] | None = None) -> int:
         reps.append(f"{demo_reps} (demo)")
     if args.only in (None, "quality"):
         reps.append(f"{3 if args.quick else 7} (quality)")
+    if args.only in (None, "incremental"):
+        reps.append(f"{2 if args.quick else 3} (incremental)")
     print(
         f"\n{m['cpu_count']} CPUs, python {m['python']}, duckdb {m['duckdb']}; medians of "
-        f"{' / '.join(reps)} runs; total {results['total_s']}s; details in {args.output}"
+        f"{' / '.join(reps)} runs; total {total}s; details in {args.output}"
     )
     return 0 if all(r.ok is not False for r in rows) else 1
 
