@@ -77,9 +77,10 @@ def test_killed_merge_keeps_the_table_and_the_rerun_completes(make_project: Call
     # statements are traced before they run: wait until the slow one is executing, then kill
     marker = "range(3000000000)"
     if phase == "auditing inside the transaction":
-        def in_audit() -> bool:
+        def in_audit() -> bool:  # the slow check runs after the merge's INSERT, inside the transaction
             text = trace.read_text(encoding="utf-8") if trace.exists() else ""
-            return "UPDATE" in text and marker in text.split("UPDATE", 1)[1]
+            merged = 'INSERT INTO \\"main\\".\\"m\\"'
+            return merged in text and marker in text.split(merged, 1)[1]
         _wait_for(in_audit, proc, "the audit inside the merge transaction")
     else:
         _wait_for(lambda: trace.exists() and marker in trace.read_text(encoding="utf-8"), proc, "the slow staging")

@@ -136,3 +136,24 @@ def test_microbatch_config_errors(make_project: Callable[..., Path]) -> None:
 def test_backfill_needs_microbatch_models(project: Path, cli) -> None:
     res = cli("backfill", "stg_events", "--start", "2026-01-01", "--end", "2026-01-02", "--project-dir", project)
     assert res.code == 2 and "no time-partitioned" in res.err
+
+
+def test_source_event_time_config_filters_microbatch_inputs(make_project: Callable[..., Path]) -> None:
+    """dbt's `config: {event_time: ...}` on a source table: microbatch batches read only their slice."""
+    root = make_project(
+        {
+            "sources.yml": (
+                "version: 2\nsources:\n  - name: raw\n    tables:\n      - name: events\n"
+                "        config: {event_time: ts}\n        files: {path: events.csv, format: csv}\n"
+            ),
+            "data/raw/events.csv": EVENTS,
+            "models/fct_events.sql": FCT.replace("ref('stg_events')", "source('raw', 'events')").replace(
+                "select id, ts as event_ts", "select id, ts::timestamp as event_ts"
+            ),
+        }
+    )
+    with Context(root) as ctx:
+        node = ctx.manifest.nodes["model.t.fct_events"]
+        assert "__HW_BATCH_START__" in node.variants["batch"]  # the source is filtered per batch
+        assert ctx.run().exit_code == 0
+    assert query(root, "select count(*) from main.fct_events") == [(100,)]

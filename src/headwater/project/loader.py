@@ -55,6 +55,7 @@ PROPERTIES_KEYS = {
     "metrics", "semantic_models", "groups", "unit_tests", "saved_queries",
 }  # fmt: skip
 FILE_KEYS = {"path", "format", "options"}
+SOURCE_CONFIG_KEYS = {"enabled", "event_time", "meta", "tags", "freshness", "loaded_at_field", "quoting"}
 FILE_FORMATS = {"parquet", "csv", "tsv", "json", "ndjson", "jsonl"}
 TEST_CONFIG_KEYS = {
     "severity", "where", "limit", "warn_if", "error_if", "store_failures", "store_failures_as",
@@ -294,7 +295,7 @@ class ProjectReader:
                 package=self.config.name,
                 fqn=[self.config.name, str(sname), str(tname)],
                 description=str(table.get("description") or ""),
-                config={"tags": as_list(src.get("tags")) + as_list(table.get("tags"))},
+                config=self._source_config(src, table),
                 columns=self._columns(table),
                 relation=Relation(schema=schema, identifier=str(table.get("identifier") or tname)),
                 source_name=str(sname),
@@ -305,6 +306,20 @@ class ProjectReader:
             )
             self.project.nodes[uid] = node
             self._add_tests(node, table)
+
+    def _source_config(self, src: YMap, table: YMap) -> dict:
+        """dbt's source configs (`enabled`, `event_time`, `meta`, `freshness`, ...) from the source
+        and then the table, plus the tags of both."""
+        config: dict = {}
+        for level in (src, table):
+            cfg = level.get("config") or {}
+            expect_type(cfg, dict, "`config`", level, "config")
+            check_keys(cfg, SOURCE_CONFIG_KEYS, "the config of a source")
+            _merge_config(config, dict(cfg))
+        config["tags"] = as_list(src.get("tags")) + as_list(table.get("tags")) + [
+            t for t in as_list(config.get("tags")) if t not in as_list(src.get("tags")) + as_list(table.get("tags"))
+        ]
+        return config
 
     def _file_spec(self, table: YMap) -> FileSpec | None:
         spec = table.get("files")
