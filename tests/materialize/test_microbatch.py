@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import itertools
 import json
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from headwater.context import Context
+from headwater.materialize.incremental import floor_time, intervals, parse_time
 from tests.conftest import query, write_files
 
 EVENTS = "id,ts,amount\n" + "".join(
@@ -157,3 +162,25 @@ def test_source_event_time_config_filters_microbatch_inputs(make_project: Callab
         assert "__HW_BATCH_START__" in node.variants["batch"]  # the source is filtered per batch
         assert ctx.run().exit_code == 0
     assert query(root, "select count(*) from main.fct_events") == [(100,)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    start=st.datetimes(min_value=dt.datetime(2000, 1, 1), max_value=dt.datetime(2030, 1, 1)),
+    span=st.timedeltas(min_value=dt.timedelta(hours=1), max_value=dt.timedelta(days=800)),
+    size=st.sampled_from(["hour", "day", "month", "year"]),
+    offset=st.integers(-12, 14),
+)
+def test_intervals_tile_the_range(start: dt.datetime, span: dt.timedelta, size: str, offset: int) -> None:
+    """Intervals are aligned, contiguous, half-open and cover [start, end) in UTC, whatever the
+    time zone the bounds were written in."""
+    tz = dt.timezone(dt.timedelta(hours=offset))
+    lo = parse_time(start.replace(tzinfo=tz).isoformat())
+    hi = parse_time((start + span).replace(tzinfo=tz).isoformat())
+    got = intervals(lo, hi, size)
+    assert got, "a non-empty range has at least one interval"
+    assert got[0][0] <= lo < got[0][1] and got[-1][0] < hi <= got[-1][1]
+    for (a, b), (c, _) in itertools.pairwise(got):
+        assert b == c and a < b
+    for a, _ in got:
+        assert a == floor_time(a, size) and a.tzinfo == dt.UTC
