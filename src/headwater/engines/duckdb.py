@@ -171,12 +171,14 @@ class DuckDBEngine(Engine):
         return {(s.lower(), n.lower()): _KIND.get(t, "table") for s, n, t in rows}
 
     def columns(self, relation: Relation) -> list[tuple[str, str]]:
+        # duckdb_columns() is ~2x cheaper than information_schema and, unlike DESCRIBE, never
+        # fails (a failed statement would abort an open transaction)
         rows = self.execute(
-            "SELECT column_name, data_type FROM information_schema.columns "
-            "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
+            "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = current_database() "
+            "AND schema_name = ? AND table_name = ? ORDER BY column_index",
             [relation.schema, relation.identifier],
         )
-        return [(r[0], r[1]) for r in rows]
+        return [(str(r[0]), str(r[1])) for r in rows]
 
     # -- DDL ----------------------------------------------------------------------------------------
     def ensure_schema(self, schema: str) -> None:

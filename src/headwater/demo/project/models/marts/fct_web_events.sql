@@ -20,8 +20,9 @@ select
 from {{ ref('stg_web_events') }} as e
 where e.event_at is not null
 {% if is_incremental() %}
-  and cast(e.event_at as date) >= (
-      select coalesce(max(event_date), date '1900-01-01') - {{ var('late_event_days', 3) }}
+  -- compare the timestamp itself (not its date) so DuckDB can skip row groups by their min/max
+  and e.event_at >= (
+      select cast(coalesce(max(event_date), date '1900-01-01') - {{ var('late_event_days', 3) }} as timestamp)
       from {{ this }}
   )
 {% endif %}
