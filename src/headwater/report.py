@@ -96,7 +96,10 @@ def print_run_summary(console: Any, result: Any) -> None:
 
 def print_demo_summary(console: Any, result: Any, root: Path) -> None:
     console.print("")
-    built = [r for r in result.results if r.resource_type in ("model", "source", "seed") and r.status in ("success", "warn")]
+    built = [
+        r for r in result.results
+        if r.resource_type in ("model", "source", "seed", "snapshot") and r.status in ("success", "warn")
+    ]  # fmt: skip
     console.print(f"Built {len(built)} tables and views in {result.elapsed:.1f}s:")
     for r in built:
         rows = f"{r.rows:>12,} rows" if r.rows is not None else f"{'(view)':>17}"
@@ -126,3 +129,4 @@ def print_demo_summary(console: Any, result: Any, root: Path) -> None:
     console.print("  headwater test --select staging --report quality.html")
     console.print('  headwater query "select * from main.stg_payments__quarantine limit 5"')
     console.print("  headwater build --select marts")
+    console.print("  headwater snapshot            # after the CRM changes: a new version per changed customer")
