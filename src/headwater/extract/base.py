@@ -1,0 +1,168 @@
+"""The Connector seam: how a source's rows get out of files, object storage, databases and APIs.
+
+A connector only *extracts*: it yields `Batch`es of Arrow rows (plus what it knows about where
+they came from and the bad records it met). Loading them — write disposition, `_hw_*` metadata
+columns, exactly-once bookkeeping, schema contracts, the `<source>__rejected` table — is
+headwater's one loader (`headwater.extract.load`), the same for every connector.
+
+Exactly-once is built on `ExtractState`: the loader reads it from the warehouse before a run and
+commits the new state (files loaded with their checksums, the cursor) in the *same transaction*
+as the rows it describes, so a crash between the two cannot duplicate or skip rows.
+
+Adding a connector: subclass `Connector`, set ``kind``, implement ``extract`` (and ``check``),
+decorate it with `@register`. Config comes from `sources.yml` (the source's `connection:` merged
+with the table's `extract:`); secrets come from environment variables named in the config (keys
+ending in `_env`), never from the file itself, and are never logged.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from headwater.errors import ConfigError, ExecutionError, TransientError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+
+@dataclass
+class Rejected:
+    """A record that could not be read (unparseable CSV row, invalid JSON, value that cannot be coerced)."""
+
+    raw: str
+    reason: str
+    source_file: str | None = None
+    line: int | None = None
+    """Line number (1-based) in a text file, or the record's offset / index elsewhere."""
+
+
+@dataclass
+class Batch:
+    """Rows extracted in one piece; the loader writes each batch's rows and state together."""
+
+    table: pa.Table
+    source_file: str | None = None
+    file_checksum: str | None = None
+    cursor: Any = None
+    """The largest cursor value in this batch, for incremental extraction (None otherwise)."""
+    rejected: list[Rejected] = field(default_factory=list)
+    final: bool = True
+    """False while more batches of the same file / query / page sequence follow."""
+
+
+@dataclass
+class ExtractState:
+    """What previous loads committed, as the connector sees it."""
+
+    cursor: Any = None
+    """Last committed cursor value; extract rows with cursor > this (minus the `lag`)."""
+    loaded_files: dict[str, str] = field(default_factory=dict)
+    """path -> checksum of every file already loaded."""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Connector-specific state (e.g. an API's next-page token), committed like the cursor."""
+
+
+class ConnectorError(ExecutionError):
+    """Extraction failed; the message names the source and what to check."""
+
+
+class TransientConnectorError(ConnectorError, TransientError):
+    """A failure a retry may cure (lost connection, 429, 5xx)."""
+
+
+class Connector(ABC):
+    """Extracts the rows of one source table."""
+
+    kind: ClassVar[str] = ""
+    required: ClassVar[tuple[str, ...]] = ()
+    optional: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, source: str, table: str, config: Mapping[str, Any], env: Mapping[str, str] | None = None) -> None:
+        self.source = source
+        self.table = table
+        self.config = dict(config)
+        self.env = os.environ if env is None else env
+        self._validate()
+
+    @property
+    def name(self) -> str:
+        return f"{self.source}.{self.table}"
+
+    def _validate(self) -> None:
+        from headwater.errors import did_you_mean
+
+        allowed = set(self.required) | set(self.optional) | COMMON_KEYS
+        for key in self.config:
+            if key not in allowed:
+                raise ConfigError(
+                    f"source `{self.name}` ({self.kind}) does not take `{key}`" + did_you_mean(str(key), allowed),
+                    node=self.name,
+                )
+        missing = [k for k in self.required if self.config.get(k) in (None, "")]
+        if missing:
+            raise ConfigError(
+                f"source `{self.name}` ({self.kind}) needs {', '.join(f'`{m}`' for m in missing)}",
+                node=self.name,
+            )
+
+    def secret(self, key: str) -> str | None:
+        """The value of the environment variable named by config ``<key>_env`` (or None)."""
+        var = self.config.get(f"{key}_env")
+        if not var:
+            return None
+        value = self.env.get(str(var))
+        if value is None:
+            raise ConfigError(
+                f"source `{self.name}` reads `{key}` from the environment variable `{var}`, which is not set",
+                node=self.name,
+                hint=f"export {var}=...",
+            )
+        return value
+
+    def check(self) -> None:
+        """Raise `ConnectorError` if the source cannot be reached (credentials, host, path).
+        The default trusts `extract` to fail clearly."""
+        return None
+
+    @abstractmethod
+    def extract(self, state: ExtractState) -> Iterator[Batch]:
+        """Yield the rows to load, in batches, given what was loaded before."""
+
+
+# Keys every connector accepts (the loader's, not the connector's).
+COMMON_KEYS = {
+    "write_disposition", "primary_key", "schema_contract", "max_rejected", "lag", "connector",
+    "columns", "batch_size",
+}  # fmt: skip
+
+REGISTRY: dict[str, type[Connector]] = {}
+
+
+def register(cls: type[Connector]) -> type[Connector]:
+    REGISTRY[cls.kind] = cls
+    return cls
+
+
+def connector_class(kind: str) -> type[Connector]:
+    """The connector for ``kind`` (`files`, `s3`, `postgres`, `mysql`, `http`, `dlt`)."""
+    _MODULES = {
+        "files": "headwater.extract.files", "s3": "headwater.extract.files",
+        "postgres": "headwater.extract.sql", "mysql": "headwater.extract.sql", "mariadb": "headwater.extract.sql",
+        "http": "headwater.extract.http", "dlt": "headwater.extract.dlt_source",
+    }  # fmt: skip
+    if kind not in REGISTRY and kind in _MODULES:
+        import importlib
+
+        importlib.import_module(_MODULES[kind])
+    if kind not in REGISTRY:
+        from headwater.errors import did_you_mean
+
+        raise ConfigError(
+            f"unknown connector `{kind}`" + did_you_mean(kind, _MODULES),
+            hint="connectors: " + ", ".join(sorted(_MODULES)),
+        )
+    return REGISTRY[kind]
