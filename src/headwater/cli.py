@@ -65,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("test", "run checks against published tables"),
         ("seed", "load seeds/*.csv"),
         ("snapshot", "take snapshots (slowly changing dimensions, type 2)"),
+        ("extract", "extract and load sources (files, S3, databases, APIs)"),
     ):
         p = sub.add_parser(name, help=text)
         _run_options(p)
@@ -322,7 +323,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {
-    "build": cmd_run, "run": cmd_run, "test": cmd_run, "seed": cmd_run, "snapshot": cmd_run, "ls": cmd_ls,
+    "build": cmd_run, "run": cmd_run, "test": cmd_run, "seed": cmd_run, "snapshot": cmd_run, "extract": cmd_run, "ls": cmd_ls,
     "compile": cmd_compile, "query": cmd_query, "init": cmd_init, "demo": cmd_demo,
     "validate": cmd_validate, "backfill": cmd_backfill, "intervals": cmd_intervals,
 }  # fmt: skip

@@ -216,6 +216,10 @@ class Context:
         """Run the checks of the selection against published relations."""
         return self._execute("test", select, exclude, build=False, tests=True, **options)
 
+    def extract(self, select: list[str] | None = None, exclude: list[str] | None = None, **options: Any) -> RunResult:
+        """Extract and load the selected sources (and run their checks), nothing downstream."""
+        return self._execute("extract", select, exclude, build=True, tests=True, resource_types=("source",), **options)
+
     def snapshot(self, select: list[str] | None = None, exclude: list[str] | None = None, **options: Any) -> RunResult:
         """Take the selected snapshots (slowly changing dimensions, type 2) and run their checks."""
         return self._execute("snapshot", select, exclude, build=True, tests=True, resource_types=("snapshot",), **options)

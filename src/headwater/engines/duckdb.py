@@ -151,6 +151,23 @@ class DuckDBEngine(Engine):
         except duckdb.Error as exc:
             raise SQLExecutionError(_clean(exc), query=sql) from None
 
+    def register_arrow(self, name: str, table: Any) -> None:
+        """Expose an Arrow table as a view on this thread's connection (no copy)."""
+        self._cursor().register(name, table)
+
+    def unregister_arrow(self, name: str) -> None:
+        self._cursor().unregister(name)
+
+    def query_columns(self, sql: str) -> list[tuple[str, str]]:
+        """(name, type) of the columns ``sql`` returns, without running it."""
+        import duckdb
+
+        try:
+            rows = self._cursor().execute(f"DESCRIBE {sql}").fetchall()
+        except duckdb.Error as exc:
+            raise SQLExecutionError(_clean(exc), query=sql) from None
+        return [(str(r[0]), str(r[1])) for r in rows]
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
         self.execute("BEGIN TRANSACTION")

@@ -80,6 +80,7 @@ STATEFUL = {
     "snapshot": "headwater.materialize.snapshot:SnapshotMaterialization",
     "scd1": "headwater.materialize.scd:SCD1Materialization",
     "scd3": "headwater.materialize.scd:SCD3Materialization",
+    "extract": "headwater.extract.materialization:ExtractMaterialization",
 }
 
 

@@ -173,6 +173,8 @@ class Node:
         if self.resource_type == "seed":
             return "seed"
         if self.resource_type == "source":
+            if self.config.get("connector"):
+                return "extract"
             return "load" if self.files else None
         if self.resource_type == "test":
             return "test"
@@ -189,7 +191,7 @@ class Node:
             return True
         if self.resource_type == "model":
             return self.materialized != "ephemeral"
-        return self.resource_type == "source" and self.files is not None
+        return self.resource_type == "source" and (self.files is not None or bool(self.config.get("connector")))
 
     @property
     def severity(self) -> str:

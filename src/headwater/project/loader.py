@@ -35,11 +35,11 @@ PROJECT_KEYS = {
 TARGET_KEYS = {"engine", "type", "path", "schema", "threads", "memory_limit", "settings", "lock_timeout"}
 SOURCE_KEYS = {
     "name", "description", "schema", "database", "loader", "loaded_at_field", "freshness",
-    "tables", "meta", "tags", "config", "quoting", "overrides", "identifier",
+    "tables", "meta", "tags", "config", "quoting", "overrides", "identifier", "connector", "connection",
 }  # fmt: skip
 TABLE_KEYS = {
     "name", "identifier", "description", "columns", "loaded_at_field", "freshness", "data_tests",
-    "tests", "meta", "tags", "config", "files", "external", "quoting", "loader", "expectations",
+    "tests", "meta", "tags", "config", "files", "external", "quoting", "loader", "expectations", "extract",
 }  # fmt: skip
 COLUMN_KEYS = {
     "name", "description", "data_type", "tests", "data_tests", "meta", "tags", "quote",
@@ -295,7 +295,7 @@ class ProjectReader:
                 package=self.config.name,
                 fqn=[self.config.name, str(sname), str(tname)],
                 description=str(table.get("description") or ""),
-                config=self._source_config(src, table),
+                config=self._source_config(src, table) | self._extract_config(src, table),
                 columns=self._columns(table),
                 relation=Relation(schema=schema, identifier=str(table.get("identifier") or tname)),
                 source_name=str(sname),
@@ -306,6 +306,29 @@ class ProjectReader:
             )
             self.project.nodes[uid] = node
             self._add_tests(node, table)
+
+    def _extract_config(self, src: YMap, table: YMap) -> dict:
+        """`connector:` and `connection:` of the source with the table's `extract:` -> the
+        connector's config (validated by the connector when it runs)."""
+        kind = table.get("extract", {}).get("connector") if isinstance(table.get("extract"), dict) else None
+        kind = kind or src.get("connector")
+        if not kind:
+            if table.get("extract") is not None:
+                raise ConfigError(
+                    f"table `{table.get('name')}` has `extract:` but its source `{src.get('name')}` names no `connector:`",
+                    location=loc_of(table, "extract"),
+                    hint="add `connector: files | s3 | postgres | mysql | http | dlt` to the source",
+                )
+            return {}
+        connection = src.get("connection") or {}
+        extract = table.get("extract") or {}
+        expect_type(connection, dict, "`connection`", src, "connection")
+        expect_type(extract, dict, "`extract`", table, "extract")
+        config = {**dict(connection), **dict(extract)}
+        config.pop("connector", None)
+        if str(kind) in ("files", "s3"):
+            config.setdefault("base_dir", str(self.root / self.config.raw_data))
+        return {"connector": str(kind), "extract": config}
 
     def _source_config(self, src: YMap, table: YMap) -> dict:
         """dbt's source configs (`enabled`, `event_time`, `meta`, `freshness`, ...) from the source

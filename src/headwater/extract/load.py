@@ -1,0 +1,392 @@
+"""The loader: one place that writes what any connector extracted into the warehouse.
+
+For every `Batch`, in **one transaction**:
+
+1. the rows get `_hw_loaded_at`, `_hw_batch_id` (and `_hw_source_file` for files);
+2. the schema is reconciled with the table per the source's `schema_contract` (`evolve`: add
+   columns and widen types; `freeze`: fail with the diff; `discard_row`: reject rows that carry
+   values in unknown columns; `discard_value`: drop unknown columns) and every change is recorded;
+3. values that cannot be coerced to the table's types, and the records the connector could not
+   read, go to `<table>__rejected` with the raw record, the reason, file and line;
+4. the rows are written per `write_disposition` (`append`; `merge` by `primary_key`, the last row
+   of a key winning; `replace` swaps the whole table at the end of the run);
+5. the extract state (files loaded with their checksums, the cursor) is updated.
+
+A crash between batches loses nothing and duplicates nothing: the next run starts from the last
+committed state. `max_rejected` (a count, or a fraction such as `0.01`) turns too many bad records
+into a failure.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import json
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from headwater.engines.base import Engine, quote_identifier, quote_literal
+from headwater.errors import ConfigError, ExecutionError
+from headwater.extract.base import Batch, Connector, ExtractState, Rejected
+from headwater.project.definition import Relation
+
+STATE_SCHEMA = "_headwater"
+DISPOSITIONS = ("append", "replace", "merge")
+CONTRACTS = ("evolve", "freeze", "discard_row", "discard_value")
+META = ("_hw_loaded_at", "_hw_batch_id", "_hw_source_file")
+
+
+def _q(name: str) -> str:
+    return quote_identifier(name)
+
+
+@dataclass
+class LoadResult:
+    rows: int = 0
+    batches: int = 0
+    rejected: int = 0
+    files: list[str] = field(default_factory=list)
+    schema_changes: list[str] = field(default_factory=list)
+    cursor: Any = None
+
+    def message(self) -> str:
+        parts = [f"{self.rows:,} rows in {self.batches} batches"]
+        if self.files:
+            parts.append(f"{len(self.files)} files")
+        if self.rejected:
+            parts.append(f"{self.rejected:,} rejected")
+        if self.schema_changes:
+            parts.append("schema: " + "; ".join(self.schema_changes))
+        return ", ".join(parts)
+
+
+# -- state (in the warehouse, so it commits with the data) ---------------------------------------
+def ensure_state_tables(engine: Engine) -> None:
+    engine.execute(f"CREATE SCHEMA IF NOT EXISTS {_q(STATE_SCHEMA)}")
+    engine.execute(
+        f"CREATE TABLE IF NOT EXISTS {_q(STATE_SCHEMA)}.load_state (source VARCHAR PRIMARY KEY, cursor VARCHAR, "
+        "extra VARCHAR, updated_at TIMESTAMP)"
+    )
+    engine.execute(
+        f"CREATE TABLE IF NOT EXISTS {_q(STATE_SCHEMA)}.loaded_files (source VARCHAR, path VARCHAR, checksum VARCHAR, "
+        "rows BIGINT, batch_id VARCHAR, loaded_at TIMESTAMP, PRIMARY KEY (source, path, checksum))"
+    )
+    engine.execute(
+        f"CREATE TABLE IF NOT EXISTS {_q(STATE_SCHEMA)}.schema_changes (source VARCHAR, change VARCHAR, "
+        "batch_id VARCHAR, changed_at TIMESTAMP)"
+    )
+
+
+def read_state(engine: Engine, source: str) -> ExtractState:
+    ensure_state_tables(engine)
+    state = ExtractState()
+    rows = engine.execute(f"SELECT cursor, extra FROM {_q(STATE_SCHEMA)}.load_state WHERE source = ?", [source])
+    if rows:
+        state.cursor = decode(rows[0][0])
+        state.extra = json.loads(rows[0][1]) if rows[0][1] else {}
+    files = engine.execute(f"SELECT path, checksum FROM {_q(STATE_SCHEMA)}.loaded_files WHERE source = ?", [source])
+    state.loaded_files = {p: c for p, c in files}
+    return state
+
+
+def encode(value: Any) -> str | None:
+    """A cursor value as JSON that keeps its type (dates, timestamps, decimals)."""
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return json.dumps({"t": "datetime", "v": value.isoformat()})
+    if isinstance(value, dt.date):
+        return json.dumps({"t": "date", "v": value.isoformat()})
+    if isinstance(value, decimal.Decimal):
+        return json.dumps({"t": "decimal", "v": str(value)})
+    return json.dumps({"t": "json", "v": value})
+
+
+def decode(text: str | None) -> Any:
+    if not text:
+        return None
+    data = json.loads(text)
+    kind, value = data.get("t"), data.get("v")
+    if kind == "datetime":
+        return dt.datetime.fromisoformat(value)
+    if kind == "date":
+        return dt.date.fromisoformat(value)
+    if kind == "decimal":
+        return decimal.Decimal(value)
+    return value
+
+
+# -- the loader -------------------------------------------------------------------------------------
+class Loader:
+    """Loads one source table from its connector."""
+
+    def __init__(self, engine: Engine, relation: Relation, connector: Connector, invocation_id: str = "") -> None:
+        self.engine = engine
+        self.relation = relation
+        self.connector = connector
+        self.invocation_id = invocation_id
+        cfg = connector.config
+        self.disposition = str(cfg.get("write_disposition") or "append")
+        if self.disposition not in DISPOSITIONS:
+            raise ConfigError(
+                f"source `{connector.name}`: unknown write_disposition `{self.disposition}`",
+                hint="use append, replace or merge",
+            )
+        key = cfg.get("primary_key")
+        self.primary_key = [str(k) for k in key] if isinstance(key, list) else ([str(key)] if key else [])
+        if self.disposition == "merge" and not self.primary_key:
+            raise ConfigError(
+                f"source `{connector.name}` uses write_disposition merge but has no `primary_key`",
+                hint="add `primary_key: <column>` (or a list) under the table's `extract:`",
+            )
+        self.contract = str(cfg.get("schema_contract") or "evolve")
+        if self.contract not in CONTRACTS:
+            raise ConfigError(
+                f"source `{connector.name}`: unknown schema_contract `{self.contract}`", hint="use " + ", ".join(CONTRACTS)
+            )
+        self.max_rejected = cfg.get("max_rejected")
+        self.key = connector.name
+        self.rejected_relation = Relation(relation.schema, relation.identifier + "__rejected", relation.database)
+        self.target = relation
+        self.result = LoadResult()
+
+    def run(self, full_refresh: bool = False) -> LoadResult:
+        engine = self.engine
+        engine.ensure_schema(self.relation.schema)
+        ensure_state_tables(engine)
+        if full_refresh:  # forget what was loaded: everything is extracted again
+            with engine.transaction():
+                engine.execute(f"DELETE FROM {_q(STATE_SCHEMA)}.load_state WHERE source = ?", [self.key])
+                engine.execute(f"DELETE FROM {_q(STATE_SCHEMA)}.loaded_files WHERE source = ?", [self.key])
+                if self.disposition != "replace":
+                    engine.drop(self.relation)
+        state = read_state(engine, self.key)
+        self.result.cursor = state.cursor
+        if self.disposition == "replace":
+            self.target = engine.staging_relation(self.relation)
+            engine.drop(self.target)
+        for batch in self.connector.extract(state):
+            self._load_batch(batch, state)
+        if self.disposition == "replace":
+            self._swap_replace()
+        return self.result
+
+    # -- one batch ---------------------------------------------------------------------------
+    def _load_batch(self, batch: Batch, state: ExtractState) -> None:
+        engine = self.engine
+        batch_id = str(uuid.uuid4())
+        view = f"__hw_batch_{batch_id.replace('-', '')}"
+        table = self._with_meta(batch, batch_id)
+        engine.register_arrow(view, table)
+        try:
+            with engine.transaction():
+                incoming = [(n, t) for n, t in engine.query_columns(f"SELECT * FROM {view}")]
+                columns, select, reject_pred = self._reconcile(incoming, view, batch_id)
+                rejected = self._write_rejected(batch.rejected, view, reject_pred, batch_id)
+                self._check_rejected(rejected, batch)
+                rows = self._write_rows(columns, select, view, reject_pred)
+                self._write_state(batch, state, batch_id, rows)
+        finally:
+            engine.unregister_arrow(view)
+        self.result.batches += 1
+        self.result.rows += rows
+        self.result.rejected += rejected
+        if batch.source_file and batch.final:
+            self.result.files.append(batch.source_file)
+        if batch.cursor is not None:
+            state.cursor = batch.cursor if state.cursor is None else max(state.cursor, batch.cursor)
+            self.result.cursor = state.cursor
+
+    def _with_meta(self, batch: Batch, batch_id: str) -> Any:
+        import pyarrow as pa
+
+        table = batch.table
+        n = table.num_rows
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        for name in META:
+            if name in table.column_names:
+                table = table.drop_columns([name])
+        table = table.append_column("_hw_loaded_at", pa.array([now] * n, pa.timestamp("us")))
+        table = table.append_column("_hw_batch_id", pa.array([batch_id] * n, pa.string()))
+        if batch.source_file is not None:
+            table = table.append_column("_hw_source_file", pa.array([batch.source_file] * n, pa.string()))
+        return table
+
+    def _reconcile(self, incoming: list[tuple[str, str]], view: str, batch_id: str) -> tuple[list[str], list[str], str | None]:
+        """Columns to insert, the SELECT expressions for them, and a predicate for rows to reject."""
+        engine = self.engine
+        existing = engine.columns(self.target)
+        if not existing:
+            cols = ", ".join(_q(n) for n, _ in incoming)
+            engine.execute(f"CREATE TABLE {self.target.render()} AS SELECT {cols} FROM {view} LIMIT 0")
+            engine._remember(self.target, "table")
+            existing = list(incoming)
+        have = {n.lower(): (n, t) for n, t in existing}
+        meta_new = [(n, t) for n, t in incoming if n.lower() not in have and n in META]
+        for name, dtype in meta_new:  # e.g. the first batch that comes from a file
+            engine.execute(f"ALTER TABLE {self.target.render()} ADD COLUMN {_q(name)} {dtype}")
+            have[name.lower()] = (name, dtype)
+        new = [(n, t) for n, t in incoming if n.lower() not in have]
+        changed = [(n, have[n.lower()][1], t) for n, t in incoming if n.lower() in have and have[n.lower()][1] != t]
+        reject_parts: list[str] = []
+        keep_new = True
+        if new or changed:
+            diff = [f"+{n} {t}" for n, t in new] + [f"{n}: {a} -> {b}" for n, a, b in changed]
+            if self.contract == "freeze":
+                raise ExecutionError(
+                    f"the schema of source `{self.key}` changed and its schema_contract is `freeze`: " + ", ".join(diff),
+                    node=self.key,
+                    hint="set schema_contract: evolve to accept new columns, or fix the source",
+                )
+            if self.contract == "discard_row" and new:
+                reject_parts += [f"{_q(n)} IS NOT NULL" for n, _ in new]
+                keep_new = False
+            elif self.contract == "discard_value":
+                keep_new = False
+            if keep_new:
+                for name, dtype in new:
+                    engine.execute(f"ALTER TABLE {self.target.render()} ADD COLUMN {_q(name)} {dtype}")
+                    self._record_change(f"added {name} {dtype}", batch_id)
+            for name, old, dtype in changed:
+                wider = _wider(old, dtype)
+                if self.contract == "evolve" and wider and wider != old:
+                    engine.execute(f"ALTER TABLE {self.target.render()} ALTER COLUMN {_q(name)} TYPE {wider}")
+                    self._record_change(f"widened {name} {old} -> {wider}", batch_id)
+                    have[name.lower()] = (have[name.lower()][0], wider)
+            if not keep_new and new:
+                self._record_change(f"{self.contract}: ignored new columns {', '.join(n for n, _ in new)}", batch_id)
+        targets = {n.lower(): (n, t) for n, t in engine.columns(self.target)}
+        columns, select = [], []
+        for name, _ in incoming:
+            if name.lower() not in targets:
+                continue
+            tname, ttype = targets[name.lower()]
+            columns.append(tname)
+            source_type = dict(incoming)[name]
+            if source_type == ttype:
+                select.append(_q(name))
+            else:
+                select.append(f"TRY_CAST({_q(name)} AS {ttype})")
+                if name not in META:
+                    reject_parts.append(f"({_q(name)} IS NOT NULL AND TRY_CAST({_q(name)} AS {ttype}) IS NULL)")
+        return columns, select, (" OR ".join(reject_parts) or None)
+
+    def _record_change(self, change: str, batch_id: str) -> None:
+        self.result.schema_changes.append(change)
+        self.engine.execute(
+            f"INSERT INTO {_q(STATE_SCHEMA)}.schema_changes VALUES (?, ?, ?, now()::TIMESTAMP)", [self.key, change, batch_id]
+        )
+
+    def _write_rejected(self, records: list[Rejected], view: str, predicate: str | None, batch_id: str) -> int:
+        engine = self.engine
+        rel = self.rejected_relation
+        count = 0
+        if records or predicate:
+            engine.execute(
+                f"CREATE TABLE IF NOT EXISTS {rel.render()} (raw VARCHAR, reason VARCHAR, source_file VARCHAR, "
+                "line BIGINT, _hw_batch_id VARCHAR, _hw_loaded_at TIMESTAMP)"
+            )
+            engine._remember(rel, "table")
+        for r in records:
+            engine.execute(
+                f"INSERT INTO {rel.render()} VALUES (?, ?, ?, ?, ?, now()::TIMESTAMP)",
+                [r.raw, r.reason, r.source_file, r.line, batch_id],
+            )
+            count += 1
+        if predicate:
+            reason = _reject_reason(predicate)
+            rows = engine.execute(
+                f"INSERT INTO {rel.render()} SELECT to_json(v)::VARCHAR, {quote_literal(reason)}, "
+                f"{'_hw_source_file' if self._has_file_column(view) else 'NULL'}, NULL, _hw_batch_id, _hw_loaded_at "
+                f"FROM {view} AS v WHERE {predicate}"
+            )
+            count += int(rows[0][0]) if rows and rows[0] else 0
+        return count
+
+    def _has_file_column(self, view: str) -> bool:
+        return any(n == "_hw_source_file" for n, _ in self.engine.query_columns(f"SELECT * FROM {view}"))
+
+    def _check_rejected(self, rejected: int, batch: Batch) -> None:
+        limit = self.max_rejected
+        if limit is None or not rejected:
+            return
+        total = batch.table.num_rows + len(batch.rejected)
+        limit_f = float(limit)
+        over = rejected / max(total, 1) > limit_f if 0 < limit_f < 1 else rejected > limit_f
+        if over:
+            where = f" in {batch.source_file}" if batch.source_file else ""
+            raise ExecutionError(
+                f"source `{self.key}`: {rejected:,} of {total:,} records{where} were rejected, more than max_rejected ({limit})",
+                node=self.key,
+                hint=f"see {self.rejected_relation.render(quote=False)} for the records and reasons; nothing of this batch was loaded",
+            )
+
+    def _write_rows(self, columns: list[str], select: list[str], view: str, reject_pred: str | None) -> int:
+        engine = self.engine
+        target = self.target.render()
+        cols = ", ".join(_q(c) for c in columns)
+        where = f" WHERE NOT coalesce({reject_pred}, false)" if reject_pred else ""
+        body = f"SELECT {', '.join(select)} FROM {view}{where}"
+        if self.disposition == "merge":
+            keys = self.primary_key
+            part = ", ".join(_q(k) for k in keys)
+            # the last row of a key wins inside a batch (boundary rows of a cursor, repeated pages)
+            body = (
+                f"SELECT {cols} FROM (SELECT *, row_number() OVER () AS __hw_rn FROM ({body}) AS b) AS b "
+                f"QUALIFY row_number() OVER (PARTITION BY {part} ORDER BY __hw_rn DESC) = 1"
+            )
+            match = " AND ".join(f"t.{_q(k)} IS NOT DISTINCT FROM s.{_q(k)}" for k in keys)
+            staged = f"__hw_merge_{uuid.uuid4().hex}"
+            engine.execute(f"CREATE TEMP TABLE {staged} AS {body}")
+            try:
+                engine.execute(f"DELETE FROM {target} AS t WHERE EXISTS (SELECT 1 FROM {staged} AS s WHERE {match})")
+                rows = engine.execute(f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {staged}")
+            finally:
+                engine.execute(f"DROP TABLE IF EXISTS {staged}")
+        else:
+            rows = engine.execute(f"INSERT INTO {target} ({cols}) {body}")
+        return int(rows[0][0]) if rows and rows[0] else 0
+
+    def _write_state(self, batch: Batch, state: ExtractState, batch_id: str, rows: int) -> None:
+        engine = self.engine
+        if batch.source_file and batch.file_checksum and batch.final:
+            engine.execute(
+                f"INSERT OR REPLACE INTO {_q(STATE_SCHEMA)}.loaded_files VALUES (?, ?, ?, ?, ?, now()::TIMESTAMP)",
+                [self.key, batch.source_file, batch.file_checksum, rows, batch_id],
+            )
+        cursor = state.cursor
+        if batch.cursor is not None:
+            cursor = batch.cursor if cursor is None else max(cursor, batch.cursor)
+        engine.execute(
+            f"INSERT OR REPLACE INTO {_q(STATE_SCHEMA)}.load_state VALUES (?, ?, ?, now()::TIMESTAMP)",
+            [self.key, encode(cursor), json.dumps(state.extra, default=str)],
+        )
+
+    def _swap_replace(self) -> None:
+        engine = self.engine
+        staged = self.target
+        if not engine.columns(staged):
+            return  # nothing extracted: keep the table as it is
+        engine.publish(staged, self.relation, "table", "")
+        self.target = self.relation
+
+
+def _reject_reason(predicate: str) -> str:
+    if "TRY_CAST" in predicate:
+        return "a value cannot be converted to the column's type"
+    return "the record has values in columns the schema contract does not allow"
+
+
+_ORDER = ["BOOLEAN", "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE"]
+
+
+def _wider(old: str, new: str) -> str | None:
+    """A type both fit in, when widening is lossless (ints and floats; anything into VARCHAR)."""
+    old_u, new_u = old.upper(), new.upper()
+    if old_u in _ORDER and new_u in _ORDER:
+        return _ORDER[max(_ORDER.index(old_u), _ORDER.index(new_u))]
+    if old_u == "DATE" and new_u.startswith("TIMESTAMP"):
+        return new_u
+    # text into a numeric column is not widened: values that do not convert are rejected instead
+    return None
