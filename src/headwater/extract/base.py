@@ -128,6 +128,11 @@ class Connector(ABC):
         The default trusts `extract` to fail clearly."""
         return None
 
+    def hints(self) -> dict[str, Any]:
+        """Loader settings the source itself knows (e.g. a dlt resource's `primary_key` and
+        `write_disposition`); the table's `extract:` config wins over them."""
+        return {}
+
     @abstractmethod
     def extract(self, state: ExtractState) -> Iterator[Batch]:
         """Yield the rows to load, in batches, given what was loaded before."""

@@ -126,7 +126,7 @@ class Loader:
         self.relation = relation
         self.connector = connector
         self.invocation_id = invocation_id
-        cfg = connector.config
+        cfg = {**connector.hints(), **connector.config}
         self.disposition = str(cfg.get("write_disposition") or "append")
         if self.disposition not in DISPOSITIONS:
             raise ConfigError(
