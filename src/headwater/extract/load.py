@@ -176,9 +176,16 @@ class Loader:
     def _load_batch(self, batch: Batch, state: ExtractState) -> None:
         engine = self.engine
         batch_id = str(uuid.uuid4())
+        raw = f"__hw_rows_{batch_id.replace('-', '')}"
         view = f"__hw_batch_{batch_id.replace('-', '')}"
-        table = self._with_meta(batch, batch_id)
-        engine.register_arrow(view, table)
+        table = batch.table.drop_columns([c for c in META if c in batch.table.column_names])
+        engine.register_arrow(raw, table)
+        # metadata columns are constants of the view, not Python-built arrays (10M rows: 0 s vs ~1.5 s)
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(sep=" ")
+        meta = [f"TIMESTAMP {quote_literal(now)} AS _hw_loaded_at", f"{quote_literal(batch_id)} AS _hw_batch_id"]
+        if batch.source_file is not None:
+            meta.append(f"{quote_literal(batch.source_file)} AS _hw_source_file")
+        engine.execute(f"CREATE TEMP VIEW {view} AS SELECT *, {', '.join(meta)} FROM {raw}")
         try:
             with engine.transaction():
                 incoming = [(n, t) for n, t in engine.query_columns(f"SELECT * FROM {view}")]
@@ -188,7 +195,8 @@ class Loader:
                 rows = self._write_rows(columns, select, view, reject_pred)
                 self._write_state(batch, state, batch_id, rows)
         finally:
-            engine.unregister_arrow(view)
+            engine.execute(f"DROP VIEW IF EXISTS {view}")
+            engine.unregister_arrow(raw)
         self.result.batches += 1
         self.result.rows += rows
         self.result.rejected += rejected
@@ -197,21 +205,6 @@ class Loader:
         if batch.cursor is not None:
             state.cursor = batch.cursor if state.cursor is None else max(state.cursor, batch.cursor)
             self.result.cursor = state.cursor
-
-    def _with_meta(self, batch: Batch, batch_id: str) -> Any:
-        import pyarrow as pa
-
-        table = batch.table
-        n = table.num_rows
-        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-        for name in META:
-            if name in table.column_names:
-                table = table.drop_columns([name])
-        table = table.append_column("_hw_loaded_at", pa.array([now] * n, pa.timestamp("us")))
-        table = table.append_column("_hw_batch_id", pa.array([batch_id] * n, pa.string()))
-        if batch.source_file is not None:
-            table = table.append_column("_hw_source_file", pa.array([batch.source_file] * n, pa.string()))
-        return table
 
     def _reconcile(self, incoming: list[tuple[str, str]], view: str, batch_id: str) -> tuple[list[str], list[str], str | None]:
         """Columns to insert, the SELECT expressions for them, and a predicate for rows to reject."""

@@ -1,0 +1,923 @@
+"""The `files` and `s3` connectors: CSV/TSV, JSON/NDJSON and Parquet files, plain, gzip or zstd,
+from a local glob or an `s3://bucket/prefix/*.csv.gz` glob.
+
+Config (`sources.yml`, a table's `extract:` merged with its source's `connection:`)::
+
+    path: orders/*.csv.gz          # local glob (relative to `base_dir`) or s3://bucket/prefix/*.csv
+    format: csv                    # csv | tsv | json | ndjson | jsonl | parquet (default: from the extension)
+    compression: auto              # auto (from the extension: .gz, .zst) | gzip | zstd | none
+    delimiter: ";"                 # CSV; TSV defaults to a tab
+    header: true                   # CSV: the first line names the columns (default true)
+    encoding: latin-1              # decoded to UTF-8 (default utf-8)
+    quote: '"'
+    escape: '"'
+    null_values: ["", "NA"]
+    date_format: "%d/%m/%Y"        # strptime formats for DATE / TIMESTAMP values
+    timestamp_format: "%d/%m/%Y %H:%M"
+    column_types: {amount: DECIMAL(12,2)}   # DuckDB types; other columns are inferred
+    skip_rows: 2                   # CSV: lines before the header
+    options: {}                    # more arguments for DuckDB's read_csv / read_json / read_parquet
+    base_dir: data/raw             # passed in by the loader (the project's `raw_data`)
+    # s3 only (the `files` connector reads s3:// paths too, configured by the environment):
+    endpoint_url: http://localhost:9000      # or $AWS_ENDPOINT_URL
+    region: eu-west-1                        # or $AWS_REGION / $AWS_DEFAULT_REGION (default us-east-1)
+    access_key_id_env: MY_KEY_ID             # names of environment variables; the default is
+    secret_access_key_env: MY_SECRET         # AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY /
+    session_token_env: MY_TOKEN              # AWS_SESSION_TOKEN, then pyarrow's default chain
+    anonymous: false                         # public buckets
+    max_attempts: 3                          # S3 request attempts (retries with backoff)
+
+Exactly-once input: files are listed in sorted order and each one gets a checksum —
+``sha256:<hex>`` of its bytes for local files (streamed, computed while the file is read when it
+was never loaded), ``etag:<ETag>:<size>`` for S3 objects (from a HEAD request: an unchanged object is
+skipped without downloading it). A file whose path (`source_file`: relative to `base_dir` when under
+it, else absolute; ``s3://bucket/key`` on S3) and checksum are in ``state.loaded_files`` is skipped;
+every other file is yielded as one `Batch` (sliced into several, ``final=False`` except the last,
+when the loader's `batch_size` is set and the file has more rows).
+
+Reading is DuckDB's and Arrow's own (no per-row Python on the good path): CSV through a private
+in-memory DuckDB's ``read_csv(ignore_errors, store_rejects)``, whose rejects table gives the bad
+lines with their line numbers; JSON through ``read_json``, Parquet through ``read_parquet``, all into Arrow.
+S3 objects are downloaded to a temporary file through ``pyarrow.fs.S3FileSystem`` (DuckDB's
+httpfs extension is not assumed to be installable) and read like local files.
+
+Bad records become `Rejected` (raw text, reason, file, line) and the good rows of the same file are
+still returned:
+
+- CSV: a line with too many / too few columns, an unterminated quote, invalid UTF-8, or a value
+  that does not cast to its `column_types` type (line = physical 1-based line in the file). A value
+  that does not fit an *inferred* type (DuckDB samples the first rows) is not a bad record: the
+  file is read again with types inferred from all its rows.
+- NDJSON: a line that is not valid JSON or not a JSON object (line = 1-based line), and records
+  with a value that does not cast to its `column_types` type (raw = the record as JSON).
+- JSON arrays and Parquet: records whose `column_types` cast fails (line = 1-based record number).
+  A JSON document that does not parse at all is a `ConnectorError` naming the file.
+"""
+
+from __future__ import annotations
+
+import glob as globlib
+import hashlib
+import json
+import os
+import re
+import tempfile
+from collections.abc import Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from headwater.errors import ConfigError
+from headwater.extract.base import (
+    Batch,
+    Connector,
+    ConnectorError,
+    ExtractState,
+    Rejected,
+    TransientConnectorError,
+    register,
+)
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+FORMATS = ("csv", "tsv", "json", "ndjson", "jsonl", "parquet")
+COMPRESSIONS = ("auto", "gzip", "zstd", "none")
+_EXT_FORMAT = {
+    ".csv": "csv", ".txt": "csv", ".tsv": "tsv", ".tab": "tsv", ".json": "json", ".ndjson": "ndjson",
+    ".jsonl": "ndjson", ".parquet": "parquet", ".pq": "parquet",
+}  # fmt: skip
+_EXT_COMPRESSION = {".gz": "gzip", ".gzip": "gzip", ".zst": "zstd", ".zstd": "zstd"}
+# encodings DuckDB's CSV reader decodes itself; others are transcoded to UTF-8 first
+_DUCKDB_ENCODINGS = {"utf8": "utf-8", "utf-8": "utf-8", "latin-1": "latin-1", "latin1": "latin-1",
+                     "iso-8859-1": "latin-1", "iso8859-1": "latin-1", "utf-16": "utf-16", "utf16": "utf-16"}  # fmt: skip
+_CHUNK = 1 << 20
+_MAX_RAW = 10_000  # characters of a rejected record kept
+
+
+@dataclass
+class _File:
+    key: str
+    """The file's name in `source_file` and `state.loaded_files`."""
+    location: str
+    """Local path, or `bucket/key` on S3."""
+    size: int | None = None
+
+
+def _compression_of(name: str) -> str:
+    return _EXT_COMPRESSION.get(Path(name).suffix.lower(), "none")
+
+
+def _strip_compression(name: str) -> str:
+    p = Path(name)
+    return p.stem if p.suffix.lower() in _EXT_COMPRESSION else p.name
+
+
+def _quote(value: str) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _ident(name: str) -> str:
+    return '"' + str(name).replace('"', '""') + '"'
+
+
+def _sql_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{_quote(str(k))}: {_sql_value(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_sql_value(v) for v in value) + "]"
+    return _quote(str(value))
+
+
+def _call(func: str, path: str, args: Mapping[str, Any]) -> str:
+    return f"{func}({', '.join([_quote(path)] + [f'{k} = {_sql_value(v)}' for k, v in args.items()])})"
+
+
+def _to_arrow(con: Any, sql: str) -> pa.Table:
+    rel = con.sql(sql)
+    for name in ("to_arrow_table", "fetch_arrow_table", "arrow"):
+        fn = getattr(rel, name, None)
+        if fn is not None:
+            out = fn()
+            return out if hasattr(out, "num_rows") else out.read_all()
+    raise AttributeError("duckdb relation without an Arrow export")  # pragma: no cover
+
+
+def _checksum_local(path: str) -> str:
+    with open(path, "rb") as fh:
+        digest = hashlib.file_digest(fh, "sha256")  # SHA-NI: ~2x blake2b's speed on x86-64
+    return "sha256:" + digest.hexdigest()
+
+
+def _etag_checksum(meta: Mapping[Any, Any], size: int) -> str | None:
+    etag = meta.get("ETag") or meta.get(b"ETag")
+    if not etag:
+        return None
+    etag = etag.decode() if isinstance(etag, bytes) else str(etag)
+    return f"etag:{etag.strip(chr(34))}:{size}"
+
+
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    """A glob as a regex on `/`-separated keys: `*` and `?` stay within a segment, `**` crosses them."""
+    out, i, n = "", 0, len(pattern)
+    while i < n:
+        c = pattern[i]
+        if c == "*":
+            if pattern.startswith("**", i):
+                if pattern.startswith("**/", i):
+                    out += "(?:.*/)?"
+                    i += 3
+                else:
+                    out += ".*"
+                    i += 2
+                continue
+            out += "[^/]*"
+        elif c == "?":
+            out += "[^/]"
+        elif c == "[" and "]" in pattern[i + 2 :]:
+            end = pattern.index("]", i + 2)
+            body = pattern[i + 1 : end]
+            if body.startswith("!"):
+                body = "^" + body[1:]
+            out += "[" + body.replace("\\", "\\\\") + "]"
+            i = end
+        else:
+            out += re.escape(c)
+        i += 1
+    return re.compile(out + r"\Z")
+
+
+def _has_magic(text: str) -> bool:
+    return any(c in text for c in "*?[")
+
+
+@register
+class FilesConnector(Connector):
+    """Local files (and s3:// paths configured by the environment)."""
+
+    kind = "files"
+    required = ("path",)
+    optional = (
+        "base_dir", "format", "compression", "delimiter", "header", "encoding", "quote", "escape",
+        "null_values", "date_format", "timestamp_format", "column_types", "skip_rows", "options",
+    )  # fmt: skip
+
+    def __init__(self, source: str, table: str, config: Mapping[str, Any], env: Mapping[str, str] | None = None) -> None:
+        super().__init__(source, table, config, env)
+        self._check_config()
+        self._s3: Any = None
+
+    # -- config ------------------------------------------------------------------------------------
+    def _check_config(self) -> None:
+        c = self.config
+        fmt = c.get("format")
+        if fmt is not None and str(fmt).lower() not in FORMATS:
+            raise ConfigError(
+                f"source `{self.name}`: unknown format `{fmt}`", node=self.name, hint="formats: " + ", ".join(FORMATS)
+            )
+        comp = c.get("compression")
+        if comp is not None and str(comp).lower() not in COMPRESSIONS:
+            raise ConfigError(
+                f"source `{self.name}`: unknown compression `{comp}`",
+                node=self.name,
+                hint="compressions: " + ", ".join(COMPRESSIONS),
+            )
+        for key in ("column_types", "options"):
+            if c.get(key) is not None and not isinstance(c[key], Mapping):
+                raise ConfigError(f"source `{self.name}`: `{key}` must be a mapping", node=self.name)
+        if c.get("header") is not None and not isinstance(c["header"], bool):
+            raise ConfigError(f"source `{self.name}`: `header` must be true or false", node=self.name)
+        if c.get("skip_rows") is not None and (not isinstance(c["skip_rows"], int) or c["skip_rows"] < 0):
+            raise ConfigError(f"source `{self.name}`: `skip_rows` must be a number >= 0", node=self.name)
+        enc = c.get("encoding")
+        if enc:
+            import codecs
+
+            try:
+                codecs.lookup(str(enc))
+            except LookupError:
+                raise ConfigError(f"source `{self.name}`: unknown encoding `{enc}`", node=self.name) from None
+
+    @property
+    def path(self) -> str:
+        return str(self.config["path"])
+
+    @property
+    def is_s3(self) -> bool:
+        return self.path.startswith("s3://")
+
+    def _base_dir(self) -> str:
+        return str(self.config.get("base_dir") or os.getcwd())
+
+    def _format_of(self, f: _File) -> str:
+        fmt = self.config.get("format")
+        if fmt:
+            fmt = str(fmt).lower()
+            return "ndjson" if fmt == "jsonl" else fmt
+        ext = Path(_strip_compression(f.location)).suffix.lower()
+        guessed = _EXT_FORMAT.get(ext)
+        if guessed is None:
+            raise ConnectorError(
+                f"source `{self.name}`: cannot tell the format of `{f.key}` from its extension",
+                node=self.name,
+                hint="set `format:` (" + ", ".join(FORMATS) + ")",
+            )
+        return "json_auto" if guessed == "json" else guessed
+
+    def _compression_for(self, f: _File) -> str:
+        comp = str(self.config.get("compression") or "auto").lower()
+        return _compression_of(f.location) if comp == "auto" else comp
+
+    # -- listing -----------------------------------------------------------------------------------
+    def list_files(self) -> list[_File]:
+        """The files the glob matches, sorted; a `ConnectorError` when there are none."""
+        files = self._list_s3() if self.is_s3 else self._list_local()
+        if not files:
+            if self.is_s3:
+                where = f" on {self._s3_endpoint_text()}"
+            else:
+                where = f" (relative to `{self._base_dir()}`)" if not os.path.isabs(self.path) else ""
+            raise ConnectorError(
+                f"source `{self.name}`: no file matches `{self.path}`{where}",
+                node=self.name,
+                hint="check `path` (a glob: `*` within a folder, `**` across folders)"
+                + ("" if self.is_s3 or os.path.isabs(self.path) else " and the project's `raw_data`"),
+            )
+        return files
+
+    def _list_local(self) -> list[_File]:
+        base = self._base_dir()
+        pattern = os.path.expanduser(self.path)
+        full = pattern if os.path.isabs(pattern) else os.path.join(globlib.escape(base), pattern)
+        if os.path.isdir(full):
+            full = os.path.join(globlib.escape(full), "**", "*")
+        base_abs = os.path.abspath(base)
+        out = []
+        for p in globlib.glob(full, recursive=True):
+            if not os.path.isfile(p):
+                continue
+            ap = os.path.abspath(p)
+            rel = os.path.relpath(ap, base_abs)
+            key = Path(ap).as_posix() if rel.startswith("..") or os.path.isabs(rel) else Path(rel).as_posix()
+            out.append(_File(key=key, location=ap, size=os.path.getsize(ap)))
+        return sorted(out, key=lambda f: f.key)
+
+    # -- S3 ------------------------------------------------------------------------------------------
+    def _s3_bucket_and_pattern(self) -> tuple[str, str]:
+        rest = self.path[len("s3://") :]
+        bucket, _, key = rest.partition("/")
+        if not bucket:
+            raise ConfigError(f"source `{self.name}`: `{self.path}` names no bucket", node=self.name)
+        return bucket, key
+
+    def _s3_endpoint(self) -> str | None:
+        return self.config.get("endpoint_url") or self.env.get("AWS_ENDPOINT_URL_S3") or self.env.get("AWS_ENDPOINT_URL")
+
+    def _s3_endpoint_text(self) -> str:
+        ep = self._s3_endpoint()
+        ep = re.sub(r"//[^/@]*@", "//", ep) if ep else ep  # never show user:password@
+        return f"endpoint `{ep}`" if ep else f"AWS S3 (region `{self._s3_region()}`)"
+
+    def _s3_region(self) -> str:
+        return str(self.config.get("region") or self.env.get("AWS_REGION") or self.env.get("AWS_DEFAULT_REGION") or "us-east-1")
+
+    def _s3_credentials(self) -> dict[str, str]:
+        key_var = self.config.get("access_key_id_env") or "AWS_ACCESS_KEY_ID"
+        secret_var = self.config.get("secret_access_key_env") or "AWS_SECRET_ACCESS_KEY"
+        token_var = self.config.get("session_token_env") or "AWS_SESSION_TOKEN"
+        explicit = "access_key_id_env" in self.config or "secret_access_key_env" in self.config
+        key, secret = self.env.get(str(key_var)), self.env.get(str(secret_var))
+        if explicit and (key is None or secret is None):
+            missing = str(key_var) if key is None else str(secret_var)
+            raise ConfigError(
+                f"source `{self.name}` reads S3 credentials from the environment variable `{missing}`, which is not set",
+                node=self.name,
+                hint=f"export {missing}=...",
+            )
+        if key is None or secret is None:
+            return {}
+        out = {"access_key": key, "secret_key": secret}
+        token = self.env.get(str(token_var))
+        if token:
+            out["session_token"] = token
+        return out
+
+    def _credential_names(self) -> str:
+        return "`{}` / `{}`".format(
+            self.config.get("access_key_id_env") or "AWS_ACCESS_KEY_ID",
+            self.config.get("secret_access_key_env") or "AWS_SECRET_ACCESS_KEY",
+        )
+
+    def _s3fs(self) -> Any:
+        if self._s3 is not None:
+            return self._s3
+        from urllib.parse import urlparse
+
+        from pyarrow import fs
+
+        kwargs: dict[str, Any] = {"region": self._s3_region(), "connect_timeout": 10, "request_timeout": 60}
+        ep = self._s3_endpoint()
+        if ep:
+            parsed = urlparse(ep if "://" in ep else "https://" + ep)
+            kwargs["endpoint_override"] = parsed.netloc + parsed.path.rstrip("/")
+            kwargs["scheme"] = parsed.scheme or "https"
+        if self.config.get("anonymous"):
+            kwargs["anonymous"] = True
+        else:
+            kwargs.update(self._s3_credentials())
+        attempts = int(self.config.get("max_attempts") or 3)
+        kwargs["retry_strategy"] = fs.AwsStandardS3RetryStrategy(max_attempts=attempts)
+        try:
+            self._s3 = fs.S3FileSystem(**kwargs)
+        except Exception as exc:
+            raise ConnectorError(
+                f"source `{self.name}`: cannot set up S3 access to {self._s3_endpoint_text()}: {exc}", node=self.name
+            ) from None
+        return self._s3
+
+    def _s3_error(self, exc: BaseException, bucket: str, what: str) -> ConnectorError:
+        text = str(exc)
+        upper = text.upper()
+        where = self._s3_endpoint_text()
+        if "NO_SUCH_BUCKET" in upper or "NOSUCHBUCKET" in upper:
+            return ConnectorError(
+                f"source `{self.name}`: the bucket `{bucket}` does not exist on {where}",
+                node=self.name,
+                hint="check the bucket in `path`, and `endpoint_url` / `region`",
+            )
+        if any(s in upper for s in ("NETWORK_CONNECTION", "CURLCODE", "COULD NOT CONNECT", "COULDN'T CONNECT", "TIMED OUT")):
+            return TransientConnectorError(
+                f"source `{self.name}`: cannot reach {where} while {what} (bucket `{bucket}`)",
+                node=self.name,
+                hint="check `endpoint_url` (or AWS_ENDPOINT_URL), that the server is running and the network",
+            )
+        if any(s in upper for s in ("ACCESS_DENIED", "ACCESSDENIED", "INVALIDACCESSKEYID", "INVALID_ACCESS_KEY_ID",
+                                    "SIGNATURE", "FORBIDDEN", "HTTP RESPONSE CODE: 403", "EXPIREDTOKEN")):  # fmt: skip
+            return ConnectorError(
+                f"source `{self.name}`: access to the bucket `{bucket}` on {where} was denied while {what}",
+                node=self.name,
+                hint=f"check the credentials in {self._credential_names()} and their permissions on the bucket",
+            )
+        detail = re.sub(r"\s*\(Request ID: [^)]*\)", "", text).strip()
+        return ConnectorError(
+            f"source `{self.name}`: S3 error on {where} (bucket `{bucket}`) while {what}: {detail}", node=self.name
+        )
+
+    def _list_s3(self) -> list[_File]:
+        from pyarrow import fs
+
+        bucket, pattern = self._s3_bucket_and_pattern()
+        s3 = self._s3fs()
+        if not _has_magic(pattern):
+            try:
+                info = s3.get_file_info(f"{bucket}/{pattern}".rstrip("/"))
+            except OSError as exc:
+                raise self._s3_error(exc, bucket, "looking up the path") from None
+            if info.type == fs.FileType.File:
+                return [_File(key=f"s3://{bucket}/{pattern}", location=info.path, size=info.size)]
+            pattern = pattern.rstrip("/") + "/**" if pattern else "**"
+        parts = pattern.split("/")
+        fixed = []
+        for part in parts[:-1]:
+            if _has_magic(part):
+                break
+            fixed.append(part)
+        prefix = "/".join(fixed)
+        regex = _glob_regex(pattern)
+        try:
+            infos = s3.get_file_info(fs.FileSelector(f"{bucket}/{prefix}".rstrip("/"), recursive=True, allow_not_found=True))
+        except FileNotFoundError:
+            infos = []
+        except OSError as exc:
+            raise self._s3_error(exc, bucket, "listing the files") from None
+        out = []
+        for info in infos:
+            if info.type != fs.FileType.File:
+                continue
+            key = info.path[len(bucket) + 1 :]
+            if regex.match(key):
+                out.append(_File(key=f"s3://{bucket}/{key}", location=info.path, size=info.size))
+        if not out:  # a bucket that does not exist must not pass for an empty listing
+            try:
+                exists = s3.get_file_info(bucket).type != fs.FileType.NotFound
+            except OSError as exc:
+                raise self._s3_error(exc, bucket, "looking up the bucket") from None
+            if not exists:
+                raise self._s3_error(OSError("NO_SUCH_BUCKET"), bucket, "looking up the bucket")
+        return sorted(out, key=lambda f: f.key)
+
+    def _s3_checksum(self, f: _File) -> str | None:
+        """``etag:<ETag>:<size>`` from a HEAD request (None if the server gives no ETag)."""
+        bucket = f.location.split("/", 1)[0]
+        try:
+            with self._s3fs().open_input_file(f.location) as fh:
+                return _etag_checksum(fh.metadata(), fh.size())
+        except OSError as exc:
+            raise self._s3_error(exc, bucket, f"reading `{f.key}`") from None
+
+    def _s3_download(self, f: _File, tmp: str) -> tuple[str, str]:
+        """Copy an object into ``tmp``; returns (local path, checksum): the ETag and size of the
+        object as it was opened for this download (an object replaced between the listing and
+        the download is recorded with the ETag of the bytes read), else the sha256 of the bytes."""
+        bucket = f.location.split("/", 1)[0]
+        folder = tempfile.mkdtemp(dir=tmp)
+        local = os.path.join(folder, Path(f.location).name)
+        digest = hashlib.sha256()
+        try:
+            with self._s3fs().open_input_stream(f.location, compression=None) as src, open(local, "wb") as dst:
+                meta = src.metadata()
+                while True:
+                    chunk = src.read(_CHUNK)
+                    if not chunk:
+                        break
+                    digest.update(chunk)
+                    dst.write(chunk)
+        except OSError as exc:
+            if isinstance(exc, FileNotFoundError):
+                raise ConnectorError(
+                    f"source `{self.name}`: `{f.key}` disappeared before it was read", node=self.name
+                ) from None
+            raise self._s3_error(exc, bucket, f"reading `{f.key}`") from None
+        size = os.path.getsize(local)
+        return local, _etag_checksum(meta, size) or "sha256:" + digest.hexdigest()
+
+    # -- Connector -----------------------------------------------------------------------------------
+    def check(self) -> None:
+        self.list_files()
+
+    def extract(self, state: ExtractState) -> Iterator[Batch]:
+        files = self.list_files()
+        loaded = state.loaded_files or {}
+        with tempfile.TemporaryDirectory(prefix="headwater-files-") as tmp, ThreadPoolExecutor(max_workers=1) as pool:
+            for f in files:
+                yield from self._extract_file(f, loaded, tmp, pool)
+
+    def _extract_file(self, f: _File, loaded: Mapping[str, str], tmp: str, pool: ThreadPoolExecutor) -> Iterator[Batch]:
+        fmt = self._format_of(f)
+        pending: Future[str] | None = None
+        if self.is_s3:
+            checksum = self._s3_checksum(f)
+            if checksum is not None and loaded.get(f.key) == checksum:
+                return
+            local, checksum = self._s3_download(f, tmp)
+            if loaded.get(f.key) == checksum:
+                return
+        else:
+            local = f.location
+            if f.key in loaded:
+                checksum = self._local_checksum(f)
+                if loaded[f.key] == checksum:
+                    return
+            else:  # never loaded: hash while reading (hashlib and DuckDB both release the GIL)
+                pending = pool.submit(_checksum_local, local)
+        try:
+            table, rejected = self._read(f, local, fmt, tmp)
+        except BaseException:
+            if pending is not None:
+                pending.cancel()
+            raise
+        if pending is not None:
+            try:
+                checksum = pending.result()
+            except OSError as exc:
+                raise self._file_error(f, exc) from None
+        if self.is_s3 and local != f.location:
+            os.unlink(local)
+        yield from self._batches(f, table, rejected, checksum)
+
+    def _local_checksum(self, f: _File) -> str:
+        try:
+            return _checksum_local(f.location)
+        except OSError as exc:
+            raise self._file_error(f, exc) from None
+
+    def _file_error(self, f: _File, exc: BaseException) -> ConnectorError:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        hint = "check that the file exists and is readable by this user"
+        if isinstance(exc, PermissionError):
+            hint = "check the file's permissions"
+        return ConnectorError(f"source `{self.name}`: cannot read `{f.key}`: {reason}", node=self.name, hint=hint)
+
+    def _batches(self, f: _File, table: pa.Table, rejected: list[Rejected], checksum: str) -> Iterator[Batch]:
+        size = self.config.get("batch_size")
+        size = int(size) if isinstance(size, int | str) and str(size).isdigit() and int(size) > 0 else 0
+        if not size or table.num_rows <= size:
+            yield Batch(table=table, source_file=f.key, file_checksum=checksum, rejected=rejected)
+            return
+        starts = range(0, table.num_rows, size)
+        for i, start in enumerate(starts):
+            last = i == len(starts) - 1
+            yield Batch(
+                table=table.slice(start, size),
+                source_file=f.key,
+                file_checksum=checksum,
+                rejected=rejected if last else [],
+                final=last,
+            )
+
+    # -- reading -------------------------------------------------------------------------------------
+    def _read(self, f: _File, local: str, fmt: str, tmp: str) -> tuple[pa.Table, list[Rejected]]:
+        import duckdb
+        import pyarrow as pa
+
+        try:
+            if os.path.getsize(local) == 0:
+                return pa.table({}), []
+        except OSError as exc:
+            raise self._file_error(f, exc) from None
+        try:
+            if fmt in ("csv", "tsv"):
+                return self._read_csv(f, local, fmt, tmp)
+            if fmt in ("json", "json_auto", "ndjson"):
+                return self._read_json(f, local, fmt, tmp)
+            return self._read_parquet(f, local, tmp)
+        except ConnectorError:
+            raise
+        except OSError as exc:
+            raise self._file_error(f, exc) from None
+        except (duckdb.Error, pa.ArrowException, UnicodeDecodeError, EOFError, ValueError) as exc:
+            raise self._read_error(f, exc) from None
+
+    def _read_error(self, f: _File, exc: BaseException) -> ConnectorError:
+        text = str(exc).strip()
+        text = re.sub(r"\n\s*\n.*", "", text, flags=re.S)  # DuckDB's long dialect dump
+        text = re.sub(r"\nLINE \d+:.*", "", text, flags=re.S)
+        hint = None
+        low = text.lower()
+        if "gzip" in low or "zstd" in low or "compress" in low or "decompress" in low or isinstance(exc, EOFError):
+            hint = "the file is not valid compressed data: check the file, or set `compression`"
+        elif "unicode" in low or "encoding" in low or isinstance(exc, UnicodeDecodeError):
+            hint = "set `encoding` (e.g. latin-1)"
+        elif "permission" in low:
+            hint = "check the file's permissions"
+        return ConnectorError(f"source `{self.name}`: cannot read `{f.key}`: {text}", node=self.name, hint=hint)
+
+    def _encoding(self) -> str:
+        enc = str(self.config.get("encoding") or "utf-8").lower()
+        import codecs
+
+        name = codecs.lookup(enc).name  # normalized: 'latin-1' -> 'iso8859-1', 'utf8' -> 'utf-8'
+        return {"iso8859-1": "latin-1", "utf-8": "utf-8", "utf-16": "utf-16"}.get(name, name)
+
+    def _transcode(self, local: str, compression: str, encoding: str, tmp: str) -> str:
+        """Decompress and decode a text file into a UTF-8 temporary file (same lines)."""
+        import codecs
+
+        import pyarrow as pa
+
+        out = os.path.join(tempfile.mkdtemp(dir=tmp), "utf8" + Path(_strip_compression(local)).suffix)
+        decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+        comp = None if compression == "none" else compression
+        with pa.input_stream(local, compression=comp) as src, open(out, "w", encoding="utf-8", newline="") as dst:
+            while True:
+                chunk = src.read(_CHUNK)
+                dst.write(decoder.decode(chunk, final=not chunk))
+                if not chunk:
+                    break
+        return out
+
+    def _reader_options(self) -> dict[str, Any]:
+        return dict(self.config.get("options") or {})
+
+    def _column_types(self) -> dict[str, str]:
+        return {str(k): str(v) for k, v in (self.config.get("column_types") or {}).items()}
+
+    # CSV -------------------------------------------------------------------------------------------
+    def _read_csv(self, f: _File, local: str, fmt: str, tmp: str) -> tuple[pa.Table, list[Rejected]]:
+        import duckdb
+
+        c = self.config
+        compression = self._compression_for(f)
+        encoding = self._encoding()
+        args: dict[str, Any] = {"header": c.get("header", True)}
+        if c.get("delimiter") is not None:
+            args["delim"] = str(c["delimiter"])
+        elif fmt == "tsv":
+            args["delim"] = "\t"
+        for key, arg in (("quote", "quote"), ("escape", "escape"), ("date_format", "dateformat"),
+                         ("timestamp_format", "timestampformat"), ("skip_rows", "skip")):  # fmt: skip
+            if c.get(key) is not None:
+                args[arg] = c[key]
+        if c.get("null_values") is not None:
+            nv = c["null_values"]
+            args["nullstr"] = [str(v) for v in nv] if isinstance(nv, list | tuple) else str(nv)
+        if encoding in _DUCKDB_ENCODINGS.values():
+            args["encoding"] = encoding
+            args["compression"] = compression
+            path = local
+        else:
+            path = self._transcode(local, compression, encoding, tmp)
+            args["compression"] = "none"
+        args.update(self._reader_options())
+        user_types = self._column_types()
+        types = dict(user_types)
+        attempt = 0
+        while True:
+            con = duckdb.connect()
+            try:
+                call_args = dict(args)
+                if types:
+                    call_args["types"] = types
+                if attempt >= 1:
+                    call_args["sample_size"] = -1
+                call_args.update({"ignore_errors": True, "store_rejects": True})
+                table = _to_arrow(con, "SELECT * FROM " + _call("read_csv", path, call_args))
+                errors = con.sql(
+                    "SELECT line, column_name, error_type::VARCHAR, csv_line, error_message FROM reject_errors "
+                    "ORDER BY line, column_idx"
+                ).fetchall()
+            finally:
+                con.close()
+            # a value that does not fit a type DuckDB guessed from a sample is no bad record:
+            # read again, inferring from all rows (then as text, if that is still not enough)
+            inferred = {
+                col for _, col, kind, _, _ in errors
+                if kind == "CAST" and col is not None and col not in user_types
+            }  # fmt: skip
+            if not inferred:
+                break
+            attempt += 1
+            if attempt >= 2:
+                types.update(dict.fromkeys(inferred, "VARCHAR"))
+            if attempt > 3:  # pragma: no cover - defensive
+                break
+        rejected: dict[int, Rejected] = {}
+        for line, col, kind, raw, message in errors:
+            reason = message if kind == "CAST" else f"{kind}: {message}"  # CAST's message names the column
+            if col and kind not in ("CAST", "MISSING COLUMNS", "TOO MANY COLUMNS"):
+                reason += f" (column `{col}`)"
+            line_no = int(line) if line is not None else None
+            key = line_no if line_no is not None else -len(rejected) - 1
+            if key in rejected:
+                if reason not in rejected[key].reason:
+                    rejected[key].reason += "; " + reason
+                continue
+            rejected[key] = Rejected(raw=(raw or "")[:_MAX_RAW], reason=reason, source_file=f.key, line=line_no)
+        return table, list(rejected.values())
+
+    # JSON ------------------------------------------------------------------------------------------
+    def _json_args(self, fmt: str) -> dict[str, Any]:
+        c = self.config
+        args: dict[str, Any] = {
+            "format": {"json": "array", "ndjson": "newline_delimited", "json_auto": "auto"}[fmt],
+            "records": True,  # a line that is not an object is a bad record, not a `json` column
+        }
+        if c.get("date_format") is not None:
+            args["dateformat"] = c["date_format"]
+        if c.get("timestamp_format") is not None:
+            args["timestampformat"] = c["timestamp_format"]
+        args.update(self._reader_options())
+        return args
+
+    def _read_json(self, f: _File, local: str, fmt: str, tmp: str) -> tuple[pa.Table, list[Rejected]]:
+        import duckdb
+
+        compression = self._compression_for(f)
+        encoding = self._encoding()
+        path = local
+        if encoding not in ("utf-8",):
+            path = self._transcode(local, compression, encoding, tmp)
+            compression = "none"
+        args = self._json_args(fmt)
+        args["compression"] = compression
+        con = duckdb.connect()
+        try:
+            try:
+                table = _to_arrow(con, "SELECT * FROM " + _call("read_json", path, args))
+            except (duckdb.InvalidInputException, duckdb.BinderException, duckdb.ConversionException) as exc:
+                if fmt == "json" or (fmt == "json_auto" and self._starts_with_bracket(path, compression)):
+                    if "malformed json" in str(exc).lower():
+                        raise
+                    # a record whose type differs from the sampled ones: infer from all records
+                    table = _to_arrow(con, "SELECT * FROM " + _call("read_json", path, {**args, "sample_size": -1}))
+                else:
+                    return self._read_ndjson_slow(f, path, compression, tmp)
+            table, bad = self._apply_types(con, table)
+        finally:
+            con.close()
+        if bad and fmt != "json" and not (fmt == "json_auto" and self._starts_with_bracket(path, compression)):
+            # line numbers of NDJSON records are only known line by line
+            return self._read_ndjson_slow(f, path, compression, tmp)
+        return table, [Rejected(raw=raw, reason=reason, source_file=f.key, line=i + 1) for i, raw, reason in bad]
+
+    @staticmethod
+    def _starts_with_bracket(path: str, compression: str) -> bool:
+        import pyarrow as pa
+
+        with pa.input_stream(path, compression=None if compression == "none" else compression) as src:
+            head = src.read(4096)
+        return head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"[")
+
+    def _read_ndjson_slow(self, f: _File, path: str, compression: str, tmp: str) -> tuple[pa.Table, list[Rejected]]:
+        """The bad-record path of NDJSON: split the lines in Python, validate them with DuckDB's
+        own JSON parser (``json_valid``, as lenient as ``read_json``: trailing commas, NaN), write
+        the good ones to a temporary file and read it with ``read_json``."""
+        import duckdb
+        import pyarrow as pa
+
+        good_path = os.path.join(tempfile.mkdtemp(dir=tmp), "good.ndjson")
+        lines: list[int] = []
+        rejected: list[Rejected] = []
+        con = duckdb.connect()
+
+        def validate(batch: list[tuple[int, bytes, str]], dst: Any) -> None:
+            kinds = con.execute(
+                "SELECT CASE WHEN json_valid(l) THEN json_type(l) END FROM (SELECT unnest(?) AS l)",
+                [[text for _, _, text in batch]],
+            ).fetchall()
+            for (line_no, text_b, text), (kind,) in zip(batch, kinds, strict=True):
+                if kind == "OBJECT":
+                    dst.write(text_b + b"\n")
+                    lines.append(line_no)
+                    continue
+                if kind is None:
+                    try:
+                        json.loads(text)
+                        reason = "invalid JSON"
+                    except ValueError as exc:
+                        reason = f"invalid JSON: {exc}"
+                else:
+                    reason = f"not a JSON object ({kind.lower()})"
+                rejected.append(Rejected(raw=text[:_MAX_RAW], reason=reason, source_file=f.key, line=line_no))
+
+        try:
+            with pa.input_stream(path, compression=None if compression == "none" else compression) as src, open(
+                good_path, "wb"
+            ) as dst:
+                line_no = 0
+                rest = b""
+                while True:
+                    chunk = src.read(_CHUNK)
+                    parts = (rest + chunk).split(b"\n")
+                    rest = parts.pop() if chunk else b""
+                    pending: list[tuple[int, bytes, str]] = []
+                    for raw in parts:
+                        line_no += 1
+                        text_b = raw.rstrip(b"\r")
+                        if not text_b.strip():
+                            continue  # blank lines are no records
+                        try:
+                            pending.append((line_no, text_b, text_b.decode("utf-8")))
+                        except UnicodeDecodeError as exc:
+                            rejected.append(Rejected(raw=text_b.decode("utf-8", "replace")[:_MAX_RAW],
+                                                     reason=f"invalid UTF-8: {exc.reason}", source_file=f.key, line=line_no))  # fmt: skip
+                    if pending:
+                        validate(pending, dst)
+                    if not chunk:
+                        break
+        finally:
+            con.close()
+        rejected.sort(key=lambda r: r.line or 0)
+        if not lines:
+            return pa.table({}), rejected
+        args = self._json_args("ndjson")
+        args.update({"compression": "none", "sample_size": -1})
+        con = duckdb.connect()
+        try:
+            table = _to_arrow(con, "SELECT * FROM " + _call("read_json", good_path, args))
+            table, bad = self._apply_types(con, table)
+        finally:
+            con.close()
+        rejected += [Rejected(raw=raw, reason=reason, source_file=f.key, line=lines[i]) for i, raw, reason in bad]
+        rejected.sort(key=lambda r: r.line or 0)
+        return table, rejected
+
+    # Parquet ---------------------------------------------------------------------------------------
+    def _read_parquet(self, f: _File, local: str, tmp: str) -> tuple[pa.Table, list[Rejected]]:
+        import duckdb
+
+        compression = self._compression_for(f)
+        path = local
+        if compression != "none":  # a compressed Parquet file (rare): decompress it first
+            import pyarrow as pa
+
+            path = os.path.join(tempfile.mkdtemp(dir=tmp), "data.parquet")
+            with pa.input_stream(local, compression=compression) as src, open(path, "wb") as dst:
+                while chunk := src.read(_CHUNK):
+                    dst.write(chunk)
+        con = duckdb.connect()
+        try:
+            # DuckDB's reader into Arrow measured as fast as pyarrow.parquet's, and takes `options`
+            table = _to_arrow(con, "SELECT * FROM " + _call("read_parquet", path, self._reader_options()))
+            table, bad = self._apply_types(con, table)
+        finally:
+            con.close()
+        return table, [Rejected(raw=raw, reason=reason, source_file=f.key, line=i + 1) for i, raw, reason in bad]
+
+    # column_types on already-typed records -------------------------------------------------------
+    def _apply_types(self, con: Any, table: pa.Table) -> tuple[pa.Table, list[tuple[int, str, str]]]:
+        """Cast the `column_types` columns of ``table``; rows with a value that does not cast are
+        returned as (0-based index, raw JSON, reason) and left out of the table."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        types = {k: v for k, v in self._column_types().items() if k in table.column_names}
+        if not types or table.num_rows == 0:
+            return table, []
+        c = self.config
+        cols = {name: table.schema.field(name).type for name in types}
+        replace, checks = [], []
+        for name, typ in types.items():
+            q = _ident(name)
+            expr = f"TRY_CAST({q} AS {typ})"
+            base = typ.strip().upper()
+            if pa.types.is_string(cols[name]) or pa.types.is_large_string(cols[name]):
+                if base == "DATE" and c.get("date_format"):
+                    expr = f"TRY_CAST(try_strptime({q}, {_quote(c['date_format'])}) AS DATE)"
+                elif base.startswith("TIMESTAMP") and c.get("timestamp_format"):
+                    expr = f"TRY_CAST(try_strptime({q}, {_quote(c['timestamp_format'])}) AS {typ})"
+            replace.append(f"{expr} AS {q}")
+            checks.append(
+                f"CASE WHEN {q} IS NOT NULL AND {expr} IS NULL THEN "
+                f"'cannot convert column `' || {_quote(name)} || '` value ' || CAST({q} AS VARCHAR) || ' to {typ.replace(chr(39), '')}' END"
+            )
+        err = "__hw_reject_reason"
+        con.register("__hw_src", table)
+        try:
+            # a projection only: DuckDB keeps the input order (preserve_insertion_order), so row i
+            # of the output is row i of the input
+            out = _to_arrow(
+                con,
+                f"SELECT * REPLACE ({', '.join(replace)}), concat_ws('; ', {', '.join(checks)}) AS {_ident(err)} "
+                "FROM __hw_src",
+            )
+        finally:
+            con.unregister("__hw_src")
+        reasons = out.column(err)
+        bad_mask = pc.not_equal(reasons, "")
+        good = out.filter(pc.invert(bad_mask)).drop_columns([err])
+        bad_idx = pc.indices_nonzero(bad_mask)
+        bad = []
+        if len(bad_idx):
+            bad_reason = reasons.filter(bad_mask).to_pylist()
+            originals = table.take(bad_idx).to_pylist()
+            for i, reason, record in zip(bad_idx.to_pylist(), bad_reason, originals, strict=True):
+                bad.append((int(i), json.dumps(record, default=str)[:_MAX_RAW], reason))
+        return good, bad
+
+
+@register
+class S3Connector(FilesConnector):
+    """Files in S3 or an S3-compatible store (MinIO, Ceph, moto), read through pyarrow's S3
+    filesystem. The checksum of an object is its ETag and size."""
+
+    kind = "s3"
+    optional = (
+        *FilesConnector.optional,
+        "endpoint_url", "region", "access_key_id_env", "secret_access_key_env", "session_token_env",
+        "anonymous", "max_attempts",
+    )  # fmt: skip
+
+    def _check_config(self) -> None:
+        super()._check_config()
+        if not self.path.startswith("s3://"):
+            raise ConfigError(
+                f"source `{self.name}` (s3): `path` must start with s3:// (got `{self.path}`)",
+                node=self.name,
+                hint="s3://bucket/prefix/*.csv.gz, or use the `files` connector for local files",
+            )
