@@ -25,7 +25,17 @@ def make(config: dict, base: Path | None = None, kind: str = "files") -> FilesCo
 
 
 def run(conn: FilesConnector, state: ExtractState | None = None) -> list[Batch]:
-    return list(conn.extract(state or ExtractState()))
+    """The batches, with the rows of a `scan` batch (read by the warehouse itself) materialized
+    the way the loader's engine reads them."""
+    import duckdb
+
+    out = []
+    for batch in conn.extract(state or ExtractState()):
+        if batch.table is None:
+            assert batch.scan is not None
+            batch.table = duckdb.sql(batch.scan).to_arrow_table()
+        out.append(batch)
+    return out
 
 
 def committed(state: ExtractState, batches: list[Batch]) -> ExtractState:
@@ -510,3 +520,11 @@ def test_unreadable_file_as_root_via_a_directory_named_like_a_file(tmp_path):
 )
 def test_glob_regex(pattern, key, match):
     assert bool(_glob_regex(pattern).match(key)) is match
+
+
+def test_plain_local_parquet_is_scanned_by_the_warehouse(tmp_path):
+    pq.write_table(pa.table({"id": [1, 2]}), tmp_path / "a.parquet")
+    batch = next(iter(make({"path": "*.parquet"}, tmp_path).extract(ExtractState())))
+    assert batch.table is None and "read_parquet" in batch.scan and batch.file_checksum.startswith("sha256:")
+    with_types = next(iter(make({"path": "*.parquet", "column_types": {"id": "BIGINT"}}, tmp_path).extract(ExtractState())))
+    assert with_types.table is not None and with_types.scan is None

@@ -44,7 +44,8 @@ class Rejected:
 class Batch:
     """Rows extracted in one piece; the loader writes each batch's rows and state together."""
 
-    table: pa.Table
+    table: pa.Table | None
+    """The rows, or None when ``scan`` says how the warehouse reads them itself."""
     source_file: str | None = None
     file_checksum: str | None = None
     cursor: Any = None
@@ -52,6 +53,9 @@ class Batch:
     rejected: list[Rejected] = field(default_factory=list)
     final: bool = True
     """False while more batches of the same file / query / page sequence follow."""
+    scan: str | None = None
+    """A SELECT the warehouse engine runs to read the rows itself (e.g. `read_parquet` of a local
+    file), saving the round trip through Arrow; used instead of ``table`` when set."""
 
 
 @dataclass

@@ -513,6 +513,12 @@ class FilesConnector(Connector):
                 checksum = self._local_checksum(f)
                 if loaded[f.key] == checksum:
                     return
+            elif fmt == "parquet" and local.endswith(".parquet") and self._direct_parquet():
+                # Parquet has no malformed rows to reject: let the warehouse read it itself
+                checksum = self._local_checksum(f)
+                self._check_parquet(f, local)
+                yield Batch(table=None, source_file=f.key, file_checksum=checksum, scan=_parquet_scan(local))
+                return
             else:  # never loaded: hash while reading (hashlib and DuckDB both release the GIL)
                 pending = pool.submit(_checksum_local, local)
         try:
@@ -529,6 +535,25 @@ class FilesConnector(Connector):
         if self.is_s3 and local != f.location:
             os.unlink(local)
         yield from self._batches(f, table, rejected, checksum)
+
+    def _check_parquet(self, f: _File, local: str) -> None:
+        """Read the footer only: a truncated or non-Parquet file fails here, naming the file."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        try:
+            if os.path.getsize(local) == 0:
+                raise self._read_error(f, ValueError("the file is empty"))
+            pq.read_metadata(local)
+        except OSError as exc:
+            raise self._file_error(f, exc) from None
+        except (pa.ArrowException, ValueError) as exc:
+            raise self._read_error(f, exc) from None
+
+    def _direct_parquet(self) -> bool:
+        """True when nothing but the plain rows is asked of a Parquet file (no casts, options or
+        slicing), so the warehouse can scan it directly."""
+        return not (self.config.get("column_types") or self.config.get("options") or self.config.get("batch_size"))
 
     def _local_checksum(self, f: _File) -> str:
         try:
@@ -921,3 +946,9 @@ class S3Connector(FilesConnector):
                 node=self.name,
                 hint="s3://bucket/prefix/*.csv.gz, or use the `files` connector for local files",
             )
+
+
+def _parquet_scan(path: str) -> str:
+    from headwater.engines.base import quote_literal
+
+    return f"SELECT * FROM read_parquet({quote_literal(path)})"

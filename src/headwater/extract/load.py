@@ -178,8 +178,12 @@ class Loader:
         batch_id = str(uuid.uuid4())
         raw = f"__hw_rows_{batch_id.replace('-', '')}"
         view = f"__hw_batch_{batch_id.replace('-', '')}"
-        table = batch.table.drop_columns([c for c in META if c in batch.table.column_names])
-        engine.register_arrow(raw, table)
+        if batch.scan is not None:
+            engine.execute(f"CREATE TEMP VIEW {raw} AS {batch.scan}")
+        else:
+            assert batch.table is not None
+            table = batch.table.drop_columns([c for c in META if c in batch.table.column_names])
+            engine.register_arrow(raw, table)
         # metadata columns are constants of the view, not Python-built arrays (10M rows: 0 s vs ~1.5 s)
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(sep=" ")
         meta = [f"TIMESTAMP {quote_literal(now)} AS _hw_loaded_at", f"{quote_literal(batch_id)} AS _hw_batch_id"]
@@ -196,7 +200,10 @@ class Loader:
                 self._write_state(batch, state, batch_id, rows)
         finally:
             engine.execute(f"DROP VIEW IF EXISTS {view}")
-            engine.unregister_arrow(raw)
+            if batch.scan is not None:
+                engine.execute(f"DROP VIEW IF EXISTS {raw}")
+            else:
+                engine.unregister_arrow(raw)
         self.result.batches += 1
         self.result.rows += rows
         self.result.rejected += rejected
@@ -304,7 +311,8 @@ class Loader:
         limit = self.max_rejected
         if limit is None or not rejected:
             return
-        total = batch.table.num_rows + len(batch.rejected)
+        good = batch.table.num_rows if batch.table is not None else 0
+        total = good + len(batch.rejected)
         limit_f = float(limit)
         over = rejected / max(total, 1) > limit_f if 0 < limit_f < 1 else rejected > limit_f
         if over:
