@@ -130,6 +130,20 @@ def test_replace_swaps_the_whole_table(engine: DuckDBEngine) -> None:
     assert engine.execute("SELECT id FROM raw.orders") == [(7,)]
 
 
+def test_replace_reads_every_file_again(engine: DuckDBEngine) -> None:
+    class Files(MemoryConnector):
+        kind = "memory_files_replace"
+
+        def extract(self, state: ExtractState) -> Iterator[Batch]:
+            for name, ids in (("a.csv", [1, 2]), ("b.csv", [3])):
+                if name not in state.loaded_files:
+                    yield Batch(pa.table({"id": ids}), source_file=name, file_checksum="same")
+
+    for _ in range(2):
+        Loader(engine, REL, Files("shop", "orders", {"write_disposition": "replace"})).run()
+        assert engine.execute("SELECT count(*) FROM raw.orders") == [(3,)]
+
+
 def test_merge_needs_a_primary_key(engine: DuckDBEngine) -> None:
     with pytest.raises(ConfigError, match="no `primary_key`"):
         _load(engine, write_disposition="merge")

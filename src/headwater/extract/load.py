@@ -162,6 +162,8 @@ class Loader:
                 if self.disposition != "replace":
                     engine.drop(self.relation)
         state = read_state(engine, self.key)
+        if self.disposition == "replace":  # the new table is everything the source has now
+            state.loaded_files, state.cursor = {}, None
         self.result.cursor = state.cursor
         if self.disposition == "replace":
             self.target = engine.staging_relation(self.relation)
