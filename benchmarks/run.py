@@ -1,6 +1,6 @@
 """Run headwater's benchmarks and print a results table.
 
-    python benchmarks/run.py [--quick] [--scale S] [--only wide|demo|quality|incremental] [--workdir DIR]
+    python benchmarks/run.py [--quick] [--scale S] [--only wide|demo|quality|incremental|extract] [--workdir DIR]
 
 Writes benchmarks/results.json next to this file. See benchmarks/README.md.
 """
@@ -23,6 +23,7 @@ import incremental
 import wide_graph
 from common import Row, child_environment, git_state, log, render_table
 
+import extract
 import quality
 
 
@@ -65,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--scale", type=float, default=None, help="demo scale (default 1, 0.2 with --quick)"
     )
-    parser.add_argument("--only", choices=["wide", "demo", "quality", "incremental"], help="run one benchmark")
+    parser.add_argument("--only", choices=["wide", "demo", "quality", "incremental", "extract"], help="run one benchmark")
     parser.add_argument("--workdir", default="/tmp/headwater_bench", help="scratch folder")
     parser.add_argument("--output", default=str(Path(__file__).resolve().parent / "results.json"))
     args = parser.parse_args(argv)
@@ -112,6 +113,11 @@ def main(argv: list[str] | None = None) -> int:
         inc = incremental.bench(workdir, args.quick, scale)
         rows += inc.rows()
         results["incremental"] = inc.to_dict()
+    if args.only in (None, "extract"):
+        ext = extract.bench(workdir, args.quick)
+        rows += ext.rows()
+        results["extract"] = ext.to_dict()
+        results["params"]["extract"] = ext.params
     results["total_s"] = round(time.perf_counter() - started, 1)
     results["table"] = [row.__dict__ for row in rows]
 
@@ -129,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
         reps.append(f"{3 if args.quick else 7} (quality)")
     if args.only in (None, "incremental"):
         reps.append(f"{2 if args.quick else 3} (incremental)")
+    if args.only in (None, "extract"):
+        reps.append(f"{2 if args.quick else 3} (extract files / postgres; http {3 if args.quick else 5})")
     print(
         f"\n{m['cpu_count']} CPUs, python {m['python']}, duckdb {m['duckdb']}; medians of "
         f"{' / '.join(reps)} runs; total {total}s; details in {args.output}"
