@@ -47,7 +47,9 @@ class Batch:
     table: pa.Table | None
     """The rows, or None when ``scan`` says how the warehouse reads them itself."""
     source_file: str | None = None
-    file_checksum: str | None = None
+    file_checksum: Any = None
+    """The file's checksum: a string, or a `concurrent.futures.Future` of one (hashed while the
+    warehouse reads the file); the loader resolves it before committing the batch."""
     cursor: Any = None
     """The largest cursor value in this batch, for incremental extraction (None otherwise)."""
     rejected: list[Rejected] = field(default_factory=list)

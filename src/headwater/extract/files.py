@@ -515,9 +515,10 @@ class FilesConnector(Connector):
                     return
             elif fmt == "parquet" and local.endswith(".parquet") and self._direct_parquet():
                 # Parquet has no malformed rows to reject: let the warehouse read it itself
-                checksum = self._local_checksum(f)
                 self._check_parquet(f, local)
-                yield Batch(table=None, source_file=f.key, file_checksum=checksum, scan=_parquet_scan(local))
+                # hashed on a worker thread while the warehouse scans the file (both release the GIL)
+                future = pool.submit(_checksum_local, local)
+                yield Batch(table=None, source_file=f.key, file_checksum=future, scan=_parquet_scan(local))
                 return
             else:  # never loaded: hash while reading (hashlib and DuckDB both release the GIL)
                 pending = pool.submit(_checksum_local, local)

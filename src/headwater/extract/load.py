@@ -353,10 +353,14 @@ class Loader:
 
     def _write_state(self, batch: Batch, state: ExtractState, batch_id: str, rows: int) -> None:
         engine = self.engine
-        if batch.source_file and batch.file_checksum and batch.final:
+        checksum = batch.file_checksum
+        if hasattr(checksum, "result"):  # computed in the background while the rows were read
+            checksum = checksum.result()
+            batch.file_checksum = checksum
+        if batch.source_file and checksum and batch.final:
             engine.execute(
                 f"INSERT OR REPLACE INTO {_q(STATE_SCHEMA)}.loaded_files VALUES (?, ?, ?, ?, ?, now()::TIMESTAMP)",
-                [self.key, batch.source_file, batch.file_checksum, rows, batch_id],
+                [self.key, batch.source_file, checksum, rows, batch_id],
             )
         cursor = state.cursor
         if batch.cursor is not None:
