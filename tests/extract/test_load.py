@@ -114,6 +114,14 @@ def test_crash_between_batches_resumes_without_duplicates(engine: DuckDBEngine) 
     assert engine.execute("SELECT count(*), count(DISTINCT id) FROM raw.orders") == [(12, 12)]
 
 
+def test_small_batches_are_written_in_fewer_transactions(engine: DuckDBEngine) -> None:
+    _feed(*[Batch(pa.table({"id": [i * 10 + j for j in range(10)], "seq": [i] * 10}), cursor=i) for i in range(1, 8)])
+    result = _load(engine, cursor="seq", load_rows=25)
+    assert result.rows == 70 and result.cursor == 7
+    assert result.batches == 3  # 30 + 30 + 10 rows: each commit holds whole parts and their last cursor
+    assert engine.execute("SELECT count(*), count(DISTINCT id) FROM raw.orders") == [(70, 70)]
+
+
 def test_merge_by_primary_key_last_row_wins(engine: DuckDBEngine) -> None:
     _feed(Batch(pa.table({"id": [1, 2], "amount": [1.0, 2.0]})))
     _load(engine, write_disposition="merge", primary_key="id")

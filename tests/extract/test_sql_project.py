@@ -48,7 +48,7 @@ def _project(
                 f"    connector: {server.kind}\n"
                 f"    connection: {{host: '{cfg['host']}', port: {cfg['port']}, user: {cfg['user']}, database: {cfg['database']}}}\n"
                 "    tables:\n      - name: items\n"
-                f"        extract: {{table: {table}, cursor: seq, primary_key: id, write_disposition: {disposition}, chunk_size: {chunk}}}\n"
+                f"        extract: {{table: {table}, cursor: seq, primary_key: id, write_disposition: {disposition}, chunk_size: {chunk}, load_rows: {chunk}}}\n"
             )
         },
         name=f"p_{server.kind}_{table}",

@@ -147,7 +147,7 @@ class Connector(ABC):
 # Keys every connector accepts (the loader's, not the connector's).
 COMMON_KEYS = {
     "write_disposition", "primary_key", "schema_contract", "max_rejected", "lag", "connector",
-    "columns", "batch_size",
+    "columns", "batch_size", "load_rows",
 }  # fmt: skip
 
 REGISTRY: dict[str, type[Connector]] = {}

@@ -23,6 +23,7 @@ import datetime as dt
 import decimal
 import json
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -168,7 +169,7 @@ class Loader:
         if self.disposition == "replace":
             self.target = engine.staging_relation(self.relation)
             engine.drop(self.target)
-        for batch in self.connector.extract(state):
+        for batch in coalesce(self.connector.extract(state), int(self.connector.config.get("load_rows") or LOAD_ROWS)):
             self._load_batch(batch, state)
         if self.disposition == "replace":
             self._swap_replace()
@@ -377,6 +378,58 @@ class Loader:
             return  # nothing extracted: keep the table as it is
         engine.publish(staged, self.relation, "table", "")
         self.target = self.relation
+
+
+LOAD_ROWS = 4 * 122_880
+"""Rows written per transaction when a connector yields smaller batches: DuckDB writes whole row
+groups (122,880 rows) straight to the table; smaller commits go through the WAL and are
+rewritten by checkpoints (measured: 5M rows in 100k commits 3.5 s, in 1M commits 1.3 s)."""
+
+
+def coalesce(batches: Iterator[Batch], rows: int) -> Iterator[Batch]:
+    """Merge consecutive small Arrow batches (not files: each file keeps its own batch and
+    checksum) into batches of at least ``rows`` rows. The merged batch carries the last cursor
+    and every rejected record, so committing it is the same as committing its parts."""
+    import pyarrow as pa
+
+    pending: list[Batch] = []
+    size = 0
+
+    def flush() -> Iterator[Batch]:
+        nonlocal pending, size
+        if not pending:
+            return
+        if len(pending) == 1:
+            yield pending[0]
+        else:
+            cursors = [b.cursor for b in pending if b.cursor is not None]
+            table = pa.concat_tables([b.table for b in pending if b.table is not None], promote_options="permissive")
+            yield Batch(
+                table=table,
+                cursor=max(cursors) if cursors else None,
+                rejected=[r for b in pending for r in b.rejected],
+                final=pending[-1].final,
+            )
+        pending, size = [], 0
+
+    source = iter(batches)
+    while True:
+        try:
+            batch = next(source)
+        except StopIteration:
+            break
+        except Exception:
+            yield from flush()  # commit what arrived before the connector failed, then fail
+            raise
+        if batch.source_file is not None or batch.table is None or batch.file_checksum is not None:
+            yield from flush()
+            yield batch
+            continue
+        pending.append(batch)
+        size += batch.table.num_rows
+        if size >= rows:
+            yield from flush()
+    yield from flush()
 
 
 def _reject_reason(predicate: str) -> str:
