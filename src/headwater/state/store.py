@@ -62,6 +62,10 @@ CREATE TABLE IF NOT EXISTS check_results (
     PRIMARY KEY (invocation_id, unique_id)
 );
 CREATE INDEX IF NOT EXISTS check_results_by_check ON check_results (unique_id, recorded_at);
+"""
+
+# The interval ledger and backfill plans (schema version 3).
+_LEDGER = """
 CREATE TABLE IF NOT EXISTS intervals (
     unique_id TEXT NOT NULL,
     interval_start TEXT NOT NULL,
@@ -104,41 +108,7 @@ ALTER TABLE check_results ADD COLUMN quarantined INTEGER;
 ALTER TABLE check_results ADD COLUMN result TEXT;
 CREATE INDEX IF NOT EXISTS check_results_by_check ON check_results (unique_id, recorded_at);
 """,
-    3: """
-CREATE TABLE IF NOT EXISTS intervals (
-    unique_id TEXT NOT NULL,
-    interval_start TEXT NOT NULL,
-    interval_end TEXT NOT NULL,
-    status TEXT NOT NULL,
-    rows INTEGER,
-    invocation_id TEXT,
-    built_at REAL,
-    duration REAL,
-    message TEXT,
-    PRIMARY KEY (unique_id, interval_start)
-);
-CREATE TABLE IF NOT EXISTS backfills (
-    backfill_id TEXT PRIMARY KEY,
-    created_at REAL NOT NULL,
-    selection TEXT,
-    start TEXT NOT NULL,
-    end_ TEXT NOT NULL,
-    rerun TEXT NOT NULL,
-    status TEXT NOT NULL,
-    finished_at REAL
-);
-CREATE TABLE IF NOT EXISTS backfill_intervals (
-    backfill_id TEXT NOT NULL,
-    unique_id TEXT NOT NULL,
-    interval_start TEXT NOT NULL,
-    interval_end TEXT NOT NULL,
-    status TEXT NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    rows INTEGER,
-    message TEXT,
-    PRIMARY KEY (backfill_id, unique_id, interval_start)
-);
-""",
+    3: _LEDGER,
 }
 
 
@@ -160,7 +130,7 @@ class StateStore:
         with contextlib.suppress(sqlite3.OperationalError):
             row = self._con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         if row is None:
-            self._con.executescript(_SCHEMA)
+            self._con.executescript(_SCHEMA + _LEDGER)
         else:
             version = int(row[0])
             if version > SCHEMA_VERSION:
