@@ -13,7 +13,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from headwater.errors import ConfigError
-from headwater.extract.base import Batch, ConnectorError, ExtractState, connector_class
+from headwater.extract.base import (
+    Batch,
+    ConnectorError,
+    ExtractState,
+    arrow_batches,
+    connector_class,
+)
 from headwater.extract.files import FilesConnector, S3Connector, _glob_regex
 
 
@@ -27,13 +33,8 @@ def make(config: dict, base: Path | None = None, kind: str = "files") -> FilesCo
 def run(conn: FilesConnector, state: ExtractState | None = None) -> list[Batch]:
     """The batches, with the rows of a `scan` batch (read by the warehouse itself) materialized
     the way the loader's engine reads them."""
-    import duckdb
-
     out = []
-    for batch in conn.extract(state or ExtractState()):
-        if batch.table is None:
-            assert batch.scan is not None
-            batch.table = duckdb.sql(batch.scan).to_arrow_table()
+    for batch in arrow_batches(conn.extract(state or ExtractState())):
         if hasattr(batch.file_checksum, "result"):  # as the loader does before committing
             batch.file_checksum = batch.file_checksum.result()
         out.append(batch)

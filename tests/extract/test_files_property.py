@@ -10,7 +10,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from headwater.extract.base import ExtractState
+from headwater.extract.base import ExtractState, arrow_batches
 from headwater.extract.files import FilesConnector
 
 WORDS = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789 _-", min_size=0, max_size=8)
@@ -27,7 +27,7 @@ BAD = st.one_of(
 def extract(tmp: str, name: str, content: bytes, config: dict) -> list:
     Path(tmp, name).write_bytes(content)
     conn = FilesConnector("src", "t", {"path": name, "base_dir": tmp, **config}, env={})
-    return list(conn.extract(ExtractState()))
+    return list(arrow_batches(conn.extract(ExtractState())))
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -19,6 +19,7 @@ from headwater.extract.base import (
     ConnectorError,
     ExtractState,
     TransientConnectorError,
+    arrow_batches,
     connector_class,
 )
 
@@ -70,7 +71,7 @@ def make(config: dict, environ: dict, kind: str = "s3"):
 
 
 def run(conn, state: ExtractState | None = None) -> list[Batch]:
-    return list(conn.extract(state or ExtractState()))
+    return list(arrow_batches(conn.extract(state or ExtractState())))
 
 
 def committed(state: ExtractState, batches: list[Batch]) -> ExtractState:

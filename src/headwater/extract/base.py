@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -56,8 +56,75 @@ class Batch:
     final: bool = True
     """False while more batches of the same file / query / page sequence follow."""
     scan: str | None = None
-    """A SELECT the warehouse engine runs to read the rows itself (e.g. `read_parquet` of a local
-    file), saving the round trip through Arrow; used instead of ``table`` when set."""
+    """A SELECT the warehouse engine (DuckDB) runs to read the rows itself (e.g. `read_parquet` or
+    `read_csv` of a local file), saving the round trip through Arrow; used instead of ``table``."""
+    hooks: ScanHooks | None = None
+    """For a ``scan`` batch: what the connector wants to learn of the scan's outcome (the bad
+    records it skipped, whether it must run again, how to explain an error)."""
+
+
+Query = Callable[[str], list[tuple]]
+
+
+class Rescan(Exception):
+    """Raised by `ScanHooks.harvest`: the scan must run again as ``sql`` (what it wrote is rolled back)."""
+
+    def __init__(self, sql: str) -> None:
+        super().__init__(sql)
+        self.sql = sql
+
+
+class ScanHooks:
+    """The outcome of a `Batch.scan`, for the connector that wrote it. The loader calls
+    ``harvest`` on the warehouse connection right after the scan's rows were written, in the same
+    transaction, and ``error`` when the scan failed."""
+
+    def harvest(self, query: Query) -> list[Rejected]:
+        """The records the scan skipped (e.g. from DuckDB's rejects table); raise `Rescan` to have
+        the batch loaded again with another scan."""
+        return []
+
+    def error(self, exc: BaseException) -> BaseException:
+        """The error to report when the scan fails (e.g. naming the file and the option to fix)."""
+        return exc
+
+
+def read_scan(batch: Batch, query: Query, arrow: Callable[[str], pa.Table], attempts: int = 4) -> Batch:
+    """Materialize a scan batch into ``batch.table`` (with its rejected records), outside a loader:
+    for tools and tests that want the rows a connector extracts as Arrow."""
+    if batch.scan is None:
+        return batch
+    for _ in range(attempts):
+        try:
+            table = arrow(batch.scan)
+            rejected = batch.hooks.harvest(query) if batch.hooks is not None else []
+        except Rescan as again:
+            batch.scan = again.sql
+            continue
+        except Exception as exc:
+            if batch.hooks is None:
+                raise
+            raise batch.hooks.error(exc) from None
+        batch.table, batch.scan, batch.hooks = table, None, None
+        batch.rejected = [*batch.rejected, *rejected]
+        return batch
+    raise ExecutionError(f"the scan of {batch.source_file or 'a batch'} did not settle after {attempts} attempts")
+
+
+def arrow_batches(batches: Iterable[Batch]) -> Iterator[Batch]:
+    """The batches with every scan read into Arrow by a private in-memory DuckDB: a connector's
+    rows without a warehouse (tools, tests, previews)."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        for batch in batches:
+            yield read_scan(batch, lambda sql: con.execute(sql).fetchall(), lambda sql: con.sql(sql).to_arrow_table())
+    finally:
+        close = getattr(batches, "close", None)
+        if close is not None:  # a generator: its temporary files and threads go now, not at GC
+            close()
+        con.close()
 
 
 @dataclass

@@ -76,8 +76,10 @@ from headwater.extract.base import (
     ExtractState,
     Rejected,
     TransientConnectorError,
+    read_scan,
     register,
 )
+from headwater.extract.files_csv import MAX_RAW, CsvScan, call, csv_args, quote
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -93,7 +95,6 @@ _EXT_COMPRESSION = {".gz": "gzip", ".gzip": "gzip", ".zst": "zstd", ".zstd": "zs
 _DUCKDB_ENCODINGS = {"utf8": "utf-8", "utf-8": "utf-8", "latin-1": "latin-1", "latin1": "latin-1",
                      "iso-8859-1": "latin-1", "iso8859-1": "latin-1", "utf-16": "utf-16", "utf16": "utf-16"}  # fmt: skip
 _CHUNK = 1 << 20
-_MAX_RAW = 10_000  # characters of a rejected record kept
 
 
 @dataclass
@@ -114,28 +115,8 @@ def _strip_compression(name: str) -> str:
     return p.stem if p.suffix.lower() in _EXT_COMPRESSION else p.name
 
 
-def _quote(value: str) -> str:
-    return "'" + str(value).replace("'", "''") + "'"
-
-
 def _ident(name: str) -> str:
     return '"' + str(name).replace('"', '""') + '"'
-
-
-def _sql_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, Mapping):
-        return "{" + ", ".join(f"{_quote(str(k))}: {_sql_value(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_sql_value(v) for v in value) + "]"
-    return _quote(str(value))
-
-
-def _call(func: str, path: str, args: Mapping[str, Any]) -> str:
-    return f"{func}({', '.join([_quote(path)] + [f'{k} = {_sql_value(v)}' for k, v in args.items()])})"
 
 
 def _to_arrow(con: Any, sql: str) -> pa.Table:
@@ -517,11 +498,18 @@ class FilesConnector(Connector):
                 # Parquet has no malformed rows to reject: let the warehouse read it itself
                 self._check_parquet(f, local)
                 # hashed on a worker thread while the warehouse scans the file (both release the GIL)
-                future = pool.submit(_checksum_local, local)
+                future = pool.submit(self._local_checksum, f)
                 yield Batch(table=None, source_file=f.key, file_checksum=future, scan=_parquet_scan(local))
                 return
             else:  # never loaded: hash while reading (hashlib and DuckDB both release the GIL)
-                pending = pool.submit(_checksum_local, local)
+                pending = pool.submit(self._local_checksum, f)
+        if fmt in ("csv", "tsv") and not self.config.get("batch_size") and not self._empty(f, local):
+            # the warehouse parses the file straight into the table; bad lines come from its rejects table
+            scan = self._csv_scan(f, local, fmt, tmp)
+            yield Batch(table=None, source_file=f.key, file_checksum=pending or checksum, scan=scan.sql(), hooks=scan)
+            if self.is_s3 and local != f.location:
+                os.unlink(local)
+            return
         try:
             table, rejected = self._read(f, local, fmt, tmp)
         except BaseException:
@@ -591,11 +579,8 @@ class FilesConnector(Connector):
         import duckdb
         import pyarrow as pa
 
-        try:
-            if os.path.getsize(local) == 0:
-                return pa.table({}), []
-        except OSError as exc:
-            raise self._file_error(f, exc) from None
+        if self._empty(f, local):
+            return pa.table({}), []
         try:
             if fmt in ("csv", "tsv"):
                 return self._read_csv(f, local, fmt, tmp)
@@ -608,6 +593,12 @@ class FilesConnector(Connector):
             raise self._file_error(f, exc) from None
         except (duckdb.Error, pa.ArrowException, UnicodeDecodeError, EOFError, ValueError) as exc:
             raise self._read_error(f, exc) from None
+
+    def _empty(self, f: _File, local: str) -> bool:
+        try:
+            return os.path.getsize(local) == 0
+        except OSError as exc:
+            raise self._file_error(f, exc) from None
 
     def _read_error(self, f: _File, exc: BaseException) -> ConnectorError:
         text = str(exc).strip()
@@ -654,77 +645,42 @@ class FilesConnector(Connector):
         return {str(k): str(v) for k, v in (self.config.get("column_types") or {}).items()}
 
     # CSV -------------------------------------------------------------------------------------------
-    def _read_csv(self, f: _File, local: str, fmt: str, tmp: str) -> tuple[pa.Table, list[Rejected]]:
-        import duckdb
-
-        c = self.config
+    def _csv_scan(self, f: _File, local: str, fmt: str, tmp: str) -> CsvScan:
+        """The warehouse's `read_csv` of the file (see `headwater.extract.files_csv`)."""
         compression = self._compression_for(f)
         encoding = self._encoding()
-        args: dict[str, Any] = {"header": c.get("header", True)}
-        if c.get("delimiter") is not None:
-            args["delim"] = str(c["delimiter"])
-        elif fmt == "tsv":
-            args["delim"] = "\t"
-        for key, arg in (("quote", "quote"), ("escape", "escape"), ("date_format", "dateformat"),
-                         ("timestamp_format", "timestampformat"), ("skip_rows", "skip")):  # fmt: skip
-            if c.get(key) is not None:
-                args[arg] = c[key]
-        if c.get("null_values") is not None:
-            nv = c["null_values"]
-            args["nullstr"] = [str(v) for v in nv] if isinstance(nv, list | tuple) else str(nv)
+        args = csv_args(self.config, fmt)
         if encoding in _DUCKDB_ENCODINGS.values():
             args["encoding"] = encoding
             args["compression"] = compression
             path = local
         else:
-            path = self._transcode(local, compression, encoding, tmp)
+            try:
+                path = self._transcode(local, compression, encoding, tmp)
+            except OSError as exc:
+                raise self._file_error(f, exc) from None
+            except (UnicodeDecodeError, EOFError, ValueError) as exc:
+                raise self._read_error(f, exc) from None
             args["compression"] = "none"
         args.update(self._reader_options())
-        user_types = self._column_types()
-        types = dict(user_types)
-        attempt = 0
-        while True:
-            con = duckdb.connect()
-            try:
-                call_args = dict(args)
-                if types:
-                    call_args["types"] = types
-                if attempt >= 1:
-                    call_args["sample_size"] = -1
-                call_args.update({"ignore_errors": True, "store_rejects": True})
-                table = _to_arrow(con, "SELECT * FROM " + _call("read_csv", path, call_args))
-                errors = con.sql(
-                    "SELECT line, column_name, error_type::VARCHAR, csv_line, error_message FROM reject_errors "
-                    "ORDER BY line, column_idx"
-                ).fetchall()
-            finally:
-                con.close()
-            # a value that does not fit a type DuckDB guessed from a sample is no bad record:
-            # read again, inferring from all rows (then as text, if that is still not enough)
-            inferred = {
-                col for _, col, kind, _, _ in errors
-                if kind == "CAST" and col is not None and col not in user_types
-            }  # fmt: skip
-            if not inferred:
-                break
-            attempt += 1
-            if attempt >= 2:
-                types.update(dict.fromkeys(inferred, "VARCHAR"))
-            if attempt > 3:  # pragma: no cover - defensive
-                break
-        rejected: dict[int, Rejected] = {}
-        for line, col, kind, raw, message in errors:
-            reason = message if kind == "CAST" else f"{kind}: {message}"  # CAST's message names the column
-            if col and kind not in ("CAST", "MISSING COLUMNS", "TOO MANY COLUMNS"):
-                reason += f" (column `{col}`)"
-            line_no = int(line) if line is not None else None
-            key = line_no if line_no is not None else -len(rejected) - 1
-            if key in rejected:
-                if reason not in rejected[key].reason:
-                    rejected[key].reason += "; " + reason
-                continue
-            rejected[key] = Rejected(raw=(raw or "")[:_MAX_RAW], reason=reason, source_file=f.key, line=line_no)
-        return table, list(rejected.values())
+        return CsvScan(path, args, self._column_types(), f.key, describe_error=lambda exc: self._read_error(f, exc))
+
+    def _read_csv(self, f: _File, local: str, fmt: str, tmp: str) -> tuple[pa.Table, list[Rejected]]:
+        """The rows as Arrow, read by a private DuckDB (when the loader's `batch_size` slices them)."""
+        import duckdb
+
+        scan = self._csv_scan(f, local, fmt, tmp)
+        con = duckdb.connect()
+        try:
+            batch = read_scan(
+                Batch(table=None, scan=scan.sql(), hooks=scan),
+                query=lambda sql: con.execute(sql).fetchall(),
+                arrow=lambda sql: _to_arrow(con, sql),
+            )
+        finally:
+            con.close()
+        assert batch.table is not None
+        return batch.table, batch.rejected
 
     # JSON ------------------------------------------------------------------------------------------
     def _json_args(self, fmt: str) -> dict[str, Any]:
@@ -754,13 +710,13 @@ class FilesConnector(Connector):
         con = duckdb.connect()
         try:
             try:
-                table = _to_arrow(con, "SELECT * FROM " + _call("read_json", path, args))
+                table = _to_arrow(con, "SELECT * FROM " + call("read_json", path, args))
             except (duckdb.InvalidInputException, duckdb.BinderException, duckdb.ConversionException) as exc:
                 if fmt == "json" or (fmt == "json_auto" and self._starts_with_bracket(path, compression)):
                     if "malformed json" in str(exc).lower():
                         raise
                     # a record whose type differs from the sampled ones: infer from all records
-                    table = _to_arrow(con, "SELECT * FROM " + _call("read_json", path, {**args, "sample_size": -1}))
+                    table = _to_arrow(con, "SELECT * FROM " + call("read_json", path, {**args, "sample_size": -1}))
                 else:
                     return self._read_ndjson_slow(f, path, compression, tmp)
             table, bad = self._apply_types(con, table)
@@ -809,7 +765,7 @@ class FilesConnector(Connector):
                         reason = f"invalid JSON: {exc}"
                 else:
                     reason = f"not a JSON object ({kind.lower()})"
-                rejected.append(Rejected(raw=text[:_MAX_RAW], reason=reason, source_file=f.key, line=line_no))
+                rejected.append(Rejected(raw=text[:MAX_RAW], reason=reason, source_file=f.key, line=line_no))
 
         try:
             with pa.input_stream(path, compression=None if compression == "none" else compression) as src, open(
@@ -830,7 +786,7 @@ class FilesConnector(Connector):
                         try:
                             pending.append((line_no, text_b, text_b.decode("utf-8")))
                         except UnicodeDecodeError as exc:
-                            rejected.append(Rejected(raw=text_b.decode("utf-8", "replace")[:_MAX_RAW],
+                            rejected.append(Rejected(raw=text_b.decode("utf-8", "replace")[:MAX_RAW],
                                                      reason=f"invalid UTF-8: {exc.reason}", source_file=f.key, line=line_no))  # fmt: skip
                     if pending:
                         validate(pending, dst)
@@ -845,7 +801,7 @@ class FilesConnector(Connector):
         args.update({"compression": "none", "sample_size": -1})
         con = duckdb.connect()
         try:
-            table = _to_arrow(con, "SELECT * FROM " + _call("read_json", good_path, args))
+            table = _to_arrow(con, "SELECT * FROM " + call("read_json", good_path, args))
             table, bad = self._apply_types(con, table)
         finally:
             con.close()
@@ -869,7 +825,7 @@ class FilesConnector(Connector):
         con = duckdb.connect()
         try:
             # DuckDB's reader into Arrow measured as fast as pyarrow.parquet's, and takes `options`
-            table = _to_arrow(con, "SELECT * FROM " + _call("read_parquet", path, self._reader_options()))
+            table = _to_arrow(con, "SELECT * FROM " + call("read_parquet", path, self._reader_options()))
             table, bad = self._apply_types(con, table)
         finally:
             con.close()
@@ -894,13 +850,13 @@ class FilesConnector(Connector):
             base = typ.strip().upper()
             if pa.types.is_string(cols[name]) or pa.types.is_large_string(cols[name]):
                 if base == "DATE" and c.get("date_format"):
-                    expr = f"TRY_CAST(try_strptime({q}, {_quote(c['date_format'])}) AS DATE)"
+                    expr = f"TRY_CAST(try_strptime({q}, {quote(c['date_format'])}) AS DATE)"
                 elif base.startswith("TIMESTAMP") and c.get("timestamp_format"):
-                    expr = f"TRY_CAST(try_strptime({q}, {_quote(c['timestamp_format'])}) AS {typ})"
+                    expr = f"TRY_CAST(try_strptime({q}, {quote(c['timestamp_format'])}) AS {typ})"
             replace.append(f"{expr} AS {q}")
             checks.append(
                 f"CASE WHEN {q} IS NOT NULL AND {expr} IS NULL THEN "
-                f"'cannot convert column `' || {_quote(name)} || '` value ' || CAST({q} AS VARCHAR) || ' to {typ.replace(chr(39), '')}' END"
+                f"'cannot convert column `' || {quote(name)} || '` value ' || CAST({q} AS VARCHAR) || ' to {typ.replace(chr(39), '')}' END"
             )
         err = "__hw_reject_reason"
         con.register("__hw_src", table)
@@ -923,7 +879,7 @@ class FilesConnector(Connector):
             bad_reason = reasons.filter(bad_mask).to_pylist()
             originals = table.take(bad_idx).to_pylist()
             for i, reason, record in zip(bad_idx.to_pylist(), bad_reason, originals, strict=True):
-                bad.append((int(i), json.dumps(record, default=str)[:_MAX_RAW], reason))
+                bad.append((int(i), json.dumps(record, default=str)[:MAX_RAW], reason))
         return good, bad
 
 

@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from headwater.engines.base import Engine, quote_identifier, quote_literal
-from headwater.errors import ConfigError, ExecutionError
-from headwater.extract.base import Batch, Connector, ExtractState, Rejected
+from headwater.errors import ConfigError, ExecutionError, SQLExecutionError
+from headwater.extract.base import Batch, Connector, ExtractState, Rejected, Rescan
 from headwater.project.definition import Relation
 
 STATE_SCHEMA = "_headwater"
@@ -169,44 +169,30 @@ class Loader:
         if self.disposition == "replace":
             self.target = engine.staging_relation(self.relation)
             engine.drop(self.target)
-        for batch in coalesce(self.connector.extract(state), int(self.connector.config.get("load_rows") or LOAD_ROWS)):
-            self._load_batch(batch, state)
+        extracted = self.connector.extract(state)
+        try:
+            for batch in coalesce(extracted, int(self.connector.config.get("load_rows") or LOAD_ROWS)):
+                self._load_batch(batch, state)
+        finally:
+            close = getattr(extracted, "close", None)
+            if close is not None:  # a failed load releases the connector's files and connections now
+                close()
         if self.disposition == "replace":
             self._swap_replace()
         return self.result
 
     # -- one batch ---------------------------------------------------------------------------
     def _load_batch(self, batch: Batch, state: ExtractState) -> None:
-        engine = self.engine
-        batch_id = str(uuid.uuid4())
-        raw = f"__hw_rows_{batch_id.replace('-', '')}"
-        view = f"__hw_batch_{batch_id.replace('-', '')}"
-        if batch.scan is not None:
-            engine.execute(f"CREATE TEMP VIEW {raw} AS {batch.scan}")
-        else:
-            assert batch.table is not None
-            table = batch.table.drop_columns([c for c in META if c in batch.table.column_names])
-            engine.register_arrow(raw, table)
-        # metadata columns are constants of the view, not Python-built arrays (10M rows: 0 s vs ~1.5 s)
-        now = dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(sep=" ")
-        meta = [f"TIMESTAMP {quote_literal(now)} AS _hw_loaded_at", f"{quote_literal(batch_id)} AS _hw_batch_id"]
-        if batch.source_file is not None:
-            meta.append(f"{quote_literal(batch.source_file)} AS _hw_source_file")
-        engine.execute(f"CREATE TEMP VIEW {view} AS SELECT *, {', '.join(meta)} FROM {raw}")
-        try:
-            with engine.transaction():
-                incoming = [(n, t) for n, t in engine.query_columns(f"SELECT * FROM {view}")]
-                columns, select, reject_pred = self._reconcile(incoming, view, batch_id)
-                rejected = self._write_rejected(batch.rejected, view, reject_pred, batch_id)
-                self._check_rejected(rejected, batch)
-                rows = self._write_rows(columns, select, view, reject_pred)
-                self._write_state(batch, state, batch_id, rows)
-        finally:
-            engine.execute(f"DROP VIEW IF EXISTS {view}")
-            if batch.scan is not None:
-                engine.execute(f"DROP VIEW IF EXISTS {raw}")
-            else:
-                engine.unregister_arrow(raw)
+        attempts = 4
+        for _ in range(attempts):
+            try:
+                rows, rejected = self._load_once(batch, state)
+                break
+            except Rescan as again:  # rolled back: the connector asks for another scan of the same input
+                batch.scan = again.sql
+        else:  # pragma: no cover - a connector that never settles
+            raise ExecutionError(f"source `{self.key}`: the scan of {batch.source_file or 'a batch'} did not settle "
+                                 f"after {attempts} attempts", node=self.key)  # fmt: skip
         self.result.batches += 1
         self.result.rows += rows
         self.result.rejected += rejected
@@ -215,6 +201,46 @@ class Loader:
         if batch.cursor is not None:
             state.cursor = batch.cursor if state.cursor is None else max(state.cursor, batch.cursor)
             self.result.cursor = state.cursor
+
+    def _load_once(self, batch: Batch, state: ExtractState) -> tuple[int, int]:
+        """Write one batch with its rejected records and state in one transaction: (rows, rejected)."""
+        engine = self.engine
+        batch_id = str(uuid.uuid4())
+        raw = f"__hw_rows_{batch_id.replace('-', '')}"
+        view = f"__hw_batch_{batch_id.replace('-', '')}"
+        # metadata columns are constants of the view, not Python-built arrays (10M rows: 0 s vs ~1.5 s)
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(sep=" ")
+        meta = [f"TIMESTAMP {quote_literal(now)} AS _hw_loaded_at", f"{quote_literal(batch_id)} AS _hw_batch_id"]
+        if batch.source_file is not None:
+            meta.append(f"{quote_literal(batch.source_file)} AS _hw_source_file")
+        try:
+            if batch.scan is not None:
+                engine.execute(f"CREATE TEMP VIEW {raw} AS {batch.scan}")
+            else:
+                assert batch.table is not None
+                table = batch.table.drop_columns([c for c in META if c in batch.table.column_names])
+                engine.register_arrow(raw, table)
+            engine.execute(f"CREATE TEMP VIEW {view} AS SELECT *, {', '.join(meta)} FROM {raw}")
+            with engine.transaction():
+                incoming = [(n, t) for n, t in engine.query_columns(f"SELECT * FROM {view}")]
+                columns, select, reject_pred = self._reconcile(incoming, view, batch_id)
+                rejected = self._write_rejected(batch.rejected, view, reject_pred, batch_id)
+                rows = self._write_rows(columns, select, view, reject_pred)
+                if batch.hooks is not None:  # the records the warehouse's scan skipped
+                    rejected += self._write_rejected(batch.hooks.harvest(engine.execute), view, None, batch_id)
+                self._check_rejected(rejected, rows, batch)
+                self._write_state(batch, state, batch_id, rows)
+        except SQLExecutionError as exc:
+            if batch.hooks is None:
+                raise
+            raise batch.hooks.error(exc) from None
+        finally:
+            engine.execute(f"DROP VIEW IF EXISTS {view}")
+            if batch.scan is not None:
+                engine.execute(f"DROP VIEW IF EXISTS {raw}")
+            else:
+                engine.unregister_arrow(raw)
+        return rows, rejected
 
     def _reconcile(self, incoming: list[tuple[str, str]], view: str, batch_id: str) -> tuple[list[str], list[str], str | None]:
         """Columns to insert, the SELECT expressions for them, and a predicate for rows to reject."""
@@ -310,12 +336,11 @@ class Loader:
     def _has_file_column(self, view: str) -> bool:
         return any(n == "_hw_source_file" for n, _ in self.engine.query_columns(f"SELECT * FROM {view}"))
 
-    def _check_rejected(self, rejected: int, batch: Batch) -> None:
+    def _check_rejected(self, rejected: int, rows: int, batch: Batch) -> None:
         limit = self.max_rejected
         if limit is None or not rejected:
             return
-        good = batch.table.num_rows if batch.table is not None else 0
-        total = good + len(batch.rejected)
+        total = rows + rejected
         limit_f = float(limit)
         over = rejected / max(total, 1) > limit_f if 0 < limit_f < 1 else rejected > limit_f
         if over:
