@@ -115,3 +115,17 @@ def test_a_corrupt_file_fails_naming_it_and_loads_nothing(engine, tmp_path):
     (tmp_path / "b.csv.gz").write_bytes(gzip.compress(b"id\n2\n"))
     assert load(engine, tmp_path).rows == 1
     assert engine.execute("SELECT id FROM raw.orders ORDER BY id") == [(1,), (2,)]
+
+
+def test_a_table_from_an_older_load_with_a_text_batch_id_keeps_loading_under_freeze(engine, tmp_path):
+    engine.execute("CREATE SCHEMA raw")
+    engine.execute(
+        "CREATE TABLE raw.orders (id BIGINT, _hw_loaded_at TIMESTAMP, _hw_batch_id VARCHAR, _hw_source_file VARCHAR)"
+    )
+    engine.execute("INSERT INTO raw.orders VALUES (0, now()::TIMESTAMP, 'old-batch', 'old.csv')")
+    (tmp_path / "a.csv").write_text("id\n1\n")
+    result = load(engine, tmp_path, schema_contract="freeze")
+    assert result.rows == 1 and result.schema_changes == []
+    assert dict(engine.columns(REL))["_hw_batch_id"] == "VARCHAR"
+    [(batch,)] = engine.execute("SELECT _hw_batch_id FROM raw.orders WHERE id = 1")
+    assert batch.isdigit() and batch != "old-batch"

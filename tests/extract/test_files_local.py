@@ -94,7 +94,7 @@ def test_csv_types_inferred(tmp_path):
     (tmp_path / "a.csv").write_text(CSV)
     [batch] = run(make({"path": "*.csv"}, tmp_path))
     assert batch.source_file == "a.csv"
-    assert batch.file_checksum.startswith("sha256:")
+    assert batch.file_checksum.startswith("blake3:")
     assert batch.final and batch.rejected == []
     assert batch.table.schema.field("id").type == pa.int64()
     assert batch.table.schema.field("amount").type == pa.float64()
@@ -483,7 +483,7 @@ def test_permission_error_while_hashing_names_the_file(tmp_path, monkeypatch):
 
     (tmp_path / "a.csv").write_text(CSV)
 
-    def denied(path):
+    def denied(path, *_):
         raise PermissionError(13, "Permission denied", path)
 
     monkeypatch.setattr(files, "_checksum_local", denied)
@@ -528,6 +528,18 @@ def test_glob_regex(pattern, key, match):
 def test_plain_local_parquet_is_scanned_by_the_warehouse(tmp_path):
     pq.write_table(pa.table({"id": [1, 2]}), tmp_path / "a.parquet")
     batch = next(iter(make({"path": "*.parquet"}, tmp_path).extract(ExtractState())))
-    assert batch.table is None and "read_parquet" in batch.scan and batch.file_checksum.result().startswith("sha256:")
+    assert batch.table is None and "read_parquet" in batch.scan and batch.file_checksum.result().startswith("blake3:")
     with_types = next(iter(make({"path": "*.parquet", "column_types": {"id": "BIGINT"}}, tmp_path).extract(ExtractState())))
     assert with_types.table is not None and with_types.scan is None
+
+
+def test_a_file_recorded_with_an_older_sha256_checksum_is_not_loaded_again(tmp_path):
+    import hashlib
+
+    (tmp_path / "a.csv").write_text(CSV)
+    old = "sha256:" + hashlib.sha256(CSV.encode()).hexdigest()
+    assert run(make({"path": "*.csv"}, tmp_path), ExtractState(loaded_files={"a.csv": old})) == []
+    # changed since: loaded again (its checksum computed the way the recorded one was)
+    (tmp_path / "a.csv").write_text(CSV + "4,dee,4\n")
+    [batch] = run(make({"path": "*.csv"}, tmp_path), ExtractState(loaded_files={"a.csv": old}))
+    assert batch.file_checksum.startswith("sha256:") and batch.table.num_rows == 4

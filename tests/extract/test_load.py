@@ -187,6 +187,38 @@ def test_freeze_fails_with_the_diff_and_loads_nothing(engine: DuckDBEngine) -> N
     assert engine.execute("SELECT count(*) FROM raw.orders") == [(1,)]
 
 
+def test_the_first_load_records_the_inferred_schema(engine: DuckDBEngine) -> None:
+    _feed(Batch(pa.table({"id": [1], "amount": [1.0]})))
+    result = _load(engine)
+    assert result.schema_changes == ["created"] and "schema: created" in result.message()
+    assert engine.execute("SELECT change FROM _headwater.schema_changes WHERE source = 'shop.orders'") == [
+        ("created with 2 columns: id BIGINT, amount DOUBLE",)
+    ]
+    _feed(Batch(pa.table({"id": [2], "amount": [2.0]})))
+    assert _load(engine).schema_changes == []  # the same schema again is no change
+
+
+def test_replace_loads_record_schema_changes_and_honour_freeze(engine: DuckDBEngine) -> None:
+    _feed(Batch(pa.table({"id": [1], "amount": [1.0]})))
+    _load(engine, write_disposition="replace")
+    _feed(Batch(pa.table({"id": [2], "amount": [2.0], "note": ["x"]})))
+    with pytest.raises(ExecutionError, match=r"\+note VARCHAR"):
+        _load(engine, write_disposition="replace", schema_contract="freeze")
+    assert engine.execute("SELECT id FROM raw.orders") == [(1,)]  # the published table is untouched
+    result = _load(engine, write_disposition="replace")
+    assert result.schema_changes == ["added note VARCHAR"]
+    assert engine.execute("SELECT id, note FROM raw.orders") == [(2, "x")]
+    # a source that stops sending a column: the column stays (NULL), as dlt does
+    _feed(Batch(pa.table({"id": [3]})))
+    _load(engine, write_disposition="replace")
+    assert engine.execute("SELECT id, amount, note FROM raw.orders") == [(3, None, None)]
+    # nothing extracted: the table stays as it is, and no staging table is left behind
+    _feed()
+    assert _load(engine, write_disposition="replace").rows == 0
+    assert engine.execute("SELECT id FROM raw.orders") == [(3,)]
+    assert [r[0] for r in engine.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'raw'")] == ["orders"]
+
+
 def test_evolve_widens_types(engine: DuckDBEngine) -> None:
     _feed(Batch(pa.table({"id": pa.array([1], pa.int32())})))
     _load(engine)
