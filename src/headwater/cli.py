@@ -118,7 +118,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["table", "csv", "json"], default="table")
     p.add_argument("--limit", type=int, default=None, help="print at most N rows")
     _common(p)
+
+    # observability commands: each module adds its parsers and returns {command: handler}
+    import importlib
+
+    for module in OBSERVE_COMMANDS:
+        COMMANDS.update(importlib.import_module(module).add_commands(sub, _common))
     return parser
+
+
+OBSERVE_COMMANDS = (
+    "headwater.observe.status",     # status, metrics
+    "headwater.observe.freshness",  # freshness
+    "headwater.observe.lineage",    # lineage
+)  # fmt: skip
+"""Modules with ``add_commands(subparsers, common) -> {name: handler(args) -> exit code}``;
+a handler builds its Context with `headwater.cli.context_for(args)`."""
+
+
+def context_for(args: argparse.Namespace, console: Any = None) -> Any:
+    """The `Context` of a command's arguments (--project-dir, --target, --vars)."""
+    return _context(args, console)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -305,10 +305,13 @@ class Context:
         logger.info("%s start %s target=%s units=%d", invocation_id[:8], command, target.name, len(units))
         status = "error"
         try:
+            from headwater.observe.observers import build_observer
+
             runner = Runner(
                 self.engine, self.graph, self.manifest.config, recorder,
                 threads=threads or target.threads, fail_fast=fail_fast, full_refresh=full_refresh,
                 invocation_id=invocation_id, state=self.state, options=run_options,
+                observer=build_observer(self, command, invocation_id),
             )  # fmt: skip
             results = runner.run(units)
             result = RunResult(

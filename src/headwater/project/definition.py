@@ -27,6 +27,8 @@ MODEL_CONFIG_KEYS = frozenset(
         "strategy", "updated_at", "check_cols", "target_schema", "hard_deletes", "on_failure",
         "max_quarantined", "constraints", "snapshot_meta_column_names", "dbt_valid_to_current",
         "invalidate_hard_deletes", "scd_columns", "target_database",
+        # observability (headwater.observe)
+        "monitors", "profile", "freshness", "max_duration", "schema_change", "loaded_at_field",
     }
 )  # fmt: skip
 
@@ -76,6 +78,9 @@ class ProjectConfig:
     analysis_paths: list[str] = field(default_factory=lambda: ["sql", "analyses"])
     state_dir: str = ".headwater"
     config_file: str = "headwater.yml"
+    observability: dict[str, Any] = field(default_factory=dict)
+    """`observability:` of headwater.yml: `profile` defaults, `alerts` channels and rules,
+    `openlineage` transport, `slas` (see `headwater.observe`)."""
 
 
 @dataclass

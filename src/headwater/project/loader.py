@@ -31,15 +31,18 @@ PROJECT_KEYS = {
     "analysis-paths", "analysis_paths", "state_dir", "config-version", "profile", "require-dbt-version",
     "target-path", "clean-targets", "snapshots", "on-run-start", "on-run-end", "dispatch",
     "flags", "quoting", "docs-paths", "asset-paths", "packages-install-path", "query-comment",
+    "observability",
 }  # fmt: skip
 TARGET_KEYS = {"engine", "type", "path", "schema", "threads", "memory_limit", "settings", "lock_timeout"}
 SOURCE_KEYS = {
     "name", "description", "schema", "database", "loader", "loaded_at_field", "freshness",
     "tables", "meta", "tags", "config", "quoting", "overrides", "identifier", "connector", "connection",
+    "monitors", "profile", "max_duration", "schema_change",
 }  # fmt: skip
 TABLE_KEYS = {
     "name", "identifier", "description", "columns", "loaded_at_field", "freshness", "data_tests",
     "tests", "meta", "tags", "config", "files", "external", "quoting", "loader", "expectations", "extract",
+    "monitors", "profile", "max_duration", "schema_change",
 }  # fmt: skip
 COLUMN_KEYS = {
     "name", "description", "data_type", "tests", "data_tests", "meta", "tags", "quote",
@@ -55,7 +58,12 @@ PROPERTIES_KEYS = {
     "metrics", "semantic_models", "groups", "unit_tests", "saved_queries",
 }  # fmt: skip
 FILE_KEYS = {"path", "format", "options"}
-SOURCE_CONFIG_KEYS = {"enabled", "event_time", "meta", "tags", "freshness", "loaded_at_field", "quoting"}
+SOURCE_CONFIG_KEYS = {
+    "enabled", "event_time", "meta", "tags", "freshness", "loaded_at_field", "quoting",
+    "monitors", "profile", "max_duration", "schema_change",
+}  # fmt: skip
+OBSERVE_KEYS = ("monitors", "profile", "max_duration", "schema_change")
+"""Observability settings a source or source table may give beside `config:` (into the node's config)."""
 FILE_FORMATS = {"parquet", "csv", "tsv", "json", "ndjson", "jsonl"}
 TEST_CONFIG_KEYS = {
     "severity", "where", "limit", "warn_if", "error_if", "store_failures", "store_failures_as",
@@ -101,6 +109,7 @@ def read_project_config(project_dir: Path, target_name: str | None = None) -> Pr
     cfg.tests = expect_type(data.get("data_tests") or data.get("tests") or {}, dict, "`tests`", data)
     cfg.raw_data = str(data.get("raw_data", cfg.raw_data))
     cfg.state_dir = str(data.get("state_dir", cfg.state_dir))
+    cfg.observability = dict(expect_type(data.get("observability") or {}, dict, "`observability`", data, "observability"))
     for attr in ("model", "seed", "test", "macro", "snapshot", "analysis"):
         value = data.get(f"{attr}-paths", data.get(f"{attr}_paths"))
         if value is not None:
@@ -339,6 +348,10 @@ class ProjectReader:
             expect_type(cfg, dict, "`config`", level, "config")
             check_keys(cfg, SOURCE_CONFIG_KEYS, "the config of a source")
             _merge_config(config, dict(cfg))
+        for level in (src, table):
+            for key in OBSERVE_KEYS:
+                if level.get(key) is not None:
+                    config[key] = level.get(key)
         config["tags"] = as_list(src.get("tags")) + as_list(table.get("tags")) + [
             t for t in as_list(config.get("tags")) if t not in as_list(src.get("tags")) + as_list(table.get("tags"))
         ]

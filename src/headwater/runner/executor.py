@@ -17,6 +17,7 @@ from headwater.errors import HeadwaterError, SQLExecutionError
 from headwater.graph.definition import Graph
 from headwater.materialize import materialization_for
 from headwater.materialize.stateful import BuildContext, StatefulMaterialization
+from headwater.observe import Observer
 from headwater.project.definition import Node, ProjectConfig, Relation
 from headwater.quality.contracts import contract_enforced, enforce_contract
 from headwater.quality.evaluator import CheckResult, CheckRunner, sample_text
@@ -40,6 +41,9 @@ class UnitResult:
     message: str = ""
     checks: list[CheckResult] = field(default_factory=list)
     node_id: str | None = None
+    stats: dict[str, Any] = field(default_factory=dict)
+    """What the write did beyond `rows`, when the materialization knows it: ``inserted``,
+    ``updated``, ``deleted`` (incremental models, snapshots, loads)."""
 
     @property
     def failed(self) -> bool:
@@ -51,7 +55,7 @@ class UnitResult:
             "resource_type": self.resource_type, "materialized": self.materialized,
             "relation": self.relation, "status": self.status, "started_at": self.started_at,
             "duration": round(self.duration, 4), "rows": self.rows, "message": self.message,
-            "checks": [c.to_dict() for c in self.checks],
+            "checks": [c.to_dict() for c in self.checks], "stats": dict(self.stats),
         }  # fmt: skip
 
 
@@ -79,8 +83,10 @@ class Runner:
         invocation_id: str = "",
         state: Any = None,
         options: dict[str, Any] | None = None,
+        observer: Observer | None = None,
     ) -> None:
         self.invocation_id = invocation_id
+        self.observer = observer or Observer()
         self.state = state
         self.options = dict(options or {})
         self.engine = engine
@@ -94,6 +100,7 @@ class Runner:
     # -- scheduling -------------------------------------------------------------------------
     def run(self, units: list[Unit]) -> list[UnitResult]:
         self.events.run_started(units)
+        self.observer.run_started(units)
         self._ensure_schemas(units)
         results: dict[str, UnitResult] = {}
         waiting = {u.id: set(u.deps) for u in units}
@@ -112,6 +119,7 @@ class Runner:
             results[unit.id] = result
             finished += 1
             self.events.unit_finished(unit, result, finished, len(units))
+            self.observer.node_finished(unit, result)
             if result.failed or result.status == "skipped":
                 reason = result.message if result.status == "skipped" else (
                     f"upstream `{result.name}` {'failed checks' if result.status == 'fail' else 'failed'}"
@@ -158,7 +166,9 @@ class Runner:
         for unit in units:  # anything never reached (should not happen) is reported, not lost
             if unit.id not in results:
                 results[unit.id] = self._skipped(unit, stop_reason or "not reached")
-        return [results[u.id] for u in units]
+        ordered = [results[u.id] for u in units]
+        self.observer.run_finished(ordered)
+        return ordered
 
     def _skipped(self, unit: Unit, reason: str) -> UnitResult:
         result = self._new_result(unit)
@@ -190,9 +200,20 @@ class Runner:
         result = self._new_result(unit)
         result.started_at = time.time()
         started = time.perf_counter()
+        self.observer.node_started(unit, result)
         try:
             if unit.build is not None:
                 self._build(unit, result)
+                if result.status in ("success", "warn"):
+                    result.duration = time.perf_counter() - started  # the build's own time, for the metrics
+                    extra = self.observer.node_built(unit, result, self.engine)
+                    if extra:
+                        result.checks += extra
+                        self._grade(result)
+                        blocking = [c for c in extra if c.blocks]
+                        if blocking:  # measured after publication: the node fails, its downstream is skipped
+                            result.status = "fail"
+                            result.message = "; ".join(f"{c.name}: {c.message}" for c in blocking[:3])
             else:
                 self._test(unit, result)
         except HeadwaterError as exc:

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS invocations (
@@ -100,6 +100,81 @@ CREATE TABLE IF NOT EXISTS backfill_intervals (
     PRIMARY KEY (backfill_id, unique_id, interval_start)
 );
 """
+# Observability (schema version 4): metric history, relation schemas and their changes, freshness
+# results, SLA breaches, alert incidents and deliveries.
+_OBSERVE = """
+CREATE TABLE IF NOT EXISTS node_metrics (
+    invocation_id TEXT NOT NULL,
+    unique_id TEXT NOT NULL,
+    recorded_at REAL NOT NULL,
+    metric TEXT NOT NULL,
+    column_name TEXT NOT NULL DEFAULT '',
+    value REAL,
+    PRIMARY KEY (invocation_id, unique_id, metric, column_name)
+);
+CREATE INDEX IF NOT EXISTS node_metrics_by_series ON node_metrics (unique_id, metric, column_name, recorded_at);
+CREATE TABLE IF NOT EXISTS relation_schemas (
+    invocation_id TEXT NOT NULL,
+    unique_id TEXT NOT NULL,
+    recorded_at REAL NOT NULL,
+    columns TEXT NOT NULL,
+    PRIMARY KEY (invocation_id, unique_id)
+);
+CREATE INDEX IF NOT EXISTS relation_schemas_by_node ON relation_schemas (unique_id, recorded_at);
+CREATE TABLE IF NOT EXISTS schema_changes (
+    unique_id TEXT NOT NULL,
+    invocation_id TEXT NOT NULL,
+    recorded_at REAL NOT NULL,
+    change TEXT NOT NULL,
+    column_name TEXT,
+    old TEXT,
+    new TEXT
+);
+CREATE INDEX IF NOT EXISTS schema_changes_by_node ON schema_changes (unique_id, recorded_at);
+CREATE TABLE IF NOT EXISTS freshness_results (
+    invocation_id TEXT NOT NULL,
+    unique_id TEXT NOT NULL,
+    recorded_at REAL NOT NULL,
+    status TEXT NOT NULL,
+    max_loaded_at TEXT,
+    age_seconds REAL,
+    warn_after_seconds REAL,
+    error_after_seconds REAL,
+    message TEXT,
+    PRIMARY KEY (invocation_id, unique_id)
+);
+CREATE TABLE IF NOT EXISTS sla_breaches (
+    sla TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    unique_id TEXT NOT NULL DEFAULT '',
+    due_at REAL NOT NULL,
+    detected_at REAL NOT NULL,
+    invocation_id TEXT,
+    message TEXT,
+    PRIMARY KEY (sla, kind, unique_id, due_at)
+);
+CREATE TABLE IF NOT EXISTS incidents (
+    incident_key TEXT PRIMARY KEY,
+    trigger TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    status TEXT NOT NULL,
+    opened_at REAL NOT NULL,
+    resolved_at REAL,
+    last_seen_at REAL,
+    last_alert_at REAL,
+    occurrences INTEGER NOT NULL DEFAULT 1,
+    message TEXT
+);
+CREATE TABLE IF NOT EXISTS alert_deliveries (
+    incident_key TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    sent_at REAL NOT NULL,
+    ok INTEGER NOT NULL,
+    error TEXT
+);
+CREATE INDEX IF NOT EXISTS alert_deliveries_by_channel ON alert_deliveries (channel, sent_at);
+"""
 # Each entry upgrades a store from the version before it.
 _MIGRATIONS = {
     2: """
@@ -109,6 +184,7 @@ ALTER TABLE check_results ADD COLUMN result TEXT;
 CREATE INDEX IF NOT EXISTS check_results_by_check ON check_results (unique_id, recorded_at);
 """,
     3: _LEDGER,
+    4: _OBSERVE,
 }
 
 
@@ -130,7 +206,7 @@ class StateStore:
         with contextlib.suppress(sqlite3.OperationalError):
             row = self._con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         if row is None:
-            self._con.executescript(_SCHEMA + _LEDGER)
+            self._con.executescript(_SCHEMA + _LEDGER + _OBSERVE)
         else:
             version = int(row[0])
             if version > SCHEMA_VERSION:
@@ -274,6 +350,49 @@ class StateStore:
             self._con.execute(
                 "UPDATE backfills SET status = ?, finished_at = ? WHERE backfill_id = ?", (status, time.time(), backfill_id)
             )
+
+    # -- observability (tables of `_OBSERVE`) ----------------------------------------------------
+    def write(self, sql: str, rows: list[tuple]) -> None:
+        """Run one INSERT/UPDATE for each row, at once and in one transaction (observability
+        tables; the caller owns the SQL)."""
+        if not rows:
+            return
+        with self._lock:
+            self._con.execute("BEGIN")
+            try:
+                self._con.executemany(sql, rows)
+            except BaseException:
+                self._con.execute("ROLLBACK")
+                raise
+            self._con.execute("COMMIT")
+
+    def read(self, sql: str, params: tuple | list = ()) -> list[dict[str, Any]]:
+        """Rows of a SELECT as dicts (pending node and check rows are written first)."""
+        self.flush()
+        with self._lock:
+            return _dicts(self._con.execute(sql, tuple(params)))
+
+    def record_metrics(self, invocation_id: str, unique_id: str, metrics: dict[tuple[str, str], float | None],
+                       recorded_at: float | None = None) -> None:  # fmt: skip
+        """One node run's metrics: {(metric, column or ''): value}."""
+        at = time.time() if recorded_at is None else recorded_at
+        self.write(
+            "INSERT OR REPLACE INTO node_metrics VALUES (?,?,?,?,?,?)",
+            [(invocation_id, unique_id, at, m, c or "", v) for (m, c), v in metrics.items()],
+        )
+
+    def metric_history(self, unique_id: str, metric: str, column: str = "", limit: int = 100,
+                       before: float | None = None) -> list[dict[str, Any]]:  # fmt: skip
+        """The last ``limit`` values of one series, oldest first: invocation_id, recorded_at, value."""
+        sql = (
+            "SELECT invocation_id, recorded_at, value FROM node_metrics WHERE unique_id = ? AND metric = ? "
+            "AND column_name = ?" + (" AND recorded_at < ?" if before is not None else "") +
+            " ORDER BY recorded_at DESC LIMIT ?"
+        )  # fmt: skip
+        params: list[Any] = [unique_id, metric, column or ""]
+        if before is not None:
+            params.append(before)
+        return list(reversed(self.read(sql, [*params, limit])))
 
     # -- reads ---------------------------------------------------------------------------------
     def invocations(self, limit: int = 20) -> list[dict[str, Any]]:
