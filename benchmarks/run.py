@@ -1,6 +1,6 @@
 """Run headwater's benchmarks and print a results table.
 
-    python benchmarks/run.py [--quick] [--scale S] [--only wide|demo|quality|incremental|extract] [--workdir DIR]
+    python benchmarks/run.py [--quick] [--scale S] [--only wide|demo|quality|incremental|extract|anomaly] [--workdir DIR]
 
 Writes benchmarks/results.json next to this file. See benchmarks/README.md.
 """
@@ -18,6 +18,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import anomaly
 import demo_build
 import incremental
 import wide_graph
@@ -66,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--scale", type=float, default=None, help="demo scale (default 1, 0.2 with --quick)"
     )
-    parser.add_argument("--only", choices=["wide", "demo", "quality", "incremental", "extract"], help="run one benchmark")
+    parser.add_argument("--only", choices=["wide", "demo", "quality", "incremental", "extract", "anomaly"], help="run one benchmark")
     parser.add_argument("--workdir", default="/tmp/headwater_bench", help="scratch folder")
     parser.add_argument("--output", default=str(Path(__file__).resolve().parent / "results.json"))
     args = parser.parse_args(argv)
@@ -118,6 +119,10 @@ def main(argv: list[str] | None = None) -> int:
         rows += ext.rows()
         results["extract"] = ext.to_dict()
         results["params"]["extract"] = ext.params
+    if args.only in (None, "anomaly"):
+        an = anomaly.bench(7, 200)
+        rows += an.rows()
+        results["anomaly"] = an.to_dict()
     results["total_s"] = round(time.perf_counter() - started, 1)
     results["table"] = [row.__dict__ for row in rows]
 

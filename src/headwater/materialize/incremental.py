@@ -90,12 +90,14 @@ class IncrementalMaterialization(StatefulMaterialization):
             delta_cols = engine.columns(staged)
             target_cols = engine.columns(relation)
             changes = schema_changes(node, target_cols, delta_cols)
+            stats: dict[str, int] = {}
 
             def apply() -> int | None:
                 columns = _apply_schema_changes(engine, relation, changes)
-                return apply_strategy(engine, node, strategy, relation, staged, columns)
+                return apply_strategy(engine, node, strategy, relation, staged, columns, stats)
 
             outcome = audited(ctx, apply)
+            outcome.stats = stats
         finally:
             engine.drop(staged)
         if outcome.published:
@@ -136,6 +138,8 @@ def _full_build(ctx: BuildContext, sql: str) -> BuildOutcome:
     outcome = audited(ctx, apply)
     if outcome.published:
         outcome.message = "full build"
+        if outcome.rows is not None:
+            outcome.stats = {"inserted": outcome.rows}
     return outcome
 
 
@@ -206,24 +210,45 @@ def _partition_expr(node: Node) -> str:
     return _q(str(spec))
 
 
+def _replaced(stats: dict[str, int], deleted: int | None, inserted: int | None) -> None:
+    """Rows deleted by key and inserted again count as updated (the logical change)."""
+    if deleted is None or inserted is None:
+        return
+    updated = min(deleted, inserted)
+    stats.update(inserted=inserted - updated, updated=updated, deleted=deleted - updated)
+
+
 def apply_strategy(
-    engine: Engine, node: Node, strategy: str, relation: Relation, staged: Relation, columns: list[str]
+    engine: Engine, node: Node, strategy: str, relation: Relation, staged: Relation, columns: list[str],
+    stats: dict[str, int] | None = None,
 ) -> int | None:
-    """Write the staged rows into ``relation``; the caller holds the transaction. Returns rows written."""
+    """Write the staged rows into ``relation``; the caller holds the transaction. Returns rows
+    written; fills ``stats`` with the rows inserted, updated (replaced by key) and deleted."""
+    stats = {} if stats is None else stats
     target, delta = relation.render(), staged.render()
     cols = ", ".join(_q(c) for c in columns)
     insert_all = f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {delta}"
     keys = unique_key(node)
     if strategy == "append":
-        return _count(engine.execute(insert_all))
+        inserted = _count(engine.execute(insert_all))
+        if inserted is not None:
+            stats["inserted"] = inserted
+        return inserted
     if strategy == "delete+insert" or (strategy == "insert_overwrite"):
         if strategy == "insert_overwrite" or (node.config.get("partition_by") and not keys):
             part = _partition_expr(node)
-            engine.execute(f"DELETE FROM {target} WHERE ({part}) IN (SELECT DISTINCT {part} FROM {delta})")
-        else:
-            _check_keys(engine, node, keys, delta)
-            engine.execute(f"DELETE FROM {target} AS t WHERE EXISTS (SELECT 1 FROM {delta} AS d WHERE {_key_match(keys, 't', 'd')})")
-        return _count(engine.execute(insert_all))
+            deleted = _count(engine.execute(f"DELETE FROM {target} WHERE ({part}) IN (SELECT DISTINCT {part} FROM {delta})"))
+            inserted = _count(engine.execute(insert_all))
+            if deleted is not None and inserted is not None:  # partitions replaced: no rows match by key
+                stats.update(inserted=inserted, deleted=deleted)
+            return inserted
+        _check_keys(engine, node, keys, delta)
+        deleted = _count(engine.execute(
+            f"DELETE FROM {target} AS t WHERE EXISTS (SELECT 1 FROM {delta} AS d WHERE {_key_match(keys, 't', 'd')})"
+        ))  # fmt: skip
+        inserted = _count(engine.execute(insert_all))
+        _replaced(stats, deleted, inserted)
+        return inserted
     if strategy == "merge":
         _check_keys(engine, node, keys, delta, unique=True)
         update_cols = node.config.get("merge_update_columns")
@@ -233,10 +258,12 @@ def apply_strategy(
             # Every column of a matched row is replaced: the same result as deleting the matched
             # rows and inserting the new ones, which DuckDB does ~25x faster than an UPDATE that
             # touches row groups all over the table (measured: 1% of 10M rows, 618 ms vs 3.5 s).
-            engine.execute(
+            deleted = _count(engine.execute(
                 f"DELETE FROM {target} AS t WHERE EXISTS (SELECT 1 FROM {delta} AS d WHERE {_key_match(keys, 't', 'd')})"
-            )
-            return _count(engine.execute(insert_all))
+            ))  # fmt: skip
+            inserted = _count(engine.execute(insert_all))
+            _replaced(stats, deleted, inserted)
+            return inserted
         if update_cols:
             chosen = [str(c) for c in update_cols]
         else:
@@ -251,6 +278,7 @@ def apply_strategy(
             f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {delta} AS d WHERE NOT EXISTS "
             f"(SELECT 1 FROM {target} AS t WHERE {_key_match(keys, 't', 'd')})"
         )) or 0  # fmt: skip
+        stats.update(inserted=inserted, updated=updated, deleted=0)
         return inserted + updated
     raise AssertionError(strategy)
 
@@ -401,16 +429,19 @@ class Microbatch:
         self.ensure_table()
         planned = self.planned()
         total, failed = 0, None
+        built: list[BuildOutcome] = []
         for start, end in planned:
             outcome = self.build_interval(start, end)
             if not outcome.published:
                 failed = outcome
                 break
+            built.append(outcome)
             total += outcome.rows or 0
         if failed is not None:
             failed.message = f"{failed.message} (interval {interval_key(planned[0][0])}..)"
             return failed
-        return BuildOutcome(total, True, f"microbatch: {len(planned)} intervals of a {self.size}, {total:,} rows")
+        stats = {"inserted": sum(o.stats.get("inserted", 0) for o in built), "deleted": sum(o.stats.get("deleted", 0) for o in built)}
+        return BuildOutcome(total, True, f"microbatch: {len(planned)} intervals of a {self.size}, {total:,} rows", stats=stats)
 
     def ensure_table(self) -> None:
         """Create the (empty) table from the batch query's shape, and check `event_time`."""
@@ -453,12 +484,15 @@ class Microbatch:
         columns = ", ".join(_q(n) for n, _ in self.columns or [])
         began = time.perf_counter()
 
+        stats: dict[str, int] = {}
+
         def apply() -> int | None:
-            engine.execute(f"DELETE FROM {relation.render()} WHERE {col} >= {lo} AND {col} < {hi}")
+            deleted = engine.execute(f"DELETE FROM {relation.render()} WHERE {col} >= {lo} AND {col} < {hi}")
             rows = engine.execute(
                 f"INSERT INTO {relation.render()} ({columns}) SELECT {columns} FROM ({self._sql(start, end)}) AS b "
                 f"WHERE {col} >= {lo} AND {col} < {hi}"
             )
+            stats.update(inserted=_count(rows) or 0, deleted=_count(deleted) or 0)  # the interval is replaced
             return _count(rows) or 0
 
         try:
@@ -466,6 +500,7 @@ class Microbatch:
         except Exception as exc:
             self._record(start, end, "error", None, time.perf_counter() - began, str(exc))
             raise
+        outcome.stats = stats
         status = "success" if outcome.published else "fail"
         self._record(start, end, status, outcome.rows, time.perf_counter() - began, outcome.message)
         return outcome

@@ -145,9 +145,13 @@ class SCD1Materialization(StatefulMaterialization):
             self._validate(node, s, {n.lower() for n, _ in source})
             self._deduplicate(engine, staged, s, source)
             kind = engine.relation_kind(relation)
+            stats: dict[str, int] = {"inserted": 0, "updated": 0, "deleted": 0}
             if kind is None or kind == "view" or ctx.full_refresh:
-                return audited(ctx, lambda: self._create(engine, relation, staged, s, source, kind))
-            return audited(ctx, lambda: self._merge(engine, relation, staged, s, source))
+                outcome = audited(ctx, lambda: self._create(engine, relation, staged, s, source, kind, stats))
+            else:
+                outcome = audited(ctx, lambda: self._merge(engine, relation, staged, s, source, stats))
+            outcome.stats = stats
+            return outcome
         finally:
             discard(engine, staged)
 
@@ -179,13 +183,15 @@ class SCD1Materialization(StatefulMaterialization):
         ), "table")  # fmt: skip
 
     def _create(self, engine: Engine, relation: Relation, staged: Relation, s: _Settings,
-                source: list[tuple[str, str]], kind: str | None) -> int:  # fmt: skip
+                source: list[tuple[str, str]], kind: str | None, stats: dict[str, int]) -> int:  # fmt: skip
         if kind is not None:
             engine.execute(f"DROP {kind.upper()} {relation.render()}")
         extra = "".join(f", CAST(NULL AS {_type_of(source, c)}) AS {q(_previous(c))}" for c in s.tracked)
-        return count(engine.execute(f"CREATE TABLE {relation.render()} AS SELECT *{extra} FROM {staged.render()}"))
+        stats["inserted"] = count(engine.execute(f"CREATE TABLE {relation.render()} AS SELECT *{extra} FROM {staged.render()}"))
+        return stats["inserted"]
 
-    def _merge(self, engine: Engine, relation: Relation, staged: Relation, s: _Settings, source: list[tuple[str, str]]) -> int:
+    def _merge(self, engine: Engine, relation: Relation, staged: Relation, s: _Settings, source: list[tuple[str, str]],
+               stats: dict[str, int]) -> int:  # fmt: skip
         target = relation.render()
         have = column_map(engine, relation)
         add_missing_columns(engine, relation, source, have)
@@ -200,22 +206,21 @@ class SCD1Materialization(StatefulMaterialization):
             f"{q(_previous(c))} = CASE WHEN t.{q(c)} IS DISTINCT FROM s.{q(c)} THEN t.{q(c)} ELSE t.{q(_previous(c))} END"
             for c in s.tracked
         ]
-        rows = 0
         if sets:
-            rows += count(engine.execute(
+            stats["updated"] = count(engine.execute(
                 f"UPDATE {target} AS t SET {', '.join(sets)} FROM {staged.render()} AS s "
                 f"WHERE {on} AND ({changed}){newer}"
             ))  # fmt: skip
         cols = ", ".join(q(n) for n, _ in source)
-        rows += count(engine.execute(
+        stats["inserted"] = count(engine.execute(
             f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {staged.render()} AS s "
             f"WHERE NOT EXISTS (SELECT 1 FROM {target} AS t WHERE {on})"
         ))  # fmt: skip
         if s.delete:
-            rows += count(engine.execute(
+            stats["deleted"] = count(engine.execute(
                 f"DELETE FROM {target} AS t WHERE NOT EXISTS (SELECT 1 FROM {staged.render()} AS s WHERE {on})"
             ))  # fmt: skip
-        return rows
+        return stats["inserted"] + stats["updated"] + stats["deleted"]
 
 
 class SCD3Materialization(SCD1Materialization):

@@ -149,15 +149,17 @@ class SnapshotMaterialization(StatefulMaterialization):
             source = [(n, t) for n, t in staged_cols if not n.startswith("__hw_")]
             self._check_source(engine, plan, source, staged_cols)
             kind = engine.relation_kind(node.relation)
+            stats: dict[str, int] = {"inserted": 0, "updated": 0, "deleted": 0}
             if kind is None:
-                outcome = audited(ctx, lambda: self._create(engine, plan, source, staged_cols))
+                outcome = audited(ctx, lambda: self._create(engine, plan, source, staged_cols, stats))
             elif kind != "table":
                 raise BuildFailed(
                     f"`{node.relation.render(quote=False)}` exists and is a {kind}, not a snapshot table",
                     node=node.name, hint="drop it or give the snapshot another name, alias or schema",
                 )
             else:
-                outcome = audited(ctx, lambda: self._apply(engine, plan, source))
+                outcome = audited(ctx, lambda: self._apply(engine, plan, source, stats))
+            outcome.stats = stats
         finally:
             discard(engine, plan.staged)
         if outcome.published and not outcome.message:
@@ -200,17 +202,21 @@ class SnapshotMaterialization(StatefulMaterialization):
             )
 
     # -- first run -------------------------------------------------------------------------------
-    def _create(self, engine: Engine, plan: _Plan, source: list[tuple[str, str]], staged_cols: list) -> int:
+    def _create(self, engine: Engine, plan: _Plan, source: list[tuple[str, str]], staged_cols: list,
+                stats: dict[str, int]) -> int:  # fmt: skip
         types = dict(staged_cols)
         type_ = types[TS] if (plan.s.strategy == "timestamp" or plan.s.updated_at) else "TIMESTAMP"
         cols = [f"s.{q(n)}" for n, _ in source]
         meta = plan.meta_select("s", plan.stamp("s", type_), type_)
-        return count(engine.execute(
+        stats["inserted"] = count(engine.execute(
             f"CREATE TABLE {plan.target.render()} AS SELECT {', '.join(cols + meta)} FROM {plan.staged.render()} AS s"
         ))  # fmt: skip
+        return stats["inserted"]
 
     # -- later runs ------------------------------------------------------------------------------
-    def _apply(self, engine: Engine, plan: _Plan, source: list[tuple[str, str]]) -> int:
+    def _apply(self, engine: Engine, plan: _Plan, source: list[tuple[str, str]], stats: dict[str, int]) -> int:
+        """Apply the change; ``stats`` gets the rows inserted (new versions, deletion records) and
+        updated (versions closed); a snapshot never deletes rows."""
         s, target, staged = plan.s, plan.target.render(), plan.staged.render()
         have = column_map(engine, plan.target)
         for meta in ("dbt_scd_id", "dbt_updated_at", "dbt_valid_from", "dbt_valid_to"):
@@ -239,7 +245,6 @@ class SnapshotMaterialization(StatefulMaterialization):
         gone = f"NOT EXISTS (SELECT 1 FROM {staged} AS s WHERE {on})"
         live = f"NOT {plan.deleted('t')}" if plan.new_record else "TRUE"
         match_target = null_safe_equal(keys, [f"x.{c}" for c in kcols])
-        rows = 0
 
         # hard deletes: keys whose current (live) version is gone from the SELECT
         if s.hard_deletes in ("invalidate", "new_record"):
@@ -249,11 +254,11 @@ class SnapshotMaterialization(StatefulMaterialization):
                 values = [f"t.{q(c)}" for c in data_cols] + [
                     plan.scd_id([f"t.{c}" for c in kcols], now), now, now, plan.valid_to_current(type_), "'True'",
                 ]
-                rows += count(engine.execute(
+                stats["inserted"] += count(engine.execute(
                     f"INSERT INTO {target} ({', '.join(q(c) for c in cols)}) SELECT {', '.join(values)} "
                     f"FROM {current} AS t WHERE {live} AND {gone}"
                 ))  # fmt: skip
-            rows += count(engine.execute(
+            stats["updated"] += count(engine.execute(
                 f"UPDATE {target} SET {plan.col('dbt_valid_to')} = {now} "
                 f"FROM (SELECT {', '.join(f't.{c}' for c in kcols)} FROM {current} AS t WHERE {live} AND {gone}) AS x "
                 f"WHERE {match_target} AND {plan.is_current(None, type_)}"
@@ -268,7 +273,7 @@ class SnapshotMaterialization(StatefulMaterialization):
             changed = " OR ".join(f"t.{q(c)} IS DISTINCT FROM s.{q(c)}" for c in check) or "FALSE"
         if plan.new_record:
             changed = f"({changed}) OR {plan.deleted('t')}"
-        rows += count(engine.execute(
+        stats["updated"] += count(engine.execute(
             f"UPDATE {target} SET {plan.col('dbt_valid_to')} = x.__hw_to "
             f"FROM (SELECT {', '.join(f's.{c}' for c in kcols)}, {plan.stamp('s', type_)} AS __hw_to "
             f"FROM {staged} AS s JOIN {current} AS t ON {on} WHERE {changed}) AS x "
@@ -278,11 +283,11 @@ class SnapshotMaterialization(StatefulMaterialization):
         # new versions: every key of the SELECT without a current version
         cols = [q(n) for n, _ in source] + plan.meta_names()
         values = [f"s.{q(n)}" for n, _ in source] + plan.meta_select("s", plan.stamp("s", type_), type_)
-        rows += count(engine.execute(
+        stats["inserted"] += count(engine.execute(
             f"INSERT INTO {target} ({', '.join(cols)}) SELECT {', '.join(values)} FROM {staged} AS s "
             f"WHERE NOT EXISTS (SELECT 1 FROM {current} AS t WHERE {on})"
         ))  # fmt: skip
-        return rows
+        return stats["inserted"] + stats["updated"]
 
 
 __all__ = ["SnapshotMaterialization"]

@@ -46,6 +46,9 @@ class BuildOutcome:
     published: bool = True
     message: str = ""
     checks: list[CheckResult] = field(default_factory=list)
+    stats: dict[str, int] = field(default_factory=dict)
+    """Logical row changes when the materialization knows them: ``inserted``, ``updated`` (rows
+    replaced by key count as updated), ``deleted`` — copied to `UnitResult.stats` for the metrics."""
 
 
 class StatefulMaterialization(Materialization):

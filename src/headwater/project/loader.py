@@ -310,7 +310,8 @@ class ProjectReader:
                 source_name=str(sname),
                 files=self._file_spec(table),
                 loaded_at_field=table.get("loaded_at_field", src.get("loaded_at_field")),
-                freshness=table.get("freshness", src.get("freshness")),
+                freshness=_merge_freshness(src.get("freshness"), table["freshness"]) if "freshness" in table
+                else src.get("freshness"),
                 meta=dict(table.get("meta") or {}),
             )
             self.project.nodes[uid] = node
@@ -784,3 +785,17 @@ def _kwargs_suffix(kwargs: dict) -> str:
     if len(text) > 40:
         text = text[:24] + "_" + hashlib.md5(text.encode()).hexdigest()[:8]
     return text
+
+
+def _merge_freshness(base: Any, update: Any) -> Any:
+    """dbt's merge of a table's `freshness:` into its source's: `freshness: null` turns it off;
+    otherwise the table's keys override the source's, `warn_after`/`error_after` key by key."""
+    if update is None:
+        return None
+    if not isinstance(base, dict) or not isinstance(update, dict):
+        return update
+    out = {**base, **update}
+    for key in ("warn_after", "error_after"):
+        if isinstance(base.get(key), dict) and isinstance(update.get(key), dict):
+            out[key] = {**base[key], **update[key]}
+    return out

@@ -310,6 +310,7 @@ class Runner:
         )
         outcome = self._retrying(lambda: mat.build(ctx))
         result.rows = outcome.rows
+        result.stats = dict(outcome.stats)
         result.checks = outcome.checks
         if not outcome.published:
             result.status = "fail"
