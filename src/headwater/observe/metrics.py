@@ -260,6 +260,10 @@ def time_sql(time_col: str, columns: list[tuple[str, str]]) -> str | None:
     return None
 
 
+BYTES_MIN_ROWS = 122_880
+"""Tables with fewer rows get no `bytes` metric (see `MetricsObserver.node_built`)."""
+
+
 def table_bytes(engine: Any, relation: Any) -> int | None:
     """Bytes of storage a table uses: DuckDB's ``pragma_storage_info`` (the blocks its column
     segments live in, distinct, times the database's block size). Known only once every segment
@@ -341,7 +345,10 @@ class MetricsObserver(Observer):
                 query = profile_query(node.relation.render(), columns, chosen, time_expr)
                 row = engine.execute(query.sql)[0]
                 metrics.update(query.decode(row, time.time()))
-            if kind == "table":
+            rows = metrics.get(("row_count", ""))
+            # a table smaller than one row group (122,880 rows) lives in a block or two; reading
+            # its storage info would cost more (~3 ms a table) than the number tells
+            if kind == "table" and (rows is None or rows >= BYTES_MIN_ROWS):
                 size = table_bytes(engine, node.relation)
                 if size is not None:
                     metrics[("bytes", "")] = float(size)
