@@ -254,19 +254,20 @@ class DuckDBEngine(Engine):
             opts.setdefault("delim", "\t")
         if fmt in ("ndjson", "jsonl"):
             opts.setdefault("format", "newline_delimited")
-        args = [quote_literal(glob)] + [f"{k} = {_sql_value(v)}" for k, v in opts.items()]
+        args = [quote_literal(glob)] + [f"{k} = {sql_value(v)}" for k, v in opts.items()]
         return f"SELECT * FROM {func}({', '.join(args)})"
 
 
-def _sql_value(value: Any) -> str:
+def sql_value(value: Any) -> str:
+    """A Python value as a DuckDB literal (table-function arguments: structs, lists, scalars)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
         return repr(value)
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{quote_literal(str(k))}: {_sql_value(v)}" for k, v in value.items()) + "}"
+        return "{" + ", ".join(f"{quote_literal(str(k))}: {sql_value(v)}" for k, v in value.items()) + "}"
     if isinstance(value, list | tuple):
-        return "[" + ", ".join(_sql_value(v) for v in value) + "]"
+        return "[" + ", ".join(sql_value(v) for v in value) + "]"
     return quote_literal(str(value))
 
 
@@ -275,7 +276,7 @@ def _inline(sql: str, params: list[Any]) -> str:
     parts = sql.split("?")
     out = parts[0]
     for value, rest in zip(params, parts[1:], strict=False):
-        out += _sql_value(value) + rest
+        out += sql_value(value) + rest
     return out
 
 

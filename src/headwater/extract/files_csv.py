@@ -18,6 +18,8 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from headwater.engines.base import quote_literal
+from headwater.engines.duckdb import sql_value
 from headwater.extract.base import Query, Rejected, Rescan, ScanHooks
 
 MAX_RAW = 10_000
@@ -31,20 +33,7 @@ OPTION_ARGS = (
 
 
 def quote(value: str) -> str:
-    return "'" + str(value).replace("'", "''") + "'"
-
-
-def sql_value(value: Any) -> str:
-    """A Python value as a DuckDB literal (for table-function arguments)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, Mapping):
-        return "{" + ", ".join(f"{quote(str(k))}: {sql_value(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(sql_value(v) for v in value) + "]"
-    return quote(str(value))
+    return quote_literal(str(value))
 
 
 def call(func: str, path: str, args: Mapping[str, Any]) -> str:

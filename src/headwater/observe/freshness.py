@@ -218,7 +218,8 @@ class FreshnessResult:
         }  # fmt: skip
 
 
-def _as_utc(now: dt.datetime | float | None) -> dt.datetime:
+def as_utc(now: dt.datetime | float | None) -> dt.datetime:
+    """A time as an aware UTC datetime: now for None, epoch seconds, naive = UTC."""
     if now is None:
         return dt.datetime.now(UTC)
     if isinstance(now, int | float):
@@ -322,7 +323,7 @@ def last_load_us(ctx: Any, node: Any) -> tuple[int, str] | None:
 def evaluate_freshness(ctx: Any, nodes: list[Any], now: dt.datetime | float | None = None) -> list[FreshnessResult]:
     """The freshness of each node of ``nodes`` that has one (others are left out), at ``now``
     (default: the current time; injectable so tests can sit exactly on a threshold)."""
-    snapshot = _as_utc(now)
+    snapshot = as_utc(now)
     now_us = _us(snapshot)
     specs = [(n, s) for n in nodes if (s := freshness_spec(n)) is not None]  # validate everything first
     out: list[FreshnessResult] = []

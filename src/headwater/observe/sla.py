@@ -38,6 +38,7 @@ from typing import Any
 
 from headwater.errors import ConfigError, HeadwaterError, Location, did_you_mean
 from headwater.observe import Bus, Observer, Signal
+from headwater.observe.freshness import as_utc
 
 log = logging.getLogger("headwater")
 
@@ -254,16 +255,6 @@ class SLAResult:
         }  # fmt: skip
 
 
-def _utc(value: dt.datetime | float | None) -> dt.datetime:
-    if value is None:
-        return dt.datetime.now(UTC)
-    if isinstance(value, int | float):
-        return dt.datetime.fromtimestamp(value, UTC)
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
-
-
 def _to_utc(local: dt.datetime, tz: Any) -> dt.datetime:
     """A naive wall time in ``tz`` as UTC (a time in a DST gap takes the offset before it)."""
     return local.replace(tzinfo=tz).astimezone(UTC)
@@ -283,7 +274,7 @@ def last_deadline(sla: ScheduleSLA, now: dt.datetime | float | None = None) -> t
     from croniter import croniter
 
     tz = ZoneInfo(sla.timezone)
-    now_utc = _utc(now)
+    now_utc = as_utc(now)
     now_wall = now_utc.astimezone(tz).replace(tzinfo=None)
     if sla.schedule is None:  # daily: the day before each `finish_by`
         deadline = dt.datetime.combine(now_wall.date(), sla.finish_by)
@@ -365,7 +356,7 @@ def check_schedule_slas(ctx: Any, invocation_id: str, now: dt.datetime | float |
     """Evaluate the project's schedule SLAs (those covering a node of ``only``, when given): record
     each new breach once per (SLA, deadline) and return the results and their signals."""
     slas = sla_config(ctx) if slas is None else slas
-    now_utc = _utc(now)
+    now_utc = as_utc(now)
     results: list[SLAResult] = []
     signals: list[Signal] = []
     breaches: list[tuple] = []
