@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import json
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -64,7 +65,21 @@ class LoadResult:
 
 
 # -- state (in the warehouse, so it commits with the data) ---------------------------------------
+_STATE_DDL_LOCK = threading.Lock()
+
+
 def ensure_state_tables(engine: Engine) -> None:
+    """Create the load-state tables once per engine. Serialized: two sources loading in parallel
+    would otherwise both run the DDL and one would fail with a catalog write-write conflict."""
+    if getattr(engine, "_hw_load_state_ready", False):
+        return
+    with _STATE_DDL_LOCK:
+        if not getattr(engine, "_hw_load_state_ready", False):
+            _create_state_tables(engine)
+            engine._hw_load_state_ready = True  # type: ignore[attr-defined]
+
+
+def _create_state_tables(engine: Engine) -> None:
     engine.execute(f"CREATE SCHEMA IF NOT EXISTS {_q(STATE_SCHEMA)}")
     engine.execute(
         f"CREATE TABLE IF NOT EXISTS {_q(STATE_SCHEMA)}.load_state (source VARCHAR PRIMARY KEY, cursor VARCHAR, "
