@@ -130,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
 OBSERVE_COMMANDS = (
     "headwater.observe.status",     # status, metrics
     "headwater.observe.freshness",  # freshness
-    "headwater.observe.lineage",    # lineage
+    "headwater.observe.lineage_cli",  # lineage
 )  # fmt: skip
 """Modules with ``add_commands(subparsers, common) -> {name: handler(args) -> exit code}``;
 a handler builds its Context with `headwater.cli.context_for(args)`."""

@@ -12,7 +12,7 @@ monitors, OpenLineage events, alerts). Each part lives in its own module of this
 - `sla`         schedule SLAs (finished by a time of day) and run-time budgets
 - `alerts`      channels (console/log, webhook, SMTP), incidents, dedup and rate limits
 - `openlineage` OpenLineage run events with schema and column-lineage facets
-- `lineage`     table- and column-level lineage (`headwater lineage`)
+- `lineage`     table- and column-level lineage; `lineage_cli` is `headwater lineage`
 - `status`      `headwater status` and `headwater metrics`
 """
 
