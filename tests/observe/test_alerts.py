@@ -26,13 +26,12 @@ from headwater.errors import ConfigError
 from headwater.observe import Bus, Signal
 from headwater.observe.alerts import (
     AlertObserver,
-    mask_url,
     parse_alert_config,
     parse_duration,
     process_signals,
-    scrub,
     signals_of_result,
 )
+from headwater.observe.channels import mask_url, scrub
 from headwater.quality.evaluator import CheckResult
 from headwater.runner.executor import UnitResult
 from tests.conftest import BASE_PROJECT

@@ -10,7 +10,7 @@ monitors, OpenLineage events, alerts). Each part lives in its own module of this
 - `monitors`    anomaly monitors declared on models and sources, evaluated as checks
 - `freshness`   dbt's `freshness:` on sources and models; `headwater freshness`
 - `sla`         schedule SLAs (finished by a time of day) and run-time budgets
-- `alerts`      channels (console/log, webhook, SMTP), incidents, dedup and rate limits
+- `alerts`      incidents, dedup, routes and rate limits; `channels`: console/log, webhook, SMTP
 - `openlineage` OpenLineage run events with schema and column-lineage facets
 - `lineage`     table- and column-level lineage; `lineage_cli` is `headwater lineage`
 - `status`      `headwater status` and `headwater metrics`
