@@ -42,6 +42,14 @@ def write_files(root: Path, files: dict[str, str]) -> None:
         path.write_text(textwrap.dedent(text), encoding="utf-8")
 
 
+@pytest.fixture(autouse=True)
+def _fresh_secrets() -> None:
+    """Each test starts with no registered secrets (the registry is per process)."""
+    from headwater import secrets
+
+    secrets.forget_all()
+
+
 @pytest.fixture
 def make_project(tmp_path: Path) -> Callable[..., Path]:
     """Create a project: ``make_project({"models/a.sql": "select 1 as x"})``."""

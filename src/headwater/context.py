@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from headwater import secrets
 from headwater.errors import HeadwaterError, UsageError
 from headwater.manifest import Manifest, load_manifest, write_compiled
 from headwater.project.definition import Node
@@ -116,6 +117,7 @@ class Context:
         self._graph: Any = None
         self._engine: Any = None
         self._state: Any = None
+        self._state_dir_checked = False
 
     # -- lazy parts ---------------------------------------------------------------------------
     @property
@@ -130,7 +132,14 @@ class Context:
 
     @property
     def state_dir(self) -> Path:
-        return self.root / self.manifest.config.state_dir
+        """`.headwater/`: private (0700), it holds the warehouse, samples of failing rows and logs."""
+        path = self.root / self.manifest.config.state_dir
+        if not self._state_dir_checked:
+            from headwater.private import private_dir
+
+            private_dir(path)
+            self._state_dir_checked = True
+        return path
 
     @property
     def graph(self) -> Any:
@@ -335,10 +344,13 @@ class Context:
     def _file_logger(self) -> logging.Logger:
         logger = logging.getLogger(f"headwater.file.{self.root}")
         if not logger.handlers:
+            from headwater.private import private_file
+
             logs = self.state_dir / "logs"
-            logs.mkdir(parents=True, exist_ok=True)
+            private_file(logs / "headwater.log")
             handler = logging.FileHandler(logs / "headwater.log", encoding="utf-8", delay=True)
             handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+            handler.addFilter(secrets.logging_filter())
             logger.addHandler(handler)
             logger.setLevel(logging.INFO)
             logger.propagate = False

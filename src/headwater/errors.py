@@ -65,12 +65,14 @@ class HeadwaterError(Exception):
         query: str | None = None,
         snippet: str | None = None,
     ) -> None:
-        self.message = message
+        from headwater.secrets import mask
+
+        self.message = mask(message)
         self.location = location
         self.node = node
-        self.hint = hint
-        self.query = query
-        self.snippet = snippet
+        self.hint = mask(hint) if hint else hint
+        self.query = mask(query) if query else query
+        self.snippet = mask(snippet) if snippet else snippet
         super().__init__(self.render())
 
     def render(self) -> str:

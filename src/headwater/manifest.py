@@ -3,6 +3,9 @@
 A warm load (nothing changed) reads headwater.yml's bytes, hashes the project files and unpickles
 the compiled nodes: no YAML, Jinja or sqlglot import. Anything that changed triggers a full
 parse; sqlglot results are still reused per model by the hash of its compiled SQL.
+
+Cache files are sealed with a key kept outside the project (`headwater.private`): a
+`.headwater/cache/` shipped in a repository is never unpickled, only parsed over.
 """
 
 from __future__ import annotations
@@ -67,24 +70,49 @@ def load_manifest(project_dir: Path, target_name: str | None, vars: dict[str, An
         digest_size=16,
     ).hexdigest()
     cache_file = root / ".headwater" / "cache" / f"manifest-{key[:16]}.pickle"
-    cached = _read_cache(cache_file, root)
-    if cached is not None:
-        return cached
-    from headwater.sql.parse import ParseCache
+    manifest = _read_cache(cache_file, root)
+    if manifest is None:
+        from headwater.sql.parse import ParseCache
 
-    parse_cache = ParseCache.from_state(_read_parse_cache(root))
-    manifest = _parse(root, target_name, vars, parse_cache)
-    _write_cache(cache_file, manifest, parse_cache.state())
+        parse_cache = ParseCache.from_state(_read_parse_cache(root))
+        manifest = _parse(root, target_name, vars, parse_cache)
+        _write_cache(cache_file, manifest, parse_cache.state())
+    _register_secret_env_vars(manifest)
     return manifest
 
 
-def _read_cache(cache_file: Path, root: Path) -> Manifest | None:
-    if not cache_file.is_file():
-        return None
+def _register_secret_env_vars(manifest: Manifest) -> None:
+    """`env_var('DBT_ENV_SECRET_…')` values are secrets, also when the project comes from the cache."""
+    from headwater import secrets
+
+    for name, value in manifest.env_vars.items():
+        if name.startswith(secrets.SECRET_ENV_PREFIXES):
+            secrets.register(value)
+
+
+def _read_sealed(path: Path) -> Any:
+    """The object pickled in ``path`` if this user sealed it (`headwater.private`), else None:
+    a cache shipped with a repository is never unpickled."""
+    from headwater.private import unseal
+
     try:
-        with cache_file.open("rb") as fh:
-            manifest: Manifest = pickle.load(fh)
-    except Exception:  # a cache from another version or a torn write: parse again
+        data = unseal(path.read_bytes())
+        return None if data is None else pickle.loads(data)
+    except Exception:  # missing, torn, from another version: parse again
+        return None
+
+
+def _write_sealed(path: Path, obj: Any) -> None:
+    from headwater.private import seal, write_private
+
+    sealed = seal(pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
+    if sealed is not None:
+        write_private(path, sealed)
+
+
+def _read_cache(cache_file: Path, root: Path) -> Manifest | None:
+    manifest = _read_sealed(cache_file)
+    if not isinstance(manifest, Manifest):
         return None
     from headwater.project.files import project_files
 
@@ -97,27 +125,15 @@ def _read_cache(cache_file: Path, root: Path) -> Manifest | None:
 
 
 def _write_cache(cache_file: Path, manifest: Manifest, parse_state: dict[str, Any]) -> None:
-    cache_file.parent.mkdir(parents=True, exist_ok=True)
-    for old in cache_file.parent.glob("manifest-*.pickle"):
-        old.unlink(missing_ok=True)
-    tmp = cache_file.with_suffix(f".tmp{os.getpid()}")
-    with tmp.open("wb") as fh:
-        pickle.dump(manifest, fh, protocol=pickle.HIGHEST_PROTOCOL)
-    os.replace(tmp, cache_file)
-    parse_file = cache_file.parent / "parse.pickle"
-    tmp = parse_file.with_suffix(f".tmp{os.getpid()}")
-    with tmp.open("wb") as fh:
-        pickle.dump(parse_state, fh, protocol=pickle.HIGHEST_PROTOCOL)
-    os.replace(tmp, parse_file)
+    if cache_file.parent.is_dir():
+        for old in cache_file.parent.glob("manifest-*.pickle"):
+            old.unlink(missing_ok=True)
+    _write_sealed(cache_file, manifest)
+    _write_sealed(cache_file.parent / "parse.pickle", parse_state)
 
 
 def _read_parse_cache(root: Path) -> Any:
-    path = root / ".headwater" / "cache" / "parse.pickle"
-    try:
-        with path.open("rb") as fh:
-            return pickle.load(fh)
-    except Exception:  # missing, torn or from another version: start empty
-        return None
+    return _read_sealed(root / ".headwater" / "cache" / "parse.pickle")
 
 
 def select_target(config: ProjectConfig, name: str | None) -> Target:
@@ -167,7 +183,9 @@ def _parse(root: Path, target_name: str | None, vars: dict[str, Any], cache: Par
 
 def write_compiled(manifest: Manifest, nodes: list[Node] | None = None) -> Path:
     """Write compiled SQL under `.headwater/compiled/`, mirroring the project's paths."""
-    base = Path(manifest.config.root) / manifest.config.state_dir / "compiled"
+    from headwater.private import private_dir
+
+    base = private_dir(Path(manifest.config.root) / manifest.config.state_dir) / "compiled"
     for node in nodes if nodes is not None else manifest.nodes.values():
         if node.compiled_sql is None:
             continue
@@ -180,8 +198,10 @@ def write_compiled(manifest: Manifest, nodes: list[Node] | None = None) -> Path:
             if out.read_text(encoding="utf-8") == text:
                 continue  # unchanged: reading is far cheaper than rewriting hundreds of files
         except (OSError, ValueError):
-            out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text, encoding="utf-8")
+            private_dir(out.parent)
+        fd = os.open(out, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
     return base
 
 

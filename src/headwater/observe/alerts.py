@@ -207,6 +207,11 @@ class _Validator:
         if not value:
             raise self.error(f"environment variable `{var}` is not set", f"{path}.{key}", spec, key,
                              f"export {var}=... before running headwater (secrets are read only from the environment)")  # fmt: skip
+        from headwater import secrets
+
+        secrets.register(value)
+        if key == "url_env":  # a webhook's path and query are its token
+            secrets.register(re.sub(r"^[a-z]+://[^/?#]+", "", value) or None)
         return value
 
     def flag(self, spec: Mapping, key: str, path: str, default: bool) -> bool:

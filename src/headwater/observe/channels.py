@@ -273,7 +273,9 @@ def mask_url(url: str) -> str:
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with every secret replaced by ``***`` (for errors that are stored and shown)."""
-    for secret in sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True):
-        text = text.replace(secret, "***")
-    return text
+    """``text`` with every secret masked as a whole token (see `headwater.secrets`)."""
+    from headwater import secrets as registry
+
+    for secret in secrets:
+        registry.register(secret)
+    return registry.mask(text)

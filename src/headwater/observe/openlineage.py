@@ -212,7 +212,9 @@ class FileTransport:
         self.failures: list[str] = []
 
     def emit(self, event: dict[str, Any]) -> None:
-        line = json.dumps(event, separators=(",", ":"), default=str) + "\n"
+        from headwater.secrets import mask_value
+
+        line = json.dumps(mask_value(event), separators=(",", ":"), default=str) + "\n"
         with self._lock:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -272,9 +274,11 @@ class HttpTransport:
                 self.failures.append(_describe(exc))
 
     def _post(self, event: dict[str, Any]) -> None:
-        body = json.dumps(event, default=str).encode("utf-8")
+        from headwater import secrets
+
+        body = json.dumps(secrets.mask_value(event), default=str).encode("utf-8")
         headers = {"Content-Type": "application/json"}
-        key = os.environ.get(self.api_key_env) if self.api_key_env else None
+        key = secrets.from_env(self.api_key_env) if self.api_key_env else None
         if key:
             headers["Authorization"] = f"Bearer {key}"
         request = urllib.request.Request(self.url, data=body, headers=headers, method="POST")

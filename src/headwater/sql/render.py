@@ -1,5 +1,11 @@
 """The Jinja context of a model: ref, source, config, var, env_var, this, is_incremental, macros.
 
+Templates run in jinja2's `SandboxedEnvironment` (as dbt's do): no attribute starting with `_`, no
+Python internals. `modules` offers the functions and types of `datetime`, `re` and `itertools`,
+never the modules themselves, and no attribute may return a module: `modules.re.enum.sys` is an
+error, not a way to `sys.modules['os']`. Objects handed to templates keep their plumbing in
+`_`-prefixed attributes, so a template cannot reach the renderer or the parse cache.
+
 Rendering happens once per node. `ref()`, `source()` and `this` return placeholders that the
 compiler replaces with relation names once every node's config (schema, alias, materialization)
 is known, so configs set with `{{ config() }}` anywhere in any model are honoured.
@@ -11,12 +17,15 @@ import datetime
 import hashlib
 import os
 import re
+import types
 from dataclasses import dataclass, field
 from typing import Any
 
 import jinja2
 import jinja2.ext
+import jinja2.sandbox
 
+from headwater import secrets
 from headwater.errors import CompilationError, ConfigError, Location, code_snippet, did_you_mean
 from headwater.project.definition import Node, Target
 from headwater.sql.parse import ParseCache
@@ -94,7 +103,7 @@ class Renderer:
         self.vars = vars
         self.relation_names = relation_names or {}
         self.code_cache = code_cache
-        self.env = jinja2.Environment(
+        self.env = _Sandbox(
             undefined=jinja2.StrictUndefined,
             extensions=[jinja2.ext.do, jinja2.ext.loopcontrols],
             keep_trailing_newline=True,
@@ -155,6 +164,8 @@ class Renderer:
 
     def _env_var(self, name: str, default: Any = _Return) -> Any:
         value = os.environ.get(name)
+        if name.startswith(secrets.SECRET_ENV_PREFIXES):
+            secrets.register(value)
         assert self._state is not None
         self._state.env_vars[name] = value
         if value is not None:
@@ -250,12 +261,21 @@ class Renderer:
         return state
 
 
+class _Sandbox(jinja2.sandbox.SandboxedEnvironment):
+    """jinja2's sandbox, and no module objects: a module's globals (`re.enum.sys`) lead out."""
+
+    def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
+        if isinstance(value, types.ModuleType):
+            return False
+        return bool(super().is_safe_attribute(obj, attr, value))
+
+
 class _ConfigCall:
     def __init__(self, renderer: Renderer) -> None:
-        self.renderer = renderer
+        self._renderer = renderer
 
     def __call__(self, *args: Any, **kwargs: Any) -> str:
-        state = self.renderer._state
+        state = self._renderer._state
         if args and isinstance(args[0], dict):
             kwargs = {**args[0], **kwargs}
         if state is not None:
@@ -263,29 +283,38 @@ class _ConfigCall:
         return ""
 
     def get(self, key: str, default: Any = None) -> Any:
-        node, state = self.renderer._node, self.renderer._state
+        node, state = self._renderer._node, self._renderer._state
         if state is not None and key in state.config:
             return state.config[key]
         return node.config.get(key, default) if node else default
 
 
-class _Modules:
-    datetime = datetime
-    re = re
+def _public(module: types.ModuleType) -> types.SimpleNamespace:
+    """The public functions, types and constants of ``module``, without the module itself."""
+    names = getattr(module, "__all__", None) or [n for n in dir(module) if not n.startswith("_")]
+    return types.SimpleNamespace(
+        **{n: getattr(module, n) for n in names if not isinstance(getattr(module, n, None), types.ModuleType)}
+    )
 
-    @property
-    def itertools(self) -> Any:
+
+class _Modules:
+    """dbt's `modules`: `modules.datetime.date(2026, 1, 1)`, `modules.re.sub(...)`,
+    `modules.itertools.chain(...)` — namespaces of each module's public names."""
+
+    def __init__(self) -> None:
         import itertools
 
-        return itertools
+        self.datetime = _public(datetime)
+        self.re = _public(re)
+        self.itertools = _public(itertools)
 
 
 class _Exceptions:
     def __init__(self, renderer: Renderer) -> None:
-        self.renderer = renderer
+        self._renderer = renderer
 
     def raise_compiler_error(self, message: str) -> None:
-        raise self.renderer._error(str(message))
+        raise self._renderer._error(str(message))
 
     def warn(self, message: str) -> str:
         return ""

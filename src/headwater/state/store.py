@@ -192,8 +192,10 @@ class StateStore:
     """Records what every invocation did. One instance per process."""
 
     def __init__(self, path: Path) -> None:
+        from headwater.private import private_file
+
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(path)  # SQLite gives its -wal and -shm files the database file's mode
         self._con = sqlite3.connect(str(path), timeout=30, check_same_thread=False, isolation_level=None)
         self._con.execute("PRAGMA journal_mode=WAL")
         self._con.execute("PRAGMA synchronous=NORMAL")
@@ -229,7 +231,7 @@ class StateStore:
         with self._lock:
             self._con.execute(
                 "INSERT INTO invocations VALUES (?, ?, ?, ?, ?, NULL, 'running', NULL)",
-                (invocation_id, command, json.dumps(args, default=str), target, time.time()),
+                _masked((invocation_id, command, json.dumps(args, default=str), target, time.time())),
             )
 
     def finish_invocation(self, invocation_id: str, status: str, summary: dict[str, Any]) -> None:
@@ -237,7 +239,7 @@ class StateStore:
         with self._lock:
             self._con.execute(
                 "UPDATE invocations SET finished_at = ?, status = ?, summary = ? WHERE invocation_id = ?",
-                (time.time(), status, json.dumps(summary, default=str), invocation_id),
+                _masked((time.time(), status, json.dumps(summary, default=str), invocation_id)),
             )
 
     def record_node(self, invocation_id: str, row: dict[str, Any]) -> None:
@@ -265,6 +267,7 @@ class StateStore:
         )  # fmt: skip
 
     def _queue(self, sql: str, params: tuple) -> None:
+        params = _masked(params)
         with self._lock:
             self._pending.append((sql, params))
             if len(self._pending) < 200:
@@ -290,7 +293,7 @@ class StateStore:
         with self._lock:
             self._con.execute(
                 "INSERT OR REPLACE INTO intervals VALUES (?,?,?,?,?,?,?,?,?)",
-                (unique_id, start, end, status, rows, invocation_id, time.time(), duration, message[:2000]),
+                _masked((unique_id, start, end, status, rows, invocation_id, time.time(), duration, message[:2000])),
             )
 
     def intervals(self, unique_id: str) -> list[dict[str, Any]]:
@@ -342,7 +345,7 @@ class StateStore:
             self._con.execute(
                 "UPDATE backfill_intervals SET status = ?, attempts = ?, rows = ?, message = ? "
                 "WHERE backfill_id = ? AND unique_id = ? AND interval_start = ?",
-                (status, attempts, rows, message[:2000], backfill_id, unique_id, start),
+                _masked((status, attempts, rows, message[:2000], backfill_id, unique_id, start)),
             )
 
     def finish_backfill(self, backfill_id: str, status: str) -> None:
@@ -360,7 +363,7 @@ class StateStore:
         with self._lock:
             self._con.execute("BEGIN")
             try:
-                self._con.executemany(sql, rows)
+                self._con.executemany(sql, [_masked(row) for row in rows])
             except BaseException:
                 self._con.execute("ROLLBACK")
                 raise
@@ -434,6 +437,13 @@ class StateStore:
         for row in _dicts(cur):
             out[row["unique_id"]].append(row)
         return out
+
+
+def _masked(params: tuple) -> tuple:
+    """``params`` with secrets masked in every string: nothing secret is ever stored."""
+    from headwater.secrets import mask
+
+    return tuple(mask(p) if isinstance(p, str) else p for p in params)
 
 
 def _dicts(cur: sqlite3.Cursor) -> list[dict[str, Any]]:
