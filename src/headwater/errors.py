@@ -133,11 +133,8 @@ class NodeNotFoundError(ConfigError):
 class CycleError(ConfigError):
     def __init__(self, cycle: list[str], **kwargs) -> None:
         self.cycle = cycle
-        super().__init__(
-            "the graph has a cycle: " + " -> ".join(cycle),
-            hint="remove one of these ref()/source() dependencies",
-            **kwargs,
-        )
+        kwargs.setdefault("hint", "remove one of these ref()/source() dependencies")
+        super().__init__("the graph has a cycle: " + " -> ".join(cycle), **kwargs)
 
 
 class CompilationError(ConfigError):

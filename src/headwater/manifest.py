@@ -163,7 +163,8 @@ def _parse(root: Path, target_name: str | None, vars: dict[str, Any], cache: Par
             from headwater.errors import Location
 
             validate_check(
-                node.test.name, node.test.kwargs, node.test.column, Location(node.path, node.line), node.name
+                node.test.name, node.test.kwargs, node.test.column, Location(node.path, node.line), node.name,
+                where=node.config.get("where"),
             )
     compiler = Compiler(project, target, vars, dialect, cache)
     nodes = compiler.compile()

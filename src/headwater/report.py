@@ -124,9 +124,7 @@ def print_demo_summary(console: Any, result: Any, root: Path) -> None:
     console.print(f"Warehouse: {result.warehouse}")
     console.print("Next:")
     console.print(f"  cd {root}")
-    console.print('  headwater query "select * from main.mart_daily_revenue order by order_date desc limit 5"')
-    console.print("  headwater ls --select +fct_orders")
-    console.print("  headwater test --select staging --report quality.html")
-    console.print('  headwater query "select * from main.stg_payments__quarantine limit 5"')
-    console.print("  headwater build --select marts")
-    console.print("  headwater snapshot            # after the CRM changes: a new version per changed customer")
+    from headwater.scaffold import DEMO_NEXT_COMMANDS
+
+    for command in DEMO_NEXT_COMMANDS:
+        console.print(f"  {command}")

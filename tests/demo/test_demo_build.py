@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
-
-import pytest
 
 from tests.conftest import query
 
@@ -18,23 +15,6 @@ PLANTED = {
     "assert_valid_customer_emails": None,
     "accepted_range_stg_payments_amount__0": "stg_payments",
 }
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
-    from headwater.cli import main
-
-    root = tmp_path_factory.mktemp("demo") / "shop"
-    out = tmp_path_factory.mktemp("out") / "result.json"
-    import contextlib
-    import io
-
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        code = main(["demo", str(root), "--scale", "0.01", "--json"])
-    out.write_text(buf.getvalue())
-    assert code == 0, buf.getvalue()[-2000:]
-    return root, json.loads(buf.getvalue())
 
 
 def test_demo_builds_star_schema(demo) -> None:

@@ -40,9 +40,21 @@ def test_cycle_reports_full_path() -> None:
         assert parent in by[child].depends_on
 
 
-def test_self_reference_is_ignored() -> None:
-    g = Graph({"a": node("a", ["a"])})
-    assert g.order == ["a"]
+def test_self_reference_is_a_cycle() -> None:
+    with pytest.raises(CycleError, match="a -> a") as exc:
+        Graph({"a": node("a", ["a"]), "b": node("b", ["a"])})
+    assert str(exc.value.location) == "models/a.sql" and "{{ this }}" in (exc.value.hint or "")
+
+
+def test_ref_to_itself_fails_at_load_and_this_does_not(make_project, cli) -> None:
+    root = make_project({"models/m.sql": "select * from {{ ref('m') }}\n"})
+    res = cli("ls", "--project-dir", root)
+    assert res.code == 2 and "models/m.sql" in res.err and "m -> m" in res.err
+    (root / "models" / "m.sql").write_text(
+        "{{ config(materialized='incremental') }}\nselect 1 as x{% if is_incremental() %} from {{ this }}{% endif %}\n"
+    )
+    assert cli("build", "--project-dir", root).code == 0
+    assert cli("build", "--project-dir", root).code == 0
 
 
 @given(st.lists(st.lists(st.integers(min_value=0, max_value=29), max_size=4), min_size=1, max_size=30))

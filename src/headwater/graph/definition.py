@@ -18,7 +18,14 @@ class Graph:
         self.children: dict[str, list[str]] = {uid: [] for uid in nodes}
         for uid, node in nodes.items():
             for dep in node.depends_on:
-                if dep in nodes and dep != uid:
+                if dep == uid:  # `ref()` to itself; `{{ this }}` is how a model reads itself
+                    raise CycleError(
+                        [node.display_name, node.display_name],
+                        location=Location(node.path, node.line),
+                        hint=f"`{node.name}` refers to itself: use {{{{ this }}}} to read its current "
+                        "table (in an incremental model), or ref() another model",
+                    )
+                if dep in nodes:
                     self.parents[uid].append(dep)
                     self.children[dep].append(uid)
         self.order = self._toposort()

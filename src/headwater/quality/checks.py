@@ -364,9 +364,38 @@ def check_class(name: str, location: Location | None = None, node: str | None = 
     return cls
 
 
-def validate_check(name: str, kwargs: dict[str, Any], column: str | None, location: Location | None, node: str) -> None:
-    """Raise a `ConfigError` for an unknown check or missing / unknown arguments."""
+# Arguments spliced into the generated SQL as expressions (the rest are literals or refs).
+_EXPRESSION_ARGS = ("column_name", "field", "expression", "combination_of_columns", "group_by_columns")
+
+
+def _check_fragments(
+    name: str, kwargs: dict[str, Any], column: str | None, location: Location | None, node: str, where: Any
+) -> None:
+    from headwater.sql.safety import check_expression
+
+    def check(text: Any, what: str) -> None:
+        if text is not None and not (isinstance(text, str) and _IDENT_RE.match(text)):
+            check_expression(str(text), what=f"check `{name}`: {what}", location=location, node=node)
+
+    check(column, "column")
+    check(where, "`where`")
+    for key in _EXPRESSION_ARGS:
+        values = kwargs.get(key)
+        for value in values if isinstance(values, list) else [values]:
+            check(value, f"`{key}`")
+    if name == "accepted_values" and kwargs.get("quote") is False:
+        for value in kwargs.get("values") or []:
+            check(value, "a value of `values` (quote: false)")
+
+
+def validate_check(
+    name: str, kwargs: dict[str, Any], column: str | None, location: Location | None, node: str,
+    where: Any = None,
+) -> None:  # fmt: skip
+    """Raise a `ConfigError` for an unknown check, missing / unknown arguments, or a column, `where`
+    or expression that is not exactly one SQL expression (`headwater.sql.safety`)."""
     cls = check_class(name, location, node)
+    _check_fragments(name, kwargs, column, location, node, where)
     missing = [k for k in cls.required if k not in kwargs]
     if missing:
         raise ConfigError(
@@ -383,6 +412,9 @@ def validate_check(name: str, kwargs: dict[str, Any], column: str | None, locati
                 location=location,
                 node=node,
             )
+    if name == "recency" and not re.fullmatch(r"[A-Za-z_]+", str(kwargs.get("datepart", "day"))):
+        raise ConfigError(f"check `recency`: `datepart` must be a word such as day or hour, got `{kwargs['datepart']}`",
+                          location=location, node=node)  # fmt: skip
     if cls.needs_column and column is None and "column_name" not in kwargs:
         raise ConfigError(
             f"check `{name}` on `{node}` must be declared under a column (or given `column_name`)",

@@ -23,6 +23,7 @@ from headwater.project.loader import Project
 from headwater.project.validate import check_config_keys
 from headwater.sql.parse import ParseCache
 from headwater.sql.render import PLACEHOLDER_RE, RefCall, Renderer
+from headwater.sql.safety import check_single_statement
 
 EPHEMERAL_PREFIX = "__hw_eph_"
 _REF_ARG_RE = re.compile(r"""^\s*(ref|source)\s*\(\s*(['"][^'"]+['"](?:\s*,\s*['"][^'"]+['"])?)\s*\)\s*$""")
@@ -256,6 +257,8 @@ class Compiler:
         for node in self.nodes.values():
             if node.compiled_sql is None or node.resource_type == "analysis":
                 continue
+            for variant in node.variants.values():  # `tables` below checks compiled_sql itself
+                check_single_statement(variant, path=node.path, node=node.name, dialect=self.dialect)
             tables = self.parse_cache.tables(node, self.dialect)
             for table in tables:
                 uid = by_relation.get(table.lower())

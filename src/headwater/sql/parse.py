@@ -11,6 +11,7 @@ from typing import Any
 
 from headwater.errors import CompilationError, Location, code_snippet
 from headwater.project.definition import Node
+from headwater.sql.safety import check_single_statement
 
 
 class ParseCache:
@@ -52,7 +53,7 @@ def table_references(sql: str, dialect: str, node: Node) -> list[str]:
     """Qualified names of the tables ``sql`` reads, without CTE names.
 
     Raises `CompilationError` with the node, file and line when neither sqlglot nor the engine
-    can parse the statement.
+    can parse the statement, or when it holds more than one statement (`headwater.sql.safety`).
     """
     import sqlglot
     from sqlglot import exp
@@ -61,12 +62,16 @@ def table_references(sql: str, dialect: str, node: Node) -> list[str]:
         statements = sqlglot.parse(sql, read=dialect)
     except sqlglot.errors.ParseError as exc:
         if _engine_parses(sql, dialect):
+            check_single_statement(sql, path=node.path, node=node.name, dialect=dialect)
             return []  # valid for the engine, beyond sqlglot's grammar: no parsed edges
+        check_single_statement(sql, path=node.path, node=node.name, dialect=dialect)
         raise _parse_error(exc, sql, node) from None
     except sqlglot.errors.TokenError as exc:
         if _engine_parses(sql, dialect):
             return []
         raise CompilationError(f"SQL does not tokenize: {exc}", location=Location(node.path), node=node.name) from None
+    if sum(tree is not None for tree in statements) > 1:
+        check_single_statement(sql, path=node.path, node=node.name, dialect=dialect)
     out: list[str] = []
     for tree in statements:
         if tree is None:
