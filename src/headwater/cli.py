@@ -153,7 +153,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout, sys.stderr = stdout, stderr
 
 
+def _on_sigterm(signum: int, frame: Any) -> None:
+    from headwater.errors import Interrupted
+
+    raise Interrupted(signum)
+
+
 def _main(argv: Sequence[str] | None = None) -> int:
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        try:
+            return _command(argv)
+        finally:
+            _print_warnings()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)  # like SIGINT: roll back, record, exit 143
+    try:
+        return _command(argv)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        _print_warnings()
+
+
+def _command(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     verbose = getattr(args, "verbose", False)
@@ -169,9 +192,12 @@ def _main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
         _error(exc.render())
         return exc.exit_code
-    except KeyboardInterrupt:
-        _error("interrupted; published tables are intact, rerun to finish")
-        return 130
+    except KeyboardInterrupt as exc:
+        from headwater.errors import Interrupted
+
+        name = exc.signal_name if isinstance(exc, Interrupted) else "SIGINT"
+        _error(f"interrupted ({name}): statements in flight were rolled back, published tables are intact; rerun to finish")
+        return exc.exit_code if isinstance(exc, Interrupted) else 130
     except BrokenPipeError:
         return 0
 
@@ -201,12 +227,24 @@ def _vars(args: argparse.Namespace) -> dict[str, Any]:
 def _context(args: argparse.Namespace, console: Any = None) -> Any:
     from headwater.context import Context
 
-    return Context(
+    ctx = Context(
         getattr(args, "project_dir", None) or os.getcwd(),
         target=getattr(args, "target", None),
         vars=_vars(args),
         console=console,
     )
+    _CONTEXTS.append(ctx)
+    return ctx
+
+
+_CONTEXTS: list[Any] = []
+"""The contexts of the running command, whose `warnings` are printed when it ends."""
+
+
+def _print_warnings() -> None:
+    while _CONTEXTS:
+        for text in _CONTEXTS.pop().warnings:
+            print(f"warning: {text}", file=sys.stderr)
 
 
 def _console(args: argparse.Namespace) -> Any:

@@ -8,15 +8,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from headwater import secrets
-from headwater.errors import HeadwaterError, UsageError
+from headwater.errors import HeadwaterError, Interrupted, UsageError
 from headwater.manifest import Manifest, load_manifest, write_compiled
 from headwater.project.definition import Node
 from headwater.runner.executor import UnitResult
@@ -118,6 +120,7 @@ class Context:
         self._engine: Any = None
         self._state: Any = None
         self._state_dir_checked = False
+        self._warnings: list[str] = []
 
     # -- lazy parts ---------------------------------------------------------------------------
     @property
@@ -167,12 +170,21 @@ class Context:
             self._state = StateStore(self.state_dir / "state.db")
         return self._state
 
+    @property
+    def warnings(self) -> list[str]:
+        """What the user should know that no node result says (the history could not be saved)."""
+        store = self._state
+        if store is not None and store.warning and store.warning not in self._warnings:
+            self._warnings.append(store.warning)
+        return list(self._warnings)
+
     def close(self) -> None:
         if self._engine is not None:
             self._engine.close()
             self._engine = None
         if self._state is not None:
             self._state.close()
+            self.warnings  # noqa: B018 - keep the store's warning after it is closed
             self._state = None
 
     def __enter__(self) -> Context:
@@ -250,12 +262,47 @@ class Context:
 
         if resume:
             plan = self._unfinished_backfill(resume if isinstance(resume, str) else None)
-            return run_backfill(self, plan, workers)
+            with self._interruptible():
+                return run_backfill(self, plan, workers)
         if not start or not end:
             raise UsageError("backfill needs --start and --end (or --continue)", hint="e.g. --start 2026-01-01 --end 2026-02-01")
         models, skipped = microbatch_models(self, select, exclude)
         plan = plan_backfill(self, models, start, end, rerun, " ".join(select or []))
-        return run_backfill(self, plan, workers, skipped)
+        with self._interruptible():
+            return run_backfill(self, plan, workers, skipped)
+
+    @contextlib.contextmanager
+    def _interruptible(self) -> Iterator[None]:
+        """SIGINT and SIGTERM abort the statements running on every thread (their transactions
+        roll back, so no half-written table is published) and raise `Interrupted`.
+
+        Without this, a worker thread would finish its node while the main thread waits for it;
+        signal handlers can only be set in the main thread, elsewhere the body runs as it is."""
+        import signal
+        import threading
+
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        received: list[int] = []
+
+        def stop(signum: int, frame: Any) -> None:
+            received.append(signum)
+            if self._engine is not None:
+                self._engine.interrupt()
+            raise Interrupted(signum)
+
+        previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        except KeyboardInterrupt as exc:  # DuckDB turns the handler's exception into its own
+            if received and not isinstance(exc, Interrupted):
+                raise Interrupted(received[0]) from None
+            raise
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
     def abandon_backfill(self, backfill_id: str) -> str:
         plan = self._unfinished_backfill(backfill_id)
@@ -322,7 +369,8 @@ class Context:
                 invocation_id=invocation_id, state=self.state, options=run_options,
                 observer=build_observer(self, command, invocation_id),
             )  # fmt: skip
-            results = runner.run(units)
+            with self._interruptible():
+                results = runner.run(units)
             result = RunResult(
                 invocation_id=invocation_id,
                 command=command,
@@ -334,6 +382,9 @@ class Context:
             )
             status = "success" if result.exit_code == 0 else "failed"
             return result
+        except KeyboardInterrupt:
+            status = "interrupted"
+            raise
         finally:
             finish = getattr(self.console, "finish", None)
             if finish:

@@ -90,6 +90,21 @@ class HeadwaterError(Exception):
         return "\n".join(parts)
 
 
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM stopped a command: running statements were aborted and rolled back."""
+
+    def __init__(self, signum: int) -> None:
+        import signal
+
+        self.signum = signum
+        self.signal_name = signal.Signals(signum).name
+        super().__init__(self.signal_name)
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+
 class TransientError:
     """Marker: a retry may succeed."""
 

@@ -28,6 +28,11 @@ def quote_literal(value: str) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
+def catalog_key(relation: Relation) -> tuple[str, str]:
+    """How the catalog cache and `Engine.columns_of` name a relation."""
+    return relation.schema.lower(), relation.identifier.lower()
+
+
 class Transaction:
     """Handle of `Engine.transaction_scope`."""
 
@@ -73,6 +78,11 @@ class Engine(ABC):
     @abstractmethod
     def fetch_arrow(self, sql: str) -> pa.Table: ...
 
+    def interrupt(self) -> None:
+        """Abort running statements from another thread (a signal handler); their transactions
+        roll back. The default does nothing: the running statement finishes."""
+        return None
+
     @abstractmethod
     @contextmanager
     def transaction(self) -> Iterator[None]: ...
@@ -108,13 +118,13 @@ class Engine(ABC):
         with self._catalog_lock:
             if self._catalog is None:
                 self._catalog = self._load_catalog()
-            return self._catalog.get((relation.schema.lower(), relation.identifier.lower()))
+            return self._catalog.get(catalog_key(relation))
 
     def _remember(self, relation: Relation, kind: str | None) -> None:
         with self._catalog_lock:
             if self._catalog is None:
                 return
-            key = (relation.schema.lower(), relation.identifier.lower())
+            key = catalog_key(relation)
             if kind is None:
                 self._catalog.pop(key, None)
             else:
@@ -127,6 +137,17 @@ class Engine(ABC):
     @abstractmethod
     def columns(self, relation: Relation) -> list[tuple[str, str]]:
         """(name, type) of each column of ``relation``."""
+
+    def columns_of(self, relations: list[Relation]) -> dict[tuple[str, str], list[tuple[str, str]]]:
+        """Columns of several relations, keyed like the catalog (lower-case schema, identifier);
+        a relation that does not exist has no key. This default asks `columns` once per
+        relation; an engine with a catalog function reads them all in one query."""
+        out: dict[tuple[str, str], list[tuple[str, str]]] = {}
+        for relation in relations:
+            cols = self.columns(relation)
+            if cols:
+                out[catalog_key(relation)] = cols
+        return out
 
     # -- DDL -------------------------------------------------------------------------------------
     @abstractmethod

@@ -151,6 +151,7 @@ def run_backfill(ctx: Any, backfill_id: str, workers: int = 1, skipped: list[str
     runner = Runner(ctx.engine, graph, ctx.manifest.config, console, invocation_id=invocation_id, state=state)
     done = 0
     failed_upstream: set[str] = set()
+    interrupted = False
     try:
         for uid in order:
             node = graph.nodes[uid]
@@ -181,11 +182,14 @@ def run_backfill(ctx: Any, backfill_id: str, workers: int = 1, skipped: list[str
                     console.unit_finished(Unit(id=unit_result.unit_id, build=node), unit_result, done, len(units))
                     if unit_result.failed:
                         failed_upstream.add(uid)
+    except KeyboardInterrupt:
+        interrupted = True
+        raise
     finally:
         finish = getattr(console, "finish", None)
         if finish:
             finish()
-        status = "success" if result.exit_code == 0 else "failed"
+        status = "interrupted" if interrupted else "success" if result.exit_code == 0 else "failed"
         remaining = [i for i in state.backfill_items(backfill_id) if i["status"] != "success"]
         state.finish_backfill(backfill_id, "success" if not remaining else "running")
         state.finish_invocation(invocation_id, status, {"intervals": len(units)})

@@ -2,18 +2,40 @@
 
 SQLite in WAL mode is safe for several processes; writes are batched per invocation so that
 recording costs almost nothing per node.
+
+A write that fails (a full disk, a read-only file) never fails the run or prints a traceback:
+the store keeps one `warning` that the caller shows, and skips later writes of that process. What
+is in the warehouse is reported as it is; only the history is incomplete. Backfill plans are the
+exception (`StateStoreError`): a plan that cannot be saved cannot be resumed, so none starts.
+
+A running invocation holds an exclusive `flock` on `runs/<invocation id>.lock` beside the store,
+taken before its row says `running` and released after its row says how it ended. A process that
+dies holding it (SIGKILL, power loss) releases the lock with it, so the next store opened finds a
+`running` row whose lock it can take, and marks that run `killed` — or, when the run ended but
+could not write its status (disk full), the status it left in the lock file.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
+import os
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from headwater.errors import HeadwaterError
+
+try:
+    import fcntl
+except ImportError:  # Windows: no liveness check, runs left `running` stay so
+    fcntl = None  # type: ignore[assignment]
+
+log = logging.getLogger("headwater")
 SCHEMA_VERSION = 4
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -195,13 +217,45 @@ class StateStore:
         from headwater.private import private_file
 
         self.path = path
-        private_file(path)  # SQLite gives its -wal and -shm files the database file's mode
-        self._con = sqlite3.connect(str(path), timeout=30, check_same_thread=False, isolation_level=None)
-        self._con.execute("PRAGMA journal_mode=WAL")
-        self._con.execute("PRAGMA synchronous=NORMAL")
+        self.warning: str | None = None
+        """Why the history of this process is incomplete (the first failed write), or None."""
         self._lock = threading.Lock()
         self._pending: list[tuple[str, tuple]] = []
-        self._ensure_schema()
+        self._held: dict[str, int] = {}  # invocation id -> fd of its lock file
+        try:
+            private_file(path)  # SQLite gives its -wal and -shm files the database file's mode
+            self._con = sqlite3.connect(str(path), timeout=30, check_same_thread=False, isolation_level=None)
+            self._con.execute("PRAGMA journal_mode=WAL")
+            self._con.execute("PRAGMA synchronous=NORMAL")
+            self._ensure_schema()
+        except (sqlite3.Error, OSError) as exc:
+            raise StateStoreError(
+                f"cannot open the state store {path}: {_reason(exc)}",
+                hint="free disk space (or fix the folder's permissions) and rerun; the warehouse is not affected",
+            ) from None
+        self.reap_dead_runs()
+
+    def _attempt(self, what: str, fn: Callable[[], Any], required: bool = False) -> None:
+        """Run the write ``fn`` under the lock; on a SQLite error, roll back and keep `warning`
+        (or raise `StateStoreError` when ``required``)."""
+        with self._lock:
+            if self.warning is not None and not required:
+                return  # one failure is reported; the rest of this process's history is skipped
+            try:
+                fn()
+                return
+            except sqlite3.Error as exc:
+                with contextlib.suppress(sqlite3.Error):
+                    if self._con.in_transaction:
+                        self._con.execute("ROLLBACK")
+                reason = _reason(exc)
+        if required:
+            raise StateStoreError(f"cannot save {what} in {self.path}: {reason}", hint="free disk space and rerun")
+        self.warning = (
+            f"the run history could not be saved in {self.path} ({what}: {reason}); what this run did to "
+            "the warehouse is reported above as it happened. Free disk space; the next run records again"
+        )
+        log.info("%s", self.warning)  # shown by the CLI at the end of the command (`Context.warnings`)
 
     def _ensure_schema(self) -> None:
         row = None
@@ -220,27 +274,115 @@ class StateStore:
                 )
             for step in range(version + 1, SCHEMA_VERSION + 1):
                 self._con.executescript("BEGIN;" + _MIGRATIONS[step] + "COMMIT;")
+            if version == SCHEMA_VERSION:
+                return  # nothing to write: a full disk still lets a current store open
         self._con.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
 
     def close(self) -> None:
         self.flush()
+        for fd in self._held.values():
+            os.close(fd)
+        self._held.clear()
         self._con.close()
+
+    # -- liveness of running invocations ---------------------------------------------------------
+    def _lock_path(self, invocation_id: str) -> Path:
+        return self.path.parent / "runs" / f"{invocation_id}.lock"
+
+    def _hold(self, invocation_id: str) -> None:
+        if fcntl is None:
+            return
+        from headwater.private import private_dir
+
+        path = self._lock_path(invocation_id)
+        private_dir(path.parent)
+        fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        self._held[invocation_id] = fd
+        os.write(fd, f"{os.getpid()}\n".encode())
+
+    def _release(self, invocation_id: str, status: str | None = None) -> None:
+        """Let go of the lock file; with ``status`` (the row could not be updated) leave the file
+        with the status in it, for the next store to record."""
+        fd = self._held.pop(invocation_id, None)
+        if fd is None:
+            return
+        if status is None:
+            self._lock_path(invocation_id).unlink(missing_ok=True)
+        else:
+            with contextlib.suppress(OSError):  # the file's first block exists: no new space needed
+                os.pwrite(fd, f"{os.getpid()}\n{status}\n".encode(), 0)
+        os.close(fd)
+
+    def _ended(self, invocation_id: str) -> str | None:
+        """None while the process of ``invocation_id`` holds its lock file; else how it ended:
+        the status written into the file, or `killed`."""
+        if fcntl is None or invocation_id in self._held:
+            return None
+        path = self._lock_path(invocation_id)
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            return "killed"  # recorded by a headwater that kept no lock files
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return None
+        else:
+            lines = os.pread(fd, 200, 0).decode("ascii", "replace").split()
+            return lines[1] if len(lines) > 1 and lines[1] in _FINAL_STATUSES else "killed"
+        finally:
+            os.close(fd)
+
+    def reap_dead_runs(self) -> list[str]:
+        """Mark `killed` the invocations left `running` by a process that is gone (or give them the
+        status their process left in the lock file); return their ids."""
+        with self._lock:
+            rows = self._con.execute("SELECT invocation_id FROM invocations WHERE status = 'running'").fetchall()
+        dead: dict[str, str] = {}
+        running = {str(r[0]) for r in rows}
+        for invocation_id in running:
+            ended = self._ended(invocation_id)
+            if ended is not None:
+                dead[invocation_id] = ended
+        folder = self.path.parent / "runs"
+        for orphan in folder.glob("*.lock") if folder.is_dir() else ():  # runs whose row was never written
+            if orphan.stem not in running and self._ended(orphan.stem) is not None:
+                orphan.unlink(missing_ok=True)
+
+        def mark() -> None:  # `AND status = 'running'`: a run that just finished keeps its status
+            for invocation_id, status in dead.items():
+                self._con.execute(
+                    "UPDATE invocations SET status = ?, finished_at = ? WHERE invocation_id = ? AND status = 'running'",
+                    (status, time.time(), invocation_id),
+                )
+            for invocation_id in dead:
+                self._lock_path(invocation_id).unlink(missing_ok=True)
+
+        if dead:
+            self._attempt("the status of runs that ended without recording it", mark)
+        return list(dead)
 
     # -- writes --------------------------------------------------------------------------------
     def start_invocation(self, invocation_id: str, command: str, args: dict[str, Any], target: str) -> None:
-        with self._lock:
-            self._con.execute(
-                "INSERT INTO invocations VALUES (?, ?, ?, ?, ?, NULL, 'running', NULL)",
-                _masked((invocation_id, command, json.dumps(args, default=str), target, time.time())),
-            )
+        with contextlib.suppress(OSError):  # no room for a lock file: the run goes on, unwatched
+            self._hold(invocation_id)
+        row = _masked((invocation_id, command, json.dumps(args, default=str), target, time.time()))
+        self._attempt(
+            "the start of the run",
+            lambda: self._con.execute("INSERT INTO invocations VALUES (?, ?, ?, ?, ?, NULL, 'running', NULL)", row),
+        )
 
     def finish_invocation(self, invocation_id: str, status: str, summary: dict[str, Any]) -> None:
         self.flush()
-        with self._lock:
-            self._con.execute(
-                "UPDATE invocations SET finished_at = ?, status = ?, summary = ? WHERE invocation_id = ?",
-                _masked((time.time(), status, json.dumps(summary, default=str), invocation_id)),
-            )
+        row = _masked((time.time(), status, json.dumps(summary, default=str), invocation_id))
+        self._attempt(
+            "the end of the run",
+            lambda: self._con.execute(
+                "UPDATE invocations SET finished_at = ?, status = ?, summary = ? WHERE invocation_id = ?", row
+            ),
+        )
+        self._release(invocation_id, status if self.warning else None)
 
     def record_node(self, invocation_id: str, row: dict[str, Any]) -> None:
         self._queue(
@@ -277,24 +419,29 @@ class StateStore:
     def flush(self) -> None:
         with self._lock:
             pending, self._pending = self._pending, []
-            if not pending:
-                return
+        if not pending:
+            return
+
+        def write() -> None:
             self._con.execute("BEGIN")
             for sql, params in pending:
                 self._con.execute(sql, params)
             self._con.execute("COMMIT")
+
+        self._attempt("node results", write)
 
     # -- interval ledger (written at once: it is what a crashed run resumes from) ---------------------
     def record_interval(
         self, unique_id: str, start: str, end: str, status: str, rows: int | None, invocation_id: str,
         duration: float, message: str = "",
     ) -> None:  # fmt: skip
-        """Record one interval of a time-partitioned model; a rebuilt interval replaces its row."""
-        with self._lock:
-            self._con.execute(
-                "INSERT OR REPLACE INTO intervals VALUES (?,?,?,?,?,?,?,?,?)",
-                _masked((unique_id, start, end, status, rows, invocation_id, time.time(), duration, message[:2000])),
-            )
+        """Record one interval of a time-partitioned model; a rebuilt interval replaces its row.
+        (Not recorded, the interval is built again by the next run: intervals are idempotent.)"""
+        row = _masked((unique_id, start, end, status, rows, invocation_id, time.time(), duration, message[:2000]))
+        self._attempt(
+            "the interval ledger",
+            lambda: self._con.execute("INSERT OR REPLACE INTO intervals VALUES (?,?,?,?,?,?,?,?,?)", row),
+        )
 
     def intervals(self, unique_id: str) -> list[dict[str, Any]]:
         with self._lock:
@@ -304,15 +451,18 @@ class StateStore:
             return _dicts(cur)
 
     def forget_intervals(self, unique_id: str) -> None:
-        with self._lock:
-            self._con.execute("DELETE FROM intervals WHERE unique_id = ?", (unique_id,))
+        self._attempt(
+            "the interval ledger", lambda: self._con.execute("DELETE FROM intervals WHERE unique_id = ?", (unique_id,)),
+            required=True,
+        )  # fmt: skip
 
     # -- backfill plans ---------------------------------------------------------------------------------
     def create_backfill(
         self, backfill_id: str, selection: str, start: str, end: str, rerun: str, items: list[tuple[str, str, str]]
     ) -> None:
         """Persist a plan: (unique_id, interval_start, interval_end) items, all pending."""
-        with self._lock:
+
+        def write() -> None:
             self._con.execute("BEGIN")
             self._con.execute(
                 "INSERT INTO backfills VALUES (?,?,?,?,?,?,'running',NULL)",
@@ -324,6 +474,8 @@ class StateStore:
                 [(backfill_id, *item) for item in items],
             )
             self._con.execute("COMMIT")
+
+        self._attempt("the backfill plan", write, required=True)
 
     def backfills(self, status: str | None = None) -> list[dict[str, Any]]:
         with self._lock:
@@ -341,18 +493,14 @@ class StateStore:
     def update_backfill_item(
         self, backfill_id: str, unique_id: str, start: str, status: str, attempts: int, rows: int | None, message: str
     ) -> None:
-        with self._lock:
-            self._con.execute(
-                "UPDATE backfill_intervals SET status = ?, attempts = ?, rows = ?, message = ? "
-                "WHERE backfill_id = ? AND unique_id = ? AND interval_start = ?",
-                _masked((status, attempts, rows, message[:2000], backfill_id, unique_id, start)),
-            )
+        row = _masked((status, attempts, rows, message[:2000], backfill_id, unique_id, start))
+        self._attempt("the backfill plan", lambda: self._con.execute(
+            "UPDATE backfill_intervals SET status = ?, attempts = ?, rows = ?, message = ? "
+            "WHERE backfill_id = ? AND unique_id = ? AND interval_start = ?", row))  # fmt: skip
 
     def finish_backfill(self, backfill_id: str, status: str) -> None:
-        with self._lock:
-            self._con.execute(
-                "UPDATE backfills SET status = ?, finished_at = ? WHERE backfill_id = ?", (status, time.time(), backfill_id)
-            )
+        self._attempt("the backfill plan", lambda: self._con.execute(
+            "UPDATE backfills SET status = ?, finished_at = ? WHERE backfill_id = ?", (status, time.time(), backfill_id)))  # fmt: skip
 
     # -- observability (tables of `_OBSERVE`) ----------------------------------------------------
     def write(self, sql: str, rows: list[tuple]) -> None:
@@ -360,14 +508,13 @@ class StateStore:
         tables; the caller owns the SQL)."""
         if not rows:
             return
-        with self._lock:
+
+        def write() -> None:
             self._con.execute("BEGIN")
-            try:
-                self._con.executemany(sql, [_masked(row) for row in rows])
-            except BaseException:
-                self._con.execute("ROLLBACK")
-                raise
+            self._con.executemany(sql, [_masked(row) for row in rows])
             self._con.execute("COMMIT")
+
+        self._attempt("observability records", write)
 
     def read(self, sql: str, params: tuple | list = ()) -> list[dict[str, Any]]:
         """Rows of a SELECT as dicts (pending node and check rows are written first)."""
@@ -437,6 +584,20 @@ class StateStore:
         for row in _dicts(cur):
             out[row["unique_id"]].append(row)
         return out
+
+
+_FINAL_STATUSES = frozenset({"success", "failed", "error", "interrupted"})
+
+
+class StateStoreError(HeadwaterError):
+    """The state store cannot be opened, or a record that a later command needs cannot be saved."""
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, OSError) and exc.strerror:
+        text = exc.strerror
+    return text
 
 
 def _masked(params: tuple) -> tuple:
