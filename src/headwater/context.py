@@ -155,12 +155,30 @@ class Context:
     @property
     def engine(self) -> Any:
         if self._engine is None:
-            from headwater.engines import create_engine
-
-            engine = create_engine(self.manifest.target, str(self.root))
-            engine.open()
-            self._engine = engine
+            self._engine = self._open_engine(read_only=False)
         return self._engine
+
+    def _open_engine(self, read_only: bool) -> Any:
+        from headwater.engines import create_engine
+
+        engine = create_engine(self.manifest.target, str(self.root))
+        engine.read_only = read_only
+        engine.open()
+        return engine
+
+    @contextlib.contextmanager
+    def _read_only_for(self, nodes: list[Node]) -> Iterator[None]:
+        """`test` writes nothing but `store_failures` tables: when none of ``nodes`` stores its
+        failures and the warehouse is not open yet, open it read-only for this command."""
+        if self._engine is not None or any(n.config.get("store_failures") for n in nodes):
+            yield
+            return
+        self._engine = self._open_engine(read_only=True)
+        try:
+            yield
+        finally:
+            engine, self._engine = self._engine, None
+            engine.close()
 
     @property
     def state(self) -> Any:
@@ -360,23 +378,26 @@ class Context:
         recorder = _Recorder(self.console, self.state, invocation_id, logger)
         logger.info("%s start %s target=%s units=%d", invocation_id[:8], command, target.name, len(units))
         status = "error"
+        checks = [t for u in units for t in u.tests] if command == "test" else None
         try:
             from headwater.observe.observers import build_observer
 
-            runner = Runner(
-                self.engine, self.graph, self.manifest.config, recorder,
-                threads=threads or target.threads, fail_fast=fail_fast, full_refresh=full_refresh,
-                invocation_id=invocation_id, state=self.state, options=run_options,
-                observer=build_observer(self, command, invocation_id),
-            )  # fmt: skip
-            with self._interruptible():
-                results = runner.run(units)
+            with self._read_only_for(checks) if checks is not None else contextlib.nullcontext():
+                runner = Runner(
+                    self.engine, self.graph, self.manifest.config, recorder,
+                    threads=threads or target.threads, fail_fast=fail_fast, full_refresh=full_refresh,
+                    invocation_id=invocation_id, state=self.state, options=run_options,
+                    observer=build_observer(self, command, invocation_id),
+                )  # fmt: skip
+                with self._interruptible():
+                    results = runner.run(units)
+                warehouse = self.engine.location
             result = RunResult(
                 invocation_id=invocation_id,
                 command=command,
                 results=results,
                 elapsed=time.perf_counter() - started,
-                warehouse=self.engine.location,
+                warehouse=warehouse,
                 target=target.name,
                 log_path=str(self.state_dir / "logs" / "headwater.log"),
             )

@@ -315,3 +315,44 @@ def test_quarantine_needs_a_table(make_project: Callable[..., Path]) -> None:
     )
     node = _build(root).results[0]
     assert node.status == "error" and "needs a table" in node.message
+
+
+def _fingerprint(root: Path) -> dict[str, tuple]:
+    """Every relation outside the audit schema, with its row count and content hash."""
+    out = {}
+    for schema, name, kind in query(root, "select table_schema, table_name, table_type from information_schema.tables"):
+        if schema.endswith("_dbt_test__audit"):
+            continue
+        out[f"{schema}.{name}"] = (kind, *query(root, f'select count(*), sum(hash(t)) from "{schema}"."{name}" t')[0])
+    return out
+
+
+def test_test_writes_nothing_but_store_failures(make_project: Callable[..., Path], cli) -> None:
+    import subprocess
+    import sys
+
+    import duckdb
+
+    yml = (
+        "version: 2\nmodels:\n  - name: m\n    columns:\n      - name: id\n        data_tests: [unique, not_null]\n"
+        "      - name: v\n        data_tests:\n          - accepted_values:\n              arguments: {values: [a]}\n"
+        "              config: {store_failures: true, severity: warn}\n"
+    )
+    root = make_project({"models/m.sql": "{{ config(materialized='table') }}\nselect * from (values (1, 'a'), (2, 'b')) t(id, v)\n",
+                         "models/m.yml": yml})  # fmt: skip
+    assert cli("build", "--project-dir", root).code == 0
+    before = _fingerprint(root)
+    # without store_failures in the selection the warehouse is opened read-only: it can be read
+    # by another process meanwhile, which a writer would not allow
+    reader = duckdb.connect(str(root / ".headwater" / "warehouse.duckdb"), read_only=True)
+    try:
+        res = subprocess.run([sys.executable, "-m", "headwater", "test", "--project-dir", str(root), "-s", "test_name:unique",
+                              "test_name:not_null"], capture_output=True, text=True, timeout=120)  # fmt: skip
+    finally:
+        reader.close()
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "2 pass" in res.stdout
+    res = cli("test", "--project-dir", root)
+    assert res.code == 0, res.out
+    assert _fingerprint(root) == before
+    assert query(root, "select value_field from main_dbt_test__audit.accepted_values_m_v__a") == [("b",)]

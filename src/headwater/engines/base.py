@@ -56,6 +56,8 @@ class Engine(ABC):
     SUPPORTS_MERGE: bool = False
     SUPPORTS_PARALLEL_WRITES: bool = True
     SUPPORTS_CREATE_OR_REPLACE_TABLE: bool = True
+    read_only: bool = False
+    """Set before `open`: connect read-only (`headwater validate`, `test` without store_failures)."""
 
     def __init__(self, target: Target, project_root: str) -> None:
         self.target = target
