@@ -46,6 +46,21 @@ for stmt in statements:
 con.close()
 """
 
+# The minimal baseline: what a user would write without headwater. A fresh interpreter imports
+# duckdb, connects to a fresh file (deleted before, untimed) with the same settings as headwater,
+# runs the given statements in order (no fetching, no catalog reads, no transactions) and closes.
+MINIMAL_CODE = """\
+import json, sys
+import duckdb
+db, statements, config = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+with open(statements, encoding="utf-8") as fh:
+    statements = json.load(fh)
+con = duckdb.connect(db, config=config)
+for stmt in statements:
+    con.execute(stmt)
+con.close()
+"""
+
 # Runs argv[2:] with stdout+stderr into the file argv[1]; prints {"seconds", "maxrss_kib", "rc"}.
 LAUNCHER_CODE = """\
 import json, os, sys, time
@@ -146,6 +161,17 @@ def run_process(
 
 def replay_cmd(db: Path, trace: Path, config: dict[str, Any]) -> list[str]:
     return [sys.executable, "-c", REPLAY_CODE, str(db), str(trace), json.dumps(config)]
+
+
+def minimal_cmd(db: Path, statements: Path, config: dict[str, Any]) -> list[str]:
+    return [sys.executable, "-c", MINIMAL_CODE, str(db), str(statements), json.dumps(config)]
+
+
+def remove_db(path: Path) -> None:
+    """Delete a DuckDB file and its WAL (a fresh file for the next process), then sync."""
+    for p in (path, Path(f"{path}.wal")):
+        p.unlink(missing_ok=True)
+    os.sync()
 
 
 def duckdb_config(project_dir: Path, target: str | None = None) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """Wide graph: 300 small models over one tiny source table, to measure per-node overhead.
 
-Shape (all models return the columns id, user_id, category, amount):
+Two projects. **mixed** (all models return the columns id, user_id, category, amount):
 
 * 20 staging models ``stg_NN`` reading the source (fan-out of the source),
 * 10 chains of 15 models ``chain_C_KK`` each, starting at ``stg_C`` (deep chains),
@@ -8,14 +8,22 @@ Shape (all models return the columns id, user_id, category, amount):
 * 50 fan-in models ``agg_NN`` aggregating the union of 3-6 upstream models (the last 10 also
   read other ``agg`` models).
 
-About one model in three is a table, the rest are views. The source ``raw.events`` is a
-1,000-row Parquet file loaded by headwater (``files:`` in sources.yml).
+About one model in three is a table, the rest are views. **views**: 300 views and nothing else,
+chains and fan-outs of ``select ... from ref()``: 20 staging views, 10 chains of 15 views, 130
+fan-out views reading one chain link (every other one joined with a staging view).
+
+In both the source ``raw.events`` is a 1,000-row Parquet file loaded by headwater (``files:`` in
+sources.yml). The baseline is the minimal script a user would write for the same result (see
+`minimal_statements`), not headwater's own statements: its extra statements count as overhead.
 """
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from common import (
@@ -28,8 +36,10 @@ from common import (
     fmt_s,
     headwater_cmd,
     log,
+    minimal_cmd,
     read_trace,
     relations,
+    remove_db,
     replay_cmd,
     run_process,
     same_statements,
@@ -119,8 +129,67 @@ group by user_id, category
     return out
 
 
-def generate(root: Path) -> Path:
-    """Write the wide-graph project (and its Parquet source file) into a fresh ``root``."""
+def views_models() -> dict[str, tuple[str, str]]:
+    """name -> (folder, SQL) for the 300 views of the views-only project."""
+    out: dict[str, tuple[str, str]] = {}
+    for i in range(N_STG):
+        out[f"stg_{i:02d}"] = ("staging", _model("view", f"""
+select id, user_id, category, amount
+from {{{{ source('raw', 'events') }}}}
+where id % {N_STG} = {i} or user_id < {i + 5}
+"""))  # fmt: skip
+    for c in range(N_CHAINS):
+        prev = f"stg_{c:02d}"
+        for k in range(CHAIN_LEN):
+            out[f"chain_{c}_{k:02d}"] = ("chains", _model("view", f"""
+select id, user_id, category, amount + {k} as amount
+from {{{{ ref('{prev}') }}}}
+where amount > -1
+"""))  # fmt: skip
+            prev = f"chain_{c}_{k:02d}"
+    for i in range(N_MODELS - len(out)):
+        link = f"chain_{i % N_CHAINS}_{(i * 7) % CHAIN_LEN:02d}"
+        if i % 2:
+            body = f"""
+select id, user_id, category, amount
+from {{{{ ref('{link}') }}}}
+where category <> 'c{i % 7}'
+"""
+        else:
+            body = f"""
+select a.id, a.user_id, a.category, a.amount + coalesce(b.amount, 0) as amount
+from {{{{ ref('stg_{i % N_STG:02d}') }}}} as a
+left join {{{{ ref('{link}') }}}} as b on a.id = b.id
+"""
+        out[f"fan_{i:03d}"] = ("fanout", _model("view", body))
+    assert len(out) == N_MODELS, len(out)
+    return out
+
+
+PROJECTS: dict[str, Callable[[], dict[str, tuple[str, str]]]] = {"mixed": models, "views": views_models}
+
+_REF = re.compile(r"\{\{\s*ref\('(\w+)'\)\s*\}\}")
+_SOURCE = re.compile(r"\{\{\s*source\('raw',\s*'events'\)\s*\}\}")
+
+
+def minimal_statements(root: Path, project: str) -> list[str]:
+    """What a user would write for the same warehouse, in graph order (the generation order):
+    the schema, the source loaded from its Parquet file, one CREATE OR REPLACE per model."""
+    parquet = root / "data" / "raw" / "events.parquet"
+    out = [
+        "CREATE SCHEMA IF NOT EXISTS raw",
+        f"CREATE OR REPLACE TABLE raw.events AS SELECT * FROM read_parquet('{parquet}')",
+    ]
+    for name, (_, sql) in PROJECTS[project]().items():
+        kind = "TABLE" if sql.startswith("{{ config(materialized='table') }}") else "VIEW"
+        body = sql.split("}}\n", 1)[1] if kind == "TABLE" else sql
+        body = _SOURCE.sub("raw.events", _REF.sub(lambda m: f"main.{m.group(1)}", body))
+        out.append(f"CREATE OR REPLACE {kind} main.{name} AS\n{body.strip()}")
+    return out
+
+
+def generate(root: Path, project: str = "mixed") -> Path:
+    """Write a wide-graph project (and its Parquet source file) into a fresh ``root``."""
     import duckdb
 
     if root.exists():
@@ -128,7 +197,7 @@ def generate(root: Path) -> Path:
     (root / "data" / "raw").mkdir(parents=True)
     (root / "headwater.yml").write_text(PROJECT_YML, encoding="utf-8")
     (root / "sources.yml").write_text(SOURCES_YML, encoding="utf-8")
-    for name, (folder, sql) in models().items():
+    for name, (folder, sql) in PROJECTS[project]().items():
         path = root / "models" / folder / f"{name}.sql"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(sql, encoding="utf-8")
@@ -144,58 +213,95 @@ def generate(root: Path) -> Path:
     return root
 
 
+
+
 @dataclass
-class WideResult:
+class ProjectResult:
+    """One wide project: headwater's run (warm, fresh warehouse, sequential) against the minimal
+    statements on a fresh file, and (info) against the replay of headwater's own statements."""
+
+    project: str
     first_run: float
-    run: Samples
-    run_1thread: Samples
-    raw: Samples
-    compile_cold: Samples
-    compile_warm: Samples
-    statements: int
-    same_statements: bool
-    replay_matches: bool
+    statements: int  # what headwater executed (a --threads 1 run from the warm snapshot)
+    minimal_statements: int
+    samples: dict[str, Samples] = field(default_factory=dict)
+    same_relations: bool = False
+    same_statements: bool = True  # a parallel run executed the same statements as the traced one
+    replay_matches: bool = True
+
+    @property
+    def label(self) -> str:
+        return "wide" if self.project == "mixed" else "wide views"
+
+    def median(self, key: str) -> float:
+        return self.samples[key].median
+
+    def ratio(self, key: str, base: str = "minimal") -> float:
+        return self.median(key) / self.median(base)
+
+    def per_node_ms(self, key: str, base: str = "minimal") -> float:
+        return (self.median(key) - self.median(base)) / N_MODELS * 1000
 
     def to_dict(self) -> dict[str, object]:
         return {
             "models": N_MODELS,
             "first_run_s": round(self.first_run, 4),
-            "statements": self.statements,
-            "timed_runs_executed_same_statements": self.same_statements,
+            "headwater_statements": self.statements,
+            "minimal_statements": self.minimal_statements,
+            "same_relations_as_minimal": self.same_relations,
+            "parallel_run_executed_same_statements": self.same_statements,
             "replay_produced_same_relations": self.replay_matches,
-            "headwater_run_warm": self.run.to_dict(),
-            "headwater_run_warm_threads_1": self.run_1thread.to_dict(),
-            "raw_duckdb_replay": self.raw.to_dict(),
-            "headwater_compile_cold": self.compile_cold.to_dict(),
-            "headwater_compile_warm": self.compile_warm.to_dict(),
-            "per_node_overhead_ms": round(self.per_node_ms, 3),
-            "per_node_overhead_threads_1_ms": round(self.per_node_1thread_ms, 3),
+            **{key: s.to_dict() for key, s in self.samples.items()},
+            "ratio_warm": round(self.ratio("headwater_warm"), 4),
+            "per_node_overhead_ms": round(self.per_node_ms("headwater_warm"), 3),
+            "per_node_overhead_threads_1_ms": round(self.per_node_ms("headwater_warm_threads_1"), 3),
         }
 
-    @property
-    def per_node_ms(self) -> float:
-        return (self.run.median - self.raw.median) / N_MODELS * 1000
+    def rows(self) -> list[Row]:
+        what = "300 models, 99 tables" if self.project == "mixed" else "300 views"
+        hw, base = self.samples["headwater_warm"], self.samples["minimal"]
+        ratio = self.ratio("headwater_warm")
+        out = [
+            Row(f"{self.label}: run warm ({what}) vs minimal", fmt_s(hw.median), fmt_s(base.median),
+                f"{ratio:.2f}x", "<= 1.5x", ratio <= 1.5),
+            Row(f"{self.label}: run on a fresh warehouse file", fmt_s(self.median("headwater_fresh")),
+                fmt_s(base.median), f"{self.ratio('headwater_fresh'):.2f}x", "(info)"),
+            Row(f"{self.label}: run warm --threads 1", fmt_s(self.median("headwater_warm_threads_1")),
+                fmt_s(base.median), f"{self.ratio('headwater_warm_threads_1'):.2f}x", "(info)"),
+            Row(f"{self.label}: per-node overhead (4 / 1 threads)",
+                f"{self.per_node_ms('headwater_warm'):+.2f} / {self.per_node_ms('headwater_warm_threads_1'):+.2f} ms",
+                goal="(info)"),
+            Row(f"{self.label}: statements (headwater / minimal)", f"{self.statements}", f"{self.minimal_statements}",
+                goal="same relations", ok=self.same_relations),
+            Row(f"{self.label}: run warm peak RSS", fmt_mib(hw.max_rss), fmt_mib(base.max_rss),
+                f"{hw.max_rss / base.max_rss:.2f}x", "(info)"),
+        ]
+        if "replay" in self.samples:
+            replay = self.samples["replay"]
+            out.append(Row(f"{self.label}: run warm --threads 1 vs replay of its own statements",
+                           fmt_s(self.median("headwater_warm_threads_1")), fmt_s(replay.median),
+                           f"{self.ratio('headwater_warm_threads_1', 'replay'):.2f}x", "(info)"))
+            out.append(Row(f"{self.label}: replay check", f"{self.statements} statements",
+                           goal="same SQL, same relations", ok=self.same_statements and self.replay_matches))
+        return out  # fmt: skip
 
-    @property
-    def per_node_1thread_ms(self) -> float:
-        return (self.run_1thread.median - self.raw.median) / N_MODELS * 1000
+
+@dataclass
+class WideResult:
+    projects: list[ProjectResult]
+    compile_cold: Samples
+    compile_warm: Samples
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            **{p.project: p.to_dict() for p in self.projects},
+            "headwater_compile_cold": self.compile_cold.to_dict(),
+            "headwater_compile_warm": self.compile_warm.to_dict(),
+        }
 
     def rows(self) -> list[Row]:
-        ratio = self.run.median / self.raw.median
-        ratio1 = self.run_1thread.median / self.raw.median
         return [
-            Row("wide: run warm (300 models)", fmt_s(self.run.median), fmt_s(self.raw.median),
-                f"{ratio:.2f}x", "<= 1.5x", ratio <= 1.5),
-            Row("wide: run warm --threads 1", fmt_s(self.run_1thread.median), fmt_s(self.raw.median),
-                f"{ratio1:.2f}x", "(info)"),
-            Row("wide: per-node overhead", f"{self.per_node_ms:+.2f} ms/node",
-                goal="(info)"),
-            Row("wide: per-node overhead --threads 1", f"{self.per_node_1thread_ms:+.2f} ms/node",
-                goal="(info)"),
-            Row("wide: replay check", f"{self.statements} statements", goal="same SQL, same relations",
-                ok=self.same_statements and self.replay_matches),
-            Row("wide: run warm peak RSS", fmt_mib(self.run.max_rss), fmt_mib(self.raw.max_rss),
-                f"{self.run.max_rss / self.raw.max_rss:.2f}x", "(info)"),
+            *(row for p in self.projects for row in p.rows()),
             Row("wide: compile cold (300 models)", fmt_s(self.compile_cold.median),
                 goal="< 1 s", ok=self.compile_cold.median < 1.0),
             Row("wide: compile warm (300 models)", fmt_s(self.compile_warm.median),
@@ -203,56 +309,90 @@ class WideResult:
         ]  # fmt: skip
 
 
-def bench(workdir: Path, reps: int) -> WideResult:
-    root = generate(workdir / "wide_project")
-    scratch = workdir / "wide_scratch"
+Variant = tuple[str, Callable[[], None], list[str]]  # (key, untimed preparation, command)
+
+
+def _timed(variants: list[Variant], reps: int, label: str) -> dict[str, Samples]:
+    """Each variant once per repetition, the order reversed every other repetition."""
+    samples = {key: Samples() for key, _, _ in variants}
+    for i in range(reps):
+        for key, prepare, cmd in variants if i % 2 == 0 else variants[::-1]:
+            prepare()
+            samples[key].add(run_process(cmd))
+        log(f"{label}: rep {i + 1}/{reps}: " + ", ".join(f"{k} {s.seconds[-1]:.3f}s" for k, s in samples.items()))
+    return samples
+
+
+def bench_project(workdir: Path, project: str, reps: int) -> ProjectResult:
+    root = generate(workdir / f"wide_{project}", project)
+    scratch = workdir / f"wide_{project}_scratch"
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
-    hw = headwater_cmd()
-    run = [*hw, "run", "--project-dir", str(root)]
-    log(f"wide: generated {N_MODELS} models in {root}")
+    run = [*headwater_cmd(), "run", "--project-dir", str(root)]
+    label = "wide" if project == "mixed" else "wide views"
+    log(f"{label}: generated {N_MODELS} models in {root}")
 
     first = run_process(run)  # parses, fills the cache, builds everything from nothing
     run_process(run)  # warm-up: cache warm, relations exist
-    warehouse = root / WAREHOUSE
-    snapshot = scratch / "snapshot" / "warehouse.duckdb"
-    replay_db = scratch / "replay" / "warehouse.duckdb"
+    warehouse, state = root / WAREHOUSE, root / ".headwater" / "state.db"
+    snapshot, state_snapshot = scratch / "snapshot" / "warehouse.duckdb", scratch / "snapshot" / "state.db"
     copy_db(warehouse, snapshot)
+    shutil.copyfile(state, state_snapshot)
 
-    # The statements to replay: a sequential (--threads 1) run from the same state. A parallel
-    # run's trace interleaves the statements of different worker threads, which one connection
-    # cannot always replay (e.g. two open transactions); the statement multiset is the same.
+    def restore(fresh: bool = False) -> Callable[[], None]:
+        def prepare() -> None:
+            shutil.copyfile(state_snapshot, state)
+            if fresh:
+                remove_db(warehouse)
+            else:
+                copy_db(snapshot, warehouse)
+
+        return prepare
+
+    # What headwater executes: a sequential run's trace (parallel traces interleave threads).
     trace = scratch / "trace_threads1.jsonl"
-    copy_db(snapshot, warehouse)
+    restore()()
     run_process([*run, "--threads", "1"], env={"HEADWATER_SQL_TRACE": str(trace)})
     statements = read_trace(trace)
+    parallel = scratch / "trace_parallel.jsonl"
+    restore()()
+    run_process(run, env={"HEADWATER_SQL_TRACE": str(parallel)})
+    same = same_statements(read_trace(parallel), statements)
+
     config = duckdb_config(root)
-    log(f"wide: {len(statements)} statements traced; replay config {config}")
-    copy_db(snapshot, replay_db)
-    run_process(replay_cmd(replay_db, trace, config))  # warm-up of the baseline too
+    minimal = minimal_statements(root, project)
+    minimal_file, minimal_db = scratch / "minimal.json", scratch / "minimal" / "warehouse.duckdb"
+    minimal_file.write_text(json.dumps(minimal), encoding="utf-8")
+    minimal_db.parent.mkdir(parents=True)
+    minimal_run = minimal_cmd(minimal_db, minimal_file, config)
+    run_process(minimal_run)  # warm-up of the baseline too
+    log(f"{label}: headwater {len(statements)} statements, minimal {len(minimal)}; config {config}")
 
-    hw_samples, hw1_samples, raw_samples = Samples(), Samples(), Samples()
-    all_same = True
-    for i in range(reps):
-        copy_db(snapshot, warehouse)
-        timed_trace = scratch / f"trace_{i}.jsonl"
-        timed_trace.unlink(missing_ok=True)
-        hw_samples.add(run_process(run, env={"HEADWATER_SQL_TRACE": str(timed_trace)}))
-        all_same &= same_statements(read_trace(timed_trace), statements)
-        copy_db(snapshot, warehouse)
-        hw1_samples.add(run_process([*run, "--threads", "1"]))
-        copy_db(snapshot, replay_db)
-        raw_samples.add(run_process(replay_cmd(replay_db, trace, config)))
-        log(f"wide: rep {i + 1}/{reps}: headwater {hw_samples.seconds[-1]:.3f}s, "
-            f"--threads 1 {hw1_samples.seconds[-1]:.3f}s, raw {raw_samples.seconds[-1]:.3f}s")  # fmt: skip
-    replay_matches = relations(replay_db) == relations(warehouse)
+    variants: list[Variant] = [
+        ("headwater_warm", restore(), run),
+        ("minimal", lambda: remove_db(minimal_db), minimal_run),
+        ("headwater_fresh", restore(fresh=True), run),
+        ("headwater_warm_threads_1", restore(), [*run, "--threads", "1"]),
+    ]
+    replay_db = scratch / "replay" / "warehouse.duckdb"
+    if project == "mixed":
+        variants.append(("replay", lambda: copy_db(snapshot, replay_db), replay_cmd(replay_db, trace, config)))
+    samples = _timed(variants, reps, label)
+    result = ProjectResult(project, first.seconds, len(statements), len(minimal), samples, same_statements=same)
+    result.same_relations = relations(minimal_db) == relations(warehouse)
+    if project == "mixed":
+        result.replay_matches = relations(replay_db) == relations(warehouse)
+    return result
 
-    compile_cmd = [*hw, "compile", "--project-dir", str(root)]
+
+def bench(workdir: Path, reps: int) -> WideResult:
+    projects = [bench_project(workdir, "views", reps), bench_project(workdir, "mixed", reps)]
+    root = workdir / "wide_mixed"
+    compile_cmd = [*headwater_cmd(), "compile", "--project-dir", str(root)]
     cold, warm = Samples(), Samples()
     for _ in range(reps):
         shutil.rmtree(root / ".headwater" / "cache", ignore_errors=True)
         cold.add(run_process(compile_cmd))
         warm.add(run_process(compile_cmd))
     log(f"wide: compile cold {cold.median:.3f}s, warm {warm.median:.3f}s")
-    return WideResult(first.seconds, hw_samples, hw1_samples, raw_samples, cold, warm,
-                      len(statements), all_same, replay_matches)  # fmt: skip
+    return WideResult(projects, cold, warm)

@@ -26,6 +26,8 @@ def _detail(result: UnitResult) -> str:
     parts = []
     if result.rows is not None:
         parts.append(f"{result.rows:,} rows")
+    if result.rejected:
+        parts.append(f"{result.rejected:,} rejected")
     if result.status != "skipped":
         parts.append(f"{result.duration:.2f}s")
     return ", ".join(parts)
@@ -143,6 +145,8 @@ def _messages(result: UnitResult) -> list[str]:
     out = []
     if result.status in ("error", "skipped", "fail") and result.message:
         out.append(result.message.splitlines()[0] if result.status == "skipped" else result.message)
+    elif result.rejected and result.message:  # "3 rows loaded, 3 rejected → raw.orders__rejected (first: …)"
+        out.append(result.message.splitlines()[0])
     for check in result.checks:
         if check.status == "pass":
             continue

@@ -85,8 +85,13 @@ def print_run_summary(console: Any, result: Any) -> None:
     line = f"Done in {result.elapsed:.2f}s: {nodes}"
     if s["checks"]:
         line += "; checks: " + ", ".join(f"{n} {k}" for k, n in sorted(s["checks"].items()))
+    rejected = [r for r in result.results if getattr(r, "rejected", None)]
+    if rejected:
+        line += f"; {sum(r.rejected for r in rejected):,} records rejected"
     console.print("")
     console.print(line)
+    for r in rejected:  # loaded, with records set aside: a warning, not a failure
+        console.print(f"  WARN {r.relation or r.name}: {r.message.splitlines()[0] if r.message else ''}")
     failed = [r for r in result.results if r.failed]
     for r in failed:
         console.print(f"  {r.status.upper()} {r.name}: {r.message.splitlines()[0] if r.message else ''}")

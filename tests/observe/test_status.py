@@ -82,7 +82,7 @@ def test_status_json(project: Path, cli) -> None:
     res = cli("status", "--project-dir", project, "--json", "--limit", "5")
     assert res.code == 0
     data = json.loads(res.out)
-    assert set(data) == {"generated_at", "invocations", "checks", "stale", "anomalies", "schema_changes", "incidents"}
+    assert set(data) == {"generated_at", "invocations", "checks", "stale", "anomalies", "schema_changes", "rejected", "incidents"}
     assert [i["command"] for i in data["invocations"]] == ["build", "build"]
     assert data["invocations"][0]["nodes"] == {"success": 1, "warn": 1}
     assert {c["name"] for c in data["checks"]} == {"not_null_t_name"}  # schema_change and anomalies have their sections

@@ -3,6 +3,7 @@ per worker thread."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import threading
@@ -12,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from headwater.engines.base import Engine, quote_identifier, quote_literal
+from headwater.engines.base import Engine, catalog_key, quote_identifier, quote_literal
 from headwater.errors import ConfigError, LockError, SQLExecutionError
 from headwater.project.definition import Relation, Target
 
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 _KIND = {"BASE TABLE": "table", "VIEW": "view", "LOCAL TEMPORARY": "table"}
+_TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "ABORT", "END")
 
 
 class DuckDBEngine(Engine):
@@ -33,10 +35,12 @@ class DuckDBEngine(Engine):
         super().__init__(target, project_root)
         self._con: Any = None
         self._local = threading.local()
+        self._cursors: list[Any] = []  # every thread's cursor, for `interrupt`
         self.path = self._resolve_path(target)
         self._trace_path = os.environ.get("HEADWATER_SQL_TRACE")
         self._trace_file: Any = None
         self._trace_lock = threading.Lock()
+        self.read_only = False  # set before open(): connect read-only (headwater validate)
 
     def _resolve_path(self, target: Target) -> str:
         path = target.path or ".headwater/warehouse.duckdb"
@@ -55,8 +59,14 @@ class DuckDBEngine(Engine):
     def open(self) -> None:
         import duckdb
 
+        from headwater.private import private_dir, private_file, private_umask
+
         if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            path = Path(self.path)
+            if not path.parent.exists():
+                private_dir(path.parent)
+            elif path.exists():
+                private_file(path)  # narrow a warehouse created before files were private
         config: dict[str, Any] = {"threads": max(1, min(self.target.threads * 2, os.cpu_count() or 2))}
         if self.target.memory_limit:
             config["memory_limit"] = str(self.target.memory_limit)
@@ -66,7 +76,8 @@ class DuckDBEngine(Engine):
         deadline = time.monotonic() + timeout
         while True:
             try:
-                self._con = duckdb.connect(self.path, config=config)
+                with private_umask():  # DuckDB creates the file: 0600
+                    self._con = duckdb.connect(self.path, read_only=self.read_only, config=config)
                 return
             except duckdb.IOException as exc:
                 text = str(exc)
@@ -90,6 +101,7 @@ class DuckDBEngine(Engine):
                 ) from None
 
     def close(self) -> None:
+        self._cursors.clear()
         if self._trace_file is not None:
             self._trace_file.close()
             self._trace_file = None
@@ -104,7 +116,16 @@ class DuckDBEngine(Engine):
                 self.open()
             cur = self._con if threading.current_thread() is threading.main_thread() else self._con.cursor()
             self._local.cursor = cur
+            self._cursors.append(cur)
         return cur
+
+    def interrupt(self) -> None:
+        """Abort the statements running on every thread's connection (they raise, and their
+        transactions roll back): what SIGINT and SIGTERM do to a run."""
+        for cur in [self._con, *self._cursors]:
+            if cur is not None:
+                with contextlib.suppress(Exception):
+                    cur.interrupt()
 
     def _record(self, sql: str) -> None:
         """Append a statement to the `HEADWATER_SQL_TRACE` file before running it (one JSON
@@ -122,6 +143,9 @@ class DuckDBEngine(Engine):
 
         if self._trace_path:
             self._record(sql if not params else _inline(sql, params))
+        head = sql[:10].lstrip().upper()
+        if head.startswith(_TRANSACTION_CONTROL):
+            self._local.in_transaction = head.startswith("BEGIN")  # set before: a failed COMMIT ends it too
         try:
             result = self._cursor().execute(sql, params)
             return result.fetchall() if result.description is not None else []
@@ -188,6 +212,10 @@ class DuckDBEngine(Engine):
         return {(s.lower(), n.lower()): _KIND.get(t, "table") for s, n, t in rows}
 
     def columns(self, relation: Relation) -> list[tuple[str, str]]:
+        if not relation.database and not self._in_transaction() and self.relation_kind(relation) == "table":
+            known = self._table_columns(relation)
+            if known is not None:
+                return known
         # duckdb_columns() is ~2x cheaper than information_schema and, unlike DESCRIBE, never
         # fails (a failed statement would abort an open transaction)
         rows = self.execute(
@@ -196,6 +224,36 @@ class DuckDBEngine(Engine):
             [relation.schema, relation.identifier],
         )
         return [(str(r[0]), str(r[1])) for r in rows]
+
+    def _table_columns(self, relation: Relation) -> list[tuple[str, str]] | None:
+        """A table's columns from its own catalog entry (~0.3 ms; `duckdb_columns()` scans every
+        relation's, ~1 ms with 300). It fails when the table is gone (then None), which is why
+        it is used only outside explicit transactions: a failed statement would abort one."""
+        try:
+            rows = self.execute("SELECT name, type FROM pragma_table_info(?)", [relation.render()])
+        except SQLExecutionError:
+            return None
+        return [(str(r[0]), str(r[1])) for r in rows]
+
+    def _in_transaction(self) -> bool:
+        return bool(getattr(self._local, "in_transaction", False))
+
+    def columns_of(self, relations: list[Relation]) -> dict[tuple[str, str], list[tuple[str, str]]]:
+        """One read of `duckdb_columns()` for all of them: asking per relation costs a scan of
+        the whole catalog each time (~1 ms per call with 300 relations)."""
+        wanted = {catalog_key(r) for r in relations}
+        if not wanted:
+            return {}
+        rows = self.execute(
+            "SELECT schema_name, table_name, column_name, data_type FROM duckdb_columns() "
+            "WHERE database_name = current_database() ORDER BY schema_name, table_name, column_index"
+        )
+        out: dict[tuple[str, str], list[tuple[str, str]]] = {}
+        for schema, table, column, type_ in rows:
+            key = (str(schema).lower(), str(table).lower())
+            if key in wanted:
+                out.setdefault(key, []).append((str(column), str(type_)))
+        return out
 
     # -- DDL ----------------------------------------------------------------------------------------
     def ensure_schema(self, schema: str) -> None:

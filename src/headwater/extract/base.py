@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from headwater.errors import ConfigError, ExecutionError, TransientError
+from headwater.extract.keys import KeyProblem, Section, key_problems
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -64,6 +65,11 @@ class Batch:
     hooks: ScanHooks | None = None
     """For a ``scan`` batch: what the connector wants to learn of the scan's outcome (the bad
     records it skipped, whether it must run again, how to explain an error)."""
+    line_of: Callable[[list[int]], list[int | None]] | None = None
+    """For an Arrow batch: the source line (or record number) of rows of ``table`` (0-based
+    positions), asked by the loader for the rows it rejects. A batch without ``scan`` and without a
+    ``table`` (or one without columns) has no rows, e.g. an empty file: its rejected records and
+    state are still committed."""
 
 
 Query = Callable[[str], list[tuple]]
@@ -90,6 +96,11 @@ class ScanHooks:
     def error(self, exc: BaseException) -> BaseException:
         """The error to report when the scan fails (e.g. naming the file and the option to fix)."""
         return exc
+
+    def retype(self, types: Mapping[str, str]) -> str | None:
+        """A scan that reads the columns ``types`` names as those types (the table's), so the
+        reader itself rejects a value that does not convert, with its line; None: cannot."""
+        return None
 
 
 def read_scan(batch: Batch, query: Query, arrow: Callable[[str], pa.Table], attempts: int = 4) -> Batch:
@@ -156,6 +167,9 @@ class Connector(ABC):
     kind: ClassVar[str] = ""
     required: ClassVar[tuple[str, ...]] = ()
     optional: ClassVar[tuple[str, ...]] = ()
+    sections: ClassVar[Mapping[str, Section]] = {}
+    """The keys of nested mappings (e.g. `auth:`); with ``required`` and ``optional`` the one
+    declaration of the connector's keys, checked at project load and again here."""
 
     def __init__(self, source: str, table: str, config: Mapping[str, Any], env: Mapping[str, str] | None = None) -> None:
         self.source = source
@@ -169,15 +183,9 @@ class Connector(ABC):
         return f"{self.source}.{self.table}"
 
     def _validate(self) -> None:
-        from headwater.errors import did_you_mean
-
-        allowed = set(self.required) | set(self.optional) | COMMON_KEYS
-        for key in self.config:
-            if key not in allowed:
-                raise ConfigError(
-                    f"source `{self.name}` ({self.kind}) does not take `{key}`" + did_you_mean(str(key), allowed),
-                    node=self.name,
-                )
+        problems = key_problems(type(self), [self.config])
+        if problems:
+            raise ConfigError(f"source `{self.name}`: {problems[0].message}", node=self.name, hint=problems[0].hint)
         missing = [k for k in self.required if self.config.get(k) in (None, "")]
         if missing:
             raise ConfigError(
@@ -185,12 +193,22 @@ class Connector(ABC):
                 node=self.name,
             )
 
+    @property
+    def atomic(self) -> bool:
+        """True when the batches of one run only make sense together (no cursor to resume from,
+        e.g. an API's pages): the loader commits them all in one transaction or none."""
+        return False
+
     def secret(self, key: str) -> str | None:
         """The value of the environment variable named by config ``<key>_env`` (or None)."""
         var = self.config.get(f"{key}_env")
         if not var:
             return None
         value = self.env.get(str(var))
+        if value is not None:
+            from headwater import secrets
+
+            secrets.register_dsn(value) if key == "dsn" else secrets.register(value)
         if value is None:
             raise ConfigError(
                 f"source `{self.name}` reads `{key}` from the environment variable `{var}`, which is not set",
@@ -213,12 +231,6 @@ class Connector(ABC):
     def extract(self, state: ExtractState) -> Iterator[Batch]:
         """Yield the rows to load, in batches, given what was loaded before."""
 
-
-# Keys every connector accepts (the loader's, not the connector's).
-COMMON_KEYS = {
-    "write_disposition", "primary_key", "schema_contract", "max_rejected", "lag", "connector",
-    "columns", "batch_size", "load_rows", "preserve_order",
-}  # fmt: skip
 
 REGISTRY: dict[str, type[Connector]] = {}
 
@@ -247,3 +259,9 @@ def connector_class(kind: str) -> type[Connector]:
             hint="connectors: " + ", ".join(sorted(_MODULES)),
         )
     return REGISTRY[kind]
+
+
+def config_problems(kind: str, parts: Iterable[Mapping[str, Any]]) -> list[KeyProblem]:
+    """What is wrong with the keys of a source table's config (`connection:` and `extract:`) for
+    connector ``kind``; raises `ConfigError` for an unknown connector."""
+    return key_problems(connector_class(kind), parts)

@@ -58,13 +58,11 @@ from __future__ import annotations
 
 import glob as globlib
 import hashlib
-import json
 import os
 import re
 import tempfile
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -79,7 +77,19 @@ from headwater.extract.base import (
     read_scan,
     register,
 )
-from headwater.extract.files_csv import MAX_RAW, CsvScan, call, csv_args, quote
+from headwater.extract.clip import clip_message
+from headwater.extract.files_csv import CsvScan, csv_args
+from headwater.extract.files_read import (
+    _CHUNK,
+    _EMPTY_JSON,
+    ArrowReads,
+    LineOf,
+    Read,
+    _File,
+    _strip_compression,
+    _to_arrow,
+    blank_content,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -90,45 +100,9 @@ _EXT_FORMAT = {
     ".csv": "csv", ".txt": "csv", ".tsv": "tsv", ".tab": "tsv", ".json": "json", ".ndjson": "ndjson",
     ".jsonl": "ndjson", ".parquet": "parquet", ".pq": "parquet",
 }  # fmt: skip
-_EXT_COMPRESSION = {".gz": "gzip", ".gzip": "gzip", ".zst": "zstd", ".zstd": "zstd"}
 # encodings DuckDB's CSV reader decodes itself; others are transcoded to UTF-8 first
 _DUCKDB_ENCODINGS = {"utf8": "utf-8", "utf-8": "utf-8", "latin-1": "latin-1", "latin1": "latin-1",
                      "iso-8859-1": "latin-1", "iso8859-1": "latin-1", "utf-16": "utf-16", "utf16": "utf-16"}  # fmt: skip
-_CHUNK = 1 << 20
-
-
-@dataclass
-class _File:
-    key: str
-    """The file's name in `source_file` and `state.loaded_files`."""
-    location: str
-    """Local path, or `bucket/key` on S3."""
-    size: int | None = None
-
-
-def _compression_of(name: str) -> str:
-    return _EXT_COMPRESSION.get(Path(name).suffix.lower(), "none")
-
-
-def _strip_compression(name: str) -> str:
-    p = Path(name)
-    return p.stem if p.suffix.lower() in _EXT_COMPRESSION else p.name
-
-
-def _ident(name: str) -> str:
-    return '"' + str(name).replace('"', '""') + '"'
-
-
-def _to_arrow(con: Any, sql: str) -> pa.Table:
-    rel = con.sql(sql)
-    for name in ("to_arrow_table", "fetch_arrow_table", "arrow"):
-        fn = getattr(rel, name, None)
-        if fn is not None:
-            out = fn()
-            return out if hasattr(out, "num_rows") else out.read_all()
-    raise AttributeError("duckdb relation without an Arrow export")  # pragma: no cover
-
-
 CHECKSUM = "blake3"
 """How local files are fingerprinted: BLAKE3 hashes 6.6 GB/s here (sha256 with SHA-NI 1.8, blake2b
 1.3), which is ~4% of a 10M-row Parquet load it runs beside. Checksums recorded by earlier
@@ -196,7 +170,7 @@ def _has_magic(text: str) -> bool:
 
 
 @register
-class FilesConnector(Connector):
+class FilesConnector(ArrowReads, Connector):
     """Local files (and s3:// paths configured by the environment)."""
 
     kind = "files"
@@ -268,10 +242,6 @@ class FilesConnector(Connector):
             )
         return "json_auto" if guessed == "json" else guessed
 
-    def _compression_for(self, f: _File) -> str:
-        comp = str(self.config.get("compression") or "auto").lower()
-        return _compression_of(f.location) if comp == "auto" else comp
-
     # -- listing -----------------------------------------------------------------------------------
     def list_files(self) -> list[_File]:
         """The files the glob matches, sorted; a `ConnectorError` when there are none."""
@@ -340,8 +310,12 @@ class FilesConnector(Connector):
             )
         if key is None or secret is None:
             return {}
+        from headwater import secrets
+
+        secrets.register(secret)
         out = {"access_key": key, "secret_key": secret}
         token = self.env.get(str(token_var))
+        secrets.register(token)
         if token:
             out["session_token"] = token
         return out
@@ -512,36 +486,66 @@ class FilesConnector(Connector):
                 checksum = self._local_checksum(f, _algorithm_of(loaded[f.key]))
                 if loaded[f.key] == checksum:
                     return
-            elif fmt == "parquet" and local.endswith(".parquet") and self._direct_parquet():
-                # Parquet has no malformed rows to reject: let the warehouse read it itself
-                self._check_parquet(f, local)
-                # hashed on a worker thread while the warehouse scans the file (both release the GIL)
-                future = pool.submit(self._local_checksum, f)
-                yield Batch(table=None, source_file=f.key, file_checksum=future, scan=_parquet_scan(local), keep_order=True)
-                return
             else:  # never loaded: hash while reading (hashlib and DuckDB both release the GIL)
                 pending = pool.submit(self._local_checksum, f)
-        if fmt in ("csv", "tsv") and not self.config.get("batch_size") and not self._empty(f, local):
-            # the warehouse parses the file straight into the table; bad lines come from its rejects table
-            scan = self._csv_scan(f, local, fmt, tmp)
-            yield Batch(table=None, source_file=f.key, file_checksum=pending or checksum, scan=scan.sql(), hooks=scan)
-            if self.is_s3 and local != f.location:
-                os.unlink(local)
-            return
-        try:
-            table, rejected = self._read(f, local, fmt, tmp)
-        except BaseException:
-            if pending is not None:
-                pending.cancel()
-            raise
-        if pending is not None:
-            try:
-                checksum = pending.result()
-            except OSError as exc:
-                raise self._file_error(f, exc) from None
+        yield from self._file_batches(f, fmt, local, pending or checksum, tmp)
         if self.is_s3 and local != f.location:
             os.unlink(local)
-        yield from self._batches(f, table, rejected, checksum)
+
+    def _file_batches(self, f: _File, fmt: str, local: str, checksum: Any, tmp: str) -> Iterator[Batch]:
+        """The batches of one file; ``checksum`` is a string or a `Future` of one."""
+        empty = self._empty_file(f, local, fmt, checksum)
+        if empty is not None:
+            yield empty
+        elif isinstance(checksum, Future) and fmt == "parquet" and local.endswith(".parquet") and self._direct_parquet():
+            # Parquet has no malformed rows to reject: let the warehouse read it itself (the
+            # checksum is computed on a worker thread meanwhile)
+            self._check_parquet(f, local)
+            yield Batch(table=None, source_file=f.key, file_checksum=checksum, scan=_parquet_scan(local), keep_order=True)
+        elif fmt in ("csv", "tsv") and not self.config.get("batch_size"):
+            # the warehouse parses the file straight into the table; bad lines come from its rejects table
+            scan = self._csv_scan(f, local, fmt, tmp)
+            yield Batch(table=None, source_file=f.key, file_checksum=checksum, scan=scan.sql(), hooks=scan)
+        else:
+            try:
+                read = self._read(f, local, fmt, tmp)
+            except BaseException:
+                if isinstance(checksum, Future):
+                    checksum.cancel()
+                raise
+            yield from self._batches(f, read, self._resolve(f, checksum))
+
+    def _resolve(self, f: _File, checksum: Any) -> str:
+        if not isinstance(checksum, Future):
+            return str(checksum)
+        try:
+            return checksum.result()
+        except OSError as exc:
+            raise self._file_error(f, exc) from None
+
+    def _empty_file(self, f: _File, local: str, fmt: str, checksum: Any) -> Batch | None:
+        """A file with nothing in it (0 bytes, a gzip of nothing, blank lines, a JSON `[]`) is a
+        batch without rows, recorded as loaded so it is not read again; an empty Parquet file is
+        not Parquet at all: it is rejected, by name."""
+        compression = self._compression_for(f)
+        try:
+            size = os.path.getsize(local)
+            if size > 4096 and compression == "none":
+                return None
+            content = blank_content(local, compression)
+        except (FileNotFoundError, PermissionError) as exc:
+            raise self._file_error(f, exc) from None
+        except (OSError, ValueError, EOFError) as exc:  # pyarrow's errors for corrupt compressed data
+            raise self._read_error(f, exc) from None
+        if content is None or (content and not (fmt in ("json", "json_auto", "ndjson") and _EMPTY_JSON.fullmatch(content))):
+            return None
+        rejected = []
+        if fmt == "parquet":
+            what = "0 bytes" if size == 0 else "nothing once decompressed"
+            rejected.append(Rejected(raw="", reason=f"`{f.key}` is empty ({what}): not a Parquet file", source_file=f.key))
+        import pyarrow as pa
+
+        return Batch(table=pa.table({}), source_file=f.key, file_checksum=checksum, rejected=rejected)
 
     def _check_parquet(self, f: _File, local: str) -> None:
         """Read the footer only: a truncated or non-Parquet file fails here, naming the file."""
@@ -575,11 +579,12 @@ class FilesConnector(Connector):
             hint = "check the file's permissions"
         return ConnectorError(f"source `{self.name}`: cannot read `{f.key}`: {reason}", node=self.name, hint=hint)
 
-    def _batches(self, f: _File, table: pa.Table, rejected: list[Rejected], checksum: str) -> Iterator[Batch]:
+    def _batches(self, f: _File, read: Read, checksum: str) -> Iterator[Batch]:
         size = self.config.get("batch_size")
         size = int(size) if isinstance(size, int | str) and str(size).isdigit() and int(size) > 0 else 0
+        table = read.table
         if not size or table.num_rows <= size:
-            yield Batch(table=table, source_file=f.key, file_checksum=checksum, rejected=rejected)
+            yield Batch(table=table, source_file=f.key, file_checksum=checksum, rejected=read.rejected, line_of=read.line_of)
             return
         starts = range(0, table.num_rows, size)
         for i, start in enumerate(starts):
@@ -588,20 +593,19 @@ class FilesConnector(Connector):
                 table=table.slice(start, size),
                 source_file=f.key,
                 file_checksum=checksum,
-                rejected=rejected if last else [],
+                rejected=read.rejected if last else [],
                 final=last,
+                line_of=_shifted(read.line_of, start),
             )
 
     # -- reading -------------------------------------------------------------------------------------
-    def _read(self, f: _File, local: str, fmt: str, tmp: str) -> tuple[pa.Table, list[Rejected]]:
+    def _read(self, f: _File, local: str, fmt: str, tmp: str) -> Read:
         import duckdb
         import pyarrow as pa
 
-        if self._empty(f, local):
-            return pa.table({}), []
         try:
             if fmt in ("csv", "tsv"):
-                return self._read_csv(f, local, fmt, tmp)
+                return Read(*self._read_csv(f, local, fmt, tmp))
             if fmt in ("json", "json_auto", "ndjson"):
                 return self._read_json(f, local, fmt, tmp)
             return self._read_parquet(f, local, tmp)
@@ -612,55 +616,19 @@ class FilesConnector(Connector):
         except (duckdb.Error, pa.ArrowException, UnicodeDecodeError, EOFError, ValueError) as exc:
             raise self._read_error(f, exc) from None
 
-    def _empty(self, f: _File, local: str) -> bool:
-        try:
-            return os.path.getsize(local) == 0
-        except OSError as exc:
-            raise self._file_error(f, exc) from None
-
     def _read_error(self, f: _File, exc: BaseException) -> ConnectorError:
         text = str(exc).strip()
         text = re.sub(r"\n\s*\n.*", "", text, flags=re.S)  # DuckDB's long dialect dump
         text = re.sub(r"\nLINE \d+:.*", "", text, flags=re.S)
         hint = None
         low = text.lower()
-        if "gzip" in low or "zstd" in low or "compress" in low or "decompress" in low or isinstance(exc, EOFError):
+        if any(w in low for w in ("gzip", "zstd", "compress", "zlib", "inflate")) or isinstance(exc, EOFError):
             hint = "the file is not valid compressed data: check the file, or set `compression`"
         elif "unicode" in low or "encoding" in low or isinstance(exc, UnicodeDecodeError):
             hint = "set `encoding` (e.g. latin-1)"
         elif "permission" in low:
             hint = "check the file's permissions"
-        return ConnectorError(f"source `{self.name}`: cannot read `{f.key}`: {text}", node=self.name, hint=hint)
-
-    def _encoding(self) -> str:
-        enc = str(self.config.get("encoding") or "utf-8").lower()
-        import codecs
-
-        name = codecs.lookup(enc).name  # normalized: 'latin-1' -> 'iso8859-1', 'utf8' -> 'utf-8'
-        return {"iso8859-1": "latin-1", "utf-8": "utf-8", "utf-16": "utf-16"}.get(name, name)
-
-    def _transcode(self, local: str, compression: str, encoding: str, tmp: str) -> str:
-        """Decompress and decode a text file into a UTF-8 temporary file (same lines)."""
-        import codecs
-
-        import pyarrow as pa
-
-        out = os.path.join(tempfile.mkdtemp(dir=tmp), "utf8" + Path(_strip_compression(local)).suffix)
-        decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
-        comp = None if compression == "none" else compression
-        with pa.input_stream(local, compression=comp) as src, open(out, "w", encoding="utf-8", newline="") as dst:
-            while True:
-                chunk = src.read(_CHUNK)
-                dst.write(decoder.decode(chunk, final=not chunk))
-                if not chunk:
-                    break
-        return out
-
-    def _reader_options(self) -> dict[str, Any]:
-        return dict(self.config.get("options") or {})
-
-    def _column_types(self) -> dict[str, str]:
-        return {str(k): str(v) for k, v in (self.config.get("column_types") or {}).items()}
+        return ConnectorError(f"source `{self.name}`: cannot read `{f.key}`: {clip_message(text)}", node=self.name, hint=hint)
 
     # CSV -------------------------------------------------------------------------------------------
     def _csv_scan(self, f: _File, local: str, fmt: str, tmp: str) -> CsvScan:
@@ -700,207 +668,6 @@ class FilesConnector(Connector):
         assert batch.table is not None
         return batch.table, batch.rejected
 
-    # JSON ------------------------------------------------------------------------------------------
-    def _json_args(self, fmt: str) -> dict[str, Any]:
-        c = self.config
-        args: dict[str, Any] = {
-            "format": {"json": "array", "ndjson": "newline_delimited", "json_auto": "auto"}[fmt],
-            "records": True,  # a line that is not an object is a bad record, not a `json` column
-        }
-        if c.get("date_format") is not None:
-            args["dateformat"] = c["date_format"]
-        if c.get("timestamp_format") is not None:
-            args["timestampformat"] = c["timestamp_format"]
-        args.update(self._reader_options())
-        return args
-
-    def _read_json(self, f: _File, local: str, fmt: str, tmp: str) -> tuple[pa.Table, list[Rejected]]:
-        import duckdb
-
-        compression = self._compression_for(f)
-        encoding = self._encoding()
-        path = local
-        if encoding not in ("utf-8",):
-            path = self._transcode(local, compression, encoding, tmp)
-            compression = "none"
-        args = self._json_args(fmt)
-        args["compression"] = compression
-        con = duckdb.connect()
-        try:
-            try:
-                table = _to_arrow(con, "SELECT * FROM " + call("read_json", path, args))
-            except (duckdb.InvalidInputException, duckdb.BinderException, duckdb.ConversionException) as exc:
-                if fmt == "json" or (fmt == "json_auto" and self._starts_with_bracket(path, compression)):
-                    if "malformed json" in str(exc).lower():
-                        raise
-                    # a record whose type differs from the sampled ones: infer from all records
-                    table = _to_arrow(con, "SELECT * FROM " + call("read_json", path, {**args, "sample_size": -1}))
-                else:
-                    return self._read_ndjson_slow(f, path, compression, tmp)
-            table, bad = self._apply_types(con, table)
-        finally:
-            con.close()
-        if bad and fmt != "json" and not (fmt == "json_auto" and self._starts_with_bracket(path, compression)):
-            # line numbers of NDJSON records are only known line by line
-            return self._read_ndjson_slow(f, path, compression, tmp)
-        return table, [Rejected(raw=raw, reason=reason, source_file=f.key, line=i + 1) for i, raw, reason in bad]
-
-    @staticmethod
-    def _starts_with_bracket(path: str, compression: str) -> bool:
-        import pyarrow as pa
-
-        with pa.input_stream(path, compression=None if compression == "none" else compression) as src:
-            head = src.read(4096)
-        return head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"[")
-
-    def _read_ndjson_slow(self, f: _File, path: str, compression: str, tmp: str) -> tuple[pa.Table, list[Rejected]]:
-        """The bad-record path of NDJSON: split the lines in Python, validate them with DuckDB's
-        own JSON parser (``json_valid``, as lenient as ``read_json``: trailing commas, NaN), write
-        the good ones to a temporary file and read it with ``read_json``."""
-        import duckdb
-        import pyarrow as pa
-
-        good_path = os.path.join(tempfile.mkdtemp(dir=tmp), "good.ndjson")
-        lines: list[int] = []
-        rejected: list[Rejected] = []
-        con = duckdb.connect()
-
-        def validate(batch: list[tuple[int, bytes, str]], dst: Any) -> None:
-            kinds = con.execute(
-                "SELECT CASE WHEN json_valid(l) THEN json_type(l) END FROM (SELECT unnest(?) AS l)",
-                [[text for _, _, text in batch]],
-            ).fetchall()
-            for (line_no, text_b, text), (kind,) in zip(batch, kinds, strict=True):
-                if kind == "OBJECT":
-                    dst.write(text_b + b"\n")
-                    lines.append(line_no)
-                    continue
-                if kind is None:
-                    try:
-                        json.loads(text)
-                        reason = "invalid JSON"
-                    except ValueError as exc:
-                        reason = f"invalid JSON: {exc}"
-                else:
-                    reason = f"not a JSON object ({kind.lower()})"
-                rejected.append(Rejected(raw=text[:MAX_RAW], reason=reason, source_file=f.key, line=line_no))
-
-        try:
-            with pa.input_stream(path, compression=None if compression == "none" else compression) as src, open(
-                good_path, "wb"
-            ) as dst:
-                line_no = 0
-                rest = b""
-                while True:
-                    chunk = src.read(_CHUNK)
-                    parts = (rest + chunk).split(b"\n")
-                    rest = parts.pop() if chunk else b""
-                    pending: list[tuple[int, bytes, str]] = []
-                    for raw in parts:
-                        line_no += 1
-                        text_b = raw.rstrip(b"\r")
-                        if not text_b.strip():
-                            continue  # blank lines are no records
-                        try:
-                            pending.append((line_no, text_b, text_b.decode("utf-8")))
-                        except UnicodeDecodeError as exc:
-                            rejected.append(Rejected(raw=text_b.decode("utf-8", "replace")[:MAX_RAW],
-                                                     reason=f"invalid UTF-8: {exc.reason}", source_file=f.key, line=line_no))  # fmt: skip
-                    if pending:
-                        validate(pending, dst)
-                    if not chunk:
-                        break
-        finally:
-            con.close()
-        rejected.sort(key=lambda r: r.line or 0)
-        if not lines:
-            return pa.table({}), rejected
-        args = self._json_args("ndjson")
-        args.update({"compression": "none", "sample_size": -1})
-        con = duckdb.connect()
-        try:
-            table = _to_arrow(con, "SELECT * FROM " + call("read_json", good_path, args))
-            table, bad = self._apply_types(con, table)
-        finally:
-            con.close()
-        rejected += [Rejected(raw=raw, reason=reason, source_file=f.key, line=lines[i]) for i, raw, reason in bad]
-        rejected.sort(key=lambda r: r.line or 0)
-        return table, rejected
-
-    # Parquet ---------------------------------------------------------------------------------------
-    def _read_parquet(self, f: _File, local: str, tmp: str) -> tuple[pa.Table, list[Rejected]]:
-        import duckdb
-
-        compression = self._compression_for(f)
-        path = local
-        if compression != "none":  # a compressed Parquet file (rare): decompress it first
-            import pyarrow as pa
-
-            path = os.path.join(tempfile.mkdtemp(dir=tmp), "data.parquet")
-            with pa.input_stream(local, compression=compression) as src, open(path, "wb") as dst:
-                while chunk := src.read(_CHUNK):
-                    dst.write(chunk)
-        con = duckdb.connect()
-        try:
-            # DuckDB's reader into Arrow measured as fast as pyarrow.parquet's, and takes `options`
-            table = _to_arrow(con, "SELECT * FROM " + call("read_parquet", path, self._reader_options()))
-            table, bad = self._apply_types(con, table)
-        finally:
-            con.close()
-        return table, [Rejected(raw=raw, reason=reason, source_file=f.key, line=i + 1) for i, raw, reason in bad]
-
-    # column_types on already-typed records -------------------------------------------------------
-    def _apply_types(self, con: Any, table: pa.Table) -> tuple[pa.Table, list[tuple[int, str, str]]]:
-        """Cast the `column_types` columns of ``table``; rows with a value that does not cast are
-        returned as (0-based index, raw JSON, reason) and left out of the table."""
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
-        types = {k: v for k, v in self._column_types().items() if k in table.column_names}
-        if not types or table.num_rows == 0:
-            return table, []
-        c = self.config
-        cols = {name: table.schema.field(name).type for name in types}
-        replace, checks = [], []
-        for name, typ in types.items():
-            q = _ident(name)
-            expr = f"TRY_CAST({q} AS {typ})"
-            base = typ.strip().upper()
-            if pa.types.is_string(cols[name]) or pa.types.is_large_string(cols[name]):
-                if base == "DATE" and c.get("date_format"):
-                    expr = f"TRY_CAST(try_strptime({q}, {quote(c['date_format'])}) AS DATE)"
-                elif base.startswith("TIMESTAMP") and c.get("timestamp_format"):
-                    expr = f"TRY_CAST(try_strptime({q}, {quote(c['timestamp_format'])}) AS {typ})"
-            replace.append(f"{expr} AS {q}")
-            checks.append(
-                f"CASE WHEN {q} IS NOT NULL AND {expr} IS NULL THEN "
-                f"'cannot convert column `' || {quote(name)} || '` value ' || CAST({q} AS VARCHAR) || ' to {typ.replace(chr(39), '')}' END"
-            )
-        err = "__hw_reject_reason"
-        con.register("__hw_src", table)
-        try:
-            # a projection only: DuckDB keeps the input order (preserve_insertion_order), so row i
-            # of the output is row i of the input
-            out = _to_arrow(
-                con,
-                f"SELECT * REPLACE ({', '.join(replace)}), concat_ws('; ', {', '.join(checks)}) AS {_ident(err)} "
-                "FROM __hw_src",
-            )
-        finally:
-            con.unregister("__hw_src")
-        reasons = out.column(err)
-        bad_mask = pc.not_equal(reasons, "")
-        good = out.filter(pc.invert(bad_mask)).drop_columns([err])
-        bad_idx = pc.indices_nonzero(bad_mask)
-        bad = []
-        if len(bad_idx):
-            bad_reason = reasons.filter(bad_mask).to_pylist()
-            originals = table.take(bad_idx).to_pylist()
-            for i, reason, record in zip(bad_idx.to_pylist(), bad_reason, originals, strict=True):
-                bad.append((int(i), json.dumps(record, default=str)[:MAX_RAW], reason))
-        return good, bad
-
-
 @register
 class S3Connector(FilesConnector):
     """Files in S3 or an S3-compatible store (MinIO, Ceph, moto), read through pyarrow's S3
@@ -921,6 +688,13 @@ class S3Connector(FilesConnector):
                 node=self.name,
                 hint="s3://bucket/prefix/*.csv.gz, or use the `files` connector for local files",
             )
+
+
+def _shifted(line_of: LineOf | None, start: int) -> LineOf | None:
+    """``line_of`` for a slice of the rows that starts at row ``start``."""
+    if line_of is None:
+        return None
+    return lambda rows: line_of([i + start for i in rows])
 
 
 def _parquet_scan(path: str) -> str:

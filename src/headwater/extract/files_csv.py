@@ -14,6 +14,7 @@ bad record: the scan is rolled back and run again with the types inferred from t
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -21,6 +22,9 @@ from typing import Any
 from headwater.engines.base import quote_literal
 from headwater.engines.duckdb import sql_value
 from headwater.extract.base import Query, Rejected, Rescan, ScanHooks
+
+_PLAIN_TYPE = re.compile(r"[A-Z][A-Z ]*(\(\d+(, ?\d+)?\))?")
+"""A type `read_csv` takes by name (BIGINT, DECIMAL(12,2), TIMESTAMP WITH TIME ZONE), not a nested one."""
 
 MAX_RAW = 10_000
 """Characters of a rejected record kept."""
@@ -128,3 +132,13 @@ class CsvScan(ScanHooks):
 
     def error(self, exc: BaseException) -> BaseException:
         return self._describe_error(exc) if self._describe_error is not None else exc
+
+    def retype(self, types: Mapping[str, str]) -> str | None:
+        """Read these columns as the table's types: a value that does not convert is then a bad
+        line of DuckDB's rejects table, with its line number and column (plain types only)."""
+        new = {k: v for k, v in types.items() if self.user_types.get(k) != v and _PLAIN_TYPE.fullmatch(v)}
+        if not new:
+            return None
+        self.user_types.update(new)
+        self.types.update(new)
+        return self.sql()

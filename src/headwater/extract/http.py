@@ -89,7 +89,6 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import (
     parse_qsl,
     quote,
-    quote_plus,
     unquote,
     urlencode,
     urljoin,
@@ -107,6 +106,7 @@ from headwater.extract.base import (
     TransientConnectorError,
     register,
 )
+from headwater.extract.keys import Section
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -455,6 +455,12 @@ class HttpConnector(Connector):
         "method", "params", "headers", "body", "records_path", "pagination", "auth", "retry",
         "rate_limit", "rate_limit_burst", "timeout", "verify", "incremental", "flatten", "max_pages",
     )  # fmt: skip
+    sections = {
+        "pagination": Section(frozenset({"in"}), by="type", variants=_PAGINATION_KEYS),
+        "auth": Section(by="type", variants=_AUTH_KEYS),
+        "retry": Section(frozenset(_RETRY_KEYS)),
+        "incremental": Section(frozenset(_INCREMENTAL_KEYS)),
+    }
 
     def __init__(
         self,
@@ -732,10 +738,12 @@ class HttpConnector(Connector):
     # -- redaction ----------------------------------------------------------------------------
 
     def _redact(self, text: str) -> str:
-        for secret in sorted(self._secrets, key=len, reverse=True):
-            for form in {secret, quote(secret, safe=""), quote_plus(secret), quote(secret)}:
-                text = text.replace(form, "***")
-        return text
+        """``text`` with this source's secrets masked as whole tokens (`headwater.secrets`)."""
+        from headwater import secrets
+
+        for secret in self._secrets:
+            secrets.register(secret)
+        return secrets.mask(text)
 
     def _show(self, url: str) -> str:
         """``url`` as it may be shown to users: secret query parameters masked."""
@@ -1229,6 +1237,17 @@ class HttpConnector(Connector):
                 url = next_url
 
     # -- the seam -----------------------------------------------------------------------------
+
+    @property
+    def atomic(self) -> bool:
+        """Without an incremental cursor a retry starts again from the first page, so the pages
+        of a run are loaded all together or not at all."""
+        return not self.incremental.get("cursor_field")
+
+    def hints(self) -> dict[str, Any]:
+        """Without an incremental cursor every run reads the whole collection: it replaces the
+        table (swapped in once every page has arrived) unless the table sets `write_disposition`."""
+        return {} if self.incremental.get("cursor_field") else {"write_disposition": "replace"}
 
     def check(self) -> None:
         self._bucket = _TokenBucket(self.rate, self.burst) if self.rate else None

@@ -32,12 +32,16 @@ from typing import Any
 from headwater.engines.base import Engine, quote_identifier, quote_literal
 from headwater.errors import ConfigError, ExecutionError, SQLExecutionError
 from headwater.extract.base import Batch, Connector, ExtractState, Rejected, Rescan
+from headwater.extract.clip import clip, clip_message, clipped_sql
+from headwater.extract.guard import ReplaceGuard
+from headwater.extract.keys import CONTRACTS, DISPOSITIONS
 from headwater.project.definition import Relation
 
 STATE_SCHEMA = "_headwater"
-DISPOSITIONS = ("append", "replace", "merge")
-CONTRACTS = ("evolve", "freeze", "discard_row", "discard_value")
 META = ("_hw_loaded_at", "_hw_batch_id", "_hw_source_file")
+ROW = "__hw_row"
+"""A batch's row positions, added to Arrow batches that can tell a row's source line (`Batch.line_of`)."""
+__all__ = ["CONTRACTS", "DISPOSITIONS", "LoadResult", "Loader"]
 
 
 def _q(name: str) -> str:
@@ -50,13 +54,18 @@ class LoadResult:
     batches: int = 0
     rejected: int = 0
     files: list[str] = field(default_factory=list)
+    empty_files: list[str] = field(default_factory=list)
+    """Files with nothing in them (recorded as loaded, so they are not read again)."""
     schema_changes: list[str] = field(default_factory=list)
     cursor: Any = None
+    rejected_relation: str = ""
+    first_rejected: str | None = None
+    """Where and why the first record of the load was rejected (cut to a line), for the console."""
 
     def message(self) -> str:
         parts = [f"{self.rows:,} rows in {self.batches} batches"]
         if self.files:
-            parts.append(f"{len(self.files)} files")
+            parts.append(f"{len(self.files)} files" + (f" ({len(self.empty_files)} empty)" if self.empty_files else ""))
         if self.rejected:
             parts.append(f"{self.rejected:,} rejected")
         if self.schema_changes:
@@ -134,6 +143,24 @@ def decode(text: str | None) -> Any:
     return value
 
 
+@dataclass
+class BadRows:
+    """The rows of a batch to reject: SQL predicates over the batch, each with the SQL of its reason."""
+
+    parts: list[tuple[str, str]] = field(default_factory=list)
+
+    def add(self, predicate: str, reason: str) -> None:
+        self.parts.append((predicate, reason))
+
+    @property
+    def predicate(self) -> str | None:
+        return " OR ".join(p for p, _ in self.parts) or None
+
+    @property
+    def reason(self) -> str:
+        return "concat_ws('; ', " + ", ".join(f"CASE WHEN {p} THEN {r} END" for p, r in self.parts) + ")"
+
+
 # -- the loader -------------------------------------------------------------------------------------
 class Loader:
     """Loads one source table from its connector."""
@@ -144,6 +171,7 @@ class Loader:
         self.connector = connector
         self.invocation_id = invocation_id
         cfg = {**connector.hints(), **connector.config}
+        # the connector's hints may change the default (an API without a cursor: replace)
         self.disposition = str(cfg.get("write_disposition") or "append")
         if self.disposition not in DISPOSITIONS:
             raise ConfigError(
@@ -169,7 +197,11 @@ class Loader:
         self.key = connector.name
         self.rejected_relation = Relation(relation.schema, relation.identifier + "__rejected", relation.database)
         self.target = relation
-        self.result = LoadResult()
+        self.guard = ReplaceGuard.from_config(cfg)
+        self.atomic = connector.atomic and self.disposition != "replace"
+        """All batches in one transaction (a replace is all-or-nothing already: it is staged, then swapped)."""
+        self._outer = False
+        self.result = LoadResult(rejected_relation=self.rejected_relation.render(quote=False))
 
     def run(self, full_refresh: bool = False) -> LoadResult:
         engine = self.engine
@@ -195,8 +227,9 @@ class Loader:
                 engine._remember(self.target, "table")
         extracted = self.connector.extract(state)
         try:
-            for batch in coalesce(extracted, int(self.connector.config.get("load_rows") or LOAD_ROWS)):
-                self._load_batch(batch, state)
+            with self._all_or_nothing():
+                for batch in coalesce(extracted, int(self.connector.config.get("load_rows") or LOAD_ROWS)):
+                    self._load_batch(batch, state)
         finally:
             close = getattr(extracted, "close", None)
             if close is not None:  # a failed load releases the connector's files and connections now
@@ -205,14 +238,39 @@ class Loader:
             self._swap_replace()
         return self.result
 
+    @contextmanager
+    def _all_or_nothing(self) -> Iterator[None]:
+        """One transaction around every batch of an `atomic` source: a failure (page 3 of an API
+        answering 500) rolls back the pages before it, so a retry cannot load them twice."""
+        if not self.atomic:
+            yield
+            return
+        with self.engine.transaction():
+            self._outer = True
+            try:
+                yield
+            finally:
+                self._outer = False
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """A batch's transaction (the run's, when it is all-or-nothing)."""
+        if self._outer:
+            yield
+        else:
+            with self.engine.transaction():
+                yield
+
     # -- one batch ---------------------------------------------------------------------------
     def _load_batch(self, batch: Batch, state: ExtractState) -> None:
         attempts = 4
+        changes = len(self.result.schema_changes)
         for _ in range(attempts):
             try:
                 rows, rejected = self._load_once(batch, state)
                 break
             except Rescan as again:  # rolled back: the connector asks for another scan of the same input
+                del self.result.schema_changes[changes:]  # rolled back with it
                 batch.scan = again.sql
         else:  # pragma: no cover - a connector that never settles
             raise ExecutionError(f"source `{self.key}`: the scan of {batch.source_file or 'a batch'} did not settle "
@@ -222,12 +280,16 @@ class Loader:
         self.result.rejected += rejected
         if batch.source_file and batch.final:
             self.result.files.append(batch.source_file)
+            if _no_rows(batch) and not rejected:
+                self.result.empty_files.append(batch.source_file)
         if batch.cursor is not None:
             state.cursor = batch.cursor if state.cursor is None else max(state.cursor, batch.cursor)
             self.result.cursor = state.cursor
 
     def _load_once(self, batch: Batch, state: ExtractState) -> tuple[int, int]:
         """Write one batch with its rejected records and state in one transaction: (rows, rejected)."""
+        if _no_rows(batch):
+            return self._load_empty(batch, state)
         engine = self.engine
         batch_id = str(new_batch_id())
         raw = f"__hw_rows_{batch_id}"
@@ -240,98 +302,143 @@ class Loader:
         if batch.source_file is not None:
             meta.append(f"{quote_literal(batch.source_file)} AS _hw_source_file")
         try:
-            if batch.scan is not None:
-                engine.execute(f"CREATE TEMP VIEW {raw} AS {batch.scan}")
-            else:
-                assert batch.table is not None
-                table = batch.table.drop_columns([c for c in META if c in batch.table.column_names])
-                engine.register_arrow(raw, table)
+            self._register(batch, raw)
             engine.execute(f"CREATE TEMP VIEW {view} AS SELECT *, {', '.join(meta)} FROM {raw}")
-            with engine.transaction():
-                incoming = [(n, t) for n, t in engine.query_columns(f"SELECT * FROM {view}")]
-                columns, select, reject_pred = self._reconcile(incoming, view, batch_id)
-                rejected = self._write_rejected(batch.rejected, view, reject_pred, batch_id)
-                rows = self._write_rows(columns, select, view, reject_pred, batch.keep_order)
+            with self._transaction():
+                incoming = [(n, t) for n, t in engine.query_columns(f"SELECT * FROM {view}") if n != ROW]
+                columns, select, bad = self._reconcile(incoming, view, batch_id, batch)
+                rejected = self._write_rejected(batch.rejected, batch_id)
+                rejected += self._write_bad_rows(bad, view, batch, batch_id)
+                rows = self._write_rows(columns, select, view, bad.predicate, batch.keep_order)
                 if batch.hooks is not None:  # the records the warehouse's scan skipped
-                    rejected += self._write_rejected(batch.hooks.harvest(engine.execute), view, None, batch_id)
+                    rejected += self._write_rejected(batch.hooks.harvest(engine.execute), batch_id)
                 self._check_rejected(rejected, rows, batch)
                 self._write_state(batch, state, batch_id, rows)
+                self._remember_first_rejected(rejected, batch_id)
         except SQLExecutionError as exc:
             if batch.hooks is None:
                 raise
             raise batch.hooks.error(exc) from None
         finally:
-            engine.execute(f"DROP VIEW IF EXISTS {view}")
-            if batch.scan is not None:
-                engine.execute(f"DROP VIEW IF EXISTS {raw}")
-            else:
-                engine.unregister_arrow(raw)
+            self._drop_batch(batch, view, raw)
         return rows, rejected
 
-    def _reconcile(self, incoming: list[tuple[str, str]], view: str, batch_id: str) -> tuple[list[str], list[str], str | None]:
-        """Columns to insert, the SELECT expressions for them, and a predicate for rows to reject."""
-        engine = self.engine
-        existing = engine.columns(self.target)
-        if not existing:
-            cols = ", ".join(_q(n) for n, _ in incoming)
-            engine.execute(f"CREATE TABLE {self.target.render()} AS SELECT {cols} FROM {view} LIMIT 0")
-            engine._remember(self.target, "table")
-            existing = list(incoming)
-            described = ", ".join(f"{n} {t}" for n, t in incoming if n not in META)
-            self._record_change(f"created with {len(incoming) - sum(n in META for n, _ in incoming)} columns: {described}",
-                                batch_id, short="created")  # fmt: skip
-        have = {n.lower(): (n, t) for n, t in existing}
-        meta_new = [(n, t) for n, t in incoming if n.lower() not in have and n in META]
-        for name, dtype in meta_new:  # e.g. the first batch that comes from a file
-            engine.execute(f"ALTER TABLE {self.target.render()} ADD COLUMN {_q(name)} {dtype}")
+    def _register(self, batch: Batch, raw: str) -> None:
+        """The batch's rows as the temporary relation ``raw`` (with their positions when the
+        batch can tell the source line of a row)."""
+        if batch.scan is not None:
+            self.engine.execute(f"CREATE TEMP VIEW {raw} AS {batch.scan}")
+            return
+        import pyarrow as pa
+
+        assert batch.table is not None
+        table = batch.table.drop_columns([c for c in (*META, ROW) if c in batch.table.column_names])
+        if batch.line_of is not None:
+            table = table.append_column(ROW, pa.array(range(table.num_rows), pa.int64()))
+        self.engine.register_arrow(raw, table)
+
+    def _drop_batch(self, batch: Batch, view: str, raw: str) -> None:
+        """Drop a batch's temporary relations; inside a failed all-or-nothing load they go with
+        its rollback (and DuckDB refuses statements until then)."""
+        try:
+            self.engine.execute(f"DROP VIEW IF EXISTS {view}")
+            if batch.scan is not None:
+                self.engine.execute(f"DROP VIEW IF EXISTS {raw}")
+        except SQLExecutionError:
+            if not self._outer:
+                raise
+        if batch.scan is None:
+            self.engine.unregister_arrow(raw)
+
+    def _load_empty(self, batch: Batch, state: ExtractState) -> tuple[int, int]:
+        """A batch without rows (an empty file): its rejected records and state, committed together."""
+        batch_id = str(new_batch_id())
+        with self._transaction():
+            rejected = self._write_rejected(batch.rejected, batch_id)
+            self._check_rejected(rejected, 0, batch)
+            self._write_state(batch, state, batch_id, 0)
+            self._remember_first_rejected(rejected, batch_id)
+        return 0, rejected
+
+    def _reconcile(self, incoming: list[tuple[str, str]], view: str, batch_id: str, batch: Batch) -> tuple[list[str], list[str], BadRows]:
+        """Columns to insert, the SELECT expressions for them, and the rows to reject (and why)."""
+        have = {n.lower(): (n, t) for n, t in self._ensure_target(incoming, view, batch_id)}
+        for name, dtype in [(n, t) for n, t in incoming if n.lower() not in have and n in META]:
+            # e.g. the first batch that comes from a file
+            self.engine.execute(f"ALTER TABLE {self.target.render()} ADD COLUMN {_q(name)} {dtype}")
             have[name.lower()] = (name, dtype)
+        bad = self._evolve(incoming, have, batch_id)
+        targets = {n.lower(): (n, t) for n, t in self.engine.columns(self.target)}
+        columns, select, casts = [], [], {}
+        for name, source_type in incoming:
+            if name.lower() not in targets:
+                continue
+            tname, ttype = targets[name.lower()]
+            columns.append(tname)
+            if source_type == ttype:
+                select.append(_q(name))
+                continue
+            select.append(f"TRY_CAST({_q(name)} AS {ttype})")
+            if name not in META:
+                casts[name] = ttype
+        if casts and batch.hooks is not None:  # the reader itself can read them as the table's types
+            again = batch.hooks.retype(casts)
+            if again is not None:
+                raise Rescan(again)
+        for name, ttype in casts.items():
+            value = clipped_sql(f"CAST({_q(name)} AS VARCHAR)")
+            bad.add(f"({_q(name)} IS NOT NULL AND TRY_CAST({_q(name)} AS {ttype}) IS NULL)",
+                    f"{quote_literal(f'column `{name}`: cannot convert ')} || {value} || {quote_literal(f' to {ttype}')}")  # fmt: skip
+        return columns, select, bad
+
+    def _ensure_target(self, incoming: list[tuple[str, str]], view: str, batch_id: str) -> list[tuple[str, str]]:
+        """The target table's columns, creating it like the batch when it does not exist yet."""
+        existing = self.engine.columns(self.target)
+        if existing:
+            return existing
+        cols = ", ".join(_q(n) for n, _ in incoming)
+        self.engine.execute(f"CREATE TABLE {self.target.render()} AS SELECT {cols} FROM {view} LIMIT 0")
+        self.engine._remember(self.target, "table")
+        described = ", ".join(f"{n} {t}" for n, t in incoming if n not in META)
+        self._record_change(f"created with {len(incoming) - sum(n in META for n, _ in incoming)} columns: {described}",
+                            batch_id, short="created")  # fmt: skip
+        return list(incoming)
+
+    def _evolve(self, incoming: list[tuple[str, str]], have: dict[str, tuple[str, str]], batch_id: str) -> BadRows:
+        """Apply the schema contract to new and changed columns (``have`` is updated with widened
+        types); the rows the contract rejects."""
+        engine = self.engine
+        bad = BadRows()
         new = [(n, t) for n, t in incoming if n.lower() not in have]
         changed = [  # headwater's own columns are cast to the table's types (e.g. a VARCHAR batch id of an older load)
             (n, have[n.lower()][1], t) for n, t in incoming
             if n.lower() in have and have[n.lower()][1] != t and n not in META
         ]  # fmt: skip
-        reject_parts: list[str] = []
-        keep_new = True
-        if new or changed:
-            diff = [f"+{n} {t}" for n, t in new] + [f"{n}: {a} -> {b}" for n, a, b in changed]
-            if self.contract == "freeze":
-                raise ExecutionError(
-                    f"the schema of source `{self.key}` changed and its schema_contract is `freeze`: " + ", ".join(diff),
-                    node=self.key,
-                    hint="set schema_contract: evolve to accept new columns, or fix the source",
-                )
-            if self.contract == "discard_row" and new:
-                reject_parts += [f"{_q(n)} IS NOT NULL" for n, _ in new]
-                keep_new = False
-            elif self.contract == "discard_value":
-                keep_new = False
-            if keep_new:
-                for name, dtype in new:
-                    engine.execute(f"ALTER TABLE {self.target.render()} ADD COLUMN {_q(name)} {dtype}")
-                    self._record_change(f"added {name} {dtype}", batch_id)
-            for name, old, dtype in changed:
-                wider = _wider(old, dtype)
-                if self.contract == "evolve" and wider and wider != old:
-                    engine.execute(f"ALTER TABLE {self.target.render()} ALTER COLUMN {_q(name)} TYPE {wider}")
-                    self._record_change(f"widened {name} {old} -> {wider}", batch_id)
-                    have[name.lower()] = (have[name.lower()][0], wider)
-            if not keep_new and new:
-                self._record_change(f"{self.contract}: ignored new columns {', '.join(n for n, _ in new)}", batch_id)
-        targets = {n.lower(): (n, t) for n, t in engine.columns(self.target)}
-        columns, select = [], []
-        for name, _ in incoming:
-            if name.lower() not in targets:
-                continue
-            tname, ttype = targets[name.lower()]
-            columns.append(tname)
-            source_type = dict(incoming)[name]
-            if source_type == ttype:
-                select.append(_q(name))
-            else:
-                select.append(f"TRY_CAST({_q(name)} AS {ttype})")
-                if name not in META:
-                    reject_parts.append(f"({_q(name)} IS NOT NULL AND TRY_CAST({_q(name)} AS {ttype}) IS NULL)")
-        return columns, select, (" OR ".join(reject_parts) or None)
+        if not new and not changed:
+            return bad
+        diff = [f"+{n} {t}" for n, t in new] + [f"{n}: {a} -> {b}" for n, a, b in changed]
+        if self.contract == "freeze":
+            raise ExecutionError(
+                f"the schema of source `{self.key}` changed and its schema_contract is `freeze`: " + ", ".join(diff),
+                node=self.key,
+                hint="set schema_contract: evolve to accept new columns, or fix the source",
+            )
+        keep_new = self.contract not in ("discard_row", "discard_value")
+        if self.contract == "discard_row":
+            for n, _ in new:
+                bad.add(f"{_q(n)} IS NOT NULL", quote_literal(f"column `{n}` is not in the table (schema_contract: discard_row)"))
+        for name, dtype in new if keep_new else []:
+            engine.execute(f"ALTER TABLE {self.target.render()} ADD COLUMN {_q(name)} {dtype}")
+            self._record_change(f"added {name} {dtype}", batch_id)
+        for name, old, dtype in changed:
+            wider = _wider(old, dtype)
+            if self.contract == "evolve" and wider and wider != old:
+                engine.execute(f"ALTER TABLE {self.target.render()} ALTER COLUMN {_q(name)} TYPE {wider}")
+                self._record_change(f"widened {name} {old} -> {wider}", batch_id)
+                have[name.lower()] = (have[name.lower()][0], wider)
+        if not keep_new and new:
+            self._record_change(f"{self.contract}: ignored new columns {', '.join(n for n, _ in new)}", batch_id)
+        return bad
 
     def _record_change(self, change: str, batch_id: str, short: str | None = None) -> None:
         self.result.schema_changes.append(short or change)
@@ -339,31 +446,84 @@ class Loader:
             f"INSERT INTO {_q(STATE_SCHEMA)}.schema_changes VALUES (?, ?, ?, now()::TIMESTAMP)", [self.key, change, batch_id]
         )
 
-    def _write_rejected(self, records: list[Rejected], view: str, predicate: str | None, batch_id: str) -> int:
-        engine = self.engine
+    def _rejected_table(self) -> str:
         rel = self.rejected_relation
-        count = 0
-        if records or predicate:
-            engine.execute(
-                f"CREATE TABLE IF NOT EXISTS {rel.render()} (raw VARCHAR, reason VARCHAR, source_file VARCHAR, "
-                "line BIGINT, _hw_batch_id BIGINT, _hw_loaded_at TIMESTAMP)"
+        self.engine.execute(
+            f"CREATE TABLE IF NOT EXISTS {rel.render()} (raw VARCHAR, reason VARCHAR, source_file VARCHAR, "
+            "line BIGINT, _hw_batch_id BIGINT, _hw_loaded_at TIMESTAMP)"
+        )
+        self.engine._remember(rel, "table")
+        return rel.render()
+
+    def _write_rejected(self, records: list[Rejected], batch_id: str) -> int:
+        """The records the connector (or the warehouse's scan) could not read; the whole record
+        is kept, its reason cut to a readable length."""
+        if not records:
+            return 0
+        import pyarrow as pa
+
+        table = self._rejected_table()
+        rows = pa.table({
+            "raw": pa.array([r.raw for r in records], pa.string()),
+            "reason": pa.array([clip_message(r.reason) for r in records], pa.string()),
+            "source_file": pa.array([r.source_file for r in records], pa.string()),
+            "line": pa.array([r.line for r in records], pa.int64()),
+        })  # fmt: skip
+        name = f"__hw_rejected_{batch_id}"
+        self.engine.register_arrow(name, rows)
+        try:
+            self.engine.execute(
+                f"INSERT INTO {table} SELECT raw, reason, source_file, line, {batch_id}::BIGINT, now()::TIMESTAMP FROM {name}"
             )
-            engine._remember(rel, "table")
-        for r in records:
-            engine.execute(
-                f"INSERT INTO {rel.render()} VALUES (?, ?, ?, ?, ?, now()::TIMESTAMP)",
-                [r.raw, r.reason, r.source_file, r.line, batch_id],
+        finally:
+            self.engine.unregister_arrow(name)
+        return len(records)
+
+    def _write_bad_rows(self, bad: BadRows, view: str, batch: Batch, batch_id: str) -> int:
+        """The rows of the batch that the schema contract or a type rejects, each with its reason
+        (naming the column) and, when the batch can tell, its line in the source."""
+        if bad.predicate is None:
+            return 0
+        table = self._rejected_table()
+        raw, line, join = "to_json(v)::VARCHAR", "NULL", ""
+        lines = f"__hw_lines_{batch_id}"
+        if batch.scan is None and batch.line_of is not None:
+            raw, line = f"json_remove(to_json(v), '$.{ROW}')::VARCHAR", "m.__hw_l"
+            join = f" LEFT JOIN {lines} AS m ON v.{ROW} = m.__hw_r"
+            self._register_lines(batch, view, bad.predicate, lines)
+        try:
+            rows = self.engine.execute(
+                f"INSERT INTO {table} SELECT {raw}, {bad.reason}, "
+                f"{'v._hw_source_file' if self._has_file_column(view) else 'NULL'}, {line}, v._hw_batch_id, v._hw_loaded_at "
+                f"FROM {view} AS v{join} WHERE {bad.predicate}"
             )
-            count += 1
-        if predicate:
-            reason = _reject_reason(predicate)
-            rows = engine.execute(
-                f"INSERT INTO {rel.render()} SELECT to_json(v)::VARCHAR, {quote_literal(reason)}, "
-                f"{'_hw_source_file' if self._has_file_column(view) else 'NULL'}, NULL, _hw_batch_id, _hw_loaded_at "
-                f"FROM {view} AS v WHERE {predicate}"
-            )
-            count += int(rows[0][0]) if rows and rows[0] else 0
-        return count
+        finally:
+            if join:
+                self.engine.unregister_arrow(lines)
+        return int(rows[0][0]) if rows and rows[0] else 0
+
+    def _register_lines(self, batch: Batch, view: str, predicate: str, name: str) -> None:
+        """Register ``name``: the source line of each rejected row (from `Batch.line_of`)."""
+        import pyarrow as pa
+
+        assert batch.line_of is not None
+        positions = [int(r[0]) for r in self.engine.execute(f"SELECT {ROW} FROM {view} WHERE {predicate} ORDER BY 1")]
+        lines = batch.line_of(positions)
+        self.engine.register_arrow(name, pa.table({"__hw_r": pa.array(positions, pa.int64()), "__hw_l": pa.array(lines, pa.int64())}))
+
+    def _remember_first_rejected(self, rejected: int, batch_id: str) -> None:
+        """Where and why the run's first record was rejected, for the node's message."""
+        if not rejected or self.result.first_rejected is not None:
+            return
+        rows = self.engine.execute(
+            f"SELECT reason, source_file, line FROM {self.rejected_relation.render()} WHERE _hw_batch_id = ? "
+            "ORDER BY line NULLS LAST LIMIT 1",
+            [int(batch_id)],
+        )
+        if rows:
+            reason, source_file, line = rows[0]
+            where = " ".join(p for p in (source_file or "", f"line {line}" if line is not None else "") if p)
+            self.result.first_rejected = clip(f"{where}: {reason}" if where else str(reason))
 
     def _has_file_column(self, view: str) -> bool:
         return any(n == "_hw_source_file" for n, _ in self.engine.query_columns(f"SELECT * FROM {view}"))
@@ -448,14 +608,28 @@ class Loader:
         )
 
     def _swap_replace(self) -> None:
+        """Swap the staged table in as the published one — unless it would empty (or, with
+        `max_row_drop`, shrink) a table that has rows: the node fails and the old table stays."""
         engine = self.engine
-        staged = self.target
-        if not self.result.batches or not engine.columns(staged):
+        staged, self.target = self.target, self.relation
+        if not engine.columns(staged):  # nothing extracted, and no published table to start from
             engine.drop(staged)
-            self.target = self.relation
-            return  # nothing extracted: keep the table as it is
+            return
+        refusal = self.guard.refusal(self.relation.render(quote=False), self._rows(self.relation), self._rows(staged))
+        if refusal is not None:
+            engine.drop(staged)
+            raise refusal
         engine.publish(staged, self.relation, "table", "")
-        self.target = self.relation
+
+    def _rows(self, relation: Relation) -> int:
+        if self.engine.relation_kind(relation) != "table":
+            return 0
+        return int(self.engine.execute(f"SELECT count(*) FROM {relation.render()}")[0][0])
+
+
+def _no_rows(batch: Batch) -> bool:
+    """A batch of an empty file (or page): no scan, and no table or one without columns."""
+    return batch.scan is None and (batch.table is None or batch.table.num_columns == 0)
 
 
 def new_batch_id() -> int:
@@ -517,12 +691,6 @@ def coalesce(batches: Iterator[Batch], rows: int) -> Iterator[Batch]:
         if size >= rows:
             yield from flush()
     yield from flush()
-
-
-def _reject_reason(predicate: str) -> str:
-    if "TRY_CAST" in predicate:
-        return "a value cannot be converted to the column's type"
-    return "the record has values in columns the schema contract does not allow"
 
 
 _ORDER = ["BOOLEAN", "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE"]

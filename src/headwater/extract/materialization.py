@@ -1,15 +1,17 @@
 """Source nodes with a `connector:`: extract with the connector, load with the loader.
 
 Every batch commits with its state, so what a run loaded stays loaded even if a later batch
-fails; the source's checks then run on the loaded table and are reported (an error-level failure
-fails the node and skips its downstream nodes, but cannot un-load committed batches — use
-`max_rejected` and `schema_contract` to stop bad data before it is written).
+fails (except for a source whose batches only make sense together, e.g. an API's pages without a
+cursor: all or nothing). Records set aside in `<table>__rejected` make the node warn. The
+source's checks then run on the loaded table and are reported (an error-level failure fails the
+node and skips its downstream nodes, but cannot un-load committed batches — use `max_rejected`
+and `schema_contract` to stop bad data before it is written).
 """
 
 from __future__ import annotations
 
 from headwater.extract.base import connector_class
-from headwater.extract.load import Loader
+from headwater.extract.load import Loader, LoadResult
 from headwater.materialize.stateful import BuildContext, BuildOutcome, StatefulMaterialization
 from headwater.project.definition import Relation
 
@@ -25,12 +27,22 @@ class ExtractMaterialization(StatefulMaterialization):
         result = loader.run(full_refresh=ctx.full_refresh)
         checks = ctx.audit()
         blocking = [c for c in checks if c.blocks]
-        outcome = BuildOutcome(rows=result.rows, published=not blocking, message=result.message(), checks=checks)
+        outcome = BuildOutcome(rows=result.rows, published=not blocking, message=_message(result), checks=checks)
+        outcome.rejected = result.rejected
         outcome.stats = _stats(ctx, loader.disposition, node.relation, before, result.rows)
         if blocking:
             names = ", ".join(f"`{c.name}`" for c in blocking)
             outcome.message = f"loaded ({result.message()}), but {names} failed"
         return outcome
+
+
+def _message(result: LoadResult) -> str:
+    """The node's message: what was loaded and, when records were rejected (the node warns),
+    how many, where they are and the first one's reason."""
+    if not result.rejected:
+        return result.message()
+    text = f"{result.rows:,} rows loaded, {result.rejected:,} rejected → {result.rejected_relation}"
+    return text + (f" (first: {result.first_rejected})" if result.first_rejected else "")
 
 
 def _table_rows(ctx: BuildContext, relation: Relation) -> int:

@@ -74,7 +74,7 @@ import math
 import queue
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -88,6 +88,7 @@ from headwater.extract.base import (
     TransientConnectorError,
     register,
 )
+from headwater.extract.keys import Section
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -297,6 +298,7 @@ class SQLConnector(Connector):
     """What PostgreSQL and MySQL share: config, query building, cursors, chunks, parallel ranges."""
 
     optional: ClassVar[tuple[str, ...]] = _SQL_KEYS
+    sections: ClassVar[Mapping[str, Section]] = {"parallel": Section(frozenset({"key", "workers"}))}
     engine: ClassVar[str] = ""
     default_port: ClassVar[int] = 0
     quote_char: ClassVar[str] = '"'
@@ -402,6 +404,14 @@ class SQLConnector(Connector):
             from urllib.parse import urlsplit
 
             dsn = self.env.get(str(dsn_var)) or ""
+            if "://" not in dsn:  # libpq's key=value form
+                from headwater.secrets import parse_dsn
+
+                parts = parse_dsn(dsn)
+                if parts.get("host") or parts.get("dbname"):
+                    host = parts.get("host") or "localhost"
+                    return f"{host}:{parts.get('port') or self.default_port}/{parts.get('dbname') or ''}"
+                return f"the DSN in ${dsn_var}"
             try:
                 u = urlsplit(dsn)
                 if u.hostname or u.path:
@@ -415,21 +425,15 @@ class SQLConnector(Connector):
         port = self.config.get("port") or self.default_port
         return f"{host}:{port}/{self.config.get('database') or ''}"
 
-    def _secrets(self) -> list[str]:
-        from urllib.parse import quote
+    def _scrub(self, text: str) -> str:
+        """``text`` without the password or the DSN's secrets, as whole tokens (`headwater.secrets`)."""
+        from headwater import secrets
 
-        out = []
         for key in ("password", "dsn"):
             var = self.config.get(f"{key}_env")
             value = self.env.get(str(var)) if var else None
-            if value:
-                out += [value, quote(value, safe="")]
-        return sorted(set(out), key=len, reverse=True)
-
-    def _scrub(self, text: str) -> str:
-        for secret in self._secrets():
-            text = text.replace(secret, "***")
-        return text
+            secrets.register_dsn(value) if key == "dsn" else secrets.register(value)
+        return secrets.mask(text)
 
     def _error(self, exc: BaseException, doing: str) -> ConnectorError:
         """A ConnectorError naming the source, the server and what to check (no password)."""

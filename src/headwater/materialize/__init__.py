@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from headwater.engines.base import Engine, quote_identifier, quote_literal
-from headwater.errors import ConfigError, Location
 from headwater.project.definition import Node, ProjectConfig
 
 
@@ -38,35 +37,11 @@ class SeedMaterialization(Materialization):
         return f"SELECT * FROM read_csv({', '.join(args)})"
 
 
-class SourceLoad(Materialization):
-    def select_sql(self, node: Node, engine: Engine, project: ProjectConfig) -> str:
-        assert node.files is not None
-        raw = Path(project.root) / project.raw_data
-        glob = node.files.path
-        if not Path(glob).is_absolute() and "://" not in glob:
-            glob = str(raw / glob)
-        if "://" not in glob and not _glob_matches(glob):
-            raise ConfigError(
-                f"no files match `{node.files.path}` for source `{node.display_name}` (looked for `{glob}`)",
-                location=Location(node.path, node.line),
-                node=node.display_name,
-                hint=f"check `files: path:` in sources.yml and `raw_data:` in {project.config_file}",
-            )
-        return engine.read_files_sql(glob, node.files.format, node.files.options)  # type: ignore[attr-defined]
-
-
-def _glob_matches(pattern: str) -> bool:
-    import glob as globmod
-
-    return bool(globmod.glob(pattern, recursive=True))
-
-
 MATERIALIZATIONS: dict[str, Materialization] = {
     "view": Materialization("view", "view"),
     "table": Materialization("table", "table"),
     "ephemeral": Materialization("ephemeral", ""),
     "seed": SeedMaterialization("seed", "table"),
-    "load": SourceLoad("load", "table"),
 }
 
 
@@ -81,6 +56,7 @@ STATEFUL = {
     "scd1": "headwater.materialize.scd:SCD1Materialization",
     "scd3": "headwater.materialize.scd:SCD3Materialization",
     "extract": "headwater.extract.materialization:ExtractMaterialization",
+    "load": "headwater.materialize.source_load:SourceLoad",  # `files:` in sources.yml
 }
 
 

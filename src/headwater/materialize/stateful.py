@@ -49,6 +49,8 @@ class BuildOutcome:
     stats: dict[str, int] = field(default_factory=dict)
     """Logical row changes when the materialization knows them: ``inserted``, ``updated`` (rows
     replaced by key count as updated), ``deleted`` — copied to `UnitResult.stats` for the metrics."""
+    rejected: int = 0
+    """Records a load set aside in `<table>__rejected`: the node warns (`UnitResult.rejected`)."""
 
 
 class StatefulMaterialization(Materialization):

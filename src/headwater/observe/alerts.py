@@ -31,7 +31,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import smtplib
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -52,7 +51,6 @@ from headwater.observe.channels import (
     scrub,
     severity_rank,
 )
-from headwater.project.validate import loc_of
 
 log = logging.getLogger("headwater.alerts")
 
@@ -166,6 +164,8 @@ class _Validator:
         self.root = root
 
     def error(self, msg: str, key_path: str, where: Any, key: Any, hint: str) -> ConfigError:
+        from headwater.project.validate import loc_of  # imports yaml: only for a mistake
+
         location = loc_of(where, key) if where is not None else None
         text = f"`{key_path}`: {msg}" + ("" if location else f" (in {self.file})")
         return ConfigError(text, location=location, hint=hint)
@@ -513,6 +513,8 @@ def _run_channel(channel: Channel, batch: list[Alert], results: dict[int, str | 
         channel.deliver(batch, report)
     except Exception as exc:
         text = f"{type(exc).__name__}: {exc}"
+        import smtplib
+
         if isinstance(exc, OSError | smtplib.SMTPException) and isinstance(channel, EmailChannel):
             text = f"{channel.host}:{channel.port}: {text}"
         for i in range(len(batch)):

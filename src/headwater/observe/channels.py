@@ -7,11 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-import smtplib
-import ssl
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -194,6 +190,9 @@ class WebhookChannel(Channel):
         return out
 
     def deliver(self, alerts: list[Alert], report: Report) -> None:
+        import urllib.error  # here, not at the top: every run imports this module, few send
+        import urllib.request
+
         unreachable: str | None = None
         for i, alert in enumerate(alerts):
             if unreachable:  # one timeout per channel and run, not one per alert
@@ -248,6 +247,9 @@ class EmailChannel(Channel):
         return msg
 
     def deliver(self, alerts: list[Alert], report: Report) -> None:
+        import smtplib  # here, not at the top: every run imports this module, few send
+        import ssl
+
         with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
             if self.starttls:
                 context = ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)

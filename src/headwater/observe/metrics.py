@@ -17,7 +17,11 @@ After a node's relation is published, on the worker thread that built it, the ob
 
 Views record their schema only: counting or profiling one re-runs its query, so a view is
 measured only when its own config asks for it (``profile:`` set on the node, not the project
-default). Ephemeral models have no relation and are skipped.
+default). Reading one view's columns costs about as much as creating it (a scan of the catalog),
+so the schemas of views that are not measured are read together in one query at the end of the
+run (`MetricsObserver.run_finished`): a change shows as a warn check added to the view's result
+then. A view with ``schema_change: error`` is read right after its build, as that fails it and
+skips its downstream. Ephemeral models have no relation and are skipped.
 
 Which columns are profiled (``profile:`` in a node's config, or ``observability: profile:`` in
 headwater.yml as the default for every node)::
@@ -45,14 +49,21 @@ saving): it runs once per build, after publication.
 from __future__ import annotations
 
 import re
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from headwater.engines.base import quote_identifier
+from headwater.engines.base import catalog_key, quote_identifier
 from headwater.errors import ConfigError
 from headwater.observe import Bus, Observer, Signal
-from headwater.observe.schema import describe, record_schema, schema_check, severity_of
+from headwater.observe.schema import (
+    describe,
+    record_schema,
+    record_schemas,
+    schema_check,
+    severity_of,
+)
 
 MAX_COLUMNS = 20
 LOADED_AT = "_hw_loaded_at"
@@ -294,6 +305,16 @@ def _blocks_bytes(engine: Any, name: str) -> int | None:
 
 
 # -- the observer ----------------------------------------------------------------------------------------
+@dataclass
+class _LaterView:
+    """A view whose schema is read at the end of the run, with the others'."""
+
+    node: Any
+    result: Any
+    metrics: dict[tuple[str, str], float | None]
+    recorded_at: float
+
+
 class MetricsObserver(Observer):
     """Measures every built node (see the module docstring)."""
 
@@ -305,6 +326,9 @@ class MetricsObserver(Observer):
         self.nodes = nodes
         self.defaults = defaults
         self.tests = tests
+        self._views: list[_LaterView] = []
+        self._engine: Any = None
+        self._lock = threading.Lock()
 
     def node_built(self, unit: Any, result: Any, engine: Any) -> list[Any]:
         node = unit.build
@@ -315,16 +339,21 @@ class MetricsObserver(Observer):
         for key, metric in (("inserted", "rows_inserted"), ("updated", "rows_updated"), ("deleted", "rows_deleted")):
             if result.stats.get(key) is not None:
                 metrics[(metric, "")] = float(result.stats[key])
-        columns = engine.columns(node.relation)
         kind = engine.relation_kind(node.relation)
-        notes: list[str] = []
         explicit = node.config.get("profile") is not None
-        spec = parse_profile(node.config["profile"], node_where(node)) if explicit else self.defaults
-        if kind == "view" and not explicit:
-            spec = ProfileSpec("off")
         from headwater.observe.monitors import monitored_metrics
 
         monitored = monitored_metrics(node)  # what the node's anomaly monitors read
+        if kind == "view" and not explicit and not monitored and severity_of(node) != "error":
+            with self._lock:  # its schema only: read with the other views' at the end of the run
+                self._engine = engine
+                self._views.append(_LaterView(node, result, metrics, now))
+            return []
+        columns = engine.columns(node.relation)
+        notes: list[str] = []
+        spec = parse_profile(node.config["profile"], node_where(node)) if explicit else self.defaults
+        if kind == "view" and not explicit:
+            spec = ProfileSpec("off")
         measure = kind != "view" or explicit or bool(monitored)
         if measure:
             time_col = time_column(node) or (LOADED_AT if node.resource_type == "source" else None)
@@ -357,6 +386,41 @@ class MetricsObserver(Observer):
             result.message = (result.message + "; " if result.message else "") + "; ".join(notes)
         return self._schema(node, columns, now)
 
+    def run_finished(self, results: list[Any]) -> None:
+        """Record the views kept for the end: their metrics, and their schemas read in one query
+        (a view's columns cost a catalog scan each, as much as creating it). A schema change is
+        reported as for any node — check, signal, state — and turns a successful view into a
+        warning; only views with `schema_change: error` are read right after their build, as that
+        fails the view and skips its downstream."""
+        with self._lock:
+            views, self._views = self._views, []
+        if not views:
+            return
+        self.state.write(
+            "INSERT OR REPLACE INTO node_metrics VALUES (?,?,?,?,?,?)",
+            [(self.invocation_id, v.node.unique_id, v.recorded_at, m, c or "", value)
+             for v in views for (m, c), value in v.metrics.items()],
+        )  # fmt: skip
+        found = self._engine.columns_of([v.node.relation for v in views])
+        views = [v for v in views if catalog_key(v.node.relation) in found]
+        now = time.time()
+        schemas = {v.node.unique_id: found[catalog_key(v.node.relation)] for v in views}
+        recorded = record_schemas(self.state, self.invocation_id, schemas, now)
+        for v in views:
+            compared, changes = recorded[v.node.unique_id]
+            severity = severity_of(v.node)
+            if compared and severity != "ignore":
+                self._attach(v.result, self._report(v.node, changes, severity))
+
+    def _attach(self, result: Any, check: Any) -> None:
+        """A check found after the node finished: on its result, graded, and in the state store."""
+        result.checks.append(check)
+        self.state.record_check(self.invocation_id, check.to_dict())
+        if check.status != "pass" and result.status == "success":
+            result.status = "warn"
+            result.message = (result.message + "; " if result.message else "") + f"{check.name}: {check.message}"
+            self.state.record_node(self.invocation_id, result.to_dict())
+
     @staticmethod
     def _rows_are_count(node: Any, result: Any) -> bool:
         """True when the runner's row count is the table's (a full rebuild, not a merge)."""
@@ -367,6 +431,10 @@ class MetricsObserver(Observer):
         compared, changes = record_schema(self.state, self.invocation_id, node.unique_id, columns, now)
         if not compared or severity == "ignore":
             return []
+        return [self._report(node, changes, severity)]
+
+    def _report(self, node: Any, changes: list[Any], severity: str) -> Any:
+        """The schema_change check of ``node`` and its signal."""
         check = schema_check(node, changes, severity)
         self.bus.emit(Signal(
             trigger="schema_change", subject=node.unique_id, status="open" if changes else "ok",
@@ -375,7 +443,7 @@ class MetricsObserver(Observer):
             # names the check, so alerting sees one incident for the check and this signal
             details={"changes": [c.to_dict() for c in changes], "check": f"schema_change.{node.unique_id}"},
         ))  # fmt: skip
-        return [check]
+        return check
 
 
 def _tests_by_node(nodes: dict[str, Any]) -> dict[str, list[Any]]:

@@ -58,8 +58,6 @@ import logging
 import os
 import queue
 import threading
-import urllib.error
-import urllib.request
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -281,6 +279,8 @@ class HttpTransport:
         key = secrets.from_env(self.api_key_env) if self.api_key_env else None
         if key:
             headers["Authorization"] = f"Bearer {key}"
+        import urllib.request  # only when events are sent: not on every run's path
+
         request = urllib.request.Request(self.url, data=body, headers=headers, method="POST")
         with urllib.request.urlopen(request, timeout=self.timeout) as response:
             response.read()
@@ -299,6 +299,8 @@ class HttpTransport:
 
 
 def _describe(exc: BaseException) -> str:
+    import urllib.error
+
     if isinstance(exc, urllib.error.HTTPError):
         return f"HTTP {exc.code} {exc.reason}"
     if isinstance(exc, urllib.error.URLError):

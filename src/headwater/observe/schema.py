@@ -146,22 +146,49 @@ def previous_schema(state: Any, unique_id: str, invocation_id: str) -> list[tupl
     return [(str(n), str(t)) for n, t in json.loads(rows[0]["columns"])]
 
 
+def previous_schemas(state: Any, unique_ids: list[str], invocation_id: str) -> dict[str, list[tuple[str, str]]]:
+    """`previous_schema` of many nodes in a few queries (those with none are missing)."""
+    out: dict[str, list[tuple[str, str]]] = {}
+    for i in range(0, len(unique_ids), 500):  # SQLite's limit on ? parameters
+        chunk = unique_ids[i : i + 500]
+        rows = state.read(
+            "SELECT unique_id, columns FROM relation_schemas AS r WHERE invocation_id != ? AND unique_id IN "
+            f"({','.join('?' * len(chunk))}) AND recorded_at = (SELECT max(recorded_at) FROM relation_schemas "
+            "WHERE unique_id = r.unique_id AND invocation_id != ?)",
+            (invocation_id, *chunk, invocation_id),
+        )
+        for row in rows:
+            out[row["unique_id"]] = [(str(n), str(t)) for n, t in json.loads(row["columns"])]
+    return out
+
+
 def record_schema(state: Any, invocation_id: str, unique_id: str, columns: list[tuple[str, str]],
                   recorded_at: float) -> tuple[bool, list[SchemaChange]]:  # fmt: skip
     """Store this run's schema and its changes since the last one: (had a previous schema, changes)."""
-    before = previous_schema(state, unique_id, invocation_id)
+    return record_schemas(state, invocation_id, {unique_id: columns}, recorded_at)[unique_id]
+
+
+def record_schemas(state: Any, invocation_id: str, schemas: dict[str, list[tuple[str, str]]],
+                   recorded_at: float) -> dict[str, tuple[bool, list[SchemaChange]]]:  # fmt: skip
+    """`record_schema` of many nodes: one read of the previous schemas, one write of each table."""
+    if len(schemas) == 1:
+        (uid,) = schemas
+        before_one = previous_schema(state, uid, invocation_id)
+        before = {uid: before_one} if before_one is not None else {}
+    else:
+        before = previous_schemas(state, list(schemas), invocation_id)
     state.write(
         "INSERT OR REPLACE INTO relation_schemas VALUES (?,?,?,?)",
-        [(invocation_id, unique_id, recorded_at, json.dumps([[n, t] for n, t in columns]))],
+        [(invocation_id, uid, recorded_at, json.dumps([[n, t] for n, t in cols])) for uid, cols in schemas.items()],
     )
-    if before is None:
-        return False, []
-    changes = diff_schemas(before, columns)
+    out: dict[str, tuple[bool, list[SchemaChange]]] = {}
+    for uid, cols in schemas.items():
+        out[uid] = (True, diff_schemas(before[uid], cols)) if uid in before else (False, [])
     state.write(
         "INSERT INTO schema_changes VALUES (?,?,?,?,?,?,?)",
-        [(unique_id, invocation_id, recorded_at, c.change, c.column, c.old, c.new) for c in changes],
+        [(uid, invocation_id, recorded_at, c.change, c.column, c.old, c.new) for uid, (_, cs) in out.items() for c in cs],
     )
-    return True, changes
+    return out
 
 
 def schema_check(node: Any, changes: list[SchemaChange], severity: str) -> Any:

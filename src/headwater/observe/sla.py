@@ -136,12 +136,11 @@ def parse_time_of_day(value: Any) -> dt.time:
 def parse_slas(raw: Any, file: str = "headwater.yml") -> list[ScheduleSLA]:
     """The schedule SLAs of a raw ``observability.slas`` value (validated; ConfigError names the
     file, the key and the fix)."""
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    from croniter import croniter
-
     if raw is None or raw is False:
         return []
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # only with SLAs: not on every run's path
+
+    from croniter import croniter
     if not isinstance(raw, list):
         raise _error("must be a list of SLAs", "observability.slas", file,
                      hint="write `slas: [{name: daily, select: \"tag:daily\", finish_by: \"07:00\"}]`")  # fmt: skip

@@ -2,7 +2,8 @@
 
 ``headwater status [--json] [--limit N]`` shows the last invocations, the checks whose latest
 result is warn/fail/error, stale sources and models (latest freshness result warn/error), open
-anomalies (latest anomaly-monitor result warn/fail), recent schema changes and open incidents.
+anomalies (latest anomaly-monitor result warn/fail), recent schema changes, source loads whose
+latest run set records aside in `<table>__rejected`, and open incidents.
 It always exits 0: it reports, it does not judge (`headwater build`/`test`/`freshness` are the
 commands whose exit code gates a pipeline), and a status screen that fails would stop the
 scripts that print it right when it matters most.
@@ -28,6 +29,8 @@ BARS = "▁▂▃▄▅▆▇█"
 METRICS = ("row_count", "rows_inserted", "rows_updated", "rows_deleted", "bytes", "duration_seconds",
            "freshness_lag_seconds", "null_rate", "distinct_count", "min", "max", "mean")  # fmt: skip
 COLUMN_METRICS = ("null_rate", "distinct_count", "min", "max", "mean")
+REJECTED_ARROW = "→"
+"""In a load's message: `3 rows loaded, 3 rejected → raw.orders__rejected`."""
 
 
 # -- helpers ---------------------------------------------------------------------------------------
@@ -161,6 +164,12 @@ def status_report(state: Any, limit: int = 10) -> dict[str, Any]:
         "ORDER BY recorded_at DESC, rowid LIMIT ?",
         (limit,),
     )
+    rejected = state.read(  # the message of a load that set records aside: "N rows loaded, M rejected → <table>"
+        "SELECT unique_id, name, relation, rows, message, started_at FROM (SELECT *, row_number() OVER "
+        "(PARTITION BY unique_id ORDER BY started_at DESC) AS rn FROM node_runs) WHERE rn = 1 AND status = 'warn' "
+        f"AND message LIKE '%rejected {REJECTED_ARROW}%' ORDER BY started_at DESC LIMIT ?",
+        (limit,),
+    )
     incidents = state.read(
         "SELECT incident_key, trigger, subject, status, opened_at, last_seen_at, occurrences, message FROM incidents "
         "WHERE status = 'open' ORDER BY opened_at DESC LIMIT ?",
@@ -173,6 +182,7 @@ def status_report(state: Any, limit: int = 10) -> dict[str, Any]:
         "stale": [{k: v for k, v in r.items() if k != "rn"} for r in stale],
         "anomalies": [{**{k: a[k] for k in keep}, "result": json.loads(a["result"]) if a.get("result") else None} for a in anomalies],
         "schema_changes": changes,
+        "rejected": rejected,
         "incidents": incidents,
     }
 
@@ -200,6 +210,10 @@ def print_status(report: dict[str, Any]) -> None:
     changes = [[_short(c["unique_id"]), c["change"], c["column_name"] or "", c["old"] or "", c["new"] or "",
                 ago(c["recorded_at"], now)] for c in report["schema_changes"]]  # fmt: skip
     console.print(_table("Recent schema changes", ["node", "change", "column", "old", "new", "when"], changes, "none"))
+    rejected = [["WARN", r["relation"] or _short(r["unique_id"]), _line(r["message"], 120), ago(r["started_at"], now)]
+                for r in report.get("rejected", [])]  # fmt: skip
+    console.print(_table("Loads with rejected records (latest run of each source)", ["status", "source", "message", "when"],
+                         rejected, "none"))  # fmt: skip
     incidents = [[i["trigger"], i["subject"], ago(i["opened_at"], now), i["occurrences"], _line(i["message"])]
                  for i in report["incidents"]]  # fmt: skip
     console.print(_table("Open incidents", ["trigger", "subject", "opened", "seen", "message"], incidents, "none"))

@@ -138,6 +138,10 @@ class FileSpec:
     path: str
     format: str
     options: dict[str, Any] = field(default_factory=dict)
+    allow_empty: bool = False
+    """Reloading may empty a table that has rows (refused by default)."""
+    max_row_drop: float | None = None
+    """Refuse a reload that loses more than this fraction of the table's rows."""
 
 
 @dataclass

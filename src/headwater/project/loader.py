@@ -57,7 +57,7 @@ PROPERTIES_KEYS = {
     "version", "models", "sources", "seeds", "snapshots", "analyses", "macros", "exposures",
     "metrics", "semantic_models", "groups", "unit_tests", "saved_queries",
 }  # fmt: skip
-FILE_KEYS = {"path", "format", "options"}
+FILE_KEYS = {"path", "format", "options", "allow_empty", "max_row_drop"}
 SOURCE_CONFIG_KEYS = {
     "enabled", "event_time", "meta", "tags", "freshness", "loaded_at_field", "quoting",
     "monitors", "profile", "max_duration", "schema_change",
@@ -334,6 +334,8 @@ class ProjectReader:
         extract = table.get("extract") or {}
         expect_type(connection, dict, "`connection`", src, "connection")
         expect_type(extract, dict, "`extract`", table, "extract")
+        _check_connector_keys(str(kind), loc_of(table["extract"], "connector") if "connector" in extract
+                              else loc_of(src, "connector"), connection, extract)  # fmt: skip
         config = {**dict(connection), **dict(extract)}
         config.pop("connector", None)
         if str(kind) in ("files", "s3"):
@@ -376,7 +378,10 @@ class ProjectReader:
                 location=loc_of(spec, "format"),
                 hint="use one of: " + ", ".join(sorted(FILE_FORMATS)),
             )
-        return FileSpec(path=str(path), format=fmt, options=dict(spec.get("options") or {}))
+        _check_guard_keys(spec)
+        drop = spec.get("max_row_drop")
+        return FileSpec(path=str(path), format=fmt, options=dict(spec.get("options") or {}),
+                        allow_empty=bool(spec.get("allow_empty", False)), max_row_drop=float(drop) if drop is not None else None)  # fmt: skip
 
     # -- models ---------------------------------------------------------------------------
     def _read_models(self) -> None:
@@ -632,6 +637,30 @@ class ProjectReader:
 
 # -- helpers --------------------------------------------------------------------------------
 _CONFIG_SHORTHAND = {"materialized", "schema", "alias", "tags", "enabled", "column_types", "severity", "meta", "docs"}
+
+
+def _check_connector_keys(kind: str, where: Location | None, connection: dict, extract: dict) -> None:
+    """Every key of `connection:` and `extract:` is one the connector declares (file:line, "did
+    you mean …?"); the declarations live on the connector classes (`headwater.extract.keys`)."""
+    from headwater.extract.base import config_problems
+
+    try:
+        problems = config_problems(kind, [connection, extract])
+    except ConfigError as exc:  # an unknown connector
+        raise ConfigError(exc.message, location=where, hint=exc.hint) from None
+    if problems:
+        first = problems[0]
+        error = UnknownKeyError if first.unknown else ConfigError
+        raise error(first.message, location=loc_of(first.mapping, first.key), hint=first.hint)
+
+
+def _check_guard_keys(spec: YMap) -> None:
+    """`allow_empty` and `max_row_drop` of `files:` (the guard against a reload that empties or
+    shrinks the table) have values that work."""
+    from headwater.extract.keys import guard_value_problems
+
+    for problem in guard_value_problems(spec):
+        raise ConfigError(problem.message, location=loc_of(spec, problem.key), hint=problem.hint)
 
 
 def _take_config(out: dict, level: dict, skip: str | None, kind: str) -> None:

@@ -50,17 +50,42 @@ def _is_files(data: str) -> bool:
 
 
 def _validate_table(args: argparse.Namespace, suite: Any) -> dict[str, Any]:
-    """DATA names a relation of the project's warehouse: a model, seed, `source.table` or `schema.table`."""
+    """DATA names a relation of the project's warehouse: a model, seed, `source.table` or
+    `schema.table`. The warehouse is opened read-only: validating never changes it."""
+    from headwater.cli import _vars
     from headwater.context import Context
     from headwater.quality.expectations import validate_relation
 
-    ctx = Context(getattr(args, "project_dir", None) or os.getcwd(), target=getattr(args, "target", None))
+    ctx = Context(
+        getattr(args, "project_dir", None) or os.getcwd(),
+        target=getattr(args, "target", None),
+        vars=_vars(args),
+    )
     with ctx:
         relation = _relation_sql(ctx, args.data)
-        outcome = validate_relation(
-            ctx.engine.query, relation, suite.expectations, suite_name=suite.name, result_format=args.result_format
-        )
+        engine = _read_only_engine(ctx)
+        try:
+            outcome = validate_relation(
+                engine.query, relation, suite.expectations, suite_name=suite.name, result_format=args.result_format
+            )
+        finally:
+            engine.close()
         return outcome.to_json_dict()
+
+
+def _read_only_engine(ctx: Any) -> Any:
+    from headwater.engines import create_engine
+
+    engine = create_engine(ctx.manifest.target, str(ctx.root))
+    location = getattr(engine, "path", None)
+    if location and location != ":memory:" and not Path(location).exists():
+        raise UsageError(
+            f"the warehouse `{location}` does not exist yet",
+            hint="build the project first (`headwater build`), or give a data file",
+        )
+    engine.read_only = True
+    engine.open()
+    return engine
 
 
 def _relation_sql(ctx: Any, name: str) -> str:
@@ -111,6 +136,8 @@ def _print_summary(result: dict[str, Any], data: str, output: str | None) -> Non
 
 
 def _detail(res: dict[str, Any]) -> str:
+    if "element_count" not in res and ("unexpected_count" in res or "missing_count" in res):
+        return _distinct_detail(res)
     if "unexpected_count" in res:
         text = f"{res['unexpected_count']:,} unexpected of {res.get('element_count', 0):,}"
         sample = res.get("partial_unexpected_list") or []
@@ -120,3 +147,15 @@ def _detail(res: dict[str, Any]) -> str:
     if "observed_value" in res:
         return f"observed {res['observed_value']!r}"[:80]
     return ""
+
+
+def _distinct_detail(res: dict[str, Any]) -> str:
+    """Distinct-value set expectations count distinct values, not rows."""
+    parts = []
+    if res.get("unexpected_count"):
+        sample = ", ".join(repr(v) for v in (res.get("partial_unexpected_list") or [])[:3])
+        parts.append(f"{res['unexpected_count']:,} unexpected distinct values" + (f", e.g. {sample}" if sample else ""))
+    if res.get("missing_count"):
+        sample = ", ".join(repr(v) for v in (res.get("partial_missing_list") or [])[:3])
+        parts.append(f"{res['missing_count']:,} missing" + (f": {sample}" if sample else ""))
+    return "; ".join(parts)[:120]

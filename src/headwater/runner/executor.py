@@ -44,6 +44,8 @@ class UnitResult:
     stats: dict[str, Any] = field(default_factory=dict)
     """What the write did beyond `rows`, when the materialization knows it: ``inserted``,
     ``updated``, ``deleted`` (incremental models, snapshots, loads)."""
+    rejected: int | None = None
+    """Records a source load set aside in `<table>__rejected` (the node warns)."""
 
     @property
     def failed(self) -> bool:
@@ -55,7 +57,7 @@ class UnitResult:
             "resource_type": self.resource_type, "materialized": self.materialized,
             "relation": self.relation, "status": self.status, "started_at": self.started_at,
             "duration": round(self.duration, 4), "rows": self.rows, "message": self.message,
-            "checks": [c.to_dict() for c in self.checks], "stats": dict(self.stats),
+            "checks": [c.to_dict() for c in self.checks], "stats": dict(self.stats), "rejected": self.rejected,
         }  # fmt: skip
 
 
@@ -319,6 +321,8 @@ class Runner:
         result.status = "success"
         result.message = outcome.message
         self._grade(result)
+        if outcome.rejected:  # records set aside in <table>__rejected: reported, not fatal
+            result.rejected, result.status, result.message = outcome.rejected, "warn", outcome.message
 
     def _quarantine_sample(self, table: Relation, check: str, n: int = 5) -> list[dict[str, Any]]:
         from headwater.engines.base import quote_literal

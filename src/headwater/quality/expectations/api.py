@@ -17,6 +17,8 @@ from headwater.quality.expectations.config import (
     parse_suite,
 )
 from headwater.quality.expectations.engine import validate_relation
+from headwater.quality.expectations.pandastypes import PandasType, from_arrow_schema, from_frame
+from headwater.quality.expectations.sqlsafety import parse_with
 
 _READERS = {
     ".parquet": "read_parquet",
@@ -49,8 +51,9 @@ def _reader(path: str) -> tuple[str, str]:
     return _READERS[ext], options
 
 
-def _register_frame(con: Any, data: Any) -> str | None:
-    """Register an in-memory table (arrow, pandas, polars) and return its relation SQL."""
+def _register_frame(con: Any, data: Any) -> tuple[str, Any] | None:
+    """Register an in-memory table (arrow, pandas, polars): its relation SQL and what tells
+    its pandas dtypes (the frame itself, or an Arrow schema)."""
     module = type(data).__module__.split(".")[0]
     name = f"__hw_data_{id(data):x}"
     if module == "pyarrow":
@@ -59,17 +62,43 @@ def _register_frame(con: Any, data: Any) -> str | None:
         if isinstance(data, pa.RecordBatch):
             data = pa.Table.from_batches([data])
         con.register(name, data)
-    elif module == "pandas":
+        return quote_identifier(name), data.schema
+    if module == "pandas":
         con.register(name, data)
-    elif module == "polars":
-        con.register(name, data.to_arrow())
-    else:
-        return None
-    return quote_identifier(name)
+        return quote_identifier(name), data
+    if module == "polars":
+        table = data.to_arrow()
+        con.register(name, table)
+        return quote_identifier(name), table.schema
+    return None
+
+
+def _arrow(result: Any) -> Any:
+    """A DuckDB relation as an Arrow table, across DuckDB versions' method names."""
+    for name in ("to_arrow_table", "fetch_arrow_table", "arrow"):
+        method = getattr(result, name, None)
+        if method is not None:
+            return method()
+    raise AttributeError("this DuckDB cannot return Arrow tables")
+
+
+def _pandas_types(con: Any, relation: str, source: Any) -> dict[str, PandasType] | None:
+    """The pandas dtypes GX's pandas back end would see (see `pandastypes`)."""
+    if source is not None and hasattr(source, "dtypes"):
+        return from_frame(source)
+    if source is None:
+        source = _arrow(con.sql(f"SELECT * FROM {relation} LIMIT 0")).schema
+    return from_arrow_schema(source)
 
 
 def validate_data_source(con: Any, data: Any) -> str:
-    """The relation SQL for ``data`` on a DuckDB connection ``con``.
+    """The relation SQL for ``data`` on a DuckDB connection ``con`` (see `data_source`)."""
+    return data_source(con, data)[0]
+
+
+def data_source(con: Any, data: Any) -> tuple[str, Any]:
+    """The relation SQL for ``data`` on a DuckDB connection ``con``, and the frame or Arrow
+    schema that tells its pandas dtypes (None for files: DuckDB's Arrow output tells them).
 
     ``data`` is a file path (Parquet/CSV/TSV/JSON/NDJSON, optionally .gz/.zst), a folder of
     such files, a glob, a pyarrow Table/RecordBatch, a pandas or polars DataFrame, or a duckdb
@@ -82,8 +111,9 @@ def validate_data_source(con: Any, data: Any) -> str:
         # A relation belongs to its own connection: bring its rows over as an Arrow table.
         to_table = getattr(data, "to_arrow_table", None) or data.arrow
         name = f"__hw_data_{id(data):x}"
-        con.register(name, to_table())
-        return quote_identifier(name)
+        table = to_table()
+        con.register(name, table)
+        return quote_identifier(name), table.schema
     frame = _register_frame(con, data)
     if frame is not None:
         return frame
@@ -103,16 +133,16 @@ def validate_data_source(con: Any, data: Any) -> str:
             raise ConfigError(f"folder `{path}` holds no data files")
         function, options = _reader(files[0])
         listed = "[" + ", ".join(quote_literal(f) for f in files) + "]"
-        return f"{function}({listed}{options})"
+        return f"{function}({listed}{options})", None
     if any(c in path for c in "*?["):
         if not globmod.glob(path, recursive=True):
             raise ConfigError(f"no file matches `{path}`")
         function, options = _reader(path)
-        return f"{function}({quote_literal(path)}{options})"
+        return f"{function}({quote_literal(path)}{options})", None
     if not os.path.exists(path):
         raise ConfigError(f"data file not found: `{path}`", hint="check the path")
     function, options = _reader(path)
-    return f"{function}({quote_literal(path)}{options})"
+    return f"{function}({quote_literal(path)}{options})", None
 
 
 def _suite(suite: Any) -> Suite:
@@ -138,26 +168,32 @@ def validate(
     """Validate ``data`` against ``suite`` on an in-memory DuckDB and return GX's result dict.
 
     ``suite`` is a path (YAML/JSON), a `Suite`, a list of expectations or a suite mapping.
+    Results follow GX's pandas back end (what users compare files and frames with): pandas
+    dtypes, pandas' values for empty input, pandas semantics for GX row conditions.
     """
     import duckdb
 
     parsed = _suite(suite)
     con = duckdb.connect()
     try:
-        relation = validate_data_source(con, data)
+        source, dtypes_from = data_source(con, data)
+        relation = f"(SELECT * FROM {source})" if "(" in source else source
 
         def execute(sql: str) -> tuple[list[str], list[tuple]]:
             cur = con.execute(sql)
             names = [d[0] for d in cur.description] if cur.description else []
             return names, cur.fetchall()
 
-        result = validate_relation(
-            execute,
-            f"(SELECT * FROM {relation})" if "(" in relation else relation,
-            parsed.expectations,
-            suite_name=suite_name or parsed.name,
-            result_format=result_format,
-        )
+        with parse_with(con):
+            result = validate_relation(
+                execute,
+                relation,
+                parsed.expectations,
+                suite_name=suite_name or parsed.name,
+                result_format=result_format,
+                semantics="pandas",
+                pandas_types=lambda: _pandas_types(con, relation, dtypes_from),
+            )
         return result.to_json_dict()
     finally:
         con.close()

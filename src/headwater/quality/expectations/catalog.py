@@ -57,7 +57,7 @@ class Spec:
             out[name] = Param(REQUIRED, column_list if name == "column_list" else string)
         out.update(COMMON)
         if self.conditional:
-            out["row_condition"] = Param(None, optional(string))
+            out["row_condition"] = Param(None, optional(condition))
             out["condition_parser"] = Param(None, optional(string))
         if self.row_level:
             out["mostly"] = Param(1.0, proportion)
@@ -88,6 +88,13 @@ def _is_number(value: Any) -> bool:
 
 def string(value: Any) -> str | None:
     return None if isinstance(value, str) and value != "" else "a non-empty string"
+
+
+def condition(value: Any) -> str | None:
+    """A row_condition: a string, or GX 1.24's structured form (checked when translated)."""
+    if isinstance(value, dict) or (isinstance(value, str) and value != ""):
+        return None
+    return "a non-empty string or a GX structured condition"
 
 
 def boolean(value: Any) -> str | None:

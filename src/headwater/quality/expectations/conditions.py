@@ -1,17 +1,27 @@
-"""Translate GX ``row_condition`` strings to SQL predicates.
+"""Translate GX ``row_condition`` values to SQL predicates.
 
-``condition_parser`` picks the syntax:
+``row_condition`` is a string whose syntax ``condition_parser`` picks, or GX 1.24's structured
+form (what GX writes when it saves a suite):
 
-* absent, ``sql`` or ``spark``: the condition is already a SQL predicate and is used as written;
+* absent, ``sql`` or ``spark``: the condition is a SQL predicate, used as written once
+  `sqlsafety.check_condition` has found it to be exactly one expression;
 * ``great_expectations`` (and ``great_expectations__experimental__``): ``col("x")=="y"``,
-  ``col("a")>5 & col("b").notNull()``, with ``&``, ``|``, ``~`` and parentheses. Rendered as
-  plain SQL, so a comparison with a null is unknown and the row is not selected, as on GX's SQL
-  back ends;
+  ``col("a")>5 & col("b").notNull()``, ``col("s").isin(["a", "b"])``, with ``&``, ``|``, ``~``
+  and parentheses;
+* structured: ``{"type": "comparison", "column": {"name": "x"}, "operator": "==",
+  "parameter": 5}`` (operators ``== != < <= > >= IN NOT_IN``), ``{"type": "nullity", "column":
+  {...}, "is_null": false}``, ``{"type": "and"|"or", "conditions": [...]}`` and
+  ``{"type": "pass_through", "pass_through_filter": "..."}`` (pandas syntax, or SQL with
+  ``condition_parser: spark``/``sql``). GX 1.24 turns ``great_expectations`` strings into
+  this form, so both follow the back end of the data: with ``semantics="pandas"`` (files,
+  Arrow, data frames) they are rendered with pandas' two-valued logic, as GX's pandas back end
+  runs them through ``DataFrame.query``; with ``semantics="sql"`` (warehouse tables) as plain
+  SQL, where a comparison with a null is unknown and the row is not selected;
 * ``pandas``: ``x == "y" and a > 5``, ``or``, ``not``, ``&``, ``|``, ``~``, ``in [...]``,
   ``not in``, ``.isin([...])``, ``.isnull()``/``.notnull()``/``.isna()``/``.notna()`` and
-  backtick-quoted names. Rendered with pandas' two-valued logic: a comparison with a null is
-  false, except ``!=`` which is true, so ``not (x == 1)`` selects the rows where ``x`` is null,
-  as ``DataFrame.query`` does.
+  backtick-quoted names. Always rendered with pandas' two-valued logic: a comparison with a
+  null is false, except ``!=`` which is true, so ``not (x == 1)`` selects the rows where ``x``
+  is null, as ``DataFrame.query`` does.
 
 Anything else raises `ConfigError` saying what could not be translated and where.
 """
@@ -255,12 +265,12 @@ class _Parser:
             self.expect("(")
             self.expect(")")
             return ("isnull", column, nullness[name])
-        if self.pandas and name == "isin":
+        if name == "isin":
             self.expect("(")
             values = self.list_literal()
             self.expect(")")
             return ("in", column, values, False)
-        allowed = ", ".join(f".{m}()" for m in nullness) + (", .isin([...])" if self.pandas else "")
+        allowed = ", ".join(f".{m}()" for m in nullness) + ", .isin([...])"
         raise self.fail(f"unsupported method (supported: {allowed})", tok)
 
 
@@ -282,6 +292,8 @@ def literal_sql(value: Any) -> str:
 def render(node: Node, pandas: bool) -> str:
     """SQL for an AST; ``pandas`` selects two-valued (pandas) rather than SQL null semantics."""
     kind = node[0]
+    if kind == "raw":  # an already translated (and checked) predicate
+        return node[1]
     if kind == "col":
         # A bare boolean column used as a condition.
         return (
@@ -315,14 +327,30 @@ def render(node: Node, pandas: bool) -> str:
     raise AssertionError(kind)
 
 
-def translate_condition(row_condition: str, condition_parser: str | None) -> str:
-    """The SQL predicate for a GX row_condition; raises `ConfigError` when it cannot."""
+SEMANTICS = ("sql", "pandas")
+
+
+def translate_condition(
+    row_condition: Any, condition_parser: str | None, semantics: str = "sql"
+) -> str:
+    """The SQL predicate for a GX row_condition; raises `ConfigError` when it cannot.
+
+    ``semantics`` is the back end GX would run on: ``pandas`` or ``sql`` (see the module doc).
+    """
+    pandas_back_end = semantics == "pandas"
+    if isinstance(row_condition, dict):
+        return render(structured_ast(row_condition, condition_parser), pandas=pandas_back_end)
     if not isinstance(row_condition, str) or not row_condition.strip():
-        raise ConfigError("row_condition must be a non-empty string")
+        raise ConfigError(
+            "row_condition must be a non-empty string or a GX structured condition",
+            hint='e.g. {"type": "comparison", "column": {"name": "x"}, "operator": ">", "parameter": 0}',
+        )
     if condition_parser in SQL_PARSERS:
-        return f"({row_condition})"
+        from headwater.quality.expectations.sqlsafety import check_condition
+
+        return f"({check_condition(row_condition)})"
     if condition_parser in GX_PARSERS:
-        return render(_Parser(row_condition, pandas=False).parse(), pandas=False)
+        return render(_Parser(row_condition, pandas=False).parse(), pandas=pandas_back_end)
     if condition_parser == "pandas":
         return render(_Parser(row_condition, pandas=True).parse(), pandas=True)
     raise ConfigError(
@@ -331,3 +359,106 @@ def translate_condition(row_condition: str, condition_parser: str | None) -> str
         + ", ".join(CONDITION_PARSERS)
         + " (or leave it out for a SQL predicate)",
     )
+
+
+def condition_columns(row_condition: Any, condition_parser: str | None) -> frozenset[str] | None:
+    """The columns a row_condition reads, or None when that is not known (SQL text)."""
+    if isinstance(row_condition, dict):
+        tree = structured_ast(row_condition, condition_parser)
+    elif condition_parser in GX_PARSERS or condition_parser == "pandas":
+        tree = _Parser(row_condition, pandas=condition_parser == "pandas").parse()
+    else:
+        return None
+    names: set[str] = set()
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if node[0] == "raw":
+            return None
+        if node[0] == "col":
+            names.add(node[1])
+        stack.extend(part for part in node[1:] if isinstance(part, tuple))
+    return frozenset(names)
+
+
+# -- GX 1.24 structured conditions ----------------------------------------------------------------
+
+_STRUCTURED_HINT = (
+    'GX 1.24 conditions: {"type": "comparison", "column": {"name": "x"}, "operator": "==", '
+    '"parameter": 5} (operators == != < <= > >= IN NOT_IN), {"type": "nullity", "column": '
+    '{"name": "x"}, "is_null": false}, {"type": "and"|"or", "conditions": [...]}, '
+    '{"type": "pass_through", "pass_through_filter": "..."}'
+)
+_SET_OPS = {"IN": False, "NOT_IN": True, "NOT IN": True}
+
+
+def _structured_error(path: str, message: str) -> ConfigError:
+    return ConfigError(f"row_condition{path}: {message}", hint=_STRUCTURED_HINT)
+
+
+def _scalar(value: Any) -> bool:
+    return isinstance(value, str | int | float | bool)
+
+
+def _column_name(node: dict, path: str) -> str:
+    column = node.get("column")
+    name = column.get("name") if isinstance(column, dict) else column
+    if not isinstance(name, str) or not name:
+        raise _structured_error(path, 'needs "column": {"name": "<column>"}')
+    return name
+
+
+def _comparison(node: dict, path: str) -> Node:
+    column = ("col", _column_name(node, path))
+    op = str(node.get("operator", "")).strip().upper()
+    parameter = node.get("parameter")
+    if op in _SET_OPS:
+        if not isinstance(parameter, list | tuple) or not all(_scalar(v) for v in parameter):
+            raise _structured_error(path, f"{op} takes a list of strings or numbers as parameter")
+        return ("in", column, list(parameter), _SET_OPS[op])
+    if op not in _OPS_SQL:
+        raise _structured_error(path, f"unknown operator {node.get('operator')!r}")
+    if parameter is None:
+        fix = "is_null: true" if op == "==" else "is_null: false" if op == "!=" else "a value"
+        raise _structured_error(path, f"compare with null using a nullity condition ({fix})")
+    if not _scalar(parameter):
+        raise _structured_error(path, f"parameter must be a string or a number, got {parameter!r}")
+    return ("cmp", op, column, ("lit", parameter))
+
+
+def _pass_through(node: dict, condition_parser: str | None, path: str) -> Node:
+    text = node.get("pass_through_filter")
+    if not isinstance(text, str) or not text.strip():
+        raise _structured_error(path, 'needs "pass_through_filter": "<condition>"')
+    if condition_parser in ("sql", "spark"):
+        return ("raw", translate_condition(text, None))
+    return ("raw", translate_condition(text, "pandas"))
+
+
+def structured_ast(node: Any, condition_parser: str | None = None, path: str = "") -> Node:
+    """The condition AST of a GX 1.24 structured condition (a dict as GX serializes it)."""
+    if not isinstance(node, dict):
+        raise _structured_error(path, f"a condition must be a mapping, got {node!r}")
+    kind = node.get("type")
+    if kind == "comparison":
+        return _comparison(node, path)
+    if kind == "nullity":
+        is_null = node.get("is_null")
+        if not isinstance(is_null, bool):
+            raise _structured_error(path, '"is_null" must be true or false')
+        return ("isnull", ("col", _column_name(node, path)), is_null)
+    if kind in ("and", "or"):
+        items = node.get("conditions")
+        if not isinstance(items, list) or not items:
+            raise _structured_error(path, f'"{kind}" needs a non-empty list of "conditions"')
+        parts = [
+            structured_ast(item, condition_parser, f"{path}.conditions[{i}]")
+            for i, item in enumerate(items)
+        ]
+        tree = parts[0]
+        for part in parts[1:]:
+            tree = (kind, tree, part)
+        return tree
+    if kind == "pass_through":
+        return _pass_through(node, condition_parser, path)
+    raise _structured_error(path, f"unknown condition type {kind!r}")

@@ -313,17 +313,8 @@ def _check_kwargs(
             location=location,
             node=node,
         )
-    if (
-        spec.type == "unexpected_rows_expectation"
-        and "{batch}" not in kwargs["unexpected_rows_query"]
-    ):
-        raise _fail(
-            "`unexpected_rows_query` must select from {batch} (the data being validated)",
-            type_=spec.type,
-            location=where("unexpected_rows_query"),
-            node=node,
-            hint="e.g. SELECT * FROM {batch} WHERE amount < 0",
-        )
+    if spec.type == "unexpected_rows_expectation":
+        _check_query(spec, kwargs["unexpected_rows_query"], where("unexpected_rows_query"), node)
     if "row_condition" in kwargs and kwargs["row_condition"] is not None:
         try:
             translate_condition(kwargs["row_condition"], kwargs.get("condition_parser"))
@@ -342,6 +333,25 @@ def _check_kwargs(
             location=where("condition_parser"),
             node=node,
             hint="use one of: " + ", ".join(CONDITION_PARSERS),
+        )
+
+
+def _check_query(spec: Spec, query: str, location: Location | None, node: str | None) -> None:
+    from headwater.quality.expectations.sqlsafety import check_query
+
+    try:
+        check_query(query)
+    except ConfigError as exc:
+        raise _fail(
+            exc.message, type_=spec.type, location=location, node=node, hint=exc.hint
+        ) from None
+    if "{batch}" not in query:
+        raise _fail(
+            "`unexpected_rows_query` must select from {batch} (the data being validated)",
+            type_=spec.type,
+            location=location,
+            node=node,
+            hint="e.g. SELECT * FROM {batch} WHERE amount < 0",
         )
 
 
@@ -398,7 +408,9 @@ def parse_suite(data: Any, source: str = "<suite>") -> Suite:
     expectations = []
     for index, item in enumerate(items):
         location = _loc(items, index, Location(source))
-        expectations.append(parse_expectation(item, location=location, node=str(name)))
+        # JSON has no line numbers: name the expectation by its position instead
+        where = str(name) if location and location.line else f"{name}, expectation {index + 1}"
+        expectations.append(parse_expectation(item, location=location, node=where))
     return Suite(name=str(name), expectations=expectations, meta=dict(meta))
 
 

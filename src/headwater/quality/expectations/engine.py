@@ -26,10 +26,21 @@ from headwater.quality.expectations.compiler import (
     Plan,
     ResultFormat,
     Target,
-    make_plan,
 )
 from headwater.quality.expectations.config import ExpectationConfig
+from headwater.quality.expectations.pandastypes import PandasType
+from headwater.quality.expectations.planner import make_plan
 from headwater.quality.expectations.results import ExpectationResult, SuiteResult
+from headwater.quality.expectations.sqlsafety import single_select
+
+
+def guarded(execute: Execute) -> Execute:
+    """``execute`` that refuses any statement DuckDB does not read as exactly one SELECT."""
+
+    def run(sql: str) -> tuple[list[str], list[tuple]]:
+        return execute(single_select(sql))
+
+    return run
 
 
 def describe(execute: Execute, relation: str) -> list[tuple[str, str]]:
@@ -135,12 +146,18 @@ def validate_relation(
     extra_scan: list[str] | None = None,
     result_format: str | dict | None = None,
     resolve_table: Callable[[str], str] | None = None,
+    semantics: str = "sql",
+    pandas_types: Callable[[], dict[str, PandasType] | None] | None = None,
 ) -> SuiteResult:
     """Evaluate ``expectations`` on ``relation`` (a name or a parenthesized subquery).
 
-    ``execute`` runs one SQL statement and returns (column names, rows). The result format of
-    an expectation is its own ``result_format`` kwarg, else ``result_format``, else BASIC.
+    ``execute`` runs one SQL statement and returns (column names, rows); every statement is
+    checked to be exactly one SELECT before it is run (`sqlsafety.single_select`). The result
+    format of an expectation is its own ``result_format`` kwarg, else ``result_format``, else
+    BASIC. ``semantics`` is the GX back end results follow: ``sql`` (warehouse tables) or
+    ``pandas`` (files and frames, with ``pandas_types`` giving the columns' pandas dtypes).
     """
+    execute = guarded(execute)
     extra = list(extra_scan or [])
     started = dt.datetime.now(dt.UTC)
     meta: dict[str, Any] = {
@@ -156,7 +173,7 @@ def validate_relation(
             return SuiteResult(
                 results, suite_name, [None] * len(extra), None, [str(exc)] * len(extra), meta
             )
-    target = Target(relation, columns, execute, resolve_table)
+    target = Target(relation, columns, execute, resolve_table, semantics, pandas_types)
 
     plans: dict[int, Plan] = {}
     failed: dict[int, ExpectationResult] = {}
