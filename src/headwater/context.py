@@ -162,7 +162,9 @@ class Context:
         from headwater.engines import create_engine
 
         engine = create_engine(self.manifest.target, str(self.root))
-        engine.read_only = read_only
+        location = getattr(engine, "path", None)
+        # DuckDB cannot open a missing file read-only: a warehouse not built yet is created
+        engine.read_only = read_only and not (location and location != ":memory:" and not Path(location).exists())
         engine.open()
         return engine
 

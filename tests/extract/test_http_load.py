@@ -88,3 +88,73 @@ def _scenario(
         (8, "new column"),
     ]
     assert engine.execute("SELECT raw FROM raw.events__rejected") == [('"not an object"',)]
+
+
+# -- issue 11, item 8: a source without a cursor is all-or-nothing -----------------------------------------
+def _pages(records: list[dict[str, Any]], failing: list[bool]) -> Any:
+    """Two records per page; page 3 answers 500 while ``failing[0]``."""
+
+    def app(req: Req) -> Any:
+        page = int(req.q("page") or 1)
+        if page == 3 and failing[0]:
+            return Reply(500, {"error": "internal"})
+        return {"data": records[(page - 1) * 2 : page * 2]}
+
+    return app
+
+
+SOURCES = """\
+version: 2
+sources:
+  - name: api
+    schema: raw
+    connector: http
+    tables:
+      - name: events
+        extract:
+          url: "{url}"
+          records_path: data
+          pagination: {{type: page_number}}
+          retry: {{max_attempts: 1}}
+{extra}"""
+
+
+@pytest.mark.parametrize("extra", ["", "          write_disposition: append\n"], ids=["default", "append"])
+def test_a_failed_page_commits_no_page_and_a_retry_loads_each_record_once(make_project: Any, cli: Any, extra: str) -> None:
+    from tests.conftest import query
+
+    records = [{"id": i} for i in range(1, 11)]
+    failing = [True]
+    server = Server(_pages(records, failing))
+    try:
+        root = make_project({"sources.yml": SOURCES.format(url=server.url(), extra=extra)})
+        res = cli("extract", "--project-dir", root)
+        assert res.code == 1 and "HTTP 500" in res.out + res.err
+        # pages 1 and 2 arrived, but none of the run's pages is committed without the others
+        assert query(root, "select count(*) from duckdb_tables() where schema_name = 'raw' and table_name = 'events'") == [(0,)]
+        failing[0] = False
+        res = cli("extract", "--project-dir", root)
+        assert res.code == 0, res.out + res.err
+        assert query(root, "select count(*), count(distinct id) from raw.events") == [(10, 10)]
+        # without a cursor every run reads the whole collection: by default it replaces the table
+        res = cli("extract", "--project-dir", root)
+        assert res.code == 0, res.out + res.err
+        expected = (10, 10) if not extra else (20, 10)
+        assert query(root, "select count(*), count(distinct id) from raw.events") == [expected]
+        # a failed run after a good one: the table stays as it was
+        failing[0] = True
+        assert cli("extract", "--project-dir", root).code == 1
+        assert query(root, "select count(*), count(distinct id) from raw.events") == [expected]
+    finally:
+        server.close()
+
+
+def test_without_a_cursor_the_default_is_replace_and_explicit_settings_win(engine: DuckDBEngine) -> None:
+    plain = HttpConnector("api", "events", {"url": "http://127.0.0.1:1/x"}, env={})
+    assert plain.atomic and plain.hints() == {"write_disposition": "replace"}
+    assert Loader(engine, REL, plain).disposition == "replace"
+    incremental = HttpConnector("api", "events", {"url": "http://127.0.0.1:1/x", "incremental": {"cursor_field": "seq"}}, env={})
+    assert not incremental.atomic and incremental.hints() == {}
+    assert Loader(engine, REL, incremental).disposition == "append"
+    merge = HttpConnector("api", "events", {"url": "http://127.0.0.1:1/x", "write_disposition": "merge", "primary_key": "id"}, env={})
+    assert Loader(engine, REL, merge).disposition == "merge"

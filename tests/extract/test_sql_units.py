@@ -82,7 +82,7 @@ def test_uri_quotes_credentials() -> None:
     assert c._target() == "db:5433/d b"
     assert (
         c._scrub(f"boom {uri} p@ss:/word")
-        == "boom postgresql://a%40b:***@db:5433/d%20b?connect_timeout=10&application_name=headwater ***"
+        == "boom postgresql://***@db:5433/d%20b?connect_timeout=10&application_name=headwater ***"
     )
 
 

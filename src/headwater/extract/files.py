@@ -52,6 +52,11 @@ still returned:
   with a value that does not cast to its `column_types` type (raw = the record as JSON).
 - JSON arrays and Parquet: records whose `column_types` cast fails (line = 1-based record number).
   A JSON document that does not parse at all is a `ConnectorError` naming the file.
+
+A file with nothing in it (0 bytes, a gzip of nothing, blank lines, a JSON ``[]``) is a batch
+without rows, recorded as loaded like any other; an empty Parquet file is not Parquet: its batch
+carries one `Rejected` naming the file. JSON, NDJSON and Parquet are read by
+`headwater.extract.files_read`; CSV scans are `headwater.extract.files_csv`.
 """
 
 from __future__ import annotations

@@ -26,8 +26,9 @@ from headwater.extract.base import Query, Rejected, Rescan, ScanHooks
 _PLAIN_TYPE = re.compile(r"[A-Z][A-Z ]*(\(\d+(, ?\d+)?\))?")
 """A type `read_csv` takes by name (BIGINT, DECIMAL(12,2), TIMESTAMP WITH TIME ZONE), not a nested one."""
 
-MAX_RAW = 10_000
-"""Characters of a rejected record kept."""
+MAX_RAW = 1_000_000
+"""Characters of a rejected record kept in `<table>__rejected` (the whole record, short of a
+runaway line; messages show at most `headwater.extract.clip.SHOWN` of it)."""
 
 OPTION_ARGS = (
     ("quote", "quote"), ("escape", "escape"), ("date_format", "dateformat"),

@@ -7,14 +7,18 @@ For every `Batch`, in **one transaction**:
    columns and widen types; `freeze`: fail with the diff; `discard_row`: reject rows that carry
    values in unknown columns; `discard_value`: drop unknown columns) and every change is recorded;
 3. values that cannot be coerced to the table's types, and the records the connector could not
-   read, go to `<table>__rejected` with the raw record, the reason, file and line;
+   read, go to `<table>__rejected` with the raw record, the reason (naming the column; messages
+   cut to a readable length), file and line (asked of the batch: `Batch.line_of`);
 4. the rows are written per `write_disposition` (`append`; `merge` by `primary_key`, the last row
-   of a key winning; `replace` swaps the whole table at the end of the run);
+   of a key winning; `replace` swaps the whole table at the end of the run — unless it would
+   empty, or with `max_row_drop` shrink, a table that has rows: `headwater.extract.guard`);
 5. the extract state (files loaded with their checksums, the cursor) is updated.
 
-A crash between batches loses nothing and duplicates nothing: the next run starts from the last
-committed state. `max_rejected` (a count, or a fraction such as `0.01`) turns too many bad records
-into a failure.
+A batch without rows (an empty file) still commits its rejected records and its state. A crash
+between batches loses nothing and duplicates nothing: the next run starts from the last committed
+state. A connector whose batches only make sense together (`Connector.atomic`: an API's pages
+without a cursor) has all of them committed in one transaction. `max_rejected` (a count, or a
+fraction such as `0.01`) turns too many bad records into a failure.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from typing import Any
 from headwater.engines.base import Engine, quote_identifier, quote_literal
 from headwater.errors import ConfigError, ExecutionError, SQLExecutionError
 from headwater.extract.base import Batch, Connector, ExtractState, Rejected, Rescan
-from headwater.extract.clip import clip, clip_message, clipped_sql
+from headwater.extract.clip import clip_message, clipped_sql
 from headwater.extract.guard import ReplaceGuard
 from headwater.extract.keys import CONTRACTS, DISPOSITIONS
 from headwater.project.definition import Relation
@@ -40,7 +44,7 @@ from headwater.project.definition import Relation
 STATE_SCHEMA = "_headwater"
 META = ("_hw_loaded_at", "_hw_batch_id", "_hw_source_file")
 ROW = "__hw_row"
-"""A batch's row positions, added to Arrow batches that can tell a row's source line (`Batch.line_of`)."""
+"""The position of a rejected row in its batch, to ask `Batch.line_of` for its source line."""
 __all__ = ["CONTRACTS", "DISPOSITIONS", "LoadResult", "Loader"]
 
 
@@ -198,8 +202,8 @@ class Loader:
         self.rejected_relation = Relation(relation.schema, relation.identifier + "__rejected", relation.database)
         self.target = relation
         self.guard = ReplaceGuard.from_config(cfg)
+        # all batches in one transaction (a replace is all-or-nothing already: staged, then swapped)
         self.atomic = connector.atomic and self.disposition != "replace"
-        """All batches in one transaction (a replace is all-or-nothing already: it is staged, then swapped)."""
         self._outer = False
         self.result = LoadResult(rejected_relation=self.rejected_relation.render(quote=False))
 
@@ -305,7 +309,7 @@ class Loader:
             self._register(batch, raw)
             engine.execute(f"CREATE TEMP VIEW {view} AS SELECT *, {', '.join(meta)} FROM {raw}")
             with self._transaction():
-                incoming = [(n, t) for n, t in engine.query_columns(f"SELECT * FROM {view}") if n != ROW]
+                incoming = list(engine.query_columns(f"SELECT * FROM {view}"))
                 columns, select, bad = self._reconcile(incoming, view, batch_id, batch)
                 rejected = self._write_rejected(batch.rejected, batch_id)
                 rejected += self._write_bad_rows(bad, view, batch, batch_id)
@@ -324,18 +328,12 @@ class Loader:
         return rows, rejected
 
     def _register(self, batch: Batch, raw: str) -> None:
-        """The batch's rows as the temporary relation ``raw`` (with their positions when the
-        batch can tell the source line of a row)."""
+        """The batch's rows as the temporary relation ``raw``."""
         if batch.scan is not None:
             self.engine.execute(f"CREATE TEMP VIEW {raw} AS {batch.scan}")
             return
-        import pyarrow as pa
-
         assert batch.table is not None
-        table = batch.table.drop_columns([c for c in (*META, ROW) if c in batch.table.column_names])
-        if batch.line_of is not None:
-            table = table.append_column(ROW, pa.array(range(table.num_rows), pa.int64()))
-        self.engine.register_arrow(raw, table)
+        self.engine.register_arrow(raw, batch.table.drop_columns([c for c in META if c in batch.table.column_names]))
 
     def _drop_batch(self, batch: Batch, view: str, raw: str) -> None:
         """Drop a batch's temporary relations; inside a failed all-or-nothing load they go with
@@ -485,31 +483,40 @@ class Loader:
         if bad.predicate is None:
             return 0
         table = self._rejected_table()
-        raw, line, join = "to_json(v)::VARCHAR", "NULL", ""
-        lines = f"__hw_lines_{batch_id}"
-        if batch.scan is None and batch.line_of is not None:
-            raw, line = f"json_remove(to_json(v), '$.{ROW}')::VARCHAR", "m.__hw_l"
-            join = f" LEFT JOIN {lines} AS m ON v.{ROW} = m.__hw_r"
-            self._register_lines(batch, view, bad.predicate, lines)
-        try:
+        source = "v._hw_source_file" if self._has_file_column(view) else "NULL"
+        if batch.scan is not None or batch.line_of is None:
             rows = self.engine.execute(
-                f"INSERT INTO {table} SELECT {raw}, {bad.reason}, "
-                f"{'v._hw_source_file' if self._has_file_column(view) else 'NULL'}, {line}, v._hw_batch_id, v._hw_loaded_at "
-                f"FROM {view} AS v{join} WHERE {bad.predicate}"
+                f"INSERT INTO {table} SELECT to_json(v)::VARCHAR, {bad.reason}, {source}, NULL, v._hw_batch_id, "
+                f"v._hw_loaded_at FROM {view} AS v WHERE {bad.predicate}"
             )
-        finally:
-            if join:
-                self.engine.unregister_arrow(lines)
-        return int(rows[0][0]) if rows and rows[0] else 0
+            return int(rows[0][0]) if rows and rows[0] else 0
+        return self._write_bad_rows_with_lines(bad, view, batch, batch_id, table, source)
 
-    def _register_lines(self, batch: Batch, view: str, predicate: str, name: str) -> None:
-        """Register ``name``: the source line of each rejected row (from `Batch.line_of`)."""
+    def _write_bad_rows_with_lines(self, bad: BadRows, view: str, batch: Batch, batch_id: str, table: str, source: str) -> int:
+        """The bad rows of an Arrow batch with their source lines: their positions in the batch
+        (in the order DuckDB reads the Arrow table) go to `Batch.line_of` — on the bad path only."""
         import pyarrow as pa
 
         assert batch.line_of is not None
-        positions = [int(r[0]) for r in self.engine.execute(f"SELECT {ROW} FROM {view} WHERE {predicate} ORDER BY 1")]
-        lines = batch.line_of(positions)
-        self.engine.register_arrow(name, pa.table({"__hw_r": pa.array(positions, pa.int64()), "__hw_l": pa.array(lines, pa.int64())}))
+        found, lines = f"__hw_bad_{batch_id}", f"__hw_lines_{batch_id}"
+        self.engine.execute(
+            f"CREATE TEMP TABLE {found} AS SELECT * FROM (SELECT row_number() OVER () - 1 AS {ROW}, * FROM {view}) "
+            f"WHERE {bad.predicate}"
+        )
+        try:
+            positions = [int(r[0]) for r in self.engine.execute(f"SELECT {ROW} FROM {found} ORDER BY 1")]
+            numbers = pa.table({"__hw_r": pa.array(positions, pa.int64()), "__hw_l": pa.array(batch.line_of(positions), pa.int64())})
+            self.engine.register_arrow(lines, numbers)
+            try:
+                rows = self.engine.execute(
+                    f"INSERT INTO {table} SELECT json_remove(to_json(v), '$.{ROW}')::VARCHAR, {bad.reason}, {source}, "
+                    f"m.__hw_l, v._hw_batch_id, v._hw_loaded_at FROM {found} AS v LEFT JOIN {lines} AS m ON v.{ROW} = m.__hw_r"
+                )
+            finally:
+                self.engine.unregister_arrow(lines)
+        finally:
+            self.engine.execute(f"DROP TABLE IF EXISTS {found}")
+        return int(rows[0][0]) if rows and rows[0] else 0
 
     def _remember_first_rejected(self, rejected: int, batch_id: str) -> None:
         """Where and why the run's first record was rejected, for the node's message."""
@@ -523,7 +530,7 @@ class Loader:
         if rows:
             reason, source_file, line = rows[0]
             where = " ".join(p for p in (source_file or "", f"line {line}" if line is not None else "") if p)
-            self.result.first_rejected = clip(f"{where}: {reason}" if where else str(reason))
+            self.result.first_rejected = f"{where}: {reason}" if where else str(reason)  # the reason is cut already
 
     def _has_file_column(self, view: str) -> bool:
         return any(n == "_hw_source_file" for n, _ in self.engine.query_columns(f"SELECT * FROM {view}"))
