@@ -29,8 +29,6 @@ BARS = "▁▂▃▄▅▆▇█"
 METRICS = ("row_count", "rows_inserted", "rows_updated", "rows_deleted", "bytes", "duration_seconds",
            "freshness_lag_seconds", "null_rate", "distinct_count", "min", "max", "mean")  # fmt: skip
 COLUMN_METRICS = ("null_rate", "distinct_count", "min", "max", "mean")
-REJECTED_ARROW = "→"
-"""In a load's message: `3 rows loaded, 3 rejected → raw.orders__rejected`."""
 
 
 # -- helpers ---------------------------------------------------------------------------------------
@@ -164,10 +162,10 @@ def status_report(state: Any, limit: int = 10) -> dict[str, Any]:
         "ORDER BY recorded_at DESC, rowid LIMIT ?",
         (limit,),
     )
-    rejected = state.read(  # the message of a load that set records aside: "N rows loaded, M rejected → <table>"
-        "SELECT unique_id, name, relation, rows, message, started_at FROM (SELECT *, row_number() OVER "
-        "(PARTITION BY unique_id ORDER BY started_at DESC) AS rn FROM node_runs) WHERE rn = 1 AND status = 'warn' "
-        f"AND message LIKE '%rejected {REJECTED_ARROW}%' ORDER BY started_at DESC LIMIT ?",
+    rejected = state.read(  # loads whose latest run set records aside in <table>__rejected
+        "SELECT unique_id, name, relation, rows, rejected, message, started_at FROM (SELECT *, row_number() OVER "
+        "(PARTITION BY unique_id ORDER BY started_at DESC) AS rn FROM node_runs) WHERE rn = 1 AND rejected > 0 "
+        "ORDER BY started_at DESC LIMIT ?",
         (limit,),
     )
     incidents = state.read(

@@ -36,7 +36,7 @@ except ImportError:  # Windows: no liveness check, runs left `running` stay so
     fcntl = None  # type: ignore[assignment]
 
 log = logging.getLogger("headwater")
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS invocations (
@@ -61,6 +61,7 @@ CREATE TABLE IF NOT EXISTS node_runs (
     duration REAL,
     rows INTEGER,
     message TEXT,
+    rejected INTEGER,
     PRIMARY KEY (invocation_id, unique_id)
 );
 CREATE INDEX IF NOT EXISTS node_runs_by_node ON node_runs (unique_id, started_at);
@@ -207,6 +208,7 @@ CREATE INDEX IF NOT EXISTS check_results_by_check ON check_results (unique_id, r
 """,
     3: _LEDGER,
     4: _OBSERVE,
+    5: "ALTER TABLE node_runs ADD COLUMN rejected INTEGER;",  # records a load set aside
 }
 
 
@@ -386,11 +388,12 @@ class StateStore:
 
     def record_node(self, invocation_id: str, row: dict[str, Any]) -> None:
         self._queue(
-            "INSERT OR REPLACE INTO node_runs VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            "INSERT OR REPLACE INTO node_runs (invocation_id, unique_id, name, resource_type, materialized, "
+            "relation, status, started_at, duration, rows, message, rejected) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 invocation_id, row["unique_id"], row["name"], row["resource_type"],
                 row.get("materialized"), row.get("relation"), row["status"], row.get("started_at"),
-                row.get("duration"), row.get("rows"), row.get("message"),
+                row.get("duration"), row.get("rows"), row.get("message"), row.get("rejected"),
             ),
         )  # fmt: skip
 
