@@ -6,6 +6,10 @@
   and the catalog read for the column set), goal <= 1.3x, and (b) one query per expectation.
 * **100 expectations on 1M rows**: per-expectation overhead = (headwater - single pass) / 100,
   goal < 2 ms.
+* **20 expectations on 3M rows of Parquet, whole processes**: `headwater validate FILES --suite S`
+  vs the best of two hand-written plans a user would run in one `python -c` process with duckdb
+  (one wide scan, or one query per column), goal <= 1.2x the better one; plus headwater's own
+  two scan layouts in-process (info).
 
 Times are in-process (one DuckDB connection, the same warehouse file, variants alternated,
 medians); peak memory is each variant's own process (`ru_maxrss`), run once in a child.
@@ -20,7 +24,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from common import Row, fmt_mib, fmt_s, log, run_process
+from common import Row, Samples, fmt_mib, fmt_s, headwater_cmd, log, run_process
 
 TABLE = '"main"."orders"'
 
@@ -41,8 +45,14 @@ def generate(db: Path, rows: int) -> None:
     db.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(db))
     try:
-        con.execute(f"""
-            CREATE TABLE {TABLE} AS
+        con.execute(f"CREATE TABLE {TABLE} AS {orders_select(0, rows)}")
+    finally:
+        con.close()
+
+
+def orders_select(lo: int, hi: int) -> str:
+    """The generated orders with ids lo..hi-1 (deterministic: hashes of the id)."""
+    return f"""
             SELECT
                 i AS id,
                 CASE WHEN hash(i, 1) % 100 = 0 THEN NULL ELSE (hash(i, 2) % 200000)::BIGINT END AS customer_id,
@@ -53,10 +63,8 @@ def generate(db: Path, rows: int) -> None:
                      ELSE 'user' || (hash(i, 7) % 100000)::VARCHAR || '@example.com' END AS email,
                 ['US', 'DE', 'FR', 'GB', 'NL', 'ES', 'IT', 'PL'][1 + (hash(i, 8) % 8)::INT] AS country,
                 TIMESTAMP '2025-01-01' + to_seconds((hash(i, 9) % 31536000)::BIGINT) AS created_at
-            FROM range({rows}) AS r(i)
-        """)
-    finally:
-        con.close()
+            FROM range({lo}, {hi}) AS r(i)
+        """
 
 
 def suite_20() -> list[dict]:
@@ -244,6 +252,7 @@ class QualityResult:
     rows_100: int
     t100: Timings
     checks: dict[str, object]
+    files: FilesResult | None = None
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -253,6 +262,7 @@ class QualityResult:
             "rows_100": self.rows_100,
             "samples_100": self.t100.samples,
             "checks": self.checks,
+            "files": self.files.to_dict() if self.files else None,
         }
 
     def rows(self) -> list[Row]:
@@ -269,7 +279,7 @@ class QualityResult:
             Row(f"quality: 100 expectations, {self.rows_100 // 1_000_000}M rows", fmt_s(hw100), fmt_s(one100),
                 f"{hw100 / one100:.2f}x", "(info)"),
             Row("quality: per-expectation overhead", f"{overhead_ms:+.2f} ms", goal="< 2 ms", ok=overhead_ms < 2),
-        ]  # fmt: skip
+        ] + (self.files.rows_() if self.files else [])  # fmt: skip
 
 
 def bench(workdir: Path, reps: int, rows: int = 10_000_000, rows_100: int = 1_000_000) -> QualityResult:
@@ -291,7 +301,8 @@ def bench(workdir: Path, reps: int, rows: int = 10_000_000, rows_100: int = 1_00
     exps, single = suite_100()
     t100 = _time_variants(db100, {"headwater": _headwater(exps), "single_pass": _raw([single])}, max(reps, 5))
     log(f"quality: 100 expectations: headwater {t100.median('headwater'):.3f}s, single pass {t100.median('single_pass'):.3f}s")
-    return QualityResult(rows, t20, rss, rows_100, t100, checks)
+    files = bench_files(workdir, max(reps, 5), min(rows, 3_000_000))
+    return QualityResult(rows, t20, rss, rows_100, t100, checks, files)
 
 
 def _same_answers(db: Path) -> dict[str, object]:
@@ -320,6 +331,156 @@ def _same_answers(db: Path) -> dict[str, object]:
     return {"regex_unexpected": regex, "duplicate_rows": unique, "rows": hand[0], "suite_success": suite.success}
 
 
+# -- 20 expectations on Parquet files, whole processes -----------------------------------------
+
+FILE_PARTS = 3
+# A user's hand-written check in one process: connect, run the statements, fetch their rows.
+HAND_CODE = """
+import json, sys
+import duckdb
+con = duckdb.connect()
+with open(sys.argv[1], encoding="utf-8") as fh:
+    statements = json.load(fh)
+for sql in statements:
+    con.execute(sql).fetchall()
+"""
+
+
+def generate_files(folder: Path, rows: int, parts: int = FILE_PARTS) -> list[Path]:
+    """The orders as ``parts`` Parquet files in ``folder`` (kept while the row count matches)."""
+    import duckdb
+
+    paths = [folder / f"part-{k}.parquet" for k in range(parts)]
+    marker = folder.parent / f"{folder.name}.rows"
+    if marker.exists() and marker.read_text() == str(rows) and all(p.exists() for p in paths):
+        return paths
+    folder.mkdir(parents=True, exist_ok=True)
+    step = rows // parts
+    con = duckdb.connect()
+    try:
+        for k, path in enumerate(paths):
+            hi = rows if k == parts - 1 else (k + 1) * step
+            con.execute(f"COPY ({orders_select(k * step, hi)}) TO '{path}' (FORMAT parquet)")
+    finally:
+        con.close()
+    marker.write_text(str(rows))
+    return paths
+
+
+def hand_files(src: str) -> dict[str, list[str]]:
+    """suite_20 by hand on files: one wide scan (+ the uniqueness GROUP BY and the columns), or
+    one query per column. Both match text the way headwater does (`regexp_matches`)."""
+    one_scan = [HAND_20[0].replace(TABLE, src).replace("regexp_full_match", "regexp_matches"),
+                HAND_20[1].replace(TABLE, src), f"DESCRIBE SELECT * FROM {src}"]
+    per_column = [
+        f"SELECT count(*) FROM {src}",
+        f"SELECT count(*) - count(id) FROM {src}",
+        f"SELECT sum(n) FROM (SELECT count(*) AS n FROM {src} WHERE id IS NOT NULL GROUP BY id HAVING count(*) > 1)",
+        f"SELECT count(*) - count(customer_id), count(customer_id) FROM {src}",
+        f"SELECT count(*) FILTER (WHERE amount < 0 OR amount > 10000), count(amount), avg(amount), "
+        f"stddev_samp(amount), min(amount), max(amount) FROM {src}",
+        f"SELECT count(*) FILTER (WHERE status NOT IN ('placed', 'shipped', 'delivered', 'returned', 'cancelled')), "
+        f"count(*) FILTER (WHERE status IN ('deleted')), count(status) FROM {src}",
+        f"SELECT count(*) FILTER (WHERE NOT regexp_matches(email, '^[^@]+@[^@]+$')), "
+        f"count(*) FILTER (WHERE length(email) < 3 OR length(email) > 320), count(email), count(*) - count(email) FROM {src}",
+        f"SELECT count(*) FILTER (WHERE length(country) <> 2), count(country), count(DISTINCT country) FROM {src}",
+        f"SELECT count(*) FILTER (WHERE quantity < 1 OR quantity > 100), count(quantity), sum(quantity) FROM {src}",
+        f"DESCRIBE SELECT * FROM {src}",
+    ]
+    return {"one_scan": one_scan, "per_column": per_column}
+
+
+@dataclass
+class FilesResult:
+    rows: int
+    samples: dict[str, Samples]
+    layouts: Timings
+    checks: dict[str, object]
+
+    def to_dict(self) -> dict[str, object]:
+        return {"rows": self.rows, "processes": {k: v.to_dict() for k, v in self.samples.items()},
+                "in_process_layouts_s": self.layouts.samples, "checks": self.checks}  # fmt: skip
+
+    def rows_(self) -> list[Row]:
+        hw, one, per = (self.samples[k].median for k in ("headwater", "one_scan", "per_column"))
+        best = min(one, per)
+        single, columns = self.layouts.median("single"), self.layouts.median("columns")
+        m = f"{self.rows / 1_000_000:g}M"
+        return [
+            Row(f"quality: validate {m}-row Parquet, 20 exp. (process)", fmt_s(hw), fmt_s(best),
+                f"{hw / best:.2f}x", "<= 1.2x best hand plan", hw / best <= 1.2),
+            Row("quality: Parquet by hand: one scan / per column", "—", f"{fmt_s(one)} / {fmt_s(per)}",
+                f"{one / per:.2f}x", "(info)"),
+            Row("quality: Parquet, headwater layouts single / columns", f"{fmt_s(single)} / {fmt_s(columns)}",
+                ratio=f"{single / columns:.2f}x", goal="(info, in-process)"),
+            Row("quality: Parquet, peak RSS (headwater / best hand)", fmt_mib(self.samples["headwater"].max_rss),
+                fmt_mib(self.samples["one_scan" if one <= per else "per_column"].max_rss), goal="(info)"),
+        ]  # fmt: skip
+
+
+def bench_files(workdir: Path, reps: int, rows: int = 3_000_000) -> FilesResult:
+    """`headwater validate` on Parquet files against the better of two hand-written plans, each a
+    whole process (interpreter start, imports, connect, queries), alternating order, medians."""
+    base = workdir / "quality" / f"parquet_{rows}"
+    data = base / "data"
+    paths = generate_files(data, rows)
+    suite = base / "suite_20.json"
+    suite.write_text(json.dumps({"name": "orders_20", "expectations": suite_20()}, indent=1), encoding="utf-8")
+    src = "read_parquet([" + ", ".join(f"'{p}'" for p in paths) + "])"
+    commands = {"headwater": [*headwater_cmd(), "validate", str(data), "--suite", str(suite)]}
+    for name, statements in hand_files(src).items():
+        plan = base / f"{name}.json"
+        plan.write_text(json.dumps(statements), encoding="utf-8")
+        commands[name] = [sys.executable, "-c", HAND_CODE, str(plan)]
+    checks = _same_file_answers(data, suite, hand_files(src)["per_column"])
+    samples = {name: Samples() for name in commands}
+    for cmd in commands.values():  # warm-up: the files in the OS cache, bytecode compiled
+        run_process(cmd)
+    for rep in range(reps):
+        order = list(commands.items())
+        for name, cmd in order if rep % 2 == 0 else reversed(order):
+            samples[name].add(run_process(cmd))
+    log("quality: Parquet, whole processes: " + ", ".join(f"{k} {v.median:.3f}s" for k, v in samples.items()))
+    return FilesResult(rows, samples, _time_layouts(data, suite, reps), checks)
+
+
+def _time_layouts(data: Path, suite: Path, reps: int) -> Timings:
+    """headwater.validate on the files with each scan layout, in this process."""
+    import headwater
+
+    timings = Timings()
+    for rep in range(reps + 1):
+        for layout in ("single", "columns") if rep % 2 == 0 else ("columns", "single"):
+            started = time.perf_counter()
+            headwater.validate(str(data), str(suite), layout=layout)
+            if rep:  # the first round warms up
+                timings.add(layout, time.perf_counter() - started)
+    return timings
+
+
+def _same_file_answers(data: Path, suite: Path, per_column: list[str]) -> dict[str, object]:
+    """headwater's numbers on the files equal the hand-written per-column plan's."""
+    import duckdb
+
+    import headwater
+
+    result = headwater.validate(str(data), str(suite))["results"]
+    con = duckdb.connect()
+    try:
+        rows = con.execute(per_column[0]).fetchone()[0]
+        duplicates = con.execute(per_column[2]).fetchone()[0] or 0
+        regex = con.execute(per_column[6]).fetchone()[0]
+        quantity_sum = con.execute(per_column[8]).fetchone()[2]
+    finally:
+        con.close()
+    got = (result[18]["result"]["observed_value"], result[1]["result"]["unexpected_count"],
+           result[6]["result"]["unexpected_count"], result[15]["result"]["observed_value"])  # fmt: skip
+    if got != (rows, duplicates, regex, quantity_sum):
+        raise RuntimeError(f"headwater and the hand-written plan disagree on the files: {got} vs "
+                           f"{(rows, duplicates, regex, quantity_sum)}")  # fmt: skip
+    return {"rows": rows, "duplicate_rows": duplicates, "regex_unexpected": regex, "quantity_sum": quantity_sum}
+
+
 if __name__ == "__main__":
     import argparse
 
@@ -327,9 +488,19 @@ if __name__ == "__main__":
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--workdir", default="/tmp/headwater_bench")
+    parser.add_argument("--files-only", action="store_true", help="only the Parquet whole-process rows")
     args = parser.parse_args()
-    from common import render_table
+    import os
 
+    from common import child_environment, render_table
+
+    os.environ.update(child_environment(Path(args.workdir)))  # as run.py: bytecode cached
+
+    if args.files_only:
+        files = bench_files(Path(args.workdir), args.reps, min(args.rows, 3_000_000))
+        print(render_table(files.rows_()))
+        print(json.dumps(files.checks))
+        raise SystemExit(0)
     result = bench(Path(args.workdir), args.reps, args.rows)
     print(render_table(result.rows()))
     print(json.dumps(result.checks))

@@ -70,14 +70,14 @@ def twenty() -> list[dict]:
 def test_twenty_expectations_pass_in_one_scan() -> None:
     runner = Runner(SCHEMA, ROWS)
     result = runner.run(*twenty(), columns=[("id", "INTEGER"), ("status", "VARCHAR"), ("amount", "DOUBLE"),
-                                            ("email", "VARCHAR"), ("created", "DATE")])  # fmt: skip
+                                            ("email", "VARCHAR"), ("created", "DATE")], layout="single")  # fmt: skip
     assert all(r.outcome == "pass" for r in result.results), [
         r.to_json_dict() for r in result.results if r.outcome != "pass"
     ]
     assert len(runner.statements) == 1, runner.statements
     assert (
         runner.statements[0].count(' FROM "t" WHERE') <= 1
-    )  # one uniqueness subquery shared by two expectations
+    )  # one uniqueness count shared by two expectations
     assert result.row_count == 5
 
 
@@ -93,7 +93,7 @@ def test_failures_only_add_sample_queries() -> None:
     exps[12] = {
         "expect_column_mean_to_be_between": {"column": "amount", "min_value": 100}
     }  # fails, no sample
-    result = runner.run(*exps)
+    result = runner.run(*exps, layout="single")
     assert [i for i, r in enumerate(result.results) if r.outcome != "pass"] == [3, 6, 12]
     # DESCRIBE + one scan + one sample per failing map expectation
     assert len(runner.statements) == 1 + 1 + 2, runner.statements
@@ -120,6 +120,7 @@ def test_phase_two_is_one_more_scan_for_all_dependent_expectations() -> None:
             }
         },
         columns=[("id", "INTEGER"), ("amount", "DOUBLE")],
+        layout="single",
     )
     assert all(r.outcome == "pass" for r in result.results)
     assert len(runner.statements) == 2

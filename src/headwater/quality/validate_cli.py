@@ -78,12 +78,13 @@ def _read_only_engine(ctx: Any) -> Any:
 
     engine = create_engine(ctx.manifest.target, str(ctx.root))
     location = getattr(engine, "path", None)
-    if location and location != ":memory:" and not Path(location).exists():
-        raise UsageError(
-            f"the warehouse `{location}` does not exist yet",
-            hint="build the project first (`headwater build`), or give a data file",
-        )
-    engine.read_only = True
+    if location != ":memory:":  # an in-memory warehouse has nothing to protect (nor to read)
+        if location and not Path(location).exists():
+            raise UsageError(
+                f"the warehouse `{location}` does not exist yet",
+                hint="build the project first (`headwater build`), or give a data file",
+            )
+        engine.read_only = True
     engine.open()
     return engine
 

@@ -14,19 +14,43 @@ sqlglot's tokenizer and parser read the fragments (the DuckDB dialect by default
 
 from __future__ import annotations
 
+from typing import Any
+
 from headwater.errors import CompilationError, ConfigError, Location, code_snippet
 
 _STATEMENT_NODES = (
-    "Alter", "Attach", "Command", "Commit", "Copy", "Create", "Delete", "Detach", "Drop", "Export",
-    "Grant", "Insert", "Install", "Merge", "Pragma", "Revoke", "Rollback", "Set", "Transaction",
-    "Update", "Use",
+    "Alter", "Attach", "Cache", "Command", "Commit", "Copy", "Create", "DDL", "Delete", "Detach",
+    "Drop", "Export", "Grant", "Insert", "Install", "Into", "Kill", "Merge", "Pragma", "Refresh",
+    "Revoke", "Rollback", "Set", "Transaction", "Uncache", "Update", "Use",
 )  # fmt: skip
 
 
-def _statement_kinds() -> tuple[type, ...]:
+def fragment_problem(text: str, dialect: str = "duckdb") -> str | None:
+    """Why ``text`` cannot be spliced into a statement as it is (no `;`, no comment, tokenizable
+    by sqlglot), or None."""
+    import sqlglot
+    from sqlglot.errors import SqlglotError
+
+    try:
+        tokens = sqlglot.Dialect.get_or_raise(dialect).tokenize(text)
+    except SqlglotError:
+        return "it is not valid SQL"
+    if any(tok.token_type.name == "SEMICOLON" for tok in tokens):
+        return "it contains `;`, which would start another statement"
+    if any(tok.comments for tok in tokens):
+        return "it contains a comment (`--` or `/* */`), which would hide the rest of the statement"
+    return None
+
+
+def forbidden_node(tree: Any) -> str | None:
+    """The kind of the first statement (DDL, DML, SET, ATTACH, INTO ...) inside a parsed fragment."""
     from sqlglot import exp
 
-    return tuple(getattr(exp, name) for name in _STATEMENT_NODES if hasattr(exp, name))
+    kinds = tuple(getattr(exp, name) for name in _STATEMENT_NODES if hasattr(exp, name))
+    for node in tree.walk():
+        if isinstance(node, kinds):
+            return type(node).__name__.upper()
+    return None
 
 
 def check_expression(
@@ -50,14 +74,9 @@ def check_expression(
             "no `;`, no comments, no statements",
         )
 
-    try:
-        tokens = sqlglot.Dialect.get_or_raise(dialect).tokenize(text)
-    except SqlglotError:
-        raise refuse("it is not valid SQL") from None
-    if any(tok.token_type.name == "SEMICOLON" for tok in tokens):
-        raise refuse("it contains `;`, which would start another statement")
-    if any(tok.comments for tok in tokens):
-        raise refuse("it contains a comment (`--` or `/* */`), which would hide the rest of the statement")
+    problem = fragment_problem(text, dialect)
+    if problem:
+        raise refuse(problem)
     try:
         tree = sqlglot.parse_one(f"SELECT {text}", read=dialect)
     except SqlglotError:
@@ -65,9 +84,9 @@ def check_expression(
     projections = getattr(tree, "expressions", [])
     if tree.key != "select" or len(projections) != 1 or tree.args.get("from"):
         raise refuse("it is not one SQL expression")
-    for sub in tree.walk():
-        if isinstance(sub, _statement_kinds()):
-            raise refuse(f"it contains a {type(sub).__name__.upper()} statement")
+    found = forbidden_node(tree)
+    if found:
+        raise refuse(f"it contains a {found} statement")
     return text
 
 

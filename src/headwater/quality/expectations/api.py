@@ -164,12 +164,14 @@ def validate(
     *,
     result_format: str | dict | None = None,
     suite_name: str | None = None,
+    layout: str = "auto",
 ) -> dict:
     """Validate ``data`` against ``suite`` on an in-memory DuckDB and return GX's result dict.
 
     ``suite`` is a path (YAML/JSON), a `Suite`, a list of expectations or a suite mapping.
     Results follow GX's pandas back end (what users compare files and frames with): pandas
     dtypes, pandas' values for empty input, pandas semantics for GX row conditions.
+    ``layout`` forces a scan layout (``single`` or ``columns``, see `planner`).
     """
     import duckdb
 
@@ -193,6 +195,7 @@ def validate(
                 result_format=result_format,
                 semantics="pandas",
                 pandas_types=lambda: _pandas_types(con, relation, dtypes_from),
+                layout=layout,
             )
         return result.to_json_dict()
     finally:

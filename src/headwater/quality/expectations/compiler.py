@@ -253,6 +253,17 @@ class Target:
             self._nulls[name] = bool(rows[0][0])
         return self._nulls[name]
 
+    def columnar(self) -> bool:
+        """Whether one narrow query per column set beats one wide scan (see `planner`): Parquet
+        files, registered Arrow tables/frames and DuckDB base tables; not CSV/JSON files, views
+        or subqueries, which every query would read or compute again."""
+        text = self.relation.lower()
+        if "read_parquet(" in text or '"__hw_data_' in text:
+            return "read_csv" not in text and "read_json" not in text
+        if self.relation.lstrip().startswith("(") or self.execute is None:
+            return False
+        return self.position() == "rowid"  # only base tables have a rowid
+
     def position(self) -> str:
         """``rowid`` for DuckDB tables (insertion order), else ``row_number() OVER ()`` on the source
         (the order DuckDB reads it in, which is file order with ``preserve_insertion_order``)."""

@@ -416,8 +416,6 @@ def parse_suite(data: Any, source: str = "<suite>") -> Suite:
 
 def load_suite(path: str | Path) -> Suite:
     """Read a suite file: YAML (line numbers in errors) or GX suite JSON."""
-    from headwater.project.yaml import load_yaml
-
     path = Path(path)
     source = str(path)
     try:
@@ -434,5 +432,7 @@ def load_suite(path: str | Path) -> Suite:
                 hint="check commas and quotes",
             ) from None
     else:
+        from headwater.project.yaml import load_yaml
+
         data = load_yaml(text, source)
     return parse_suite(data, source)

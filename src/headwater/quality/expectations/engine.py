@@ -29,7 +29,7 @@ from headwater.quality.expectations.compiler import (
 )
 from headwater.quality.expectations.config import ExpectationConfig
 from headwater.quality.expectations.pandastypes import PandasType
-from headwater.quality.expectations.planner import make_plan
+from headwater.quality.expectations.planner import choose_layout, make_plan, split
 from headwater.quality.expectations.results import ExpectationResult, SuiteResult
 from headwater.quality.expectations.sqlsafety import single_select
 
@@ -91,10 +91,11 @@ def _scan_phase(
     Returns the unconditioned row count and the extra values (only when ``extra`` is given).
     """
     scan = _Scan()
-    count_at = scan.add("count(*)") if extra is not None else None
+    # always an aggregate: a query of scalar subqueries alone would return a row per row
+    count_at = scan.add("count(*)") if extra is not None or wanted else None
     slots = {i: {name: scan.add(sql) for name, sql in exprs.items()} for i, exprs in wanted.items()}
     extra_at = [scan.add(sql) for sql in extra or []]
-    if len(scan.exprs) == 0:
+    if len(scan.exprs) == 0 or (extra is None and not wanted):
         return None, [], []
     try:
         row = scan.run(execute, relation)
@@ -104,7 +105,7 @@ def _scan_phase(
         for i, names in slots.items():
             values[i].update({name: row[at] for name, at in names.items()})
         return (
-            (row[count_at] if count_at is not None else None),
+            (row[count_at] if count_at is not None and extra is not None else None),
             [row[at] for at in extra_at],
             [None] * len(extra_at),
         )
@@ -112,6 +113,7 @@ def _scan_phase(
     # Isolate what broke: each plan and each extra expression on its own.
     for i, exprs in wanted.items():
         single = _Scan()
+        single.add("count(*)")
         at = {name: single.add(sql) for name, sql in exprs.items()}
         try:
             one = single.run(execute, relation)
@@ -136,6 +138,26 @@ def _scan_phase(
     return row_count, extra_values, extra_errors
 
 
+def _scan_layout(
+    execute: Execute,
+    relation: str,
+    values: dict[int, dict[str, Any]],
+    failed: dict[int, ExpectationResult],
+    configs: list[ExpectationConfig],
+    parts: list[dict[int, dict[str, str]]],
+    extra: list[str] | None = None,
+) -> tuple[int | None, list[Any], list[str | None]]:
+    """`_scan_phase` for each query of the layout; the first one carries count(*) and extra."""
+    found: tuple[int | None, list[Any], list[str | None]] = (None, [], [])
+    for k, part in enumerate(parts):
+        outcome = _scan_phase(
+            execute, relation, part, values, failed, configs, extra if k == 0 else None
+        )
+        if k == 0:
+            found = outcome
+    return found
+
+
 def validate_relation(
     execute: Callable[[str], tuple[list[str], list[tuple]]],
     relation: str,
@@ -148,6 +170,7 @@ def validate_relation(
     resolve_table: Callable[[str], str] | None = None,
     semantics: str = "sql",
     pandas_types: Callable[[], dict[str, PandasType] | None] | None = None,
+    layout: str = "auto",
 ) -> SuiteResult:
     """Evaluate ``expectations`` on ``relation`` (a name or a parenthesized subquery).
 
@@ -156,6 +179,8 @@ def validate_relation(
     format of an expectation is its own ``result_format`` kwarg, else ``result_format``, else
     BASIC. ``semantics`` is the GX back end results follow: ``sql`` (warehouse tables) or
     ``pandas`` (files and frames, with ``pandas_types`` giving the columns' pandas dtypes).
+    ``layout`` picks one wide scan (``single``), one query per set of columns (``columns``)
+    or, with ``auto``, whichever is cheaper for this relation (see `planner`).
     """
     execute = guarded(execute)
     extra = list(extra_scan or [])
@@ -192,8 +217,10 @@ def validate_relation(
             wanted[i] = plan.metrics()
         except (EvaluationError, ConfigError, KeyError, ValueError) as exc:
             failed[i] = _error(expectations[i], exc)
-    row_count, extra_values, extra_errors = _scan_phase(
-        execute, relation, wanted, values, failed, expectations, extra
+    layout = choose_layout(target, layout)
+    parts = split(wanted, plans, layout)
+    row_count, extra_values, extra_errors = _scan_layout(
+        execute, relation, values, failed, expectations, parts, extra
     )
 
     second: dict[int, dict[str, str]] = {}
@@ -208,7 +235,8 @@ def validate_relation(
         if exprs:
             second[i] = exprs
     if second:
-        _scan_phase(execute, relation, second, values, failed, expectations)
+        parts = [p for p in split(second, plans, layout) if p]
+        _scan_layout(execute, relation, values, failed, expectations, parts)
 
     results: list[ExpectationResult] = []
     for i, config in enumerate(expectations):
