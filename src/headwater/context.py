@@ -155,16 +155,18 @@ class Context:
     @property
     def engine(self) -> Any:
         if self._engine is None:
-            self._engine = self._open_engine(read_only=False)
+            self._engine = self.open_engine(read_only=False)
         return self._engine
 
-    def _open_engine(self, read_only: bool) -> Any:
+    def open_engine(self, read_only: bool = False) -> Any:
+        """A new connection to the target's warehouse (the caller closes it); ``read_only`` opens
+        it read-only, unless it does not exist yet."""
         from headwater.engines import create_engine
 
         engine = create_engine(self.manifest.target, str(self.root))
         location = getattr(engine, "path", None)
-        # DuckDB cannot open a missing file read-only: a warehouse not built yet is created
-        engine.read_only = read_only and not (location and location != ":memory:" and not Path(location).exists())
+        # DuckDB opens only an existing file read-only: a warehouse not built yet is created
+        engine.read_only = read_only and (not location or (location != ":memory:" and Path(location).exists()))
         engine.open()
         return engine
 
@@ -175,7 +177,7 @@ class Context:
         if self._engine is not None or any(n.config.get("store_failures") for n in nodes):
             yield
             return
-        self._engine = self._open_engine(read_only=True)
+        self._engine = self.open_engine(read_only=True)
         try:
             yield
         finally:

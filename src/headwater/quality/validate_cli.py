@@ -76,17 +76,13 @@ def _validate_table(args: argparse.Namespace, suite: Any) -> dict[str, Any]:
 def _read_only_engine(ctx: Any) -> Any:
     from headwater.engines import create_engine
 
-    engine = create_engine(ctx.manifest.target, str(ctx.root))
-    location = getattr(engine, "path", None)
-    if location != ":memory:":  # an in-memory warehouse has nothing to protect (nor to read)
-        if location and not Path(location).exists():
-            raise UsageError(
-                f"the warehouse `{location}` does not exist yet",
-                hint="build the project first (`headwater build`), or give a data file",
-            )
-        engine.read_only = True
-    engine.open()
-    return engine
+    location = getattr(create_engine(ctx.manifest.target, str(ctx.root)), "path", None)
+    if location and location != ":memory:" and not Path(location).exists():
+        raise UsageError(
+            f"the warehouse `{location}` does not exist yet",
+            hint="build the project first (`headwater build`), or give a data file",
+        )
+    return ctx.open_engine(read_only=True)
 
 
 def _relation_sql(ctx: Any, name: str) -> str:
