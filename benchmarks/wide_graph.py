@@ -242,6 +242,18 @@ class ProjectResult:
     def per_node_ms(self, key: str, base: str = "minimal") -> float:
         return (self.median(key) - self.median(base)) / N_MODELS * 1000
 
+    @property
+    def fixed_ms(self) -> float:
+        """What headwater costs beyond the minimal script with one model (and the source)."""
+        return (self.median("headwater_one") - self.median("minimal_one")) * 1000
+
+    @property
+    def marginal_ms(self) -> float:
+        """What each further model costs beyond its own statement."""
+        hw = self.median("headwater_warm") - self.median("headwater_one")
+        raw = self.median("minimal") - self.median("minimal_one")
+        return (hw - raw) / (N_MODELS - 1) * 1000
+
     def to_dict(self) -> dict[str, object]:
         return {
             "models": N_MODELS,
@@ -255,6 +267,8 @@ class ProjectResult:
             "ratio_warm": round(self.ratio("headwater_warm"), 4),
             "per_node_overhead_ms": round(self.per_node_ms("headwater_warm"), 3),
             "per_node_overhead_threads_1_ms": round(self.per_node_ms("headwater_warm_threads_1"), 3),
+            **({"fixed_overhead_ms": round(self.fixed_ms, 1), "marginal_per_node_ms": round(self.marginal_ms, 3)}
+               if "headwater_one" in self.samples else {}),
         }
 
     def rows(self) -> list[Row]:
@@ -276,6 +290,11 @@ class ProjectResult:
             Row(f"{self.label}: run warm peak RSS", fmt_mib(hw.max_rss), fmt_mib(base.max_rss),
                 f"{hw.max_rss / base.max_rss:.2f}x", "(info)"),
         ]
+        if "headwater_one" in self.samples:
+            out.append(Row(f"{self.label}: fixed cost / each further model",
+                           f"{self.fixed_ms:+.0f} ms / {self.marginal_ms:+.2f} ms",
+                           f"{fmt_s(self.median('headwater_one'))} vs {fmt_s(self.median('minimal_one'))}",
+                           goal="(info)"))
         if "replay" in self.samples:
             replay = self.samples["replay"]
             out.append(Row(f"{self.label}: run warm --threads 1 vs replay of its own statements",
@@ -365,6 +384,9 @@ def bench_project(workdir: Path, project: str, reps: int) -> ProjectResult:
     minimal_file.write_text(json.dumps(minimal), encoding="utf-8")
     minimal_db.parent.mkdir(parents=True)
     minimal_run = minimal_cmd(minimal_db, minimal_file, config)
+    one_file, one_db = scratch / "minimal_one.json", scratch / "minimal_one" / "warehouse.duckdb"
+    one_file.write_text(json.dumps(minimal[:3]), encoding="utf-8")  # the schema, the source, the first model
+    one_db.parent.mkdir(parents=True)
     run_process(minimal_run)  # warm-up of the baseline too
     log(f"{label}: headwater {len(statements)} statements, minimal {len(minimal)}; config {config}")
 
@@ -374,6 +396,12 @@ def bench_project(workdir: Path, project: str, reps: int) -> ProjectResult:
         ("headwater_fresh", restore(fresh=True), run),
         ("headwater_warm_threads_1", restore(), [*run, "--threads", "1"]),
     ]
+    if project == "views":  # fixed cost vs cost per model: the source and one view
+        first_model = next(iter(PROJECTS[project]()))
+        variants += [
+            ("headwater_one", restore(), [*run, "--select", f"+{first_model}"]),
+            ("minimal_one", lambda: remove_db(one_db), minimal_cmd(one_db, one_file, config)),
+        ]
     replay_db = scratch / "replay" / "warehouse.duckdb"
     if project == "mixed":
         variants.append(("replay", lambda: copy_db(snapshot, replay_db), replay_cmd(replay_db, trace, config)))

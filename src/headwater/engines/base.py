@@ -174,6 +174,13 @@ class Engine(ABC):
     def staging_relation(self, relation: Relation) -> Relation:
         return Relation(relation.schema, f"{relation.identifier}{self.STAGED_SUFFIX}", relation.database)
 
+    def catalog_schemas(self) -> set[str]:
+        """Lower-case names of the schemas holding a relation (so they exist), from the catalog
+        read once per run."""
+        self.relation_kind(Relation("", ""))  # loads the catalog once
+        with self._catalog_lock:
+            return {schema for schema, _ in self._catalog or {}}
+
     def drop_leftover_staged(self, schemas: set[str]) -> None:
         """Drop staged relations a killed run left behind (never visible under a real name)."""
         self.relation_kind(Relation("", ""))  # loads the catalog once

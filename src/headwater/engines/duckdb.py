@@ -244,9 +244,12 @@ class DuckDBEngine(Engine):
         wanted = {catalog_key(r) for r in relations}
         if not wanted:
             return {}
+        schemas = sorted({schema for schema, _ in wanted})
         rows = self.execute(
             "SELECT schema_name, table_name, column_name, data_type FROM duckdb_columns() "
-            "WHERE database_name = current_database() ORDER BY schema_name, table_name, column_index"
+            f"WHERE database_name = current_database() AND lower(schema_name) IN ({', '.join('?' * len(schemas))}) "
+            "ORDER BY schema_name, table_name, column_index",
+            schemas,
         )
         out: dict[tuple[str, str], list[tuple[str, str]]] = {}
         for schema, table, column, type_ in rows:

@@ -180,8 +180,10 @@ class Runner:
 
     def _ensure_schemas(self, units: list[Unit]) -> None:
         schemas = {u.build.relation.schema for u in units if u.build is not None and u.build.relation}
+        present = self.engine.catalog_schemas()  # the one catalog read of the run
         for schema in sorted(schemas):
-            self.engine.ensure_schema(schema)
+            if schema.lower() not in present:
+                self.engine.ensure_schema(schema)
         self.engine.drop_leftover_staged(schemas)
 
     # -- one unit --------------------------------------------------------------------------------
