@@ -145,7 +145,7 @@ def _messages(result: UnitResult) -> list[str]:
     out = []
     if result.status in ("error", "skipped", "fail") and result.message:
         out.append(result.message.splitlines()[0] if result.status == "skipped" else result.message)
-    elif result.rejected and result.message:  # "3 rows loaded, 3 rejected → raw.orders__rejected (first: …)"
+    elif result.status == "warn" and result.message:  # rejects, a commit whose checkpoint failed, ...
         out.append(result.message.splitlines()[0])
     for check in result.checks:
         if check.status == "pass":

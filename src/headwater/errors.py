@@ -20,6 +20,7 @@ The tree::
     │   └── EngineNotFoundError         unknown or uninstalled engine
     ├── ExecutionError                  exit 1: a node failed while running
     │   ├── SQLExecutionError           the engine rejected a statement (the SQL is kept)
+    │   │   └── CommittedError          ...after committing it: the change is published
     │   └── CheckFailed                 an error-level check failed (write-audit-publish stopped)
     └── LockError                       another run holds the project's lock
 
@@ -166,6 +167,11 @@ class ExecutionError(HeadwaterError):
 
 class SQLExecutionError(ExecutionError, TerminalError):
     pass
+
+
+class CommittedError(SQLExecutionError):
+    """The statement's change was committed (durable), but the engine failed right after it (DuckDB:
+    the automatic checkpoint on a full disk): report the change as published, not as failed."""
 
 
 class CheckFailed(ExecutionError):

@@ -90,8 +90,9 @@ def print_run_summary(console: Any, result: Any) -> None:
         line += f"; {sum(r.rejected for r in rejected):,} records rejected"
     console.print("")
     console.print(line)
-    for r in rejected:  # loaded, with records set aside: a warning, not a failure
-        console.print(f"  WARN {r.relation or r.name}: {r.message.splitlines()[0] if r.message else ''}")
+    for r in result.results:  # built, with something to know: rejected records, a failed checkpoint
+        if r.status == "warn" and r.message:
+            console.print(f"  WARN {r.relation or r.name}: {r.message.splitlines()[0]}")
     failed = [r for r in result.results if r.failed]
     for r in failed:
         console.print(f"  {r.status.upper()} {r.name}: {r.message.splitlines()[0] if r.message else ''}")

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from headwater.engines.base import Engine, catalog_key, quote_identifier, quote_literal
-from headwater.errors import ConfigError, LockError, SQLExecutionError
+from headwater.errors import CommittedError, ConfigError, LockError, SQLExecutionError
 from headwater.project.definition import Relation, Target
 
 if TYPE_CHECKING:
@@ -36,6 +36,8 @@ class DuckDBEngine(Engine):
         self._con: Any = None
         self._local = threading.local()
         self._cursors: list[Any] = []  # every thread's cursor, for `interrupt`
+        self._interrupted = False
+        self._invalidated: str | None = None  # DuckDB's error after a failed automatic checkpoint
         self.path = self._resolve_path(target)
         self._trace_path = os.environ.get("HEADWATER_SQL_TRACE")
         self._trace_file: Any = None
@@ -122,6 +124,7 @@ class DuckDBEngine(Engine):
     def interrupt(self) -> None:
         """Abort the statements running on every thread's connection (they raise, and their
         transactions roll back): what SIGINT and SIGTERM do to a run."""
+        self._interrupted = True
         for cur in [self._con, *self._cursors]:
             if cur is not None:
                 with contextlib.suppress(Exception):
@@ -139,41 +142,55 @@ class DuckDBEngine(Engine):
             self._trace_file.flush()
 
     def execute(self, sql: str, params: list[Any] | None = None) -> list[tuple]:
-        import duckdb
-
         if self._trace_path:
             self._record(sql if not params else _inline(sql, params))
         head = sql[:10].lstrip().upper()
         if head.startswith(_TRANSACTION_CONTROL):
             self._local.in_transaction = head.startswith("BEGIN")  # set before: a failed COMMIT ends it too
-        try:
-            result = self._cursor().execute(sql, params)
+        with self._errors(sql):
+            result = self._cursor().execute(_one_statement(sql), params)
             return result.fetchall() if result.description is not None else []
-        except duckdb.Error as exc:
-            raise SQLExecutionError(_clean(exc), query=sql) from None
 
     def fetch_arrow(self, sql: str) -> pa.Table:
-        import duckdb
-
-        try:
-            result = self._cursor().execute(sql)
+        with self._errors(sql):
+            result = self._cursor().execute(_one_statement(sql))
             return result.fetch_arrow_table() if hasattr(result, "fetch_arrow_table") else result.arrow()
-        except duckdb.Error as exc:
-            raise SQLExecutionError(_clean(exc), query=sql) from None
 
     def query(self, sql: str) -> tuple[list[str], list[tuple]]:
-        import duckdb
-
         if self._trace_path:
             self._record(sql)
-        try:
-            result = self._cursor().execute(sql)
+        with self._errors(sql):
+            result = self._cursor().execute(_one_statement(sql))
             if result.description is None:
                 return [], []
             names = [d[0] for d in result.description]
             return names, result.fetchall()
-        except duckdb.Error as exc:
-            raise SQLExecutionError(_clean(exc), query=sql) from None
+
+    @contextmanager
+    def _errors(self, sql: str) -> Iterator[None]:
+        """DuckDB's errors as `SQLExecutionError` (keeping the statement), with two exceptions:
+
+        * after `interrupt` any failure is the interruption (`KeyboardInterrupt`), so a run stops
+          instead of going on to the next node;
+        * a COMMIT that DuckDB made durable before its automatic checkpoint failed (a full disk)
+          is `CommittedError`: the change is published, the database must be reopened.
+        """
+        import duckdb
+
+        try:
+            yield
+        except Exception as exc:
+            if self._interrupted:
+                raise KeyboardInterrupt("interrupted") from None
+            if not isinstance(exc, duckdb.Error):
+                raise
+            text = _clean(exc)
+            if _DURABLE_COMMIT in text:
+                self._invalidated = text
+                raise CommittedError(_checkpoint_message(self.path, text), query=sql) from None
+            if self._invalidated and "invalidated" in text:
+                raise SQLExecutionError(_checkpoint_message(self.path, self._invalidated), query=sql) from None
+            raise SQLExecutionError(text, query=sql) from None
 
     def register_arrow(self, name: str, table: Any) -> None:
         """Expose an Arrow table as a view on this thread's connection (no copy)."""
@@ -184,12 +201,8 @@ class DuckDBEngine(Engine):
 
     def query_columns(self, sql: str) -> list[tuple[str, str]]:
         """(name, type) of the columns ``sql`` returns, without running it."""
-        import duckdb
-
-        try:
-            rows = self._cursor().execute(f"DESCRIBE {sql}").fetchall()
-        except duckdb.Error as exc:
-            raise SQLExecutionError(_clean(exc), query=sql) from None
+        with self._errors(sql):
+            rows = self._cursor().execute(_one_statement(f"DESCRIBE {sql}")).fetchall()
         return [(str(r[0]), str(r[1])) for r in rows]
 
     @contextmanager
@@ -343,3 +356,40 @@ def _inline(sql: str, params: list[Any]) -> str:
 
 def _clean(exc: BaseException) -> str:
     return str(exc).strip()
+
+
+_DURABLE_COMMIT = "COMMIT succeeded and is durable"
+_parser = threading.local()
+
+
+def _one_statement(sql: str) -> str:
+    """``sql`` if it is one statement (by DuckDB's own parser), else `SQLExecutionError`: every
+    statement headwater generates is exactly one, and a second one smuggled in through a value
+    must never run. Statements without `;` (nearly all) are not parsed again."""
+    if ";" not in sql:
+        return sql
+    import duckdb
+
+    con = getattr(_parser, "con", None)
+    if con is None:
+        con = _parser.con = duckdb.connect(":memory:")
+    try:
+        count = len(con.extract_statements(sql))
+    except duckdb.Error:
+        return sql  # not parseable: DuckDB refuses to run it and says why
+    if count > 1:
+        raise SQLExecutionError(
+            f"refused to run {count} statements sent as one; headwater runs exactly one statement at a time",
+            query=sql,
+            hint="a value or an SQL fragment in the project holds a `;` that ends the statement early",
+        )
+    return sql
+
+
+def _checkpoint_message(path: str, text: str) -> str:
+    reason = text.split("because of error:", 1)[-1].strip()
+    return (
+        f"the change was committed, then DuckDB could not checkpoint `{path}` ({reason}); the "
+        "warehouse must be reopened: free disk space and rerun (committed work is kept)"
+    )
+

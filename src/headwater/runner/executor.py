@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from headwater.engines.base import Engine
-from headwater.errors import HeadwaterError, SQLExecutionError
+from headwater.errors import CommittedError, HeadwaterError, SQLExecutionError
 from headwater.graph.definition import Graph
 from headwater.materialize import materialization_for
 from headwater.materialize.stateful import BuildContext, StatefulMaterialization
@@ -220,6 +220,9 @@ class Runner:
                             result.message = "; ".join(f"{c.name}: {c.message}" for c in blocking[:3])
             else:
                 self._test(unit, result)
+        except CommittedError as exc:  # published, then the engine failed: the truth is "published"
+            result.status = "warn"
+            result.message = f"published, but {exc.message}"
         except HeadwaterError as exc:
             result.status = "error"
             result.message = exc.message + (f"\nhint: {exc.hint}" if exc.hint else "")
