@@ -78,16 +78,20 @@ def _model(materialized: str, body: str) -> str:
     return head + body.strip() + "\n"
 
 
-def models() -> dict[str, tuple[str, str]]:
-    """name -> (folder, SQL) for all 300 models."""
-    out: dict[str, tuple[str, str]] = {}
-    for i in range(N_STG):
-        mat = "table" if i % 5 == 0 else "view"
-        out[f"stg_{i:02d}"] = ("staging", _model(mat, f"""
+def _staging(i: int, mat: str) -> tuple[str, str]:
+    """Staging model ``i``: a slice of the source (the same in both projects)."""
+    return ("staging", _model(mat, f"""
 select id, user_id, category, amount
 from {{{{ source('raw', 'events') }}}}
 where id % {N_STG} = {i} or user_id < {i + 5}
 """))  # fmt: skip
+
+
+def models() -> dict[str, tuple[str, str]]:
+    """name -> (folder, SQL) for all 300 models."""
+    out: dict[str, tuple[str, str]] = {}
+    for i in range(N_STG):
+        out[f"stg_{i:02d}"] = _staging(i, "table" if i % 5 == 0 else "view")
     for c in range(N_CHAINS):
         prev = f"stg_{c:02d}"
         for k in range(CHAIN_LEN):
@@ -133,11 +137,7 @@ def views_models() -> dict[str, tuple[str, str]]:
     """name -> (folder, SQL) for the 300 views of the views-only project."""
     out: dict[str, tuple[str, str]] = {}
     for i in range(N_STG):
-        out[f"stg_{i:02d}"] = ("staging", _model("view", f"""
-select id, user_id, category, amount
-from {{{{ source('raw', 'events') }}}}
-where id % {N_STG} = {i} or user_id < {i + 5}
-"""))  # fmt: skip
+        out[f"stg_{i:02d}"] = _staging(i, "view")
     for c in range(N_CHAINS):
         prev = f"stg_{c:02d}"
         for k in range(CHAIN_LEN):

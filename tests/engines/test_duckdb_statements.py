@@ -4,7 +4,6 @@ durable before its automatic checkpoint failed (a full disk) as committed."""
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,17 +34,6 @@ def test_two_statements_are_refused_and_nothing_runs(engine: DuckDBEngine, sql: 
 def test_semicolons_in_strings_comments_and_at_the_end_are_one_statement(engine: DuckDBEngine) -> None:
     assert engine.execute("SELECT ';' AS s -- ; drop table canary\n;") == [(";",)]
     assert engine.query("SELECT 'a;b' AS s")[1] == [("a;b",)]
-
-
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    mount = tmp_path / "small"
-    mount.mkdir()
-    if os.geteuid() != 0 and os.environ.get("CI") != "true":
-        pytest.skip("mounting a small tmpfs needs root")
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)], check=True)
-    yield mount
-    subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 def _leave_free(folder: Path, free: int) -> None:

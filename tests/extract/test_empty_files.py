@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import gzip
 import io
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,24 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from headwater.engines.duckdb import DuckDBEngine
-from headwater.extract.base import connector_class
-from headwater.extract.load import Loader, LoadResult
-from headwater.project.definition import Relation, Target
-
-REL = Relation("raw", "orders")
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[DuckDBEngine]:
-    eng = DuckDBEngine(Target(name="dev", path=str(tmp_path / "w.duckdb")), str(tmp_path))
-    eng.open()
-    yield eng
-    eng.close()
-
-
-def load(engine: DuckDBEngine, base: Path, pattern: str, **config: Any) -> LoadResult:
-    cfg = {"path": pattern, "base_dir": str(base), **config}
-    return Loader(engine, REL, connector_class("files")("shop", "orders", cfg, env={})).run()
+from tests.extract.conftest import REL, load
 
 
 def _parquet(ids: list[int]) -> bytes:

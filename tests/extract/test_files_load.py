@@ -6,7 +6,6 @@ the file."""
 from __future__ import annotations
 
 import gzip
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,17 +14,9 @@ from headwater.engines.duckdb import DuckDBEngine
 from headwater.errors import ExecutionError
 from headwater.extract.base import ConnectorError, connector_class
 from headwater.extract.load import Loader
-from headwater.project.definition import Relation, Target
+from headwater.project.definition import Relation
 
 REL = Relation("raw", "orders")
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[DuckDBEngine]:
-    eng = DuckDBEngine(Target(name="dev", path=str(tmp_path / "w.duckdb")), str(tmp_path))
-    eng.open()
-    yield eng
-    eng.close()
 
 
 def load(engine: DuckDBEngine, base: Path, **config):

@@ -3,8 +3,6 @@ mid-pagination produce every source record exactly once."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,18 +11,10 @@ from headwater.engines.duckdb import DuckDBEngine
 from headwater.extract.base import ConnectorError
 from headwater.extract.http import HttpConnector
 from headwater.extract.load import Loader
-from headwater.project.definition import Relation, Target
+from headwater.project.definition import Relation
 from tests.extract.test_http_connector import Reply, Req, Server
 
 REL = Relation("raw", "events")
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[DuckDBEngine]:
-    eng = DuckDBEngine(Target(name="dev", path=str(tmp_path / "w.duckdb")), str(tmp_path))
-    eng.open()
-    yield eng
-    eng.close()
 
 
 def _api(data: list[Any], fail_on_page: list[int | None]) -> Any:

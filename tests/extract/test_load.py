@@ -18,7 +18,7 @@ from headwater.engines.duckdb import DuckDBEngine
 from headwater.errors import ConfigError, ExecutionError
 from headwater.extract.base import Batch, Connector, ExtractState, Rejected, register
 from headwater.extract.load import Loader, decode, encode
-from headwater.project.definition import Relation, Target
+from headwater.project.definition import Relation
 from tests.conftest import query
 
 
@@ -43,14 +43,6 @@ class MemoryConnector(Connector):
                 if table.num_rows == 0:
                     continue
             yield Batch(table, batch.source_file, batch.file_checksum, batch.cursor, batch.rejected)
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[DuckDBEngine]:
-    eng = DuckDBEngine(Target(name="dev", path=str(tmp_path / "w.duckdb")), str(tmp_path))
-    eng.open()
-    yield eng
-    eng.close()
 
 
 REL = Relation("raw", "orders")

@@ -7,16 +7,13 @@ or value is cut (item 12d)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from headwater.engines.duckdb import DuckDBEngine
-from headwater.extract.base import connector_class
-from headwater.extract.load import Loader, LoadResult
-from headwater.project.definition import Relation, Target
+from tests.extract.conftest import load
 
 BAD = "id,name,amount\n1,ann,1.5\n2,bob\n3,cy,2.5,extra\n4,dee,4\n5,eve,notanumber\n6,fay,6\n"
 SOURCES = """\
@@ -69,20 +66,6 @@ def test_max_rejected_exceeded_is_still_a_failure(make_project: Callable[..., Pa
 
 
 # -- reasons: the column, the line, and no 10 KB echo ---------------------------------------------------
-REL = Relation("raw", "orders")
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[DuckDBEngine]:
-    eng = DuckDBEngine(Target(name="dev", path=str(tmp_path / "w.duckdb")), str(tmp_path))
-    eng.open()
-    yield eng
-    eng.close()
-
-
-def load(engine: DuckDBEngine, base: Path, pattern: str, **config: Any) -> LoadResult:
-    cfg = {"path": pattern, "base_dir": str(base), **config}
-    return Loader(engine, REL, connector_class("files")("shop", "orders", cfg, env={})).run()
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ Both with `connector: files` + `write_disposition: replace` and with `files:`.""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,20 +18,12 @@ from headwater.engines.duckdb import DuckDBEngine
 from headwater.errors import ExecutionError
 from headwater.extract.base import connector_class
 from headwater.extract.load import Loader, LoadResult
-from headwater.project.definition import Relation, Target
+from headwater.project.definition import Relation
 from tests.conftest import query
 
 REL = Relation("raw", "orders")
 FULL = "id,amount\n" + "".join(f"{i},{i}\n" for i in range(1, 1001))
 HEADER_ONLY = "id,amount\n"
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[DuckDBEngine]:
-    eng = DuckDBEngine(Target(name="dev", path=str(tmp_path / "w.duckdb")), str(tmp_path))
-    eng.open()
-    yield eng
-    eng.close()
 
 
 def load(engine: DuckDBEngine, base: Path, **config: Any) -> LoadResult:
