@@ -15,6 +15,8 @@ from email.utils import formatdate, make_msgid
 from pathlib import Path
 from typing import Any
 
+from headwater.secrets import mask, mask_value
+
 log = logging.getLogger("headwater.alerts")
 
 SEVERITY_RANK = {"info": 0, "warn": 1, "warning": 1, "error": 2, "critical": 3}
@@ -198,7 +200,8 @@ class WebhookChannel(Channel):
             if unreachable:  # one timeout per channel and run, not one per alert
                 report(i, unreachable)
                 continue
-            body = json.dumps(alert.slack() if self.format == "slack" else alert.payload(), default=str).encode()
+            payload = alert.slack() if self.format == "slack" else alert.payload()
+            body = json.dumps(mask_value(payload), default=str).encode()
             request = urllib.request.Request(self.url, data=body, method="POST", headers={
                 "Content-Type": "application/json", "User-Agent": "headwater-alerts", **self.headers})  # fmt: skip
             try:
@@ -237,13 +240,13 @@ class EmailChannel(Channel):
 
     def message(self, alert: Alert) -> EmailMessage:
         msg = EmailMessage()
-        msg["Subject"] = f"[headwater] {alert.title}"[:250]
+        msg["Subject"] = mask(f"[headwater] {alert.title}")[:250]
         msg["From"] = self.sender
         msg["To"] = ", ".join(self.to)
         msg["Date"] = formatdate(localtime=True)
         msg["Message-ID"] = make_msgid(domain="headwater")
         msg["X-Headwater-Incident"] = alert.key[:200]
-        msg.set_content(alert.text())
+        msg.set_content(mask(alert.text()))
         return msg
 
     def deliver(self, alerts: list[Alert], report: Report) -> None:
