@@ -98,3 +98,28 @@ def test_killed_load_resumes_exactly_once(make_project: Callable[..., Path], ser
     )
     assert res.returncode == 0, res.stdout + res.stderr
     assert query(root, "select count(*), count(distinct id) from raw.items") == [(10_000, 10_000)]
+
+
+def test_a_full_extract_is_replace_and_all_or_nothing(make_project: Callable[..., Path], cli, server: Server, table: str) -> None:
+    """Without a cursor a retry reads everything again: a run that fails half-way must leave the
+    table as it was, and the retry must load each row once."""
+    _insert(server, table, range(1, 3001), seq=1)
+    cfg = server.config
+    fail_at = "CASE WHEN id = 2500 AND seq = 2 THEN (SELECT 1 UNION ALL SELECT 2) ELSE 0 END"
+    sources = (
+        "version: 2\nsources:\n  - name: app\n    schema: raw\n"
+        f"    connector: {server.kind}\n"
+        f"    connection: {{host: '{cfg['host']}', port: {cfg['port']}, user: {cfg['user']}, database: {cfg['database']}}}\n"
+        "    tables:\n      - name: items\n"
+        f"        extract: {{query: 'SELECT id, amount, seq, {fail_at} AS boom FROM {table} ORDER BY id', chunk_size: 500, load_rows: 500}}\n"
+    )
+    root = make_project({"sources.yml": sources}, name=f"full_{server.kind}_{table}")
+    assert cli("extract", "--project-dir", root).code == 0
+    assert query(root, "select count(*), count(distinct id) from raw.items") == [(3000, 3000)]
+    server.execute(f"UPDATE {server.q(table)} SET seq = 2")  # now row 2500 fails the query mid-stream
+    res = cli("extract", "--project-dir", root)
+    assert res.code == 1, res.out
+    assert query(root, "select count(*), count(distinct id), max(seq) from raw.items") == [(3000, 3000, 1)]
+    server.execute(f"UPDATE {server.q(table)} SET seq = 3")
+    assert cli("extract", "--project-dir", root).code == 0
+    assert query(root, "select count(*), count(distinct id), max(seq) from raw.items") == [(3000, 3000, 3)]

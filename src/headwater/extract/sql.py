@@ -362,6 +362,17 @@ class SQLConnector(Connector):
                           hint="incremental batches must stay in cursor order: drop `parallel`")  # fmt: skip
             self.parallel = (str(par["key"]), workers)
 
+    @property
+    def atomic(self) -> bool:
+        """A full extract (no `cursor`) has nothing to resume from: its chunks are loaded all
+        together or not at all, so a failure half-way leaves the table as it was."""
+        return not self.cursor
+
+    def hints(self) -> dict[str, Any]:
+        """A full extract reads the whole table every run: it replaces the table (swapped in once
+        every chunk has arrived) unless the table sets `write_disposition`."""
+        return {} if self.cursor else {"write_disposition": "replace"}
+
     # ---- what the dialects provide
 
     def _connect(self) -> Any:
