@@ -29,7 +29,8 @@ from headwater.extract.base import (
     TransientConnectorError,
     connector_class,
 )
-from headwater.extract.http import HttpConnector, _next_link, _retry_after
+from headwater.extract.http import HttpConnector, _next_link
+from headwater.extract.http_transport import _retry_after
 
 # ---------------------------------------------------------------------------------------------
 # a tiny scriptable server

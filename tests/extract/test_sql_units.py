@@ -12,15 +12,9 @@ from hypothesis import strategies as st
 
 from headwater.errors import ConfigError
 from headwater.extract.base import REGISTRY, connector_class
-from headwater.extract.sql import (
-    MySQLConnector,
-    PostgresConnector,
-    _numeric_type,
-    _sql_literal,
-    apply_lag,
-    parse_lag,
-    rebatch,
-)
+from headwater.extract.sql import _sql_literal, apply_lag, parse_lag, rebatch
+from headwater.extract.sql_mysql import MySQLConnector
+from headwater.extract.sql_postgres import PostgresConnector, _numeric_type
 
 
 def test_kinds_are_registered() -> None:

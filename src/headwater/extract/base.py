@@ -244,7 +244,8 @@ def connector_class(kind: str) -> type[Connector]:
     """The connector for ``kind`` (`files`, `s3`, `postgres`, `mysql`, `http`, `dlt`)."""
     _MODULES = {
         "files": "headwater.extract.files", "s3": "headwater.extract.files",
-        "postgres": "headwater.extract.sql", "mysql": "headwater.extract.sql", "mariadb": "headwater.extract.sql",
+        "postgres": "headwater.extract.sql_postgres", "mysql": "headwater.extract.sql_mysql",
+        "mariadb": "headwater.extract.sql_mysql",
         "http": "headwater.extract.http", "dlt": "headwater.extract.dlt_source",
     }  # fmt: skip
     if kind not in REGISTRY and kind in _MODULES:

@@ -19,8 +19,9 @@ from headwater.errors import (
     UnknownKeyError,
     did_you_mean,
 )
-from headwater.project.definition import CheckSpec, Column, FileSpec, Node, ProjectConfig, Target
+from headwater.project.definition import CheckSpec, Column, Node, ProjectConfig, Target
 from headwater.project.files import find_project_file
+from headwater.project.sources import connector_config, file_spec
 from headwater.project.validate import as_list, check_config_keys, check_keys, expect_type, loc_of
 from headwater.project.yaml import YMap, load_yaml_file
 
@@ -57,14 +58,12 @@ PROPERTIES_KEYS = {
     "version", "models", "sources", "seeds", "snapshots", "analyses", "macros", "exposures",
     "metrics", "semantic_models", "groups", "unit_tests", "saved_queries",
 }  # fmt: skip
-FILE_KEYS = {"path", "format", "options", "allow_empty", "max_row_drop"}
 SOURCE_CONFIG_KEYS = {
     "enabled", "event_time", "meta", "tags", "freshness", "loaded_at_field", "quoting",
     "monitors", "profile", "max_duration", "schema_change",
 }  # fmt: skip
 OBSERVE_KEYS = ("monitors", "profile", "max_duration", "schema_change")
 """Observability settings a source or source table may give beside `config:` (into the node's config)."""
-FILE_FORMATS = {"parquet", "csv", "tsv", "json", "ndjson", "jsonl"}
 TEST_CONFIG_KEYS = {
     "severity", "where", "limit", "warn_if", "error_if", "store_failures", "store_failures_as",
     "tags", "enabled", "meta", "fail_calc", "alias", "schema", "database", "on_failure",
@@ -304,11 +303,11 @@ class ProjectReader:
                 package=self.config.name,
                 fqn=[self.config.name, str(sname), str(tname)],
                 description=str(table.get("description") or ""),
-                config=self._source_config(src, table) | self._extract_config(src, table),
+                config=self._source_config(src, table) | connector_config(src, table, self.root / self.config.raw_data),
                 columns=self._columns(table),
                 relation=Relation(schema=schema, identifier=str(table.get("identifier") or tname)),
                 source_name=str(sname),
-                files=self._file_spec(table),
+                files=file_spec(table),
                 loaded_at_field=table.get("loaded_at_field", src.get("loaded_at_field")),
                 freshness=_merge_freshness(src.get("freshness"), table["freshness"]) if "freshness" in table
                 else src.get("freshness"),
@@ -316,31 +315,6 @@ class ProjectReader:
             )
             self.project.nodes[uid] = node
             self._add_tests(node, table)
-
-    def _extract_config(self, src: YMap, table: YMap) -> dict:
-        """`connector:` and `connection:` of the source with the table's `extract:` -> the
-        connector's config (validated by the connector when it runs)."""
-        kind = table.get("extract", {}).get("connector") if isinstance(table.get("extract"), dict) else None
-        kind = kind or src.get("connector")
-        if not kind:
-            if table.get("extract") is not None:
-                raise ConfigError(
-                    f"table `{table.get('name')}` has `extract:` but its source `{src.get('name')}` names no `connector:`",
-                    location=loc_of(table, "extract"),
-                    hint="add `connector: files | s3 | postgres | mysql | http | dlt` to the source",
-                )
-            return {}
-        connection = src.get("connection") or {}
-        extract = table.get("extract") or {}
-        expect_type(connection, dict, "`connection`", src, "connection")
-        expect_type(extract, dict, "`extract`", table, "extract")
-        _check_connector_keys(str(kind), loc_of(table["extract"], "connector") if "connector" in extract
-                              else loc_of(src, "connector"), connection, extract)  # fmt: skip
-        config = {**dict(connection), **dict(extract)}
-        config.pop("connector", None)
-        if str(kind) in ("files", "s3"):
-            config.setdefault("base_dir", str(self.root / self.config.raw_data))
-        return {"connector": str(kind), "extract": config}
 
     def _source_config(self, src: YMap, table: YMap) -> dict:
         """dbt's source configs (`enabled`, `event_time`, `meta`, `freshness`, ...) from the source
@@ -359,29 +333,6 @@ class ProjectReader:
             t for t in as_list(config.get("tags")) if t not in as_list(src.get("tags")) + as_list(table.get("tags"))
         ]
         return config
-
-    def _file_spec(self, table: YMap) -> FileSpec | None:
-        spec = table.get("files")
-        if spec is None:
-            return None
-        if isinstance(spec, str):
-            spec = YMap(path=spec)
-        expect_type(spec, dict, "`files`", table, "files")
-        check_keys(spec, FILE_KEYS, "`files`")
-        path = spec.get("path")
-        if not path:
-            raise ConfigError("`files:` needs `path:` (a glob)", location=loc_of(table, "files"))
-        fmt = str(spec.get("format") or _guess_format(str(path))).lower()
-        if fmt not in FILE_FORMATS:
-            raise ConfigError(
-                f"unknown file format `{fmt}`" + did_you_mean(fmt, FILE_FORMATS),
-                location=loc_of(spec, "format"),
-                hint="use one of: " + ", ".join(sorted(FILE_FORMATS)),
-            )
-        _check_guard_keys(spec)
-        drop = spec.get("max_row_drop")
-        return FileSpec(path=str(path), format=fmt, options=dict(spec.get("options") or {}),
-                        allow_empty=bool(spec.get("allow_empty", False)), max_row_drop=float(drop) if drop is not None else None)  # fmt: skip
 
     # -- models ---------------------------------------------------------------------------
     def _read_models(self) -> None:
@@ -639,30 +590,6 @@ class ProjectReader:
 _CONFIG_SHORTHAND = {"materialized", "schema", "alias", "tags", "enabled", "column_types", "severity", "meta", "docs"}
 
 
-def _check_connector_keys(kind: str, where: Location | None, connection: dict, extract: dict) -> None:
-    """Every key of `connection:` and `extract:` is one the connector declares (file:line, "did
-    you mean …?"); the declarations live on the connector classes (`headwater.extract.keys`)."""
-    from headwater.extract.base import config_problems
-
-    try:
-        problems = config_problems(kind, [connection, extract])
-    except ConfigError as exc:  # an unknown connector
-        raise ConfigError(exc.message, location=where, hint=exc.hint) from None
-    if problems:
-        first = problems[0]
-        error = UnknownKeyError if first.unknown else ConfigError
-        raise error(first.message, location=loc_of(first.mapping, first.key), hint=first.hint)
-
-
-def _check_guard_keys(spec: YMap) -> None:
-    """`allow_empty` and `max_row_drop` of `files:` (the guard against a reload that empties or
-    shrinks the table) have values that work."""
-    from headwater.extract.keys import guard_value_problems
-
-    for problem in guard_value_problems(spec):
-        raise ConfigError(problem.message, location=loc_of(spec, problem.key), hint=problem.hint)
-
-
 def _take_config(out: dict, level: dict, skip: str | None, kind: str) -> None:
     for key, value in level.items():
         if key == skip:
@@ -692,13 +619,6 @@ def _merge_config(out: dict, new: dict) -> None:
             out["meta"] = {**(out.get("meta") or {}), **value}
         else:
             out[key] = value
-
-
-def _guess_format(path: str) -> str:
-    for suffix in (".gz", ".zst", ".zstd"):
-        if path.endswith(suffix):
-            path = path[: -len(suffix)]
-    return path.rsplit(".", 1)[-1] if "." in path else "parquet"
 
 
 def _test_entries(entry: Any, column: Any) -> list[tuple[Any, Location | None]]:
