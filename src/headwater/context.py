@@ -195,10 +195,8 @@ class Context:
     @property
     def warnings(self) -> list[str]:
         """What the user should know that no node result says (the history could not be saved)."""
-        store = self._state
-        if store is not None and store.warning and store.warning not in self._warnings:
-            self._warnings.append(store.warning)
-        return list(self._warnings)
+        live = self._state.warning if self._state is not None else None
+        return self._warnings + ([live] if live else [])
 
     def close(self) -> None:
         if self._engine is not None:
@@ -206,7 +204,8 @@ class Context:
             self._engine = None
         if self._state is not None:
             self._state.close()
-            self.warnings  # noqa: B018 - keep the store's warning after it is closed
+            if self._state.warning:  # kept for `warnings` once the store is closed
+                self._warnings.append(self._state.warning)
             self._state = None
 
     def __enter__(self) -> Context:

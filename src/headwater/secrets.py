@@ -216,11 +216,6 @@ def _mask_param(match: re.Match[str]) -> str:
     return f"{sep}{name}={MASK}"
 
 
-def mask_url(url: str) -> str:
-    """A URL as it may be shown: no userinfo, secret query parameters masked."""
-    return mask(url)
-
-
 def mask_value(value: Any) -> Any:
     """``value`` with `mask` applied to every string inside it (dicts, lists, tuples)."""
     if isinstance(value, str):
