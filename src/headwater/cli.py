@@ -10,6 +10,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from headwater import __version__
@@ -52,6 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-build", action="store_true", help="only create the project and its data")
     p.add_argument("--threads", type=int)
     p.add_argument("--json", action="store_true")
+    _common(p)
+
+    p = sub.add_parser("deps", help="install the packages of packages.yml into dbt_packages/ (as `dbt deps`)")
+    p.add_argument("--upgrade", action="store_true", help="resolve again, ignoring package-lock.yml")
+    p.add_argument("--lock", action="store_true", help="write package-lock.yml without installing")
     _common(p)
 
     p = sub.add_parser("init", help="create an empty project")
@@ -243,7 +249,10 @@ _CONTEXTS: list[Any] = []
 
 def _print_warnings() -> None:
     while _CONTEXTS:
-        for text in _CONTEXTS.pop().warnings:
+        ctx = _CONTEXTS.pop()
+        for text in ctx.errors:
+            _error(text)
+        for text in ctx.warnings:
             print(f"warning: {text}", file=sys.stderr)
 
 
@@ -330,6 +339,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
     with _context(args) as ctx:
         types = tuple(args.resource_type) if args.resource_type else None
         nodes = ctx.ls(args.select, args.exclude, types)
+        ctx.problems_as_warnings()  # listing works on a project with broken nodes; they are named
         if args.json:
             from headwater.report import node_json
 
@@ -360,6 +370,22 @@ def cmd_query(args: argparse.Namespace) -> int:
         names, rows = ctx.query(args.sql, args.limit)
         print_rows(names, rows, args.format)
         return 0
+
+
+def cmd_deps(args: argparse.Namespace) -> int:
+    from headwater.project.deps import install
+    from headwater.project.files import find_project_file
+
+    root = Path(getattr(args, "project_dir", None) or os.getcwd())
+    find_project_file(root)  # a clear error outside a project
+    result = install(root, upgrade=args.upgrade, lock_only=args.lock, vars=_vars(args),
+                     progress=lambda text: print(text, file=sys.stderr))  # fmt: skip
+    if not result.packages:
+        print("no packages to install (packages.yml has none)")
+        return 0
+    verb = "locked" if args.lock else "installed"
+    print(f"{verb} {len(result.packages)} package(s) in {result.install_path}")
+    return 0
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -394,7 +420,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 COMMANDS = {
     "build": cmd_run, "run": cmd_run, "test": cmd_run, "seed": cmd_run, "snapshot": cmd_run, "extract": cmd_run, "ls": cmd_ls,
-    "compile": cmd_compile, "query": cmd_query, "init": cmd_init, "demo": cmd_demo,
+    "compile": cmd_compile, "query": cmd_query, "init": cmd_init, "demo": cmd_demo, "deps": cmd_deps,
     "validate": cmd_validate, "backfill": cmd_backfill, "intervals": cmd_intervals,
 }  # fmt: skip
 

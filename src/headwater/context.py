@@ -39,9 +39,13 @@ class RunResult:
     target: str
     log_path: str = ""
     counts: dict[str, int] = field(default_factory=dict)
+    problems: int = 0
+    """Selected nodes the project could not load (reported as errors; the rest ran)."""
 
     @property
     def exit_code(self) -> int:
+        if self.problems:
+            return 2
         return 1 if any(r.failed for r in self.results) else 0
 
     @property
@@ -97,6 +101,21 @@ class _Recorder:
         )  # fmt: skip
 
 
+class _HookResult:
+    """An entry of `results` in `on-run-end` (dbt's RunResult: `status`, `node`, `message`, ...)."""
+
+    def __init__(self, result: UnitResult, node: Node | None, target: Any) -> None:
+        from headwater.sql.render import node_dict
+
+        self.status = result.status
+        self.message = result.message
+        self.execution_time = result.duration
+        self.adapter_response = {"rows_affected": result.rows}
+        self.failures = sum(c.failures or 0 for c in result.checks) if result.checks else None
+        self.unique_id = result.node_id
+        self.node = node_dict(node, target) if node is not None else {"unique_id": result.node_id}
+
+
 class Context:
     """A project at a target. Loading is lazy: `ls` never opens the warehouse."""
 
@@ -121,13 +140,36 @@ class Context:
         self._state: Any = None
         self._state_dir_checked = False
         self._warnings: list[str] = []
+        self._errors: list[str] = []
 
     # -- lazy parts ---------------------------------------------------------------------------
     @property
     def manifest(self) -> Manifest:
         if self._manifest is None:
-            self._manifest = load_manifest(self.project_dir, self.target_name, self.vars)
+            self._manifest = load_manifest(self.project_dir, self.target_name, self.vars, strict=False)
+            self._errors.extend(p.render() for p in self._manifest.problems)
         return self._manifest
+
+    @property
+    def errors(self) -> list[str]:
+        """Problems of the project's load, each with its file and line (the CLI prints them)."""
+        return list(self._errors)
+
+    def problems_as_warnings(self) -> None:
+        """For listing commands: the load's problems are printed as warnings, not errors."""
+        self._warnings.extend(self._errors)
+        self._errors.clear()
+
+    def check_problems(self, uids: list[str] | None = None) -> None:
+        """Raise the load's problems that concern ``uids`` (or all of them)."""
+        manifest = self.manifest
+        if uids is None:
+            manifest.raise_problems()
+            return
+        chosen = set(uids)
+        relevant = [p for p in manifest.problems if p.node_id is None or p.node_id in chosen]
+        if relevant:
+            type(manifest)(manifest.config, manifest.target, {}, manifest.dialect, problems=relevant).raise_problems()
 
     @property
     def root(self) -> Path:
@@ -172,9 +214,12 @@ class Context:
 
     @contextlib.contextmanager
     def _read_only_for(self, nodes: list[Node]) -> Iterator[None]:
-        """`test` writes nothing but `store_failures` tables: when none of ``nodes`` stores its
-        failures and the warehouse is not open yet, open it read-only for this command."""
-        if self._engine is not None or any(n.config.get("store_failures") for n in nodes):
+        """`test` writes nothing but `store_failures` tables and the project's run hooks: when
+        none of ``nodes`` stores its failures, there are no hooks and the warehouse is not open
+        yet, open it read-only for this command."""
+        config = self.manifest.config
+        writes = any(n.config.get("store_failures") for n in nodes) or config.on_run_start or config.on_run_end
+        if self._engine is not None or writes:
             yield
             return
         self._engine = self.open_engine(read_only=True)
@@ -236,7 +281,11 @@ class Context:
         return self.select(select, exclude, resource_types)
 
     def compile(self, select: list[str] | None = None, exclude: list[str] | None = None) -> list[Node]:
-        nodes = [n for n in self.select(select, exclude) if n.compiled_sql is not None]
+        """The compiled nodes of the selection; raises the load's problems that concern it."""
+        selected = self.select(select, exclude)
+        self.check_problems([n.unique_id for n in selected] if select else None)
+        self._errors.clear()  # raised: printed once, as the command's error
+        nodes = [n for n in selected if n.compiled_sql is not None]
         if self.manifest.from_cache:  # a fresh parse has just written every compiled file
             write_compiled(self.manifest, nodes)
         return nodes
@@ -386,14 +435,19 @@ class Context:
             from headwater.observe.observers import build_observer
 
             with self._read_only_for(checks) if checks is not None else contextlib.nullcontext():
+                from headwater.sql.runtime import Runtime
+
+                runtime = Runtime(self.manifest, full_refresh=full_refresh, command=command)
                 runner = Runner(
                     self.engine, self.graph, self.manifest.config, recorder,
                     threads=threads or target.threads, fail_fast=fail_fast, full_refresh=full_refresh,
                     invocation_id=invocation_id, state=self.state, options=run_options,
-                    observer=build_observer(self, command, invocation_id),
+                    observer=build_observer(self, command, invocation_id), runtime=runtime,
                 )  # fmt: skip
                 with self._interruptible():
+                    self._project_hooks(runtime, "on-run-start", command)
                     results = runner.run(units)
+                    self._project_hooks(runtime, "on-run-end", command, results=results)
                 warehouse = self.engine.location
             result = RunResult(
                 invocation_id=invocation_id,
@@ -403,6 +457,7 @@ class Context:
                 warehouse=warehouse,
                 target=target.name,
                 log_path=str(self.state_dir / "logs" / "headwater.log"),
+                problems=self._problem_count(uids, select),
             )
             status = "success" if result.exit_code == 0 else "failed"
             return result
@@ -415,6 +470,40 @@ class Context:
                 finish()
             self.state.finish_invocation(invocation_id, status, {"units": len(units)})
             logger.info("%s end %s %s", invocation_id[:8], command, status)
+
+    def _project_hooks(self, runtime: Any, which: str, command: str, results: list[UnitResult] | None = None) -> None:
+        """Run the project's `on-run-start` / `on-run-end` statements (dbt runs them for these commands)."""
+        config = self.manifest.config
+        if not (config.on_run_start if which == "on-run-start" else config.on_run_end):
+            return
+        if command not in ("run", "build", "seed", "snapshot", "test"):
+            return
+        context: dict[str, Any] = {}
+        if results is not None:
+            context["results"] = [_HookResult(r, self.graph.nodes.get(r.node_id), self.manifest.target) for r in results]
+            schemas = sorted({n.relation.schema for n in self.graph.nodes.values()
+                              if n.relation is not None and n.resource_type in ("model", "seed", "snapshot")})  # fmt: skip
+            context["schemas"] = schemas
+            context["database_schemas"] = [(runtime.renderer(self.engine).globals["target"].database, s) for s in schemas]
+        for i, sql in enumerate(runtime.project_hooks(which, self.engine, **context)):
+            try:
+                self.engine.execute(sql)
+            except HeadwaterError as exc:
+                from headwater.errors import Location
+
+                raise type(exc)(
+                    f"{which} hook {i + 1} failed: {exc.message}",
+                    location=Location(config.config_file),
+                    hint=f"fix the statement under `{which}:` in {config.config_file}",
+                ) from None
+
+    def _problem_count(self, uids: list[str] | set[str], select: list[str] | None) -> int:
+        """Load problems that concern this run: its nodes', and the project's own when it runs everything."""
+        chosen = set(uids)
+        return sum(
+            1 for p in self.manifest.problems
+            if (p.node_id in chosen) or (p.node_id is None and not select)
+        )  # fmt: skip
 
     def _file_logger(self) -> logging.Logger:
         logger = logging.getLogger(f"headwater.file.{self.root}")

@@ -126,6 +126,16 @@ class ConfigError(HeadwaterError, ValueError):
     exit_code = 2
 
 
+class ProjectProblems(ConfigError):
+    """Several parts of a project could not be loaded: each is listed with its file and line."""
+
+    def __init__(self, problems: list[HeadwaterError]) -> None:
+        self.problems = problems
+        lines = [f"{len(problems)} problems in the project:"]
+        lines += ["- " + p.render().replace("\n", "\n  ") for p in problems]
+        super().__init__("\n".join(lines))
+
+
 class YamlError(ConfigError):
     pass
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from headwater import __version__
-from headwater.errors import TargetNotFoundError, did_you_mean
+from headwater.errors import HeadwaterError, TargetNotFoundError, did_you_mean
 from headwater.project.definition import Node, ProjectConfig, Target
 
 if TYPE_CHECKING:
@@ -37,6 +37,63 @@ class Manifest:
     files: dict[str, str] = field(default_factory=dict)
     env_vars: dict[str, str | None] = field(default_factory=dict)
     from_cache: bool = False
+    problems: list[Problem] = field(default_factory=list)
+    """What could not be loaded; the nodes concerned carry `problem`, the rest compiled."""
+    runtime: RuntimeInputs | None = None
+    """What rendering a node again at run time needs (introspective models, hooks)."""
+
+    def raise_problems(self) -> None:
+        """Raise the load's problems: the one error as it was, or all of them listed."""
+        if len(self.problems) == 1:
+            raise self.problems[0].error()
+        if self.problems:
+            from headwater.errors import ProjectProblems
+
+            raise ProjectProblems([p.error() for p in self.problems])
+
+
+@dataclass
+class Problem:
+    """A load error, kept with the manifest (exceptions do not pickle reliably)."""
+
+    message: str
+    path: str | None = None
+    line: int | None = None
+    node: str | None = None
+    hint: str | None = None
+    snippet: str | None = None
+    kind: str = "ConfigError"
+    node_id: str | None = None
+    """The node the problem stops (None: a file or macro that no single node owns)."""
+
+    @classmethod
+    def of(cls, exc: HeadwaterError, node_id: str | None = None) -> Problem:
+        loc = exc.location
+        return cls(exc.message, loc.path if loc else None, loc.line if loc else None, exc.node, exc.hint,
+                   exc.snippet, type(exc).__name__, node_id)  # fmt: skip
+
+    def error(self) -> HeadwaterError:
+        from headwater import errors
+
+        cls = getattr(errors, self.kind, None)
+        if not (isinstance(cls, type) and issubclass(cls, errors.ConfigError)) or cls is errors.ProjectProblems:
+            cls = errors.ConfigError
+        location = errors.Location(self.path, self.line) if self.path else None
+        return cls(self.message, location=location, node=self.node, hint=self.hint, snippet=self.snippet)
+
+    def render(self) -> str:
+        return self.error().render()
+
+
+@dataclass
+class RuntimeInputs:
+    """The project's macros and vars, to build a `Renderer` when the runner needs one."""
+
+    macro_files: list[tuple[str, str, str]]
+    vars: dict[str, Any]
+    cli_vars: dict[str, Any]
+    package_vars: dict[str, dict[str, Any]]
+    dispatch: dict[str, list[str]]
 
 
 def _hash_files(root: Path, paths: list[Path]) -> dict[str, str]:
@@ -50,8 +107,11 @@ def _hash_files(root: Path, paths: list[Path]) -> dict[str, str]:
     return out
 
 
-def load_manifest(project_dir: Path, target_name: str | None, vars: dict[str, Any]) -> Manifest:
-    """Return the compiled manifest of the project at ``project_dir``."""
+def load_manifest(project_dir: Path, target_name: str | None, vars: dict[str, Any], strict: bool = True) -> Manifest:
+    """Return the compiled manifest of the project at ``project_dir``.
+
+    ``strict`` raises the load's problems; otherwise they are on `Manifest.problems` and the nodes
+    they concern carry `Node.problem` (commands then run what they can)."""
     from headwater.project.files import find_project_file
 
     root = project_dir.resolve()
@@ -78,6 +138,8 @@ def load_manifest(project_dir: Path, target_name: str | None, vars: dict[str, An
         manifest = _parse(root, target_name, vars, parse_cache)
         _write_cache(cache_file, manifest, parse_cache.state())
     _register_secret_env_vars(manifest)
+    if strict:
+        manifest.raise_problems()
     return manifest
 
 
@@ -151,21 +213,12 @@ def _parse(root: Path, target_name: str | None, vars: dict[str, Any], cache: Par
     from headwater.graph.definition import Graph
     from headwater.project.files import project_files
     from headwater.project.loader import ProjectReader, read_project_config
-    from headwater.quality.checks import validate_check
     from headwater.sql.compiler import Compiler
 
-    config = read_project_config(root)
+    config = read_project_config(root, cli_vars=vars)
     target = select_target(config, target_name)
     dialect = engine_dialect(target.engine)
     project = ProjectReader(config, target).read()
-    for node in project.nodes.values():
-        if node.test is not None and node.test.kind == "generic":
-            from headwater.errors import Location
-
-            validate_check(
-                node.test.name, node.test.kwargs, node.test.column, Location(node.path, node.line), node.name,
-                where=node.config.get("where"),
-            )
     compiler = Compiler(project, target, vars, dialect, cache)
     nodes = compiler.compile()
     Graph(nodes)  # raises CycleError with the full path
@@ -177,6 +230,14 @@ def _parse(root: Path, target_name: str | None, vars: dict[str, Any], cache: Par
         dialect=dialect,
         files=_hash_files(root, project_files(root, config)),
         env_vars=compiler.env_vars,
+        problems=[Problem.of(p, compiler.problem_nodes.get(id(p))) for p in compiler.problems],
+        runtime=RuntimeInputs(
+            macro_files=list(project.macro_files),
+            vars=dict(config.vars),
+            cli_vars=dict(vars),
+            package_vars=dict(config.package_vars),
+            dispatch=dict(config.dispatch),
+        ),
     )
     write_compiled(manifest)
     return manifest
@@ -218,5 +279,9 @@ def _compile_generic_tests(nodes: dict[str, Node]) -> None:
 
     runner = CheckRunner(None, nodes, relation_sql)  # type: ignore[arg-type]
     for node in nodes.values():
-        if node.test is not None and node.test.kind != "singular":
-            node.compiled_sql = runner.plan(node).failing or None
+        if (node.test is not None and node.test.kind not in ("singular", "macro", "unit") and node.problem is None
+                and node.test.attached_to in nodes):
+            try:
+                node.compiled_sql = runner.plan(node).failing or None
+            except HeadwaterError as exc:
+                node.problem = exc.render()

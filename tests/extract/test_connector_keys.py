@@ -43,7 +43,7 @@ def test_a_typo_fails_when_the_project_is_read_with_its_line(
     make_project: Callable[..., Path], cli, kind: str, connection: str, extract: str, line: int, message: str
 ) -> None:
     root = make_project({"sources.yml": _sources(kind, connection, extract)})
-    res = cli("ls", "--project-dir", root)  # reading the project is enough: nothing runs
+    res = cli("compile", "--project-dir", root)  # reading the project is enough: nothing runs
     assert res.code == 2, res.out + res.err
     assert f"sources.yml:{line}: " in res.err and message in res.err, res.err
 

@@ -112,7 +112,7 @@ def test_the_guard_keys_are_checked_when_the_project_is_read(
     make_project: Callable[..., Path], cli, form: str, extra: str, message: str
 ) -> None:
     root = make_project({"sources.yml": form.format(extra=extra), "data/raw/orders.csv": FULL})
-    res = cli("ls", "--project-dir", root)
+    res = cli("compile", "--project-dir", root)
     assert res.code == 2, res.out + res.err
     line = next(i for i, text in enumerate(form.splitlines(), 1) if "{extra}" in text)
     assert f"sources.yml:{line}:" in res.err and message in res.err

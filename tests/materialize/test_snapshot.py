@@ -337,7 +337,7 @@ BAD = [
 @pytest.mark.parametrize(("config", "message", "hint"), BAD, ids=[b[1][:30] for b in BAD])
 def test_bad_config_is_an_error_with_location_and_fix(tmp_path: Path, cli, config: str, message: str, hint: str) -> None:
     root = new_project(tmp_path / "p", {"snapshots/snap.sql": "-- header\n" + snapshot_block(config)})
-    res = cli("ls", "--project-dir", root)
+    res = cli("compile", "--project-dir", root)
     assert res.code == 2
     assert "snapshots/snap.sql:2" in res.err and "[snap]" in res.err
     assert message in res.err and hint in res.err
@@ -345,22 +345,22 @@ def test_bad_config_is_an_error_with_location_and_fix(tmp_path: Path, cli, confi
 
 def test_bad_yaml_snapshot_errors(tmp_path: Path, cli) -> None:
     root = new_project(tmp_path / "p", {"snapshots/s.yml": "snapshots:\n  - name: s\n    relation: raw.src\n"})
-    res = cli("ls", "--project-dir", root)
+    res = cli("compile", "--project-dir", root)
     assert res.code == 2 and "snapshots/s.yml:3" in res.err and "source('name', 'table')" in res.err
     root = new_project(tmp_path / "q", {"snapshots/s.yml": "snapshots:\n  - name: ghost\n    description: x\n"})
-    res = cli("ls", "--project-dir", root)
+    res = cli("compile", "--project-dir", root)
     assert res.code == 2 and "snapshots/s.yml:2" in res.err and "no `{% snapshot ghost %}`" in res.err
     root = new_project(tmp_path / "r", {"snapshots/s.sql": "{% snapshot s %}\nselect 1\n"})
-    res = cli("ls", "--project-dir", root)
+    res = cli("compile", "--project-dir", root)
     assert res.code == 2 and "not closed" in res.err
     root = new_project(tmp_path / "s", {"snapshots/a.sql": snapshot_block(TIMESTAMP, "x"), "snapshots/b.sql": snapshot_block(TIMESTAMP, "x")})
-    res = cli("ls", "--project-dir", root)
+    res = cli("compile", "--project-dir", root)
     assert res.code == 2 and "two snapshots are named `x`" in res.err
 
 
 def test_jinja_error_in_a_block_points_at_the_file_line(tmp_path: Path, cli) -> None:
     root = new_project(tmp_path / "p", {"snapshots/snap.sql": "\n\n" + snapshot_block(TIMESTAMP, select="select {{ nope }} from x")})
-    res = cli("ls", "--project-dir", root)
+    res = cli("compile", "--project-dir", root)
     assert res.code == 2 and "snapshots/snap.sql:5" in res.err and "nope" in res.err
 
 

@@ -23,7 +23,7 @@ ESCAPES = {
 def test_template_cannot_reach_python(make_project: Callable[..., Path], cli, template: str) -> None:
     root = make_project({"models/m.sql": f"select 1 as x -- {template}\n"})
     os.chdir(root)
-    res = cli("ls", "--project-dir", root)
+    res = cli("compile", "--project-dir", root)
     assert res.code == 2, res.out + res.err
     assert "models/m.sql" in res.err and "[m]" in res.err
     assert not (root / "PWNED").exists()

@@ -52,6 +52,9 @@ class Target:
     lock_timeout: float = 0.0
     """Seconds to wait for another run holding the warehouse (0: fail at once with a clear
     message). `HEADWATER_LOCK_TIMEOUT` overrides it."""
+    external_root: str = "."
+    """Folder (or URL) where `materialized: external` models write their files when no
+    `location` is configured (dbt-duckdb's `external_root`); relative to the project."""
 
 
 @dataclass
@@ -78,6 +81,16 @@ class ProjectConfig:
     analysis_paths: list[str] = field(default_factory=lambda: ["sql", "analyses"])
     state_dir: str = ".headwater"
     config_file: str = "headwater.yml"
+    packages_install_path: str = "dbt_packages"
+    dispatch: dict[str, list[str]] = field(default_factory=dict)
+    """`dispatch:` of the project file: macro namespace -> package search order."""
+    on_run_start: list[str] = field(default_factory=list)
+    on_run_end: list[str] = field(default_factory=list)
+    """Hooks run at the start and end of `build`, `run`, `seed`, `snapshot` and `test`."""
+    packages: list[str] = field(default_factory=list)
+    """Names of the installed packages (`dbt_packages/`), in load order."""
+    package_vars: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Each installed package's own `vars:` (the root project's override them)."""
     observability: dict[str, Any] = field(default_factory=dict)
     """`observability:` of headwater.yml: `profile` defaults, `alerts` channels and rules,
     `openlineage` transport, `slas` (see `headwater.observe`)."""
@@ -91,7 +104,13 @@ class Relation:
     identifier: str
     database: str | None = None
 
+    external: str | None = None
+    """A source read from files, as dbt-duckdb's `external_location` gives it: the SQL that reads
+    it (`'data/orders.parquet'`, `read_csv('x.csv')`), rendered instead of a name."""
+
     def render(self, quote: bool = True) -> str:
+        if self.external is not None:
+            return self.external
         parts = [p for p in (self.database, self.schema, self.identifier) if p]
         if not quote:
             return ".".join(parts)
@@ -174,6 +193,18 @@ class Node:
     """Other compiled forms of the SQL: `incremental` (rendered with `is_incremental()` true) and
     `batch` (microbatch: inputs with an `event_time` filtered to `__HW_BATCH_START__` ..
     `__HW_BATCH_END__`, placeholders the runner replaces per interval)."""
+    hooks: dict[str, list[str]] = field(default_factory=dict)
+    """Compiled `pre_hook` / `post_hook` statements, run before the build and after publishing."""
+    introspective: bool = False
+    """The SQL reads the warehouse (`execute`, `run_query`, `adapter.get_columns_in_relation`):
+    the runner renders it again when it runs, after its parents are built."""
+    problem: str | None = None
+    """Why the node could not be loaded (message with file:line); the rest of the project still
+    loads, and running this node reports the problem."""
+    language: str = "sql"
+    """`sql`, or `python` for a dbt Python model (`def model(dbt, session)`)."""
+    version: str | None = None
+    """The version of a versioned model (`versions:` in its properties), else None."""
 
     @property
     def materialized(self) -> str | None:

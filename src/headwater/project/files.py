@@ -9,6 +9,7 @@ from headwater.project.definition import ProjectConfig
 
 PROJECT_FILES = ("headwater.yml", "headwater.yaml", "dbt_project.yml")
 SOURCE_SUFFIXES = (".sql", ".yml", ".yaml", ".csv", ".py")
+PACKAGE_FILES = ("packages.yml", "dependencies.yml", "package-lock.yml")
 
 
 def find_project_file(project_dir: Path) -> Path:
@@ -37,4 +38,9 @@ def project_files(root: Path, config: ProjectConfig) -> list[Path]:
         base = root / d
         if base.is_dir():
             out.extend(p for p in sorted(base.rglob("*")) if p.suffix in SOURCE_SUFFIXES and p.is_file())
+    out.extend(root / name for name in PACKAGE_FILES if (root / name).is_file())
+    packages = root / config.packages_install_path
+    if packages.is_dir():  # each package on its own: a `local:` package is a symlink rglob would not enter
+        for package in sorted(p for p in packages.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            out.extend(p for p in sorted(package.rglob("*")) if p.suffix in SOURCE_SUFFIXES and p.is_file())
     return out

@@ -15,6 +15,7 @@ from typing import Any
 
 from headwater.errors import (
     ConfigError,
+    HeadwaterError,
     Location,
     UnknownKeyError,
     did_you_mean,
@@ -32,9 +33,17 @@ PROJECT_KEYS = {
     "analysis-paths", "analysis_paths", "state_dir", "config-version", "profile", "require-dbt-version",
     "target-path", "clean-targets", "snapshots", "on-run-start", "on-run-end", "dispatch",
     "flags", "quoting", "docs-paths", "asset-paths", "packages-install-path", "query-comment",
-    "observability",
+    "observability", "dbt-cloud", "unit_tests", "semantic-models", "saved-queries", "metrics",
+    "exposures", "restrict-access", "functions", "function-paths", "log-path", "data-paths",
+    "source-paths", "modules-path", "packages", "on_run_start", "on_run_end", "analyses",
 }  # fmt: skip
-TARGET_KEYS = {"engine", "type", "path", "schema", "threads", "memory_limit", "settings", "lock_timeout"}
+# Project-file values rendered with Jinja at load (dbt renders these; hooks and `vars` are not).
+RENDERED_KEYS = ("models", "seeds", "snapshots", "sources", "tests", "data_tests", "analyses", "dispatch",
+                 "packages-install-path", "model-paths", "seed-paths", "macro-paths", "test-paths")  # fmt: skip
+_UNRENDERED = {"pre-hook", "post-hook", "+pre-hook", "+post-hook", "pre_hook", "post_hook", "+pre_hook", "+post_hook"}
+TARGET_KEYS = {
+    "engine", "type", "path", "schema", "threads", "memory_limit", "settings", "lock_timeout", "external_root",
+}  # fmt: skip
 SOURCE_KEYS = {
     "name", "description", "schema", "database", "loader", "loaded_at_field", "freshness",
     "tables", "meta", "tags", "config", "quoting", "overrides", "identifier", "connector", "connection",
@@ -60,6 +69,7 @@ PROPERTIES_KEYS = {
 }  # fmt: skip
 SOURCE_CONFIG_KEYS = {
     "enabled", "event_time", "meta", "tags", "freshness", "loaded_at_field", "quoting",
+    "external_location", "formatter", "plugin",
     "monitors", "profile", "max_duration", "schema_change",
 }  # fmt: skip
 OBSERVE_KEYS = ("monitors", "profile", "max_duration", "schema_change")
@@ -81,11 +91,22 @@ class Project:
     macros: dict[str, str] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)
     """Relative path -> content hash of every file read."""
+    macro_files: list[tuple[str, str, str]] = field(default_factory=list)
+    """(package, path, text) of every macro file: the root project's and its packages'."""
+    problems: list[HeadwaterError] = field(default_factory=list)
+    """What could not be loaded; the rest of the project loads (each names its file and line)."""
+    problem_nodes: dict[int, str] = field(default_factory=dict)
+    """id() of a problem -> the node it stops, when it concerns one."""
+    unit_tests: list[Any] = field(default_factory=list)
+    """`unit_tests:` entries of properties files, with the file they came from."""
 
 
-def read_project_config(project_dir: Path, target_name: str | None = None) -> ProjectConfig:
-    """Read `headwater.yml` (or `dbt_project.yml`) into a `ProjectConfig`."""
-    root = project_dir.resolve()
+def read_project_config(
+    project_dir: Path, target_name: str | None = None, package: bool = False, cli_vars: dict[str, Any] | None = None
+) -> ProjectConfig:
+    """Read `headwater.yml` (or `dbt_project.yml`) into a `ProjectConfig`; ``package`` reads an
+    installed package's `dbt_project.yml` (its targets are not read)."""
+    root = project_dir if package else project_dir.resolve()
     path = find_project_file(root)
     data = load_yaml_file(path, root)
     if not isinstance(data, dict):
@@ -99,6 +120,7 @@ def read_project_config(project_dir: Path, target_name: str | None = None) -> Pr
         raise ConfigError(
             "the project needs a `name:`", location=Location(path.name, 1), hint="add `name: my_project`"
         )
+    _render_values(data, cli_vars or {}, data.get("vars") or {})
     cfg = ProjectConfig(name=name, root=str(root), config_file=path.name)
     cfg.version = str(data.get("version", "1"))
     cfg.vars = dict(expect_type(data.get("vars") or {}, dict, "`vars`", data, "vars"))
@@ -109,10 +131,20 @@ def read_project_config(project_dir: Path, target_name: str | None = None) -> Pr
     cfg.raw_data = str(data.get("raw_data", cfg.raw_data))
     cfg.state_dir = str(data.get("state_dir", cfg.state_dir))
     cfg.observability = dict(expect_type(data.get("observability") or {}, dict, "`observability`", data, "observability"))
+    cfg.packages_install_path = str(data.get("packages-install-path") or cfg.packages_install_path)
+    cfg.dispatch = _dispatch_config(data)
+    cfg.on_run_start = _hooks(data, "on-run-start")
+    cfg.on_run_end = _hooks(data, "on-run-end")
     for attr in ("model", "seed", "test", "macro", "snapshot", "analysis"):
         value = data.get(f"{attr}-paths", data.get(f"{attr}_paths"))
+        if value is None and attr == "model":
+            value = data.get("source-paths")  # dbt < 1.0's name
+        if value is None and attr == "seed":
+            value = data.get("data-paths")
         if value is not None:
             setattr(cfg, f"{attr}_paths", [str(v) for v in as_list(value)])
+    if package:
+        return cfg
     cfg.targets = _read_targets(data, cfg)
     cfg.default_target = str(data.get("default_target") or next(iter(cfg.targets)))
     if cfg.default_target not in cfg.targets:
@@ -122,6 +154,99 @@ def read_project_config(project_dir: Path, target_name: str | None = None) -> Pr
             location=loc_of(data, "default_target"),
         )
     return cfg
+
+
+def _hooks(data: YMap, key: str) -> list[str]:
+    value = data.get(key, data.get(key.replace("-", "_")))
+    out = []
+    for item in as_list(value):
+        if isinstance(item, dict):
+            item = item.get("sql")
+        if item:
+            out.append(str(item))
+    return out
+
+
+def _dispatch_config(data: YMap) -> dict[str, list[str]]:
+    """`dispatch: [{macro_namespace: dbt_utils, search_order: [my_project, dbt_utils]}]`."""
+    out: dict[str, list[str]] = {}
+    entries = expect_type(data.get("dispatch") or [], list, "`dispatch`", data, "dispatch")
+    for entry in entries:
+        expect_type(entry, dict, "a `dispatch` entry", entries)
+        check_keys(entry, {"macro_namespace", "search_order"}, "a `dispatch` entry")
+        namespace, order = entry.get("macro_namespace"), entry.get("search_order")
+        if not namespace or not isinstance(order, list) or not order:
+            raise ConfigError(
+                "a `dispatch` entry needs `macro_namespace:` and a non-empty `search_order:` list",
+                location=loc_of(entry),
+                hint="e.g. `- macro_namespace: dbt_utils\n  search_order: [my_project, dbt_utils]`",
+            )
+        out[str(namespace)] = [str(p) for p in order]
+    return out
+
+
+def _render_values(data: YMap, cli_vars: dict[str, Any], project_vars: dict[str, Any]) -> None:
+    """Render Jinja in the project file's config values, as dbt does: `+enabled: "{{ var('x', false) }}"`
+    becomes the value `False`. Hooks and `vars:` stay as written (rendered when they run)."""
+    import os
+
+    from headwater import secrets
+
+    env = None
+
+    def var(name: str, default: Any = None) -> Any:
+        if name in cli_vars:
+            return cli_vars[name]
+        return project_vars.get(name, default)
+
+    def env_var(name: str, default: Any = None) -> Any:
+        value = os.environ.get(name)
+        if name.startswith(secrets.SECRET_ENV_PREFIXES):
+            secrets.register(value)
+        if value is None and default is None:
+            raise ConfigError(f"environment variable `{name}` is not set", hint=f"export {name}=...")
+        return value if value is not None else default
+
+    def render(value: Any, where: Any, key: Any) -> Any:
+        nonlocal env
+        if isinstance(value, dict):
+            for k in list(value):
+                if k not in _UNRENDERED:
+                    value[k] = render(value[k], value, k)
+            return value
+        if isinstance(value, list):
+            for i, item in enumerate(value):
+                value[i] = render(item, value, i)
+            return value
+        if not isinstance(value, str) or ("{{" not in value and "{%" not in value):
+            return value
+        if env is None:
+            import jinja2.sandbox
+
+            env = jinja2.sandbox.SandboxedEnvironment(undefined=jinja2.StrictUndefined)
+            env.globals.update(var=var, env_var=env_var)
+        try:
+            text = env.from_string(value).render()
+        except HeadwaterError as exc:
+            exc.location = exc.location or loc_of(where, key)
+            raise
+        except Exception as exc:
+            raise ConfigError(f"could not render `{value}`: {exc}", location=loc_of(where, key)) from None
+        return _native(text)
+
+    for key in RENDERED_KEYS:
+        if key in data:
+            data[key] = render(data[key], data, key)
+
+
+def _native(text: str) -> Any:
+    """A rendered value as the Python value it spells (`False`, `3`, `['a']`), else the text."""
+    import ast
+
+    try:
+        return ast.literal_eval(text.strip())
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return text
 
 
 def _seconds(spec: YMap, key: str, target: str) -> float:
@@ -158,6 +283,7 @@ def _read_targets(data: YMap, cfg: ProjectConfig) -> dict[str, Target]:
             memory_limit=spec.get("memory_limit"),
             settings=dict(spec.get("settings") or {}),
             lock_timeout=_seconds(spec, "lock_timeout", str(tname)),
+            external_root=str(spec.get("external_root", ".")),
         )
     if not out:
         raise ConfigError("`targets:` is empty", location=loc_of(data, "targets"))
@@ -169,32 +295,77 @@ def file_hash(data: bytes) -> str:
 
 
 class ProjectReader:
-    """Builds a `Project` from the files of a project folder."""
+    """Builds a `Project` from the files of a project folder, and of its installed packages."""
 
-    def __init__(self, config: ProjectConfig, target: Target) -> None:
+    def __init__(
+        self,
+        config: ProjectConfig,
+        target: Target,
+        *,
+        root: Path | None = None,
+        base: Path | None = None,
+        parent: ProjectReader | None = None,
+    ) -> None:
         self.config = config
         self.target = target
-        self.root = Path(config.root)
-        self.project = Project(config=config)
+        self.root = root or Path(config.root)
+        """The project root: every path in errors and hashes is relative to it."""
+        self.base = base or self.root
+        """The folder read: the project root, or an installed package's folder."""
+        self.parent = parent
+        self.project = parent.project if parent else Project(config=config)
         self._properties: dict[str, tuple[YMap, str]] = {}
         self._seed_properties: dict[str, YMap] = {}
         self._snapshot_entries: list[tuple[Any, Path]] = []
+        self._versions: dict[str, tuple[str, str, YMap]] = {}
+        """File stem of a model version -> (model name, version, its `versions:` entry)."""
 
     # -- public -----------------------------------------------------------------------------
     def read(self) -> Project:
-        self._check_folder_tree(self.config.models, self.config.model_paths, "models")
-        self._check_folder_tree(self.config.seeds, self.config.seed_paths, "seeds")
+        self._guard(lambda: self._check_folder_tree(self.config.models, self.config.model_paths, "models"))
+        self._guard(lambda: self._check_folder_tree(self.config.seeds, self.config.seed_paths, "seeds"))
         self._read_macros()
         self._read_properties()
         self._read_models()
         self._read_seeds()
         from headwater.project.snapshots import SnapshotReader
 
-        SnapshotReader(self, self._snapshot_entries).read()
+        self._guard(lambda: SnapshotReader(self, self._snapshot_entries).read())
         self._read_singular_tests()
         self._read_analyses()
-        self._check_properties_used()
+        self._guard(self._check_properties_used)
+        if self.parent is None:
+            self._read_packages()
         return self.project
+
+    def _guard(self, action: Any) -> Any:
+        """Run ``action``; a `HeadwaterError` becomes a problem of the load, and reading goes on."""
+        try:
+            return action()
+        except HeadwaterError as exc:
+            self.project.problems.append(exc)
+            return None
+
+    def _read_packages(self) -> None:
+        from headwater.project.packages import check_installed, installed_packages
+
+        packages = self._guard(lambda: installed_packages(self.root, self.config)) or []
+        problem = check_installed(self.root, self.config, packages)
+        if problem is not None:
+            self.project.problems.append(problem)
+        self.config.packages = [p.name for p in packages]
+        for package in packages:
+            self.config.package_vars[package.name] = dict(package.config.vars)
+            reader = ProjectReader(package.config, self.target, root=self.root, base=package.path, parent=self)
+            reader.read()
+
+    def _root_tree(self, kind: str) -> dict:
+        """For a package: the root project's `models: <package>: ...` tree (it overrides the package's own)."""
+        if self.parent is None:
+            return {}
+        tree = getattr(self.parent.config, kind if kind != "tests" else "tests", {}) or {}
+        sub = tree.get(self.config.name)
+        return sub if isinstance(sub, dict) else {}
 
     # -- files ----------------------------------------------------------------------------
     def _rel(self, path: Path) -> str:
@@ -211,36 +382,46 @@ class ProjectReader:
     def _glob(self, dirs: list[str], suffixes: tuple[str, ...]) -> list[Path]:
         out: list[Path] = []
         for d in dirs:
-            base = self.root / d
+            base = self.base / d
             if base.is_dir():
                 out.extend(p for p in sorted(base.rglob("*")) if p.suffix in suffixes and p.is_file())
         return out
 
     def _read_macros(self) -> None:
         for path in self._glob(self.config.macro_paths, (".sql",)):
-            self.project.macros[self._rel(path)] = self._read_text(path)
+            text = self._guard(lambda path=path: self._read_text(path))
+            if text is None:
+                continue
+            if self.parent is None:
+                self.project.macros[self._rel(path)] = text
+            self.project.macro_files.append((self.config.name, self._rel(path), text))
 
     # -- properties (.yml) --------------------------------------------------------------------
     def _read_properties(self) -> None:
         dirs = list(dict.fromkeys(self.config.model_paths + self.config.seed_paths + self.config.snapshot_paths))
         paths = self._glob(dirs, (".yml", ".yaml"))
-        if (self.root / "sources.yml").is_file():
-            paths.insert(0, self.root / "sources.yml")
+        if (self.base / "sources.yml").is_file():
+            paths.insert(0, self.base / "sources.yml")
         for path in paths:
-            self._read_text(path)
-            data = load_yaml_file(path, self.root)
-            if data is None:
-                continue
-            expect_type(data, dict, f"`{self._rel(path)}`", data)
-            check_keys(data, PROPERTIES_KEYS, "a properties file")
-            for entry in as_list(data.get("models")):
-                self._remember_model_properties(entry, path)
-            for entry in as_list(data.get("seeds")):
-                expect_type(entry, dict, "a seed entry", data.get("seeds"))
-                self._seed_properties[str(entry.get("name"))] = entry
-            for entry in as_list(data.get("sources")):
-                self._read_source(entry)
-            self._snapshot_entries.extend((entry, path) for entry in as_list(data.get("snapshots")))
+            self._guard(lambda path=path: self._read_properties_file(path))
+
+    def _read_properties_file(self, path: Path) -> None:
+        self._read_text(path)
+        data = load_yaml_file(path, self.root)
+        if data is None:
+            return
+        expect_type(data, dict, f"`{self._rel(path)}`", data)
+        check_keys(data, PROPERTIES_KEYS, "a properties file")
+        for entry in as_list(data.get("models")):
+            self._guard(lambda entry=entry: self._remember_model_properties(entry, path))
+        for entry in as_list(data.get("seeds")):
+            expect_type(entry, dict, "a seed entry", data.get("seeds"))
+            self._seed_properties[str(entry.get("name"))] = entry
+        for entry in as_list(data.get("sources")):
+            self._guard(lambda entry=entry: self._read_source(entry))
+        self._snapshot_entries.extend((entry, path) for entry in as_list(data.get("snapshots")))
+        for entry in as_list(data.get("unit_tests")):
+            self.project.unit_tests.append((self.config.name, entry, self._rel(path)))
 
     def _remember_model_properties(self, entry: Any, path: Path) -> None:
         expect_type(entry, dict, "a model entry", entry)
@@ -256,6 +437,13 @@ class ProjectReader:
                 hint="keep one entry per model",
             )
         self._properties[str(name)] = (entry, self._rel(path))
+        for i, ventry in enumerate(as_list(entry.get("versions"))):
+            expect_type(ventry, dict, "a `versions` entry", entry.get("versions"))
+            if "v" not in ventry:
+                raise ConfigError(f"version {i + 1} of model `{name}` needs `v:`", location=loc_of(ventry))
+            v = str(ventry["v"])
+            stem = str(ventry.get("defined_in") or f"{name}_v{v}")
+            self._versions[stem] = (str(name), v, ventry)
 
     def _check_properties_used(self) -> None:
         names = {n.name for n in self.project.nodes.values() if n.resource_type == "model"}
@@ -313,6 +501,9 @@ class ProjectReader:
                 else src.get("freshness"),
                 meta=dict(table.get("meta") or {}),
             )
+            external = _external_location(src, table, node)
+            if external is not None:
+                node.relation = Relation(schema=schema, identifier=node.relation.identifier, external=external)  # type: ignore[union-attr]
             self.project.nodes[uid] = node
             self._add_tests(node, table)
 
@@ -337,11 +528,11 @@ class ProjectReader:
     # -- models ---------------------------------------------------------------------------
     def _read_models(self) -> None:
         for base in self.config.model_paths:
-            base_dir = self.root / base
+            base_dir = self.base / base
             if not base_dir.is_dir():
                 continue
-            for path in sorted(base_dir.rglob("*.sql")):
-                self._read_model(path, base_dir)
+            for path in sorted(p for p in base_dir.rglob("*") if p.suffix in (".sql", ".py") and p.is_file()):
+                self._guard(lambda path=path, base_dir=base_dir: self._read_model(path, base_dir))
 
     def _read_model(self, path: Path, base_dir: Path) -> None:
         name = path.stem
@@ -356,6 +547,10 @@ class ProjectReader:
         folders = list(path.relative_to(base_dir).parent.parts)
         config = {"materialized": "view"}
         config.update(self._folder_config(self.config.models, folders, "models"))
+        version, version_entry = None, None
+        if name in self._versions:
+            name, version, version_entry = self._versions[path.stem]
+            uid = f"model.{self.config.name}.{name}.v{version}"
         props, _props_path = self._properties.get(name, (None, None))
         node = Node(
             unique_id=uid,
@@ -364,25 +559,48 @@ class ProjectReader:
             path=rel,
             line=1,
             package=self.config.name,
-            fqn=[self.config.name, *folders, name],
+            fqn=[self.config.name, *folders, name] + ([f"v{version}"] if version is not None else []),
             raw_sql=self._read_text(path),
             config=config,
+            language="python" if path.suffix == ".py" else "sql",
+            version=version,
         )
         node.checksum = self.project.files[rel]
         if props is not None:
-            self._apply_properties(node, props)
+            try:
+                self._apply_properties(node, props, version_entry)
+            except HeadwaterError as exc:  # the model stays, marked: its tests and docs are broken
+                node.problem = exc.render()
+                self.project.problems.append(exc)
+                self.project.problem_nodes[id(exc)] = uid
+                for test_uid in [u for u, n in self.project.nodes.items() if n.test and n.test.attached_to == uid]:
+                    del self.project.nodes[test_uid]
+        if version is not None:
+            latest = props.get("latest_version") if props is not None else None
+            node.config["_latest_version"] = str(latest) if latest is not None else None
+        if node.language == "python":
+            from headwater.project.python_models import read_python_model
+
+            info = read_python_model(node.raw_sql or "", rel)
+            _merge_config(node.config, info.config)
+            if node.config.get("materialized") == "view":  # a folder's default; Python models are tables
+                node.config["materialized"] = "table"
+            node.config["_python"] = info
         self.project.nodes[uid] = node
 
-    def _apply_properties(self, node: Node, props: YMap) -> None:
+    def _apply_properties(self, node: Node, props: YMap, version: YMap | None = None) -> None:
         node.description = str(props.get("description") or "")
-        cfg = props.get("config") or {}
-        expect_type(cfg, dict, "`config`", props, "config")
-        check_config_keys(cfg, f"model `{node.name}`")
-        _merge_config(node.config, cfg)
-        if props.get("tags"):
-            node.config["tags"] = list(node.config.get("tags") or []) + as_list(props["tags"])
-        node.meta.update(props.get("meta") or {})
+        for level in (props, version) if version is not None else (props,):
+            cfg = level.get("config") or {}
+            expect_type(cfg, dict, "`config`", level, "config")
+            check_config_keys(cfg, f"model `{node.name}`")
+            _merge_config(node.config, cfg)
+            if level.get("tags"):
+                node.config["tags"] = list(node.config.get("tags") or []) + as_list(level["tags"])
+            node.meta.update(level.get("meta") or {})
         node.columns = self._columns(props)
+        if version is not None and version.get("columns") is not None:
+            node.columns = _version_columns(node.columns, self._columns(_without_include(version)), version)
         if props.get("constraints") is not None:
             node.config["constraints"] = _constraints(props.get("constraints"), props, column=False)
         self._add_tests(node, props)
@@ -401,6 +619,15 @@ class ProjectReader:
                 break
             _take_config(out, sub, None, kind)
             level = sub
+        override = self._root_tree(kind)
+        if override:
+            _take_config(out, override, None, kind)
+            for folder in folders:
+                sub = override.get(folder)
+                if not isinstance(sub, dict):
+                    break
+                _take_config(out, sub, None, kind)
+                override = sub
         return out
 
     def _check_folder_tree(self, tree: dict, paths: list[str], kind: str) -> None:
@@ -408,7 +635,7 @@ class ProjectReader:
         level = tree
         if isinstance(level.get(self.config.name), dict):
             level = level[self.config.name]
-        self._check_level(level, [self.root / p for p in paths], kind)
+        self._check_level(level, [self.base / p for p in paths], kind)
 
     def _check_level(self, level: dict, dirs: list[Path], kind: str) -> None:
         for key, value in level.items():
@@ -553,7 +780,7 @@ class ProjectReader:
         from headwater.project.definition import Relation
 
         for base in self.config.seed_paths:
-            base_dir = self.root / base
+            base_dir = self.base / base
             if not base_dir.is_dir():
                 continue
             for path in sorted(base_dir.rglob("*.csv")):
@@ -611,7 +838,9 @@ def _take_config(out: dict, level: dict, skip: str | None, kind: str) -> None:
 def _merge_config(out: dict, new: dict) -> None:
     for key, value in new.items():
         key = str(key).lstrip("+").replace("-", "_")
-        if key == "tags":
+        if key in ("pre_hook", "post_hook"):  # hooks add up across levels, as in dbt
+            out[key] = as_list(out.get(key)) + as_list(value)
+        elif key == "tags":
             tags = list(out.get("tags") or [])
             tags.extend(t for t in as_list(value) if t not in tags)
             out["tags"] = tags
@@ -734,6 +963,68 @@ def _kwargs_suffix(kwargs: dict) -> str:
     if len(text) > 40:
         text = text[:24] + "_" + hashlib.md5(text.encode()).hexdigest()[:8]
     return text
+
+
+def _external_location(src: YMap, table: YMap, node: Node) -> str | None:
+    """dbt-duckdb's `external_location` (in `meta` or `config` of the source or the table),
+    formatted with the table's name, identifier, schema and meta (`{name}`)."""
+    settings: dict[str, Any] = {}
+    for level in (src, table):
+        settings.update(level.get("meta") or {})
+    for level in (src, table):
+        settings.update({k: v for k, v in (level.get("config") or {}).items() if k in ("external_location", "formatter", "plugin")})
+    where = loc_of(table, "name")
+    if "plugin" in settings:
+        raise ConfigError(
+            f"source `{node.display_name}` uses the dbt-duckdb plugin `{settings['plugin']}`, which headwater does not run",
+            location=where,
+            hint="load it with a headwater connector (`connector:` / `files:` in sources.yml) or `external_location`",
+        )
+    template = settings.get("external_location")
+    if not template:
+        return None
+    assert node.relation is not None
+    values = {"name": node.name, "identifier": node.relation.identifier, "schema": node.relation.schema,
+              "database": None, "tags": list(node.config.get("tags") or []), **settings}  # fmt: skip
+    formatter = str(settings.get("formatter", "newstyle"))
+    try:
+        if formatter == "newstyle":
+            location = str(template).format_map(values)
+        elif formatter == "oldstyle":
+            location = str(template) % values
+        elif formatter == "template":
+            from string import Template
+
+            location = Template(str(template)).substitute(values)
+        else:
+            raise ConfigError(f"unknown `formatter: {formatter}`", location=where, hint="use newstyle, oldstyle or template")
+    except (KeyError, ValueError, TypeError, IndexError) as exc:
+        raise ConfigError(f"`external_location` of `{node.display_name}` cannot be formatted: {exc}", location=where) from None
+    if "(" not in location and not location.startswith("'"):
+        location = "'" + location.replace("'", "''") + "'"
+    return location
+
+
+def _without_include(version: YMap) -> YMap:
+    out = YMap(version)
+    out.path, out.line = version.path, version.line
+    out["columns"] = [c for c in as_list(version.get("columns")) if isinstance(c, dict) and "name" in c]
+    return out
+
+
+def _version_columns(base: dict[str, Column], own: dict[str, Column], version: YMap) -> dict[str, Column]:
+    """A version's columns: `- include: all` (or a list) / `exclude:` of the model's, plus its own."""
+    include: Any = "all"
+    exclude: list[str] = []
+    for col in as_list(version.get("columns")):
+        if isinstance(col, dict) and "include" in col:
+            include = col.get("include")
+            exclude = [str(c) for c in as_list(col.get("exclude"))]
+    if include in ("*", "all"):
+        keep = {k: v for k, v in base.items() if k not in exclude}
+    else:
+        keep = {k: v for k, v in base.items() if k in [str(c) for c in as_list(include)] and k not in exclude}
+    return {**keep, **own}
 
 
 def _merge_freshness(base: Any, update: Any) -> Any:

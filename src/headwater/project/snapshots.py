@@ -75,7 +75,7 @@ class SnapshotReader:
                 )
             self._described[str(name)] = (entry, self.reader._rel(path))
         for base in self.config.snapshot_paths:
-            base_dir = self.reader.root / base
+            base_dir = self.reader.base / base
             if base_dir.is_dir():
                 for path in sorted(base_dir.rglob("*.sql")):
                     self._read_blocks(path, base_dir)
@@ -95,7 +95,7 @@ class SnapshotReader:
     def _folders(self, path: Path) -> list[str]:
         for base in self.config.snapshot_paths + self.config.model_paths:
             try:
-                return list(path.relative_to(self.reader.root / base).parent.parts)
+                return list(path.relative_to(self.reader.base / base).parent.parts)
             except ValueError:
                 continue
         return []

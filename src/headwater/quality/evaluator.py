@@ -84,6 +84,9 @@ class CheckRunner:
         results: list[CheckResult] = []
         planned: list[_Planned] = []
         for test in tests:
+            if test.test is not None and test.test.kind == "unit":
+                results.append(self._run_unit(test))
+                continue
             try:
                 planned.append(self.plan(test))
             except HeadwaterError as exc:
@@ -106,6 +109,21 @@ class CheckRunner:
         results.sort(key=lambda r: order.get(r.unique_id, 0))
         return results
 
+    def _run_unit(self, test: Node) -> CheckResult:
+        """A dbt unit test: the model's SQL on fixture rows against the expected rows."""
+        from headwater.quality.unit_tests import run_unit_test
+
+        started = time.perf_counter()
+        try:
+            outcome = run_unit_test(self.engine, test, self.nodes)
+        except HeadwaterError as exc:
+            return self._result(test, "error", message=exc.message)
+        status = "pass" if outcome.failures == 0 else ("fail" if test.severity == "error" else "warn")
+        result = self._result(test, status, failures=outcome.failures, message=outcome.message,
+                              query=outcome.query, sample=outcome.sample)  # fmt: skip
+        result.duration = time.perf_counter() - started
+        return result
+
     # -- planning -------------------------------------------------------------------------
     def _attached_relation(self, test: Node) -> str:
         assert test.test is not None and test.test.attached_to is not None
@@ -114,8 +132,14 @@ class CheckRunner:
     def plan(self, test: Node) -> _Planned:
         spec = test.test
         assert spec is not None
-        if spec.name == "singular":
-            return _Planned(test, (test.compiled_sql or "").strip().rstrip(";"), None)
+        if spec.kind in ("singular", "macro"):  # a query of failing rows (a file, or a test macro's)
+            sql = (test.compiled_sql or "").strip().rstrip(";")
+            attached = self.nodes.get(spec.attached_to) if spec.attached_to else None
+            if spec.kind == "macro" and attached is not None and attached.relation is not None:
+                current, final = self.relation_sql(attached.unique_id), attached.relation.render()
+                if current != final:  # auditing a staged relation before it is published
+                    sql = sql.replace(final, current)
+            return _Planned(test, sql, None)
         if spec.kind == "expectation":
             from headwater.quality.expectations import row_predicate
 
@@ -151,7 +175,7 @@ class CheckRunner:
             from headwater.quality.expectations import row_predicate
 
             return row_predicate(_expectation(spec.kwargs["expectation"]), relation)
-        if spec.name == "singular":
+        if spec.kind in ("singular", "macro", "unit"):
             return None
         cls = check_class(spec.name, node=test.name)
         kwargs = dict(spec.kwargs)
@@ -298,7 +322,7 @@ class CheckRunner:
             failures = min(failures, int(limit))
         status = evaluate_status(failures, test.config, rows)
         unit = "failing rows"
-        if test.test and test.test.name != "singular":
+        if test.test and test.test.kind == "generic":
             unit = check_class(test.test.name).unit
         message = "" if status == "pass" else f"{failures:,} {unit}"
         if message and rows:

@@ -86,7 +86,10 @@ class Runner:
         state: Any = None,
         options: dict[str, Any] | None = None,
         observer: Observer | None = None,
+        runtime: Any = None,
     ) -> None:
+        self.runtime = runtime
+        """Renders introspective nodes and hooks at run time (`headwater.sql.runtime.Runtime`)."""
         self.invocation_id = invocation_id
         self.observer = observer or Observer()
         self.state = state
@@ -206,8 +209,15 @@ class Runner:
         started = time.perf_counter()
         self.observer.node_started(unit, result)
         try:
-            if unit.build is not None:
+            if unit.build is not None and unit.build.problem is not None:
+                result.status = "error"
+                result.message = f"not loaded: {unit.build.problem}"
+            elif unit.build is not None:
+                self._prepare(unit.build)
+                self._hooks(unit.build, "pre_hook")
                 self._build(unit, result)
+                if result.status in ("success", "warn"):
+                    self._hooks(unit.build, "post_hook")
                 if result.status in ("success", "warn"):
                     result.duration = time.perf_counter() - started  # the build's own time, for the metrics
                     extra = self.observer.node_built(unit, result, self.engine)
@@ -357,7 +367,31 @@ class Runner:
         result.message = "; ".join(f"{c.name}: {c.message}" for c in bad[:3])
 
     def _checks(self, tests: list[Node], staged: dict[str, Relation]) -> list[CheckResult]:
-        return self._check_runner(staged).run(tests)
+        runner = self._check_runner(staged)
+        broken = [t for t in tests if t.problem is not None]
+        for test in tests:
+            if test.introspective and test.problem is None:
+                self._prepare(test)
+        results = runner.run([t for t in tests if t.problem is None])
+        results += [runner._result(t, "error", message=f"not loaded: {t.problem}") for t in broken]
+        return results
+
+    def _hooks(self, node: Node, which: str) -> None:
+        """Run the node's `pre_hook` (before its build) or `post_hook` (after it is published)."""
+        for i, sql in enumerate(node.hooks.get(which) or []):
+            try:
+                self.engine.execute(sql)
+            except HeadwaterError as exc:
+                raise type(exc)(
+                    f"{which.replace('_', '-')} {i + 1} of `{node.name}` failed: {exc.message}",
+                    node=node.name,
+                    hint="the hook runs as written in the model's config; fix its SQL",
+                ) from None
+
+    def _prepare(self, node: Node) -> None:
+        """Render an introspective node again now that its parents exist (`headwater.sql.runtime`)."""
+        if node.introspective and self.runtime is not None:
+            self.runtime.prepare(node, self.engine)
 
     def _check_runner(self, staged: dict[str, Relation]) -> CheckRunner:
         def relation_sql(uid: str) -> str:

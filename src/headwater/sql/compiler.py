@@ -8,12 +8,15 @@ rendered nodes together.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from headwater.engines.base import quote_identifier
 from headwater.errors import (
     CompilationError,
     ConfigError,
+    HeadwaterError,
     Location,
     NodeNotFoundError,
     did_you_mean,
@@ -21,8 +24,9 @@ from headwater.errors import (
 from headwater.project.definition import BATCH_END, BATCH_START, Node, Relation, Target
 from headwater.project.loader import Project
 from headwater.project.validate import check_config_keys
+from headwater.sql.macros import MacroFile
 from headwater.sql.parse import ParseCache
-from headwater.sql.render import PLACEHOLDER_RE, RefCall, Renderer
+from headwater.sql.render import PLACEHOLDER_RE, RefCall, Renderer, target_database
 from headwater.sql.safety import check_single_statement
 
 EPHEMERAL_PREFIX = "__hw_eph_"
@@ -30,51 +34,79 @@ _REF_ARG_RE = re.compile(r"""^\s*(ref|source)\s*\(\s*(['"][^'"]+['"](?:\s*,\s*['
 
 
 class Compiler:
-    """Turns a read `Project` into compiled nodes with dependencies."""
+    """Turns a read `Project` into compiled nodes with dependencies.
+
+    A node that fails to compile gets `problem` set and the error is kept in `problems`; the other
+    nodes compile, so commands on the unaffected part of the project still work.
+    """
 
     def __init__(
         self, project: Project, target: Target, vars: dict[str, Any], dialect: str, parse_cache: ParseCache
     ) -> None:
         self.project = project
         self.target = target
+        self.cli_vars = dict(vars)
         self.vars = {**project.config.vars, **vars}
         self.dialect = dialect
         self.parse_cache = parse_cache
         self.nodes = project.nodes
         self.env_vars: dict[str, str | None] = {}
+        self.problems: list[HeadwaterError] = list(project.problems)
+        self.problem_nodes: dict[int, str] = dict(project.problem_nodes)
+        """id() of a problem -> the node it stops."""
         self._calls: dict[str, list[RefCall]] = {}
         self._rendered: dict[str, str] = {}
+        self._hooks: dict[str, dict[str, str | list[str]]] = {}
         self._variant_calls: dict[str, tuple[str, list[RefCall]]] = {}
+        self.renderer: Renderer | None = None
+
+    def _guard(self, node: Node | None, action: Callable[[], Any]) -> Any:
+        try:
+            return action()
+        except HeadwaterError as exc:
+            self.problems.append(exc)
+            if node is not None:
+                node.problem = _problem_text(exc)
+                self.problem_nodes[id(exc)] = node.unique_id
+            return None
 
     def compile(self) -> dict[str, Node]:
+        config = self.project.config
         renderer = Renderer(
-            self.project.config.name,
+            config.name,
             self.target,
-            self.vars,
-            self.project.macros,
+            config.vars,
+            [MacroFile(*f) for f in self.project.macro_files],
             self._known_relations(),
             code_cache=self.parse_cache,
+            packages=config.package_vars,
+            dispatch=config.dispatch,
+            cli_vars=self.cli_vars,
+            graph_nodes=self.nodes,
         )
+        from headwater.project.packages import declared_name, declared_packages
+
+        renderer.declared_packages = {declared_name(d) for d in self._guard(None, lambda: declared_packages(Path(config.root))) or []}
+        self.renderer = renderer
+        self.problems.extend(renderer.problems)
         for node in self.nodes.values():
-            if node.raw_sql is not None:
-                self._render(renderer, node)
+            if node.problem is None and node.raw_sql is not None:
+                if node.language == "python":
+                    self._guard(node, lambda node=node: self._python_calls(node))
+                else:
+                    self._guard(node, lambda node=node: self._render(renderer, node))
         self._drop_disabled()
         for node in self.nodes.values():
-            if node.resource_type == "model" and node.config.get("materialized") == "incremental":
-                rendered = renderer.render(node, incremental=True)
-                self.env_vars.update(rendered.env_vars)
-                self._variant_calls[node.unique_id] = (rendered.sql, rendered.calls)
+            if node.problem is None and node.resource_type == "model" and node.language == "sql" and node.config.get("materialized") == "incremental":
+                self._guard(node, lambda node=node: self._render_variant(renderer, node))
         for node in self.nodes.values():
-            if node.resource_type == "model":
-                node.relation = self._model_relation(node)
-            elif node.resource_type == "snapshot":
-                from headwater.project.snapshots import snapshot_relation
-
-                node.relation = snapshot_relation(node, self.target)
+            if node.resource_type in ("model", "seed", "snapshot"):
+                self._guard(node, lambda node=node: self._set_relation(renderer, node))
         for node in self.nodes.values():
-            if node.unique_id in self._calls:
-                self._resolve_calls(node)
-        self._resolve_generic_tests()
+            if node.unique_id in self._calls and node.problem is None:
+                self._guard(node, lambda node=node: self._resolve_calls(node))
+        self._compile_tests(renderer)
+        self._compile_unit_tests(renderer)
         self._parse_edges()
         self._inline_ephemerals()
         return self.nodes
@@ -104,17 +136,90 @@ class Compiler:
         self.env_vars.update(rendered.env_vars)
         self._calls[node.unique_id] = rendered.calls
         self._rendered[node.unique_id] = rendered.sql
+        self._hooks[node.unique_id] = dict(rendered.hooks)
+        node.introspective = bool(rendered.introspective)
+
+    def _render_variant(self, renderer: Renderer, node: Node) -> None:
+        rendered = renderer.render(node, incremental=True)
+        self.env_vars.update(rendered.env_vars)
+        self._variant_calls[node.unique_id] = (rendered.sql, rendered.calls)
+
+    def _python_calls(self, node: Node) -> None:
+        """A Python model's `dbt.ref()` / `dbt.source()` calls, read from its syntax tree at load."""
+        info = node.config["_python"]
+        calls = [RefCall("ref", tuple(a for a in (r.package, r.name) if a), r.version) for r in info.refs]
+        calls += [RefCall("source", (s.source, s.table)) for s in info.sources]
+        self._calls[node.unique_id] = calls
+        self._rendered[node.unique_id] = ""
 
     def _drop_disabled(self) -> None:
         disabled = [uid for uid, n in self.nodes.items() if n.config.get("enabled") is False]
         for uid in disabled:
             del self.nodes[uid]
 
-    def _model_relation(self, node: Node) -> Relation:
+    def _set_relation(self, renderer: Renderer, node: Node) -> None:
+        if node.resource_type == "model":
+            self._check_materialization(renderer, node)
+        if node.resource_type == "snapshot":
+            from headwater.project.snapshots import snapshot_relation
+
+            node.relation = snapshot_relation(node, self.target)  # validates the snapshot's config
+            if node.config.get("target_schema"):
+                return  # dbt's legacy setting: used as written
+        schema = self._name_macro(renderer, node, "generate_schema_name", node.config.get("schema"))
+        alias = self._name_macro(renderer, node, "generate_alias_name", node.config.get("alias"))
+        if node.config.get("database") is not None or renderer.macro("generate_database_name", self.project.config.name):
+            database = self._name_macro(renderer, node, "generate_database_name", node.config.get("database"))
+            expected = target_database(self.target)
+            if database and expected and str(database) != expected:
+                raise ConfigError(
+                    f"`{node.name}` would be built in database `{database}`, but target `{self.target.name}` "
+                    f"builds into one DuckDB database, `{expected}`",
+                    location=Location(node.path, node.line),
+                    node=node.name,
+                    hint="remove the `database` config, or make generate_database_name return target.database",
+                )
+        node.relation = Relation(schema=schema, identifier=alias)
+
+    def _name_macro(self, renderer: Renderer, node: Node, name: str, custom: Any) -> str:
+        """The project's `generate_<x>_name` macro if it defines one (or a dispatched override),
+        else dbt's default; the result is trimmed, as dbt does."""
+        root = self.project.config.name
+        overridden = renderer.macro(name, root) or any(
+            renderer.macro(f"{p}__{name}", root) for p in ("default", self.target.engine)
+        )
+        if not overridden:
+            if name == "generate_schema_name":
+                return _schema_name(self.target.schema, custom)
+            if name == "generate_alias_name":
+                if custom:
+                    return str(custom).strip()
+                return f"{node.name}_v{node.version}" if node.version is not None else node.name
+        macro = renderer.macro(name)
+        assert macro is not None
+        value = renderer.call_macro(node, macro, None if custom in (None, "") else custom)
+        text = str(value if value is not None else "").strip()
+        if not text and name != "generate_database_name":
+            raise ConfigError(
+                f"`{name}` returned an empty name for `{node.name}`",
+                location=Location(node.path, node.line),
+                node=node.name,
+                hint=f"make the project's `{name}` macro return a name for every node",
+            )
+        return text
+
+    def _check_materialization(self, renderer: Renderer, node: Node) -> None:
         mat = node.config.get("materialized", "view")
         from headwater.materialize import known_materializations
 
         known = known_materializations()
+        if mat in renderer.materializations and mat not in known:
+            raise ConfigError(
+                f"`{node.name}` uses the custom materialization `{mat}`, which headwater does not run",
+                location=Location(node.path, node.line),
+                node=node.name,
+                hint="custom `{% materialization %}` blocks are not supported; use one of: " + ", ".join(known),
+            )
         if mat not in known:
             raise ConfigError(
                 f"unknown materialization `{mat}` for model `{node.name}`" + did_you_mean(str(mat), known),
@@ -123,8 +228,139 @@ class Compiler:
                 hint="use one of: " + ", ".join(known) + " (set by `config(materialized=...)`, the model's "
                 "properties, or `+materialized` under `models:` in the project file)",
             )
-        schema = _schema_name(self.target.schema, node.config.get("schema"))
-        return Relation(schema=schema, identifier=str(node.config.get("alias") or node.name))
+
+    # -- tests ------------------------------------------------------------------------------
+    def _compile_tests(self, renderer: Renderer) -> None:
+        for node in self.nodes.values():
+            spec = node.test
+            if spec is None or spec.kind != "generic" or node.problem is not None:
+                continue
+            if spec.attached_to not in self.nodes:
+                continue
+            macro = self._test_macro(renderer, spec.name)
+            if macro is None:
+                self._guard(node, lambda node=node: self._validate_generic(node))
+                self._guard(node, lambda node=node: self._resolve_generic_test(node))
+            else:
+                self._guard(node, lambda node=node, macro=macro: self._render_macro_test(renderer, node, macro))
+                if node.unique_id in self._calls and node.problem is None:
+                    self._guard(node, lambda node=node: self._resolve_calls(node))
+
+    def _compile_unit_tests(self, renderer: Renderer) -> None:
+        from headwater.project.definition import CheckSpec
+        from headwater.quality.unit_tests import parse_unit_test
+
+        config = self.project.config
+        for package, entry, path in self.project.unit_tests:
+            unit = self._guard(None, lambda entry=entry, path=path: parse_unit_test(entry, path, Path(config.root), config.test_paths))
+            if unit is None:
+                continue
+            settings = dict(entry.get("config") or {})
+            if settings.get("enabled") is False:
+                continue
+            model = find_ref(self._by_name(), config.name, unit.model, None, None, _Anchor(package))
+            uid = f"unit_test.{package}.{unit.model}.{unit.name}"
+            node = Node(
+                unique_id=uid, name=unit.name, resource_type="test", path=path, line=getattr(entry, "line", None),
+                package=package, fqn=[package, unit.model, unit.name],
+                config={"severity": "error", "tags": list(settings.get("tags") or []), "meta": dict(settings.get("meta") or {})},
+                test=CheckSpec(name="unit_test", kind="unit", attached_to=model.unique_id if model else None,
+                               kwargs={"unit": unit}),
+                depends_on=[model.unique_id] if model else [],
+            )  # fmt: skip
+            self.nodes[uid] = node
+            if model is None:
+                self._guard(node, lambda unit=unit, path=path, entry=entry: _raise(NodeNotFoundError(
+                    f"unit test `{unit.name}` tests model `{unit.model}`, which does not exist"
+                    + did_you_mean(unit.model, self._by_name()),
+                    location=Location(path, getattr(entry, "line", None)),
+                )))  # fmt: skip
+                continue
+            self._guard(node, lambda node=node, model=model, unit=unit: self._render_unit_test(renderer, node, model, unit))
+
+    def _render_unit_test(self, renderer: Renderer, node: Node, model: Node, unit: Any) -> None:
+        if model.language != "sql" or model.raw_sql is None:
+            raise ConfigError(
+                f"unit test `{unit.name}`: `{model.name}` is not a SQL model; unit tests run SQL models",
+                location=Location(node.path, node.line), node=node.name,
+            )  # fmt: skip
+        overrides = unit.overrides
+        macros = dict(overrides.get("macros") or {})
+        incremental = bool(macros.pop("is_incremental", False))
+        with renderer.overridden(overrides.get("vars"), overrides.get("env_vars"), macros):
+            rendered = renderer.render(model, incremental=incremental)
+        calls = rendered.calls
+        targets = [self._lookup(call, model) for call in calls]
+        for fixture in unit.given:
+            found = next((t for c, t in zip(calls, targets, strict=True)
+                          if fixture.matches(c.kind, c.args, c.version)), None)  # fmt: skip
+            if found is None:
+                raise ConfigError(
+                    f"unit test `{unit.name}`: `{model.name}` does not read the given input "
+                    f"`{fixture.kind}({', '.join(repr(a) for a in fixture.args)})`",
+                    location=Location(node.path, node.line), node=node.name,
+                    hint="give only the refs and sources the model reads",
+                )  # fmt: skip
+            fixture.relation = found.unique_id
+
+        def sub(match: re.Match) -> str:
+            i = int(match.group(1))
+            call, target = calls[i], targets[i]
+            for fixture in unit.given:
+                if fixture.matches(call.kind, call.args, call.version):
+                    return str(fixture.cte)
+            if target.materialized == "ephemeral" and target is not model:
+                return EPHEMERAL_PREFIX + target.name
+            return target.relation.render() if target.relation is not None else target.name
+
+        sql = PLACEHOLDER_RE.sub(sub, rendered.sql)
+        chain = [e for e in self._ephemeral_chain(model, []) if EPHEMERAL_PREFIX + e.name in sql]
+        if chain:
+            sql = _with_ctes([(EPHEMERAL_PREFIX + e.name, self._ephemeral_body(e)) for e in chain], sql, self.dialect)
+        check_single_statement(sql, path=model.path, node=model.name, dialect=self.dialect)
+        node.test.kwargs["sql"] = sql  # type: ignore[union-attr]
+
+    def _test_macro(self, renderer: Renderer, name: str) -> Callable[..., Any] | None:
+        """The `{% test %}` macro a generic test names, or None for headwater's built-in checks.
+
+        `pkg.name` looks in that package; a bare name in the root project, then the built-in
+        checks, then (when exactly one package defines it) the packages. A project's own
+        `test_<name>` overrides a built-in check, as in dbt.
+        """
+        from headwater.quality.checks import REGISTRY
+
+        package, _, short = name.rpartition(".")
+        macro_name = f"test_{short}"
+        root = self.project.config.name
+        if package:
+            own = renderer.macro(macro_name, package)
+            if short in REGISTRY and package in ("dbt_utils", "dbt", root) and renderer.macro(macro_name, root) is None:
+                return None  # headwater's built-in is the same check, scanned with the others
+            return own
+        own = renderer.macro(macro_name, root)
+        if own is not None or short in REGISTRY:
+            return own
+        found = [scope[macro_name] for pkg, scope in renderer.scopes.items() if macro_name in scope and pkg != "dbt"]
+        return found[0] if len(found) == 1 else None
+
+    def _validate_generic(self, node: Node) -> None:
+        from headwater.quality.checks import validate_check
+
+        assert node.test is not None
+        validate_check(
+            node.test.name, node.test.kwargs, node.test.column, Location(node.path, node.line), node.name,
+            where=node.config.get("where"),
+        )  # fmt: skip
+
+    def _render_macro_test(self, renderer: Renderer, node: Node, macro: Callable[..., Any]) -> None:
+        assert node.test is not None and node.test.attached_to is not None
+        target = self.nodes[node.test.attached_to]
+        rendered = renderer.render_test(node, target, macro, node.test.kwargs, node.test.column)
+        node.test.kind = "macro"
+        self.env_vars.update(rendered.env_vars)
+        self._calls[node.unique_id] = rendered.calls
+        self._rendered[node.unique_id] = rendered.sql
+        node.introspective = bool(rendered.introspective)
 
     # -- refs -----------------------------------------------------------------------------
     def _lookup(self, call: RefCall, node: Node) -> Node:
@@ -132,10 +368,14 @@ class Compiler:
             return node
         if call.kind == "ref":
             name = call.args[-1]
-            found = self._by_name().get(name)
+            package = call.args[0] if len(call.args) == 2 else None
+            found = self._find_ref(name, package, call.version, node)
             if found is None:
+                what = f"`{package}.{name}`" if package else f"`{name}`"
+                if call.version is not None:
+                    what += f" version {call.version}"
                 raise NodeNotFoundError(
-                    f"`{node.name}` refers to `{name}`, which is not a model, seed or snapshot"
+                    f"`{node.name}` refers to {what}, which is not a model, seed or snapshot"
                     + did_you_mean(name, self._by_name()),
                     location=Location(node.path, _line_of(node.raw_sql or "", name)),
                     node=node.name,
@@ -143,31 +383,37 @@ class Compiler:
                 )
             return found
         sname, tname = call.args
-        uid = f"source.{self.project.config.name}.{sname}.{tname}"
-        if uid not in self.nodes:
-            names = [n.display_name for n in self.nodes.values() if n.resource_type == "source"]
-            raise NodeNotFoundError(
-                f"`{node.name}` refers to source `{sname}.{tname}`, which is not declared"
-                + did_you_mean(f"{sname}.{tname}", names),
-                location=Location(node.path, _line_of(node.raw_sql or "", tname)),
-                node=node.name,
-                hint="declare it in sources.yml under `sources: - name: "
-                + sname
-                + "` / `tables: - name: "
-                + tname
-                + "`",
-            )
-        return self.nodes[uid]
+        found = find_source(self.nodes, [node.package, self.project.config.name, *self.project.config.packages], sname, tname)
+        if found is not None:
+            return found
+        names = [n.display_name for n in self.nodes.values() if n.resource_type == "source"]
+        raise NodeNotFoundError(
+            f"`{node.name}` refers to source `{sname}.{tname}`, which is not declared"
+            + did_you_mean(f"{sname}.{tname}", names),
+            location=Location(node.path, _line_of(node.raw_sql or "", tname)),
+            node=node.name,
+            hint="declare it in sources.yml under `sources: - name: " + sname + "` / `tables: - name: " + tname + "`",
+        )
 
-    def _by_name(self) -> dict[str, Node]:
+    def _find_ref(self, name: str, package: str | None, version: str | None, node: Node) -> Node | None:
+        return find_ref(self._by_name(), self.project.config.name, name, package, version, node)
+
+    def _by_name(self) -> dict[str, list[Node]]:
         if not hasattr(self, "_names"):
-            self._names = {
-                n.name: n for n in self.nodes.values() if n.resource_type in ("model", "seed", "snapshot")
-            }
+            self._names: dict[str, list[Node]] = {}
+            for n in self.nodes.values():
+                if n.resource_type in ("model", "seed", "snapshot"):
+                    self._names.setdefault(n.name, []).append(n)
         return self._names
 
     def _resolve_calls(self, node: Node) -> None:
-        node.compiled_sql = self._resolve(node, self._rendered[node.unique_id], self._calls[node.unique_id])
+        calls = self._calls[node.unique_id]
+        node.compiled_sql = self._resolve(node, self._rendered[node.unique_id], calls)
+        if node.language == "python":
+            node.compiled_sql = None
+            node.config["_python_refs"] = self._python_relations(node, calls)
+        hooks = self._hooks.get(node.unique_id) or {}
+        node.hooks = {key: [self._resolve(node, str(sql), calls) for sql in items] for key, items in hooks.items()}
         if node.unique_id in self._variant_calls:
             sql, calls = self._variant_calls[node.unique_id]
             node.variants["incremental"] = self._resolve(node, sql, calls)
@@ -203,18 +449,30 @@ class Compiler:
         node.depends_on = deps + [d for d in node.depends_on if d not in deps]
         return PLACEHOLDER_RE.sub(sub, sql)
 
-    def _resolve_generic_tests(self) -> None:
-        for node in self.nodes.values():
-            if node.test is None or node.test.name == "singular":
-                continue
-            if node.test.attached_to not in self.nodes:
-                continue
-            for key, value in node.test.kwargs.items():
-                if isinstance(value, str) and _REF_ARG_RE.match(value):
-                    target = self._resolve_ref_string(value, node)
-                    node.test.kwargs[key] = {"__relation__": target.unique_id}
-                    if target.unique_id not in node.depends_on:
-                        node.depends_on.append(target.unique_id)
+    def _python_relations(self, node: Node, calls: list[RefCall]) -> dict[str, str]:
+        """`ref:<key>` / `source:<s>.<t>` -> the SQL a Python model's `dbt.ref()` reads."""
+        from headwater.project.python_models import relation_map
+
+        def rendered(call: RefCall) -> str:
+            target = self._lookup(call, node)
+            if target.materialized == "ephemeral":
+                return f"(\n{self._ephemeral_body(target)}\n)"
+            return target.relation.render() if target.relation is not None else target.name
+
+        return relation_map(
+            node.config["_python"],
+            ref=lambda r: rendered(RefCall("ref", tuple(a for a in (r.package, r.name) if a), r.version)),
+            source=lambda s: rendered(RefCall("source", (s.source, s.table))),
+        )
+
+    def _resolve_generic_test(self, node: Node) -> None:
+        assert node.test is not None
+        for key, value in node.test.kwargs.items():
+            if isinstance(value, str) and _REF_ARG_RE.match(value):
+                target = self._resolve_ref_string(value, node)
+                node.test.kwargs[key] = {"__relation__": target.unique_id}
+                if target.unique_id not in node.depends_on:
+                    node.depends_on.append(target.unique_id)
 
     def _resolve_ref_string(self, text: str, node: Node) -> Node:
         match = _REF_ARG_RE.match(text)
@@ -289,6 +547,64 @@ class Compiler:
             else:
                 out.append(dep)
         return out
+
+
+class _Anchor:
+    """A stand-in for the calling node when only its package matters (unit tests)."""
+
+    def __init__(self, package: str) -> None:
+        self.package = package
+
+
+def _raise(exc: Exception) -> None:
+    raise exc
+
+
+def find_ref(
+    by_name: dict[str, list[Node]], root: str, name: str, package: str | None, version: str | None, node: Any
+) -> Node | None:
+    """dbt's ref resolution: the calling node's package, then the root project, then any
+    package; a versioned model's `latest_version` unless `v=` names one."""
+    candidates = by_name.get(name, [])
+    if package is not None:
+        candidates = [c for c in candidates if c.package == package]
+    if not candidates:
+        return None
+    order = {node.package: 0, root: 1}
+    candidates = sorted(candidates, key=lambda c: order.get(c.package, 2))
+    first_package = candidates[0].package
+    candidates = [c for c in candidates if c.package == first_package]
+    if version is not None:
+        return next((c for c in candidates if c.version == str(version)), None)
+    if len(candidates) == 1:
+        return candidates[0]
+    latest = candidates[0].config.get("_latest_version")
+    if latest is not None:
+        return next((c for c in candidates if c.version == str(latest)), None)
+    return max(candidates, key=lambda c: _version_key(c.version))
+
+
+def find_source(nodes: dict[str, Node], packages: list[str], source: str, table: str) -> Node | None:
+    """A source table as `source()` names it, in the calling node's package first (``packages``)."""
+    for package in packages:
+        found = nodes.get(f"source.{package}.{source}.{table}")
+        if found is not None:
+            return found
+    return None
+
+
+def _version_key(version: str | None) -> tuple[int, float | str]:
+    try:
+        return (1, float(version or 0))
+    except ValueError:
+        return (0, str(version))
+
+
+def _problem_text(exc: HeadwaterError) -> str:
+    where = f"{exc.location.path}:{exc.location.line}" if exc.location and exc.location.line else (
+        exc.location.path if exc.location else ""
+    )
+    return (f"{where}: " if where else "") + exc.message + (f"\nhint: {exc.hint}" if exc.hint else "")
 
 
 def _schema_name(target_schema: str, custom: Any) -> str:

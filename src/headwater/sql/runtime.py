@@ -1,0 +1,126 @@
+"""Rendering at run time: introspective nodes, and the project's `on-run-start`/`on-run-end` hooks.
+
+A node whose template reads the warehouse (`run_query`, `adapter.get_columns_in_relation`,
+`dbt_utils.star`, anything behind `{% if execute %}`) was rendered at load with `execute` false,
+as dbt's parser does. When the runner reaches it, its parents are built, so `Runtime.prepare`
+renders it again with a live engine and real relation names (no placeholders), inlines the
+ephemeral models it reads, and replaces the node's SQL, incremental variant and hooks.
+
+Rendering shares one `Renderer` (templates compiled once) under a lock: a render is a few
+milliseconds, queries included, against builds of seconds.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+from headwater.project.definition import Node, Relation
+
+if TYPE_CHECKING:
+    from headwater.engines.base import Engine
+    from headwater.manifest import Manifest
+    from headwater.sql.render import RefCall, Renderer
+
+
+class Runtime:
+    """Renders nodes and project hooks against the warehouse, for one run."""
+
+    def __init__(self, manifest: Manifest, full_refresh: bool = False, command: str = "run") -> None:
+        self.manifest = manifest
+        self.full_refresh = full_refresh
+        self.command = command
+        self._lock = threading.Lock()
+        self._renderer: Renderer | None = None
+        self._engine: Engine | None = None
+        self._by_name: dict[str, list[Node]] = {}
+        for node in manifest.nodes.values():
+            if node.resource_type in ("model", "seed", "snapshot"):
+                self._by_name.setdefault(node.name, []).append(node)
+
+    def renderer(self, engine: Engine) -> Renderer:
+        if self._renderer is None or self._engine is not engine:
+            from headwater.sql.macros import MacroFile
+            from headwater.sql.render import Renderer
+
+            inputs = self.manifest.runtime
+            assert inputs is not None
+            config = self.manifest.config
+            self._renderer = Renderer(
+                config.name,
+                self.manifest.target,
+                inputs.vars,
+                [MacroFile(*f) for f in inputs.macro_files],
+                packages=inputs.package_vars,
+                dispatch=inputs.dispatch,
+                cli_vars=inputs.cli_vars,
+                engine=engine,
+                resolve=self._resolve,
+                graph_nodes=self.manifest.nodes,
+                full_refresh=self.full_refresh,
+                command=self.command,
+            )
+            self._engine = engine
+        return self._renderer
+
+    def _resolve(self, call: RefCall, node: Node) -> Relation | None:
+        from headwater.sql.compiler import EPHEMERAL_PREFIX, find_ref, find_source
+
+        if call.kind == "this":
+            return node.relation
+        if call.kind == "ref":
+            package = call.args[0] if len(call.args) == 2 else None
+            found = find_ref(self._by_name, self.manifest.config.name, call.args[-1], package, call.version, node)
+        else:
+            config = self.manifest.config
+            found = find_source(self.manifest.nodes, [node.package, config.name, *config.packages], *call.args)
+        if found is None:
+            return None
+        if found.materialized == "ephemeral":
+            return Relation(schema="", identifier=EPHEMERAL_PREFIX + found.name)
+        return found.relation
+
+    def prepare(self, node: Node, engine: Engine) -> None:
+        """Render ``node`` again with the warehouse at hand; its SQL, variant and hooks change."""
+        with self._lock:
+            renderer = self.renderer(engine)
+            rendered = renderer.render(node)
+            node.compiled_sql = self._with_ephemerals(node, rendered.sql)
+            node.hooks = rendered.hooks
+            if "incremental" in node.variants:
+                node.variants["incremental"] = self._with_ephemerals(node, renderer.render(node, incremental=True).sql)
+
+    def _with_ephemerals(self, node: Node, sql: str) -> str:
+        from headwater.sql.compiler import EPHEMERAL_PREFIX, _with_ctes
+
+        chain: list[Node] = []
+
+        def walk(n: Node) -> None:
+            for dep in n.depends_on:
+                parent = self.manifest.nodes.get(dep)
+                if parent is not None and parent.materialized == "ephemeral" and parent not in chain:
+                    walk(parent)
+                    chain.append(parent)
+
+        walk(node)
+        used = [e for e in chain if EPHEMERAL_PREFIX + e.name in sql]
+        if not used:
+            return sql
+        ctes = [(EPHEMERAL_PREFIX + e.name, (e.compiled_sql or "").strip().rstrip(";")) for e in chain]
+        return _with_ctes(ctes, sql, self.manifest.dialect)
+
+    def project_hooks(self, which: str, engine: Engine, **context: Any) -> list[str]:
+        """The rendered `on-run-start` or `on-run-end` statements (`results`, `schemas` in context)."""
+        config = self.manifest.config
+        hooks = config.on_run_start if which == "on-run-start" else config.on_run_end
+        out = []
+        with self._lock:
+            renderer = self.renderer(engine)
+            for i, text in enumerate(hooks):
+                sql = renderer.render_string(text, None, f"{config.config_file}:{which}[{i}]", **context).strip()
+                if sql:
+                    out.append(sql)
+        return out
+
+
+__all__ = ["Runtime"]

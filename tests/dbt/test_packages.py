@@ -1,0 +1,214 @@
+"""A dbt project with packages runs unchanged: namespaces, dispatch, package tests and models,
+scoped vars, schema macros, hooks and introspection."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from headwater.context import Context
+from headwater.errors import HeadwaterError
+
+
+def _rows(root: Path, sql: str) -> list[tuple]:
+    con = duckdb.connect(str(root / ".headwater" / "warehouse.duckdb"), read_only=True)
+    try:
+        return con.sql(sql).fetchall()
+    finally:
+        con.close()
+
+
+def test_build_uses_packages_dispatch_vars_and_schema_macro(shop: Callable[..., Path], cli) -> None:
+    root = shop()
+    res = cli("build", "--project-dir", root)
+    assert res.code == 0, res.out + res.err
+    # seeds land in `raw` (the project's generate_schema_name), not main_raw; `extra` is disabled by Jinja
+    assert _rows(root, "select count(*) from raw.orders") == [(3,)]
+    tables = {r[0] for r in _rows(root, "select table_schema || '.' || table_name from information_schema.tables")}
+    assert "raw.extra_rows" not in tables
+    rows = _rows(root, "select id, order_day, units, currency, region, greeting from main.stg_orders order by id")
+    # duckdb__to_units (a cast to integer) beats default__to_units; the root's `default__greeting`
+    # wins through `dispatch: search_order: [shop, toolkit]`
+    assert [r[2] for r in rows] == [125, 30, 72] or [r[2] for r in rows] == [125, 30, 73]
+    assert rows[0][1].isoformat().startswith("2026-01-03")
+    assert {r[3] for r in rows} == {"EUR"} and {r[4] for r in rows} == {"north"}
+    assert {r[5] for r in rows} == {"hello from shop"}
+    # the package's model, configured by the root's `models: toolkit: +schema: kit`; its vars are
+    # the package's own (`kit_only`), overridden by the root's `vars: toolkit:` scope (`scale`)
+    assert _rows(root, "select kit, scale from main_kit.kit_numbers") == [(7, 10)]
+    assert _rows(root, "select kit from main.kit_copy") == [(7,)]
+
+
+def test_package_generic_tests_run_and_fail(shop: Callable[..., Path], cli) -> None:
+    root = shop({"seeds/orders.csv": "id,customer,amount,ordered_at\n1,ann,-2,2026-01-03 10:00:00\n2, ,3,2026-01-04 11:30:00\n"})
+    res = cli("build", "--project-dir", root, "-s", "orders", "stg_orders")
+    assert res.code == 1, res.out + res.err
+    out = res.out + res.err
+    assert "is_positive" in out and "not_empty_string" in out
+    assert "1 failing rows" in out or "1 failing row" in out
+
+
+def test_introspection_is_rendered_after_parents_are_built(shop: Callable[..., Path], cli) -> None:
+    root = shop()
+    assert cli("build", "--project-dir", root).code == 0
+    cols = [r[0] for r in _rows(root, "select column_name from information_schema.columns where table_name = 'orders_wide' order by ordinal_position")]
+    assert cols == ["id", "customer", "amount", "order_day", "units", "currency"]
+    # a new column upstream appears in the introspecting model on the next build
+    (root / "models/staging/stg_orders.sql").write_text(
+        (root / "models/staging/stg_orders.sql").read_text() .replace("from {{ ref('orders') }}", ", 1 as added from {{ ref('orders') }}")
+    )
+    assert cli("build", "--project-dir", root).code == 0
+    cols = [r[0] for r in _rows(root, "select column_name from information_schema.columns where table_name = 'orders_wide' order by ordinal_position")]
+    assert cols[-1] == "added" and "greeting" not in cols
+
+
+def test_hooks_run(shop: Callable[..., Path], cli) -> None:
+    root = shop()
+    assert cli("build", "--project-dir", root).code == 0
+    log = _rows(root, "select event, n from main.run_log")
+    assert ("customers built", 2) in log
+    ends = [n for e, n in log if e == "end"]
+    assert len(ends) == 1 and ends[0] > 5  # on-run-end saw the run's results
+
+
+def test_missing_package_names_the_fix(shop: Callable[..., Path], cli) -> None:
+    root = shop(packages=False)
+    res = cli("ls", "--project-dir", root)
+    assert res.code == 0  # listing still works
+    assert "headwater deps" in res.err
+    res = cli("build", "--project-dir", root, "-s", "orders")
+    assert res.code == 0 and "headwater deps" in res.err  # reported; the unaffected node builds
+    assert _rows(root, "select count(*) from raw.orders") == [(3,)]
+    res = cli("build", "--project-dir", root)
+    assert res.code == 2 and "toolkit" in res.err  # the models that use the package do not
+
+
+def test_problems_are_reported_together_and_the_rest_runs(shop: Callable[..., Path], cli) -> None:
+    root = shop(
+        {
+            "models/marts/bad_one.sql": "select {{ toolkit.broken_helper() }} as x",
+            "models/marts/bad_two.sql": "select {{ var('nope') }} as x",
+        }
+    )
+    res = cli("compile", "--project-dir", root)
+    assert res.code == 2
+    # both problems at once; the one inside the package macro points at the macro's file and line
+    assert "dbt_packages/toolkit/macros/money.sql:" in res.err and "bad_one" in res.err
+    assert "models/marts/bad_two.sql" in res.err and "nope" in res.err
+    res = cli("build", "--project-dir", root, "-s", "+customers")
+    assert res.code == 0, res.out + res.err
+    res = cli("build", "--project-dir", root)
+    assert res.code == 2
+    assert _rows(root, "select count(*) from main.customers") == [(2,)]
+
+
+def test_macro_error_line_is_the_macro_line(shop: Callable[..., Path]) -> None:
+    root = shop({"models/marts/bad_one.sql": "select {{ toolkit.broken_helper() }} as x"})
+    ctx = Context(root)
+    with pytest.raises(HeadwaterError) as info:
+        ctx.compile(["bad_one"])
+    text = info.value.render()
+    macro_lines = (root / "dbt_packages/toolkit/macros/money.sql").read_text().splitlines()
+    line = next(i for i, t in enumerate(macro_lines, 1) if "this_is_not_defined" in t)
+    assert f"dbt_packages/toolkit/macros/money.sql:{line}" in text
+
+
+def test_versioned_models(shop: Callable[..., Path], cli) -> None:
+    root = shop(
+        {
+            "models/marts/dim_v1.sql": "select 1 as v",
+            "models/marts/dim_v2.sql": "select 2 as v",
+            "models/marts/versions.yml": """\
+                version: 2
+                models:
+                  - name: dim
+                    latest_version: 1
+                    versions:
+                      - v: 1
+                      - v: 2
+            """,
+            "models/marts/uses_latest.sql": "select v from {{ ref('dim') }}",
+            "models/marts/uses_v2.sql": "select v from {{ ref('dim', v=2) }}",
+        }
+    )
+    res = cli("build", "--project-dir", root, "-s", "+uses_latest", "+uses_v2")
+    assert res.code == 0, res.out + res.err
+    assert _rows(root, "select v from main.uses_latest") == [(1,)]
+    assert _rows(root, "select v from main.uses_v2") == [(2,)]
+    assert _rows(root, "select v from main.dim_v2") == [(2,)]  # dbt's alias: <name>_v<version>
+
+
+def test_custom_materialization_is_an_error(shop: Callable[..., Path], cli) -> None:
+    root = shop(
+        {
+            "macros/mat.sql": "{% materialization fancy, adapter='duckdb' %}{% endmaterialization %}",
+            "models/marts/m.sql": "{{ config(materialized='fancy') }} select 1 as x",
+        }
+    )
+    res = cli("compile", "--project-dir", root, "-s", "m")
+    assert res.code == 2
+    assert "custom materialization `fancy`" in res.err
+
+
+def test_project_scoped_var_and_cli_override(shop: Callable[..., Path]) -> None:
+    root = shop()
+    ctx = Context(root, vars={"region": "south"})
+    node = next(n for n in ctx.compile(["stg_orders"]) if n.name == "stg_orders")
+    assert "'south' as region" in (node.compiled_sql or "")
+    assert os.path.exists(root / "dbt_packages")
+
+
+UNIT_TESTS = """\
+version: 2
+unit_tests:
+  - name: totals_per_customer
+    model: customers
+    given:
+      - input: ref('stg_orders')
+        rows:
+          - {customer: ann, amount: 2}
+          - {customer: ann, amount: 3}
+          - {customer: bob, amount: 1}
+    expect:
+      rows:
+        - {customer: ann, total: 5, orders: 2}
+        - {customer: bob, total: 1, orders: 1}
+  - name: csv_and_sql_formats
+    model: customers
+    given:
+      - input: ref('stg_orders')
+        format: sql
+        rows: |
+          select 'cy' as customer, 4.5 as amount
+    expect:
+      format: csv
+      rows: |
+        customer,total
+        cy,4.5
+  - name: a_wrong_expectation
+    model: customers
+    config: {tags: [wrong]}
+    given:
+      - input: ref('stg_orders')
+        rows: [{customer: ann, amount: 2}]
+    expect:
+      rows: [{customer: ann, total: 3}]
+"""
+
+
+def test_unit_tests_pass_and_fail_with_a_diff(shop: Callable[..., Path], cli) -> None:
+    root = shop({"models/marts/unit.yml": UNIT_TESTS})
+    assert cli("build", "--project-dir", root, "-s", "+stg_orders").code == 0
+    res = cli("test", "--project-dir", root, "-s", "customers", "--exclude", "tag:wrong")
+    assert res.code == 0, res.out + res.err
+    assert "checks: 2 pass" in res.out  # totals_per_customer and csv_and_sql_formats
+    res = cli("test", "--project-dir", root, "-s", "tag:wrong")
+    assert res.code == 1
+    assert "1 expected row(s) missing, 1 unexpected row(s)" in res.out
+    # in build, a failing unit test keeps the model from being published
+    res = cli("build", "--project-dir", root, "-s", "customers")
+    assert res.code == 1 and "not published" in res.out
