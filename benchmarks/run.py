@@ -19,6 +19,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import anomaly
+import dbt_packages
 import demo_build
 import incremental
 import wide_graph
@@ -67,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--scale", type=float, default=None, help="demo scale (default 1, 0.2 with --quick)"
     )
-    parser.add_argument("--only", choices=["wide", "demo", "quality", "incremental", "extract", "anomaly"], help="run one benchmark")
+    parser.add_argument("--only", choices=["wide", "demo", "quality", "incremental", "extract", "anomaly", "dbt"], help="run one benchmark")
     parser.add_argument("--workdir", default="/tmp/headwater_bench", help="scratch folder")
     parser.add_argument("--output", default=str(Path(__file__).resolve().parent / "results.json"))
     args = parser.parse_args(argv)
@@ -123,6 +124,10 @@ def main(argv: list[str] | None = None) -> int:
         an = anomaly.bench(7, 200)
         rows += an.rows()
         results["anomaly"] = an.to_dict()
+    if args.only in (None, "dbt"):
+        dbt = dbt_packages.bench(workdir, 2 if args.quick else 3)
+        rows += dbt.rows()
+        results["dbt"] = dbt.to_dict()
     results["total_s"] = round(time.perf_counter() - started, 1)
     results["table"] = [row.__dict__ for row in rows]
 
@@ -142,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
         reps.append(f"{2 if args.quick else 3} (incremental)")
     if args.only in (None, "extract"):
         reps.append(f"{2 if args.quick else 3} (extract files / postgres; http {3 if args.quick else 5})")
+    if args.only in (None, "dbt"):
+        reps.append(f"{2 if args.quick else 3} (dbt project)")
     print(
         f"\n{m['cpu_count']} CPUs, python {m['python']}, duckdb {m['duckdb']}; medians of "
         f"{' / '.join(reps)} runs; total {total}s; details in {args.output}"

@@ -212,3 +212,19 @@ def test_unit_tests_pass_and_fail_with_a_diff(shop: Callable[..., Path], cli) ->
     # in build, a failing unit test keeps the model from being published
     res = cli("build", "--project-dir", root, "-s", "customers")
     assert res.code == 1 and "not published" in res.out
+
+
+def test_sql_header_runs_before_the_model(shop: Callable[..., Path], cli) -> None:
+    root = shop(
+        {
+            "models/marts/with_header.sql": """\
+                {% call set_sql_header(config) %}
+                create or replace temporary macro twice(x) as x * 2
+                {% endcall %}
+                select twice(21) as answer
+            """
+        }
+    )
+    res = cli("build", "--project-dir", root, "-s", "with_header")
+    assert res.code == 0, res.out + res.err
+    assert _rows(root, "select answer from main.with_header") == [(42,)]

@@ -112,6 +112,7 @@ def builtin_macros(renderer: Renderer) -> dict[str, Callable[..., Any]]:
             "truncate_relation": adapter.truncate_relation,
             "rename_relation": adapter.rename_relation,
             "quote": lambda identifier: quote_identifier(str(identifier)),
+            "set_sql_header": lambda config, caller=None: config.set("sql_header", caller() if caller else ""),
         }
     )
     return out

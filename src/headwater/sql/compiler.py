@@ -412,7 +412,10 @@ class Compiler:
         if node.language == "python":
             node.compiled_sql = None
             node.config["_python_refs"] = self._python_relations(node, calls)
-        hooks = self._hooks.get(node.unique_id) or {}
+        hooks = dict(self._hooks.get(node.unique_id) or {})
+        header = str(node.config.get("sql_header") or "").strip()
+        if header:  # dbt prepends it to the model's statement; here it runs just before, on the same connection
+            hooks["pre_hook"] = [header, *hooks.get("pre_hook", [])]
         node.hooks = {key: [self._resolve(node, str(sql), calls) for sql in items] for key, items in hooks.items()}
         if node.unique_id in self._variant_calls:
             sql, calls = self._variant_calls[node.unique_id]
