@@ -228,3 +228,18 @@ def test_sql_header_runs_before_the_model(shop: Callable[..., Path], cli) -> Non
     res = cli("build", "--project-dir", root, "-s", "with_header")
     assert res.code == 0, res.out + res.err
     assert _rows(root, "select answer from main.with_header") == [(42,)]
+
+
+def test_config_by_node_name_in_the_project_file(shop: Callable[..., Path], cli) -> None:
+    project = (
+        __import__("tests.dbt.conftest", fromlist=["PROJECT"]).PROJECT
+        .replace("    marts:\n      +materialized: table\n",
+                 "    marts:\n      +materialized: table\n      kit_copy:\n        +materialized: view\n")
+        .replace("    extra:\n", "    orders:\n      +column_types: {amount: varchar}\n    extra:\n")
+    )  # fmt: skip
+    root = shop(project=project)
+    res = cli("build", "--project-dir", root, "-s", "orders", "kit_copy", "+kit_copy")
+    assert res.code == 0, res.out + res.err
+    kinds = dict(_rows(root, "select table_name, table_type from information_schema.tables where table_name in ('kit_copy', 'orders')"))
+    assert kinds["kit_copy"] == "VIEW"
+    assert _rows(root, "select data_type from information_schema.columns where table_name = 'orders' and column_name = 'amount'") == [("VARCHAR",)]

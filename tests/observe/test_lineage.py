@@ -327,7 +327,7 @@ def test_cli_after_a_build_reads_the_warehouse(project: Path, cli) -> None:
     )
     index = _index(project, warehouse=True)
     assert index.schema("model.t.customer_totals") == [
-        ("customer_id", "BIGINT"),
+        ("customer_id", "INTEGER"),
         ("name", "VARCHAR"),
         ("total", "HUGEINT"),
     ]

@@ -289,7 +289,7 @@ def test_successful_build_emits_valid_start_and_complete_events(make_project) ->
     (output,) = complete["outputs"]
     assert output["name"] == "warehouse.main.customer_totals"
     assert [(f["name"], f["type"]) for f in output["facets"]["schema"]["fields"]] == [
-        ("customer_id", "BIGINT"), ("name", "VARCHAR"), ("total", "HUGEINT"),
+        ("customer_id", "INTEGER"), ("name", "VARCHAR"), ("total", "HUGEINT"),
     ]  # fmt: skip
     assert output["outputFacets"]["outputStatistics"]["rowCount"] == 1
     lineage = output["facets"]["columnLineage"]

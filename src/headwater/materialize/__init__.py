@@ -1,7 +1,16 @@
 """Materializations: how a node's SELECT becomes a relation.
 
 A materialization turns a node into (kind, SELECT) for the engine; the runner stages, audits and
-publishes it. Adding one: a subclass of `Materialization` registered in `MATERIALIZATIONS`.
+publishes it. Adding one:
+
+* built from a SELECT (the runner stages, checks and swaps it in): a `Materialization` in
+  `MATERIALIZATIONS`;
+* one that reads what is already there, or writes more than a relation (incremental models,
+  snapshots, `external` files): a `headwater.materialize.stateful.StatefulMaterialization`
+  registered by import path in `STATEFUL` (imported when first used). Its class attribute
+  ``KIND`` says what the relation is (default ``"table"``).
+
+A name a model may use in `materialized:` also goes into `MODEL_MATERIALIZATIONS`.
 """
 
 from __future__ import annotations
@@ -9,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from headwater.engines.base import Engine, quote_identifier, quote_literal
+from headwater.engines.base import Engine, quote_identifier
 from headwater.project.definition import Node, ProjectConfig
 
 
@@ -25,16 +34,13 @@ class Materialization:
 
 
 class SeedMaterialization(Materialization):
+    """A seed CSV as a table, typed as dbt types it (see `headwater.materialize.seed`)."""
+
     def select_sql(self, node: Node, engine: Engine, project: ProjectConfig) -> str:
-        path = Path(project.root) / node.path
-        types = node.config.get("column_types") or {}
-        args = [quote_literal(str(path)), "header = true", "auto_detect = true"]
-        if node.config.get("delimiter"):
-            args.append(f"delim = {quote_literal(node.config['delimiter'])}")
-        if types:
-            pairs = ", ".join(f"{quote_literal(k)}: {quote_literal(v)}" for k, v in types.items())
-            args.append(f"types = {{{pairs}}}")
-        return f"SELECT * FROM read_csv({', '.join(args)})"
+        from headwater.errors import Location
+        from headwater.materialize.seed import seed_select_sql
+
+        return seed_select_sql(Path(project.root) / node.path, node.config, Location(node.path))
 
 
 MATERIALIZATIONS: dict[str, Materialization] = {
@@ -44,30 +50,47 @@ MATERIALIZATIONS: dict[str, Materialization] = {
     "seed": SeedMaterialization("seed", "table"),
 }
 
-
-def known_materializations() -> list[str]:
-    return ["view", "table", "ephemeral", "incremental", "scd1", "scd3"]
-
-
-# Materializations that read what is already in the warehouse, imported when first used.
+# Materializations that read what is already in the warehouse (or write files), imported when
+# first used: name -> "module:Class".
 STATEFUL = {
     "incremental": "headwater.materialize.incremental:IncrementalMaterialization",
     "snapshot": "headwater.materialize.snapshot:SnapshotMaterialization",
     "scd1": "headwater.materialize.scd:SCD1Materialization",
     "scd3": "headwater.materialize.scd:SCD3Materialization",
+    "external": "headwater.materialize.external:ExternalMaterialization",
     "extract": "headwater.extract.materialization:ExtractMaterialization",
     "load": "headwater.materialize.source_load:SourceLoad",  # `files:` in sources.yml
 }
 
+MODEL_MATERIALIZATIONS = ["view", "table", "ephemeral", "incremental", "scd1", "scd3", "external"]
+"""What `materialized:` of a model may say."""
+
+
+def known_materializations() -> list[str]:
+    return list(MODEL_MATERIALIZATIONS)
+
 
 def materialization_for(node: Node) -> Materialization:
+    if node.language == "python":  # table or incremental, built by running the model's function
+        from headwater.materialize.python_model import PythonModelMaterialization
+
+        return PythonModelMaterialization("python", "table")
     name = node.materialized or "view"
     if name not in MATERIALIZATIONS and name in STATEFUL:
         import importlib
 
-        module, cls = STATEFUL[name].split(":")
-        MATERIALIZATIONS[name] = getattr(importlib.import_module(module), cls)(name, "table")
+        module, cls_name = STATEFUL[name].split(":")
+        cls = getattr(importlib.import_module(module), cls_name)
+        MATERIALIZATIONS[name] = cls(name, getattr(cls, "KIND", "table"))
     return MATERIALIZATIONS[name]
 
 
-__all__ = ["Materialization", "materialization_for", "quote_identifier"]
+__all__ = [
+    "MATERIALIZATIONS",
+    "MODEL_MATERIALIZATIONS",
+    "STATEFUL",
+    "Materialization",
+    "known_materializations",
+    "materialization_for",
+    "quote_identifier",
+]

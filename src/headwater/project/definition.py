@@ -27,6 +27,9 @@ MODEL_CONFIG_KEYS = frozenset(
         "strategy", "updated_at", "check_cols", "target_schema", "hard_deletes", "on_failure",
         "max_quarantined", "constraints", "snapshot_meta_column_names", "dbt_valid_to_current",
         "invalidate_hard_deletes", "scd_columns", "target_database",
+        # dbt-duckdb: materialized: external
+        "format", "location", "options", "glue_register", "plugin", "parquet_read_options",
+        "csv_read_options", "json_read_options",
         # observability (headwater.observe)
         "monitors", "profile", "freshness", "max_duration", "schema_change", "loaded_at_field",
     }

@@ -546,7 +546,7 @@ class ProjectReader:
             )
         folders = list(path.relative_to(base_dir).parent.parts)
         config = {"materialized": "view"}
-        config.update(self._folder_config(self.config.models, folders, "models"))
+        config.update(self._folder_config(self.config.models, folders, "models", path.stem))
         version, version_entry = None, None
         if name in self._versions:
             name, version, version_entry = self._versions[path.stem]
@@ -605,8 +605,10 @@ class ProjectReader:
             node.config["constraints"] = _constraints(props.get("constraints"), props, column=False)
         self._add_tests(node, props)
 
-    def _folder_config(self, tree: dict, folders: list[str], kind: str) -> dict:
-        """Collect `+key` configs along ``folders`` from a dbt-style config tree."""
+    def _folder_config(self, tree: dict, folders: list[str], kind: str, name: str | None = None) -> dict:
+        """Collect `+key` configs along ``folders`` (and the node ``name``, dbt's last fqn part)
+        from a dbt-style config tree."""
+        folders = [*folders, name] if name else folders
         out: dict[str, Any] = {}
         level = tree
         if self.config.name in level and isinstance(level[self.config.name], dict):
@@ -642,6 +644,8 @@ class ProjectReader:
             if not isinstance(value, dict) or str(key).startswith("+") or key in ("column_types",):
                 continue
             subdirs = [d / str(key) for d in dirs if (d / str(key)).is_dir()]
+            if not subdirs and any(p.stem == str(key) for d in dirs if d.is_dir() for p in d.iterdir() if p.is_file()):
+                continue  # config of one node (`stg_orders: {+enabled: false}`)
             if not subdirs:
                 existing = sorted({p.name for d in dirs if d.is_dir() for p in d.iterdir() if p.is_dir()})
                 if not did_you_mean(str(key), existing):
@@ -787,7 +791,7 @@ class ProjectReader:
                 name = path.stem
                 rel = self._rel(path)
                 folders = list(path.relative_to(base_dir).parent.parts)
-                config = self._folder_config(self.config.seeds, folders, "seeds")
+                config = self._folder_config(self.config.seeds, folders, "seeds", name)
                 props = self._seed_properties.get(name)
                 uid = f"seed.{self.config.name}.{name}"
                 if uid in self.project.nodes:

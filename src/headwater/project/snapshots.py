@@ -145,7 +145,7 @@ class SnapshotReader:
 
     def _new_node(self, name: str, rel: str, line: int, folders: list[str], raw_sql: str) -> Node:
         config: dict[str, Any] = {"materialized": "snapshot"}
-        config.update(self.reader._folder_config(self.config.snapshots, folders, "snapshots"))
+        config.update(self.reader._folder_config(self.config.snapshots, folders, "snapshots", name))
         config["materialized"] = "snapshot"
         return Node(
             unique_id=f"snapshot.{self.config.name}.{name}",
