@@ -16,6 +16,11 @@ ESCAPES = {
     "renderer": "{% do config.renderer.code_cache.used_templates.clear() %}",
     "class walk": "{{ ''.__class__.__mro__[1].__subclasses__() }}",
     "format": '{{ "{0.__class__.__init__.__globals__}".format(ref) }}',
+    "adapter plumbing": "{{ adapter._warehouse.engine }}",
+    "model plumbing": "{{ model._renderer.code_cache }}",
+    "pytz files": "{{ modules.pytz.open_resource('UTC') }}",
+    "relation class": "{{ api.Relation.create.__func__.__globals__ }}",
+    "dbt namespace": "{{ dbt._macros }}",
 }
 
 

@@ -962,7 +962,11 @@ class _Modules:
     def pytz(self) -> types.SimpleNamespace:
         import pytz
 
-        return _public(pytz)
+        # time zones only: pytz's file helpers (`open_resource`) stay out of templates
+        names = ("timezone", "utc", "UTC", "FixedOffset", "all_timezones", "all_timezones_set",
+                 "common_timezones", "common_timezones_set", "country_timezones", "country_names",
+                 "UnknownTimeZoneError", "NonExistentTimeError", "AmbiguousTimeError")  # fmt: skip
+        return types.SimpleNamespace(**{n: getattr(pytz, n) for n in names if hasattr(pytz, n)})
 
 
 class _Exceptions:
