@@ -205,7 +205,12 @@ def select_target(config: ProjectConfig, name: str | None) -> Target:
             f"target `{chosen}` is not defined in {config.config_file}" + did_you_mean(chosen, config.targets),
             hint="targets: " + ", ".join(config.targets),
         )
-    return config.targets[chosen]
+    target = config.targets[chosen]
+    if target.unsupported:
+        from headwater.errors import ConfigError
+
+        raise ConfigError(target.unsupported)
+    return target
 
 
 def _parse(root: Path, target_name: str | None, vars: dict[str, Any], cache: ParseCache) -> Manifest:

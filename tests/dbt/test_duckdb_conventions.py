@@ -74,3 +74,37 @@ def test_python_model_builds_from_a_ref(tmp_path: Path, cli: Callable[..., objec
     res = cli("build", "--project-dir", root)
     assert res.code == 0, res.out + res.err  # type: ignore[attr-defined]
     assert _rows(root, "select total from main.after") == [(60,)]
+
+
+def test_profiles_yml_gives_the_targets(tmp_path: Path, cli: Callable[..., object], monkeypatch) -> None:
+    root = tmp_path / "lake"
+    monkeypatch.delenv("DBT_PROFILES_DIR", raising=False)
+    write_files(
+        root,
+        {
+            "dbt_project.yml": PROJECT + "profile: lakehouse\n",
+            "profiles.yml": """\
+                lakehouse:
+                  target: dev
+                  outputs:
+                    dev:
+                      type: duckdb
+                      path: "{{ env_var('LAKE_DB', 'lake_dev.duckdb') }}"
+                      schema: analytics
+                      threads: 2
+                      extensions: [json]
+                    other:
+                      type: duckdb
+                      path: lake_other.duckdb
+                      attach: [{path: x.duckdb}]
+            """,
+            "models/m.sql": "select '{{ target.database }}' as db, '{{ target.schema }}' as s",
+        },
+    )
+    res = cli("build", "--project-dir", root)
+    assert res.code == 0, res.out + res.err  # type: ignore[attr-defined]
+    con = duckdb.connect(str(root / "lake_dev.duckdb"), read_only=True)
+    assert con.sql("select db, s from analytics.m").fetchall() == [("lake_dev", "analytics")]
+    con.close()
+    res = cli("build", "--project-dir", root, "--target", "other")
+    assert res.code == 2 and "`attach`" in res.err  # type: ignore[attr-defined]

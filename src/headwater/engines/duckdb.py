@@ -80,6 +80,7 @@ class DuckDBEngine(Engine):
             try:
                 with private_umask():  # DuckDB creates the file: 0600
                     self._con = duckdb.connect(self.path, read_only=self.read_only, config=config)
+                self._load_extensions()
                 return
             except duckdb.IOException as exc:
                 text = str(exc)
@@ -101,6 +102,25 @@ class DuckDBEngine(Engine):
                     f"cannot open DuckDB for target `{self.target.name}`: {exc}",
                     hint="check `memory_limit`, `threads` and `settings` of the target in headwater.yml",
                 ) from None
+
+    def _load_extensions(self) -> None:
+        """The target's `extensions` (dbt-duckdb's profile key): loaded, installed first if needed."""
+        import duckdb
+
+        for name in self.target.extensions:
+            if not re.fullmatch(r"[A-Za-z0-9_]+", name):
+                raise ConfigError(f"`{name}` is not a DuckDB extension name", hint="e.g. extensions: [httpfs, spatial]")
+            try:
+                self._con.execute(f"LOAD {name}")
+            except duckdb.Error:
+                try:
+                    self._con.execute(f"INSTALL {name}")
+                    self._con.execute(f"LOAD {name}")
+                except duckdb.Error as exc:
+                    raise ConfigError(
+                        f"the DuckDB extension `{name}` of target `{self.target.name}` could not be loaded: {_clean(exc)}",
+                        hint="install it once with network access (`INSTALL name`), or remove it from `extensions`",
+                    ) from None
 
     def close(self) -> None:
         self._cursors.clear()

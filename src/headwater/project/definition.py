@@ -55,6 +55,11 @@ class Target:
     lock_timeout: float = 0.0
     """Seconds to wait for another run holding the warehouse (0: fail at once with a clear
     message). `HEADWATER_LOCK_TIMEOUT` overrides it."""
+    unsupported: str | None = None
+    """Why this target cannot be used (e.g. a dbt-duckdb profile key headwater does not run):
+    an error when it is chosen, not when another target is."""
+    extensions: list[str] = field(default_factory=list)
+    """DuckDB extensions loaded when the warehouse opens (dbt-duckdb's `extensions`)."""
     external_root: str = "."
     """Folder (or URL) where `materialized: external` models write their files when no
     `location` is configured (dbt-duckdb's `external_root`); relative to the project."""

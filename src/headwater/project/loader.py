@@ -43,6 +43,7 @@ RENDERED_KEYS = ("models", "seeds", "snapshots", "sources", "tests", "data_tests
 _UNRENDERED = {"pre-hook", "post-hook", "+pre-hook", "+post-hook", "pre_hook", "post_hook", "+pre_hook", "+post_hook"}
 TARGET_KEYS = {
     "engine", "type", "path", "schema", "threads", "memory_limit", "settings", "lock_timeout", "external_root",
+    "extensions",
 }  # fmt: skip
 SOURCE_KEYS = {
     "name", "description", "schema", "database", "loader", "loaded_at_field", "freshness",
@@ -261,6 +262,14 @@ def _seconds(spec: YMap, key: str, target: str) -> float:
 
 def _read_targets(data: YMap, cfg: ProjectConfig) -> dict[str, Target]:
     raw = data.get("targets")
+    if raw is None and data.get("profile") and cfg.config_file == "dbt_project.yml":
+        from headwater.project.profiles import profile_targets
+
+        found = profile_targets(Path(cfg.root), str(data["profile"]), cfg.state_dir)
+        if found is not None:  # a dbt project's own profile: the same warehouse file and schemas
+            targets, default = found
+            data.setdefault("default_target", default)
+            return targets
     if raw is None:
         return {"dev": Target(name="dev", path=f"{cfg.state_dir}/warehouse.duckdb")}
     expect_type(raw, dict, "`targets`", data, "targets")
@@ -284,6 +293,7 @@ def _read_targets(data: YMap, cfg: ProjectConfig) -> dict[str, Target]:
             settings=dict(spec.get("settings") or {}),
             lock_timeout=_seconds(spec, "lock_timeout", str(tname)),
             external_root=str(spec.get("external_root", ".")),
+            extensions=[str(e) for e in as_list(spec.get("extensions"))],
         )
     if not out:
         raise ConfigError("`targets:` is empty", location=loc_of(data, "targets"))
