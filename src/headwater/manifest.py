@@ -25,7 +25,7 @@ from headwater.project.definition import Node, ProjectConfig, Target
 if TYPE_CHECKING:
     from headwater.sql.parse import ParseCache
 
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3  # 3: packages, problems, hooks, Target.extensions (issue 12)
 
 
 @dataclass
