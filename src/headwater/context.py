@@ -148,6 +148,7 @@ class Context:
         if self._manifest is None:
             self._manifest = load_manifest(self.project_dir, self.target_name, self.vars, strict=False)
             self._errors.extend(p.render() for p in self._manifest.problems)
+            self._warnings.extend(self._manifest.warnings)
         return self._manifest
 
     @property

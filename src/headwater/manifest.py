@@ -41,6 +41,8 @@ class Manifest:
     """What could not be loaded; the nodes concerned carry `problem`, the rest compiled."""
     runtime: RuntimeInputs | None = None
     """What rendering a node again at run time needs (introspective models, hooks)."""
+    warnings: list[str] = field(default_factory=list)
+    """Load warnings (file:line first), printed by the CLI."""
 
     def raise_problems(self) -> None:
         """Raise the load's problems: the one error as it was, or all of them listed."""
@@ -220,7 +222,7 @@ def _parse(root: Path, target_name: str | None, vars: dict[str, Any], cache: Par
     from headwater.project.loader import ProjectReader, read_project_config
     from headwater.sql.compiler import Compiler
 
-    config = read_project_config(root, cli_vars=vars)
+    config = read_project_config(root, target_name, cli_vars=vars)
     target = select_target(config, target_name)
     dialect = engine_dialect(target.engine)
     project = ProjectReader(config, target).read()
@@ -236,6 +238,7 @@ def _parse(root: Path, target_name: str | None, vars: dict[str, Any], cache: Par
         files=_hash_files(root, project_files(root, config)),
         env_vars=compiler.env_vars,
         problems=[Problem.of(p, compiler.problem_nodes.get(id(p))) for p in compiler.problems],
+        warnings=list(project.warnings),
         runtime=RuntimeInputs(
             macro_files=list(project.macro_files),
             vars=dict(config.vars),

@@ -243,3 +243,57 @@ def test_config_by_node_name_in_the_project_file(shop: Callable[..., Path], cli)
     kinds = dict(_rows(root, "select table_name, table_type from information_schema.tables where table_name in ('kit_copy', 'orders')"))
     assert kinds["kit_copy"] == "VIEW"
     assert _rows(root, "select data_type from information_schema.columns where table_name = 'orders' and column_name = 'amount'") == [("VARCHAR",)]
+
+
+def test_public_project_conventions(shop: Callable[..., Path], cli) -> None:
+    """What public projects rely on: private (`_`) package macros, `return()` inside a file,
+    lenient undefined arguments, `execute` in tests, `fail_calc`, `target` in the project file,
+    properties and generic tests under tests/, `persist_docs`, dbt's test names."""
+    project = (
+        __import__("tests.dbt.conftest", fromlist=["PROJECT"]).PROJECT
+        .replace("    marts:\n      +materialized: table\n",
+                 "    marts:\n      +materialized: \"{{ 'view' if target.name == 'prod' else 'table' }}\"\n"
+                 "      +persist_docs: {relation: true, columns: true}\n")
+    )  # fmt: skip
+    root = shop(
+        {
+            "dbt_packages/toolkit/macros/private.sql": """\
+                {% macro _double(x) %}{{ x }} * 2{% endmacro %}
+                {% macro number() %}{{ return(21) }}{% endmacro %}
+                {% macro doubled_number() %}{{ toolkit._double(number()) }}{% endmacro %}
+                {% macro maybe_group(group_by) %}{{ group_by | join(', ') if group_by else 'no groups' }}{% endmacro %}
+            """,
+            "models/marts/private_use.sql": "select {{ toolkit.doubled_number() }} as answer, '{{ toolkit.maybe_group() }}' as g",
+            "tests/generic/column_count_is.sql": """\
+                {% test column_count_is(model, value) %}
+                {%- if execute -%}
+                select 1 as failure where {{ adapter.get_columns_in_relation(model) | length }} != {{ value }}
+                {%- endif -%}
+                {% endtest %}
+            """,
+            "tests/private_use.yml": """\
+                version: 2
+                models:
+                  - name: private_use
+                    description: the answer
+                    columns:
+                      - name: answer
+                        description: always 42
+                        data_tests:
+                          - unique:
+                              config:
+                                fail_calc: "cast(count(*) > 5 as int)"
+                    data_tests:
+                      - column_count_is: {value: 2}
+            """,
+        },
+        project=project,
+    )
+    res = cli("build", "--project-dir", root, "-s", "private_use")
+    assert res.code == 0, res.out + res.err
+    assert "checks: 2 pass" in res.out
+    assert _rows(root, "select answer, g from main.private_use") == [(42, "no groups")]
+    assert _rows(root, "select comment from duckdb_tables() where table_name = 'private_use'") == [("the answer",)]
+    assert _rows(root, "select comment from duckdb_columns() where table_name = 'private_use' and column_name = 'answer'") == [("always 42",)]
+    names = cli("ls", "--project-dir", root, "-s", "private_use", "--resource-type", "test").out
+    assert "unique_private_use_answer" in names and "column_count_is_private_use_2" in names

@@ -9,7 +9,7 @@ from tests.conftest import query
 PLANTED = {
     # check name -> node it is reported on
     "unique_stg_customers_customer_id": "stg_customers",
-    "relationships_stg_orders_customer_id__customer_id__ref_stg_customers": "stg_orders",
+    "relationships_stg_orders_customer_id__customer_id__ref_stg_customers_": "stg_orders",  # dbt's name
     "not_null_stg_orders_ordered_at": "stg_orders",
     "not_null_stg_products_category": "stg_products",
     "assert_valid_customer_emails": None,

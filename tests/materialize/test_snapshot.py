@@ -359,7 +359,7 @@ def test_bad_yaml_snapshot_errors(tmp_path: Path, cli) -> None:
 
 
 def test_jinja_error_in_a_block_points_at_the_file_line(tmp_path: Path, cli) -> None:
-    root = new_project(tmp_path / "p", {"snapshots/snap.sql": "\n\n" + snapshot_block(TIMESTAMP, select="select {{ nope }} from x")})
+    root = new_project(tmp_path / "p", {"snapshots/snap.sql": "\n\n" + snapshot_block(TIMESTAMP, select="select {{ nope() }} from x")})
     res = cli("compile", "--project-dir", root)
     assert res.code == 2 and "snapshots/snap.sql:5" in res.err and "nope" in res.err
 

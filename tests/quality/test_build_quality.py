@@ -68,12 +68,12 @@ def test_dbt_utils_tests(make_project: Callable[..., Path]) -> None:
     )
     result = _build(root)
     checks = _checks(result)
-    assert checks["expression_is_true_orders__amount_0"].failures == 1
-    assert checks["unique_combination_of_columns_orders__id_status"].failures == 1
+    assert checks["expression_is_true_orders_amount_0"].failures == 1
+    assert checks["unique_combination_of_columns_orders_id__status"].failures == 1
     # 9.0 and 9.0 are above 8, -2.0 below 0; -2.0 is inside (-5, inf)
     assert checks["amount_0_8"].failures == 3
     assert checks["amount_above_minus_5"].status == "pass"
-    assert checks["not_null_proportion_orders_customer_id__0_95"].status == "warn"
+    assert checks["not_null_proportion_orders_0_95__customer_id"].status == "warn"
     assert checks["customer_id_mostly_present"].status == "pass"
     for name in ("recency", "equal_rowcount", "at_least_one", "not_constant"):
         found = [c for n, c in checks.items() if n.startswith(name)]
@@ -132,7 +132,7 @@ def test_percentage_thresholds(make_project: Callable[..., Path], warn_if: str, 
         """,
     )
     result = _build(root)
-    check = _checks(result)["accepted_values_orders_status__paid_refunded"]
+    check = _checks(result)["accepted_values_orders_status__paid__refunded"]
     assert check.rows == 10
     assert check.status == expected
     assert (result.exit_code == 1) == (expected == "fail")
@@ -159,7 +159,7 @@ def test_percentage_threshold_with_where_and_join_check(make_project: Callable[.
         """,
         {"models/marts/customers.sql": "select * from (values (10), (11)) as t(id)"},
     )
-    check = _checks(_build(root))["relationships_orders_customer_id__id__ref_customers"]
+    check = _checks(_build(root))["relationships_orders_customer_id__id__ref_customers_"]
     # paid rows: 1,2,3,5,7,8,9 = 7 rows; customer ids 13 and 12 have no parent (null is ignored)
     assert check.rows == 7
     assert check.failures == 2

@@ -98,15 +98,19 @@ class Project:
     """What could not be loaded; the rest of the project loads (each names its file and line)."""
     problem_nodes: dict[int, str] = field(default_factory=dict)
     """id() of a problem -> the node it stops, when it concerns one."""
+    warnings: list[str] = field(default_factory=list)
+    """What dbt warns about and headwater does too (e.g. properties of a model that does not exist)."""
     unit_tests: list[Any] = field(default_factory=list)
     """`unit_tests:` entries of properties files, with the file they came from."""
 
 
 def read_project_config(
-    project_dir: Path, target_name: str | None = None, package: bool = False, cli_vars: dict[str, Any] | None = None
+    project_dir: Path, target_name: str | None = None, package: bool = False, cli_vars: dict[str, Any] | None = None,
+    target: Target | None = None,
 ) -> ProjectConfig:
     """Read `headwater.yml` (or `dbt_project.yml`) into a `ProjectConfig`; ``package`` reads an
-    installed package's `dbt_project.yml` (its targets are not read)."""
+    installed package's `dbt_project.yml` (its targets are not read; ``target`` is the root's, for
+    `{{ target.name }}` in its values)."""
     root = project_dir if package else project_dir.resolve()
     path = find_project_file(root)
     data = load_yaml_file(path, root)
@@ -121,8 +125,22 @@ def read_project_config(
         raise ConfigError(
             "the project needs a `name:`", location=Location(path.name, 1), hint="add `name: my_project`"
         )
-    _render_values(data, cli_vars or {}, data.get("vars") or {})
     cfg = ProjectConfig(name=name, root=str(root), config_file=path.name)
+    cfg.state_dir = str(data.get("state_dir", cfg.state_dir))
+    if not package:
+        cfg.targets = _read_targets(data, cfg)
+        cfg.default_target = str(data.get("default_target") or next(iter(cfg.targets)))
+        if cfg.default_target not in cfg.targets:
+            raise ConfigError(
+                f"default_target `{cfg.default_target}` is not defined under `targets:`"
+                + did_you_mean(cfg.default_target, cfg.targets),
+                location=loc_of(data, "default_target"),
+            )
+        import os
+
+        chosen = target_name or os.environ.get("HEADWATER_TARGET") or cfg.default_target
+        target = cfg.targets.get(chosen)
+    _render_values(data, cli_vars or {}, data.get("vars") or {}, target, name)
     cfg.version = str(data.get("version", "1"))
     cfg.vars = dict(expect_type(data.get("vars") or {}, dict, "`vars`", data, "vars"))
     cfg.models = expect_type(data.get("models") or {}, dict, "`models`", data, "models")
@@ -130,7 +148,6 @@ def read_project_config(
     cfg.snapshots = expect_type(data.get("snapshots") or {}, dict, "`snapshots`", data, "snapshots")
     cfg.tests = expect_type(data.get("data_tests") or data.get("tests") or {}, dict, "`tests`", data)
     cfg.raw_data = str(data.get("raw_data", cfg.raw_data))
-    cfg.state_dir = str(data.get("state_dir", cfg.state_dir))
     cfg.observability = dict(expect_type(data.get("observability") or {}, dict, "`observability`", data, "observability"))
     cfg.packages_install_path = str(data.get("packages-install-path") or cfg.packages_install_path)
     cfg.dispatch = _dispatch_config(data)
@@ -144,16 +161,6 @@ def read_project_config(
             value = data.get("data-paths")
         if value is not None:
             setattr(cfg, f"{attr}_paths", [str(v) for v in as_list(value)])
-    if package:
-        return cfg
-    cfg.targets = _read_targets(data, cfg)
-    cfg.default_target = str(data.get("default_target") or next(iter(cfg.targets)))
-    if cfg.default_target not in cfg.targets:
-        raise ConfigError(
-            f"default_target `{cfg.default_target}` is not defined under `targets:`"
-            + did_you_mean(cfg.default_target, cfg.targets),
-            location=loc_of(data, "default_target"),
-        )
     return cfg
 
 
@@ -186,7 +193,9 @@ def _dispatch_config(data: YMap) -> dict[str, list[str]]:
     return out
 
 
-def _render_values(data: YMap, cli_vars: dict[str, Any], project_vars: dict[str, Any]) -> None:
+def _render_values(
+    data: YMap, cli_vars: dict[str, Any], project_vars: dict[str, Any], target: Target | None, project: str
+) -> None:
     """Render Jinja in the project file's config values, as dbt does: `+enabled: "{{ var('x', false) }}"`
     becomes the value `False`. Hooks and `vars:` stay as written (rendered when they run)."""
     import os
@@ -225,7 +234,7 @@ def _render_values(data: YMap, cli_vars: dict[str, Any], project_vars: dict[str,
             import jinja2.sandbox
 
             env = jinja2.sandbox.SandboxedEnvironment(undefined=jinja2.StrictUndefined)
-            env.globals.update(var=var, env_var=env_var)
+            env.globals.update(var=var, env_var=env_var, target=_target_info(target, project))
         try:
             text = env.from_string(value).render()
         except HeadwaterError as exc:
@@ -238,6 +247,18 @@ def _render_values(data: YMap, cli_vars: dict[str, Any], project_vars: dict[str,
     for key in RENDERED_KEYS:
         if key in data:
             data[key] = render(data[key], data, key)
+
+
+def _target_info(target: Target | None, project: str) -> dict[str, Any]:
+    """`target` in project-file values: its name, schema, type, threads and database."""
+    if target is None:
+        return {"name": "", "schema": "main", "type": "duckdb", "threads": 1, "database": None}
+    database = None
+    if target.engine == "duckdb":
+        path = str(target.path or "")
+        database = "memory" if path in ("", ":memory:") else Path(path).stem
+    return {"name": target.name, "schema": target.schema, "type": target.engine, "threads": target.threads,
+            "database": database, "path": target.path, "profile_name": project, "target_name": target.name}  # fmt: skip
 
 
 def _native(text: str) -> Any:
@@ -359,7 +380,7 @@ class ProjectReader:
     def _read_packages(self) -> None:
         from headwater.project.packages import check_installed, installed_packages
 
-        packages = self._guard(lambda: installed_packages(self.root, self.config)) or []
+        packages = self._guard(lambda: installed_packages(self.root, self.config, self.target)) or []
         problem = check_installed(self.root, self.config, packages)
         if problem is not None:
             self.project.problems.append(problem)
@@ -397,8 +418,12 @@ class ProjectReader:
                 out.extend(p for p in sorted(base.rglob("*")) if p.suffix in suffixes and p.is_file())
         return out
 
+    def _generic_test_dirs(self) -> list[str]:
+        """dbt 1.5+: generic tests may live in `<test path>/generic/`, read like macros."""
+        return [f"{d}/generic" for d in self.config.test_paths]
+
     def _read_macros(self) -> None:
-        for path in self._glob(self.config.macro_paths, (".sql",)):
+        for path in self._glob([*self.config.macro_paths, *self._generic_test_dirs()], (".sql",)):
             text = self._guard(lambda path=path: self._read_text(path))
             if text is None:
                 continue
@@ -408,7 +433,10 @@ class ProjectReader:
 
     # -- properties (.yml) --------------------------------------------------------------------
     def _read_properties(self) -> None:
-        dirs = list(dict.fromkeys(self.config.model_paths + self.config.seed_paths + self.config.snapshot_paths))
+        dirs = list(dict.fromkeys(  # dbt reads properties from every resource path
+            self.config.model_paths + self.config.seed_paths + self.config.snapshot_paths
+            + self.config.test_paths + self.config.analysis_paths + self.config.macro_paths
+        ))  # fmt: skip
         paths = self._glob(dirs, (".yml", ".yaml"))
         if (self.base / "sources.yml").is_file():
             paths.insert(0, self.base / "sources.yml")
@@ -456,21 +484,22 @@ class ProjectReader:
             self._versions[stem] = (str(name), v, ventry)
 
     def _check_properties_used(self) -> None:
+        """Properties of a model or seed that does not exist: a warning, as in dbt (the entry's
+        tests and docs apply to nothing), with the likely name."""
         names = {n.name for n in self.project.nodes.values() if n.resource_type == "model"}
         for name, (entry, _) in self._properties.items():
             if name not in names:
-                raise ConfigError(
-                    f"properties describe model `{name}` but there is no `{name}.sql`"
-                    + did_you_mean(name, names),
-                    location=loc_of(entry, "name"),
-                    hint="rename the entry or create the model file",
+                where = loc_of(entry, "name")
+                self.project.warnings.append(
+                    f"{where}: properties describe model `{name}` but there is no `{name}.sql`"
+                    + did_you_mean(name, names) + "; its tests and docs are not used"
                 )
         seeds = {n.name for n in self.project.nodes.values() if n.resource_type == "seed"}
         for name, entry in self._seed_properties.items():
             if name not in seeds:
-                raise ConfigError(
-                    f"properties describe seed `{name}` but there is no `{name}.csv`" + did_you_mean(name, seeds),
-                    location=loc_of(entry, "name"),
+                self.project.warnings.append(
+                    f"{loc_of(entry, 'name')}: properties describe seed `{name}` but there is no `{name}.csv`"
+                    + did_you_mean(name, seeds)
                 )
 
     # -- sources --------------------------------------------------------------------------
@@ -719,6 +748,11 @@ class ProjectReader:
 
     def _add_generic_test(self, node: Node, spec: Any, where: Location | None, column: str | None) -> None:
         test_name, kwargs, config = _parse_test_spec(spec, where)
+        if "name" not in config:
+            full, short = dbt_test_names(node, test_name, kwargs, column)
+            config["name"] = full
+            if short != full:
+                config.setdefault("alias", short)  # dbt's name of its store_failures table
         self._add_test_node(node, test_name, kwargs, config, where, column)
 
     def _add_test_node(
@@ -737,7 +771,8 @@ class ProjectReader:
         base = f"{prefix}{test_name.split('.')[-1]}_{target}" + (f"_{column}" if column else "")
         suffix = _kwargs_suffix(kwargs if suffix_kwargs is None else suffix_kwargs)
         name = config.pop("name", None) or (f"{base}__{suffix}" if suffix else base)
-        name = re.sub(r"[^A-Za-z0-9_]+", "_", name).strip("_")[:120]
+        if kind != "generic":
+            name = re.sub(r"[^A-Za-z0-9_]+", "_", name).strip("_")[:120]
         uid = f"test.{self.config.name}.{name}"
         n = 2
         while uid in self.project.nodes:
@@ -768,7 +803,10 @@ class ProjectReader:
         )
 
     def _read_singular_tests(self) -> None:
+        generic = [self.base / d for d in self._generic_test_dirs()]
         for path in self._glob(self.config.test_paths, (".sql",)):
+            if any(path.is_relative_to(g) for g in generic):
+                continue  # generic tests: read with the macros
             name = path.stem
             uid = f"test.{self.config.name}.{name}"
             rel = self._rel(path)
@@ -962,6 +1000,39 @@ def _parse_test_spec(spec: Any, where: Location | None) -> tuple[str, dict, dict
     kwargs.update(body)
     check_keys(config, TEST_CONFIG_KEYS | {"name"}, f"the config of test `{name}`")
     return str(name), kwargs, config
+
+
+def dbt_test_names(node: Node, test_name: str, kwargs: dict, column: str | None) -> tuple[str, str]:
+    """dbt's name of a generic test (its full name) and the short form dbt uses as the file name and
+    `store_failures` table when the full name has 64 characters or more.
+
+    The name is `[<namespace>_][source_]<test>_<target>_<arguments>`: the arguments sorted by name,
+    mapping values and list items flattened, each reduced to `[0-9a-zA-Z_]`, joined by `__`.
+    """
+    namespace, _, short = test_name.rpartition(".")
+    name = ("source_" if node.resource_type == "source" else "") + short
+    if namespace:
+        name = f"{namespace}_{name}"
+    if node.resource_type == "source":
+        target = f"{node.source_name}_{node.name}"
+    elif node.version is not None:
+        target = f"{node.name}_v{node.version}"
+    else:
+        target = node.name
+    args = dict(kwargs)
+    if column is not None:
+        args.setdefault("column_name", column)
+    flat: list[str] = []
+    for key in sorted(args):
+        value = args[key]
+        parts = list(value.values()) if isinstance(value, dict) else list(value) if isinstance(value, list | tuple) else [value]
+        flat.extend(str(p) for p in parts)
+    unique = "__".join(re.sub(r"[^0-9a-zA-Z_]+", "_", part) for part in flat)
+    identifier = f"{name}_{target}"
+    full = f"{identifier}_{unique}"
+    if len(full) >= 64:
+        return full, f"{identifier[:30]}_{hashlib.md5(full.encode()).hexdigest()}"
+    return full, full
 
 
 def _kwargs_suffix(kwargs: dict) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from headwater.errors import ConfigError, Location
-from headwater.project.definition import ProjectConfig
+from headwater.project.definition import ProjectConfig, Target
 
 PACKAGE_FILES = ("packages.yml", "dependencies.yml")
 
@@ -51,8 +51,9 @@ def declared_name(entry: dict[str, Any]) -> str:
     return ""
 
 
-def installed_packages(root: Path, config: ProjectConfig) -> list[Package]:
-    """Every package folder under the project's `packages-install-path`, by name."""
+def installed_packages(root: Path, config: ProjectConfig, target: Target | None = None) -> list[Package]:
+    """Every package folder under the project's `packages-install-path`, by name (``target`` is
+    the one the project runs with, for `{{ target.name }}` in a package's project file)."""
     from headwater.project.loader import read_project_config
 
     base = root / config.packages_install_path
@@ -62,7 +63,7 @@ def installed_packages(root: Path, config: ProjectConfig) -> list[Package]:
     for folder in sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")):
         if not (folder / "dbt_project.yml").is_file():
             continue
-        cfg = read_project_config(folder, package=True)
+        cfg = read_project_config(folder, package=True, target=target)
         if cfg.name == config.name:
             continue  # a package that is the project itself (local: ..)
         if cfg.name in out:

@@ -152,6 +152,7 @@ class CheckRunner:
         kwargs = dict(spec.kwargs)
         column = kwargs.pop("column_name", None) or spec.column
         where = test.config.get("where")
+        custom_calc = fail_calc(test) != "count(*)"
         ctx = CheckContext(
             relation=self._attached_relation(test),
             column=column,
@@ -163,7 +164,8 @@ class CheckRunner:
         denominator = None
         if needs_denominator(test.config):
             denominator = f"count(*) FILTER (WHERE {where})" if where else "count(*)"
-        return _Planned(test, check.failing(ctx), check.scan(ctx), denominator=denominator)
+        # a custom `fail_calc` is computed over the failing rows, so such a check runs on its own
+        return _Planned(test, check.failing(ctx), None if custom_calc else check.scan(ctx), denominator=denominator)
 
     def row_predicate(self, test: Node) -> str | None:
         """SQL true for the rows of the checked relation that ``test`` finds bad (for quarantine),
@@ -275,7 +277,8 @@ class CheckRunner:
         limit = p.test.config.get("limit")
         try:
             counted = f"SELECT * FROM (\n{p.failing}\n) AS f LIMIT {int(limit)}" if limit is not None else p.failing
-            count = self.engine.execute(f"SELECT count(*) FROM (\n{counted}\n) AS failing")[0][0]
+            calc = fail_calc(p.test)
+            count = self.engine.execute(f"SELECT {calc} FROM (\n{counted}\n) AS dbt_internal_test")[0][0] or 0
             sample: list[dict[str, Any]] = []
             if count:
                 sample = self._sample(p.failing)
@@ -345,6 +348,17 @@ class CheckRunner:
             status=status,
             **kwargs,
         )
+
+
+def fail_calc(test: Node) -> str:
+    """dbt's `fail_calc`: the aggregate over a test's failing rows that counts its failures."""
+    value = str(test.config.get("fail_calc") or "count(*)").strip()
+    if value.lower().replace(" ", "") == "count(*)":
+        return "count(*)"
+    from headwater.sql.safety import check_expression
+
+    check_expression(value, what=f"`fail_calc` of `{test.name}`", location=None, node=test.name)
+    return value
 
 
 def evaluate_status(failures: int, config: dict[str, Any], rows: int | None = None) -> str:

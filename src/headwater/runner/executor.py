@@ -217,6 +217,7 @@ class Runner:
                 self._hooks(unit.build, "pre_hook")
                 self._build(unit, result)
                 if result.status in ("success", "warn"):
+                    self._persist_docs(unit.build)
                     self._hooks(unit.build, "post_hook")
                 if result.status in ("success", "warn"):
                     result.duration = time.perf_counter() - started  # the build's own time, for the metrics
@@ -371,10 +372,31 @@ class Runner:
         broken = [t for t in tests if t.problem is not None]
         for test in tests:
             if test.introspective and test.problem is None:
-                self._prepare(test)
+                self._prepare(test, staged)
         results = runner.run([t for t in tests if t.problem is None])
         results += [runner._result(t, "error", message=f"not loaded: {t.problem}") for t in broken]
         return results
+
+    def _persist_docs(self, node: Node) -> None:
+        """dbt's `persist_docs`: the model's and its columns' descriptions as warehouse comments."""
+        settings = node.config.get("persist_docs")
+        if not isinstance(settings, dict) or node.relation is None or node.resource_type not in ("model", "seed", "snapshot"):
+            return
+        from headwater.engines.base import quote_identifier, quote_literal
+
+        kind = self.engine.relation_kind(node.relation)
+        if kind is None:
+            return
+        name = node.relation.render()
+        if settings.get("relation") and node.description:
+            self.engine.execute(f"COMMENT ON {'VIEW' if kind == 'view' else 'TABLE'} {name} IS {quote_literal(node.description)}")
+        if settings.get("columns"):
+            present = {c.lower() for c, _ in self.engine.columns(node.relation)}
+            for column in node.columns.values():
+                if column.description and column.name.lower() in present:
+                    self.engine.execute(
+                        f"COMMENT ON COLUMN {name}.{quote_identifier(column.name)} IS {quote_literal(column.description)}"
+                    )
 
     def _hooks(self, node: Node, which: str) -> None:
         """Run the node's `pre_hook` (before its build) or `post_hook` (after it is published)."""
@@ -388,10 +410,11 @@ class Runner:
                     hint="the hook runs as written in the model's config; fix its SQL",
                 ) from None
 
-    def _prepare(self, node: Node) -> None:
-        """Render an introspective node again now that its parents exist (`headwater.sql.runtime`)."""
+    def _prepare(self, node: Node, staged: dict[str, Relation] | None = None) -> None:
+        """Render an introspective node again now that its parents exist (`headwater.sql.runtime`);
+        a test of a staged node renders against the staged relation."""
         if node.introspective and self.runtime is not None:
-            self.runtime.prepare(node, self.engine)
+            self.runtime.prepare(node, self.engine, staged)
 
     def _check_runner(self, staged: dict[str, Relation]) -> CheckRunner:
         def relation_sql(uid: str) -> str:

@@ -113,6 +113,9 @@ def builtin_macros(renderer: Renderer) -> dict[str, Callable[..., Any]]:
             "rename_relation": adapter.rename_relation,
             "quote": lambda identifier: quote_identifier(str(identifier)),
             "set_sql_header": lambda config, caller=None: config.set("sql_header", caller() if caller else ""),
+            # dbt-duckdb registers views over upstream external files for partial runs; headwater's
+            # external models always have their view in the warehouse, so there is nothing to do
+            "register_upstream_external_models": lambda *args, **kwargs: "",
         }
     )
     return out

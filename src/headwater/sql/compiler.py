@@ -321,27 +321,7 @@ class Compiler:
         node.test.kwargs["sql"] = sql  # type: ignore[union-attr]
 
     def _test_macro(self, renderer: Renderer, name: str) -> Callable[..., Any] | None:
-        """The `{% test %}` macro a generic test names, or None for headwater's built-in checks.
-
-        `pkg.name` looks in that package; a bare name in the root project, then the built-in
-        checks, then (when exactly one package defines it) the packages. A project's own
-        `test_<name>` overrides a built-in check, as in dbt.
-        """
-        from headwater.quality.checks import REGISTRY
-
-        package, _, short = name.rpartition(".")
-        macro_name = f"test_{short}"
-        root = self.project.config.name
-        if package:
-            own = renderer.macro(macro_name, package)
-            if short in REGISTRY and package in ("dbt_utils", "dbt", root) and renderer.macro(macro_name, root) is None:
-                return None  # headwater's built-in is the same check, scanned with the others
-            return own
-        own = renderer.macro(macro_name, root)
-        if own is not None or short in REGISTRY:
-            return own
-        found = [scope[macro_name] for pkg, scope in renderer.scopes.items() if macro_name in scope and pkg != "dbt"]
-        return found[0] if len(found) == 1 else None
+        return find_test_macro(renderer, name, self.project.config.name)
 
     def _validate_generic(self, node: Node) -> None:
         from headwater.quality.checks import validate_check
@@ -550,6 +530,29 @@ class Compiler:
             else:
                 out.append(dep)
         return out
+
+
+def find_test_macro(renderer: Renderer, name: str, root: str) -> Callable[..., Any] | None:
+    """The `{% test %}` macro a generic test names, or None for headwater's built-in checks.
+
+    `pkg.name` looks in that package; a bare name in the root project, then the built-in checks,
+    then (when exactly one package defines it) the packages. A project's own `test_<name>`
+    overrides a built-in check, as in dbt.
+    """
+    from headwater.quality.checks import REGISTRY
+
+    package, _, short = name.rpartition(".")
+    macro_name = f"test_{short}"
+    if package:
+        own = renderer.macro(macro_name, package)
+        if short in REGISTRY and package in ("dbt_utils", "dbt", root) and renderer.macro(macro_name, root) is None:
+            return None  # headwater's built-in is the same check, scanned with the others
+        return own
+    own = renderer.macro(macro_name, root)
+    if own is not None or short in REGISTRY:
+        return own
+    found = [scope[macro_name] for pkg, scope in renderer.scopes.items() if macro_name in scope and pkg != "dbt"]
+    return found[0] if len(found) == 1 else None
 
 
 class _Anchor:

@@ -67,7 +67,15 @@ class MacroNamespace:
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
+            # the sandbox never reads `_` attributes; it falls back to `namespace[name]` below, so
+            # a package's private helpers (`dbt_utils._is_relation`) are reachable, and nothing else
             raise AttributeError(name)
+        try:
+            return self._macros[name]
+        except KeyError:
+            raise self._missing(self._name, name) from None
+
+    def __getitem__(self, name: str) -> Any:
         try:
             return self._macros[name]
         except KeyError:

@@ -36,7 +36,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import jinja2
+import jinja2.compiler
 import jinja2.ext
+import jinja2.runtime
 import jinja2.sandbox
 
 from headwater import secrets
@@ -193,7 +195,7 @@ class Renderer:
         self._resolve = resolve
         self._graph_nodes = graph_nodes or {}
         self.env = _Sandbox(
-            undefined=jinja2.StrictUndefined,
+            undefined=_Undefined,
             extensions=[jinja2.ext.do, jinja2.ext.loopcontrols],
             keep_trailing_newline=True,
         )
@@ -422,7 +424,9 @@ class Renderer:
             self.materializations.update(materializations)
             try:
                 template = self._template(text, file.path, self._scope_for(file.package))
-                module = template.make_module(vars={})
+                context = template.new_context(vars={})
+                for _ in template.root_render_func(context):
+                    pass  # defines the file's macros in `context.vars`, `_private` ones included
             except jinja2.TemplateSyntaxError as exc:
                 self.problems.append(_syntax_error(exc, file.path, file.text, None))
                 continue
@@ -433,8 +437,7 @@ class Renderer:
                 self.problems.append(CompilationError(f"macro file failed to load: {exc}", location=Location(file.path)))
                 continue
             scope = self.scopes.setdefault(file.package, {})
-            for name in dir(module):
-                value = getattr(module, name)
+            for name, value in context.vars.items():
                 if isinstance(value, jinja2.runtime.Macro):
                     scope[name] = self._wrap_macro(value, file.package)
 
@@ -526,7 +529,7 @@ class Renderer:
         if cache is None:
             code = self.env.compile(source, name=name, filename=name)
             return self.env.template_class.from_code(self.env, code, globals_, None)
-        key = hashlib.blake2b(f"{jinja2.__version__}\0{name}\0{source}".encode(), digest_size=12).hexdigest()
+        key = hashlib.blake2b(f"{jinja2.__version__}\0hw2\0{name}\0{source}".encode(), digest_size=12).hexdigest()
         data = cache.templates.get(key)
         code = None
         if data is not None:
@@ -706,9 +709,12 @@ class Renderer:
         found: tuple[str, int | None] = (node.path, None)
         hook = node.path + ":"
         while tb is not None:
-            filename = tb.tb_frame.f_code.co_filename
+            filename, line = tb.tb_frame.f_code.co_filename, tb.tb_lineno
+            template = tb.tb_frame.f_globals.get("__jinja_template__")
+            if template is not None:  # a frame Jinja did not rewrite: map its Python line to the template's
+                line = template.get_corresponding_lineno(line)
             if filename == node.path or filename in self.macro_files or filename.startswith(hook):
-                found = (filename.split(":", 1)[0] if filename.startswith(hook) else filename, tb.tb_lineno)
+                found = (filename.split(":", 1)[0] if filename.startswith(hook) else filename, line)
             tb = tb.tb_next
         return found
 
@@ -748,8 +754,59 @@ def _hook_list(value: Any) -> list[str]:
     return out
 
 
+class _ReturningMacro(jinja2.runtime.Macro):
+    """A macro whose `return(value)` ends that macro with ``value`` (dbt's semantics), also when
+    a macro of the same file calls it directly, without headwater's wrapper in between."""
+
+    def _invoke(self, arguments: list[Any], autoescape: bool) -> Any:
+        try:
+            return super()._invoke(arguments, autoescape)
+        except _Return as ret:
+            return ret.value
+
+
+class _CodeGenerator(jinja2.compiler.CodeGenerator):
+    """Jinja's code generator, building macros with the environment's `macro_class`."""
+
+    def macro_def(self, macro_ref: Any, frame: Any) -> None:
+        write = self.write
+
+        def patched(text: str) -> None:
+            write(text.replace("Macro(environment,", "environment.macro_class(environment,", 1))
+
+        self.write = patched  # type: ignore[method-assign]
+        try:
+            super().macro_def(macro_ref, frame)
+        finally:
+            del self.write
+
+
+class _Undefined(jinja2.Undefined):
+    """dbt's undefined: renders empty, is false, and its attributes are undefined too; calling it
+    (an undefined macro) is an error. A macro parameter that was not passed is one of these."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> Any:
+        if name[:2] == "__":
+            raise AttributeError(name)
+        return self
+
+    def __getitem__(self, key: Any) -> Any:
+        return self
+
+
 class _Sandbox(jinja2.sandbox.SandboxedEnvironment):
     """jinja2's sandbox, and no module objects: a module's globals (`re.enum.sys`) lead out."""
+
+    code_generator_class = _CodeGenerator
+    macro_class = _ReturningMacro
+
+    def unsafe_undefined(self, obj: Any, attribute: str) -> Any:
+        # an error at once, even where undefined values are lenient: never a silent blank
+        raise jinja2.sandbox.SecurityError(
+            f"access to attribute {attribute!r} of {type(obj).__name__!r} object is unsafe"
+        )
 
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
         if isinstance(value, types.ModuleType):

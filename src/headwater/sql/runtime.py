@@ -33,6 +33,7 @@ class Runtime:
         self._lock = threading.Lock()
         self._renderer: Renderer | None = None
         self._engine: Engine | None = None
+        self._staged: dict[str, Relation] = {}
         self._by_name: dict[str, list[Node]] = {}
         for node in manifest.nodes.values():
             if node.resource_type in ("model", "seed", "snapshot"):
@@ -76,19 +77,43 @@ class Runtime:
             found = find_source(self.manifest.nodes, [node.package, config.name, *config.packages], *call.args)
         if found is None:
             return None
+        if found.unique_id in self._staged:
+            return self._staged[found.unique_id]
         if found.materialized == "ephemeral":
             return Relation(schema="", identifier=EPHEMERAL_PREFIX + found.name)
         return found.relation
 
-    def prepare(self, node: Node, engine: Engine) -> None:
-        """Render ``node`` again with the warehouse at hand; its SQL, variant and hooks change."""
+    def prepare(self, node: Node, engine: Engine, staged: dict[str, Relation] | None = None) -> None:
+        """Render ``node`` again with the warehouse at hand; its SQL, variant and hooks change.
+
+        ``staged`` maps nodes being audited to their staged relations: a test of a node that is
+        not published yet reads (and introspects) the staged relation."""
         with self._lock:
             renderer = self.renderer(engine)
-            rendered = renderer.render(node)
-            node.compiled_sql = self._with_ephemerals(node, rendered.sql)
-            node.hooks = rendered.hooks
-            if "incremental" in node.variants:
-                node.variants["incremental"] = self._with_ephemerals(node, renderer.render(node, incremental=True).sql)
+            self._staged = dict(staged or {})
+            try:
+                if node.test is not None and node.test.kind == "macro":
+                    self._prepare_test(renderer, node)
+                    return
+                rendered = renderer.render(node)
+                node.compiled_sql = self._with_ephemerals(node, rendered.sql)
+                node.hooks = rendered.hooks
+                if "incremental" in node.variants:
+                    node.variants["incremental"] = self._with_ephemerals(node, renderer.render(node, incremental=True).sql)
+            finally:
+                self._staged = {}
+
+    def _prepare_test(self, renderer: Renderer, node: Node) -> None:
+        from headwater.sql.compiler import find_test_macro
+
+        spec = node.test
+        assert spec is not None and spec.attached_to is not None
+        macro = find_test_macro(renderer, spec.name, self.manifest.config.name)
+        target = self.manifest.nodes[spec.attached_to]
+        if macro is None:
+            return
+        rendered = renderer.render_test(node, target, macro, spec.kwargs, spec.column)
+        node.compiled_sql = self._with_ephemerals(node, rendered.sql)
 
     def _with_ephemerals(self, node: Node, sql: str) -> str:
         from headwater.sql.compiler import EPHEMERAL_PREFIX, _with_ctes
