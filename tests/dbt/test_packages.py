@@ -297,3 +297,28 @@ def test_public_project_conventions(shop: Callable[..., Path], cli) -> None:
     assert _rows(root, "select comment from duckdb_columns() where table_name = 'private_use' and column_name = 'answer'") == [("always 42",)]
     names = cli("ls", "--project-dir", root, "-s", "private_use", "--resource-type", "test").out
     assert "unique_private_use_answer" in names and "column_count_is_private_use_2" in names
+
+
+def test_checks_reading_each_other_do_not_deadlock(shop: Callable[..., Path], cli) -> None:
+    """Two models whose checks read each other: before, neither unit could start ("not reached")."""
+    root = shop(
+        {
+            "models/marts/left_side.sql": "select 1 as id",
+            "models/marts/right_side.sql": "select 1 as id",
+            "models/marts/sides.yml": """\
+                version: 2
+                models:
+                  - name: left_side
+                    columns:
+                      - name: id
+                        data_tests: [{relationships: {to: "ref('right_side')", field: id}}]
+                  - name: right_side
+                    columns:
+                      - name: id
+                        data_tests: [{relationships: {to: "ref('left_side')", field: id}}]
+            """,
+        }
+    )
+    res = cli("build", "--project-dir", root, "-s", "left_side", "right_side")
+    assert res.code == 0, res.out + res.err
+    assert "checks: 2 pass" in res.out and "skipped" not in res.out

@@ -50,11 +50,12 @@ def plan_units(graph: Graph, selected: set[str], *, build: bool, tests: bool, re
                 units[uid] = Unit(id=uid, build=node)
                 owner[uid] = uid
     if tests:
+        extra: dict[str, set[str]] = {}  # build unit -> sibling units its audit checks wait for
         for uid in ordered:
             node = graph.nodes[uid]
             if node.resource_type != "test":
                 continue
-            _place_test(graph, node, units, owner, selected)
+            _place_test(graph, node, units, owner, selected, extra)
     for unit in units.values():
         members = ([unit.build] if unit.build else []) + unit.tests
         for member in members:
@@ -64,6 +65,22 @@ def plan_units(graph: Graph, selected: set[str], *, build: bool, tests: bool, re
                     unit.deps.add(unit_id)
     rank = {uid: i for i, uid in enumerate(graph.order)}
     return sorted(units.values(), key=lambda u: rank.get(_first_member(u), 0))
+
+
+def _waits_for(graph: Graph, extra: dict[str, set[str]], start: str, target: str) -> bool:
+    """Whether the build unit of ``start`` runs after that of ``target`` (graph edges and the
+    sibling waits checks added)."""
+    stack, seen = [start], set()
+    while stack:
+        uid = stack.pop()
+        if uid == target:
+            return True
+        if uid in seen:
+            continue
+        seen.add(uid)
+        stack.extend(graph.parents.get(uid, ()))
+        stack.extend(extra.get(uid, ()))
+    return False
 
 
 def _first_member(unit: Unit) -> str:
@@ -82,16 +99,23 @@ def _effective_parents(graph: Graph, uid: str) -> set[str]:
     return out
 
 
-def _place_test(graph: Graph, test: Node, units: dict[str, Unit], owner: dict[str, str], selected: set[str]) -> None:
+def _place_test(
+    graph: Graph, test: Node, units: dict[str, Unit], owner: dict[str, str], selected: set[str],
+    extra: dict[str, set[str]],
+) -> None:  # fmt: skip
     attached = test.test.attached_to if test.test else None
     if attached and attached in units and units[attached].build is not None:
         ancestors = graph.ancestors(attached)
         others = [p for p in graph.parents[test.unique_id] if p != attached]
         descendants = graph.descendants(attached)
-        if all(p in ancestors or p not in units or p not in descendants for p in others):
+        siblings = [p for p in others if p in units and p not in ancestors]
+        if all(p not in descendants for p in siblings) and not any(_waits_for(graph, extra, p, attached) for p in siblings):
+            # a check reading a sibling makes this unit wait for it, unless that sibling already
+            # waits for this unit (two models whose checks read each other): then it runs after both
             unit = units[attached]
             unit.tests.append(test)
             owner[test.unique_id] = unit.id
+            extra.setdefault(attached, set()).update(siblings)
             return
     key = f"tests:{attached or test.unique_id}"
     if attached and attached not in units:
