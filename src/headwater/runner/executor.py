@@ -171,6 +171,9 @@ class Runner:
         for unit in units:  # anything never reached (should not happen) is reported, not lost
             if unit.id not in results:
                 results[unit.id] = self._skipped(unit, stop_reason or "not reached")
+                if stop_reason is None:  # a scheduling bug, never a quiet success
+                    results[unit.id].status = "error"
+                    results[unit.id].message = "not reached: its dependencies never finished (a bug in headwater's plan)"
         ordered = [results[u.id] for u in units]
         self.observer.run_finished(ordered)
         return ordered
