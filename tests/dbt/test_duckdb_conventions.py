@@ -7,17 +7,10 @@ from pathlib import Path
 
 import duckdb
 
-from tests.conftest import write_files
+from tests.conftest import query, write_files
 
 PROJECT = "name: lake\nversion: '1.0'\nconfig-version: 2\n"
 
-
-def _rows(root: Path, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(root / ".headwater" / "warehouse.duckdb"), read_only=True)
-    try:
-        return con.sql(sql).fetchall()
-    finally:
-        con.close()
 
 
 def test_external_location_sources(tmp_path: Path, cli: Callable[..., object]) -> None:
@@ -52,7 +45,7 @@ def test_external_location_sources(tmp_path: Path, cli: Callable[..., object]) -
     res = cli("build", "--project-dir", root, "-s", "totals")
     assert res.code == 0, res.out + res.err  # type: ignore[attr-defined]
     assert "plugin `excel`" in res.err  # type: ignore[attr-defined]  # named, not silently ignored
-    assert _rows(root, "select total, items from main.totals") == [(30, 1)]
+    assert query(root, "select total, items from main.totals") == [(30, 1)]
 
 
 def test_python_model_builds_from_a_ref(tmp_path: Path, cli: Callable[..., object]) -> None:
@@ -73,7 +66,7 @@ def test_python_model_builds_from_a_ref(tmp_path: Path, cli: Callable[..., objec
     )
     res = cli("build", "--project-dir", root)
     assert res.code == 0, res.out + res.err  # type: ignore[attr-defined]
-    assert _rows(root, "select total from main.after") == [(60,)]
+    assert query(root, "select total from main.after") == [(60,)]
 
 
 def test_profiles_yml_gives_the_targets(tmp_path: Path, cli: Callable[..., object], monkeypatch) -> None:

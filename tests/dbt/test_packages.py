@@ -7,19 +7,11 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from headwater.context import Context
 from headwater.errors import HeadwaterError
-
-
-def _rows(root: Path, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(root / ".headwater" / "warehouse.duckdb"), read_only=True)
-    try:
-        return con.sql(sql).fetchall()
-    finally:
-        con.close()
+from tests.conftest import query
 
 
 def test_build_uses_packages_dispatch_vars_and_schema_macro(shop: Callable[..., Path], cli) -> None:
@@ -27,10 +19,10 @@ def test_build_uses_packages_dispatch_vars_and_schema_macro(shop: Callable[..., 
     res = cli("build", "--project-dir", root)
     assert res.code == 0, res.out + res.err
     # seeds land in `raw` (the project's generate_schema_name), not main_raw; `extra` is disabled by Jinja
-    assert _rows(root, "select count(*) from raw.orders") == [(3,)]
-    tables = {r[0] for r in _rows(root, "select table_schema || '.' || table_name from information_schema.tables")}
+    assert query(root, "select count(*) from raw.orders") == [(3,)]
+    tables = {r[0] for r in query(root, "select table_schema || '.' || table_name from information_schema.tables")}
     assert "raw.extra_rows" not in tables
-    rows = _rows(root, "select id, order_day, units, currency, region, greeting from main.stg_orders order by id")
+    rows = query(root, "select id, order_day, units, currency, region, greeting from main.stg_orders order by id")
     # duckdb__to_units (a cast to integer) beats default__to_units; the root's `default__greeting`
     # wins through `dispatch: search_order: [shop, toolkit]`
     assert [r[2] for r in rows] == [125, 30, 72] or [r[2] for r in rows] == [125, 30, 73]
@@ -39,8 +31,8 @@ def test_build_uses_packages_dispatch_vars_and_schema_macro(shop: Callable[..., 
     assert {r[5] for r in rows} == {"hello from shop"}
     # the package's model, configured by the root's `models: toolkit: +schema: kit`; its vars are
     # the package's own (`kit_only`), overridden by the root's `vars: toolkit:` scope (`scale`)
-    assert _rows(root, "select kit, scale from main_kit.kit_numbers") == [(7, 10)]
-    assert _rows(root, "select kit from main.kit_copy") == [(7,)]
+    assert query(root, "select kit, scale from main_kit.kit_numbers") == [(7, 10)]
+    assert query(root, "select kit from main.kit_copy") == [(7,)]
 
 
 def test_package_generic_tests_run_and_fail(shop: Callable[..., Path], cli) -> None:
@@ -55,21 +47,21 @@ def test_package_generic_tests_run_and_fail(shop: Callable[..., Path], cli) -> N
 def test_introspection_is_rendered_after_parents_are_built(shop: Callable[..., Path], cli) -> None:
     root = shop()
     assert cli("build", "--project-dir", root).code == 0
-    cols = [r[0] for r in _rows(root, "select column_name from information_schema.columns where table_name = 'orders_wide' order by ordinal_position")]
+    cols = [r[0] for r in query(root, "select column_name from information_schema.columns where table_name = 'orders_wide' order by ordinal_position")]
     assert cols == ["id", "customer", "amount", "order_day", "units", "currency"]
     # a new column upstream appears in the introspecting model on the next build
     (root / "models/staging/stg_orders.sql").write_text(
         (root / "models/staging/stg_orders.sql").read_text() .replace("from {{ ref('orders') }}", ", 1 as added from {{ ref('orders') }}")
     )
     assert cli("build", "--project-dir", root).code == 0
-    cols = [r[0] for r in _rows(root, "select column_name from information_schema.columns where table_name = 'orders_wide' order by ordinal_position")]
+    cols = [r[0] for r in query(root, "select column_name from information_schema.columns where table_name = 'orders_wide' order by ordinal_position")]
     assert cols[-1] == "added" and "greeting" not in cols
 
 
 def test_hooks_run(shop: Callable[..., Path], cli) -> None:
     root = shop()
     assert cli("build", "--project-dir", root).code == 0
-    log = _rows(root, "select event, n from main.run_log")
+    log = query(root, "select event, n from main.run_log")
     assert ("customers built", 2) in log
     ends = [n for e, n in log if e == "end"]
     assert len(ends) == 1 and ends[0] > 5  # on-run-end saw the run's results
@@ -82,7 +74,7 @@ def test_missing_package_names_the_fix(shop: Callable[..., Path], cli) -> None:
     assert "headwater deps" in res.err
     res = cli("build", "--project-dir", root, "-s", "orders")
     assert res.code == 0 and "headwater deps" in res.err  # reported; the unaffected node builds
-    assert _rows(root, "select count(*) from raw.orders") == [(3,)]
+    assert query(root, "select count(*) from raw.orders") == [(3,)]
     res = cli("build", "--project-dir", root)
     assert res.code == 2 and "toolkit" in res.err  # the models that use the package do not
 
@@ -103,7 +95,7 @@ def test_problems_are_reported_together_and_the_rest_runs(shop: Callable[..., Pa
     assert res.code == 0, res.out + res.err
     res = cli("build", "--project-dir", root)
     assert res.code == 2
-    assert _rows(root, "select count(*) from main.customers") == [(2,)]
+    assert query(root, "select count(*) from main.customers") == [(2,)]
 
 
 def test_macro_error_line_is_the_macro_line(shop: Callable[..., Path]) -> None:
@@ -137,9 +129,9 @@ def test_versioned_models(shop: Callable[..., Path], cli) -> None:
     )
     res = cli("build", "--project-dir", root, "-s", "+uses_latest", "+uses_v2")
     assert res.code == 0, res.out + res.err
-    assert _rows(root, "select v from main.uses_latest") == [(1,)]
-    assert _rows(root, "select v from main.uses_v2") == [(2,)]
-    assert _rows(root, "select v from main.dim_v2") == [(2,)]  # dbt's alias: <name>_v<version>
+    assert query(root, "select v from main.uses_latest") == [(1,)]
+    assert query(root, "select v from main.uses_v2") == [(2,)]
+    assert query(root, "select v from main.dim_v2") == [(2,)]  # dbt's alias: <name>_v<version>
 
 
 def test_custom_materialization_is_an_error(shop: Callable[..., Path], cli) -> None:
@@ -227,7 +219,7 @@ def test_sql_header_runs_before_the_model(shop: Callable[..., Path], cli) -> Non
     )
     res = cli("build", "--project-dir", root, "-s", "with_header")
     assert res.code == 0, res.out + res.err
-    assert _rows(root, "select answer from main.with_header") == [(42,)]
+    assert query(root, "select answer from main.with_header") == [(42,)]
 
 
 def test_config_by_node_name_in_the_project_file(shop: Callable[..., Path], cli) -> None:
@@ -240,9 +232,9 @@ def test_config_by_node_name_in_the_project_file(shop: Callable[..., Path], cli)
     root = shop(project=project)
     res = cli("build", "--project-dir", root, "-s", "orders", "kit_copy", "+kit_copy")
     assert res.code == 0, res.out + res.err
-    kinds = dict(_rows(root, "select table_name, table_type from information_schema.tables where table_name in ('kit_copy', 'orders')"))
+    kinds = dict(query(root, "select table_name, table_type from information_schema.tables where table_name in ('kit_copy', 'orders')"))
     assert kinds["kit_copy"] == "VIEW"
-    assert _rows(root, "select data_type from information_schema.columns where table_name = 'orders' and column_name = 'amount'") == [("VARCHAR",)]
+    assert query(root, "select data_type from information_schema.columns where table_name = 'orders' and column_name = 'amount'") == [("VARCHAR",)]
 
 
 def test_public_project_conventions(shop: Callable[..., Path], cli) -> None:
@@ -292,9 +284,9 @@ def test_public_project_conventions(shop: Callable[..., Path], cli) -> None:
     res = cli("build", "--project-dir", root, "-s", "private_use")
     assert res.code == 0, res.out + res.err
     assert "checks: 2 pass" in res.out
-    assert _rows(root, "select answer, g from main.private_use") == [(42, "no groups")]
-    assert _rows(root, "select comment from duckdb_tables() where table_name = 'private_use'") == [("the answer",)]
-    assert _rows(root, "select comment from duckdb_columns() where table_name = 'private_use' and column_name = 'answer'") == [("always 42",)]
+    assert query(root, "select answer, g from main.private_use") == [(42, "no groups")]
+    assert query(root, "select comment from duckdb_tables() where table_name = 'private_use'") == [("the answer",)]
+    assert query(root, "select comment from duckdb_columns() where table_name = 'private_use' and column_name = 'answer'") == [("always 42",)]
     names = cli("ls", "--project-dir", root, "-s", "private_use", "--resource-type", "test").out
     assert "unique_private_use_answer" in names and "column_count_is_private_use_2" in names
 

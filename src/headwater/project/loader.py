@@ -653,22 +653,15 @@ class ProjectReader:
         if self.config.name in level and isinstance(level[self.config.name], dict):
             _take_config(out, level, self.config.name, kind)
             level = level[self.config.name]
-        _take_config(out, level, None, kind)
-        for folder in folders:
-            sub = level.get(folder)
-            if not isinstance(sub, dict):
-                break
-            _take_config(out, sub, None, kind)
-            level = sub
-        override = self._root_tree(kind)
-        if override:
-            _take_config(out, override, None, kind)
+        for start in (level, self._root_tree(kind)):  # the package's own tree, then the root's for it
+            if not start:
+                continue
+            _take_config(out, start, None, kind)
             for folder in folders:
-                sub = override.get(folder)
-                if not isinstance(sub, dict):
+                start = start.get(folder)
+                if not isinstance(start, dict):
                     break
-                _take_config(out, sub, None, kind)
-                override = sub
+                _take_config(out, start, None, kind)
         return out
 
     def _check_folder_tree(self, tree: dict, paths: list[str], kind: str) -> None:
