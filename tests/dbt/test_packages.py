@@ -314,3 +314,31 @@ def test_checks_reading_each_other_do_not_deadlock(shop: Callable[..., Path], cl
     res = cli("build", "--project-dir", root, "-s", "left_side", "right_side")
     assert res.code == 0, res.out + res.err
     assert "checks: 2 pass" in res.out and "skipped" not in res.out
+
+
+def test_test_configs_render_and_duplicate_names_stay_dbts(shop: Callable[..., Path], cli) -> None:
+    root = shop(
+        {
+            "models/marts/dup.sql": "select 1 as id, 'a' as c",
+            "models/marts/dup.yml": """\
+                version: 2
+                models:
+                  - name: dup
+                    columns:
+                      - name: id
+                        data_tests:
+                          - unique:
+                              config:
+                                enabled: "{{ target.type == 'bigquery' }}"
+                      - name: c
+                        data_tests:
+                          - accepted_values: {values: ['a', 'b-']}
+                          - accepted_values: {values: ['a', 'b+']}
+            """,
+        }
+    )
+    listed = cli("ls", "--project-dir", root, "-s", "dup", "--resource-type", "test").out.split()
+    assert "unique_dup_id" not in listed  # disabled by its rendered config, as in dbt
+    assert listed.count("accepted_values_dup_c__a__b_") == 2  # dbt keeps both names
+    res = cli("build", "--project-dir", root, "-s", "accepted_values_dup_c__a__b_", "dup")
+    assert res.code == 0 and "checks: 2 pass" in res.out, res.out + res.err

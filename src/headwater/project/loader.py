@@ -767,10 +767,12 @@ class ProjectReader:
         if kind != "generic":
             name = re.sub(r"[^A-Za-z0-9_]+", "_", name).strip("_")[:120]
         uid = f"test.{self.config.name}.{name}"
-        n = 2
-        while uid in self.project.nodes:
-            uid = f"test.{self.config.name}.{name}_{n}"
-            n += 1
+        if uid in self.project.nodes:  # as dbt: the same name, told apart by a hash in the id
+            digest = hashlib.md5(repr((node.unique_id, test_name, sorted(kwargs.items(), key=str), column)).encode())
+            base_uid, n = f"{uid}.{digest.hexdigest()[:10]}", 2
+            uid = base_uid
+            while uid in self.project.nodes:  # the very same test declared twice
+                uid, n = f"{base_uid}_{n}", n + 1
         tconfig = {"severity": "error"}
         tconfig.update(self._folder_config(self.config.tests, [], "tests"))
         tconfig.update(config)
@@ -784,12 +786,12 @@ class ProjectReader:
                     raise ConfigError(exc.message, location=where, node=node.display_name, hint=exc.hint) from None
         self.project.nodes[uid] = Node(
             unique_id=uid,
-            name=uid.split(".", 2)[2],
+            name=name,
             resource_type="test",
             path=where.path if where else node.path,
             line=where.line if where else None,
             package=self.config.name,
-            fqn=[self.config.name, *node.fqn[1:-1], uid.split(".", 2)[2]],
+            fqn=[self.config.name, *node.fqn[1:-1], name],
             config=tconfig,
             test=CheckSpec(name=test_name, kwargs=kwargs, column=column, attached_to=node.unique_id, kind=kind),
             depends_on=[node.unique_id],

@@ -238,10 +238,8 @@ class UniqueCombinationOfColumns(GenericCheck):
         if not isinstance(cols, list) or not cols:
             raise ConfigError("`combination_of_columns` must be a non-empty list of column names")
         listed = ", ".join(column_sql(str(c), ctx.kwargs.get("quote_columns")) for c in cols)
-        return (
-            f"SELECT {listed}, count(*) AS n_records FROM {ctx.filtered_relation()} AS t "
-            f"GROUP BY {listed} HAVING count(*) > 1"
-        )
+        # the key columns only, as dbt_utils returns them (its `store_failures` table has that shape)
+        return f"SELECT {listed} FROM {ctx.filtered_relation()} AS t GROUP BY {listed} HAVING count(*) > 1"
 
 
 class NotNullProportion(GenericCheck):

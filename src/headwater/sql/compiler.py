@@ -26,7 +26,7 @@ from headwater.project.loader import Project
 from headwater.project.validate import check_config_keys
 from headwater.sql.macros import MacroFile
 from headwater.sql.parse import ParseCache
-from headwater.sql.render import PLACEHOLDER_RE, RefCall, Renderer, target_database
+from headwater.sql.render import HOOK_KEYS, PLACEHOLDER_RE, RefCall, Renderer, target_database
 from headwater.sql.safety import check_single_statement
 
 EPHEMERAL_PREFIX = "__hw_eph_"
@@ -90,6 +90,9 @@ class Compiler:
         self.renderer = renderer
         self.problems.extend(renderer.problems)
         for node in self.nodes.values():
+            if node.problem is None and any(_is_template(v) for v in node.config.values()):
+                self._guard(node, lambda node=node: self._render_config_values(renderer, node))
+        for node in self.nodes.values():
             if node.problem is None and node.raw_sql is not None:
                 if node.language == "python":
                     self._guard(node, lambda node=node: self._python_calls(node))
@@ -138,6 +141,16 @@ class Compiler:
         self._rendered[node.unique_id] = rendered.sql
         self._hooks[node.unique_id] = dict(rendered.hooks)
         node.introspective = bool(rendered.introspective)
+
+    def _render_config_values(self, renderer: Renderer, node: Node) -> None:
+        """Jinja in config values from properties files (`enabled: "{{ target.type == 'x' }}"`), as
+        dbt renders them; hooks are rendered with the node, when it runs."""
+        from headwater.project.loader import _native
+
+        for key, value in list(node.config.items()):
+            if key in HOOK_KEYS or key.startswith("_") or not _is_template(value):
+                continue
+            node.config[key] = _native(renderer.render_string(str(value), node, f"{node.path}:config.{key}"))
 
     def _render_variant(self, renderer: Renderer, node: Node) -> None:
         rendered = renderer.render(node, incremental=True)
@@ -597,6 +610,10 @@ def find_source(nodes: dict[str, Node], packages: list[str], source: str, table:
         if found is not None:
             return found
     return None
+
+
+def _is_template(value: Any) -> bool:
+    return isinstance(value, str) and ("{{" in value or "{%" in value)
 
 
 def _version_key(version: str | None) -> tuple[int, float | str]:
