@@ -342,3 +342,21 @@ def test_test_configs_render_and_duplicate_names_stay_dbts(shop: Callable[..., P
     assert listed.count("accepted_values_dup_c__a__b_") == 2  # dbt keeps both names
     res = cli("build", "--project-dir", root, "-s", "accepted_values_dup_c__a__b_", "dup")
     assert res.code == 0 and "checks: 2 pass" in res.out, res.out + res.err
+
+
+def test_incremental_predicates_limit_what_is_replaced(shop: Callable[..., Path], cli) -> None:
+    model = """\
+        {{ config(materialized='incremental', unique_key='id', incremental_strategy='delete+insert',
+                  incremental_predicates=["DBT_INTERNAL_DEST.day >= " ~ var('since', 0)]) }}
+        select * from (values (1, {{ var('day', 1) }}, '{{ var('v', 'a') }}')) as t(id, day, v)
+    """
+    root = shop({"models/marts/inc.sql": model})
+    assert cli("build", "--project-dir", root, "-s", "inc").code == 0
+    # the existing row (day 1) is older than the predicate allows: it is kept, the new one added
+    res = cli("build", "--project-dir", root, "-s", "inc", "--vars", "{day: 2, v: b, since: 2}")
+    assert res.code == 0, res.out + res.err
+    assert query(root, "select day, v from main.inc order by day") == [(1, "a"), (2, "b")]
+    # without the predicate's limit, the key's row is replaced
+    res = cli("build", "--project-dir", root, "-s", "inc", "--vars", "{day: 3, v: c, since: 0}")
+    assert res.code == 0, res.out + res.err
+    assert query(root, "select day, v from main.inc order by day") == [(3, "c")]

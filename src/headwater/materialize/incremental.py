@@ -20,6 +20,7 @@ the same strategies by overriding the few statements here.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -210,11 +211,28 @@ def _partition_expr(node: Node) -> str:
     return _q(str(spec))
 
 
+def incremental_predicates(node: Node) -> str:
+    """dbt's `incremental_predicates`, as one ` AND ...` suffix for the statements that match the
+    target (alias `t`, dbt's `DBT_INTERNAL_DEST`) with the new rows (`d`, `DBT_INTERNAL_SOURCE`).
+    Each must be one SQL expression (`headwater.sql.safety`)."""
+    from headwater.sql.safety import check_expression
+
+    predicates = node.config.get("incremental_predicates") or []
+    if isinstance(predicates, str):
+        predicates = [predicates]
+    out = []
+    for text in predicates:
+        check_expression(str(text), what=f"`incremental_predicates` of `{node.name}`", node=node.name)
+        text = re.sub(r"\bDBT_INTERNAL_DEST\b", "t", str(text), flags=re.I)
+        out.append("(" + re.sub(r"\bDBT_INTERNAL_SOURCE\b", "d", text, flags=re.I) + ")")
+    return "".join(f" AND {p}" for p in out)
+
+
 def _replace_by_key(engine: Engine, target: str, delta: str, keys: list[str], insert_all: str,
-                    stats: dict[str, int]) -> int:  # fmt: skip
+                    stats: dict[str, int], predicates: str = "") -> int:  # fmt: skip
     """Delete the target's rows whose key is in the delta, insert the delta: rows inserted."""
     deleted = _count(engine.execute(
-        f"DELETE FROM {target} AS t WHERE EXISTS (SELECT 1 FROM {delta} AS d WHERE {_key_match(keys, 't', 'd')})"
+        f"DELETE FROM {target} AS t WHERE EXISTS (SELECT 1 FROM {delta} AS d WHERE {_key_match(keys, 't', 'd')}{predicates})"
     ))  # fmt: skip
     inserted = _count(engine.execute(insert_all))
     _replaced(stats, deleted, inserted)
@@ -240,6 +258,7 @@ def apply_strategy(
     cols = ", ".join(_q(c) for c in columns)
     insert_all = f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {delta}"
     keys = unique_key(node)
+    predicates = incremental_predicates(node)
     if strategy == "append":
         inserted = _count(engine.execute(insert_all))
         if inserted is not None:
@@ -254,7 +273,7 @@ def apply_strategy(
                 stats.update(inserted=inserted, deleted=deleted)
             return inserted
         _check_keys(engine, node, keys, delta)
-        return _replace_by_key(engine, target, delta, keys, insert_all, stats)
+        return _replace_by_key(engine, target, delta, keys, insert_all, stats, predicates)
     if strategy == "merge":
         _check_keys(engine, node, keys, delta, unique=True)
         update_cols = node.config.get("merge_update_columns")
@@ -264,7 +283,7 @@ def apply_strategy(
             # Every column of a matched row is replaced: the same result as deleting the matched
             # rows and inserting the new ones, which DuckDB does ~25x faster than an UPDATE that
             # touches row groups all over the table (measured: 1% of 10M rows, 618 ms vs 3.5 s).
-            return _replace_by_key(engine, target, delta, keys, insert_all, stats)
+            return _replace_by_key(engine, target, delta, keys, insert_all, stats, predicates)
         if update_cols:
             chosen = [str(c) for c in update_cols]
         else:
@@ -273,11 +292,11 @@ def apply_strategy(
         if chosen:
             sets = ", ".join(f"{_q(c)} = d.{_q(c)}" for c in chosen)
             updated = _count(engine.execute(
-                f"UPDATE {target} AS t SET {sets} FROM {delta} AS d WHERE {_key_match(keys, 't', 'd')}"
+                f"UPDATE {target} AS t SET {sets} FROM {delta} AS d WHERE {_key_match(keys, 't', 'd')}{predicates}"
             )) or 0  # fmt: skip
         inserted = _count(engine.execute(
             f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {delta} AS d WHERE NOT EXISTS "
-            f"(SELECT 1 FROM {target} AS t WHERE {_key_match(keys, 't', 'd')})"
+            f"(SELECT 1 FROM {target} AS t WHERE {_key_match(keys, 't', 'd')}{predicates})"
         )) or 0  # fmt: skip
         stats.update(inserted=inserted, updated=updated, deleted=0)
         return inserted + updated

@@ -20,6 +20,7 @@ MODEL_CONFIG_KEYS = frozenset(
         "materialized", "schema", "alias", "database", "tags", "enabled", "pre_hook",
         "post_hook", "pre-hook", "post-hook", "persist_docs", "meta", "docs", "unique_key",
         "incremental_strategy", "on_schema_change", "contract", "grants", "full_refresh",
+        "incremental_predicates",
         "event_time", "batch_size", "begin", "lookback", "partition_by", "cluster_by",
         "sql_header", "quoting", "column_types", "delimiter", "quote_columns", "severity",
         "warn_if", "error_if", "where", "limit", "store_failures", "store_failures_as",
