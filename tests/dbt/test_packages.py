@@ -360,3 +360,9 @@ def test_incremental_predicates_limit_what_is_replaced(shop: Callable[..., Path]
     res = cli("build", "--project-dir", root, "-s", "inc", "--vars", "{day: 3, v: c, since: 0}")
     assert res.code == 0, res.out + res.err
     assert query(root, "select day, v from main.inc order by day") == [(3, "c")]
+
+
+def test_grants_are_named_as_not_applied(shop: Callable[..., Path], cli) -> None:
+    root = shop({"models/marts/granted.sql": "{{ config(grants={'select': ['analyst']}) }} select 1 as x"})
+    res = cli("ls", "--project-dir", root, "-s", "granted")
+    assert res.code == 0 and "`grants` of `granted` not applied" in res.err

@@ -110,6 +110,12 @@ class Compiler:
                 self._guard(node, lambda node=node: self._resolve_calls(node))
         self._compile_tests(renderer)
         self._compile_unit_tests(renderer)
+        granted = [n.name for n in self.nodes.values() if n.config.get("grants")]
+        if granted and self.target.engine == "duckdb":  # dbt-duckdb warns the same way
+            self.project.warnings.append(
+                f"`grants` of {', '.join(f'`{g}`' for g in granted[:3])}{' and others' if len(granted) > 3 else ''} "
+                "not applied: DuckDB has no privileges to grant"
+            )
         self._parse_edges()
         self._inline_ephemerals()
         return self.nodes
