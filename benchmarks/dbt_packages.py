@@ -70,16 +70,6 @@ def generate(root: Path) -> Path:
                 intermediate: {+materialized: table}
                 marts: {+materialized: table}
         """),
-        "profiles.yml": textwrap.dedent(f"""\
-            bench:
-              target: dev
-              outputs:
-                dev:
-                  type: duckdb
-                  path: {root / 'dbt.duckdb'}
-                  schema: main
-                  threads: 4
-        """),
         "packages.yml": "packages:\n  - local: ../bench_utils\n",
         "models/sources.yml": "version: 2\nsources:\n  - name: raw\n    schema: main\n    tables:\n      - name: events\n",
     }
@@ -108,6 +98,20 @@ def generate(root: Path) -> Path:
                   "        data_tests: [unique, not_null]", "      - name: amount",
                   "        data_tests: [bench_utils.not_negative]"]  # fmt: skip
     files["models/marts/marts.yml"] = "\n".join(props) + "\n"
+    # dbt's profile lives outside the project: headwater would read a profiles.yml beside it and
+    # build into dbt's warehouse file
+    profiles = root.parent / "profiles"
+    profiles.mkdir(parents=True, exist_ok=True)
+    (profiles / "profiles.yml").write_text(textwrap.dedent(f"""\
+        bench:
+          target: dev
+          outputs:
+            dev:
+              type: duckdb
+              path: {root / 'dbt.duckdb'}
+              schema: main
+              threads: 4
+    """), encoding="utf-8")
     for rel, text in files.items():
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -202,7 +206,7 @@ def bench(workdir: Path, reps: int) -> DbtResult:
     dbt_cold = dbt_warm = dbt_build = None
     if dbt:
         dbt_cold, dbt_warm, dbt_build = Samples(), Samples(), Samples()
-        args = ["--profiles-dir", str(root), "--project-dir", str(root)]
+        args = ["--profiles-dir", str(root.parent / "profiles"), "--project-dir", str(root)]
         for _ in range(reps):
             dbt_cold.add(run_process([dbt, "parse", "--no-partial-parse", *args], cwd=root))
             dbt_warm.add(run_process([dbt, "parse", *args], cwd=root))
