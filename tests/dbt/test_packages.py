@@ -366,3 +366,10 @@ def test_grants_are_named_as_not_applied(shop: Callable[..., Path], cli) -> None
     root = shop({"models/marts/granted.sql": "{{ config(grants={'select': ['analyst']}) }} select 1 as x"})
     res = cli("ls", "--project-dir", root, "-s", "granted")
     assert res.code == 0 and "`grants` of `granted` not applied" in res.err
+
+
+def test_relations_render_with_their_database_as_dbt_duckdb(shop: Callable[..., Path], cli) -> None:
+    """dbt-duckdb's relations carry the database (`dbt_utils.union_relations` stores them as data)."""
+    root = shop({"models/marts/rel_name.sql": "{% if execute %}{% endif %}select '{{ ref(\"orders\") }}' as rel"})
+    assert cli("build", "--project-dir", root, "-s", "orders", "rel_name").code == 0
+    assert query(root, "select rel from main.rel_name") == [('"warehouse"."raw"."orders"',)]

@@ -38,7 +38,9 @@ class DbtRelation(Mapping[str, Any]):
         self.schema = schema
         self.identifier = identifier
         self.type = type
-        self.include_policy = include_policy or {"database": False, "schema": True, "identifier": True}
+        # dbt-duckdb renders `"database"."schema"."identifier"` (its `_dbt_source_relation` values
+        # and similar strings carry it), so the database is included when known
+        self.include_policy = include_policy or {"database": database is not None, "schema": True, "identifier": True}
         self.quote_policy = {"database": True, "schema": True, "identifier": True}
         self._text = text
         self._adapter_type = adapter_type
