@@ -118,10 +118,17 @@ def load_manifest(project_dir: Path, target_name: str | None, vars: dict[str, An
 
     root = project_dir.resolve()
     config_path = find_project_file(root)
+    profiles = b""
+    if config_path.name == "dbt_project.yml":  # its targets may come from profiles.yml
+        from headwater.project.profiles import find_profiles
+
+        found = find_profiles(root)
+        profiles = (str(found).encode() + b"\0" + found.read_bytes()) if found is not None else b""
     key = hashlib.blake2b(
         b"\0".join(
             [
                 config_path.read_bytes(),
+                profiles,
                 str(target_name).encode(),
                 json.dumps(vars, sort_keys=True, default=str).encode(),
                 __version__.encode(),
@@ -236,7 +243,7 @@ def _parse(root: Path, target_name: str | None, vars: dict[str, Any], cache: Par
         nodes=nodes,
         dialect=dialect,
         files=_hash_files(root, project_files(root, config)),
-        env_vars=compiler.env_vars,
+        env_vars={**config.env_vars, **compiler.env_vars},
         problems=[Problem.of(p, compiler.problem_nodes.get(id(p))) for p in compiler.problems],
         warnings=list(project.warnings),
         runtime=RuntimeInputs(

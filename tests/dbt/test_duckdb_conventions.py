@@ -101,3 +101,35 @@ def test_profiles_yml_gives_the_targets(tmp_path: Path, cli: Callable[..., objec
     con.close()
     res = cli("build", "--project-dir", root, "--target", "other")
     assert res.code == 2 and "`attach`" in res.err  # type: ignore[attr-defined]
+
+
+def test_changes_to_profiles_and_project_env_vars_reach_a_cached_project(
+    tmp_path: Path, cli: Callable[..., object], monkeypatch
+) -> None:
+    root = tmp_path / "lake"
+    monkeypatch.delenv("DBT_PROFILES_DIR", raising=False)
+    monkeypatch.setenv("LAKE_SUFFIX", "a")
+    profile = "lakehouse:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n      path: lake.duckdb\n      schema: {schema}\n"
+    write_files(
+        root,
+        {
+            "dbt_project.yml": PROJECT + "profile: lakehouse\nmodels:\n  lake:\n    +schema: \"{{ env_var('LAKE_SUFFIX') }}\"\n",
+            "profiles.yml": profile.format(schema="one"),
+            "models/m.sql": "select 1 as x",
+        },
+    )
+
+    def schemas() -> set[str]:
+        con = duckdb.connect(str(root / "lake.duckdb"), read_only=True)
+        try:
+            return {r[0] for r in con.sql("select table_schema from information_schema.tables where table_name = 'm'").fetchall()}
+        finally:
+            con.close()
+
+    assert cli("build", "--project-dir", root).code == 0  # type: ignore[attr-defined]
+    assert schemas() == {"one_a"}
+    (root / "profiles.yml").write_text(profile.format(schema="two"), encoding="utf-8")
+    assert cli("build", "--project-dir", root).code == 0  # type: ignore[attr-defined]
+    monkeypatch.setenv("LAKE_SUFFIX", "b")
+    assert cli("build", "--project-dir", root).code == 0  # type: ignore[attr-defined]
+    assert schemas() == {"one_a", "two_a", "two_b"}

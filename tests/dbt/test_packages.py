@@ -373,3 +373,35 @@ def test_relations_render_with_their_database_as_dbt_duckdb(shop: Callable[..., 
     root = shop({"models/marts/rel_name.sql": "{% if execute %}{% endif %}select '{{ ref(\"orders\") }}' as rel"})
     assert cli("build", "--project-dir", root, "-s", "orders", "rel_name").code == 0
     assert query(root, "select rel from main.rel_name") == [('"warehouse"."raw"."orders"',)]
+
+
+def test_the_project_overrides_a_package_macro_by_dispatch(shop: Callable[..., Path], cli) -> None:
+    """dbt searches the root project first for `adapter.dispatch('x', '<installed package>')`."""
+    root = shop({"macros/units.sql": "{% macro default__to_units(column) %}({{ column }} * 1000){% endmacro %}"})
+    assert cli("build", "--project-dir", root, "-s", "orders", "stg_orders").code == 0
+    assert query(root, "select units from main.stg_orders where id = 2") == [(3000,)]
+
+
+def test_introspecting_ephemerals_and_unit_tests_render_when_they_run(shop: Callable[..., Path], cli) -> None:
+    root = shop(
+        {
+            "models/marts/eph.sql": "{{ config(materialized='ephemeral') }} select {% if execute %}1{% else %}0{% endif %} as flag",
+            "models/marts/reads_eph.sql": "select * from {{ ref('eph') }}",
+            "models/marts/flagged.sql": "select {% if execute %}1{% else %}0{% endif %} as flag, id from {{ ref('orders') }}",
+            "models/marts/flagged.yml": """\
+                version: 2
+                unit_tests:
+                  - name: flag_is_set_when_running
+                    model: flagged
+                    given:
+                      - input: ref('orders')
+                        rows: [{id: 7}]
+                    expect:
+                      rows: [{flag: 1, id: 7}]
+            """,
+        }
+    )
+    res = cli("build", "--project-dir", root, "-s", "orders", "reads_eph", "flagged")
+    assert res.code == 0, res.out + res.err
+    assert query(root, "select flag from main.reads_eph") == [(1,)]
+    assert query(root, "select flag from main.flagged") == [(1,)] * 3

@@ -372,3 +372,20 @@ def test_the_view_sql_filters_the_null_row_of_an_empty_output(tmp_path: Path) ->
         """\
         SELECT * FROM read_json('/f.json', format = 'newline_delimited') WHERE 1 AND "id" IS NOT NULL AND "we""ird" IS NOT NULL"""
     )
+
+
+def test_a_foreign_folder_is_never_replaced(tmp_path: Path, cli) -> None:
+    """A `location` (a var, a typo) naming an existing folder: refused, the folder kept."""
+    root = tmp_path / "p"
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "keep.txt").write_text("keep", encoding="utf-8")
+    from tests.conftest import write_files
+
+    write_files(root, {
+        "dbt_project.yml": "name: p\nversion: '1.0'\nconfig-version: 2\n",
+        "models/m.sql": "{{ config(materialized='external', location=var('out', 'out.parquet')) }} select 1 as a",
+    })  # fmt: skip
+    res = cli("run", "--project-dir", root, "--vars", f"{{out: {precious}}}")
+    assert res.code != 0 and "not a partitioned output" in res.out + res.err
+    assert (precious / "keep.txt").read_text(encoding="utf-8") == "keep"

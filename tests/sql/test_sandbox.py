@@ -21,6 +21,10 @@ ESCAPES = {
     "pytz files": "{{ modules.pytz.open_resource('UTC') }}",
     "relation class": "{{ api.Relation.create.__func__.__globals__ }}",
     "dbt namespace": "{{ dbt._macros }}",
+    "target getattr": "{% set ga = target.get('__class__').get %}{{ ga(ga, '__globals__')['os'].popen('touch PWNED').read() }}",
+    "target item": "{{ target['__class__'] }}",
+    "model item": "{{ model.get('__class__') }}{{ model['_renderer'] }}",
+    "relation item": "{{ ref('x')['__class__'] }}",
 }
 
 

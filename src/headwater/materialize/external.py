@@ -375,6 +375,7 @@ class _Build:
 
     def run(self) -> BuildOutcome:
         final = self.spec.path
+        self.refuse_foreign_folder(final)
         final.parent.mkdir(parents=True, exist_ok=True)
         _remove_leftovers(final)
         try:
@@ -383,6 +384,27 @@ class _Build:
         finally:
             _remove(self.tmp)
             _remove(self.backup)
+
+    def refuse_foreign_folder(self, final: Path) -> None:
+        """Replacing a folder removes it: only a partitioned output headwater wrote (`key=value/`
+        folders and files of the format) may be replaced, never another folder (dbt-duckdb fails
+        on an existing folder too)."""
+        if not final.is_dir() or final.is_symlink():
+            return
+        suffix = f".{self.spec.format}"
+        ours = self.spec.is_folder and all(
+            (entry.is_dir() and "=" in entry.name) or (entry.is_file() and suffix in entry.name)
+            for entry in final.iterdir()
+        )
+        if not ours:
+            from headwater.errors import ConfigError
+
+            raise ConfigError(
+                f"`{self.ctx.node.name}` would replace the folder `{final}`, which is not a partitioned "
+                f"output of this model; nothing was written",
+                node=self.ctx.node.name,
+                hint="point `location` at a file (or, with `partition_by`, at a folder of its own)",
+            )
 
     def write(self) -> tuple[int, list[str] | None]:
         """COPY the rows to the hidden file; no rows: one row of NULLs, and the column names."""

@@ -98,6 +98,8 @@ class ProjectConfig:
     """Hooks run at the start and end of `build`, `run`, `seed`, `snapshot` and `test`."""
     packages: list[str] = field(default_factory=list)
     """Names of the installed packages (`dbt_packages/`), in load order."""
+    env_vars: dict[str, str | None] = field(default_factory=dict)
+    """Environment variables the project file and profiles.yml read (they key the parse cache)."""
     package_vars: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Each installed package's own `vars:` (the root project's override them)."""
     observability: dict[str, Any] = field(default_factory=dict)

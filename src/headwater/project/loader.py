@@ -140,7 +140,7 @@ def read_project_config(
 
         chosen = target_name or os.environ.get("HEADWATER_TARGET") or cfg.default_target
         target = cfg.targets.get(chosen)
-    _render_values(data, cli_vars or {}, data.get("vars") or {}, target, name)
+    _render_values(data, cli_vars or {}, data.get("vars") or {}, target, name, cfg.env_vars)
     cfg.version = str(data.get("version", "1"))
     cfg.vars = dict(expect_type(data.get("vars") or {}, dict, "`vars`", data, "vars"))
     cfg.models = expect_type(data.get("models") or {}, dict, "`models`", data, "models")
@@ -194,7 +194,8 @@ def _dispatch_config(data: YMap) -> dict[str, list[str]]:
 
 
 def _render_values(
-    data: YMap, cli_vars: dict[str, Any], project_vars: dict[str, Any], target: Target | None, project: str
+    data: YMap, cli_vars: dict[str, Any], project_vars: dict[str, Any], target: Target | None, project: str,
+    seen_env: dict[str, str | None],
 ) -> None:
     """Render Jinja in the project file's config values, as dbt does: `+enabled: "{{ var('x', false) }}"`
     becomes the value `False`. Hooks and `vars:` stay as written (rendered when they run)."""
@@ -211,6 +212,7 @@ def _render_values(
 
     def env_var(name: str, default: Any = None) -> Any:
         value = os.environ.get(name)
+        seen_env[name] = value
         if name.startswith(secrets.SECRET_ENV_PREFIXES):
             secrets.register(value)
         if value is None and default is None:
@@ -286,7 +288,7 @@ def _read_targets(data: YMap, cfg: ProjectConfig) -> dict[str, Target]:
     if raw is None and data.get("profile") and cfg.config_file == "dbt_project.yml":
         from headwater.project.profiles import profile_targets
 
-        found = profile_targets(Path(cfg.root), str(data["profile"]), cfg.state_dir)
+        found = profile_targets(Path(cfg.root), str(data["profile"]), cfg.state_dir, cfg.env_vars)
         if found is not None:  # a dbt project's own profile: the same warehouse file and schemas
             targets, default = found
             data.setdefault("default_target", default)

@@ -35,7 +35,9 @@ def find_profiles(root: Path) -> Path | None:
     return None
 
 
-def profile_targets(root: Path, profile: str, state_dir: str) -> tuple[dict[str, Target], str] | None:
+def profile_targets(
+    root: Path, profile: str, state_dir: str, seen_env: dict[str, str | None] | None = None
+) -> tuple[dict[str, Target], str] | None:
     """The targets of ``profile`` and its default target, or None when there is no profiles.yml
     or it has no such profile (headwater's default target is used then)."""
     path = find_profiles(root)
@@ -50,7 +52,7 @@ def profile_targets(root: Path, profile: str, state_dir: str) -> tuple[dict[str,
     entry = data.get(profile) if isinstance(data, dict) else None
     if not isinstance(entry, dict) or not isinstance(entry.get("outputs"), dict):
         return None
-    entry = _render(entry, str(path))
+    entry = _render(entry, str(path), {} if seen_env is None else seen_env)
     targets = {}
     for name, output in entry["outputs"].items():
         if isinstance(output, dict):
@@ -93,12 +95,12 @@ def _target(name: str, output: dict[str, Any], root: Path, state_dir: str, where
     )
 
 
-def _render(value: Any, where: str) -> Any:
+def _render(value: Any, where: str, seen_env: dict[str, str | None]) -> Any:
     """profiles.yml may use `{{ env_var('X') }}` (secrets among them) and `{{ env_var('X', 'd') }}`."""
     if isinstance(value, dict):
-        return {k: _render(v, where) for k, v in value.items()}
+        return {k: _render(v, where, seen_env) for k, v in value.items()}
     if isinstance(value, list):
-        return [_render(v, where) for v in value]
+        return [_render(v, where, seen_env) for v in value]
     if not isinstance(value, str) or "{{" not in value:
         return value
     import jinja2.sandbox
@@ -107,6 +109,7 @@ def _render(value: Any, where: str) -> Any:
 
     def env_var(name: str, default: Any = None) -> Any:
         found = os.environ.get(name)
+        seen_env[name] = found
         if name.startswith(secrets.SECRET_ENV_PREFIXES) or any(w in name.upper() for w in ("PASSWORD", "TOKEN", "SECRET")):
             secrets.register(found)
         if found is None and default is None:

@@ -118,6 +118,9 @@ class Compiler:
             )
         self._parse_edges()
         self._inline_ephemerals()
+        for node in self.nodes.values():  # an inlined ephemeral that reads the warehouse makes its reader do so
+            if not node.introspective and node.compiled_sql is not None and node.materialized != "ephemeral":
+                node.introspective = any(e.introspective for e in self._ephemeral_chain(node, []))
         return self.nodes
 
     # -- render ---------------------------------------------------------------------------
@@ -303,11 +306,7 @@ class Compiler:
                 f"unit test `{unit.name}`: `{model.name}` is not a SQL model; unit tests run SQL models",
                 location=Location(node.path, node.line), node=node.name,
             )  # fmt: skip
-        overrides = unit.overrides
-        macros = dict(overrides.get("macros") or {})
-        incremental = bool(macros.pop("is_incremental", False))
-        with renderer.overridden(overrides.get("vars"), overrides.get("env_vars"), macros):
-            rendered = renderer.render(model, incremental=incremental)
+        rendered = render_unit_model(renderer, model, unit)
         calls = rendered.calls
         targets = [self._lookup(call, model) for call in calls]
         for fixture in unit.given:
@@ -322,22 +321,19 @@ class Compiler:
                 )  # fmt: skip
             fixture.relation = found.unique_id
 
-        def sub(match: re.Match) -> str:
-            i = int(match.group(1))
-            call, target = calls[i], targets[i]
-            for fixture in unit.given:
-                if fixture.matches(call.kind, call.args, call.version):
-                    return str(fixture.cte)
+        def relation_of(i: int) -> str:
+            target = targets[i]
             if target.materialized == "ephemeral" and target is not model:
                 return EPHEMERAL_PREFIX + target.name
             return target.relation.render() if target.relation is not None else target.name
 
-        sql = PLACEHOLDER_RE.sub(sub, rendered.sql)
+        sql = with_fixtures(rendered.sql, calls, unit, relation_of)
         chain = [e for e in self._ephemeral_chain(model, []) if EPHEMERAL_PREFIX + e.name in sql]
         if chain:
             sql = _with_ctes([(EPHEMERAL_PREFIX + e.name, self._ephemeral_body(e)) for e in chain], sql, self.dialect)
         check_single_statement(sql, path=model.path, node=model.name, dialect=self.dialect)
         node.test.kwargs["sql"] = sql  # type: ignore[union-attr]
+        node.introspective = model.introspective or bool(rendered.introspective)
 
     def _test_macro(self, renderer: Renderer, name: str) -> Callable[..., Any] | None:
         return find_test_macro(renderer, name, self.project.config.name)
@@ -549,6 +545,31 @@ class Compiler:
             else:
                 out.append(dep)
         return out
+
+
+def render_unit_model(renderer: Renderer, model: Node, unit: Any) -> Any:
+    """``model`` rendered with a unit test's `overrides` (vars, env vars, macros; `is_incremental`
+    chooses the incremental variant), with placeholders for its refs and sources."""
+    overrides = unit.overrides
+    macros = dict(overrides.get("macros") or {})
+    incremental = bool(macros.pop("is_incremental", False))
+    with renderer.overridden(overrides.get("vars"), overrides.get("env_vars"), macros):
+        return renderer.render(model, incremental=incremental)
+
+
+def with_fixtures(sql: str, calls: list[RefCall], unit: Any, relation_of: Callable[[int], str]) -> str:
+    """Replace the placeholders of a rendered model: a call a `given` input names reads its
+    fixture CTE, any other call ``relation_of(index)``."""
+
+    def sub(match: re.Match) -> str:
+        i = int(match.group(1))
+        call = calls[i]
+        for fixture in unit.given:
+            if fixture.matches(call.kind, call.args, call.version):
+                return str(fixture.cte)
+        return relation_of(i)
+
+    return PLACEHOLDER_RE.sub(sub, sql)
 
 
 def find_test_macro(renderer: Renderer, name: str, root: str) -> Callable[..., Any] | None:

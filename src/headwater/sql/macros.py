@@ -97,8 +97,11 @@ def search_order(
     root: str,
     caller: str | None,
     packages: list[str] | None = None,
+    installed: set[str] | None = None,
 ) -> list[str]:
-    """Packages to search for a dispatched macro, in order (dbt's rules)."""
+    """Packages to search for a dispatched macro, in order (dbt's rules): the `dispatch:` entry
+    for the namespace; else, for an installed package or `dbt`, the root project first (so a
+    project overrides `dbt_utils` macros by defining `default__<name>`); else the namespace."""
     if packages:
         return [str(p) for p in packages]
     if namespace is None:
@@ -108,8 +111,8 @@ def search_order(
         return [*order, "dbt"]
     if namespace in dispatch_config:
         return list(dispatch_config[namespace])
-    if namespace == "dbt":
-        return [root, "dbt"]
+    if namespace == "dbt" or namespace in (installed or set()):
+        return [root, namespace]
     return [namespace]
 
 

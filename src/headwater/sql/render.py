@@ -97,21 +97,23 @@ def target_database(target: Target) -> str | None:
 
 
 class _TargetInfo:
+    """dbt's `target`: attributes and mapping access over a fixed set of keys, nothing else (a
+    `getattr` with a name the template chooses would reach `__class__`)."""
+
     def __init__(self, target: Target, profile: str) -> None:
-        self.name = target.name
-        self.schema = target.schema
-        self.type = target.engine
-        self.threads = target.threads
-        self.path = target.path
-        self.database = target_database(target)
-        self.profile_name = profile
-        self.target_name = target.name
+        self._keys: dict[str, Any] = {
+            "name": target.name, "schema": target.schema, "type": target.engine, "threads": target.threads,
+            "path": target.path, "database": target_database(target), "profile_name": profile,
+            "target_name": target.name,
+        }  # fmt: skip
+        for key, value in self._keys.items():
+            setattr(self, key, value)
 
     def __getitem__(self, key: str) -> Any:
-        return getattr(self, key)
+        return self._keys[key]
 
     def get(self, key: str, default: Any = None) -> Any:
-        return getattr(self, key, default)
+        return self._keys.get(key, default)
 
 
 class _Flag:
@@ -495,7 +497,7 @@ class Renderer:
 
     def _dispatch(self, macro_name: str, macro_namespace: str | None = None, packages: list[str] | None = None) -> Any:
         caller = self._macro_stack[-1] if self._macro_stack else None
-        order = search_order(macro_namespace, self.dispatch_config, self.project_name, caller, packages)
+        order = search_order(macro_namespace, self.dispatch_config, self.project_name, caller, packages, set(self.packages))
         from headwater.sql.crossdb import adapter_prefixes
 
         prefixes = adapter_prefixes(self.adapter_type)
@@ -583,6 +585,7 @@ class Renderer:
         state = Rendered(sql="")
         self._state, self._node, self._incremental = state, node, incremental
         self._macro_stack.clear()
+        self._results = {}  # `load_result` sees this node's statements only
         try:
             template = self._template(node.raw_sql or "", node.path, self._scope_for(node.package))
             this = self._this(node) if this_key is None else self._call(RefCall("this", (node.unique_id,)), this_key)

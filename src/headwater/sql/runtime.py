@@ -95,6 +95,9 @@ class Runtime:
                 if node.test is not None and node.test.kind == "macro":
                     self._prepare_test(renderer, node)
                     return
+                if node.test is not None and node.test.kind == "unit":
+                    self._prepare_unit(renderer, node)
+                    return
                 rendered = renderer.render(node)
                 node.compiled_sql = self._with_ephemerals(node, rendered.sql)
                 node.hooks = rendered.hooks
@@ -113,7 +116,38 @@ class Runtime:
         if macro is None:
             return
         rendered = renderer.render_test(node, target, macro, spec.kwargs, spec.column)
-        node.compiled_sql = self._with_ephemerals(node, rendered.sql)
+        sql = self._with_ephemerals(node, rendered.sql)
+        for uid, staged in self._staged.items():  # kept with the final names: the audit swaps them per run
+            final = self.manifest.nodes[uid].relation
+            if final is not None:
+                sql = sql.replace(staged.render(), final.render())
+        node.compiled_sql = sql
+
+    def _prepare_unit(self, renderer: Renderer, node: Node) -> None:
+        """A unit test of a model that reads the warehouse: the model rendered live, with the
+        test's overrides, its given inputs reading the fixture CTEs."""
+        from headwater.sql.compiler import EPHEMERAL_PREFIX, render_unit_model, with_fixtures
+
+        spec = node.test
+        assert spec is not None and spec.attached_to is not None
+        model = self.manifest.nodes[spec.attached_to]
+        unit = spec.kwargs["unit"]
+        resolve, renderer._resolve = renderer._resolve, None  # placeholders, to put the fixtures in
+        try:
+            rendered = render_unit_model(renderer, model, unit)
+        finally:
+            renderer._resolve = resolve
+
+        def relation_of(i: int) -> str:
+            relation = self._resolve(rendered.calls[i], model)
+            if relation is None:
+                return rendered.calls[i].args[-1]
+            return relation.identifier if relation.schema == "" else relation.render()
+
+        sql = with_fixtures(rendered.sql, rendered.calls, unit, relation_of)
+        if EPHEMERAL_PREFIX in sql:
+            sql = self._with_ephemerals(model, sql)
+        spec.kwargs["sql"] = sql
 
     def _with_ephemerals(self, node: Node, sql: str) -> str:
         from headwater.sql.compiler import EPHEMERAL_PREFIX, _with_ctes
@@ -131,7 +165,12 @@ class Runtime:
         used = [e for e in chain if EPHEMERAL_PREFIX + e.name in sql]
         if not used:
             return sql
-        ctes = [(EPHEMERAL_PREFIX + e.name, (e.compiled_sql or "").strip().rstrip(";")) for e in chain]
+        renderer = self._renderer
+        ctes = []
+        for e in chain:
+            # an ephemeral that reads the warehouse is rendered live too (it is never built)
+            body = renderer.render(e).sql if e.introspective and renderer is not None else e.compiled_sql
+            ctes.append((EPHEMERAL_PREFIX + e.name, (body or "").strip().rstrip(";")))
         return _with_ctes(ctes, sql, self.manifest.dialect)
 
     def project_hooks(self, which: str, engine: Engine, **context: Any) -> list[str]:
