@@ -22,7 +22,28 @@ from headwater.errors import (
 )
 from headwater.project.definition import CheckSpec, Column, Node, ProjectConfig, Target
 from headwater.project.files import find_project_file
+from headwater.project.project_file import RENDERED_KEYS as RENDERED_KEYS
+from headwater.project.project_file import TARGET_KEYS as TARGET_KEYS
+from headwater.project.project_file import dispatch_config, hooks, read_targets, render_values
+from headwater.project.project_file import native as _native  # noqa: F401 - headwater.sql.compiler imports it from here
+from headwater.project.properties import (
+    external_location,
+    merge_freshness,
+    version_columns,
+    without_include,
+)
 from headwater.project.sources import connector_config, file_spec
+from headwater.project.test_specs import EXPECTATION_CONFIG_KEYS as EXPECTATION_CONFIG_KEYS
+from headwater.project.test_specs import TEST_CONFIG_KEYS as TEST_CONFIG_KEYS
+from headwater.project.test_specs import (
+    constraints,
+    dbt_test_names,
+    expectation_entries,
+    kwargs_suffix,
+    parse_test_spec,
+    split_expectation_config,
+    test_entries,
+)
 from headwater.project.validate import as_list, check_config_keys, check_keys, expect_type, loc_of
 from headwater.project.yaml import YMap, load_yaml_file
 
@@ -36,14 +57,6 @@ PROJECT_KEYS = {
     "observability", "dbt-cloud", "unit_tests", "semantic-models", "saved-queries", "metrics",
     "exposures", "restrict-access", "functions", "function-paths", "log-path", "data-paths",
     "source-paths", "modules-path", "packages", "on_run_start", "on_run_end", "analyses",
-}  # fmt: skip
-# Project-file values rendered with Jinja at load (dbt renders these; hooks and `vars` are not).
-RENDERED_KEYS = ("models", "seeds", "snapshots", "sources", "tests", "data_tests", "analyses", "dispatch",
-                 "packages-install-path", "model-paths", "seed-paths", "macro-paths", "test-paths")  # fmt: skip
-_UNRENDERED = {"pre-hook", "post-hook", "+pre-hook", "+post-hook", "pre_hook", "post_hook", "+pre_hook", "+post_hook"}
-TARGET_KEYS = {
-    "engine", "type", "path", "schema", "threads", "memory_limit", "settings", "lock_timeout", "external_root",
-    "extensions",
 }  # fmt: skip
 SOURCE_KEYS = {
     "name", "description", "schema", "database", "loader", "loaded_at_field", "freshness",
@@ -75,12 +88,6 @@ SOURCE_CONFIG_KEYS = {
 }  # fmt: skip
 OBSERVE_KEYS = ("monitors", "profile", "max_duration", "schema_change")
 """Observability settings a source or source table may give beside `config:` (into the node's config)."""
-TEST_CONFIG_KEYS = {
-    "severity", "where", "limit", "warn_if", "error_if", "store_failures", "store_failures_as",
-    "tags", "enabled", "meta", "fail_calc", "alias", "schema", "database", "on_failure",
-}  # fmt: skip
-# Keys of an expectation entry that configure headwater's handling rather than the expectation.
-EXPECTATION_CONFIG_KEYS = {"on_failure", "tags", "enabled", "name", "store_failures", "config"}
 
 
 @dataclass
@@ -128,7 +135,7 @@ def read_project_config(
     cfg = ProjectConfig(name=name, root=str(root), config_file=path.name)
     cfg.state_dir = str(data.get("state_dir", cfg.state_dir))
     if not package:
-        cfg.targets = _read_targets(data, cfg)
+        cfg.targets = read_targets(data, cfg)
         cfg.default_target = str(data.get("default_target") or next(iter(cfg.targets)))
         if cfg.default_target not in cfg.targets:
             raise ConfigError(
@@ -140,7 +147,7 @@ def read_project_config(
 
         chosen = target_name or os.environ.get("HEADWATER_TARGET") or cfg.default_target
         target = cfg.targets.get(chosen)
-    _render_values(data, cli_vars or {}, data.get("vars") or {}, target, name, cfg.env_vars)
+    render_values(data, cli_vars or {}, data.get("vars") or {}, target, name, cfg.env_vars)
     cfg.version = str(data.get("version", "1"))
     cfg.vars = dict(expect_type(data.get("vars") or {}, dict, "`vars`", data, "vars"))
     cfg.models = expect_type(data.get("models") or {}, dict, "`models`", data, "models")
@@ -150,9 +157,9 @@ def read_project_config(
     cfg.raw_data = str(data.get("raw_data", cfg.raw_data))
     cfg.observability = dict(expect_type(data.get("observability") or {}, dict, "`observability`", data, "observability"))
     cfg.packages_install_path = str(data.get("packages-install-path") or cfg.packages_install_path)
-    cfg.dispatch = _dispatch_config(data)
-    cfg.on_run_start = _hooks(data, "on-run-start")
-    cfg.on_run_end = _hooks(data, "on-run-end")
+    cfg.dispatch = dispatch_config(data)
+    cfg.on_run_start = hooks(data, "on-run-start")
+    cfg.on_run_end = hooks(data, "on-run-end")
     for attr in ("model", "seed", "test", "macro", "snapshot", "analysis"):
         value = data.get(f"{attr}-paths", data.get(f"{attr}_paths"))
         if value is None and attr == "model":
@@ -162,165 +169,6 @@ def read_project_config(
         if value is not None:
             setattr(cfg, f"{attr}_paths", [str(v) for v in as_list(value)])
     return cfg
-
-
-def _hooks(data: YMap, key: str) -> list[str]:
-    value = data.get(key, data.get(key.replace("-", "_")))
-    out = []
-    for item in as_list(value):
-        if isinstance(item, dict):
-            item = item.get("sql")
-        if item:
-            out.append(str(item))
-    return out
-
-
-def _dispatch_config(data: YMap) -> dict[str, list[str]]:
-    """`dispatch: [{macro_namespace: dbt_utils, search_order: [my_project, dbt_utils]}]`."""
-    out: dict[str, list[str]] = {}
-    entries = expect_type(data.get("dispatch") or [], list, "`dispatch`", data, "dispatch")
-    for entry in entries:
-        expect_type(entry, dict, "a `dispatch` entry", entries)
-        check_keys(entry, {"macro_namespace", "search_order"}, "a `dispatch` entry")
-        namespace, order = entry.get("macro_namespace"), entry.get("search_order")
-        if not namespace or not isinstance(order, list) or not order:
-            raise ConfigError(
-                "a `dispatch` entry needs `macro_namespace:` and a non-empty `search_order:` list",
-                location=loc_of(entry),
-                hint="e.g. `- macro_namespace: dbt_utils\n  search_order: [my_project, dbt_utils]`",
-            )
-        out[str(namespace)] = [str(p) for p in order]
-    return out
-
-
-def _render_values(
-    data: YMap, cli_vars: dict[str, Any], project_vars: dict[str, Any], target: Target | None, project: str,
-    seen_env: dict[str, str | None],
-) -> None:
-    """Render Jinja in the project file's config values, as dbt does: `+enabled: "{{ var('x', false) }}"`
-    becomes the value `False`. Hooks and `vars:` stay as written (rendered when they run)."""
-    import os
-
-    from headwater import secrets
-
-    env = None
-
-    def var(name: str, default: Any = None) -> Any:
-        if name in cli_vars:
-            return cli_vars[name]
-        return project_vars.get(name, default)
-
-    def env_var(name: str, default: Any = None) -> Any:
-        value = os.environ.get(name)
-        seen_env[name] = value
-        if name.startswith(secrets.SECRET_ENV_PREFIXES):
-            secrets.register(value)
-        if value is None and default is None:
-            raise ConfigError(f"environment variable `{name}` is not set", hint=f"export {name}=...")
-        return value if value is not None else default
-
-    def render(value: Any, where: Any, key: Any) -> Any:
-        nonlocal env
-        if isinstance(value, dict):
-            for k in list(value):
-                if k not in _UNRENDERED:
-                    value[k] = render(value[k], value, k)
-            return value
-        if isinstance(value, list):
-            for i, item in enumerate(value):
-                value[i] = render(item, value, i)
-            return value
-        if not isinstance(value, str) or ("{{" not in value and "{%" not in value):
-            return value
-        if env is None:
-            import jinja2.sandbox
-
-            env = jinja2.sandbox.SandboxedEnvironment(undefined=jinja2.StrictUndefined)
-            env.globals.update(var=var, env_var=env_var, target=_target_info(target, project))
-        try:
-            text = env.from_string(value).render()
-        except HeadwaterError as exc:
-            exc.location = exc.location or loc_of(where, key)
-            raise
-        except Exception as exc:
-            raise ConfigError(f"could not render `{value}`: {exc}", location=loc_of(where, key)) from None
-        return _native(text)
-
-    for key in RENDERED_KEYS:
-        if key in data:
-            data[key] = render(data[key], data, key)
-
-
-def _target_info(target: Target | None, project: str) -> dict[str, Any]:
-    """`target` in project-file values: its name, schema, type, threads and database."""
-    if target is None:
-        return {"name": "", "schema": "main", "type": "duckdb", "threads": 1, "database": None}
-    database = None
-    if target.engine == "duckdb":
-        path = str(target.path or "")
-        database = "memory" if path in ("", ":memory:") else Path(path).stem
-    return {"name": target.name, "schema": target.schema, "type": target.engine, "threads": target.threads,
-            "database": database, "path": target.path, "profile_name": project, "target_name": target.name}  # fmt: skip
-
-
-def _native(text: str) -> Any:
-    """A rendered value as the Python value it spells (`False`, `3`, `['a']`), else the text."""
-    import ast
-
-    try:
-        return ast.literal_eval(text.strip())
-    except (ValueError, SyntaxError, MemoryError, RecursionError):
-        return text
-
-
-def _seconds(spec: YMap, key: str, target: str) -> float:
-    value = spec.get(key, 0)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise ConfigError(
-            f"`{key}` of target `{target}` must be a number of seconds (0 or more), got `{value!r}`",
-            location=loc_of(spec, key),
-        )
-    return float(value)
-
-
-def _read_targets(data: YMap, cfg: ProjectConfig) -> dict[str, Target]:
-    raw = data.get("targets")
-    if raw is None and data.get("profile") and cfg.config_file == "dbt_project.yml":
-        from headwater.project.profiles import profile_targets
-
-        found = profile_targets(Path(cfg.root), str(data["profile"]), cfg.state_dir, cfg.env_vars)
-        if found is not None:  # a dbt project's own profile: the same warehouse file and schemas
-            targets, default = found
-            data.setdefault("default_target", default)
-            return targets
-    if raw is None:
-        return {"dev": Target(name="dev", path=f"{cfg.state_dir}/warehouse.duckdb")}
-    expect_type(raw, dict, "`targets`", data, "targets")
-    out = {}
-    for tname, spec in raw.items():
-        expect_type(spec, dict, f"target `{tname}`", raw, tname)
-        check_keys(spec, TARGET_KEYS, f"target `{tname}`")
-        threads = spec.get("threads", 4)
-        if not isinstance(threads, int) or threads < 1:
-            raise ConfigError(
-                f"`threads` of target `{tname}` must be a positive integer, got `{threads!r}`",
-                location=loc_of(spec, "threads"),
-            )
-        out[str(tname)] = Target(
-            name=str(tname),
-            engine=str(spec.get("engine", spec.get("type", "duckdb"))),
-            path=spec.get("path", f"{cfg.state_dir}/warehouse.duckdb"),
-            schema=str(spec.get("schema", "main")),
-            threads=threads,
-            memory_limit=spec.get("memory_limit"),
-            settings=dict(spec.get("settings") or {}),
-            lock_timeout=_seconds(spec, "lock_timeout", str(tname)),
-            external_root=str(spec.get("external_root", ".")),
-            extensions=[str(e) for e in as_list(spec.get("extensions"))],
-        )
-    if not out:
-        raise ConfigError("`targets:` is empty", location=loc_of(data, "targets"))
-    return out
 
 
 def file_hash(data: bytes) -> str:
@@ -538,11 +386,11 @@ class ProjectReader:
                 source_name=str(sname),
                 files=file_spec(table),
                 loaded_at_field=table.get("loaded_at_field", src.get("loaded_at_field")),
-                freshness=_merge_freshness(src.get("freshness"), table["freshness"]) if "freshness" in table
+                freshness=merge_freshness(src.get("freshness"), table["freshness"]) if "freshness" in table
                 else src.get("freshness"),
                 meta=dict(table.get("meta") or {}),
             )
-            external = _external_location(src, table, node)
+            external = external_location(src, table, node)
             if external is not None:
                 node.relation = Relation(schema=schema, identifier=node.relation.identifier, external=external)  # type: ignore[union-attr]
             self.project.nodes[uid] = node
@@ -641,9 +489,9 @@ class ProjectReader:
             node.meta.update(level.get("meta") or {})
         node.columns = self._columns(props)
         if version is not None and version.get("columns") is not None:
-            node.columns = _version_columns(node.columns, self._columns(_without_include(version)), version)
+            node.columns = version_columns(node.columns, self._columns(without_include(version)), version)
         if props.get("constraints") is not None:
-            node.config["constraints"] = _constraints(props.get("constraints"), props, column=False)
+            node.config["constraints"] = constraints(props.get("constraints"), props, column=False)
         self._add_tests(node, props)
 
     def _folder_config(self, tree: dict, folders: list[str], kind: str, name: str | None = None) -> dict:
@@ -707,27 +555,27 @@ class ProjectReader:
                 data_type=col.get("data_type"),
                 tags=as_list(col.get("tags")),
                 meta=dict(col.get("meta") or {}),
-                constraints=_constraints(col.get("constraints"), col, column=True),
+                constraints=constraints(col.get("constraints"), col, column=True),
             )
         return out
 
     # -- tests ----------------------------------------------------------------------------
     def _add_tests(self, node: Node, entry: YMap) -> None:
-        for spec, where in _test_entries(entry, None):
+        for spec, where in test_entries(entry, None):
             self._add_generic_test(node, spec, where, None)
-        for spec, where in _expectation_entries(entry):
+        for spec, where in expectation_entries(entry):
             self._add_expectation(node, spec, where, None)
         for col in as_list(entry.get("columns")):
-            for spec, where in _test_entries(col, col.get("name")):
+            for spec, where in test_entries(col, col.get("name")):
                 self._add_generic_test(node, spec, where, str(col.get("name")))
-            for spec, where in _expectation_entries(col):
+            for spec, where in expectation_entries(col):
                 self._add_expectation(node, spec, where, str(col.get("name")))
 
     def _add_expectation(self, node: Node, spec: Any, where: Location | None, column: str | None) -> None:
         """An `expectations:` entry: a Great Expectations expectation run as a check of ``node``."""
         from headwater.quality.expectations import parse_expectation
 
-        spec, config = _split_expectation_config(spec, where)
+        spec, config = split_expectation_config(spec, where)
         expectation = parse_expectation(spec, column=column, location=where, node=node.display_name)
         config["severity"] = {"critical": "error"}.get(expectation.severity, "warn")
         self._add_test_node(
@@ -742,7 +590,7 @@ class ProjectReader:
         )
 
     def _add_generic_test(self, node: Node, spec: Any, where: Location | None, column: str | None) -> None:
-        test_name, kwargs, config = _parse_test_spec(spec, where)
+        test_name, kwargs, config = parse_test_spec(spec, where)
         if "name" not in config:
             full, short = dbt_test_names(node, test_name, kwargs, column)
             config["name"] = full
@@ -764,7 +612,7 @@ class ProjectReader:
         target = node.display_name.replace(".", "_")
         prefix = "source_" if node.resource_type == "source" else ""
         base = f"{prefix}{test_name.split('.')[-1]}_{target}" + (f"_{column}" if column else "")
-        suffix = _kwargs_suffix(kwargs if suffix_kwargs is None else suffix_kwargs)
+        suffix = kwargs_suffix(kwargs if suffix_kwargs is None else suffix_kwargs)
         name = config.pop("name", None) or (f"{base}__{suffix}" if suffix else base)
         if kind != "generic":
             name = re.sub(r"[^A-Za-z0-9_]+", "_", name).strip("_")[:120]
@@ -897,227 +745,3 @@ def _merge_config(out: dict, new: dict) -> None:
             out["meta"] = {**(out.get("meta") or {}), **value}
         else:
             out[key] = value
-
-
-def _test_entries(entry: Any, column: Any) -> list[tuple[Any, Location | None]]:
-    out = []
-    for key in ("data_tests", "tests"):
-        items = entry.get(key)
-        if items is None:
-            continue
-        expect_type(items, list, f"`{key}`", entry, key)
-        for i, item in enumerate(items):
-            out.append((item, loc_of(items, i)))
-    return out
-
-
-def _expectation_entries(entry: Any) -> list[tuple[Any, Location | None]]:
-    items = entry.get("expectations")
-    if items is None:
-        return []
-    expect_type(items, list, "`expectations`", entry, "expectations")
-    return [(item, loc_of(items, i)) for i, item in enumerate(items)]
-
-
-def _split_expectation_config(spec: Any, where: Location | None) -> tuple[Any, dict]:
-    """Take headwater's own keys (`on_failure`, `config: {...}`, `tags`, ...) out of an
-    expectation entry; what remains is the expectation as Great Expectations writes it."""
-    if not isinstance(spec, dict):
-        return spec, {}
-    spec = dict(spec)
-    config: dict = {}
-    body_key = next((k for k in spec if isinstance(k, str) and k.startswith("expect")), None)
-    holders = [spec]
-    if body_key is not None and isinstance(spec.get(body_key), dict):
-        spec[body_key] = dict(spec[body_key])
-        holders.append(spec[body_key])
-    for holder in holders:
-        for key in EXPECTATION_CONFIG_KEYS & set(holder):
-            value = holder.pop(key)
-            if key == "config":
-                expect_type(value, dict, "`config` of an expectation", None)
-                config.update(value)
-            else:
-                config[key] = value
-    check_keys(config, TEST_CONFIG_KEYS | {"name"}, "the config of an expectation")
-    return spec, config
-
-
-_CONSTRAINT_TYPES = ("not_null", "unique", "primary_key", "check", "foreign_key", "custom")
-
-
-def _constraints(value: Any, owner: Any, column: bool) -> list[dict]:
-    """dbt contract constraints, validated: `[{type: not_null}, {type: check, expression: ...}]`."""
-    if value is None:
-        return []
-    expect_type(value, list, "`constraints`", owner, "constraints")
-    out = []
-    for i, item in enumerate(value):
-        where = loc_of(value, i)
-        if not isinstance(item, dict) or "type" not in item:
-            raise ConfigError(
-                f"a constraint must be a mapping with `type:`, got `{item!r}`",
-                location=where,
-                hint="e.g. `- type: not_null` or `- type: check\n  expression: amount >= 0`",
-            )
-        kind = str(item["type"])
-        if kind not in _CONSTRAINT_TYPES:
-            raise UnknownKeyError(
-                f"unknown constraint type `{kind}`" + did_you_mean(kind, _CONSTRAINT_TYPES), location=where
-            )
-        if kind == "check" and not item.get("expression"):
-            raise ConfigError("a `check` constraint needs `expression:`", location=where)
-        if not column and kind in ("not_null", "unique", "primary_key") and not item.get("columns"):
-            raise ConfigError(
-                f"a model-level `{kind}` constraint needs `columns: [...]`",
-                location=where,
-                hint="or declare it under the column",
-            )
-        out.append(dict(item))
-    return out
-
-
-def _parse_test_spec(spec: Any, where: Location | None) -> tuple[str, dict, dict]:
-    """`unique` | `{accepted_values: {values: [...], config: {...}}}` -> (name, kwargs, config)."""
-    if isinstance(spec, str):
-        return spec, {}, {}
-    if not isinstance(spec, dict) or len(spec) != 1:
-        raise ConfigError(
-            f"a test must be a name or a mapping with one key, got `{spec!r}`",
-            location=where,
-            hint="write `- unique` or `- accepted_values: {values: [a, b]}`",
-        )
-    name, body = next(iter(spec.items()))
-    body = dict(body or {})
-    config = dict(body.pop("config", None) or {})
-    kwargs = dict(body.pop("arguments", None) or {})
-    for key in list(body):
-        if key in TEST_CONFIG_KEYS or key == "name":
-            config[key] = body.pop(key)
-    kwargs.update(body)
-    check_keys(config, TEST_CONFIG_KEYS | {"name"}, f"the config of test `{name}`")
-    return str(name), kwargs, config
-
-
-def dbt_test_names(node: Node, test_name: str, kwargs: dict, column: str | None) -> tuple[str, str]:
-    """dbt's name of a generic test (its full name) and the short form dbt uses as the file name and
-    `store_failures` table when the full name has 64 characters or more.
-
-    The name is `[<namespace>_][source_]<test>_<target>_<arguments>`: the arguments sorted by name,
-    mapping values and list items flattened, each reduced to `[0-9a-zA-Z_]`, joined by `__`.
-    """
-    namespace, _, short = test_name.rpartition(".")
-    name = ("source_" if node.resource_type == "source" else "") + short
-    if namespace:
-        name = f"{namespace}_{name}"
-    if node.resource_type == "source":
-        target = f"{node.source_name}_{node.name}"
-    elif node.version is not None:
-        target = f"{node.name}_v{node.version}"
-    else:
-        target = node.name
-    args = dict(kwargs)
-    if column is not None:
-        args.setdefault("column_name", column)
-    flat: list[str] = []
-    for key in sorted(args):
-        value = args[key]
-        parts = list(value.values()) if isinstance(value, dict) else list(value) if isinstance(value, list | tuple) else [value]
-        flat.extend(str(p) for p in parts)
-    unique = "__".join(re.sub(r"[^0-9a-zA-Z_]+", "_", part) for part in flat)
-    identifier = f"{name}_{target}"
-    full = f"{identifier}_{unique}"
-    if len(full) >= 64:
-        return full, f"{identifier[:30]}_{hashlib.md5(full.encode()).hexdigest()}"
-    return full, full
-
-
-def _kwargs_suffix(kwargs: dict) -> str:
-    if not kwargs:
-        return ""
-    parts = []
-    for key in sorted(kwargs):
-        value = kwargs[key]
-        if isinstance(value, list | tuple):
-            value = "_".join(str(v) for v in value)
-        parts.append(str(value))
-    text = re.sub(r"[^A-Za-z0-9_]+", "_", "__".join(parts)).strip("_")
-    if len(text) > 40:
-        text = text[:24] + "_" + hashlib.md5(text.encode()).hexdigest()[:8]
-    return text
-
-
-def _external_location(src: YMap, table: YMap, node: Node) -> str | None:
-    """dbt-duckdb's `external_location` (in `meta` or `config` of the source or the table),
-    formatted with the table's name, identifier, schema and meta (`{name}`)."""
-    settings: dict[str, Any] = {}
-    for level in (src, table):
-        settings.update(level.get("meta") or {})
-    for level in (src, table):
-        settings.update({k: v for k, v in (level.get("config") or {}).items() if k in ("external_location", "formatter", "plugin")})
-    where = loc_of(table, "name")
-    if "plugin" in settings:
-        raise ConfigError(
-            f"source `{node.display_name}` uses the dbt-duckdb plugin `{settings['plugin']}`, which headwater does not run",
-            location=where,
-            hint="load it with a headwater connector (`connector:` / `files:` in sources.yml) or `external_location`",
-        )
-    template = settings.get("external_location")
-    if not template:
-        return None
-    assert node.relation is not None
-    values = {"name": node.name, "identifier": node.relation.identifier, "schema": node.relation.schema,
-              "database": None, "tags": list(node.config.get("tags") or []), **settings}  # fmt: skip
-    formatter = str(settings.get("formatter", "newstyle"))
-    try:
-        if formatter == "newstyle":
-            location = str(template).format_map(values)
-        elif formatter == "oldstyle":
-            location = str(template) % values
-        elif formatter == "template":
-            from string import Template
-
-            location = Template(str(template)).substitute(values)
-        else:
-            raise ConfigError(f"unknown `formatter: {formatter}`", location=where, hint="use newstyle, oldstyle or template")
-    except (KeyError, ValueError, TypeError, IndexError) as exc:
-        raise ConfigError(f"`external_location` of `{node.display_name}` cannot be formatted: {exc}", location=where) from None
-    if "(" not in location and not location.startswith("'"):
-        location = "'" + location.replace("'", "''") + "'"
-    return location
-
-
-def _without_include(version: YMap) -> YMap:
-    out = YMap(version)
-    out.path, out.line = version.path, version.line
-    out["columns"] = [c for c in as_list(version.get("columns")) if isinstance(c, dict) and "name" in c]
-    return out
-
-
-def _version_columns(base: dict[str, Column], own: dict[str, Column], version: YMap) -> dict[str, Column]:
-    """A version's columns: `- include: all` (or a list) / `exclude:` of the model's, plus its own."""
-    include: Any = "all"
-    exclude: list[str] = []
-    for col in as_list(version.get("columns")):
-        if isinstance(col, dict) and "include" in col:
-            include = col.get("include")
-            exclude = [str(c) for c in as_list(col.get("exclude"))]
-    if include in ("*", "all"):
-        keep = {k: v for k, v in base.items() if k not in exclude}
-    else:
-        keep = {k: v for k, v in base.items() if k in [str(c) for c in as_list(include)] and k not in exclude}
-    return {**keep, **own}
-
-
-def _merge_freshness(base: Any, update: Any) -> Any:
-    """dbt's merge of a table's `freshness:` into its source's: `freshness: null` turns it off;
-    otherwise the table's keys override the source's, `warn_after`/`error_after` key by key."""
-    if update is None:
-        return None
-    if not isinstance(base, dict) or not isinstance(update, dict):
-        return update
-    out = {**base, **update}
-    for key in ("warn_after", "error_after"):
-        if isinstance(base.get(key), dict) and isinstance(update.get(key), dict):
-            out[key] = {**base[key], **update[key]}
-    return out

@@ -18,6 +18,9 @@ text is a placeholder the compiler replaces once every node's config (schema, al
 A node whose template reads the warehouse (`execute`, `run_query`, `adapter.get_relation`, ...)
 is marked `introspective`; the runner renders it again when it runs (`runtime=` here), with real
 relation names and a live engine.
+
+The objects templates see (`target`, `config`, `model`, `graph`, ...) live in
+`headwater.sql.context`; the sandboxed environment and dbt's `return()` in `headwater.sql.jinja_env`.
 """
 
 from __future__ import annotations
@@ -36,21 +39,40 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import jinja2
-import jinja2.compiler
 import jinja2.ext
 import jinja2.runtime
-import jinja2.sandbox
 
 from headwater import secrets
 from headwater.errors import (
     CompilationError,
     HeadwaterError,
     Location,
-    code_snippet,
     did_you_mean,
 )
 from headwater.project.definition import Node, Relation, Target
 from headwater.sql.adapter import Adapter, Warehouse
+from headwater.sql.context import (
+    HOOK_KEYS,
+    ConfigCall,
+    Exceptions,
+    Flag,
+    Flags,
+    GraphView,
+    Modules,
+    NodeView,
+    TargetInfo,
+    VarCall,
+    fromyaml,
+    hook_list,
+    json_or,
+    node_dict,
+    set_,
+    split_vars,
+    target_database,
+    toyaml,
+    zip_,
+)
+from headwater.sql.jinja_env import Return, Sandbox, Undefined, return_, syntax_error
 from headwater.sql.macros import MacroFile, MacroNamespace, preprocess, search_order
 from headwater.sql.parse import ParseCache
 from headwater.sql.relations import Api, DbtRelation
@@ -60,7 +82,6 @@ if TYPE_CHECKING:
 
 PLACEHOLDER = "__HW_REL_{}__"
 PLACEHOLDER_RE = re.compile(r"__HW_REL_(\d+)__")
-HOOK_KEYS = ("pre_hook", "post_hook")
 
 
 @dataclass
@@ -79,86 +100,6 @@ class Rendered:
     introspective: list[str] = field(default_factory=list)
     """What made the template read the warehouse (`execute`, `run_query`, ...), if anything."""
     hooks: dict[str, list[str]] = field(default_factory=dict)
-
-
-class _Return(Exception):
-    def __init__(self, value: Any) -> None:
-        self.value = value
-
-
-def target_database(target: Target) -> str | None:
-    """dbt-duckdb's database name: the stem of the database file (`memory` in memory)."""
-    if target.engine != "duckdb":
-        return None
-    path = str(target.path or "")
-    if not path or path == ":memory:":
-        return "memory"
-    return os.path.splitext(os.path.basename(path))[0]
-
-
-class _TargetInfo:
-    """dbt's `target`: attributes and mapping access over a fixed set of keys, nothing else (a
-    `getattr` with a name the template chooses would reach `__class__`)."""
-
-    def __init__(self, target: Target, profile: str) -> None:
-        self._keys: dict[str, Any] = {
-            "name": target.name, "schema": target.schema, "type": target.engine, "threads": target.threads,
-            "path": target.path, "database": target_database(target), "profile_name": profile,
-            "target_name": target.name,
-        }  # fmt: skip
-        for key, value in self._keys.items():
-            setattr(self, key, value)
-
-    def __getitem__(self, key: str) -> Any:
-        return self._keys[key]
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self._keys.get(key, default)
-
-
-class _Flag:
-    """`execute`: false at load, true when the runner renders; reading it marks the node."""
-
-    def __init__(self, value: bool, on_read: Callable[[str], None]) -> None:
-        self._value = value
-        self._on_read = on_read
-
-    def __bool__(self) -> bool:
-        self._on_read("execute")
-        return self._value
-
-    def __str__(self) -> str:
-        return str(bool(self))
-
-    def __eq__(self, other: object) -> bool:
-        return bool(self) == other
-
-    def __hash__(self) -> int:
-        return hash(self._value)
-
-
-class _Flags:
-    """dbt's `flags`."""
-
-    def __init__(self, full_refresh: bool, which: str) -> None:
-        self.FULL_REFRESH = full_refresh
-        self.WHICH = which
-        self.STORE_FAILURES = False
-        self.FAIL_FAST = False
-        self.WARN_ERROR = False
-        self.USE_COLORS = False
-        self.DEBUG = False
-        self.EMPTY = False
-        self.INTROSPECT = True
-        self.PARTIAL_PARSE = True
-        self.VERSION_CHECK = False
-        self.SEND_ANONYMOUS_USAGE_STATS = False
-        self.LOG_FORMAT = "default"
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return None  # dbt's flags object answers None for flags it was not given
 
 
 class Renderer:
@@ -191,13 +132,13 @@ class Renderer:
         """Installed package name -> its own project vars."""
         self.dispatch_config = dict(dispatch or {})
         self.cli_vars = dict(cli_vars or {})
-        self._global_vars, self._scoped_vars = _split_vars(vars, {project_name, *self.packages})
+        self._global_vars, self._scoped_vars = split_vars(vars, {project_name, *self.packages})
         self.vars = {**self._global_vars, **self.cli_vars}
         self.engine = engine
         self._resolve = resolve
         self._graph_nodes = graph_nodes or {}
-        self.env = _Sandbox(
-            undefined=_Undefined,
+        self.env = Sandbox(
+            undefined=Undefined,
             extensions=[jinja2.ext.do, jinja2.ext.loopcontrols],
             keep_trailing_newline=True,
         )
@@ -235,18 +176,18 @@ class Renderer:
         return {
             "ref": self._ref,
             "source": self._source,
-            "config": _ConfigCall(self),
-            "var": _VarCall(self),
+            "config": ConfigCall(self),
+            "var": VarCall(self),
             "env_var": self._env_var,
             "is_incremental": lambda: self._incremental,
             "should_full_refresh": lambda: self.full_refresh,
-            "target": _TargetInfo(self.target, self.project_name),
+            "target": TargetInfo(self.target, self.project_name),
             "project_name": self.project_name,
             "run_started_at": now,
             "invocation_id": str(uuid.uuid4()),
-            "execute": _Flag(self.engine is not None, self._introspects),
-            "flags": _Flags(self.full_refresh, command),
-            "modules": _Modules(),
+            "execute": Flag(self.engine is not None, self._introspects),
+            "flags": Flags(self.full_refresh, command),
+            "modules": Modules(),
             "api": Api,
             "adapter": Adapter(
                 self.adapter_type, self.warehouse, self._dispatch, target_database(self.target), self._unsupported
@@ -258,21 +199,21 @@ class Renderer:
             "store_raw_result": self._store_result,
             "log": self._log,
             "print": self._print,
-            "return": _return,
-            "exceptions": _Exceptions(self),
-            "zip": _zip,
+            "return": return_,
+            "exceptions": Exceptions(self),
+            "zip": zip_,
             "zip_strict": lambda *a: list(zip(*a, strict=True)),
-            "set": _set,
+            "set": set_,
             "set_strict": set,
-            "tojson": lambda value, default=None, sort_keys=False: _json_or(lambda: json.dumps(value, sort_keys=sort_keys), default),
-            "fromjson": lambda text, default=None: _json_or(lambda: json.loads(text), default),
-            "toyaml": _toyaml,
-            "fromyaml": _fromyaml,
+            "tojson": lambda value, default=None, sort_keys=False: json_or(lambda: json.dumps(value, sort_keys=sort_keys), default),
+            "fromjson": lambda text, default=None: json_or(lambda: json.loads(text), default),
+            "toyaml": toyaml,
+            "fromyaml": fromyaml,
             "local_md5": lambda text: hashlib.md5(str(text).encode()).hexdigest(),
             "diff_of_two_dicts": lambda a, b: {k: v for k, v in a.items() if k not in b or b[k] != v},
-            "model": _NodeView(self, None),
-            "graph": _GraphView(self),
-            "builtins": types.SimpleNamespace(ref=self._ref, source=self._source, config=_ConfigCall(self)),
+            "model": NodeView(self, None),
+            "graph": GraphView(self),
+            "builtins": types.SimpleNamespace(ref=self._ref, source=self._source, config=ConfigCall(self)),
             "context": {},
             "database": target_database(self.target),
             "schema": self.target.schema,
@@ -306,7 +247,7 @@ class Renderer:
         text = PLACEHOLDER.format(len(self._state.calls) - 1)
         return DbtRelation(database, schema, ident, text=text, adapter_type=self.adapter_type)
 
-    def _var(self, name: str, default: Any = _Return) -> Any:
+    def _var(self, name: str, default: Any = Return) -> Any:
         scope = self._node.package if self._node is not None else self.project_name
         if name in self.cli_vars:
             return self.cli_vars[name]
@@ -318,7 +259,7 @@ class Renderer:
         own = self.packages.get(scope) or {}
         if name in own:
             return own[name]
-        if default is not _Return:
+        if default is not Return:
             return default
         raise self._error(
             f"var `{name}` is not defined{did_you_mean(name, self.vars)}",
@@ -333,7 +274,7 @@ class Renderer:
             return False
         return True
 
-    def _env_var(self, name: str, default: Any = _Return) -> Any:
+    def _env_var(self, name: str, default: Any = Return) -> Any:
         value = os.environ.get(name)
         if name.startswith(secrets.SECRET_ENV_PREFIXES):
             secrets.register(value)
@@ -341,7 +282,7 @@ class Renderer:
             self._state.env_vars[name] = value
         if value is not None:
             return value
-        if default is not _Return:
+        if default is not Return:
             return default
         raise self._error(
             f"environment variable `{name}` is not set",
@@ -430,7 +371,7 @@ class Renderer:
                 for _ in template.root_render_func(context):
                     pass  # defines the file's macros in `context.vars`, `_private` ones included
             except jinja2.TemplateSyntaxError as exc:
-                self.problems.append(_syntax_error(exc, file.path, file.text, None))
+                self.problems.append(syntax_error(exc, file.path, file.text, None))
                 continue
             except HeadwaterError as exc:
                 self.problems.append(exc)
@@ -450,7 +391,7 @@ class Renderer:
             stack.append(package)
             try:
                 return macro(*args, **kwargs)
-            except _Return as ret:
+            except Return as ret:
                 return ret.value
             finally:
                 stack.pop()
@@ -472,7 +413,7 @@ class Renderer:
         saved_macros: list[tuple[dict[str, Any], str, Any]] = []
         for name, value in (macros or {}).items():
             for scope in (self.scopes[self.project_name], self.scopes["dbt"], self.env.globals):
-                saved_macros.append((scope, name, scope.get(name, _Return)))
+                saved_macros.append((scope, name, scope.get(name, Return)))
                 scope[name] = lambda *a, _value=value, **k: _value
         try:
             yield
@@ -484,7 +425,7 @@ class Renderer:
                 else:
                     os.environ[k] = v
             for scope, name, old in reversed(saved_macros):
-                if old is _Return:
+                if old is Return:
                     scope.pop(name, None)
                 else:
                     scope[name] = old
@@ -589,11 +530,11 @@ class Renderer:
         try:
             template = self._template(node.raw_sql or "", node.path, self._scope_for(node.package))
             this = self._this(node) if this_key is None else self._call(RefCall("this", (node.unique_id,)), this_key)
-            state.sql = template.render(this=this, model=_NodeView(self, node))
+            state.sql = template.render(this=this, model=NodeView(self, node))
             if not incremental:
                 state.hooks = self._render_hooks(node, state, this)
         except jinja2.TemplateSyntaxError as exc:
-            raise _syntax_error(exc, exc.filename or node.path, node.raw_sql or "", node.name) from None
+            raise syntax_error(exc, exc.filename or node.path, node.raw_sql or "", node.name) from None
         except HeadwaterError as exc:
             raise self._located(exc, node) from None
         except jinja2.UndefinedError as exc:
@@ -621,7 +562,7 @@ class Renderer:
         state = Rendered(sql="")
         self._state, self._node = state, node
         try:
-            return macro(*args, _NodeView(self, node))
+            return macro(*args, NodeView(self, node))
         except HeadwaterError as exc:
             raise self._located(exc, node) from None
         except Exception as exc:
@@ -654,7 +595,7 @@ class Renderer:
                 values["column_name"] = column
             state.sql = str(macro(**values))
         except jinja2.TemplateSyntaxError as exc:
-            raise _syntax_error(exc, exc.filename or node.path, "", node.name) from None
+            raise syntax_error(exc, exc.filename or node.path, "", node.name) from None
         except HeadwaterError as exc:
             raise self._located(exc, node) from None
         except Exception as exc:
@@ -685,11 +626,11 @@ class Renderer:
         config = dict(node.config)
         out: dict[str, list[str]] = {}
         for key in HOOK_KEYS:
-            items = list(_hook_list(config.get(key))) + list(_hook_list(state.config.get(key)))
+            items = list(hook_list(config.get(key))) + list(hook_list(state.config.get(key)))
             rendered = []
             for i, text in enumerate(items):
                 template = self._template(text, f"{node.path}:{key}[{i}]", self._scope_for(node.package))
-                sql = str(template.render(this=this, model=_NodeView(self, node))).strip()
+                sql = str(template.render(this=this, model=NodeView(self, node))).strip()
                 if sql:
                     rendered.append(sql)
             if rendered:
@@ -730,381 +671,6 @@ class Renderer:
 
     def _known_package_names(self) -> set[str]:
         return self.declared_packages - set(self.packages)
-
-
-def _split_vars(values: dict[str, Any], packages: set[str]) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
-    """dbt's var scopes: a top-level key naming the project or a package holds that package's vars."""
-    global_vars: dict[str, Any] = {}
-    scoped: dict[str, dict[str, Any]] = {}
-    for key, value in values.items():
-        if key in packages and isinstance(value, dict):
-            scoped[str(key)] = dict(value)
-        else:
-            global_vars[str(key)] = value
-    return global_vars, scoped
-
-
-def _hook_list(value: Any) -> list[str]:
-    if value is None or value == "":
-        return []
-    items = value if isinstance(value, list | tuple) else [value]
-    out = []
-    for item in items:
-        if isinstance(item, dict):
-            item = item.get("sql", "")
-        if item:
-            out.append(str(item))
-    return out
-
-
-class _ReturningMacro(jinja2.runtime.Macro):
-    """A macro whose `return(value)` ends that macro with ``value`` (dbt's semantics), also when
-    a macro of the same file calls it directly, without headwater's wrapper in between."""
-
-    def _invoke(self, arguments: list[Any], autoescape: bool) -> Any:
-        try:
-            return super()._invoke(arguments, autoescape)
-        except _Return as ret:
-            return ret.value
-
-
-class _CodeGenerator(jinja2.compiler.CodeGenerator):
-    """Jinja's code generator, building macros with the environment's `macro_class`."""
-
-    def macro_def(self, macro_ref: Any, frame: Any) -> None:
-        write = self.write
-
-        def patched(text: str) -> None:
-            write(text.replace("Macro(environment,", "environment.macro_class(environment,", 1))
-
-        self.write = patched  # type: ignore[method-assign]
-        try:
-            super().macro_def(macro_ref, frame)
-        finally:
-            del self.write
-
-
-class _Undefined(jinja2.Undefined):
-    """dbt's undefined: renders empty, is false, and its attributes are undefined too; calling it
-    (an undefined macro) is an error. A macro parameter that was not passed is one of these."""
-
-    __slots__ = ()
-
-    def __getattr__(self, name: str) -> Any:
-        if name[:2] == "__":
-            raise AttributeError(name)
-        return self
-
-    def __getitem__(self, key: Any) -> Any:
-        return self
-
-
-class _Sandbox(jinja2.sandbox.SandboxedEnvironment):
-    """jinja2's sandbox, and no module objects: a module's globals (`re.enum.sys`) lead out."""
-
-    code_generator_class = _CodeGenerator
-    macro_class = _ReturningMacro
-
-    def unsafe_undefined(self, obj: Any, attribute: str) -> Any:
-        # an error at once, even where undefined values are lenient: never a silent blank
-        raise jinja2.sandbox.SecurityError(
-            f"access to attribute {attribute!r} of {type(obj).__name__!r} object is unsafe"
-        )
-
-    def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
-        if isinstance(value, types.ModuleType):
-            return False
-        return bool(super().is_safe_attribute(obj, attr, value))
-
-
-class _VarCall:
-    """`var('x', default)`, and `var.has_var('x')`."""
-
-    def __init__(self, renderer: Renderer) -> None:
-        self._renderer = renderer
-
-    def __call__(self, name: str, default: Any = _Return) -> Any:
-        return self._renderer._var(str(name), default)
-
-    def has_var(self, name: str) -> bool:
-        return self._renderer._has_var(str(name))
-
-
-class _ConfigCall:
-    def __init__(self, renderer: Renderer) -> None:
-        self._renderer = renderer
-
-    def __call__(self, *args: Any, **kwargs: Any) -> str:
-        state = self._renderer._state
-        if args and isinstance(args[0], dict):
-            kwargs = {**args[0], **kwargs}
-        if state is not None:
-            for key, value in kwargs.items():
-                key = str(key).replace("-", "_")
-                if key in HOOK_KEYS:
-                    state.config[key] = _hook_list(state.config.get(key)) + _hook_list(value)
-                else:
-                    state.config[key] = value
-        return ""
-
-    def get(self, key: str, default: Any = None, validator: Any = None) -> Any:
-        node, state = self._renderer._node, self._renderer._state
-        if state is not None and key in state.config:
-            return state.config[key]
-        return node.config.get(key, default) if node else default
-
-    def require(self, key: str, validator: Any = None) -> Any:
-        value = self.get(key, _Return)
-        if value is _Return:
-            raise self._renderer._error(f"config `{key}` is required here")
-        return value
-
-    def set(self, key: str, value: Any) -> str:
-        return self(**{key: value})
-
-    def meta_get(self, key: str, default: Any = None) -> Any:
-        meta = self.get("meta") or {}
-        return meta.get(key, default) if isinstance(meta, dict) else default
-
-    def meta_require(self, key: str) -> Any:
-        meta = self.get("meta") or {}
-        if not isinstance(meta, dict) or key not in meta:
-            raise self._renderer._error(f"meta `{key}` is required here")
-        return meta[key]
-
-
-class _NodeView:
-    """dbt's `model`: the node being rendered as a mapping (`model.name`, `model['config']`)."""
-
-    def __init__(self, renderer: Renderer, node: Node | None) -> None:
-        self._renderer = renderer
-        self._node = node
-
-    def _data(self) -> dict[str, Any]:
-        node = self._node or self._renderer._node
-        return node_dict(node, self._renderer.target) if node is not None else {}
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        data = self._data()
-        if name in data:
-            return data[name]
-        raise AttributeError(name)
-
-    def __getitem__(self, key: str) -> Any:
-        return self._data()[key]
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self._data().get(key, default)
-
-    def __contains__(self, key: str) -> bool:
-        return key in self._data()
-
-    def keys(self) -> list[str]:
-        return list(self._data())
-
-    def items(self) -> list[tuple[str, Any]]:
-        return list(self._data().items())
-
-    def values(self) -> list[Any]:
-        return list(self._data().values())
-
-    def __iter__(self) -> Any:
-        return iter(self._data())
-
-
-def node_dict(node: Node, target: Target) -> dict[str, Any]:
-    """A node as dbt's manifest describes it (the keys templates use)."""
-    schema = node.relation.schema if node.relation else node.config.get("schema") or target.schema
-    alias = node.relation.identifier if node.relation else node.config.get("alias") or node.name
-    tags = list(node.config.get("tags") or [])
-    return {
-        "unique_id": node.unique_id,
-        "name": node.name,
-        "resource_type": node.resource_type,
-        "package_name": node.package,
-        "path": node.path,
-        "original_file_path": node.path,
-        "fqn": list(node.fqn),
-        "config": dict(node.config),
-        "tags": tags,
-        "meta": dict(node.meta),
-        "description": node.description,
-        "raw_code": node.raw_sql or "",
-        "raw_sql": node.raw_sql or "",
-        "compiled_code": node.compiled_sql,
-        "language": node.language,
-        "schema": schema,
-        "alias": alias,
-        "identifier": alias,
-        "database": target_database(target),
-        "relation_name": node.relation.render() if node.relation else None,
-        "depends_on": {"nodes": list(node.depends_on), "macros": []},
-        "refs": [{"name": uid.split(".")[-1], "package": None, "version": None} for uid in node.refs],
-        "sources": [[n.split(".")[-2], n.split(".")[-1]] for n in node.depends_on if n.startswith("source.")],
-        "columns": {name: _column_dict(c) for name, c in node.columns.items()},
-        "source_name": node.source_name,
-        "version": node.version,
-        "checksum": {"name": "sha256", "checksum": node.checksum},
-        "test_metadata": _test_metadata(node),
-    }
-
-
-def _column_dict(column: Any) -> dict[str, Any]:
-    return {
-        "name": column.name, "description": column.description, "data_type": column.data_type,
-        "meta": dict(column.meta), "tags": list(column.tags), "quote": None,
-    }  # fmt: skip
-
-
-def _test_metadata(node: Node) -> dict[str, Any] | None:
-    if node.test is None or node.test.kind not in ("generic", "macro"):
-        return None
-    name = node.test.name
-    return {
-        "name": name.split(".")[-1],
-        "kwargs": dict(node.test.kwargs),
-        "namespace": name.split(".")[0] if "." in name else None,
-    }
-
-
-class _GraphView:
-    """dbt's `graph`: `graph.nodes.values()`, `graph.sources`, ... as dicts, built when read."""
-
-    def __init__(self, renderer: Renderer) -> None:
-        self._renderer = renderer
-        self._cache: dict[str, Any] | None = None
-
-    def _data(self) -> dict[str, Any]:
-        if self._cache is None or len(self._renderer._graph_nodes) != self._cache["_n"]:
-            target = self._renderer.target
-            nodes, sources = {}, {}
-            for uid, node in self._renderer._graph_nodes.items():
-                (sources if node.resource_type == "source" else nodes)[uid] = node_dict(node, target)
-            self._cache = {"nodes": nodes, "sources": sources, "macros": {}, "exposures": {}, "metrics": {},
-                           "groups": {}, "semantic_models": {}, "saved_queries": {}, "_n": len(self._renderer._graph_nodes)}  # fmt: skip
-        return self._cache
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return self._data()[name]
-
-    def __getitem__(self, key: str) -> Any:
-        return self._data()[key]
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self._data().get(key, default)
-
-
-def _public(module: types.ModuleType) -> types.SimpleNamespace:
-    """The public functions, types and constants of ``module``, without the module itself."""
-    names = getattr(module, "__all__", None) or [n for n in dir(module) if not n.startswith("_")]
-    return types.SimpleNamespace(
-        **{n: getattr(module, n) for n in names if not isinstance(getattr(module, n, None), types.ModuleType)}
-    )
-
-
-class _Modules:
-    """dbt's `modules`: `modules.datetime.date(2026, 1, 1)`, `modules.re.sub(...)`,
-    `modules.itertools.chain(...)`, `modules.pytz.timezone(...)` — namespaces of each module's
-    public names."""
-
-    def __init__(self) -> None:
-        import itertools
-
-        self.datetime = _public(datetime)
-        self.re = _public(re)
-        self.itertools = _public(itertools)
-
-    @property
-    def pytz(self) -> types.SimpleNamespace:
-        import pytz
-
-        # time zones only: pytz's file helpers (`open_resource`) stay out of templates
-        names = ("timezone", "utc", "UTC", "FixedOffset", "all_timezones", "all_timezones_set",
-                 "common_timezones", "common_timezones_set", "country_timezones", "country_names",
-                 "UnknownTimeZoneError", "NonExistentTimeError", "AmbiguousTimeError")  # fmt: skip
-        return types.SimpleNamespace(**{n: getattr(pytz, n) for n in names if hasattr(pytz, n)})
-
-
-class _Exceptions:
-    def __init__(self, renderer: Renderer) -> None:
-        self._renderer = renderer
-
-    def raise_compiler_error(self, message: Any, node: Any = None) -> None:
-        raise self._renderer._error(str(message))
-
-    def raise_not_implemented(self, message: Any) -> None:
-        raise self._renderer._unsupported(str(message))
-
-    def raise_database_error(self, message: Any) -> None:
-        raise self._renderer._error(str(message))
-
-    def warn(self, message: Any, node: Any = None) -> str:
-        print(f"warning: {secrets.mask(str(message))}", file=sys.stderr)
-        return ""
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        if name.startswith("raise_"):
-            return self.raise_compiler_error
-        raise AttributeError(name)
-
-
-def _return(value: Any) -> None:
-    raise _Return(value)
-
-
-def _zip(*args: Any) -> Any:
-    try:
-        return list(zip(*args, strict=False))
-    except TypeError:
-        return None
-
-
-def _set(value: Any, default: Any = None) -> Any:
-    try:
-        return set(value)
-    except TypeError:
-        return default
-
-
-def _json_or(func: Callable[[], Any], default: Any) -> Any:
-    try:
-        return func()
-    except (TypeError, ValueError):
-        return default
-
-
-def _toyaml(value: Any, default: Any = None, sort_keys: bool = False) -> Any:
-    import yaml
-
-    try:
-        return yaml.safe_dump(value, sort_keys=sort_keys)
-    except yaml.YAMLError:
-        return default
-
-
-def _fromyaml(text: Any, default: Any = None) -> Any:
-    import yaml
-
-    try:
-        return yaml.safe_load(str(text))
-    except yaml.YAMLError:
-        return default
-
-
-def _syntax_error(exc: jinja2.TemplateSyntaxError, path: str, text: str, node: str | None) -> CompilationError:
-    return CompilationError(
-        f"Jinja syntax error: {exc.message}",
-        location=Location(path, exc.lineno),
-        node=node,
-        snippet=code_snippet(text, exc.lineno) if exc.lineno else None,
-        hint="check that every {{ }}, {% %} and {% macro %}/{% endmacro %} is closed",
-    )
 
 
 __all__ = ["HOOK_KEYS", "MacroFile", "RefCall", "Rendered", "Renderer", "node_dict", "target_database"]
