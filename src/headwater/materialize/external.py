@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from headwater.engines.base import Engine, quote_identifier, quote_literal
+from headwater.engines.duckdb import sql_value
 from headwater.errors import ConfigError, Location
 from headwater.materialize.stateful import BuildContext, BuildOutcome, StatefulMaterialization
 from headwater.project.definition import Node, ProjectConfig, Relation
@@ -111,7 +112,7 @@ class ExternalSpec:
 
     def view_sql(self, path: Path, empty_columns: list[str] | None = None) -> str:
         args = [quote_literal(self.read_location(path))]
-        args += [f"{key} = {literal(value)}" for key, value in self.read_options.items()]
+        args += [f"{key} = {sql_value(value)}" for key, value in self.read_options.items()]
         sql = f"SELECT * FROM {READERS[self.format]}({', '.join(args)})"
         if empty_columns is not None:  # the written row of NULLs stands for "no rows"
             sql += " WHERE " + " AND ".join(
@@ -292,24 +293,11 @@ def check_literal(value: Any, what: str, error: Any) -> None:
     )
 
 
-def literal(value: Any) -> str:
-    """A checked config value as a DuckDB literal."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{quote_literal(k)}: {literal(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(literal(v) for v in value) + "]"
-    return quote_literal(str(value))
-
-
 def _copy_value(key: str, value: Any) -> str:
     if key.lower() in COLUMN_LIST_OPTIONS:
         names = value if isinstance(value, list | tuple) else [value]
         return "(" + ", ".join(quote_identifier(str(n)) for n in names) + ")"
-    return literal(value)
+    return sql_value(value)
 
 
 def render_template(text: str, node: Node, external_root: str) -> str:
