@@ -13,7 +13,7 @@ PROJECT = "name: lake\nversion: '1.0'\nconfig-version: 2\n"
 
 
 
-def test_external_location_sources(tmp_path: Path, cli: Callable[..., object]) -> None:
+def test_external_location_sources(tmp_path: Path, cli: Callable[..., object], monkeypatch) -> None:
     root = tmp_path / "lake"
     write_files(
         root,
@@ -39,9 +39,7 @@ def test_external_location_sources(tmp_path: Path, cli: Callable[..., object]) -
             "models/totals.sql": "select sum(amount) as total, (select count(*) from {{ source('files', 'items') }}) as items from {{ source('files', 'orders') }}\n",
         },
     )
-    import os
-
-    os.chdir(root)  # external locations are relative to where the warehouse runs, as in dbt-duckdb
+    monkeypatch.chdir(root)  # external locations are relative to where the warehouse runs, as in dbt-duckdb
     res = cli("build", "--project-dir", root, "-s", "totals")
     assert res.code == 0, res.out + res.err  # type: ignore[attr-defined]
     assert "plugin `excel`" in res.err  # type: ignore[attr-defined]  # named, not silently ignored
