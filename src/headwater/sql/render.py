@@ -546,12 +546,7 @@ class Renderer:
                 hint=self._undefined_hint(exc.message or ""),
             ) from None
         except Exception as exc:
-            path, line = self._where(exc, node)
-            raise CompilationError(
-                f"rendering failed: {type(exc).__name__}: {exc}",
-                location=Location(path, line),
-                node=node.name,
-            ) from None
+            raise self._failure(exc, node, "rendering failed") from None
         finally:
             self._state, self._node, self._incremental = None, None, False
         return state
@@ -566,12 +561,7 @@ class Renderer:
         except HeadwaterError as exc:
             raise self._located(exc, node) from None
         except Exception as exc:
-            path, line = self._where(exc, node)
-            raise CompilationError(
-                f"{getattr(macro, '__name__', 'macro')} failed: {type(exc).__name__}: {exc}",
-                location=Location(path, line),
-                node=node.name,
-            ) from None
+            raise self._failure(exc, node, f"{getattr(macro, '__name__', 'macro')} failed") from None
         finally:
             self._state, self._node = None, None
 
@@ -599,12 +589,8 @@ class Renderer:
         except HeadwaterError as exc:
             raise self._located(exc, node) from None
         except Exception as exc:
-            path, line = self._where(exc, node)
-            raise CompilationError(
-                f"test `{node.test.name if node.test else node.name}` failed to render: {type(exc).__name__}: {exc}",
-                location=Location(path, line or node.line),
-                node=node.name,
-            ) from None
+            name = node.test.name if node.test else node.name
+            raise self._failure(exc, node, f"test `{name}` failed to render", node.line) from None
         finally:
             self._state, self._node = None, None
         return state
@@ -646,6 +632,13 @@ class Renderer:
                 exc.message = f"{exc.message} (while rendering `{node.path}`)"
         exc.node = exc.node or node.name
         return exc
+
+    def _failure(self, exc: BaseException, node: Node, what: str, fallback_line: int | None = None) -> CompilationError:
+        """An unexpected exception while rendering ``node``, placed at its template file and line."""
+        path, line = self._where(exc, node)
+        return CompilationError(
+            f"{what}: {type(exc).__name__}: {exc}", location=Location(path, line or fallback_line), node=node.name
+        )
 
     def _where(self, exc: BaseException, node: Node) -> tuple[str, int | None]:
         """The deepest template frame of ``exc``'s traceback: (file, line)."""
