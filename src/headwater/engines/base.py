@@ -1,8 +1,18 @@
 """The Engine seam: everything the runner, materializations and checks need from a warehouse.
 
-Adding an engine: subclass `Engine` in `headwater/engines/<name>.py`, set the capability flags,
-implement the abstract methods, and register the class in `ENGINES` of
-`headwater/engines/__init__.py`. The runner reads the flags; it never checks engine classes.
+An engine is a package `headwater/engines/<name>/` of four parts:
+
+* **connection** (the `Engine` subclass): execute, fetch Arrow, transactions, read-only opening,
+  `interrupt`, `is_transient`;
+* **catalog**: relation kinds, columns, sizes (`_load_catalog`, `columns`, `columns_of`);
+* **strategies** (`Strategies` subclass): create/replace, publish, append Arrow, merge,
+  delete+insert, insert_overwrite, interval replace, schema changes, all built by `Statements`
+  (sqlglot, rendered in the engine's dialect);
+* **functions** (`Functions` subclass): the small map checks, expectations, metrics and
+  freshness use.
+
+Register the class in `ENGINES` of `headwater/engines/__init__.py`. The runner reads the
+capability flags; it never checks engine classes.
 """
 
 from __future__ import annotations
@@ -13,10 +23,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from headwater.engines.functions import Functions
+from headwater.engines.statements import Statements
 from headwater.project.definition import Relation, Target
 
 if TYPE_CHECKING:
     import pyarrow as pa
+
+    from headwater.engines.strategies import Strategies
 
 
 def quote_identifier(name: str) -> str:
@@ -50,20 +64,48 @@ class Transaction:
 class Engine(ABC):
     """A connection to one warehouse target."""
 
+    NAME: str = "ansi"
     DIALECT: str = "ansi"
     SUPPORTS_TRANSACTIONS: bool = True
+    """Multi-statement transactions: a stateful build (merge, snapshot, interval) is applied,
+    audited and committed in one transaction. Without them the runner stages and swaps."""
     SUPPORTS_TRANSACTIONAL_DDL: bool = True
+    """DDL (CREATE, DROP, RENAME) inside a transaction rolls back with it: `publish` swaps
+    several relations at once."""
     SUPPORTS_MERGE: bool = False
     SUPPORTS_PARALLEL_WRITES: bool = True
+    """Several connections may write at once (DuckDB: one process; PostgreSQL: many)."""
     SUPPORTS_CREATE_OR_REPLACE_TABLE: bool = True
+    SUPPORTS_ARROW_VIEWS: bool = False
+    """An Arrow table can be read in place (DuckDB's `register`); otherwise it is copied in."""
+    SERVER: bool = False
+    """The warehouse is a shared server (state may live in it: `state: warehouse`)."""
     read_only: bool = False
     """Set before `open`: connect read-only (`headwater validate`, `test` without store_failures)."""
+    functions: Functions = Functions()
+    STRATEGIES: type[Strategies] | None = None
 
     def __init__(self, target: Target, project_root: str) -> None:
         self.target = target
         self.project_root = project_root
         self._catalog: dict[tuple[str, str], str] | None = None
         self._catalog_lock = threading.Lock()
+        from pathlib import Path
+
+        self.statements = Statements(self.DIALECT, Path(project_root) / ".headwater" / "cache" / f"statements-{self.NAME}.pickle")
+        from headwater.engines.strategies import Strategies
+
+        self.strategies: Strategies = (self.STRATEGIES or Strategies)(self)
+
+    @property
+    def transactional_wap(self) -> bool:
+        """Audit inside a transaction (the change is invisible until commit), or stage and swap."""
+        return self.SUPPORTS_TRANSACTIONS and self.SUPPORTS_TRANSACTIONAL_DDL
+
+    def is_transient(self, exc: BaseException) -> bool:
+        """True when retrying the failed statement may succeed (a write conflict, a deadlock,
+        a dropped connection); the runner retries those with backoff."""
+        return False
 
     # -- connection ---------------------------------------------------------------------------
     @abstractmethod
@@ -79,6 +121,14 @@ class Engine(ABC):
 
     @abstractmethod
     def fetch_arrow(self, sql: str) -> pa.Table: ...
+
+    @abstractmethod
+    def query(self, sql: str) -> tuple[list[str], list[tuple]]:
+        """Column names and rows of a query."""
+
+    @abstractmethod
+    def query_columns(self, sql: str) -> list[tuple[str, str]]:
+        """(name, type) of the columns a SELECT returns, without running it."""
 
     def interrupt(self) -> None:
         """Abort running statements from another thread (a signal handler); their transactions
@@ -151,23 +201,23 @@ class Engine(ABC):
                 out[catalog_key(relation)] = cols
         return out
 
-    # -- DDL -------------------------------------------------------------------------------------
-    @abstractmethod
-    def ensure_schema(self, schema: str) -> None: ...
+    # -- DDL (the strategies) --------------------------------------------------------------------
+    def ensure_schema(self, schema: str) -> None:
+        self.execute(self.statements.create_schema(schema))
 
-    @abstractmethod
     def create_or_replace(self, relation: Relation, sql: str, kind: str) -> int | None:
         """Atomically (re)create ``relation`` as a table or view from ``sql``; rows if known."""
+        return self.strategies.create_or_replace(relation, sql, kind)
 
-    @abstractmethod
     def publish(
         self, staged: Relation, relation: Relation, kind: str, sql: str, also: list[tuple[Relation, Relation]] = ()
     ) -> None:
         """Atomically replace ``relation`` by the audited ``staged`` relation, together with the
         (staged table, relation) pairs of ``also`` (e.g. the model's quarantine table)."""
+        self.strategies.publish(staged, relation, kind, sql, also)
 
-    @abstractmethod
-    def drop(self, relation: Relation) -> None: ...
+    def drop(self, relation: Relation) -> None:
+        self.strategies.drop(relation)
 
     STAGED_SUFFIX = "__hw_staged"
 

@@ -1,5 +1,5 @@
-"""DuckDB engine: the embedded default. One database file, one connection per process, one cursor
-per worker thread."""
+"""The DuckDB engine's connection: opening the file (locks, extensions, private permissions),
+one cursor per worker thread, execute and fetch, interrupt, and the one-statement guard."""
 
 from __future__ import annotations
 
@@ -13,23 +13,29 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from headwater.engines.base import Engine, catalog_key, quote_identifier, quote_literal
+from headwater.engines.base import Engine, quote_literal
+from headwater.engines.duckdb.catalog import DuckDBCatalog
+from headwater.engines.duckdb.functions import DuckDBFunctions
+from headwater.engines.duckdb.strategies import DuckDBStrategies
 from headwater.errors import CommittedError, ConfigError, LockError, SQLExecutionError
-from headwater.project.definition import Relation, Target
+from headwater.project.definition import Target
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-_KIND = {"BASE TABLE": "table", "VIEW": "view", "LOCAL TEMPORARY": "table"}
 _TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "ABORT", "END")
 
 
-class DuckDBEngine(Engine):
+class DuckDBEngine(DuckDBCatalog, Engine):
+    NAME = "duckdb"
     DIALECT = "duckdb"
     SUPPORTS_TRANSACTIONS = True
     SUPPORTS_TRANSACTIONAL_DDL = True
     SUPPORTS_MERGE = True
     SUPPORTS_PARALLEL_WRITES = True
+    SUPPORTS_ARROW_VIEWS = True
+    functions = DuckDBFunctions()
+    STRATEGIES = DuckDBStrategies
 
     def __init__(self, target: Target, project_root: str) -> None:
         super().__init__(target, project_root)
@@ -123,6 +129,7 @@ class DuckDBEngine(Engine):
                     ) from None
 
     def close(self) -> None:
+        self.statements.save()
         self._cursors.clear()
         if self._trace_file is not None:
             self._trace_file.close()
@@ -225,6 +232,14 @@ class DuckDBEngine(Engine):
             rows = self._cursor().execute(_one_statement(f"DESCRIBE {sql}")).fetchall()
         return [(str(r[0]), str(r[1])) for r in rows]
 
+    def read_files_sql(self, glob: str, fmt: str, options: dict[str, Any]) -> str:
+        return self.strategies.read_files_sql(glob, fmt, options)  # type: ignore[attr-defined]
+
+    def is_transient(self, exc: BaseException) -> bool:
+        """DuckDB's optimistic concurrency: a write-write conflict between worker threads."""
+        text = getattr(exc, "message", None) or str(exc)
+        return isinstance(exc, SQLExecutionError) and "conflict" in text.lower()
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
         self.execute("BEGIN TRANSACTION")
@@ -235,122 +250,6 @@ class DuckDBEngine(Engine):
             raise
         else:
             self.execute("COMMIT")
-
-    # -- catalog ---------------------------------------------------------------------------------
-    def _load_catalog(self) -> dict[tuple[str, str], str]:
-        rows = self.execute(
-            "SELECT table_schema, table_name, table_type FROM information_schema.tables "
-            "WHERE table_catalog = current_database()"
-        )
-        return {(s.lower(), n.lower()): _KIND.get(t, "table") for s, n, t in rows}
-
-    def columns(self, relation: Relation) -> list[tuple[str, str]]:
-        if not relation.database and not self._in_transaction() and self.relation_kind(relation) == "table":
-            known = self._table_columns(relation)
-            if known is not None:
-                return known
-        # duckdb_columns() is ~2x cheaper than information_schema and, unlike DESCRIBE, never
-        # fails (a failed statement would abort an open transaction)
-        rows = self.execute(
-            "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = current_database() "
-            "AND schema_name = ? AND table_name = ? ORDER BY column_index",
-            [relation.schema, relation.identifier],
-        )
-        return [(str(r[0]), str(r[1])) for r in rows]
-
-    def _table_columns(self, relation: Relation) -> list[tuple[str, str]] | None:
-        """A table's columns from its own catalog entry (~0.3 ms; `duckdb_columns()` scans every
-        relation's, ~1 ms with 300). It fails when the table is gone (then None), which is why
-        it is used only outside explicit transactions: a failed statement would abort one."""
-        try:
-            rows = self.execute("SELECT name, type FROM pragma_table_info(?)", [relation.render()])
-        except SQLExecutionError:
-            return None
-        return [(str(r[0]), str(r[1])) for r in rows]
-
-    def _in_transaction(self) -> bool:
-        return bool(getattr(self._local, "in_transaction", False))
-
-    def columns_of(self, relations: list[Relation]) -> dict[tuple[str, str], list[tuple[str, str]]]:
-        """One read of `duckdb_columns()` for all of them: asking per relation costs a scan of
-        the whole catalog each time (~1 ms per call with 300 relations)."""
-        wanted = {catalog_key(r) for r in relations}
-        if not wanted:
-            return {}
-        schemas = sorted({schema for schema, _ in wanted})
-        rows = self.execute(
-            "SELECT schema_name, table_name, column_name, data_type FROM duckdb_columns() "
-            f"WHERE database_name = current_database() AND lower(schema_name) IN ({', '.join('?' * len(schemas))}) "
-            "ORDER BY schema_name, table_name, column_index",
-            schemas,
-        )
-        out: dict[tuple[str, str], list[tuple[str, str]]] = {}
-        for schema, table, column, type_ in rows:
-            key = (str(schema).lower(), str(table).lower())
-            if key in wanted:
-                out.setdefault(key, []).append((str(column), str(type_)))
-        return out
-
-    # -- DDL ----------------------------------------------------------------------------------------
-    def ensure_schema(self, schema: str) -> None:
-        self.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(schema)}")
-
-    def create_or_replace(self, relation: Relation, sql: str, kind: str) -> int | None:
-        existing = self.relation_kind(relation)
-        body = sql.strip().rstrip(";")
-        stmt = f"CREATE OR REPLACE {kind.upper()} {relation.render()} AS\n{body}"
-        if existing is not None and existing != kind:
-            with self.transaction():
-                self.execute(f"DROP {existing.upper()} {relation.render()}")
-                rows = self.execute(stmt)
-        else:
-            rows = self.execute(stmt)
-        self._remember(relation, kind)
-        return int(rows[0][0]) if kind == "table" and rows and rows[0] else None
-
-    def publish(
-        self, staged: Relation, relation: Relation, kind: str, sql: str, also: list[tuple[Relation, Relation]] = ()
-    ) -> None:
-        """Swap ``staged`` in as ``relation`` (and each staged table of ``also`` in as its
-        relation) in one transaction: readers see all the new versions or none."""
-        swaps = [(staged, relation, kind), *((s, r, "table") for s, r in also)]
-        existing = [self.relation_kind(r) for _, r, _ in swaps]
-        with self.transaction():
-            for (src, dest, dest_kind), old in zip(swaps, existing, strict=True):
-                if dest_kind == "view":
-                    if old == "table":
-                        self.execute(f"DROP TABLE {dest.render()}")
-                    self.execute(f"CREATE OR REPLACE VIEW {dest.render()} AS\n{sql.strip().rstrip(';')}")
-                    self.execute(f"DROP VIEW IF EXISTS {src.render()}")
-                else:
-                    if old is not None:
-                        self.execute(f"DROP {old.upper()} {dest.render()}")
-                    self.execute(f"ALTER TABLE {src.render()} RENAME TO {quote_identifier(dest.identifier)}")
-        for src, dest, dest_kind in swaps:
-            self._remember(src, None)
-            self._remember(dest, dest_kind)
-
-    def drop(self, relation: Relation) -> None:
-        kind = self.relation_kind(relation)
-        if kind is not None:
-            self.execute(f"DROP {kind.upper()} IF EXISTS {relation.render()}")
-            self._remember(relation, None)
-
-    # -- reading files --------------------------------------------------------------------------------
-    def read_files_sql(self, glob: str, fmt: str, options: dict[str, Any]) -> str:
-        """A SELECT reading files with DuckDB's table functions."""
-        func = {
-            "parquet": "read_parquet", "csv": "read_csv", "tsv": "read_csv",
-            "json": "read_json", "ndjson": "read_json", "jsonl": "read_json",
-        }[fmt]  # fmt: skip
-        opts = dict(options)
-        if fmt == "tsv":
-            opts.setdefault("delim", "\t")
-        if fmt in ("ndjson", "jsonl"):
-            opts.setdefault("format", "newline_delimited")
-        args = [quote_literal(glob)] + [f"{k} = {sql_value(v)}" for k, v in opts.items()]
-        return f"SELECT * FROM {func}({', '.join(args)})"
-
 
 def sql_value(value: Any) -> str:
     """A Python value as a DuckDB literal (table-function arguments: structs, lists, scalars)."""
