@@ -12,8 +12,9 @@ from headwater.project.definition import Target
 ENGINES: dict[str, tuple[str, str, str]] = {
     # name: (module, class, pip extra / package)
     "duckdb": ("headwater.engines.duckdb", "DuckDBEngine", "duckdb"),
+    "postgres": ("headwater.engines.postgres", "PostgresEngine", "postgres"),
 }
-PLANNED = {"postgres": "postgres", "spark": "spark", "snowflake": "snowflake", "bigquery": "bigquery"}
+PLANNED = {"spark": "spark", "snowflake": "snowflake", "bigquery": "bigquery"}
 
 
 def engine_class(name: str) -> type[Engine]:

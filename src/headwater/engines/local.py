@@ -1,0 +1,56 @@
+"""DuckDB as local compute, whatever the target engine: parsing and validating files (seeds,
+`files:` sources, loads into another engine), reading file schemas for lineage, checking that
+SQL is one statement. This is the one module outside `headwater.engines.duckdb` that imports
+duckdb; anywhere else, `import duckdb` means the DuckDB engine.
+
+Each thread gets its own private in-memory database (nothing is written to disk, nothing is
+shared between threads).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+_local = threading.local()
+
+
+def connection() -> Any:
+    """This thread's in-memory DuckDB connection."""
+    con = getattr(_local, "con", None)
+    if con is None:
+        import duckdb
+
+        con = _local.con = duckdb.connect(":memory:", config={"threads": 2})
+    return con
+
+
+def fetch_arrow(sql: str, params: list[Any] | None = None) -> pa.Table:
+    """Run ``sql`` on the local DuckDB and return the result as Arrow."""
+    result = connection().execute(sql, params)
+    return result.fetch_arrow_table() if hasattr(result, "fetch_arrow_table") else result.arrow()
+
+
+def execute(sql: str, params: list[Any] | None = None) -> list[tuple]:
+    result = connection().execute(sql, params)
+    return result.fetchall() if result.description is not None else []
+
+
+def describe(sql: str) -> list[tuple[str, str]]:
+    """(name, DuckDB type) of the columns ``sql`` returns, without running it."""
+    return [(str(r[0]), str(r[1])) for r in connection().execute(f"DESCRIBE {sql}").fetchall()]
+
+
+def count_statements(sql: str) -> int:
+    """How many statements DuckDB's parser finds in ``sql``; raises duckdb.Error if it cannot parse."""
+    return len(connection().extract_statements(sql))
+
+
+def error_type() -> type[Exception]:
+    """duckdb.Error, for callers that catch the local engine's failures."""
+    import duckdb
+
+    return duckdb.Error
