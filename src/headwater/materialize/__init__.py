@@ -15,6 +15,8 @@ A name a model may use in `materialized:` also goes into `MODEL_MATERIALIZATIONS
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +33,12 @@ class Materialization:
 
     def select_sql(self, node: Node, engine: Engine, project: ProjectConfig) -> str:
         return node.compiled_sql or ""
+
+    @contextmanager
+    def prepared(self, node: Node, engine: Engine, project: ProjectConfig) -> Iterator[str]:
+        """The SELECT the runner builds the node from, valid while the block runs (a seed on an
+        engine without DuckDB's file readers is copied into a temporary table first)."""
+        yield self.select_sql(node, engine, project)
 
 
 class SeedMaterialization(Materialization):

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from headwater.engines.base import Engine
 from headwater.errors import (
     ExecutionError,
     HeadwaterError,
@@ -224,7 +225,7 @@ def _run_item(ctx: Any, backfill_id: str, mb: Microbatch, unit: Unit, item: dict
         try:
             outcome = mb.build_interval(start, end)
         except HeadwaterError as exc:
-            if attempt < ATTEMPTS - 1 and _transient(exc):
+            if attempt < ATTEMPTS - 1 and _transient(exc, ctx.engine):
                 ctx.engine.invalidate_catalog()
                 time.sleep(BACKOFF_SECONDS * 2**attempt)  # backoff before retrying a conflict
                 continue
@@ -243,7 +244,5 @@ def _run_item(ctx: Any, backfill_id: str, mb: Microbatch, unit: Unit, item: dict
     return result
 
 
-def _transient(exc: HeadwaterError) -> bool:
-    if isinstance(exc, TransientError):
-        return True
-    return isinstance(exc, SQLExecutionError | ExecutionError) and "conflict" in exc.message.lower()
+def _transient(exc: HeadwaterError, engine: Engine) -> bool:
+    return isinstance(exc, TransientError) or engine.is_transient(exc)

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from headwater.engines.base import Engine
 from headwater.errors import CommittedError, HeadwaterError, SQLExecutionError
 from headwater.graph.definition import Graph
-from headwater.materialize import materialization_for
+from headwater.materialize import Materialization, materialization_for
 from headwater.materialize.stateful import BuildContext, StatefulMaterialization
 from headwater.observe import Observer
 from headwater.project.definition import Node, ProjectConfig, Relation
@@ -253,7 +253,13 @@ class Runner:
         if isinstance(mat, StatefulMaterialization):
             self._build_stateful(unit, mat, result)
             return
-        sql = mat.select_sql(node, self.engine, self.project)
+        with mat.prepared(node, self.engine, self.project) as sql:
+            self._build_select(unit, mat, sql, result)
+
+    def _build_select(self, unit: Unit, mat: Materialization, sql: str, result: UnitResult) -> None:
+        """Build, audit and publish a node made from one SELECT (see the module docstring)."""
+        node = unit.build
+        assert node is not None and node.relation is not None
         audit = [t for t in unit.tests if t.severity == "error"]
         to_quarantine = quarantine_tests(unit.tests) if node.resource_type == "model" else []
         contract = node.resource_type == "model" and contract_enforced(node)
@@ -432,12 +438,13 @@ class Runner:
         return CheckRunner(self.engine, self.graph.nodes, relation_sql, audit_schema=schema)
 
     def _retrying(self, action: Any, attempts: int = 3) -> Any:
-        """Retry catalog write-write conflicts between parallel workers (transient by nature)."""
+        """Retry what the engine calls transient (`Engine.is_transient`: a write-write conflict
+        between parallel workers, a deadlock, a serialization failure)."""
         for attempt in range(attempts):
             try:
                 return action()
             except SQLExecutionError as exc:
-                if "conflict" not in exc.message.lower() or attempt == attempts - 1:
+                if not self.engine.is_transient(exc) or attempt == attempts - 1:
                     raise
                 self.engine.invalidate_catalog()
         return None
