@@ -113,3 +113,7 @@ class Functions:
     def hash_row(self, alias: str) -> str:
         """An order-independent content checksum term of a row (summed over a relation)."""
         return f"hash({alias})"
+
+    def to_double(self, expr: str) -> str:
+        """``expr`` as a double precision float (metrics' min/max/mean of numeric columns)."""
+        return f"CAST({expr} AS DOUBLE)"

@@ -30,8 +30,21 @@ def connection() -> Any:
 
 def fetch_arrow(sql: str, params: list[Any] | None = None) -> pa.Table:
     """Run ``sql`` on the local DuckDB and return the result as Arrow."""
-    result = connection().execute(sql, params)
-    return result.fetch_arrow_table() if hasattr(result, "fetch_arrow_table") else result.arrow()
+    con = connection()
+    if params:
+        return arrow_of(con.execute(sql, params))
+    return arrow_of(con.sql(sql))
+
+
+def arrow_of(result: Any) -> pa.Table:
+    """A DuckDB relation (`con.sql(...)`, no extra copy) or result as an Arrow table
+    (`to_arrow_table` since DuckDB 2.0, `fetch_arrow_table`/`arrow` before)."""
+    for name in ("to_arrow_table", "fetch_arrow_table", "arrow"):
+        method = getattr(result, name, None)
+        if method is not None:
+            out = method()
+            return out if hasattr(out, "num_rows") else out.read_all()
+    raise AttributeError("this DuckDB version has no Arrow result method")
 
 
 def execute(sql: str, params: list[Any] | None = None) -> list[tuple]:

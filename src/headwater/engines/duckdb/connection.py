@@ -17,6 +17,7 @@ from headwater.engines.base import Engine, quote_literal
 from headwater.engines.duckdb.catalog import DuckDBCatalog
 from headwater.engines.duckdb.functions import DuckDBFunctions
 from headwater.engines.duckdb.strategies import DuckDBStrategies
+from headwater.engines.local import arrow_of
 from headwater.errors import CommittedError, ConfigError, LockError, SQLExecutionError
 from headwater.project.definition import Target
 
@@ -180,8 +181,12 @@ class DuckDBEngine(DuckDBCatalog, Engine):
 
     def fetch_arrow(self, sql: str) -> pa.Table:
         with self._errors(sql):
-            result = self._cursor().execute(_one_statement(sql))
-            return result.fetch_arrow_table() if hasattr(result, "fetch_arrow_table") else result.arrow()
+            relation = self._cursor().sql(_one_statement(sql))
+            if relation is None:  # a statement without a result
+                import pyarrow as pa
+
+                return pa.table({})
+            return arrow_of(relation)
 
     def query(self, sql: str) -> tuple[list[str], list[tuple]]:
         if self._trace_path:

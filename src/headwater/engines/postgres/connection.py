@@ -112,9 +112,13 @@ class PostgresEngine(PostgresCatalog, Engine):
 
     def open(self) -> None:
         self._interrupted = False
-        self._connection()  # fails early, naming the target
-        if not self.read_only:
-            self._take_build_lock()
+        try:
+            self._connection()  # fails early, naming the target
+            if not self.read_only:
+                self._take_build_lock()
+        except BaseException:
+            self.close()
+            raise
 
     def _take_build_lock(self) -> None:
         """Serialize writers of one target (database and schema) with a session advisory lock:

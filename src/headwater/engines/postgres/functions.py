@@ -134,3 +134,6 @@ class PostgresFunctions(Functions):
 
     def hash_row(self, alias: str) -> str:
         return f"hashtext({alias}::text)::bigint"
+
+    def to_double(self, expr: str) -> str:
+        return f"CAST({expr} AS double precision)"
