@@ -233,9 +233,15 @@ class Context:
     @property
     def state(self) -> Any:
         if self._state is None:
+            from headwater.state import open_state_store
             from headwater.state.store import StateStore
 
-            self._state = StateStore(self.state_dir / "state.db")
+            try:
+                manifest = self.manifest
+            except HeadwaterError:  # a project that does not load still has its local history
+                self._state = StateStore(self.state_dir / "state.db")
+            else:
+                self._state = open_state_store(manifest.config, manifest.target, self.root)
         return self._state
 
     @property

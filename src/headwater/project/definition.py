@@ -52,7 +52,10 @@ class Target:
     memory_limit: str | None = None
     """Engine memory limit, e.g. `2GB`."""
     settings: dict[str, Any] = field(default_factory=dict)
-    """Extra engine settings (DuckDB `SET key = value`)."""
+    """Extra engine settings (DuckDB `SET key = value`). For a postgres target read from dbt's
+    profiles.yml whose `password` is a literal (not one `{{ env_var('NAME') }}`), it also holds
+    that password as `settings["password"]` (registered as a secret); only profiles.yml may set
+    it: headwater.yml refuses a password anywhere but `password_env`."""
     lock_timeout: float = 0.0
     """Seconds to wait for another run holding the warehouse (0: fail at once with a clear
     message). `HEADWATER_LOCK_TIMEOUT` overrides it."""
@@ -64,6 +67,24 @@ class Target:
     external_root: str = "."
     """Folder (or URL) where `materialized: external` models write their files when no
     `location` is configured (dbt-duckdb's `external_root`); relative to the project."""
+    host: str | None = None
+    """Server host name or address (server engines, e.g. postgres); None: the driver's default."""
+    port: int | None = None
+    """Server port, 1..65535 (postgres: 5432 when None)."""
+    user: str | None = None
+    """User name the engine connects as; None: the driver's default."""
+    password_env: str | None = None
+    """Name of the environment variable holding the password: secrets come only from the
+    environment, never from headwater.yml."""
+    database: str | None = None
+    """Database to connect to (`dbname` is an alias); None for DuckDB, whose database is `path`."""
+    sslmode: str | None = None
+    """libpq `sslmode` (`disable`, `allow`, `prefer`, `require`, `verify-ca`, `verify-full`)."""
+    connect_timeout: float = 10
+    """Seconds to wait for a connection to the server."""
+    state: str = "sqlite"
+    """Where run state is kept: `sqlite` (a file under the state dir) or `warehouse` (tables in the
+    warehouse itself; server engines only)."""
 
 
 @dataclass

@@ -7,12 +7,16 @@ relative to the project), `schema` (default `main`), `threads` (default 1, as db
 `extensions` and `external_root`; so `target.database`, the warehouse file and the schemas are the
 ones the team's dbt runs use. Keys headwater cannot honour (`attach`, `plugins`, `filesystems`,
 `secrets`, `module_paths`) are an error naming them when that target is used; other adapter types
-are read with their keys, and the engine layer says whether it can run them.
+are read with their keys, and the engine layer says whether it can run them. A dbt-postgres output
+(`type: postgres`) becomes a postgres target: `host`, `port`, `user`, `dbname`/`database`, `schema`
+(default `public`), `threads` (default 1), `sslmode`, `connect_timeout` (default 10); its password
+becomes `password_env` when written as `{{ env_var('NAME') }}`, else `settings["password"]`.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -52,19 +56,27 @@ def profile_targets(
     entry = data.get(profile) if isinstance(data, dict) else None
     if not isinstance(entry, dict) or not isinstance(entry.get("outputs"), dict):
         return None
+    raw_outputs = entry["outputs"]
     entry = _render(entry, str(path), {} if seen_env is None else seen_env)
     targets = {}
     for name, output in entry["outputs"].items():
         if isinstance(output, dict):
-            targets[str(name)] = _target(str(name), output, root, state_dir, str(path))
+            raw = raw_outputs.get(name)
+            targets[str(name)] = _target(
+                str(name), output, root, state_dir, str(path), raw if isinstance(raw, dict) else None
+            )
     if not targets:
         return None
     default = str(entry.get("target") or next(iter(targets)))
     return targets, default
 
 
-def _target(name: str, output: dict[str, Any], root: Path, state_dir: str, where: str) -> Target:
+def _target(
+    name: str, output: dict[str, Any], root: Path, state_dir: str, where: str, raw: dict[str, Any] | None = None
+) -> Target:
     kind = str(output.get("type", "duckdb"))
+    if kind == "postgres":
+        return _postgres_target(name, output, where, raw or {})
     if kind != "duckdb":
         from headwater import secrets
 
@@ -92,6 +104,71 @@ def _target(name: str, output: dict[str, Any], root: Path, state_dir: str, where
         external_root=str(output.get("external_root", ".")),
         extensions=[str(e) for e in output.get("extensions") or []],
         unsupported=unsupported,
+    )
+
+
+_ENV_VAR_ONLY = re.compile(r"""\s*\{\{-?\s*env_var\(\s*(['"])([A-Za-z_][A-Za-z0-9_]*)\1\s*(?:,[^)]*)?\)\s*-?\}\}\s*""")
+
+
+def _postgres_target(name: str, output: dict[str, Any], where: str, raw: dict[str, Any]) -> Target:
+    """A dbt-postgres output as a postgres target. A password written as one `{{ env_var('NAME') }}`
+    (and NAME set) becomes `password_env: NAME`; any other password is registered as a secret and
+    kept in `settings["password"]`. dbt-postgres keys headwater has no field for (`keepalives_idle`,
+    `search_path`, `role`, `retries`, ...) are not used."""
+    from headwater import secrets
+
+    loc = Location(where)
+
+    def fail(key: str, must: str) -> ConfigError:
+        return ConfigError(f"profiles.yml: `{key}` of output `{name}` must be {must}, got `{output.get(key)!r}`",
+                           location=loc)  # fmt: skip
+
+    def text(key: str) -> str | None:
+        value = output.get(key)
+        return None if value is None or value == "" else str(value)
+
+    def number(key: str, default: Any, kind: type = float) -> Any:
+        value = output.get(key)
+        if value is None or value == "":
+            return default
+        try:
+            return kind(value)
+        except (TypeError, ValueError):
+            raise fail(key, "a number") from None
+
+    for key in ("password", "pass", "token", "private_key"):
+        if output.get(key):
+            secrets.register(str(output[key]))
+    password_key = "password" if output.get("password") is not None else "pass"
+    password, password_env, settings = output.get(password_key), None, {}
+    if password is not None and password != "":
+        written = raw.get(password_key)
+        match = _ENV_VAR_ONLY.fullmatch(written) if isinstance(written, str) else None
+        if match and os.environ.get(match.group(2)) is not None:
+            password_env = match.group(2)
+        else:
+            settings["password"] = str(password)
+    port = number("port", None, int)
+    if port is not None and not 1 <= port <= 65535:
+        raise fail("port", "an integer from 1 to 65535")
+    threads = number("threads", 1, int)
+    timeout = number("connect_timeout", 10)
+    if timeout < 0:
+        raise fail("connect_timeout", "a number of seconds (0 or more)")
+    return Target(
+        name=name,
+        engine="postgres",
+        path=None,
+        schema=text("schema") or "public",
+        threads=max(1, threads),
+        settings=settings,
+        host=text("host"),
+        port=port,
+        user=text("user"),
+        password_env=password_env,
+        database=text("dbname") or text("database"),
+        sslmode=text("sslmode"),
+        connect_timeout=timeout,
     )
 
 

@@ -5,10 +5,11 @@ does. `headwater.project.loader.read_project_config` puts them together into a `
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
-from headwater.errors import ConfigError, HeadwaterError
+from headwater.errors import ConfigError, HeadwaterError, UnknownKeyError, did_you_mean
 from headwater.project.definition import ProjectConfig, Target
 from headwater.project.validate import as_list, check_keys, expect_type, loc_of
 from headwater.project.yaml import YMap
@@ -17,10 +18,33 @@ from headwater.project.yaml import YMap
 RENDERED_KEYS = ("models", "seeds", "snapshots", "sources", "tests", "data_tests", "analyses", "dispatch",
                  "packages-install-path", "model-paths", "seed-paths", "macro-paths", "test-paths")  # fmt: skip
 _UNRENDERED = {"pre-hook", "post-hook", "+pre-hook", "+post-hook", "pre_hook", "post_hook", "+pre_hook", "+post_hook"}
-TARGET_KEYS = {
-    "engine", "type", "path", "schema", "threads", "memory_limit", "settings", "lock_timeout", "external_root",
-    "extensions",
+TARGET_KEYS_BY_ENGINE: dict[str, set[str]] = {
+    "duckdb": {
+        "engine", "type", "path", "schema", "threads", "memory_limit", "settings", "lock_timeout", "external_root",
+        "extensions",
+    },
+    "postgres": {
+        "engine", "type", "host", "port", "user", "password_env", "database", "dbname", "schema", "threads",
+        "sslmode", "connect_timeout", "lock_timeout", "state", "settings",
+    },
 }  # fmt: skip
+"""The keys a target may have, per engine."""
+TARGET_KEYS = TARGET_KEYS_BY_ENGINE["duckdb"]
+"""A DuckDB target's keys (`headwater.project.loader` re-exports the name)."""
+STATE_STORES = ("sqlite", "warehouse")
+"""Where run state may be kept (`state:` of a target)."""
+SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+_DEFAULT_SCHEMA = {"postgres": "public"}
+_PASSWORD_KEYS = ("password", "pass")
+
+
+def target_keys(engine: str) -> set[str]:
+    """The keys a target of ``engine`` may have. For an engine headwater does not know, the keys
+    of every engine: the engine registry reports the unknown engine when the target is used."""
+    keys = TARGET_KEYS_BY_ENGINE.get(engine)
+    if keys is None:
+        return set().union(*TARGET_KEYS_BY_ENGINE.values())
+    return set(keys)
 
 
 def hooks(data: YMap, key: str) -> list[str]:
@@ -114,7 +138,7 @@ def _target_info(target: Target | None, project: str) -> dict[str, Any]:
     """`target` in project-file values: its name, schema, type, threads and database."""
     if target is None:
         return {"name": "", "schema": "main", "type": "duckdb", "threads": 1, "database": None}
-    database = None
+    database = target.database
     if target.engine == "duckdb":
         path = str(target.path or "")
         database = "memory" if path in ("", ":memory:") else Path(path).stem
@@ -132,14 +156,168 @@ def native(text: str) -> Any:
         return text
 
 
-def _seconds(spec: YMap, key: str, target: str) -> float:
-    value = spec.get(key, 0)
+def _seconds(spec: YMap, key: str, target: str, default: float = 0) -> float:
+    value = spec.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
         raise ConfigError(
             f"`{key}` of target `{target}` must be a number of seconds (0 or more), got `{value!r}`",
             location=loc_of(spec, key),
         )
     return float(value)
+
+
+def _text(spec: YMap, key: str, target: str) -> str | None:
+    value = spec.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int | float) or value == "":
+        raise ConfigError(f"`{key}` of target `{target}` must be a non-empty string, got `{value!r}`",
+                          location=loc_of(spec, key))  # fmt: skip
+    return str(value)
+
+
+def _target_engine(spec: YMap, tname: str) -> str:
+    engine, kind = spec.get("engine"), spec.get("type")
+    if engine is not None and kind is not None and str(engine) != str(kind):
+        raise ConfigError(
+            f"target `{tname}` has `engine: {engine}` and `type: {kind}`: `type` is another name for `engine`",
+            location=loc_of(spec, "type"),
+            hint="keep one of them",
+        )
+    return str(engine if engine is not None else kind if kind is not None else "duckdb")
+
+
+def check_target_keys(spec: YMap, tname: str, engine: str) -> None:
+    """Refuse a literal password and a `state` the engine cannot keep, then keys the target's
+    engine does not have: a key of another engine (`path` on a postgres target) says whose it is;
+    a typo gets "did you mean"."""
+    for key in _PASSWORD_KEYS:
+        if key in spec:
+            raise ConfigError(
+                f"`{key}` in target `{tname}`: secrets come only from the environment: use `password_env: NAME`",
+                location=loc_of(spec, key),
+                hint="put the password in an environment variable (e.g. PGPASSWORD) and name it: "
+                "`password_env: PGPASSWORD`",
+            )
+    allowed = target_keys(engine)
+    if "state" in spec:  # every target has a state store: `state: sqlite` is a DuckDB target's only one
+        _state(spec, tname, engine)
+        allowed.add("state")
+    what = f"target `{tname}` (engine {engine})"
+    for key in spec:
+        if key in allowed:
+            continue
+        owners = sorted(e for e, keys in TARGET_KEYS_BY_ENGINE.items() if key in keys)
+        if owners:
+            raise UnknownKeyError(
+                f"unknown key `{key}` in {what}: `{key}` is a key of {' and '.join(owners)} targets, "
+                f"not of {engine} targets",
+                location=loc_of(spec, key),
+                hint=f"allowed keys for engine {engine}: " + ", ".join(sorted(allowed)),
+            )
+    check_keys(spec, allowed, what)
+
+
+def _state(spec: YMap, tname: str, engine: str) -> str:
+    state = spec.get("state", "sqlite")
+    if state not in STATE_STORES:
+        raise ConfigError(
+            f"`state` of target `{tname}` must be `sqlite` or `warehouse`, got `{state!r}`"
+            + did_you_mean(str(state), STATE_STORES),
+            location=loc_of(spec, "state"),
+        )
+    if state == "warehouse" and engine == "duckdb":
+        raise ConfigError(
+            f"`state: warehouse` in target `{tname}` needs a server engine (e.g. postgres), not duckdb",
+            location=loc_of(spec, "state"),
+            hint="a DuckDB target keeps its run state in sqlite: remove `state:`",
+        )
+    return str(state)
+
+
+def _port(spec: YMap, tname: str) -> int | None:
+    port = spec.get("port")
+    if port is None:
+        return None
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise ConfigError(f"`port` of target `{tname}` must be an integer from 1 to 65535, got `{port!r}`",
+                          location=loc_of(spec, "port"))  # fmt: skip
+    return port
+
+
+def _password_env(spec: YMap, tname: str) -> str | None:
+    name = spec.get("password_env")
+    if name is None:
+        return None
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        # the value is not echoed: it may be the password itself
+        raise ConfigError(
+            f"`password_env` of target `{tname}` must be the name of an environment variable",
+            location=loc_of(spec, "password_env"),
+            hint="secrets come only from the environment: `password_env: PGPASSWORD`",
+        )
+    return name
+
+
+def _database(spec: YMap, tname: str) -> str | None:
+    if "database" in spec and "dbname" in spec:
+        raise ConfigError(f"target `{tname}` has `database` and `dbname`: `dbname` is another name for `database`",
+                          location=loc_of(spec, "dbname"), hint="keep one of them")  # fmt: skip
+    key = "dbname" if "dbname" in spec else "database"
+    return _text(spec, key, tname)
+
+
+def _sslmode(spec: YMap, tname: str) -> str | None:
+    mode = _text(spec, "sslmode", tname)
+    if mode is not None and mode not in SSL_MODES:
+        raise ConfigError(
+            f"`sslmode` of target `{tname}` must be one of {', '.join(SSL_MODES)}, got `{mode}`"
+            + did_you_mean(mode, SSL_MODES),
+            location=loc_of(spec, "sslmode"),
+        )
+    return mode
+
+
+def read_target(tname: str, spec: YMap, cfg: ProjectConfig) -> Target:
+    """One entry of `targets:`, its keys checked against its engine's."""
+    engine = _target_engine(spec, tname)
+    check_target_keys(spec, tname, engine)
+    threads = spec.get("threads", 4)
+    if not isinstance(threads, int) or threads < 1:
+        raise ConfigError(
+            f"`threads` of target `{tname}` must be a positive integer, got `{threads!r}`",
+            location=loc_of(spec, "threads"),
+        )
+    settings = dict(spec.get("settings") or {})
+    if engine != "duckdb":
+        for key in _PASSWORD_KEYS:
+            if key in settings:
+                raise ConfigError(
+                    f"`settings.{key}` in target `{tname}`: secrets come only from the environment: "
+                    "use `password_env: NAME`",
+                    location=loc_of(spec["settings"], key),
+                )
+    server = engine in TARGET_KEYS_BY_ENGINE and engine != "duckdb"
+    return Target(
+        name=tname,
+        engine=engine,
+        path=spec.get("path", None if server else f"{cfg.state_dir}/warehouse.duckdb"),
+        schema=str(spec.get("schema", _DEFAULT_SCHEMA.get(engine, "main"))),
+        threads=threads,
+        memory_limit=spec.get("memory_limit"),
+        settings=settings,
+        lock_timeout=_seconds(spec, "lock_timeout", tname),
+        external_root=str(spec.get("external_root", ".")),
+        extensions=[str(e) for e in as_list(spec.get("extensions"))],
+        host=_text(spec, "host", tname),
+        port=_port(spec, tname),
+        user=_text(spec, "user", tname),
+        password_env=_password_env(spec, tname),
+        database=_database(spec, tname),
+        sslmode=_sslmode(spec, tname),
+        connect_timeout=_seconds(spec, "connect_timeout", tname, default=10),
+        state=_state(spec, tname, engine),
+    )
 
 
 def read_targets(data: YMap, cfg: ProjectConfig) -> dict[str, Target]:
@@ -158,25 +336,7 @@ def read_targets(data: YMap, cfg: ProjectConfig) -> dict[str, Target]:
     out = {}
     for tname, spec in raw.items():
         expect_type(spec, dict, f"target `{tname}`", raw, tname)
-        check_keys(spec, TARGET_KEYS, f"target `{tname}`")
-        threads = spec.get("threads", 4)
-        if not isinstance(threads, int) or threads < 1:
-            raise ConfigError(
-                f"`threads` of target `{tname}` must be a positive integer, got `{threads!r}`",
-                location=loc_of(spec, "threads"),
-            )
-        out[str(tname)] = Target(
-            name=str(tname),
-            engine=str(spec.get("engine", spec.get("type", "duckdb"))),
-            path=spec.get("path", f"{cfg.state_dir}/warehouse.duckdb"),
-            schema=str(spec.get("schema", "main")),
-            threads=threads,
-            memory_limit=spec.get("memory_limit"),
-            settings=dict(spec.get("settings") or {}),
-            lock_timeout=_seconds(spec, "lock_timeout", str(tname)),
-            external_root=str(spec.get("external_root", ".")),
-            extensions=[str(e) for e in as_list(spec.get("extensions"))],
-        )
+        out[str(tname)] = read_target(str(tname), spec, cfg)
     if not out:
         raise ConfigError("`targets:` is empty", location=loc_of(data, "targets"))
     return out

@@ -241,7 +241,7 @@ class StateStore:
         """Run the write ``fn`` under the lock; on a SQLite error, roll back and keep `warning`
         (or raise `StateStoreError` when ``required``)."""
         with self._lock:
-            if self.warning is not None and not required:
+            if self._history_failed() and not required:
                 return  # one failure is reported; the rest of this process's history is skipped
             try:
                 fn()
@@ -258,6 +258,10 @@ class StateStore:
             "the warehouse is reported above as it happened. Free disk space; the next run records again"
         )
         log.info("%s", self.warning)  # shown by the CLI at the end of the command (`Context.warnings`)
+
+    def _history_failed(self) -> bool:
+        """A write of the local history failed in this process (later ones are skipped)."""
+        return self.warning is not None
 
     def _ensure_schema(self) -> None:
         row = None
