@@ -1,6 +1,6 @@
 """Run headwater's benchmarks and print a results table.
 
-    python benchmarks/run.py [--quick] [--scale S] [--only wide|demo|quality|incremental|extract|anomaly] [--workdir DIR]
+    python benchmarks/run.py [--quick] [--scale S] [--only wide|demo|quality|incremental|extract|anomaly|dbt|postgres] [--workdir DIR]
 
 Writes benchmarks/results.json next to this file. See benchmarks/README.md.
 """
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--scale", type=float, default=None, help="demo scale (default 1, 0.2 with --quick)"
     )
-    parser.add_argument("--only", choices=["wide", "demo", "quality", "incremental", "extract", "anomaly", "dbt"], help="run one benchmark")
+    parser.add_argument("--only", choices=["wide", "demo", "quality", "incremental", "extract", "anomaly", "dbt", "postgres"], help="run one benchmark")
     parser.add_argument("--workdir", default="/tmp/headwater_bench", help="scratch folder")
     parser.add_argument("--output", default=str(Path(__file__).resolve().parent / "results.json"))
     args = parser.parse_args(argv)
@@ -128,6 +128,13 @@ def main(argv: list[str] | None = None) -> int:
         dbt = dbt_packages.bench(workdir, 2 if args.quick else 3)
         rows += dbt.rows()
         results["dbt"] = dbt.to_dict()
+    if args.only == "postgres":  # needs the server: run on request (`--only postgres`)
+        import postgres
+
+        pg = postgres.run(workdir, scale, args.quick)
+        for item in pg.values():
+            rows += item.rows()
+        results["postgres"] = {k: v.to_dict() for k, v in pg.items()}
     results["total_s"] = round(time.perf_counter() - started, 1)
     results["table"] = [row.__dict__ for row in rows]
 

@@ -158,3 +158,22 @@ def test_dependent_views_survive_a_publish_and_a_broken_one_is_dropped(schema_na
         assert eng.relation_kind(Relation(schema_name, "v2")) == "view"
     finally:
         eng.close()
+
+
+def test_a_view_keeping_its_columns_is_replaced_in_place(schema_name: str, tmp_path: Path) -> None:
+    eng = _engine(schema_name, tmp_path)
+    eng.open()
+    eng.ensure_schema(schema_name)
+    q = f'"{schema_name}"'
+    oid_sql = f"SELECT to_regclass('{q}.downstream')::oid"
+    try:
+        eng.create_or_replace(Relation(schema_name, "up"), "select 1 as id", "view")
+        eng.create_or_replace(Relation(schema_name, "downstream"), f"select id from {q}.up", "view")
+        before = eng.execute(oid_sql)
+        eng.create_or_replace(Relation(schema_name, "up"), "select 2 as id, 'new' as extra", "view")
+        assert eng.execute(oid_sql) == before  # not dropped and recreated
+        assert eng.execute(f"select id from {q}.downstream") == [(2,)]
+        eng.create_or_replace(Relation(schema_name, "up"), "select 'x'::text as id", "view")  # type change
+        assert eng.execute(oid_sql) != before and eng.execute(f"select id from {q}.downstream") == [("x",)]
+    finally:
+        eng.close()

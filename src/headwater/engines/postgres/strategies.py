@@ -1,10 +1,11 @@
 """PostgreSQL's strategies: the shared ones, plus what PostgreSQL's catalog asks for.
 
 * **Dependent views.** A view is bound to the table it reads (by OID), so replacing a table
-  would drop (or refuse, without CASCADE) every view over it. `publish` reads the dependent
-  views first and recreates them in the same transaction, each under a savepoint: a view the
-  new columns no longer satisfy is left out (and rebuilt by the run when it is selected) instead
-  of blocking the publish. Readers see the old relations until COMMIT.
+  would drop (or refuse, without CASCADE) every view over it. A view whose columns stay is
+  replaced in place (`CREATE OR REPLACE VIEW`, nothing else touched); otherwise `publish` reads
+  the dependent views first and recreates them in the same transaction, each under a savepoint:
+  a view the new columns no longer satisfy is left out (and rebuilt by the run when it is
+  selected) instead of blocking the publish. Readers see the old relations until COMMIT.
 * **Arrow in.** An Arrow table reaches SQL as a temporary table filled by `COPY ... FROM STDIN`
   (CSV written by pyarrow), the fastest path into the server.
 """
@@ -24,9 +25,9 @@ _names = itertools.count()
 
 _DEPENDENT_VIEWS = """
 WITH RECURSIVE deps(oid, depth) AS (
-  SELECT r.ev_class, 1 FROM pg_depend AS d JOIN pg_rewrite AS r ON r.oid = d.objid
+  SELECT DISTINCT r.ev_class, 1 FROM pg_depend AS d JOIN pg_rewrite AS r ON r.oid = d.objid
   WHERE d.refobjid = to_regclass(?) AND d.classid = 'pg_rewrite'::regclass AND r.ev_class <> d.refobjid
-  UNION ALL
+  UNION
   SELECT r.ev_class, deps.depth + 1 FROM deps JOIN pg_depend AS d ON d.refobjid = deps.oid
   JOIN pg_rewrite AS r ON r.oid = d.objid WHERE d.classid = 'pg_rewrite'::regclass AND r.ev_class <> d.refobjid
 )
@@ -47,16 +48,32 @@ class PostgresStrategies(Strategies):
         existing = [engine.relation_kind(r) for _, r, _ in swaps]
         with engine.transaction():
             dependents: list[tuple[str, str, str, str]] = []
-            for (_, dest, _), old in zip(swaps, existing, strict=True):
+            for (src, dest, dest_kind), old in zip(swaps, existing, strict=True):
+                if dest_kind == "view" and old == "view" and self._replace_view(src, dest, sql):
+                    continue  # same columns: the views over it keep working untouched
                 if old is not None:
                     dependents += [tuple(r[:4]) for r in engine.execute(_DEPENDENT_VIEWS, [dest.render()])]  # type: ignore[misc]
-            for (src, dest, dest_kind), old in zip(swaps, existing, strict=True):
                 self._swap(src, dest, dest_kind, old, sql)
             self._recreate(dependents)
         for src, dest, dest_kind in swaps:
             if src != dest:
                 engine._remember(src, None)
             engine._remember(dest, dest_kind)
+
+    def _replace_view(self, src: Relation, dest: Relation, sql: str) -> bool:
+        """`CREATE OR REPLACE VIEW`, which PostgreSQL allows when the columns stay (new ones may
+        follow): dependent views are not touched. False (and nothing changed) when it refuses."""
+        engine = self.engine
+        engine.execute("SAVEPOINT hw_view")
+        try:
+            engine.execute(self.sql.create_as(dest, sql, "view", replace=True))
+        except SQLExecutionError:
+            engine.execute("ROLLBACK TO SAVEPOINT hw_view")
+            return False
+        engine.execute("RELEASE SAVEPOINT hw_view")
+        if src != dest:
+            engine.execute(self.sql.drop(src, "view", cascade=True))
+        return True
 
     def _swap(self, src: Relation, dest: Relation, kind: str, old: str | None, sql: str) -> None:
         engine = self.engine
