@@ -194,7 +194,7 @@ class PostgresEngine(PostgresCatalog, Engine):
     def execute(self, sql: str, params: list[Any] | None = None) -> list[tuple]:
         """Run one statement; rows, or ``[(n,)]`` for the rows a DML statement changed."""
         if self._trace_path:
-            self._record(sql)
+            self._record(_inline(sql, params) if params else sql)
         head = sql[:12].lstrip().upper()
         if head.startswith(_TRANSACTION_CONTROL):
             self._local.in_transaction = head.startswith(("BEGIN", "START"))
@@ -290,6 +290,29 @@ class PostgresEngine(PostgresCatalog, Engine):
             name = relation.identifier.encode()[: IDENTIFIER_MAX - len(self.STAGED_SUFFIX) - 9].decode(errors="ignore")
             name = f"{name}_{digest}{self.STAGED_SUFFIX}"
         return Relation(relation.schema, name, relation.database)
+
+
+def _literal(value: Any) -> str:
+    from headwater.engines.base import quote_literal
+
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list | tuple):
+        return "ARRAY[" + ", ".join(_literal(v) for v in value) + "]" + ("" if value else "::text[]")
+    return quote_literal(str(value))
+
+
+def _inline(sql: str, params: list[Any]) -> str:
+    """The statement with its `?` parameters written as literals (for the SQL trace)."""
+    parts = sql.split("?")
+    out = parts[0]
+    for value, rest in zip(params, parts[1:], strict=False):
+        out += _literal(value) + rest
+    return out
 
 
 def _prepared(sql: str, params: list[Any] | None) -> tuple[str, list[Any] | None]:
