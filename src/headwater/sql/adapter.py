@@ -8,6 +8,14 @@ with `execute` true and a live engine (`headwater.sql.runtime`).
 
 An attribute of `adapter` that headwater does not implement is an error naming it, never a
 silent no-op.
+
+Every engine answers through the Engine seam: relation kinds and columns from the engine's
+catalog (`relation_kind`, `columns`: on PostgreSQL `pg_class` / `pg_attribute`, with column types
+in dbt-postgres's conventions, `headwater.sql.relations.PostgresColumn`), queries with
+`Engine.query`, and DDL built by `Engine.statements` in the engine's dialect. The few catalog
+queries written here (`information_schema.schemata` / `.tables`) are ANSI SQL both engines answer
+alike; PostgreSQL's materialized views are not in `information_schema.tables`, so
+`list_relations` does not list them (headwater never creates any).
 """
 
 from __future__ import annotations
@@ -17,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from headwater.engines.base import quote_identifier
 from headwater.project.definition import Relation
-from headwater.sql.relations import DbtColumn, DbtRelation
+from headwater.sql.relations import DbtColumn, DbtRelation, column_for
 
 if TYPE_CHECKING:
     from headwater.engines.base import Engine
@@ -151,6 +159,16 @@ class Warehouse:
         if self.engine is not None and sql.strip():
             self.engine.execute(sql)
 
+    def change(self, build: Callable[[Engine], str], what: str) -> None:
+        """Run the DDL ``build`` makes from the live engine (its `statements`, in its dialect);
+        the engine's catalog is read again afterwards, as the statement may change it."""
+        self._on_introspect(what)
+        if self.engine is not None:
+            sql = build(self.engine)
+            if sql.strip():
+                self.engine.execute(sql)
+            self.engine.invalidate_catalog()
+
     def relation_kind(self, schema: str, identifier: str) -> str | None:
         if self.engine is None:
             return None
@@ -216,16 +234,36 @@ class Adapter:
         return self.get_relation(self._database, schema, identifier)
 
     def get_columns_in_relation(self, relation: Any) -> list[DbtColumn]:
+        """The relation's columns from the engine's catalog, typed as the adapter's dbt plugin
+        types them (DuckDB: `INTEGER`, `VARCHAR`; PostgreSQL: `integer`, `character varying`
+        with `char_size` 20, `numeric` with precision and scale)."""
         self._warehouse._on_introspect("adapter.get_columns_in_relation")
         schema, identifier = self._relation(relation)
-        return [DbtColumn(name, dtype) for name, dtype in self._warehouse.columns(schema, identifier)]
+        return [column_for(self._type, name, dtype) for name, dtype in self._warehouse.columns(schema, identifier)]
 
     def get_missing_columns(self, from_relation: Any, to_relation: Any) -> list[DbtColumn]:
         have = {c.name.lower() for c in self.get_columns_in_relation(to_relation)}
         return [c for c in self.get_columns_in_relation(from_relation) if c.name.lower() not in have]
 
     def expand_target_column_types(self, from_relation: Any, to_relation: Any) -> str:
-        return ""  # DuckDB's VARCHAR has no length to expand
+        """Widen the sized string columns of ``to_relation`` that are narrower than the same
+        columns of ``from_relation`` (PostgreSQL's `character varying(n)`; DuckDB's VARCHAR has
+        no length, so there is never anything to widen there)."""
+        self._warehouse._on_introspect("adapter.expand_target_column_types")
+        if not self._warehouse.live:
+            return ""
+        wider = {c.name.lower(): c for c in self.get_columns_in_relation(from_relation)}
+        schema, identifier = self._relation(to_relation)
+        target = Relation(schema=schema, identifier=identifier)
+        for column in self.get_columns_in_relation(to_relation):
+            source = wider.get(column.name.lower())
+            if source is not None and column.char_size and column.can_expand_to(source):
+                new_type = DbtColumn.string_type(source.string_size())
+                self._warehouse.change(
+                    lambda e, c=column.name, t=new_type: e.statements.alter_column_type(target, c, t),
+                    "adapter.expand_target_column_types",
+                )
+        return ""
 
     def check_schema_exists(self, database: Any, schema: Any) -> bool:
         table = self._warehouse.query(
@@ -259,23 +297,28 @@ class Adapter:
 
     # -- changes -----------------------------------------------------------------------------
     def create_schema(self, relation: Any) -> str:
-        self._warehouse.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(str(relation.schema))}", "adapter.create_schema")
+        schema = str(relation.schema)
+        self._warehouse.change(lambda e: e.statements.create_schema(schema), "adapter.create_schema")
         return ""
 
     def drop_schema(self, relation: Any) -> str:
-        self._warehouse.execute(f"DROP SCHEMA IF EXISTS {quote_identifier(str(relation.schema))} CASCADE", "adapter.drop_schema")
+        # the same text on every engine; Statements has no DROP SCHEMA
+        self._warehouse.change(
+            lambda e: f"DROP SCHEMA IF EXISTS {quote_identifier(str(relation.schema))} CASCADE", "adapter.drop_schema"
+        )
         return ""
 
     def drop_relation(self, relation: Any) -> str:
         schema, identifier = self._relation(relation)
         kind = self._warehouse.relation_kind(schema, identifier)
         if kind is not None:
-            name = f"{quote_identifier(schema)}.{quote_identifier(identifier)}"
-            self._warehouse.execute(f"DROP {'VIEW' if kind == 'view' else 'TABLE'} IF EXISTS {name}", "adapter.drop_relation")
+            target = Relation(schema=schema, identifier=identifier)
+            self._warehouse.change(lambda e: e.statements.drop(target, kind), "adapter.drop_relation")
         return ""
 
     def truncate_relation(self, relation: Any) -> str:
         schema, identifier = self._relation(relation)
+        # DELETE, not TRUNCATE: the same on every engine, and it stays inside the transaction
         self._warehouse.execute(f"DELETE FROM {quote_identifier(schema)}.{quote_identifier(identifier)}", "adapter.truncate_relation")
         return ""
 
@@ -283,10 +326,9 @@ class Adapter:
         schema, identifier = self._relation(from_relation)
         _, new = self._relation(to_relation)
         kind = self._warehouse.relation_kind(schema, identifier)
-        what = "VIEW" if kind == "view" else "TABLE"
-        self._warehouse.execute(
-            f"ALTER {what} {quote_identifier(schema)}.{quote_identifier(identifier)} RENAME TO {quote_identifier(new)}",
-            "adapter.rename_relation",
+        source = Relation(schema=schema, identifier=identifier)
+        self._warehouse.change(
+            lambda e: e.statements.rename(source, new, "view" if kind == "view" else "table"), "adapter.rename_relation"
         )
         return ""
 

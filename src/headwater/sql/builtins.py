@@ -56,8 +56,33 @@ def builtin_macros(renderer: Renderer) -> dict[str, Callable[..., Any]]:
         return DbtRelation(base_relation.database, base_relation.schema, f"{base_relation.identifier}{suffix}",
                            base_relation.type, adapter_type=renderer.adapter_type)  # fmt: skip
 
+    def session_temp_relation(base_relation: Any, suffix: str = "__dbt_tmp") -> DbtRelation:
+        """dbt-duckdb's and dbt-postgres's: a temporary table lives in the session's own schema,
+        so the relation has no schema or database (neither engine takes a qualified temporary
+        table), and the time in the name keeps two in one session apart. PostgreSQL's name is
+        truncated to its 63 bytes, the suffix kept whole."""
+        import datetime
+
+        identifier = str(base_relation.identifier)
+        if renderer.adapter_type == "postgres":
+            identifier = _truncated(identifier, f"{suffix}{datetime.datetime.now().strftime('%H%M%S%f')}")
+        else:
+            identifier = f"{identifier}{suffix}{datetime.datetime.now().strftime('%Y%m%d%H%M%S%f')}"
+        return DbtRelation(None, None, identifier, base_relation.type, adapter_type=renderer.adapter_type)
+
+    def postgres_relation_with_suffix(base_relation: Any, suffix: str) -> DbtRelation:
+        """dbt-postgres's intermediate and backup relations: the suffix kept whole within 63 bytes."""
+        return DbtRelation(base_relation.database, base_relation.schema, _truncated(str(base_relation.identifier), suffix),
+                           base_relation.type, adapter_type=renderer.adapter_type)  # fmt: skip
+
     def create_table_as(temporary: Any, relation: Any, compiled_code: Any, language: str = "sql") -> str:
-        return f"create {'temporary ' if temporary else ''}table {relation} as (\n{compiled_code}\n)"
+        kind = "temporary " if temporary else ""
+        if temporary and isinstance(relation, DbtRelation):
+            # a temporary table lives in the session's schema: neither engine takes it qualified
+            relation = relation.include(database=False, schema=False)
+        if not temporary and renderer.adapter_type == "postgres" and renderer.globals["config"].get("unlogged"):
+            kind = "unlogged "  # dbt-postgres's `unlogged` model config
+        return f"create {kind}table {relation} as (\n{compiled_code}\n)"
 
     def create_view_as(relation: Any, sql: Any) -> str:
         return f"create view {relation} as (\n{sql}\n)"
@@ -92,6 +117,13 @@ def builtin_macros(renderer: Renderer) -> dict[str, Callable[..., Any]]:
         if not any(f"{p}__{name}" in out for p in ("default", renderer.adapter_type)):
             out[f"default__{name}"] = impl
         out[name] = _dispatcher(renderer, name)
+    if renderer.adapter_type in ("duckdb", "postgres"):
+        out[f"{renderer.adapter_type}__make_temp_relation"] = session_temp_relation
+    if renderer.adapter_type == "postgres":
+        out["postgres__make_intermediate_relation"] = lambda base, suffix="__dbt_tmp": postgres_relation_with_suffix(base, suffix)
+        out["postgres__make_backup_relation"] = (
+            lambda base, backup_relation_type=None, suffix="__dbt_backup": postgres_relation_with_suffix(base, suffix)
+        )
     adapter = renderer.globals["adapter"]
     out.update(
         {
@@ -119,6 +151,16 @@ def builtin_macros(renderer: Renderer) -> dict[str, Callable[..., Any]]:
         }
     )
     return out
+
+
+_POSTGRES_IDENTIFIER_MAX = 63
+
+
+def _truncated(identifier: str, suffix: str) -> str:
+    """``identifier`` + ``suffix`` within PostgreSQL's identifier length, the suffix kept whole."""
+    room = _POSTGRES_IDENTIFIER_MAX - len(suffix.encode())
+    head = identifier.encode()[: max(room, 0)].decode(errors="ignore")
+    return head + suffix
 
 
 def _dispatcher(renderer: Renderer, name: str) -> Callable[..., Any]:

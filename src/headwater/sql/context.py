@@ -38,7 +38,12 @@ def target_database(target: Target) -> str | None:
 
 class TargetInfo:
     """dbt's `target`: attributes and mapping access over a fixed set of keys, nothing else (a
-    `getattr` with a name the template chooses would reach `__class__`)."""
+    `getattr` with a name the template chooses would reach `__class__`).
+
+    On DuckDB the keys are dbt-duckdb's (`path`, `database` the file's stem); on a server engine
+    they are dbt-postgres's: `host`, `port`, `user`, `database` and its alias `dbname`, `sslmode`,
+    `connect_timeout`, with the defaults the engine connects with. Never the password (dbt does
+    not give `target.pass` either): the target's `settings` are not copied, only named keys."""
 
     def __init__(self, target: Target, profile: str) -> None:
         self._keys: dict[str, Any] = {
@@ -46,6 +51,9 @@ class TargetInfo:
             "path": target.path, "database": target_database(target), "profile_name": profile,
             "target_name": target.name,
         }  # fmt: skip
+        if target.engine == "postgres":
+            self._keys.pop("path")
+            self._keys.update(_server_keys(target))
         for key, value in self._keys.items():
             setattr(self, key, value)
 
@@ -54,6 +62,27 @@ class TargetInfo:
 
     def get(self, key: str, default: Any = None) -> Any:
         return self._keys.get(key, default)
+
+
+def _server_keys(target: Target) -> dict[str, Any]:
+    """dbt-postgres's connection keys of ``target``, as the PostgreSQL engine resolves them
+    (target fields first, then `settings`, then its defaults); no password."""
+    settings = dict(target.settings or {})
+
+    def first(*values: Any) -> Any:
+        return next((v for v in values if v is not None and v != ""), None)
+
+    database = first(getattr(target, "database", None), settings.get("dbname"), settings.get("database"), "postgres")
+    port = first(getattr(target, "port", None), settings.get("port"), 5432)
+    return {
+        "host": str(first(getattr(target, "host", None), settings.get("host"), "127.0.0.1")),
+        "port": int(port),
+        "user": str(first(getattr(target, "user", None), settings.get("user"), os.environ.get("PGUSER"), "postgres")),
+        "database": str(database),
+        "dbname": str(database),
+        "sslmode": first(getattr(target, "sslmode", None), settings.get("sslmode")),
+        "connect_timeout": getattr(target, "connect_timeout", None),
+    }
 
 
 class Flag:

@@ -278,6 +278,70 @@ class DbtColumn:
         return self.column
 
 
+_PG_SIZED = re.compile(r"\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\)")
+_PG_CHAR_SIZED = ("character varying", "character", "bit", "bit varying")
+_PG_INTEGER_PRECISION = {"smallint": 16, "integer": 32, "bigint": 64}
+_PG_FLOAT_PRECISION = {"real": 24, "double precision": 53}
+
+
+class PostgresColumn(DbtColumn):
+    """A column as dbt-postgres gives it: `dtype` is `information_schema.columns.data_type`
+    (`character varying`, `numeric`, `timestamp without time zone`), the size apart in
+    `char_size` / `numeric_precision` / `numeric_scale`, and `data_type` is dbt-postgres's
+    rendering of them (`character varying(20)`, `numeric(10,2)`, `text`; an unsized
+    `character varying` stays unsized; dbt renders a sized `character(5)` as
+    `character varying(5)`, and so does this).
+
+    Where headwater gives more than dbt-postgres: arrays keep PostgreSQL's own name
+    (`integer[]`, where dbt says `ARRAY`), and so do enums and domains (dbt: `USER-DEFINED`), so
+    `data_type` can be used in a cast or a CREATE TABLE.
+    """
+
+    @classmethod
+    def from_catalog(cls, name: str, type_name: str) -> PostgresColumn:
+        """The column of ``type_name`` as `format_type` spells it (`character varying(20)`)."""
+        text = type_name.strip()
+        if text.endswith("]"):
+            return cls(name, text)
+        sizes = _PG_SIZED.search(text)
+        base = " ".join(_PG_SIZED.sub("", text).split())
+        if base.startswith("interval"):
+            base = "interval"  # `interval day to second(2)`: the fields are not in dbt's data_type
+        lower = base.lower()
+        if sizes is None:
+            if lower in _PG_INTEGER_PRECISION:
+                return cls(name, base, numeric_precision=_PG_INTEGER_PRECISION[lower], numeric_scale=0)
+            if lower in _PG_FLOAT_PRECISION:
+                return cls(name, base, numeric_precision=_PG_FLOAT_PRECISION[lower])
+            return cls(name, base)
+        if lower in _PG_CHAR_SIZED:
+            return cls(name, base, char_size=int(sizes.group(1)))
+        if lower in ("numeric", "decimal"):
+            return cls(name, base, numeric_precision=int(sizes.group(1)), numeric_scale=int(sizes.group(2) or 0))
+        return cls(name, base)  # a time precision: `timestamp(3) without time zone`
+
+    def is_string(self) -> bool:
+        return self._base() in ("text", "character varying", "character", "varchar")
+
+    @property
+    def data_type(self) -> str:
+        base = self._base()
+        if base == "text" or (base == "character varying" and self.char_size is None):
+            return self.dtype
+        if self.is_string():
+            return self.string_type(self.string_size())
+        if self.is_numeric():
+            return self.numeric_type(self.dtype, self.numeric_precision, self.numeric_scale)
+        return self.dtype
+
+
+def column_for(adapter_type: str, name: str, type_name: str) -> DbtColumn:
+    """The `api.Column` of a column the engine's catalog describes, in the adapter's conventions."""
+    if adapter_type == "postgres":
+        return PostgresColumn.from_catalog(name, type_name)
+    return DbtColumn(name, type_name)
+
+
 class Api:
     """dbt's `api` namespace: `api.Relation.create(...)`, `api.Column(...)`."""
 
@@ -285,4 +349,4 @@ class Api:
     Column = DbtColumn
 
 
-__all__ = ["Api", "DbtColumn", "DbtRelation"]
+__all__ = ["Api", "DbtColumn", "DbtRelation", "PostgresColumn", "column_for"]
