@@ -263,9 +263,21 @@ def _parse_text(value: str) -> int:
     return _us(at.replace(tzinfo=UTC) if at.tzinfo is None else at)
 
 
+_TEXT_TYPES = ("VARCHAR", "TEXT", "BPCHAR", "CHAR", "STRING")
+"""Text types whose max is parsed here (DuckDB: VARCHAR; PostgreSQL: text, character varying,
+character)."""
+
+
 def max_loaded_at_us(engine: Any, node: Any, spec: FreshnessSpec) -> int:
     """Epoch microseconds of ``max(loaded_at_field)`` over the rows that pass the filter (naive
-    timestamps and dates as UTC). Raises `_NoRows` for no rows, HeadwaterError otherwise."""
+    timestamps and dates as UTC). Raises `_NoRows` for no rows, HeadwaterError otherwise.
+
+    The same on every engine: the type of the max comes from `engine.query_columns` (DuckDB's
+    and PostgreSQL's spellings are both understood) and the epoch from `engine.functions`. A
+    timestamp with time zone is absolute; a timestamp without one, or a date, is read as UTC
+    whatever the session's time zone (DuckDB's ``epoch_us`` and PostgreSQL's ``extract(epoch
+    ...)`` of a naive timestamp both are); text is parsed in Python (an ISO timestamp with or
+    without offset, naive = UTC)."""
     assert spec.loaded_at_field is not None
     expr = _field_sql(spec.loaded_at_field)
     inner = f"SELECT max({expr}) AS m, count(*) AS n FROM {_relation_sql(node)}"
@@ -273,11 +285,12 @@ def max_loaded_at_us(engine: Any, node: Any, spec: FreshnessSpec) -> int:
         inner += f" WHERE ({spec.filter})"
     types = dict(engine.query_columns(inner))
     kind = types.get("m", "").upper()
+    fn = engine.functions
     if kind in ("TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ"):
-        value = "epoch_us(m)"
+        value = fn.epoch_us("m")
     elif kind.startswith("TIMESTAMP") or kind == "DATE":
-        value = "epoch_us(m::TIMESTAMP)"  # naive: UTC, as dbt
-    elif kind == "VARCHAR":
+        value = fn.epoch_us("m::TIMESTAMP")  # naive: UTC, as dbt
+    elif kind in _TEXT_TYPES or kind.startswith(("VARCHAR", "CHARACTER")):
         value = "m"
     else:
         raise HeadwaterError(
@@ -305,7 +318,8 @@ def last_load_us(ctx: Any, node: Any) -> tuple[int, str] | None:
         if engine.columns(Relation(STATE_SCHEMA, "load_state")):
             # written as now()::TIMESTAMP (session wall time): read back through the same zone
             rows = engine.execute(
-                f'SELECT epoch_us(max(updated_at)::TIMESTAMPTZ) FROM "{STATE_SCHEMA}".load_state WHERE source = ?',
+                f'SELECT {engine.functions.epoch_us("max(updated_at)::TIMESTAMPTZ")} FROM "{STATE_SCHEMA}".load_state '
+                "WHERE source = ?",
                 [f"{node.source_name}.{node.name}"],
             )
             if rows and rows[0][0] is not None:

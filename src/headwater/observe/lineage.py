@@ -16,9 +16,12 @@ what the trees of `headwater lineage` show: the ephemeral is a hop) or walks thr
 relations the ephemeral reads (``True``, what OpenLineage events carry: an ephemeral is no dataset).
 
 Schemas of upstream relations come, in this order, from the warehouse (when it exists and has the
-relation), from the lineage of the upstream model itself (its output columns), from the columns
-declared in .yml files, or from the header of a seed / local source file. So lineage works
-before the first build.
+relation: the engine's catalog), from the lineage of the upstream model itself (its output
+columns), from the columns declared in .yml files, or from the header of a seed / local source
+file (read by DuckDB as local compute). So lineage works before the first build. The SQL is
+parsed in the target engine's dialect (`ProjectLineage(dialect=engine.DIALECT)`: ``postgres``
+for a PostgreSQL project); unquoted identifiers are compared case-insensitively, as both
+engines fold them.
 """
 
 from __future__ import annotations
@@ -555,7 +558,9 @@ class ProjectLineage:
         return declared or None
 
     def _file_schema(self, node: Node) -> Columns | None:
-        """Columns of a seed or a local file source, read by an in-memory DuckDB (no warehouse)."""
+        """Columns of a seed or a local file source, read by DuckDB as local compute
+        (`headwater.engines.local`), whatever the target engine: no warehouse is opened. The
+        types are DuckDB's (the file's), which is what a source or seed is read as."""
         if node.resource_type not in ("seed", "source") or (
             node.resource_type == "source" and node.files is None
         ):
@@ -563,20 +568,16 @@ class ProjectLineage:
         if node.files is not None and "://" in node.files.path:
             return None  # remote files: not without credentials and a network round trip
         try:
+            from headwater.engines import local
             from headwater.engines.duckdb import DuckDBEngine
             from headwater.materialize import materialization_for
             from headwater.project.definition import ProjectConfig, Target
 
-            engine = DuckDBEngine(
-                Target(name="lineage", path=":memory:", threads=1), str(self.root)
-            )
-            engine.open()
-            try:
-                project = ProjectConfig(name="lineage", root=str(self.root), raw_data=self.raw_data)
-                sql = materialization_for(node).select_sql(node, engine, project)
-                return engine.query_columns(f"({sql})") or None
-            finally:
-                engine.close()
+            # never opened: it only spells the SELECT that reads the files with DuckDB's readers
+            reader = DuckDBEngine(Target(name="lineage", path=":memory:", threads=1), str(self.root))
+            project = ProjectConfig(name="lineage", root=str(self.root), raw_data=self.raw_data)
+            sql = materialization_for(node).select_sql(node, reader, project)
+            return local.describe(f"({sql})") or None
         except Exception:
             return None
 

@@ -56,11 +56,14 @@ def cmd_lineage(args: argparse.Namespace) -> int:
         node = find_node(nodes, args.node)
         warehouse = _ReadOnlyWarehouse.open(ctx)
         try:
+            from headwater.engines import engine_dialect
+
             index = ProjectLineage(
                 nodes,
                 warehouse.columns if warehouse else None,
                 ctx.root,
                 ctx.manifest.config.raw_data,
+                dialect=engine_dialect(ctx.manifest.target.engine),
             )
             if args.column:
                 column = find_column(index, node, args.column)
@@ -268,38 +271,39 @@ def print_tree(tree: dict[str, Any], columns: bool) -> None:
 
 
 class _ReadOnlyWarehouse:
-    """The warehouse opened read-only, if it exists and no other process holds it: lineage never
-    creates or locks it (it works from the project files otherwise)."""
+    """The warehouse opened read-only through its engine, if it exists and can be opened now:
+    lineage never creates or locks it (it works from the project files otherwise). A file
+    warehouse (DuckDB) that does not exist yet, or that a running build holds, is left alone; a
+    server (PostgreSQL) is connected to read-only, without the build lock."""
 
-    def __init__(self, con: Any) -> None:
-        self.con = con
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
         self._lock = threading.Lock()
 
     @classmethod
     def open(cls, ctx: Any) -> _ReadOnlyWarehouse | None:
-        target = ctx.manifest.target
-        if target.engine != "duckdb":
-            return None
+        import dataclasses
+
+        from headwater.engines import create_engine
+
         try:
-            import duckdb
-
-            from headwater.engines.duckdb import DuckDBEngine
-
-            path = DuckDBEngine(target, str(ctx.root)).path
-            if path == ":memory:" or not Path(path).exists():
+            # lock_timeout 0: a warehouse held by a build is not waited for
+            engine = create_engine(dataclasses.replace(ctx.manifest.target, lock_timeout=0), str(ctx.root))
+            path = getattr(engine, "path", None)  # a file engine: opening must not create it
+            if path is not None and (path == ":memory:" or not Path(path).exists()):
                 return None
-            return cls(duckdb.connect(path, read_only=True))
-        except Exception:  # in use by a running build, or unreadable: the project files will do
+            engine.read_only = True
+            engine.open()
+            return cls(engine)
+        except Exception:  # in use by a running build, unreachable or unreadable: the project files will do
             return None
 
     def columns(self, relation: Relation) -> Columns:
+        """Columns from the engine's catalog (schema and name compared case-insensitively)."""
+        from headwater.engines.base import catalog_key
+
         with self._lock:
-            rows = self.con.execute(
-                "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = current_database() "
-                "AND lower(schema_name) = lower(?) AND lower(table_name) = lower(?) ORDER BY column_index",
-                [relation.schema, relation.identifier],
-            ).fetchall()
-        return [(str(r[0]), str(r[1])) for r in rows]
+            return list(self.engine.columns_of([relation]).get(catalog_key(relation), []))
 
     def close(self) -> None:
-        self.con.close()
+        self.engine.close()

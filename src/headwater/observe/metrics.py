@@ -8,12 +8,16 @@ After a node's relation is published, on the worker thread that built it, the ob
   as a ``schema_change`` check and a `Signal`;
 * runs **one aggregate query** per table for `row_count`, the profile of the chosen columns —
   `null_rate`, `distinct_count` (DuckDB's ``approx_count_distinct``, a HyperLogLog estimate, a
-  few percent off on large tables), `min`/`max` (numeric and temporal columns; timestamps and
+  few percent off on large tables; exact ``count(DISTINCT)`` on PostgreSQL, see
+  `Functions.approx_distinct`), `min`/`max` (numeric and temporal columns; timestamps and
   dates as epoch seconds, naive timestamps read as UTC), `mean` (numeric) — and the max of the
   node's time column for `freshness_lag_seconds` (now - max(`loaded_at_field` or `event_time`,
   or `_hw_loaded_at` on sources headwater loads));
 * records `rows_inserted/updated/deleted` from what the materialization reported
   (`UnitResult.stats`), `duration_seconds` and `bytes` (see `table_bytes`).
+
+The SQL is spelled by the engine's function map (`engine.functions`: epoch, approx_distinct,
+safe_cast, to_double), so the same metrics are recorded on every engine.
 
 Views record their schema only: counting or profiling one re-runs its query, so a view is
 measured only when its own config asks for it (``profile:`` set on the node, not the project
@@ -55,6 +59,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from headwater.engines.base import catalog_key, quote_identifier
+from headwater.engines.functions import Functions
 from headwater.errors import ConfigError
 from headwater.observe import Bus, Observer, Signal
 from headwater.observe.schema import (
@@ -237,37 +242,47 @@ class ProfileQuery:
         return out
 
 
+_NO_EQUALITY = re.compile(r"^(json|xml|point|line|lseg|box|path|polygon|circle)$")
+"""PostgreSQL types (as `format_type` spells them, lower case) without an equality operator:
+``count(DISTINCT ...)`` refuses them, so their distinct count is that of their text."""
+
+
 def profile_query(relation_sql: str, columns: list[tuple[str, str]], chosen: list[str],
-                  time_expr: str | None = None) -> ProfileQuery:  # fmt: skip
+                  time_expr: str | None = None, functions: Functions | None = None) -> ProfileQuery:  # fmt: skip
     """The aggregate that measures ``chosen`` columns of ``relation_sql`` and its row count;
-    ``time_expr`` is SQL for the time column (its max becomes the freshness lag)."""
+    ``time_expr`` is SQL for the time column (its max becomes the freshness lag). ``functions``
+    is the engine's function map (`engine.functions`; DuckDB's spelling when None)."""
+    fn = functions or Functions()
     types = {n: t for n, t in columns}
     exprs, slots = ["count(*)"], [("row_count", "")]
     for name in chosen:
         col, type_ = quote_identifier(name), types.get(name, "")
         exprs.append(f"count({col})")
         slots.append(("__count__", name))
-        exprs.append(f"approx_count_distinct({col})")
+        exprs.append(fn.approx_distinct(fn.to_text(col) if _NO_EQUALITY.match(type_.strip()) else col))
         slots.append(("distinct_count", name))
         if is_numeric(type_):
-            exprs += [f"CAST(min({col}) AS DOUBLE)", f"CAST(max({col}) AS DOUBLE)", f"avg(CAST({col} AS DOUBLE))"]
+            exprs += [fn.to_double(f"min({col})"), fn.to_double(f"max({col})"), f"avg({fn.to_double(col)})"]
             slots += [("min", name), ("max", name), ("mean", name)]
         elif is_temporal(type_):
-            exprs += [f"epoch(min({col}))", f"epoch(max({col}))"]
+            exprs += [fn.epoch(f"min({col})"), fn.epoch(f"max({col})")]
             slots += [("min", name), ("max", name)]
     if time_expr:
-        exprs.append(f"epoch(max({time_expr}))")
+        exprs.append(fn.epoch(f"max({time_expr})"))
         slots.append(("__time__", ""))
     return ProfileQuery(f"SELECT {', '.join(exprs)} FROM {relation_sql}", slots)
 
 
-def time_sql(time_col: str, columns: list[tuple[str, str]]) -> str | None:
+def time_sql(time_col: str, columns: list[tuple[str, str]], functions: Functions | None = None) -> str | None:
     """SQL for the time column: the column (cast when it is text), or None when the relation
-    has no such column (an expression in `loaded_at_field` is not evaluated here)."""
+    has no such column (an expression in `loaded_at_field` is not evaluated here). A text value
+    with a UTC offset: DuckDB's cast keeps its wall time and drops the offset, PostgreSQL's
+    (`safe_cast`) converts it to UTC; naive text is read as UTC on both."""
+    fn = functions or Functions()
     for name, type_ in columns:
         if name.lower() == time_col.lower():
             col = quote_identifier(name)
-            return col if is_temporal(type_) else f"TRY_CAST({col} AS TIMESTAMP)"
+            return col if is_temporal(type_) else fn.safe_cast(col, "TIMESTAMP")
     return None
 
 
@@ -276,13 +291,17 @@ BYTES_MIN_ROWS = 122_880
 
 
 def table_bytes(engine: Any, relation: Any) -> int | None:
-    """Bytes of storage a table uses: DuckDB's ``pragma_storage_info`` (the blocks its column
+    """Bytes of storage a table uses: the engine's ``relation_size`` where it has one
+    (PostgreSQL: ``pg_total_relation_size``, table, TOAST and indexes), else DuckDB's ``pragma_storage_info`` (the blocks its column
     segments live in, distinct, times the database's block size). Known only once every segment
     is written to the database file (persistent); data still in memory or in the WAL (small tables
     before a checkpoint, in-memory databases) gives None rather than a number that would jump.
     Blocks shared with other tables' segments count in full: an upper bound for small tables."""
     from headwater.errors import SQLExecutionError
 
+    size_of = getattr(engine, "relation_size", None)
+    if size_of is not None:  # an engine that knows a relation's size from its catalog (PostgreSQL)
+        return size_of(relation)
     name = relation.render()
     try:
         return _blocks_bytes(engine, name)
@@ -365,13 +384,13 @@ class MetricsObserver(Observer):
                     chosen.append(by_lower[col.lower()])
             if missing:
                 notes.append(f"profile: no column {', '.join(f'`{m}`' for m in missing)} in {node.relation.render(quote=False)}")
-            time_expr = time_sql(time_col, columns) if time_col else None
+            time_expr = time_sql(time_col, columns, engine.functions) if time_col else None
             if time_col and time_expr is None and time_column(node):
                 notes.append(f"freshness: `{time_col}` is not a column of {node.relation.render(quote=False)}")
             if not chosen and time_expr is None and kind == "table" and self._rows_are_count(node, result):
                 metrics[("row_count", "")] = float(result.rows)
             else:
-                query = profile_query(node.relation.render(), columns, chosen, time_expr)
+                query = profile_query(node.relation.render(), columns, chosen, time_expr, engine.functions)
                 row = engine.execute(query.sql)[0]
                 metrics.update(query.decode(row, time.time()))
             rows = metrics.get(("row_count", ""))

@@ -30,8 +30,9 @@ What is emitted (spec 2-0-2, facets as in openlineage-python's generated models)
   starts, COMPLETE or FAIL (``errorMessage`` run facet) when it finishes; every event carries the
   ``parent`` run facet pointing at the invocation. Skipped nodes emit nothing: they never ran, and
   the spec pairs every ABORT/COMPLETE/FAIL with a START;
-- job facets ``sql`` (the compiled SQL, dialect duckdb) and ``jobType`` (BATCH, HEADWATER, MODEL /
-  SEED / SOURCE / SNAPSHOT / TEST); run facet ``processing_engine`` (DuckDB's version);
+- job facets ``sql`` (the compiled SQL, in the engine's dialect: duckdb, postgres) and ``jobType``
+  (BATCH, HEADWATER, MODEL / SEED / SOURCE / SNAPSHOT / TEST); run facet ``processing_engine``
+  (DuckDB's version, or the PostgreSQL server's);
 - inputs: the upstream relations (ephemeral models are looked through), the seed's CSV file or a
   source's raw files; outputs: the node's relation. On COMPLETE, datasets carry the ``schema``
   facet (outputs from the warehouse, inputs from their schemas), outputs ``columnLineage`` (see
@@ -42,7 +43,8 @@ Dataset naming: there is no DuckDB entry in OpenLineage's naming spec; following
 (namespace = ``scheme://authority`` of the data source, name = the path within it) a table is
 namespace ``duckdb://<absolute path of the warehouse file>`` (``duckdb://:memory:`` in memory),
 name ``<database>.<schema>.<table>`` (the database is DuckDB's catalog name, the file's stem), as
-for Postgres. Raw files use the spec's local file system naming: namespace ``file``, name the
+for Postgres. A PostgreSQL target follows the spec's Postgres naming: namespace
+``postgres://<host>:<port>``, name ``<database>.<schema>.<table>``. Raw files use the spec's local file system naming: namespace ``file``, name the
 absolute path (a glob for sources reading many files).
 
 Delivery never fails a run: file errors and HTTP errors are logged (logger ``headwater``), HTTP
@@ -337,18 +339,12 @@ class OpenLineageObserver(Observer):
         self.parent_job = f"{ctx.manifest.config.name}.{command}"
         self.nodes = ctx.manifest.nodes
         engine = ctx.engine
-        location = str(getattr(engine, "location", ":memory:"))
-        if location == ":memory:":
-            self.dataset_namespace, self.catalog = "duckdb://:memory:", "memory"
-        else:
-            self.dataset_namespace, self.catalog = (
-                f"duckdb://{Path(location).resolve()}",
-                Path(location).stem,
-            )
-        self.engine_version = _duckdb_version()
+        self.dataset_namespace, self.catalog = dataset_namespace(engine)
+        self.engine_name, self.engine_version = _engine_name(engine), _engine_version(engine)
+        self.dialect = str(getattr(engine, "DIALECT", "duckdb"))
         self.lineage = ProjectLineage(
             {u: n for u, n in self.nodes.items() if n.resource_type not in ("test", "analysis")},
-            engine.columns, ctx.root, ctx.manifest.config.raw_data,
+            engine.columns, ctx.root, ctx.manifest.config.raw_data, dialect=self.dialect,
         )  # fmt: skip
         self.runs: dict[str, str] = {}
         self.built: dict[str, dict[str, Any]] = {}
@@ -449,7 +445,7 @@ class OpenLineageObserver(Observer):
         facets["processing_engine"] = self._facet(
             "processing_engine",
             version=self.engine_version,
-            name="DuckDB",
+            name=self.engine_name,
             openlineageAdapterVersion=_version(),
         )
         jfacets = dict(job_facets or {})
@@ -476,7 +472,7 @@ class OpenLineageObserver(Observer):
     def _job_facets(self, unit: Any) -> dict[str, Any]:
         node = unit.build
         if node is not None and node.compiled_sql:
-            return {"sql": self._facet("sql", query=node.compiled_sql.strip(), dialect="duckdb")}
+            return {"sql": self._facet("sql", query=node.compiled_sql.strip(), dialect=self.dialect)}
         return {}
 
     # -- datasets ---------------------------------------------------------------------------------
@@ -619,10 +615,40 @@ def _version() -> str:
     return __version__
 
 
-def _duckdb_version() -> str:
-    try:
-        import duckdb
+def dataset_namespace(engine: Any) -> tuple[str, str]:
+    """(namespace, default database name) of the engine's datasets, by OpenLineage's naming
+    spec: a DuckDB file is ``duckdb://<absolute path>`` (database: the file's stem; in memory
+    ``duckdb://:memory:``, ``memory``); a server is ``<scheme>://<host>:<port>`` (PostgreSQL:
+    ``postgres://host:5432``, database: the one connected to)."""
+    from urllib.parse import urlsplit
 
-        return str(duckdb.__version__)
+    location = str(getattr(engine, "location", ":memory:"))
+    if "://" in location:  # a server engine's location: scheme://user@host:port/database
+        url = urlsplit(location)
+        scheme = str(getattr(engine, "NAME", url.scheme))
+        return f"{scheme}://{url.hostname}:{url.port}", url.path.strip("/")
+    if location == ":memory:":
+        return "duckdb://:memory:", "memory"
+    return f"duckdb://{Path(location).resolve()}", Path(location).stem
+
+
+_ENGINE_NAMES = {"duckdb": "DuckDB", "postgres": "PostgreSQL"}
+
+
+def _engine_name(engine: Any) -> str:
+    name = str(getattr(engine, "NAME", "duckdb"))
+    return _ENGINE_NAMES.get(name, name)
+
+
+def _engine_version(engine: Any) -> str:
+    """The engine's version for the ``processing_engine`` facet: DuckDB's package version (no
+    query), a server's ``server_version`` setting (asked once, when the observer starts)."""
+    try:
+        if getattr(engine, "SERVER", False):
+            rows = engine.execute("SELECT current_setting('server_version')")
+            return str(rows[0][0]).split(" ", 1)[0] if rows else "unknown"
+        from importlib.metadata import version
+
+        return version("duckdb")
     except Exception:
         return "unknown"

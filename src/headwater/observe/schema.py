@@ -1,7 +1,8 @@
 """Schema changes between two runs of a node: columns added, removed, renamed or retyped.
 
 Columns are compared by exact name (a change of case is a rename: it breaks consumers that
-quote names). Types are compared as DuckDB spells them, case-insensitively. A change of column
+quote names). Types are compared as the engine spells them (DuckDB `INTEGER`, PostgreSQL
+`integer`: its catalog's `format_type`), case-insensitively. A change of column
 order alone is not a change.
 
 Renames are a best guess — the warehouse does not say that a column was renamed — made from the
@@ -135,11 +136,21 @@ def severity_of(node: Any) -> str:
 
 
 # -- the state store -------------------------------------------------------------------------------
+_SAME_TARGET = (
+    "(i.target IS NULL OR i.target = coalesce((SELECT target FROM invocations WHERE invocation_id = ?), i.target))"
+)
+"""Only schemas recorded on this invocation's target are compared: one project built on two
+targets (a DuckDB dev, a PostgreSQL prod) keeps a history per warehouse, so the engines' type
+spellings (`VARCHAR`, `text`) and a dev's experiments are not reported as changes. A run whose
+target is unknown (no `invocations` row) is compared with any."""
+
+
 def previous_schema(state: Any, unique_id: str, invocation_id: str) -> list[tuple[str, str]] | None:
-    """The schema recorded by the node's last run before this invocation, or None."""
+    """The schema recorded by the node's last run on this target before this invocation, or None."""
     rows = state.read(
-        "SELECT columns FROM relation_schemas WHERE unique_id = ? AND invocation_id != ? ORDER BY recorded_at DESC LIMIT 1",
-        (unique_id, invocation_id),
+        "SELECT r.columns FROM relation_schemas AS r LEFT JOIN invocations AS i ON i.invocation_id = r.invocation_id "
+        f"WHERE r.unique_id = ? AND r.invocation_id != ? AND {_SAME_TARGET} ORDER BY r.recorded_at DESC LIMIT 1",
+        (unique_id, invocation_id, invocation_id),
     )
     if not rows:
         return None
@@ -152,10 +163,12 @@ def previous_schemas(state: Any, unique_ids: list[str], invocation_id: str) -> d
     for i in range(0, len(unique_ids), 500):  # SQLite's limit on ? parameters
         chunk = unique_ids[i : i + 500]
         rows = state.read(
-            "SELECT unique_id, columns FROM relation_schemas AS r WHERE invocation_id != ? AND unique_id IN "
-            f"({','.join('?' * len(chunk))}) AND recorded_at = (SELECT max(recorded_at) FROM relation_schemas "
-            "WHERE unique_id = r.unique_id AND invocation_id != ?)",
-            (invocation_id, *chunk, invocation_id),
+            "SELECT r.unique_id, r.columns FROM relation_schemas AS r LEFT JOIN invocations AS i ON i.invocation_id = "
+            f"r.invocation_id WHERE r.invocation_id != ? AND r.unique_id IN ({','.join('?' * len(chunk))}) "
+            f"AND {_SAME_TARGET} AND r.recorded_at = (SELECT max(r2.recorded_at) FROM relation_schemas AS r2 "
+            "LEFT JOIN invocations AS i ON i.invocation_id = r2.invocation_id "
+            f"WHERE r2.unique_id = r.unique_id AND r2.invocation_id != ? AND {_SAME_TARGET})",
+            (invocation_id, *chunk, invocation_id, invocation_id, invocation_id),
         )
         for row in rows:
             out[row["unique_id"]] = [(str(n), str(t)) for n, t in json.loads(row["columns"])]
