@@ -8,7 +8,7 @@ select
     min(event_at) as started_at,
     max(event_at) as ended_at,
     cast(min(event_at) as date) as session_date,
-    date_diff('second', min(event_at), max(event_at)) as duration_seconds,
+    {{ dbt.datediff('min(event_at)', 'max(event_at)', 'second') }} as duration_seconds,
     count(*) as event_count,
     count(*) filter (where event_type = 'page_view') as page_views,
     bool_or(event_type = 'add_to_cart') as has_add_to_cart,

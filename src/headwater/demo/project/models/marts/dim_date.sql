@@ -1,11 +1,14 @@
 -- Calendar dimension over the shop's reporting year, with holidays from the seed.
+-- Portable SQL: dbt's cross-database date_spine, and extract(); names via a dispatched macro.
 with days as (
-    select cast(d as date) as date_day
-    from range(
-        cast('{{ var("calendar_start", "2025-01-01") }}' as timestamp),
-        cast('{{ var("calendar_end", "2026-01-01") }}' as timestamp),
-        interval 1 day
-    ) as t(d)
+    select cast(date_day as date) as date_day
+    from (
+        {{ dbt.date_spine(
+            "day",
+            "cast('" ~ var("calendar_start", "2025-01-01") ~ "' as date)",
+            "cast('" ~ var("calendar_end", "2026-01-01") ~ "' as date)",
+        ) }}
+    ) as spine
 ),
 
 holidays as (
@@ -15,16 +18,16 @@ holidays as (
 
 select
     d.date_day,
-    year(d.date_day) as year,
-    quarter(d.date_day) as quarter,
-    month(d.date_day) as month,
-    monthname(d.date_day) as month_name,
-    cast(date_trunc('month', d.date_day) as date) as month_start,
-    weekofyear(d.date_day) as week_of_year,
-    cast(date_trunc('week', d.date_day) as date) as week_start,
-    isodow(d.date_day) as day_of_week,
-    dayname(d.date_day) as day_name,
-    isodow(d.date_day) >= 6 as is_weekend,
+    cast(extract(year from d.date_day) as bigint) as year,
+    cast(extract(quarter from d.date_day) as bigint) as quarter,
+    cast(extract(month from d.date_day) as bigint) as month,
+    {{ month_name('d.date_day') }} as month_name,
+    cast({{ dbt.date_trunc('month', 'd.date_day') }} as date) as month_start,
+    cast(extract(week from d.date_day) as bigint) as week_of_year,
+    cast({{ dbt.date_trunc('week', 'd.date_day') }} as date) as week_start,
+    cast(extract(isodow from d.date_day) as bigint) as day_of_week,
+    {{ day_name('d.date_day') }} as day_name,
+    extract(isodow from d.date_day) >= 6 as is_weekend,
     h.holiday_name is not null as is_holiday,
     h.holiday_name
 from days as d

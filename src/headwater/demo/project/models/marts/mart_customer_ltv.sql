@@ -29,8 +29,8 @@ base as (
         coalesce(o.order_count, 0) as order_count,
         coalesce(o.lifetime_revenue, 0) as lifetime_revenue,
         coalesce(o.lifetime_margin, 0) as lifetime_margin,
-        greatest(date_diff('day', c.signup_date, a.as_of_date), 0) as tenure_days,
-        date_diff('day', o.last_order_date, a.as_of_date) as days_since_last_order
+        greatest({{ dbt.datediff('c.signup_date', 'a.as_of_date', 'day') }}, 0) as tenure_days,
+        {{ dbt.datediff('o.last_order_date', 'a.as_of_date', 'day') }} as days_since_last_order
     from {{ ref('dim_customers') }} as c
     cross join as_of as a
     left join orders as o on o.customer_id = c.customer_id
