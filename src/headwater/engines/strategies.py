@@ -55,16 +55,25 @@ class Strategies:
         self, staged: Relation, relation: Relation, kind: str, sql: str, also: Sequence[tuple[Relation, Relation]] = ()
     ) -> None:
         """Swap ``staged`` in as ``relation`` (and each pair of ``also``) in one transaction."""
+        with self.engine.transaction():
+            self.publish_held(staged, relation, kind, sql, also)
+
+    def publish_held(
+        self, staged: Relation, relation: Relation, kind: str, sql: str, also: Sequence[tuple[Relation, Relation]] = ()
+    ) -> None:
+        """The swaps of `publish`, inside the caller's transaction (an audited full refresh)."""
         engine = self.engine
         swaps = [(staged, relation, kind), *((s, r, "table") for s, r in also)]
         existing = [engine.relation_kind(r) for _, r, _ in swaps]
-        with engine.transaction():
-            for (src, dest, dest_kind), old in zip(swaps, existing, strict=True):
-                self._swap(src, dest, dest_kind, old, sql)
+        for (src, dest, dest_kind), old in zip(swaps, existing, strict=True):
+            self._swap(src, dest, dest_kind, old, sql)
+        self._published(swaps)
+
+    def _published(self, swaps: list[tuple[Relation, Relation, str]]) -> None:
         for src, dest, dest_kind in swaps:
             if src != dest:
-                engine._remember(src, None)
-            engine._remember(dest, dest_kind)
+                self.engine._remember(src, None)
+            self.engine._remember(dest, dest_kind)
 
     def _swap(self, src: Relation, dest: Relation, kind: str, old: str | None, sql: str) -> None:
         """One swap inside the publish transaction."""

@@ -45,10 +45,27 @@ class SeedMaterialization(Materialization):
     """A seed CSV as a table, typed as dbt types it (see `headwater.materialize.seed`)."""
 
     def select_sql(self, node: Node, engine: Engine, project: ProjectConfig) -> str:
+        """The SELECT reading the seed with DuckDB's `read_csv` (the DuckDB engine builds from it;
+        lineage describes it on the local DuckDB)."""
         from headwater.errors import Location
         from headwater.materialize.seed import seed_select_sql
 
         return seed_select_sql(Path(project.root) / node.path, node.config, Location(node.path))
+
+    @contextmanager
+    def prepared(self, node: Node, engine: Engine, project: ProjectConfig) -> Iterator[str]:
+        """An engine with DuckDB's file readers reads the file itself (`select_sql`); any other
+        gets the seed parsed locally into Arrow, readable as a relation while the block runs, and
+        SELECTed with the types dbt's SQL adapters give seeds (`seed.seed_select`)."""
+        if getattr(engine.strategies, "read_files_sql", None) is not None:
+            yield self.select_sql(node, engine, project)
+            return
+        from headwater.errors import Location
+        from headwater.materialize.seed import seed_arrow, seed_select
+
+        table, columns = seed_arrow(Path(project.root) / node.path, node.config, Location(node.path))
+        with engine.strategies.arrow_relation(table, f"seed_{node.name}") as relation:
+            yield seed_select(relation.render(), columns)
 
 
 MATERIALIZATIONS: dict[str, Materialization] = {

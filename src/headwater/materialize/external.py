@@ -33,6 +33,12 @@ by the next build.
 
 Not supported (an error says so): `glue_register` / `plugin` (registering the file in a
 catalog), and locations that are URLs (`s3://...`: no atomic rename).
+
+Engines: the relation is a view that reads the file, so `external` needs an engine that reads
+files in SQL — DuckDB (`strategies.read_files_sql`). On PostgreSQL the server cannot read a file
+headwater writes on this machine (it may run elsewhere; `COPY FROM` a server file needs
+superuser), so a build fails with a `ConfigError` naming the engine and the fix (a `table`
+model) before anything is written.
 """
 
 from __future__ import annotations
@@ -75,6 +81,16 @@ class ExternalMaterialization(StatefulMaterialization):
     def build(self, ctx: BuildContext) -> BuildOutcome:
         node = ctx.node
         assert node.relation is not None
+        if getattr(ctx.engine.strategies, "read_files_sql", None) is None:
+            raise ConfigError(
+                f"`{node.name}` is materialized as external, which needs an engine that reads files in SQL "
+                f"(duckdb); the target `{ctx.engine.target.name}` is {ctx.engine.NAME}, whose views cannot read "
+                "a file written here",
+                location=Location(node.path, node.line),
+                node=node.name,
+                hint="make it `materialized: table` on this target (a table in the warehouse), or build it "
+                "on a duckdb target",
+            )
         spec = ExternalSpec.of(node, ctx.project, getattr(ctx.engine.target, "external_root", "."))
         return _Build(ctx, spec).run()
 
@@ -404,7 +420,7 @@ class _Build:
         _remove(self.tmp)
         columns = [
             str(r[0])
-            for r in self.engine.execute(f"DESCRIBE SELECT * FROM (\n{select}\n) AS _hw_rows")
+            for r in self.engine.query_columns(f"SELECT * FROM (\n{select}\n) AS _hw_rows")
         ]
         padded = f"SELECT _hw_rows.* FROM (SELECT 1) AS _hw_one LEFT JOIN (\n{select}\n) AS _hw_rows ON true"
         self.engine.execute(self.spec.copy_sql(padded, self.tmp))

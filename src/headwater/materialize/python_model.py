@@ -1,4 +1,4 @@
-"""Running dbt Python models (`def model(dbt, session)`) on DuckDB, as dbt-duckdb runs them.
+"""Running dbt Python models (`def model(dbt, session)`), as dbt-duckdb runs them.
 
 A build runs in **one engine transaction** on the worker thread's DuckDB cursor:
 
@@ -27,6 +27,15 @@ What the model gets:
 * `dbt.is_incremental`: True when an incremental model's table exists and this is not a full
   refresh.
 * `session`: the DuckDB cursor the engine uses on this thread (`session.sql(...)`).
+
+**On an engine other than DuckDB** (PostgreSQL) the model runs the same way against DuckDB as
+local compute (`headwater.engines.local`): `session` is a cursor of this thread's in-memory
+DuckDB, `dbt.ref()` / `dbt.source()` fetch the relation's rows from the engine (Arrow, inside the
+build's transaction, so they see it) and return a DuckDB relation over them, and the result is
+written to the engine through `engine.strategies.arrow_relation` (PostgreSQL: COPY into a
+temporary table) by the same table and incremental statements. What differs: the model's own
+`session.sql("... FROM schema.table")` reads the local DuckDB, not the warehouse (use
+`dbt.ref`/`dbt.source`), and every referenced relation is read whole into memory.
 """
 
 from __future__ import annotations
@@ -55,6 +64,7 @@ from headwater.materialize.stateful import (
     BuildOutcome,
     StatefulMaterialization,
     audited,
+    replace_table,
 )
 from headwater.project.definition import Node, Relation
 from headwater.project.python_models import (
@@ -200,9 +210,13 @@ class ModelConfig:
 class DbtContext:
     """The `dbt` argument of `model(dbt, session)`."""
 
-    def __init__(self, node: Node, session: Any, this: ThisRelation, is_incremental: bool) -> None:
+    def __init__(
+        self, node: Node, session: Any, this: ThisRelation, is_incremental: bool, fetch: Callable[[str], Any] | None = None,
+    ) -> None:
         self._node = node
         self._session = session
+        self._fetch = fetch
+        """Reads a query from the warehouse as Arrow when `session` is the local DuckDB."""
         self._relations: dict[str, str] = dict(node.config.get(PYTHON_REFS_KEY) or {})
         meta = node.config.get("meta") or node.meta or {}
         config = {k: v for k, v in node.config.items() if k != PYTHON_REFS_KEY}
@@ -229,7 +243,7 @@ class DbtContext:
         return self._load(source_lookup(".".join(args)), call)
 
     def _load(self, lookup: str, call: str) -> Any:
-        import duckdb
+        from headwater.engines import local
 
         relation = self._relations.get(lookup)
         if relation is None:
@@ -241,10 +255,13 @@ class DbtContext:
                 "sees them without running the file",
             )
         try:
+            if self._fetch is not None:  # the warehouse is another engine: its rows, read locally
+                return self._session.from_arrow(self._fetch(f"SELECT * FROM {relation}"))
             return self._session.sql(f"SELECT * FROM {relation}")
-        except duckdb.Error as exc:
+        except (local.error_type(), HeadwaterError) as exc:
+            message = exc.message if isinstance(exc, HeadwaterError) else str(exc).strip()
             raise ExecutionError(
-                f"`{call}` cannot read {relation}: {str(exc).strip()}",
+                f"`{call}` cannot read {relation}: {message}",
                 node=self._node.name,
                 hint=f"build it first, e.g. `headwater run -s +{self._node.name}`",
             ) from None
@@ -272,7 +289,7 @@ def result_kind(value: Any) -> str | None:
 
 def register_result(session: Any, name: str, value: Any, node: Node, line: int | None) -> None:
     """Expose the model's result as the view ``name`` on ``session`` (no copy where possible)."""
-    import duckdb
+    from headwater.engines import local
 
     kind = result_kind(value)
     if kind is None:
@@ -286,14 +303,14 @@ def register_result(session: Any, name: str, value: Any, node: Node, line: int |
     try:
         try:
             session.register(name, value)
-        except duckdb.InvalidInputException:
-            if kind != "duckdb":
+        except local.error_type() as exc:
+            if kind != "duckdb" or type(exc).__name__ != "InvalidInputException":
                 raise
             # a relation of another DuckDB database (e.g. `duckdb.sql(...)`) cannot be scanned
             # here: fetch its rows
             fetch = getattr(value, "to_arrow_table", None) or value.arrow  # duckdb < 1.4: arrow()
             session.register(name, fetch())
-    except duckdb.Error as exc:
+    except local.error_type() as exc:
         raise ExecutionError(
             f"cannot read the {kind} result of Python model `{node.name}`: {str(exc).strip()}",
             location=Location(node.path, line),
@@ -316,17 +333,19 @@ def materialized_of(node: Node) -> str:
     return mode
 
 
+def in_engine(engine: Engine) -> bool:
+    """True when the model runs inside the warehouse: DuckDB, whose cursor is the `session`."""
+    return engine.NAME == "duckdb" and callable(getattr(engine, "_cursor", None))
+
+
 def session_of(engine: Engine, node: Node) -> Any:
-    """The DuckDB cursor the engine runs statements on in this thread."""
-    cursor = getattr(engine, "_cursor", None)
-    if cursor is None:
-        raise ConfigError(
-            f"Python model `{node.name}` needs a DuckDB target; this one is `{engine.DIALECT}`",
-            location=Location(node.path, node.line),
-            node=node.name,
-            hint="run Python models on a `engine: duckdb` target",
-        )
-    return cursor()
+    """The DuckDB cursor the engine runs statements on in this thread, or, on another engine, a
+    new cursor of this thread's local DuckDB (closed by the caller)."""
+    if in_engine(engine):
+        return engine._cursor()  # type: ignore[attr-defined]
+    from headwater.engines import local
+
+    return local.connection().cursor()
 
 
 def this_relation(engine: Engine, relation: Relation) -> ThisRelation:
@@ -377,21 +396,34 @@ class PythonBuild:
 
     def run(self) -> BuildOutcome:
         loaded = load_model(self.node, self.filename)  # syntax errors before any transaction
+        inside = in_engine(self.engine)
         session = session_of(self.engine, self.node)
         incremental = self.incremental()
-        dbt = DbtContext(self.node, session, this_relation(self.engine, self.relation), incremental)
+        fetch = None if inside else self.engine.fetch_arrow
+        dbt = DbtContext(self.node, session, this_relation(self.engine, self.relation), incremental, fetch)
         view = f"__hw_python_{uuid.uuid4().hex[:12]}"
+
+        def write(body: str) -> int | None:
+            return self._merge(body) if incremental else self._replace(body)
 
         def apply() -> int | None:
             result = self._call(loaded, dbt, session)
             register_result(session, view, result, self.node, loaded.return_line)
             body = f"SELECT * FROM {quote_identifier(view)}"
-            return self._merge(body) if incremental else self._replace(body)
+            if inside:
+                return write(body)
+            from headwater.engines import local
+
+            table = local.arrow_of(session.sql(body))  # the result as DuckDB reads it, then into the engine
+            with self.engine.strategies.arrow_relation(table, f"__hw_python_{self.relation.identifier}") as rel:
+                return write(self.engine.statements.select_all(rel))
 
         try:
             outcome = audited(self.ctx, apply)
         finally:
             session.unregister(view)  # a no-op when it was never registered
+            if not inside:
+                session.close()
         outcome.stats = self.stats
         if outcome.published:
             what = self.strategy if incremental else ("full build" if self.mode == "incremental" else "table")
@@ -408,13 +440,9 @@ class PythonBuild:
             raise model_failed(exc, self.node, loaded.filename, loaded.source) from exc
 
     def _replace(self, body: str) -> int | None:
-        """Create the table from the result (dropping a view of the same name first)."""
+        """Create the table from the result (replacing a view of the same name)."""
         engine, relation = self.engine, self.relation
-        if engine.relation_kind(relation) == "view":
-            engine.execute(f"DROP VIEW {relation.render()}")
-        rows = engine.execute(f"CREATE OR REPLACE TABLE {relation.render()} AS {body}")
-        engine._remember(relation, "table")
-        count = int(rows[0][0]) if rows and rows[0] and isinstance(rows[0][0], int) else None
+        count = replace_table(engine, relation, body)
         if count is not None:
             self.stats["inserted"] = count
         if self.mode == "table":
@@ -434,13 +462,11 @@ class PythonBuild:
 
         engine, relation, node = self.engine, self.relation, self.node
         staged = engine.staging_relation(relation)
-        engine.execute(f"CREATE OR REPLACE TABLE {staged.render()} AS {body}")
-        engine._remember(staged, "table")
+        replace_table(engine, staged, body)
         changes = schema_changes(node, engine.columns(relation), engine.columns(staged))
         columns = _apply_schema_changes(engine, relation, changes)
         rows = apply_strategy(engine, node, self.strategy, relation, staged, columns, self.stats)
-        engine.execute(f"DROP TABLE {staged.render()}")
-        engine._remember(staged, None)
+        engine.drop(staged)
         if changes.added or changes.removed or changes.retyped:
             self.schema_note = f"; schema: {changes.describe()}"
         return rows

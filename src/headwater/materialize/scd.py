@@ -15,9 +15,10 @@ matters. ``--full-refresh`` rebuilds the table from the SELECT alone (previous v
 Both read the existing table: the model's SELECT is staged once into ``<model>__hw_staged``, and
 the change (new columns, updates, inserts, optional deletes) is applied in one audited
 transaction (`audited`): the node's error-level checks see the changed table inside the
-transaction and a failure rolls everything back. Only plain SQL is used (``UPDATE ... FROM``,
-``INSERT ... SELECT``, ``DELETE``, ``ALTER TABLE ADD COLUMN``), so any engine with transactional
-DDL can run them.
+transaction and a failure rolls everything back. The statements (``UPDATE ... FROM``,
+``INSERT ... WHERE NOT EXISTS``, ``DELETE``, ``ALTER TABLE ADD COLUMN``, the table's creation)
+come from the engine (`engine.statements`, `engine.strategies`, `stateful.replace_table`), so any
+engine with transactional DDL runs them in its own dialect.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from headwater.materialize.stateful import (
     BuildOutcome,
     StatefulMaterialization,
     audited,
+    replace_table,
     require,
 )
 from headwater.project.definition import Node, Relation
@@ -69,11 +71,12 @@ def column_map(engine: Engine, relation: Relation) -> dict[str, tuple[str, str]]
 
 
 def add_missing_columns(engine: Engine, relation: Relation, wanted: list[tuple[str, str]], have: dict[str, Any]) -> list[str]:
-    """``ALTER TABLE ADD COLUMN`` for each (name, type) of ``wanted`` the table lacks."""
+    """``ALTER TABLE ADD COLUMN`` for each (name, type) of ``wanted`` the table lacks (types in
+    the engine's own spelling, as its catalog gives them)."""
     added = []
     for name, type_ in wanted:
         if name.lower() not in have:
-            engine.execute(f"ALTER TABLE {relation.render()} ADD COLUMN {q(name)} {type_}")
+            engine.strategies.add_column(relation, name, type_)
             added.append(name)
     return added
 
@@ -184,42 +187,31 @@ class SCD1Materialization(StatefulMaterialization):
 
     def _create(self, engine: Engine, relation: Relation, staged: Relation, s: _Settings,
                 source: list[tuple[str, str]], kind: str | None, stats: dict[str, int]) -> int:  # fmt: skip
-        if kind is not None:
-            engine.execute(f"DROP {kind.upper()} {relation.render()}")
         extra = "".join(f", CAST(NULL AS {_type_of(source, c)}) AS {q(_previous(c))}" for c in s.tracked)
-        stats["inserted"] = count(engine.execute(f"CREATE TABLE {relation.render()} AS SELECT *{extra} FROM {staged.render()}"))
+        stats["inserted"] = replace_table(engine, relation, f"SELECT *{extra} FROM {staged.render()}") or 0
         return stats["inserted"]
 
     def _merge(self, engine: Engine, relation: Relation, staged: Relation, s: _Settings, source: list[tuple[str, str]],
                stats: dict[str, int]) -> int:  # fmt: skip
-        target = relation.render()
+        statements = engine.statements
         have = column_map(engine, relation)
         add_missing_columns(engine, relation, source, have)
         add_missing_columns(engine, relation, [(_previous(c), _type_of(source, c)) for c in s.tracked], have)
-        on = null_safe_equal([f"t.{q(k)}" for k in s.keys], [f"s.{q(k)}" for k in s.keys])
         keyset = {k.lower() for k in s.keys}
         values = [n for n, _ in source if n.lower() not in keyset]
         changed = " OR ".join(f"t.{q(n)} IS DISTINCT FROM s.{q(n)}" for n in values) or "FALSE"
         newer = f" AND NOT (s.{q(s.updated_at)} < t.{q(s.updated_at)})" if s.updated_at else ""
-        sets = [f"{q(n)} = s.{q(n)}" for n in values]
-        sets += [
-            f"{q(_previous(c))} = CASE WHEN t.{q(c)} IS DISTINCT FROM s.{q(c)} THEN t.{q(c)} ELSE t.{q(_previous(c))} END"
-            for c in s.tracked
-        ]
+        sets = {n: f"s.{q(n)}" for n in values}
+        for c in s.tracked:
+            sets[_previous(c)] = f"CASE WHEN t.{q(c)} IS DISTINCT FROM s.{q(c)} THEN t.{q(c)} ELSE t.{q(_previous(c))} END"
         if sets:
             stats["updated"] = count(engine.execute(
-                f"UPDATE {target} AS t SET {', '.join(sets)} FROM {staged.render()} AS s "
-                f"WHERE {on} AND ({changed}){newer}"
+                statements.update_from(relation, staged, sets, s.keys, predicates=f"({changed}){newer}")
             ))  # fmt: skip
-        cols = ", ".join(q(n) for n, _ in source)
-        stats["inserted"] = count(engine.execute(
-            f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {staged.render()} AS s "
-            f"WHERE NOT EXISTS (SELECT 1 FROM {target} AS t WHERE {on})"
-        ))  # fmt: skip
+        cols = [n for n, _ in source]
+        stats["inserted"] = count(engine.execute(statements.insert_missing(relation, staged, cols, s.keys)))
         if s.delete:
-            stats["deleted"] = count(engine.execute(
-                f"DELETE FROM {target} AS t WHERE NOT EXISTS (SELECT 1 FROM {staged.render()} AS s WHERE {on})"
-            ))  # fmt: skip
+            stats["deleted"] = count(engine.execute(statements.delete_unmatched(relation, staged, s.keys)))
         return stats["inserted"] + stats["updated"] + stats["deleted"]
 
 

@@ -33,6 +33,21 @@ two DuckDB passes, without agate:
 The text pass costs one scan per column for the type it ends up with: values that obviously pass
 (e.g. `-12`, `2024-01-05`) are checked by a regular expression inside DuckDB; the others are
 fetched and checked with the exact rule in Python, stopping at the first that fails.
+
+The type inference and, on engines without DuckDB's file readers, the parsing run on DuckDB as
+local compute (`headwater.engines.local`), whatever the target engine.
+
+**Other engines** (PostgreSQL): the file is parsed the same way, by the same `read_csv` on the
+local DuckDB, into Arrow (`seed_arrow`); the engine reads that through
+`engine.strategies.arrow_relation` (PostgreSQL: a temporary table filled by COPY) and the table
+is built from `seed_select`, which gives each column the type dbt's SQL adapters (dbt-postgres
+among them, `dbt.adapters.sql.SQLAdapter.convert_*_type`) create a seed column with:
+INTEGER -> `integer`, DOUBLE -> `float8` (`double precision`), DATE -> `date`, TIMESTAMP ->
+`timestamp without time zone`, BOOLEAN -> `boolean`, VARCHAR -> `text`. A `column_types` entry is
+used as written, by the engine: the column is parsed as text locally and cast by the engine
+(`CAST(col AS <type>)`), so PostgreSQL's own names (`varchar(20)`, `numeric(10,2)`, `jsonb`) work.
+The values are DuckDB's parse on every engine (dbt-postgres loads agate's values instead: an ISO
+timestamp with an offset, for one, keeps its wall-clock time here).
 """
 
 from __future__ import annotations
@@ -40,17 +55,19 @@ from __future__ import annotations
 import csv
 import re
 import string
-import threading
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from headwater.engines.base import quote_literal
+from headwater.engines.base import quote_identifier, quote_literal
 from headwater.errors import ConfigError, Location
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 INTEGER, DOUBLE, DATE, TIMESTAMP, BOOLEAN, VARCHAR = (
     "INTEGER", "DOUBLE", "DATE", "TIMESTAMP", "BOOLEAN", "VARCHAR"
@@ -75,6 +92,42 @@ def seed_select_sql(path: Path, config: dict[str, Any], where: Location | None =
     delimiter = _delimiter(config, where)
     columns = seed_columns(path, delimiter, config.get("column_types") or {}, where)
     return read_sql(path, delimiter, [(c.name, c.type) for c in columns])
+
+
+SQL_ADAPTER_TYPES = {
+    INTEGER: "integer", DOUBLE: "float8", DATE: "date", TIMESTAMP: "timestamp without time zone",
+    BOOLEAN: "boolean", VARCHAR: "text",
+}  # fmt: skip
+"""The type dbt's SQL adapters (dbt-postgres) give a seed column dbt inferred as each of these."""
+
+
+def seed_arrow(path: Path, config: dict[str, Any], where: Location | None = None) -> tuple[pa.Table, list[SeedColumn]]:
+    """The seed parsed on the local DuckDB with dbt's types (`column_types` columns as text, for
+    the engine to cast as written), and its columns."""
+    from headwater.engines import local
+
+    delimiter = _delimiter(config, where)
+    columns = seed_columns(path, delimiter, config.get("column_types") or {}, where)
+    sql = read_sql(path, delimiter, [(c.name, VARCHAR if c.forced else c.type) for c in columns])
+    try:
+        return local.fetch_arrow(sql), columns
+    except local.error_type() as exc:
+        raise ConfigError(
+            f"cannot load the seed `{path.name}`: {str(exc).strip()}",
+            location=where,
+            hint="a value does not fit the column's type: fix the file, or set the type with `column_types`",
+        ) from None
+
+
+def seed_select(relation_sql: str, columns: list[SeedColumn]) -> str:
+    """SELECT the parsed seed (``relation_sql``, e.g. a temporary table) with each column cast to
+    the type dbt's SQL adapters create (`SQL_ADAPTER_TYPES`), or to its `column_types` entry."""
+    casts = [
+        f"CAST({quote_identifier(c.name)} AS {c.type if c.forced else SQL_ADAPTER_TYPES.get(c.type, 'text')}) "
+        f"AS {quote_identifier(c.name)}"
+        for c in columns
+    ]
+    return f"SELECT {', '.join(casts)} FROM {relation_sql}"
 
 
 def read_sql(path: Path, delimiter: str, columns: list[tuple[str, str]]) -> str:
@@ -337,14 +390,14 @@ def infer_types(
     where: Location | None = None,
 ) -> list[str]:
     """dbt's type of each column (VARCHAR for the ``forced`` ones, which are not looked at)."""
-    import duckdb
+    from headwater.engines import local
 
-    con = _connection()
+    con = local.connection()
     table = f"seed_{uuid.uuid4().hex}"
     text_columns = [(f"c{i}", VARCHAR) for i in range(len(names))]
     try:
         con.execute(f"CREATE TEMP TABLE {table} AS {read_sql(path, delimiter, text_columns)}")
-    except duckdb.Error as exc:
+    except local.error_type() as exc:
         raise ConfigError(
             f"cannot read the seed `{path.name}`: {str(exc).strip()}",
             location=where,
@@ -361,23 +414,10 @@ def infer_types(
         con.execute(f"DROP TABLE IF EXISTS {table}")
 
 
-_local = threading.local()
-
-
-def _connection() -> Any:
-    """This thread's private in-memory DuckDB (opening one costs ~15 ms, more than typing a
-    small seed)."""
-    con = getattr(_local, "con", None)
-    if con is None:
-        import duckdb
-
-        con = _local.con = duckdb.connect(":memory:")
-    return con
-
-
 @dataclass
 class _Column:
-    """One text column of the seed, in the temp table ``table`` of the private connection."""
+    """One text column of the seed, in the temp table ``table`` of the local DuckDB
+    (`headwater.engines.local`: this thread's own in-memory database)."""
 
     con: Any
     table: str

@@ -21,6 +21,12 @@ Change detection (as dbt): ``timestamp`` — the SELECT's `updated_at` is later 
 version's ``dbt_valid_from``; versions are stamped with `updated_at`. ``check`` — a column of
 `check_cols` (or of every column, ``all``) differs, NULL-safely; versions are stamped with the
 snapshot time (the run's UTC start, one value for the whole run), or with `updated_at` when set.
+
+Engines: CREATE and INSERT come from `engine.statements`, the snapshot time from
+`statements.timestamp_literal`, text conversion from `engine.functions`. Closing versions is
+``UPDATE <table> SET ... FROM (<subquery>) AS x WHERE ...``, written as text because DuckDB and
+PostgreSQL accept it identically (an engine without UPDATE ... FROM needs its own statement
+here); the rest is ANSI (IS [NOT] DISTINCT FROM, CAST, md5, coalesce, ||).
 """
 
 from __future__ import annotations
@@ -65,6 +71,7 @@ class _Plan:
     target: Relation
     staged: Relation
     now: datetime.datetime
+    engine: Engine
 
     # -- expressions ----------------------------------------------------------------------
     @property
@@ -89,9 +96,11 @@ class _Plan:
     def time(self, type_: str) -> str:
         """The snapshot time as a value of ``type_``."""
         text = self.now.strftime("%Y-%m-%d %H:%M:%S.%f")
-        if "TIME ZONE" in type_.upper() or type_.upper() == "TIMESTAMPTZ":
-            return f"CAST('{text}+00' AS {type_})"
-        return f"CAST(TIMESTAMP '{text}' AS {type_})"
+        statements = self.engine.statements
+        upper = type_.upper()
+        if ("WITH TIME ZONE" in upper and "WITHOUT" not in upper) or upper == "TIMESTAMPTZ":
+            return f"CAST({statements.timestamp_literal(text + '+00', with_time_zone=True)} AS {type_})"
+        return f"CAST({statements.timestamp_literal(text)} AS {type_})"
 
     def stamp(self, alias: str, type_: str) -> str:
         """When a new version of a row of ``alias`` (the staged SELECT) starts."""
@@ -109,7 +118,8 @@ class _Plan:
         return f"{col} IS NULL"
 
     def scd_id(self, keys: list[str], stamp: str) -> str:
-        parts = [f"coalesce(CAST({k} AS VARCHAR), '')" for k in [*keys, stamp]]
+        to_text = self.engine.functions.to_text
+        parts = [f"coalesce({to_text(k)}, '')" for k in [*keys, stamp]]
         return "md5(" + " || '|' || ".join(parts) + ")"
 
     @property
@@ -120,18 +130,24 @@ class _Plan:
         col = (f"{alias}." if alias else "") + self.col("dbt_is_deleted")
         return f"coalesce({col}, 'False') = 'True'"
 
-    def meta_select(self, alias: str, stamp: str, type_: str) -> list[str]:
+    def meta_values(self, alias: str, stamp: str, type_: str) -> list[str]:
+        """The values of the meta columns (`meta_names`, in order) of a new version of a row of
+        ``alias``."""
         keys = [f"{alias}.{_k(i)}" for i in range(self.nkeys)]
+        return [self.scd_id(keys, stamp), stamp, stamp, self.valid_to_current(type_)] + (
+            ["'False'"] if self.new_record else []
+        )
+
+    def meta_select(self, alias: str, stamp: str, type_: str) -> list[str]:
         return [
-            f"{self.scd_id(keys, stamp)} AS {self.col('dbt_scd_id')}",
-            f"{stamp} AS {self.col('dbt_updated_at')}",
-            f"{stamp} AS {self.col('dbt_valid_from')}",
-            f"{self.valid_to_current(type_)} AS {self.col('dbt_valid_to')}",
-        ] + ([f"'False' AS {self.col('dbt_is_deleted')}"] if self.new_record else [])
+            f"{value} AS {q(name)}"
+            for value, name in zip(self.meta_values(alias, stamp, type_), self.meta_names(), strict=True)
+        ]
 
     def meta_names(self) -> list[str]:
+        """The meta columns a new version fills, unquoted."""
         names = ["dbt_scd_id", "dbt_updated_at", "dbt_valid_from", "dbt_valid_to"]
-        return [self.col(n) for n in names + (["dbt_is_deleted"] if self.new_record else [])]
+        return [self.s.columns[n] for n in names + (["dbt_is_deleted"] if self.new_record else [])]
 
 
 class SnapshotMaterialization(StatefulMaterialization):
@@ -142,7 +158,7 @@ class SnapshotMaterialization(StatefulMaterialization):
         assert node.relation is not None
         s = snapshot_settings(node)
         now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
-        plan = _Plan(node, s, node.relation, engine.staging_relation(node.relation), now)
+        plan = _Plan(node, s, node.relation, engine.staging_relation(node.relation), now, engine)
         stage(engine, node.relation, plan.staged_select(node.compiled_sql or ""))
         try:
             staged_cols = list(column_map(engine, plan.staged).values())
@@ -208,9 +224,9 @@ class SnapshotMaterialization(StatefulMaterialization):
         type_ = types[TS] if (plan.s.strategy == "timestamp" or plan.s.updated_at) else "TIMESTAMP"
         cols = [f"s.{q(n)}" for n, _ in source]
         meta = plan.meta_select("s", plan.stamp("s", type_), type_)
-        stats["inserted"] = count(engine.execute(
-            f"CREATE TABLE {plan.target.render()} AS SELECT {', '.join(cols + meta)} FROM {plan.staged.render()} AS s"
-        ))  # fmt: skip
+        select = f"SELECT {', '.join(cols + meta)} FROM {plan.staged.render()} AS s"
+        stats["inserted"] = count(engine.execute(engine.statements.create_as(plan.target, select, "table")))
+        engine._remember(plan.target, "table")
         return stats["inserted"]
 
     # -- later runs ------------------------------------------------------------------------------
@@ -251,12 +267,13 @@ class SnapshotMaterialization(StatefulMaterialization):
             now = plan.time(type_)
             if plan.new_record:
                 cols = [*data_cols, *(s.columns[m] for m in ("dbt_scd_id", "dbt_updated_at", "dbt_valid_from", "dbt_valid_to", "dbt_is_deleted"))]
-                values = [f"t.{q(c)}" for c in data_cols] + [
-                    plan.scd_id([f"t.{c}" for c in kcols], now), now, now, plan.valid_to_current(type_), "'True'",
+                values = [f"s.{q(c)}" for c in data_cols] + [
+                    plan.scd_id([f"s.{c}" for c in kcols], now), now, now, plan.valid_to_current(type_), "'True'",
                 ]
+                # the deleted keys' current versions (read as `s` by the INSERT)
+                deleted = f"SELECT t.* FROM {current} AS t WHERE {live} AND {gone}"
                 stats["inserted"] += count(engine.execute(
-                    f"INSERT INTO {target} ({', '.join(q(c) for c in cols)}) SELECT {', '.join(values)} "
-                    f"FROM {current} AS t WHERE {live} AND {gone}"
+                    engine.statements.insert_select(plan.target, cols, deleted, values=values)
                 ))  # fmt: skip
             stats["updated"] += count(engine.execute(
                 f"UPDATE {target} SET {plan.col('dbt_valid_to')} = {now} "
@@ -281,12 +298,11 @@ class SnapshotMaterialization(StatefulMaterialization):
         ))  # fmt: skip
 
         # new versions: every key of the SELECT without a current version
-        cols = [q(n) for n, _ in source] + plan.meta_names()
-        values = [f"s.{q(n)}" for n, _ in source] + plan.meta_select("s", plan.stamp("s", type_), type_)
-        stats["inserted"] += count(engine.execute(
-            f"INSERT INTO {target} ({', '.join(cols)}) SELECT {', '.join(values)} FROM {staged} AS s "
-            f"WHERE NOT EXISTS (SELECT 1 FROM {current} AS t WHERE {on})"
-        ))  # fmt: skip
+        cols = [n for n, _ in source] + plan.meta_names()
+        values = [f"s.{q(n)}" for n, _ in source] + plan.meta_values("s", plan.stamp("s", type_), type_)
+        stats["inserted"] += count(engine.execute(engine.statements.insert_select(
+            plan.target, cols, plan.staged, where=f"NOT EXISTS (SELECT 1 FROM {current} AS t WHERE {on})", values=values,
+        )))  # fmt: skip
         return stats["inserted"] + stats["updated"]
 
 

@@ -12,13 +12,22 @@ roll it back, failing the node (exit 1) with the old table in place:
 - a reload that would empty a table that has rows, unless `allow_empty: true` (and, with
   `max_row_drop`, one that loses more than that fraction of its rows): see
   `headwater.extract.guard`.
+
+On an engine without DuckDB's file readers (PostgreSQL) the files are read the same way — the
+same `read_*` SELECT, on DuckDB as local compute (`headwater.engines.local`) — and streamed into
+the engine as Arrow batches inside the audited transaction: the first batch (re)creates the table
+(`stateful.replace_table`), the others are appended (`engine.strategies.append_arrow`; COPY on
+PostgreSQL). Column types are DuckDB's, mapped to the engine's by its Arrow mapping; bad lines are
+found by the local reader and fail the load as above.
 """
 
 from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from headwater.engines.base import Engine
 from headwater.errors import ConfigError, ExecutionError, Location, SQLExecutionError
@@ -29,10 +38,27 @@ from headwater.materialize.stateful import (
     BuildOutcome,
     StatefulMaterialization,
     audited,
+    replace_table,
 )
 from headwater.project.definition import Node, ProjectConfig, Relation
 
 _REJECT_ARGS = ("ignore_errors", "store_rejects", "rejects_table", "rejects_scan", "rejects_limit")
+BATCH_ROWS = 262_144
+"""Rows per Arrow batch streamed into an engine without file readers (bounded memory)."""
+
+
+def reads_files(engine: Engine) -> bool:
+    """True when the engine reads files itself (DuckDB's `read_*` table functions)."""
+    return getattr(engine.strategies, "read_files_sql", None) is not None
+
+
+def _local_reader(project: ProjectConfig) -> Engine:
+    """A never-opened DuckDB engine: it only spells the SELECT reading the files, which the local
+    DuckDB runs (as `headwater.observe.lineage` does)."""
+    from headwater.engines.duckdb import DuckDBEngine
+    from headwater.project.definition import Target
+
+    return DuckDBEngine(Target(name="local", path=":memory:", threads=1), str(project.root))
 
 
 class SourceLoad(StatefulMaterialization):
@@ -52,7 +78,8 @@ class SourceLoad(StatefulMaterialization):
                 node=node.display_name,
                 hint=f"check `files: path:` in sources.yml and `raw_data:` in {project.config_file}",
             )
-        return engine.read_files_sql(glob, node.files.format, options)  # type: ignore[attr-defined]
+        reader = engine if reads_files(engine) else _local_reader(project)
+        return reader.read_files_sql(glob, node.files.format, options)  # type: ignore[attr-defined]
 
     def build(self, ctx: BuildContext) -> BuildOutcome:
         node, engine = ctx.node, ctx.engine
@@ -64,21 +91,70 @@ class SourceLoad(StatefulMaterialization):
             engine.drop(relation)
         old = _rows(engine, relation)
         guard = ReplaceGuard(node.files.allow_empty, node.files.max_row_drop, where="files:")
+        local = not reads_files(engine)
 
         def apply() -> int | None:
-            try:
-                rows = engine.create_or_replace(relation, sql, "table")
-            except SQLExecutionError as exc:
-                if "conflict" in exc.message.lower():
-                    raise  # the runner retries a write-write conflict between parallel workers
-                raise _read_error(node, exc) from None
-            bad_lines.check(engine, ctx.project)
+            if local:
+                rows = _stream(engine, node, relation, sql, bad_lines, ctx.project)
+            else:
+                try:
+                    rows = engine.create_or_replace(relation, sql, "table")
+                except SQLExecutionError as exc:
+                    if "conflict" in exc.message.lower():
+                        raise  # the runner retries a write-write conflict between parallel workers
+                    raise _read_error(node, exc.message) from None
+                bad_lines.check(engine.execute, ctx.project)
             refusal = guard.refusal(relation.render(quote=False), old, rows or 0)
             if refusal is not None:
                 raise refusal
             return rows
 
         return audited(ctx, apply)
+
+
+def _stream(engine: Engine, node: Node, relation: Relation, sql: str, bad_lines: _BadLines, project: ProjectConfig) -> int:
+    """Read the files on the local DuckDB and write them into ``relation`` batch by batch, inside
+    the caller's transaction: rows written."""
+    import pyarrow as pa
+
+    from headwater.engines import local
+
+    failures: tuple[type[BaseException], ...] = (local.error_type(), pa.ArrowException)
+    try:
+        reader = batches_of(local.connection().sql(sql), BATCH_ROWS)
+        first = _next_batch(reader)
+    except failures as exc:
+        raise _read_error(node, str(exc).strip()) from None
+    batch = pa.Table.from_batches([first] if first is not None else [], schema=reader.schema)
+    with engine.strategies.arrow_relation(batch, f"__hw_load_{relation.identifier}") as rel:
+        rows = replace_table(engine, relation, engine.statements.select_all(rel)) or 0
+    if rows == 0 and first is not None:
+        rows = first.num_rows  # an engine that does not report the rows a CREATE ... AS wrote
+    while True:
+        try:
+            more = _next_batch(reader)
+        except failures as exc:
+            raise _read_error(node, str(exc).strip()) from None
+        if more is None:
+            break
+        rows += engine.strategies.append_arrow(relation, pa.Table.from_batches([more]))
+    bad_lines.check(local.execute, project)
+    return rows
+
+
+def batches_of(relation: Any, rows: int) -> Any:
+    """A DuckDB relation's rows as a pyarrow RecordBatchReader of ``rows`` per batch
+    (`to_arrow_reader` since DuckDB 2.0, `fetch_arrow_reader` before; the old name warns on 2.x)."""
+    to_reader = getattr(relation, "to_arrow_reader", None) or relation.fetch_arrow_reader
+    return to_reader(rows)
+
+
+def _next_batch(reader: Any) -> Any:
+    """The reader's next record batch, or None at the end."""
+    try:
+        return reader.read_next_batch()
+    except StopIteration:
+        return None
 
 
 class _BadLines:
@@ -106,16 +182,18 @@ class _BadLines:
         return {"ignore_errors": True, "store_rejects": True, "rejects_table": self.tables[0],
                 "rejects_scan": self.tables[1]}  # fmt: skip
 
-    def check(self, engine: Engine, project: ProjectConfig) -> None:
+    def check(self, execute: Callable[[str], list[tuple]], project: ProjectConfig) -> None:
+        """Fail with the bad lines DuckDB set aside (``execute`` runs on the DuckDB that read the
+        files: the engine's own connection, or the local one)."""
         if self.tables is None:
             return
         errors, scans = self.tables
-        rows = engine.execute(
+        rows = execute(
             f"SELECT s.file_path, e.line, e.error_type::VARCHAR, e.error_message, e.column_name FROM temp.{errors} AS e "
             f"JOIN temp.{scans} AS s USING (scan_id, file_id) ORDER BY s.file_path, e.line"
         )
-        engine.execute(f"DROP TABLE IF EXISTS temp.{errors}")
-        engine.execute(f"DROP TABLE IF EXISTS temp.{scans}")
+        execute(f"DROP TABLE IF EXISTS temp.{errors}")
+        execute(f"DROP TABLE IF EXISTS temp.{scans}")
         if rows:
             raise self._error(rows, project)
 
@@ -154,10 +232,10 @@ def _shown_path(path: str, project: ProjectConfig) -> str:
         return path
 
 
-def _read_error(node: Node, exc: SQLExecutionError) -> ExecutionError:
+def _read_error(node: Node, message: str) -> ExecutionError:
     """DuckDB's error reading the files, with any echoed line cut."""
     return ExecutionError(
-        f"source `{node.display_name}`: cannot read its files: {clip_message(exc.message)}",
+        f"source `{node.display_name}`: cannot read its files: {clip_message(message)}",
         node=node.display_name,
         location=Location(node.path, node.line),
         hint="check the files and `files:` (`format`, `options`) in sources.yml, or load them with `connector: files`",

@@ -6,6 +6,9 @@ snapshot version, or the first full build) is applied inside one engine transact
 error-level checks run against the relation *inside that transaction* (same connection, so they
 see the uncommitted change while every other reader still sees the previous version), and the
 transaction commits only when they pass. A failing check or a killed process rolls it back.
+
+Every statement comes from the engine (`engine.statements`, `engine.strategies`,
+`engine.functions`): the materializations hold the policy, the engine the dialect.
 """
 
 from __future__ import annotations
@@ -72,6 +75,67 @@ def audited(ctx: BuildContext, apply: Callable[[], int | None]) -> BuildOutcome:
             names = ", ".join(f"`{c.name}`" for c in blocking)
             return BuildOutcome(rows, False, f"not published: {names} failed; the previous version stays", checks)
     return BuildOutcome(rows, True, "", checks)
+
+
+def count(rows: list[tuple]) -> int | None:
+    """Rows a DML or CREATE ... AS statement reports (``[(n,)]`` on every engine), else None."""
+    return int(rows[0][0]) if rows and rows[0] and isinstance(rows[0][0], int) else None
+
+
+def replace_table(engine: Engine, relation: Relation, sql: str) -> int | None:
+    """(Re)create ``relation`` as a table from ``sql`` inside the caller's (audited) transaction;
+    the rows written if the engine reports them.
+
+    * an engine with `CREATE OR REPLACE TABLE` (DuckDB) replaces it in one statement, as before;
+    * otherwise a missing relation is created; an existing table whose columns the SELECT
+      returns unchanged (same names and types) is emptied and refilled, which keeps the views
+      over it, its grants and its identity (PostgreSQL binds views to a table's OID);
+    * a table whose columns change is built beside it and swapped in: with the strategies'
+      `publish_held` (publish inside the caller's transaction, dependent views recreated) when
+      the engine has it, else DROP + RENAME, which PostgreSQL refuses while a view depends on
+      the table (the build fails, rolled back, with the server's message; nothing is dropped
+      silently).
+    """
+    st = engine.statements
+    existing = engine.relation_kind(relation)
+    if existing is not None and existing != "table":
+        engine.execute(st.drop(relation, existing))
+        engine._remember(relation, None)
+        existing = None
+    if existing is None:
+        rows = engine.execute(st.create_as(relation, sql, "table"))
+    elif engine.SUPPORTS_CREATE_OR_REPLACE_TABLE:
+        rows = engine.execute(st.create_as(relation, sql, "table", replace=True))
+    elif _same_columns(engine.columns(relation), engine.query_columns(sql)):
+        columns = [name for name, _ in engine.columns(relation)]
+        engine.execute(st.delete_where(relation, "1 = 1"))
+        rows = engine.execute(st.insert_select(relation, columns, sql))
+    else:
+        staged = engine.staging_relation(relation)
+        engine.strategies.drop(staged)
+        rows = engine.execute(st.create_as(staged, sql, "table"))
+        engine._remember(staged, "table")
+        held = getattr(engine.strategies, "publish_held", None)
+        if held is not None:
+            held(staged, relation, "table", sql)
+        else:
+            engine.execute(st.drop(relation, "table"))
+            engine.execute(st.rename(staged, relation.identifier))
+            engine._remember(staged, None)
+    engine._remember(relation, "table")
+    return count(rows)
+
+
+def _same_columns(have: list[tuple[str, str]], new: list[tuple[str, str]]) -> bool:
+    """The table's columns are the SELECT's: names and types, in order. A catalog type with a
+    modifier (`numeric(10,2)`, `varchar(20)`) counts as different, since a SELECT's description
+    drops it and refilling could round or refuse values."""
+    if len(have) != len(new):
+        return False
+    for (name_a, type_a), (name_b, type_b) in zip(have, new, strict=True):
+        if name_a != name_b or "(" in type_a or type_a.lower() != type_b.lower():
+            return False
+    return True
 
 
 def relation_exists(engine: Engine, relation: Relation) -> bool:

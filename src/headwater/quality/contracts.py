@@ -4,13 +4,23 @@ declared columns and types, and satisfy the declared constraints, before it is p
 Types are compared after the engine normalizes both sides (`int` and `INTEGER`, `numeric(10,2)`
 and `DECIMAL(10,2)` are the same), so a contract can be written with any spelling the engine
 accepts. Constraints are evaluated in one scan of the staged relation.
+
+How a declared type is normalized is the engine's: DuckDB names the type of
+``CAST(NULL AS <type>)`` (`typeof`); PostgreSQL (any other engine) creates an empty temporary
+table with the declared types and reads them back from its catalog, spelled as
+`format_type(atttypid, atttypmod)` — the spelling `Engine.columns` gives the model's relation, with
+modifiers (`numeric(10,2)`, `character varying(20)`), so `int` matches `integer` and `varchar`
+matches `character varying`, while `text` and `varchar` stay different types there (they are one
+type on DuckDB).
 """
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 
 from headwater.engines.base import Engine, quote_identifier
+from headwater.engines.functions import Functions
 from headwater.errors import ExecutionError, HeadwaterError
 from headwater.project.definition import Node, Relation
 
@@ -79,10 +89,12 @@ def _column_diff(engine: Engine, declared: dict[str, str | None], actual: list[t
 
 
 def _canonical_types(engine: Engine, types: list[str]) -> dict[str, str]:
-    """Declared type -> the engine's own name for it (one query for all of them)."""
+    """Declared type -> the engine's own name for it, upper-cased (one query for all of them)."""
     unique = list(dict.fromkeys(types))
     if not unique:
         return {}
+    if engine.NAME != "duckdb":
+        return _catalog_types(engine, unique)
     try:
         row = engine.execute("SELECT " + ", ".join(f"typeof(CAST(NULL AS {t}))" for t in unique))[0]
         return {t: str(v).upper() for t, v in zip(unique, row, strict=True)}
@@ -96,13 +108,37 @@ def _canonical_types(engine: Engine, types: list[str]) -> dict[str, str]:
         return out
 
 
+def _catalog_types(engine: Engine, types: list[str]) -> dict[str, str]:
+    """The declared types as the engine's catalog spells a column of each: an empty temporary
+    table ``CREATE TEMPORARY TABLE ... AS SELECT CAST(NULL AS <type>) AS c0, ...`` read back with
+    `Engine.columns` and dropped. One statement holds every type, so a wrong one fails once (the
+    engine's message names it), also inside a transaction, which that failure ends."""
+    from headwater.project.definition import Relation
+
+    name = f"__hw_contract_{uuid.uuid4().hex[:12]}"
+    select = "SELECT " + ", ".join(f"CAST(NULL AS {t}) AS c{i}" for i, t in enumerate(types))
+    try:
+        engine.execute(engine.statements.create_as(Relation("", name), select, "table", temporary=True))
+    except HeadwaterError as exc:
+        raise ContractError(
+            f"a type in the contract is not a type the {engine.NAME} engine knows: {exc.message}",
+            hint="declared: " + ", ".join(types),
+        ) from None
+    temp = Relation("", name)  # found first on the session's search path
+    try:
+        columns = engine.columns(temp)
+    finally:
+        engine.execute(engine.statements.drop(temp, "table"))
+    return {t: str(dtype).upper() for t, (_, dtype) in zip(types, columns, strict=True)}
+
+
 def _constraint_violations(engine: Engine, node: Node, staged: Relation) -> list[Violation]:
     exprs: list[tuple[str, str]] = []
     for col in node.columns.values():
         for c in col.constraints:
-            exprs.extend(_constraint_exprs(c, [col.name]))
+            exprs.extend(_constraint_exprs(c, [col.name], engine.functions))
     for c in node.config.get("constraints") or []:
-        exprs.extend(_constraint_exprs(c, [str(x) for x in c.get("columns") or []]))
+        exprs.extend(_constraint_exprs(c, [str(x) for x in c.get("columns") or []], engine.functions))
     if not exprs:
         return []
     row = engine.execute(
@@ -111,7 +147,7 @@ def _constraint_violations(engine: Engine, node: Node, staged: Relation) -> list
     return [Violation(what, int(n)) for (what, _), n in zip(exprs, row, strict=True) if n]
 
 
-def _constraint_exprs(constraint: dict, columns: list[str]) -> list[tuple[str, str]]:
+def _constraint_exprs(constraint: dict, columns: list[str], functions: Functions) -> list[tuple[str, str]]:
     kind = constraint.get("type")
     cols = [quote_identifier(c) for c in columns]
     out = []
@@ -119,7 +155,7 @@ def _constraint_exprs(constraint: dict, columns: list[str]) -> list[tuple[str, s
         for name, col in zip(columns, cols, strict=True):
             out.append((f"not_null on `{name}`", f"count(*) FILTER (WHERE {col} IS NULL)"))
     if kind in ("unique", "primary_key"):
-        key = cols[0] if len(cols) == 1 else f"row({', '.join(cols)})"
+        key = functions.row_tuple(cols)
         label = ", ".join(columns)
         out.append((f"{kind} on `{label}` (duplicate rows)", f"count({key}) - count(DISTINCT {key})"))
     if kind == "check":

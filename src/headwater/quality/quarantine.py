@@ -5,6 +5,11 @@ the run id — instead of blocking the whole table.
 
 Both tables are published together (one transaction); a model whose bad rows exceed its
 `max_quarantined` (a count, or a percentage of the built rows such as `"5%"`) is not published.
+
+The split is two statements on the engine: CREATE the quarantine table from the failing rows
+(`count(*) FILTER`, `concat_ws`, `now()` and CASE are spelled alike on DuckDB and PostgreSQL:
+`now()` is the transaction's start, a timestamp with time zone, on both), then
+`statements.delete_where` on the staged table.
 """
 
 from __future__ import annotations
@@ -93,8 +98,20 @@ def apply_quarantine(
             hint="inspect the failing checks' queries; raise max_quarantined if this is expected",
         )
     if result.total:
-        engine.execute(f"DELETE FROM {staged.render()} WHERE {any_bad}")
+        engine.execute(engine.statements.delete_where(staged, any_bad))
     return result
+
+
+def sample_sql(engine: Engine, table: Relation, check: str, n: int = 5) -> str:
+    """A few rows of the quarantine table ``table`` that failed ``check``, without the meta
+    columns but the reasons, in the engine's dialect (the names in `_hw_failed_checks` are
+    joined by ``", "``)."""
+    columns = [name for name, _ in engine.columns(table)]
+    hidden = [c for c in ("_hw_failed_checks", "_hw_invocation_id", "_hw_quarantined_at") if c in columns]
+    projection = engine.functions.select_except(hidden, columns)
+    listed = "', ' || _hw_failed_checks || ', '"
+    wanted = quote_literal(f", {check}, ")
+    return f"SELECT {projection} FROM {table.render()} WHERE strpos({listed}, {wanted}) > 0 LIMIT {int(n)}"
 
 
 def _reason(test: Node) -> str:

@@ -350,12 +350,9 @@ class Runner:
             result.rejected, result.status, result.message = outcome.rejected, "warn", outcome.message
 
     def _quarantine_sample(self, table: Relation, check: str, n: int = 5) -> list[dict[str, Any]]:
-        from headwater.engines.base import quote_literal
+        from headwater.quality.quarantine import sample_sql
 
-        names, rows = self.engine.query(  # type: ignore[attr-defined]
-            f"SELECT * EXCLUDE (_hw_failed_checks, _hw_invocation_id, _hw_quarantined_at) FROM {table.render()} "
-            f"WHERE list_contains(string_split(_hw_failed_checks, ', '), {quote_literal(check)}) LIMIT {n}"
-        )
+        names, rows = self.engine.query(sample_sql(self.engine, table, check, n))
         return [{k: v if v is None or isinstance(v, bool | int | float | str) else str(v) for k, v in zip(names, row, strict=True)} for row in rows]
 
     def _grade(self, result: UnitResult) -> None:
