@@ -117,3 +117,73 @@ class Functions:
     def to_double(self, expr: str) -> str:
         """``expr`` as a double precision float (metrics' min/max/mean of numeric columns)."""
         return f"CAST({expr} AS DOUBLE)"
+
+    # -- loads (headwater.extract.load) ----------------------------------------------------------
+    def group_digits(self, expr: str) -> str:
+        """An integer as text with `,` between groups of three digits (``9,800``): the counts in
+        reject reasons ("… (9,800 more characters)")."""
+        return f"format('{{:,}}', {expr})"
+
+    def insertion_order_setting(self) -> str | None:
+        """The session setting (a boolean) that makes an INSERT keep its input's row order, which
+        the loader turns off while it writes a landing table (DuckDB then writes in parallel);
+        None when the engine has no such setting."""
+        return "preserve_insertion_order"
+
+    # -- checks and expectations (headwater.quality) -----------------------------------------------
+    SUPPORTS_STRUCTS = True
+    """An aggregate may return a list of structs (`struct_pack` inside `list_agg`); without them a
+    check asks for parallel lists instead."""
+    COLUMNAR = True
+    """One narrow query per set of columns reads less than one wide scan of a base table
+    (columnar storage); on a row store every query reads whole rows, so one scan is cheaper."""
+
+    def sql_type(self, duckdb_type: str) -> str:
+        """The engine's spelling of a DuckDB type name, for casts in generated SQL."""
+        return duckdb_type
+
+    def double_literal(self, text: str) -> str:
+        """A double precision literal from its text (``'NaN'``, ``'Infinity'``)."""
+        return f"{text}::DOUBLE"
+
+    def interval(self, n: int, unit: str) -> str:
+        """An interval of ``n`` ``unit``s (second, minute, hour, day, week, month, quarter, year)."""
+        return f"INTERVAL ({int(n)}) {unit.upper()}"
+
+    def regex_literal(self, pattern: str) -> str:
+        """``pattern``, written in RE2 syntax (what DuckDB and GX's SQL back ends read), as a SQL
+        literal `regex_match` reads with the same meaning on this engine; `UnsupportedFunction`
+        when the engine cannot express it."""
+        from headwater.engines.base import quote_literal
+
+        return quote_literal(pattern)
+
+    def like(self, expr: str, pattern_sql: str, escape_sql: str | None = None) -> str:
+        """``expr LIKE pattern`` where only ``escape_sql`` (if given) escapes: no default escape
+        character, as in DuckDB."""
+        return f"({expr} LIKE {pattern_sql}" + (f" ESCAPE {escape_sql})" if escape_sql else ")")
+
+    def list_agg(self, expr: str, order_by: str | None = None, distinct: bool = False) -> str:
+        """The values of ``expr`` as a list (an array), in ``order_by`` order."""
+        order = f" ORDER BY {order_by}" if order_by else ""
+        return f"list({'DISTINCT ' if distinct else ''}{expr}{order})"
+
+    def struct_pack(self, fields: dict[str, str]) -> str:
+        """One struct value of named fields (only where `SUPPORTS_STRUCTS`)."""
+        from headwater.engines.base import quote_literal
+
+        return "{" + ", ".join(f"{quote_literal(k)}: {v}" for k, v in fields.items()) + "}"
+
+    def quantiles_disc(self, expr: str, qs: list[float]) -> str:
+        """The discrete quantiles ``qs`` of ``expr`` as one list, with a single sort."""
+        return f"quantile_disc({expr}, [{', '.join(repr(float(q)) for q in qs)}])"
+
+    def row_id(self) -> str:
+        """The pseudo-column that identifies a row of a base table (ordered like the table's
+        storage: insertion order for a table written once)."""
+        return "rowid"
+
+    def row_position(self, base_table: bool) -> str:
+        """A 0-based position of each row in the relation's natural order: the storage order of
+        a base table, else the order the engine reads the relation in."""
+        return "rowid" if base_table else "row_number() OVER () - 1"

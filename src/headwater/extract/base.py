@@ -57,8 +57,10 @@ class Batch:
     final: bool = True
     """False while more batches of the same file / query / page sequence follow."""
     scan: str | None = None
-    """A SELECT the warehouse engine (DuckDB) runs to read the rows itself (e.g. `read_parquet` or
-    `read_csv` of a local file), saving the round trip through Arrow; used instead of ``table``."""
+    """A SELECT in DuckDB's SQL that reads the rows (e.g. `read_parquet` or `read_csv` of a local
+    file), used instead of ``table``: a DuckDB warehouse runs it itself, saving the round trip
+    through Arrow; for another engine the loader has the local DuckDB (`headwater.engines.local`)
+    read it into Arrow first (`read_scan`)."""
     keep_order: bool = False
     """Write the rows in their order even without `preserve_order` (a Parquet scan: DuckDB writes
     its row groups in order as fast, with less memory, measured)."""
@@ -126,19 +128,17 @@ def read_scan(batch: Batch, query: Query, arrow: Callable[[str], pa.Table], atte
 
 
 def arrow_batches(batches: Iterable[Batch]) -> Iterator[Batch]:
-    """The batches with every scan read into Arrow by a private in-memory DuckDB: a connector's
-    rows without a warehouse (tools, tests, previews)."""
-    import duckdb
+    """The batches with every scan read into Arrow by the local in-memory DuckDB
+    (`headwater.engines.local`): a connector's rows without a warehouse (tools, tests, previews)."""
+    from headwater.engines import local
 
-    con = duckdb.connect()
     try:
         for batch in batches:
-            yield read_scan(batch, lambda sql: con.execute(sql).fetchall(), lambda sql: con.sql(sql).to_arrow_table())
+            yield read_scan(batch, local.execute, local.fetch_arrow)
     finally:
         close = getattr(batches, "close", None)
         if close is not None:  # a generator: its temporary files and threads go now, not at GC
             close()
-        con.close()
 
 
 @dataclass

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+from headwater.engines.functions import Functions
+
 SHOWN = 200
 """Characters of an echoed record or value kept in a message."""
 
@@ -36,9 +38,11 @@ _QUOTED = re.compile(r"""(["'`])([^"'`\n]{""" + str(SHOWN + 40) + r""",})\1""")
 """A quoted value longer than `SHOWN` and its "… (N more characters)": not cut twice."""
 
 
-def clipped_sql(expr: str, limit: int = SHOWN) -> str:
-    """SQL for the text ``expr`` cut to ``limit`` characters, saying how many more there were."""
+def clipped_sql(expr: str, limit: int = SHOWN, functions: Functions | None = None) -> str:
+    """SQL for the text ``expr`` cut to ``limit`` characters, saying how many more there were.
+    ``functions`` is the engine's function map (DuckDB's spelling when None: the local DuckDB)."""
+    grouped = (functions or Functions()).group_digits(f"length({expr}) - {limit}")
     return (
         f"CASE WHEN length({expr}) > {limit} THEN left({expr}, {limit}) || '… (' || "
-        f"format('{{:,}}', length({expr}) - {limit}) || ' more characters)' ELSE {expr} END"
+        f"{grouped} || ' more characters)' ELSE {expr} END"
     )

@@ -35,9 +35,10 @@ it, else absolute; ``s3://bucket/key`` on S3) and checksum are in ``state.loaded
 every other file is yielded as one `Batch` (sliced into several, ``final=False`` except the last,
 when the loader's `batch_size` is set and the file has more rows).
 
-Reading is DuckDB's and Arrow's own (no per-row Python on the good path): CSV through a private
-in-memory DuckDB's ``read_csv(ignore_errors, store_rejects)``, whose rejects table gives the bad
-lines with their line numbers; JSON through ``read_json``, Parquet through ``read_parquet``, all into Arrow.
+Reading is DuckDB's and Arrow's own (no per-row Python on the good path): CSV through DuckDB's
+``read_csv(ignore_errors, store_rejects)`` (the warehouse's own scan on DuckDB, else the local
+in-memory DuckDB of `headwater.engines.local`), whose rejects table gives the bad lines with their
+line numbers; JSON through ``read_json``, Parquet through ``read_parquet``, all into Arrow.
 S3 objects are downloaded to a temporary file through ``pyarrow.fs.S3FileSystem`` (DuckDB's
 httpfs extension is not assumed to be installable) and read like local files.
 
@@ -92,7 +93,6 @@ from headwater.extract.files_read import (
     Read,
     _File,
     _strip_compression,
-    _to_arrow,
     blank_content,
 )
 
@@ -605,8 +605,9 @@ class FilesConnector(ArrowReads, Connector):
 
     # -- reading -------------------------------------------------------------------------------------
     def _read(self, f: _File, local: str, fmt: str, tmp: str) -> Read:
-        import duckdb
         import pyarrow as pa
+
+        from headwater.engines import local as local_duckdb
 
         try:
             if fmt in ("csv", "tsv"):
@@ -618,7 +619,7 @@ class FilesConnector(ArrowReads, Connector):
             raise
         except OSError as exc:
             raise self._file_error(f, exc) from None
-        except (duckdb.Error, pa.ArrowException, UnicodeDecodeError, EOFError, ValueError) as exc:
+        except (local_duckdb.error_type(), pa.ArrowException, UnicodeDecodeError, EOFError, ValueError) as exc:
             raise self._read_error(f, exc) from None
 
     def _read_error(self, f: _File, exc: BaseException) -> ConnectorError:
@@ -657,19 +658,11 @@ class FilesConnector(ArrowReads, Connector):
         return CsvScan(path, args, self._column_types(), f.key, describe_error=lambda exc: self._read_error(f, exc))
 
     def _read_csv(self, f: _File, local: str, fmt: str, tmp: str) -> tuple[pa.Table, list[Rejected]]:
-        """The rows as Arrow, read by a private DuckDB (when the loader's `batch_size` slices them)."""
-        import duckdb
+        """The rows as Arrow, read by the local DuckDB (when the loader's `batch_size` slices them)."""
+        from headwater.engines import local as local_duckdb
 
         scan = self._csv_scan(f, local, fmt, tmp)
-        con = duckdb.connect()
-        try:
-            batch = read_scan(
-                Batch(table=None, scan=scan.sql(), hooks=scan),
-                query=lambda sql: con.execute(sql).fetchall(),
-                arrow=lambda sql: _to_arrow(con, sql),
-            )
-        finally:
-            con.close()
+        batch = read_scan(Batch(table=None, scan=scan.sql(), hooks=scan), query=local_duckdb.execute, arrow=local_duckdb.fetch_arrow)
         assert batch.table is not None
         return batch.table, batch.rejected
 

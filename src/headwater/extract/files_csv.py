@@ -1,9 +1,11 @@
 """CSV and TSV for the `files` / `s3` connectors: read by the warehouse itself.
 
 A CSV file is handed to the loader as a `Batch.scan` — DuckDB's ``read_csv`` with
-``ignore_errors`` and ``store_rejects`` — so the warehouse connection parses the file straight into
-the target table (no Arrow copy of the whole file in Python memory), and `CsvScan.harvest` reads the
-lines it skipped from the rejects table in the same transaction. Measured on 10M rows / 737 MiB:
+``ignore_errors`` and ``store_rejects`` — so a DuckDB warehouse connection parses the file straight
+into the target table (no Arrow copy of the whole file in Python memory), and `CsvScan.harvest` reads
+the lines it skipped from the rejects table in the same transaction. For another engine (PostgreSQL)
+the loader runs the same scan on the local DuckDB (`headwater.engines.local`) into Arrow, harvests
+its rejects there, and copies the rows in. Measured on 10M rows / 737 MiB:
 the same speed as ``CREATE TABLE AS SELECT ... FROM read_csv`` (the rejects bookkeeping is free
 when there are no bad lines); the earlier path through Arrow took 1.5x and ~1.9 GiB.
 

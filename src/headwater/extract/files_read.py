@@ -5,6 +5,8 @@ encodings, `column_types`, empty files.
 Every reader returns a `Read`: the rows, the records it rejected, and ``line_of``, which maps a
 row of the table to its line in the file (NDJSON) or its record number (JSON arrays, Parquet) —
 asked only when the loader rejects rows, so the good path never pays for it.
+
+The readers run on the local in-memory DuckDB (`headwater.engines.local`), whatever the warehouse.
 """
 
 from __future__ import annotations
@@ -60,6 +62,23 @@ def _strip_compression(name: str) -> str:
 
 def _ident(name: str) -> str:
     return '"' + str(name).replace('"', '""') + '"'
+
+
+def _local() -> Any:
+    """This thread's local DuckDB connection (`headwater.engines.local`)."""
+    from headwater.engines import local
+
+    return local.connection()
+
+
+_INPUT_ERRORS = ("InvalidInputException", "BinderException", "ConversionException")
+"""DuckDB's errors of a JSON document it cannot read with the sampled types or options."""
+
+
+def _input_error(exc: BaseException) -> bool:
+    from headwater.engines import local
+
+    return isinstance(exc, local.error_type()) and type(exc).__name__ in _INPUT_ERRORS
 
 
 def _to_arrow(con: Any, sql: str) -> pa.Table:
@@ -193,8 +212,6 @@ class ArrowReads:
         return args
 
     def _read_json(self, f: _File, local: str, fmt: str, tmp: str) -> Read:
-        import duckdb
-
         compression = self._compression_for(f)
         encoding = self._encoding()
         path = local
@@ -204,20 +221,19 @@ class ArrowReads:
         args = self._json_args(fmt)
         args["compression"] = compression
         array = fmt == "json" or (fmt == "json_auto" and self._starts_with_bracket(path, compression))
-        con = duckdb.connect()
+        con = _local()
         try:
-            try:
-                table = _to_arrow(con, "SELECT * FROM " + call("read_json", path, args))
-            except (duckdb.InvalidInputException, duckdb.BinderException, duckdb.ConversionException) as exc:
-                if not array:
-                    return self._read_ndjson_slow(f, path, compression, tmp)
-                if "malformed json" in str(exc).lower():
-                    raise
-                # a record whose type differs from the sampled ones: infer from all records
-                table = _to_arrow(con, "SELECT * FROM " + call("read_json", path, {**args, "sample_size": -1}))
-            table, bad, kept = self._apply_types(con, table)
-        finally:
-            con.close()
+            table = _to_arrow(con, "SELECT * FROM " + call("read_json", path, args))
+        except Exception as exc:
+            if not _input_error(exc):
+                raise
+            if not array:
+                return self._read_ndjson_slow(f, path, compression, tmp)
+            if "malformed json" in str(exc).lower():
+                raise
+            # a record whose type differs from the sampled ones: infer from all records
+            table = _to_arrow(con, "SELECT * FROM " + call("read_json", path, {**args, "sample_size": -1}))
+        table, bad, kept = self._apply_types(con, table)
         if bad and not array:  # line numbers of NDJSON records are only known line by line
             return self._read_ndjson_slow(f, path, compression, tmp)
         rejected = [Rejected(raw=raw, reason=reason, source_file=f.key, line=i + 1) for i, raw, reason in bad]
@@ -233,40 +249,32 @@ class ArrowReads:
         """The bad-record path of NDJSON: split the lines in Python, validate them with DuckDB's
         own JSON parser (``json_valid``, as lenient as ``read_json``: trailing commas, NaN), write
         the good ones to a temporary file and read it with ``read_json``."""
-        import duckdb
         import pyarrow as pa
 
         good_path = os.path.join(tempfile.mkdtemp(dir=tmp), "good.ndjson")
         lines: list[int] = []
         rejected: list[Rejected] = []
-        con = duckdb.connect()
-        try:
-            with open(good_path, "wb") as dst:
-                pending: list[tuple[int, bytes, str]] = []
-                for line_no, text_b in _lines(path, compression):
-                    if not text_b.strip():
-                        continue  # blank lines are no records
-                    try:
-                        pending.append((line_no, text_b, text_b.decode("utf-8")))
-                    except UnicodeDecodeError as exc:
-                        rejected.append(Rejected(raw=text_b.decode("utf-8", "replace")[:MAX_RAW],
-                                                 reason=f"invalid UTF-8: {exc.reason}", source_file=f.key, line=line_no))  # fmt: skip
-                    if len(pending) >= 10_000:
-                        self._validate_ndjson(con, pending, dst, lines, rejected, f.key)
-                        pending = []
-                self._validate_ndjson(con, pending, dst, lines, rejected, f.key)
-        finally:
-            con.close()
+        con = _local()
+        with open(good_path, "wb") as dst:
+            pending: list[tuple[int, bytes, str]] = []
+            for line_no, text_b in _lines(path, compression):
+                if not text_b.strip():
+                    continue  # blank lines are no records
+                try:
+                    pending.append((line_no, text_b, text_b.decode("utf-8")))
+                except UnicodeDecodeError as exc:
+                    rejected.append(Rejected(raw=text_b.decode("utf-8", "replace")[:MAX_RAW],
+                                             reason=f"invalid UTF-8: {exc.reason}", source_file=f.key, line=line_no))  # fmt: skip
+                if len(pending) >= 10_000:
+                    self._validate_ndjson(con, pending, dst, lines, rejected, f.key)
+                    pending = []
+            self._validate_ndjson(con, pending, dst, lines, rejected, f.key)
         if not lines:
             return Read(pa.table({}), sorted(rejected, key=lambda r: r.line or 0))
         args = self._json_args("ndjson")
         args.update({"compression": "none", "sample_size": -1})
-        con = duckdb.connect()
-        try:
-            table = _to_arrow(con, "SELECT * FROM " + call("read_json", good_path, args))
-            table, bad, kept = self._apply_types(con, table)
-        finally:
-            con.close()
+        table = _to_arrow(con, "SELECT * FROM " + call("read_json", good_path, args))
+        table, bad, kept = self._apply_types(con, table)
         rejected += [Rejected(raw=raw, reason=reason, source_file=f.key, line=lines[i]) for i, raw, reason in bad]
         rejected.sort(key=lambda r: r.line or 0)
         good_lines = lines if kept is None else [lines[i] for i in kept]
@@ -299,8 +307,6 @@ class ArrowReads:
 
     # Parquet ---------------------------------------------------------------------------------------
     def _read_parquet(self, f: _File, local: str, tmp: str) -> Read:
-        import duckdb
-
         compression = self._compression_for(f)
         path = local
         if compression != "none":  # a compressed Parquet file (rare): decompress it first
@@ -308,13 +314,10 @@ class ArrowReads:
             with _stream(local, compression) as src, open(path, "wb") as dst:
                 while chunk := src.read(_CHUNK):
                     dst.write(chunk)
-        con = duckdb.connect()
-        try:
-            # DuckDB's reader into Arrow measured as fast as pyarrow.parquet's, and takes `options`
-            table = _to_arrow(con, "SELECT * FROM " + call("read_parquet", path, self._reader_options()))
-            table, bad, kept = self._apply_types(con, table)
-        finally:
-            con.close()
+        con = _local()
+        # DuckDB's reader into Arrow measured as fast as pyarrow.parquet's, and takes `options`
+        table = _to_arrow(con, "SELECT * FROM " + call("read_parquet", path, self._reader_options()))
+        table, bad, kept = self._apply_types(con, table)
         rejected = [Rejected(raw=raw, reason=reason, source_file=f.key, line=i + 1) for i, raw, reason in bad]
         return Read(table, rejected, record_numbers(kept))
 

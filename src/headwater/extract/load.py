@@ -19,23 +19,40 @@ between batches loses nothing and duplicates nothing: the next run starts from t
 state. A connector whose batches only make sense together (`Connector.atomic`: an API's pages
 without a cursor) has all of them committed in one transaction. `max_rejected` (a count, or a
 fraction such as `0.01`) turns too many bad records into a failure.
+
+The policy is the same on every engine; the engine supplies the statements (`engine.statements`,
+`engine.strategies`) and the functions that differ (`engine.functions`), and the rest is SQL both
+DuckDB and PostgreSQL accept alike. How a batch's rows reach the warehouse is the engine's fastest
+path: on DuckDB an Arrow batch is read in place (a registered view) and a file scan
+(`Batch.scan`: `read_csv` / `read_parquet`) runs in the warehouse itself; on PostgreSQL an Arrow
+batch is copied into a temporary table (`COPY`, `Strategies.arrow_relation`) and a file scan is
+run by the local DuckDB (`headwater.engines.local`) into Arrow first. Either way the rows, their
+rejects and the load state commit in one transaction of the warehouse.
+
+Known differences on PostgreSQL (documented, tested in ``tests/engines/test_loads.py``): a value
+of a file that does not convert to the table's type is rejected without its line number (DuckDB
+re-reads the file with the table's types and reports the line); the raw JSON of a rejected row
+spells timestamps as PostgreSQL does (``2024-01-01T10:00:00``); decimal precision changes of an
+incoming column are not seen as schema changes (PostgreSQL describes a query's numeric columns
+without their precision), the insert converts the values instead.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import decimal
 import json
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from headwater.engines.base import Engine, quote_identifier, quote_literal
 from headwater.errors import ConfigError, ExecutionError, SQLExecutionError
-from headwater.extract.base import Batch, Connector, ExtractState, Rejected, Rescan
+from headwater.extract.base import Batch, Connector, ExtractState, Rejected, Rescan, read_scan
 from headwater.extract.clip import clip_message, clipped_sql
 from headwater.extract.guard import ReplaceGuard
 from headwater.extract.keys import CONTRACTS, DISPOSITIONS
@@ -81,6 +98,22 @@ class LoadResult:
 _STATE_DDL_LOCK = threading.Lock()
 
 
+def state_schema(engine: Engine) -> str:
+    """The schema of the load-state tables. An embedded warehouse (DuckDB: one file per target)
+    keeps them in `_headwater`; on a server several targets (dev, prod, a CI schema) share one
+    database, and each must keep its own record of the files and cursors it loaded — else a dev
+    run would mark files as loaded for prod — so they live beside the target's schema, in
+    ``<schema>__headwater``."""
+    if not engine.SERVER:
+        return STATE_SCHEMA
+    return f"{engine.target.schema}__headwater"
+
+
+def _state(engine: Engine, table: str) -> str:
+    """A state table's name in SQL (its own name is a plain lower-case word: unquoted)."""
+    return f"{_q(state_schema(engine))}.{table}"
+
+
 def ensure_state_tables(engine: Engine) -> None:
     """Create the load-state tables once per engine. Serialized: two sources loading in parallel
     would otherwise both run the DDL and one would fail with a catalog write-write conflict."""
@@ -93,17 +126,18 @@ def ensure_state_tables(engine: Engine) -> None:
 
 
 def _create_state_tables(engine: Engine) -> None:
-    engine.execute(f"CREATE SCHEMA IF NOT EXISTS {_q(STATE_SCHEMA)}")
+    """The same DDL on every engine (types both DuckDB and PostgreSQL know)."""
+    engine.ensure_schema(state_schema(engine))
     engine.execute(
-        f"CREATE TABLE IF NOT EXISTS {_q(STATE_SCHEMA)}.load_state (source VARCHAR PRIMARY KEY, cursor VARCHAR, "
+        f"CREATE TABLE IF NOT EXISTS {_state(engine, 'load_state')} (source VARCHAR PRIMARY KEY, cursor VARCHAR, "
         "extra VARCHAR, updated_at TIMESTAMP)"
     )
     engine.execute(
-        f"CREATE TABLE IF NOT EXISTS {_q(STATE_SCHEMA)}.loaded_files (source VARCHAR, path VARCHAR, checksum VARCHAR, "
+        f"CREATE TABLE IF NOT EXISTS {_state(engine, 'loaded_files')} (source VARCHAR, path VARCHAR, checksum VARCHAR, "
         "rows BIGINT, batch_id VARCHAR, loaded_at TIMESTAMP, PRIMARY KEY (source, path, checksum))"
     )
     engine.execute(
-        f"CREATE TABLE IF NOT EXISTS {_q(STATE_SCHEMA)}.schema_changes (source VARCHAR, change VARCHAR, "
+        f"CREATE TABLE IF NOT EXISTS {_state(engine, 'schema_changes')} (source VARCHAR, change VARCHAR, "
         "batch_id VARCHAR, changed_at TIMESTAMP)"
     )
 
@@ -111,11 +145,11 @@ def _create_state_tables(engine: Engine) -> None:
 def read_state(engine: Engine, source: str) -> ExtractState:
     ensure_state_tables(engine)
     state = ExtractState()
-    rows = engine.execute(f"SELECT cursor, extra FROM {_q(STATE_SCHEMA)}.load_state WHERE source = ?", [source])
+    rows = engine.execute(f"SELECT cursor, extra FROM {_state(engine, 'load_state')} WHERE source = ?", [source])
     if rows:
         state.cursor = decode(rows[0][0])
         state.extra = json.loads(rows[0][1]) if rows[0][1] else {}
-    files = engine.execute(f"SELECT path, checksum FROM {_q(STATE_SCHEMA)}.loaded_files WHERE source = ?", [source])
+    files = engine.execute(f"SELECT path, checksum FROM {_state(engine, 'loaded_files')} WHERE source = ?", [source])
     state.loaded_files = {p: c for p, c in files}
     return state
 
@@ -206,6 +240,9 @@ class Loader:
         self.atomic = connector.atomic and self.disposition != "replace"
         self._outer = False
         self.result = LoadResult(rejected_relation=self.rejected_relation.render(quote=False))
+        # a `Batch.scan` is DuckDB SQL (`read_csv` / `read_parquet` of a local file): an engine that
+        # speaks DuckDB runs it itself, any other gets the rows read by the local DuckDB as Arrow
+        self.scans_in_warehouse = engine.DIALECT == "duckdb"
 
     def run(self, full_refresh: bool = False) -> LoadResult:
         engine = self.engine
@@ -213,8 +250,8 @@ class Loader:
         ensure_state_tables(engine)
         if full_refresh:  # forget what was loaded: everything is extracted again
             with engine.transaction():
-                engine.execute(f"DELETE FROM {_q(STATE_SCHEMA)}.load_state WHERE source = ?", [self.key])
-                engine.execute(f"DELETE FROM {_q(STATE_SCHEMA)}.loaded_files WHERE source = ?", [self.key])
+                engine.execute(f"DELETE FROM {_state(engine, 'load_state')} WHERE source = ?", [self.key])
+                engine.execute(f"DELETE FROM {_state(engine, 'loaded_files')} WHERE source = ?", [self.key])
                 if self.disposition != "replace":
                     engine.drop(self.relation)
         state = read_state(engine, self.key)
@@ -227,7 +264,7 @@ class Loader:
             if engine.columns(self.relation):
                 # the new table starts from the published one's columns, so a replace load evolves,
                 # freezes and records schema changes like any other (columns are never dropped)
-                engine.execute(f"CREATE TABLE {self.target.render()} AS SELECT * FROM {self.relation.render()} LIMIT 0")
+                engine.execute(engine.statements.create_as(self.target, f"SELECT * FROM {self.relation.render()} LIMIT 0"))
                 engine._remember(self.target, "table")
         extracted = self.connector.extract(state)
         try:
@@ -265,8 +302,55 @@ class Loader:
             with self.engine.transaction():
                 yield
 
+    # -- temporary relations -------------------------------------------------------------------
+    @contextmanager
+    def _dropped_after(self, relation: Relation, kind: str) -> Iterator[None]:
+        """Drop a temporary relation when the body is done. After a failure the drop may be
+        refused (a failed statement aborts the open transaction): then the rollback removes what
+        the transaction made, and the body's error is the one reported."""
+        drop = self.engine.statements.drop(relation, kind)
+        try:
+            yield
+        except BaseException:
+            with contextlib.suppress(SQLExecutionError):
+                self.engine.execute(drop)
+            raise
+        self.engine.execute(drop)
+
+    @contextmanager
+    def _arrow(self, table: Any, name: str) -> Iterator[Relation]:
+        """An Arrow table readable by SQL (`Strategies.arrow_relation`: DuckDB reads it in place,
+        PostgreSQL copies it into a temporary table), released like `_dropped_after` (DuckDB's
+        unregistering of the view fails in an aborted transaction with its own error type)."""
+        manager = self.engine.strategies.arrow_relation(table, name)
+        relation = manager.__enter__()
+        try:
+            yield relation
+        except BaseException as exc:
+            with contextlib.suppress(Exception):
+                manager.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+        manager.__exit__(None, None, None)
+
+    @contextmanager
+    def _rows_of(self, batch: Batch, name: str) -> Iterator[Relation]:
+        """The batch's rows as a temporary relation: its scan as a view, or its Arrow table."""
+        if batch.scan is not None:
+            view = Relation("", name)
+            self.engine.execute(self.engine.statements.create_as(view, batch.scan, "view", temporary=True))
+            with self._dropped_after(view, "view"):
+                yield view
+            return
+        assert batch.table is not None
+        with self._arrow(batch.table.drop_columns([c for c in META if c in batch.table.column_names]), name) as rel:
+            yield rel
+
     # -- one batch ---------------------------------------------------------------------------
     def _load_batch(self, batch: Batch, state: ExtractState) -> None:
+        if batch.scan is not None and not self.scans_in_warehouse:
+            from headwater.engines import local
+
+            read_scan(batch, local.execute, local.fetch_arrow)  # the rows as Arrow, with the lines it skipped
         attempts = 4
         changes = len(self.result.schema_changes)
         for _ in range(attempts):
@@ -296,57 +380,34 @@ class Loader:
             return self._load_empty(batch, state)
         engine = self.engine
         batch_id = str(new_batch_id())
-        raw = f"__hw_rows_{batch_id}"
-        view = f"__hw_batch_{batch_id}"
+        view = Relation("", f"__hw_batch_{batch_id}")
         # metadata columns are constants of the view, not Python-built arrays (10M rows: 0 s vs ~1.5 s)
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(sep=" ")
         # the batch id is a BIGINT: constant TIMESTAMP and BIGINT columns cost DuckDB almost nothing
         # to write, a UUID ~7% and a 36-character VARCHAR ~12% of a 10M-row Parquet load
-        meta = [f"TIMESTAMP {quote_literal(now)} AS _hw_loaded_at", f"{batch_id}::BIGINT AS _hw_batch_id"]
+        meta = [f"TIMESTAMP {quote_literal(now)} AS _hw_loaded_at", f"CAST({batch_id} AS BIGINT) AS _hw_batch_id"]
         if batch.source_file is not None:
-            meta.append(f"{quote_literal(batch.source_file)} AS _hw_source_file")
+            meta.append(f"CAST({quote_literal(batch.source_file)} AS VARCHAR) AS _hw_source_file")
         try:
-            self._register(batch, raw)
-            engine.execute(f"CREATE TEMP VIEW {view} AS SELECT *, {', '.join(meta)} FROM {raw}")
-            with self._transaction():
-                incoming = list(engine.query_columns(f"SELECT * FROM {view}"))
-                columns, select, bad = self._reconcile(incoming, view, batch_id, batch)
-                rejected = self._write_rejected(batch.rejected, batch_id)
-                rejected += self._write_bad_rows(bad, view, batch, batch_id)
-                rows = self._write_rows(columns, select, view, bad.predicate, batch.keep_order)
-                if batch.hooks is not None:  # the records the warehouse's scan skipped
-                    rejected += self._write_rejected(batch.hooks.harvest(engine.execute), batch_id)
-                self._check_rejected(rejected, rows, batch)
-                self._write_state(batch, state, batch_id, rows)
-                self._remember_first_rejected(rejected, batch_id)
+            with self._rows_of(batch, f"__hw_rows_{batch_id}") as raw:
+                body = f"SELECT *, {', '.join(meta)} FROM {raw.render()}"
+                engine.execute(engine.statements.create_as(view, body, "view", temporary=True))
+                with self._dropped_after(view, "view"), self._transaction():
+                    incoming = list(engine.query_columns(f"SELECT * FROM {view.render()}"))
+                    columns, select, bad = self._reconcile(incoming, view, batch_id, batch)
+                    rejected = self._write_rejected(batch.rejected, batch_id)
+                    rejected += self._write_bad_rows(bad, view, incoming, batch, batch_id)
+                    rows = self._write_rows(columns, select, view, bad.predicate, batch.keep_order)
+                    if batch.hooks is not None:  # the records the warehouse's scan skipped
+                        rejected += self._write_rejected(batch.hooks.harvest(engine.execute), batch_id)
+                    self._check_rejected(rejected, rows, batch)
+                    self._write_state(batch, state, batch_id, rows)
+                    self._remember_first_rejected(rejected, batch_id)
         except SQLExecutionError as exc:
             if batch.hooks is None:
                 raise
             raise batch.hooks.error(exc) from None
-        finally:
-            self._drop_batch(batch, view, raw)
         return rows, rejected
-
-    def _register(self, batch: Batch, raw: str) -> None:
-        """The batch's rows as the temporary relation ``raw``."""
-        if batch.scan is not None:
-            self.engine.execute(f"CREATE TEMP VIEW {raw} AS {batch.scan}")
-            return
-        assert batch.table is not None
-        self.engine.register_arrow(raw, batch.table.drop_columns([c for c in META if c in batch.table.column_names]))
-
-    def _drop_batch(self, batch: Batch, view: str, raw: str) -> None:
-        """Drop a batch's temporary relations; inside a failed all-or-nothing load they go with
-        its rollback (and DuckDB refuses statements until then)."""
-        try:
-            self.engine.execute(f"DROP VIEW IF EXISTS {view}")
-            if batch.scan is not None:
-                self.engine.execute(f"DROP VIEW IF EXISTS {raw}")
-        except SQLExecutionError:
-            if not self._outer:
-                raise
-        if batch.scan is None:
-            self.engine.unregister_arrow(raw)
 
     def _load_empty(self, batch: Batch, state: ExtractState) -> tuple[int, int]:
         """A batch without rows (an empty file): its rejected records and state, committed together."""
@@ -358,25 +419,30 @@ class Loader:
             self._remember_first_rejected(rejected, batch_id)
         return 0, rejected
 
-    def _reconcile(self, incoming: list[tuple[str, str]], view: str, batch_id: str, batch: Batch) -> tuple[list[str], list[str], BadRows]:
+    def _reconcile(
+        self, incoming: list[tuple[str, str]], view: Relation, batch_id: str, batch: Batch
+    ) -> tuple[list[str], list[str], BadRows]:
         """Columns to insert, the SELECT expressions for them, and the rows to reject (and why)."""
+        engine = self.engine
+        fn = engine.functions
         have = {n.lower(): (n, t) for n, t in self._ensure_target(incoming, view, batch_id)}
         for name, dtype in [(n, t) for n, t in incoming if n.lower() not in have and n in META]:
             # e.g. the first batch that comes from a file
-            self.engine.execute(f"ALTER TABLE {self.target.render()} ADD COLUMN {_q(name)} {dtype}")
+            engine.strategies.add_column(self.target, name, dtype)
             have[name.lower()] = (name, dtype)
         bad = self._evolve(incoming, have, batch_id)
-        targets = {n.lower(): (n, t) for n, t in self.engine.columns(self.target)}
+        targets = {n.lower(): (n, t) for n, t in engine.columns(self.target)}
         columns, select, casts = [], [], {}
         for name, source_type in incoming:
             if name.lower() not in targets:
                 continue
             tname, ttype = targets[name.lower()]
             columns.append(tname)
-            if source_type == ttype:
-                select.append(_q(name))
+            # named as the table's column: a merge selects the rows' columns by those names
+            if _same_type(source_type, ttype):
+                select.append(_q(name) if name == tname else f"{_q(name)} AS {_q(tname)}")
                 continue
-            select.append(f"TRY_CAST({_q(name)} AS {ttype})")
+            select.append(f"{fn.safe_cast(_q(name), ttype)} AS {_q(tname)}")
             if name not in META:
                 casts[name] = ttype
         if casts and batch.hooks is not None:  # the reader itself can read them as the table's types
@@ -384,19 +450,20 @@ class Loader:
             if again is not None:
                 raise Rescan(again)
         for name, ttype in casts.items():
-            value = clipped_sql(f"CAST({_q(name)} AS VARCHAR)")
-            bad.add(f"({_q(name)} IS NOT NULL AND TRY_CAST({_q(name)} AS {ttype}) IS NULL)",
+            value = clipped_sql(fn.to_text(_q(name)), functions=fn)
+            bad.add(f"({_q(name)} IS NOT NULL AND {fn.safe_cast(_q(name), ttype)} IS NULL)",
                     f"{quote_literal(f'column `{name}`: cannot convert ')} || {value} || {quote_literal(f' to {ttype}')}")  # fmt: skip
         return columns, select, bad
 
-    def _ensure_target(self, incoming: list[tuple[str, str]], view: str, batch_id: str) -> list[tuple[str, str]]:
+    def _ensure_target(self, incoming: list[tuple[str, str]], view: Relation, batch_id: str) -> list[tuple[str, str]]:
         """The target table's columns, creating it like the batch when it does not exist yet."""
-        existing = self.engine.columns(self.target)
+        engine = self.engine
+        existing = engine.columns(self.target)
         if existing:
             return existing
         cols = ", ".join(_q(n) for n, _ in incoming)
-        self.engine.execute(f"CREATE TABLE {self.target.render()} AS SELECT {cols} FROM {view} LIMIT 0")
-        self.engine._remember(self.target, "table")
+        engine.execute(engine.statements.create_as(self.target, f"SELECT {cols} FROM {view.render()} LIMIT 0"))
+        engine._remember(self.target, "table")
         described = ", ".join(f"{n} {t}" for n, t in incoming if n not in META)
         self._record_change(f"created with {len(incoming) - sum(n in META for n, _ in incoming)} columns: {described}",
                             batch_id, short="created")  # fmt: skip
@@ -410,7 +477,7 @@ class Loader:
         new = [(n, t) for n, t in incoming if n.lower() not in have]
         changed = [  # headwater's own columns are cast to the table's types (e.g. a VARCHAR batch id of an older load)
             (n, have[n.lower()][1], t) for n, t in incoming
-            if n.lower() in have and have[n.lower()][1] != t and n not in META
+            if n.lower() in have and not _same_type(t, have[n.lower()][1]) and n not in META
         ]  # fmt: skip
         if not new and not changed:
             return bad
@@ -426,12 +493,12 @@ class Loader:
             for n, _ in new:
                 bad.add(f"{_q(n)} IS NOT NULL", quote_literal(f"column `{n}` is not in the table (schema_contract: discard_row)"))
         for name, dtype in new if keep_new else []:
-            engine.execute(f"ALTER TABLE {self.target.render()} ADD COLUMN {_q(name)} {dtype}")
+            engine.strategies.add_column(self.target, name, dtype)
             self._record_change(f"added {name} {dtype}", batch_id)
         for name, old, dtype in changed:
             wider = _wider(old, dtype)
             if self.contract == "evolve" and wider and wider != old:
-                engine.execute(f"ALTER TABLE {self.target.render()} ALTER COLUMN {_q(name)} TYPE {wider}")
+                engine.strategies.alter_column_type(self.target, name, wider)
                 self._record_change(f"widened {name} {old} -> {wider}", batch_id)
                 have[name.lower()] = (have[name.lower()][0], wider)
         if not keep_new and new:
@@ -441,7 +508,8 @@ class Loader:
     def _record_change(self, change: str, batch_id: str, short: str | None = None) -> None:
         self.result.schema_changes.append(short or change)
         self.engine.execute(
-            f"INSERT INTO {_q(STATE_SCHEMA)}.schema_changes VALUES (?, ?, ?, now()::TIMESTAMP)", [self.key, change, batch_id]
+            f"INSERT INTO {_state(self.engine, 'schema_changes')} VALUES (?, ?, ?, {self.engine.functions.now_timestamp()})",
+            [self.key, change, batch_id],
         )
 
     def _rejected_table(self) -> str:
@@ -467,55 +535,58 @@ class Loader:
             "source_file": pa.array([r.source_file for r in records], pa.string()),
             "line": pa.array([r.line for r in records], pa.int64()),
         })  # fmt: skip
-        name = f"__hw_rejected_{batch_id}"
-        self.engine.register_arrow(name, rows)
-        try:
+        with self._arrow(rows, f"__hw_rejected_{batch_id}") as rel:
             self.engine.execute(
-                f"INSERT INTO {table} SELECT raw, reason, source_file, line, {batch_id}::BIGINT, now()::TIMESTAMP FROM {name}"
+                f"INSERT INTO {table} SELECT raw, reason, source_file, line, CAST({batch_id} AS BIGINT), "
+                f"{self.engine.functions.now_timestamp()} FROM {rel.render()}"
             )
-        finally:
-            self.engine.unregister_arrow(name)
         return len(records)
 
-    def _write_bad_rows(self, bad: BadRows, view: str, batch: Batch, batch_id: str) -> int:
+    def _write_bad_rows(self, bad: BadRows, view: Relation, incoming: list[tuple[str, str]], batch: Batch, batch_id: str) -> int:
         """The rows of the batch that the schema contract or a type rejects, each with its reason
         (naming the column) and, when the batch can tell, its line in the source."""
         if bad.predicate is None:
             return 0
         table = self._rejected_table()
-        source = "v._hw_source_file" if self._has_file_column(view) else "NULL"
+        has_file = any(n == "_hw_source_file" for n, _ in incoming)
         if batch.scan is not None or batch.line_of is None:
+            source = "v._hw_source_file" if has_file else "NULL"
             rows = self.engine.execute(
-                f"INSERT INTO {table} SELECT to_json(v)::VARCHAR, {bad.reason}, {source}, NULL, v._hw_batch_id, "
-                f"v._hw_loaded_at FROM {view} AS v WHERE {bad.predicate}"
+                f"INSERT INTO {table} SELECT {self.engine.functions.to_text('to_json(v)')}, {bad.reason}, {source}, NULL, "
+                f"v._hw_batch_id, v._hw_loaded_at FROM {view.render()} AS v WHERE {bad.predicate}"
             )
             return int(rows[0][0]) if rows and rows[0] else 0
-        return self._write_bad_rows_with_lines(bad, view, batch, batch_id, table, source)
+        return self._write_bad_rows_with_lines(bad, view, [n for n, _ in incoming], batch, batch_id, table, has_file)
 
-    def _write_bad_rows_with_lines(self, bad: BadRows, view: str, batch: Batch, batch_id: str, table: str, source: str) -> int:
+    def _write_bad_rows_with_lines(
+        self, bad: BadRows, view: Relation, names: Sequence[str], batch: Batch, batch_id: str, table: str, has_file: bool
+    ) -> int:
         """The bad rows of an Arrow batch with their source lines: their positions in the batch
-        (in the order DuckDB reads the Arrow table) go to `Batch.line_of` — on the bad path only."""
+        (in the order the warehouse reads the Arrow table: DuckDB's view, PostgreSQL's freshly
+        copied temporary table) go to `Batch.line_of` — on the bad path only. The raw record is
+        the JSON of the batch's own columns (a lateral projection leaves the position out)."""
         import pyarrow as pa
 
         assert batch.line_of is not None
-        found, lines = f"__hw_bad_{batch_id}", f"__hw_lines_{batch_id}"
-        self.engine.execute(
-            f"CREATE TEMP TABLE {found} AS SELECT * FROM (SELECT row_number() OVER () - 1 AS {ROW}, * FROM {view}) "
-            f"WHERE {bad.predicate}"
-        )
-        try:
-            positions = [int(r[0]) for r in self.engine.execute(f"SELECT {ROW} FROM {found} ORDER BY 1")]
+        engine = self.engine
+        found, reason = Relation("", f"__hw_bad_{batch_id}"), "__hw_reason"
+        engine.execute(engine.statements.create_as(
+            found,
+            f"SELECT *, {bad.reason} AS {reason} FROM (SELECT row_number() OVER () - 1 AS {ROW}, * FROM {view.render()}) "
+            f"AS n WHERE {bad.predicate}",
+            "table", temporary=True,
+        ))  # fmt: skip
+        with self._dropped_after(found, "table"):
+            positions = [int(r[0]) for r in engine.execute(f"SELECT {ROW} FROM {found.render()} ORDER BY 1")]
             numbers = pa.table({"__hw_r": pa.array(positions, pa.int64()), "__hw_l": pa.array(batch.line_of(positions), pa.int64())})
-            self.engine.register_arrow(lines, numbers)
-            try:
-                rows = self.engine.execute(
-                    f"INSERT INTO {table} SELECT json_remove(to_json(v), '$.{ROW}')::VARCHAR, {bad.reason}, {source}, "
-                    f"m.__hw_l, v._hw_batch_id, v._hw_loaded_at FROM {found} AS v LEFT JOIN {lines} AS m ON v.{ROW} = m.__hw_r"
+            with self._arrow(numbers, f"__hw_lines_{batch_id}") as lines:
+                own = ", ".join(f"f.{_q(n)}" for n in names)
+                source = "f._hw_source_file" if has_file else "NULL"
+                rows = engine.execute(
+                    f"INSERT INTO {table} SELECT {engine.functions.to_text('to_json(v)')}, f.{reason}, {source}, m.__hw_l, "
+                    f"f._hw_batch_id, f._hw_loaded_at FROM {found.render()} AS f CROSS JOIN LATERAL (SELECT {own}) AS v "
+                    f"LEFT JOIN {lines.render()} AS m ON f.{ROW} = m.__hw_r"
                 )
-            finally:
-                self.engine.unregister_arrow(lines)
-        finally:
-            self.engine.execute(f"DROP TABLE IF EXISTS {found}")
         return int(rows[0][0]) if rows and rows[0] else 0
 
     def _remember_first_rejected(self, rejected: int, batch_id: str) -> None:
@@ -532,9 +603,6 @@ class Loader:
             where = " ".join(p for p in (source_file or "", f"line {line}" if line is not None else "") if p)
             self.result.first_rejected = f"{where}: {reason}" if where else str(reason)  # the reason is cut already
 
-    def _has_file_column(self, view: str) -> bool:
-        return any(n == "_hw_source_file" for n, _ in self.engine.query_columns(f"SELECT * FROM {view}"))
-
     def _check_rejected(self, rejected: int, rows: int, batch: Batch) -> None:
         limit = self.max_rejected
         if limit is None or not rejected:
@@ -550,68 +618,72 @@ class Loader:
                 hint=f"see {self.rejected_relation.render(quote=False)} for the records and reasons; nothing of this batch was loaded",
             )
 
-    def _write_rows(self, columns: list[str], select: list[str], view: str, reject_pred: str | None, keep_order: bool = False) -> int:
+    def _write_rows(self, columns: list[str], select: list[str], view: Relation, reject_pred: str | None, keep_order: bool = False) -> int:
         engine = self.engine
         target = self.target.render()
         cols = ", ".join(_q(c) for c in columns)
         where = f" WHERE NOT coalesce({reject_pred}, false)" if reject_pred else ""
-        body = f"SELECT {', '.join(select)} FROM {view}{where}"
+        body = f"SELECT {', '.join(select)} FROM {view.render()}{where}"
         if self.disposition == "merge":
-            keys = self.primary_key
-            part = ", ".join(_q(k) for k in keys)
+            part = ", ".join(_q(k) for k in self.primary_key)
             # the last row of a key wins inside a batch (boundary rows of a cursor, repeated pages)
             body = (
-                f"SELECT {cols} FROM (SELECT *, row_number() OVER () AS __hw_rn FROM ({body}) AS b) AS b "
-                f"QUALIFY row_number() OVER (PARTITION BY {part} ORDER BY __hw_rn DESC) = 1"
+                f"SELECT {cols} FROM (SELECT *, row_number() OVER (PARTITION BY {part} ORDER BY __hw_rn DESC) AS __hw_last "
+                f"FROM (SELECT *, row_number() OVER () AS __hw_rn FROM ({body}) AS b) AS b) AS b WHERE __hw_last = 1"
             )
-            match = " AND ".join(f"t.{_q(k)} IS NOT DISTINCT FROM s.{_q(k)}" for k in keys)
-            staged = f"__hw_merge_{uuid.uuid4().hex}"
-            engine.execute(f"CREATE TEMP TABLE {staged} AS {body}")
-            try:
-                engine.execute(f"DELETE FROM {target} AS t WHERE EXISTS (SELECT 1 FROM {staged} AS s WHERE {match})")
-                rows = engine.execute(f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {staged}")
-            finally:
-                engine.execute(f"DROP TABLE IF EXISTS {staged}")
-        else:
-            with self._insertion_order(keep_order):
-                rows = engine.execute(f"INSERT INTO {target} ({cols}) {body}")
+            staged = Relation("", f"__hw_merge_{uuid.uuid4().hex}")
+            engine.execute(engine.statements.create_as(staged, body, "table", temporary=True))
+            # delete+insert (`Strategies.replace_by_key`) written as the ANSI text both engines
+            # take: a warm run then never imports sqlglot to render it (~150 ms)
+            match = " AND ".join(f"t.{_q(k)} IS NOT DISTINCT FROM s.{_q(k)}" for k in self.primary_key)
+            with self._dropped_after(staged, "table"):
+                engine.execute(f"DELETE FROM {target} AS t WHERE EXISTS (SELECT 1 FROM {staged.render()} AS s WHERE {match})")
+                rows = engine.execute(f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {staged.render()}")
+            return int(rows[0][0]) if rows and rows[0] else 0
+        with self._insertion_order(keep_order):
+            rows = engine.execute(f"INSERT INTO {target} ({cols}) {body}")
         return int(rows[0][0]) if rows and rows[0] else 0
 
     @contextmanager
     def _insertion_order(self, keep_order: bool) -> Iterator[None]:
-        """DuckDB's `preserve_insertion_order` off while the rows are written, unless the source
-        asks for `preserve_order` or the batch keeps it (the setting is the database's: restored
-        right after)."""
-        if self.preserve_order or keep_order:
+        """The engine's setting that keeps the input order of an INSERT (DuckDB's
+        `preserve_insertion_order`) off while the rows are written, unless the source asks for
+        `preserve_order` or the batch keeps it (the setting is the database's: restored right
+        after). An engine without one (PostgreSQL) writes as it writes."""
+        setting = self.engine.functions.insertion_order_setting()
+        if self.preserve_order or keep_order or setting is None:
             yield
             return
-        [(current,)] = self.engine.execute("SELECT current_setting('preserve_insertion_order')")
+        [(current,)] = self.engine.execute(f"SELECT current_setting({quote_literal(setting)})")
         if not current:
             yield
             return
-        self.engine.execute("SET preserve_insertion_order = false")
+        self.engine.execute(f"SET {setting} = false")
         try:
             yield
         finally:
-            self.engine.execute("SET preserve_insertion_order = true")
+            self.engine.execute(f"SET {setting} = true")
 
     def _write_state(self, batch: Batch, state: ExtractState, batch_id: str, rows: int) -> None:
+        """The files and cursor this batch loaded, in the batch's transaction. A row is replaced by
+        delete + insert (ANSI: DuckDB's `INSERT OR REPLACE` has no PostgreSQL spelling)."""
         engine = self.engine
+        now = engine.functions.now_timestamp()
         checksum = batch.file_checksum
         if hasattr(checksum, "result"):  # computed in the background while the rows were read
             checksum = checksum.result()
             batch.file_checksum = checksum
         if batch.source_file and checksum and batch.final:
-            engine.execute(
-                f"INSERT OR REPLACE INTO {_q(STATE_SCHEMA)}.loaded_files VALUES (?, ?, ?, ?, ?, now()::TIMESTAMP)",
-                [self.key, batch.source_file, checksum, rows, batch_id],
-            )
+            files = _state(engine, "loaded_files")
+            engine.execute(f"DELETE FROM {files} WHERE source = ? AND path = ? AND checksum = ?", [self.key, batch.source_file, checksum])
+            engine.execute(f"INSERT INTO {files} VALUES (?, ?, ?, ?, ?, {now})", [self.key, batch.source_file, checksum, rows, batch_id])
         cursor = state.cursor
         if batch.cursor is not None:
             cursor = batch.cursor if cursor is None else max(cursor, batch.cursor)
+        load_state = _state(engine, "load_state")
+        engine.execute(f"DELETE FROM {load_state} WHERE source = ?", [self.key])
         engine.execute(
-            f"INSERT OR REPLACE INTO {_q(STATE_SCHEMA)}.load_state VALUES (?, ?, ?, now()::TIMESTAMP)",
-            [self.key, encode(cursor), json.dumps(state.extra, default=str)],
+            f"INSERT INTO {load_state} VALUES (?, ?, ?, {now})", [self.key, encode(cursor), json.dumps(state.extra, default=str)]
         )
 
     def _swap_replace(self) -> None:
@@ -701,14 +773,34 @@ def coalesce(batches: Iterator[Batch], rows: int) -> Iterator[Batch]:
 
 
 _ORDER = ["BOOLEAN", "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE"]
+_SPELLINGS = {
+    "BOOL": "BOOLEAN", "INT1": "TINYINT", "INT2": "SMALLINT", "INT4": "INTEGER", "INT": "INTEGER", "INT8": "BIGINT",
+    "REAL": "FLOAT", "FLOAT4": "FLOAT", "FLOAT8": "DOUBLE", "DOUBLE PRECISION": "DOUBLE",
+}  # fmt: skip
+"""PostgreSQL's (and DuckDB's alias) spellings of the types of `_ORDER`."""
+
+
+def _canonical(type_name: str) -> str:
+    upper = type_name.strip().upper()
+    return _SPELLINGS.get(upper, upper)
 
 
 def _wider(old: str, new: str) -> str | None:
-    """A type both fit in, when widening is lossless (ints and floats; anything into VARCHAR)."""
-    old_u, new_u = old.upper(), new.upper()
+    """A type both fit in, when widening is lossless (ints and floats; a date into a timestamp),
+    spelled as the engine spelled it."""
+    old_u, new_u = _canonical(old), _canonical(new)
     if old_u in _ORDER and new_u in _ORDER:
-        return _ORDER[max(_ORDER.index(old_u), _ORDER.index(new_u))]
+        return old if _ORDER.index(old_u) >= _ORDER.index(new_u) else new
     if old_u == "DATE" and new_u.startswith("TIMESTAMP"):
-        return new_u
+        return new
     # text into a numeric column is not widened: values that do not convert are rejected instead
     return None
+
+
+def _same_type(incoming: str, column: str) -> bool:
+    """True when a batch's column needs no conversion into the table's. PostgreSQL describes a
+    query's columns without their modifiers (`numeric`, not `numeric(12,2)`): a type without one
+    matches the column's type with one, and the insert converts the values."""
+    if incoming == column:
+        return True
+    return "(" not in incoming and column.split("(", 1)[0].strip().lower() == incoming.strip().lower()
