@@ -312,13 +312,14 @@ def last_load_us(ctx: Any, node: Any) -> tuple[int, str] | None:
     from headwater.project.definition import Relation
 
     if node.resource_type == "source" and (node.config or {}).get("connector"):
-        from headwater.extract.load import STATE_SCHEMA
+        from headwater.extract.load import state_schema
 
         engine = ctx.engine
-        if engine.columns(Relation(STATE_SCHEMA, "load_state")):
+        schema = state_schema(engine)
+        if engine.columns(Relation(schema, "load_state")):
             # written as now()::TIMESTAMP (session wall time): read back through the same zone
             rows = engine.execute(
-                f'SELECT {engine.functions.epoch_us("max(updated_at)::TIMESTAMPTZ")} FROM "{STATE_SCHEMA}".load_state '
+                f'SELECT {engine.functions.epoch_us("max(updated_at)::TIMESTAMPTZ")} FROM {Relation(schema, "load_state").render()} '
                 "WHERE source = ?",
                 [f"{node.source_name}.{node.name}"],
             )

@@ -10,15 +10,21 @@ A check is a query. Each generic check gives two forms:
 
 Adding a check: subclass `GenericCheck`, set ``name`` and ``required``, implement ``scan`` and
 ``failing``; it registers itself.
+
+The SQL is ANSI where DuckDB and PostgreSQL agree (``count(*) FILTER (WHERE ...)``, CASE,
+subqueries with an alias); what differs (the current time, intervals) comes from the engine's
+function map (``CheckContext.functions``), so every check runs on both engines, all scan-able
+checks of a relation still in one scan.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from headwater.engines.base import quote_identifier, quote_literal
+from headwater.engines.functions import Functions
 from headwater.errors import ConfigError, Location, did_you_mean
 
 _IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -30,6 +36,12 @@ def column_sql(column: str, quote: bool | None = None) -> str:
     if quote is False or not _IDENT_RE.match(column):
         return column
     return quote_identifier(column)
+
+
+def subquery_alias(relation: str, alias: str = "r") -> str:
+    """``relation`` as a FROM item: a subquery (an ephemeral model) gets the alias PostgreSQL
+    requires; a name stays as it is."""
+    return f"{relation} AS {alias}" if relation.lstrip().startswith("(") else relation
 
 
 def value_sql(value: Any, quote: bool = True) -> str:
@@ -49,11 +61,13 @@ class CheckContext:
     kwargs: dict[str, Any]
     where: str | None = None
     resolve: Any = None  # callable: kwargs value {"__relation__": uid} -> relation SQL
+    functions: Functions = field(default_factory=Functions)
+    """The engine's function map (DuckDB's spelling by default)."""
 
     def filtered_relation(self) -> str:
         if not self.where:
             return self.relation
-        return f"(SELECT * FROM {self.relation} WHERE {self.where})"
+        return f"(SELECT * FROM {subquery_alias(self.relation)} WHERE {self.where})"
 
     def col(self) -> str:
         assert self.column is not None
@@ -256,14 +270,16 @@ class NotNullProportion(GenericCheck):
         rows, non_null = "count(*)", f"count({ctx.col()})"
         if ctx.where:
             rows, non_null = f"{rows} FILTER (WHERE {ctx.where})", f"{non_null} FILTER (WHERE {ctx.where})"
-        prop = f"({non_null} / nullif({rows}, 0))"
+        # a double division: PostgreSQL divides integers as integers
+        prop = f"(CAST({non_null} AS DOUBLE PRECISION) / nullif({rows}, 0))"
         return f"CASE WHEN {prop} < {lo} OR {prop} > {hi} THEN 1 ELSE 0 END"
 
     def failing(self, ctx: CheckContext) -> str:
         lo, hi = self._bounds(ctx)
         return (
-            f"SELECT * FROM (SELECT count({ctx.col()}) / nullif(count(*), 0) AS not_null_proportion "
-            f"FROM {ctx.filtered_relation()} AS t) WHERE not_null_proportion < {lo} OR not_null_proportion > {hi}"
+            f"SELECT * FROM (SELECT CAST(count({ctx.col()}) AS DOUBLE PRECISION) / nullif(count(*), 0) "
+            f"AS not_null_proportion FROM {ctx.filtered_relation()} AS t) AS p "
+            f"WHERE not_null_proportion < {lo} OR not_null_proportion > {hi}"
         )
 
 
@@ -307,8 +323,9 @@ class Recency(GenericCheck):
         if part not in _DATEPARTS:
             raise ConfigError(f"recency: unknown datepart `{part}`" + did_you_mean(part, _DATEPARTS))
         interval = int(ctx.kwargs["interval"])
-        now = "current_date" if ctx.kwargs.get("ignore_time_component") else "now()::TIMESTAMP"
-        return f"({now} - INTERVAL ({interval}) {part.upper()})"
+        fn = ctx.functions
+        now = "current_date" if ctx.kwargs.get("ignore_time_component") else fn.now_timestamp()
+        return f"({now} - {fn.interval(interval, part)})"
 
     def _field(self, ctx: CheckContext) -> str:
         field = column_sql(str(ctx.kwargs["field"]))
@@ -326,7 +343,7 @@ class Recency(GenericCheck):
         group_by = f" GROUP BY {', '.join(groups)}" if groups else ""
         return (
             f"SELECT *, {self._threshold(ctx)} AS threshold FROM (SELECT {select} FROM {ctx.filtered_relation()} AS t"
-            f"{group_by}) WHERE most_recent < {self._threshold(ctx)} OR most_recent IS NULL"
+            f"{group_by}) AS m WHERE most_recent < {self._threshold(ctx)} OR most_recent IS NULL"
         )
 
 

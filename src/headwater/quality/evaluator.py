@@ -1,5 +1,10 @@
 """Run checks against relations: all scan-able checks of one relation in a single aggregate query,
-join-based and SQL checks one query each, failing-row samples only for checks that failed."""
+join-based and SQL checks one query each, failing-row samples only for checks that failed.
+
+Engine-specific SQL comes from the engine (`engine.functions` for checks and expectations,
+`engine.strategies` for `store_failures` tables), so the same runner audits DuckDB and
+PostgreSQL relations, one scan per relation on both.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from headwater.engines.base import Engine
+from headwater.engines.functions import Functions
 from headwater.errors import ConfigError, HeadwaterError
-from headwater.project.definition import Node
+from headwater.project.definition import Node, Relation
 from headwater.quality.checks import CheckContext, check_class
 
 SAMPLE_ROWS = 5
@@ -72,13 +78,16 @@ class CheckRunner:
     (a staged relation during write-audit-publish)."""
 
     def __init__(
-        self, engine: Engine, nodes: dict[str, Node], relation_sql: Callable[[str], str], audit_schema: str = "main"
-    ) -> None:
+        self, engine: Engine, nodes: dict[str, Node], relation_sql: Callable[[str], str], audit_schema: str = "main",
+        functions: Functions | None = None,
+    ) -> None:  # fmt: skip
         self.engine = engine
         self.nodes = nodes
         self.relation_sql = relation_sql
         self.audit_schema = audit_schema
         """Prefix of the schema `store_failures` writes to (dbt: `<target schema>_dbt_test__audit`)."""
+        self.functions: Functions = functions or (engine.functions if engine is not None else Functions())
+        """The engine's function map; DuckDB's spelling when there is no engine (`compile`)."""
 
     def run(self, tests: list[Node]) -> list[CheckResult]:
         results: list[CheckResult] = []
@@ -145,7 +154,10 @@ class CheckRunner:
 
             config = spec.kwargs["expectation"]
             relation = self._attached_relation(test)
-            predicate = row_predicate(_expectation(config), relation)
+            try:
+                predicate = row_predicate(_expectation(config), relation, functions=self.functions)
+            except HeadwaterError:  # the validation reports it, GX-shaped (e.g. a regex the engine cannot read)
+                predicate = None
             failing = f"SELECT * FROM {relation} WHERE {predicate}" if predicate else ""
             return _Planned(test, failing, None, expectation=config)
         cls = check_class(spec.name, node=test.name)
@@ -159,6 +171,7 @@ class CheckRunner:
             kwargs=kwargs,
             where=where,
             resolve=self._resolve,
+            functions=self.functions,
         )
         check = cls()
         denominator = None
@@ -176,13 +189,14 @@ class CheckRunner:
         if spec.kind == "expectation":
             from headwater.quality.expectations import row_predicate
 
-            return row_predicate(_expectation(spec.kwargs["expectation"]), relation)
+            return row_predicate(_expectation(spec.kwargs["expectation"]), relation, functions=self.functions)
         if spec.kind in ("singular", "macro", "unit"):
             return None
         cls = check_class(spec.name, node=test.name)
         kwargs = dict(spec.kwargs)
         column = kwargs.pop("column_name", None) or spec.column
-        ctx = CheckContext(relation=relation, column=column, kwargs=kwargs, where=test.config.get("where"), resolve=self._resolve)
+        ctx = CheckContext(relation=relation, column=column, kwargs=kwargs, where=test.config.get("where"),
+                           resolve=self._resolve, functions=self.functions)  # fmt: skip
         return cls().row_predicate(ctx)
 
     def _resolve(self, value: Any) -> str:
@@ -228,16 +242,21 @@ class CheckRunner:
     def _run_expectations(self, relation: str, planned: list[_Planned], checks: list[_Planned]) -> list[CheckResult]:
         """Expectations of one relation and its scan-able dbt checks, in one validation pass."""
         from headwater.quality.expectations import validate_relation
+        from headwater.quality.expectations.engine import engine_columns, relation_of
 
         started = time.perf_counter()
         exprs, denominators = self._scan_exprs(checks)
         try:
+            named = relation_of(relation)
             suite = validate_relation(
                 self.engine.query,  # type: ignore[attr-defined]
                 relation,
                 [_expectation(p.expectation) for p in planned],
                 extra_scan=exprs,
                 resolve_table=self._resolve_table,
+                functions=self.functions,
+                describe_columns=engine_columns(self.engine),
+                relation_kind=self.engine.relation_kind(named) if named is not None else None,
             )
         except HeadwaterError as exc:
             return [self._result(p.test, "error", message=exc.message) for p in planned] + [
@@ -299,16 +318,19 @@ class CheckRunner:
         config = p.test.config
         if not config.get("store_failures") or config.get("store_failures_as") == "ephemeral" or not p.failing:
             return
-        from headwater.engines.base import quote_identifier
-
         schema = str(config.get("schema") or f"{self.audit_schema}_dbt_test__audit")
         name = str(config.get("alias") or p.test.name)
-        target = f"{quote_identifier(schema)}.{quote_identifier(name)}"
         limit = config.get("limit")
         body = f"SELECT * FROM (\n{p.failing}\n) AS f" + (f" LIMIT {int(limit)}" if limit is not None else "")
+        relation, statements = Relation(schema, name), self.engine.statements
         try:
-            self.engine.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(schema)}")
-            self.engine.execute(f"CREATE OR REPLACE TABLE {target} AS {body}")
+            self.engine.ensure_schema(schema)
+            # plain statements: the audit may run inside the build's transaction (no BEGIN here)
+            if self.engine.SUPPORTS_CREATE_OR_REPLACE_TABLE:
+                self.engine.execute(statements.create_as(relation, body, "table", replace=True))
+            else:
+                self.engine.execute(statements.drop(relation, "table"))
+                self.engine.execute(statements.create_as(relation, body, "table"))
         except HeadwaterError as exc:
             result.message += f" (storing failures in {schema}.{name} failed: {exc.message})"
             return

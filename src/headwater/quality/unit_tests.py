@@ -10,6 +10,10 @@ the columns `expect` names, each expected value cast to the output column's type
 
 A unit test is a check of its model: in `build` it audits the model before it is published, so a
 failing unit test keeps the previous table, as `dbt build` skips the model.
+
+The SQL is ANSI (`SELECT ... UNION ALL`, `CAST(value AS type)` with the engine's own type names,
+`EXCEPT ALL`), so unit tests run on DuckDB and PostgreSQL alike; the model's own WITH clause is
+merged in the engine's dialect.
 """
 
 from __future__ import annotations
@@ -162,7 +166,7 @@ def run_unit_test(engine: Engine, test: Node, nodes: dict[str, Node]) -> Outcome
     assert spec is not None
     unit: UnitTest = spec.kwargs["unit"]
     ctes = [(f.cte, fixture_sql(f, _columns_for(engine, f, nodes))) for f in unit.given]
-    actual = _with_ctes(ctes, str(spec.kwargs["sql"]), "duckdb") if ctes else str(spec.kwargs["sql"])
+    actual = _with_ctes(ctes, str(spec.kwargs["sql"]), engine.DIALECT) if ctes else str(spec.kwargs["sql"])
     out_cols = engine.query_columns(actual)  # type: ignore[attr-defined]
     assert unit.expect is not None
     expected_cols = _expected_columns(unit.expect)

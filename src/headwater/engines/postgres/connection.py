@@ -236,7 +236,8 @@ class PostgresEngine(PostgresCatalog, Engine):
         with self._errors(probe):
             cur = self._connection().execute(*_prepared(probe, None))
             desc = cur.description or []
-        return list(zip([d.name for d in desc], self._type_names([d.type_code for d in desc]), strict=True))
+        names = self._type_names([d.type_code for d in desc])
+        return [(d.name, _with_modifier(t, d)) for d, t in zip(desc, names, strict=True)]
 
     def _type_names(self, oids: list[int]) -> list[str]:
         """SQL type names (`format_type`) of type OIDs, cached per engine."""
@@ -290,6 +291,16 @@ class PostgresEngine(PostgresCatalog, Engine):
             name = relation.identifier.encode()[: IDENTIFIER_MAX - len(self.STAGED_SUFFIX) - 9].decode(errors="ignore")
             name = f"{name}_{digest}{self.STAGED_SUFFIX}"
         return Relation(relation.schema, name, relation.database)
+
+
+def _with_modifier(type_name: str, column: Any) -> str:
+    """The type with the modifier the result column carries, as `format_type` writes it
+    (`numeric(12,2)`, `character varying(20)`), so a precision change is a schema change."""
+    if type_name == "numeric" and column.precision is not None:
+        return f"numeric({column.precision},{column.scale or 0})"
+    if type_name in ("character varying", "character") and column.display_size:
+        return f"{type_name}({column.display_size})"
+    return type_name
 
 
 def _literal(value: Any) -> str:

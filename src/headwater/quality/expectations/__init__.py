@@ -26,7 +26,25 @@ Semantics (GX Core 1.x unless noted)
 | Errors | an unknown column, an unsuitable column type or a SQL error gives outcome ``error``, ``success: false`` and ``exception_info`` filled, whatever ``catch_exceptions`` says; the other expectations are still evaluated. |
 | Severity | ``critical`` (default), ``warning``, ``info`` (``error``/``warn`` accepted). ``SuiteResult.success`` is False only when a critical expectation failed or errored (``blocking_failures``); the JSON ``success`` keeps GX's meaning: every expectation succeeded. |
 | Suites are data | SQL row conditions and ``unexpected_rows_query`` (exactly one SELECT; a trailing ``;`` is dropped) are checked with sqlglot and DuckDB's parser before use, and refused with a configuration error naming the suite file and expectation; column names are always quoted identifiers; every generated statement is checked to be exactly one SELECT before it runs. |
+| Engines | DuckDB and PostgreSQL warehouses: the SQL that differs comes from the engine's function map (`headwater.engines.functions`), so every expectation gives the same result on both, except as listed below. On PostgreSQL (a row store) every metric of a relation is computed in one scan (the ``single`` layout), dbt checks of the relation included. |
 | Not supported | suite parameters (``$PARAMETER``), ``expect_column_values_to_match_json_schema``, KL divergence, ``expect_multicolumn_values_to_be_equal``, ``expect_query_results_to_match_comparison`` (unknown types are configuration errors). |
+
+On PostgreSQL (each also in `PostgresFunctions.DIFFERENCES`, and tested in
+``tests/engines/test_expectations.py`` with a ``differs`` marker or an error check):
+
+| Expectation | On PostgreSQL |
+|---|---|
+| ``match_regex`` and the other regex expectations | the RE2 pattern is translated to a PostgreSQL ARE of the same meaning (leading flags, ``\\b`` → ``\\y``, ``.`` stops at a newline unless ``(?s)``); a negated class ``[^x]`` does not match a newline (RE2's does). Flags after the start, named groups ``(?P<n>...)``, ``\\p{..}`` and ``\\Q..\\E`` are an ``error`` outcome naming PostgreSQL (`UnsupportedFunction`), never a silent pass. |
+| ``match_like_pattern`` (and lists) | the same: no default escape character (``ESCAPE ''`` is added; PostgreSQL's default is a backslash). |
+| ``match_strftime_format`` | a regular expression per directive: fields must be zero-padded and in range (month 01-12, day 01-31); the calendar is not checked (``2024-02-31`` passes; DuckDB's ``strptime`` refuses it and accepts ``2024-1-5``). |
+| ``dateutil_parseable`` | PostgreSQL's date/time input: also accepts ``today``, ``now``, ``epoch`` and other words DuckDB's cast refuses. |
+| ``json_parseable`` | PostgreSQL's JSON parser (RFC 8259): ``NaN``, ``Infinity`` and trailing commas are unexpected (DuckDB accepts them). |
+| ``values_to_be_of_type``, ``in_type_list``, ``column_type_to_be`` | the verdict uses the PostgreSQL type's DuckDB equivalent, and PostgreSQL's names are accepted (``integer``, ``int4``, ``float8``, ``varchar``, ``character varying(20)``, ``numeric(10,2)``, ``timestamptz``, ``jsonb``); ``int8`` means bigint (numpy's 8-bit integer elsewhere); ``observed_value`` is PostgreSQL's ``format_type`` name (``integer``, not ``INTEGER``). Enum types are not text columns. |
+| ``median_to_be_between`` | ``percentile_cont(0.5)``: numeric columns only; on a date or text column the outcome is an ``error`` naming PostgreSQL. |
+| ``mean``/``stdev``/z-scores on integer or numeric columns | computed in ``numeric`` (DuckDB: double): the observed value may differ in the last digits. |
+| ``quantile_values_to_be_between`` | ``percentile_disc``: the same values as DuckDB's ``quantile_disc``. |
+| ``increasing``/``decreasing`` | a table's natural order is its storage order (``ctid``: insertion order for a table written once, as DuckDB's ``rowid``); views and subqueries are numbered in the order PostgreSQL reads them. |
+| Sorted value lists (distinct values, modes, ``partial_unexpected_counts`` ties) | text sorts in the database's collation (DuckDB: by code point); the same under ``C``. |
 """
 
 from headwater.quality.expectations.api import validate, validate_data_source

@@ -3,11 +3,13 @@ most common value and table-level expectations."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from headwater.quality.expectations.compiler import (
     MAX_DISTINCT_VALUES,
     MAX_RESULT_RECORDS,
+    EvaluationError,
     Plan,
     ResultFormat,
     between,
@@ -21,15 +23,21 @@ from headwater.quality.expectations.compiler import (
 )
 from headwater.quality.expectations.results import ExpectationResult, to_json_value
 from headwater.quality.expectations.sqlsafety import BATCH_PLACEHOLDER, check_query
-from headwater.quality.expectations.typenames import base_type, type_matches
+from headwater.quality.expectations.typenames import (
+    INTEGER_TYPES,
+    base_type,
+    is_numeric,
+    type_matches,
+)
 
 NAT = object()  # pandas' NaT: the min/max of no datetime64 values
 
 
 class ColumnTypePlan(Plan):
-    """Type expectations check the column's DuckDB type. ``observed_value`` is the type GX's
-    back end reports: DuckDB's on SQL semantics, the pandas dtype on pandas semantics (DuckDB's
-    stays in ``details.engine_type``)."""
+    """Type expectations check the column's engine type (a PostgreSQL type through the DuckDB
+    base type of the same meaning, `typenames`). ``observed_value`` is the type GX's back end
+    reports: the engine's on SQL semantics, the pandas dtype on pandas semantics (DuckDB's stays
+    in ``details.engine_type``)."""
 
     @property
     def name(self) -> str:
@@ -54,9 +62,9 @@ class ColumnTypePlan(Plan):
         ctype = self.t.columns[self.name]
         if self.config.type == "expect_column_values_to_be_in_type_list":
             wanted = self.kw("type_list")
-            success = wanted is None or any(type_matches(w, ctype) for w in wanted)
+            success = wanted is None or any(type_matches(w, ctype, self.t.engine) for w in wanted)
         else:
-            success = type_matches(self.kw("type_"), ctype)
+            success = type_matches(self.kw("type_"), ctype, self.t.engine)
         result: dict[str, Any] = {"observed_value": self.observed(values)}
         if self.t.pandas:
             result["details"] = {"engine_type": ctype}
@@ -79,12 +87,21 @@ class AggregatePlan(Plan):
         return q(self.config.kwargs["column"])
 
     def check(self) -> None:
-        self.need_column(
-            self.config.kwargs["column"], "numeric" if self.stat in self.NUMERIC else None
-        )
+        name = self.config.kwargs["column"]
+        ctype = self.t.column_type(name)
+        if self.stat == "median" and "median" in self.t.fn.DIFFERENCES and ctype and not is_numeric(ctype):
+            raise EvaluationError(
+                f"{self.config.type} needs a numeric column on {self.t.engine} (its median is "
+                f"percentile_cont); `{name}` is {ctype}"
+            )
+        self.need_column(name, "numeric" if self.stat in self.NUMERIC else None)
 
     def metrics(self) -> dict[str, str]:
         x = self.x
+        if self.stat in ("median", "stdev"):
+            fn = self.t.fn
+            stat = fn.median(x) if self.stat == "median" else fn.stddev_samp(x)
+            return {"observed": filtered(stat, self.cond)}
         if self.stat in self.STATS:
             return {"observed": filtered(self.STATS[self.stat].format(x), self.cond)}
         if self.stat == "unique_value_count":
@@ -106,7 +123,13 @@ class AggregatePlan(Plan):
         observed = values["observed"]
         if observed is None and self.t.pandas:
             return self.pandas_of_nothing()
+        if self.stat == "sum" and isinstance(observed, Decimal) and self.integer_column():
+            return int(observed)  # PostgreSQL sums integers as numeric; DuckDB as an integer
         return observed
+
+    def integer_column(self) -> bool:
+        ctype = self.t.column_type(self.config.kwargs["column"])
+        return ctype is not None and base_type(ctype) in INTEGER_TYPES
 
     def pandas_of_nothing(self) -> Any:
         """What pandas gives for no values (empty input or all nulls): a sum of 0 (0.0 for a
@@ -134,8 +157,8 @@ class AggregatePlan(Plan):
 
 class QuantilePlan(AggregatePlan):
     def metrics(self) -> dict[str, str]:
-        quantiles = ", ".join(literal(float(v)) for v in self.kw("quantile_ranges")["quantiles"])
-        return {"values": filtered(f"quantile_disc({self.x}, [{quantiles}])", self.cond)}
+        quantiles = [float(v) for v in self.kw("quantile_ranges")["quantiles"]]
+        return {"values": filtered(self.t.fn.quantiles_disc(self.x, quantiles), self.cond)}
 
     def result(self, values: dict[str, Any], rf: ResultFormat) -> ExpectationResult:
         ranges = self.kw("quantile_ranges")
@@ -159,36 +182,42 @@ class DistinctSetPlan(AggregatePlan):
     report of observed values is capped at MAX_DISTINCT_VALUES."""
 
     def metrics(self) -> dict[str, str]:
-        x, ctype = self.x, self.t.column_type(self.config.kwargs["column"])
+        x, ctype, fn = self.x, self.t.column_type(self.config.kwargs["column"]), self.t.fn
         values = list(self.kw("value_set"))
         nonnull = where(self.cond, f"{x} IS NOT NULL")
-        out = {
-            "counts": (
-                f"(SELECT list({{'value': v, 'count': n}} ORDER BY v) FROM (SELECT {x} AS v, count(*) AS n "
-                f"{from_where(self.t.relation, nonnull)} GROUP BY {x} ORDER BY {x} LIMIT {MAX_DISTINCT_VALUES}))"
-            ),
-            "n_distinct": filtered(f"count(DISTINCT {x})", self.cond),
-        }
+        grouped = (
+            f"(SELECT {x} AS v, count(*) AS n {from_where(self.t.relation, nonnull)} "
+            f"GROUP BY {x} ORDER BY {x} LIMIT {MAX_DISTINCT_VALUES}) AS c"
+        )
+        out: dict[str, str] = {}
+        if fn.SUPPORTS_STRUCTS:  # one list of {value, count}
+            pair = fn.struct_pack({"value": "v", "count": "n"})
+            out["counts"] = f"(SELECT {fn.list_agg(pair, 'v')} FROM {grouped})"
+        else:  # the values and their counts as two lists in the same order
+            out["count_values"] = f"(SELECT {fn.list_agg('v', 'v')} FROM {grouped})"
+            out["count_ns"] = f"(SELECT {fn.list_agg('n', 'v')} FROM {grouped})"
+        out["n_distinct"] = filtered(f"count(DISTINCT {x})", self.cond)
         if not self.config.type.endswith("contain_set"):
             out["outside"] = filtered(
-                f"count(DISTINCT {x})", where(nonnull, f"NOT ({in_list(x, values, ctype)})")
+                f"count(DISTINCT {x})", where(nonnull, f"NOT ({in_list(x, values, ctype, fn)})")
             )
         if not self.config.type.endswith("be_in_set"):
             items = [v for v in values if v is not None]
             if items:
-                cast = "VARCHAR" if ctype is None or base_type(ctype) == "ENUM" else ctype
-                lits = ", ".join(f"CAST({literal(v, ctype)} AS {cast})" for v in items)
+                cast = fn.sql_type("VARCHAR") if ctype is None or base_type(ctype) == "ENUM" else ctype
+                rows = ", ".join(f"(CAST({literal(v, ctype, fn)} AS {cast}))" for v in items)
                 out["absent"] = (
-                    f"(SELECT list(DISTINCT s.v ORDER BY s.v) FROM (SELECT unnest([{lits}]) AS v) AS s "
+                    f"(SELECT {fn.list_agg('s.v', 's.v', distinct=True)} FROM (VALUES {rows}) AS s(v) "
                     f"WHERE s.v NOT IN (SELECT {x} {from_where(self.t.relation, nonnull)}))"
                 )
         return out
 
     def result(self, values: dict[str, Any], rf: ResultFormat) -> ExpectationResult:
-        counts = [
-            {"value": to_json_value(c["value"]), "count": int(c["count"])}
-            for c in values["counts"] or []
-        ]
+        if "counts" in values:
+            pairs = [(c["value"], c["count"]) for c in values["counts"] or []]
+        else:
+            pairs = list(zip(values["count_values"] or [], values["count_ns"] or [], strict=True))
+        counts = [{"value": to_json_value(v), "count": int(n)} for v, n in pairs]
         absent = to_json_value(values.get("absent") or [])
         success = not values.get("outside") and not absent
         details: dict[str, Any] = {"value_counts": counts}
@@ -221,7 +250,7 @@ class DistinctSetPlan(AggregatePlan):
 
     def outside_values(self) -> list[Any]:
         x, ctype = self.x, self.t.column_type(self.config.kwargs["column"])
-        test = in_list(x, list(self.kw("value_set")), ctype)
+        test = in_list(x, list(self.kw("value_set")), ctype, self.t.fn)
         predicate = where(self.cond, f"{x} IS NOT NULL", f"NOT ({test})")
         assert self.t.execute is not None
         _, rows = self.t.execute(
@@ -233,21 +262,25 @@ class DistinctSetPlan(AggregatePlan):
 
 class MostCommonPlan(AggregatePlan):
     def metrics(self) -> dict[str, str]:
-        x, ctype = self.x, self.t.column_type(self.config.kwargs["column"])
+        x, ctype, fn = self.x, self.t.column_type(self.config.kwargs["column"]), self.t.fn
         grouped = (
             f"SELECT {x} AS v, count(*) AS n, max(count(*)) OVER () AS top "
             f"{from_where(self.t.relation, where(self.cond, f'{x} IS NOT NULL'))} GROUP BY {x}"
         )
-        ranked = f"SELECT v, row_number() OVER (ORDER BY v) AS rn FROM ({grouped}) WHERE n = top"
-        return {
-            "modes": (
-                f"(SELECT {{'modes': list(v ORDER BY v) FILTER (WHERE rn <= {MAX_DISTINCT_VALUES}), "
-                f"'n': count(*), 'in_set': count(*) FILTER (WHERE {in_list('v', list(self.kw('value_set')), ctype)})}} "
-                f"FROM ({ranked}))"
-            )
+        ranked = f"(SELECT v, row_number() OVER (ORDER BY v) AS rn FROM ({grouped}) AS g WHERE n = top) AS r"
+        modes = f"{fn.list_agg('v', 'v')} FILTER (WHERE rn <= {MAX_DISTINCT_VALUES})"
+        in_set = f"count(*) FILTER (WHERE {in_list('v', list(self.kw('value_set')), ctype, fn)})"
+        if fn.SUPPORTS_STRUCTS:  # one struct: the modes, how many, how many in the set
+            return {"modes": f"(SELECT {fn.struct_pack({'modes': modes, 'n': 'count(*)', 'in_set': in_set})} FROM {ranked})"}
+        return {  # the modes, and [how many, how many in the set]
+            "mode_list": f"(SELECT {modes} FROM {ranked})",
+            "mode_counts": f"(SELECT ARRAY[count(*), {in_set}] FROM {ranked})",
         }
 
     def result(self, values: dict[str, Any], rf: ResultFormat) -> ExpectationResult:
+        if "mode_counts" in values:
+            n, in_set = values["mode_counts"] or (0, 0)
+            values = {"modes": {"modes": values["mode_list"], "n": n, "in_set": in_set}}
         modes = values["modes"] or {"modes": [], "n": 0, "in_set": 0}
         if self.kw("ties_okay"):
             success = modes["in_set"] > 0
@@ -267,7 +300,7 @@ class TablePlan(Plan):
                 )
             return out
         if kind == "unexpected_rows_expectation":
-            return {"rows": f"(SELECT count(*) FROM ({self.query()}))"}
+            return {"rows": f"(SELECT count(*) FROM ({self.query()}) AS u)"}
         return {}
 
     def query(self) -> str:
@@ -316,7 +349,7 @@ class TablePlan(Plan):
             if values["rows"] and rf.level != "BOOLEAN_ONLY":
                 assert self.t.execute is not None
                 limit = MAX_RESULT_RECORDS if rf.at_least("COMPLETE") else rf.partial_count
-                names, rows = self.t.execute(f"SELECT * FROM ({self.query()}) LIMIT {limit}")
+                names, rows = self.t.execute(f"SELECT * FROM ({self.query()}) AS u LIMIT {limit}")
                 result["details"] = {
                     "unexpected_rows": [
                         dict(zip(names, map(to_json_value, r), strict=True)) for r in rows

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from headwater.engines.base import quote_literal
+from headwater.engines.functions import Functions
 from headwater.quality.expectations.compiler import (
     DATEUTIL_FORMATS,
     POS,
@@ -16,6 +17,7 @@ from headwater.quality.expectations.compiler import (
     EvaluationError,
     MapPlan,
     MetricSQL,
+    from_item,
     from_where,
     in_list,
     literal,
@@ -46,7 +48,7 @@ class Unique(MapPlan):
     def count_unexpected(self, m: MetricSQL) -> str:
         """The rows of duplicated values, summed over the groups: one GROUP BY, no semi-join."""
         groups = f"SELECT count(*) AS n {from_where(self.t.relation, self.considered())} GROUP BY {self.x} HAVING count(*) > 1"
-        return f"(SELECT coalesce(sum(n), 0)::BIGINT FROM ({groups}))"
+        return f"(SELECT CAST(coalesce(sum(n), 0) AS BIGINT) FROM ({groups}) AS g)"
 
 
 class InSet(MapPlan):
@@ -54,7 +56,7 @@ class InSet(MapPlan):
 
     def unexpected(self, m: MetricSQL) -> str:
         test = in_list(
-            self.x, list(self.kw("value_set")), self.t.column_type(self.config.kwargs["column"])
+            self.x, list(self.kw("value_set")), self.t.column_type(self.config.kwargs["column"]), self.t.fn
         )
         return f"NOT ({test})" if self.negate else test
 
@@ -64,14 +66,14 @@ class NotInSet(InSet):
 
 
 def _bounds(
-    expr: str, lo: Any, hi: Any, strict_min: bool, strict_max: bool, ctype: str | None
+    expr: str, lo: Any, hi: Any, strict_min: bool, strict_max: bool, ctype: str | None, fn: Functions
 ) -> str:
     """SQL that is TRUE when ``expr`` lies outside the bounds."""
     parts = []
     if lo is not None:
-        parts.append(f"{expr} {'<=' if strict_min else '<'} {literal(lo, ctype)}")
+        parts.append(f"{expr} {'<=' if strict_min else '<'} {literal(lo, ctype, fn)}")
     if hi is not None:
-        parts.append(f"{expr} {'>=' if strict_max else '>'} {literal(hi, ctype)}")
+        parts.append(f"{expr} {'>=' if strict_max else '>'} {literal(hi, ctype, fn)}")
     return " OR ".join(parts) or "false"
 
 
@@ -85,6 +87,7 @@ class Between(MapPlan):
             bool(self.kw("strict_min")),
             bool(self.kw("strict_max")),
             ctype,
+            self.t.fn,
         )
 
 
@@ -93,12 +96,13 @@ class LengthsBetween(MapPlan):
 
     def unexpected(self, m: MetricSQL) -> str:
         return _bounds(
-            f"length({self.x})",
+            self.t.fn.length(self.x),
             self.kw("min_value"),
             self.kw("max_value"),
             bool(self.kw("strict_min")),
             bool(self.kw("strict_max")),
             None,
+            self.t.fn,
         )
 
 
@@ -106,7 +110,7 @@ class LengthsEqual(MapPlan):
     column_kind = "text"
 
     def unexpected(self, m: MetricSQL) -> str:
-        return f"length({self.x}) <> {int(self.kw('value'))}"
+        return f"{self.t.fn.length(self.x)} <> {int(self.kw('value'))}"
 
 
 class TextMap(MapPlan):
@@ -117,20 +121,16 @@ class TextMap(MapPlan):
     @property
     def s(self) -> str:
         ctype = self.t.column_type(self.config.kwargs["column"])
-        return (
-            self.x
-            if ctype is None or base_type(ctype) == "VARCHAR"
-            else f"CAST({self.x} AS VARCHAR)"
-        )
+        return self.x if ctype is None or base_type(ctype) == "VARCHAR" else self.t.fn.to_text(self.x)
 
     def regex(self, pattern: str) -> str:
-        return f"regexp_matches({self.s}, {quote_literal(pattern)})"
+        """An RE2 search (GX's SQL back ends, DuckDB); PostgreSQL reads it translated to an ARE
+        of the same meaning (`Functions.regex_literal`)."""
+        return self.t.fn.regex_match(self.s, self.t.fn.regex_literal(pattern))
 
     def like(self, pattern: str) -> str:
         escape = self.kw("escape")
-        return f"({self.s} LIKE {quote_literal(pattern)}" + (
-            f" ESCAPE {quote_literal(escape)})" if escape else ")"
-        )
+        return self.t.fn.like(self.s, quote_literal(pattern), quote_literal(escape) if escape else None)
 
     def combine(self, tests: list[str], how: str) -> str:
         return "(" + (" AND " if how == "all" else " OR ").join(tests) + ")"
@@ -182,7 +182,7 @@ class NotMatchLikeList(TextMap):
 
 class StrftimeFormat(TextMap):
     def unexpected(self, m: MetricSQL) -> str:
-        return f"try_strptime({self.s}, {quote_literal(self.kw('strftime_format'))}) IS NULL"
+        return f"NOT {self.t.fn.strptime_is_valid(self.s, [self.kw('strftime_format')])}"
 
 
 class DateutilParseable(TextMap):
@@ -190,16 +190,13 @@ class DateutilParseable(TextMap):
 
     def unexpected(self, m: MetricSQL) -> str:
         text = f"trim({self.s})"
-        formats = "[" + ", ".join(quote_literal(f) for f in DATEUTIL_FORMATS) + "]"
-        return (
-            f"(try_cast({text} AS TIMESTAMP) IS NULL AND try_cast({text} AS TIMESTAMPTZ) IS NULL "
-            f"AND try_strptime({text}, {formats}) IS NULL)"
-        )
+        fn = self.t.fn
+        return f"({fn.safe_timestamp(text)} IS NULL AND NOT {fn.strptime_is_valid(text, list(DATEUTIL_FORMATS))})"
 
 
 class JsonParseable(TextMap):
     def unexpected(self, m: MetricSQL) -> str:
-        return f"NOT json_valid({self.s})"
+        return f"NOT {self.t.fn.json_valid(self.s)}"
 
 
 class WindowPlan(MapPlan):
@@ -213,7 +210,7 @@ class WindowPlan(MapPlan):
         return ">=" if strictly else ">"
 
     def windowed(self, position: str) -> str:
-        relation = f"(SELECT *, {position} AS {POS} FROM {self.t.relation})"
+        relation = f"(SELECT *, {position} AS {POS} FROM {from_item(self.t.relation)})"
         return (
             f"(SELECT *, lag({self.x}) OVER (ORDER BY {POS}) AS {PREV} "
             f"{from_where(relation, self.considered())})"
@@ -227,11 +224,12 @@ class WindowPlan(MapPlan):
 
     def count_unexpected(self, m: MetricSQL) -> str:
         relation, predicate, _ = self.source(m, True)
-        return f"(SELECT count(*) FROM {relation} WHERE {predicate})"
+        return f"(SELECT count(*) FROM {from_item(relation)} WHERE {predicate})"
 
     def row_predicate(self) -> str:
-        relation = self.windowed("rowid")
-        return f"rowid IN (SELECT {POS} FROM {relation} WHERE {self.x} {self.comparison()} {PREV})"
+        row_id = self.t.fn.row_id()
+        relation = self.windowed(row_id)
+        return f"{row_id} IN (SELECT {POS} FROM {from_item(relation)} WHERE {self.x} {self.comparison()} {PREV})"
 
 
 class ZScores(MapPlan):
@@ -239,7 +237,7 @@ class ZScores(MapPlan):
     phase2_names = ("mean", "std")
 
     def prerequisites(self) -> dict[str, str]:
-        return {"mean": f"avg({self.x})", "std": f"stddev_samp({self.x})"}
+        return {"mean": f"avg({self.x})", "std": self.t.fn.stddev_samp(self.x)}
 
     def phase2(self, values: dict[str, Any]) -> dict[str, str]:
         if values["std"] is None:
@@ -252,7 +250,7 @@ class ZScores(MapPlan):
 
     def unexpected(self, m: MetricSQL) -> str:
         z = f"(({self.x} - {m('mean')}) / {m('std')})"
-        threshold = literal(float(self.kw("threshold")))
+        threshold = literal(float(self.kw("threshold")), fn=self.t.fn)
         return f"abs{z} >= {threshold}" if self.kw("double_sided") else f"{z} >= {threshold}"
 
 
@@ -264,9 +262,10 @@ class Outliers(MapPlan):
         return ("q1", "q3") if self.kw("method") == "iqr" else ("mean", "std")
 
     def prerequisites(self) -> dict[str, str]:
+        fn = self.t.fn
         if self.kw("method") == "iqr":
-            return {"q1": f"quantile_cont({self.x}, 0.25)", "q3": f"quantile_cont({self.x}, 0.75)"}
-        return {"mean": f"avg({self.x})", "std": f"stddev_samp({self.x})"}
+            return {"q1": fn.quantile_cont(self.x, 0.25), "q3": fn.quantile_cont(self.x, 0.75)}
+        return {"mean": f"avg({self.x})", "std": fn.stddev_samp(self.x)}
 
     def phase2(self, values: dict[str, Any]) -> dict[str, str]:
         if any(values[n] is None for n in self.phase2_names):
@@ -274,7 +273,7 @@ class Outliers(MapPlan):
         return super().phase2(values)
 
     def unexpected(self, m: MetricSQL) -> str:
-        k = literal(float(self.kw("multiplier")))
+        k = literal(float(self.kw("multiplier")), fn=self.t.fn)
         if self.kw("method") == "iqr":
             spread = f"({m('q3')} - {m('q1')})"
             return (
@@ -328,7 +327,7 @@ class PairInSet(PairPlan):
         tb = self.t.column_type(self.config.kwargs["column_B"])
 
         def eq(expr: str, value: Any, ctype: str | None) -> str:
-            return f"{expr} IS NULL" if value is None else f"{expr} = {literal(value, ctype)}"
+            return f"{expr} IS NULL" if value is None else f"{expr} = {literal(value, ctype, self.t.fn)}"
 
         pairs = [
             f"({eq(self.a, va, ta)} AND {eq(self.b, vb, tb)})"
@@ -364,9 +363,18 @@ class MultiPlan(MapPlan):
 
 class CompoundUnique(MultiPlan):
     def unexpected(self, m: MetricSQL) -> str:
+        """Rows whose value tuple occurs more than once, nulls grouped together (GROUP BY):
+        DuckDB compares struct values (nulls equal); elsewhere each key column of a duplicated
+        group is matched with IS NOT DISTINCT FROM."""
         cols = ", ".join(self.cols)
-        dup = f"SELECT row({cols}) {from_where(self.t.relation, self.considered())} GROUP BY {cols} HAVING count(*) > 1"
-        return f"row({cols}) IN ({dup})"
+        source = from_where(self.t.relation, self.considered())
+        if self.t.fn.SUPPORTS_STRUCTS:
+            dup = f"SELECT row({cols}) {source} GROUP BY {cols} HAVING count(*) > 1"
+            return f"row({cols}) IN ({dup})"
+        keys = ", ".join(f"{c} AS __hw_k{i}" for i, c in enumerate(self.cols))
+        same = " AND ".join(f"d.__hw_k{i} IS NOT DISTINCT FROM {c}" for i, c in enumerate(self.cols))
+        dup = f"SELECT {keys} {source} GROUP BY {cols} HAVING count(*) > 1"
+        return f"EXISTS (SELECT 1 FROM ({dup}) AS d WHERE {same})"
 
 
 class UniqueWithinRecord(MultiPlan):
@@ -381,4 +389,4 @@ class MulticolumnSum(MultiPlan):
 
     def unexpected(self, m: MetricSQL) -> str:
         total = " + ".join(f"coalesce({c}, 0)" for c in self.cols)
-        return f"({total}) <> {literal(self.kw('sum_total'))}"
+        return f"({total}) <> {literal(self.kw('sum_total'), fn=self.t.fn)}"

@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from headwater.engines.base import quote_identifier, quote_literal
+from headwater.engines.functions import Functions
 from headwater.errors import ConfigError, did_you_mean
 from headwater.quality.expectations.conditions import (
     SEMANTICS,
@@ -30,6 +31,8 @@ from headwater.quality.expectations.typenames import is_numeric, is_text
 
 POS = "__hw_pos"
 PREV = "__hw_prev"
+REL = "__hw_rel"  # the alias of a subquery relation (PostgreSQL requires one in FROM)
+DUCKDB = Functions()  # DuckDB's spelling: the default when no engine's function map is given
 MAX_RESULT_RECORDS = 200  # GX's cap on fetched unexpected values, even in COMPLETE
 MAX_DISTINCT_VALUES = 20  # distinct values reported by distinct-set expectations
 DEFAULT_PARTIAL_COUNT = 20
@@ -75,11 +78,17 @@ def filtered(aggregate: str, predicate: str | None) -> str:
     return f"{aggregate} FILTER (WHERE {predicate})" if predicate else aggregate
 
 
+def from_item(relation: str, alias: str = REL) -> str:
+    """``relation`` as a FROM item: a subquery gets an alias (PostgreSQL requires one), a name is
+    left as it is."""
+    return f"{relation} AS {alias}" if relation.lstrip().startswith("(") else relation
+
+
 def from_where(relation: str, predicate: str | None) -> str:
-    return f"FROM {relation}" + (f" WHERE {predicate}" if predicate else "")
+    return f"FROM {from_item(relation)}" + (f" WHERE {predicate}" if predicate else "")
 
 
-def literal(value: Any, column_type: str | None = None) -> str:
+def literal(value: Any, column_type: str | None = None, fn: Functions = DUCKDB) -> str:
     """A SQL literal for a user value; on a text column every value is compared as text."""
     if value is None:
         return "NULL"
@@ -91,9 +100,9 @@ def literal(value: Any, column_type: str | None = None) -> str:
         return str(value)
     if isinstance(value, float):
         if math.isnan(value):
-            return "'NaN'::DOUBLE"
+            return fn.double_literal("'NaN'")
         if math.isinf(value):
-            return "'Infinity'::DOUBLE" if value > 0 else "'-Infinity'::DOUBLE"
+            return fn.double_literal("'Infinity'" if value > 0 else "'-Infinity'")
         return repr(value)
     if isinstance(value, Decimal):
         return str(value)
@@ -102,16 +111,16 @@ def literal(value: Any, column_type: str | None = None) -> str:
     return quote_literal(str(value))
 
 
-def in_list(expr: str, values: list[Any], column_type: str | None) -> str:
+def in_list(expr: str, values: list[Any], column_type: str | None, fn: Functions = DUCKDB) -> str:
     """``expr IN (...)`` over the non-null values (nulls are never in a GX value set match)."""
-    items = [literal(v, column_type) for v in values if v is not None]
+    items = [literal(v, column_type, fn) for v in values if v is not None]
     return f"{expr} IN ({', '.join(items)})" if items else "false"
 
 
-def metric_literal(value: Any) -> str:
+def metric_literal(value: Any, fn: Functions = DUCKDB) -> str:
     if value is None:
         return "NULL"
-    return literal(float(value) if isinstance(value, Decimal) else value)
+    return literal(float(value) if isinstance(value, Decimal) else value, fn=fn)
 
 
 def mostly_success(considered: int, unexpected: int, mostly: Any) -> bool:
@@ -215,10 +224,17 @@ class Target:
         resolve_table: Callable[[str], str] | None = None,
         semantics: str = "sql",
         pandas_types: Callable[[], dict[str, PandasType] | None] | None = None,
+        functions: Functions | None = None,
+        relation_kind: str | None = None,
     ) -> None:
         if semantics not in SEMANTICS:
             raise ConfigError(f"unknown semantics `{semantics}`", hint="use sql or pandas")
         self.relation = relation
+        self.fn: Functions = functions or DUCKDB
+        """The engine's function map: every engine-specific piece of SQL comes from it."""
+        self.engine = self.fn.ENGINE
+        self.relation_kind = relation_kind
+        """``table``, ``view`` or None (not known): a base table has a storage order."""
         self.known = columns is not None
         self.columns: dict[str, str] = dict(columns or [])
         self.execute = execute
@@ -227,7 +243,7 @@ class Target:
         self._pandas_types = pandas_types
         self._dtypes: dict[str, PandasType] | None = None
         self._nulls: dict[str, bool] = {}
-        self._position: str | None = None if execute else "rowid"
+        self._position: str | None = None if execute else self.fn.row_position(True)
 
     @property
     def pandas(self) -> bool:
@@ -249,7 +265,7 @@ class Target:
         """Whether the whole relation holds a null in the column (one small query, cached)."""
         if name not in self._nulls:
             assert self.execute is not None
-            _, rows = self.execute(f"SELECT count(*) - count({q(name)}) FROM {self.relation}")
+            _, rows = self.execute(f"SELECT count(*) - count({q(name)}) FROM {from_item(self.relation)}")
             self._nulls[name] = bool(rows[0][0])
         return self._nulls[name]
 
@@ -260,28 +276,35 @@ class Target:
         text = self.relation.lower()
         if "read_parquet(" in text or '"__hw_data_' in text:
             return "read_csv" not in text and "read_json" not in text
-        if self.relation.lstrip().startswith("(") or self.execute is None:
-            return False
+        if self.relation.lstrip().startswith("(") or self.execute is None or not self.fn.COLUMNAR:
+            return False  # a row store (PostgreSQL) reads whole rows on every query: one scan
         return self.position() == "rowid"  # only base tables have a rowid
 
     def position(self) -> str:
-        """``rowid`` for DuckDB tables (insertion order), else ``row_number() OVER ()`` on the source
-        (the order DuckDB reads it in, which is file order with ``preserve_insertion_order``)."""
+        """A 0-based row position (`Functions.row_position`): DuckDB tables' ``rowid`` (insertion
+        order), PostgreSQL tables numbered in ``ctid`` order, else ``row_number() OVER ()`` on the
+        source (the order the engine reads it in: file order with ``preserve_insertion_order``)."""
         if self._position is None:
-            self._position = "row_number() OVER () - 1"
-            if not self.relation.lstrip().startswith("(") and "rowid" not in {
-                c.lower() for c in self.columns
-            }:
-                try:
-                    assert self.execute is not None
-                    self.execute(f"SELECT rowid FROM {self.relation} LIMIT 0")
-                    self._position = "rowid"
-                except Exception:
-                    pass
+            subquery = self.relation.lstrip().startswith("(")
+            row_id = self.fn.row_id()
+            shadowed = row_id in {c.lower() for c in self.columns}  # a column of that name hides it
+            if self.relation_kind is not None or not self.fn.COLUMNAR:
+                # known from the catalog; PostgreSQL never probes (a failure aborts a transaction)
+                table = not subquery and not shadowed and self.relation_kind == "table"
+                self._position = self.fn.row_position(table)
+            else:  # DuckDB: a cheap probe that fails on anything but a base table
+                self._position = self.fn.row_position(False)
+                if not subquery and not shadowed:
+                    try:
+                        assert self.execute is not None
+                        self.execute(f"SELECT {row_id} FROM {self.relation} LIMIT 0")
+                        self._position = self.fn.row_position(True)
+                    except Exception:
+                        pass
         return self._position
 
     def positioned(self) -> str:
-        return f"(SELECT *, {self.position()} AS {POS} FROM {self.relation})"
+        return f"(SELECT *, {self.position()} AS {POS} FROM {from_item(self.relation)})"
 
     def other_table(self, name: str) -> str:
         if self.resolve_table is not None:
@@ -436,7 +459,7 @@ class MapPlan(Plan):
         return count_where(where(self.considered(), self.unexpected(m)))
 
     def literal_metrics(self, values: dict[str, Any]) -> MetricSQL:
-        return lambda name: metric_literal(values[name])
+        return lambda name: metric_literal(values[name], self.t.fn)
 
     def phase2(self, values: dict[str, Any]) -> dict[str, str]:
         if not self.phase2_names or self.fixed_unexpected is not None:
@@ -490,11 +513,14 @@ class MapPlan(Plan):
             result.pop("partial_unexpected_list", None)
             result.pop("unexpected_list", None)
 
+    def select_all(self, helpers: list[str]) -> str:
+        """Every column of the relation, without the helper columns a source adds."""
+        return self.t.fn.select_except(helpers, [*self.t.columns, *helpers]) if helpers else "*"
+
     def index_query(self, values: dict[str, Any]) -> str:
         m = self.literal_metrics(values) if self.phase2_names else self.subquery_metric
         relation, predicate, helpers = self.source(m, positioned=self.positional)
-        select = f"* EXCLUDE ({', '.join(helpers)})" if helpers else "*"
-        return f"SELECT {select} FROM {relation} WHERE {predicate}"
+        return f"SELECT {self.select_all(helpers)} FROM {from_item(relation)} WHERE {predicate}"
 
     def samples(self, result: dict[str, Any], values: dict[str, Any], rf: ResultFormat) -> None:
         assert self.t.execute is not None
@@ -510,7 +536,7 @@ class MapPlan(Plan):
         select = ([POS] if positioned else []) + exprs + index_cols
         order = f" ORDER BY {POS}" if positioned else ""
         _, rows = execute(
-            f"SELECT {', '.join(select)} FROM {relation} WHERE {predicate}{order} LIMIT {limit}"
+            f"SELECT {', '.join(select)} FROM {from_item(relation)} WHERE {predicate}{order} LIMIT {limit}"
         )
         offset = 1 if positioned else 0
         found = [self.shape(row[offset : offset + len(exprs)]) for row in rows]
@@ -543,9 +569,8 @@ class MapPlan(Plan):
             if rf.return_query:
                 result["unexpected_index_query"] = self.index_query(values)
         if rf.include_rows:
-            select = f"* EXCLUDE ({', '.join(helpers)})" if helpers else "*"
             names, rows = execute(
-                f"SELECT {select} FROM {relation} WHERE {predicate}{order} LIMIT {limit}"
+                f"SELECT {self.select_all(helpers)} FROM {from_item(relation)} WHERE {predicate}{order} LIMIT {limit}"
             )
             result["unexpected_rows"] = [
                 dict(zip(names, map(to_json_value, r), strict=True)) for r in rows
@@ -559,8 +584,9 @@ class MapPlan(Plan):
         exprs = self.value_exprs()
         keys = ", ".join(f"{e} AS v{i}" for i, e in enumerate(exprs))
         order = ", ".join(f"v{i} NULLS FIRST" for i in range(len(exprs)))
+        groups = ", ".join(str(i + 1) for i in range(len(exprs)))
         _, rows = self.t.execute(
-            f"SELECT {keys}, count(*) AS {POS}_n FROM {relation} WHERE {predicate} "
-            f"GROUP BY ALL ORDER BY {POS}_n DESC, {order} LIMIT {limit}"
+            f"SELECT {keys}, count(*) AS {POS}_n FROM {from_item(relation)} WHERE {predicate} "
+            f"GROUP BY {groups} ORDER BY {POS}_n DESC, {order} LIMIT {limit}"
         )
         return [{"value": self.shape(row[:-1]), "count": int(row[-1])} for row in rows]

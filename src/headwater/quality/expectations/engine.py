@@ -10,14 +10,20 @@
 
 If a combined scan fails (a bad column, a SQL error in a row_condition), each expectation is
 evaluated alone so that the broken one gets an ``error`` outcome and its neighbours a verdict.
+
+Engine-specific SQL comes from the engine's function map (``functions``: DuckDB's by default),
+so the same plans run on DuckDB and PostgreSQL; on PostgreSQL every metric is one scan
+(``single`` layout: a row store reads whole rows on every query).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
 from typing import Any
 
+from headwater.engines.functions import Functions
 from headwater.errors import ConfigError
 from headwater.quality.expectations.compiler import (
     EvaluationError,
@@ -26,6 +32,7 @@ from headwater.quality.expectations.compiler import (
     Plan,
     ResultFormat,
     Target,
+    from_item,
 )
 from headwater.quality.expectations.config import ExpectationConfig
 from headwater.quality.expectations.pandastypes import PandasType
@@ -49,6 +56,33 @@ def describe(execute: Execute, relation: str) -> list[tuple[str, str]]:
     return [(str(r[0]), str(r[1])) for r in rows]
 
 
+_NAME_RE = re.compile(r'^"((?:[^"]|"")+)"\."((?:[^"]|"")+)"$')
+
+
+def relation_of(relation_sql: str) -> Any:
+    """The `Relation` a rendered ``"schema"."name"`` stands for; None for anything else (a
+    subquery, a three-part or external name)."""
+    from headwater.project.definition import Relation
+
+    match = _NAME_RE.match(relation_sql.strip())
+    if match is None:
+        return None
+    return Relation(match.group(1).replace('""', '"'), match.group(2).replace('""', '"'))
+
+
+def engine_columns(engine: Any) -> Callable[[str], list[tuple[str, str]]]:
+    """(name, type) of a relation's columns through an `Engine`: a named relation's from the
+    catalog (types as declared: ``numeric(10,2)`` on PostgreSQL), a subquery's from the
+    description of its result."""
+
+    def columns(relation: str) -> list[tuple[str, str]]:
+        named = relation_of(relation)
+        found = engine.columns(named) if named is not None else []
+        return found or engine.query_columns(f"SELECT * FROM {from_item(relation)}")
+
+    return columns
+
+
 class _Scan:
     """A SELECT list with duplicate expressions computed once."""
 
@@ -63,7 +97,7 @@ class _Scan:
         return self.index[sql]
 
     def run(self, execute: Execute, relation: str) -> tuple:
-        _, rows = execute(f"SELECT {', '.join(self.exprs)} FROM {relation}")
+        _, rows = execute(f"SELECT {', '.join(self.exprs)} FROM {from_item(relation)}")
         return rows[0]
 
 
@@ -119,18 +153,18 @@ def _scan_phase(
             one = single.run(execute, relation)
             values[i].update({name: one[k] for name, k in at.items()})
         except Exception as exc:
-            failed[i] = _error(configs[i], exc, f"SELECT {', '.join(single.exprs)} FROM {relation}")
+            failed[i] = _error(configs[i], exc, f"SELECT {', '.join(single.exprs)} FROM {from_item(relation)}")
     row_count = None
     extra_values: list[Any] = []
     extra_errors: list[str | None] = []
     if extra is not None:
         try:
-            row_count = execute(f"SELECT count(*) FROM {relation}")[1][0][0]
+            row_count = execute(f"SELECT count(*) FROM {from_item(relation)}")[1][0][0]
         except Exception:
             row_count = None
         for sql in extra:
             try:
-                extra_values.append(execute(f"SELECT {sql} FROM {relation}")[1][0][0])
+                extra_values.append(execute(f"SELECT {sql} FROM {from_item(relation)}")[1][0][0])
                 extra_errors.append(None)
             except Exception as exc:
                 extra_values.append(None)
@@ -171,8 +205,16 @@ def validate_relation(
     semantics: str = "sql",
     pandas_types: Callable[[], dict[str, PandasType] | None] | None = None,
     layout: str = "auto",
+    functions: Functions | None = None,
+    describe_columns: Callable[[str], list[tuple[str, str]]] | None = None,
+    relation_kind: str | None = None,
 ) -> SuiteResult:
     """Evaluate ``expectations`` on ``relation`` (a name or a parenthesized subquery).
+
+    ``functions`` is the engine's function map (DuckDB's when None, or when ``execute`` is an
+    engine's bound `query`, that engine's); ``describe_columns(relation)`` gives (name, type) of
+    its columns when ``columns`` is not given (DuckDB's ``DESCRIBE`` when None);
+    ``relation_kind`` (``table``/``view``) tells PostgreSQL whether rows have a storage order.
 
     ``execute`` runs one SQL statement and returns (column names, rows); every statement is
     checked to be exactly one SELECT before it is run (`sqlsafety.single_select`). The result
@@ -182,23 +224,32 @@ def validate_relation(
     ``layout`` picks one wide scan (``single``), one query per set of columns (``columns``)
     or, with ``auto``, whichever is cheaper for this relation (see `planner`).
     """
+    engine = getattr(execute, "__self__", None)  # an Engine's bound `query` brings its functions
+    if functions is None:
+        functions = getattr(engine, "functions", None)
+    foreign = functions is not None and functions.ENGINE not in ("duckdb", "ansi")
+    if foreign and describe_columns is None and hasattr(engine, "query_columns"):
+        describe_columns = engine_columns(engine)  # no DESCRIBE outside DuckDB
+        named = relation_of(relation)
+        if relation_kind is None and named is not None:
+            relation_kind = engine.relation_kind(named)
     execute = guarded(execute)
     extra = list(extra_scan or [])
     started = dt.datetime.now(dt.UTC)
     meta: dict[str, Any] = {
         "relation": relation,
         "validation_time": started.isoformat(),
-        "engine": "duckdb",
+        "engine": functions.ENGINE if functions is not None and functions.ENGINE != "ansi" else "duckdb",
     }
     if columns is None:
         try:
-            columns = describe(execute, relation)
+            columns = describe_columns(relation) if describe_columns else describe(execute, relation)
         except Exception as exc:
             results = [_error(c, exc, f"DESCRIBE SELECT * FROM {relation}") for c in expectations]
             return SuiteResult(
                 results, suite_name, [None] * len(extra), None, [str(exc)] * len(extra), meta
             )
-    target = Target(relation, columns, execute, resolve_table, semantics, pandas_types)
+    target = Target(relation, columns, execute, resolve_table, semantics, pandas_types, functions, relation_kind)
 
     plans: dict[int, Plan] = {}
     failed: dict[int, ExpectationResult] = {}
@@ -253,7 +304,10 @@ def validate_relation(
 
 
 def row_predicate(
-    config: ExpectationConfig, relation: str, columns: list[tuple[str, str]] | None = None
+    config: ExpectationConfig,
+    relation: str,
+    columns: list[tuple[str, str]] | None = None,
+    functions: Functions | None = None,
 ) -> str | None:
     """A SQL predicate over one row of ``relation`` that is TRUE for exactly the rows GX counts
     as unexpected (row_condition applied, missing values ignored), or None for expectations that
@@ -261,9 +315,11 @@ def row_predicate(
 
     Use it unaliased: ``SELECT * FROM <relation> WHERE <predicate>``; it refers to bare column
     names and to ``relation`` itself in subqueries (uniqueness, z-scores, outliers).
-    Increasing/decreasing refer to ``rowid``, so they need a DuckDB base table.
+    Increasing/decreasing refer to the engine's row id (`Functions.row_id`: DuckDB's ``rowid``,
+    PostgreSQL's ``ctid``), so they need a base table. ``functions`` is the engine's function
+    map (DuckDB's when None).
     """
-    plan = make_plan(config, Target(relation, columns))
+    plan = make_plan(config, Target(relation, columns, functions=functions))
     if not isinstance(plan, MapPlan):
         return None
     return plan.row_predicate()

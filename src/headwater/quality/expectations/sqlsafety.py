@@ -14,6 +14,9 @@ statement to the ones headwater generates:
   generates: DuckDB parses it as exactly one SELECT (DESCRIBE included), or it is not run.
 
 Column names never go through here: they are always quoted as identifiers.
+
+DuckDB's parser is PostgreSQL's grammar (libpg_query), so it reads the statements generated for
+PostgreSQL as well; it runs as local compute (`headwater.engines.local`), whatever the target.
 """
 
 from __future__ import annotations
@@ -66,23 +69,22 @@ def parse_with(con: Any) -> Iterator[None]:
 
 
 def _duckdb_statements(sql: str) -> list[Any]:
-    """DuckDB's parse of ``sql`` (no execution); one in-memory connection per thread."""
+    """DuckDB's parse of ``sql`` (no execution), on this thread's local DuckDB."""
     con = getattr(_parsers, "con", None)
     if con is None:
-        import duckdb
+        from headwater.engines import local
 
-        con = duckdb.connect(":memory:")
-        _parsers.con = con
+        con = _parsers.con = local.connection()
     return list(con.extract_statements(sql))
 
 
 def _duckdb_check(what: str, text: str, sql: str, hint: str) -> None:
     """DuckDB's own parser must read ``sql`` as exactly one SELECT."""
-    import duckdb
+    from headwater.engines.local import error_type
 
     try:
         statements = _duckdb_statements(sql)
-    except duckdb.Error as exc:
+    except error_type() as exc:
         raise _fail(what, text, f"DuckDB cannot parse it ({_first_line(exc)})", hint) from None
     if len(statements) != 1 or statements[0].type.name != "SELECT":
         raise _fail(what, text, "DuckDB reads it as more than one statement", hint)
@@ -141,11 +143,11 @@ def check_query(text: str) -> str:
 
 def single_select(sql: str) -> str:
     """``sql`` if DuckDB parses it as exactly one SELECT, else `UnsafeSQLError`."""
-    import duckdb
+    from headwater.engines.local import error_type
 
     try:
         statements = _duckdb_statements(sql)
-    except duckdb.Error as exc:
+    except error_type() as exc:
         raise UnsafeSQLError(
             f"DuckDB cannot parse a generated statement ({_first_line(exc)}): {sql[:200]}"
         ) from None

@@ -19,7 +19,9 @@ totals as (
         coalesce(i.item_count, 0) as item_count,
         coalesce(i.units, 0) as units,
         cast(coalesce(i.gross_amount, 0) as decimal(12, 2)) as gross_amount,
-        cast(round(coalesce(i.gross_amount, 0) * (1 - o.discount_pct / 100), 2)
+        -- exact decimal arithmetic (a division would be done in double precision by DuckDB
+        -- and in exact numeric by PostgreSQL, and round half-cents differently)
+        cast(round(coalesce(i.gross_amount, 0) * (1 - o.discount_pct * 0.01), 2)
             as decimal(12, 2)) as net_amount,
         cast(coalesce(i.cost_amount, 0) as decimal(12, 2)) as cost_amount
     from {{ ref('stg_orders') }} as o

@@ -40,8 +40,10 @@ base as (
 rates as (
     select
         *,
-        round({{ safe_divide('lifetime_revenue', 'order_count') }}, 2) as avg_order_value,
-        round({{ safe_divide('order_count * 365.0', 'greatest(tenure_days, 90)') }}, 3)
+        -- quotients are fixed to 6 decimals before rounding: DuckDB divides in double precision,
+        -- PostgreSQL in exact numeric, and both must round a half-cent the same way
+        round(cast({{ safe_divide('lifetime_revenue', 'order_count') }} as decimal(18, 6)), 2) as avg_order_value,
+        round(cast({{ safe_divide('order_count * 365.0', 'greatest(tenure_days, 90)') }} as decimal(18, 6)), 3)
             as orders_per_year
     from base
 ),
@@ -49,13 +51,12 @@ rates as (
 predicted as (
     select
         *,
-        round(
+        round(cast(
             lifetime_revenue
             + coalesce(avg_order_value * orders_per_year
                 * {{ var('ltv_horizon_years', 3) }}
-                * exp(-coalesce(days_since_last_order, 0) / 365.0), 0),
-            2
-        ) as predicted_ltv
+                * exp(-coalesce(days_since_last_order, 0) / 365.0), 0)
+            as decimal(18, 6)), 2) as predicted_ltv
     from rates
 )
 
