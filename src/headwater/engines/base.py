@@ -42,6 +42,28 @@ def quote_literal(value: str) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
+def inline_params(sql: str, params: list[Any], literal: Any) -> str:
+    """``sql`` with its `?` parameters written as literals by ``literal`` (for the SQL trace)."""
+    parts = sql.split("?")
+    out = parts[0]
+    for value, rest in zip(params, parts[1:], strict=False):
+        out += literal(value) + rest
+    return out
+
+
+def group_columns(
+    rows: list[tuple], wanted: set[tuple[str, str]]
+) -> dict[tuple[str, str], list[tuple[str, str]]]:
+    """(schema, table, column, type) rows, ordered, as `columns_of` returns them: by catalog key,
+    only the ``wanted`` relations."""
+    out: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for schema, table, column, type_ in rows:
+        key = (str(schema).lower(), str(table).lower())
+        if key in wanted:
+            out.setdefault(key, []).append((str(column), str(type_)))
+    return out
+
+
 def catalog_key(relation: Relation) -> tuple[str, str]:
     """How the catalog cache and `Engine.columns_of` name a relation."""
     return relation.schema.lower(), relation.identifier.lower()

@@ -62,18 +62,18 @@ class Strategies:
         self, staged: Relation, relation: Relation, kind: str, sql: str, also: Sequence[tuple[Relation, Relation]] = ()
     ) -> None:
         """The swaps of `publish`, inside the caller's transaction (an audited full refresh)."""
-        engine = self.engine
         swaps = [(staged, relation, kind), *((s, r, "table") for s, r in also)]
-        existing = [engine.relation_kind(r) for _, r, _ in swaps]
-        for (src, dest, dest_kind), old in zip(swaps, existing, strict=True):
-            self._swap(src, dest, dest_kind, old, sql)
-        self._published(swaps)
-
-    def _published(self, swaps: list[tuple[Relation, Relation, str]]) -> None:
+        existing = [self.engine.relation_kind(r) for _, r, _ in swaps]
+        self._swap_all(swaps, existing, sql)
         for src, dest, dest_kind in swaps:
             if src != dest:
                 self.engine._remember(src, None)
             self.engine._remember(dest, dest_kind)
+
+    def _swap_all(self, swaps: list[tuple[Relation, Relation, str]], existing: list[str | None], sql: str) -> None:
+        for (src, dest, dest_kind), old in zip(swaps, existing, strict=True):
+            self._swap(src, dest, dest_kind, old, sql)
+
 
     def _swap(self, src: Relation, dest: Relation, kind: str, old: str | None, sql: str) -> None:
         """One swap inside the publish transaction."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from headwater.engines.base import catalog_key
+from headwater.engines.base import catalog_key, group_columns
 from headwater.errors import SQLExecutionError
 from headwater.project.definition import Relation
 
@@ -66,10 +66,5 @@ class DuckDBCatalog:
             "ORDER BY schema_name, table_name, column_index",
             schemas,
         )
-        out: dict[tuple[str, str], list[tuple[str, str]]] = {}
-        for schema, table, column, type_ in rows:
-            key = (str(schema).lower(), str(table).lower())
-            if key in wanted:
-                out.setdefault(key, []).append((str(column), str(type_)))
-        return out
+        return group_columns(rows, wanted)
 

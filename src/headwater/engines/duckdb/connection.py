@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from headwater.engines.base import Engine, quote_literal
+from headwater.engines.base import Engine, inline_params, quote_literal
 from headwater.engines.duckdb.catalog import DuckDBCatalog
 from headwater.engines.duckdb.functions import DuckDBFunctions
 from headwater.engines.duckdb.strategies import DuckDBStrategies
@@ -270,12 +270,7 @@ def sql_value(value: Any) -> str:
 
 
 def _inline(sql: str, params: list[Any]) -> str:
-    """Statement with its ? parameters written as literals (for the SQL trace)."""
-    parts = sql.split("?")
-    out = parts[0]
-    for value, rest in zip(params, parts[1:], strict=False):
-        out += sql_value(value) + rest
-    return out
+    return inline_params(sql, params, sql_value)
 
 
 def _clean(exc: BaseException) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from headwater.engines.base import catalog_key
+from headwater.engines.base import catalog_key, group_columns
 from headwater.project.definition import Relation
 
 _KIND = {"r": "table", "p": "table", "v": "view", "m": "view", "f": "table"}
@@ -45,12 +45,7 @@ class PostgresCatalog:
             "AND NOT a.attisdropped ORDER BY n.nspname, c.relname, a.attnum",
             [schemas],
         )
-        out: dict[tuple[str, str], list[tuple[str, str]]] = {}
-        for schema, table, column, type_ in rows:
-            key = (str(schema).lower(), str(table).lower())
-            if key in wanted:
-                out.setdefault(key, []).append((str(column), str(type_)))
-        return out
+        return group_columns(rows, wanted)
 
     def relation_size(self, relation: Relation) -> int | None:
         """Bytes the relation takes on disk (tables; None for views and missing relations)."""

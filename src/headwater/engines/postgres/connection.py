@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from headwater.engines.base import Engine
+from headwater.engines.base import Engine, inline_params
 from headwater.engines.postgres.catalog import PostgresCatalog
 from headwater.engines.postgres.functions import PostgresFunctions
 from headwater.engines.postgres.strategies import PostgresStrategies
@@ -318,12 +318,7 @@ def _literal(value: Any) -> str:
 
 
 def _inline(sql: str, params: list[Any]) -> str:
-    """The statement with its `?` parameters written as literals (for the SQL trace)."""
-    parts = sql.split("?")
-    out = parts[0]
-    for value, rest in zip(params, parts[1:], strict=False):
-        out += _literal(value) + rest
-    return out
+    return inline_params(sql, params, _literal)
 
 
 def _prepared(sql: str, params: list[Any] | None) -> tuple[str, list[Any] | None]:

@@ -38,12 +38,8 @@ GROUP BY n.nspname, c.relname, c.relkind, c.oid ORDER BY depth, n.nspname, c.rel
 
 
 class PostgresStrategies(Strategies):
-    def publish_held(
-        self, staged: Relation, relation: Relation, kind: str, sql: str, also: Sequence[tuple[Relation, Relation]] = ()
-    ) -> None:
+    def _swap_all(self, swaps: list[tuple[Relation, Relation, str]], existing: list[str | None], sql: str) -> None:
         engine = self.engine
-        swaps = [(staged, relation, kind), *((s, r, "table") for s, r in also)]
-        existing = [engine.relation_kind(r) for _, r, _ in swaps]
         dependents: list[tuple[str, str, str, str]] = []
         for (src, dest, dest_kind), old in zip(swaps, existing, strict=True):
             if dest_kind == "view" and old == "view" and self._replace_view(src, dest, sql):
@@ -52,7 +48,6 @@ class PostgresStrategies(Strategies):
                 dependents += [tuple(r[:4]) for r in engine.execute(_DEPENDENT_VIEWS, [dest.render()])]  # type: ignore[misc]
             self._swap(src, dest, dest_kind, old, sql)
         self._recreate(dependents)
-        self._published(swaps)
 
     def _replace_view(self, src: Relation, dest: Relation, sql: str) -> bool:
         """`CREATE OR REPLACE VIEW`, which PostgreSQL allows when the columns stay (new ones may
