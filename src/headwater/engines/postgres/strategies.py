@@ -121,6 +121,8 @@ class PostgresStrategies(Strategies):
             with conn.cursor() as cur:
                 data = _csv(table)
                 if data is not None:
+                    if engine._trace_path:
+                        engine._record(_traced_copy(engine._trace_path, stmt + " (FORMAT csv)", data))
                     with cur.copy(stmt + " (FORMAT csv)") as copy:
                         copy.write(data)
                 else:
@@ -135,6 +137,18 @@ class PostgresStrategies(Strategies):
         if columns is not None and list(columns) != list(table.column_names):
             table = table.select(list(columns))
         return self.copy_in(relation, table)
+
+
+def _traced_copy(trace: str, stmt: str, data: bytes) -> str:
+    """The trace line of a COPY: the statement, and a comment naming a file beside the trace that
+    holds the copied rows (so a replay can send the same bytes)."""
+    from pathlib import Path
+
+    folder = Path(f"{trace}.copy")
+    folder.mkdir(exist_ok=True)
+    path = folder / f"{next(_names)}.csv"
+    path.write_bytes(data)
+    return f"{stmt} -- hw-copy-data: {path}"
 
 
 def _csv(table: Any) -> bytes | None:
