@@ -114,7 +114,10 @@ class Engine(ABC):
         self._catalog_lock = threading.Lock()
         from pathlib import Path
 
-        self.statements = Statements(self.DIALECT, Path(project_root) / ".headwater" / "cache" / f"statements-{self.NAME}.pickle")
+        self.statements = Statements(
+            self.DIALECT, Path(project_root) / ".headwater" / "cache" / f"statements-{self.NAME}.pickle",
+            null_safe_keys=self.functions.NULL_SAFE_KEYS,
+        )
         from headwater.engines.strategies import Strategies
 
         self.strategies: Strategies = (self.STRATEGIES or Strategies)(self)
@@ -246,6 +249,14 @@ class Engine(ABC):
     def staging_relation(self, relation: Relation) -> Relation:
         return Relation(relation.schema, f"{relation.identifier}{self.STAGED_SUFFIX}", relation.database)
 
+    AUDIT_SUFFIX = "__hw_audit"
+
+    def audit_relation(self, relation: Relation) -> Relation:
+        """The copy of ``relation`` a stateful build changes and audits when the engine stages
+        and swaps (`transactional_wap` false); distinct from `staging_relation`, where the
+        materializations stage their new rows."""
+        return Relation(relation.schema, f"{relation.identifier}{self.AUDIT_SUFFIX}", relation.database)
+
     def catalog_schemas(self) -> set[str]:
         """Lower-case names of the schemas holding a relation (so they exist), from the catalog
         read once per run."""
@@ -259,5 +270,5 @@ class Engine(ABC):
         assert self._catalog is not None
         wanted = {s.lower() for s in schemas}
         for schema, name in list(self._catalog):
-            if schema in wanted and name.endswith(self.STAGED_SUFFIX):
+            if schema in wanted and name.endswith((self.STAGED_SUFFIX, self.AUDIT_SUFFIX)):
                 self.drop(Relation(schema, name))

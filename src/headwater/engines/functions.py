@@ -96,6 +96,14 @@ class Functions:
     def bool_and(self, expr: str) -> str:
         return f"bool_and({expr})"
 
+    # -- keys ------------------------------------------------------------------------------------------
+    NULL_SAFE_KEYS = True
+    """Whether `key_equal` matches NULL keys (IS NOT DISTINCT FROM) or not (`=`, hash-joinable)."""
+
+    def key_equal(self, left: str, right: str) -> str:
+        """Two unique-key values match (merge, delete+insert, snapshots, scd, loads by key)."""
+        return f"{left} IS NOT DISTINCT FROM {right}" if self.NULL_SAFE_KEYS else f"{left} = {right}"
+
     # -- projections ---------------------------------------------------------------------------------
     def select_except(self, exclude: list[str], columns: list[str] | None = None) -> str:
         """A projection of every column but ``exclude``. ``columns`` (all columns, in order) is

@@ -42,8 +42,9 @@ def _sentinel(i: int, part: str) -> str:
 class Statements:
     """Builders for one dialect (`duckdb`, `postgres`, `spark`, ...)."""
 
-    def __init__(self, dialect: str, cache_file: Path | None = None) -> None:
+    def __init__(self, dialect: str, cache_file: Path | None = None, null_safe_keys: bool = True) -> None:
         self.dialect = dialect
+        self.null_safe_keys = null_safe_keys
         self.cache_file = cache_file
         self._templates: dict[tuple[Any, ...], str] | None = None
         self._quoting: tuple[str, str, str] | None = None  # open, close, escaped close
@@ -162,9 +163,8 @@ class Statements:
     def key_match(self, keys: Sequence[str], left: str, right: str) -> exp.Expression:
         from sqlglot import exp
 
-        parts = [
-            exp.NullSafeEQ(this=self.column(k, left), expression=self.column(k, right)) for k in keys
-        ]
+        match = exp.NullSafeEQ if self.null_safe_keys else exp.EQ
+        parts = [match(this=self.column(k, left), expression=self.column(k, right)) for k in keys]
         return exp.and_(*parts) if len(parts) > 1 else parts[0]
 
     def _and_raw(self, condition: exp.Expression, predicates: str) -> tuple[exp.Expression, list[str]]:

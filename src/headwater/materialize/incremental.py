@@ -99,8 +99,8 @@ class IncrementalMaterialization(StatefulMaterialization):
             stats: dict[str, int] = {}
 
             def apply() -> int | None:
-                columns = _apply_schema_changes(engine, relation, changes)
-                return apply_strategy(engine, node, strategy, relation, staged, columns, stats)
+                columns = _apply_schema_changes(engine, ctx.relation, changes)
+                return apply_strategy(engine, node, strategy, ctx.relation, staged, columns, stats)
 
             outcome = audited(ctx, apply)
             outcome.stats = stats
@@ -129,14 +129,8 @@ def _validate(node: Node, strategy: str) -> None:
 
 
 def _full_build(ctx: BuildContext, sql: str) -> BuildOutcome:
-    engine, relation = ctx.engine, ctx.node.relation
-    assert relation is not None
     body = sql.strip().rstrip(";")
-
-    def apply() -> int | None:
-        return replace_table(engine, relation, body)
-
-    outcome = audited(ctx, apply)
+    outcome = audited(ctx, lambda: replace_table(ctx.engine, ctx.relation, body), rebuild=True)
     if outcome.published:
         outcome.message = "full build"
         if outcome.rows is not None:
@@ -475,9 +469,8 @@ class Microbatch:
         return self.batch_sql.replace(BATCH_START, self._literal(start)).replace(BATCH_END, self._literal(end))
 
     def build_interval(self, start: dt.datetime, end: dt.datetime) -> BuildOutcome:
-        """Replace the rows of [start, end) by the batch, checks included, in one transaction."""
-        relation = self.node.relation
-        assert relation is not None
+        """Replace the rows of [start, end) by the batch, checks included, in one transaction
+        (or staged and swapped: `audited`)."""
         engine, ctx = self.engine, self.ctx
         lo, hi = self._literal(start), self._literal(end)
         if self.columns is None:
@@ -489,7 +482,7 @@ class Microbatch:
 
         def apply() -> int | None:
             deleted, inserted = engine.strategies.replace_interval(
-                relation, self.event_time, lo, hi, self._sql(start, end), columns
+                ctx.relation, self.event_time, lo, hi, self._sql(start, end), columns
             )
             stats.update(inserted=inserted or 0, deleted=deleted or 0)  # the interval is replaced
             return inserted or 0

@@ -10,7 +10,9 @@ A build runs in **one engine transaction** on the worker thread's DuckDB cursor:
    strategies, schema-change handling and SQL as headwater's incremental SQL models
    (`headwater.materialize.incremental`);
 3. the node's checks run inside the transaction (`BuildContext.audit`), which commits only if no
-   error-level check fails.
+   error-level check fails (an engine without transactional DDL writes into a staged copy of the
+   table instead and swaps it in: `stateful.audited`; there, what the model itself ran through
+   `session` is not undone).
 
 A Python exception in the model, a failing check or a killed process rolls everything back — the
 write and whatever the model itself ran through `session` — so the previous table stays.
@@ -370,7 +372,6 @@ class PythonBuild:
         self.node = node = ctx.node
         self.engine = ctx.engine
         assert node.relation is not None, node.unique_id
-        self.relation: Relation = node.relation
         self.mode = materialized_of(node)
         self.strategy = ""
         if self.mode == "incremental":
@@ -386,6 +387,12 @@ class PythonBuild:
         self.filename = model_filename(node, ctx.project.root)
         self.stats: dict[str, int] = {}
         self.schema_note = ""
+
+    @property
+    def relation(self) -> Relation:
+        """The relation this build writes into (`BuildContext.relation`: the model's table, or
+        its staged copy during a staged apply)."""
+        return self.ctx.relation
 
     def incremental(self) -> bool:
         """True when this build adds to the existing table (dbt's `is_incremental()`)."""
@@ -419,7 +426,7 @@ class PythonBuild:
                 return write(self.engine.statements.select_all(rel))
 
         try:
-            outcome = audited(self.ctx, apply)
+            outcome = audited(self.ctx, apply, rebuild=not incremental)
         finally:
             session.unregister(view)  # a no-op when it was never registered
             if not inside:

@@ -14,8 +14,9 @@ matters. ``--full-refresh`` rebuilds the table from the SELECT alone (previous v
 
 Both read the existing table: the model's SELECT is staged once into ``<model>__hw_staged``, and
 the change (new columns, updates, inserts, optional deletes) is applied in one audited
-transaction (`audited`): the node's error-level checks see the changed table inside the
-transaction and a failure rolls everything back. The statements (``UPDATE ... FROM``,
+transaction (`audited`; staged and swapped on an engine without transactional DDL): the node's
+error-level checks see the changed table inside the transaction and a failure rolls everything
+back. The statements (``UPDATE ... FROM``,
 ``INSERT ... WHERE NOT EXISTS``, ``DELETE``, ``ALTER TABLE ADD COLUMN``, the table's creation)
 come from the engine (`engine.statements`, `engine.strategies`, `stateful.replace_table`), so any
 engine with transactional DDL runs them in its own dialect.
@@ -96,8 +97,9 @@ def duplicate_keys(engine: Engine, staged: Relation, key_sql: list[str], limit: 
     return int(total[0][0]), rows
 
 
-def null_safe_equal(left: list[str], right: list[str]) -> str:
-    return " AND ".join(f"{a} IS NOT DISTINCT FROM {b}" for a, b in zip(left, right, strict=True))
+def keys_equal(engine: Engine, left: list[str], right: list[str]) -> str:
+    """Unique keys match (`Functions.key_equal`: NULL-safe on DuckDB, `=` on PostgreSQL)."""
+    return " AND ".join(engine.functions.key_equal(a, b) for a, b in zip(left, right, strict=True))
 
 
 def fail(node: Node, message: str, hint: str) -> ConfigError:
@@ -150,9 +152,9 @@ class SCD1Materialization(StatefulMaterialization):
             kind = engine.relation_kind(relation)
             stats: dict[str, int] = {"inserted": 0, "updated": 0, "deleted": 0}
             if kind is None or kind == "view" or ctx.full_refresh:
-                outcome = audited(ctx, lambda: self._create(engine, relation, staged, s, source, kind, stats))
+                outcome = audited(ctx, lambda: self._create(engine, ctx.relation, staged, s, source, kind, stats), rebuild=True)
             else:
-                outcome = audited(ctx, lambda: self._merge(engine, relation, staged, s, source, stats))
+                outcome = audited(ctx, lambda: self._merge(engine, ctx.relation, staged, s, source, stats))
             outcome.stats = stats
             return outcome
         finally:

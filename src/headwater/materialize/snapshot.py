@@ -14,8 +14,9 @@ applies the whole change in one audited transaction:
    changed keys, keys that come back after a delete).
 
 The node's error-level checks run inside the transaction; a failure (or a killed process) rolls
-it back and the previous table stays as it was. A second run on an unchanged SELECT changes
-nothing. The first run creates the table, audited the same way.
+it back and the previous table stays as it was (an engine without transactional DDL applies the
+change to a copy and swaps it in: `stateful.audited`). A second run on an unchanged SELECT
+changes nothing. The first run creates the table, audited the same way.
 
 Change detection (as dbt): ``timestamp`` — the SELECT's `updated_at` is later than the current
 version's ``dbt_valid_from``; versions are stamped with `updated_at`. ``check`` — a column of
@@ -32,7 +33,7 @@ here); the rest is ANSI (IS [NOT] DISTINCT FROM, CAST, md5, coalesce, ||).
 from __future__ import annotations
 
 import datetime
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from headwater.engines.base import Engine, quote_identifier
 from headwater.materialize.scd import (
@@ -41,7 +42,7 @@ from headwater.materialize.scd import (
     count,
     discard,
     duplicate_keys,
-    null_safe_equal,
+    keys_equal,
     stage,
 )
 from headwater.materialize.stateful import (
@@ -72,6 +73,11 @@ class _Plan:
     staged: Relation
     now: datetime.datetime
     engine: Engine
+
+    def writing(self, ctx: BuildContext) -> _Plan:
+        """This plan writing into `ctx.relation` (the table, or its staged copy during a staged
+        apply)."""
+        return replace(self, target=ctx.relation)
 
     # -- expressions ----------------------------------------------------------------------
     @property
@@ -167,14 +173,14 @@ class SnapshotMaterialization(StatefulMaterialization):
             kind = engine.relation_kind(node.relation)
             stats: dict[str, int] = {"inserted": 0, "updated": 0, "deleted": 0}
             if kind is None:
-                outcome = audited(ctx, lambda: self._create(engine, plan, source, staged_cols, stats))
+                outcome = audited(ctx, lambda: self._create(engine, plan.writing(ctx), source, staged_cols, stats), rebuild=True)
             elif kind != "table":
                 raise BuildFailed(
                     f"`{node.relation.render(quote=False)}` exists and is a {kind}, not a snapshot table",
                     node=node.name, hint="drop it or give the snapshot another name, alias or schema",
                 )
             else:
-                outcome = audited(ctx, lambda: self._apply(engine, plan, source, stats))
+                outcome = audited(ctx, lambda: self._apply(engine, plan.writing(ctx), source, stats))
             outcome.stats = stats
         finally:
             discard(engine, plan.staged)
@@ -238,7 +244,7 @@ class SnapshotMaterialization(StatefulMaterialization):
         for meta in ("dbt_scd_id", "dbt_updated_at", "dbt_valid_from", "dbt_valid_to"):
             if s.columns[meta].lower() not in have:
                 raise BuildFailed(
-                    f"`{plan.target.render(quote=False)}` has no column `{s.columns[meta]}`: it was not built "
+                    f"`{(plan.node.relation or plan.target).render(quote=False)}` has no column `{s.columns[meta]}`: it was not built "
                     "by this snapshot, or with other `snapshot_meta_column_names`",
                     node=plan.node.name,
                     hint="set `snapshot_meta_column_names` to the table's names, or snapshot into a new table",
@@ -257,10 +263,10 @@ class SnapshotMaterialization(StatefulMaterialization):
             f"(SELECT *, {', '.join(f'{k} AS {c}' for k, c in zip(keys, kcols, strict=True))} FROM {target} "
             f"WHERE {plan.is_current(None, type_)})"
         )
-        on = null_safe_equal([f"t.{c}" for c in kcols], [f"s.{c}" for c in kcols])
+        on = keys_equal(engine, [f"t.{c}" for c in kcols], [f"s.{c}" for c in kcols])
         gone = f"NOT EXISTS (SELECT 1 FROM {staged} AS s WHERE {on})"
         live = f"NOT {plan.deleted('t')}" if plan.new_record else "TRUE"
-        match_target = null_safe_equal(keys, [f"x.{c}" for c in kcols])
+        match_target = keys_equal(engine, keys, [f"x.{c}" for c in kcols])
 
         # hard deletes: keys whose current (live) version is gone from the SELECT
         if s.hard_deletes in ("invalidate", "new_record"):

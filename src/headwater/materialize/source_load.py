@@ -1,8 +1,9 @@
 """Source tables with `files:` in sources.yml (the simple form): every run reads all the matching
 files into the table again with DuckDB's `read_*` — no load state, no rejects table.
 
-The reload and the node's checks run in one transaction (write-audit-publish), and two things
-roll it back, failing the node (exit 1) with the old table in place:
+The reload and the node's checks run in one transaction (write-audit-publish; staged and swapped
+on an engine without transactional DDL: `stateful.audited`), and two things roll it back,
+failing the node (exit 1) with the old table in place:
 
 - a CSV line DuckDB cannot read (a ragged line, an unterminated quote, a value that does not fit
   the column): the error names the file, the line and the problem ("line 7 has 5 fields,
@@ -95,10 +96,10 @@ class SourceLoad(StatefulMaterialization):
 
         def apply() -> int | None:
             if local:
-                rows = _stream(engine, node, relation, sql, bad_lines, ctx.project)
+                rows = _stream(engine, node, ctx.relation, sql, bad_lines, ctx.project)
             else:
                 try:
-                    rows = engine.create_or_replace(relation, sql, "table")
+                    rows = engine.create_or_replace(ctx.relation, sql, "table")
                 except SQLExecutionError as exc:
                     if "conflict" in exc.message.lower():
                         raise  # the runner retries a write-write conflict between parallel workers
@@ -109,7 +110,7 @@ class SourceLoad(StatefulMaterialization):
                 raise refusal
             return rows
 
-        return audited(ctx, apply)
+        return audited(ctx, apply, rebuild=True)
 
 
 def _stream(engine: Engine, node: Node, relation: Relation, sql: str, bad_lines: _BadLines, project: ProjectConfig) -> int:

@@ -1,11 +1,26 @@
 """Materializations whose result depends on what is already in the warehouse: incremental models,
 snapshots, SCD type 1 and 3 — the seam the runner calls for them.
 
-Write-audit-publish without copying the table: the change (a merge, a partition replace, a new
-snapshot version, or the first full build) is applied inside one engine transaction, the node's
-error-level checks run against the relation *inside that transaction* (same connection, so they
-see the uncommitted change while every other reader still sees the previous version), and the
-transaction commits only when they pass. A failing check or a killed process rolls it back.
+Write-audit-publish, chosen by the engine's capability flags (`Engine.transactional_wap`):
+
+* **in a transaction** (DuckDB, PostgreSQL), without copying the table: the change (a merge, a
+  partition replace, a new snapshot version, or the first full build) is applied inside one
+  engine transaction, the node's error-level checks run against the relation *inside that
+  transaction* (same connection, so they see the uncommitted change while every other reader
+  still sees the previous version), and the transaction commits only when they pass. A failing
+  check or a killed process rolls it back.
+* **stage and swap** (an engine without multi-statement transactions or transactional DDL, e.g.
+  Spark; see "The Spark plan" in docs/architecture.md): the change is applied to a copy of the
+  table (`Engine.audit_relation`, ``<name>__hw_audit``: ``CREATE TABLE ... AS SELECT *``; none for
+  a first or full build), the checks run against the copy, and the copy is swapped in only when
+  they pass (`_swap`: one ``CREATE OR REPLACE TABLE`` per relation, atomic on its own); else it is
+  dropped and the previous version stays. Readers see the old table until the swap. No BEGIN or
+  COMMIT is issued; a killed process leaves the copy, which the next run drops
+  (`Engine.drop_leftover_staged`). The copy is a plain CTAS: table constraints and defaults of the
+  target are not carried over (a Delta/Iceberg shallow clone would keep them).
+
+Materializations write through `BuildContext.relation` inside ``apply`` (the node's relation, or
+the copy while it is staged), never through ``node.relation``, so both paths run the same code.
 
 Every statement comes from the engine (`engine.statements`, `engine.strategies`,
 `engine.functions`): the materializations hold the policy, the engine the dialect.
@@ -13,11 +28,13 @@ Every statement comes from the engine (`engine.statements`, `engine.strategies`,
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from headwater.engines.base import Engine
+from headwater.engines.base import Engine, catalog_key
 from headwater.errors import ExecutionError
 from headwater.materialize import Materialization
 from headwater.project.definition import Node, ProjectConfig, Relation
@@ -35,12 +52,23 @@ class BuildContext:
     project: ProjectConfig
     full_refresh: bool
     invocation_id: str
-    audit: Callable[[], list[CheckResult]]
-    """Run the node's checks against its relation on this thread (inside an open transaction)."""
+    audit: Callable[..., list[CheckResult]]
+    """Run the node's checks on this thread: ``audit()`` against its relation (inside the open
+    transaction), ``audit(staged)`` against the staged copy (stage and swap)."""
     state: Any = None
     """The state store (interval ledger), when the runner has one."""
     options: dict[str, Any] = field(default_factory=dict)
     """Run options, e.g. an explicit interval range from `backfill`."""
+    staged: Relation | None = None
+    """The copy the running ``apply`` writes into while the engine stages and swaps (`audited`)."""
+
+    @property
+    def relation(self) -> Relation:
+        """The relation the running ``apply`` writes into: the node's relation, or its staged copy
+        during a staged apply."""
+        relation = self.staged or self.node.relation
+        assert relation is not None, self.node.unique_id
+        return relation
 
 
 @dataclass
@@ -63,18 +91,85 @@ class StatefulMaterialization(Materialization):
         raise NotImplementedError
 
 
-def audited(ctx: BuildContext, apply: Callable[[], int | None]) -> BuildOutcome:
-    """Run ``apply`` and the node's checks in one transaction; commit only if no check blocks."""
-    engine = ctx.engine
-    with engine.transaction_scope() as txn:
-        rows = apply()
-        checks = ctx.audit()
-        blocking = [c for c in checks if c.blocks]
-        if blocking:
-            txn.rollback()
-            names = ", ".join(f"`{c.name}`" for c in blocking)
-            return BuildOutcome(rows, False, f"not published: {names} failed; the previous version stays", checks)
+def audited(ctx: BuildContext, apply: Callable[[], int | None], rebuild: bool = False) -> BuildOutcome:
+    """Run ``apply`` (which writes into `ctx.relation`) and the node's checks; publish the change
+    only if no error-level check blocks: in one transaction, or staged and swapped (module
+    docstring). ``rebuild``: ``apply`` writes the whole relation from nothing (a first or full
+    build), so a staged apply starts without a copy of the old rows."""
+    if ctx.engine.transactional_wap:
+        with ctx.engine.transaction_scope() as txn:
+            rows = apply()
+            checks = ctx.audit()
+            if _blocking(checks):
+                txn.rollback()
+                return _refused(rows, checks)
+        return BuildOutcome(rows, True, "", checks)
+    return _staged(ctx, apply, rebuild)
+
+
+def _blocking(checks: list[CheckResult]) -> list[CheckResult]:
+    return [c for c in checks if c.blocks]
+
+
+def _refused(rows: int | None, checks: list[CheckResult]) -> BuildOutcome:
+    names = ", ".join(f"`{c.name}`" for c in _blocking(checks))
+    return BuildOutcome(rows, False, f"not published: {names} failed; the previous version stays", checks)
+
+
+_locks: dict[tuple[str, str], threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+def _lock(relation: Relation) -> threading.Lock:
+    """One staged change of a relation at a time in this process (parallel backfill intervals
+    would otherwise each copy the old table and the last swap would drop the others' rows)."""
+    with _locks_guard:
+        return _locks.setdefault(catalog_key(relation), threading.Lock())
+
+
+def _staged(ctx: BuildContext, apply: Callable[[], int | None], rebuild: bool) -> BuildOutcome:
+    """Stage and swap: apply to a copy, audit the copy, swap it in if no check blocks."""
+    engine, st = ctx.engine, ctx.engine.statements
+    relation = ctx.node.relation
+    assert relation is not None, ctx.node.unique_id
+    staged = engine.audit_relation(relation)
+    with _lock(relation):
+        engine.drop(staged)  # a leftover of a killed run
+        if not rebuild and engine.relation_kind(relation) is not None:
+            engine.execute(st.create_as(staged, st.select_all(relation), "table"))
+            engine._remember(staged, "table")
+        ctx.staged = staged
+        try:
+            rows = apply()
+            checks = ctx.audit(staged)
+        except BaseException:
+            engine.invalidate_catalog()  # apply may have created or dropped relations
+            with contextlib.suppress(Exception):  # cleanup must not hide the build's own error
+                engine.drop(staged)
+            raise
+        finally:
+            ctx.staged = None
+        if _blocking(checks):
+            engine.drop(staged)
+            return _refused(rows, checks)
+        _swap(engine, staged, relation)
     return BuildOutcome(rows, True, "", checks)
+
+
+def _swap(engine: Engine, staged: Relation, relation: Relation) -> None:
+    """Publish the audited copy without a transaction: ``CREATE OR REPLACE TABLE relation AS
+    SELECT * FROM staged`` (one atomic statement per relation, the Spark plan's publish), then
+    drop the copy. A view of that name is dropped first (no engine without transactions can
+    make that one step). An engine without CREATE OR REPLACE TABLE swaps with its own `publish`."""
+    if not engine.SUPPORTS_CREATE_OR_REPLACE_TABLE:
+        engine.publish(staged, relation, "table", "")
+        return
+    st = engine.statements
+    if engine.relation_kind(relation) not in (None, "table"):
+        engine.drop(relation)
+    engine.execute(st.create_as(relation, st.select_all(staged), "table", replace=True))
+    engine._remember(relation, "table")
+    engine.drop(staged)
 
 
 def count(rows: list[tuple]) -> int | None:

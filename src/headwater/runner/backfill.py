@@ -159,7 +159,7 @@ def run_backfill(ctx: Any, backfill_id: str, workers: int = 1, skipped: list[str
             tests = _model_tests(graph, uid)
             mb = Microbatch(BuildContext(
                 engine=ctx.engine, node=node, project=ctx.manifest.config, full_refresh=False,
-                invocation_id=invocation_id, audit=lambda tests=tests: runner._checks(tests, {}), state=state,
+                invocation_id=invocation_id, audit=runner._auditor(tests, node), state=state,
             ))  # fmt: skip
             try:
                 mb.ensure_table()

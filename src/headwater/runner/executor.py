@@ -8,6 +8,7 @@ Downstream units of a failed unit are skipped and say why.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -331,7 +332,7 @@ class Runner:
             project=self.project,
             full_refresh=self.full_refresh,
             invocation_id=self.invocation_id,
-            audit=lambda: self._checks(unit.tests, {}),
+            audit=self._auditor(unit.tests, node),
             state=self.state,
             options=self.options,
         )
@@ -348,6 +349,16 @@ class Runner:
         self._grade(result)
         if outcome.rejected:  # records set aside in <table>__rejected: reported, not fatal
             result.rejected, result.status, result.message = outcome.rejected, "warn", outcome.message
+
+    def _auditor(self, tests: list[Node], node: Node) -> Callable[..., list[CheckResult]]:
+        """`BuildContext.audit` of a stateful node: ``audit()`` runs its checks against its
+        relation (inside the build's transaction), ``audit(staged)`` against the staged copy a
+        stage-and-swap build changed."""
+
+        def audit(staged: Relation | None = None) -> list[CheckResult]:
+            return self._checks(tests, {node.unique_id: staged} if staged is not None else {})
+
+        return audit
 
     def _quarantine_sample(self, table: Relation, check: str, n: int = 5) -> list[dict[str, Any]]:
         from headwater.quality.quarantine import sample_sql
