@@ -194,7 +194,9 @@ def read_trace(path: Path) -> list[str]:
 
 _VOLATILE = (
     (re.compile(r"TIMESTAMP '\d{4}-\d\d-\d\d[ T][\d:.]+'"), "TIMESTAMP '<now>'"),
+    (re.compile(r"CAST\('\d{4}-\d\d-\d\d[ T][\d:.]+' AS TIMESTAMP\)"), "TIMESTAMP '<now>'"),
     (re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"), "<uuid>"),
+    (re.compile(r"(?<![0-9a-f])[0-9a-f]{32}(?![0-9a-f])"), "<uuid>"),
 )
 # read-only measurements whose presence depends on timing (a table's bytes are read only once
 # DuckDB has checkpointed it)
