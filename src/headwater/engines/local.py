@@ -28,6 +28,21 @@ def connection() -> Any:
     return con
 
 
+def fresh_connection() -> Any:
+    """A new private in-memory DuckDB connection with DuckDB's default threads (all cores): for
+    one job that owns it (validating a file or a frame), closed by the caller."""
+    import duckdb
+
+    return duckdb.connect(":memory:")
+
+
+def is_relation(value: Any) -> bool:
+    """True when ``value`` is a DuckDB relation (a user may hand one to `validate`)."""
+    import duckdb
+
+    return isinstance(value, duckdb.DuckDBPyRelation)
+
+
 def fetch_arrow(sql: str, params: list[Any] | None = None) -> pa.Table:
     """Run ``sql`` on the local DuckDB and return the result as Arrow."""
     con = connection()

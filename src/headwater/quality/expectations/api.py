@@ -105,9 +105,9 @@ def data_source(con: Any, data: Any) -> tuple[str, Any]:
     relation (materialized through Arrow, since it may belong to another connection). Frames
     are registered on ``con`` under a generated name; files are read in place by DuckDB.
     """
-    import duckdb
+    from headwater.engines import local
 
-    if isinstance(data, duckdb.DuckDBPyRelation):
+    if local.is_relation(data):
         # A relation belongs to its own connection: bring its rows over as an Arrow table.
         to_table = getattr(data, "to_arrow_table", None) or data.arrow
         name = f"__hw_data_{id(data):x}"
@@ -173,10 +173,10 @@ def validate(
     dtypes, pandas' values for empty input, pandas semantics for GX row conditions.
     ``layout`` forces a scan layout (``single`` or ``columns``, see `planner`).
     """
-    import duckdb
+    from headwater.engines import local
 
     parsed = _suite(suite)
-    con = duckdb.connect()
+    con = local.fresh_connection()
     try:
         source, dtypes_from = data_source(con, data)
         relation = f"(SELECT * FROM {source})" if "(" in source else source
