@@ -30,7 +30,8 @@ from headwater.extract.base import (
     connector_class,
     register,
 )
-from headwater.extract.load import Loader, LoadResult, read_state, state_schema
+from headwater.extract.load import Loader, LoadResult
+from headwater.extract.load_state import read_state, state_schema
 from headwater.project.definition import Relation
 
 SOURCE = "shop.orders"

@@ -17,7 +17,8 @@ from headwater.context import Context
 from headwater.engines.duckdb import DuckDBEngine
 from headwater.errors import ConfigError, ExecutionError
 from headwater.extract.base import Batch, Connector, ExtractState, Rejected, register
-from headwater.extract.load import Loader, decode, encode
+from headwater.extract.load import Loader
+from headwater.extract.load_state import decode, encode
 from headwater.project.definition import Relation
 from tests.conftest import query
 

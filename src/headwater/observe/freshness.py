@@ -312,7 +312,7 @@ def last_load_us(ctx: Any, node: Any) -> tuple[int, str] | None:
     from headwater.project.definition import Relation
 
     if node.resource_type == "source" and (node.config or {}).get("connector"):
-        from headwater.extract.load import state_schema
+        from headwater.extract.load_state import state_schema
 
         engine = ctx.engine
         schema = state_schema(engine)
