@@ -132,10 +132,20 @@ class AnomalyResult:
         body = [[s.scenario, str(s.points), str(s.injected), str(s.flagged), _ratio(s.precision), _ratio(s.recall)]
                 for s in [*self.scores, self.total]]  # fmt: skip
         widths = [max(len(x) for x in col) for col in zip(header, *body, strict=False)]
-        lines = ["  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(header, widths, strict=True)))]
+        lines = [
+            "  ".join(
+                h.ljust(w) if i == 0 else h.rjust(w)
+                for i, (h, w) in enumerate(zip(header, widths, strict=True))
+            )
+        ]
         lines.append("  ".join("-" * w for w in widths))
         for line in body:
-            lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths, strict=True))))
+            lines.append(
+                "  ".join(
+                    c.ljust(w) if i == 0 else c.rjust(w)
+                    for i, (c, w) in enumerate(zip(line, widths, strict=True))
+                )
+            )
         p = self.plain
         lines.append("")
         lines.append(f"plain median ± 3·MAD on the same series: {p.flagged} flagged, precision {_ratio(p.precision)}, "
@@ -150,7 +160,14 @@ class AnomalyResult:
                 ok=(t.precision or 0) >= GOAL),
             Row(f"anomaly: recall ({t.injected} injected)", _ratio(t.recall), goal=f">= {GOAL}", ok=(t.recall or 0) >= GOAL),
         ]  # fmt: skip
-        rows += [Row(f"anomaly: {s.scenario}", f"P {_ratio(s.precision)} R {_ratio(s.recall)}", goal="(info)") for s in self.scores]
+        rows += [
+            Row(
+                f"anomaly: {s.scenario}",
+                f"P {_ratio(s.precision)} R {_ratio(s.recall)}",
+                goal="(info)",
+            )
+            for s in self.scores
+        ]
         return rows
 
     def to_dict(self) -> dict[str, object]:
@@ -240,7 +257,9 @@ def _stale_rows_added(rng: random.Random) -> Series:
         for j in range(length):
             adds[start + j] = 0.0
             labels[start + j] = True
-        adds[start + length] += backlog  # the loader catches up: a spike, not watched (direction drop)
+        adds[start + length] += (
+            backlog  # the loader catches up: a spike, not watched (direction drop)
+        )
     count, total = [], 10 ** rng.uniform(5, 7)
     for a in adds:
         total += round(a)
@@ -307,12 +326,16 @@ def bench(seed: int = 7, series: int = 200) -> AnomalyResult:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seed", type=int, default=7, help="random seed (default 7, the published numbers)")
+    parser.add_argument(
+        "--seed", type=int, default=7, help="random seed (default 7, the published numbers)"
+    )
     parser.add_argument("--series", type=int, default=200, help="series per scenario (default 200)")
     args = parser.parse_args(argv)
     result = bench(args.seed, args.series)
     print(result.table())
-    print(f"\nseed {result.seed}, {result.series} series per scenario, {result.seconds:.1f}s; goal precision and recall >= {GOAL}")
+    print(
+        f"\nseed {result.seed}, {result.series} series per scenario, {result.seconds:.1f}s; goal precision and recall >= {GOAL}"
+    )
     return 0 if result.ok else 1
 
 

@@ -102,16 +102,19 @@ def generate(root: Path) -> Path:
     # build into dbt's warehouse file
     profiles = root.parent / "profiles"
     profiles.mkdir(parents=True, exist_ok=True)
-    (profiles / "profiles.yml").write_text(textwrap.dedent(f"""\
+    (profiles / "profiles.yml").write_text(
+        textwrap.dedent(f"""\
         bench:
           target: dev
           outputs:
             dev:
               type: duckdb
-              path: {root / 'dbt.duckdb'}
+              path: {root / "dbt.duckdb"}
               schema: main
               threads: 4
-    """), encoding="utf-8")
+    """),
+        encoding="utf-8",
+    )
     for rel, text in files.items():
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -123,7 +126,9 @@ def generate(root: Path) -> Path:
         path.write_text(textwrap.dedent(text), encoding="utf-8")
     installed = root / "dbt_packages" / "bench_utils"
     installed.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(package, installed)  # what `deps` leaves (a copy: dbt and headwater read the same)
+    shutil.copytree(
+        package, installed
+    )  # what `deps` leaves (a copy: dbt and headwater read the same)
     return root
 
 
@@ -157,7 +162,11 @@ class DbtResult:
             "headwater_compile_warm": self.hw_warm.to_dict(),
             "headwater_build": self.hw_build.to_dict(),
         }
-        for key, samples in (("dbt_parse_cold", self.dbt_cold), ("dbt_parse_warm", self.dbt_warm), ("dbt_build", self.dbt_build)):
+        for key, samples in (
+            ("dbt_parse_cold", self.dbt_cold),
+            ("dbt_parse_warm", self.dbt_warm),
+            ("dbt_build", self.dbt_build),
+        ):
             out[key] = samples.to_dict() if samples else None
         out["identical_relations"] = list(self.identical) if self.identical else None
         return out
@@ -201,7 +210,9 @@ def bench(workdir: Path, reps: int) -> DbtResult:
             path.unlink()
         _source_table(db)
         hw_build.add(run_process([*hw, "build", "--project-dir", str(root), "--threads", "4"]))
-    log(f"dbt project: headwater compile cold {hw_cold.median:.2f}s warm {hw_warm.median:.2f}s build {hw_build.median:.2f}s")
+    log(
+        f"dbt project: headwater compile cold {hw_cold.median:.2f}s warm {hw_warm.median:.2f}s build {hw_build.median:.2f}s"
+    )
     dbt = os.environ.get("HEADWATER_BENCH_DBT") or shutil.which("dbt")
     dbt_cold = dbt_warm = dbt_build = None
     if dbt:
@@ -215,7 +226,9 @@ def bench(workdir: Path, reps: int) -> DbtResult:
                 path.unlink()
             _source_table(root / "dbt.duckdb")
             dbt_build.add(run_process([dbt, "build", *args], cwd=root))
-        log(f"dbt project: dbt parse cold {dbt_cold.median:.2f}s warm {dbt_warm.median:.2f}s build {dbt_build.median:.2f}s")
+        log(
+            f"dbt project: dbt parse cold {dbt_cold.median:.2f}s warm {dbt_warm.median:.2f}s build {dbt_build.median:.2f}s"
+        )
         identical = compare(root / "dbt.duckdb", root / ".headwater" / "warehouse.duckdb")
         log(f"dbt project: {identical[0]} of {identical[1]} relations identical to dbt's")
     else:
@@ -237,7 +250,10 @@ def compare(a: Path, b: Path) -> tuple[int, int]:
             for schema, name in names:
                 rel = f'"{schema}"."{name}"'
                 cols = tuple(con.sql(f"describe {rel}").fetchall())
-                out[(schema, name)] = (cols, *con.sql(f"select count(*), sum(hash(t)) from {rel} t").fetchall()[0])
+                out[(schema, name)] = (
+                    cols,
+                    *con.sql(f"select count(*), sum(hash(t)) from {rel} t").fetchall()[0],
+                )
             return out
         finally:
             con.close()

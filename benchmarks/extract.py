@@ -67,7 +67,18 @@ PG_TABLE_SQL = """
         ((i * 48271) % 1000000) / 1000.0::float8 AS score
     FROM generate_series(1::bigint, {rows}::bigint) AS g(i)
 """
-PG_COLUMNS = ["id", "customer_id", "status", "amount", "quantity", "email", "country", "created_at", "flag", "score"]
+PG_COLUMNS = [
+    "id",
+    "customer_id",
+    "status",
+    "amount",
+    "quantity",
+    "email",
+    "country",
+    "created_at",
+    "flag",
+    "score",
+]
 
 
 # -- shared ---------------------------------------------------------------------------------------
@@ -168,7 +179,9 @@ def raw_ctas(db: Path, select: str, ordered: bool = True) -> int:
     (``ordered=False``: with ``preserve_insertion_order = false``, as headwater's loader writes)."""
     import duckdb
 
-    con = duckdb.connect(str(db), config={"threads": _threads(), "preserve_insertion_order": ordered})
+    con = duckdb.connect(
+        str(db), config={"threads": _threads(), "preserve_insertion_order": ordered}
+    )
     try:
         con.execute("CREATE SCHEMA IF NOT EXISTS raw")
         n = con.execute(f"CREATE TABLE raw.orders AS {select}").fetchone()[0]
@@ -206,7 +219,9 @@ def file_variants(db: Path, path: Path, fmt: str) -> dict[str, Callable[[], int]
         "headwater": lambda: hw_load(db, "files", config),
         "raw": lambda: raw_ctas(db, f"SELECT * FROM {reader}"),
         "raw_meta": lambda: raw_ctas(db, f"SELECT *, {_meta_sql(str(path))} FROM {reader}"),
-        "raw_meta_unordered": lambda: raw_ctas(db, f"SELECT *, {_meta_sql(str(path))} FROM {reader}", ordered=False),
+        "raw_meta_unordered": lambda: raw_ctas(
+            db, f"SELECT *, {_meta_sql(str(path))} FROM {reader}", ordered=False
+        ),
     }
 
 
@@ -266,7 +281,9 @@ def bench_files(workdir: Path, rows: int, reps: int) -> list[FileResult]:
             table = "raw.orders"
             counts[name], columns[name] = _count(db, table)
             if n != counts[name]:
-                raise RuntimeError(f"{fmt} {name}: reported {n} rows, the table holds {counts[name]}")
+                raise RuntimeError(
+                    f"{fmt} {name}: reported {n} rows, the table holds {counts[name]}"
+                )
 
         path.read_bytes()  # warm the page cache (the same for every variant)
         timings = _alternate(variants, reps, before=lambda: _fresh(db), check=check)
@@ -311,7 +328,9 @@ def _pg_csv_schema() -> tuple[Any, Any]:
         "flag": pa.bool_(), "score": pa.float64(),
     }  # fmt: skip
     read = pacsv.ReadOptions(column_names=PG_COLUMNS, block_size=1 << 24)
-    convert = pacsv.ConvertOptions(column_types=types, true_values=["t"], false_values=["f"], strings_can_be_null=False)
+    convert = pacsv.ConvertOptions(
+        column_types=types, true_values=["t"], false_values=["f"], strings_can_be_null=False
+    )
     return read, convert
 
 
@@ -322,13 +341,17 @@ def copy_csv_arrow(table: str) -> Any:
     import pyarrow.csv as pacsv
 
     buf = io.BytesIO()
-    with psycopg.connect(PG_DSN) as conn, conn.cursor() as cur, cur.copy(
-        f"COPY (SELECT * FROM {table}) TO STDOUT (FORMAT csv)"
-    ) as copy:
+    with (
+        psycopg.connect(PG_DSN) as conn,
+        conn.cursor() as cur,
+        cur.copy(f"COPY (SELECT * FROM {table}) TO STDOUT (FORMAT csv)") as copy,
+    ):
         for chunk in copy:
             buf.write(chunk)
     read, convert = _pg_csv_schema()
-    return pacsv.read_csv(pa.BufferReader(buf.getbuffer()), read_options=read, convert_options=convert)
+    return pacsv.read_csv(
+        pa.BufferReader(buf.getbuffer()), read_options=read, convert_options=convert
+    )
 
 
 def copy_discard(table: str) -> int:
@@ -336,9 +359,11 @@ def copy_discard(table: str) -> int:
     import psycopg
 
     n = 0
-    with psycopg.connect(PG_DSN) as conn, conn.cursor() as cur, cur.copy(
-        f"COPY (SELECT * FROM {table}) TO STDOUT (FORMAT binary)"
-    ) as copy:
+    with (
+        psycopg.connect(PG_DSN) as conn,
+        conn.cursor() as cur,
+        cur.copy(f"COPY (SELECT * FROM {table}) TO STDOUT (FORMAT binary)") as copy,
+    ):
         for chunk in copy:
             n += len(chunk)
     return n
@@ -401,7 +426,12 @@ class PgResult:
         if self.error:
             return [Row(f"extract: postgres {m} rows", "not run", goal=self.error[:60], ok=False)]
         t = self.timings.median
-        load, ext, arrow, duck = t("hw_load"), t("hw_extract"), t("copy_csv_arrow"), t("copy_csv_duckdb")
+        load, ext, arrow, duck = (
+            t("hw_load"),
+            t("hw_extract"),
+            t("copy_csv_arrow"),
+            t("copy_csv_duckdb"),
+        )
         adbc, floor = t("adbc_arrow"), t("copy_discard")
         r = self.rss
         return [
@@ -444,7 +474,9 @@ def bench_pg(workdir: Path, rows: int, reps: int) -> PgResult:
         if name in ("hw_load", "copy_csv_duckdb"):
             counts[name] = _count(db, "raw.orders")[0]
             if counts[name] != n:
-                raise RuntimeError(f"postgres {name}: reported {n} rows, the table holds {counts[name]}")
+                raise RuntimeError(
+                    f"postgres {name}: reported {n} rows, the table holds {counts[name]}"
+                )
         elif name != "copy_discard":
             counts[name] = n
 
@@ -476,7 +508,9 @@ def make_pages(records: int, pages: int = HTTP_PAGES) -> dict[int, bytes]:
                 "tags": ["a", "b"][: i % 3],
             })  # fmt: skip
         out[page] = json.dumps({"data": data, "page": page, "total_pages": pages}).encode()
-    out[0] = json.dumps({"data": [], "page": pages + 1, "total_pages": pages}).encode()  # past the end
+    out[0] = json.dumps(
+        {"data": [], "page": pages + 1, "total_pages": pages}
+    ).encode()  # past the end
     return out
 
 
@@ -524,7 +558,12 @@ def http_config(url: str) -> dict[str, Any]:
     return {
         "url": url,
         "records_path": "data",
-        "pagination": {"type": "page_number", "page_param": "page", "start": 1, "total_path": "total_pages"},
+        "pagination": {
+            "type": "page_number",
+            "page_param": "page",
+            "start": 1,
+            "total_path": "total_pages",
+        },
     }
 
 
@@ -584,7 +623,9 @@ def bench_http(workdir: Path, records: int, reps: int) -> HttpResult:
         config = http_config(server.url)
         variants = {
             "hw_load": lambda: hw_load(db, "http", config, table="items"),
-            "hw_load_10k": lambda: hw_load(db, "http", {**config, "batch_size": 10 * records}, table="items"),
+            "hw_load_10k": lambda: hw_load(
+                db, "http", {**config, "batch_size": 10 * records}, table="items"
+            ),
             "hw_extract": lambda: hw_extract("http", config, table="items"),
             "urllib": lambda: urllib_loop(server.url),
         }

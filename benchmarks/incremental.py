@@ -162,7 +162,9 @@ def _checksum(db: Path, table: str, where: str = "") -> tuple:
 
     con = duckdb.connect(str(db), read_only=True)
     try:
-        return tuple(con.execute(f"SELECT count(*), sum(hash(COLUMNS(*))) FROM {table} {where}").fetchone())
+        return tuple(
+            con.execute(f"SELECT count(*), sum(hash(COLUMNS(*))) FROM {table} {where}").fetchone()
+        )
     finally:
         con.close()
 
@@ -202,9 +204,13 @@ def profile(cmd_args: list[str], scratch: Path, name: str) -> dict[str, Any]:
 
 def _profile_text(p: dict[str, Any], per: int = 1) -> str:
     unit = f" (per unit of {per}: ms)" if per > 1 else ""
-    lines = [f"process {p['process_s']:.3f}s, imports {p['import_s']:.3f}s, main {p['main_s']:.3f}s{unit}"]
+    lines = [
+        f"process {p['process_s']:.3f}s, imports {p['import_s']:.3f}s, main {p['main_s']:.3f}s{unit}"
+    ]
     items = sorted(p["buckets"].items(), key=lambda kv: -kv[1]["s"])
-    items.append(("other Python (parse cache, planning, runner)", {"s": p["other_python_s"], "n": 1}))
+    items.append(
+        ("other Python (parse cache, planning, runner)", {"s": p["other_python_s"], "n": 1})
+    )
     for key, v in items:
         extra = f"  {v['s'] / per * 1000:7.2f}" if per > 1 else ""
         lines.append(f"  {v['s']:7.3f}s  x{v['n']:<5} {key}{extra}")
@@ -235,7 +241,9 @@ class Variant:
         }
 
 
-def compare(project: Path, variants: list[Variant], scratch: Path, reps: int, label: str) -> dict[str, Path]:
+def compare(
+    project: Path, variants: list[Variant], scratch: Path, reps: int, label: str
+) -> dict[str, Path]:
     """Time each variant ``reps`` times (order alternating) and replay its statements; returns each
     variant's replayed warehouse (same file name as headwater's, so `current_database()` matches)."""
     config = duckdb_config(project)
@@ -264,7 +272,9 @@ def compare(project: Path, variants: list[Variant], scratch: Path, reps: int, la
 
 
 def _pair_row(name: str, v: Variant, goal: str = "(info)") -> Row:
-    return Row(name, fmt_s(v.hw.median), fmt_s(v.raw.median), f"{v.hw.median / v.raw.median:.2f}x", goal)
+    return Row(
+        name, fmt_s(v.hw.median), fmt_s(v.raw.median), f"{v.hw.median / v.raw.median:.2f}x", goal
+    )
 
 
 def _bucket(p: dict[str, Any], prefix: str) -> str:
@@ -296,7 +306,9 @@ def bench_day(workdir: Path, scale: float, reps: int) -> tuple[list[Row], dict[s
     scratch.mkdir(parents=True)
     hw = [*headwater_cmd(), "--project-dir", str(root)]
     run_process([*headwater_cmd(), "demo", str(root), "--scale", str(scale), "--no-build"])
-    first = run_process([*hw, "run"])  # the whole demo, once: the warehouse the incremental run writes into
+    first = run_process(
+        [*hw, "run"]
+    )  # the whole demo, once: the warehouse the incremental run writes into
     log(f"day: demo at scale {scale} generated; first `headwater run` {first.seconds:.2f}s")
 
     # A day of raw events arrives: the next month's partition of the source's Parquet files.
@@ -306,7 +318,13 @@ def bench_day(workdir: Path, scale: float, reps: int) -> tuple[list[Row], dict[s
     import duckdb
 
     con = duckdb.connect()
-    con.execute(NEW_DAY.format(glob=raw / "**" / "*.parquet", last=raw / "event_month=2025-12" / "data.parquet", out=out))
+    con.execute(
+        NEW_DAY.format(
+            glob=raw / "**" / "*.parquet",
+            last=raw / "event_month=2025-12" / "data.parquet",
+            out=out,
+        )
+    )
     new_rows = con.execute(f"SELECT count(*) FROM read_parquet('{out}')").fetchone()[0]
     con.close()
     _save(root, scratch / "before_load")
@@ -320,9 +338,14 @@ def bench_day(workdir: Path, scale: float, reps: int) -> tuple[list[Row], dict[s
     table = '"main"."fct_web_events"'
     total_rows = _scalar(root / WAREHOUSE, "SELECT count(*) FROM raw.web_events")
 
-    one_day = ["--vars", "{late_event_days: -1}"]  # `event_date >= max(event_date) + 1`: the new day only
+    one_day = [
+        "--vars",
+        "{late_event_days: -1}",
+    ]  # `event_date >= max(event_date) + 1`: the new day only
     inc = Variant("incremental", [*hw, *one_day, "run", "-s", "fct_web_events"], day_state)
-    full = Variant("full_refresh", [*hw, *one_day, "run", "-s", "fct_web_events", "--full-refresh"], day_state)
+    full = Variant(
+        "full_refresh", [*hw, *one_day, "run", "-s", "fct_web_events", "--full-refresh"], day_state
+    )
     run_process(inc.cmd)  # warm-up: the parse cache for these vars
     replayed = compare(root, [inc, full], scratch, reps, "day")
 
@@ -331,14 +354,23 @@ def bench_day(workdir: Path, scale: float, reps: int) -> tuple[list[Row], dict[s
     _restore(day_state, root)
     profiles = {"incremental": profile([*inc.cmd[1:]], scratch, "day_incremental")}
     checks["incremental"] = _checksum(root / WAREHOUSE, table)
-    checks["incremental_new_day_rows"] = _scalar(root / WAREHOUSE, f"SELECT count(*) FROM {table} WHERE event_date = DATE '2026-01-01'")
+    checks["incremental_new_day_rows"] = _scalar(
+        root / WAREHOUSE, f"SELECT count(*) FROM {table} WHERE event_date = DATE '2026-01-01'"
+    )
     _restore(day_state, root)
     profiles["full_refresh"] = profile([*full.cmd[1:]], scratch, "day_full")
     checks["full_refresh"] = _checksum(root / WAREHOUSE, table)
     checks["replay_incremental"] = _checksum(replayed["incremental"], table)
     checks["replay_full_refresh"] = _checksum(replayed["full_refresh"], table)
-    same = checks["incremental"] == checks["full_refresh"] == checks["replay_full_refresh"] == checks["replay_incremental"]
-    same &= checks["incremental"][0] == total_rows and checks["incremental_new_day_rows"] == new_rows
+    same = (
+        checks["incremental"]
+        == checks["full_refresh"]
+        == checks["replay_full_refresh"]
+        == checks["replay_incremental"]
+    )
+    same &= (
+        checks["incremental"][0] == total_rows and checks["incremental_new_day_rows"] == new_rows
+    )
 
     # The demo as shipped: the incremental variant restates the last 3 days too (late events).
     shipped = Variant("as_shipped", [*hw, "run", "-s", "fct_web_events"], day_state)
@@ -351,7 +383,10 @@ def bench_day(workdir: Path, scale: float, reps: int) -> tuple[list[Row], dict[s
 
     inc_share, raw_share = inc.hw.median / full.hw.median, inc.raw.median / full.raw.median
     sql_inc, sql_full = profiles["incremental"]["sql_s"], profiles["full_refresh"]["sql_s"]
-    days = _scalar(day_state / "warehouse.duckdb", "SELECT count(DISTINCT cast(event_ts AS DATE)) FROM raw.web_events")
+    days = _scalar(
+        day_state / "warehouse.duckdb",
+        "SELECT count(DISTINCT cast(event_ts AS DATE)) FROM raw.web_events",
+    )
     rows = [
         _pair_row(f"day: full refresh fct_web_events ({days} days)", full),
         _pair_row(f"day: incremental, 1 new day ({new_rows:,} rows)", inc),
@@ -432,12 +467,16 @@ def bench_merge(workdir: Path, n: int, reps: int) -> tuple[list[Row], dict[str, 
         f"{updated:,} updated + {added:,} new rows in the source")  # fmt: skip
 
     merge = Variant("merge", [*hw, "run", "-s", "items_current"], changed_state)
-    full = Variant("full_refresh", [*hw, "run", "-s", "items_current", "--full-refresh"], changed_state)
+    full = Variant(
+        "full_refresh", [*hw, "run", "-s", "items_current", "--full-refresh"], changed_state
+    )
     di = Variant("delete_insert", [*hw, "run", "-s", "items_current_di"], changed_state)
     replayed = compare(root, [merge, full, di], scratch, reps, "merge")
     table = '"main"."items_current"'
     replayed_di = replayed.pop("delete_insert")
-    checks: dict[str, Any] = {f"replay_{name}": _checksum(path, table) for name, path in replayed.items()}
+    checks: dict[str, Any] = {
+        f"replay_{name}": _checksum(path, table) for name, path in replayed.items()
+    }
     _restore(changed_state, root)
     profiles = {"merge": profile(merge.cmd[1:], scratch, "merge")}
     checks["merge"] = _checksum(db, table)
@@ -449,8 +488,22 @@ def bench_merge(workdir: Path, n: int, reps: int) -> tuple[list[Row], dict[str, 
     profiles["delete_insert"] = profile(di.cmd[1:], scratch, "merge_delete_insert")
     checks["delete_insert_model"] = _checksum(db, '"main"."items_current_di"')
     checks["delete_insert_replay"] = _checksum(replayed_di, '"main"."items_current_di"')
-    same = len({checks[k] for k in ("merge", "full_refresh", "source", "delete_insert_model", "delete_insert_replay",
-                                    *(f"replay_{k}" for k in replayed))}) == 1
+    same = (
+        len(
+            {
+                checks[k]
+                for k in (
+                    "merge",
+                    "full_refresh",
+                    "source",
+                    "delete_insert_model",
+                    "delete_insert_replay",
+                    *(f"replay_{k}" for k in replayed),
+                )
+            }
+        )
+        == 1
+    )
     for name, p in profiles.items():
         log(f"merge: profile {name}:\n{_profile_text(p)}")
     m = f"{n / 1e6:g}M"
@@ -492,7 +545,9 @@ FROM range({n}) AS r(i)
 
 def snapshot_available(workdir: Path) -> str | None:
     """None when `headwater snapshot` works on a tiny project, else why not."""
-    if not (Path(__file__).resolve().parent.parent / "src" / "headwater" / "materialize" / "snapshot.py").exists():
+    if not (
+        Path(__file__).resolve().parent.parent / "src" / "headwater" / "materialize" / "snapshot.py"
+    ).exists():
         return "src/headwater/materialize/snapshot.py does not exist yet"
     root = workdir / "incr_snapshot_probe"
     shutil.rmtree(root, ignore_errors=True)
@@ -502,7 +557,11 @@ def snapshot_available(workdir: Path) -> str | None:
         "snapshots/customers_snapshot.sql": SNAPSHOT,
     })  # fmt: skip
     (root / ".headwater").mkdir()
-    _sql(root / WAREHOUSE, "CREATE SCHEMA src", f"CREATE TABLE src.customers AS {CUSTOMERS.format(n=10)}")
+    _sql(
+        root / WAREHOUSE,
+        "CREATE SCHEMA src",
+        f"CREATE TABLE src.customers AS {CUSTOMERS.format(n=10)}",
+    )
     proc = run_process([*headwater_cmd(), "--project-dir", str(root), "snapshot"], check=False)
     if proc.returncode != 0:
         return f"`headwater snapshot` on a 10-row project exited with {proc.returncode}: {proc.output.strip()[-400:]}"
@@ -517,7 +576,9 @@ def bench_snapshot(workdir: Path, n: int, reps: int) -> tuple[list[Row], dict[st
     why = snapshot_available(workdir)
     if why is not None:
         log(f"snapshot: not run: {why}")
-        return [Row(f"snapshot: {n / 1e6:g}M customers", "not run", goal="(feature missing)", ok=None)], {"not_run": why}
+        return [
+            Row(f"snapshot: {n / 1e6:g}M customers", "not run", goal="(feature missing)", ok=None)
+        ], {"not_run": why}
     root = workdir / "incr_snapshot"
     scratch = workdir / "incr_snapshot_scratch"
     for path in (root, scratch):
@@ -545,7 +606,10 @@ def bench_snapshot(workdir: Path, n: int, reps: int) -> tuple[list[Row], dict[st
     v2 = Variant("changed", [*hw, "snapshot"], second_state)
     replayed_dbs = compare(root, [v1, v2], scratch, reps, "snapshot")
     table = "snapshots.customers_snapshot"
-    counts = "SELECT count(*) FILTER (WHERE dbt_valid_to IS NULL), count(*) FILTER (WHERE dbt_valid_to IS NOT NULL) FROM " + table
+    counts = (
+        "SELECT count(*) FILTER (WHERE dbt_valid_to IS NULL), count(*) FILTER (WHERE dbt_valid_to IS NOT NULL) FROM "
+        + table
+    )
 
     def state_of(path: Path) -> tuple:
         import duckdb
@@ -568,8 +632,18 @@ def bench_snapshot(workdir: Path, n: int, reps: int) -> tuple[list[Row], dict[st
     rows = [
         _pair_row(f"snapshot: first, {m} customers", v1),
         _pair_row(f"snapshot: 1% changed ({changed:,})", v2),
-        Row("snapshot: peak RSS first / changed", fmt_mib(v1.hw.max_rss), fmt_mib(v2.hw.max_rss), goal="(info)"),
-        Row("snapshot: check", f"{after[0]:,} current + {after[1]:,} closed", goal="= replay, 1% closed", ok=ok),
+        Row(
+            "snapshot: peak RSS first / changed",
+            fmt_mib(v1.hw.max_rss),
+            fmt_mib(v2.hw.max_rss),
+            goal="(info)",
+        ),
+        Row(
+            "snapshot: check",
+            f"{after[0]:,} current + {after[1]:,} closed",
+            goal="= replay, 1% closed",
+            ok=ok,
+        ),
     ]
     data = {"rows": n, "changed": changed, "first": v1.to_dict(), "changed_run": v2.to_dict(),
             "current_and_closed": after, "replay_current_and_closed": replayed, "profiles": profiles}  # fmt: skip
@@ -607,9 +681,23 @@ def bench_backfill(workdir: Path, per_day: int, reps: int) -> tuple[list[Row], d
     n = per_day * 365
     db = root / WAREHOUSE
     db.parent.mkdir(parents=True)
-    _sql(db, "CREATE SCHEMA src", f"CREATE TABLE src.events AS {EVENTS.format(n=n, step=365 * 86400 * 10**6 // n)}")
+    _sql(
+        db,
+        "CREATE SCHEMA src",
+        f"CREATE TABLE src.events AS {EVENTS.format(n=n, step=365 * 86400 * 10**6 // n)}",
+    )
     hw = [*headwater_cmd(), "--project-dir", str(root)]
-    cmd = [*hw, "backfill", "fct_events", "--start", "2025-01-01", "--end", "2026-01-01", "--rerun", "all"]
+    cmd = [
+        *hw,
+        "backfill",
+        "fct_events",
+        "--start",
+        "2025-01-01",
+        "--end",
+        "2026-01-01",
+        "--rerun",
+        "all",
+    ]
     first = run_process(cmd)  # warm-up: creates the table, fills every interval and the parse cache
     state = scratch / "built"
     _save(root, state)
@@ -623,7 +711,13 @@ def bench_backfill(workdir: Path, per_day: int, reps: int) -> tuple[list[Row], d
     replayed = _checksum(replay_db, table)
     src = _scalar(db, "SELECT count(*) FROM src.events")
     ledger = _ledger(root)
-    ok = built == replayed and built[0] == src and ledger == 365 and v.same_statements and v.statements > 0
+    ok = (
+        built == replayed
+        and built[0] == src
+        and ledger == 365
+        and v.same_statements
+        and v.statements > 0
+    )
     log(f"backfill: profile (365 intervals):\n{_profile_text(prof, per=365)}")
     overhead_ms = (v.hw.median - v.raw.median) / 365 * 1000
     rows = [
@@ -680,7 +774,10 @@ def bench(workdir: Path, quick: bool, scale: float = 1.0) -> IncrementalResult:
             part_rows, part = fn()
         except RuntimeError as exc:  # a failing headwater command: report it, keep the others
             log(f"{name}: FAILED: {exc}")
-            part_rows, part = [Row(f"{name}: FAILED", str(exc).strip().splitlines()[0][:60], ok=False)], {"error": str(exc)[-3000:]}
+            part_rows, part = (
+                [Row(f"{name}: FAILED", str(exc).strip().splitlines()[0][:60], ok=False)],
+                {"error": str(exc)[-3000:]},
+            )
         rows += part_rows
         data[name] = part
         data["seconds"][name] = round(time.perf_counter() - started, 1)
@@ -693,7 +790,9 @@ if __name__ == "__main__":
 
     from common import child_environment, render_table
 
-    parser = argparse.ArgumentParser(description="incremental benchmarks alone (run.py runs them too)")
+    parser = argparse.ArgumentParser(
+        description="incremental benchmarks alone (run.py runs them too)"
+    )
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--scale", type=float, default=None)
     parser.add_argument("--only", choices=["day", "merge", "snapshot", "backfill"])

@@ -107,7 +107,11 @@ def _replayable(trace: Path) -> int:
     """Statements a replay can run: every one, unless the run copied rows in (COPY FROM STDIN
     has no data in the trace); returns how many statements the trace holds."""
     statements = read_trace(trace)
-    copies = [s for s in statements if re.match(r"\s*COPY\b.*FROM STDIN", s, re.I | re.S) and "hw-copy-data" not in s]
+    copies = [
+        s
+        for s in statements
+        if re.match(r"\s*COPY\b.*FROM STDIN", s, re.I | re.S) and "hw-copy-data" not in s
+    ]
     if copies:
         raise RuntimeError(f"{len(copies)} COPY statements of the traced run have no recorded rows")
     return len(statements)
@@ -141,7 +145,9 @@ def _time(result: PgResult, root: Path, command: list[str], reset: list[str], re
     """Alternate headwater and the replay, each from the state ``reset`` leaves (untimed)."""
     trace = root / "trace.jsonl"
     run_process(headwater_cmd() + reset, cwd=root, check=False)
-    run_process([*headwater_cmd(), *command, "--threads", "1"], cwd=root, env=_trace_env(trace), check=False)
+    run_process(
+        [*headwater_cmd(), *command, "--threads", "1"], cwd=root, env=_trace_env(trace), check=False
+    )
     result.statements = _replayable(trace)
     result.samples = {"headwater": Samples(), "replay": Samples()}
     for rep in range(reps):
@@ -159,14 +165,17 @@ def wide_views(workdir: Path, reps: int) -> PgResult:
 
     root = generate(workdir / "pg_wide_views", "views")
     (root / "sources.yml").write_text(
-        "version: 2\nsources:\n  - name: raw\n    schema: raw\n    tables:\n      - name: events\n", encoding="utf-8"
+        "version: 2\nsources:\n  - name: raw\n    schema: raw\n    tables:\n      - name: events\n",
+        encoding="utf-8",
     )
     _with_pg_target(root)
     fresh_database()
     table = pq.read_table(root / "data" / "raw" / "events.parquet")
     with psycopg.connect(autocommit=True, **conninfo()) as con:
         con.execute("CREATE SCHEMA raw")
-        con.execute("CREATE TABLE raw.events (id bigint, user_id bigint, category text, amount double precision)")
+        con.execute(
+            "CREATE TABLE raw.events (id bigint, user_id bigint, category text, amount double precision)"
+        )
         with con.cursor().copy("COPY raw.events FROM STDIN") as copy:
             for row in zip(*(c.to_pylist() for c in table.columns), strict=True):
                 copy.write_row(row)

@@ -158,14 +158,31 @@ def suite_100() -> tuple[list[dict], str]:
         kind = i % 5
         if kind in (0, 1, 2):
             a, b = lo - k, hi + k
-            exps.append({"type": "expect_column_values_to_be_between", "kwargs": {"column": col, "min_value": a, "max_value": b}})
-            exprs.append(f"count(*) FILTER (WHERE {col} IS NOT NULL AND NOT ({col} >= {a} AND {col} <= {b}))")
+            exps.append(
+                {
+                    "type": "expect_column_values_to_be_between",
+                    "kwargs": {"column": col, "min_value": a, "max_value": b},
+                }
+            )
+            exprs.append(
+                f"count(*) FILTER (WHERE {col} IS NOT NULL AND NOT ({col} >= {a} AND {col} <= {b}))"
+            )
             exprs.append(f"count({col})")
         elif kind == 3:
-            exps.append({"type": "expect_column_mean_to_be_between", "kwargs": {"column": col, "min_value": lo - k, "max_value": hi + k}})
+            exps.append(
+                {
+                    "type": "expect_column_mean_to_be_between",
+                    "kwargs": {"column": col, "min_value": lo - k, "max_value": hi + k},
+                }
+            )
             exprs.append(f"avg({col})")
         else:
-            exps.append({"type": "expect_column_values_to_not_be_null", "kwargs": {"column": col, "mostly": 0.9 - k / 1000}})
+            exps.append(
+                {
+                    "type": "expect_column_values_to_not_be_null",
+                    "kwargs": {"column": col, "mostly": 0.9 - k / 1000},
+                }
+            )
             exprs.append(f"count(*) FILTER (WHERE {col} IS NULL)")
         i += 1
     return exps, f"SELECT {', '.join(dict.fromkeys(exprs))} FROM {TABLE}"
@@ -239,7 +256,11 @@ def child(mode: str, db: str) -> None:
     import duckdb
 
     con = duckdb.connect(db, read_only=True)
-    variants = {"headwater": _headwater(suite_20()), "single_pass": _raw(HAND_20), "per_query": _raw(PER_QUERY_20)}
+    variants = {
+        "headwater": _headwater(suite_20()),
+        "single_pass": _raw(HAND_20),
+        "per_query": _raw(PER_QUERY_20),
+    }
     variants[mode](con)
     con.close()
 
@@ -282,8 +303,13 @@ class QualityResult:
         ] + (self.files.rows_() if self.files else [])  # fmt: skip
 
 
-def bench(workdir: Path, reps: int, rows: int = 10_000_000, rows_100: int = 1_000_000) -> QualityResult:
-    db20, db100 = workdir / "quality" / f"orders_{rows}.duckdb", workdir / "quality" / f"orders_{rows_100}.duckdb"
+def bench(
+    workdir: Path, reps: int, rows: int = 10_000_000, rows_100: int = 1_000_000
+) -> QualityResult:
+    db20, db100 = (
+        workdir / "quality" / f"orders_{rows}.duckdb",
+        workdir / "quality" / f"orders_{rows_100}.duckdb",
+    )
     started = time.perf_counter()
     generate(db20, rows)
     generate(db100, rows_100)
@@ -296,11 +322,17 @@ def bench(workdir: Path, reps: int, rows: int = 10_000_000, rows_100: int = 1_00
         f"{t20.median('single_pass'):.3f}s, per query {t20.median('per_query'):.3f}s")  # fmt: skip
     rss = {}
     for mode in ("headwater", "single_pass", "per_query"):
-        proc = run_process([sys.executable, "-c", CHILD, str(Path(__file__).resolve().parent), mode, str(db20)])
+        proc = run_process(
+            [sys.executable, "-c", CHILD, str(Path(__file__).resolve().parent), mode, str(db20)]
+        )
         rss[mode] = proc.peak_rss
     exps, single = suite_100()
-    t100 = _time_variants(db100, {"headwater": _headwater(exps), "single_pass": _raw([single])}, max(reps, 5))
-    log(f"quality: 100 expectations: headwater {t100.median('headwater'):.3f}s, single pass {t100.median('single_pass'):.3f}s")
+    t100 = _time_variants(
+        db100, {"headwater": _headwater(exps), "single_pass": _raw([single])}, max(reps, 5)
+    )
+    log(
+        f"quality: 100 expectations: headwater {t100.median('headwater'):.3f}s, single pass {t100.median('single_pass'):.3f}s"
+    )
     files = bench_files(workdir, max(reps, 5), min(rows, 3_000_000))
     return QualityResult(rows, t20, rss, rows_100, t100, checks, files)
 
@@ -313,6 +345,7 @@ def _same_answers(db: Path) -> dict[str, object]:
 
     con = duckdb.connect(str(db), read_only=True)
     try:
+
         def execute(sql: str):
             cur = con.execute(sql)
             return [d[0] for d in cur.description], cur.fetchall()
@@ -327,8 +360,15 @@ def _same_answers(db: Path) -> dict[str, object]:
     unique = by_type[1]["result"]["unexpected_count"]
     ok = regex == hand[9] and unique == dups and by_type[18]["result"]["observed_value"] == hand[0]
     if not ok:
-        raise RuntimeError(f"headwater and the hand-written SQL disagree: regex {regex} vs {hand[9]}, unique {unique} vs {dups}")
-    return {"regex_unexpected": regex, "duplicate_rows": unique, "rows": hand[0], "suite_success": suite.success}
+        raise RuntimeError(
+            f"headwater and the hand-written SQL disagree: regex {regex} vs {hand[9]}, unique {unique} vs {dups}"
+        )
+    return {
+        "regex_unexpected": regex,
+        "duplicate_rows": unique,
+        "rows": hand[0],
+        "suite_success": suite.success,
+    }
 
 
 # -- 20 expectations on Parquet files, whole processes -----------------------------------------
@@ -370,8 +410,11 @@ def generate_files(folder: Path, rows: int, parts: int = FILE_PARTS) -> list[Pat
 def hand_files(src: str) -> dict[str, list[str]]:
     """suite_20 by hand on files: one wide scan (+ the uniqueness GROUP BY and the columns), or
     one query per column. Both match text the way headwater does (`regexp_matches`)."""
-    one_scan = [HAND_20[0].replace(TABLE, src).replace("regexp_full_match", "regexp_matches"),
-                HAND_20[1].replace(TABLE, src), f"DESCRIBE SELECT * FROM {src}"]
+    one_scan = [
+        HAND_20[0].replace(TABLE, src).replace("regexp_full_match", "regexp_matches"),
+        HAND_20[1].replace(TABLE, src),
+        f"DESCRIBE SELECT * FROM {src}",
+    ]
     per_column = [
         f"SELECT count(*) FROM {src}",
         f"SELECT count(*) - count(id) FROM {src}",
@@ -425,7 +468,9 @@ def bench_files(workdir: Path, reps: int, rows: int = 3_000_000) -> FilesResult:
     data = base / "data"
     paths = generate_files(data, rows)
     suite = base / "suite_20.json"
-    suite.write_text(json.dumps({"name": "orders_20", "expectations": suite_20()}, indent=1), encoding="utf-8")
+    suite.write_text(
+        json.dumps({"name": "orders_20", "expectations": suite_20()}, indent=1), encoding="utf-8"
+    )
     src = "read_parquet([" + ", ".join(f"'{p}'" for p in paths) + "])"
     commands = {"headwater": [*headwater_cmd(), "validate", str(data), "--suite", str(suite)]}
     for name, statements in hand_files(src).items():
@@ -440,7 +485,10 @@ def bench_files(workdir: Path, reps: int, rows: int = 3_000_000) -> FilesResult:
         order = list(commands.items())
         for name, cmd in order if rep % 2 == 0 else reversed(order):
             samples[name].add(run_process(cmd))
-    log("quality: Parquet, whole processes: " + ", ".join(f"{k} {v.median:.3f}s" for k, v in samples.items()))
+    log(
+        "quality: Parquet, whole processes: "
+        + ", ".join(f"{k} {v.median:.3f}s" for k, v in samples.items())
+    )
     return FilesResult(rows, samples, _time_layouts(data, suite, reps), checks)
 
 
@@ -478,7 +526,12 @@ def _same_file_answers(data: Path, suite: Path, per_column: list[str]) -> dict[s
     if got != (rows, duplicates, regex, quantity_sum):
         raise RuntimeError(f"headwater and the hand-written plan disagree on the files: {got} vs "
                            f"{(rows, duplicates, regex, quantity_sum)}")  # fmt: skip
-    return {"rows": rows, "duplicate_rows": duplicates, "regex_unexpected": regex, "quantity_sum": quantity_sum}
+    return {
+        "rows": rows,
+        "duplicate_rows": duplicates,
+        "regex_unexpected": regex,
+        "quantity_sum": quantity_sum,
+    }
 
 
 if __name__ == "__main__":
@@ -488,7 +541,9 @@ if __name__ == "__main__":
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--workdir", default="/tmp/headwater_bench")
-    parser.add_argument("--files-only", action="store_true", help="only the Parquet whole-process rows")
+    parser.add_argument(
+        "--files-only", action="store_true", help="only the Parquet whole-process rows"
+    )
     args = parser.parse_args()
     import os
 

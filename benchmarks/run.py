@@ -53,9 +53,23 @@ def _merged(path: Path, new: dict[str, Any], only: str) -> dict[str, Any]:
     except (OSError, ValueError):
         return new
     firsts = {row["benchmark"].split(":")[0].split()[0] for row in new["table"]}
-    kept = [row for row in old.get("table", []) if row["benchmark"].split(":")[0].split()[0] not in firsts]
-    merged = {**old, **{k: v for k, v in new.items() if k not in ("params", "table", "total_s", "machine", "git")}}
-    merged[f"{only}_run"] = {"machine": new["machine"], "git": new["git"]}  # the top-level ones describe the others
+    kept = [
+        row
+        for row in old.get("table", [])
+        if row["benchmark"].split(":")[0].split()[0] not in firsts
+    ]
+    merged = {
+        **old,
+        **{
+            k: v
+            for k, v in new.items()
+            if k not in ("params", "table", "total_s", "machine", "git")
+        },
+    }
+    merged[f"{only}_run"] = {
+        "machine": new["machine"],
+        "git": new["git"],
+    }  # the top-level ones describe the others
     merged["params"] = {**old.get("params", {}), **new["params"]}
     merged["table"] = kept + new["table"]
     merged["total_s_by_only"] = {**old.get("total_s_by_only", {}), only: new["total_s"]}
@@ -68,7 +82,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--scale", type=float, default=None, help="demo scale (default 1, 0.2 with --quick)"
     )
-    parser.add_argument("--only", choices=["wide", "demo", "quality", "incremental", "extract", "anomaly", "dbt", "postgres"], help="run one benchmark")
+    parser.add_argument(
+        "--only",
+        choices=["wide", "demo", "quality", "incremental", "extract", "anomaly", "dbt", "postgres"],
+        help="run one benchmark",
+    )
     parser.add_argument("--workdir", default="/tmp/headwater_bench", help="scratch folder")
     parser.add_argument("--output", default=str(Path(__file__).resolve().parent / "results.json"))
     args = parser.parse_args(argv)
@@ -108,7 +126,9 @@ def main(argv: list[str] | None = None) -> int:
             rows += result.rows()
             results["demo"] = result.to_dict()
     if args.only in (None, "quality"):
-        q = quality.bench(workdir, 3 if args.quick else 7, rows=2_000_000 if args.quick else 10_000_000)
+        q = quality.bench(
+            workdir, 3 if args.quick else 7, rows=2_000_000 if args.quick else 10_000_000
+        )
         rows += q.rows()
         results["quality"] = q.to_dict()
     if args.only in (None, "incremental"):
@@ -153,7 +173,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.only in (None, "incremental"):
         reps.append(f"{2 if args.quick else 3} (incremental)")
     if args.only in (None, "extract"):
-        reps.append(f"{2 if args.quick else 3} (extract files / postgres; http {3 if args.quick else 5})")
+        reps.append(
+            f"{2 if args.quick else 3} (extract files / postgres; http {3 if args.quick else 5})"
+        )
     if args.only in (None, "dbt"):
         reps.append(f"{2 if args.quick else 3} (dbt project)")
     print(

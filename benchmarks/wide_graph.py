@@ -166,7 +166,10 @@ left join {{{{ ref('{link}') }}}} as b on a.id = b.id
     return out
 
 
-PROJECTS: dict[str, Callable[[], dict[str, tuple[str, str]]]] = {"mixed": models, "views": views_models}
+PROJECTS: dict[str, Callable[[], dict[str, tuple[str, str]]]] = {
+    "mixed": models,
+    "views": views_models,
+}
 
 _REF = re.compile(r"\{\{\s*ref\('(\w+)'\)\s*\}\}")
 _SOURCE = re.compile(r"\{\{\s*source\('raw',\s*'events'\)\s*\}\}")
@@ -211,8 +214,6 @@ def generate(root: Path, project: str = "mixed") -> Path:
     finally:
         con.close()
     return root
-
-
 
 
 @dataclass
@@ -266,9 +267,17 @@ class ProjectResult:
             **{key: s.to_dict() for key, s in self.samples.items()},
             "ratio_warm": round(self.ratio("headwater_warm"), 4),
             "per_node_overhead_ms": round(self.per_node_ms("headwater_warm"), 3),
-            "per_node_overhead_threads_1_ms": round(self.per_node_ms("headwater_warm_threads_1"), 3),
-            **({"fixed_overhead_ms": round(self.fixed_ms, 1), "marginal_per_node_ms": round(self.marginal_ms, 3)}
-               if "headwater_one" in self.samples else {}),
+            "per_node_overhead_threads_1_ms": round(
+                self.per_node_ms("headwater_warm_threads_1"), 3
+            ),
+            **(
+                {
+                    "fixed_overhead_ms": round(self.fixed_ms, 1),
+                    "marginal_per_node_ms": round(self.marginal_ms, 3),
+                }
+                if "headwater_one" in self.samples
+                else {}
+            ),
         }
 
     def rows(self) -> list[Row]:
@@ -276,32 +285,76 @@ class ProjectResult:
         hw, base = self.samples["headwater_warm"], self.samples["minimal"]
         ratio = self.ratio("headwater_warm")
         out = [
-            Row(f"{self.label}: run warm ({what}) vs minimal", fmt_s(hw.median), fmt_s(base.median),
-                f"{ratio:.2f}x", "<= 1.5x", ratio <= 1.5),
-            Row(f"{self.label}: run on a fresh warehouse file", fmt_s(self.median("headwater_fresh")),
-                fmt_s(base.median), f"{self.ratio('headwater_fresh'):.2f}x", "(info)"),
-            Row(f"{self.label}: run warm --threads 1", fmt_s(self.median("headwater_warm_threads_1")),
-                fmt_s(base.median), f"{self.ratio('headwater_warm_threads_1'):.2f}x", "(info)"),
-            Row(f"{self.label}: per-node overhead (4 / 1 threads)",
+            Row(
+                f"{self.label}: run warm ({what}) vs minimal",
+                fmt_s(hw.median),
+                fmt_s(base.median),
+                f"{ratio:.2f}x",
+                "<= 1.5x",
+                ratio <= 1.5,
+            ),
+            Row(
+                f"{self.label}: run on a fresh warehouse file",
+                fmt_s(self.median("headwater_fresh")),
+                fmt_s(base.median),
+                f"{self.ratio('headwater_fresh'):.2f}x",
+                "(info)",
+            ),
+            Row(
+                f"{self.label}: run warm --threads 1",
+                fmt_s(self.median("headwater_warm_threads_1")),
+                fmt_s(base.median),
+                f"{self.ratio('headwater_warm_threads_1'):.2f}x",
+                "(info)",
+            ),
+            Row(
+                f"{self.label}: per-node overhead (4 / 1 threads)",
                 f"{self.per_node_ms('headwater_warm'):+.2f} / {self.per_node_ms('headwater_warm_threads_1'):+.2f} ms",
-                goal="(info)"),
-            Row(f"{self.label}: statements (headwater / minimal)", f"{self.statements}", f"{self.minimal_statements}",
-                goal="same relations", ok=self.same_relations),
-            Row(f"{self.label}: run warm peak RSS", fmt_mib(hw.max_rss), fmt_mib(base.max_rss),
-                f"{hw.max_rss / base.max_rss:.2f}x", "(info)"),
+                goal="(info)",
+            ),
+            Row(
+                f"{self.label}: statements (headwater / minimal)",
+                f"{self.statements}",
+                f"{self.minimal_statements}",
+                goal="same relations",
+                ok=self.same_relations,
+            ),
+            Row(
+                f"{self.label}: run warm peak RSS",
+                fmt_mib(hw.max_rss),
+                fmt_mib(base.max_rss),
+                f"{hw.max_rss / base.max_rss:.2f}x",
+                "(info)",
+            ),
         ]
         if "headwater_one" in self.samples:
-            out.append(Row(f"{self.label}: fixed cost / each further model",
-                           f"{self.fixed_ms:+.0f} ms / {self.marginal_ms:+.2f} ms",
-                           f"{fmt_s(self.median('headwater_one'))} vs {fmt_s(self.median('minimal_one'))}",
-                           goal="(info)"))
+            out.append(
+                Row(
+                    f"{self.label}: fixed cost / each further model",
+                    f"{self.fixed_ms:+.0f} ms / {self.marginal_ms:+.2f} ms",
+                    f"{fmt_s(self.median('headwater_one'))} vs {fmt_s(self.median('minimal_one'))}",
+                    goal="(info)",
+                )
+            )
         if "replay" in self.samples:
             replay = self.samples["replay"]
-            out.append(Row(f"{self.label}: run warm --threads 1 vs replay of its own statements",
-                           fmt_s(self.median("headwater_warm_threads_1")), fmt_s(replay.median),
-                           f"{self.ratio('headwater_warm_threads_1', 'replay'):.2f}x", "(info)"))
-            out.append(Row(f"{self.label}: replay check", f"{self.statements} statements",
-                           goal="same SQL, same relations", ok=self.same_statements and self.replay_matches))
+            out.append(
+                Row(
+                    f"{self.label}: run warm --threads 1 vs replay of its own statements",
+                    fmt_s(self.median("headwater_warm_threads_1")),
+                    fmt_s(replay.median),
+                    f"{self.ratio('headwater_warm_threads_1', 'replay'):.2f}x",
+                    "(info)",
+                )
+            )
+            out.append(
+                Row(
+                    f"{self.label}: replay check",
+                    f"{self.statements} statements",
+                    goal="same SQL, same relations",
+                    ok=self.same_statements and self.replay_matches,
+                )
+            )
         return out  # fmt: skip
 
 
@@ -338,7 +391,10 @@ def _timed(variants: list[Variant], reps: int, label: str) -> dict[str, Samples]
         for key, prepare, cmd in variants if i % 2 == 0 else variants[::-1]:
             prepare()
             samples[key].add(run_process(cmd))
-        log(f"{label}: rep {i + 1}/{reps}: " + ", ".join(f"{k} {s.seconds[-1]:.3f}s" for k, s in samples.items()))
+        log(
+            f"{label}: rep {i + 1}/{reps}: "
+            + ", ".join(f"{k} {s.seconds[-1]:.3f}s" for k, s in samples.items())
+        )
     return samples
 
 
@@ -354,7 +410,10 @@ def bench_project(workdir: Path, project: str, reps: int) -> ProjectResult:
     first = run_process(run)  # parses, fills the cache, builds everything from nothing
     run_process(run)  # warm-up: cache warm, relations exist
     warehouse, state = root / WAREHOUSE, root / ".headwater" / "state.db"
-    snapshot, state_snapshot = scratch / "snapshot" / "warehouse.duckdb", scratch / "snapshot" / "state.db"
+    snapshot, state_snapshot = (
+        scratch / "snapshot" / "warehouse.duckdb",
+        scratch / "snapshot" / "state.db",
+    )
     copy_db(warehouse, snapshot)
     shutil.copyfile(state, state_snapshot)
 
@@ -385,7 +444,9 @@ def bench_project(workdir: Path, project: str, reps: int) -> ProjectResult:
     minimal_db.parent.mkdir(parents=True)
     minimal_run = minimal_cmd(minimal_db, minimal_file, config)
     one_file, one_db = scratch / "minimal_one.json", scratch / "minimal_one" / "warehouse.duckdb"
-    one_file.write_text(json.dumps(minimal[:3]), encoding="utf-8")  # the schema, the source, the first model
+    one_file.write_text(
+        json.dumps(minimal[:3]), encoding="utf-8"
+    )  # the schema, the source, the first model
     one_db.parent.mkdir(parents=True)
     run_process(minimal_run)  # warm-up of the baseline too
     log(f"{label}: headwater {len(statements)} statements, minimal {len(minimal)}; config {config}")
@@ -404,9 +465,13 @@ def bench_project(workdir: Path, project: str, reps: int) -> ProjectResult:
         ]
     replay_db = scratch / "replay" / "warehouse.duckdb"
     if project == "mixed":
-        variants.append(("replay", lambda: copy_db(snapshot, replay_db), replay_cmd(replay_db, trace, config)))
+        variants.append(
+            ("replay", lambda: copy_db(snapshot, replay_db), replay_cmd(replay_db, trace, config))
+        )
     samples = _timed(variants, reps, label)
-    result = ProjectResult(project, first.seconds, len(statements), len(minimal), samples, same_statements=same)
+    result = ProjectResult(
+        project, first.seconds, len(statements), len(minimal), samples, same_statements=same
+    )
     result.same_relations = relations(minimal_db) == relations(warehouse)
     if project == "mixed":
         result.replay_matches = relations(replay_db) == relations(warehouse)

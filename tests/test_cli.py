@@ -27,7 +27,9 @@ def project(make_project) -> Path:
 
 
 def test_version_and_module_entry_point() -> None:
-    out = subprocess.run([sys.executable, "-m", "headwater", "--version"], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "headwater", "--version"], capture_output=True, text=True, check=True
+    )
     assert out.stdout.startswith("headwater ")
 
 
@@ -41,9 +43,23 @@ def test_build_then_query_formats(project: Path, cli) -> None:
     res = cli("build", "--project-dir", project)
     assert res.code == 0, res.out + res.err
     assert "Done in" in res.out
-    res = cli("query", "select id, name from main.fct order by id", "--project-dir", project, "--format", "json")
+    res = cli(
+        "query",
+        "select id, name from main.fct order by id",
+        "--project-dir",
+        project,
+        "--format",
+        "json",
+    )
     assert json.loads(res.out) == [{"id": 1, "name": "A"}, {"id": 2, "name": "B"}]
-    res = cli("query", "select id, name from main.fct order by id", "--project-dir", project, "--format", "csv")
+    res = cli(
+        "query",
+        "select id, name from main.fct order by id",
+        "--project-dir",
+        project,
+        "--format",
+        "csv",
+    )
     assert res.out.splitlines() == ["id,name", "1,A", "2,B"]
     res = cli("query", "select id from main.fct order by id", "--project-dir", project)
     assert "(2 rows)" in res.out
@@ -80,7 +96,9 @@ def test_compile_writes_files(project: Path, cli) -> None:
 
 
 def test_failing_check_exits_1(project: Path, cli) -> None:
-    (project / "models" / "staging" / "stg.sql").write_text("select * from (values (1, 'a'), (1, 'b')) v(id, name)")
+    (project / "models" / "staging" / "stg.sql").write_text(
+        "select * from (values (1, 'a'), (1, 'b')) v(id, name)"
+    )
     res = cli("build", "--project-dir", project)
     assert res.code == 1
     assert "not published" in res.out
@@ -130,8 +148,12 @@ def test_init_creates_a_buildable_skeleton(tmp_path: Path, cli) -> None:
 
 
 def test_vars_flag(make_project, cli) -> None:
-    root = make_project({"models/a.sql": "select {{ var('n') }} as n"}, BASE_PROJECT + "vars: {n: 1}\n")
+    root = make_project(
+        {"models/a.sql": "select {{ var('n') }} as n"}, BASE_PROJECT + "vars: {n: 1}\n"
+    )
     assert cli("run", "--project-dir", root, "--vars", "{n: 5}").code == 0
-    assert json.loads(cli("query", "select n from main.a", "--project-dir", root, "--format", "json").out) == [{"n": 5}]
+    assert json.loads(
+        cli("query", "select n from main.a", "--project-dir", root, "--format", "json").out
+    ) == [{"n": 5}]
     res = cli("run", "--project-dir", root, "--vars", "[1]")
     assert res.code == 2

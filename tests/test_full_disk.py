@@ -38,8 +38,12 @@ def _project(small_disk: Path, tmp_path: Path) -> Path:
     })  # fmt: skip
     first = _headwater(root, "build")
     assert first.returncode == 0, first.stdout + first.stderr
-    (root / "models" / "m.sql").write_text("{{ config(materialized='table') }}\nselect 2 as version\n")
-    assert _headwater(root, "compile").returncode == 0  # the parse cache is written while there is room
+    (root / "models" / "m.sql").write_text(
+        "{{ config(materialized='table') }}\nselect 2 as version\n"
+    )
+    assert (
+        _headwater(root, "compile").returncode == 0
+    )  # the parse cache is written while there is room
     return root
 
 
@@ -70,7 +74,9 @@ def test_disk_fills_during_a_run(small_disk: Path, tmp_path: Path, cli, monkeypa
     assert '"killed"' not in status.stdout  # the run that could not record its end left its status
 
 
-def test_full_disk_before_a_run_stops_it_with_a_clear_message(small_disk: Path, tmp_path: Path) -> None:
+def test_full_disk_before_a_run_stops_it_with_a_clear_message(
+    small_disk: Path, tmp_path: Path
+) -> None:
     root = _project(small_disk, tmp_path)
     _fill(small_disk)
     res = _headwater(root, "build")

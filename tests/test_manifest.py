@@ -44,7 +44,9 @@ def test_warm_load_does_not_import_parsers(make_project: Callable[..., Path]) ->
     assert type(node.meta) is dict and node.meta == {"owner": {"team": "data"}}
 
 
-def test_changed_model_is_recompiled_with_cached_templates(make_project: Callable[..., Path]) -> None:
+def test_changed_model_is_recompiled_with_cached_templates(
+    make_project: Callable[..., Path],
+) -> None:
     root = make_project(
         {
             "models/staging/a.sql": "select {{ var('x', 1) }} as id",
@@ -52,7 +54,9 @@ def test_changed_model_is_recompiled_with_cached_templates(make_project: Callabl
         }
     )
     Context(root).manifest  # noqa: B018 - fills the caches
-    (root / "models/staging/c.sql").write_text("select {{ var('x', 1) + 1 }} as id\n", encoding="utf-8")
+    (root / "models/staging/c.sql").write_text(
+        "select {{ var('x', 1) + 1 }} as id\n", encoding="utf-8"
+    )
     manifest = Context(root).manifest
     assert not manifest.from_cache
     assert manifest.nodes["model.t.a"].compiled_sql.strip() == "select 1 as id"

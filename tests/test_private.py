@@ -22,7 +22,9 @@ def _mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
-def test_state_folder_and_files_are_private(make_project: Callable[..., Path], cli, umask_022: None) -> None:
+def test_state_folder_and_files_are_private(
+    make_project: Callable[..., Path], cli, umask_022: None
+) -> None:
     root = make_project({"models/m.sql": "select 1 as x\n"})
     res = cli("build", "--project-dir", root)
     assert res.code == 0, res.out + res.err
@@ -34,7 +36,9 @@ def test_state_folder_and_files_are_private(make_project: Callable[..., Path], c
     assert all(_mode(p) & 0o077 == 0 for p in state.rglob("*") if p.is_dir())
 
 
-def test_existing_wide_state_is_narrowed(make_project: Callable[..., Path], cli, umask_022: None) -> None:
+def test_existing_wide_state_is_narrowed(
+    make_project: Callable[..., Path], cli, umask_022: None
+) -> None:
     root = make_project({"models/m.sql": "select 1 as x\n"})
     assert cli("build", "--project-dir", root).code == 0
     state = root / ".headwater"
@@ -42,10 +46,16 @@ def test_existing_wide_state_is_narrowed(make_project: Callable[..., Path], cli,
     os.chmod(state / "state.db", 0o644)
     os.chmod(state / "warehouse.duckdb", 0o644)
     assert cli("build", "--project-dir", root).code == 0
-    assert (_mode(state), _mode(state / "state.db"), _mode(state / "warehouse.duckdb")) == (0o700, 0o600, 0o600)
+    assert (_mode(state), _mode(state / "state.db"), _mode(state / "warehouse.duckdb")) == (
+        0o700,
+        0o600,
+        0o600,
+    )
 
 
-def test_warehouse_outside_the_state_folder(make_project: Callable[..., Path], cli, umask_022: None) -> None:
+def test_warehouse_outside_the_state_folder(
+    make_project: Callable[..., Path], cli, umask_022: None
+) -> None:
     yml = "name: t\ntargets:\n  dev: {engine: duckdb, path: wh/warehouse.duckdb}\n"
     root = make_project({"models/m.sql": "select 1 as x\n"}, project_yml=yml)
     assert cli("build", "--project-dir", root).code == 0

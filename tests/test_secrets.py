@@ -31,8 +31,14 @@ def test_one_letter_secret_is_masked_as_a_whole_token_only() -> None:
 
 def test_url_userinfo_and_secret_query_parameters() -> None:
     text = "cannot reach https://bob:hunter2@api.example.com/v1/items?page=3&api_key=k3y&X-Amz-Signature=ab12"
-    assert secrets.mask(text) == "cannot reach https://***@api.example.com/v1/items?page=3&api_key=***&X-Amz-Signature=***"
-    assert secrets.mask("see https://example.com/docs?q=keyboard") == "see https://example.com/docs?q=keyboard"
+    assert (
+        secrets.mask(text)
+        == "cannot reach https://***@api.example.com/v1/items?page=3&api_key=***&X-Amz-Signature=***"
+    )
+    assert (
+        secrets.mask("see https://example.com/docs?q=keyboard")
+        == "see https://example.com/docs?q=keyboard"
+    )
 
 
 def test_key_value_dsn_passwords_are_masked_even_unregistered() -> None:
@@ -41,7 +47,9 @@ def test_key_value_dsn_passwords_are_masked_even_unregistered() -> None:
     assert "user=etl" in secrets.mask(text)
 
 
-_dsn_value = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=1, max_size=20)
+_dsn_value = st.text(
+    alphabet=st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=1, max_size=20
+)
 
 
 @given(password=_dsn_value, user=st.from_regex(r"[a-z][a-z0-9_]{0,10}", fullmatch=True))
@@ -55,12 +63,16 @@ def test_parse_dsn_key_value_round_trips(password: str, user: str) -> None:
 def test_parse_dsn_url_round_trips(password: str) -> None:
     from urllib.parse import quote
 
-    parts = secrets.parse_dsn(f"postgresql://etl:{quote(password, safe='')}@db:5432/shop?sslmode=require")
+    parts = secrets.parse_dsn(
+        f"postgresql://etl:{quote(password, safe='')}@db:5432/shop?sslmode=require"
+    )
     assert parts["password"] == password
     assert parts["user"] == "etl" and parts["dbname"] == "shop" and parts["sslmode"] == "require"
 
 
-@given(secret=st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789!#%-_", min_size=6, max_size=24))
+@given(
+    secret=st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789!#%-_", min_size=6, max_size=24)
+)
 def test_registered_secret_never_survives_in_any_encoding(secret: str) -> None:
     from urllib.parse import quote
 
@@ -202,20 +214,43 @@ def _state_text(path: Path) -> str:
         con.close()
 
 
-@pytest.mark.skipif(not _services_up() and os.environ.get("CI") != "true", reason="needs PostgreSQL and MariaDB")
+@pytest.mark.skipif(
+    not _services_up() and os.environ.get("CI") != "true", reason="needs PostgreSQL and MariaDB"
+)
 def test_eight_planted_secrets_reach_no_output_channel(tmp_path: Path, echo: Echo) -> None:
     root = tmp_path / "leaky"
     env = _project(root, echo)
-    runs = [_headwater(root, env, "build"), _headwater(root, env, "build", "--json"), _headwater(root, env, "status")]
+    runs = [
+        _headwater(root, env, "build"),
+        _headwater(root, env, "build", "--json"),
+        _headwater(root, env, "status"),
+    ]
     assert runs[0].returncode == 1, runs[0].stdout + runs[0].stderr
-    channels = {f"{' '.join(r.args[3:-2])} {stream}": text for r in runs for stream, text in (("stdout", r.stdout), ("stderr", r.stderr))}
-    channels["headwater.log"] = (root / ".headwater" / "logs" / "headwater.log").read_text(encoding="utf-8")
+    channels = {
+        f"{' '.join(r.args[3:-2])} {stream}": text
+        for r in runs
+        for stream, text in (("stdout", r.stdout), ("stderr", r.stderr))
+    }
+    channels["headwater.log"] = (root / ".headwater" / "logs" / "headwater.log").read_text(
+        encoding="utf-8"
+    )
     channels["state.db"] = _state_text(root / ".headwater" / "state.db")
     channels["webhook and OpenLineage bodies"] = "\n".join(echo.bodies)
     # the run really went through every channel: each failing node is reported in each of them
     for name in ("pg_kv", "pg_url", "my", "api_bearer", "api_key", "uses_secret"):
-        assert name in runs[0].stdout and name in channels["state.db"] and name in channels["headwater.log"]
+        assert (
+            name in runs[0].stdout
+            and name in channels["state.db"]
+            and name in channels["headwater.log"]
+        )
     assert '"eventType": "FAIL"' in channels["webhook and OpenLineage bodies"]
-    assert 'INSERT INTO "alert_deliveries"' in channels["state.db"]  # the webhook was tried (and failed)
-    leaks = {(var, channel) for var, secret in PLANTED.items() for channel, text in channels.items() if secret in text}
+    assert (
+        'INSERT INTO "alert_deliveries"' in channels["state.db"]
+    )  # the webhook was tried (and failed)
+    leaks = {
+        (var, channel)
+        for var, secret in PLANTED.items()
+        for channel, text in channels.items()
+        if secret in text
+    }
     assert not leaks, f"secrets found: {sorted(leaks)}"

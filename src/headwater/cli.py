@@ -18,14 +18,22 @@ from headwater.errors import HeadwaterError, UsageError
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--project-dir", default=argparse.SUPPRESS, help="project folder (default: current directory)")
+    p.add_argument(
+        "--project-dir",
+        default=argparse.SUPPRESS,
+        help="project folder (default: current directory)",
+    )
     p.add_argument("--target", "-t", default=argparse.SUPPRESS, help="target from headwater.yml")
     p.add_argument("--vars", default=argparse.SUPPRESS, help="YAML/JSON mapping overriding `vars`")
-    p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
+    p.add_argument(
+        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="show tracebacks"
+    )
 
 
 def _selection(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-s", "--select", nargs="+", action="extend", help="nodes to include (dbt syntax)")
+    p.add_argument(
+        "-s", "--select", nargs="+", action="extend", help="nodes to include (dbt syntax)"
+    )
     p.add_argument("--exclude", nargs="+", action="extend", help="nodes to leave out")
 
 
@@ -47,7 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("demo", help="create the e-commerce demo project and build it")
-    p.add_argument("dir", nargs="?", default="headwater_demo", help="folder to create (default: headwater_demo)")
+    p.add_argument(
+        "dir",
+        nargs="?",
+        default="headwater_demo",
+        help="folder to create (default: headwater_demo)",
+    )
     p.add_argument("--scale", type=float, default=0.05, help="1 = about 1M orders (default 0.05)")
     p.add_argument("--seed", type=int, default=42, help="random seed of the data generator")
     p.add_argument("--no-build", action="store_true", help="only create the project and its data")
@@ -55,8 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     _common(p)
 
-    p = sub.add_parser("deps", help="install the packages of packages.yml into dbt_packages/ (as `dbt deps`)")
-    p.add_argument("--upgrade", action="store_true", help="resolve again, ignoring package-lock.yml")
+    p = sub.add_parser(
+        "deps", help="install the packages of packages.yml into dbt_packages/ (as `dbt deps`)"
+    )
+    p.add_argument(
+        "--upgrade", action="store_true", help="resolve again, ignoring package-lock.yml"
+    )
     p.add_argument("--lock", action="store_true", help="write package-lock.yml without installing")
     _common(p)
 
@@ -76,7 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=text)
         _run_options(p)
         if name in ("build", "test"):
-            p.add_argument("--report", metavar="PATH", help="write an HTML quality report of this run's checks")
+            p.add_argument(
+                "--report", metavar="PATH", help="write an HTML quality report of this run's checks"
+            )
         _common(p)
 
     p = sub.add_parser("backfill", help="build a range of intervals of time-partitioned models")
@@ -84,7 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--exclude", nargs="+", action="extend", help="nodes to leave out")
     p.add_argument("--start", help="first interval (inclusive), e.g. 2026-01-01")
     p.add_argument("--end", help="end of the range (exclusive), e.g. 2026-02-01")
-    p.add_argument("--workers", type=int, default=1, help="intervals of one model built in parallel (default 1)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="intervals of one model built in parallel (default 1)",
+    )
     p.add_argument("--rerun", choices=["missing", "failed", "all"], default="missing",
                    help="which intervals of the range to build (default: those not built yet)")  # fmt: skip
     p.add_argument("--continue", dest="resume", nargs="?", const=True, default=False, metavar="ID",
@@ -99,10 +123,19 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
 
     p = sub.add_parser("validate", help="check data files or a table against an expectation suite")
-    p.add_argument("data", help="a Parquet/CSV/JSON file, a folder or glob of them, or a warehouse table (with a project)")
-    p.add_argument("--suite", required=True, help="a YAML suite or a Great Expectations suite JSON file")
-    p.add_argument("--output", metavar="PATH", help="write the full result (Great Expectations' JSON shape)")
-    p.add_argument("--result-format", choices=["BOOLEAN_ONLY", "BASIC", "SUMMARY", "COMPLETE"], default=None)
+    p.add_argument(
+        "data",
+        help="a Parquet/CSV/JSON file, a folder or glob of them, or a warehouse table (with a project)",
+    )
+    p.add_argument(
+        "--suite", required=True, help="a YAML suite or a Great Expectations suite JSON file"
+    )
+    p.add_argument(
+        "--output", metavar="PATH", help="write the full result (Great Expectations' JSON shape)"
+    )
+    p.add_argument(
+        "--result-format", choices=["BOOLEAN_ONLY", "BASIC", "SUMMARY", "COMPLETE"], default=None
+    )
     p.add_argument("--json", action="store_true", help="print the full result instead of a table")
     _common(p)
 
@@ -174,7 +207,9 @@ def _main(argv: Sequence[str] | None = None) -> int:
             return _command(argv)
         finally:
             _print_warnings()
-    previous = signal.signal(signal.SIGTERM, _on_sigterm)  # like SIGINT: roll back, record, exit 143
+    previous = signal.signal(
+        signal.SIGTERM, _on_sigterm
+    )  # like SIGINT: roll back, record, exit 143
     try:
         return _command(argv)
     finally:
@@ -202,7 +237,9 @@ def _command(argv: Sequence[str] | None = None) -> int:
         from headwater.errors import Interrupted
 
         name = exc.signal_name if isinstance(exc, Interrupted) else "SIGINT"
-        _error(f"interrupted ({name}): statements in flight were rolled back, published tables are intact; rerun to finish")
+        _error(
+            f"interrupted ({name}): statements in flight were rolled back, published tables are intact; rerun to finish"
+        )
         return exc.exit_code if isinstance(exc, Interrupted) else 130
     except BrokenPipeError:
         return 0
@@ -224,7 +261,9 @@ def _vars(args: argparse.Namespace) -> dict[str, Any]:
     try:
         value = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise UsageError(f"--vars is not valid YAML: {exc}", hint="write e.g. --vars '{start: 2025-01-01}'") from None
+        raise UsageError(
+            f"--vars is not valid YAML: {exc}", hint="write e.g. --vars '{start: 2025-01-01}'"
+        ) from None
     if not isinstance(value, dict):
         raise UsageError("--vars must be a mapping", hint="write e.g. --vars '{start: 2025-01-01}'")
     return value
@@ -266,7 +305,11 @@ def _console(args: argparse.Namespace) -> Any:
 def cmd_run(args: argparse.Namespace) -> int:
     console = _console(args)
     with _context(args, console) as ctx:
-        options = {"threads": args.threads, "fail_fast": args.fail_fast, "full_refresh": args.full_refresh}
+        options = {
+            "threads": args.threads,
+            "fail_fast": args.fail_fast,
+            "full_refresh": args.full_refresh,
+        }
         result = getattr(ctx, args.command)(args.select, args.exclude, **options)
         if args.json:
             print(json.dumps(result.to_dict(), indent=2, default=str))
@@ -279,7 +322,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             from headwater.quality.html_report import write_quality_report
 
             ctx.state.flush()
-            path = write_quality_report(ctx.state, report, result.invocation_id, project=ctx.manifest.config.name)
+            path = write_quality_report(
+                ctx.state, report, result.invocation_id, project=ctx.manifest.config.name
+            )
             print(f"quality report: {path}", file=sys.stderr if args.json else sys.stdout)
         return result.exit_code
 
@@ -313,7 +358,9 @@ def cmd_intervals(args: argparse.Namespace) -> int:
             print(json.dumps(rows, indent=2, default=str))
             return 0
         if not rows:
-            print(f"{node.name}: no intervals recorded yet (is it a microbatch model that has run?)")
+            print(
+                f"{node.name}: no intervals recorded yet (is it a microbatch model that has run?)"
+            )
             return 0
         import datetime as dt
 
@@ -323,7 +370,9 @@ def cmd_intervals(args: argparse.Namespace) -> int:
              f"{(r['duration'] or 0) * 1000:.0f} ms", (r["invocation_id"] or "")[:8])
             for r in rows
         ]  # fmt: skip
-        print_rows(["start", "end", "status", "rows", "built_at (UTC)", "took", "run"], table, "table")
+        print_rows(
+            ["start", "end", "status", "rows", "built_at (UTC)", "took", "run"], table, "table"
+        )
         bad = sum(r["status"] != "success" for r in rows)
         print(f"{node.name}: {len(rows)} intervals, {len(rows) - bad} built, {bad} failed")
         return 0
@@ -354,12 +403,23 @@ def cmd_compile(args: argparse.Namespace) -> int:
     with _context(args) as ctx:
         nodes = ctx.compile(args.select, args.exclude)
         if args.json:
-            print(json.dumps([{"unique_id": n.unique_id, "name": n.name, "compiled_sql": n.compiled_sql} for n in nodes], indent=2))
+            print(
+                json.dumps(
+                    [
+                        {"unique_id": n.unique_id, "name": n.name, "compiled_sql": n.compiled_sql}
+                        for n in nodes
+                    ],
+                    indent=2,
+                )
+            )
             return 0
         for node in nodes:
             if args.print_sql:
                 print(f"-- {node.unique_id}\n{node.compiled_sql.strip()}\n")
-        print(f"compiled {len(nodes)} nodes into {ctx.compiled_dir}", file=sys.stderr if args.print_sql else sys.stdout)
+        print(
+            f"compiled {len(nodes)} nodes into {ctx.compiled_dir}",
+            file=sys.stderr if args.print_sql else sys.stdout,
+        )
         return 0
 
 
@@ -403,7 +463,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     console = _console(args)
     root, counts, seconds = create_demo(args.dir, args.scale, args.seed)
     if not args.json:
-        console.print(f"Generated {sum(counts.values()):,} raw rows in {seconds:.1f}s into {root / 'data' / 'raw'}")
+        console.print(
+            f"Generated {sum(counts.values()):,} raw rows in {seconds:.1f}s into {root / 'data' / 'raw'}"
+        )
     if args.no_build:
         return 0
     args.project_dir = str(root)

@@ -56,7 +56,9 @@ class PlainConsole:
             return
         label, _ = STATUS_STYLE.get(result.status, (result.status.upper(), ""))
         width = len(str(total))
-        line = f"{time.strftime('%H:%M:%S')} [{index:>{width}}/{total}] {label:<5} {_describe(result)}"
+        line = (
+            f"{time.strftime('%H:%M:%S')} [{index:>{width}}/{total}] {label:<5} {_describe(result)}"
+        )
         detail = _detail(result)
         self.print(line + (f" ({detail})" if detail else ""))
         for msg in _messages(result):
@@ -122,7 +124,9 @@ class RichConsole(PlainConsole):
                 line.append(f"  {detail}", style="dim")
             self.console.print(line)
             for msg in _messages(result):
-                self.console.print(Text("      " + msg, style=style if result.status != "skipped" else "dim"))
+                self.console.print(
+                    Text("      " + msg, style=style if result.status != "skipped" else "dim")
+                )
         if self.progress is not None:
             self.progress.advance(self.task)
             self._describe_running()
@@ -145,7 +149,9 @@ def _messages(result: UnitResult) -> list[str]:
     out = []
     if result.status in ("error", "skipped", "fail") and result.message:
         out.append(result.message.splitlines()[0] if result.status == "skipped" else result.message)
-    elif result.status == "warn" and result.message:  # rejects, a commit whose checkpoint failed, ...
+    elif (
+        result.status == "warn" and result.message
+    ):  # rejects, a commit whose checkpoint failed, ...
         out.append(result.message.splitlines()[0])
     for check in result.checks:
         if check.status == "pass":

@@ -77,7 +77,9 @@ class RunResult:
 class _Recorder:
     """Fans runner events out to the console, the state store and the log file."""
 
-    def __init__(self, console: Any, state: Any, invocation_id: str, logger: logging.Logger) -> None:
+    def __init__(
+        self, console: Any, state: Any, invocation_id: str, logger: logging.Logger
+    ) -> None:
         self.console = console
         self.state = state
         self.invocation_id = invocation_id
@@ -146,7 +148,9 @@ class Context:
     @property
     def manifest(self) -> Manifest:
         if self._manifest is None:
-            self._manifest = load_manifest(self.project_dir, self.target_name, self.vars, strict=False)
+            self._manifest = load_manifest(
+                self.project_dir, self.target_name, self.vars, strict=False
+            )
             self._errors.extend(p.render() for p in self._manifest.problems)
             self._warnings.extend(self._manifest.warnings)
         return self._manifest
@@ -170,7 +174,9 @@ class Context:
         chosen = set(uids)
         relevant = [p for p in manifest.problems if p.node_id is None or p.node_id in chosen]
         if relevant:
-            type(manifest)(manifest.config, manifest.target, {}, manifest.dialect, problems=relevant).raise_problems()
+            type(manifest)(
+                manifest.config, manifest.target, {}, manifest.dialect, problems=relevant
+            ).raise_problems()
 
     @property
     def root(self) -> Path:
@@ -209,7 +215,9 @@ class Context:
         engine = create_engine(self.manifest.target, str(self.root))
         location = getattr(engine, "path", None)
         # DuckDB opens only an existing file read-only: a warehouse not built yet is created
-        engine.read_only = read_only and (not location or (location != ":memory:" and Path(location).exists()))
+        engine.read_only = read_only and (
+            not location or (location != ":memory:" and Path(location).exists())
+        )
         engine.open()
         return engine
 
@@ -219,7 +227,11 @@ class Context:
         none of ``nodes`` stores its failures, there are no hooks and the warehouse is not open
         yet, open it read-only for this command."""
         config = self.manifest.config
-        writes = any(n.config.get("store_failures") for n in nodes) or config.on_run_start or config.on_run_end
+        writes = (
+            any(n.config.get("store_failures") for n in nodes)
+            or config.on_run_start
+            or config.on_run_end
+        )
         if self._engine is not None or writes:
             yield
             return
@@ -287,7 +299,9 @@ class Context:
            resource_types: tuple[str, ...] | None = None) -> list[Node]:  # fmt: skip
         return self.select(select, exclude, resource_types)
 
-    def compile(self, select: list[str] | None = None, exclude: list[str] | None = None) -> list[Node]:
+    def compile(
+        self, select: list[str] | None = None, exclude: list[str] | None = None
+    ) -> list[Node]:
         """The compiled nodes of the selection; raises the load's problems that concern it."""
         selected = self.select(select, exclude)
         self.check_problems([n.unique_id for n in selected] if select else None)
@@ -302,25 +316,51 @@ class Context:
         return self.state_dir / "compiled"
 
     # -- running -------------------------------------------------------------------------------------
-    def run(self, select: list[str] | None = None, exclude: list[str] | None = None, **options: Any) -> RunResult:
+    def run(
+        self, select: list[str] | None = None, exclude: list[str] | None = None, **options: Any
+    ) -> RunResult:
         """Build the selected sources, seeds and models, without checks."""
         return self._execute("run", select, exclude, build=True, tests=False, **options)
 
-    def build(self, select: list[str] | None = None, exclude: list[str] | None = None, **options: Any) -> RunResult:
+    def build(
+        self, select: list[str] | None = None, exclude: list[str] | None = None, **options: Any
+    ) -> RunResult:
         """Build and check the selection with write-audit-publish."""
         return self._execute("build", select, exclude, build=True, tests=True, **options)
 
-    def test(self, select: list[str] | None = None, exclude: list[str] | None = None, **options: Any) -> RunResult:
+    def test(
+        self, select: list[str] | None = None, exclude: list[str] | None = None, **options: Any
+    ) -> RunResult:
         """Run the checks of the selection against published relations."""
         return self._execute("test", select, exclude, build=False, tests=True, **options)
 
-    def extract(self, select: list[str] | None = None, exclude: list[str] | None = None, **options: Any) -> RunResult:
+    def extract(
+        self, select: list[str] | None = None, exclude: list[str] | None = None, **options: Any
+    ) -> RunResult:
         """Extract and load the selected sources (and run their checks), nothing downstream."""
-        return self._execute("extract", select, exclude, build=True, tests=True, resource_types=("source",), **options)
+        return self._execute(
+            "extract",
+            select,
+            exclude,
+            build=True,
+            tests=True,
+            resource_types=("source",),
+            **options,
+        )
 
-    def snapshot(self, select: list[str] | None = None, exclude: list[str] | None = None, **options: Any) -> RunResult:
+    def snapshot(
+        self, select: list[str] | None = None, exclude: list[str] | None = None, **options: Any
+    ) -> RunResult:
         """Take the selected snapshots (slowly changing dimensions, type 2) and run their checks."""
-        return self._execute("snapshot", select, exclude, build=True, tests=True, resource_types=("snapshot",), **options)
+        return self._execute(
+            "snapshot",
+            select,
+            exclude,
+            build=True,
+            tests=True,
+            resource_types=("snapshot",),
+            **options,
+        )
 
     def backfill(
         self,
@@ -342,7 +382,10 @@ class Context:
             with self._interruptible():
                 return run_backfill(self, plan, workers)
         if not start or not end:
-            raise UsageError("backfill needs --start and --end (or --continue)", hint="e.g. --start 2026-01-01 --end 2026-02-01")
+            raise UsageError(
+                "backfill needs --start and --end (or --continue)",
+                hint="e.g. --start 2026-01-01 --end 2026-02-01",
+            )
         models, skipped = microbatch_models(self, select, exclude)
         plan = plan_backfill(self, models, start, end, rerun, " ".join(select or []))
         with self._interruptible():
@@ -387,7 +430,11 @@ class Context:
         return plan
 
     def _unfinished_backfill(self, prefix: str | None) -> str:
-        plans = [p for p in self.state.backfills("running") if not prefix or p["backfill_id"].startswith(prefix)]
+        plans = [
+            p
+            for p in self.state.backfills("running")
+            if not prefix or p["backfill_id"].startswith(prefix)
+        ]
         if not plans:
             raise UsageError(
                 "no unfinished backfill" + (f" with id `{prefix}`" if prefix else ""),
@@ -401,12 +448,18 @@ class Context:
 
         models = {n.name: n for n in self.manifest.nodes.values() if n.resource_type == "model"}
         if name not in models:
-            raise NodeNotFoundError(f"no model named `{name}`" + did_you_mean(name, models), hint="see `headwater ls`")
+            raise NodeNotFoundError(
+                f"no model named `{name}`" + did_you_mean(name, models), hint="see `headwater ls`"
+            )
         node = models[name]
         return node, self.state.intervals(node.unique_id)
 
-    def seed(self, select: list[str] | None = None, exclude: list[str] | None = None, **options: Any) -> RunResult:
-        return self._execute("seed", select, exclude, build=True, tests=False, resource_types=("seed",), **options)
+    def seed(
+        self, select: list[str] | None = None, exclude: list[str] | None = None, **options: Any
+    ) -> RunResult:
+        return self._execute(
+            "seed", select, exclude, build=True, tests=False, resource_types=("seed",), **options
+        )
 
     def _execute(
         self,
@@ -428,14 +481,18 @@ class Context:
 
         started = time.perf_counter()
         uids = Selector(self.graph).select(select, exclude, with_tests=tests)
-        units = plan_units(self.graph, uids, build=build, tests=tests, resource_types=resource_types)
+        units = plan_units(
+            self.graph, uids, build=build, tests=tests, resource_types=resource_types
+        )
         invocation_id = str(uuid.uuid4())
         target = self.manifest.target
         logger = self._file_logger()
         args = {"select": select, "exclude": exclude, "threads": threads, "fail_fast": fail_fast}
         self.state.start_invocation(invocation_id, command, args, target.name)
         recorder = _Recorder(self.console, self.state, invocation_id, logger)
-        logger.info("%s start %s target=%s units=%d", invocation_id[:8], command, target.name, len(units))
+        logger.info(
+            "%s start %s target=%s units=%d", invocation_id[:8], command, target.name, len(units)
+        )
         status = "error"
         checks = [t for u in units for t in u.tests] if command == "test" else None
         try:
@@ -478,7 +535,9 @@ class Context:
             self.state.finish_invocation(invocation_id, status, {"units": len(units)})
             logger.info("%s end %s %s", invocation_id[:8], command, status)
 
-    def _project_hooks(self, runtime: Any, which: str, command: str, results: list[UnitResult] | None = None) -> None:
+    def _project_hooks(
+        self, runtime: Any, which: str, command: str, results: list[UnitResult] | None = None
+    ) -> None:
         """Run the project's `on-run-start` / `on-run-end` statements (dbt runs them for these commands)."""
         config = self.manifest.config
         if not (config.on_run_start if which == "on-run-start" else config.on_run_end):
@@ -487,11 +546,16 @@ class Context:
             return
         context: dict[str, Any] = {}
         if results is not None:
-            context["results"] = [_HookResult(r, self.graph.nodes.get(r.node_id), self.manifest.target) for r in results]
+            context["results"] = [
+                _HookResult(r, self.graph.nodes.get(r.node_id), self.manifest.target)
+                for r in results
+            ]
             schemas = sorted({n.relation.schema for n in self.graph.nodes.values()
                               if n.relation is not None and n.resource_type in ("model", "seed", "snapshot")})  # fmt: skip
             context["schemas"] = schemas
-            context["database_schemas"] = [(runtime.renderer(self.engine).globals["target"].database, s) for s in schemas]
+            context["database_schemas"] = [
+                (runtime.renderer(self.engine).globals["target"].database, s) for s in schemas
+            ]
         for i, sql in enumerate(runtime.project_hooks(which, self.engine, **context)):
             try:
                 self.engine.execute(sql)

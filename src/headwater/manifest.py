@@ -78,10 +78,15 @@ class Problem:
         from headwater import errors
 
         cls = getattr(errors, self.kind, None)
-        if not (isinstance(cls, type) and issubclass(cls, errors.ConfigError)) or cls is errors.ProjectProblems:
+        if (
+            not (isinstance(cls, type) and issubclass(cls, errors.ConfigError))
+            or cls is errors.ProjectProblems
+        ):
             cls = errors.ConfigError
         location = errors.Location(self.path, self.line) if self.path else None
-        return cls(self.message, location=location, node=self.node, hint=self.hint, snippet=self.snippet)
+        return cls(
+            self.message, location=location, node=self.node, hint=self.hint, snippet=self.snippet
+        )
 
     def render(self) -> str:
         return self.error().render()
@@ -109,7 +114,9 @@ def _hash_files(root: Path, paths: list[Path]) -> dict[str, str]:
     return out
 
 
-def load_manifest(project_dir: Path, target_name: str | None, vars: dict[str, Any], strict: bool = True) -> Manifest:
+def load_manifest(
+    project_dir: Path, target_name: str | None, vars: dict[str, Any], strict: bool = True
+) -> Manifest:
     """Return the compiled manifest of the project at ``project_dir``.
 
     ``strict`` raises the load's problems; otherwise they are on `Manifest.problems` and the nodes
@@ -211,7 +218,8 @@ def select_target(config: ProjectConfig, name: str | None) -> Target:
     chosen = name or os.environ.get("HEADWATER_TARGET") or config.default_target
     if chosen not in config.targets:
         raise TargetNotFoundError(
-            f"target `{chosen}` is not defined in {config.config_file}" + did_you_mean(chosen, config.targets),
+            f"target `{chosen}` is not defined in {config.config_file}"
+            + did_you_mean(chosen, config.targets),
             hint="targets: " + ", ".join(config.targets),
         )
     target = config.targets[chosen]
@@ -222,7 +230,9 @@ def select_target(config: ProjectConfig, name: str | None) -> Target:
     return target
 
 
-def _parse(root: Path, target_name: str | None, vars: dict[str, Any], cache: ParseCache) -> Manifest:
+def _parse(
+    root: Path, target_name: str | None, vars: dict[str, Any], cache: ParseCache
+) -> Manifest:
     from headwater.engines import engine_dialect
     from headwater.graph.definition import Graph
     from headwater.project.files import project_files
@@ -266,7 +276,9 @@ def write_compiled(manifest: Manifest, nodes: list[Node] | None = None) -> Path:
     for node in nodes if nodes is not None else manifest.nodes.values():
         if node.compiled_sql is None:
             continue
-        one_per_file = node.resource_type not in ("test", "snapshot") or (node.test is not None and node.test.kind == "singular")
+        one_per_file = node.resource_type not in ("test", "snapshot") or (
+            node.test is not None and node.test.kind == "singular"
+        )
         # generic tests live in .yml files and a snapshot file may hold several blocks: one file per node
         rel = node.path if one_per_file else f"{Path(node.path).parent.as_posix()}/{node.name}.sql"
         out = base / rel
@@ -294,8 +306,12 @@ def _compile_generic_tests(nodes: dict[str, Node]) -> None:
 
     runner = CheckRunner(None, nodes, relation_sql)  # type: ignore[arg-type]
     for node in nodes.values():
-        if (node.test is not None and node.test.kind not in ("singular", "macro", "unit") and node.problem is None
-                and node.test.attached_to in nodes):
+        if (
+            node.test is not None
+            and node.test.kind not in ("singular", "macro", "unit")
+            and node.problem is None
+            and node.test.attached_to in nodes
+        ):
             try:
                 node.compiled_sql = runner.plan(node).failing or None
             except HeadwaterError as exc:

@@ -18,7 +18,9 @@ def node_json(node: Node) -> dict[str, Any]:
         "name": node.name,
         "resource_type": node.resource_type,
         "materialized": node.materialized,
-        "relation": node.relation.render(quote=False) if node.relation and node.materialized != "ephemeral" else None,
+        "relation": node.relation.render(quote=False)
+        if node.relation and node.materialized != "ephemeral"
+        else None,
         "depends_on": list(node.depends_on),
         "path": node.path,
         "tags": node.tags,
@@ -26,11 +28,19 @@ def node_json(node: Node) -> dict[str, Any]:
         "fqn": node.fqn,
         "source_name": node.source_name,
         "config": {k: v for k, v in node.config.items() if _jsonable(v)},
-        "columns": {c.name: {"description": c.description, "data_type": c.data_type} for c in node.columns.values()},
+        "columns": {
+            c.name: {"description": c.description, "data_type": c.data_type}
+            for c in node.columns.values()
+        },
         "test": (
-            {"name": node.test.name, "column": node.test.column, "attached_to": node.test.attached_to,
-             "severity": node.severity}
-            if node.test else None
+            {
+                "name": node.test.name,
+                "column": node.test.column,
+                "attached_to": node.test.attached_to,
+                "severity": node.severity,
+            }
+            if node.test
+            else None
         ),
     }
 
@@ -95,9 +105,13 @@ def print_run_summary(console: Any, result: Any) -> None:
             console.print(f"  WARN {r.relation or r.name}: {r.message.splitlines()[0]}")
     failed = [r for r in result.results if r.failed]
     for r in failed:
-        console.print(f"  {r.status.upper()} {r.name}: {r.message.splitlines()[0] if r.message else ''}")
+        console.print(
+            f"  {r.status.upper()} {r.name}: {r.message.splitlines()[0] if r.message else ''}"
+        )
     if failed:
-        console.print(f"Details: {result.log_path}; rerun the failed nodes with `headwater {result.command} -s <name>`")
+        console.print(
+            f"Details: {result.log_path}; rerun the failed nodes with `headwater {result.command} -s <name>`"
+        )
 
 
 def print_demo_summary(console: Any, result: Any, root: Path) -> None:
@@ -122,7 +136,11 @@ def print_demo_summary(console: Any, result: Any, root: Path) -> None:
     console.print(line)
     for c in warned + failed:
         where = f"{c.node}.{c.column}" if c.column else (c.node or "")
-        console.print(f"  {c.status.upper():<5} {c.name}" + (f" [{where}]" if where else "") + f": {c.message}")
+        console.print(
+            f"  {c.status.upper():<5} {c.name}"
+            + (f" [{where}]" if where else "")
+            + f": {c.message}"
+        )
     not_ok = [r for r in result.results if r.failed]
     for r in not_ok:
         console.print(f"  {r.status.upper():<5} {r.name}: {r.message}")

@@ -82,7 +82,16 @@ def init_project(directory: str, name: str | None = None) -> Path:
     root = Path(directory).resolve()
     _check_target(root)
     name = name or re.sub(r"[^A-Za-z0-9_]", "_", root.name).strip("_") or "project"
-    for sub in ("models/staging", "models/intermediate", "models/marts", "seeds", "tests", "macros", "snapshots", "data/raw"):
+    for sub in (
+        "models/staging",
+        "models/intermediate",
+        "models/marts",
+        "seeds",
+        "tests",
+        "macros",
+        "snapshots",
+        "data/raw",
+    ):
         (root / sub).mkdir(parents=True, exist_ok=True)
     (root / "headwater.yml").write_text(_PROJECT_YML.format(name=name), encoding="utf-8")
     (root / "sources.yml").write_text(_SOURCES_YML, encoding="utf-8")
@@ -103,14 +112,19 @@ def create_demo(directory: str, scale: float, seed: int = 42) -> tuple[Path, dic
         raise UsageError(f"--scale must be positive, got {scale}")
     root = Path(directory).resolve()
     if root.exists() and not root.is_dir():
-        raise UsageError(f"`{root}` is a file", hint="choose a folder name for the demo, e.g. `headwater demo headwater_demo`")
+        raise UsageError(
+            f"`{root}` is a file",
+            hint="choose a folder name for the demo, e.g. `headwater demo headwater_demo`",
+        )
     if root.exists() and any(root.iterdir()) and not _is_demo(root, PROJECT_TEMPLATE):
         raise UsageError(
             f"`{root}` is not empty and was not made by `headwater demo`; it is left untouched",
             hint="choose a new folder: `headwater demo NEW_FOLDER`",
         )
     root.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(PROJECT_TEMPLATE, root, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        PROJECT_TEMPLATE, root, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__")
+    )
     (root / DEMO_MARKER).write_text(_MARKER_TEXT, encoding="utf-8")
     started = time.perf_counter()
     counts = generate(root / "data" / "raw", scale=scale, seed=seed)

@@ -201,9 +201,16 @@ ROOT = {
 def shop(tmp_path: Path) -> Callable[..., Path]:
     """Write the `shop` project (plus ``extra`` files); return its root."""
 
-    def make(extra: dict[str, str] | None = None, project: str = PROJECT, packages: bool = True) -> Path:
+    def make(
+        extra: dict[str, str] | None = None, project: str = PROJECT, packages: bool = True
+    ) -> Path:
         root = tmp_path / "shop"
-        files = {"dbt_project.yml": project, **ROOT, **(TOOLKIT if packages else {}), **(CALENDAR if packages else {})}
+        files = {
+            "dbt_project.yml": project,
+            **ROOT,
+            **(TOOLKIT if packages else {}),
+            **(CALENDAR if packages else {}),
+        }
         write_files(root, {**files, **(extra or {})})
         return root
 

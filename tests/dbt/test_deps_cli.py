@@ -10,7 +10,9 @@ import duckdb
 from tests.conftest import write_files
 
 
-def test_deps_installs_a_local_package_and_build_uses_it(tmp_path: Path, cli: Callable[..., object]) -> None:
+def test_deps_installs_a_local_package_and_build_uses_it(
+    tmp_path: Path, cli: Callable[..., object]
+) -> None:
     write_files(
         tmp_path / "libs" / "greeter",
         {

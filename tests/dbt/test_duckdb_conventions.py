@@ -12,7 +12,6 @@ from tests.conftest import query, write_files
 PROJECT = "name: lake\nversion: '1.0'\nconfig-version: 2\n"
 
 
-
 def test_external_location_sources(tmp_path: Path, cli: Callable[..., object], monkeypatch) -> None:
     root = tmp_path / "lake"
     write_files(
@@ -39,7 +38,9 @@ def test_external_location_sources(tmp_path: Path, cli: Callable[..., object], m
             "models/totals.sql": "select sum(amount) as total, (select count(*) from {{ source('files', 'items') }}) as items from {{ source('files', 'orders') }}\n",
         },
     )
-    monkeypatch.chdir(root)  # external locations are relative to where the warehouse runs, as in dbt-duckdb
+    monkeypatch.chdir(
+        root
+    )  # external locations are relative to where the warehouse runs, as in dbt-duckdb
     res = cli("build", "--project-dir", root, "-s", "totals")
     assert res.code == 0, res.out + res.err  # type: ignore[attr-defined]
     assert "plugin `excel`" in res.err  # type: ignore[attr-defined]  # named, not silently ignored
@@ -67,7 +68,9 @@ def test_python_model_builds_from_a_ref(tmp_path: Path, cli: Callable[..., objec
     assert query(root, "select total from main.after") == [(60,)]
 
 
-def test_profiles_yml_gives_the_targets(tmp_path: Path, cli: Callable[..., object], monkeypatch) -> None:
+def test_profiles_yml_gives_the_targets(
+    tmp_path: Path, cli: Callable[..., object], monkeypatch
+) -> None:
     root = tmp_path / "lake"
     monkeypatch.delenv("DBT_PROFILES_DIR", raising=False)
     write_files(
@@ -111,7 +114,8 @@ def test_changes_to_profiles_and_project_env_vars_reach_a_cached_project(
     write_files(
         root,
         {
-            "dbt_project.yml": PROJECT + "profile: lakehouse\nmodels:\n  lake:\n    +schema: \"{{ env_var('LAKE_SUFFIX') }}\"\n",
+            "dbt_project.yml": PROJECT
+            + "profile: lakehouse\nmodels:\n  lake:\n    +schema: \"{{ env_var('LAKE_SUFFIX') }}\"\n",
             "profiles.yml": profile.format(schema="one"),
             "models/m.sql": "select 1 as x",
         },
@@ -120,7 +124,12 @@ def test_changes_to_profiles_and_project_env_vars_reach_a_cached_project(
     def schemas() -> set[str]:
         con = duckdb.connect(str(root / "lake.duckdb"), read_only=True)
         try:
-            return {r[0] for r in con.sql("select table_schema from information_schema.tables where table_name = 'm'").fetchall()}
+            return {
+                r[0]
+                for r in con.sql(
+                    "select table_schema from information_schema.tables where table_name = 'm'"
+                ).fetchall()
+            }
         finally:
             con.close()
 

@@ -20,9 +20,17 @@ def test_build_uses_packages_dispatch_vars_and_schema_macro(shop: Callable[..., 
     assert res.code == 0, res.out + res.err
     # seeds land in `raw` (the project's generate_schema_name), not main_raw; `extra` is disabled by Jinja
     assert query(root, "select count(*) from raw.orders") == [(3,)]
-    tables = {r[0] for r in query(root, "select table_schema || '.' || table_name from information_schema.tables")}
+    tables = {
+        r[0]
+        for r in query(
+            root, "select table_schema || '.' || table_name from information_schema.tables"
+        )
+    }
     assert "raw.extra_rows" not in tables
-    rows = query(root, "select id, order_day, units, currency, region, greeting from main.stg_orders order by id")
+    rows = query(
+        root,
+        "select id, order_day, units, currency, region, greeting from main.stg_orders order by id",
+    )
     # duckdb__to_units (a cast to integer) beats default__to_units; the root's `default__greeting`
     # wins through `dispatch: search_order: [shop, toolkit]`
     assert [r[2] for r in rows] == [125, 30, 72] or [r[2] for r in rows] == [125, 30, 73]
@@ -36,7 +44,11 @@ def test_build_uses_packages_dispatch_vars_and_schema_macro(shop: Callable[..., 
 
 
 def test_package_generic_tests_run_and_fail(shop: Callable[..., Path], cli) -> None:
-    root = shop({"seeds/orders.csv": "id,customer,amount,ordered_at\n1,ann,-2,2026-01-03 10:00:00\n2, ,3,2026-01-04 11:30:00\n"})
+    root = shop(
+        {
+            "seeds/orders.csv": "id,customer,amount,ordered_at\n1,ann,-2,2026-01-03 10:00:00\n2, ,3,2026-01-04 11:30:00\n"
+        }
+    )
     res = cli("build", "--project-dir", root, "-s", "orders", "stg_orders")
     assert res.code == 1, res.out + res.err
     out = res.out + res.err
@@ -47,14 +59,28 @@ def test_package_generic_tests_run_and_fail(shop: Callable[..., Path], cli) -> N
 def test_introspection_is_rendered_after_parents_are_built(shop: Callable[..., Path], cli) -> None:
     root = shop()
     assert cli("build", "--project-dir", root).code == 0
-    cols = [r[0] for r in query(root, "select column_name from information_schema.columns where table_name = 'orders_wide' order by ordinal_position")]
+    cols = [
+        r[0]
+        for r in query(
+            root,
+            "select column_name from information_schema.columns where table_name = 'orders_wide' order by ordinal_position",
+        )
+    ]
     assert cols == ["id", "customer", "amount", "order_day", "units", "currency"]
     # a new column upstream appears in the introspecting model on the next build
     (root / "models/staging/stg_orders.sql").write_text(
-        (root / "models/staging/stg_orders.sql").read_text() .replace("from {{ ref('orders') }}", ", 1 as added from {{ ref('orders') }}")
+        (root / "models/staging/stg_orders.sql")
+        .read_text()
+        .replace("from {{ ref('orders') }}", ", 1 as added from {{ ref('orders') }}")
     )
     assert cli("build", "--project-dir", root).code == 0
-    cols = [r[0] for r in query(root, "select column_name from information_schema.columns where table_name = 'orders_wide' order by ordinal_position")]
+    cols = [
+        r[0]
+        for r in query(
+            root,
+            "select column_name from information_schema.columns where table_name = 'orders_wide' order by ordinal_position",
+        )
+    ]
     assert cols[-1] == "added" and "greeting" not in cols
 
 
@@ -232,9 +258,17 @@ def test_config_by_node_name_in_the_project_file(shop: Callable[..., Path], cli)
     root = shop(project=project)
     res = cli("build", "--project-dir", root, "-s", "orders", "kit_copy", "+kit_copy")
     assert res.code == 0, res.out + res.err
-    kinds = dict(query(root, "select table_name, table_type from information_schema.tables where table_name in ('kit_copy', 'orders')"))
+    kinds = dict(
+        query(
+            root,
+            "select table_name, table_type from information_schema.tables where table_name in ('kit_copy', 'orders')",
+        )
+    )
     assert kinds["kit_copy"] == "VIEW"
-    assert query(root, "select data_type from information_schema.columns where table_name = 'orders' and column_name = 'amount'") == [("VARCHAR",)]
+    assert query(
+        root,
+        "select data_type from information_schema.columns where table_name = 'orders' and column_name = 'amount'",
+    ) == [("VARCHAR",)]
 
 
 def test_public_project_conventions(shop: Callable[..., Path], cli) -> None:
@@ -285,8 +319,13 @@ def test_public_project_conventions(shop: Callable[..., Path], cli) -> None:
     assert res.code == 0, res.out + res.err
     assert "checks: 2 pass" in res.out
     assert query(root, "select answer, g from main.private_use") == [(42, "no groups")]
-    assert query(root, "select comment from duckdb_tables() where table_name = 'private_use'") == [("the answer",)]
-    assert query(root, "select comment from duckdb_columns() where table_name = 'private_use' and column_name = 'answer'") == [("always 42",)]
+    assert query(root, "select comment from duckdb_tables() where table_name = 'private_use'") == [
+        ("the answer",)
+    ]
+    assert query(
+        root,
+        "select comment from duckdb_columns() where table_name = 'private_use' and column_name = 'answer'",
+    ) == [("always 42",)]
     names = cli("ls", "--project-dir", root, "-s", "private_use", "--resource-type", "test").out
     assert "unique_private_use_answer" in names and "column_count_is_private_use_2" in names
 
@@ -363,26 +402,38 @@ def test_incremental_predicates_limit_what_is_replaced(shop: Callable[..., Path]
 
 
 def test_grants_are_named_as_not_applied(shop: Callable[..., Path], cli) -> None:
-    root = shop({"models/marts/granted.sql": "{{ config(grants={'select': ['analyst']}) }} select 1 as x"})
+    root = shop(
+        {"models/marts/granted.sql": "{{ config(grants={'select': ['analyst']}) }} select 1 as x"}
+    )
     res = cli("ls", "--project-dir", root, "-s", "granted")
     assert res.code == 0 and "`grants` of `granted` not applied" in res.err
 
 
 def test_relations_render_with_their_database_as_dbt_duckdb(shop: Callable[..., Path], cli) -> None:
     """dbt-duckdb's relations carry the database (`dbt_utils.union_relations` stores them as data)."""
-    root = shop({"models/marts/rel_name.sql": "{% if execute %}{% endif %}select '{{ ref(\"orders\") }}' as rel"})
+    root = shop(
+        {
+            "models/marts/rel_name.sql": "{% if execute %}{% endif %}select '{{ ref(\"orders\") }}' as rel"
+        }
+    )
     assert cli("build", "--project-dir", root, "-s", "orders", "rel_name").code == 0
     assert query(root, "select rel from main.rel_name") == [('"warehouse"."raw"."orders"',)]
 
 
 def test_the_project_overrides_a_package_macro_by_dispatch(shop: Callable[..., Path], cli) -> None:
     """dbt searches the root project first for `adapter.dispatch('x', '<installed package>')`."""
-    root = shop({"macros/units.sql": "{% macro default__to_units(column) %}({{ column }} * 1000){% endmacro %}"})
+    root = shop(
+        {
+            "macros/units.sql": "{% macro default__to_units(column) %}({{ column }} * 1000){% endmacro %}"
+        }
+    )
     assert cli("build", "--project-dir", root, "-s", "orders", "stg_orders").code == 0
     assert query(root, "select units from main.stg_orders where id = 2") == [(3000,)]
 
 
-def test_introspecting_ephemerals_and_unit_tests_render_when_they_run(shop: Callable[..., Path], cli) -> None:
+def test_introspecting_ephemerals_and_unit_tests_render_when_they_run(
+    shop: Callable[..., Path], cli
+) -> None:
     root = shop(
         {
             "models/marts/eph.sql": "{{ config(materialized='ephemeral') }} select {% if execute %}1{% else %}0{% endif %} as flag",

@@ -20,7 +20,12 @@ PLANTED = {
 def test_demo_builds_star_schema(demo) -> None:
     root, result = demo
     assert result["success"] is True
-    tables = {r[0] for r in query(root, "select table_name from information_schema.tables where table_schema = 'main'")}
+    tables = {
+        r[0]
+        for r in query(
+            root, "select table_name from information_schema.tables where table_schema = 'main'"
+        )
+    }
     assert {"fct_orders", "fct_order_items", "dim_customers", "dim_products", "dim_date",
             "mart_daily_revenue", "mart_customer_ltv"} <= tables  # fmt: skip
     models = [r for r in result["results"] if r["resource_type"] == "model"]
@@ -50,7 +55,9 @@ def test_demo_snapshots_customers(demo, cli) -> None:
     before = query(root, "select count(*), max(dbt_updated_at) from main.customers_snapshot")
     res = cli("snapshot", "--project-dir", root)  # nothing changed in the CRM: nothing to record
     assert res.code == 0, res.out
-    assert query(root, "select count(*), max(dbt_updated_at) from main.customers_snapshot") == before
+    assert (
+        query(root, "select count(*), max(dbt_updated_at) from main.customers_snapshot") == before
+    )
 
 
 def test_planted_problems_are_reported_by_name(demo) -> None:

@@ -42,7 +42,9 @@ def _run(command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 def quick_start(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """The README's first command, `headwater demo`, in an empty folder."""
     first = _shell_commands()[0]
-    assert first == "headwater demo", "the README's quick start should begin with `pip install . && headwater demo`"
+    assert first == "headwater demo", (
+        "the README's quick start should begin with `pip install . && headwater demo`"
+    )
     cwd = tmp_path_factory.mktemp("user")
     res = _run(first, cwd)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
@@ -61,7 +63,9 @@ def test_readme_shell_commands_run(quick_start: tuple[Path, str]) -> None:
         res = _run(command, cwd)
         assert res.returncode == 0, f"{command}\n{res.stdout[-2000:]}\n{res.stderr[-2000:]}"
         if command.startswith("headwater query"):
-            assert re.search(r"\(\d+ rows?\)", res.stdout) and "(0 rows)" not in res.stdout, res.stdout
+            assert re.search(r"\(\d+ rows?\)", res.stdout) and "(0 rows)" not in res.stdout, (
+                res.stdout
+            )
 
 
 def test_commands_the_demo_prints_run(quick_start: tuple[Path, str]) -> None:
@@ -83,7 +87,9 @@ def test_readme_python_blocks_run(quick_start: tuple[Path, str]) -> None:
     blocks = [b for b in _blocks("python") if "headwater" in b]
     assert blocks
     for block in blocks:
-        res = subprocess.run([sys.executable, "-c", block], cwd=cwd, capture_output=True, text=True, timeout=300)
+        res = subprocess.run(
+            [sys.executable, "-c", block], cwd=cwd, capture_output=True, text=True, timeout=300
+        )
         assert res.returncode == 0, block + res.stderr[-2000:]
         for expected in re.findall(r"#\s*(\w[^#\n]*)$", block, re.M):  # `print(...)   # False 1`
             assert expected.strip() in res.stdout, (expected, res.stdout)

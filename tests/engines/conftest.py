@@ -47,7 +47,11 @@ def _pg_available() -> str | None:
     s = pg_settings()
     try:
         psycopg.connect(
-            host=str(s["host"]), port=int(s["port"]), user=str(s["user"]), dbname=str(s["database"]), connect_timeout=5
+            host=str(s["host"]),
+            port=int(s["port"]),
+            user=str(s["user"]),
+            dbname=str(s["database"]),
+            connect_timeout=5,
         ).close()
     except Exception as exc:
         return f"PostgreSQL at {s['host']}:{s['port']}/{s['database']} is not available: {exc}"
@@ -74,7 +78,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             for marker in item.iter_markers(marker_name):
                 reasons = marker.args[0] if marker.args else {}
                 if name in reasons:
-                    item.add_marker(pytest.mark.xfail(strict=True, reason=f"{marker_name} on {name}: {reasons[name]}"))
+                    item.add_marker(
+                        pytest.mark.xfail(
+                            strict=True, reason=f"{marker_name} on {name}: {reasons[name]}"
+                        )
+                    )
 
 
 @pytest.fixture(params=ENGINES)
@@ -93,18 +101,32 @@ def schema_name() -> Iterator[str]:
 
         s = pg_settings()
         with psycopg.connect(
-            host=str(s["host"]), port=int(s["port"]), user=str(s["user"]), dbname=str(s["database"]), autocommit=True
+            host=str(s["host"]),
+            port=int(s["port"]),
+            user=str(s["user"]),
+            dbname=str(s["database"]),
+            autocommit=True,
         ) as conn:
-            rows = conn.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE %s", [name + "%"]).fetchall()
+            rows = conn.execute(
+                "SELECT nspname FROM pg_namespace WHERE nspname LIKE %s", [name + "%"]
+            ).fetchall()
             for (schema,) in rows:
                 conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 def target_for(engine_name: str, schema: str, root: Path, threads: int = 2) -> Target:
     if engine_name == "duckdb":
-        return Target(name=engine_name, engine="duckdb", path=str(root / "warehouse.duckdb"), schema=schema, threads=threads)
+        return Target(
+            name=engine_name,
+            engine="duckdb",
+            path=str(root / "warehouse.duckdb"),
+            schema=schema,
+            threads=threads,
+        )
     s = pg_settings()
-    return Target(name=engine_name, engine="postgres", schema=schema, threads=threads, settings=dict(s))
+    return Target(
+        name=engine_name, engine="postgres", schema=schema, threads=threads, settings=dict(s)
+    )
 
 
 @pytest.fixture

@@ -42,7 +42,8 @@ def _sql_value(value: Any) -> str:
 
 def _orders_sql() -> str:
     rows = ",\n  ".join(
-        f"({i}, {_sql_value(c)}, {_sql_value(s)}, {a!r}, DATE '{TODAY - dt.timedelta(days=d)}')" for i, c, s, a, d in ORDERS
+        f"({i}, {_sql_value(c)}, {_sql_value(s)}, {a!r}, DATE '{TODAY - dt.timedelta(days=d)}')"
+        for i, c, s, a, d in ORDERS
     )
     return (
         "select cast(id as integer) as id, cast(customer_id as integer) as customer_id, cast(status as varchar) as status, "
@@ -139,7 +140,9 @@ unit_tests:
 TOTALS = "select customer_id, sum(amount) as total, count(*) as n from {{ ref('orders') }} group by customer_id\n"
 
 
-def _project(engine_project: Callable[..., Path], props: str = PROPS, singular: bool = True, **extra: str) -> Path:
+def _project(
+    engine_project: Callable[..., Path], props: str = PROPS, singular: bool = True, **extra: str
+) -> Path:
     files = {
         "models/orders.sql": _orders_sql(),
         "models/customers.sql": _customers_sql(),
@@ -151,7 +154,9 @@ def _project(engine_project: Callable[..., Path], props: str = PROPS, singular: 
     return engine_project(files, "models:\n  +materialized: table\n")
 
 
-def _build(cli: Callable[..., Any], root: Path, *args: str) -> tuple[int, dict[str, dict[str, Any]]]:
+def _build(
+    cli: Callable[..., Any], root: Path, *args: str
+) -> tuple[int, dict[str, dict[str, Any]]]:
     res = cli("build", "--project-dir", root, "--json", *args)
     data = json.loads(res.out)
     checks = {c["name"]: c for r in data["results"] for c in r.get("checks") or []}
@@ -167,22 +172,35 @@ def _rows(root: Path, sql: str) -> list[tuple]:
             engine.close()
 
 
-def _name(checks: dict[str, dict[str, Any]], check: str, column: str | None = None, node: str = "orders") -> dict[str, Any]:
-    found = [c for c in checks.values() if c["check"] == check and c["column"] == column and c["node"] == node]
+def _name(
+    checks: dict[str, dict[str, Any]], check: str, column: str | None = None, node: str = "orders"
+) -> dict[str, Any]:
+    found = [
+        c
+        for c in checks.values()
+        if c["check"] == check and c["column"] == column and c["node"] == node
+    ]
     assert len(found) == 1, (check, column, sorted(checks))
     return found[0]
 
 
-def test_dbt_tests_and_checks(engine_name: str, engine_project: Callable[..., Path], cli, schema_name: str) -> None:
+def test_dbt_tests_and_checks(
+    engine_name: str, engine_project: Callable[..., Path], cli, schema_name: str
+) -> None:
     root = _project(engine_project)
     code, checks = _build(cli, root, "-s", "orders", "customers")
-    assert code == 0, {n: (c["status"], c["message"]) for n, c in checks.items() if c["status"] == "error"}
+    assert code == 0, {
+        n: (c["status"], c["message"]) for n, c in checks.items() if c["status"] == "error"
+    }
     assert not [n for n, c in checks.items() if c["status"] == "error"], checks
 
     ids = Counter(o[0] for o in ORDERS)
     status = {n: (c["status"], c["failures"]) for n, c in checks.items()}
     # unique: duplicated values; not_null: null rows
-    assert status[_name(checks, "unique", "id")["name"]] == ("warn", sum(1 for n in ids.values() if n > 1))
+    assert status[_name(checks, "unique", "id")["name"]] == (
+        "warn",
+        sum(1 for n in ids.values() if n > 1),
+    )
     assert status[_name(checks, "not_null", "id")["name"]] == ("pass", 0)
     assert status[_name(checks, "unique", "id", "customers")["name"]] == ("pass", 0)
     # relationships: rows whose customer has no parent (nulls pass)
@@ -190,20 +208,29 @@ def test_dbt_tests_and_checks(engine_name: str, engine_project: Callable[..., Pa
     orphans = sum(1 for o in ORDERS if o[1] is not None and o[1] not in parents)
     assert status[_name(checks, "relationships", "customer_id")["name"]] == ("warn", orphans)
     # `where:` filters the rows a check looks at
-    assert status["customer_when_not_lost"] == ("warn", sum(1 for o in ORDERS if o[1] is None and o[2] != "lost"))
+    assert status["customer_when_not_lost"] == (
+        "warn",
+        sum(1 for o in ORDERS if o[1] is None and o[2] != "lost"),
+    )
     # accepted_values: distinct unexpected values (dbt counts groups)
     unknown = {o[2] for o in ORDERS} - {"paid", "refunded"}
     assert status["status_known"] == ("warn", len(unknown))
     assert status["status_all"] == ("pass", 0)
     # a custom generic test macro and a singular test
-    assert status[_name(checks, "is_positive", "amount")["name"]] == ("warn", sum(1 for o in ORDERS if o[3] <= 0))
+    assert status[_name(checks, "is_positive", "amount")["name"]] == (
+        "warn",
+        sum(1 for o in ORDERS if o[3] <= 0),
+    )
     singular = [c for c in checks.values() if c["check"] == "singular"]
     assert [(c["status"], c["failures"]) for c in singular] == [
         ("warn" if any(o[2] == "refunded" and o[3] > 8 for o in ORDERS) else "pass",
          sum(1 for o in ORDERS if o[2] == "refunded" and o[3] > 8))
     ]  # fmt: skip
     # dbt-utils tests
-    assert status[_name(checks, "expression_is_true")["name"]] == ("warn", sum(1 for o in ORDERS if not o[3] >= 0))
+    assert status[_name(checks, "expression_is_true")["name"]] == (
+        "warn",
+        sum(1 for o in ORDERS if not o[3] >= 0),
+    )
     combos = Counter((o[0], o[2]) for o in ORDERS)
     assert status[_name(checks, "unique_combination_of_columns")["name"]] == (
         "warn", sum(1 for n in combos.values() if n > 1))  # fmt: skip
@@ -213,7 +240,10 @@ def test_dbt_tests_and_checks(engine_name: str, engine_project: Callable[..., Pa
     assert status["recent_2_days"] == ("pass" if newest < 2 else "warn", int(newest >= 2))
     assert status["recent_quarter"] == ("pass", 0)
     newest_known = min(o[4] for o in ORDERS if o[2] != "pending")
-    assert status["recent_by_status"] == ("pass" if newest_known < 1 else "warn", int(newest_known >= 1))
+    assert status["recent_by_status"] == (
+        "pass" if newest_known < 1 else "warn",
+        int(newest_known >= 1),
+    )
     assert status[_name(checks, "equal_rowcount")["name"]] == ("pass", 0)
     assert status[_name(checks, "not_null_proportion", "amount")["name"]] == ("pass", 0)
     assert status[_name(checks, "at_least_one", "amount")["name"]] == ("pass", 0)
@@ -224,11 +254,15 @@ def test_dbt_tests_and_checks(engine_name: str, engine_project: Callable[..., Pa
     assert unique_sample == [{"unique_field": i, "n_records": n} for i, n in ids.items() if n > 1]
     assert sorted(r["value_field"] for r in checks["status_known"]["sample"]) == sorted(unknown)
     # store_failures: the failing rows are kept in <schema>_dbt_test__audit
-    stored = _rows(root, f'select value_field from "{schema_name}_dbt_test__audit"."status_known" order by 1')
+    stored = _rows(
+        root, f'select value_field from "{schema_name}_dbt_test__audit"."status_known" order by 1'
+    )
     assert [r[0] for r in stored] == sorted(unknown)
 
 
-def test_error_severity_keeps_the_previous_version(engine_project: Callable[..., Path], cli) -> None:
+def test_error_severity_keeps_the_previous_version(
+    engine_project: Callable[..., Path], cli
+) -> None:
     props = PROPS.replace("accepted_values: {values: [paid, refunded, lost, pending], config: {name: status_all}}",
                           "accepted_values: {values: [paid, refunded], config: {name: status_all}}")  # fmt: skip
     root = _project(engine_project, props)
@@ -241,7 +275,9 @@ def test_error_severity_keeps_the_previous_version(engine_project: Callable[...,
         try:
             from headwater.project.definition import Relation
 
-            assert engine.relation_kind(Relation(ctx.manifest.target.schema, "orders")) is None  # not published
+            assert (
+                engine.relation_kind(Relation(ctx.manifest.target.schema, "orders")) is None
+            )  # not published
         finally:
             engine.close()
 
@@ -276,12 +312,18 @@ models:
     code, checks = _build(cli, root, "-s", "orders")
     assert code == 0 and {c["status"] for c in checks.values()} == {"pass"}, checks
     statements = [json.loads(line) for line in trace.read_text(encoding="utf-8").splitlines()]
-    scans = [s for s in statements if s.lstrip().upper().startswith("SELECT") and "FILTER (WHERE" in s]
+    scans = [
+        s for s in statements if s.lstrip().upper().startswith("SELECT") and "FILTER (WHERE" in s
+    ]
     # every scan-able check in one aggregate over the audited relation ...
     assert len(scans) == 1, scans
     assert all(f"c{i}" in scans[0] for i in range(len(checks) - 1))
     # ... and equal_rowcount (two relations) one query of its own: the audit reads nothing else
-    audited = [s for s in statements if s.lstrip().upper().startswith("SELECT") and "orders__hw_staged" in s]
+    audited = [
+        s
+        for s in statements
+        if s.lstrip().upper().startswith("SELECT") and "orders__hw_staged" in s
+    ]
     assert len(audited) == 2 and scans[0] in audited, audited
 
 
@@ -307,7 +349,11 @@ models:
 
 
 def test_unit_tests(engine_project: Callable[..., Path], cli) -> None:
-    root = _project(engine_project, "version: 2\nmodels: []\n", **{"models/totals.sql": TOTALS, "models/unit.yml": UNIT})
+    root = _project(
+        engine_project,
+        "version: 2\nmodels: []\n",
+        **{"models/totals.sql": TOTALS, "models/unit.yml": UNIT},
+    )
     code, checks = _build(cli, root, "-s", "orders", "totals")
     assert code == 1  # a failing unit test fails its model, as in dbt
     assert checks["totals_add_up"]["status"] == "pass", checks["totals_add_up"]["message"]

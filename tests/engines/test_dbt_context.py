@@ -45,7 +45,12 @@ from (values (1, 'a', 1.50, '2024-01-31', true), (2, 'b', 2.25, '2024-02-29', fa
 def _read(engine_name: str, schema: str, root: Path, sql: str) -> list[tuple[Any, ...]]:
     """Rows of ``sql`` read from the warehouse the project built into (read-only)."""
     if engine_name == "duckdb":
-        target = Target(name="read", engine="duckdb", path=str(root / ".headwater" / "warehouse.duckdb"), schema=schema)
+        target = Target(
+            name="read",
+            engine="duckdb",
+            path=str(root / ".headwater" / "warehouse.duckdb"),
+            schema=schema,
+        )
     else:
         target = target_for(engine_name, schema, root)
     engine = create_engine(target, str(root))
@@ -72,13 +77,24 @@ def test_target_and_dispatch_follow_the_engine(
                 "select {{ which_engine() }} as picked, {{ only_default() }} as fallback, '{{ target.type }}' as type,"
                 " '{{ adapter.type() }}' as adapter_type, '{{ target.schema }}' as target_schema,"
                 " '{{ target.name }}' as target_name, {{ target.threads }} as threads,"
-                " '{{ target.get(\"password\") }}|{{ target.get(\"pass\") }}' as secrets\n"
+                ' \'{{ target.get("password") }}|{{ target.get("pass") }}\' as secrets\n'
             ),
         }
     )
     _build(cli, root)
     rows = _read(engine_name, schema_name, root, f'select * from "{schema_name}"."info"')
-    assert rows == [(engine_name, "fallback", engine_name, engine_name, schema_name, engine_name, 2, "None|None")]
+    assert rows == [
+        (
+            engine_name,
+            "fallback",
+            engine_name,
+            engine_name,
+            schema_name,
+            engine_name,
+            2,
+            "None|None",
+        )
+    ]
 
 
 def test_target_has_the_connection_keys_of_the_adapter(
@@ -190,10 +206,28 @@ def test_adapter_introspection_sees_the_catalog_with_the_engines_types(
         }
     )
     _build(cli, root)
-    cols = _read(engine_name, schema_name, root, f'select name, dtype, data_type, char_size, is_string, is_number from "{schema_name}"."cols" order by pos')
+    cols = _read(
+        engine_name,
+        schema_name,
+        root,
+        f'select name, dtype, data_type, char_size, is_string, is_number from "{schema_name}"."cols" order by pos',
+    )
     assert cols == COLUMNS[engine_name]
     probe = _read(engine_name, schema_name, root, f'select * from "{schema_name}"."probe"')
-    assert probe == [("base", "table", True, True, False, True, True, "extra", "id,code,amount,day,flag", "other")]
+    assert probe == [
+        (
+            "base",
+            "table",
+            True,
+            True,
+            False,
+            True,
+            True,
+            "extra",
+            "id,code,amount,day,flag",
+            "other",
+        )
+    ]
 
 
 def test_adapter_changes_and_temporary_relations(
@@ -231,25 +265,73 @@ def test_adapter_changes_and_temporary_relations(
 
 # each cross-database macro call, and the value it must give on every engine
 CROSSDB: list[tuple[str, str, Any]] = [
-    ("m_dateadd_day", "{{ dbt.dateadd('day', 1, \"cast('2024-01-31' as date)\") }}", datetime.datetime(2024, 2, 1)),
-    ("m_dateadd_month", "{{ dbt.dateadd('month', 1, \"cast('2024-01-31' as date)\") }}", datetime.datetime(2024, 2, 29)),
-    ("m_dateadd_hour", "{{ dateadd('hour', -3, \"cast('2024-03-01 01:00:00' as timestamp)\") }}", datetime.datetime(2024, 2, 29, 22)),
-    ("m_datediff_day", "{{ dbt.datediff(\"cast('2024-01-01' as date)\", \"cast('2024-03-15' as date)\", 'day') }}", 74),
-    ("m_datediff_month", "{{ dbt.datediff(\"cast('2024-01-31' as date)\", \"cast('2024-03-01' as date)\", 'month') }}", 2),
-    ("m_datediff_year", "{{ dbt.datediff(\"cast('2023-12-31' as date)\", \"cast('2024-01-01' as date)\", 'year') }}", 1),
-    ("m_datediff_week", "{{ dbt.datediff(\"cast('2024-01-01' as date)\", \"cast('2024-01-15' as date)\", 'week') }}", 2),
+    (
+        "m_dateadd_day",
+        "{{ dbt.dateadd('day', 1, \"cast('2024-01-31' as date)\") }}",
+        datetime.datetime(2024, 2, 1),
+    ),
+    (
+        "m_dateadd_month",
+        "{{ dbt.dateadd('month', 1, \"cast('2024-01-31' as date)\") }}",
+        datetime.datetime(2024, 2, 29),
+    ),
+    (
+        "m_dateadd_hour",
+        "{{ dateadd('hour', -3, \"cast('2024-03-01 01:00:00' as timestamp)\") }}",
+        datetime.datetime(2024, 2, 29, 22),
+    ),
+    (
+        "m_datediff_day",
+        "{{ dbt.datediff(\"cast('2024-01-01' as date)\", \"cast('2024-03-15' as date)\", 'day') }}",
+        74,
+    ),
+    (
+        "m_datediff_month",
+        "{{ dbt.datediff(\"cast('2024-01-31' as date)\", \"cast('2024-03-01' as date)\", 'month') }}",
+        2,
+    ),
+    (
+        "m_datediff_year",
+        "{{ dbt.datediff(\"cast('2023-12-31' as date)\", \"cast('2024-01-01' as date)\", 'year') }}",
+        1,
+    ),
+    (
+        "m_datediff_week",
+        "{{ dbt.datediff(\"cast('2024-01-01' as date)\", \"cast('2024-01-15' as date)\", 'week') }}",
+        2,
+    ),
     ("m_safe_cast_int", "{{ dbt.safe_cast(\"'12'\", dbt.type_int()) }}", 12),
-    ("m_concat", "{{ dbt.concat([\"'a'\", \"'-'\", \"cast(7 as \" ~ dbt.type_string() ~ \")\"]) }}", "a-7"),
+    (
+        "m_concat",
+        '{{ dbt.concat(["\'a\'", "\'-\'", "cast(7 as " ~ dbt.type_string() ~ ")"]) }}',
+        "a-7",
+    ),
     ("m_hash", "{{ dbt.hash(\"'abc'\") }}", "900150983cd24fb0d6963f7d28e17f72"),
-    ("m_listagg", "(select {{ dbt.listagg('x', \"','\", 'order by x') }} from (values ('b'), ('a'), ('c')) as l(x))", "a,b,c"),
-    ("m_listagg_limit", "(select {{ dbt.listagg('x', \"'|'\", 'order by x desc', 2) }} from (values ('b'), ('a'), ('c')) as l(x))", "c|b"),
+    (
+        "m_listagg",
+        "(select {{ dbt.listagg('x', \"','\", 'order by x') }} from (values ('b'), ('a'), ('c')) as l(x))",
+        "a,b,c",
+    ),
+    (
+        "m_listagg_limit",
+        "(select {{ dbt.listagg('x', \"'|'\", 'order by x desc', 2) }} from (values ('b'), ('a'), ('c')) as l(x))",
+        "c|b",
+    ),
     ("m_split_part", "{{ dbt.split_part(\"'a,b,c'\", \"','\", 2) }}", "b"),
     ("m_split_part_last", "{{ dbt.split_part(\"'a,b,c'\", \"','\", -1) }}", "c"),
-    ("m_date_trunc", "{{ dbt.date_trunc('month', \"cast('2024-03-15 10:30:00' as timestamp)\") }}", datetime.datetime(2024, 3, 1)),
+    (
+        "m_date_trunc",
+        "{{ dbt.date_trunc('month', \"cast('2024-03-15 10:30:00' as timestamp)\") }}",
+        datetime.datetime(2024, 3, 1),
+    ),
     ("m_type_string", "cast(123 as {{ dbt.type_string() }})", "123"),
     ("m_type_numeric", "cast(1.5 as {{ dbt.type_numeric() }})", decimal.Decimal("1.500000")),
     ("m_type_bigint", "cast('9000000000' as {{ dbt.type_bigint() }})", 9000000000),
-    ("m_last_day", "{{ dbt.last_day(\"cast('2024-02-10' as date)\", 'month') }}", datetime.date(2024, 2, 29)),
+    (
+        "m_last_day",
+        "{{ dbt.last_day(\"cast('2024-02-10' as date)\", 'month') }}",
+        datetime.date(2024, 2, 29),
+    ),
     ("m_length", "{{ dbt.length(\"'abcd'\") }}", 4),
     ("m_position", "{{ dbt.position(\"'c'\", \"'abcd'\") }}", 3),
     ("m_replace", "{{ dbt.replace(\"'a-b'\", \"'-'\", \"'+'\") }}", "a+b"),
@@ -267,7 +349,9 @@ def test_cross_database_macros_give_the_same_values(
     engine_project: ProjectMaker, engine_name: str, schema_name: str, cli: Callable[..., Any]
 ) -> None:
     select = ",\n       ".join(f"{sql} as {name}" for name, sql, _ in CROSSDB)
-    root = engine_project({"models/xdb.sql": f"{{{{ config(materialized='table') }}}}\nselect {select}\n"})
+    root = engine_project(
+        {"models/xdb.sql": f"{{{{ config(materialized='table') }}}}\nselect {select}\n"}
+    )
     _build(cli, root)
     names = ", ".join(name for name, _, _ in CROSSDB)
     [row] = _read(engine_name, schema_name, root, f'select {names} from "{schema_name}"."xdb"')
@@ -287,8 +371,18 @@ def test_date_spine_gives_the_same_rows(
         }
     )
     _build(cli, root)
-    rows = _read(engine_name, schema_name, root, f'select cast(date_day as date) from "{schema_name}"."spine" order by 1')
-    assert [r[0] for r in rows] == [datetime.date(2024, 2, 27), datetime.date(2024, 2, 28), datetime.date(2024, 2, 29), datetime.date(2024, 3, 1)]
+    rows = _read(
+        engine_name,
+        schema_name,
+        root,
+        f'select cast(date_day as date) from "{schema_name}"."spine" order by 1',
+    )
+    assert [r[0] for r in rows] == [
+        datetime.date(2024, 2, 27),
+        datetime.date(2024, 2, 28),
+        datetime.date(2024, 2, 29),
+        datetime.date(2024, 3, 1),
+    ]
 
 
 def test_dbt_project_with_a_postgres_profile_builds(
@@ -314,11 +408,11 @@ def test_dbt_project_with_a_postgres_profile_builds(
                   outputs:
                     dev:
                       type: postgres
-                      host: {s['host']}
-                      port: {s['port']}
-                      user: {s['user']}
+                      host: {s["host"]}
+                      port: {s["port"]}
+                      user: {s["user"]}
                       password: "{{{{ env_var('HW_TEST_DBT_PG_PASSWORD') }}}}"
-                      dbname: {s['database']}
+                      dbname: {s["database"]}
                       schema: {schema_name}
                       threads: 2
             """,
@@ -354,16 +448,22 @@ def test_date_trunc_of_a_date(
     engine_project: ProjectMaker, engine_name: str, schema_name: str, cli: Callable[..., Any]
 ) -> None:
     root = engine_project(
-        {"models/trunc.sql": "{{ config(materialized='table') }}\nselect {{ dbt.date_trunc('month', \"cast('2024-03-15' as date)\") }} as m\n"}
+        {
+            "models/trunc.sql": "{{ config(materialized='table') }}\nselect {{ dbt.date_trunc('month', \"cast('2024-03-15' as date)\") }} as m\n"
+        }
     )
     _build(cli, root)
-    assert _read(engine_name, schema_name, root, f'select m from "{schema_name}"."trunc"') == [(datetime.datetime(2024, 3, 1),)]
+    assert _read(engine_name, schema_name, root, f'select m from "{schema_name}"."trunc"') == [
+        (datetime.datetime(2024, 3, 1),)
+    ]
 
 
 def test_sql_that_does_not_parse_is_reported_before_the_run(
     engine_project: ProjectMaker, engine_name: str, cli: Callable[..., Any]
 ) -> None:
-    root = engine_project({"models/ok.sql": "select 1 as a\n", "models/broken.sql": "select 1 from from\n"})
+    root = engine_project(
+        {"models/ok.sql": "select 1 as a\n", "models/broken.sql": "select 1 from from\n"}
+    )
     res = cli("build", "--project-dir", root)
     assert res.code != 0
     assert "SQL does not parse" in res.err and "broken" in res.err
@@ -391,7 +491,9 @@ def test_postgres_syntax_builds_on_postgres(
     )
     res = cli("build", "--project-dir", root)
     assert res.code == 0, res.out + res.err
-    assert _read("postgres", schema_name, root, f'select * from "{schema_name}"."pg"') == [(1, True, "integer")]
+    assert _read("postgres", schema_name, root, f'select * from "{schema_name}"."pg"') == [
+        (1, True, "integer")
+    ]
 
 
 def test_expand_target_column_types_widens_sized_strings(
@@ -410,7 +512,9 @@ def test_expand_target_column_types_widens_sized_strings(
         }
     )
     _build(cli, root)
-    [(types,)] = _read(engine_name, schema_name, root, f'select types from "{schema_name}"."widened"')
+    [(types,)] = _read(
+        engine_name, schema_name, root, f'select types from "{schema_name}"."widened"'
+    )
     expected = {
         "duckdb": "code VARCHAR,other VARCHAR",
         "postgres": "code character varying(20),other character varying(30)",  # never narrowed

@@ -54,9 +54,12 @@ def _close(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
     )
 
 
-def assert_same_rows(name: str, expected: list[tuple[Any, ...]], got: list[tuple[Any, ...]]) -> None:
+def assert_same_rows(
+    name: str, expected: list[tuple[Any, ...]], got: list[tuple[Any, ...]]
+) -> None:
     """Order-independent: rows are grouped by their exact values, then each group's approximate
     values are compared pairwise in sorted order."""
+
     def groups(rows: list[tuple[Any, ...]]) -> dict[tuple[Any, ...], list[tuple[float, ...]]]:
         out: dict[tuple[Any, ...], list[tuple[float, ...]]] = {}
         for row in rows:
@@ -65,9 +68,15 @@ def assert_same_rows(name: str, expected: list[tuple[Any, ...]], got: list[tuple
         return out
 
     want, have = groups(expected), groups(got)
-    missing = Counter({k: len(v) for k, v in want.items()}) - Counter({k: len(v) for k, v in have.items()})
-    extra = Counter({k: len(v) for k, v in have.items()}) - Counter({k: len(v) for k, v in want.items()})
-    assert not missing and not extra, f"{name}: only on duckdb {list(missing)[:3]}, only on postgres {list(extra)[:3]}"
+    missing = Counter({k: len(v) for k, v in want.items()}) - Counter(
+        {k: len(v) for k, v in have.items()}
+    )
+    extra = Counter({k: len(v) for k, v in have.items()}) - Counter(
+        {k: len(v) for k, v in want.items()}
+    )
+    assert not missing and not extra, (
+        f"{name}: only on duckdb {list(missing)[:3]}, only on postgres {list(extra)[:3]}"
+    )
     for key, values in want.items():
         for a, b in zip(sorted(values), sorted(have[key]), strict=True):
             assert _close(a, b), f"{name}: {key} has {a} on duckdb and {b} on postgres"
@@ -80,16 +89,23 @@ def test_the_demo_marts_are_equal_on_duckdb_and_postgres(tmp_path: Path, schema_
     made = _headwater("demo", str(root), "--scale", "0.02", "--no-build", cwd=tmp_path)
     assert made.returncode == 0, made.stderr[-3000:]
     yml = (root / "headwater.yml").read_text(encoding="utf-8")
-    (root / "headwater.yml").write_text(yml.replace("targets:\n", "targets:\n" + target_yaml("pg", schema_name, 4), 1), encoding="utf-8")
+    (root / "headwater.yml").write_text(
+        yml.replace("targets:\n", "targets:\n" + target_yaml("pg", schema_name, 4), 1),
+        encoding="utf-8",
+    )
     on_duckdb = _headwater("build", cwd=root)
     on_postgres = _headwater("build", "--target", "pg", cwd=root)
-    assert on_postgres.returncode == on_duckdb.returncode, on_postgres.stdout[-4000:] + on_postgres.stderr[-2000:]
+    assert on_postgres.returncode == on_duckdb.returncode, (
+        on_postgres.stdout[-4000:] + on_postgres.stderr[-2000:]
+    )
     assert "ERROR" not in on_postgres.stdout, on_postgres.stdout[-4000:]
     marts = sorted(p.stem for p in (root / "models" / "marts").glob("*.sql"))
     assert len(marts) >= 6
     duck = duckdb.connect(str(root / ".headwater" / "warehouse.duckdb"), read_only=True)
     s = pg_settings()
-    pg = psycopg.connect(host=str(s["host"]), port=int(s["port"]), user=str(s["user"]), dbname=str(s["database"]))
+    pg = psycopg.connect(
+        host=str(s["host"]), port=int(s["port"]), user=str(s["user"]), dbname=str(s["database"])
+    )
     try:
         for mart in marts:
             duck_cols = [r[0] for r in duck.execute(f"DESCRIBE main.{mart}").fetchall()]

@@ -28,7 +28,7 @@ def engine(tmp_path: Path) -> Iterator[DuckDBEngine]:
         "select 1::decimal(12, 2) as \"Amount\", now() as ts, {'a': 1, 'b': [1, 2]} as st, 'x' as \"with space\"",
         "table",
     )
-    eng.create_or_replace(VIEW, f"select \"Amount\", st from {TABLE.render()}", "view")
+    eng.create_or_replace(VIEW, f'select "Amount", st from {TABLE.render()}', "view")
     yield eng
     eng.close()
 
@@ -47,12 +47,18 @@ def test_a_table_and_a_view_give_the_catalog_scan_s_answer(engine: DuckDBEngine)
         ("Amount", "DECIMAL(12,2)"), ("ts", "TIMESTAMP WITH TIME ZONE"),
         ("st", "STRUCT(a INTEGER, b INTEGER[])"), ("with space", "VARCHAR"),
     ]  # fmt: skip
-    assert engine.columns(VIEW) == scanned(engine, VIEW) == [("Amount", "DECIMAL(12,2)"), ("st", "STRUCT(a INTEGER, b INTEGER[])")]
+    assert (
+        engine.columns(VIEW)
+        == scanned(engine, VIEW)
+        == [("Amount", "DECIMAL(12,2)"), ("st", "STRUCT(a INTEGER, b INTEGER[])")]
+    )
 
 
 def test_a_table_dropped_behind_the_catalog_s_back_has_no_columns(engine: DuckDBEngine) -> None:
     engine.relation_kind(TABLE)  # catalog read
-    engine._cursor().execute(f"DROP TABLE {TABLE.render()} CASCADE")  # not through the engine: the cache still says table
+    engine._cursor().execute(
+        f"DROP TABLE {TABLE.render()} CASCADE"
+    )  # not through the engine: the cache still says table
     assert engine.relation_kind(TABLE) == "table"
     assert engine.columns(TABLE) == []
 

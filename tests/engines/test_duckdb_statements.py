@@ -31,7 +31,9 @@ def test_two_statements_are_refused_and_nothing_runs(engine: DuckDBEngine, sql: 
     assert engine.execute("SELECT count(*) FROM canary") == [(1,)]
 
 
-def test_semicolons_in_strings_comments_and_at_the_end_are_one_statement(engine: DuckDBEngine) -> None:
+def test_semicolons_in_strings_comments_and_at_the_end_are_one_statement(
+    engine: DuckDBEngine,
+) -> None:
     assert engine.execute("SELECT ';' AS s -- ; drop table canary\n;") == [(";",)]
     assert engine.query("SELECT 'a;b' AS s")[1] == [("a;b",)]
 
@@ -45,7 +47,9 @@ def _leave_free(folder: Path, free: int) -> None:
         os.close(fd)
 
 
-def test_a_durable_commit_whose_checkpoint_failed_is_published(small_disk: Path, tmp_path: Path, cli) -> None:
+def test_a_durable_commit_whose_checkpoint_failed_is_published(
+    small_disk: Path, tmp_path: Path, cli
+) -> None:
     """The commit lands in the WAL, the automatic checkpoint then finds no room: the model is
     published (WARN, not ERROR) and stays published once space is freed."""
     from tests.conftest import write_files

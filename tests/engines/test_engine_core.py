@@ -40,7 +40,9 @@ def in_other_thread(fn: Any) -> Any:
     return out["value"]
 
 
-def test_create_or_replace_tables_and_views_and_switch_kinds(engine: Engine, schema_name: str) -> None:
+def test_create_or_replace_tables_and_views_and_switch_kinds(
+    engine: Engine, schema_name: str
+) -> None:
     a, v = Relation(schema_name, "a"), Relation(schema_name, "v")
     assert engine.create_or_replace(a, "select 1 as id union all select 2", "table") == 2
     engine.create_or_replace(v, f'select id * 10 as x from "{schema_name}"."a"', "view")
@@ -56,11 +58,18 @@ def test_create_or_replace_tables_and_views_and_switch_kinds(engine: Engine, sch
     assert engine.relation_kind(v) == "table"
     engine.create_or_replace(v, "select 8 as x", "view")
     engine.invalidate_catalog()
-    assert engine.relation_kind(v) == "view" and rows(engine, f'select x from "{schema_name}"."v"') == Counter([(8,)])
+    assert engine.relation_kind(v) == "view" and rows(
+        engine, f'select x from "{schema_name}"."v"'
+    ) == Counter([(8,)])
 
 
-def test_publish_swaps_the_relation_and_its_also_pairs_together(engine: Engine, schema_name: str) -> None:
-    target, quarantine = Relation(schema_name, "orders"), Relation(schema_name, "orders__quarantine")
+def test_publish_swaps_the_relation_and_its_also_pairs_together(
+    engine: Engine, schema_name: str
+) -> None:
+    target, quarantine = (
+        Relation(schema_name, "orders"),
+        Relation(schema_name, "orders__quarantine"),
+    )
     engine.create_or_replace(target, "select 1 as id", "table")
     staged, q_staged = engine.staging_relation(target), engine.staging_relation(quarantine)
     engine.create_or_replace(staged, "select 2 as id union all select 3", "table")
@@ -81,29 +90,43 @@ def test_leftover_staged_relations_are_dropped(engine: Engine, schema_name: str)
     assert engine.relation_kind(engine.staging_relation(target)) is None
 
 
-def test_long_names_get_a_staging_relation_the_engine_can_hold(engine: Engine, schema_name: str) -> None:
+def test_long_names_get_a_staging_relation_the_engine_can_hold(
+    engine: Engine, schema_name: str
+) -> None:
     target = Relation(schema_name, "m" * 60)
     engine.create_or_replace(target, "select 1 as id", "table")
     engine.create_or_replace(target, "select 2 as id", "table")  # builds beside it, then swaps
     assert rows(engine, f'select id from "{schema_name}"."{"m" * 60}"') == Counter([(2,)])
-    assert engine.staging_relation(target) != engine.staging_relation(Relation(schema_name, "m" * 61))
+    assert engine.staging_relation(target) != engine.staging_relation(
+        Relation(schema_name, "m" * 61)
+    )
 
 
 @pytest.fixture
 def orders(engine: Engine, schema_name: str) -> tuple[Relation, Relation]:
     target, delta = Relation(schema_name, "orders"), Relation(schema_name, "delta")
-    engine.create_or_replace(target, "select 1 as id, 'a' as v, 10 as day union all select 2, 'b', 10 union all select 3, 'c', 11", "table")
-    engine.create_or_replace(delta, "select 2 as id, 'B' as v, 11 as day union all select 4, 'd', 11", "table")
+    engine.create_or_replace(
+        target,
+        "select 1 as id, 'a' as v, 10 as day union all select 2, 'b', 10 union all select 3, 'c', 11",
+        "table",
+    )
+    engine.create_or_replace(
+        delta, "select 2 as id, 'B' as v, 11 as day union all select 4, 'd', 11", "table"
+    )
     return target, delta
 
 
-def test_strategies_report_what_they_changed(engine: Engine, orders: tuple[Relation, Relation], schema_name: str) -> None:
+def test_strategies_report_what_they_changed(
+    engine: Engine, orders: tuple[Relation, Relation], schema_name: str
+) -> None:
     target, delta = orders
     s = engine.strategies
     cols = ["id", "v", "day"]
     with engine.transaction_scope() as txn:
         assert s.replace_by_key(target, delta, cols, ["id"]) == (1, 2)
-        assert rows(engine, f'select id, v from "{schema_name}"."orders"') == Counter([(1, "a"), (2, "B"), (3, "c"), (4, "d")])
+        assert rows(engine, f'select id, v from "{schema_name}"."orders"') == Counter(
+            [(1, "a"), (2, "B"), (3, "c"), (4, "d")]
+        )
         txn.rollback()
     with engine.transaction_scope() as txn:
         assert s.merge(target, delta, cols, ["id"], ["v"]) == (1, 1)
@@ -113,19 +136,27 @@ def test_strategies_report_what_they_changed(engine: Engine, orders: tuple[Relat
         txn.rollback()
     with engine.transaction_scope() as txn:
         assert s.replace_partitions(target, delta, cols, '"day"') == (1, 2)
-        assert rows(engine, f'select id from "{schema_name}"."orders"') == Counter([(1,), (2,), (2,), (4,)])
+        assert rows(engine, f'select id from "{schema_name}"."orders"') == Counter(
+            [(1,), (2,), (2,), (4,)]
+        )
         txn.rollback()
     with engine.transaction_scope() as txn:
         assert s.append(target, delta, cols) == 2
         txn.rollback()
     lo, hi = s.sql.literal(11), s.sql.literal(12)
     with engine.transaction_scope():
-        assert s.replace_interval(target, "day", lo, hi, f'select * from "{schema_name}"."delta"', cols) == (1, 2)
-    assert rows(engine, f'select id, day from "{schema_name}"."orders"') == Counter([(1, 10), (2, 10), (2, 11), (4, 11)])
+        assert s.replace_interval(
+            target, "day", lo, hi, f'select * from "{schema_name}"."delta"', cols
+        ) == (1, 2)
+    assert rows(engine, f'select id, day from "{schema_name}"."orders"') == Counter(
+        [(1, 10), (2, 10), (2, 11), (4, 11)]
+    )
     assert s.count_duplicate_keys(target, ["id"]) == 1
 
 
-def test_schema_changes(engine: Engine, orders: tuple[Relation, Relation], schema_name: str) -> None:
+def test_schema_changes(
+    engine: Engine, orders: tuple[Relation, Relation], schema_name: str
+) -> None:
     target, _ = orders
     engine.strategies.add_column(target, "note x", "varchar")
     engine.strategies.drop_column(target, "v")
@@ -143,7 +174,9 @@ def test_a_transaction_is_invisible_to_other_connections_until_commit(
     with engine.transaction_scope() as txn:
         engine.strategies.append(target, delta, ["id", "v", "day"])
         assert engine.execute(count_sql) == [(5,)]
-        assert in_other_thread(lambda: engine.execute(count_sql)) == [(3,)]  # readers see the old version
+        assert in_other_thread(lambda: engine.execute(count_sql)) == [
+            (3,)
+        ]  # readers see the old version
         txn.rollback()
     assert engine.execute(count_sql) == [(3,)]
     with engine.transaction_scope():
@@ -151,7 +184,9 @@ def test_a_transaction_is_invisible_to_other_connections_until_commit(
     assert in_other_thread(lambda: engine.execute(count_sql)) == [(5,)]
 
 
-def test_an_exception_rolls_the_transaction_back(engine: Engine, orders: tuple[Relation, Relation], schema_name: str) -> None:
+def test_an_exception_rolls_the_transaction_back(
+    engine: Engine, orders: tuple[Relation, Relation], schema_name: str
+) -> None:
     target, delta = orders
     with pytest.raises(SQLExecutionError), engine.transaction_scope():
         engine.strategies.append(target, delta, ["id", "v", "day"])
@@ -183,9 +218,14 @@ def test_arrow_in_and_out_keeps_values_and_nulls(engine: Engine, schema_name: st
 def test_query_columns_and_catalog(engine: Engine, schema_name: str) -> None:
     a = Relation(schema_name, "a")
     engine.create_or_replace(a, "select 1 as id, 'x' as name", "table")
-    assert [n for n, _ in engine.query_columns(f'select * from "{schema_name}"."a"')] == ["id", "name"]
+    assert [n for n, _ in engine.query_columns(f'select * from "{schema_name}"."a"')] == [
+        "id",
+        "name",
+    ]
     found = engine.columns_of([a, Relation(schema_name, "missing")])
-    assert list(found) == [(schema_name.lower(), "a")] and [n for n, _ in found[(schema_name.lower(), "a")]] == ["id", "name"]
+    assert list(found) == [(schema_name.lower(), "a")] and [
+        n for n, _ in found[(schema_name.lower(), "a")]
+    ] == ["id", "name"]
     assert engine.columns(Relation(schema_name, "missing")) == []
     assert schema_name.lower() in engine.catalog_schemas()
 

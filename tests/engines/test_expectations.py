@@ -31,10 +31,32 @@ ROWS: list[tuple[Any, ...]] = [
     (4, None, 40.0, "2024-01-05", "2024-01-05 14:30:00", None, "z", 5, 5, None),
     (6, "Epsilon", -5.0, None, "2024-01-06 15:00:00", '"str"', "x", None, 3, "2024-02-03"),
     (7, "eta", 12.0, "2024-01-07", "2024-01-07 09:00:00", "{}", "x", 7, 0, "2024-03-04"),
-    (8, "theta", 100.0, "2024-01-08", "2024-01-08 08:00:00", '{"k": null}', "y", None, None, "2023-12-31"),
+    (
+        8,
+        "theta",
+        100.0,
+        "2024-01-08",
+        "2024-01-08 08:00:00",
+        '{"k": null}',
+        "y",
+        None,
+        None,
+        "2023-12-31",
+    ),
 ]
 COLUMNS = ["id", "s", "amount", "d", "ts", "j", "cat", "pa", "pb", "ds"]
-TYPES = ["integer", "varchar", "double precision", "date", "timestamp", "varchar", "varchar", "integer", "integer", "varchar"]
+TYPES = [
+    "integer",
+    "varchar",
+    "double precision",
+    "date",
+    "timestamp",
+    "varchar",
+    "varchar",
+    "integer",
+    "integer",
+    "varchar",
+]
 
 
 def col(name: str) -> list[Any]:
@@ -62,7 +84,10 @@ def run_expectations(
     name: str = "proj", env: Any = None,
 ) -> dict[str, dict[str, Any]]:  # fmt: skip
     """Build model `t` with ``expectations`` (case -> (type, kwargs)); the GX result per case."""
-    entries = [{kind: {**kwargs, "meta": {"case": case}, "severity": "warning"}} for case, (kind, kwargs) in expectations.items()]
+    entries = [
+        {kind: {**kwargs, "meta": {"case": case}, "severity": "warning"}}
+        for case, (kind, kwargs) in expectations.items()
+    ]
     props = {"version": 2, "models": [{"name": "t", "expectations": entries}]}
     root = engine_project(
         {"models/t.sql": model_sql(rows, columns, types), "models/t.yml": json.dumps(props)},
@@ -82,7 +107,9 @@ def run_expectations(
 
 
 def no_error(result: dict[str, Any]) -> dict[str, Any]:
-    assert not result["exception_info"]["raised_exception"], result["exception_info"]["exception_message"]
+    assert not result["exception_info"]["raised_exception"], result["exception_info"][
+        "exception_message"
+    ]
     return result["result"]
 
 
@@ -183,7 +210,9 @@ CASES: dict[str, tuple[str, dict[str, Any]]] = {
 }  # fmt: skip
 
 
-def test_representative_expectations(engine_name: str, cli, engine_project: Callable[..., Path]) -> None:
+def test_representative_expectations(
+    engine_name: str, cli, engine_project: Callable[..., Path]
+) -> None:
     results = run_expectations(cli, engine_project, CASES)
     r = {case: no_error(res) for case, res in results.items()}
     ok = {case: res["success"] for case, res in results.items()}
@@ -196,7 +225,9 @@ def test_representative_expectations(engine_name: str, cli, engine_project: Call
     assert (ok["not_null"], r["not_null"]["unexpected_count"]) == (False, col("s").count(None))
     ids = Counter(col("id"))
     check_map("unique", "id", lambda v: ids[v] > 1)
-    assert r["unique"]["unexpected_index_list"] == [i for i, v in enumerate(col("id")) if ids[v] > 1]
+    assert r["unique"]["unexpected_index_list"] == [
+        i for i, v in enumerate(col("id")) if ids[v] > 1
+    ]
     check_map("in_set", "cat", lambda v: v not in ("x", "y"))
     assert r["in_set"]["partial_unexpected_counts"] == [{"value": "z", "count": 1}]
     check_map("not_in_set", "id", lambda v: v in (4, 6))
@@ -208,7 +239,9 @@ def test_representative_expectations(engine_name: str, cli, engine_project: Call
     check_map("like", "s", lambda v: "a" not in v)
     check_map("not_like_list", "s", lambda v: v.startswith("g") or v.endswith("7"))
     check_map("strftime", "ds", lambda v: not _strptime_ok(v, "%Y-%m-%d"))
-    check_map("dateutil", "ds", lambda v: not (_strptime_ok(v, "%Y-%m-%d") or _strptime_ok(v, "%m/%d/%Y")))
+    check_map(
+        "dateutil", "ds", lambda v: not (_strptime_ok(v, "%Y-%m-%d") or _strptime_ok(v, "%m/%d/%Y"))
+    )
     check_map("json", "j", lambda v: not _json_ok(v))
     assert ok["of_type"] and ok["of_type_pg_name"] and ok["in_type_list"] and ok["type_to_be"]
     assert not ok["type_wrong"]
@@ -219,40 +252,69 @@ def test_representative_expectations(engine_name: str, cli, engine_project: Call
     check_map("z_scores", "amount", lambda v: abs((v - MEAN) / STD) >= 1.5)
     check_map("outliers", "amount", lambda v: v < Q1 - 1.5 * (Q3 - Q1) or v > Q3 + 1.5 * (Q3 - Q1))
 
-    pairs = [(a, b) for a, b in zip(col("pa"), col("pb"), strict=True) if not (a is None and b is None)]
+    pairs = [
+        (a, b) for a, b in zip(col("pa"), col("pb"), strict=True) if not (a is None and b is None)
+    ]
     greater_bad = [[a, b] for a, b in pairs if not (a is not None and b is not None and a >= b)]
-    assert (ok["pair_greater"], r["pair_greater"]["unexpected_count"]) == (not greater_bad, len(greater_bad))
+    assert (ok["pair_greater"], r["pair_greater"]["unexpected_count"]) == (
+        not greater_bad,
+        len(greater_bad),
+    )
     assert r["pair_greater"]["partial_unexpected_list"] == greater_bad
     in_set_bad = [[a, b] for a, b in pairs if [a, b] not in ([1, 1], [2, 1], [3, 4])]
-    assert (ok["pair_in_set"], r["pair_in_set"]["unexpected_count"]) == (not in_set_bad, len(in_set_bad))
+    assert (ok["pair_in_set"], r["pair_in_set"]["unexpected_count"]) == (
+        not in_set_bad,
+        len(in_set_bad),
+    )
     keys = Counter(zip(col("id"), col("pa"), strict=True))
-    compound_bad = [k for k in zip(col("id"), col("pa"), strict=True) if keys[k] > 1 and k != (None, None)]
-    assert (ok["compound_unique"], r["compound_unique"]["unexpected_count"]) == (not compound_bad, len(compound_bad))
+    compound_bad = [
+        k for k in zip(col("id"), col("pa"), strict=True) if keys[k] > 1 and k != (None, None)
+    ]
+    assert (ok["compound_unique"], r["compound_unique"]["unexpected_count"]) == (
+        not compound_bad,
+        len(compound_bad),
+    )
     same = [p for p in pairs if p[0] == p[1]]
     assert (ok["within_record"], r["within_record"]["unexpected_count"]) == (not same, len(same))
     sums = [p for p in pairs if (p[0] or 0) + (p[1] or 0) != 5]
     assert (ok["multi_sum"], r["multi_sum"]["unexpected_count"]) == (not sums, len(sums))
 
     dates = [v for v in col("d") if v is not None]
-    assert (ok["min_date"], r["min_date"]["observed_value"]) == (min(dates) >= "2024-01-01", min(dates))
+    assert (ok["min_date"], r["min_date"]["observed_value"]) == (
+        min(dates) >= "2024-01-01",
+        min(dates),
+    )
     stamps = [v for v in col("ts") if v is not None]
     assert r["max_ts"]["observed_value"] == max(stamps).replace(" ", "T") and not ok["max_ts"]
     assert r["mean"]["observed_value"] == pytest.approx(MEAN) and ok["mean"] == (MEAN >= 20)
     median = statistics.median(AMOUNTS)
-    assert r["median"]["observed_value"] == pytest.approx(median) and ok["median"] == (10 <= median <= 25)
+    assert r["median"]["observed_value"] == pytest.approx(median) and ok["median"] == (
+        10 <= median <= 25
+    )
     assert r["sum"]["observed_value"] == sum(col("id")) and type(r["sum"]["observed_value"]) is int
     assert r["stdev"]["observed_value"] == pytest.approx(STD) and ok["stdev"] == (STD <= 30)
     cats = {v for v in col("cat") if v is not None}
     assert (ok["unique_count"], r["unique_count"]["observed_value"]) == (len(cats) >= 3, len(cats))
     share = len(set(col("id"))) / len(col("id"))
-    assert r["unique_share"]["observed_value"] == pytest.approx(share) and ok["unique_share"] == (share >= 0.9)
+    assert r["unique_share"]["observed_value"] == pytest.approx(share) and ok["unique_share"] == (
+        share >= 0.9
+    )
     quantiles = [_quantile_disc(AMOUNTS, q) for q in (0.1, 0.5, 0.9)]
     assert r["quantiles"]["observed_value"] == {"quantiles": [0.1, 0.5, 0.9], "values": quantiles}
-    assert r["quantiles"]["details"]["success_details"] == [quantiles[0] <= 0, 10 <= quantiles[1] <= 30, quantiles[2] >= 30]
+    assert r["quantiles"]["details"]["success_details"] == [
+        quantiles[0] <= 0,
+        10 <= quantiles[1] <= 30,
+        quantiles[2] >= 30,
+    ]
     counts = Counter(v for v in col("cat") if v is not None)
     assert r["distinct_in_set"]["observed_value"] == sorted(counts)
-    assert r["distinct_in_set"]["details"]["value_counts"] == [{"value": v, "count": counts[v]} for v in sorted(counts)]
-    assert (ok["distinct_in_set"], r["distinct_in_set"]["partial_unexpected_list"]) == (False, sorted(cats - {"x", "y"}))
+    assert r["distinct_in_set"]["details"]["value_counts"] == [
+        {"value": v, "count": counts[v]} for v in sorted(counts)
+    ]
+    assert (ok["distinct_in_set"], r["distinct_in_set"]["partial_unexpected_list"]) == (
+        False,
+        sorted(cats - {"x", "y"}),
+    )
     assert (ok["distinct_contain"], r["distinct_contain"]["partial_missing_list"]) == (False, ["w"])
     assert ok["distinct_equal"] == (set(col("id")) == {1, 2, 3, 4, 6, 7, 8})
     top = max(counts.values())
@@ -262,7 +324,10 @@ def test_representative_expectations(engine_name: str, cli, engine_project: Call
     assert r["row_count_where"]["observed_value"] == col("cat").count("x")
     assert ok["columns_listed"]
     negative = [row for row in ROWS if row[2] is not None and row[2] < 0]
-    assert (ok["unexpected_rows"], r["unexpected_rows"]["observed_value"]) == (not negative, len(negative))
+    assert (ok["unexpected_rows"], r["unexpected_rows"]["observed_value"]) == (
+        not negative,
+        len(negative),
+    )
     x_amounts = [row[2] for row in ROWS if row[6] == "x" and row[2] is not None]
     assert r["gx_condition"]["unexpected_count"] == sum(1 for v in x_amounts if v < 0)
     assert r["gx_condition"]["element_count"] == col("cat").count("x")
@@ -272,7 +337,9 @@ def test_representative_expectations(engine_name: str, cli, engine_project: Call
     assert "unexpected_index_query" in r["complete"]
 
 
-def test_type_expectations_accept_every_engines_names(engine_name: str, cli, engine_project: Callable[..., Path]) -> None:
+def test_type_expectations_accept_every_engines_names(
+    engine_name: str, cli, engine_project: Callable[..., Path]
+) -> None:
     """GX, numpy, DuckDB and PostgreSQL spellings of the same type give the same verdict."""
     cases: dict[str, tuple[str, dict[str, Any]]] = {}
     accepted = {"id": ["int", "INTEGER", "integer", "int4", "int32"], "big": ["int64", "BIGINT", "bigint"],
@@ -281,16 +348,35 @@ def test_type_expectations_accept_every_engines_names(engine_name: str, cli, eng
                 "price": ["DECIMAL(10,2)", "numeric(10,2)", "decimal", "number"],
                 "d": ["date", "DATE"], "ts": ["timestamp", "datetime64[ns]", "timestamp without time zone"],
                 "b": ["bool", "BOOLEAN", "boolean"]}  # fmt: skip
-    refused = {"id": ["BIGINT", "str", "float64"], "price": ["DECIMAL(10,3)", "int"], "ts": ["date", "timestamptz"]}
+    refused = {
+        "id": ["BIGINT", "str", "float64"],
+        "price": ["DECIMAL(10,3)", "int"],
+        "ts": ["date", "timestamptz"],
+    }
     for column, names in accepted.items():
         for i, name in enumerate(names):
-            cases[f"ok_{column}_{i}"] = ("expect_column_values_to_be_of_type", {"column": column, "type_": name})
+            cases[f"ok_{column}_{i}"] = (
+                "expect_column_values_to_be_of_type",
+                {"column": column, "type_": name},
+            )
     for column, names in refused.items():
         for i, name in enumerate(names):
-            cases[f"no_{column}_{i}"] = ("expect_column_type_to_be", {"column": column, "type_": name})
+            cases[f"no_{column}_{i}"] = (
+                "expect_column_type_to_be",
+                {"column": column, "type_": name},
+            )
     rows = [(1, 2**40, 1.5, "a", 1.25, "2024-01-01", "2024-01-01 00:00:00", True)]
     columns = ["id", "big", "amount", "s", "price", "d", "ts", "b"]
-    types = ["integer", "bigint", "double precision", "varchar", "decimal(10,2)", "date", "timestamp", "boolean"]
+    types = [
+        "integer",
+        "bigint",
+        "double precision",
+        "varchar",
+        "decimal(10,2)",
+        "date",
+        "timestamp",
+        "boolean",
+    ]
     results = run_expectations(cli, engine_project, cases, rows, columns, types)
     verdicts = {case: res["success"] for case, res in results.items()}
     assert verdicts == {case: case.startswith("ok_") for case in cases}
@@ -305,13 +391,25 @@ def _one(cli: Callable[..., Any], engine_project: Callable[..., Path], kind: str
                             [(v,) for v in values], ["v"], [type_])["case"]  # fmt: skip
 
 
-@pytest.mark.differs({"postgres": "regex_literal: a negated class [^x] does not match a newline in PostgreSQL's ARE"})
-def test_regex_negated_class_matches_a_newline(engine_name: str, cli, engine_project: Callable[..., Path]) -> None:
-    res = _one(cli, engine_project, "expect_column_values_to_match_regex", {"regex": "^a[^x]b$"}, ["a\nb", "acb"])
+@pytest.mark.differs(
+    {"postgres": "regex_literal: a negated class [^x] does not match a newline in PostgreSQL's ARE"}
+)
+def test_regex_negated_class_matches_a_newline(
+    engine_name: str, cli, engine_project: Callable[..., Path]
+) -> None:
+    res = _one(
+        cli,
+        engine_project,
+        "expect_column_values_to_match_regex",
+        {"regex": "^a[^x]b$"},
+        ["a\nb", "acb"],
+    )
     assert no_error(res)["unexpected_count"] == 0
 
 
-def test_regex_dot_and_word_boundaries_mean_the_same(engine_name: str, cli, engine_project: Callable[..., Path]) -> None:
+def test_regex_dot_and_word_boundaries_mean_the_same(
+    engine_name: str, cli, engine_project: Callable[..., Path]
+) -> None:
     """RE2's `.` stops at a newline, `\\b` is a word boundary, `(?i)`/`(?s)` lead: the same on both."""
     values = ["a\nb", "foo bar", "foobar", "ABC", "x\nab"]
     cases = {
@@ -321,14 +419,24 @@ def test_regex_dot_and_word_boundaries_mean_the_same(engine_name: str, cli, engi
         "ci": ("expect_column_values_to_match_regex", {"column": "v", "regex": "(?i)abc"}),
         "multi": ("expect_column_values_to_match_regex", {"column": "v", "regex": "(?m)^ab$"}),
     }
-    results = run_expectations(cli, engine_project, cases, [(v,) for v in values], ["v"], ["varchar"])
-    python = {"dot": "^a.b$", "dot_s": "(?s)^a.b$", "word": r"\bbar\b", "ci": "(?i)abc", "multi": "(?m)^ab$"}
+    results = run_expectations(
+        cli, engine_project, cases, [(v,) for v in values], ["v"], ["varchar"]
+    )
+    python = {
+        "dot": "^a.b$",
+        "dot_s": "(?s)^a.b$",
+        "word": r"\bbar\b",
+        "ci": "(?i)abc",
+        "multi": "(?m)^ab$",
+    }
     for case, pattern in python.items():
         expected = [v for v in values if re.search(pattern, v) is None]
         assert no_error(results[case])["partial_unexpected_list"] == expected, case
 
 
-def test_like_has_no_default_escape(engine_name: str, cli, engine_project: Callable[..., Path]) -> None:
+def test_like_has_no_default_escape(
+    engine_name: str, cli, engine_project: Callable[..., Path]
+) -> None:
     """A backslash in a LIKE pattern is a literal character unless `escape` says otherwise."""
     res = _one(cli, engine_project, "expect_column_values_to_match_like_pattern", {"like_pattern": "a\\_%"},
                ["a\\_b", "a_b", "a\\xb"])  # fmt: skip
@@ -338,7 +446,13 @@ def test_like_has_no_default_escape(engine_name: str, cli, engine_project: Calla
 def test_regex_postgresql_cannot_express_is_an_error_naming_the_engine(
     engine_name: str, cli, engine_project: Callable[..., Path]
 ) -> None:
-    res = _one(cli, engine_project, "expect_column_values_to_match_regex", {"regex": "(?P<first>a)"}, ["abc", "b"])
+    res = _one(
+        cli,
+        engine_project,
+        "expect_column_values_to_match_regex",
+        {"regex": "(?P<first>a)"},
+        ["abc", "b"],
+    )
     if engine_name == "postgres":
         assert res["success"] is False and res["exception_info"]["raised_exception"]
         assert "PostgreSQL" in res["exception_info"]["exception_message"]
@@ -346,38 +460,76 @@ def test_regex_postgresql_cannot_express_is_an_error_naming_the_engine(
         assert no_error(res)["unexpected_count"] == 1
 
 
-@pytest.mark.differs({"postgres": "strptime_is_valid: a regex per directive (zero-padded fields, no calendar check)"})
-def test_strftime_reads_like_strptime(engine_name: str, cli, engine_project: Callable[..., Path]) -> None:
+@pytest.mark.differs(
+    {"postgres": "strptime_is_valid: a regex per directive (zero-padded fields, no calendar check)"}
+)
+def test_strftime_reads_like_strptime(
+    engine_name: str, cli, engine_project: Callable[..., Path]
+) -> None:
     res = _one(cli, engine_project, "expect_column_values_to_match_strftime_format", {"strftime_format": "%Y-%m-%d"},
                ["2024-1-5", "2024-02-31", "2024-01-05"])  # fmt: skip
     assert no_error(res)["partial_unexpected_list"] == ["2024-02-31"]
 
 
-@pytest.mark.differs({"postgres": "json_valid: PostgreSQL's JSON parser refuses NaN and trailing commas"})
-def test_json_parseable_is_lenient(engine_name: str, cli, engine_project: Callable[..., Path]) -> None:
-    res = _one(cli, engine_project, "expect_column_values_to_be_json_parseable", {}, ["NaN", '{"a": 1,}', "[1]"])
+@pytest.mark.differs(
+    {"postgres": "json_valid: PostgreSQL's JSON parser refuses NaN and trailing commas"}
+)
+def test_json_parseable_is_lenient(
+    engine_name: str, cli, engine_project: Callable[..., Path]
+) -> None:
+    res = _one(
+        cli,
+        engine_project,
+        "expect_column_values_to_be_json_parseable",
+        {},
+        ["NaN", '{"a": 1,}', "[1]"],
+    )
     assert no_error(res)["unexpected_count"] == 0
 
 
-@pytest.mark.differs({"postgres": "safe_timestamp: PostgreSQL's date/time input reads words such as `today`"})
-def test_dateutil_parseable_refuses_words(engine_name: str, cli, engine_project: Callable[..., Path]) -> None:
-    res = _one(cli, engine_project, "expect_column_values_to_be_dateutil_parseable", {}, ["today", "2024-01-05"])
+@pytest.mark.differs(
+    {"postgres": "safe_timestamp: PostgreSQL's date/time input reads words such as `today`"}
+)
+def test_dateutil_parseable_refuses_words(
+    engine_name: str, cli, engine_project: Callable[..., Path]
+) -> None:
+    res = _one(
+        cli,
+        engine_project,
+        "expect_column_values_to_be_dateutil_parseable",
+        {},
+        ["today", "2024-01-05"],
+    )
     assert no_error(res)["partial_unexpected_list"] == ["today"]
 
 
-@pytest.mark.differs({"postgres": "type_names: observed_value is the engine's own type name (`integer`)"})
-def test_type_observed_value_is_duckdbs_name(engine_name: str, cli, engine_project: Callable[..., Path]) -> None:
-    res = _one(cli, engine_project, "expect_column_values_to_be_of_type", {"type_": "int"}, [1], "integer")
+@pytest.mark.differs(
+    {"postgres": "type_names: observed_value is the engine's own type name (`integer`)"}
+)
+def test_type_observed_value_is_duckdbs_name(
+    engine_name: str, cli, engine_project: Callable[..., Path]
+) -> None:
+    res = _one(
+        cli, engine_project, "expect_column_values_to_be_of_type", {"type_": "int"}, [1], "integer"
+    )
     assert no_error(res)["observed_value"] == "INTEGER"
 
 
-@pytest.mark.differs({"postgres": "type_names: `int8` is PostgreSQL's bigint, numpy's 8-bit integer elsewhere"})
-def test_int8_is_numpys_8_bit_integer(engine_name: str, cli, engine_project: Callable[..., Path]) -> None:
-    res = _one(cli, engine_project, "expect_column_values_to_be_of_type", {"type_": "int8"}, [1], "bigint")
+@pytest.mark.differs(
+    {"postgres": "type_names: `int8` is PostgreSQL's bigint, numpy's 8-bit integer elsewhere"}
+)
+def test_int8_is_numpys_8_bit_integer(
+    engine_name: str, cli, engine_project: Callable[..., Path]
+) -> None:
+    res = _one(
+        cli, engine_project, "expect_column_values_to_be_of_type", {"type_": "int8"}, [1], "bigint"
+    )
     assert res["success"] is False
 
 
-@pytest.mark.differs({"postgres": "median: percentile_cont takes numeric columns only; a date column is an error"})
+@pytest.mark.differs(
+    {"postgres": "median: percentile_cont takes numeric columns only; a date column is an error"}
+)
 def test_median_of_dates(engine_name: str, cli, engine_project: Callable[..., Path]) -> None:
     res = _one(cli, engine_project, "expect_column_median_to_be_between", {"min_value": "2024-01-01"},
                ["2024-01-01", "2024-01-03"], "date")  # fmt: skip
@@ -385,7 +537,11 @@ def test_median_of_dates(engine_name: str, cli, engine_project: Callable[..., Pa
 
 
 def test_expectations_and_checks_of_a_relation_share_its_scan(
-    engine_name: str, cli, engine_project: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    engine_name: str,
+    cli,
+    engine_project: Callable[..., Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """PostgreSQL (a row store) computes every metric of a relation in one scan, dbt checks
     included; DuckDB reads a base table in one narrow query per set of columns, plus one."""
@@ -411,13 +567,17 @@ def test_expectations_and_checks_of_a_relation_share_its_scan(
     checks = json.loads(res.out)["results"][0]["checks"]
     assert {c["status"] for c in checks} == {"pass"} and len(checks) == 5
     statements = [json.loads(line) for line in trace.read_text(encoding="utf-8").splitlines()]
-    scans = [s for s in statements if s.startswith("SELECT") and '"t__hw_staged"' in s and "count(" in s]
+    scans = [
+        s for s in statements if s.startswith("SELECT") and '"t__hw_staged"' in s and "count(" in s
+    ]
     column_sets = 3  # amount, s, id (the row count and the dbt check go with the first query)
     assert len(scans) == {"postgres": 1, "duckdb": 1 + column_sets}[engine_name], scans
     assert any("NOT IN ('x', 'y', 'z')" in s for s in scans[:1])
 
 
-def test_an_ephemeral_model_is_audited_as_a_subquery(engine_name: str, cli, engine_project: Callable[..., Path]) -> None:
+def test_an_ephemeral_model_is_audited_as_a_subquery(
+    engine_name: str, cli, engine_project: Callable[..., Path]
+) -> None:
     """Checks and expectations of an ephemeral model read its SQL as a subquery (which
     PostgreSQL only accepts with an alias)."""
     rows = [(1, "a"), (2, "b"), (2, None), (3, "a")]
@@ -435,17 +595,25 @@ def test_an_ephemeral_model_is_audited_as_a_subquery(engine_name: str, cli, engi
                                                       {"not_null_proportion": {"at_least": 0.9, "config": {"name": "share"}}}]}],
         }],
     }  # fmt: skip
-    sql = "{{ config(materialized='ephemeral') }}\n" + model_sql(rows, ["id", "s"], ["integer", "varchar"])
+    sql = "{{ config(materialized='ephemeral') }}\n" + model_sql(
+        rows, ["id", "s"], ["integer", "varchar"]
+    )
     root = engine_project({"models/eph.sql": sql, "models/eph.yml": json.dumps(props)})
     res = cli("test", "--project-dir", root, "--json")
     checks = {c["result"]["expectation_config"]["meta"]["case"] if c["result"] else c["name"]: c
               for r in json.loads(res.out)["results"] for c in r["checks"]}  # fmt: skip
     assert not [c["message"] for c in checks.values() if c["status"] == "error"]
     ids = Counter(r[0] for r in rows)
-    assert checks["unique"]["result"]["result"]["unexpected_count"] == sum(n for n in ids.values() if n > 1)
+    assert checks["unique"]["result"]["result"]["unexpected_count"] == sum(
+        n for n in ids.values() if n > 1
+    )
     assert checks["increasing"]["result"]["success"] is True
-    assert checks["distinct"]["result"]["result"]["partial_unexpected_list"] == sorted({r[1] for r in rows if r[1]} - {"a"})
-    assert checks["complete"]["result"]["result"]["unexpected_index_list"] == [i for i, r in enumerate(rows) if r[1] is None]
+    assert checks["distinct"]["result"]["result"]["partial_unexpected_list"] == sorted(
+        {r[1] for r in rows if r[1]} - {"a"}
+    )
+    assert checks["complete"]["result"]["result"]["unexpected_index_list"] == [
+        i for i, r in enumerate(rows) if r[1] is None
+    ]
     with_s = Counter(r[0] for r in rows if r[1] is not None)
     assert checks["unique_where"]["failures"] == sum(1 for n in with_s.values() if n > 1)
     assert checks["share"]["status"] == "pass"

@@ -56,7 +56,10 @@ class FeedConnector(Connector):
         for i, batch in enumerate(self.feeds.get(self.name, [])):
             if self.config.get("fail_after") is not None and i >= int(self.config["fail_after"]):
                 raise ExecutionError("connection lost")
-            if batch.source_file and state.loaded_files.get(batch.source_file) == batch.file_checksum:
+            if (
+                batch.source_file
+                and state.loaded_files.get(batch.source_file) == batch.file_checksum
+            ):
                 continue
             table = batch.table
             if field and state.cursor is not None and table is not None:
@@ -79,13 +82,22 @@ def load(engine: Engine, schema: str, **config: Any) -> LoadResult:
     return Loader(engine, rel(schema), FeedConnector("shop", "orders", config)).run()
 
 
-def load_files(engine: Engine, schema: str, base: Path, pattern: str, full_refresh: bool = False, **config: Any) -> LoadResult:
+def load_files(
+    engine: Engine, schema: str, base: Path, pattern: str, full_refresh: bool = False, **config: Any
+) -> LoadResult:
     cfg = {"path": pattern, "base_dir": str(base), **config}
-    return Loader(engine, rel(schema), connector_class("files")("shop", "orders", cfg, env={})).run(full_refresh=full_refresh)
+    return Loader(engine, rel(schema), connector_class("files")("shop", "orders", cfg, env={})).run(
+        full_refresh=full_refresh
+    )
 
 
-def rows(engine: Engine, schema: str, cols: str = "id, amount", name: str = "orders") -> list[tuple]:
-    return [tuple(r) for r in engine.execute(f"SELECT {cols} FROM {rel(schema, name).render()} ORDER BY 1, 2")]
+def rows(
+    engine: Engine, schema: str, cols: str = "id, amount", name: str = "orders"
+) -> list[tuple]:
+    return [
+        tuple(r)
+        for r in engine.execute(f"SELECT {cols} FROM {rel(schema, name).render()} ORDER BY 1, 2")
+    ]
 
 
 def rejected(engine: Engine, schema: str) -> list[tuple]:
@@ -98,7 +110,9 @@ def state_rows(engine: Engine) -> tuple[list[tuple], list[tuple]]:
     """What the warehouse holds of the load state: (load_state, loaded_files) of the source."""
     schema = '"' + state_schema(engine) + '"'
     cursors = engine.execute(f"SELECT cursor FROM {schema}.load_state WHERE source = ?", [SOURCE])
-    files = engine.execute(f"SELECT path, checksum FROM {schema}.loaded_files WHERE source = ? ORDER BY path", [SOURCE])
+    files = engine.execute(
+        f"SELECT path, checksum FROM {schema}.loaded_files WHERE source = ? ORDER BY path", [SOURCE]
+    )
     return [tuple(r) for r in cursors], [tuple(r) for r in files]
 
 
@@ -123,7 +137,9 @@ def write(path: Path, fmt: str, table: pa.Table) -> None:
 
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet", "ndjson"])
-def test_files_load_once_and_only_new_or_changed_files_again(engine: Engine, schema_name: str, tmp_path: Path, fmt: str) -> None:
+def test_files_load_once_and_only_new_or_changed_files_again(
+    engine: Engine, schema_name: str, tmp_path: Path, fmt: str
+) -> None:
     data = tmp_path / "data"
     write(data / f"a.{fmt}", fmt, pa.table({"id": [1, 2], "amount": [1.5, 2.5]}))
     write(data / f"b.{fmt}", fmt, pa.table({"id": [3], "amount": [3.5]}))
@@ -133,7 +149,9 @@ def test_files_load_once_and_only_new_or_changed_files_again(engine: Engine, sch
         (1, 1.5, f"a.{fmt}"), (2, 2.5, f"a.{fmt}"), (3, 3.5, f"b.{fmt}"),
     ]  # fmt: skip
     # one batch id per file, shared by its rows
-    batch_ids = engine.execute(f"SELECT _hw_source_file, count(DISTINCT _hw_batch_id) FROM {rel(schema_name).render()} GROUP BY 1")
+    batch_ids = engine.execute(
+        f"SELECT _hw_source_file, count(DISTINCT _hw_batch_id) FROM {rel(schema_name).render()} GROUP BY 1"
+    )
     assert sorted(tuple(r) for r in batch_ids) == [(f"a.{fmt}", 1), (f"b.{fmt}", 1)]
     # a rerun reads nothing: the files are in the load state, committed with their rows
     again = load_files(engine, schema_name, data, f"*.{fmt}")
@@ -148,18 +166,28 @@ def test_files_load_once_and_only_new_or_changed_files_again(engine: Engine, sch
     assert [r[0] for r in rows(engine, schema_name)] == [1, 2, 3, 4, 5]
 
 
-def test_gzip_csv_with_bad_lines_rejects_them_with_their_lines(engine: Engine, schema_name: str, tmp_path: Path) -> None:
+def test_gzip_csv_with_bad_lines_rejects_them_with_their_lines(
+    engine: Engine, schema_name: str, tmp_path: Path
+) -> None:
     bad = "id,name,amount\n1,ann,1.5\n2,bob\n3,cy,2.5,extra\n4,dee,4\n5,eve,notanumber\n6,fay,6\n"
     (tmp_path / "a.csv.gz").write_bytes(gzip.compress(bad.encode()))
-    result = load_files(engine, schema_name, tmp_path, "*.csv.gz", column_types={"amount": "DOUBLE"})
+    result = load_files(
+        engine, schema_name, tmp_path, "*.csv.gz", column_types={"amount": "DOUBLE"}
+    )
     assert (result.rows, result.rejected) == (3, 3)
     assert rows(engine, schema_name) == [(1, 1.5), (4, 4.0), (6, 6.0)]
     found = rejected(engine, schema_name)
     assert [(line, file, raw) for line, file, _, raw in found] == [
         (3, "a.csv.gz", "2,bob"), (4, "a.csv.gz", "3,cy,2.5,extra"), (6, "a.csv.gz", "5,eve,notanumber"),
     ]  # fmt: skip
-    assert "MISSING COLUMNS" in found[0][2] and "TOO MANY COLUMNS" in found[1][2] and "amount" in found[2][2]
-    assert result.first_rejected is not None and result.first_rejected.startswith("a.csv.gz line 3:")
+    assert (
+        "MISSING COLUMNS" in found[0][2]
+        and "TOO MANY COLUMNS" in found[1][2]
+        and "amount" in found[2][2]
+    )
+    assert result.first_rejected is not None and result.first_rejected.startswith(
+        "a.csv.gz line 3:"
+    )
     # the rows and their rejected neighbours are one batch
     ids = engine.execute(
         f"SELECT _hw_batch_id FROM {rel(schema_name).render()} UNION SELECT _hw_batch_id FROM {rel(schema_name, 'orders__rejected').render()}"
@@ -178,10 +206,17 @@ def _load_typed_later(engine: Engine, schema: str, base: Path) -> list[tuple]:
     return rejected(engine, schema)
 
 
-def test_a_file_value_that_does_not_fit_the_table_is_rejected(engine: Engine, schema_name: str, tmp_path: Path) -> None:
+def test_a_file_value_that_does_not_fit_the_table_is_rejected(
+    engine: Engine, schema_name: str, tmp_path: Path
+) -> None:
     found = _load_typed_later(engine, schema_name, tmp_path)
     assert rows(engine, schema_name) == [(1, 10), (2, 20), (3, 30), (5, 50)]
-    assert len(found) == 1 and found[0][1] == "b.csv" and "amount" in found[0][2] and "oops" in found[0][2] + found[0][3]
+    assert (
+        len(found) == 1
+        and found[0][1] == "b.csv"
+        and "amount" in found[0][2]
+        and "oops" in found[0][2] + found[0][3]
+    )
 
 
 @pytest.mark.differs({"postgres": "the value is converted by PostgreSQL after the local DuckDB parsed the file: the "
@@ -194,20 +229,30 @@ def test_a_file_value_that_does_not_fit_the_table_is_rejected_with_its_line(
     assert [(line, file) for line, file, _, _ in found] == [(3, "b.csv")]
 
 
-def test_ndjson_records_that_do_not_fit_keep_their_line(engine: Engine, schema_name: str, tmp_path: Path) -> None:
+def test_ndjson_records_that_do_not_fit_keep_their_line(
+    engine: Engine, schema_name: str, tmp_path: Path
+) -> None:
     """An Arrow batch that knows its lines (`Batch.line_of`): the rows a type rejects in the
     warehouse are found by position and reported with their line."""
     (tmp_path / "a.ndjson").write_text('{"id": 1, "amount": 1.5}\n{"id": 2, "amount": 2.5}\n')
-    (tmp_path / "b.ndjson").write_text('{"id": 3, "amount": 3.5}\n\n{"id": 4, "amount": "x"}\n{"id": 5, "amount": 5}\n')
+    (tmp_path / "b.ndjson").write_text(
+        '{"id": 3, "amount": 3.5}\n\n{"id": 4, "amount": "x"}\n{"id": 5, "amount": 5}\n'
+    )
     load_files(engine, schema_name, tmp_path, "a.ndjson")
     result = load_files(engine, schema_name, tmp_path, "b.ndjson")
     assert (result.rows, result.rejected) == (2, 1)
     assert rows(engine, schema_name) == [(1, 1.5), (2, 2.5), (3, 3.5), (5, 5.0)]
     [(line, file, reason, raw)] = rejected(engine, schema_name)
-    assert (line, file) == (3, "b.ndjson") and reason.startswith('column `amount`: cannot convert "x" to ')
+    assert (line, file) == (3, "b.ndjson") and reason.startswith(
+        'column `amount`: cannot convert "x" to '
+    )
     record = json.loads(raw)
     # (the column is JSON in that file: its value is kept as JSON text)
-    assert (record["id"], json.loads(record["amount"]), record["_hw_source_file"]) == (4, "x", "b.ndjson")
+    assert (record["id"], json.loads(record["amount"]), record["_hw_source_file"]) == (
+        4,
+        "x",
+        "b.ndjson",
+    )
     assert "__hw_row" not in record
 
 
@@ -218,7 +263,9 @@ def test_append_with_a_cursor_is_exactly_once(engine: Engine, schema_name: str) 
         Batch(pa.table({"id": [3], "amount": [30.0]}), cursor=3),
     )
     assert load(engine, schema_name, cursor="id").rows == 3
-    assert load(engine, schema_name, cursor="id").rows == 0  # rerun: nothing above the committed cursor
+    assert (
+        load(engine, schema_name, cursor="id").rows == 0
+    )  # rerun: nothing above the committed cursor
     assert rows(engine, schema_name) == [(1, 10.0), (2, 20.0), (3, 30.0)]
     assert read_state(engine, SOURCE).cursor == 3
     feed(Batch(pa.table({"id": [3, 4], "amount": [30.0, 40.0]}), cursor=4))
@@ -229,17 +276,23 @@ def test_append_with_a_cursor_is_exactly_once(engine: Engine, schema_name: str) 
 def test_replace_swaps_in_the_new_rows(engine: Engine, schema_name: str) -> None:
     feed(Batch(pa.table({"id": [1, 2, 3], "amount": [1.0, 2.0, 3.0]})))
     assert load(engine, schema_name, write_disposition="replace").rows == 3
-    feed(Batch(pa.table({"id": [7], "amount": [7.0]})), Batch(pa.table({"id": [8], "amount": [8.0]})))
+    feed(
+        Batch(pa.table({"id": [7], "amount": [7.0]})), Batch(pa.table({"id": [8], "amount": [8.0]}))
+    )
     result = load(engine, schema_name, write_disposition="replace")
     assert result.rows == 2
     assert rows(engine, schema_name) == [(7, 7.0), (8, 8.0)]
     assert not engine.columns(engine.staging_relation(rel(schema_name)))  # nothing staged is left
 
 
-def test_replace_that_fails_half_way_keeps_the_published_table(engine: Engine, schema_name: str) -> None:
+def test_replace_that_fails_half_way_keeps_the_published_table(
+    engine: Engine, schema_name: str
+) -> None:
     feed(Batch(pa.table({"id": [1, 2], "amount": [1.0, 2.0]})))
     load(engine, schema_name, write_disposition="replace")
-    feed(Batch(pa.table({"id": [5], "amount": [5.0]})), Batch(pa.table({"id": [6], "amount": [6.0]})))
+    feed(
+        Batch(pa.table({"id": [5], "amount": [5.0]})), Batch(pa.table({"id": [6], "amount": [6.0]}))
+    )
     with pytest.raises(ExecutionError, match="connection lost"):
         load(engine, schema_name, write_disposition="replace", fail_after=1, load_rows=1)
     assert rows(engine, schema_name) == [(1, 1.0), (2, 2.0)]
@@ -247,32 +300,52 @@ def test_replace_that_fails_half_way_keeps_the_published_table(engine: Engine, s
     assert rows(engine, schema_name) == [(5, 5.0), (6, 6.0)]
 
 
-def test_merge_replaces_rows_by_key_and_the_last_row_of_a_key_wins(engine: Engine, schema_name: str) -> None:
+def test_merge_replaces_rows_by_key_and_the_last_row_of_a_key_wins(
+    engine: Engine, schema_name: str
+) -> None:
     feed(Batch(pa.table({"id": [1, 2], "amount": [1.0, 2.0]})))
     load(engine, schema_name, write_disposition="merge", primary_key="id")
     feed(Batch(pa.table({"id": [2, 3, 2], "amount": [20.0, 30.0, 21.0]})))
     load(engine, schema_name, write_disposition="merge", primary_key="id")
     assert rows(engine, schema_name) == [(1, 1.0), (2, 21.0), (3, 30.0)]
     # a composite key with a NULL part matches itself
-    feed(Batch(pa.table({"id": [3, None], "amount": [31.0, 99.0]})), Batch(pa.table({"id": [None], "amount": [98.0]})))
+    feed(
+        Batch(pa.table({"id": [3, None], "amount": [31.0, 99.0]})),
+        Batch(pa.table({"id": [None], "amount": [98.0]})),
+    )
     load(engine, schema_name, write_disposition="merge", primary_key="id", load_rows=1)
-    assert rows(engine, schema_name, "coalesce(id, -1), amount") == [(-1, 98.0), (1, 1.0), (2, 21.0), (3, 31.0)]
+    assert rows(engine, schema_name, "coalesce(id, -1), amount") == [
+        (-1, 98.0),
+        (1, 1.0),
+        (2, 21.0),
+        (3, 31.0),
+    ]
 
 
-def test_full_refresh_loads_every_file_again_once(engine: Engine, schema_name: str, tmp_path: Path) -> None:
+def test_full_refresh_loads_every_file_again_once(
+    engine: Engine, schema_name: str, tmp_path: Path
+) -> None:
     write(tmp_path / "a.csv", "csv", pa.table({"id": [1, 2], "amount": [1.5, 2.5]}))
     load_files(engine, schema_name, tmp_path, "*.csv")
     assert load_files(engine, schema_name, tmp_path, "*.csv", full_refresh=True).rows == 2
     assert rows(engine, schema_name) == [(1, 1.5), (2, 2.5)]
 
 
-def test_a_replaced_files_source_holds_exactly_the_current_files(engine: Engine, schema_name: str, tmp_path: Path) -> None:
+def test_a_replaced_files_source_holds_exactly_the_current_files(
+    engine: Engine, schema_name: str, tmp_path: Path
+) -> None:
     write(tmp_path / "a.parquet", "parquet", pa.table({"id": [1, 2], "amount": [1.5, 2.5]}))
     write(tmp_path / "b.parquet", "parquet", pa.table({"id": [3], "amount": [3.5]}))
-    assert load_files(engine, schema_name, tmp_path, "*.parquet", write_disposition="replace").rows == 3
+    assert (
+        load_files(engine, schema_name, tmp_path, "*.parquet", write_disposition="replace").rows
+        == 3
+    )
     (tmp_path / "b.parquet").unlink()
     write(tmp_path / "a.parquet", "parquet", pa.table({"id": [7], "amount": [7.5]}))
-    assert load_files(engine, schema_name, tmp_path, "*.parquet", write_disposition="replace").rows == 1
+    assert (
+        load_files(engine, schema_name, tmp_path, "*.parquet", write_disposition="replace").rows
+        == 1
+    )
     assert rows(engine, schema_name, "id, amount, _hw_source_file") == [(7, 7.5, "a.parquet")]
 
 
@@ -288,24 +361,44 @@ def test_evolve_adds_columns_and_widens_types(engine: Engine, schema_name: str) 
     )
     result = load(engine, schema_name, load_rows=1)
     assert result.rows == 2 and result.schema_changes[0] == "created"
-    assert _type(engine, schema_name, "id") == "bigint" and _type(engine, schema_name, "note") in ("varchar", "text")
+    assert _type(engine, schema_name, "id") == "bigint" and _type(engine, schema_name, "note") in (
+        "varchar",
+        "text",
+    )
     assert rows(engine, schema_name, "id, note") == [(1, None), (2, "new")]
-    changes = engine.execute(f'SELECT change FROM "{state_schema(engine)}".schema_changes WHERE source = ? ORDER BY change', [SOURCE])
+    changes = engine.execute(
+        f'SELECT change FROM "{state_schema(engine)}".schema_changes WHERE source = ? ORDER BY change',
+        [SOURCE],
+    )
     texts = [c for (c,) in changes]
-    assert any(t.startswith("added note ") for t in texts) and any(t.startswith("widened id ") for t in texts)
+    assert any(t.startswith("added note ") for t in texts) and any(
+        t.startswith("widened id ") for t in texts
+    )
 
 
-def test_freeze_refuses_a_changed_schema_and_commits_nothing_of_that_batch(engine: Engine, schema_name: str) -> None:
-    feed(Batch(pa.table({"id": [1], "amount": [1.0]}), cursor=1), Batch(pa.table({"id": [2], "amount": [2.0], "x": [1]}), cursor=2))
+def test_freeze_refuses_a_changed_schema_and_commits_nothing_of_that_batch(
+    engine: Engine, schema_name: str
+) -> None:
+    feed(
+        Batch(pa.table({"id": [1], "amount": [1.0]}), cursor=1),
+        Batch(pa.table({"id": [2], "amount": [2.0], "x": [1]}), cursor=2),
+    )
     with pytest.raises(ExecutionError, match=r"schema_contract is `freeze`: \+x"):
         load(engine, schema_name, schema_contract="freeze", cursor="id", load_rows=1)
-    assert rows(engine, schema_name) == [(1, 1.0)] and [c for c, _ in engine.columns(rel(schema_name))][:2] == ["id", "amount"]
+    assert rows(engine, schema_name) == [(1, 1.0)] and [
+        c for c, _ in engine.columns(rel(schema_name))
+    ][:2] == ["id", "amount"]
     assert "x" not in dict(engine.columns(rel(schema_name)))
-    assert read_state(engine, SOURCE).cursor == 1  # the first batch's state, committed with its rows
+    assert (
+        read_state(engine, SOURCE).cursor == 1
+    )  # the first batch's state, committed with its rows
 
 
 def test_discard_row_and_discard_value(engine: Engine, schema_name: str) -> None:
-    feed(Batch(pa.table({"id": [1], "amount": [1.0]})), Batch(pa.table({"id": [2, 3], "amount": [2.0, 3.0], "x": [None, 5]})))
+    feed(
+        Batch(pa.table({"id": [1], "amount": [1.0]})),
+        Batch(pa.table({"id": [2, 3], "amount": [2.0, 3.0], "x": [None, 5]})),
+    )
     result = load(engine, schema_name, schema_contract="discard_row", load_rows=1)
     assert (result.rows, result.rejected) == (2, 1)
     assert rows(engine, schema_name) == [(1, 1.0), (2, 2.0)]
@@ -313,11 +406,15 @@ def test_discard_row_and_discard_value(engine: Engine, schema_name: str) -> None
     assert "column `x` is not in the table" in reason and json.loads(raw)["id"] == 3
     feed(Batch(pa.table({"id": [4], "amount": [4.0], "x": [6]})))
     assert load(engine, schema_name, schema_contract="discard_value").rows == 1
-    assert rows(engine, schema_name)[-1] == (4, 4.0) and "x" not in dict(engine.columns(rel(schema_name)))
+    assert rows(engine, schema_name)[-1] == (4, 4.0) and "x" not in dict(
+        engine.columns(rel(schema_name))
+    )
 
 
 # -- rejects --------------------------------------------------------------------------------------------
-def test_values_that_do_not_convert_are_rejected_naming_the_column(engine: Engine, schema_name: str) -> None:
+def test_values_that_do_not_convert_are_rejected_naming_the_column(
+    engine: Engine, schema_name: str
+) -> None:
     long = "y" * 10_000
     feed(
         Batch(pa.table({"id": [1], "amount": [1]}), source_file="a.json", file_checksum="1"),
@@ -327,16 +424,22 @@ def test_values_that_do_not_convert_are_rejected_naming_the_column(engine: Engin
     result = load(engine, schema_name)
     assert (result.rows, result.rejected) == (2, 3)
     assert rows(engine, schema_name) == [(1, 1), (2, 2)]
-    found = {raw[:20]: (line, file, reason) for line, file, reason, raw in rejected(engine, schema_name)}
+    found = {
+        raw[:20]: (line, file, reason) for line, file, reason, raw in rejected(engine, schema_name)
+    }
     assert found["{oops"] == (9, "b.json", "invalid JSON")
     bad = [v for k, v in found.items() if k != "{oops"]
     assert sorted(r[2][:31] for r in bad) == ["column `amount`: cannot convert"] * 2
     reasons = sorted(r[2] for r in bad)
     assert any(r.startswith("column `amount`: cannot convert zz to ") for r in reasons)
-    assert any("… (9,800 more characters) to " in r for r in reasons)  # the value is cut, the count grouped
+    assert any(
+        "… (9,800 more characters) to " in r for r in reasons
+    )  # the value is cut, the count grouped
 
 
-def test_max_rejected_rolls_the_batch_back_with_its_rejects_and_state(engine: Engine, schema_name: str) -> None:
+def test_max_rejected_rolls_the_batch_back_with_its_rejects_and_state(
+    engine: Engine, schema_name: str
+) -> None:
     feed(Batch(pa.table({"id": [1], "amount": [1]}), source_file="a", file_checksum="1"))
     load(engine, schema_name, max_rejected=0)
     before = state_rows(engine)
@@ -363,7 +466,14 @@ def test_a_connector_that_fails_after_a_batch_keeps_that_batch_and_the_rerun_loa
 
 
 def test_an_atomic_source_that_fails_commits_no_batch(engine: Engine, schema_name: str) -> None:
-    feed(*(Batch(pa.table({"id": [i], "amount": [float(i)]}), source_file=f"p{i}", file_checksum="c") for i in (1, 2, 3)))
+    feed(
+        *(
+            Batch(
+                pa.table({"id": [i], "amount": [float(i)]}), source_file=f"p{i}", file_checksum="c"
+            )
+            for i in (1, 2, 3)
+        )
+    )
     with pytest.raises(ExecutionError, match="connection lost"):
         load(engine, schema_name, atomic=True, fail_after=2)
     assert count(engine, schema_name) == 0
@@ -382,7 +492,9 @@ def failing_after_state(monkeypatch: pytest.MonkeyPatch) -> Callable[[int], None
     def fail(n: int) -> None:
         calls = {"n": 0}
 
-        def write_state(self: Loader, batch: Batch, state: ExtractState, batch_id: str, rows: int) -> None:
+        def write_state(
+            self: Loader, batch: Batch, state: ExtractState, batch_id: str, rows: int
+        ) -> None:
             original(self, batch, state, batch_id, rows)
             calls["n"] += 1
             if calls["n"] == n:
@@ -394,7 +506,11 @@ def failing_after_state(monkeypatch: pytest.MonkeyPatch) -> Callable[[int], None
 
 
 def test_a_failing_statement_after_the_state_rolls_back_rows_and_state_together(
-    engine: Engine, schema_name: str, tmp_path: Path, failing_after_state: Callable[[int], None], monkeypatch: pytest.MonkeyPatch
+    engine: Engine,
+    schema_name: str,
+    tmp_path: Path,
+    failing_after_state: Callable[[int], None],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     for name, ids in (("a.csv", [1, 2]), ("b.csv", [3, 4]), ("c.csv", [5])):
         write(tmp_path / name, "csv", pa.table({"id": ids, "amount": [float(i) for i in ids]}))
@@ -414,7 +530,10 @@ def test_a_failing_statement_after_the_state_rolls_back_rows_and_state_together(
 
 
 def test_a_failing_statement_leaves_the_cursor_where_the_rows_are(
-    engine: Engine, schema_name: str, failing_after_state: Callable[[int], None], monkeypatch: pytest.MonkeyPatch
+    engine: Engine,
+    schema_name: str,
+    failing_after_state: Callable[[int], None],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     feed(*(Batch(pa.table({"id": [i], "amount": [float(i)]}), cursor=i) for i in (1, 2, 3)))
     failing_after_state(3)
@@ -429,11 +548,21 @@ def test_a_failing_statement_leaves_the_cursor_where_the_rows_are(
 
 
 def test_an_atomic_source_whose_statement_fails_commits_no_batch(
-    engine: Engine, schema_name: str, failing_after_state: Callable[[int], None], monkeypatch: pytest.MonkeyPatch
+    engine: Engine,
+    schema_name: str,
+    failing_after_state: Callable[[int], None],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A failed statement aborts the one transaction of all the batches: what they made is
     rolled back (temporary relations too), and the error reported is the statement's."""
-    feed(*(Batch(pa.table({"id": [i], "amount": [float(i)]}), source_file=f"p{i}", file_checksum="c") for i in (1, 2, 3)))
+    feed(
+        *(
+            Batch(
+                pa.table({"id": [i], "amount": [float(i)]}), source_file=f"p{i}", file_checksum="c"
+            )
+            for i in (1, 2, 3)
+        )
+    )
     failing_after_state(2)
     with pytest.raises(SQLExecutionError, match="__hw_no_such_table"):
         load(engine, schema_name, atomic=True)
@@ -443,7 +572,9 @@ def test_an_atomic_source_whose_statement_fails_commits_no_batch(
     assert rows(engine, schema_name) == [(1, 1.0), (2, 2.0), (3, 3.0)]
 
 
-def test_an_empty_file_is_recorded_as_loaded(engine: Engine, schema_name: str, tmp_path: Path) -> None:
+def test_an_empty_file_is_recorded_as_loaded(
+    engine: Engine, schema_name: str, tmp_path: Path
+) -> None:
     (tmp_path / "a.csv").write_text("")
     write(tmp_path / "b.csv", "csv", pa.table({"id": [1], "amount": [1.5]}))
     result = load_files(engine, schema_name, tmp_path, "*.csv")
@@ -461,7 +592,12 @@ def _project_engine(engine_name: str, schema: str, root: Path) -> Engine:
 
     target = target_for(engine_name, schema, root)
     if engine_name == "duckdb":
-        target = Target(name="duckdb", engine="duckdb", path=str(root / ".headwater" / "warehouse.duckdb"), schema=schema)
+        target = Target(
+            name="duckdb",
+            engine="duckdb",
+            path=str(root / ".headwater" / "warehouse.duckdb"),
+            schema=schema,
+        )
     engine = create_engine(target, str(root))
     engine.read_only = True
     engine.open()
@@ -487,7 +623,9 @@ def test_a_files_source_extracts_and_builds_on_the_target(
     try:
         loaded = engine.execute(f'SELECT id, amount FROM "{schema_name}_raw".orders ORDER BY id')
         built = engine.execute(f'SELECT id, doubled FROM "{schema_name}".doubled ORDER BY id')
-        files = engine.execute(f'SELECT path FROM "{state_schema(engine)}".loaded_files ORDER BY path')
+        files = engine.execute(
+            f'SELECT path FROM "{state_schema(engine)}".loaded_files ORDER BY path'
+        )
     finally:
         engine.close()
     assert [tuple(r) for r in loaded] == [(1, 10), (2, 25), (3, 30)]

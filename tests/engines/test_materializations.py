@@ -24,7 +24,9 @@ Project = Callable[..., Path]
 
 
 # -- helpers shared by the conformance files of the materializations ------------------------------------
-def build(root: Path, command: str = "build", select: list[str] | None = None, **options: Any) -> Any:
+def build(
+    root: Path, command: str = "build", select: list[str] | None = None, **options: Any
+) -> Any:
     """Run a headwater command on the project through `Context` (as the CLI does)."""
     with Context(root) as ctx:
         return getattr(ctx, command)(select, **options)
@@ -72,7 +74,9 @@ def statuses(result: Any) -> dict[str, str]:
 
 
 # -- view, table, ephemeral ---------------------------------------------------------------------------
-def test_view_table_and_ephemeral_models(engine_name: str, engine_project: Project, schema_name: str) -> None:
+def test_view_table_and_ephemeral_models(
+    engine_name: str, engine_project: Project, schema_name: str
+) -> None:
     files = {
         "seeds/src.csv": "id,name\n1,a\n2,b\n3,c\n",
         "models/e.sql": "{{ config(materialized='ephemeral') }}\nselect id, name from {{ ref('src') }} where id > 1",
@@ -84,11 +88,17 @@ def test_view_table_and_ephemeral_models(engine_name: str, engine_project: Proje
     assert result.exit_code == 0, [(r.name, r.message) for r in result.results]
     assert rows(engine_name, schema_name, root, "t") == Counter([(20, "B"), (30, "C")])
     assert rows(engine_name, schema_name, root, "v") == Counter([(2, "B"), (3, "C")])
-    assert [kind(engine_name, schema_name, root, n) for n in ("v", "t", "e")] == ["view", "table", None]
+    assert [kind(engine_name, schema_name, root, n) for n in ("v", "t", "e")] == [
+        "view",
+        "table",
+        None,
+    ]
 
     # a second build replaces what the first one made (the view stays readable over the new table)
     (root / "seeds/src.csv").write_text("id,name\n1,a\n4,d\n", encoding="utf-8")
-    (root / "models/v.sql").write_text("{{ config(materialized='table') }}\nselect id, upper(name) as name from {{ ref('e') }}")
+    (root / "models/v.sql").write_text(
+        "{{ config(materialized='table') }}\nselect id, upper(name) as name from {{ ref('e') }}"
+    )
     result = build(root)
     assert result.exit_code == 0, [(r.name, r.message) for r in result.results]
     assert rows(engine_name, schema_name, root, "t") == Counter([(40, "D")])
@@ -105,7 +115,9 @@ SEED_TYPES = {
 """dbt-duckdb's types, and the types dbt's SQL adapters (dbt-postgres) create seeds with."""
 
 
-def test_seeds_are_typed_as_dbt_types_them(engine_name: str, engine_project: Project, schema_name: str) -> None:
+def test_seeds_are_typed_as_dbt_types_them(
+    engine_name: str, engine_project: Project, schema_name: str
+) -> None:
     from decimal import Decimal
 
     root = engine_project({
@@ -129,12 +141,16 @@ def test_seeds_are_typed_as_dbt_types_them(engine_name: str, engine_project: Pro
         (None, 2.0, None, None, None, "a, b", None, None, Decimal("3")),
     ])  # fmt: skip
     # a reload replaces the table
-    (root / "seeds/typed.csv").write_text("i,f,d,ts,b,s,big,code,amount\n9,0.5,2024-03-01,,true,z,1,x,2\n", encoding="utf-8")
+    (root / "seeds/typed.csv").write_text(
+        "i,f,d,ts,b,s,big,code,amount\n9,0.5,2024-03-01,,true,z,1,x,2\n", encoding="utf-8"
+    )
     assert build(root, "seed").exit_code == 0
     assert [r[0] for r in rows(engine_name, schema_name, root, "typed")] == [9]
 
 
-def test_a_seed_value_that_does_not_fit_fails_the_seed(engine_name: str, engine_project: Project, schema_name: str) -> None:
+def test_a_seed_value_that_does_not_fit_fails_the_seed(
+    engine_name: str, engine_project: Project, schema_name: str
+) -> None:
     root = engine_project({
         "seeds/bad.csv": "id,n\n1,2\n2,x\n",
         "seeds/props.yml": "version: 2\nseeds:\n  - name: bad\n    config: {column_types: {n: integer}}\n",
@@ -156,7 +172,9 @@ sources:
 """
 
 
-def test_files_source_loads_and_reloads(engine_name: str, engine_project: Project, schema_name: str) -> None:
+def test_files_source_loads_and_reloads(
+    engine_name: str, engine_project: Project, schema_name: str
+) -> None:
     root = engine_project({
         "sources.yml": SOURCES.format(schema=schema_name + "_raw"),
         "data/raw/orders.csv": "id,amount,day\n1,2.5,2024-01-01\n2,3,2024-01-02\n",
@@ -173,7 +191,9 @@ def test_files_source_loads_and_reloads(engine_name: str, engine_project: Projec
     assert rows(engine_name, schema_name, root, "m") == Counter([(3, 1.0)])
 
 
-def test_a_ragged_files_source_fails_and_keeps_the_table(engine_name: str, engine_project: Project, schema_name: str) -> None:
+def test_a_ragged_files_source_fails_and_keeps_the_table(
+    engine_name: str, engine_project: Project, schema_name: str
+) -> None:
     root = engine_project({
         "sources.yml": SOURCES.format(schema=schema_name + "_raw"),
         "data/raw/orders.csv": "id,amount\n1,2\n2,3\n",
@@ -210,7 +230,9 @@ def model(dbt, session):
 """
 
 
-def test_python_models_table_and_incremental(engine_name: str, engine_project: Project, schema_name: str) -> None:
+def test_python_models_table_and_incremental(
+    engine_name: str, engine_project: Project, schema_name: str
+) -> None:
     root = engine_project({
         "seeds/src.csv": "id,name\n1,a\n2,b\n",
         "models/py_table.py": PY_TABLE,
@@ -218,27 +240,41 @@ def test_python_models_table_and_incremental(engine_name: str, engine_project: P
     })  # fmt: skip
     result = build(root)
     assert result.exit_code == 0, [(r.name, r.message) for r in result.results]
-    assert rows(engine_name, schema_name, root, "py_table") == Counter([(1, 2, "none"), (2, 4, "none")])
+    assert rows(engine_name, schema_name, root, "py_table") == Counter(
+        [(1, 2, "none"), (2, 4, "none")]
+    )
     assert rows(engine_name, schema_name, root, "py_inc") == Counter([(1, "a!"), (2, "b!")])
     (root / "seeds/src.csv").write_text("id,name\n1,z\n2,c\n3,d\n", encoding="utf-8")
     assert build(root).exit_code == 0
     # id 1 is not in the incremental batch (filtered), 2 is merged, 3 is new
-    assert rows(engine_name, schema_name, root, "py_inc") == Counter([(1, "a!"), (2, "c!"), (3, "d!")])
-    assert rows(engine_name, schema_name, root, "py_table") == Counter([(1, 2, "none"), (2, 4, "none"), (3, 6, "none")])
+    assert rows(engine_name, schema_name, root, "py_inc") == Counter(
+        [(1, "a!"), (2, "c!"), (3, "d!")]
+    )
+    assert rows(engine_name, schema_name, root, "py_table") == Counter(
+        [(1, 2, "none"), (2, 4, "none"), (3, 6, "none")]
+    )
 
 
-def test_a_failing_python_model_keeps_the_previous_table(engine_name: str, engine_project: Project, schema_name: str) -> None:
+def test_a_failing_python_model_keeps_the_previous_table(
+    engine_name: str, engine_project: Project, schema_name: str
+) -> None:
     root = engine_project({"seeds/src.csv": "id,name\n1,a\n", "models/py_table.py": PY_TABLE})
     assert build(root).exit_code == 0
-    (root / "models/py_table.py").write_text(PY_TABLE.replace("return pa.table", "raise ValueError('boom')\n    return pa.table"))
+    (root / "models/py_table.py").write_text(
+        PY_TABLE.replace("return pa.table", "raise ValueError('boom')\n    return pa.table")
+    )
     result = build(root)
     assert result.exit_code == 1 and "ValueError: boom" in result.results[-1].message
     assert rows(engine_name, schema_name, root, "py_table") == Counter([(1, 2, "none")])
 
 
 # -- external -------------------------------------------------------------------------------------------
-@pytest.mark.notimpl({"postgres": "external models are views over files, which a PostgreSQL server cannot read"})
-def test_external_model_writes_a_file_and_a_view(engine_name: str, engine_project: Project, schema_name: str) -> None:
+@pytest.mark.notimpl(
+    {"postgres": "external models are views over files, which a PostgreSQL server cannot read"}
+)
+def test_external_model_writes_a_file_and_a_view(
+    engine_name: str, engine_project: Project, schema_name: str
+) -> None:
     root = engine_project({
         "models/ext.sql": "{{ config(materialized='external', location='out/ext.parquet') }}\nselect 1 as id, 'a' as s",
     })  # fmt: skip
@@ -248,7 +284,9 @@ def test_external_model_writes_a_file_and_a_view(engine_name: str, engine_projec
     assert rows(engine_name, schema_name, root, "ext") == Counter([(1, "a")])
 
 
-def test_external_model_on_postgres_says_why_and_writes_nothing(tmp_path: Path, schema_name: str) -> None:
+def test_external_model_on_postgres_says_why_and_writes_nothing(
+    tmp_path: Path, schema_name: str
+) -> None:
     from tests.conftest import write_files
     from tests.engines.conftest import require, target_yaml
 

@@ -28,7 +28,9 @@ def _engine(schema: str, root: Path, **changes: object) -> Engine:
     return create_engine(target, str(root))
 
 
-def test_a_second_build_of_the_same_target_waits_for_the_advisory_lock(schema_name: str, tmp_path: Path) -> None:
+def test_a_second_build_of_the_same_target_waits_for_the_advisory_lock(
+    schema_name: str, tmp_path: Path
+) -> None:
     first = _engine(schema_name, tmp_path)
     first.open()
     try:
@@ -79,10 +81,17 @@ def test_read_only_engine_cannot_write(schema_name: str, tmp_path: Path) -> None
     eng.close()
 
 
-def test_connection_errors_name_the_target_and_mask_the_password(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_connection_errors_name_the_target_and_mask_the_password(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("HW_PG_TEST_PASSWORD", "s3cr3t-Value-42")
     s = pg_settings()
-    target = Target(name="shared", engine="postgres", schema="x", settings={**s, "user": "no_such_user_hw", "port": s["port"]})
+    target = Target(
+        name="shared",
+        engine="postgres",
+        schema="x",
+        settings={**s, "user": "no_such_user_hw", "port": s["port"]},
+    )
     target.password_env = "HW_PG_TEST_PASSWORD"  # type: ignore[attr-defined]
     eng = create_engine(target, str(tmp_path))
     with pytest.raises(ConfigError) as info:
@@ -91,7 +100,9 @@ def test_connection_errors_name_the_target_and_mask_the_password(tmp_path: Path,
     assert "target `shared`" in text and "no_such_user_hw" in text and "s3cr3t-Value-42" not in text
 
 
-def test_a_missing_password_variable_is_a_config_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_missing_password_variable_is_a_config_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("HW_PG_UNSET_PASSWORD", raising=False)
     target = Target(name="pg", engine="postgres", settings=pg_settings())
     target.password_env = "HW_PG_UNSET_PASSWORD"  # type: ignore[attr-defined]
@@ -105,7 +116,9 @@ def test_serialization_failures_are_transient(schema_name: str, tmp_path: Path) 
     eng.ensure_schema(schema_name)
     try:
         with pytest.raises(SQLExecutionError) as info:
-            eng.execute("DO $$ BEGIN RAISE EXCEPTION USING ERRCODE = '40001', MESSAGE = 'could not serialize'; END $$")
+            eng.execute(
+                "DO $$ BEGIN RAISE EXCEPTION USING ERRCODE = '40001', MESSAGE = 'could not serialize'; END $$"
+            )
         assert eng.is_transient(info.value)
         with pytest.raises(SQLExecutionError) as info:
             eng.execute("SELECT 1 / 0")
@@ -131,7 +144,9 @@ def test_interrupt_cancels_a_running_statement(schema_name: str, tmp_path: Path)
     t.start()
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:  # wait until the server runs it, then cancel it
-        if watcher.execute("SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(60)' AND state = 'active'")[0][0]:
+        if watcher.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(60)' AND state = 'active'"
+        )[0][0]:
             break
     eng.interrupt()
     t.join(30)
@@ -140,7 +155,9 @@ def test_interrupt_cancels_a_running_statement(schema_name: str, tmp_path: Path)
     watcher.close()
 
 
-def test_dependent_views_survive_a_publish_and_a_broken_one_is_dropped(schema_name: str, tmp_path: Path) -> None:
+def test_dependent_views_survive_a_publish_and_a_broken_one_is_dropped(
+    schema_name: str, tmp_path: Path
+) -> None:
     eng = _engine(schema_name, tmp_path)
     eng.open()
     eng.ensure_schema(schema_name)
@@ -149,9 +166,13 @@ def test_dependent_views_survive_a_publish_and_a_broken_one_is_dropped(schema_na
         base = Relation(schema_name, "base")
         eng.create_or_replace(base, "select 1 as id, 'a' as name", "table")
         eng.create_or_replace(Relation(schema_name, "v1"), f"select id from {q}.base", "view")
-        eng.create_or_replace(Relation(schema_name, "v2"), f"select id * 2 as id2 from {q}.v1", "view")
+        eng.create_or_replace(
+            Relation(schema_name, "v2"), f"select id * 2 as id2 from {q}.v1", "view"
+        )
         eng.create_or_replace(Relation(schema_name, "v_name"), f"select name from {q}.base", "view")
-        eng.create_or_replace(base, "select 5 as id", "table")  # `name` is gone: v_name cannot be recreated
+        eng.create_or_replace(
+            base, "select 5 as id", "table"
+        )  # `name` is gone: v_name cannot be recreated
         assert eng.execute(f"select id2 from {q}.v2") == [(10,)]
         eng.invalidate_catalog()
         assert eng.relation_kind(Relation(schema_name, "v_name")) is None
@@ -173,7 +194,11 @@ def test_a_view_keeping_its_columns_is_replaced_in_place(schema_name: str, tmp_p
         eng.create_or_replace(Relation(schema_name, "up"), "select 2 as id, 'new' as extra", "view")
         assert eng.execute(oid_sql) == before  # not dropped and recreated
         assert eng.execute(f"select id from {q}.downstream") == [(2,)]
-        eng.create_or_replace(Relation(schema_name, "up"), "select 'x'::text as id", "view")  # type change
-        assert eng.execute(oid_sql) != before and eng.execute(f"select id from {q}.downstream") == [("x",)]
+        eng.create_or_replace(
+            Relation(schema_name, "up"), "select 'x'::text as id", "view"
+        )  # type change
+        assert eng.execute(oid_sql) != before and eng.execute(f"select id from {q}.downstream") == [
+            ("x",)
+        ]
     finally:
         eng.close()

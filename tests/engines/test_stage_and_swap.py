@@ -55,7 +55,10 @@ def props(inc_tests: str = "") -> str:
         + "    columns:\n      - name: name\n        data_tests: [not_null]\n"
         for m in ("inc", "inc_upd", "mb", "dim")
     )  # fmt: skip
-    return text + "snapshots:\n  - name: snap\n    columns:\n      - name: name\n        data_tests: [not_null]\n"
+    return (
+        text
+        + "snapshots:\n  - name: snap\n    columns:\n      - name: name\n        data_tests: [not_null]\n"
+    )
 
 
 FILES["models/props.yml"] = props()
@@ -64,8 +67,14 @@ RELATIONS = (*CHECKED, "main.py_inc", "raw.people")
 TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "START TRANSACTION", "END", "ABORT")
 
 NOW = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-THIS_YEAR = dt.datetime(NOW.year, 1, 1, 12)  # in the interval a microbatch run always rebuilds (lookback)
-V1 = [(1, "a", dt.datetime(2024, 1, 5, 10)), (2, "b", dt.datetime(2025, 3, 1, 10)), (3, "c", THIS_YEAR)]
+THIS_YEAR = dt.datetime(
+    NOW.year, 1, 1, 12
+)  # in the interval a microbatch run always rebuilds (lookback)
+V1 = [
+    (1, "a", dt.datetime(2024, 1, 5, 10)),
+    (2, "b", dt.datetime(2025, 3, 1, 10)),
+    (3, "c", THIS_YEAR),
+]
 V2 = [(1, "a2", dt.datetime(2024, 6, 1, 10)), (2, "b", dt.datetime(2025, 3, 1, 10)), (3, "c2", THIS_YEAR + dt.timedelta(hours=1)),
       (4, "d", THIS_YEAR + dt.timedelta(hours=2))]  # fmt: skip
 BAD = [*V2, (5, None, THIS_YEAR + dt.timedelta(hours=3))]  # fails every node's not_null check
@@ -88,15 +97,23 @@ def build(root: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[RunResult, list[
     monkeypatch.setenv("HEADWATER_SQL_TRACE", str(trace))
     try:
         with Context(root) as ctx:
-            assert ctx.engine.transactional_wap is DuckDBEngine.SUPPORTS_TRANSACTIONS  # the path under test
+            assert (
+                ctx.engine.transactional_wap is DuckDBEngine.SUPPORTS_TRANSACTIONS
+            )  # the path under test
             result = ctx.build()
     finally:
         monkeypatch.delenv("HEADWATER_SQL_TRACE")
-    return result, [json.loads(line) for line in trace.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return result, [
+        json.loads(line) for line in trace.read_text(encoding="utf-8").splitlines() if line.strip()
+    ]
 
 
 def transaction_control(statements: list[str]) -> list[str]:
-    return [s for s in statements if s.strip().split(None, 1)[0].upper().rstrip(";") in TRANSACTION_CONTROL]
+    return [
+        s
+        for s in statements
+        if s.strip().split(None, 1)[0].upper().rstrip(";") in TRANSACTION_CONTROL
+    ]
 
 
 def ok(result: RunResult) -> None:
@@ -108,14 +125,19 @@ def rows(root: Path, relation: str) -> list[tuple]:
 
 
 def leftovers(root: Path) -> list[tuple]:
-    return fetch(root, "select table_name from information_schema.tables where table_name like '%\\_\\_hw\\_%' escape '\\'")
+    return fetch(
+        root,
+        "select table_name from information_schema.tables where table_name like '%\\_\\_hw\\_%' escape '\\'",
+    )
 
 
 def project(tmp_path: Path, name: str, extra: dict[str, str] | None = None) -> Path:
     return new_project(tmp_path / name, {**FILES, **(extra or {})})
 
 
-def test_stateful_builds_stage_and_swap_and_match_a_transactional_build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_stateful_builds_stage_and_swap_and_match_a_transactional_build(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     reference, staged = project(tmp_path, "reference"), project(tmp_path, "staged")
     for version in (V1, V2):  # the first build, then the incremental one
         set_source(reference, version)
@@ -140,11 +162,17 @@ def test_stateful_builds_stage_and_swap_and_match_a_transactional_build(tmp_path
     for relation in ("main.inc", "main.inc_upd", "main.dim", "main.py_inc"):
         assert ("a2",) in fetch(staged, f"select name from {relation}"), relation
     assert fetch(staged, "select count(*) from main.snap")[0][0] > len(V1)
-    copies = [s for s in statements if s.startswith('CREATE TABLE "main"."inc__hw_audit" AS SELECT * FROM "main"."inc"')]
+    copies = [
+        s
+        for s in statements
+        if s.startswith('CREATE TABLE "main"."inc__hw_audit" AS SELECT * FROM "main"."inc"')
+    ]
     assert len(copies) == 1  # the incremental build starts from a copy of the table
 
 
-def test_a_failing_check_keeps_the_previous_rows_and_no_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failing_check_keeps_the_previous_rows_and_no_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     root = project(tmp_path, "p")
     set_source(root, V1)
     with stage_and_swap():
@@ -164,7 +192,9 @@ def test_a_failing_check_keeps_the_previous_rows_and_no_copy(tmp_path: Path, mon
     assert leftovers(root) == []
 
 
-def test_readers_see_the_old_rows_during_the_audit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_readers_see_the_old_rows_during_the_audit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A check of `inc` that reads the published table by name (as any other reader) while `inc`
     is audited: staged, it still holds the old rows; in a transaction (same connection) the new
     ones."""
@@ -192,7 +222,9 @@ def test_readers_see_the_old_rows_during_the_audit(tmp_path: Path, monkeypatch: 
     assert ("a2",) not in fetch(reference, "select name from main.inc")
 
 
-def test_parallel_backfill_intervals_are_swapped_one_at_a_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_parallel_backfill_intervals_are_swapped_one_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Each interval copies, changes and swaps the whole table: concurrent intervals must not
     lose each other's rows."""
     reference, staged = project(tmp_path, "reference"), project(tmp_path, "staged")
@@ -211,5 +243,7 @@ def test_parallel_backfill_intervals_are_swapped_one_at_a_time(tmp_path: Path, m
     assert result.exit_code == 0, [(r.name, r.status, r.message) for r in result.results]
     assert len(result.results) >= 3
     assert rows(staged, "main.mb") == rows(reference, "main.mb")
-    assert ("a2",) in fetch(staged, "select name from main.mb")  # 2024 was rebuilt from the new rows
+    assert ("a2",) in fetch(
+        staged, "select name from main.mb"
+    )  # 2024 was rebuilt from the new rows
     assert leftovers(staged) == []

@@ -43,20 +43,26 @@ def every_statement(s: Statements, target: Relation, source: Relation, col: str)
 @pytest.mark.parametrize("dialect", DIALECTS)
 @settings(max_examples=40, deadline=None)
 @given(schema=names, table=names, col=names)
-def test_every_statement_is_one_statement_and_keeps_its_names(dialect: str, schema: str, table: str, col: str) -> None:
+def test_every_statement_is_one_statement_and_keeps_its_names(
+    dialect: str, schema: str, table: str, col: str
+) -> None:
     s = Statements(dialect)
     target, source = Relation(schema, table), Relation(schema, table + "_src")
     for sql in every_statement(s, target, source, col):
         parsed = sqlglot.parse(sql, read=dialect)
         assert len([p for p in parsed if p is not None]) == 1, sql
-        found = {t.name for t in parsed[0].find_all(exp.Table)} | {i.name for i in parsed[0].find_all(exp.Identifier)}
+        found = {t.name for t in parsed[0].find_all(exp.Table)} | {
+            i.name for i in parsed[0].find_all(exp.Identifier)
+        }
         assert table in found or table + "_src" in found or schema in found, sql
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
 @settings(max_examples=30, deadline=None)
 @given(schema=names, table=names, other=names)
-def test_templates_render_what_a_fresh_render_does(dialect: str, schema: str, table: str, other: str) -> None:
+def test_templates_render_what_a_fresh_render_does(
+    dialect: str, schema: str, table: str, other: str
+) -> None:
     cached, fresh = Statements(dialect), Statements(dialect)
     rel = Relation(schema, table)
     # fill the template cache with other names first, then compare with a first render
@@ -64,13 +70,17 @@ def test_templates_render_what_a_fresh_render_does(dialect: str, schema: str, ta
     cached.drop(Relation(other, other), "table")
     cached.rename(Relation(other, other), other)
     cached.create_schema(other)
-    assert cached.create_as(rel, "select 1 as x", "table", replace=True) == fresh._create_as(rel, "select 1 as x", "table", True, False)
+    assert cached.create_as(rel, "select 1 as x", "table", replace=True) == fresh._create_as(
+        rel, "select 1 as x", "table", True, False
+    )
     assert cached.drop(rel, "table") == fresh._drop(rel, "table", True, False)
     assert cached.rename(rel, other) == Statements(dialect).rename(rel, other)
     assert cached.create_schema(schema) == Statements(dialect).create_schema(schema)
 
 
-def test_templates_are_kept_sealed_for_the_next_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_templates_are_kept_sealed_for_the_next_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     path = tmp_path / ".headwater" / "cache" / "statements-postgres.pickle"
     first = Statements("postgres", path)
@@ -86,4 +96,6 @@ def test_templates_are_kept_sealed_for_the_next_process(tmp_path: Path, monkeypa
 def test_spliced_sql_is_kept_as_written() -> None:
     body = "select 'a;b' as x -- comment\n"
     sql = Statements("postgres").create_as(Relation("s", "t"), body + ";", "table")
-    assert sql.endswith("select 'a;b' as x -- comment") and sql.startswith('CREATE TABLE "s"."t" AS')
+    assert sql.endswith("select 'a;b' as x -- comment") and sql.startswith(
+        'CREATE TABLE "s"."t" AS'
+    )

@@ -8,7 +8,11 @@ import dlt
 @dlt.resource(primary_key="id", write_disposition="merge")
 def users(n: int = 3, version: int = 1):
     for i in range(n):
-        yield {"id": i, "name": f"user{i}-v{version}", "address": {"city": "Oslo", "zip": str(1000 + i)}}
+        yield {
+            "id": i,
+            "name": f"user{i}-v{version}",
+            "address": {"city": "Oslo", "zip": str(1000 + i)},
+        }
 
 
 @dlt.resource

@@ -40,7 +40,13 @@ def _sources(kind: str, connection: str = "", extract: str = "") -> str:
     ],
 )  # fmt: skip
 def test_a_typo_fails_when_the_project_is_read_with_its_line(
-    make_project: Callable[..., Path], cli, kind: str, connection: str, extract: str, line: int, message: str
+    make_project: Callable[..., Path],
+    cli,
+    kind: str,
+    connection: str,
+    extract: str,
+    line: int,
+    message: str,
 ) -> None:
     root = make_project({"sources.yml": _sources(kind, connection, extract)})
     res = cli("compile", "--project-dir", root)  # reading the project is enough: nothing runs

@@ -40,16 +40,28 @@ def test_dlt_source_loads_with_resource_hints(make_project: Callable[..., Path],
     _project(make_project, 4, 2)
     res = cli("extract", "--project-dir", root)
     assert res.code == 0, res.out + res.err
-    assert query(root, "select count(*), count(distinct id), min(name) from crm.users") == [(4, 4, "user0-v2")]
+    assert query(root, "select count(*), count(distinct id), min(name) from crm.users") == [
+        (4, 4, "user0-v2")
+    ]
     assert query(root, "select count(*) from crm.events") == [(4,)]
 
 
 def test_dlt_errors_name_the_source(make_project: Callable[..., Path], cli) -> None:
-    root = make_project({"sources.yml": SOURCES.replace("tests.extract.dlt_fixture_source:crm", "tests.extract.nope:crm")})
+    root = make_project(
+        {
+            "sources.yml": SOURCES.replace(
+                "tests.extract.dlt_fixture_source:crm", "tests.extract.nope:crm"
+            )
+        }
+    )
     res = cli("extract", "--project-dir", root)
     assert res.code == 1 and "cannot import `tests.extract.nope:crm`" in res.out + res.err
     root = make_project(
-        {"sources.yml": SOURCES.replace("dlt_fixture_source:crm", "dlt_fixture_source:broken").replace(", args: {n: N, version: V}", "")},
+        {
+            "sources.yml": SOURCES.replace(
+                "dlt_fixture_source:crm", "dlt_fixture_source:broken"
+            ).replace(", args: {n: N, version: V}", "")
+        },
         name="broken",
     )
     res = cli("extract", "--project-dir", root)

@@ -34,14 +34,21 @@ EMPTY = {
 
 @pytest.mark.parametrize("fmt", ["csv", "tsv", "ndjson", "json"])
 @pytest.mark.parametrize("empty", list(EMPTY))
-def test_an_empty_file_loads_as_empty_and_is_not_read_again(engine: DuckDBEngine, tmp_path: Path, fmt: str, empty: str) -> None:
+def test_an_empty_file_loads_as_empty_and_is_not_read_again(
+    engine: DuckDBEngine, tmp_path: Path, fmt: str, empty: str
+) -> None:
     compressed = empty == "gzip of nothing"
     (tmp_path / f"a.{fmt}").write_bytes(GOOD[fmt])
     (tmp_path / f"b.{fmt}{'.gz' if compressed else ''}").write_bytes(EMPTY[empty])
     (tmp_path / f"c.{fmt}").write_bytes(GOOD[fmt].replace(b"1", b"3"))
     result = load(engine, tmp_path, f"*.{fmt}*")
     # every file loads, the empty one included (recorded as loaded), and adds no column
-    assert result.rows == 2 and result.rejected == 0 and len(result.files) == 3 and len(result.empty_files) == 1
+    assert (
+        result.rows == 2
+        and result.rejected == 0
+        and len(result.files) == 3
+        and len(result.empty_files) == 1
+    )
     assert engine.execute("SELECT id FROM raw.orders ORDER BY id") == [(1,), (3,)]
     assert [n for n, _ in engine.columns(REL) if not n.startswith("_hw_")] == ["id"]
     assert engine.execute("SELECT count(*) FROM _headwater.loaded_files") == [(3,)]
@@ -50,7 +57,9 @@ def test_an_empty_file_loads_as_empty_and_is_not_read_again(engine: DuckDBEngine
 
 
 @pytest.mark.parametrize("content", [b"[]", b" [ ]\n"])
-def test_a_json_file_with_no_records_loads_as_empty(engine: DuckDBEngine, tmp_path: Path, content: bytes) -> None:
+def test_a_json_file_with_no_records_loads_as_empty(
+    engine: DuckDBEngine, tmp_path: Path, content: bytes
+) -> None:
     (tmp_path / "a.json").write_bytes(GOOD["json"])
     (tmp_path / "b.json").write_bytes(content)
     result = load(engine, tmp_path, "*.json")
@@ -80,12 +89,16 @@ def test_an_empty_parquet_file_is_rejected_by_name_and_the_others_load(
     assert result.first_rejected is not None and name in result.first_rejected
     # rejected once: a rerun does not fail on it again; a fixed file (new checksum) loads
     assert load(engine, tmp_path, "*.parquet*", **config).batches == 0
-    (tmp_path / name).write_bytes(gzip.compress(_parquet([2])) if name.endswith(".gz") else _parquet([2]))
+    (tmp_path / name).write_bytes(
+        gzip.compress(_parquet([2])) if name.endswith(".gz") else _parquet([2])
+    )
     assert load(engine, tmp_path, "*.parquet*", **config).rows == 1
     assert engine.execute("SELECT id FROM raw.orders ORDER BY id") == [(1,), (2,), (3,)]
 
 
-def test_max_rejected_still_stops_an_empty_parquet_file(engine: DuckDBEngine, tmp_path: Path) -> None:
+def test_max_rejected_still_stops_an_empty_parquet_file(
+    engine: DuckDBEngine, tmp_path: Path
+) -> None:
     (tmp_path / "a.parquet").write_bytes(_parquet([1]))
     (tmp_path / "b.parquet").write_bytes(b"")
     from headwater.errors import ExecutionError

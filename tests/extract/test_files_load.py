@@ -34,15 +34,25 @@ def test_bad_lines_are_rejected_in_the_same_load_as_the_good_rows(engine, tmp_pa
     assert engine.execute("SELECT id, amount, _hw_source_file FROM raw.orders ORDER BY id") == [
         (1, 1.5, "a.csv"), (4, 4.0, "a.csv"), (6, 6.0, "a.csv"),
     ]  # fmt: skip
-    rejected = engine.execute("SELECT line, raw, source_file, reason FROM raw.orders__rejected ORDER BY line")
-    assert [r[:3] for r in rejected] == [(3, "2,bob", "a.csv"), (4, "3,cy,2.5,extra", "a.csv"), (6, "5,eve,notanumber", "a.csv")]
+    rejected = engine.execute(
+        "SELECT line, raw, source_file, reason FROM raw.orders__rejected ORDER BY line"
+    )
+    assert [r[:3] for r in rejected] == [
+        (3, "2,bob", "a.csv"),
+        (4, "3,cy,2.5,extra", "a.csv"),
+        (6, "5,eve,notanumber", "a.csv"),
+    ]
     assert "MISSING COLUMNS" in rejected[0][3] and "TOO MANY COLUMNS" in rejected[1][3]
     assert "amount" in rejected[2][3]
     # the batch ids of the rows and of their rejected neighbours are the same load
-    ids = engine.execute("SELECT DISTINCT _hw_batch_id FROM raw.orders UNION SELECT DISTINCT _hw_batch_id FROM raw.orders__rejected")
+    ids = engine.execute(
+        "SELECT DISTINCT _hw_batch_id FROM raw.orders UNION SELECT DISTINCT _hw_batch_id FROM raw.orders__rejected"
+    )
     assert len(ids) == 1
     # no reject bookkeeping tables are left behind on the warehouse connection
-    assert not engine.execute("SELECT table_name FROM duckdb_tables() WHERE table_name LIKE '__hw_reject%'")
+    assert not engine.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE table_name LIKE '__hw_reject%'"
+    )
     # loaded once: a rerun reads nothing
     again = load(engine, tmp_path, column_types={"amount": "DOUBLE"})
     assert again.rows == 0 and again.rejected == 0
@@ -76,7 +86,10 @@ def test_a_type_inferred_from_the_sample_is_widened_from_the_whole_file(engine, 
     assert result.rows == 30_002 and result.rejected == 0
     types = dict(engine.columns(REL))
     assert types["id"] == "BIGINT" and types["v"] == "VARCHAR" and types["w"] == "VARCHAR"
-    assert engine.execute("SELECT v, w FROM raw.orders WHERE id >= 30000 ORDER BY id") == [("1.5", "x"), ("abc", "2")]
+    assert engine.execute("SELECT v, w FROM raw.orders WHERE id >= 30000 ORDER BY id") == [
+        ("1.5", "x"),
+        ("abc", "2"),
+    ]
     assert not engine.columns(Relation("raw", "orders__rejected"))
 
 
@@ -92,13 +105,18 @@ def test_gzip_and_options_go_through_the_scan(engine, tmp_path):
     (tmp_path / "a.csv.gz").write_bytes(gzip.compress(b"id;when\n1;05/01/2024\n2;NA\n"))
     result = load(engine, tmp_path, delimiter=";", date_format="%d/%m/%Y", null_values=["NA"])
     assert result.rows == 2
-    assert engine.execute("SELECT id, CAST(\"when\" AS VARCHAR) FROM raw.orders ORDER BY id") == [(1, "2024-01-05"), (2, None)]
+    assert engine.execute('SELECT id, CAST("when" AS VARCHAR) FROM raw.orders ORDER BY id') == [
+        (1, "2024-01-05"),
+        (2, None),
+    ]
 
 
 def test_a_corrupt_file_fails_naming_it_and_loads_nothing(engine, tmp_path):
     (tmp_path / "a.csv").write_text("id\n1\n")
     (tmp_path / "b.csv.gz").write_bytes(b"\x1f\x8b\x08\x00not gzip at all")
-    with pytest.raises(ConnectorError, match=r"source `shop.orders`: cannot read `b.csv.gz`") as err:
+    with pytest.raises(
+        ConnectorError, match=r"source `shop.orders`: cannot read `b.csv.gz`"
+    ) as err:
         load(engine, tmp_path)
     assert "compress" in (err.value.hint or "")
     # a.csv committed before b.csv.gz failed; b is not marked loaded
@@ -108,7 +126,9 @@ def test_a_corrupt_file_fails_naming_it_and_loads_nothing(engine, tmp_path):
     assert engine.execute("SELECT id FROM raw.orders ORDER BY id") == [(1,), (2,)]
 
 
-def test_a_table_from_an_older_load_with_a_text_batch_id_keeps_loading_under_freeze(engine, tmp_path):
+def test_a_table_from_an_older_load_with_a_text_batch_id_keeps_loading_under_freeze(
+    engine, tmp_path
+):
     engine.execute("CREATE SCHEMA raw")
     engine.execute(
         "CREATE TABLE raw.orders (id BIGINT, _hw_loaded_at TIMESTAMP, _hw_batch_id VARCHAR, _hw_source_file VARCHAR)"

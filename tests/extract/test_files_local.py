@@ -86,7 +86,10 @@ def test_unknown_key_and_bad_values_are_config_errors(tmp_path):
     with pytest.raises(ConfigError, match="must start with s3://"):
         make({"path": "data/*.csv"}, tmp_path, kind="s3")
     # loader keys are accepted (and ignored)
-    make({"path": "*.csv", "columns": {"id": {}}, "write_disposition": "append", "batch_size": 10}, tmp_path)
+    make(
+        {"path": "*.csv", "columns": {"id": {}}, "write_disposition": "append", "batch_size": 10},
+        tmp_path,
+    )
 
 
 # -- formats ---------------------------------------------------------------------------------------
@@ -113,11 +116,16 @@ def test_tsv_by_extension_and_by_format(tmp_path):
 
 
 def test_json_array_ndjson_and_jsonl(tmp_path):
-    records = [{"id": 1, "tags": ["a"], "nested": {"x": 1}}, {"id": 2, "tags": [], "nested": {"x": 2}}]
+    records = [
+        {"id": 1, "tags": ["a"], "nested": {"x": 1}},
+        {"id": 2, "tags": [], "nested": {"x": 2}},
+    ]
     (tmp_path / "a.json").write_text(json.dumps(records))
     (tmp_path / "b.ndjson").write_text("\n".join(json.dumps(r) for r in records) + "\n")
     (tmp_path / "c.jsonl").write_text("\n".join(json.dumps(r) for r in records))
-    (tmp_path / "d.json").write_text("\n".join(json.dumps(r) for r in records))  # NDJSON named .json
+    (tmp_path / "d.json").write_text(
+        "\n".join(json.dumps(r) for r in records)
+    )  # NDJSON named .json
     for name in ("a.json", "b.ndjson", "c.jsonl", "d.json"):
         [batch] = run(make({"path": name}, tmp_path))
         assert rows([batch]) == records, name
@@ -137,7 +145,9 @@ def test_parquet_with_duckdb_options(tmp_path):
     part = tmp_path / "orders" / "year=2024"
     part.mkdir(parents=True)
     pq.write_table(pa.table({"id": [1]}), part / "a.parquet")
-    [batch] = run(make({"path": "orders/**/*.parquet", "options": {"hive_partitioning": True}}, tmp_path))
+    [batch] = run(
+        make({"path": "orders/**/*.parquet", "options": {"hive_partitioning": True}}, tmp_path)
+    )
     assert batch.source_file == "orders/year=2024/a.parquet"
     assert rows([batch]) == [{"id": 1, "year": 2024}]
 
@@ -148,13 +158,17 @@ def test_compressed_files_every_format(tmp_path, ext):
     records = [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}]
     (tmp_path / f"a.csv.{ext}").write_bytes(compress(b"id,name\n1,a\n2,b\n"))
     (tmp_path / f"a.tsv.{ext}").write_bytes(compress(b"id\tname\n1\ta\n2\tb\n"))
-    (tmp_path / f"a.ndjson.{ext}").write_bytes(compress(b'{"id":1,"name":"a"}\n{"id":2,"name":"b"}\n'))
+    (tmp_path / f"a.ndjson.{ext}").write_bytes(
+        compress(b'{"id":1,"name":"a"}\n{"id":2,"name":"b"}\n')
+    )
     (tmp_path / f"a.json.{ext}").write_bytes(compress(json.dumps(records).encode()))
     sink = pa.BufferOutputStream()
     pq.write_table(pa.table({"id": [1, 2], "name": ["a", "b"]}), sink)
     (tmp_path / f"a.parquet.{ext}").write_bytes(compress(sink.getvalue().to_pybytes()))
     batches = run(make({"path": f"*.{ext}"}, tmp_path))
-    assert [b.source_file for b in batches] == [f"a.{f}.{ext}" for f in ("csv", "json", "ndjson", "parquet", "tsv")]
+    assert [b.source_file for b in batches] == [
+        f"a.{f}.{ext}" for f in ("csv", "json", "ndjson", "parquet", "tsv")
+    ]
     for b in batches:
         assert b.table.to_pylist() == records, b.source_file
 
@@ -199,7 +213,9 @@ def test_encoding_is_decoded_to_utf8(tmp_path, encoding):
         {"name": "José", "city": "Zürich"},
         {"name": "Renée", "city": "Besançon"},
     ]
-    assert rows(run(make({"path": "b.ndjson", "encoding": encoding}, tmp_path))) == [{"name": "José"}]
+    assert rows(run(make({"path": "b.ndjson", "encoding": encoding}, tmp_path))) == [
+        {"name": "José"}
+    ]
 
 
 def test_latin1_gzip(tmp_path):
@@ -211,16 +227,26 @@ def test_latin1_gzip(tmp_path):
 
 def test_date_and_timestamp_formats(tmp_path):
     (tmp_path / "a.csv").write_text("d,ts\n02/01/2024,02/01/2024 13:45\n")
-    conn = make({"path": "a.csv", "date_format": "%d/%m/%Y", "timestamp_format": "%d/%m/%Y %H:%M"}, tmp_path)
+    conn = make(
+        {"path": "a.csv", "date_format": "%d/%m/%Y", "timestamp_format": "%d/%m/%Y %H:%M"}, tmp_path
+    )
     assert rows(run(conn)) == [{"d": dt.date(2024, 1, 2), "ts": dt.datetime(2024, 1, 2, 13, 45)}]
     (tmp_path / "b.ndjson").write_text('{"d": "02/01/2024"}\n')
-    conn = make({"path": "b.ndjson", "date_format": "%d/%m/%Y", "column_types": {"d": "DATE"}}, tmp_path)
+    conn = make(
+        {"path": "b.ndjson", "date_format": "%d/%m/%Y", "column_types": {"d": "DATE"}}, tmp_path
+    )
     assert rows(run(conn)) == [{"d": dt.date(2024, 1, 2)}]
 
 
 def test_column_types_override_inference(tmp_path):
     (tmp_path / "a.csv").write_text("id,code,amount\n1,007,1.5\n")
-    conn = make({"path": "a.csv", "column_types": {"code": "VARCHAR", "amount": "DECIMAL(10,2)", "gone": "INT"}}, tmp_path)
+    conn = make(
+        {
+            "path": "a.csv",
+            "column_types": {"code": "VARCHAR", "amount": "DECIMAL(10,2)", "gone": "INT"},
+        },
+        tmp_path,
+    )
     [batch] = run(conn)
     assert batch.table.schema.field("code").type == pa.string()
     assert batch.table.schema.field("amount").type == pa.decimal128(10, 2)
@@ -277,7 +303,10 @@ def test_exactly_once_skip_changed_and_new_files(tmp_path):
     second = run(conn, state)
     assert [b.source_file for b in second] == ["b.csv", "c.csv"]
     assert second[0].file_checksum != state.loaded_files["b.csv"]
-    assert rows(second) == [{"id": 9, "name": "zed", "amount": 10}, {"id": 10, "name": "new", "amount": 1}]
+    assert rows(second) == [
+        {"id": 9, "name": "zed", "amount": 10},
+        {"id": 10, "name": "new", "amount": 1},
+    ]
     state = committed(state, second)
     assert run(conn, state) == []
     # touching a file without changing its bytes does not reload it
@@ -298,7 +327,11 @@ def test_checksum_is_of_the_bytes(tmp_path):
 def test_files_are_yielded_in_sorted_order(tmp_path):
     for name in ["c.csv", "a.csv", "b.csv"]:
         (tmp_path / name).write_text(CSV)
-    assert [b.source_file for b in run(make({"path": "*.csv"}, tmp_path))] == ["a.csv", "b.csv", "c.csv"]
+    assert [b.source_file for b in run(make({"path": "*.csv"}, tmp_path))] == [
+        "a.csv",
+        "b.csv",
+        "c.csv",
+    ]
 
 
 # -- bad records -----------------------------------------------------------------------------------
@@ -364,7 +397,11 @@ def test_ndjson_invalid_lines_rejected_good_lines_kept(tmp_path):
     )
     [batch] = run(make({"path": "a.ndjson"}, tmp_path))
     assert rows([batch]) == [{"id": 1, "v": "a"}, {"id": 3, "v": "c"}, {"id": 4, "v": "d"}]
-    assert [(r.line, r.raw) for r in batch.rejected] == [(3, '{"id": 2, "v": '), (4, "[1, 2]"), (6, "not json")]
+    assert [(r.line, r.raw) for r in batch.rejected] == [
+        (3, '{"id": 2, "v": '),
+        (4, "[1, 2]"),
+        (6, "not json"),
+    ]
     assert "invalid JSON" in batch.rejected[0].reason
     assert "not a JSON object" in batch.rejected[1].reason
 
@@ -388,7 +425,9 @@ def test_ndjson_gzip_with_bad_lines(tmp_path):
 
 
 def test_ndjson_value_that_does_not_cast_is_rejected_with_its_line(tmp_path):
-    (tmp_path / "a.ndjson").write_text('{"id": 1, "n": "5"}\n\n{"id": 2, "n": "five"}\n{"id": 3, "n": null}\n')
+    (tmp_path / "a.ndjson").write_text(
+        '{"id": 1, "n": "5"}\n\n{"id": 2, "n": "five"}\n{"id": 3, "n": null}\n'
+    )
     [batch] = run(make({"path": "a.ndjson", "column_types": {"n": "INTEGER"}}, tmp_path))
     assert rows([batch]) == [{"id": 1, "n": 5}, {"id": 3, "n": None}]
     [bad] = batch.rejected
@@ -528,8 +567,18 @@ def test_glob_regex(pattern, key, match):
 def test_plain_local_parquet_is_scanned_by_the_warehouse(tmp_path):
     pq.write_table(pa.table({"id": [1, 2]}), tmp_path / "a.parquet")
     batch = next(iter(make({"path": "*.parquet"}, tmp_path).extract(ExtractState())))
-    assert batch.table is None and "read_parquet" in batch.scan and batch.file_checksum.result().startswith("blake3:")
-    with_types = next(iter(make({"path": "*.parquet", "column_types": {"id": "BIGINT"}}, tmp_path).extract(ExtractState())))
+    assert (
+        batch.table is None
+        and "read_parquet" in batch.scan
+        and batch.file_checksum.result().startswith("blake3:")
+    )
+    with_types = next(
+        iter(
+            make({"path": "*.parquet", "column_types": {"id": "BIGINT"}}, tmp_path).extract(
+                ExtractState()
+            )
+        )
+    )
     assert with_types.table is not None and with_types.scan is None
 
 

@@ -14,13 +14,19 @@ from headwater.extract.base import ExtractState, arrow_batches
 from headwater.extract.files import FilesConnector
 
 WORDS = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789 _-", min_size=0, max_size=8)
-GOOD = st.tuples(st.integers(-(10**12), 10**12), WORDS, st.integers(-1000, 1000)).map(lambda t: ("good", t))
+GOOD = st.tuples(st.integers(-(10**12), 10**12), WORDS, st.integers(-1000, 1000)).map(
+    lambda t: ("good", t)
+)
 # corruptions: a missing field, an extra field (DuckDB tolerates an *empty* trailing one), a value
 # that is not an integer
 BAD = st.one_of(
     st.tuples(st.integers(0, 10**6), WORDS).map(lambda t: ("missing", t)),
-    st.tuples(st.integers(0, 10**6), WORDS, st.integers(), WORDS.filter(bool)).map(lambda t: ("extra", t)),
-    st.tuples(st.integers(0, 10**6), WORDS, st.from_regex(r"[a-z]{1,5}", fullmatch=True)).map(lambda t: ("cast", t)),
+    st.tuples(st.integers(0, 10**6), WORDS, st.integers(), WORDS.filter(bool)).map(
+        lambda t: ("extra", t)
+    ),
+    st.tuples(st.integers(0, 10**6), WORDS, st.from_regex(r"[a-z]{1,5}", fullmatch=True)).map(
+        lambda t: ("cast", t)
+    ),
 )
 
 
@@ -52,7 +58,9 @@ def test_csv_good_plus_rejected_is_every_line(records):
     assert all(r.source_file == "a.csv" and r.reason for r in batch.rejected)
 
 
-JSON_BAD = st.sampled_from(['{"id": 1', "nope", "[1, 2]", '{"id": 2} x', "42", '"text"', "{'id': 1}"])
+JSON_BAD = st.sampled_from(
+    ['{"id": 1', "nope", "[1, 2]", '{"id": 2} x', "42", '"text"', "{'id': 1}"]
+)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -75,7 +83,11 @@ def test_ndjson_good_plus_rejected_is_every_line(records):
     with tempfile.TemporaryDirectory() as tmp:
         [batch] = extract(tmp, "a.ndjson", content, {})
     good = [{"id": a, "name": b} for kind, a, b in records if kind == "good"]
-    bad = [(i + 1, line) for i, (line, (kind, _, _)) in enumerate(zip(lines, records, strict=True)) if kind == "bad"]
+    bad = [
+        (i + 1, line)
+        for i, (line, (kind, _, _)) in enumerate(zip(lines, records, strict=True))
+        if kind == "bad"
+    ]
     got = batch.table.to_pylist()
     if good:
         assert [{"id": r["id"], "name": r["name"]} for r in got] == good

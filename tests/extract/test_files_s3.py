@@ -29,7 +29,8 @@ if os.environ.get("CI") == "true":
 else:
     boto3 = pytest.importorskip("boto3", reason="boto3 is not installed (pip install -e '.[test]')")
     _moto_server = pytest.importorskip(
-        "moto.server", reason="moto's server mode is not installed (pip install -e '.[test]' installs moto[server])"
+        "moto.server",
+        reason="moto's server mode is not installed (pip install -e '.[test]' installs moto[server])",
     )
     ThreadedMotoServer = _moto_server.ThreadedMotoServer
 
@@ -53,7 +54,11 @@ def server():
 def s3(server):
     """A fresh bucket on the server and a boto3 client to fill it."""
     client = boto3.client(
-        "s3", endpoint_url=server, region_name="us-east-1", aws_access_key_id=KEY, aws_secret_access_key=SECRET
+        "s3",
+        endpoint_url=server,
+        region_name="us-east-1",
+        aws_access_key_id=KEY,
+        aws_secret_access_key=SECRET,
     )
     client.create_bucket(Bucket=BUCKET)
     yield client
@@ -63,7 +68,12 @@ def s3(server):
 
 
 def env(server: str, **more: str) -> dict[str, str]:
-    return {"AWS_ACCESS_KEY_ID": KEY, "AWS_SECRET_ACCESS_KEY": SECRET, "AWS_ENDPOINT_URL": server, **more}
+    return {
+        "AWS_ACCESS_KEY_ID": KEY,
+        "AWS_SECRET_ACCESS_KEY": SECRET,
+        "AWS_ENDPOINT_URL": server,
+        **more,
+    }
 
 
 def make(config: dict, environ: dict, kind: str = "s3"):
@@ -93,8 +103,14 @@ def test_csv_gz_glob_and_exactly_once(server, s3):
     s3.put_object(Bucket=BUCKET, Key="raw/2024/deeper/c.csv.gz", Body=gzip.compress(b"id,v\n9,q\n"))
     conn = make({"path": f"s3://{BUCKET}/raw/2024/*.csv.gz"}, env(server))
     batches = run(conn)
-    assert [b.source_file for b in batches] == [f"s3://{BUCKET}/raw/2024/a.csv.gz", f"s3://{BUCKET}/raw/2024/b.csv.gz"]
-    assert [b.table.to_pylist() for b in batches] == [[{"id": 1, "v": "x"}, {"id": 2, "v": "y"}], [{"id": 3, "v": "z"}]]
+    assert [b.source_file for b in batches] == [
+        f"s3://{BUCKET}/raw/2024/a.csv.gz",
+        f"s3://{BUCKET}/raw/2024/b.csv.gz",
+    ]
+    assert [b.table.to_pylist() for b in batches] == [
+        [{"id": 1, "v": "x"}, {"id": 2, "v": "y"}],
+        [{"id": 3, "v": "z"}],
+    ]
     assert all(b.file_checksum.startswith("etag:") for b in batches)
     state = committed(ExtractState(), batches)
 
@@ -106,11 +122,19 @@ def test_csv_gz_glob_and_exactly_once(server, s3):
     assert run(conn, state) == []
 
     conn = make({"path": f"s3://{BUCKET}/raw/2024/*.csv.gz"}, env(server))
-    s3.put_object(Bucket=BUCKET, Key="raw/2024/b.csv.gz", Body=gzip.compress(b"id,v\n3,zz\n"))  # changed
+    s3.put_object(
+        Bucket=BUCKET, Key="raw/2024/b.csv.gz", Body=gzip.compress(b"id,v\n3,zz\n")
+    )  # changed
     s3.put_object(Bucket=BUCKET, Key="raw/2024/d.csv.gz", Body=gzip.compress(b"id,v\n4,w\n"))  # new
     again = run(conn, state)
-    assert [b.source_file for b in again] == [f"s3://{BUCKET}/raw/2024/b.csv.gz", f"s3://{BUCKET}/raw/2024/d.csv.gz"]
-    assert [r for b in again for r in b.table.to_pylist()] == [{"id": 3, "v": "zz"}, {"id": 4, "v": "w"}]
+    assert [b.source_file for b in again] == [
+        f"s3://{BUCKET}/raw/2024/b.csv.gz",
+        f"s3://{BUCKET}/raw/2024/d.csv.gz",
+    ]
+    assert [r for b in again for r in b.table.to_pylist()] == [
+        {"id": 3, "v": "zz"},
+        {"id": 4, "v": "w"},
+    ]
     state = committed(state, again)
     assert run(conn, state) == []
 
@@ -136,15 +160,26 @@ def test_recursive_glob_prefix_and_single_object(server, s3):
 def test_formats_options_and_bad_records(server, s3):
     table = pa.table({"id": [1, 2], "amount": ["1.5", "oops"]})
     s3.put_object(Bucket=BUCKET, Key="p/a.parquet", Body=parquet_bytes(table))
-    s3.put_object(Bucket=BUCKET, Key="n/a.ndjson.zst", Body=_zstd(b'{"id": 1}\n{broken\n{"id": 3}\n'))
+    s3.put_object(
+        Bucket=BUCKET, Key="n/a.ndjson.zst", Body=_zstd(b'{"id": 1}\n{broken\n{"id": 3}\n')
+    )
     s3.put_object(Bucket=BUCKET, Key="c/a.csv", Body="id;name\n1;Jos\xe9\n2\n".encode("latin-1"))
-    [batch] = run(make({"path": f"s3://{BUCKET}/p/*.parquet", "column_types": {"amount": "DOUBLE"}}, env(server)))
+    [batch] = run(
+        make(
+            {"path": f"s3://{BUCKET}/p/*.parquet", "column_types": {"amount": "DOUBLE"}},
+            env(server),
+        )
+    )
     assert batch.table.to_pylist() == [{"id": 1, "amount": 1.5}]
     assert [(r.line, r.source_file) for r in batch.rejected] == [(2, f"s3://{BUCKET}/p/a.parquet")]
     [batch] = run(make({"path": f"s3://{BUCKET}/n/*"}, env(server)))
     assert batch.table.to_pylist() == [{"id": 1}, {"id": 3}]
     assert [(r.line, r.raw) for r in batch.rejected] == [(2, "{broken")]
-    [batch] = run(make({"path": f"s3://{BUCKET}/c/a.csv", "delimiter": ";", "encoding": "latin-1"}, env(server)))
+    [batch] = run(
+        make(
+            {"path": f"s3://{BUCKET}/c/a.csv", "delimiter": ";", "encoding": "latin-1"}, env(server)
+        )
+    )
     assert batch.table.to_pylist() == [{"id": 1, "name": "José"}]
     assert [(r.line, r.raw) for r in batch.rejected] == [(3, "2")]
 
@@ -174,7 +209,14 @@ def test_files_connector_reads_s3_paths_from_the_environment(server, s3):
 def test_missing_credential_variable_is_a_config_error(server):
     from headwater.errors import ConfigError
 
-    conn = make({"path": f"s3://{BUCKET}/*.csv", "access_key_id_env": "NOPE", "secret_access_key_env": "NOPE2"}, {})
+    conn = make(
+        {
+            "path": f"s3://{BUCKET}/*.csv",
+            "access_key_id_env": "NOPE",
+            "secret_access_key_env": "NOPE2",
+        },
+        {},
+    )
     with pytest.raises(ConfigError, match="`NOPE`, which is not set"):
         run(conn)
 
@@ -215,7 +257,12 @@ def test_wrong_credentials_name_what_to_check_without_secrets(server, s3):
     _set_auth(server, "0")  # from now on moto checks the access key against its IAM
     try:
         conn = make(
-            {"path": f"s3://{BUCKET}/k/*.csv", "access_key_id_env": "K", "secret_access_key_env": "S", "max_attempts": 1},
+            {
+                "path": f"s3://{BUCKET}/k/*.csv",
+                "access_key_id_env": "K",
+                "secret_access_key_env": "S",
+                "max_attempts": 1,
+            },
             env(server, K="AKIAWRONGWRONGWRONG0", S="wrong-secret-value"),
         )
         with pytest.raises(ConnectorError) as err:
@@ -230,7 +277,10 @@ def test_wrong_credentials_name_what_to_check_without_secrets(server, s3):
 
 def _set_auth(server: str, count: str) -> None:
     req = urllib.request.Request(
-        f"{server}/moto-api/reset-auth", data=count.encode(), method="POST", headers={"Content-Type": "text/plain"}
+        f"{server}/moto-api/reset-auth",
+        data=count.encode(),
+        method="POST",
+        headers={"Content-Type": "text/plain"},
     )
     with urllib.request.urlopen(req) as resp:
         assert json.loads(resp.read())["status"] == "ok"

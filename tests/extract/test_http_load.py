@@ -109,8 +109,12 @@ sources:
 {extra}"""
 
 
-@pytest.mark.parametrize("extra", ["", "          write_disposition: append\n"], ids=["default", "append"])
-def test_a_failed_page_commits_no_page_and_a_retry_loads_each_record_once(make_project: Any, cli: Any, extra: str) -> None:
+@pytest.mark.parametrize(
+    "extra", ["", "          write_disposition: append\n"], ids=["default", "append"]
+)
+def test_a_failed_page_commits_no_page_and_a_retry_loads_each_record_once(
+    make_project: Any, cli: Any, extra: str
+) -> None:
     from tests.conftest import query
 
     records = [{"id": i} for i in range(1, 11)]
@@ -121,7 +125,10 @@ def test_a_failed_page_commits_no_page_and_a_retry_loads_each_record_once(make_p
         res = cli("extract", "--project-dir", root)
         assert res.code == 1 and "HTTP 500" in res.out + res.err
         # pages 1 and 2 arrived, but none of the run's pages is committed without the others
-        assert query(root, "select count(*) from duckdb_tables() where schema_name = 'raw' and table_name = 'events'") == [(0,)]
+        assert query(
+            root,
+            "select count(*) from duckdb_tables() where schema_name = 'raw' and table_name = 'events'",
+        ) == [(0,)]
         failing[0] = False
         res = cli("extract", "--project-dir", root)
         assert res.code == 0, res.out + res.err
@@ -139,12 +146,24 @@ def test_a_failed_page_commits_no_page_and_a_retry_loads_each_record_once(make_p
         server.close()
 
 
-def test_without_a_cursor_the_default_is_replace_and_explicit_settings_win(engine: DuckDBEngine) -> None:
+def test_without_a_cursor_the_default_is_replace_and_explicit_settings_win(
+    engine: DuckDBEngine,
+) -> None:
     plain = HttpConnector("api", "events", {"url": "http://127.0.0.1:1/x"}, env={})
     assert plain.atomic and plain.hints() == {"write_disposition": "replace"}
     assert Loader(engine, REL, plain).disposition == "replace"
-    incremental = HttpConnector("api", "events", {"url": "http://127.0.0.1:1/x", "incremental": {"cursor_field": "seq"}}, env={})
+    incremental = HttpConnector(
+        "api",
+        "events",
+        {"url": "http://127.0.0.1:1/x", "incremental": {"cursor_field": "seq"}},
+        env={},
+    )
     assert not incremental.atomic and incremental.hints() == {}
     assert Loader(engine, REL, incremental).disposition == "append"
-    merge = HttpConnector("api", "events", {"url": "http://127.0.0.1:1/x", "write_disposition": "merge", "primary_key": "id"}, env={})
+    merge = HttpConnector(
+        "api",
+        "events",
+        {"url": "http://127.0.0.1:1/x", "write_disposition": "merge", "primary_key": "id"},
+        env={},
+    )
     assert Loader(engine, REL, merge).disposition == "merge"

@@ -62,10 +62,16 @@ def _rows(engine: DuckDBEngine, cols: str = "id, amount") -> list[tuple]:
 
 
 def test_append_adds_metadata_columns(engine: DuckDBEngine) -> None:
-    _feed(Batch(pa.table({"id": [1, 2], "amount": [10.0, 20.0]}), source_file="a.csv", file_checksum="x"))
+    _feed(
+        Batch(
+            pa.table({"id": [1, 2], "amount": [10.0, 20.0]}), source_file="a.csv", file_checksum="x"
+        )
+    )
     result = _load(engine)
     assert result.rows == 2 and result.files == ["a.csv"]
-    rows = engine.execute("SELECT id, _hw_batch_id, _hw_source_file, _hw_loaded_at FROM raw.orders ORDER BY id")
+    rows = engine.execute(
+        "SELECT id, _hw_batch_id, _hw_source_file, _hw_loaded_at FROM raw.orders ORDER BY id"
+    )
     assert [r[2] for r in rows] == ["a.csv", "a.csv"] and rows[0][1] == rows[1][1]
     assert isinstance(rows[0][3], dt.datetime)
 
@@ -97,21 +103,33 @@ def test_incremental_cursor_is_committed_with_the_rows(engine: DuckDBEngine) -> 
 
 
 def test_crash_between_batches_resumes_without_duplicates(engine: DuckDBEngine) -> None:
-    batches = [Batch(pa.table({"id": [i * 10 + j for j in range(3)], "seq": [i] * 3}), cursor=i) for i in range(1, 5)]
+    batches = [
+        Batch(pa.table({"id": [i * 10 + j for j in range(3)], "seq": [i] * 3}), cursor=i)
+        for i in range(1, 5)
+    ]
     _feed(*batches)
     with pytest.raises(ExecutionError, match="connection lost"):
         _load(engine, cursor="seq", fail_after=2)
-    assert engine.execute("SELECT count(*) FROM raw.orders") == [(6,)]  # two batches committed, with their cursor
+    assert engine.execute("SELECT count(*) FROM raw.orders") == [
+        (6,)
+    ]  # two batches committed, with their cursor
     result = _load(engine, cursor="seq")
     assert result.rows == 6
     assert engine.execute("SELECT count(*), count(DISTINCT id) FROM raw.orders") == [(12, 12)]
 
 
 def test_small_batches_are_written_in_fewer_transactions(engine: DuckDBEngine) -> None:
-    _feed(*[Batch(pa.table({"id": [i * 10 + j for j in range(10)], "seq": [i] * 10}), cursor=i) for i in range(1, 8)])
+    _feed(
+        *[
+            Batch(pa.table({"id": [i * 10 + j for j in range(10)], "seq": [i] * 10}), cursor=i)
+            for i in range(1, 8)
+        ]
+    )
     result = _load(engine, cursor="seq", load_rows=25)
     assert result.rows == 70 and result.cursor == 7
-    assert result.batches == 3  # 30 + 30 + 10 rows: each commit holds whole parts and their last cursor
+    assert (
+        result.batches == 3
+    )  # 30 + 30 + 10 rows: each commit holds whole parts and their last cursor
     assert engine.execute("SELECT count(*), count(DISTINCT id) FROM raw.orders") == [(70, 70)]
 
 
@@ -158,16 +176,25 @@ def test_merge_needs_a_primary_key(engine: DuckDBEngine) -> None:
         ("discard_row", ["id", "amount"], 1),
     ],
 )
-def test_schema_contracts(engine: DuckDBEngine, contract: str, columns: list[str], rejected: int) -> None:
+def test_schema_contracts(
+    engine: DuckDBEngine, contract: str, columns: list[str], rejected: int
+) -> None:
     _feed(Batch(pa.table({"id": [1], "amount": [1.0]})))
     _load(engine, schema_contract=contract)
     _feed(Batch(pa.table({"id": [2, 3], "amount": [2.0, 3.0], "note": ["hi", None]})))
     result = _load(engine, schema_contract=contract)
-    have = [r[0] for r in engine.execute("SELECT column_name FROM duckdb_columns() WHERE table_name = 'orders'")]
+    have = [
+        r[0]
+        for r in engine.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE table_name = 'orders'"
+        )
+    ]
     assert [c for c in have if not c.startswith("_hw_")] == columns
     assert result.rejected == rejected
     assert result.schema_changes  # every change is recorded and reported
-    logged = engine.execute("SELECT count(*) FROM _headwater.schema_changes WHERE source = 'shop.orders'")[0][0]
+    logged = engine.execute(
+        "SELECT count(*) FROM _headwater.schema_changes WHERE source = 'shop.orders'"
+    )[0][0]
     assert logged >= 1
 
 
@@ -184,9 +211,9 @@ def test_the_first_load_records_the_inferred_schema(engine: DuckDBEngine) -> Non
     _feed(Batch(pa.table({"id": [1], "amount": [1.0]})))
     result = _load(engine)
     assert result.schema_changes == ["created"] and "schema: created" in result.message()
-    assert engine.execute("SELECT change FROM _headwater.schema_changes WHERE source = 'shop.orders'") == [
-        ("created with 2 columns: id BIGINT, amount DOUBLE",)
-    ]
+    assert engine.execute(
+        "SELECT change FROM _headwater.schema_changes WHERE source = 'shop.orders'"
+    ) == [("created with 2 columns: id BIGINT, amount DOUBLE",)]
     _feed(Batch(pa.table({"id": [2], "amount": [2.0]})))
     assert _load(engine).schema_changes == []  # the same schema again is no change
 
@@ -208,10 +235,15 @@ def test_replace_loads_record_schema_changes_and_honour_freeze(engine: DuckDBEng
     # nothing extracted: an empty source does not empty the table (the load fails, the table
     # stays as it is) and no staging table is left behind
     _feed()
-    with pytest.raises(ExecutionError, match=r"refusing to replace raw.orders \(1 rows\) with an empty table"):
+    with pytest.raises(
+        ExecutionError, match=r"refusing to replace raw.orders \(1 rows\) with an empty table"
+    ):
         _load(engine, write_disposition="replace")
     assert engine.execute("SELECT id FROM raw.orders") == [(3,)]
-    assert [r[0] for r in engine.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'raw'")] == ["orders"]
+    assert [
+        r[0]
+        for r in engine.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'raw'")
+    ] == ["orders"]
 
 
 def test_evolve_widens_types(engine: DuckDBEngine) -> None:
@@ -223,15 +255,26 @@ def test_evolve_widens_types(engine: DuckDBEngine) -> None:
     assert engine.execute("SELECT id FROM raw.orders ORDER BY id") == [(1,), (2**40,)]
 
 
-def test_uncoercible_values_and_connector_rejects_go_to_the_rejected_table(engine: DuckDBEngine) -> None:
+def test_uncoercible_values_and_connector_rejects_go_to_the_rejected_table(
+    engine: DuckDBEngine,
+) -> None:
     _feed(Batch(pa.table({"id": [1], "amount": [1.0]})))
     _load(engine, schema_contract="freeze")
     bad = Rejected('{"id": oops', "invalid JSON", source_file="b.ndjson", line=7)
-    _feed(Batch(pa.table({"id": ["2", "x3"], "amount": ["2.5", "3"]}), source_file="b.ndjson", file_checksum="c", rejected=[bad]))
+    _feed(
+        Batch(
+            pa.table({"id": ["2", "x3"], "amount": ["2.5", "3"]}),
+            source_file="b.ndjson",
+            file_checksum="c",
+            rejected=[bad],
+        )
+    )
     result = _load(engine)
     assert result.rows == 1 and result.rejected == 2
     assert _rows(engine) == [(1, 1.0), (2, 2.5)]
-    rows = engine.execute("SELECT raw, reason, source_file, line FROM raw.orders__rejected ORDER BY reason")
+    rows = engine.execute(
+        "SELECT raw, reason, source_file, line FROM raw.orders__rejected ORDER BY reason"
+    )
     # the reason names the column and the value
     assert rows[0][1] == "column `id`: cannot convert x3 to BIGINT" and '"x3"' in rows[0][0]
     assert rows[1] == ('{"id": oops', "invalid JSON", "b.ndjson", 7)
@@ -242,7 +285,9 @@ def test_max_rejected_turns_a_flood_into_a_failure(engine: DuckDBEngine) -> None
     with pytest.raises(ExecutionError, match="more than max_rejected"):
         _load(engine, max_rejected=0.5)
     # the batch was rolled back, the table it would have created included
-    assert engine.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'orders'") == [(0,)]
+    assert engine.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'orders'") == [
+        (0,)
+    ]
 
 
 @settings(max_examples=60, deadline=None)
@@ -276,13 +321,23 @@ def test_sources_yml_connector_runs_in_the_graph(make_project: Callable[..., Pat
     assert "stg_orders" in ls
     res = cli("build", "--project-dir", root)
     assert res.code == 0, res.out + res.err
-    assert query(root, "select count(*) from main.stg_orders") == [(2,)]  # merge: no duplicates on rerun
+    assert query(root, "select count(*) from main.stg_orders") == [
+        (2,)
+    ]  # merge: no duplicates on rerun
 
 
-def test_unknown_connector_and_keys_are_clear_errors(make_project: Callable[..., Path], cli) -> None:
+def test_unknown_connector_and_keys_are_clear_errors(
+    make_project: Callable[..., Path], cli
+) -> None:
     root = make_project(
-        {"sources.yml": "version: 2\nsources:\n  - name: shop\n    connector: postgress\n    tables: [{name: orders}]\n"}
+        {
+            "sources.yml": "version: 2\nsources:\n  - name: shop\n    connector: postgress\n    tables: [{name: orders}]\n"
+        }
     )
     res = cli("extract", "--project-dir", root)
     # a configuration error found when the project is read: exit 2, with the file and line
-    assert res.code == 2 and "sources.yml:4: unknown connector `postgress`" in res.err and "`postgres`" in res.err
+    assert (
+        res.code == 2
+        and "sources.yml:4: unknown connector `postgress`" in res.err
+        and "`postgres`" in res.err
+    )

@@ -32,13 +32,20 @@ def _project(make_project: Callable[..., Path], extra: str = "") -> Path:
     return make_project({"sources.yml": SOURCES.format(extra=extra), "data/raw/a.csv": BAD})
 
 
-def test_rejects_warn_on_the_node_line_in_the_summary_and_exit_0(make_project: Callable[..., Path], cli) -> None:
+def test_rejects_warn_on_the_node_line_in_the_summary_and_exit_0(
+    make_project: Callable[..., Path], cli
+) -> None:
     root = _project(make_project)
     res = cli("extract", "--project-dir", root)
     assert res.code == 0, res.out + res.err
-    node_line = next(line for line in res.out.splitlines() if "shop.orders" in line and "[1/1]" in line)
+    node_line = next(
+        line for line in res.out.splitlines() if "shop.orders" in line and "[1/1]" in line
+    )
     assert "WARN" in node_line and "3 rows, 3 rejected" in node_line
-    assert "3 rows loaded, 3 rejected → raw.orders__rejected (first: a.csv line 3: MISSING COLUMNS" in res.out
+    assert (
+        "3 rows loaded, 3 rejected → raw.orders__rejected (first: a.csv line 3: MISSING COLUMNS"
+        in res.out
+    )
     summary = res.out[res.out.index("Done in") :]
     assert "1 warn" in summary and "3 records rejected" in summary and "WARN raw.orders" in summary
     # `headwater status` shows the load and its rejects table
@@ -46,7 +53,9 @@ def test_rejects_warn_on_the_node_line_in_the_summary_and_exit_0(make_project: C
     assert res.code == 0 and "raw.orders__rejected" in res.out and "3 rejected" in res.out
     res = cli("status", "--project-dir", root, "--json")
     [load] = json.loads(res.out)["rejected"]
-    assert load["relation"] == "raw.orders" and "3 rejected → raw.orders__rejected" in load["message"]
+    assert (
+        load["relation"] == "raw.orders" and "3 rejected → raw.orders__rejected" in load["message"]
+    )
 
 
 def test_the_json_result_has_a_rejected_field(make_project: Callable[..., Path], cli) -> None:
@@ -62,7 +71,10 @@ def test_the_json_result_has_a_rejected_field(make_project: Callable[..., Path],
 def test_max_rejected_exceeded_is_still_a_failure(make_project: Callable[..., Path], cli) -> None:
     root = _project(make_project, extra=", max_rejected: 0.25")
     res = cli("extract", "--project-dir", root)
-    assert res.code == 1 and "3 of 6 records in a.csv were rejected, more than max_rejected" in res.out + res.err
+    assert (
+        res.code == 1
+        and "3 of 6 records in a.csv were rejected, more than max_rejected" in res.out + res.err
+    )
 
 
 # -- reasons: the column, the line, and no 10 KB echo ---------------------------------------------------
@@ -89,7 +101,9 @@ def test_a_value_that_does_not_fit_the_table_names_its_column_and_line(
     (tmp_path / f"b.{ext}").write_text(second)
     result = load(engine, tmp_path, f"*.{ext}")
     assert result.rows == 2 and result.rejected == 1
-    [(got_line, got_reason, source_file, raw)] = engine.execute("SELECT line, reason, source_file, raw FROM raw.orders__rejected")
+    [(got_line, got_reason, source_file, raw)] = engine.execute(
+        "SELECT line, reason, source_file, raw FROM raw.orders__rejected"
+    )
     assert (got_line, source_file) == (line, f"b.{ext}") and reason in got_reason and "abc" in raw
     assert "__hw_row" not in raw
     assert engine.execute("SELECT id FROM raw.orders ORDER BY id") == [(1,), (2,), (4,)]
@@ -98,31 +112,48 @@ def test_a_value_that_does_not_fit_the_table_names_its_column_and_line(
 def test_ndjson_lines_are_right_in_sliced_batches(engine: DuckDBEngine, tmp_path: Path) -> None:
     (tmp_path / "a.ndjson").write_text('{"id": 1, "amount": 2}\n')
     load(engine, tmp_path, "*.ndjson")
-    (tmp_path / "b.ndjson").write_text("".join(f'{{"id": {i}, "amount": "{"bad" if i in (5, 9) else i}"}}\n' for i in range(2, 12)))
+    (tmp_path / "b.ndjson").write_text(
+        "".join(f'{{"id": {i}, "amount": "{"bad" if i in (5, 9) else i}"}}\n' for i in range(2, 12))
+    )
     assert load(engine, tmp_path, "*.ndjson", batch_size=3).rejected == 2
     assert engine.execute("SELECT line FROM raw.orders__rejected ORDER BY line") == [(4,), (8,)]
 
 
-def test_a_huge_value_is_cut_in_the_reason_and_kept_whole_in_raw(make_project: Callable[..., Path], cli) -> None:
+def test_a_huge_value_is_cut_in_the_reason_and_kept_whole_in_raw(
+    make_project: Callable[..., Path], cli
+) -> None:
     csv = "id,amount\n1,2\n2," + "x" * 10_000 + "\n"
     root = make_project({"sources.yml": SOURCES.format(extra=""), "data/raw/a.csv": csv})
     res = cli("extract", "--project-dir", root)
     assert res.code == 0 and "WARN" in res.out
-    assert "(9,800 more characters)" in res.out and max(len(line) for line in res.out.splitlines()) < 600
+    assert (
+        "(9,800 more characters)" in res.out
+        and max(len(line) for line in res.out.splitlines()) < 600
+    )
     from tests.conftest import query
 
     [(raw, reason)] = query(root, "select raw, reason from raw.orders__rejected")
     # (DuckDB's rejects table keeps the line's first 10,000 characters)
-    assert raw.startswith("2,xxx") and len(raw) >= 10_000 and len(reason) < 400 and reason.endswith("to 'DOUBLE'")
+    assert (
+        raw.startswith("2,xxx")
+        and len(raw) >= 10_000
+        and len(reason) < 400
+        and reason.endswith("to 'DOUBLE'")
+    )
 
 
-def test_a_huge_value_is_cut_in_the_loaders_own_reason(engine: DuckDBEngine, tmp_path: Path) -> None:
+def test_a_huge_value_is_cut_in_the_loaders_own_reason(
+    engine: DuckDBEngine, tmp_path: Path
+) -> None:
     (tmp_path / "a.ndjson").write_text('{"id": 1}\n')
     load(engine, tmp_path, "*.ndjson")
     (tmp_path / "b.ndjson").write_text('{"id": "' + "y" * 10_000 + '"}\n')
     result = load(engine, tmp_path, "*.ndjson")
     assert result.rejected == 1
     [(reason, raw)] = engine.execute("SELECT reason, raw FROM raw.orders__rejected")
-    assert reason.startswith("column `id`: cannot convert yyy") and "… (9,800 more characters) to BIGINT" in reason
+    assert (
+        reason.startswith("column `id`: cannot convert yyy")
+        and "… (9,800 more characters) to BIGINT" in reason
+    )
     assert len(reason) < 300 and "y" * 10_000 in raw
     assert result.first_rejected is not None and len(result.first_rejected) < 300

@@ -38,7 +38,11 @@ def _insert(server: Server, table: str, rows: range, seq: int, amount: int = 1) 
 
 
 def _project(
-    make_project: Callable[..., Path], server: Server, table: str, chunk: int = 1000, disposition: str = "merge"
+    make_project: Callable[..., Path],
+    server: Server,
+    table: str,
+    chunk: int = 1000,
+    disposition: str = "merge",
 ) -> Path:
     cfg = server.config
     return make_project(
@@ -55,7 +59,9 @@ def _project(
     )
 
 
-def test_full_then_incremental_merge(make_project: Callable[..., Path], cli, server: Server, table: str) -> None:
+def test_full_then_incremental_merge(
+    make_project: Callable[..., Path], cli, server: Server, table: str
+) -> None:
     _insert(server, table, range(1, 101), seq=1)
     root = _project(make_project, server, table)
     res = cli("extract", "--project-dir", root)
@@ -66,7 +72,9 @@ def test_full_then_incremental_merge(make_project: Callable[..., Path], cli, ser
     _insert(server, table, range(101, 111), seq=2, amount=7)
     res = cli("extract", "--project-dir", root)
     assert res.code == 0, res.out + res.err
-    assert query(root, "select count(*), count(distinct id), sum(amount) from raw.items") == [(110, 110, 90 + 50 + 70)]
+    assert query(root, "select count(*), count(distinct id), sum(amount) from raw.items") == [
+        (110, 110, 90 + 50 + 70)
+    ]
     # nothing new: nothing changes
     before = query(root, "select count(*), sum(hash(t)) from raw.items t")
     assert cli("extract", "--project-dir", root).code == 0
@@ -74,7 +82,9 @@ def test_full_then_incremental_merge(make_project: Callable[..., Path], cli, ser
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
-def test_killed_load_resumes_exactly_once(make_project: Callable[..., Path], server: Server, table: str) -> None:
+def test_killed_load_resumes_exactly_once(
+    make_project: Callable[..., Path], server: Server, table: str
+) -> None:
     for seq in range(1, 41):  # 40 cursor values, 250 rows each: many small batches
         _insert(server, table, range(seq * 1000, seq * 1000 + 250), seq=seq)
     # append: a duplicate would show; only the cursor committed with each batch prevents it
@@ -87,20 +97,26 @@ def test_killed_load_resumes_exactly_once(make_project: Callable[..., Path], ser
     )  # fmt: skip
     deadline = time.monotonic() + 90
     # kill once a few batches have committed (each batch's state write is traced before it runs)
-    while not (trace.exists() and trace.read_text(encoding="utf-8").count("load_state VALUES") >= 5):
+    while not (
+        trace.exists() and trace.read_text(encoding="utf-8").count("load_state VALUES") >= 5
+    ):
         assert proc.poll() is None, "the load ended before it could be killed"
         assert time.monotonic() < deadline
         time.sleep(0.01)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     res = subprocess.run(
-        [sys.executable, "-m", "headwater", "extract", "--project-dir", str(root)], capture_output=True, text=True
+        [sys.executable, "-m", "headwater", "extract", "--project-dir", str(root)],
+        capture_output=True,
+        text=True,
     )
     assert res.returncode == 0, res.stdout + res.stderr
     assert query(root, "select count(*), count(distinct id) from raw.items") == [(10_000, 10_000)]
 
 
-def test_a_full_extract_is_replace_and_all_or_nothing(make_project: Callable[..., Path], cli, server: Server, table: str) -> None:
+def test_a_full_extract_is_replace_and_all_or_nothing(
+    make_project: Callable[..., Path], cli, server: Server, table: str
+) -> None:
     """Without a cursor a retry reads everything again: a run that fails half-way must leave the
     table as it was, and the retry must load each row once."""
     _insert(server, table, range(1, 3001), seq=1)
@@ -116,10 +132,16 @@ def test_a_full_extract_is_replace_and_all_or_nothing(make_project: Callable[...
     root = make_project({"sources.yml": sources}, name=f"full_{server.kind}_{table}")
     assert cli("extract", "--project-dir", root).code == 0
     assert query(root, "select count(*), count(distinct id) from raw.items") == [(3000, 3000)]
-    server.execute(f"UPDATE {server.q(table)} SET seq = 2")  # now row 2500 fails the query mid-stream
+    server.execute(
+        f"UPDATE {server.q(table)} SET seq = 2"
+    )  # now row 2500 fails the query mid-stream
     res = cli("extract", "--project-dir", root)
     assert res.code == 1, res.out
-    assert query(root, "select count(*), count(distinct id), max(seq) from raw.items") == [(3000, 3000, 1)]
+    assert query(root, "select count(*), count(distinct id), max(seq) from raw.items") == [
+        (3000, 3000, 1)
+    ]
     server.execute(f"UPDATE {server.q(table)} SET seq = 3")
     assert cli("extract", "--project-dir", root).code == 0
-    assert query(root, "select count(*), count(distinct id), max(seq) from raw.items") == [(3000, 3000, 3)]
+    assert query(root, "select count(*), count(distinct id), max(seq) from raw.items") == [
+        (3000, 3000, 3)
+    ]

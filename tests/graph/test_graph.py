@@ -17,7 +17,9 @@ def node(name: str, deps: list[str] = (), rtype: str = "model") -> Node:
 
 
 def test_topological_order_respects_edges() -> None:
-    g = Graph({n.unique_id: n for n in [node("c", ["b"]), node("b", ["a"]), node("a"), node("d", ["a"])]})
+    g = Graph(
+        {n.unique_id: n for n in [node("c", ["b"]), node("b", ["a"]), node("a"), node("d", ["a"])]}
+    )
     order = g.order
     assert order.index("a") < order.index("b") < order.index("c")
     assert order.index("a") < order.index("d")
@@ -57,7 +59,9 @@ def test_ref_to_itself_fails_at_load_and_this_does_not(make_project, cli) -> Non
     assert cli("build", "--project-dir", root).code == 0
 
 
-@given(st.lists(st.lists(st.integers(min_value=0, max_value=29), max_size=4), min_size=1, max_size=30))
+@given(
+    st.lists(st.lists(st.integers(min_value=0, max_value=29), max_size=4), min_size=1, max_size=30)
+)
 def test_random_dags_sort_parents_first(edges: list[list[int]]) -> None:
     # only edges to lower indexes: always a DAG
     nodes = {}
@@ -74,7 +78,9 @@ def test_random_dags_sort_parents_first(edges: list[list[int]]) -> None:
 @given(st.integers(min_value=2, max_value=12), st.integers(min_value=0, max_value=11))
 def test_random_cycles_are_found(length: int, extra: int) -> None:
     names = [f"m{i}" for i in range(length)]
-    nodes = {n: node(n, [names[i - 1]]) for i, n in enumerate(names)}  # m0 depends on the last: a ring
+    nodes = {
+        n: node(n, [names[i - 1]]) for i, n in enumerate(names)
+    }  # m0 depends on the last: a ring
     nodes["tail"] = node("tail", [names[extra % length]])
     with pytest.raises(CycleError) as exc:
         Graph(nodes)

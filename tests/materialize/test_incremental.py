@@ -20,7 +20,10 @@ def _rows(rows: list[tuple[int, str, int, str]]) -> str:
     return SEED_HEADER + "".join(f"{i},{g},{a},{u}\n" for i, g, a, u in rows)
 
 
-def _model(config: str, where: str = "where updated_at > (select coalesce(max(updated_at), '1900-01-01') from {{ this }})") -> str:
+def _model(
+    config: str,
+    where: str = "where updated_at > (select coalesce(max(updated_at), '1900-01-01') from {{ this }})",
+) -> str:
     return f"""
 {{{{ config(materialized='incremental', {config}) }}}}
 select id, grp, amount, cast(updated_at as date) as updated_at from {{{{ ref('src') }}}}
@@ -78,7 +81,10 @@ def test_upsert_strategies(project, strategy: str) -> None:
 
 
 def test_merge_update_columns_and_composite_key(project) -> None:
-    root = project("incremental_strategy='merge', unique_key=['id', 'grp'], merge_update_columns=['updated_at']", V1)
+    root = project(
+        "incremental_strategy='merge', unique_key=['id', 'grp'], merge_update_columns=['updated_at']",
+        V1,
+    )
     _build(root)
     _set_source(root, V2)
     _build(root)
@@ -136,7 +142,13 @@ select id, amount, cast(updated_at as date) as updated_at, 'x' as extra from {{{
     write_files(root, {"models/m.sql": new_model})
     result = _build(root)
     assert (result.exit_code == 0) == ok, result.results[-1].message
-    cols = [r[0] for r in query(root, "select column_name from information_schema.columns where table_name = 'm' order by ordinal_position")]
+    cols = [
+        r[0]
+        for r in query(
+            root,
+            "select column_name from information_schema.columns where table_name = 'm' order by ordinal_position",
+        )
+    ]
     assert cols == expect_columns
     if not ok:
         assert "on_schema_change is `fail`" in result.results[-1].message
@@ -170,14 +182,21 @@ def test_missing_unique_key_for_merge_is_a_clear_error(project) -> None:
 @settings(max_examples=15, deadline=None)
 @given(
     batches=st.lists(
-        st.lists(st.tuples(st.integers(1, 6), st.integers(0, 50)), min_size=0, max_size=6), min_size=1, max_size=4
+        st.lists(st.tuples(st.integers(1, 6), st.integers(0, 50)), min_size=0, max_size=6),
+        min_size=1,
+        max_size=4,
     )
 )
 def test_merge_in_batches_equals_one_big_merge(tmp_path_factory, batches) -> None:
     """Upserting changes batch by batch gives the table that upserting them all at once gives."""
     root = tmp_path_factory.mktemp("prop")
-    write_files(root, {"headwater.yml": "name: t\ntargets: {dev: {engine: duckdb}}\n"
-                       "seeds:\n  +column_types: {seq: integer, id: integer, amount: integer}\n"})
+    write_files(
+        root,
+        {
+            "headwater.yml": "name: t\ntargets: {dev: {engine: duckdb}}\n"
+            "seeds:\n  +column_types: {seq: integer, id: integer, amount: integer}\n"
+        },
+    )
     model = """
 {{ config(materialized='incremental', incremental_strategy='merge', unique_key='id') }}
 select id, last(amount order by seq) as amount from {{ ref('src') }}
@@ -185,14 +204,23 @@ select id, last(amount order by seq) as amount from {{ ref('src') }}
 group by id
 """
     # each row remembers the highest sequence number merged so far, so a batch only brings new changes
-    model = model.replace("last(amount order by seq) as amount", "last(amount order by seq) as amount, max(seq) as seq_seen")
+    model = model.replace(
+        "last(amount order by seq) as amount",
+        "last(amount order by seq) as amount, max(seq) as seq_seen",
+    )
     write_files(root, {"models/m.sql": model})
     seq, all_rows = 0, []
     for batch in batches:
         for key, amount in batch:
             seq += 1
             all_rows.append((seq, key, amount))
-        write_files(root, {"seeds/src.csv": "seq,id,amount\n" + "".join(f"{s},{k},{a}\n" for s, k, a in all_rows)})
+        write_files(
+            root,
+            {
+                "seeds/src.csv": "seq,id,amount\n"
+                + "".join(f"{s},{k},{a}\n" for s, k, a in all_rows)
+            },
+        )
         assert _build(root).exit_code == 0
     incremental = query(root, "select id, amount from main.m order by id") if all_rows else []
     expected: dict[int, int] = {}

@@ -34,11 +34,18 @@ select id, ts as event_ts, amount * 2 as amount2 from {{ ref('stg_events') }}
 
 @pytest.fixture
 def project(make_project: Callable[..., Path]) -> Path:
-    return make_project({"seeds/events.csv": EVENTS, "models/stg_events.sql": STG, "models/fct_events.sql": FCT})
+    return make_project(
+        {"seeds/events.csv": EVENTS, "models/stg_events.sql": STG, "models/fct_events.sql": FCT}
+    )
 
 
 def _checksum(root: Path) -> tuple:
-    return tuple(query(root, "select count(*), sum(id), sum(amount2), md5(string_agg(id::varchar, ',' order by id)) from main.fct_events")[0])
+    return tuple(
+        query(
+            root,
+            "select count(*), sum(id), sum(amount2), md5(string_agg(id::varchar, ',' order by id)) from main.fct_events",
+        )[0]
+    )
 
 
 def test_first_run_builds_every_interval_and_records_them(project: Path) -> None:
@@ -46,7 +53,9 @@ def test_first_run_builds_every_interval_and_records_them(project: Path) -> None
         result = ctx.run()
         _node, ledger = ctx.intervals("fct_events")
     assert result.exit_code == 0, result.results[-1].message
-    assert query(project, "select count(*), sum(amount2) from main.fct_events") == [(100, 2 * sum(range(1, 101)))]
+    assert query(project, "select count(*), sum(amount2) from main.fct_events") == [
+        (100, 2 * sum(range(1, 101)))
+    ]
     assert len(ledger) >= 10 and all(r["status"] == "success" for r in ledger)
     jan2 = next(r for r in ledger if r["interval_start"] == "2026-01-02T00:00:00Z")
     assert jan2["interval_end"] == "2026-01-03T00:00:00Z" and jan2["rows"] == 10
@@ -69,7 +78,8 @@ def test_backfill_restates_a_range_and_leaves_the_rest(project: Path, cli) -> No
     # the source changes for Jan 3 and Jan 4 only
     changed = EVENTS.replace(",2026-01-03 ", ",2026-01-03 ").splitlines()
     rows = [changed[0]] + [
-        line.rsplit(",", 1)[0] + ",1000" if ",2026-01-03" in line or ",2026-01-04" in line else line for line in changed[1:]
+        line.rsplit(",", 1)[0] + ",1000" if ",2026-01-03" in line or ",2026-01-04" in line else line
+        for line in changed[1:]
     ]
     write_files(project, {"seeds/events.csv": "\n".join(rows) + "\n"})
     assert cli("seed", "--project-dir", project).code == 0
@@ -77,7 +87,11 @@ def test_backfill_restates_a_range_and_leaves_the_rest(project: Path, cli) -> No
               "--project-dir", project, "--workers", "2")  # fmt: skip
     assert res.code == 0, res.out + res.err
     assert "1 intervals built" in res.out
-    per_day = dict(query(project, "select event_ts::date::varchar, max(amount2) from main.fct_events group by 1"))
+    per_day = dict(
+        query(
+            project, "select event_ts::date::varchar, max(amount2) from main.fct_events group by 1"
+        )
+    )
     assert per_day["2026-01-03"] == 2000  # restated
     assert per_day["2026-01-04"] < 2000  # outside [start, end): untouched
     res = cli("intervals", "fct_events", "--project-dir", project, "--json")
@@ -90,7 +104,16 @@ def test_backfill_failure_then_continue(project: Path, cli) -> None:
         "version: 2\nmodels:\n  - name: fct_events\n    data_tests:\n"
         "      - expression_is_true: {expression: \"event_ts < timestamp '2026-01-06'\"}\n")})  # fmt: skip
     # the intervals of Jan 6-10 fail their check: they are rolled back, the others published
-    res = cli("backfill", "fct_events", "--start", "2026-01-01", "--end", "2026-01-11", "--project-dir", project)
+    res = cli(
+        "backfill",
+        "fct_events",
+        "--start",
+        "2026-01-01",
+        "--end",
+        "2026-01-11",
+        "--project-dir",
+        project,
+    )
     assert res.code == 1 and "build its inputs first" in res.err
     assert cli("run", "-s", "+stg_events", "--project-dir", project).code == 0
     # the plan was persisted before the failure: resume it
@@ -103,7 +126,16 @@ def test_backfill_failure_then_continue(project: Path, cli) -> None:
         plans = ctx.state.backfills("running")
     assert len(plans) == 1
     # an overlapping new plan is refused while this one is unfinished
-    res = cli("backfill", "fct_events", "--start", "2026-01-07", "--end", "2026-01-08", "--project-dir", project)
+    res = cli(
+        "backfill",
+        "fct_events",
+        "--start",
+        "2026-01-07",
+        "--end",
+        "2026-01-08",
+        "--project-dir",
+        project,
+    )
     assert res.code == 2 and "overlaps" in res.err and "--continue" in res.err
     # fix the check, resume: only the failed intervals run
     write_files(project, {"models/fct.yml": "version: 2\nmodels:\n  - name: fct_events\n"})
@@ -119,7 +151,9 @@ def test_event_time_must_be_a_timestamp(make_project: Callable[..., Path]) -> No
         {
             "seeds/events.csv": EVENTS,
             "models/stg_events.sql": STG,
-            "models/fct_events.sql": FCT.replace("ts as event_ts", "cast(id as varchar) as event_ts"),
+            "models/fct_events.sql": FCT.replace(
+                "ts as event_ts", "cast(id as varchar) as event_ts"
+            ),
         }
     )
     with Context(root) as ctx:
@@ -130,8 +164,11 @@ def test_event_time_must_be_a_timestamp(make_project: Callable[..., Path]) -> No
 
 def test_microbatch_config_errors(make_project: Callable[..., Path]) -> None:
     root = make_project(
-        {"seeds/events.csv": EVENTS, "models/stg_events.sql": STG,
-         "models/fct_events.sql": FCT.replace("batch_size='day', ", "")}
+        {
+            "seeds/events.csv": EVENTS,
+            "models/stg_events.sql": STG,
+            "models/fct_events.sql": FCT.replace("batch_size='day', ", ""),
+        }
     )
     with Context(root) as ctx:
         result = ctx.run()
@@ -139,11 +176,22 @@ def test_microbatch_config_errors(make_project: Callable[..., Path]) -> None:
 
 
 def test_backfill_needs_microbatch_models(project: Path, cli) -> None:
-    res = cli("backfill", "stg_events", "--start", "2026-01-01", "--end", "2026-01-02", "--project-dir", project)
+    res = cli(
+        "backfill",
+        "stg_events",
+        "--start",
+        "2026-01-01",
+        "--end",
+        "2026-01-02",
+        "--project-dir",
+        project,
+    )
     assert res.code == 2 and "no time-partitioned" in res.err
 
 
-def test_source_event_time_config_filters_microbatch_inputs(make_project: Callable[..., Path]) -> None:
+def test_source_event_time_config_filters_microbatch_inputs(
+    make_project: Callable[..., Path],
+) -> None:
     """dbt's `config: {event_time: ...}` on a source table: microbatch batches read only their slice."""
     root = make_project(
         {
@@ -152,9 +200,9 @@ def test_source_event_time_config_filters_microbatch_inputs(make_project: Callab
                 "        config: {event_time: ts}\n        files: {path: events.csv, format: csv}\n"
             ),
             "data/raw/events.csv": EVENTS,
-            "models/fct_events.sql": FCT.replace("ref('stg_events')", "source('raw', 'events')").replace(
-                "select id, ts as event_ts", "select id, ts::timestamp as event_ts"
-            ),
+            "models/fct_events.sql": FCT.replace(
+                "ref('stg_events')", "source('raw', 'events')"
+            ).replace("select id, ts as event_ts", "select id, ts::timestamp as event_ts"),
         }
     )
     with Context(root) as ctx:
@@ -171,7 +219,9 @@ def test_source_event_time_config_filters_microbatch_inputs(make_project: Callab
     size=st.sampled_from(["hour", "day", "month", "year"]),
     offset=st.integers(-12, 14),
 )
-def test_intervals_tile_the_range(start: dt.datetime, span: dt.timedelta, size: str, offset: int) -> None:
+def test_intervals_tile_the_range(
+    start: dt.datetime, span: dt.timedelta, size: str, offset: int
+) -> None:
     """Intervals are aligned, contiguous, half-open and cover [start, end) in UTC, whatever the
     time zone the bounds were written in."""
     tz = dt.timezone(dt.timedelta(hours=offset))

@@ -34,7 +34,7 @@ def code(text: str) -> str:
 
 
 # -- static reading ----------------------------------------------------------------------------------
-FULL = code('''
+FULL = code("""
     import pandas as pd
     from polars import col
 
@@ -52,7 +52,7 @@ FULL = code('''
 
     def helper(x):
         return x
-''')
+""")
 
 
 def test_reads_refs_sources_config_and_lines() -> None:
@@ -99,19 +99,36 @@ def test_reading_never_runs_the_file(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("body", "line", "column", "words"),
     [
-        ("    name = 'a'\n    return dbt.ref(name)\n", 3, 20, "`dbt.ref()` gets `name`, which is not a literal"),
+        (
+            "    name = 'a'\n    return dbt.ref(name)\n",
+            3,
+            20,
+            "`dbt.ref()` gets `name`, which is not a literal",
+        ),
         ("    return dbt.source('raw', 't' + 'x')\n", 2, 30, "`dbt.source()` gets `'t' + 'x'`"),
-        ("    dbt.config(materialized=pick())\n    return 1\n", 2, 29, "`dbt.config()` gets `pick()`"),
+        (
+            "    dbt.config(materialized=pick())\n    return 1\n",
+            2,
+            29,
+            "`dbt.config()` gets `pick()`",
+        ),
         ("    dbt.config(**opts)\n    return 1\n", 2, 18, "unpacks a dict"),
         ("    return dbt.config.get(key)\n", 2, 27, "`dbt.config.get()` gets `key`"),
         ("    return dbt.ref('a', 'b', 'c')\n", 2, 12, "expected dbt.ref('model')"),
         ("    return dbt.ref('a', vv=2)\n", 2, 12, "takes `v=` or `version=`"),
-        ("    return dbt.source('only')\n", 2, 12, "expected dbt.source('source_name', 'table_name')"),
+        (
+            "    return dbt.source('only')\n",
+            2,
+            12,
+            "expected dbt.source('source_name', 'table_name')",
+        ),
         ("    dbt.config('table')\n    return 1\n", 2, 5, "keyword arguments only"),
         ("    return dbt.config.get()\n", 2, 12, "takes a key and an optional default"),
     ],
 )
-def test_non_literal_or_misplaced_arguments_are_errors_at_file_line(body: str, line: int, column: int, words: str) -> None:
+def test_non_literal_or_misplaced_arguments_are_errors_at_file_line(
+    body: str, line: int, column: int, words: str
+) -> None:
     with pytest.raises(CompilationError) as err:
         read_python_model("def model(dbt, session):\n" + body, PATH)
     assert err.value.location == Location(PATH, line, column)
@@ -123,13 +140,29 @@ def test_non_literal_or_misplaced_arguments_are_errors_at_file_line(body: str, l
 @pytest.mark.parametrize(
     ("text", "line", "words"),
     [
-        ("import pandas\n\ndef transform(dbt, session):\n    return 1\n", 1, "has no `def model(dbt, session)`"),
+        (
+            "import pandas\n\ndef transform(dbt, session):\n    return 1\n",
+            1,
+            "has no `def model(dbt, session)`",
+        ),
         ("x = 1\n\ndef model(session, dbt):\n    return 1\n", 3, "has the wrong parameters"),
         ("def model(dbt):\n    return 1\n", 1, "expected `def model(dbt, session)`"),
         ("def model(dbt, session, extra):\n    return 1\n", 1, "has the wrong parameters"),
-        ("def model(dbt, session):\n    df = 1\n    df = 2\n", 3, "must end with `return <one dataframe>`"),
-        ("def model(dbt, session):\n    return 1, 2\n", 2, "must end with `return <one dataframe>`"),
-        ("def model(dbt, session):\n    return 1\n\n\ndef model(dbt, session):\n    return 2\n", 5, "defines `model` 2 times"),
+        (
+            "def model(dbt, session):\n    df = 1\n    df = 2\n",
+            3,
+            "must end with `return <one dataframe>`",
+        ),
+        (
+            "def model(dbt, session):\n    return 1, 2\n",
+            2,
+            "must end with `return <one dataframe>`",
+        ),
+        (
+            "def model(dbt, session):\n    return 1\n\n\ndef model(dbt, session):\n    return 2\n",
+            5,
+            "defines `model` 2 times",
+        ),
         ("async def model(dbt, session):\n    return 1\n", 1, "`async def`"),
     ],
 )
@@ -150,7 +183,9 @@ def test_syntax_error_names_file_line_and_message() -> None:
 
 def test_config_materialized_that_python_cannot_be_is_a_config_error() -> None:
     with pytest.raises(ConfigError) as err:
-        read_python_model("def model(dbt, session):\n    dbt.config(materialized='view')\n    return 1\n", PATH)
+        read_python_model(
+            "def model(dbt, session):\n    dbt.config(materialized='view')\n    return 1\n", PATH
+        )
     assert not isinstance(err.value, CompilationError)
     assert err.value.location is not None and err.value.location.line == 2
     assert "cannot be materialized as `view`" in err.value.message
@@ -161,7 +196,9 @@ def test_config_materialized_that_python_cannot_be_is_a_config_error() -> None:
 def engine(tmp_path: Path) -> Iterator[DuckDBEngine]:
     eng = DuckDBEngine(Target(name="dev", path="w.duckdb"), str(tmp_path))
     eng.open()
-    eng.execute("CREATE TABLE main.src AS SELECT * FROM (VALUES (1, 'a', 10), (2, 'b', 20)) v(id, grp, amount)")
+    eng.execute(
+        "CREATE TABLE main.src AS SELECT * FROM (VALUES (1, 'a', 10), (2, 'b', 20)) v(id, grp, amount)"
+    )
     eng.execute("CREATE SCHEMA raw")
     eng.execute("CREATE TABLE raw.events AS SELECT * FROM (VALUES (7, 'click')) v(id, kind)")
     eng.invalidate_catalog()
@@ -177,7 +214,9 @@ def build(engine: DuckDBEngine, tmp_path: Path) -> Builder:
     """Build a Python model `m` from its source text, as the runner would (checks included)."""
     project = ProjectConfig(name="p", root=str(tmp_path))
 
-    def run(text: str, checks: tuple[tuple[str, str], ...] = (), full_refresh: bool = False, **config) -> BuildOutcome:
+    def run(
+        text: str, checks: tuple[tuple[str, str], ...] = (), full_refresh: bool = False, **config
+    ) -> BuildOutcome:
         node = model_node(tmp_path, code(text), **config)
         tests = [check(kind, column) for kind, column in checks]
         nodes = {n.unique_id: n for n in [node, *tests]}
@@ -196,7 +235,9 @@ def model_node(root: Path, text: str, **config) -> Node:
     info = read_python_model(text, PATH)
     merged = {**config, **info.config}
     merged[PYTHON_REFS_KEY] = relation_map(
-        info, ref=lambda r: Relation("main", r.name).render(), source=lambda s: Relation(s.source, s.table).render()
+        info,
+        ref=lambda r: Relation("main", r.name).render(),
+        source=lambda s: Relation(s.source, s.table).render(),
     )
     return Node(unique_id="model.p.m", name="m", resource_type="model", path=PATH, package="p", fqn=["p", "m"],
                 line=1, raw_sql=text, config=merged, relation=Relation("main", "m"))  # fmt: skip
@@ -258,7 +299,9 @@ RETURNS = {
 
 
 @pytest.mark.parametrize("kind", list(RETURNS))
-def test_each_supported_return_type_becomes_the_table(build: Builder, engine: DuckDBEngine, kind: str) -> None:
+def test_each_supported_return_type_becomes_the_table(
+    build: Builder, engine: DuckDBEngine, kind: str
+) -> None:
     outcome = build(RETURNS[kind])
     assert outcome.published and outcome.rows == 2
     assert outcome.message == "table: 2 rows" and outcome.stats == {"inserted": 2}
@@ -374,7 +417,9 @@ UPSERT = """
 
 
 @pytest.mark.parametrize("strategy", ["merge", "delete+insert"])
-def test_incremental_unique_key_upserts_and_is_idempotent(build: Builder, engine: DuckDBEngine, strategy: str) -> None:
+def test_incremental_unique_key_upserts_and_is_idempotent(
+    build: Builder, engine: DuckDBEngine, strategy: str
+) -> None:
     text = UPSERT.replace("STRATEGY", repr(strategy))
     build(text)
     engine.execute("UPDATE main.src SET amount = 11 WHERE id = 1")
@@ -387,7 +432,9 @@ def test_incremental_unique_key_upserts_and_is_idempotent(build: Builder, engine
     assert again.published and table(engine) == after  # same input, same table
 
 
-def test_incremental_schema_change_appends_new_columns(build: Builder, engine: DuckDBEngine) -> None:
+def test_incremental_schema_change_appends_new_columns(
+    build: Builder, engine: DuckDBEngine
+) -> None:
     model = """
         def model(dbt, session):
             dbt.config(materialized="incremental", unique_key="id", on_schema_change="append_new_columns")
@@ -411,11 +458,16 @@ BAD_ROW = """
 
 
 @pytest.mark.parametrize("materialized", ["table", "incremental"])
-def test_failing_check_keeps_the_previous_table(build: Builder, engine: DuckDBEngine, materialized: str) -> None:
+def test_failing_check_keeps_the_previous_table(
+    build: Builder, engine: DuckDBEngine, materialized: str
+) -> None:
     text = BAD_ROW.replace("MATERIALIZED", repr(materialized))
     assert build(text, checks=(("not_null", "id"),)).published
     if materialized == "table":  # rebuild from a result with a null id
-        text = code(text).replace('return dbt.ref("src").project("id, grp")', 'return dbt.ref("src").project("NULL::INT AS id, grp")')
+        text = code(text).replace(
+            'return dbt.ref("src").project("id, grp")',
+            'return dbt.ref("src").project("NULL::INT AS id, grp")',
+        )
     outcome = build(text, checks=(("not_null", "id"),))
     assert not outcome.published
     assert "not published: `not_null_m_id` failed" in outcome.message
@@ -423,7 +475,9 @@ def test_failing_check_keeps_the_previous_table(build: Builder, engine: DuckDBEn
     assert table(engine) == [(1, "a"), (2, "b")]
 
 
-def test_table_contract_is_enforced_before_publishing(build: Builder, engine: DuckDBEngine, tmp_path: Path) -> None:
+def test_table_contract_is_enforced_before_publishing(
+    build: Builder, engine: DuckDBEngine, tmp_path: Path
+) -> None:
     from headwater.project.definition import Column
     from headwater.quality.contracts import ContractError
 
@@ -438,7 +492,9 @@ def test_table_contract_is_enforced_before_publishing(build: Builder, engine: Du
     assert table(engine) == [(1,), (2,)]
 
 
-def test_exception_in_model_names_file_and_line_and_rolls_back(build: Builder, engine: DuckDBEngine, tmp_path: Path) -> None:
+def test_exception_in_model_names_file_and_line_and_rolls_back(
+    build: Builder, engine: DuckDBEngine, tmp_path: Path
+) -> None:
     build("""
         def model(dbt, session):
             return dbt.ref("src")
@@ -461,7 +517,9 @@ def test_exception_in_model_names_file_and_line_and_rolls_back(build: Builder, e
     assert "models/m.py:2: [m] Python model `m` raised ZeroDivisionError: division by zero" in text
     assert "return a / b" in text  # the line is shown
     assert table(engine) == before
-    assert engine.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'side'") == [(0,)]
+    assert engine.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'side'") == [
+        (0,)
+    ]
     assert isinstance(err.value.__cause__, ZeroDivisionError)
 
 
@@ -480,9 +538,14 @@ def test_exception_at_import_time_and_missing_package(build: Builder) -> None:
 
 @pytest.mark.parametrize(
     ("returned", "words"),
-    [("{'id': [1]}", "returned a `builtins.dict`"), ("None", "returned None (is `return` missing?)")],
+    [
+        ("{'id': [1]}", "returned a `builtins.dict`"),
+        ("None", "returned None (is `return` missing?)"),
+    ],
 )
-def test_wrong_return_type_is_a_clear_error(build: Builder, engine: DuckDBEngine, returned: str, words: str) -> None:
+def test_wrong_return_type_is_a_clear_error(
+    build: Builder, engine: DuckDBEngine, returned: str, words: str
+) -> None:
     with pytest.raises(ExecutionError) as err:
         build(f"""
             def model(dbt, session):
@@ -521,7 +584,9 @@ def test_view_materialization_is_refused(build: Builder) -> None:
     assert "Python models are tables or incremental" in err.value.message
 
 
-def test_a_view_of_the_same_name_is_replaced_by_the_table(build: Builder, engine: DuckDBEngine) -> None:
+def test_a_view_of_the_same_name_is_replaced_by_the_table(
+    build: Builder, engine: DuckDBEngine
+) -> None:
     engine.execute("CREATE VIEW main.m AS SELECT 0 AS id")
     engine.invalidate_catalog()
     build("def model(dbt, session):\n    return dbt.ref('src').project('id')\n")

@@ -38,7 +38,16 @@ SCD1 = "materialized='scd1', unique_key='id', updated_at='updated_at'"
 
 def test_scd1_first_build_keeps_the_latest_row_per_key(tmp_path: Path) -> None:
     root = project(tmp_path, SCD1)
-    source(root, [(1, "a", "x", T0), (1, "a-new", "x", T1), (2, "b", "y", T0), (2, "b-tie-2", "y", T0), (2, "b-tie-1", "y", T0)])
+    source(
+        root,
+        [
+            (1, "a", "x", T0),
+            (1, "a-new", "x", T1),
+            (2, "b", "y", T0),
+            (2, "b-tie-2", "y", T0),
+            (2, "b-tie-1", "y", T0),
+        ],
+    )
     result = run(root, "build")
     ok(result)
     assert result.results[-1].rows == 2
@@ -101,7 +110,9 @@ def test_scd1_replaces_a_view_of_the_same_name(tmp_path: Path) -> None:
     ok(run(root, "build"))
     (root / "models" / "dim.sql").write_text(model(SCD1))
     ok(run(root, "build"))
-    assert fetch(root, "select table_type from information_schema.tables where table_name = 'dim'") == [("BASE TABLE",)]
+    assert fetch(
+        root, "select table_type from information_schema.tables where table_name = 'dim'"
+    ) == [("BASE TABLE",)]
 
 
 SCD3 = "materialized='scd3', unique_key='id', scd_columns=['tier'], updated_at='updated_at'"
@@ -116,7 +127,11 @@ def test_scd3_keeps_the_previous_value_of_tracked_columns(tmp_path: Path) -> Non
     source(root, [(1, "a", "silver", T1), (2, "b-renamed", "gold", T1), (3, "c", "gold", T1)])
     ok(run(root, "build"))
     # tier changed: previous kept; only an untracked column changed: previous stays as it was
-    assert table(root) == [(1, "a", "silver", T1, "bronze"), (2, "b-renamed", "gold", T1, None), (3, "c", "gold", T1, None)]
+    assert table(root) == [
+        (1, "a", "silver", T1, "bronze"),
+        (2, "b-renamed", "gold", T1, None),
+        (3, "c", "gold", T1, None),
+    ]
     before = checksum(root, "main.dim")
     ok(run(root, "build"))
     assert checksum(root, "main.dim") == before
@@ -149,8 +164,14 @@ def test_scd_failing_check_rolls_back(tmp_path: Path) -> None:
     [
         ("materialized='scd1'", "needs `unique_key`"),
         ("materialized='scd3', unique_key='id'", "needs `scd_columns`"),
-        ("materialized='scd3', unique_key='id', scd_columns=['nope']", "`scd_columns` names `nope`"),
-        ("materialized='scd1', unique_key='id', hard_deletes='invalidate'", "unknown `hard_deletes: invalidate`"),
+        (
+            "materialized='scd3', unique_key='id', scd_columns=['nope']",
+            "`scd_columns` names `nope`",
+        ),
+        (
+            "materialized='scd1', unique_key='id', hard_deletes='invalidate'",
+            "unknown `hard_deletes: invalidate`",
+        ),
         ("materialized='scd1', unique_key='key'", "`unique_key` names `key`"),
     ],
 )

@@ -36,14 +36,23 @@ def _state_a(root: Path) -> None:
 
 def _state_b(root: Path) -> None:
     """Every third row changed, every seventh deleted, 10% new keys."""
-    _sql(root, f"UPDATE raw.src SET name = name || '+', updated_at = TIMESTAMP '{T1}' WHERE id % 3 = 0")
+    _sql(
+        root,
+        f"UPDATE raw.src SET name = name || '+', updated_at = TIMESTAMP '{T1}' WHERE id % 3 = 0",
+    )
     _sql(root, "DELETE FROM raw.src WHERE id % 7 = 0")
-    _sql(root, f"INSERT INTO raw.src SELECT range, 'new', TIMESTAMP '{T1}' FROM range({N}, {N + N // 10})")
+    _sql(
+        root,
+        f"INSERT INTO raw.src SELECT range, 'new', TIMESTAMP '{T1}' FROM range({N}, {N + N // 10})",
+    )
 
 
 def _state_c(root: Path) -> None:
     """Every fifth row changed again, some deleted keys back, every eleventh row deleted."""
-    _sql(root, f"UPDATE raw.src SET name = name || '*', updated_at = TIMESTAMP '{T2}' WHERE id % 5 = 0")
+    _sql(
+        root,
+        f"UPDATE raw.src SET name = name || '*', updated_at = TIMESTAMP '{T2}' WHERE id % 5 = 0",
+    )
     _sql(root, f"INSERT INTO raw.src SELECT range, 'back', TIMESTAMP '{T2}' FROM range(7, {N}, 14)")
     _sql(root, "DELETE FROM raw.src WHERE id % 11 = 0")
 
@@ -75,7 +84,9 @@ def _run(root: Path) -> float:
 
 
 def _state(root: Path) -> tuple[int, str] | None:
-    exists = fetch(root, "select count(*) from information_schema.tables where table_name = 'snap'")[0][0]
+    exists = fetch(
+        root, "select count(*) from information_schema.tables where table_name = 'snap'"
+    )[0][0]
     return checksum(root, "main.snap", normalize_after=NOW) if exists else None
 
 
@@ -86,7 +97,9 @@ def _kill_at_random(root: Path, rng: random.Random, duration: float) -> bool:
     proc = _start(root)
     deadline = time.perf_counter() + rng.uniform(0.05, duration)
     if rng.random() < 0.5:
-        while proc.poll() is None and not wal.exists() and time.perf_counter() < deadline + duration:
+        while (
+            proc.poll() is None and not wal.exists() and time.perf_counter() < deadline + duration
+        ):
             time.sleep(0.002)
         deadline = time.perf_counter() + rng.uniform(0, duration / 4)
     while proc.poll() is None and time.perf_counter() < deadline:
@@ -131,7 +144,11 @@ def test_killed_snapshot_runs_leave_no_half_written_state(tmp_path: Path) -> Non
         _run(root)
         assert _state(root) == expected
     assert interrupted >= 4  # most kills landed while the run was working
-    leftovers = fetch(root, "select table_name from information_schema.tables where table_name like '%hw_staged'")
+    leftovers = fetch(
+        root, "select table_name from information_schema.tables where table_name like '%hw_staged'"
+    )
     assert leftovers == []
-    current = fetch(root, "select count(*), count(distinct id) from main.snap where dbt_valid_to is null")[0]
+    current = fetch(
+        root, "select count(*), count(distinct id) from main.snap where dbt_valid_to is null"
+    )[0]
     assert current == (fetch(root, "select count(*) from raw.src")[0][0],) * 2

@@ -32,7 +32,9 @@ sources:
 COLUMNS = "id INTEGER, name VARCHAR, updated_at TIMESTAMP"
 
 
-def snapshot_block(config: str, name: str = "snap", select: str = "select * from {{ source('raw', 'src') }}") -> str:
+def snapshot_block(
+    config: str, name: str = "snap", select: str = "select * from {{ source('raw', 'src') }}"
+) -> str:
     return f"{{% snapshot {name} %}}\n{{{{ config({config}) }}}}\n{select}\n{{% endsnapshot %}}\n"
 
 
@@ -48,7 +50,9 @@ def warehouse(root: Path) -> str:
     return str(path)
 
 
-def set_source(root: Path, rows: list[tuple], columns: str = COLUMNS, table: str = "raw.src") -> None:
+def set_source(
+    root: Path, rows: list[tuple], columns: str = COLUMNS, table: str = "raw.src"
+) -> None:
     """Replace the source table's content."""
     con = duckdb.connect(warehouse(root))
     try:

@@ -35,7 +35,9 @@ class Version:
     deleted: bool = False
 
 
-def reference(states: list[dict[int, tuple[str, datetime]]], strategy: str, hard_deletes: str) -> list[Version]:
+def reference(
+    states: list[dict[int, tuple[str, datetime]]], strategy: str, hard_deletes: str
+) -> list[Version]:
     history: list[Version] = []
     for run_no, state in enumerate(states):
         now = ("now", run_no)
@@ -72,7 +74,9 @@ def source_states(draw: st.DrawFn) -> list[dict[int, tuple[str, datetime]]]:
         ts = BASE + timedelta(hours=step)
         nxt = dict(state)
         for key in KEYS:
-            action = draw(st.sampled_from(["keep", "update", "touch", "silent", "delete", "insert"]))
+            action = draw(
+                st.sampled_from(["keep", "update", "touch", "silent", "delete", "insert"])
+            )
             if key in nxt:
                 name, updated_at = nxt[key]
                 if action == "update":
@@ -118,7 +122,9 @@ DELETED_AND_BACK = [
     strategy=st.sampled_from(["timestamp", "check"]),
     hard_deletes=st.sampled_from(["ignore", "invalidate", "new_record"]),
 )
-def test_snapshot_history_matches_the_reference_model(states, strategy: str, hard_deletes: str) -> None:
+def test_snapshot_history_matches_the_reference_model(
+    states, strategy: str, hard_deletes: str
+) -> None:
     config = f"unique_key='id', strategy='{strategy}', hard_deletes='{hard_deletes}'"
     config += ", updated_at='updated_at'" if strategy == "timestamp" else ", check_cols='all'"
     with tempfile.TemporaryDirectory() as tmp:
@@ -139,11 +145,18 @@ def test_snapshot_history_matches_the_reference_model(states, strategy: str, har
             if seen:
                 run_times[-1] = seen.pop()
         extra = ", dbt_is_deleted = 'True'" if hard_deletes == "new_record" else ", false"
-        rows = fetch(root, f"select id, name, updated_at, dbt_valid_from, dbt_valid_to{extra}, dbt_scd_id, dbt_updated_at from main.snap")
+        rows = fetch(
+            root,
+            f"select id, name, updated_at, dbt_valid_from, dbt_valid_to{extra}, dbt_scd_id, dbt_updated_at from main.snap",
+        )
     expected = reference(states, strategy, hard_deletes)
     got = _normalize([r[:6] for r in rows], run_times)
-    want = sorted(((v.id, v.name, v.updated_at, v.stamp, v.valid_to, v.deleted) for v in expected), key=repr)
+    want = sorted(
+        ((v.id, v.name, v.updated_at, v.stamp, v.valid_to, v.deleted) for v in expected), key=repr
+    )
     assert got == want
     for row in rows:  # dbt_scd_id = md5(key | stamp), dbt_updated_at = the stamp
         assert row[7] == row[3]
-        assert row[6] == hashlib.md5(f"{row[0]}|{row[3]}".encode()).hexdigest() or row[3] >= datetime(2023, 1, 1)
+        assert row[6] == hashlib.md5(f"{row[0]}|{row[3]}".encode()).hexdigest() or row[
+            3
+        ] >= datetime(2023, 1, 1)

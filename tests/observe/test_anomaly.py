@@ -138,9 +138,15 @@ def test_day_of_week_compares_a_monday_with_past_mondays() -> None:
     assert plain.is_anomaly and plain.seasonality == "none"
     seasonal = judge(values, 3000, seasonality="day_of_week")
     assert not seasonal.is_anomaly
-    assert seasonal.seasonality == "day_of_week" and seasonal.training_points == 10 and seasonal.note == ""
+    assert (
+        seasonal.seasonality == "day_of_week"
+        and seasonal.training_points == 10
+        and seasonal.note == ""
+    )
     assert seasonal.median == pytest.approx(3000, abs=40)
-    assert judge(values, 1000, seasonality="day_of_week").is_anomaly  # a Monday at a Tuesday's level
+    assert judge(
+        values, 1000, seasonality="day_of_week"
+    ).is_anomaly  # a Monday at a Tuesday's level
     tuesday = daily([*values, 3000.0, 1000.0])
     assert not detect(tuesday[:-1], tuesday[-1], seasonality="day_of_week").is_anomaly
 
@@ -172,7 +178,12 @@ def test_t_quantile_matches_closed_forms() -> None:
 
 
 def test_threshold_widens_small_windows_and_tends_to_k() -> None:
-    assert prediction_threshold(3.0, 7) > prediction_threshold(3.0, 14) > prediction_threshold(3.0, 60) > 3
+    assert (
+        prediction_threshold(3.0, 7)
+        > prediction_threshold(3.0, 14)
+        > prediction_threshold(3.0, 60)
+        > 3
+    )
     assert prediction_threshold(3.0, 100_000) == pytest.approx(3.0, abs=0.01)
     assert prediction_threshold(2.0, 14) < prediction_threshold(3.0, 14)
 
@@ -205,24 +216,35 @@ def test_differences_are_rows_added_per_interval() -> None:
 
 
 # -- properties --------------------------------------------------------------------------------
-values_st = st.lists(st.integers(-10**6, 10**6), min_size=0, max_size=30)
+values_st = st.lists(st.integers(-(10**6), 10**6), min_size=0, max_size=30)
 directions = st.sampled_from(["both", "spike", "drop"])
 
 
 @settings(max_examples=300, deadline=None)
-@given(values_st, st.integers(-2 * 10**6, 2 * 10**6), st.integers(-20, 20), directions, st.booleans())
-def test_scaling_by_a_power_of_two_keeps_the_verdict(values: list[int], new: int, exp: int, direction: str, dow: bool) -> None:
+@given(
+    values_st, st.integers(-2 * 10**6, 2 * 10**6), st.integers(-20, 20), directions, st.booleans()
+)
+def test_scaling_by_a_power_of_two_keeps_the_verdict(
+    values: list[int], new: int, exp: int, direction: str, dow: bool
+) -> None:
     """Exact in floating point: every statistic scales by the same power of two."""
     factor = 2.0**exp
     season = "day_of_week" if dow else "none"
     a = judge([float(v) for v in values], float(new), direction=direction, seasonality=season)
     b = judge([v * factor for v in values], new * factor, direction=direction, seasonality=season)
-    assert (a.is_anomaly, a.status, a.deviation, a.training_points) == (b.is_anomaly, b.status, b.deviation, b.training_points)
+    assert (a.is_anomaly, a.status, a.deviation, a.training_points) == (
+        b.is_anomaly,
+        b.status,
+        b.deviation,
+        b.training_points,
+    )
 
 
 @settings(max_examples=300, deadline=None)
 @given(values_st, st.integers(-2 * 10**6, 2 * 10**6), st.floats(1e-3, 1e3), directions)
-def test_scaling_by_any_positive_constant_keeps_the_verdict(values: list[int], new: int, factor: float, direction: str) -> None:
+def test_scaling_by_any_positive_constant_keeps_the_verdict(
+    values: list[int], new: int, factor: float, direction: str
+) -> None:
     a = judge([float(v) for v in values], float(new), direction=direction)
     if a.status != "training" and math.isfinite(a.score):
         assume(abs(a.score - a.threshold) > 1e-6 * max(1.0, a.threshold))  # type: ignore[operator]
@@ -231,8 +253,14 @@ def test_scaling_by_any_positive_constant_keeps_the_verdict(values: list[int], n
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.floats(-1e9, 1e9, allow_nan=False), min_size=7, max_size=30), directions, st.floats(0.1, 10))
-def test_a_point_equal_to_the_median_never_alerts(values: list[float], direction: str, k: float) -> None:
+@given(
+    st.lists(st.floats(-1e9, 1e9, allow_nan=False), min_size=7, max_size=30),
+    directions,
+    st.floats(0.1, 10),
+)
+def test_a_point_equal_to_the_median_never_alerts(
+    values: list[float], direction: str, k: float
+) -> None:
     median = judge(values, 0.0).median
     det = judge(values, median, direction=direction, sensitivity=k)  # type: ignore[arg-type]
     assert not det.is_anomaly and det.score == 0 and det.deviation == "none"
@@ -240,7 +268,9 @@ def test_a_point_equal_to_the_median_never_alerts(values: list[float], direction
 
 @settings(max_examples=300, deadline=None)
 @given(values_st, st.integers(-2 * 10**6, 2 * 10**6), st.integers(0, 10**6))
-def test_spike_and_drop_only_alert_on_their_side_and_further_out_stays_anomalous(values: list[int], new: int, more: int) -> None:
+def test_spike_and_drop_only_alert_on_their_side_and_further_out_stays_anomalous(
+    values: list[int], new: int, more: int
+) -> None:
     floats = [float(v) for v in values]
     spike = judge(floats, float(new), direction="spike")
     drop = judge(floats, float(new), direction="drop")

@@ -41,13 +41,18 @@ def built(make_project, files: dict[str, str], project_yml: str = BASE_PROJECT) 
     return ctx
 
 
-def by_name(ctx: Context, now: dt.datetime | float | None = None, select: list[str] | None = None) -> dict:
+def by_name(
+    ctx: Context, now: dt.datetime | float | None = None, select: list[str] | None = None
+) -> dict:
     nodes = ctx.select(select, with_tests=False)
     return {r.name: r for r in evaluate_freshness(ctx, nodes, now)}
 
 
 # -- the status rule --------------------------------------------------------------------------------
-FRESH = {"warn_after": {"count": 12, "period": "hour"}, "error_after": {"count": 24, "period": "hour"}}
+FRESH = {
+    "warn_after": {"count": 12, "period": "hour"},
+    "error_after": {"count": 24, "period": "hour"},
+}
 
 
 @pytest.fixture
@@ -75,7 +80,9 @@ def events(make_project) -> Context:
         (dt.timedelta(days=400), "error"),
     ],
 )
-def test_status_at_the_edges_of_warn_and_error(events: Context, age: dt.timedelta, status: str) -> None:
+def test_status_at_the_edges_of_warn_and_error(
+    events: Context, age: dt.timedelta, status: str
+) -> None:
     result = by_name(events, T0 + age)["events"]
     assert result.status == status, result.message
     assert result.max_loaded_at == T0
@@ -85,9 +92,13 @@ def test_status_at_the_edges_of_warn_and_error(events: Context, age: dt.timedelt
 
 
 @given(
-    age_us=st.integers(-10**12, 10**12),
-    warn=st.one_of(st.none(), st.tuples(st.integers(1, 500), st.sampled_from(["minute", "hour", "day"]))),
-    error=st.one_of(st.none(), st.tuples(st.integers(1, 500), st.sampled_from(["minute", "hour", "day"]))),
+    age_us=st.integers(-(10**12), 10**12),
+    warn=st.one_of(
+        st.none(), st.tuples(st.integers(1, 500), st.sampled_from(["minute", "hour", "day"]))
+    ),
+    error=st.one_of(
+        st.none(), st.tuples(st.integers(1, 500), st.sampled_from(["minute", "hour", "day"]))
+    ),
 )
 def test_status_rule_is_dbts(age_us: int, warn: tuple | None, error: tuple | None) -> None:
     spec = FreshnessSpec(Threshold(*warn) if warn else None, Threshold(*error) if error else None)
@@ -116,7 +127,10 @@ def test_filter_counts_only_matching_rows(make_project) -> None:
         results = by_name(ctx, dt.datetime(2024, 1, 5, tzinfo=UTC))
     assert results["de"].max_loaded_at == T0 and results["de"].status == "error"
     assert results["de"].spec.criteria()["filter"] == "country = 'DE'"
-    assert results["all_"].max_loaded_at == dt.datetime(2024, 1, 5, tzinfo=UTC) and results["all_"].status == "pass"
+    assert (
+        results["all_"].max_loaded_at == dt.datetime(2024, 1, 5, tzinfo=UTC)
+        and results["all_"].status == "pass"
+    )
     assert results["xx"].status == "error" and "no rows match" in results["xx"].message
 
 
@@ -136,15 +150,24 @@ def test_timestamp_kinds_naive_is_utc_tz_is_absolute_date_is_midnight(make_proje
         ]}),
     })  # fmt: skip
     with ctx:
-        ctx.engine.execute("SET TimeZone = 'America/New_York'")  # the session's zone must not matter
+        ctx.engine.execute(
+            "SET TimeZone = 'America/New_York'"
+        )  # the session's zone must not matter
         results = by_name(ctx, T0 + dt.timedelta(days=1))
     assert results["naive"].max_loaded_at == dt.datetime(2024, 1, 1, 12, tzinfo=UTC)
     assert results["ns"].max_loaded_at == dt.datetime(2024, 1, 1, 12, 0, 0, 123456, tzinfo=UTC)
     assert results["tz"].max_loaded_at == dt.datetime(2024, 1, 1, 10, tzinfo=UTC)
-    assert results["day"].max_loaded_at == T0 and results["day"].age == 86400 and results["day"].status == "warn"
+    assert (
+        results["day"].max_loaded_at == T0
+        and results["day"].age == 86400
+        and results["day"].status == "warn"
+    )
     assert results["text"].max_loaded_at == dt.datetime(2024, 1, 1, 10, tzinfo=UTC)
     assert results["text_naive"].max_loaded_at == dt.datetime(2024, 1, 1, 12, tzinfo=UTC)
-    assert results["number"].status == "runtime error" and "not a timestamp" in results["number"].message
+    assert (
+        results["number"].status == "runtime error"
+        and "not a timestamp" in results["number"].message
+    )
 
 
 def test_empty_table_null_column_missing_column_and_expression(make_project) -> None:
@@ -165,7 +188,9 @@ def test_empty_table_null_column_missing_column_and_expression(make_project) -> 
     assert results["nulls"].status == "error" and "NULL in every row" in results["nulls"].message
     assert results["nocol"].status == "runtime error" and '"t"' in results["nocol"].message
     assert results["nocol"].max_loaded_at is None and results["nocol"].age is None
-    assert results["expr"].status == "pass" and results["expr"].max_loaded_at == dt.datetime(2024, 1, 1, 6, tzinfo=UTC)
+    assert results["expr"].status == "pass" and results["expr"].max_loaded_at == dt.datetime(
+        2024, 1, 1, 6, tzinfo=UTC
+    )
 
 
 # -- where max_loaded_at comes from without a loaded_at_field ----------------------------------------------
@@ -179,10 +204,15 @@ def test_model_event_time_then_last_successful_build(make_project) -> None:
         ]}),
     })  # fmt: skip
     with ctx:
-        run = ctx.state.read("SELECT started_at, duration FROM node_runs WHERE unique_id = 'model.t.by_build'")[0]
+        run = ctx.state.read(
+            "SELECT started_at, duration FROM node_runs WHERE unique_id = 'model.t.by_build'"
+        )[0]
         finished = run["started_at"] + run["duration"]
         results = by_name(ctx, finished + 3600)
-        assert results["by_event"].max_loaded_at == T0 and results["by_event"].loaded_at_source == "loaded_at_field"
+        assert (
+            results["by_event"].max_loaded_at == T0
+            and results["by_event"].loaded_at_source == "loaded_at_field"
+        )
         r = results["by_build"]
         assert r.loaded_at_source == "node_runs" and r.status == "pass"
         assert r.max_loaded_at.timestamp() == pytest.approx(finished, abs=1e-5)
@@ -235,7 +265,10 @@ sources:
 
 
 def test_sources_inherit_override_and_turn_off(make_project) -> None:
-    ctx = built(make_project, {"sources.yml": SOURCES, "data/raw/events.csv": "id,loaded_at\n1,2024-01-01 00:00:00\n"})
+    ctx = built(
+        make_project,
+        {"sources.yml": SOURCES, "data/raw/events.csv": "id,loaded_at\n1,2024-01-01 00:00:00\n"},
+    )
     with ctx:
         results = by_name(ctx, T0 + dt.timedelta(hours=13))
         assert "raw.disabled" not in results
@@ -243,12 +276,24 @@ def test_sources_inherit_override_and_turn_off(make_project) -> None:
         assert results["raw.inherits"].spec.error_after == Threshold(24, "hour")
         # dbt merges a table's freshness into its source's key by key: its own warn_after, the source's error_after
         own = results["raw.own"]
-        assert own.status == "pass" and own.spec.warn_after == Threshold(1, "day") and own.spec.error_after == Threshold(24, "hour")
-        assert results["cfg.events"].status == "error"  # dbt 1.9's `config: freshness:` on the source
+        assert (
+            own.status == "pass"
+            and own.spec.warn_after == Threshold(1, "day")
+            and own.spec.error_after == Threshold(24, "hour")
+        )
+        assert (
+            results["cfg.events"].status == "error"
+        )  # dbt 1.9's `config: freshness:` on the source
         # `loaded_at_field: null` on the table: the file source's last successful load
-        run = ctx.state.read("SELECT started_at + duration AS f FROM node_runs WHERE unique_id = 'source.t.raw.by_load'")[0]
+        run = ctx.state.read(
+            "SELECT started_at + duration AS f FROM node_runs WHERE unique_id = 'source.t.raw.by_load'"
+        )[0]
         r = by_name(ctx, run["f"] + 60)["raw.by_load"]
-        assert r.loaded_at_source == "node_runs" and r.status == "pass" and r.age == pytest.approx(60, abs=1e-5)
+        assert (
+            r.loaded_at_source == "node_runs"
+            and r.status == "pass"
+            and r.age == pytest.approx(60, abs=1e-5)
+        )
 
 
 def test_connector_source_uses_the_load_state_then_node_runs(make_project) -> None:
@@ -268,8 +313,12 @@ def test_connector_source_uses_the_load_state_then_node_runs(make_project) -> No
     with ctx:
         # the loader writes `now()::TIMESTAMP`, the session's wall time: read back through the same zone
         ctx.engine.execute("SET TimeZone = 'Asia/Tokyo'")
-        ctx.engine.execute("UPDATE _headwater.load_state SET updated_at = TIMESTAMPTZ '2024-01-01 00:00:00+00'::TIMESTAMP")
-        assert ctx.engine.execute("SELECT updated_at FROM _headwater.load_state")[0][0] == dt.datetime(2024, 1, 1, 9)
+        ctx.engine.execute(
+            "UPDATE _headwater.load_state SET updated_at = TIMESTAMPTZ '2024-01-01 00:00:00+00'::TIMESTAMP"
+        )
+        assert ctx.engine.execute("SELECT updated_at FROM _headwater.load_state")[0][
+            0
+        ] == dt.datetime(2024, 1, 1, 9)
         r = by_name(ctx, T0 + dt.timedelta(hours=2))["shop.orders"]
         assert (r.loaded_at_source, r.max_loaded_at, r.status) == ("load_state", T0, "warn")
         ctx.engine.execute("DELETE FROM _headwater.load_state")
@@ -285,13 +334,18 @@ def test_connector_source_uses_the_load_state_then_node_runs(make_project) -> No
         ({"warn_after": {"count": 0, "period": "hour"}}, ["not a positive integer"]),
         ({"warn_after": {"count": 1}}, ["needs both `count` and `period`"]),
         ({"warn_after": 5}, ["must be a mapping"]),
-        ({"warn_afterr": {"count": 1, "period": "day"}}, ["unknown key `warn_afterr`", "warn_after"]),
+        (
+            {"warn_afterr": {"count": 1, "period": "day"}},
+            ["unknown key `warn_afterr`", "warn_after"],
+        ),
         ({"warn_after": {"count": 1, "period": "day", "every": 2}}, ["unknown key `every`"]),
         ({"error_after": {"count": 1, "period": "day"}, "filter": 3}, ["must be a SQL condition"]),
         ("12h", ["must be a mapping"]),
     ],
 )
-def test_bad_freshness_names_the_node_file_and_fix(make_project, cli, freshness: object, words: list[str]) -> None:
+def test_bad_freshness_names_the_node_file_and_fix(
+    make_project, cli, freshness: object, words: list[str]
+) -> None:
     root = make_project({
         "models/m.sql": "select 1 as x",
         "models/props.yml": model_props("m", {"freshness": freshness}),
@@ -316,17 +370,30 @@ def test_disabled_or_thresholdless_freshness_is_not_checked(make_project) -> Non
         ]}),
     })  # fmt: skip
     with Context(root) as ctx:
-        assert [freshness_spec(ctx.manifest.nodes[f"model.t.{n}"]) for n in "abc"] == [None, None, None]
+        assert [freshness_spec(ctx.manifest.nodes[f"model.t.{n}"]) for n in "abc"] == [
+            None,
+            None,
+            None,
+        ]
         assert evaluate_freshness(ctx, ctx.select(with_tests=False), T0) == []
 
 
 # -- signals and the command ------------------------------------------------------------------------------------
 def test_signals_open_for_warn_and_error_ok_for_pass(events: Context) -> None:
-    results = evaluate_freshness(events, events.select(["events"], with_tests=False), T0 + dt.timedelta(hours=13))
+    results = evaluate_freshness(
+        events, events.select(["events"], with_tests=False), T0 + dt.timedelta(hours=13)
+    )
     [signal] = freshness_signals(results)
-    assert (signal.trigger, signal.subject, signal.status, signal.severity) == ("freshness", "model.t.events", "open", "warn")
+    assert (signal.trigger, signal.subject, signal.status, signal.severity) == (
+        "freshness",
+        "model.t.events",
+        "open",
+        "warn",
+    )
     assert "12 hours" in signal.message
-    results = evaluate_freshness(events, events.select(["events"], with_tests=False), T0 + dt.timedelta(hours=25))
+    results = evaluate_freshness(
+        events, events.select(["events"], with_tests=False), T0 + dt.timedelta(hours=25)
+    )
     assert freshness_signals(results)[0].severity == "error"
     results = evaluate_freshness(events, events.select(["events"], with_tests=False), T0)
     assert freshness_signals(results)[0].status == "ok"
@@ -348,9 +415,16 @@ def cli_project(make_project, minutes_old: int, warn: int | None, error: int | N
 
 @pytest.mark.parametrize(
     ("minutes_old", "warn", "error", "status", "code"),
-    [(0, 60, 120, "pass", 0), (90, 60, 120, "warn", 0), (180, 60, 120, "error", 1), (180, 60, None, "warn", 0)],
+    [
+        (0, 60, 120, "pass", 0),
+        (90, 60, 120, "warn", 0),
+        (180, 60, 120, "error", 1),
+        (180, 60, None, "warn", 0),
+    ],
 )
-def test_cli_exit_code_json_and_state(make_project, cli, minutes_old, warn, error, status, code) -> None:
+def test_cli_exit_code_json_and_state(
+    make_project, cli, minutes_old, warn, error, status, code
+) -> None:
     root = cli_project(make_project, minutes_old, warn, error)
     assert cli("build", "--project-dir", root).code == 0
     res = cli("freshness", "--project-dir", root, "--json")
@@ -358,19 +432,33 @@ def test_cli_exit_code_json_and_state(make_project, cli, minutes_old, warn, erro
     doc = json.loads(res.out)
     assert doc["command"] == "freshness" and doc["success"] is (code == 0)
     [r] = doc["results"]
-    assert (r["unique_id"], r["status"], r["loaded_at_source"]) == ("model.t.orders", status, "loaded_at_field")
+    assert (r["unique_id"], r["status"], r["loaded_at_source"]) == (
+        "model.t.orders",
+        status,
+        "loaded_at_field",
+    )
     assert r["max_loaded_at_time_ago_in_s"] == pytest.approx(minutes_old * 60, abs=30)
     assert r["criteria"]["warn_after"] == {"count": warn, "period": "minute"}
     with Context(root) as ctx:
         [inv] = ctx.state.read("SELECT * FROM invocations WHERE command = 'freshness'")
-        assert inv["invocation_id"] == doc["invocation_id"] and inv["status"] == ("success" if code == 0 else "failed")
+        assert inv["invocation_id"] == doc["invocation_id"] and inv["status"] == (
+            "success" if code == 0 else "failed"
+        )
         [row] = ctx.state.read("SELECT * FROM freshness_results")
-        assert (row["invocation_id"], row["unique_id"], row["status"]) == (doc["invocation_id"], "model.t.orders", status)
+        assert (row["invocation_id"], row["unique_id"], row["status"]) == (
+            doc["invocation_id"],
+            "model.t.orders",
+            status,
+        )
         assert row["warn_after_seconds"] == warn * 60
         assert row["error_after_seconds"] == (error * 60 if error else None)
         alerts = importlib.import_module("headwater.observe.alerts")
-        if getattr(alerts, "process_signals", None) is not None:  # alerting landed: the incident follows the status
-            incidents = ctx.state.read("SELECT status FROM incidents WHERE incident_key = 'freshness:model.t.orders'")
+        if (
+            getattr(alerts, "process_signals", None) is not None
+        ):  # alerting landed: the incident follows the status
+            incidents = ctx.state.read(
+                "SELECT status FROM incidents WHERE incident_key = 'freshness:model.t.orders'"
+            )
             assert [i["status"] for i in incidents] == ([] if status == "pass" else ["open"])
 
 
@@ -399,7 +487,15 @@ def test_table_prints_messages_verbatim_and_the_fallback_source() -> None:
     from headwater.observe.freshness import FreshnessReport, FreshnessResult, print_report
 
     spec = FreshnessSpec(Threshold(1, "hour"), None)
-    odd = FreshnessResult("model.t.a", "a", "model", "runtime error", T0, spec, message="Binder Error: [col] not found")
+    odd = FreshnessResult(
+        "model.t.a",
+        "a",
+        "model",
+        "runtime error",
+        T0,
+        spec,
+        message="Binder Error: [col] not found",
+    )
     built_ = FreshnessResult("model.t.b", "b", "model", "pass", T0, spec, T0, 0.0, "node_runs")
     out = io.StringIO()
     print_report(FreshnessReport("inv", [odd, built_], [], 0.1), out)

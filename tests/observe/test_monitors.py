@@ -42,7 +42,14 @@ def model(monitors: Any = None, **config: Any) -> Node:
 
 EXAMPLE = [
     "volume",
-    {"volume": {"metric": "rows_added", "sensitivity": 4, "direction": "drop", "seasonality": "day_of_week"}},
+    {
+        "volume": {
+            "metric": "rows_added",
+            "sensitivity": 4,
+            "direction": "drop",
+            "seasonality": "day_of_week",
+        }
+    },
     "freshness",
     {"null_rate": {"column": "email"}},
     {"distinct_count": {"column": "customer_id"}},
@@ -86,20 +93,32 @@ def test_the_documented_example_parses() -> None:
     [
         ("volume", "must be a list"),
         (["volumes"], "unknown monitor `volumes` (did you mean `volume`?)"),
-        ([{"volume": {"sensitivty": 4}}], "unknown option `sensitivty` of `volume` (did you mean `sensitivity`?)"),
+        (
+            [{"volume": {"sensitivty": 4}}],
+            "unknown option `sensitivty` of `volume` (did you mean `sensitivity`?)",
+        ),
         ([{"volume": 4}], "the options of `volume` must be a mapping"),
         ([{"volume": {}, "freshness": {}}], "a name or a one-key mapping"),
         (["null_rate"], "`null_rate` needs `column`"),
         ([{"volume": {"column": "id"}}], "`volume` is a table-level monitor and takes no `column`"),
         ([{"volume": {"sensitivity": 0}}], "`sensitivity` of `volume` must be a number"),
         ([{"volume": {"sensitivity": "high"}}], "`sensitivity` of `volume` must be a number"),
-        ([{"volume": {"direction": "up"}}], "`direction` of `volume` must be one of both, spike, drop"),
-        ([{"freshness": {"seasonality": "weekly"}}], "`seasonality` of `freshness` must be one of none, day_of_week"),
+        (
+            [{"volume": {"direction": "up"}}],
+            "`direction` of `volume` must be one of both, spike, drop",
+        ),
+        (
+            [{"freshness": {"seasonality": "weekly"}}],
+            "`seasonality` of `freshness` must be one of none, day_of_week",
+        ),
         ([{"volume": {"window": 5}}], "`window` of `volume` must be an integer >= min_points (7)"),
         ([{"volume": {"min_points": 2}}], "`min_points` of `volume` must be an integer >= 3"),
         ([{"volume": {"severity": "fatal"}}], "`severity` of `volume` must be warn or error"),
         ([{"freshness": {"metric": "row_count"}}], "`metric` is an option of `volume` only"),
-        ([{"volume": {"metric": "rows_add"}}], "unknown volume `metric: rows_add` (did you mean `rows_added`"),
+        (
+            [{"volume": {"metric": "rows_add"}}],
+            "unknown volume `metric: rows_add` (did you mean `rows_added`",
+        ),
         (["volume", {"volume": {"sensitivity": 5}}], "declares `volume_anomaly_fct_orders` twice"),
     ],
 )
@@ -115,15 +134,28 @@ def test_project_default_applies_to_nodes_without_monitors_of_their_own() -> Non
     obs = {"monitors": {"default": ["volume", {"freshness": {"sensitivity": 4}}]}}
     source = Node(unique_id="source.p.raw.orders", name="orders", resource_type="source", path="sources.yml", package="p",
                   fqn=["p", "raw", "orders"], source_name="raw", files=FileSpec("orders.csv", "csv"))  # fmt: skip
-    seed = Node(unique_id="seed.p.kinds", name="kinds", resource_type="seed", path="seeds/kinds.csv", package="p", fqn=["p"])
+    seed = Node(
+        unique_id="seed.p.kinds",
+        name="kinds",
+        resource_type="seed",
+        path="seeds/kinds.csv",
+        package="p",
+        fqn=["p"],
+    )
     own = Node(unique_id="model.p.own", name="own", resource_type="model", path="m.sql", package="p", fqn=["p"],
                config={"monitors": ["freshness"]})  # fmt: skip
     off = Node(unique_id="model.p.off", name="off", resource_type="model", path="m.sql", package="p", fqn=["p"],
                config={"monitors": []})  # fmt: skip
     by_node = monitors_by_node([model(), source, seed, own, off], obs)
-    assert [m.name for m in by_node[UID]] == ["volume_anomaly_fct_orders", "freshness_anomaly_fct_orders"]
+    assert [m.name for m in by_node[UID]] == [
+        "volume_anomaly_fct_orders",
+        "freshness_anomaly_fct_orders",
+    ]
     assert by_node[UID][1].sensitivity == 4
-    assert [m.name for m in by_node["source.p.raw.orders"]] == ["volume_anomaly_raw_orders", "freshness_anomaly_raw_orders"]
+    assert [m.name for m in by_node["source.p.raw.orders"]] == [
+        "volume_anomaly_raw_orders",
+        "freshness_anomaly_raw_orders",
+    ]
     assert [m.name for m in by_node["model.p.own"]] == ["freshness_anomaly_own"]
     assert "seed.p.kinds" not in by_node and "model.p.off" not in by_node
     assert monitors_by_node([model()], {}) == {}
@@ -133,8 +165,14 @@ def test_project_default_applies_to_nodes_without_monitors_of_their_own() -> Non
     ("obs", "fragment"),
     [
         ({"monitors": ["volume"]}, "`observability: monitors` in headwater.yml must be a mapping"),
-        ({"monitors": {"defaults": ["volume"]}}, "unknown key `observability: monitors: defaults` in headwater.yml"),
-        ({"monitors": {"default": "volume"}}, "`observability: monitors: default` in headwater.yml must be a list"),
+        (
+            {"monitors": {"defaults": ["volume"]}},
+            "unknown key `observability: monitors: defaults` in headwater.yml",
+        ),
+        (
+            {"monitors": {"default": "volume"}},
+            "`observability: monitors: default` in headwater.yml must be a list",
+        ),
     ],
 )
 def test_bad_project_default(obs: dict, fragment: str) -> None:
@@ -164,13 +202,17 @@ def record(state: StateStore, values: list[float | None], metric: str = "row_cou
     return f"inv{len(values) - 1:03d}"
 
 
-def run_observer(state: StateStore, invocation: str, monitors: list[Monitor]) -> tuple[list[Any], Bus]:
+def run_observer(
+    state: StateStore, invocation: str, monitors: list[Monitor]
+) -> tuple[list[Any], Bus]:
     bus = Bus()
     observer = MonitorObserver(state, invocation, bus, {UID: monitors})
     node = model()
     checks = observer.node_built(Unit(id=UID, build=node), None, None)
     other = replace(node, unique_id="model.p.other")
-    assert observer.node_built(Unit(id=other.unique_id, build=other), None, None) == []  # no monitors there
+    assert (
+        observer.node_built(Unit(id=other.unique_id, build=other), None, None) == []
+    )  # no monitors there
     return checks, bus
 
 
@@ -184,7 +226,12 @@ def test_an_anomaly_is_a_warning_check_and_an_open_signal(state: StateStore) -> 
     [check] = checks
     assert (check.unique_id, check.name, check.check, check.node, check.column) == (
         f"monitor.{UID}.volume", "volume_anomaly_fct_orders", "anomaly:volume", UID, None)  # fmt: skip
-    assert (check.status, check.severity, check.failures, check.blocks) == ("warn", "warn", 1, False)
+    assert (check.status, check.severity, check.failures, check.blocks) == (
+        "warn",
+        "warn",
+        1,
+        False,
+    )
     assert check.message.startswith("row_count 5,000 is a spike: outside the expected range")
     res = check.result
     assert res["observed"] == 5000 and res["median"] == 1000 and res["training_points"] == 8
@@ -192,7 +239,12 @@ def test_an_anomaly_is_a_warning_check_and_an_open_signal(state: StateStore) -> 
     assert lo < 1000 < hi < 5000 and res["seasonality"] == "none" and res["metric"] == "row_count"
     json.dumps(check.to_dict(), allow_nan=False)  # what the state store records
     [signal] = bus.signals
-    assert (signal.trigger, signal.subject, signal.status, signal.severity) == ("anomaly", check.unique_id, "open", "warn")
+    assert (signal.trigger, signal.subject, signal.status, signal.severity) == (
+        "anomaly",
+        check.unique_id,
+        "open",
+        "warn",
+    )
     assert signal.details["observed"] == 5000 and signal.details["node"] == UID
     assert signal.message.startswith("volume_anomaly_fct_orders: row_count 5,000")
 
@@ -200,7 +252,11 @@ def test_an_anomaly_is_a_warning_check_and_an_open_signal(state: StateStore) -> 
 def test_in_range_passes_and_resolves(state: StateStore) -> None:
     current = record(state, [1000, 1010, 990, 1005, 995, 1000, 1002, 998, 1003])
     [check], bus = run_observer(state, current, [volume()])
-    assert check.status == "pass" and check.failures == 0 and "within the expected range" in check.message
+    assert (
+        check.status == "pass"
+        and check.failures == 0
+        and "within the expected range" in check.message
+    )
     assert [(s.subject, s.status) for s in bus.signals] == [(check.unique_id, "ok")]
 
 
@@ -222,10 +278,15 @@ def test_training_passes_with_the_number_of_points(state: StateStore) -> None:
 
 def test_only_points_before_this_run_train_and_a_missing_value_says_so(state: StateStore) -> None:
     record(state, [1000] * 9)
-    [check], _ = run_observer(state, "inv004", [volume()])  # an earlier run's point is judged on the 4 before it
+    [check], _ = run_observer(
+        state, "inv004", [volume()]
+    )  # an earlier run's point is judged on the 4 before it
     assert check.message == "training: 4 of 7 points"
     [check], bus = run_observer(state, "not-recorded", [volume()])
-    assert check.status == "pass" and check.message == "no row_count recorded for this run: nothing to judge"
+    assert (
+        check.status == "pass"
+        and check.message == "no row_count recorded for this run: nothing to judge"
+    )
     assert bus.signals == []
 
 
@@ -235,10 +296,16 @@ def test_rows_added_judges_differences_of_row_counts(state: StateStore) -> None:
     monitor = volume(metric="rows_added", direction="drop")
     [check], bus = run_observer(state, current, [monitor])
     assert check.unique_id == f"monitor.{UID}.volume.rows_added"
-    assert check.status == "warn" and check.result["observed"] == 0 and check.result["median"] == 100
-    assert check.result["training_points"] == 9 and check.message.startswith("rows_added 0 is a drop")
+    assert (
+        check.status == "warn" and check.result["observed"] == 0 and check.result["median"] == 100
+    )
+    assert check.result["training_points"] == 9 and check.message.startswith(
+        "rows_added 0 is a drop"
+    )
     assert bus.signals[0].status == "open"
-    current = record(state, [*counts, counts[-1] + 5000])  # a spike: not watched with direction drop
+    current = record(
+        state, [*counts, counts[-1] + 5000]
+    )  # a spike: not watched with direction drop
     [check], _ = run_observer(state, current, [monitor])
     assert check.status == "pass" and check.result["deviation"] == "spike"
     [check], _ = run_observer(state, "inv000", [monitor])  # the first count has no difference
@@ -246,7 +313,12 @@ def test_rows_added_judges_differences_of_row_counts(state: StateStore) -> None:
 
 
 def test_column_monitor_reads_the_column_series(state: StateStore) -> None:
-    current = record(state, [0.01, 0.012, 0.011, 0.009, 0.01, 0.01, 0.011, 0.30], metric="null_rate", column="email")
+    current = record(
+        state,
+        [0.01, 0.012, 0.011, 0.009, 0.01, 0.01, 0.011, 0.30],
+        metric="null_rate",
+        column="email",
+    )
     record(state, [1000] * 8)  # the table's row count is another series
     monitor = parse_monitors(model([{"null_rate": {"column": "email"}}]))[0]
     check, signal = evaluate(monitor, state, current)
@@ -256,13 +328,17 @@ def test_column_monitor_reads_the_column_series(state: StateStore) -> None:
 
 
 def test_day_of_week_monitor_uses_same_weekday_history(state: StateStore) -> None:
-    values = [(3000.0 if d % 7 == 0 else 1000.0) + (d % 3) for d in range(70)] + [3001.0]  # a Monday at Monday's level
+    values = [(3000.0 if d % 7 == 0 else 1000.0) + (d % 3) for d in range(70)] + [
+        3001.0
+    ]  # a Monday at Monday's level
     current = record(state, values)
     plain, _ = evaluate(volume(), state, current)
     seasonal, _ = evaluate(volume(seasonality="day_of_week"), state, current)
     assert plain.status == "warn"
     assert seasonal.status == "pass" and seasonal.result["seasonality"] == "day_of_week"
-    assert seasonal.result["training_points"] == 10 and seasonal.result["median"] == pytest.approx(3000, abs=3)
+    assert seasonal.result["training_points"] == 10 and seasonal.result["median"] == pytest.approx(
+        3000, abs=3
+    )
 
 
 # -- through a project ---------------------------------------------------------------------------
@@ -290,7 +366,9 @@ def project(make_project) -> Path:
     })  # fmt: skip
 
 
-def test_make_builds_the_observer_only_when_monitors_are_declared(project: Path, make_project) -> None:
+def test_make_builds_the_observer_only_when_monitors_are_declared(
+    project: Path, make_project
+) -> None:
     with Context(project) as ctx:
         observer = make(ctx, "build", "inv", Bus())
         assert isinstance(observer, MonitorObserver)
@@ -307,7 +385,10 @@ def test_a_typo_in_a_monitor_stops_the_run_with_a_config_error(make_project, cli
     }, name="typo")  # fmt: skip
     out = cli("build", "--project-dir", root)
     assert out.code == 2
-    assert "unknown option `sensitivty` of `volume`" in out.err + out.out and "`a`" in out.err + out.out
+    assert (
+        "unknown option `sensitivty` of `volume`" in out.err + out.out
+        and "`a`" in out.err + out.out
+    )
 
 
 def test_project_default_is_read_from_headwater_yml(make_project) -> None:
@@ -316,7 +397,9 @@ def test_project_default_is_read_from_headwater_yml(make_project) -> None:
     with Context(root) as ctx:
         observer = make(ctx, "build", "inv", Bus())
         assert [m.name for m in observer.monitors["model.t.a"]] == ["volume_anomaly_a"]  # type: ignore[union-attr]
-    write_files(root, {"headwater.yml": BASE_PROJECT + "observability:\n  monitors: {default: volume}\n"})
+    write_files(
+        root, {"headwater.yml": BASE_PROJECT + "observability:\n  monitors: {default: volume}\n"}
+    )
     with Context(root) as ctx, pytest.raises(ConfigError, match="must be a list"):
         make(ctx, "build", "inv", Bus())
 
@@ -331,19 +414,32 @@ def test_build_end_to_end(project: Path) -> None:
             assert result.exit_code == 0, [(r.name, r.status, r.message) for r in result.results]
     with Context(project) as ctx:
         history = ctx.state.metric_history("model.t.fct_orders", "row_count")
-        assert [h["value"] for h in history] == [1000] * 8, "the metrics part did not record row_count"
+        assert [h["value"] for h in history] == [1000] * 8, (
+            "the metrics part did not record row_count"
+        )
         checks = {c.name: c for c in ctx.build().checks}
         assert checks["volume_anomaly_fct_orders"].status == "pass"
-        added = checks["volume_rows_added_anomaly_fct_orders"]  # 8 differences of the 9 counts, all 0
-        assert added.status == "pass" and added.result["training_points"] == 7 and added.result["median"] == 0
+        added = checks[
+            "volume_rows_added_anomaly_fct_orders"
+        ]  # 8 differences of the 9 counts, all 0
+        assert (
+            added.status == "pass"
+            and added.result["training_points"] == 7
+            and added.result["median"] == 0
+        )
     with Context(project, vars={"n": 10_000}) as ctx:
         result = ctx.build()
         by_name = {r.name: r for r in result.results}
         checks = {c.name: c for c in result.checks}
         volume_check = checks["volume_anomaly_fct_orders"]
         assert volume_check.status == "warn" and volume_check.result["observed"] == 10_000
-        assert volume_check.result["expected_range"][1] < 10_000 and volume_check.result["training_points"] == 9
-        assert checks["volume_rows_added_anomaly_fct_orders"].status == "pass"  # a spike; the monitor watches drops
+        assert (
+            volume_check.result["expected_range"][1] < 10_000
+            and volume_check.result["training_points"] == 9
+        )
+        assert (
+            checks["volume_rows_added_anomaly_fct_orders"].status == "pass"
+        )  # a spike; the monitor watches drops
         assert by_name["fct_orders"].status == "warn"
         assert checks["volume_anomaly_downstream"].status == "fail"
         assert by_name["downstream"].status == "fail" and by_name["last"].status == "skipped"

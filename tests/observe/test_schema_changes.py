@@ -27,7 +27,9 @@ OLD = [("id", "INTEGER"), ("name", "VARCHAR"), ("amount", "DOUBLE")]
 def test_no_change_and_order_alone_is_no_change() -> None:
     assert diff_schemas(OLD, OLD) == []
     assert diff_schemas(OLD, list(reversed(OLD))) == []
-    assert diff_schemas(OLD, [("id", "integer"), ("name", "VARCHAR"), ("amount", "DOUBLE")]) == []  # type case
+    assert (
+        diff_schemas(OLD, [("id", "integer"), ("name", "VARCHAR"), ("amount", "DOUBLE")]) == []
+    )  # type case
 
 
 def test_added_removed_type_changed() -> None:
@@ -51,7 +53,9 @@ def test_rename_by_similar_name_elsewhere() -> None:
         SchemaChange("renamed", "names", "name", "names"),
     ]
     # a change of case is a rename too (exact names are compared)
-    assert diff_schemas([("ID", "INTEGER")], [("id", "INTEGER")]) == [SchemaChange("renamed", "id", "ID", "id")]
+    assert diff_schemas([("ID", "INTEGER")], [("id", "INTEGER")]) == [
+        SchemaChange("renamed", "id", "ID", "id")
+    ]
 
 
 def test_no_rename_when_type_or_name_differ() -> None:
@@ -65,7 +69,10 @@ def test_no_rename_when_type_or_name_differ() -> None:
 
 
 def test_describe() -> None:
-    text = "; ".join(c.describe() for c in diff_schemas(OLD, [("id", "BIGINT"), ("full_name", "VARCHAR"), ("x", "DATE")]))
+    text = "; ".join(
+        c.describe()
+        for c in diff_schemas(OLD, [("id", "BIGINT"), ("full_name", "VARCHAR"), ("x", "DATE")])
+    )
     assert text == "id: INTEGER -> BIGINT; name -> full_name (renamed?); +x DATE; -amount DOUBLE"
 
 
@@ -85,7 +92,11 @@ def test_diff_property_applying_it_gives_the_new_schema(old, new) -> None:
     assert len(touched) == len(set(touched))
     for c in changes:
         if c.change == "renamed":
-            assert dict(old)[c.old] == dict(new)[c.new] and c.old not in dict(new) and c.new not in dict(old)
+            assert (
+                dict(old)[c.old] == dict(new)[c.new]
+                and c.old not in dict(new)
+                and c.new not in dict(old)
+            )
 
 
 @settings(max_examples=100, deadline=None)
@@ -102,8 +113,14 @@ def test_record_schema_first_run_is_not_a_change(tmp_path: Path) -> None:
     compared, changes = record_schema(state, "inv3", "model.t.m", [*OLD, ("x", "DATE")], 3.0)
     assert compared and changes == [SchemaChange("added", "x", None, "DATE")]
     rows = state.read("SELECT invocation_id, change, column_name, old, new FROM schema_changes")
-    assert rows == [{"invocation_id": "inv3", "change": "added", "column_name": "x", "old": None, "new": "DATE"}]
-    assert json.loads(state.read("SELECT columns FROM relation_schemas WHERE invocation_id = 'inv3'")[0]["columns"])[-1] == ["x", "DATE"]
+    assert rows == [
+        {"invocation_id": "inv3", "change": "added", "column_name": "x", "old": None, "new": "DATE"}
+    ]
+    assert json.loads(
+        state.read("SELECT columns FROM relation_schemas WHERE invocation_id = 'inv3'")[0][
+            "columns"
+        ]
+    )[-1] == ["x", "DATE"]
     state.close()
 
 
@@ -126,20 +143,39 @@ def test_build_reports_changes_as_a_warn_check(make_project: Callable[..., Path]
     assert first.exit_code == 0 and _checks(first) == {}  # the first schema is not a change
     second = _build(root)
     assert {c.status for c in _checks(second).values()} == {"pass"}
-    write_files(root, {"models/marts/m.sql": "select 1::BIGINT as id, 'a' as full_name, 2 as extra"})
+    write_files(
+        root, {"models/marts/m.sql": "select 1::BIGINT as id, 'a' as full_name, 2 as extra"}
+    )
     third = _build(root)
     check = _checks(third)["model.t.m"]
-    assert check.status == "warn" and check.severity == "warn" and check.unique_id == "schema_change.model.t.m"
-    assert check.message == "schema changed: id: INTEGER -> BIGINT, name -> full_name (renamed?), +extra INTEGER"
+    assert (
+        check.status == "warn"
+        and check.severity == "warn"
+        and check.unique_id == "schema_change.model.t.m"
+    )
+    assert (
+        check.message
+        == "schema changed: id: INTEGER -> BIGINT, name -> full_name (renamed?), +extra INTEGER"
+    )
     assert [c["change"] for c in check.result["changes"]] == ["type_changed", "renamed", "added"]
     statuses = {r.name: r.status for r in third.results}
-    assert statuses == {"m": "warn", "child": "warn"} and third.exit_code == 0  # warn: reported, not failed
-    assert _checks(third)["model.t.child"].message == "schema changed: id: INTEGER -> BIGINT"  # it follows its parent
+    assert (
+        statuses == {"m": "warn", "child": "warn"} and third.exit_code == 0
+    )  # warn: reported, not failed
+    assert (
+        _checks(third)["model.t.child"].message == "schema changed: id: INTEGER -> BIGINT"
+    )  # it follows its parent
     with Context(root) as ctx:
         recorded = ctx.state.check_results(third.invocation_id)
-        changes = ctx.state.read("SELECT change, column_name FROM schema_changes WHERE unique_id = 'model.t.m'")
+        changes = ctx.state.read(
+            "SELECT change, column_name FROM schema_changes WHERE unique_id = 'model.t.m'"
+        )
     assert any(r["check_type"] == "schema_change" and r["status"] == "warn" for r in recorded)
-    assert {(c["change"], c["column_name"]) for c in changes} == {("type_changed", "id"), ("renamed", "full_name"), ("added", "extra")}
+    assert {(c["change"], c["column_name"]) for c in changes} == {
+        ("type_changed", "id"),
+        ("renamed", "full_name"),
+        ("added", "extra"),
+    }
 
 
 def test_schema_change_error_fails_the_node_and_skips_downstream(make_project) -> None:
@@ -148,7 +184,9 @@ def test_schema_change_error_fails_the_node_and_skips_downstream(make_project) -
         "models/marts/child.sql": "select id from {{ ref('m') }}",
     })  # fmt: skip
     _build(root)
-    write_files(root, {"models/marts/m.sql": "{{ config(schema_change='error') }}\nselect 1 as id, 2 as x"})
+    write_files(
+        root, {"models/marts/m.sql": "{{ config(schema_change='error') }}\nselect 1 as id, 2 as x"}
+    )
     result = _build(root)
     assert result.exit_code == 1
     statuses = {r.name: r.status for r in result.results}
@@ -157,16 +195,22 @@ def test_schema_change_error_fails_the_node_and_skips_downstream(make_project) -
 
 
 def test_ignore_records_without_reporting(make_project) -> None:
-    root = make_project({"models/marts/m.sql": "{{ config(schema_change='ignore') }}\nselect 1 as id"})
+    root = make_project(
+        {"models/marts/m.sql": "{{ config(schema_change='ignore') }}\nselect 1 as id"}
+    )
     _build(root)
-    write_files(root, {"models/marts/m.sql": "{{ config(schema_change='ignore') }}\nselect 1 as id, 2 as x"})
+    write_files(
+        root, {"models/marts/m.sql": "{{ config(schema_change='ignore') }}\nselect 1 as id, 2 as x"}
+    )
     result = _build(root)
     assert result.exit_code == 0 and _checks(result) == {} and result.results[0].status == "success"
     with Context(root) as ctx:
         assert ctx.state.read("SELECT change FROM schema_changes") == [{"change": "added"}]
 
 
-@pytest.mark.parametrize(("second_sql", "status"), [("select 1 as id", "ok"), ("select 1 as id, 2 as x", "open")])
+@pytest.mark.parametrize(
+    ("second_sql", "status"), [("select 1 as id", "ok"), ("select 1 as id, 2 as x", "open")]
+)
 def test_observer_emits_a_signal(make_project, second_sql: str, status: str) -> None:
     root = make_project({"models/marts/m.sql": "select 1 as id"})
     _build(root)
@@ -177,13 +221,23 @@ def test_observer_emits_a_signal(make_project, second_sql: str, status: str) -> 
         observer = make(ctx, "build", "manual", bus)
         node = ctx.manifest.nodes["model.t.m"]
         # measure against the schema of the first build: delete what the second build recorded
-        last = ctx.state.read("SELECT invocation_id FROM relation_schemas ORDER BY recorded_at DESC LIMIT 1")[0]
-        ctx.state.write("DELETE FROM relation_schemas WHERE invocation_id = ?", [(last["invocation_id"],)])
-        result = UnitResult(node.unique_id, node.name, "model", "table", "main.m", "success", node_id=node.unique_id)
+        last = ctx.state.read(
+            "SELECT invocation_id FROM relation_schemas ORDER BY recorded_at DESC LIMIT 1"
+        )[0]
+        ctx.state.write(
+            "DELETE FROM relation_schemas WHERE invocation_id = ?", [(last["invocation_id"],)]
+        )
+        result = UnitResult(
+            node.unique_id, node.name, "model", "table", "main.m", "success", node_id=node.unique_id
+        )
         checks = observer.node_built(Unit(id=node.unique_id, build=node), result, ctx.engine)
     assert [s.key for s in bus.signals] == ["schema_change:model.t.m"]
     signal = bus.signals[0]
-    assert signal.status == status and signal.trigger == "schema_change" and signal.severity == "warn"
+    assert (
+        signal.status == status and signal.trigger == "schema_change" and signal.severity == "warn"
+    )
     assert checks[0].status == ("pass" if status == "ok" else "warn")
     if status == "open":
-        assert signal.details["changes"] == [{"change": "added", "column": "x", "old": None, "new": "INTEGER"}]
+        assert signal.details["changes"] == [
+            {"change": "added", "column": "x", "old": None, "new": "INTEGER"}
+        ]

@@ -36,7 +36,9 @@ def utc(*args: int) -> dt.datetime:
     return dt.datetime(*args, tzinfo=UTC)
 
 
-def sla(finish_by: str = "07:00", schedule: str | None = "0 6 * * *", timezone: str = "UTC") -> ScheduleSLA:
+def sla(
+    finish_by: str = "07:00", schedule: str | None = "0 6 * * *", timezone: str = "UTC"
+) -> ScheduleSLA:
     return ScheduleSLA("daily", ["tag:daily"], parse_time_of_day(finish_by), schedule, timezone)
 
 
@@ -50,7 +52,9 @@ def test_parse_budget(value: object, seconds: float) -> None:
     assert parse_budget(value) == pytest.approx(seconds)
 
 
-@pytest.mark.parametrize("value", [0, -5, "0s", "", "ten minutes", "10x", "1h banana", True, None, [1]])
+@pytest.mark.parametrize(
+    "value", [0, -5, "0s", "", "ten minutes", "10x", "1h banana", True, None, [1]]
+)
 def test_parse_budget_rejects(value: object) -> None:
     with pytest.raises(ValueError):
         parse_budget(value)
@@ -83,7 +87,11 @@ def test_duration_budget_breach_through_a_real_build(make_project) -> None:
         rows = ctx.state.read("SELECT * FROM sla_breaches")
         assert len(rows) == 1
         row = rows[0]
-        assert (row["sla"], row["kind"], row["unique_id"]) == ("max_duration", "duration", "model.t.slow")
+        assert (row["sla"], row["kind"], row["unique_id"]) == (
+            "max_duration",
+            "duration",
+            "model.t.slow",
+        )
         assert row["due_at"] == pytest.approx(slow.started_at + 0.000001, abs=1e-6)
         assert row["invocation_id"] == result.invocation_id and "over its budget" in row["message"]
         run = ctx.state.read("SELECT started_at FROM node_runs WHERE unique_id = 'model.t.slow'")[0]
@@ -102,7 +110,10 @@ def test_duration_budget_signals(make_project) -> None:
         Runner(ctx.engine, ctx.graph, ctx.manifest.config, NullConsole(), invocation_id="inv-1", state=ctx.state,
                observer=observer).run(units)  # fmt: skip
     signals = {s.subject: s for s in bus.signals}
-    assert set(signals) == {"max_duration:model.t.slow", "max_duration:model.t.roomy"}  # `free` has no budget
+    assert set(signals) == {
+        "max_duration:model.t.slow",
+        "max_duration:model.t.roomy",
+    }  # `free` has no budget
     slow, roomy = signals["max_duration:model.t.slow"], signals["max_duration:model.t.roomy"]
     assert (slow.trigger, slow.status, slow.severity) == ("sla", "open", "error")
     assert slow.details["duration"] > slow.details["budget"] == 0.000001
@@ -119,13 +130,20 @@ def test_bad_budget_stops_the_build(make_project, cli) -> None:
     root = make_project({"models/a.sql": "{{ config(max_duration='ten minutes') }} select 1 as x"})
     res = cli("build", "--project-dir", root)
     assert res.code == 2
-    assert "max_duration: 'ten minutes'" in res.err and "models/a.sql" in res.err and '"10m"' in res.err
+    assert (
+        "max_duration: 'ten minutes'" in res.err
+        and "models/a.sql" in res.err
+        and '"10m"' in res.err
+    )
 
 
 # -- schedule SLAs: the deadline -------------------------------------------------------------------------------
 def test_deadline_is_first_finish_by_after_the_fire_time() -> None:
     s = sla()
-    assert last_deadline(s, utc(2024, 5, 8, 7, 0)) == (utc(2024, 5, 8, 6), utc(2024, 5, 8, 7))  # due exactly now
+    assert last_deadline(s, utc(2024, 5, 8, 7, 0)) == (
+        utc(2024, 5, 8, 6),
+        utc(2024, 5, 8, 7),
+    )  # due exactly now
     assert last_deadline(s, utc(2024, 5, 8, 6, 59, 59)) == (utc(2024, 5, 7, 6), utc(2024, 5, 7, 7))
     late = sla("07:00", "0 23 * * *")  # a 23:00 run is due by 07:00 the next day
     assert last_deadline(late, utc(2024, 5, 8, 12)) == (utc(2024, 5, 7, 23), utc(2024, 5, 8, 7))
@@ -160,8 +178,12 @@ def test_timezone_and_dst_days() -> None:
     assert (start, deadline) == (utc(2024, 3, 31, 0, 30), utc(2024, 3, 31, 1, 30))
     assert deadline - start == dt.timedelta(hours=1)
     uid = "model.t.m"
-    on_time = evaluate_schedule_sla(s, {uid: [utc(2024, 3, 31, 5).timestamp()]}, utc(2024, 3, 31, 12))
-    late = evaluate_schedule_sla(s, {uid: [utc(2024, 3, 31, 5, 0, 1).timestamp()]}, utc(2024, 3, 31, 12))
+    on_time = evaluate_schedule_sla(
+        s, {uid: [utc(2024, 3, 31, 5).timestamp()]}, utc(2024, 3, 31, 12)
+    )
+    late = evaluate_schedule_sla(
+        s, {uid: [utc(2024, 3, 31, 5, 0, 1).timestamp()]}, utc(2024, 3, 31, 12)
+    )
     assert on_time.status == "met" and late.status == "breached" and late.missing == [uid]
     assert "2024-03-31 07:00:00 Europe/Berlin" in late.message
 
@@ -171,7 +193,9 @@ def test_met_breached_at_the_edges() -> None:
     a, b = "model.t.a", "model.t.b"
 
     def status(*finishes: dt.datetime) -> str:
-        return evaluate_schedule_sla(s, {a: [f.timestamp() for f in finishes], b: [utc(2024, 5, 8, 6, 30).timestamp()]}, now).status
+        return evaluate_schedule_sla(
+            s, {a: [f.timestamp() for f in finishes], b: [utc(2024, 5, 8, 6, 30).timestamp()]}, now
+        ).status
 
     assert status(utc(2024, 5, 8, 7)) == "met"  # finished exactly at the deadline
     assert status(utc(2024, 5, 8, 6)) == "met"  # exactly at the fire time
@@ -197,24 +221,37 @@ def test_last_deadline_is_the_latest_passed_one(now, hour, minute, fire_hour, tz
     start, deadline = last_deadline(s, now)
     assert start <= deadline <= now
     assert deadline - start <= dt.timedelta(days=1, hours=1)
-    assert last_deadline(s, deadline) == (start, deadline)  # due exactly at the deadline: it has passed
+    assert last_deadline(s, deadline) == (
+        start,
+        deadline,
+    )  # due exactly at the deadline: it has passed
     earlier = last_deadline(s, deadline - dt.timedelta(microseconds=1))
     assert earlier is not None and earlier[1] < deadline
-    assert now - deadline < dt.timedelta(days=1, hours=1)  # a daily deadline passed within a day (+ a DST hour)
+    assert now - deadline < dt.timedelta(
+        days=1, hours=1
+    )  # a daily deadline passed within a day (+ a DST hour)
 
 
 # -- schedule SLAs: configuration -------------------------------------------------------------------------------
 def test_parse_slas_and_time_of_day() -> None:
     [s] = parse_slas([{"name": "d", "select": ["a", "b"], "finish_by": "7:05:30", "timezone": BERLIN,
                        "schedule": "0 6 * * 1-5", "severity": "warn", "exclude": "c"}])  # fmt: skip
-    assert (s.select, s.exclude, s.finish_by, s.severity) == (["a", "b"], ["c"], dt.time(7, 5, 30), "warn")
+    assert (s.select, s.exclude, s.finish_by, s.severity) == (
+        ["a", "b"],
+        ["c"],
+        dt.time(7, 5, 30),
+        "warn",
+    )
     assert parse_time_of_day(450) == dt.time(7, 30)  # YAML 1.1 reads an unquoted 7:30 as 450
     assert parse_slas(None) == []
 
 
 def project_with_slas(make_project, slas: str, files: dict | None = None) -> Path:
     return make_project(
-        {"models/m.sql": "{{ config(materialized='table', tags=['daily']) }} select 1 as x", **(files or {})},
+        {
+            "models/m.sql": "{{ config(materialized='table', tags=['daily']) }} select 1 as x",
+            **(files or {}),
+        },
         BASE_PROJECT + "observability:\n  slas:\n" + slas,
     )
 
@@ -222,20 +259,40 @@ def project_with_slas(make_project, slas: str, files: dict | None = None) -> Pat
 @pytest.mark.parametrize(
     ("entry", "words"),
     [
-        ('    - {name: d, select: "tag:daily", finish_by: "07:00", schedule: "0 25 * * *"}\n', ["not a cron", "0 6 * * 1-5"]),
-        ('    - {name: d, select: "tag:daily", finish_by: "25:00"}\n', ["not a time of day", "HH:MM"]),
-        ('    - {name: d, select: "tag:daily", finish_by: "07:00", timezon: UTC}\n', ["unknown key `timezon`", "timezone"]),
-        ('    - {name: d, select: "tag:daily", finish_by: "07:00", timezone: Mars/Base}\n', ["unknown timezone", "IANA"]),
+        (
+            '    - {name: d, select: "tag:daily", finish_by: "07:00", schedule: "0 25 * * *"}\n',
+            ["not a cron", "0 6 * * 1-5"],
+        ),
+        (
+            '    - {name: d, select: "tag:daily", finish_by: "25:00"}\n',
+            ["not a time of day", "HH:MM"],
+        ),
+        (
+            '    - {name: d, select: "tag:daily", finish_by: "07:00", timezon: UTC}\n',
+            ["unknown key `timezon`", "timezone"],
+        ),
+        (
+            '    - {name: d, select: "tag:daily", finish_by: "07:00", timezone: Mars/Base}\n',
+            ["unknown timezone", "IANA"],
+        ),
         ('    - {name: d, finish_by: "07:00"}\n', ["needs `select:`"]),
         ('    - {name: d, select: "tag:daily"}\n', ["needs `finish_by:`"]),
         ('    - {select: "tag:daily", finish_by: "07:00"}\n', ["needs `name:`"]),
         ('    - {name: d, select: "tag:nope", finish_by: "07:00"}\n', ["no node", "tag"]),
-        ('    - {name: d, select: "tag:daily", finish_by: "07:00", severity: page}\n', ["severity: page"]),
-        ('    - {name: d, select: m, finish_by: "07:00"}\n    - {name: d, select: m, finish_by: "08:00"}\n', ["two SLAs"]),
-        ('    nope: 1\n', ["must be a list"]),
+        (
+            '    - {name: d, select: "tag:daily", finish_by: "07:00", severity: page}\n',
+            ["severity: page"],
+        ),
+        (
+            '    - {name: d, select: m, finish_by: "07:00"}\n    - {name: d, select: m, finish_by: "08:00"}\n',
+            ["two SLAs"],
+        ),
+        ("    nope: 1\n", ["must be a list"]),
     ],
 )
-def test_bad_sla_config_names_headwater_yml(make_project, cli, entry: str, words: list[str]) -> None:
+def test_bad_sla_config_names_headwater_yml(
+    make_project, cli, entry: str, words: list[str]
+) -> None:
     root = project_with_slas(make_project, entry)
     with Context(root) as ctx, pytest.raises(ConfigError) as info:
         make(ctx, "build", "x", Bus())
@@ -261,7 +318,9 @@ def test_schedule_sla_breach_is_recorded_once_and_signalled(make_project, cli) -
     # finishes after the deadline, so it does not count for it
     now = dt.datetime.now(UTC)
     finish_by = (now - dt.timedelta(hours=1)).strftime("%H:%M:%S")
-    root = project_with_slas(make_project, f'    - {{name: daily, select: "tag:daily", finish_by: "{finish_by}"}}\n')
+    root = project_with_slas(
+        make_project, f'    - {{name: daily, select: "tag:daily", finish_by: "{finish_by}"}}\n'
+    )
     with Context(root) as ctx:
         bus = Bus()
         observer = make(ctx, "build", "inv-1", bus)
@@ -269,13 +328,20 @@ def test_schedule_sla_breach_is_recorded_once_and_signalled(make_project, cli) -
         Runner(ctx.engine, ctx.graph, ctx.manifest.config, NullConsole(), invocation_id="inv-1", state=ctx.state,
                observer=observer).run(units)  # fmt: skip
         [signal] = bus.signals
-        assert (signal.trigger, signal.subject, signal.status, signal.severity) == ("sla", "daily", "open", "error")
+        assert (signal.trigger, signal.subject, signal.status, signal.severity) == (
+            "sla",
+            "daily",
+            "open",
+            "error",
+        )
         assert signal.details["missing"] == ["model.t.m"]
         ctx.build()
         ctx.build()
         rows = ctx.state.read("SELECT * FROM sla_breaches WHERE kind = 'schedule'")
         assert len(rows) == 1 and rows[0]["sla"] == "daily" and rows[0]["unique_id"] == ""
-        assert rows[0]["due_at"] == pytest.approx((now - dt.timedelta(hours=1)).replace(microsecond=0).timestamp(), abs=1)
+        assert rows[0]["due_at"] == pytest.approx(
+            (now - dt.timedelta(hours=1)).replace(microsecond=0).timestamp(), abs=1
+        )
     res = cli("freshness", "--project-dir", root, "--json")
     assert res.code == 1  # a breached SLA fails `headwater freshness`
     [s] = json.loads(res.out)["slas"]
@@ -287,7 +353,9 @@ def test_schedule_sla_breach_is_recorded_once_and_signalled(make_project, cli) -
 def test_schedule_sla_met_by_a_run_in_the_window(make_project, cli) -> None:
     now = dt.datetime.now(UTC).replace(microsecond=0)
     deadline = now - dt.timedelta(hours=1)
-    root = project_with_slas(make_project, f'    - {{name: daily, select: m, finish_by: "{deadline:%H:%M:%S}"}}\n')
+    root = project_with_slas(
+        make_project, f'    - {{name: daily, select: m, finish_by: "{deadline:%H:%M:%S}"}}\n'
+    )
     with Context(root) as ctx:
         # the run of yesterday's schedule: finished exactly at the deadline
         ctx.state.record_node("earlier", {"unique_id": "model.t.m", "name": "m", "resource_type": "model",
@@ -317,7 +385,10 @@ def test_freshness_leaves_out_slas_of_other_nodes(make_project, cli) -> None:
 def test_every_sla_is_evaluated_at_the_end_of_a_run(make_project) -> None:
     """The observer evaluates every SLA at the end of each run (its cost is a benchmark's
     business, not a timed test's: this machine is shared and noisy)."""
-    entries = "".join(f'    - {{name: s{i}, select: m, finish_by: "07:00", schedule: "*/5 * * * *"}}\n' for i in range(20))
+    entries = "".join(
+        f'    - {{name: s{i}, select: m, finish_by: "07:00", schedule: "*/5 * * * *"}}\n'
+        for i in range(20)
+    )
     root = project_with_slas(make_project, entries)
     with Context(root) as ctx:
         observer = make(ctx, "run", "inv", Bus())

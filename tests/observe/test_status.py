@@ -71,7 +71,9 @@ def test_status_screen(project: Path, cli) -> None:
                   "Recent schema changes", "Open incidents"):  # fmt: skip
         assert title in out
     assert out.count("build") >= 2 and "not_null_t_name" in out
-    assert "raw.events" in out and "25 h old" in out and "old result" not in out  # only the latest result is stale
+    assert (
+        "raw.events" in out and "25 h old" in out and "old result" not in out
+    )  # only the latest result is stale
     assert "row_count 4 outside" in out
     assert "label" in out and "added" in out  # the schema change of t
     assert "nightly missed 06:00" in out and "was late" not in out
@@ -82,15 +84,34 @@ def test_status_json(project: Path, cli) -> None:
     res = cli("status", "--project-dir", project, "--json", "--limit", "5")
     assert res.code == 0
     data = json.loads(res.out)
-    assert set(data) == {"generated_at", "invocations", "checks", "stale", "anomalies", "schema_changes", "rejected", "incidents"}
+    assert set(data) == {
+        "generated_at",
+        "invocations",
+        "checks",
+        "stale",
+        "anomalies",
+        "schema_changes",
+        "rejected",
+        "incidents",
+    }
     assert [i["command"] for i in data["invocations"]] == ["build", "build"]
     assert data["invocations"][0]["nodes"] == {"success": 1, "warn": 1}
-    assert {c["name"] for c in data["checks"]} == {"not_null_t_name"}  # schema_change and anomalies have their sections
+    assert {c["name"] for c in data["checks"]} == {
+        "not_null_t_name"
+    }  # schema_change and anomalies have their sections
     assert [r["unique_id"] for r in data["stale"]] == ["source.t.raw.events"]
     assert [a["check_type"] for a in data["anomalies"]] == ["anomaly_row_count"]
-    assert [(c["unique_id"], c["change"], c["column_name"]) for c in data["schema_changes"]] == [("model.t.t", "added", "label")]
-    subjects = [i["subject"] for i in data["incidents"]]  # (alerting may have opened schema-change incidents too)
-    assert "nightly" in subjects and "old" not in subjects and all(i["status"] == "open" for i in data["incidents"])
+    assert [(c["unique_id"], c["change"], c["column_name"]) for c in data["schema_changes"]] == [
+        ("model.t.t", "added", "label")
+    ]
+    subjects = [
+        i["subject"] for i in data["incidents"]
+    ]  # (alerting may have opened schema-change incidents too)
+    assert (
+        "nightly" in subjects
+        and "old" not in subjects
+        and all(i["status"] == "open" for i in data["incidents"])
+    )
 
 
 def test_status_of_an_empty_project(make_project, cli) -> None:
@@ -105,7 +126,11 @@ def test_status_of_an_empty_project(make_project, cli) -> None:
 def test_metrics_lists_series_with_sparklines(project: Path, cli) -> None:
     res = cli("metrics", "t", "--project-dir", project)
     assert res.code == 0, res.err
-    lines = {line.split("│")[0].strip() + "/" + line.split("│")[1].strip(): line for line in res.out.splitlines() if "│" in line}
+    lines = {
+        line.split("│")[0].strip() + "/" + line.split("│")[1].strip(): line
+        for line in res.out.splitlines()
+        if "│" in line
+    }
     row = lines["row_count/"]
     assert " 4 " in row and "▁█" in row  # 3 then 4 rows
     assert "null_rate/name" in lines and "distinct_count/id" in lines
@@ -115,20 +140,43 @@ def test_metrics_one_series(project: Path, cli) -> None:
     res = cli("metrics", "t", "--metric", "row_count", "--project-dir", project)
     assert res.code == 0
     assert "+1 (+33.3%)" in res.out and "▁█" in res.out
-    data = json.loads(cli("metrics", "t", "--metric", "row_count", "--project-dir", project, "--json").out)
+    data = json.loads(
+        cli("metrics", "t", "--metric", "row_count", "--project-dir", project, "--json").out
+    )
     assert data["node"] == "model.t.t" and data["metric"] == "row_count" and data["column"] == ""
-    assert [p["value"] for p in data["points"]] == [3, 4] and [p["change"] for p in data["points"]] == [None, 1]
+    assert [p["value"] for p in data["points"]] == [3, 4] and [
+        p["change"] for p in data["points"]
+    ] == [None, 1]
     assert set(data["points"][0]) == {"recorded_at", "invocation_id", "value", "change"}
-    col = json.loads(cli("metrics", "t", "--metric", "null_rate", "--column", "name", "--project-dir", project, "--json").out)
+    col = json.loads(
+        cli(
+            "metrics",
+            "t",
+            "--metric",
+            "null_rate",
+            "--column",
+            "name",
+            "--project-dir",
+            project,
+            "--json",
+        ).out
+    )
     assert [p["value"] for p in col["points"]] == [pytest.approx(1 / 3), 0.25]
     listed = json.loads(cli("metrics", "src", "--project-dir", project, "--json").out)
     assert listed["node"] == "seed.t.src"
-    assert {(s["metric"], s["column"]) for s in listed["series"]} >= {("row_count", ""), ("null_rate", "id")}
+    assert {(s["metric"], s["column"]) for s in listed["series"]} >= {
+        ("row_count", ""),
+        ("null_rate", "id"),
+    }
 
 
 def test_metrics_errors_and_empty_history(project: Path, make_project, cli) -> None:
     res = cli("metrics", "tt", "--project-dir", project)
-    assert res.code == 2 and "no model, seed, snapshot or source named `tt`" in res.err and "did you mean `t`" in res.err
+    assert (
+        res.code == 2
+        and "no model, seed, snapshot or source named `tt`" in res.err
+        and "did you mean `t`" in res.err
+    )
     res = cli("metrics", "t", "--metric", "row_cnt", "--project-dir", project)
     assert res.code == 2 and "did you mean `row_count`" in res.err
     res = cli("metrics", "t", "--metric", "null_rate", "--project-dir", project)
@@ -151,9 +199,13 @@ def test_sparkline_property(values: list[float | None]) -> None:
     for v, ch in zip(values, line, strict=True):
         assert (ch == " ") == (v is None)
     if real and min(real) != max(real):
-        assert line[values.index(min(real))] == BARS[0] and line[values.index(max(real))] == BARS[-1]
+        assert (
+            line[values.index(min(real))] == BARS[0] and line[values.index(max(real))] == BARS[-1]
+        )
     # bars never go down when the value goes up
-    ranked = sorted((v, BARS.index(ch)) for v, ch in zip(values, line, strict=True) if v is not None)
+    ranked = sorted(
+        (v, BARS.index(ch)) for v, ch in zip(values, line, strict=True) if v is not None
+    )
     assert all(a[1] <= b[1] for a, b in itertools.pairwise(ranked))
 
 

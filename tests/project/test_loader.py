@@ -20,9 +20,7 @@ def test_reads_targets_vars_and_folder_config(make_project) -> None:
             "models/staging/stg_a.sql": "select 1 as id",
             "models/marts/fct_a.sql": "select * from {{ ref('stg_a') }}",
         },
-        project_yml=BASE_PROJECT
-        + "vars:\n  start: '2025-01-01'\n"
-        + "  # comment\n",
+        project_yml=BASE_PROJECT + "vars:\n  start: '2025-01-01'\n" + "  # comment\n",
     )
     config = read_project_config(root)
     assert config.name == "t"
@@ -37,7 +35,9 @@ def test_reads_targets_vars_and_folder_config(make_project) -> None:
 
 def test_project_name_level_in_models_tree_is_accepted(make_project) -> None:
     yml = "name: shop\nmodels:\n  shop:\n    +materialized: table\n    staging:\n      +materialized: view\n"
-    root = make_project({"models/staging/a.sql": "select 1 as x", "models/b.sql": "select 2 as y"}, yml)
+    root = make_project(
+        {"models/staging/a.sql": "select 1 as x", "models/b.sql": "select 2 as y"}, yml
+    )
     nodes = load(root).nodes
     assert nodes["model.shop.a"].materialized == "view"
     assert nodes["model.shop.b"].materialized == "table"
@@ -88,7 +88,9 @@ def test_unknown_target_key_has_line(make_project) -> None:
 
 
 def test_unknown_model_folder_in_config(make_project) -> None:
-    root = make_project({"models/staging/a.sql": "select 1"}, BASE_PROJECT.replace("  staging:", "  stagin:"))
+    root = make_project(
+        {"models/staging/a.sql": "select 1"}, BASE_PROJECT.replace("  staging:", "  stagin:")
+    )
     with pytest.raises(UnknownKeyError, match="did you mean `staging`"):
         load(root)
 
@@ -114,16 +116,22 @@ def test_bad_yaml_names_file_line_and_column(make_project) -> None:
 
 
 def test_duplicate_yaml_key(make_project) -> None:
-    root = make_project({"models/a.sql": "select 1", "models/a.yml": "version: 2\nmodels: []\nmodels: []\n"})
+    root = make_project(
+        {"models/a.sql": "select 1", "models/a.yml": "version: 2\nmodels: []\nmodels: []\n"}
+    )
     with pytest.raises(YamlError, match="duplicate key `models`"):
         load(root)
 
 
 def test_properties_for_missing_model(make_project) -> None:
     # a warning, as in dbt: a stale properties entry does not stop the project
-    root = make_project({"models/orders.sql": "select 1", "models/p.yml": "version: 2\nmodels:\n  - name: order\n"})
+    root = make_project(
+        {"models/orders.sql": "select 1", "models/p.yml": "version: 2\nmodels:\n  - name: order\n"}
+    )
     manifest = load(root)
-    assert any("did you mean `orders`" in w and "models/p.yml:3" in w for w in manifest.warnings), manifest.warnings
+    assert any("did you mean `orders`" in w and "models/p.yml:3" in w for w in manifest.warnings), (
+        manifest.warnings
+    )
 
 
 def test_duplicate_model_names_across_folders(make_project) -> None:
@@ -162,13 +170,18 @@ def test_sources_yml_with_files_and_tests(make_project) -> None:
     assert orders.freshness["warn_after"]["count"] == 1
     assert not nodes["source.t.shop.customers"].is_executable
     tests = [n for n in nodes.values() if n.resource_type == "test"]
-    assert {t.name for t in tests} == {"source_unique_shop_orders_id", "source_not_null_shop_orders_id"}
+    assert {t.name for t in tests} == {
+        "source_unique_shop_orders_id",
+        "source_not_null_shop_orders_id",
+    }
     assert all(t.depends_on == ["source.t.shop.orders"] for t in tests)
 
 
 def test_unknown_file_format(make_project) -> None:
     root = make_project(
-        {"sources.yml": "version: 2\nsources:\n  - name: s\n    tables:\n      - name: t\n        files: {path: a.x, format: parket}\n"}
+        {
+            "sources.yml": "version: 2\nsources:\n  - name: s\n    tables:\n      - name: t\n        files: {path: a.x, format: parket}\n"
+        }
     )
     with pytest.raises(ConfigError, match="did you mean `parquet`"):
         load(root)
@@ -194,7 +207,9 @@ def test_test_forms_dbt_old_and_new(make_project) -> None:
             """,
         }
     )
-    tests = sorted((n for n in load(root).nodes.values() if n.resource_type == "test"), key=lambda n: n.name)
+    tests = sorted(
+        (n for n in load(root).nodes.values() if n.resource_type == "test"), key=lambda n: n.name
+    )
     assert [t.test.kwargs for t in tests] == [{"values": ["x"]}, {"values": ["x", "y"]}]
     assert tests[0].config["where"] == "id > 0"
     assert tests[0].config["error_if"] == ">5"
@@ -203,7 +218,10 @@ def test_test_forms_dbt_old_and_new(make_project) -> None:
 
 def test_unknown_check_type(make_project) -> None:
     root = make_project(
-        {"models/a.sql": "select 1 as id", "models/a.yml": "version: 2\nmodels:\n  - name: a\n    columns:\n      - name: id\n        data_tests: [uniqe]\n"}
+        {
+            "models/a.sql": "select 1 as id",
+            "models/a.yml": "version: 2\nmodels:\n  - name: a\n    columns:\n      - name: id\n        data_tests: [uniqe]\n",
+        }
     )
     with pytest.raises(ConfigError) as exc:
         load(root)
@@ -214,7 +232,10 @@ def test_unknown_check_type(make_project) -> None:
 
 def test_missing_check_argument(make_project) -> None:
     root = make_project(
-        {"models/a.sql": "select 1 as id", "models/a.yml": "version: 2\nmodels:\n  - name: a\n    columns:\n      - name: id\n        data_tests: [relationships]\n"}
+        {
+            "models/a.sql": "select 1 as id",
+            "models/a.yml": "version: 2\nmodels:\n  - name: a\n    columns:\n      - name: id\n        data_tests: [relationships]\n",
+        }
     )
     with pytest.raises(ConfigError, match="needs `to`, `field`"):
         load(root)
@@ -245,7 +266,9 @@ def test_dbt_project_yml_is_a_project(tmp_path: Path) -> None:
 
 
 def test_reader_collects_file_hashes(make_project) -> None:
-    root = make_project({"models/a.sql": "select 1", "macros/m.sql": "{% macro m() %}1{% endmacro %}"})
+    root = make_project(
+        {"models/a.sql": "select 1", "macros/m.sql": "{% macro m() %}1{% endmacro %}"}
+    )
     config = read_project_config(root)
     project = ProjectReader(config, config.targets["dev"]).read()
     assert set(project.files) == {"models/a.sql", "macros/m.sql"}

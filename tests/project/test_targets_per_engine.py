@@ -65,7 +65,9 @@ def test_postgres_target_reads_every_field(tmp_path: Path) -> None:
 
 
 def test_postgres_defaults_schema_public_no_duckdb_path(tmp_path: Path) -> None:
-    target = read_project_config(pg_project(tmp_path, "    engine: postgres\n    dbname: shop\n")).targets["pg"]
+    target = read_project_config(
+        pg_project(tmp_path, "    engine: postgres\n    dbname: shop\n")
+    ).targets["pg"]
     assert target.schema == "public"
     assert target.path is None
     assert target.database == "shop"  # `dbname` is an alias of `database`
@@ -74,7 +76,9 @@ def test_postgres_defaults_schema_public_no_duckdb_path(tmp_path: Path) -> None:
 
 
 def test_type_is_an_alias_of_engine(tmp_path: Path) -> None:
-    target = read_project_config(pg_project(tmp_path, "    type: postgres\n    host: db\n")).targets["pg"]
+    target = read_project_config(
+        pg_project(tmp_path, "    type: postgres\n    host: db\n")
+    ).targets["pg"]
     assert (target.engine, target.host, target.schema) == ("postgres", "db", "public")
 
 
@@ -89,13 +93,17 @@ def test_unknown_key_suggests_and_names_engine(tmp_path: Path) -> None:
 
 
 def test_duckdb_key_on_postgres_target_is_refused(tmp_path: Path) -> None:
-    message = read_error(pg_project(tmp_path, "    engine: postgres\n    path: x.duckdb\n"), UnknownKeyError)
+    message = read_error(
+        pg_project(tmp_path, "    engine: postgres\n    path: x.duckdb\n"), UnknownKeyError
+    )
     assert "unknown key `path` in target `pg` (engine postgres)" in message
     assert "duckdb" in message.split("(engine postgres)", 1)[1]
 
 
 def test_postgres_key_on_duckdb_target_is_refused(tmp_path: Path) -> None:
-    message = read_error(pg_project(tmp_path, "    engine: duckdb\n    host: db\n"), UnknownKeyError)
+    message = read_error(
+        pg_project(tmp_path, "    engine: duckdb\n    host: db\n"), UnknownKeyError
+    )
     assert "unknown key `host` in target `pg` (engine duckdb)" in message
     assert "postgres" in message.split("(engine duckdb)", 1)[1]
 
@@ -104,7 +112,9 @@ def test_unknown_engine_is_read_with_every_known_key(tmp_path: Path) -> None:
     root = pg_project(tmp_path, "    engine: postgress\n    host: db\n    path: x.duckdb\n")
     target = read_project_config(root).targets["pg"]
     assert (target.engine, target.host, target.path) == ("postgress", "db", "x.duckdb")
-    message = read_error(pg_project(tmp_path, "    engine: postgress\n    hots: db\n"), UnknownKeyError)
+    message = read_error(
+        pg_project(tmp_path, "    engine: postgress\n    hots: db\n"), UnknownKeyError
+    )
     assert "(engine postgress)" in message and "did you mean `host`?" in message
 
 
@@ -116,12 +126,16 @@ def test_literal_password_is_refused(tmp_path: Path, key: str) -> None:
 
 
 def test_password_in_settings_is_refused(tmp_path: Path) -> None:
-    message = read_error(pg_project(tmp_path, "    engine: postgres\n    settings: {password: hunter2}\n"))
+    message = read_error(
+        pg_project(tmp_path, "    engine: postgres\n    settings: {password: hunter2}\n")
+    )
     assert "password_env" in message and "hunter2" not in message
 
 
 def test_password_env_must_name_a_variable(tmp_path: Path) -> None:
-    message = read_error(pg_project(tmp_path, "    engine: postgres\n    password_env: 's3cr3t!pw'\n"))
+    message = read_error(
+        pg_project(tmp_path, "    engine: postgres\n    password_env: 's3cr3t!pw'\n")
+    )
     assert "environment variable" in message and "s3cr3t!pw" not in message
 
 
@@ -133,7 +147,9 @@ def test_state_must_be_sqlite_or_warehouse(tmp_path: Path) -> None:
 def test_state_warehouse_needs_a_server_engine(tmp_path: Path) -> None:
     message = read_error(pg_project(tmp_path, "    engine: duckdb\n    state: warehouse\n"))
     assert "needs a server engine" in message
-    target = read_project_config(pg_project(tmp_path, "    engine: duckdb\n    state: sqlite\n")).targets["pg"]
+    target = read_project_config(
+        pg_project(tmp_path, "    engine: duckdb\n    state: sqlite\n")
+    ).targets["pg"]
     assert (target.engine, target.state) == ("duckdb", "sqlite")
 
 
@@ -144,7 +160,9 @@ def test_port_is_an_integer_in_range(tmp_path: Path, port: str) -> None:
 
 
 def test_database_and_dbname_together_are_refused(tmp_path: Path) -> None:
-    message = read_error(pg_project(tmp_path, "    engine: postgres\n    database: a\n    dbname: b\n"))
+    message = read_error(
+        pg_project(tmp_path, "    engine: postgres\n    database: a\n    dbname: b\n")
+    )
     assert "`dbname` is another name for `database`" in message
 
 
@@ -159,9 +177,15 @@ def test_duckdb_targets_read_as_before(tmp_path: Path) -> None:
         "    memory_limit: 1GB\n    extensions: [json]\n  bare: {}\n"
     )
     targets = read_project_config(project(tmp_path, {"headwater.yml": yml})).targets
-    assert targets["dev"] == Target(name="dev", path="w.duckdb", threads=2, memory_limit="1GB", extensions=["json"])
+    assert targets["dev"] == Target(
+        name="dev", path="w.duckdb", threads=2, memory_limit="1GB", extensions=["json"]
+    )
     assert targets["bare"] == Target(name="bare", path=".headwater/warehouse.duckdb")
-    assert (targets["bare"].schema, targets["bare"].state, targets["bare"].host) == ("main", "sqlite", None)
+    assert (targets["bare"].schema, targets["bare"].state, targets["bare"].host) == (
+        "main",
+        "sqlite",
+        None,
+    )
     assert TARGET_KEYS == TARGET_KEYS_BY_ENGINE["duckdb"] == target_keys("duckdb")
     assert "host" not in target_keys("duckdb") and "path" not in target_keys("postgres")
     assert target_keys("nope") >= target_keys("duckdb") | target_keys("postgres")
@@ -204,13 +228,17 @@ shop:
 """
 
 
-def dbt_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, literal_key: str = "password") -> Path:
+def dbt_project(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, literal_key: str = "password"
+) -> Path:
     monkeypatch.delenv("DBT_PROFILES_DIR", raising=False)
     profile = PROFILE.format(literal_key=literal_key)
     return project(tmp_path, {"dbt_project.yml": DBT_PROJECT, "profiles.yml": profile})
 
 
-def test_profiles_postgres_output_becomes_a_postgres_target(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_profiles_postgres_output_becomes_a_postgres_target(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("SHOP_PG_PW", "pw-from-env")
     root = dbt_project(tmp_path, monkeypatch)
     config = read_project_config(root)
@@ -231,13 +259,20 @@ def test_profiles_literal_password_is_a_secret_in_settings(
     monkeypatch.setenv("SHOP_PG_PW", "x")
     root = dbt_project(tmp_path, monkeypatch, key)
     target = read_project_config(root).targets["literal"]
-    assert (target.engine, target.schema, target.threads, target.port) == ("postgres", "public", 1, None)
+    assert (target.engine, target.schema, target.threads, target.port) == (
+        "postgres",
+        "public",
+        1,
+        None,
+    )
     assert target.password_env is None
     assert target.settings == {"password": "not-in-env"}
     assert secrets.mask("connecting with not-in-env") == "connecting with ***"
 
 
-def test_profiles_env_var_default_used_is_a_literal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_profiles_env_var_default_used_is_a_literal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("SHOP_PG_PW", raising=False)
     profile = PROFILE.format(literal_key="password").replace(
         "env_var('SHOP_PG_PW')", "env_var('SHOP_PG_PW', 'fallback-pw')"
@@ -249,7 +284,9 @@ def test_profiles_env_var_default_used_is_a_literal(tmp_path: Path, monkeypatch:
     assert target.settings == {"password": "fallback-pw"}
 
 
-def test_profiles_other_types_keep_their_keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_profiles_other_types_keep_their_keys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("SHOP_PG_PW", "x")
     root = dbt_project(tmp_path, monkeypatch)
     target = read_project_config(root).targets["other"]

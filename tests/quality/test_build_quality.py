@@ -37,8 +37,12 @@ def _checks(result) -> dict[str, object]:
     return {c.name: c for r in result.results for c in r.checks}
 
 
-def _project(make_project: Callable[..., Path], props: str, extra: dict[str, str] | None = None) -> Path:
-    return make_project({"models/marts/orders.sql": ORDERS, "models/marts/props.yml": props, **(extra or {})})
+def _project(
+    make_project: Callable[..., Path], props: str, extra: dict[str, str] | None = None
+) -> Path:
+    return make_project(
+        {"models/marts/orders.sql": ORDERS, "models/marts/props.yml": props, **(extra or {})}
+    )
 
 
 def test_dbt_utils_tests(make_project: Callable[..., Path]) -> None:
@@ -113,7 +117,9 @@ def test_dbt_utils_failures(make_project: Callable[..., Path]) -> None:
         (">1%", ">9.5%", "fail"),
     ],
 )
-def test_percentage_thresholds(make_project: Callable[..., Path], warn_if: str, error_if: str, expected: str) -> None:
+def test_percentage_thresholds(
+    make_project: Callable[..., Path], warn_if: str, error_if: str, expected: str
+) -> None:
     root = _project(
         make_project,
         f"""
@@ -180,7 +186,9 @@ def test_bad_threshold_is_a_config_error(make_project: Callable[..., Path], cli)
     )
     out = cli("build", "--project-dir", root)
     assert out.code == 2
-    assert "models/marts/props.yml:7" in out.err and "cannot read threshold `more than 5`" in out.err
+    assert (
+        "models/marts/props.yml:7" in out.err and "cannot read threshold `more than 5`" in out.err
+    )
     assert "`>1%`" in out.err
 
 
@@ -225,14 +233,17 @@ models:
 
 
 def test_contract_blocks_publication_with_a_column_diff(make_project: Callable[..., Path]) -> None:
-    root = _project(make_project, CONTRACT.replace("type: primary_key", "type: check\n        expression: 'true'"))
+    root = _project(
+        make_project,
+        CONTRACT.replace("type: primary_key", "type: check\n        expression: 'true'"),
+    )
     assert _build(root).exit_code == 0  # matches: published
     assert query(root, "select count(*) from main.orders") == [(10,)]
 
     (root / "models/marts/props.yml").write_text(
-        CONTRACT.replace("{name: ordered_on, data_type: date}", "{name: shipped_on, data_type: date}").replace(
-            "numeric(2,1)", "double"
-        ),
+        CONTRACT.replace(
+            "{name: ordered_on, data_type: date}", "{name: shipped_on, data_type: date}"
+        ).replace("numeric(2,1)", "double"),
         encoding="utf-8",
     )
     result = _build(root)
@@ -286,16 +297,24 @@ def test_quarantine_splits_rows_exactly(make_project: Callable[..., Path]) -> No
     node = result.results[0]
     assert node.status == "warn" and node.rows == 6
     good = query(root, "select id from main.orders order by id")
-    bad = query(root, "select id, _hw_failed_checks, _hw_reasons, _hw_invocation_id from main.orders__quarantine order by id")
+    bad = query(
+        root,
+        "select id, _hw_failed_checks, _hw_reasons, _hw_invocation_id from main.orders__quarantine order by id",
+    )
     assert sorted(r[0] for r in good) == [1, 2, 6, 7, 8, 9]
     assert [r[0] for r in bad] == [3, 4, 4, 5]
     assert len(good) + len(bad) == 10
     by_id = {r[0]: r for r in bad}
-    assert by_id[3][1] == "not_null_orders_customer_id" and "`customer_id` failed not_null" in by_id[3][2]
+    assert (
+        by_id[3][1] == "not_null_orders_customer_id"
+        and "`customer_id` failed not_null" in by_id[3][2]
+    )
     assert by_id[5][1].startswith("accepted_range_orders_amount")
     assert {r[3] for r in bad} == {result.invocation_id}
     checks = _checks(result)
-    assert checks["unique_orders_id"].quarantined == 2 and checks["unique_orders_id"].status == "warn"
+    assert (
+        checks["unique_orders_id"].quarantined == 2 and checks["unique_orders_id"].status == "warn"
+    )
     assert "2 rows quarantined in main.orders__quarantine" in checks["unique_orders_id"].message
 
 
@@ -305,13 +324,17 @@ def test_quarantine_over_the_limit_publishes_nothing(make_project: Callable[...,
     node = result.results[0]
     assert result.exit_code == 1 and node.status == "error"
     assert "4 rows of `orders` failed checks, more than max_quarantined (3)" in node.message
-    assert not query(root, "select * from information_schema.tables where table_name like 'orders%'")
+    assert not query(
+        root, "select * from information_schema.tables where table_name like 'orders%'"
+    )
 
 
 def test_quarantine_needs_a_table(make_project: Callable[..., Path]) -> None:
     root = _project(
         make_project,
-        QUARANTINE.replace("MAX", "10").replace("config: {max_quarantined: 10}", "config: {max_quarantined: 10, materialized: view}"),
+        QUARANTINE.replace("MAX", "10").replace(
+            "config: {max_quarantined: 10}", "config: {max_quarantined: 10, materialized: view}"
+        ),
     )
     node = _build(root).results[0]
     assert node.status == "error" and "needs a table" in node.message
@@ -320,10 +343,15 @@ def test_quarantine_needs_a_table(make_project: Callable[..., Path]) -> None:
 def _fingerprint(root: Path) -> dict[str, tuple]:
     """Every relation outside the audit schema, with its row count and content hash."""
     out = {}
-    for schema, name, kind in query(root, "select table_schema, table_name, table_type from information_schema.tables"):
+    for schema, name, kind in query(
+        root, "select table_schema, table_name, table_type from information_schema.tables"
+    ):
         if schema.endswith("_dbt_test__audit"):
             continue
-        out[f"{schema}.{name}"] = (kind, *query(root, f'select count(*), sum(hash(t)) from "{schema}"."{name}" t')[0])
+        out[f"{schema}.{name}"] = (
+            kind,
+            *query(root, f'select count(*), sum(hash(t)) from "{schema}"."{name}" t')[0],
+        )
     return out
 
 
@@ -355,4 +383,6 @@ def test_test_writes_nothing_but_store_failures(make_project: Callable[..., Path
     res = cli("test", "--project-dir", root)
     assert res.code == 0, res.out
     assert _fingerprint(root) == before
-    assert query(root, "select value_field from main_dbt_test__audit.accepted_values_m_v__a") == [("b",)]
+    assert query(root, "select value_field from main_dbt_test__audit.accepted_values_m_v__a") == [
+        ("b",)
+    ]

@@ -53,7 +53,9 @@ def test_each_generic_check_counts_like_dbt(engine) -> None:
             check("unique", "child", "id"),
             check("not_null", "child", "id"),
             check("accepted_values", "child", "s", values=["a", "b"]),
-            check("relationships", "child", "pid", to={"__relation__": "model.t.parent"}, field="id"),
+            check(
+                "relationships", "child", "pid", to={"__relation__": "model.t.parent"}, field="id"
+            ),
         ],
     )
     assert results["unique:id"].failures == 1  # one duplicated value (2)
@@ -80,7 +82,9 @@ def test_passing_checks_run_in_one_scan(engine) -> None:
 
 
 def test_where_config_filters_rows(engine) -> None:
-    engine.execute("create table t as select * from (values (1, true), (1, false), (null, false)) v(id, keep)")
+    engine.execute(
+        "create table t as select * from (values (1, true), (1, false), (null, false)) v(id, keep)"
+    )
     results = run(engine, [model("t")], [
         check("unique", "t", "id", config={"where": "keep"}),
         check("not_null", "t", "id", config={"where": "keep"}),
@@ -91,7 +95,9 @@ def test_where_config_filters_rows(engine) -> None:
 
 def test_broken_check_is_an_error_not_a_pass(engine) -> None:
     engine.execute("create table t as select 1 as id")
-    results = run(engine, [model("t")], [check("not_null", "t", "nope"), check("unique", "t", "id")])
+    results = run(
+        engine, [model("t")], [check("not_null", "t", "nope"), check("unique", "t", "id")]
+    )
     assert results["not_null:nope"].status == "error"
     assert "nope" in results["not_null:nope"].message
     assert results["unique:id"].status == "pass"  # its neighbour in the scan still gets a verdict
@@ -111,13 +117,17 @@ def test_severity_and_thresholds() -> None:
 values = st.lists(st.one_of(st.none(), st.integers(min_value=-5, max_value=5)), max_size=40)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(values)
 def test_scan_and_exact_counts_agree_with_python(engine, data) -> None:
     # the table is recreated for every example, so sharing the engine between examples is safe
     engine.execute("create or replace table h (v integer)")
     if data:
-        engine.execute("insert into h values " + ", ".join("(NULL)" if v is None else f"({v})" for v in data))
+        engine.execute(
+            "insert into h values " + ", ".join("(NULL)" if v is None else f"({v})" for v in data)
+        )
     results = run(engine, [model("h")], [
         check("unique", "h", "v"), check("not_null", "h", "v"),
         check("accepted_values", "h", "v", values=[0, 1, 2]),

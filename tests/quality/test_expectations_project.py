@@ -11,7 +11,9 @@ import headwater
 from headwater.context import Context
 from tests.conftest import query
 
-ORDERS_CSV = "id,status,amount,email\n1,paid,5.5,a@x.io\n2,paid,7,b@x.io\n3,lost,-1,broken\n4,paid,,c@x.io\n"
+ORDERS_CSV = (
+    "id,status,amount,email\n1,paid,5.5,a@x.io\n2,paid,7,b@x.io\n3,lost,-1,broken\n4,paid,,c@x.io\n"
+)
 
 SOURCES = """\
 version: 2
@@ -96,7 +98,10 @@ def test_quarantine_by_expectation_publishes_the_rest(make_project: Callable[...
 
 
 def test_bad_expectation_in_yaml_is_a_config_error(make_project: Callable[..., Path], cli) -> None:
-    root = _project(make_project, PROPS.replace("expect_column_values_to_be_unique", "expect_column_values_to_be_uniq"))
+    root = _project(
+        make_project,
+        PROPS.replace("expect_column_values_to_be_unique", "expect_column_values_to_be_uniq"),
+    )
     out = cli("build", "--project-dir", root)
     assert out.code == 2
     assert "models/marts/props.yml:10" in out.err
@@ -113,8 +118,11 @@ def test_validate_cli_on_files_with_a_gx_suite(tmp_path: Path, cli) -> None:
                 "name": "orders_suite",
                 "expectations": [
                     {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "amount"}},
-                    {"type": "expect_column_values_to_be_between", "kwargs": {"column": "amount", "min_value": 0},
-                     "severity": "warning"},
+                    {
+                        "type": "expect_column_values_to_be_between",
+                        "kwargs": {"column": "amount", "min_value": 0},
+                        "severity": "warning",
+                    },
                     {"type": "expect_table_row_count_to_equal", "kwargs": {"value": 4}},
                 ],
             }
@@ -133,7 +141,9 @@ def test_validate_cli_on_files_with_a_gx_suite(tmp_path: Path, cli) -> None:
     assert between["success"] is False and between["result"]["unexpected_count"] == 1
     assert between["result"]["missing_count"] == 1
 
-    suite.write_text('{"name": "s", "expectations": [{"type": "expect_table_row_count_to_equal", "kwargs": {"value": 4}}]}')
+    suite.write_text(
+        '{"name": "s", "expectations": [{"type": "expect_table_row_count_to_equal", "kwargs": {"value": 4}}]}'
+    )
     assert cli("validate", data, "--suite", suite).code == 0
     assert cli("validate", tmp_path / "missing.csv", "--suite", suite).code == 2
 
@@ -154,5 +164,7 @@ def test_validate_cli_on_a_warehouse_table(make_project: Callable[..., Path], cl
 def test_python_validate_on_a_path(tmp_path: Path) -> None:
     data = tmp_path / "orders.csv"
     data.write_text(ORDERS_CSV, encoding="utf-8")
-    result = headwater.validate(str(data), [{"type": "expect_column_values_to_be_unique", "kwargs": {"column": "id"}}])
+    result = headwater.validate(
+        str(data), [{"type": "expect_column_values_to_be_unique", "kwargs": {"column": "id"}}]
+    )
     assert result["success"] is True and result["results"][0]["result"]["element_count"] == 4

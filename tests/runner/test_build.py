@@ -75,14 +75,19 @@ def test_build_creates_everything_and_records_state(project: Path) -> None:
     }  # fmt: skip
     rows = {r.name: r.rows for r in result.results}
     assert rows["raw.events"] == 3 and rows["fct_events"] == 3
-    assert query(project, "select label, total from main.agg order by 1") == [("Alpha", 40), ("Beta", 20)]
+    assert query(project, "select label, total from main.agg order by 1") == [
+        ("Alpha", 40),
+        ("Beta", 20),
+    ]
     assert {c.status for c in result.checks} == {"pass"} and len(result.checks) == 5
     with Context(project) as ctx:
         runs = ctx.state.node_runs(result.invocation_id)
         assert {r["name"] for r in runs} == set(statuses(result))
         assert ctx.state.invocations(1)[0]["status"] == "success"
         assert len(ctx.state.check_results(result.invocation_id)) == 5
-    assert (project / ".headwater" / "logs" / "headwater.log").read_text().count(result.invocation_id[:8]) >= 6
+    assert (project / ".headwater" / "logs" / "headwater.log").read_text().count(
+        result.invocation_id[:8]
+    ) >= 6
 
 
 def test_failed_error_check_keeps_previous_table_and_skips_downstream(project: Path) -> None:
@@ -133,7 +138,9 @@ def test_warn_severity_publishes(project: Path) -> None:
 
 
 def test_sql_error_fails_node_and_skips_children(project: Path) -> None:
-    write_files(project, {"models/marts/fct_events.sql": "select nope from {{ ref('stg_events') }}"})
+    write_files(
+        project, {"models/marts/fct_events.sql": "select nope from {{ ref('stg_events') }}"}
+    )
     result = build(project, "run")
     assert result.exit_code == 1
     s = statuses(result)
@@ -154,14 +161,25 @@ def test_fail_fast_stops_scheduling(project: Path) -> None:
     write_files(project, {"models/staging/stg_events.sql": "select nope"})
     result = build(project, "run", fail_fast=True, threads=1)
     assert result.exit_code == 1
-    assert any("fail-fast" in r.message or "upstream" in r.message for r in result.results if r.status == "skipped")
+    assert any(
+        "fail-fast" in r.message or "upstream" in r.message
+        for r in result.results
+        if r.status == "skipped"
+    )
 
 
 def test_materialization_change_replaces_relation_kind(project: Path) -> None:
     assert build(project, "run").exit_code == 0
-    write_files(project, {"models/staging/stg_events.sql": "{{ config(materialized='table') }}select 1 as id, 'a' as kind, 5 as amount"})
+    write_files(
+        project,
+        {
+            "models/staging/stg_events.sql": "{{ config(materialized='table') }}select 1 as id, 'a' as kind, 5 as amount"
+        },
+    )
     assert build(project, "run").exit_code == 0
-    assert query(project, "select table_type from information_schema.tables where table_name = 'stg_events'") == [("BASE TABLE",)]
+    assert query(
+        project, "select table_type from information_schema.tables where table_name = 'stg_events'"
+    ) == [("BASE TABLE",)]
 
 
 def test_killed_build_leaves_published_tables_and_rerun_completes(project: Path) -> None:
@@ -182,7 +200,9 @@ def test_killed_build_leaves_published_tables_and_rerun_completes(project: Path)
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
     )  # fmt: skip
     deadline = time.monotonic() + 60
-    while log.read_text().count("success stg_events") == seen:  # wait until the slow node is running
+    while (
+        log.read_text().count("success stg_events") == seen
+    ):  # wait until the slow node is running
         assert proc.poll() is None, "build ended before it could be killed"
         assert time.monotonic() < deadline, "build did not reach fct_events"
         time.sleep(0.05)
@@ -201,9 +221,7 @@ def test_killed_build_leaves_published_tables_and_rerun_completes(project: Path)
 
 def test_locked_warehouse_gives_clear_error(project: Path) -> None:
     assert build(project, "run").exit_code == 0
-    code = (
-        "import duckdb, sys; c = duckdb.connect(sys.argv[1]); print('ready', flush=True); sys.stdin.read()"
-    )
+    code = "import duckdb, sys; c = duckdb.connect(sys.argv[1]); print('ready', flush=True); sys.stdin.read()"
     holder = subprocess.Popen(
         [sys.executable, "-c", code, str(project / ".headwater" / "warehouse.duckdb")],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,

@@ -41,7 +41,9 @@ def _start(root: Path, trace: Path) -> subprocess.Popen[str]:
     )  # fmt: skip
 
 
-def _wait_for(predicate: Callable[[], bool], proc: subprocess.Popen[str], what: str, timeout: float = 60) -> None:
+def _wait_for(
+    predicate: Callable[[], bool], proc: subprocess.Popen[str], what: str, timeout: float = 60
+) -> None:
     """Poll an observable event (not a fixed sleep): the build got to the point to interrupt."""
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -53,7 +55,11 @@ def _wait_for(predicate: Callable[[], bool], proc: subprocess.Popen[str], what: 
 def _running_statements(trace: Path, needle: str) -> int:
     if not trace.exists():
         return 0
-    return sum(needle in json.loads(line) for line in trace.read_text(encoding="utf-8").splitlines() if line.strip())
+    return sum(
+        needle in json.loads(line)
+        for line in trace.read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    )
 
 
 def _invocations(root: Path) -> list[tuple[str, str]]:
@@ -65,31 +71,45 @@ def _invocations(root: Path) -> list[tuple[str, str]]:
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-def test_sigterm_rolls_back_and_records_interrupted(make_project: Callable[..., Path], cli, threads: int) -> None:
+def test_sigterm_rolls_back_and_records_interrupted(
+    make_project: Callable[..., Path], cli, threads: int
+) -> None:
     root = _project(make_project, threads)
     assert cli("build", "--project-dir", root).code == 0
     for name in ("slow_a", "slow_b"):
         (root / "models" / f"{name}.sql").write_text(SLOW, encoding="utf-8")
     trace = root / "trace.jsonl"
     proc = _start(root, trace)
-    _wait_for(lambda: _running_statements(trace, "range(0, 400000000)") >= min(threads, 2), proc, "the slow models started")
+    _wait_for(
+        lambda: _running_statements(trace, "range(0, 400000000)") >= min(threads, 2),
+        proc,
+        "the slow models started",
+    )
     started = time.monotonic()
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=60)
     assert time.monotonic() - started < 8, "the statements in flight were not aborted"
     assert proc.returncode == 128 + signal.SIGTERM, out + err
     assert "interrupted (SIGTERM)" in err and "Traceback" not in err
-    assert query(root, "select version from main.slow_a union all select version from main.slow_b") == [(1,), (1,)]
+    assert query(
+        root, "select version from main.slow_a union all select version from main.slow_b"
+    ) == [(1,), (1,)]
     assert _invocations(root)[-1] == ("build", "interrupted")
     assert not list((root / ".headwater" / "runs").glob("*.lock"))
 
 
-def test_a_killed_run_is_marked_killed_at_the_next_start(make_project: Callable[..., Path], cli) -> None:
+def test_a_killed_run_is_marked_killed_at_the_next_start(
+    make_project: Callable[..., Path], cli
+) -> None:
     root = _project(make_project, 1)
     (root / "models" / "slow_a.sql").write_text(SLOW, encoding="utf-8")
     trace = root / "trace.jsonl"
     proc = _start(root, trace)
-    _wait_for(lambda: _running_statements(trace, "range(0, 400000000)") >= 1, proc, "the slow model started")
+    _wait_for(
+        lambda: _running_statements(trace, "range(0, 400000000)") >= 1,
+        proc,
+        "the slow model started",
+    )
     proc.kill()
     proc.communicate(timeout=60)
     assert _invocations(root) == [("build", "running")]
@@ -102,7 +122,9 @@ def test_a_killed_run_is_marked_killed_at_the_next_start(make_project: Callable[
     assert [s for _, s in _invocations(root)] == ["killed", "success"]
 
 
-def test_a_running_invocation_of_a_live_process_is_left_alone(make_project: Callable[..., Path]) -> None:
+def test_a_running_invocation_of_a_live_process_is_left_alone(
+    make_project: Callable[..., Path],
+) -> None:
     from headwater.state.store import StateStore
 
     root = _project(make_project, 1)

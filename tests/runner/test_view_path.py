@@ -30,7 +30,9 @@ def run(root: Path, command: str = "run"):
         return getattr(ctx, command)()
 
 
-def traced(root: Path, monkeypatch: pytest.MonkeyPatch, command: str = "run") -> tuple[object, list[str]]:
+def traced(
+    root: Path, monkeypatch: pytest.MonkeyPatch, command: str = "run"
+) -> tuple[object, list[str]]:
     """Run ``command`` with the SQL trace on: (result, the statements it executed)."""
     trace = root / "trace.jsonl"
     trace.unlink(missing_ok=True)
@@ -39,7 +41,9 @@ def traced(root: Path, monkeypatch: pytest.MonkeyPatch, command: str = "run") ->
         result = run(root, command)
     finally:
         monkeypatch.delenv("HEADWATER_SQL_TRACE")
-    return result, [json.loads(line) for line in trace.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return result, [
+        json.loads(line) for line in trace.read_text(encoding="utf-8").splitlines() if line.strip()
+    ]
 
 
 def about(statements: list[str], view: str) -> list[str]:
@@ -56,7 +60,9 @@ def about(statements: list[str], view: str) -> list[str]:
 
 
 @pytest.mark.parametrize("warm", [False, True], ids=["fresh", "warm"])
-def test_a_checkless_view_is_one_statement(make_project, monkeypatch: pytest.MonkeyPatch, warm: bool) -> None:
+def test_a_checkless_view_is_one_statement(
+    make_project, monkeypatch: pytest.MonkeyPatch, warm: bool
+) -> None:
     root = make_project(VIEWS)
     if warm:
         assert run(root).exit_code == 0  # the views exist: the second run replaces them
@@ -71,15 +77,25 @@ def test_a_checkless_view_is_one_statement(make_project, monkeypatch: pytest.Mon
     # per run, not per view: the schema, one catalog read, one read of the views' columns
     assert len(rest) <= 3, rest
     assert sum("duckdb_columns" in s for s in statements) <= 1
-    assert not any(word in s for s in statements for word in ("__hw_staged", "BEGIN", "DROP", "ALTER"))
+    assert not any(
+        word in s for s in statements for word in ("__hw_staged", "BEGIN", "DROP", "ALTER")
+    )
     # their schemas are still recorded (read together at the end of the run)
     with Context(root) as ctx:
-        rows = ctx.state.read("SELECT unique_id, columns FROM relation_schemas WHERE invocation_id = ?", [result.invocation_id])
-    assert {r["unique_id"]: json.loads(r["columns"]) for r in rows}["model.t.c"] == [["id", "INTEGER"], ["name", "VARCHAR"]]
+        rows = ctx.state.read(
+            "SELECT unique_id, columns FROM relation_schemas WHERE invocation_id = ?",
+            [result.invocation_id],
+        )
+    assert {r["unique_id"]: json.loads(r["columns"]) for r in rows}["model.t.c"] == [
+        ["id", "INTEGER"],
+        ["name", "VARCHAR"],
+    ]
     assert len(rows) == 5
 
 
-def test_a_view_with_only_warn_checks_is_not_staged(make_project, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_view_with_only_warn_checks_is_not_staged(
+    make_project, monkeypatch: pytest.MonkeyPatch
+) -> None:
     root = make_project({**VIEWS, "models/staging/props.yml": """
         version: 2
         models:
@@ -96,7 +112,9 @@ def test_a_view_with_only_warn_checks_is_not_staged(make_project, monkeypatch: p
     assert not any("__hw_staged" in s or s.startswith(("BEGIN", "DROP", "ALTER")) for s in own)
 
 
-def test_a_view_with_an_error_check_is_written_audited_published(make_project, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_view_with_an_error_check_is_written_audited_published(
+    make_project, monkeypatch: pytest.MonkeyPatch
+) -> None:
     props = """
         version: 2
         models:
@@ -107,17 +125,25 @@ def test_a_view_with_an_error_check_is_written_audited_published(make_project, m
     """
     root = make_project({**VIEWS, "models/staging/props.yml": props})
     assert run(root, "build").exit_code == 0
-    write_files(root, {"models/staging/c.sql": "select id, null::varchar as name from {{ ref('a') }}"})
+    write_files(
+        root, {"models/staging/c.sql": "select id, null::varchar as name from {{ ref('a') }}"}
+    )
     result, statements = traced(root, monkeypatch, "build")
     by_name = {r.name: r for r in result.results}
     assert by_name["c"].status == "fail" and "the previous version stays" in by_name["c"].message
     assert by_name["d"].status == "skipped"
     assert any('CREATE OR REPLACE VIEW "main"."c__hw_staged"' in s for s in statements)
-    assert not any(CREATE_VIEW.match(s) and CREATE_VIEW.match(s).group(1) == "c" for s in statements)
-    assert query(root, "select id, name from main.c") == [(1, "x")]  # the audited version is still published
+    assert not any(
+        CREATE_VIEW.match(s) and CREATE_VIEW.match(s).group(1) == "c" for s in statements
+    )
+    assert query(root, "select id, name from main.c") == [
+        (1, "x")
+    ]  # the audited version is still published
 
 
-def test_a_bad_view_fails_visibly_and_leaves_the_old_view(make_project, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_bad_view_fails_visibly_and_leaves_the_old_view(
+    make_project, monkeypatch: pytest.MonkeyPatch
+) -> None:
     root = make_project(VIEWS)
     assert run(root).exit_code == 0
     write_files(root, {"models/staging/c.sql": "select id, nope from {{ ref('a') }}"})
@@ -137,14 +163,19 @@ def test_a_view_schema_change_is_reported(make_project) -> None:
     write_files(root, {"models/staging/c.sql": "select id, name, 2 as extra from {{ ref('a') }}"})
     result = run(root)
     by_name = {r.name: r for r in result.results}
-    assert by_name["c"].status == "warn" and "schema changed: +extra INTEGER" in by_name["c"].message
+    assert (
+        by_name["c"].status == "warn" and "schema changed: +extra INTEGER" in by_name["c"].message
+    )
     checks = {c.node: c for c in result.checks if c.check == "schema_change"}
     assert checks["model.t.c"].status == "warn" and checks["model.t.a"].status == "pass"
     assert result.exit_code == 0
     with Context(root) as ctx:
-        changes = ctx.state.read("SELECT column_name FROM schema_changes WHERE unique_id = 'model.t.c'")
+        changes = ctx.state.read(
+            "SELECT column_name FROM schema_changes WHERE unique_id = 'model.t.c'"
+        )
         recorded = ctx.state.read(
-            "SELECT status FROM node_runs WHERE invocation_id = ? AND unique_id = 'model.t.c'", [result.invocation_id]
+            "SELECT status FROM node_runs WHERE invocation_id = ? AND unique_id = 'model.t.c'",
+            [result.invocation_id],
         )
         check_rows = ctx.state.check_results(result.invocation_id)
         durations = ctx.state.read(
@@ -157,9 +188,19 @@ def test_a_view_schema_change_is_reported(make_project) -> None:
 
 
 def test_schema_change_error_on_a_view_still_stops_its_downstream(make_project) -> None:
-    root = make_project({**VIEWS, "models/staging/c.sql": "{{ config(schema_change='error') }}\nselect id, name from {{ ref('a') }}"})
+    root = make_project(
+        {
+            **VIEWS,
+            "models/staging/c.sql": "{{ config(schema_change='error') }}\nselect id, name from {{ ref('a') }}",
+        }
+    )
     assert run(root).exit_code == 0
-    write_files(root, {"models/staging/c.sql": "{{ config(schema_change='error') }}\nselect id from {{ ref('a') }}"})
+    write_files(
+        root,
+        {
+            "models/staging/c.sql": "{{ config(schema_change='error') }}\nselect id from {{ ref('a') }}"
+        },
+    )
     result = run(root)
     assert {r.name: r.status for r in result.results} == {
         "a": "success", "b": "success", "c": "fail", "d": "skipped", "e": "skipped",

@@ -40,13 +40,17 @@ def test_ref_source_var_env_var_this(make_project, monkeypatch) -> None:
 
 
 def test_cli_vars_override_project_vars(make_project) -> None:
-    root = make_project({"models/a.sql": "select {{ var('x') }} as x"}, BASE_PROJECT + "vars:\n  x: 1\n")
+    root = make_project(
+        {"models/a.sql": "select {{ var('x') }} as x"}, BASE_PROJECT + "vars:\n  x: 1\n"
+    )
     assert compile_project(root)["model.t.a"].compiled_sql == "select 1 as x"
     assert compile_project(root, {"x": 7})["model.t.a"].compiled_sql == "select 7 as x"
 
 
 def test_missing_var_and_env_var(make_project) -> None:
-    root = make_project({"models/a.sql": "select {{ var('colour') }}"}, BASE_PROJECT + "vars:\n  color: 1\n")
+    root = make_project(
+        {"models/a.sql": "select {{ var('colour') }}"}, BASE_PROJECT + "vars:\n  color: 1\n"
+    )
     with pytest.raises(CompilationError, match="did you mean `color`"):
         compile_project(root)
     root = make_project({"models/a.sql": "select '{{ env_var('HW_NOPE_X') }}'"}, name="p2")
@@ -68,7 +72,9 @@ def test_macros_are_callable_and_can_call_each_other(make_project) -> None:
 
 
 def test_unknown_ref_names_file_line_and_closest(make_project) -> None:
-    root = make_project({"models/orders.sql": "select 1 as x", "models/b.sql": "select 1\nfrom {{ ref('ordrs') }}"})
+    root = make_project(
+        {"models/orders.sql": "select 1 as x", "models/b.sql": "select 1\nfrom {{ ref('ordrs') }}"}
+    )
     with pytest.raises(NodeNotFoundError) as exc:
         compile_project(root)
     assert exc.value.location.path == "models/b.sql"
@@ -87,7 +93,11 @@ def test_cycle_through_refs(make_project) -> None:
     )
     with pytest.raises(CycleError) as exc:
         compile_project(root)
-    assert "a -> b -> c -> a" in str(exc.value) or "b -> c -> a -> b" in str(exc.value) or "c -> a -> b -> c" in str(exc.value)
+    assert (
+        "a -> b -> c -> a" in str(exc.value)
+        or "b -> c -> a -> b" in str(exc.value)
+        or "c -> a -> b -> c" in str(exc.value)
+    )
 
 
 def test_sql_parse_error_has_model_and_line(make_project) -> None:
@@ -131,7 +141,9 @@ def test_ephemeral_models_are_inlined_as_ctes(make_project) -> None:
 
 
 def test_disabled_models_are_dropped(make_project) -> None:
-    root = make_project({"models/a.sql": "{{ config(enabled=false) }}select 1", "models/b.sql": "select 2"})
+    root = make_project(
+        {"models/a.sql": "{{ config(enabled=false) }}select 1", "models/b.sql": "select 2"}
+    )
     assert set(compile_project(root)) == {"model.t.b"}
 
 
@@ -145,7 +157,9 @@ def test_jinja_syntax_error_line(make_project) -> None:
 
 @settings(max_examples=40, deadline=None)
 @given(
-    st.lists(st.from_regex(r"[a-z][a-z0-9_]{0,10}", fullmatch=True), min_size=1, max_size=6, unique=True),
+    st.lists(
+        st.from_regex(r"[a-z][a-z0-9_]{0,10}", fullmatch=True), min_size=1, max_size=6, unique=True
+    ),
     st.integers(min_value=-1000, max_value=1000),
 )
 def test_rendered_refs_always_compile_to_runnable_sql(tmp_path_factory, names, value) -> None:
@@ -153,9 +167,15 @@ def test_rendered_refs_always_compile_to_runnable_sql(tmp_path_factory, names, v
     root = tmp_path_factory.mktemp("p")
     (root / "models").mkdir()
     (root / "headwater.yml").write_text(BASE_PROJECT)
-    (root / "models" / f"{names[0]}.sql").write_text(f"{{{{ config(materialized='ephemeral') }}}}select {value} as v")
+    (root / "models" / f"{names[0]}.sql").write_text(
+        f"{{{{ config(materialized='ephemeral') }}}}select {value} as v"
+    )
     for prev, name in itertools.pairwise(names):
-        (root / "models" / f"{name}.sql").write_text(f"{{{{ config(materialized='ephemeral') }}}}select v from {{{{ ref('{prev}') }}}}")
-    (root / "models" / "zz_final_model.sql").write_text(f"select v from {{{{ ref('{names[-1]}') }}}}")
+        (root / "models" / f"{name}.sql").write_text(
+            f"{{{{ config(materialized='ephemeral') }}}}select v from {{{{ ref('{prev}') }}}}"
+        )
+    (root / "models" / "zz_final_model.sql").write_text(
+        f"select v from {{{{ ref('{names[-1]}') }}}}"
+    )
     sql = load_manifest(root, None, {}).nodes["model.t.zz_final_model"].compiled_sql
     assert duckdb.sql(sql).fetchall() == [(value,)]

@@ -56,115 +56,675 @@ DUCKDB_SCALARS: list[Case] = [
     ("cast", ("'2020-01-02'", "date"), date(2020, 1, 2), "DATE"),
     ("cast_bool_to_text", ("true",), "true", "VARCHAR"),
     ("concat", (["'x'"],), "x", "VARCHAR"),
-    ("snapshot_string_as_time", ("2020-01-02 03:04:05",), datetime(2020, 1, 2, 3, 4, 5), "TIMESTAMP"),
+    (
+        "snapshot_string_as_time",
+        ("2020-01-02 03:04:05",),
+        datetime(2020, 1, 2, 3, 4, 5),
+        "TIMESTAMP",
+    ),
     ("date", (2020, 2, 29), date(2020, 2, 29), "DATE"),
     ("date", (1999, 12, 31), date(1999, 12, 31), "DATE"),
     ("date_trunc", ("day", "cast('2020-05-14' as date)"), datetime(2020, 5, 14, 0, 0), "TIMESTAMP"),
-    ("date_trunc", ("day", "cast('2020-05-14 13:45:56.789' as timestamp)"), datetime(2020, 5, 14, 0, 0), "TIMESTAMP"),
-    ("date_trunc", ("week", "cast('2020-05-14' as date)"), datetime(2020, 5, 11, 0, 0), "TIMESTAMP"),
-    ("date_trunc", ("week", "cast('2020-05-14 13:45:56.789' as timestamp)"), datetime(2020, 5, 11, 0, 0), "TIMESTAMP"),
-    ("date_trunc", ("month", "cast('2020-05-14' as date)"), datetime(2020, 5, 1, 0, 0), "TIMESTAMP"),
-    ("date_trunc", ("month", "cast('2020-05-14 13:45:56.789' as timestamp)"), datetime(2020, 5, 1, 0, 0), "TIMESTAMP"),
-    ("date_trunc", ("quarter", "cast('2020-05-14' as date)"), datetime(2020, 4, 1, 0, 0), "TIMESTAMP"),
-    ("date_trunc", ("quarter", "cast('2020-05-14 13:45:56.789' as timestamp)"), datetime(2020, 4, 1, 0, 0), "TIMESTAMP"),
+    (
+        "date_trunc",
+        ("day", "cast('2020-05-14 13:45:56.789' as timestamp)"),
+        datetime(2020, 5, 14, 0, 0),
+        "TIMESTAMP",
+    ),
+    (
+        "date_trunc",
+        ("week", "cast('2020-05-14' as date)"),
+        datetime(2020, 5, 11, 0, 0),
+        "TIMESTAMP",
+    ),
+    (
+        "date_trunc",
+        ("week", "cast('2020-05-14 13:45:56.789' as timestamp)"),
+        datetime(2020, 5, 11, 0, 0),
+        "TIMESTAMP",
+    ),
+    (
+        "date_trunc",
+        ("month", "cast('2020-05-14' as date)"),
+        datetime(2020, 5, 1, 0, 0),
+        "TIMESTAMP",
+    ),
+    (
+        "date_trunc",
+        ("month", "cast('2020-05-14 13:45:56.789' as timestamp)"),
+        datetime(2020, 5, 1, 0, 0),
+        "TIMESTAMP",
+    ),
+    (
+        "date_trunc",
+        ("quarter", "cast('2020-05-14' as date)"),
+        datetime(2020, 4, 1, 0, 0),
+        "TIMESTAMP",
+    ),
+    (
+        "date_trunc",
+        ("quarter", "cast('2020-05-14 13:45:56.789' as timestamp)"),
+        datetime(2020, 4, 1, 0, 0),
+        "TIMESTAMP",
+    ),
     ("date_trunc", ("year", "cast('2020-05-14' as date)"), datetime(2020, 1, 1, 0, 0), "TIMESTAMP"),
-    ("date_trunc", ("year", "cast('2020-05-14 13:45:56.789' as timestamp)"), datetime(2020, 1, 1, 0, 0), "TIMESTAMP"),
-    ("date_trunc", ("hour", "cast('2020-05-14' as date)"), datetime(2020, 5, 14, 0, 0), "TIMESTAMP"),
-    ("date_trunc", ("hour", "cast('2020-05-14 13:45:56.789' as timestamp)"), datetime(2020, 5, 14, 13, 0), "TIMESTAMP"),
+    (
+        "date_trunc",
+        ("year", "cast('2020-05-14 13:45:56.789' as timestamp)"),
+        datetime(2020, 1, 1, 0, 0),
+        "TIMESTAMP",
+    ),
+    (
+        "date_trunc",
+        ("hour", "cast('2020-05-14' as date)"),
+        datetime(2020, 5, 14, 0, 0),
+        "TIMESTAMP",
+    ),
+    (
+        "date_trunc",
+        ("hour", "cast('2020-05-14 13:45:56.789' as timestamp)"),
+        datetime(2020, 5, 14, 13, 0),
+        "TIMESTAMP",
+    ),
     ("dateadd", ("day", 1, "cast('2020-01-31' as date)"), datetime(2020, 2, 1, 0, 0), "TIMESTAMP"),
-    ("dateadd", ("day", 1, "cast('2020-01-31 10:00:00' as timestamp)"), datetime(2020, 2, 1, 10, 0), "TIMESTAMP"),
-    ("dateadd", ("day", -40, "cast('2020-01-31' as date)"), datetime(2019, 12, 22, 0, 0), "TIMESTAMP"),
-    ("dateadd", ("day", -40, "cast('2020-01-31 10:00:00' as timestamp)"), datetime(2019, 12, 22, 10, 0), "TIMESTAMP"),
-    ("dateadd", ("week", 2, "cast('2020-01-31' as date)"), datetime(2020, 2, 14, 0, 0), "TIMESTAMP"),
-    ("dateadd", ("week", 2, "cast('2020-01-31 10:00:00' as timestamp)"), datetime(2020, 2, 14, 10, 0), "TIMESTAMP"),
-    ("dateadd", ("week", -1, "cast('2020-01-31' as date)"), datetime(2020, 1, 24, 0, 0), "TIMESTAMP"),
-    ("dateadd", ("week", -1, "cast('2020-01-31 10:00:00' as timestamp)"), datetime(2020, 1, 24, 10, 0), "TIMESTAMP"),
-    ("dateadd", ("month", 1, "cast('2020-01-31' as date)"), datetime(2020, 2, 29, 0, 0), "TIMESTAMP"),
-    ("dateadd", ("month", 1, "cast('2020-01-31 10:00:00' as timestamp)"), datetime(2020, 2, 29, 10, 0), "TIMESTAMP"),
-    ("dateadd", ("month", -13, "cast('2020-01-31' as date)"), datetime(2018, 12, 31, 0, 0), "TIMESTAMP"),
-    ("dateadd", ("month", -13, "cast('2020-01-31 10:00:00' as timestamp)"), datetime(2018, 12, 31, 10, 0), "TIMESTAMP"),
-    ("dateadd", ("quarter", 1, "cast('2020-01-31' as date)"), datetime(2020, 4, 30, 0, 0), "TIMESTAMP"),
-    ("dateadd", ("quarter", 1, "cast('2020-01-31 10:00:00' as timestamp)"), datetime(2020, 4, 30, 10, 0), "TIMESTAMP"),
-    ("dateadd", ("quarter", -2, "cast('2020-01-31' as date)"), datetime(2019, 7, 31, 0, 0), "TIMESTAMP"),
-    ("dateadd", ("quarter", -2, "cast('2020-01-31 10:00:00' as timestamp)"), datetime(2019, 7, 31, 10, 0), "TIMESTAMP"),
-    ("dateadd", ("year", 1, "cast('2020-01-31' as date)"), datetime(2021, 1, 31, 0, 0), "TIMESTAMP"),
-    ("dateadd", ("year", 1, "cast('2020-01-31 10:00:00' as timestamp)"), datetime(2021, 1, 31, 10, 0), "TIMESTAMP"),
-    ("dateadd", ("hour", 25, "cast('2020-01-31' as date)"), datetime(2020, 2, 1, 1, 0), "TIMESTAMP"),
-    ("dateadd", ("hour", 25, "cast('2020-01-31 10:00:00' as timestamp)"), datetime(2020, 2, 1, 11, 0), "TIMESTAMP"),
-    ("dateadd", ("minute", -90, "cast('2020-01-31' as date)"), datetime(2020, 1, 30, 22, 30), "TIMESTAMP"),
-    ("dateadd", ("minute", -90, "cast('2020-01-31 10:00:00' as timestamp)"), datetime(2020, 1, 31, 8, 30), "TIMESTAMP"),
-    ("dateadd", ("second", 3661, "cast('2020-01-31' as date)"), datetime(2020, 1, 31, 1, 1, 1), "TIMESTAMP"),
-    ("dateadd", ("second", 3661, "cast('2020-01-31 10:00:00' as timestamp)"), datetime(2020, 1, 31, 11, 1, 1), "TIMESTAMP"),
-    ("dateadd", ("millisecond", 1500, "cast('2020-01-31' as date)"), datetime(2020, 1, 31, 0, 0, 1, 500000), "TIMESTAMP"),
-    ("dateadd", ("millisecond", 1500, "cast('2020-01-31 10:00:00' as timestamp)"), datetime(2020, 1, 31, 10, 0, 1, 500000), "TIMESTAMP"),
-    ("dateadd", ("microsecond", 10, "cast('2020-01-31' as date)"), datetime(2020, 1, 31, 0, 0, 0, 10), "TIMESTAMP"),
-    ("dateadd", ("microsecond", 10, "cast('2020-01-31 10:00:00' as timestamp)"), datetime(2020, 1, 31, 10, 0, 0, 10), "TIMESTAMP"),
-    ("dateadd", ("Month", 1, "cast('2020-01-31' as date)"), datetime(2020, 2, 29, 0, 0), "TIMESTAMP"),
-    ("dateadd", ("Month", 1, "cast('2020-01-31 10:00:00' as timestamp)"), datetime(2020, 2, 29, 10, 0), "TIMESTAMP"),
-    ("dateadd", ("YEAR", 2, "cast('2020-01-31' as date)"), datetime(2022, 1, 31, 0, 0), "TIMESTAMP"),
-    ("dateadd", ("YEAR", 2, "cast('2020-01-31 10:00:00' as timestamp)"), datetime(2022, 1, 31, 10, 0), "TIMESTAMP"),
-    ("dateadd", ("decade", 1, "cast('2020-01-31' as date)"), datetime(2030, 1, 31, 0, 0), "TIMESTAMP"),
-    ("dateadd", ("decade", 1, "cast('2020-01-31 10:00:00' as timestamp)"), datetime(2030, 1, 31, 10, 0), "TIMESTAMP"),
-    ("dateadd", ("day", "'3'", "cast('2020-01-01' as date)"), datetime(2020, 1, 4, 0, 0), "TIMESTAMP"),
+    (
+        "dateadd",
+        ("day", 1, "cast('2020-01-31 10:00:00' as timestamp)"),
+        datetime(2020, 2, 1, 10, 0),
+        "TIMESTAMP",
+    ),
+    (
+        "dateadd",
+        ("day", -40, "cast('2020-01-31' as date)"),
+        datetime(2019, 12, 22, 0, 0),
+        "TIMESTAMP",
+    ),
+    (
+        "dateadd",
+        ("day", -40, "cast('2020-01-31 10:00:00' as timestamp)"),
+        datetime(2019, 12, 22, 10, 0),
+        "TIMESTAMP",
+    ),
+    (
+        "dateadd",
+        ("week", 2, "cast('2020-01-31' as date)"),
+        datetime(2020, 2, 14, 0, 0),
+        "TIMESTAMP",
+    ),
+    (
+        "dateadd",
+        ("week", 2, "cast('2020-01-31 10:00:00' as timestamp)"),
+        datetime(2020, 2, 14, 10, 0),
+        "TIMESTAMP",
+    ),
+    (
+        "dateadd",
+        ("week", -1, "cast('2020-01-31' as date)"),
+        datetime(2020, 1, 24, 0, 0),
+        "TIMESTAMP",
+    ),
+    (
+        "dateadd",
+        ("week", -1, "cast('2020-01-31 10:00:00' as timestamp)"),
+        datetime(2020, 1, 24, 10, 0),
+        "TIMESTAMP",
+    ),
+    (
+        "dateadd",
+        ("month", 1, "cast('2020-01-31' as date)"),
+        datetime(2020, 2, 29, 0, 0),
+        "TIMESTAMP",
+    ),
+    (
+        "dateadd",
+        ("month", 1, "cast('2020-01-31 10:00:00' as timestamp)"),
+        datetime(2020, 2, 29, 10, 0),
+        "TIMESTAMP",
+    ),
+    (
+        "dateadd",
+        ("month", -13, "cast('2020-01-31' as date)"),
+        datetime(2018, 12, 31, 0, 0),
+        "TIMESTAMP",
+    ),
+    (
+        "dateadd",
+        ("month", -13, "cast('2020-01-31 10:00:00' as timestamp)"),
+        datetime(2018, 12, 31, 10, 0),
+        "TIMESTAMP",
+    ),
+    (
+        "dateadd",
+        ("quarter", 1, "cast('2020-01-31' as date)"),
+        datetime(2020, 4, 30, 0, 0),
+        "TIMESTAMP",
+    ),
+    (
+        "dateadd",
+        ("quarter", 1, "cast('2020-01-31 10:00:00' as timestamp)"),
+        datetime(2020, 4, 30, 10, 0),
+        "TIMESTAMP",
+    ),
+    (
+        "dateadd",
+        ("quarter", -2, "cast('2020-01-31' as date)"),
+        datetime(2019, 7, 31, 0, 0),
+        "TIMESTAMP",
+    ),
+    (
+        "dateadd",
+        ("quarter", -2, "cast('2020-01-31 10:00:00' as timestamp)"),
+        datetime(2019, 7, 31, 10, 0),
+        "TIMESTAMP",
+    ),
+    (
+        "dateadd",
+        ("year", 1, "cast('2020-01-31' as date)"),
+        datetime(2021, 1, 31, 0, 0),
+        "TIMESTAMP",
+    ),
+    (
+        "dateadd",
+        ("year", 1, "cast('2020-01-31 10:00:00' as timestamp)"),
+        datetime(2021, 1, 31, 10, 0),
+        "TIMESTAMP",
+    ),
+    (
+        "dateadd",
+        ("hour", 25, "cast('2020-01-31' as date)"),
+        datetime(2020, 2, 1, 1, 0),
+        "TIMESTAMP",
+    ),
+    (
+        "dateadd",
+        ("hour", 25, "cast('2020-01-31 10:00:00' as timestamp)"),
+        datetime(2020, 2, 1, 11, 0),
+        "TIMESTAMP",
+    ),
+    (
+        "dateadd",
+        ("minute", -90, "cast('2020-01-31' as date)"),
+        datetime(2020, 1, 30, 22, 30),
+        "TIMESTAMP",
+    ),
+    (
+        "dateadd",
+        ("minute", -90, "cast('2020-01-31 10:00:00' as timestamp)"),
+        datetime(2020, 1, 31, 8, 30),
+        "TIMESTAMP",
+    ),
+    (
+        "dateadd",
+        ("second", 3661, "cast('2020-01-31' as date)"),
+        datetime(2020, 1, 31, 1, 1, 1),
+        "TIMESTAMP",
+    ),
+    (
+        "dateadd",
+        ("second", 3661, "cast('2020-01-31 10:00:00' as timestamp)"),
+        datetime(2020, 1, 31, 11, 1, 1),
+        "TIMESTAMP",
+    ),
+    (
+        "dateadd",
+        ("millisecond", 1500, "cast('2020-01-31' as date)"),
+        datetime(2020, 1, 31, 0, 0, 1, 500000),
+        "TIMESTAMP",
+    ),
+    (
+        "dateadd",
+        ("millisecond", 1500, "cast('2020-01-31 10:00:00' as timestamp)"),
+        datetime(2020, 1, 31, 10, 0, 1, 500000),
+        "TIMESTAMP",
+    ),
+    (
+        "dateadd",
+        ("microsecond", 10, "cast('2020-01-31' as date)"),
+        datetime(2020, 1, 31, 0, 0, 0, 10),
+        "TIMESTAMP",
+    ),
+    (
+        "dateadd",
+        ("microsecond", 10, "cast('2020-01-31 10:00:00' as timestamp)"),
+        datetime(2020, 1, 31, 10, 0, 0, 10),
+        "TIMESTAMP",
+    ),
+    (
+        "dateadd",
+        ("Month", 1, "cast('2020-01-31' as date)"),
+        datetime(2020, 2, 29, 0, 0),
+        "TIMESTAMP",
+    ),
+    (
+        "dateadd",
+        ("Month", 1, "cast('2020-01-31 10:00:00' as timestamp)"),
+        datetime(2020, 2, 29, 10, 0),
+        "TIMESTAMP",
+    ),
+    (
+        "dateadd",
+        ("YEAR", 2, "cast('2020-01-31' as date)"),
+        datetime(2022, 1, 31, 0, 0),
+        "TIMESTAMP",
+    ),
+    (
+        "dateadd",
+        ("YEAR", 2, "cast('2020-01-31 10:00:00' as timestamp)"),
+        datetime(2022, 1, 31, 10, 0),
+        "TIMESTAMP",
+    ),
+    (
+        "dateadd",
+        ("decade", 1, "cast('2020-01-31' as date)"),
+        datetime(2030, 1, 31, 0, 0),
+        "TIMESTAMP",
+    ),
+    (
+        "dateadd",
+        ("decade", 1, "cast('2020-01-31 10:00:00' as timestamp)"),
+        datetime(2030, 1, 31, 10, 0),
+        "TIMESTAMP",
+    ),
+    (
+        "dateadd",
+        ("day", "'3'", "cast('2020-01-01' as date)"),
+        datetime(2020, 1, 4, 0, 0),
+        "TIMESTAMP",
+    ),
     ("datediff", ("cast('2020-01-01' as date)", "cast('2020-03-15' as date)", "day"), 74, "BIGINT"),
-    ("datediff", ("cast('2020-03-15' as date)", "cast('2020-01-01' as date)", "day"), -74, "BIGINT"),
-    ("datediff", ("cast('2020-01-01 23:59:59' as timestamp)", "cast('2020-01-02 00:00:01' as timestamp)", "day"), 1, "BIGINT"),
-    ("datediff", ("cast('2020-01-02 00:00:01.5' as timestamp)", "cast('2020-01-01 23:59:59.25' as timestamp)", "day"), -1, "BIGINT"),
-    ("datediff", ("cast('2021-11-30' as date)", "cast('2020-02-29 12:00:00' as timestamp)", "day"), -640, "BIGINT"),
+    (
+        "datediff",
+        ("cast('2020-03-15' as date)", "cast('2020-01-01' as date)", "day"),
+        -74,
+        "BIGINT",
+    ),
+    (
+        "datediff",
+        (
+            "cast('2020-01-01 23:59:59' as timestamp)",
+            "cast('2020-01-02 00:00:01' as timestamp)",
+            "day",
+        ),
+        1,
+        "BIGINT",
+    ),
+    (
+        "datediff",
+        (
+            "cast('2020-01-02 00:00:01.5' as timestamp)",
+            "cast('2020-01-01 23:59:59.25' as timestamp)",
+            "day",
+        ),
+        -1,
+        "BIGINT",
+    ),
+    (
+        "datediff",
+        ("cast('2021-11-30' as date)", "cast('2020-02-29 12:00:00' as timestamp)", "day"),
+        -640,
+        "BIGINT",
+    ),
     ("datediff", ("cast('2020-01-01' as date)", "cast('2020-01-01' as date)", "week"), 0, "BIGINT"),
-    ("datediff", ("cast('2020-01-01' as date)", "cast('2020-03-15' as date)", "week"), 11, "BIGINT"),
-    ("datediff", ("cast('2020-03-15' as date)", "cast('2020-01-01' as date)", "week"), -11, "BIGINT"),
+    (
+        "datediff",
+        ("cast('2020-01-01' as date)", "cast('2020-03-15' as date)", "week"),
+        11,
+        "BIGINT",
+    ),
+    (
+        "datediff",
+        ("cast('2020-03-15' as date)", "cast('2020-01-01' as date)", "week"),
+        -11,
+        "BIGINT",
+    ),
     ("datediff", ("cast('2019-12-31' as date)", "cast('2020-01-01' as date)", "week"), 0, "BIGINT"),
     ("datediff", ("cast('2020-01-04' as date)", "cast('2020-01-05' as date)", "week"), 1, "BIGINT"),
-    ("datediff", ("cast('2020-01-05' as date)", "cast('2020-01-04' as date)", "week"), -1, "BIGINT"),
+    (
+        "datediff",
+        ("cast('2020-01-05' as date)", "cast('2020-01-04' as date)", "week"),
+        -1,
+        "BIGINT",
+    ),
     ("datediff", ("cast('2020-01-06' as date)", "cast('2020-01-13' as date)", "week"), 1, "BIGINT"),
-    ("datediff", ("cast('2020-01-13' as date)", "cast('2020-01-06' as date)", "week"), -2, "BIGINT"),
+    (
+        "datediff",
+        ("cast('2020-01-13' as date)", "cast('2020-01-06' as date)", "week"),
+        -2,
+        "BIGINT",
+    ),
     ("datediff", ("cast('2020-01-08' as date)", "cast('2020-01-06' as date)", "week"), 0, "BIGINT"),
-    ("datediff", ("cast('2020-01-01 23:59:59' as timestamp)", "cast('2020-01-02 00:00:01' as timestamp)", "week"), 0, "BIGINT"),
-    ("datediff", ("cast('2020-01-02 00:00:01.5' as timestamp)", "cast('2020-01-01 23:59:59.25' as timestamp)", "week"), 0, "BIGINT"),
-    ("datediff", ("cast('2021-11-30' as date)", "cast('2020-02-29 12:00:00' as timestamp)", "week"), -92, "BIGINT"),
-    ("datediff", ("cast('2020-01-01' as date)", "cast('2020-03-15' as date)", "month"), 2, "BIGINT"),
-    ("datediff", ("cast('2020-03-15' as date)", "cast('2020-01-01' as date)", "month"), -2, "BIGINT"),
-    ("datediff", ("cast('2020-01-01 23:59:59' as timestamp)", "cast('2020-01-02 00:00:01' as timestamp)", "month"), 0, "BIGINT"),
-    ("datediff", ("cast('2020-01-02 00:00:01.5' as timestamp)", "cast('2020-01-01 23:59:59.25' as timestamp)", "month"), 0, "BIGINT"),
-    ("datediff", ("cast('2021-11-30' as date)", "cast('2020-02-29 12:00:00' as timestamp)", "month"), -21, "BIGINT"),
-    ("datediff", ("cast('2020-01-01' as date)", "cast('2020-03-15' as date)", "quarter"), 0, "BIGINT"),
-    ("datediff", ("cast('2020-03-15' as date)", "cast('2020-01-01' as date)", "quarter"), 0, "BIGINT"),
-    ("datediff", ("cast('2020-01-01 23:59:59' as timestamp)", "cast('2020-01-02 00:00:01' as timestamp)", "quarter"), 0, "BIGINT"),
-    ("datediff", ("cast('2020-01-02 00:00:01.5' as timestamp)", "cast('2020-01-01 23:59:59.25' as timestamp)", "quarter"), 0, "BIGINT"),
-    ("datediff", ("cast('2021-11-30' as date)", "cast('2020-02-29 12:00:00' as timestamp)", "quarter"), -7, "BIGINT"),
+    (
+        "datediff",
+        (
+            "cast('2020-01-01 23:59:59' as timestamp)",
+            "cast('2020-01-02 00:00:01' as timestamp)",
+            "week",
+        ),
+        0,
+        "BIGINT",
+    ),
+    (
+        "datediff",
+        (
+            "cast('2020-01-02 00:00:01.5' as timestamp)",
+            "cast('2020-01-01 23:59:59.25' as timestamp)",
+            "week",
+        ),
+        0,
+        "BIGINT",
+    ),
+    (
+        "datediff",
+        ("cast('2021-11-30' as date)", "cast('2020-02-29 12:00:00' as timestamp)", "week"),
+        -92,
+        "BIGINT",
+    ),
+    (
+        "datediff",
+        ("cast('2020-01-01' as date)", "cast('2020-03-15' as date)", "month"),
+        2,
+        "BIGINT",
+    ),
+    (
+        "datediff",
+        ("cast('2020-03-15' as date)", "cast('2020-01-01' as date)", "month"),
+        -2,
+        "BIGINT",
+    ),
+    (
+        "datediff",
+        (
+            "cast('2020-01-01 23:59:59' as timestamp)",
+            "cast('2020-01-02 00:00:01' as timestamp)",
+            "month",
+        ),
+        0,
+        "BIGINT",
+    ),
+    (
+        "datediff",
+        (
+            "cast('2020-01-02 00:00:01.5' as timestamp)",
+            "cast('2020-01-01 23:59:59.25' as timestamp)",
+            "month",
+        ),
+        0,
+        "BIGINT",
+    ),
+    (
+        "datediff",
+        ("cast('2021-11-30' as date)", "cast('2020-02-29 12:00:00' as timestamp)", "month"),
+        -21,
+        "BIGINT",
+    ),
+    (
+        "datediff",
+        ("cast('2020-01-01' as date)", "cast('2020-03-15' as date)", "quarter"),
+        0,
+        "BIGINT",
+    ),
+    (
+        "datediff",
+        ("cast('2020-03-15' as date)", "cast('2020-01-01' as date)", "quarter"),
+        0,
+        "BIGINT",
+    ),
+    (
+        "datediff",
+        (
+            "cast('2020-01-01 23:59:59' as timestamp)",
+            "cast('2020-01-02 00:00:01' as timestamp)",
+            "quarter",
+        ),
+        0,
+        "BIGINT",
+    ),
+    (
+        "datediff",
+        (
+            "cast('2020-01-02 00:00:01.5' as timestamp)",
+            "cast('2020-01-01 23:59:59.25' as timestamp)",
+            "quarter",
+        ),
+        0,
+        "BIGINT",
+    ),
+    (
+        "datediff",
+        ("cast('2021-11-30' as date)", "cast('2020-02-29 12:00:00' as timestamp)", "quarter"),
+        -7,
+        "BIGINT",
+    ),
     ("datediff", ("cast('2020-01-01' as date)", "cast('2020-03-15' as date)", "year"), 0, "BIGINT"),
     ("datediff", ("cast('2020-03-15' as date)", "cast('2020-01-01' as date)", "year"), 0, "BIGINT"),
-    ("datediff", ("cast('2020-01-01 23:59:59' as timestamp)", "cast('2020-01-02 00:00:01' as timestamp)", "year"), 0, "BIGINT"),
-    ("datediff", ("cast('2020-01-02 00:00:01.5' as timestamp)", "cast('2020-01-01 23:59:59.25' as timestamp)", "year"), 0, "BIGINT"),
-    ("datediff", ("cast('2021-11-30' as date)", "cast('2020-02-29 12:00:00' as timestamp)", "year"), -1, "BIGINT"),
-    ("datediff", ("cast('2020-01-01' as date)", "cast('2020-03-15' as date)", "hour"), 1776, "BIGINT"),
-    ("datediff", ("cast('2020-03-15' as date)", "cast('2020-01-01' as date)", "hour"), -1776, "BIGINT"),
-    ("datediff", ("cast('2020-01-01 23:59:59' as timestamp)", "cast('2020-01-02 00:00:01' as timestamp)", "hour"), 1, "BIGINT"),
-    ("datediff", ("cast('2020-01-02 00:00:01.5' as timestamp)", "cast('2020-01-01 23:59:59.25' as timestamp)", "hour"), -1, "BIGINT"),
-    ("datediff", ("cast('2021-11-30' as date)", "cast('2020-02-29 12:00:00' as timestamp)", "hour"), -15348, "BIGINT"),
-    ("datediff", ("cast('2020-01-01' as date)", "cast('2020-03-15' as date)", "minute"), 106560, "BIGINT"),
-    ("datediff", ("cast('2020-03-15' as date)", "cast('2020-01-01' as date)", "minute"), -106560, "BIGINT"),
-    ("datediff", ("cast('2020-01-01 23:59:59' as timestamp)", "cast('2020-01-02 00:00:01' as timestamp)", "minute"), 1, "BIGINT"),
-    ("datediff", ("cast('2020-01-02 00:00:01.5' as timestamp)", "cast('2020-01-01 23:59:59.25' as timestamp)", "minute"), -1, "BIGINT"),
-    ("datediff", ("cast('2021-11-30' as date)", "cast('2020-02-29 12:00:00' as timestamp)", "minute"), -920880, "BIGINT"),
-    ("datediff", ("cast('2020-01-01' as date)", "cast('2020-03-15' as date)", "second"), 6393600, "BIGINT"),
-    ("datediff", ("cast('2020-03-15' as date)", "cast('2020-01-01' as date)", "second"), -6393600, "BIGINT"),
-    ("datediff", ("cast('2020-01-01 23:59:59' as timestamp)", "cast('2020-01-02 00:00:01' as timestamp)", "second"), 2, "BIGINT"),
-    ("datediff", ("cast('2020-01-02 00:00:01.5' as timestamp)", "cast('2020-01-01 23:59:59.25' as timestamp)", "second"), -2, "BIGINT"),
-    ("datediff", ("cast('2021-11-30' as date)", "cast('2020-02-29 12:00:00' as timestamp)", "second"), -55252800, "BIGINT"),
-    ("datediff", ("cast('2020-01-01' as date)", "cast('2020-03-15' as date)", "millisecond"), 6393600000, "BIGINT"),
-    ("datediff", ("cast('2020-03-15' as date)", "cast('2020-01-01' as date)", "millisecond"), -6393600000, "BIGINT"),
-    ("datediff", ("cast('2020-01-01 23:59:59' as timestamp)", "cast('2020-01-02 00:00:01' as timestamp)", "millisecond"), 2000, "BIGINT"),
-    ("datediff", ("cast('2020-01-02 00:00:01.5' as timestamp)", "cast('2020-01-01 23:59:59.25' as timestamp)", "millisecond"), -2250, "BIGINT"),
-    ("datediff", ("cast('2021-11-30' as date)", "cast('2020-02-29 12:00:00' as timestamp)", "millisecond"), -55252800000, "BIGINT"),
-    ("datediff", ("cast('2020-01-01' as date)", "cast('2020-03-15' as date)", "microsecond"), 6393600000000, "BIGINT"),
-    ("datediff", ("cast('2020-03-15' as date)", "cast('2020-01-01' as date)", "microsecond"), -6393600000000, "BIGINT"),
-    ("datediff", ("cast('2020-01-01 23:59:59' as timestamp)", "cast('2020-01-02 00:00:01' as timestamp)", "microsecond"), 2000000, "BIGINT"),
-    ("datediff", ("cast('2020-01-02 00:00:01.5' as timestamp)", "cast('2020-01-01 23:59:59.25' as timestamp)", "microsecond"), -2250000, "BIGINT"),
-    ("datediff", ("cast('2021-11-30' as date)", "cast('2020-02-29 12:00:00' as timestamp)", "microsecond"), -55252800000000, "BIGINT"),
-    ("datediff", ("cast('2020-01-01' as date)", "cast('2020-03-15' as date)", "WEEK"), 10, "BIGINT"),
-    ("datediff", ("cast('2020-01-01' as date)", "cast('2020-03-15' as date)", "Month"), 2, "BIGINT"),
+    (
+        "datediff",
+        (
+            "cast('2020-01-01 23:59:59' as timestamp)",
+            "cast('2020-01-02 00:00:01' as timestamp)",
+            "year",
+        ),
+        0,
+        "BIGINT",
+    ),
+    (
+        "datediff",
+        (
+            "cast('2020-01-02 00:00:01.5' as timestamp)",
+            "cast('2020-01-01 23:59:59.25' as timestamp)",
+            "year",
+        ),
+        0,
+        "BIGINT",
+    ),
+    (
+        "datediff",
+        ("cast('2021-11-30' as date)", "cast('2020-02-29 12:00:00' as timestamp)", "year"),
+        -1,
+        "BIGINT",
+    ),
+    (
+        "datediff",
+        ("cast('2020-01-01' as date)", "cast('2020-03-15' as date)", "hour"),
+        1776,
+        "BIGINT",
+    ),
+    (
+        "datediff",
+        ("cast('2020-03-15' as date)", "cast('2020-01-01' as date)", "hour"),
+        -1776,
+        "BIGINT",
+    ),
+    (
+        "datediff",
+        (
+            "cast('2020-01-01 23:59:59' as timestamp)",
+            "cast('2020-01-02 00:00:01' as timestamp)",
+            "hour",
+        ),
+        1,
+        "BIGINT",
+    ),
+    (
+        "datediff",
+        (
+            "cast('2020-01-02 00:00:01.5' as timestamp)",
+            "cast('2020-01-01 23:59:59.25' as timestamp)",
+            "hour",
+        ),
+        -1,
+        "BIGINT",
+    ),
+    (
+        "datediff",
+        ("cast('2021-11-30' as date)", "cast('2020-02-29 12:00:00' as timestamp)", "hour"),
+        -15348,
+        "BIGINT",
+    ),
+    (
+        "datediff",
+        ("cast('2020-01-01' as date)", "cast('2020-03-15' as date)", "minute"),
+        106560,
+        "BIGINT",
+    ),
+    (
+        "datediff",
+        ("cast('2020-03-15' as date)", "cast('2020-01-01' as date)", "minute"),
+        -106560,
+        "BIGINT",
+    ),
+    (
+        "datediff",
+        (
+            "cast('2020-01-01 23:59:59' as timestamp)",
+            "cast('2020-01-02 00:00:01' as timestamp)",
+            "minute",
+        ),
+        1,
+        "BIGINT",
+    ),
+    (
+        "datediff",
+        (
+            "cast('2020-01-02 00:00:01.5' as timestamp)",
+            "cast('2020-01-01 23:59:59.25' as timestamp)",
+            "minute",
+        ),
+        -1,
+        "BIGINT",
+    ),
+    (
+        "datediff",
+        ("cast('2021-11-30' as date)", "cast('2020-02-29 12:00:00' as timestamp)", "minute"),
+        -920880,
+        "BIGINT",
+    ),
+    (
+        "datediff",
+        ("cast('2020-01-01' as date)", "cast('2020-03-15' as date)", "second"),
+        6393600,
+        "BIGINT",
+    ),
+    (
+        "datediff",
+        ("cast('2020-03-15' as date)", "cast('2020-01-01' as date)", "second"),
+        -6393600,
+        "BIGINT",
+    ),
+    (
+        "datediff",
+        (
+            "cast('2020-01-01 23:59:59' as timestamp)",
+            "cast('2020-01-02 00:00:01' as timestamp)",
+            "second",
+        ),
+        2,
+        "BIGINT",
+    ),
+    (
+        "datediff",
+        (
+            "cast('2020-01-02 00:00:01.5' as timestamp)",
+            "cast('2020-01-01 23:59:59.25' as timestamp)",
+            "second",
+        ),
+        -2,
+        "BIGINT",
+    ),
+    (
+        "datediff",
+        ("cast('2021-11-30' as date)", "cast('2020-02-29 12:00:00' as timestamp)", "second"),
+        -55252800,
+        "BIGINT",
+    ),
+    (
+        "datediff",
+        ("cast('2020-01-01' as date)", "cast('2020-03-15' as date)", "millisecond"),
+        6393600000,
+        "BIGINT",
+    ),
+    (
+        "datediff",
+        ("cast('2020-03-15' as date)", "cast('2020-01-01' as date)", "millisecond"),
+        -6393600000,
+        "BIGINT",
+    ),
+    (
+        "datediff",
+        (
+            "cast('2020-01-01 23:59:59' as timestamp)",
+            "cast('2020-01-02 00:00:01' as timestamp)",
+            "millisecond",
+        ),
+        2000,
+        "BIGINT",
+    ),
+    (
+        "datediff",
+        (
+            "cast('2020-01-02 00:00:01.5' as timestamp)",
+            "cast('2020-01-01 23:59:59.25' as timestamp)",
+            "millisecond",
+        ),
+        -2250,
+        "BIGINT",
+    ),
+    (
+        "datediff",
+        ("cast('2021-11-30' as date)", "cast('2020-02-29 12:00:00' as timestamp)", "millisecond"),
+        -55252800000,
+        "BIGINT",
+    ),
+    (
+        "datediff",
+        ("cast('2020-01-01' as date)", "cast('2020-03-15' as date)", "microsecond"),
+        6393600000000,
+        "BIGINT",
+    ),
+    (
+        "datediff",
+        ("cast('2020-03-15' as date)", "cast('2020-01-01' as date)", "microsecond"),
+        -6393600000000,
+        "BIGINT",
+    ),
+    (
+        "datediff",
+        (
+            "cast('2020-01-01 23:59:59' as timestamp)",
+            "cast('2020-01-02 00:00:01' as timestamp)",
+            "microsecond",
+        ),
+        2000000,
+        "BIGINT",
+    ),
+    (
+        "datediff",
+        (
+            "cast('2020-01-02 00:00:01.5' as timestamp)",
+            "cast('2020-01-01 23:59:59.25' as timestamp)",
+            "microsecond",
+        ),
+        -2250000,
+        "BIGINT",
+    ),
+    (
+        "datediff",
+        ("cast('2021-11-30' as date)", "cast('2020-02-29 12:00:00' as timestamp)", "microsecond"),
+        -55252800000000,
+        "BIGINT",
+    ),
+    (
+        "datediff",
+        ("cast('2020-01-01' as date)", "cast('2020-03-15' as date)", "WEEK"),
+        10,
+        "BIGINT",
+    ),
+    (
+        "datediff",
+        ("cast('2020-01-01' as date)", "cast('2020-03-15' as date)", "Month"),
+        2,
+        "BIGINT",
+    ),
     ("equals", ("1", "1"), True, "BOOLEAN"),
     ("equals", ("null", "null"), None, "BOOLEAN"),
     ("get_powers_of_two", (1,), 1, "INTEGER"),
@@ -183,7 +743,12 @@ DUCKDB_SCALARS: list[Case] = [
     ("last_day", ("cast('2020-02-10' as date)", "month"), date(2020, 2, 29), "DATE"),
     ("last_day", ("cast('2020-11-10 10:00:00' as timestamp)", "month"), date(2020, 11, 30), "DATE"),
     ("last_day", ("cast('2020-02-10' as date)", "quarter"), date(2020, 3, 31), "DATE"),
-    ("last_day", ("cast('2020-11-10 10:00:00' as timestamp)", "quarter"), date(2020, 12, 31), "DATE"),
+    (
+        "last_day",
+        ("cast('2020-11-10 10:00:00' as timestamp)", "quarter"),
+        date(2020, 12, 31),
+        "DATE",
+    ),
     ("last_day", ("cast('2020-02-10' as date)", "year"), date(2020, 12, 31), "DATE"),
     ("last_day", ("cast('2020-11-10 10:00:00' as timestamp)", "year"), date(2020, 12, 31), "DATE"),
     ("default_last_day", ("cast('2020-02-10' as date)", "month"), date(2020, 2, 29), "DATE"),
@@ -236,15 +801,48 @@ DUCKDB_PER_ROW: list[Case] = [
     ("cast_bool_to_text", ("flag",), ["true", "false", None], "VARCHAR"),
     ("concat", (["'a'", "s", "'-'", "cast(id as text)"],), ["ab-1", "aa-2", "ac-3"], "VARCHAR"),
     ("concat", (["s", "null"],), [None, None, None], '"NULL"'),
-    ("dateadd", ("day", "id", "d"), [datetime(2020, 2, 1, 0, 0), datetime(2020, 3, 2, 0, 0), datetime(2022, 1, 3, 0, 0)], "TIMESTAMP"),
-    ("dateadd", ("month", "id * 2", "d"), [datetime(2020, 3, 31, 0, 0), datetime(2020, 6, 29, 0, 0), datetime(2022, 6, 30, 0, 0)], "TIMESTAMP"),
+    (
+        "dateadd",
+        ("day", "id", "d"),
+        [datetime(2020, 2, 1, 0, 0), datetime(2020, 3, 2, 0, 0), datetime(2022, 1, 3, 0, 0)],
+        "TIMESTAMP",
+    ),
+    (
+        "dateadd",
+        ("month", "id * 2", "d"),
+        [datetime(2020, 3, 31, 0, 0), datetime(2020, 6, 29, 0, 0), datetime(2022, 6, 30, 0, 0)],
+        "TIMESTAMP",
+    ),
     ("datediff", ("d", "cast('2021-01-01' as date)", "week"), [48, 44, -53], "BIGINT"),
     ("datediff", ("d", "cast('2021-01-01' as date)", "month"), [12, 11, -11], "BIGINT"),
     ("equals", ("s", "'a'"), [False, True, False], "BOOLEAN"),
     ("equals", ("flag", "null"), [None, None, None], "BOOLEAN"),
-    ("hash", ("id",), ["c4ca4238a0b923820dcc509a6f75849b", "c81e728d9d4c2f636f067f89cc14862c", "eccbc87e4b5ce2fe28308fd9f2a7baf3"], "VARCHAR"),
-    ("hash", ("d",), ["2b0d57f6eea21cbed6899568b0a648a9", "c5085a501e9f2b380cb6e2234fc8f489", "44aabe5641b246c44b7baa4bf7ee858c"], "VARCHAR"),
-    ("last_day", ("d", "month"), [date(2020, 1, 31), date(2020, 2, 29), date(2021, 12, 31)], "DATE"),
+    (
+        "hash",
+        ("id",),
+        [
+            "c4ca4238a0b923820dcc509a6f75849b",
+            "c81e728d9d4c2f636f067f89cc14862c",
+            "eccbc87e4b5ce2fe28308fd9f2a7baf3",
+        ],
+        "VARCHAR",
+    ),
+    (
+        "hash",
+        ("d",),
+        [
+            "2b0d57f6eea21cbed6899568b0a648a9",
+            "c5085a501e9f2b380cb6e2234fc8f489",
+            "44aabe5641b246c44b7baa4bf7ee858c",
+        ],
+        "VARCHAR",
+    ),
+    (
+        "last_day",
+        ("d", "month"),
+        [date(2020, 1, 31), date(2020, 2, 29), date(2021, 12, 31)],
+        "DATE",
+    ),
     ("length", ("s",), [1, 1, 1], "BIGINT"),
     ("position", ("s", "'abc'"), [2, 1, 3], "BIGINT"),
     ("replace", ("s", "'a'", "''"), ["b", "", "c"], "VARCHAR"),
@@ -256,109 +854,694 @@ POSTGRES_SCALARS: list[Case] = [
     ("cast", ("'2020-01-02'", "date"), date(2020, 1, 2), "date"),
     ("cast_bool_to_text", ("true",), "true", "text"),
     ("concat", (["'x'"],), "x", "text"),
-    ("snapshot_string_as_time", ("2020-01-02 03:04:05",), datetime(2020, 1, 2, 3, 4, 5), "timestamp without time zone"),
+    (
+        "snapshot_string_as_time",
+        ("2020-01-02 03:04:05",),
+        datetime(2020, 1, 2, 3, 4, 5),
+        "timestamp without time zone",
+    ),
     ("date", (2020, 2, 29), date(2020, 2, 29), "date"),
     ("date", (1999, 12, 31), date(1999, 12, 31), "date"),
-    ("date_trunc", ("day", "cast('2020-05-14' as date)"), datetime(2020, 5, 14, 0, 0, tzinfo=UTC), "timestamp with time zone"),
-    ("date_trunc", ("day", "cast('2020-05-14 13:45:56.789' as timestamp)"), datetime(2020, 5, 14, 0, 0), "timestamp without time zone"),
-    ("date_trunc", ("week", "cast('2020-05-14' as date)"), datetime(2020, 5, 11, 0, 0, tzinfo=UTC), "timestamp with time zone"),
-    ("date_trunc", ("week", "cast('2020-05-14 13:45:56.789' as timestamp)"), datetime(2020, 5, 11, 0, 0), "timestamp without time zone"),
-    ("date_trunc", ("month", "cast('2020-05-14' as date)"), datetime(2020, 5, 1, 0, 0, tzinfo=UTC), "timestamp with time zone"),
-    ("date_trunc", ("month", "cast('2020-05-14 13:45:56.789' as timestamp)"), datetime(2020, 5, 1, 0, 0), "timestamp without time zone"),
-    ("date_trunc", ("quarter", "cast('2020-05-14' as date)"), datetime(2020, 4, 1, 0, 0, tzinfo=UTC), "timestamp with time zone"),
-    ("date_trunc", ("quarter", "cast('2020-05-14 13:45:56.789' as timestamp)"), datetime(2020, 4, 1, 0, 0), "timestamp without time zone"),
-    ("date_trunc", ("year", "cast('2020-05-14' as date)"), datetime(2020, 1, 1, 0, 0, tzinfo=UTC), "timestamp with time zone"),
-    ("date_trunc", ("year", "cast('2020-05-14 13:45:56.789' as timestamp)"), datetime(2020, 1, 1, 0, 0), "timestamp without time zone"),
-    ("date_trunc", ("hour", "cast('2020-05-14' as date)"), datetime(2020, 5, 14, 0, 0, tzinfo=UTC), "timestamp with time zone"),
-    ("date_trunc", ("hour", "cast('2020-05-14 13:45:56.789' as timestamp)"), datetime(2020, 5, 14, 13, 0), "timestamp without time zone"),
-    ("dateadd", ("day", 1, "cast('2020-01-31' as date)"), datetime(2020, 2, 1, 0, 0), "timestamp without time zone"),
-    ("dateadd", ("day", 1, "cast('2020-01-31 10:00:00' as timestamp)"), datetime(2020, 2, 1, 10, 0), "timestamp without time zone"),
-    ("dateadd", ("day", -40, "cast('2020-01-31' as date)"), datetime(2019, 12, 22, 0, 0), "timestamp without time zone"),
-    ("dateadd", ("day", -40, "cast('2020-01-31 10:00:00' as timestamp)"), datetime(2019, 12, 22, 10, 0), "timestamp without time zone"),
-    ("dateadd", ("week", 2, "cast('2020-01-31' as date)"), datetime(2020, 2, 14, 0, 0), "timestamp without time zone"),
-    ("dateadd", ("week", 2, "cast('2020-01-31 10:00:00' as timestamp)"), datetime(2020, 2, 14, 10, 0), "timestamp without time zone"),
-    ("dateadd", ("week", -1, "cast('2020-01-31' as date)"), datetime(2020, 1, 24, 0, 0), "timestamp without time zone"),
-    ("dateadd", ("week", -1, "cast('2020-01-31 10:00:00' as timestamp)"), datetime(2020, 1, 24, 10, 0), "timestamp without time zone"),
-    ("dateadd", ("month", 1, "cast('2020-01-31' as date)"), datetime(2020, 2, 29, 0, 0), "timestamp without time zone"),
-    ("dateadd", ("month", 1, "cast('2020-01-31 10:00:00' as timestamp)"), datetime(2020, 2, 29, 10, 0), "timestamp without time zone"),
-    ("dateadd", ("month", -13, "cast('2020-01-31' as date)"), datetime(2018, 12, 31, 0, 0), "timestamp without time zone"),
-    ("dateadd", ("month", -13, "cast('2020-01-31 10:00:00' as timestamp)"), datetime(2018, 12, 31, 10, 0), "timestamp without time zone"),
-    ("dateadd", ("year", 1, "cast('2020-01-31' as date)"), datetime(2021, 1, 31, 0, 0), "timestamp without time zone"),
-    ("dateadd", ("year", 1, "cast('2020-01-31 10:00:00' as timestamp)"), datetime(2021, 1, 31, 10, 0), "timestamp without time zone"),
-    ("dateadd", ("hour", 25, "cast('2020-01-31' as date)"), datetime(2020, 2, 1, 1, 0), "timestamp without time zone"),
-    ("dateadd", ("hour", 25, "cast('2020-01-31 10:00:00' as timestamp)"), datetime(2020, 2, 1, 11, 0), "timestamp without time zone"),
-    ("dateadd", ("minute", -90, "cast('2020-01-31' as date)"), datetime(2020, 1, 30, 22, 30), "timestamp without time zone"),
-    ("dateadd", ("minute", -90, "cast('2020-01-31 10:00:00' as timestamp)"), datetime(2020, 1, 31, 8, 30), "timestamp without time zone"),
-    ("dateadd", ("second", 3661, "cast('2020-01-31' as date)"), datetime(2020, 1, 31, 1, 1, 1), "timestamp without time zone"),
-    ("dateadd", ("second", 3661, "cast('2020-01-31 10:00:00' as timestamp)"), datetime(2020, 1, 31, 11, 1, 1), "timestamp without time zone"),
-    ("dateadd", ("millisecond", 1500, "cast('2020-01-31' as date)"), datetime(2020, 1, 31, 0, 0, 1, 500000), "timestamp without time zone"),
-    ("dateadd", ("millisecond", 1500, "cast('2020-01-31 10:00:00' as timestamp)"), datetime(2020, 1, 31, 10, 0, 1, 500000), "timestamp without time zone"),
-    ("dateadd", ("microsecond", 10, "cast('2020-01-31' as date)"), datetime(2020, 1, 31, 0, 0, 0, 10), "timestamp without time zone"),
-    ("dateadd", ("microsecond", 10, "cast('2020-01-31 10:00:00' as timestamp)"), datetime(2020, 1, 31, 10, 0, 0, 10), "timestamp without time zone"),
-    ("dateadd", ("Month", 1, "cast('2020-01-31' as date)"), datetime(2020, 2, 29, 0, 0), "timestamp without time zone"),
-    ("dateadd", ("Month", 1, "cast('2020-01-31 10:00:00' as timestamp)"), datetime(2020, 2, 29, 10, 0), "timestamp without time zone"),
-    ("dateadd", ("YEAR", 2, "cast('2020-01-31' as date)"), datetime(2022, 1, 31, 0, 0), "timestamp without time zone"),
-    ("dateadd", ("YEAR", 2, "cast('2020-01-31 10:00:00' as timestamp)"), datetime(2022, 1, 31, 10, 0), "timestamp without time zone"),
-    ("dateadd", ("decade", 1, "cast('2020-01-31' as date)"), datetime(2030, 1, 31, 0, 0), "timestamp without time zone"),
-    ("dateadd", ("decade", 1, "cast('2020-01-31 10:00:00' as timestamp)"), datetime(2030, 1, 31, 10, 0), "timestamp without time zone"),
-    ("dateadd", ("day", "'3'", "cast('2020-01-01' as date)"), datetime(2020, 1, 4, 0, 0), "timestamp without time zone"),
-    ("datediff", ("cast('2020-01-01' as date)", "cast('2020-03-15' as date)", "day"), 74, "integer"),
-    ("datediff", ("cast('2020-03-15' as date)", "cast('2020-01-01' as date)", "day"), -74, "integer"),
-    ("datediff", ("cast('2020-01-01 23:59:59' as timestamp)", "cast('2020-01-02 00:00:01' as timestamp)", "day"), 1, "integer"),
-    ("datediff", ("cast('2020-01-02 00:00:01.5' as timestamp)", "cast('2020-01-01 23:59:59.25' as timestamp)", "day"), -1, "integer"),
-    ("datediff", ("cast('2021-11-30' as date)", "cast('2020-02-29 12:00:00' as timestamp)", "day"), -640, "integer"),
-    ("datediff", ("cast('2020-01-01' as date)", "cast('2020-01-01' as date)", "week"), 0, "integer"),
-    ("datediff", ("cast('2020-01-01' as date)", "cast('2020-03-15' as date)", "week"), 11, "integer"),
-    ("datediff", ("cast('2020-03-15' as date)", "cast('2020-01-01' as date)", "week"), -11, "integer"),
-    ("datediff", ("cast('2019-12-31' as date)", "cast('2020-01-01' as date)", "week"), 0, "integer"),
-    ("datediff", ("cast('2020-01-04' as date)", "cast('2020-01-05' as date)", "week"), 1, "integer"),
-    ("datediff", ("cast('2020-01-05' as date)", "cast('2020-01-04' as date)", "week"), -1, "integer"),
-    ("datediff", ("cast('2020-01-06' as date)", "cast('2020-01-13' as date)", "week"), 1, "integer"),
-    ("datediff", ("cast('2020-01-13' as date)", "cast('2020-01-06' as date)", "week"), -2, "integer"),
-    ("datediff", ("cast('2020-01-08' as date)", "cast('2020-01-06' as date)", "week"), 0, "integer"),
-    ("datediff", ("cast('2020-01-01 23:59:59' as timestamp)", "cast('2020-01-02 00:00:01' as timestamp)", "week"), 0, "integer"),
-    ("datediff", ("cast('2020-01-02 00:00:01.5' as timestamp)", "cast('2020-01-01 23:59:59.25' as timestamp)", "week"), 0, "integer"),
-    ("datediff", ("cast('2021-11-30' as date)", "cast('2020-02-29 12:00:00' as timestamp)", "week"), -92, "integer"),
-    ("datediff", ("cast('2020-01-01' as date)", "cast('2020-03-15' as date)", "month"), 2.0, "double precision"),
-    ("datediff", ("cast('2020-03-15' as date)", "cast('2020-01-01' as date)", "month"), -2.0, "double precision"),
-    ("datediff", ("cast('2020-01-01 23:59:59' as timestamp)", "cast('2020-01-02 00:00:01' as timestamp)", "month"), 0.0, "double precision"),
-    ("datediff", ("cast('2020-01-02 00:00:01.5' as timestamp)", "cast('2020-01-01 23:59:59.25' as timestamp)", "month"), 0.0, "double precision"),
-    ("datediff", ("cast('2021-11-30' as date)", "cast('2020-02-29 12:00:00' as timestamp)", "month"), -21.0, "double precision"),
-    ("datediff", ("cast('2020-01-01' as date)", "cast('2020-03-15' as date)", "quarter"), 0.0, "double precision"),
-    ("datediff", ("cast('2020-03-15' as date)", "cast('2020-01-01' as date)", "quarter"), 0.0, "double precision"),
-    ("datediff", ("cast('2020-01-01 23:59:59' as timestamp)", "cast('2020-01-02 00:00:01' as timestamp)", "quarter"), 0.0, "double precision"),
-    ("datediff", ("cast('2020-01-02 00:00:01.5' as timestamp)", "cast('2020-01-01 23:59:59.25' as timestamp)", "quarter"), 0.0, "double precision"),
-    ("datediff", ("cast('2021-11-30' as date)", "cast('2020-02-29 12:00:00' as timestamp)", "quarter"), -7.0, "double precision"),
-    ("datediff", ("cast('2020-01-01' as date)", "cast('2020-03-15' as date)", "year"), 0.0, "double precision"),
-    ("datediff", ("cast('2020-03-15' as date)", "cast('2020-01-01' as date)", "year"), 0.0, "double precision"),
-    ("datediff", ("cast('2020-01-01 23:59:59' as timestamp)", "cast('2020-01-02 00:00:01' as timestamp)", "year"), 0.0, "double precision"),
-    ("datediff", ("cast('2020-01-02 00:00:01.5' as timestamp)", "cast('2020-01-01 23:59:59.25' as timestamp)", "year"), 0.0, "double precision"),
-    ("datediff", ("cast('2021-11-30' as date)", "cast('2020-02-29 12:00:00' as timestamp)", "year"), -1.0, "double precision"),
-    ("datediff", ("cast('2020-01-01' as date)", "cast('2020-03-15' as date)", "hour"), 1776.0, "double precision"),
-    ("datediff", ("cast('2020-03-15' as date)", "cast('2020-01-01' as date)", "hour"), -1776.0, "double precision"),
-    ("datediff", ("cast('2020-01-01 23:59:59' as timestamp)", "cast('2020-01-02 00:00:01' as timestamp)", "hour"), 1.0, "double precision"),
-    ("datediff", ("cast('2020-01-02 00:00:01.5' as timestamp)", "cast('2020-01-01 23:59:59.25' as timestamp)", "hour"), -1.0, "double precision"),
-    ("datediff", ("cast('2021-11-30' as date)", "cast('2020-02-29 12:00:00' as timestamp)", "hour"), -15348.0, "double precision"),
-    ("datediff", ("cast('2020-01-01' as date)", "cast('2020-03-15' as date)", "minute"), 106560.0, "double precision"),
-    ("datediff", ("cast('2020-03-15' as date)", "cast('2020-01-01' as date)", "minute"), -106560.0, "double precision"),
-    ("datediff", ("cast('2020-01-01 23:59:59' as timestamp)", "cast('2020-01-02 00:00:01' as timestamp)", "minute"), 1.0, "double precision"),
-    ("datediff", ("cast('2020-01-02 00:00:01.5' as timestamp)", "cast('2020-01-01 23:59:59.25' as timestamp)", "minute"), -1.0, "double precision"),
-    ("datediff", ("cast('2021-11-30' as date)", "cast('2020-02-29 12:00:00' as timestamp)", "minute"), -920880.0, "double precision"),
-    ("datediff", ("cast('2020-01-01' as date)", "cast('2020-03-15' as date)", "second"), 6393600.0, "double precision"),
-    ("datediff", ("cast('2020-03-15' as date)", "cast('2020-01-01' as date)", "second"), -6393600.0, "double precision"),
-    ("datediff", ("cast('2020-01-01 23:59:59' as timestamp)", "cast('2020-01-02 00:00:01' as timestamp)", "second"), 2.0, "double precision"),
-    ("datediff", ("cast('2020-01-02 00:00:01.5' as timestamp)", "cast('2020-01-01 23:59:59.25' as timestamp)", "second"), -2.0, "double precision"),
-    ("datediff", ("cast('2021-11-30' as date)", "cast('2020-02-29 12:00:00' as timestamp)", "second"), -55252800.0, "double precision"),
-    ("datediff", ("cast('2020-01-01' as date)", "cast('2020-03-15' as date)", "millisecond"), 6393600000.0, "double precision"),
-    ("datediff", ("cast('2020-03-15' as date)", "cast('2020-01-01' as date)", "millisecond"), -6393600000.0, "double precision"),
-    ("datediff", ("cast('2020-01-01 23:59:59' as timestamp)", "cast('2020-01-02 00:00:01' as timestamp)", "millisecond"), 2000.0, "double precision"),
-    ("datediff", ("cast('2020-01-02 00:00:01.5' as timestamp)", "cast('2020-01-01 23:59:59.25' as timestamp)", "millisecond"), -2250.0, "double precision"),
-    ("datediff", ("cast('2021-11-30' as date)", "cast('2020-02-29 12:00:00' as timestamp)", "millisecond"), -55252800000.0, "double precision"),
-    ("datediff", ("cast('2020-01-01' as date)", "cast('2020-03-15' as date)", "microsecond"), 6393600000000.0, "double precision"),
-    ("datediff", ("cast('2020-03-15' as date)", "cast('2020-01-01' as date)", "microsecond"), -6393600000000.0, "double precision"),
-    ("datediff", ("cast('2020-01-01 23:59:59' as timestamp)", "cast('2020-01-02 00:00:01' as timestamp)", "microsecond"), 2000000.0, "double precision"),
-    ("datediff", ("cast('2020-01-02 00:00:01.5' as timestamp)", "cast('2020-01-01 23:59:59.25' as timestamp)", "microsecond"), -2250000.0, "double precision"),
-    ("datediff", ("cast('2021-11-30' as date)", "cast('2020-02-29 12:00:00' as timestamp)", "microsecond"), -55252800000000.0, "double precision"),
+    (
+        "date_trunc",
+        ("day", "cast('2020-05-14' as date)"),
+        datetime(2020, 5, 14, 0, 0, tzinfo=UTC),
+        "timestamp with time zone",
+    ),
+    (
+        "date_trunc",
+        ("day", "cast('2020-05-14 13:45:56.789' as timestamp)"),
+        datetime(2020, 5, 14, 0, 0),
+        "timestamp without time zone",
+    ),
+    (
+        "date_trunc",
+        ("week", "cast('2020-05-14' as date)"),
+        datetime(2020, 5, 11, 0, 0, tzinfo=UTC),
+        "timestamp with time zone",
+    ),
+    (
+        "date_trunc",
+        ("week", "cast('2020-05-14 13:45:56.789' as timestamp)"),
+        datetime(2020, 5, 11, 0, 0),
+        "timestamp without time zone",
+    ),
+    (
+        "date_trunc",
+        ("month", "cast('2020-05-14' as date)"),
+        datetime(2020, 5, 1, 0, 0, tzinfo=UTC),
+        "timestamp with time zone",
+    ),
+    (
+        "date_trunc",
+        ("month", "cast('2020-05-14 13:45:56.789' as timestamp)"),
+        datetime(2020, 5, 1, 0, 0),
+        "timestamp without time zone",
+    ),
+    (
+        "date_trunc",
+        ("quarter", "cast('2020-05-14' as date)"),
+        datetime(2020, 4, 1, 0, 0, tzinfo=UTC),
+        "timestamp with time zone",
+    ),
+    (
+        "date_trunc",
+        ("quarter", "cast('2020-05-14 13:45:56.789' as timestamp)"),
+        datetime(2020, 4, 1, 0, 0),
+        "timestamp without time zone",
+    ),
+    (
+        "date_trunc",
+        ("year", "cast('2020-05-14' as date)"),
+        datetime(2020, 1, 1, 0, 0, tzinfo=UTC),
+        "timestamp with time zone",
+    ),
+    (
+        "date_trunc",
+        ("year", "cast('2020-05-14 13:45:56.789' as timestamp)"),
+        datetime(2020, 1, 1, 0, 0),
+        "timestamp without time zone",
+    ),
+    (
+        "date_trunc",
+        ("hour", "cast('2020-05-14' as date)"),
+        datetime(2020, 5, 14, 0, 0, tzinfo=UTC),
+        "timestamp with time zone",
+    ),
+    (
+        "date_trunc",
+        ("hour", "cast('2020-05-14 13:45:56.789' as timestamp)"),
+        datetime(2020, 5, 14, 13, 0),
+        "timestamp without time zone",
+    ),
+    (
+        "dateadd",
+        ("day", 1, "cast('2020-01-31' as date)"),
+        datetime(2020, 2, 1, 0, 0),
+        "timestamp without time zone",
+    ),
+    (
+        "dateadd",
+        ("day", 1, "cast('2020-01-31 10:00:00' as timestamp)"),
+        datetime(2020, 2, 1, 10, 0),
+        "timestamp without time zone",
+    ),
+    (
+        "dateadd",
+        ("day", -40, "cast('2020-01-31' as date)"),
+        datetime(2019, 12, 22, 0, 0),
+        "timestamp without time zone",
+    ),
+    (
+        "dateadd",
+        ("day", -40, "cast('2020-01-31 10:00:00' as timestamp)"),
+        datetime(2019, 12, 22, 10, 0),
+        "timestamp without time zone",
+    ),
+    (
+        "dateadd",
+        ("week", 2, "cast('2020-01-31' as date)"),
+        datetime(2020, 2, 14, 0, 0),
+        "timestamp without time zone",
+    ),
+    (
+        "dateadd",
+        ("week", 2, "cast('2020-01-31 10:00:00' as timestamp)"),
+        datetime(2020, 2, 14, 10, 0),
+        "timestamp without time zone",
+    ),
+    (
+        "dateadd",
+        ("week", -1, "cast('2020-01-31' as date)"),
+        datetime(2020, 1, 24, 0, 0),
+        "timestamp without time zone",
+    ),
+    (
+        "dateadd",
+        ("week", -1, "cast('2020-01-31 10:00:00' as timestamp)"),
+        datetime(2020, 1, 24, 10, 0),
+        "timestamp without time zone",
+    ),
+    (
+        "dateadd",
+        ("month", 1, "cast('2020-01-31' as date)"),
+        datetime(2020, 2, 29, 0, 0),
+        "timestamp without time zone",
+    ),
+    (
+        "dateadd",
+        ("month", 1, "cast('2020-01-31 10:00:00' as timestamp)"),
+        datetime(2020, 2, 29, 10, 0),
+        "timestamp without time zone",
+    ),
+    (
+        "dateadd",
+        ("month", -13, "cast('2020-01-31' as date)"),
+        datetime(2018, 12, 31, 0, 0),
+        "timestamp without time zone",
+    ),
+    (
+        "dateadd",
+        ("month", -13, "cast('2020-01-31 10:00:00' as timestamp)"),
+        datetime(2018, 12, 31, 10, 0),
+        "timestamp without time zone",
+    ),
+    (
+        "dateadd",
+        ("year", 1, "cast('2020-01-31' as date)"),
+        datetime(2021, 1, 31, 0, 0),
+        "timestamp without time zone",
+    ),
+    (
+        "dateadd",
+        ("year", 1, "cast('2020-01-31 10:00:00' as timestamp)"),
+        datetime(2021, 1, 31, 10, 0),
+        "timestamp without time zone",
+    ),
+    (
+        "dateadd",
+        ("hour", 25, "cast('2020-01-31' as date)"),
+        datetime(2020, 2, 1, 1, 0),
+        "timestamp without time zone",
+    ),
+    (
+        "dateadd",
+        ("hour", 25, "cast('2020-01-31 10:00:00' as timestamp)"),
+        datetime(2020, 2, 1, 11, 0),
+        "timestamp without time zone",
+    ),
+    (
+        "dateadd",
+        ("minute", -90, "cast('2020-01-31' as date)"),
+        datetime(2020, 1, 30, 22, 30),
+        "timestamp without time zone",
+    ),
+    (
+        "dateadd",
+        ("minute", -90, "cast('2020-01-31 10:00:00' as timestamp)"),
+        datetime(2020, 1, 31, 8, 30),
+        "timestamp without time zone",
+    ),
+    (
+        "dateadd",
+        ("second", 3661, "cast('2020-01-31' as date)"),
+        datetime(2020, 1, 31, 1, 1, 1),
+        "timestamp without time zone",
+    ),
+    (
+        "dateadd",
+        ("second", 3661, "cast('2020-01-31 10:00:00' as timestamp)"),
+        datetime(2020, 1, 31, 11, 1, 1),
+        "timestamp without time zone",
+    ),
+    (
+        "dateadd",
+        ("millisecond", 1500, "cast('2020-01-31' as date)"),
+        datetime(2020, 1, 31, 0, 0, 1, 500000),
+        "timestamp without time zone",
+    ),
+    (
+        "dateadd",
+        ("millisecond", 1500, "cast('2020-01-31 10:00:00' as timestamp)"),
+        datetime(2020, 1, 31, 10, 0, 1, 500000),
+        "timestamp without time zone",
+    ),
+    (
+        "dateadd",
+        ("microsecond", 10, "cast('2020-01-31' as date)"),
+        datetime(2020, 1, 31, 0, 0, 0, 10),
+        "timestamp without time zone",
+    ),
+    (
+        "dateadd",
+        ("microsecond", 10, "cast('2020-01-31 10:00:00' as timestamp)"),
+        datetime(2020, 1, 31, 10, 0, 0, 10),
+        "timestamp without time zone",
+    ),
+    (
+        "dateadd",
+        ("Month", 1, "cast('2020-01-31' as date)"),
+        datetime(2020, 2, 29, 0, 0),
+        "timestamp without time zone",
+    ),
+    (
+        "dateadd",
+        ("Month", 1, "cast('2020-01-31 10:00:00' as timestamp)"),
+        datetime(2020, 2, 29, 10, 0),
+        "timestamp without time zone",
+    ),
+    (
+        "dateadd",
+        ("YEAR", 2, "cast('2020-01-31' as date)"),
+        datetime(2022, 1, 31, 0, 0),
+        "timestamp without time zone",
+    ),
+    (
+        "dateadd",
+        ("YEAR", 2, "cast('2020-01-31 10:00:00' as timestamp)"),
+        datetime(2022, 1, 31, 10, 0),
+        "timestamp without time zone",
+    ),
+    (
+        "dateadd",
+        ("decade", 1, "cast('2020-01-31' as date)"),
+        datetime(2030, 1, 31, 0, 0),
+        "timestamp without time zone",
+    ),
+    (
+        "dateadd",
+        ("decade", 1, "cast('2020-01-31 10:00:00' as timestamp)"),
+        datetime(2030, 1, 31, 10, 0),
+        "timestamp without time zone",
+    ),
+    (
+        "dateadd",
+        ("day", "'3'", "cast('2020-01-01' as date)"),
+        datetime(2020, 1, 4, 0, 0),
+        "timestamp without time zone",
+    ),
+    (
+        "datediff",
+        ("cast('2020-01-01' as date)", "cast('2020-03-15' as date)", "day"),
+        74,
+        "integer",
+    ),
+    (
+        "datediff",
+        ("cast('2020-03-15' as date)", "cast('2020-01-01' as date)", "day"),
+        -74,
+        "integer",
+    ),
+    (
+        "datediff",
+        (
+            "cast('2020-01-01 23:59:59' as timestamp)",
+            "cast('2020-01-02 00:00:01' as timestamp)",
+            "day",
+        ),
+        1,
+        "integer",
+    ),
+    (
+        "datediff",
+        (
+            "cast('2020-01-02 00:00:01.5' as timestamp)",
+            "cast('2020-01-01 23:59:59.25' as timestamp)",
+            "day",
+        ),
+        -1,
+        "integer",
+    ),
+    (
+        "datediff",
+        ("cast('2021-11-30' as date)", "cast('2020-02-29 12:00:00' as timestamp)", "day"),
+        -640,
+        "integer",
+    ),
+    (
+        "datediff",
+        ("cast('2020-01-01' as date)", "cast('2020-01-01' as date)", "week"),
+        0,
+        "integer",
+    ),
+    (
+        "datediff",
+        ("cast('2020-01-01' as date)", "cast('2020-03-15' as date)", "week"),
+        11,
+        "integer",
+    ),
+    (
+        "datediff",
+        ("cast('2020-03-15' as date)", "cast('2020-01-01' as date)", "week"),
+        -11,
+        "integer",
+    ),
+    (
+        "datediff",
+        ("cast('2019-12-31' as date)", "cast('2020-01-01' as date)", "week"),
+        0,
+        "integer",
+    ),
+    (
+        "datediff",
+        ("cast('2020-01-04' as date)", "cast('2020-01-05' as date)", "week"),
+        1,
+        "integer",
+    ),
+    (
+        "datediff",
+        ("cast('2020-01-05' as date)", "cast('2020-01-04' as date)", "week"),
+        -1,
+        "integer",
+    ),
+    (
+        "datediff",
+        ("cast('2020-01-06' as date)", "cast('2020-01-13' as date)", "week"),
+        1,
+        "integer",
+    ),
+    (
+        "datediff",
+        ("cast('2020-01-13' as date)", "cast('2020-01-06' as date)", "week"),
+        -2,
+        "integer",
+    ),
+    (
+        "datediff",
+        ("cast('2020-01-08' as date)", "cast('2020-01-06' as date)", "week"),
+        0,
+        "integer",
+    ),
+    (
+        "datediff",
+        (
+            "cast('2020-01-01 23:59:59' as timestamp)",
+            "cast('2020-01-02 00:00:01' as timestamp)",
+            "week",
+        ),
+        0,
+        "integer",
+    ),
+    (
+        "datediff",
+        (
+            "cast('2020-01-02 00:00:01.5' as timestamp)",
+            "cast('2020-01-01 23:59:59.25' as timestamp)",
+            "week",
+        ),
+        0,
+        "integer",
+    ),
+    (
+        "datediff",
+        ("cast('2021-11-30' as date)", "cast('2020-02-29 12:00:00' as timestamp)", "week"),
+        -92,
+        "integer",
+    ),
+    (
+        "datediff",
+        ("cast('2020-01-01' as date)", "cast('2020-03-15' as date)", "month"),
+        2.0,
+        "double precision",
+    ),
+    (
+        "datediff",
+        ("cast('2020-03-15' as date)", "cast('2020-01-01' as date)", "month"),
+        -2.0,
+        "double precision",
+    ),
+    (
+        "datediff",
+        (
+            "cast('2020-01-01 23:59:59' as timestamp)",
+            "cast('2020-01-02 00:00:01' as timestamp)",
+            "month",
+        ),
+        0.0,
+        "double precision",
+    ),
+    (
+        "datediff",
+        (
+            "cast('2020-01-02 00:00:01.5' as timestamp)",
+            "cast('2020-01-01 23:59:59.25' as timestamp)",
+            "month",
+        ),
+        0.0,
+        "double precision",
+    ),
+    (
+        "datediff",
+        ("cast('2021-11-30' as date)", "cast('2020-02-29 12:00:00' as timestamp)", "month"),
+        -21.0,
+        "double precision",
+    ),
+    (
+        "datediff",
+        ("cast('2020-01-01' as date)", "cast('2020-03-15' as date)", "quarter"),
+        0.0,
+        "double precision",
+    ),
+    (
+        "datediff",
+        ("cast('2020-03-15' as date)", "cast('2020-01-01' as date)", "quarter"),
+        0.0,
+        "double precision",
+    ),
+    (
+        "datediff",
+        (
+            "cast('2020-01-01 23:59:59' as timestamp)",
+            "cast('2020-01-02 00:00:01' as timestamp)",
+            "quarter",
+        ),
+        0.0,
+        "double precision",
+    ),
+    (
+        "datediff",
+        (
+            "cast('2020-01-02 00:00:01.5' as timestamp)",
+            "cast('2020-01-01 23:59:59.25' as timestamp)",
+            "quarter",
+        ),
+        0.0,
+        "double precision",
+    ),
+    (
+        "datediff",
+        ("cast('2021-11-30' as date)", "cast('2020-02-29 12:00:00' as timestamp)", "quarter"),
+        -7.0,
+        "double precision",
+    ),
+    (
+        "datediff",
+        ("cast('2020-01-01' as date)", "cast('2020-03-15' as date)", "year"),
+        0.0,
+        "double precision",
+    ),
+    (
+        "datediff",
+        ("cast('2020-03-15' as date)", "cast('2020-01-01' as date)", "year"),
+        0.0,
+        "double precision",
+    ),
+    (
+        "datediff",
+        (
+            "cast('2020-01-01 23:59:59' as timestamp)",
+            "cast('2020-01-02 00:00:01' as timestamp)",
+            "year",
+        ),
+        0.0,
+        "double precision",
+    ),
+    (
+        "datediff",
+        (
+            "cast('2020-01-02 00:00:01.5' as timestamp)",
+            "cast('2020-01-01 23:59:59.25' as timestamp)",
+            "year",
+        ),
+        0.0,
+        "double precision",
+    ),
+    (
+        "datediff",
+        ("cast('2021-11-30' as date)", "cast('2020-02-29 12:00:00' as timestamp)", "year"),
+        -1.0,
+        "double precision",
+    ),
+    (
+        "datediff",
+        ("cast('2020-01-01' as date)", "cast('2020-03-15' as date)", "hour"),
+        1776.0,
+        "double precision",
+    ),
+    (
+        "datediff",
+        ("cast('2020-03-15' as date)", "cast('2020-01-01' as date)", "hour"),
+        -1776.0,
+        "double precision",
+    ),
+    (
+        "datediff",
+        (
+            "cast('2020-01-01 23:59:59' as timestamp)",
+            "cast('2020-01-02 00:00:01' as timestamp)",
+            "hour",
+        ),
+        1.0,
+        "double precision",
+    ),
+    (
+        "datediff",
+        (
+            "cast('2020-01-02 00:00:01.5' as timestamp)",
+            "cast('2020-01-01 23:59:59.25' as timestamp)",
+            "hour",
+        ),
+        -1.0,
+        "double precision",
+    ),
+    (
+        "datediff",
+        ("cast('2021-11-30' as date)", "cast('2020-02-29 12:00:00' as timestamp)", "hour"),
+        -15348.0,
+        "double precision",
+    ),
+    (
+        "datediff",
+        ("cast('2020-01-01' as date)", "cast('2020-03-15' as date)", "minute"),
+        106560.0,
+        "double precision",
+    ),
+    (
+        "datediff",
+        ("cast('2020-03-15' as date)", "cast('2020-01-01' as date)", "minute"),
+        -106560.0,
+        "double precision",
+    ),
+    (
+        "datediff",
+        (
+            "cast('2020-01-01 23:59:59' as timestamp)",
+            "cast('2020-01-02 00:00:01' as timestamp)",
+            "minute",
+        ),
+        1.0,
+        "double precision",
+    ),
+    (
+        "datediff",
+        (
+            "cast('2020-01-02 00:00:01.5' as timestamp)",
+            "cast('2020-01-01 23:59:59.25' as timestamp)",
+            "minute",
+        ),
+        -1.0,
+        "double precision",
+    ),
+    (
+        "datediff",
+        ("cast('2021-11-30' as date)", "cast('2020-02-29 12:00:00' as timestamp)", "minute"),
+        -920880.0,
+        "double precision",
+    ),
+    (
+        "datediff",
+        ("cast('2020-01-01' as date)", "cast('2020-03-15' as date)", "second"),
+        6393600.0,
+        "double precision",
+    ),
+    (
+        "datediff",
+        ("cast('2020-03-15' as date)", "cast('2020-01-01' as date)", "second"),
+        -6393600.0,
+        "double precision",
+    ),
+    (
+        "datediff",
+        (
+            "cast('2020-01-01 23:59:59' as timestamp)",
+            "cast('2020-01-02 00:00:01' as timestamp)",
+            "second",
+        ),
+        2.0,
+        "double precision",
+    ),
+    (
+        "datediff",
+        (
+            "cast('2020-01-02 00:00:01.5' as timestamp)",
+            "cast('2020-01-01 23:59:59.25' as timestamp)",
+            "second",
+        ),
+        -2.0,
+        "double precision",
+    ),
+    (
+        "datediff",
+        ("cast('2021-11-30' as date)", "cast('2020-02-29 12:00:00' as timestamp)", "second"),
+        -55252800.0,
+        "double precision",
+    ),
+    (
+        "datediff",
+        ("cast('2020-01-01' as date)", "cast('2020-03-15' as date)", "millisecond"),
+        6393600000.0,
+        "double precision",
+    ),
+    (
+        "datediff",
+        ("cast('2020-03-15' as date)", "cast('2020-01-01' as date)", "millisecond"),
+        -6393600000.0,
+        "double precision",
+    ),
+    (
+        "datediff",
+        (
+            "cast('2020-01-01 23:59:59' as timestamp)",
+            "cast('2020-01-02 00:00:01' as timestamp)",
+            "millisecond",
+        ),
+        2000.0,
+        "double precision",
+    ),
+    (
+        "datediff",
+        (
+            "cast('2020-01-02 00:00:01.5' as timestamp)",
+            "cast('2020-01-01 23:59:59.25' as timestamp)",
+            "millisecond",
+        ),
+        -2250.0,
+        "double precision",
+    ),
+    (
+        "datediff",
+        ("cast('2021-11-30' as date)", "cast('2020-02-29 12:00:00' as timestamp)", "millisecond"),
+        -55252800000.0,
+        "double precision",
+    ),
+    (
+        "datediff",
+        ("cast('2020-01-01' as date)", "cast('2020-03-15' as date)", "microsecond"),
+        6393600000000.0,
+        "double precision",
+    ),
+    (
+        "datediff",
+        ("cast('2020-03-15' as date)", "cast('2020-01-01' as date)", "microsecond"),
+        -6393600000000.0,
+        "double precision",
+    ),
+    (
+        "datediff",
+        (
+            "cast('2020-01-01 23:59:59' as timestamp)",
+            "cast('2020-01-02 00:00:01' as timestamp)",
+            "microsecond",
+        ),
+        2000000.0,
+        "double precision",
+    ),
+    (
+        "datediff",
+        (
+            "cast('2020-01-02 00:00:01.5' as timestamp)",
+            "cast('2020-01-01 23:59:59.25' as timestamp)",
+            "microsecond",
+        ),
+        -2250000.0,
+        "double precision",
+    ),
+    (
+        "datediff",
+        ("cast('2021-11-30' as date)", "cast('2020-02-29 12:00:00' as timestamp)", "microsecond"),
+        -55252800000000.0,
+        "double precision",
+    ),
     ("equals", ("1", "1"), True, "boolean"),
     ("equals", ("null", "null"), None, "boolean"),
     ("get_powers_of_two", (1,), 1, "integer"),
@@ -377,7 +1560,12 @@ POSTGRES_SCALARS: list[Case] = [
     ("last_day", ("cast('2020-02-10' as date)", "month"), date(2020, 2, 29), "date"),
     ("last_day", ("cast('2020-11-10 10:00:00' as timestamp)", "month"), date(2020, 11, 30), "date"),
     ("last_day", ("cast('2020-02-10' as date)", "quarter"), date(2020, 3, 31), "date"),
-    ("last_day", ("cast('2020-11-10 10:00:00' as timestamp)", "quarter"), date(2020, 12, 31), "date"),
+    (
+        "last_day",
+        ("cast('2020-11-10 10:00:00' as timestamp)", "quarter"),
+        date(2020, 12, 31),
+        "date",
+    ),
     ("last_day", ("cast('2020-02-10' as date)", "year"), date(2020, 12, 31), "date"),
     ("last_day", ("cast('2020-11-10 10:00:00' as timestamp)", "year"), date(2020, 12, 31), "date"),
     ("default_last_day", ("cast('2020-02-10' as date)", "month"), date(2020, 2, 29), "date"),
@@ -429,15 +1617,53 @@ POSTGRES_PER_ROW: list[Case] = [
     ("cast_bool_to_text", ("flag",), ["true", "false", None], "text"),
     ("concat", (["'a'", "s", "'-'", "cast(id as text)"],), ["ab-1", "aa-2", "ac-3"], "text"),
     ("concat", (["s", "null"],), [None, None, None], "text"),
-    ("dateadd", ("day", "id", "d"), [datetime(2020, 2, 1, 0, 0), datetime(2020, 3, 2, 0, 0), datetime(2022, 1, 3, 0, 0)], "timestamp without time zone"),
-    ("dateadd", ("month", "id * 2", "d"), [datetime(2020, 3, 31, 0, 0), datetime(2020, 6, 29, 0, 0), datetime(2022, 6, 30, 0, 0)], "timestamp without time zone"),
+    (
+        "dateadd",
+        ("day", "id", "d"),
+        [datetime(2020, 2, 1, 0, 0), datetime(2020, 3, 2, 0, 0), datetime(2022, 1, 3, 0, 0)],
+        "timestamp without time zone",
+    ),
+    (
+        "dateadd",
+        ("month", "id * 2", "d"),
+        [datetime(2020, 3, 31, 0, 0), datetime(2020, 6, 29, 0, 0), datetime(2022, 6, 30, 0, 0)],
+        "timestamp without time zone",
+    ),
     ("datediff", ("d", "cast('2021-01-01' as date)", "week"), [48, 44, -53], "integer"),
-    ("datediff", ("d", "cast('2021-01-01' as date)", "month"), [12.0, 11.0, -11.0], "double precision"),
+    (
+        "datediff",
+        ("d", "cast('2021-01-01' as date)", "month"),
+        [12.0, 11.0, -11.0],
+        "double precision",
+    ),
     ("equals", ("s", "'a'"), [False, True, False], "boolean"),
     ("equals", ("flag", "null"), [None, None, None], "boolean"),
-    ("hash", ("id",), ["c4ca4238a0b923820dcc509a6f75849b", "c81e728d9d4c2f636f067f89cc14862c", "eccbc87e4b5ce2fe28308fd9f2a7baf3"], "text"),
-    ("hash", ("d",), ["2b0d57f6eea21cbed6899568b0a648a9", "c5085a501e9f2b380cb6e2234fc8f489", "44aabe5641b246c44b7baa4bf7ee858c"], "text"),
-    ("last_day", ("d", "month"), [date(2020, 1, 31), date(2020, 2, 29), date(2021, 12, 31)], "date"),
+    (
+        "hash",
+        ("id",),
+        [
+            "c4ca4238a0b923820dcc509a6f75849b",
+            "c81e728d9d4c2f636f067f89cc14862c",
+            "eccbc87e4b5ce2fe28308fd9f2a7baf3",
+        ],
+        "text",
+    ),
+    (
+        "hash",
+        ("d",),
+        [
+            "2b0d57f6eea21cbed6899568b0a648a9",
+            "c5085a501e9f2b380cb6e2234fc8f489",
+            "44aabe5641b246c44b7baa4bf7ee858c",
+        ],
+        "text",
+    ),
+    (
+        "last_day",
+        ("d", "month"),
+        [date(2020, 1, 31), date(2020, 2, 29), date(2021, 12, 31)],
+        "date",
+    ),
     ("length", ("s",), [1, 1, 1], "integer"),
     ("position", ("s", "'abc'"), [2, 1, 3], "integer"),
     ("replace", ("s", "'a'", "''"), ["b", "", "c"], "text"),
@@ -467,7 +1693,9 @@ def pg() -> Iterator[Run]:
     try:
         import adbc_driver_postgresql.dbapi as adbc_pg
 
-        conn = adbc_pg.connect(f"postgresql://{user}@{host}:{port}/{db}?connect_timeout=5", autocommit=True)
+        conn = adbc_pg.connect(
+            f"postgresql://{user}@{host}:{port}/{db}?connect_timeout=5", autocommit=True
+        )
     except Exception as e:
         reason = f"PostgreSQL at {host}:{port}/{db} is not available: {type(e).__name__}: {e}"
         if IN_CI:
@@ -487,9 +1715,13 @@ def pg() -> Iterator[Run]:
         conn.close()
 
 
-def duck_result(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[list[tuple[Any, ...]], list[str]]:
+def duck_result(
+    con: duckdb.DuckDBPyConnection, sql: str
+) -> tuple[list[tuple[Any, ...]], list[str]]:
     """Rows and column types of a query, as `dbt run` would store it."""
-    return con.execute(sql).fetchall(), [row[1] for row in con.execute(f"describe {sql}").fetchall()]
+    return con.execute(sql).fetchall(), [
+        row[1] for row in con.execute(f"describe {sql}").fetchall()
+    ]
 
 
 def pg_result(run: Run, sql: str) -> tuple[list[tuple[Any, ...]], list[str]]:
@@ -518,7 +1750,10 @@ def _ids(cases: list[Case]) -> list[str]:
 @pytest.mark.parametrize("case", DUCKDB_SCALARS, ids=_ids(DUCKDB_SCALARS))
 def test_duckdb_scalar(duck: duckdb.DuckDBPyConnection, case: Case) -> None:
     macro, args, value, type_ = case
-    assert duck_result(duck, f"select {sql_of('duckdb', macro, args)} as r") == ([(value,)], [type_])
+    assert duck_result(duck, f"select {sql_of('duckdb', macro, args)} as r") == (
+        [(value,)],
+        [type_],
+    )
 
 
 @pytest.mark.parametrize("case", DUCKDB_AGGREGATES, ids=_ids(DUCKDB_AGGREGATES))
@@ -531,7 +1766,9 @@ def test_duckdb_aggregate(duck: duckdb.DuckDBPyConnection, case: Case) -> None:
 @pytest.mark.parametrize("case", DUCKDB_PER_ROW, ids=_ids(DUCKDB_PER_ROW))
 def test_duckdb_per_row(duck: duckdb.DuckDBPyConnection, case: Case) -> None:
     macro, args, values, type_ = case
-    rows, types = duck_result(duck, f"select id, {sql_of('duckdb', macro, args)} as r from t order by id")
+    rows, types = duck_result(
+        duck, f"select id, {sql_of('duckdb', macro, args)} as r from t order by id"
+    )
     assert [r for _, r in rows] == values
     assert types == ["INTEGER", type_]
 
@@ -540,12 +1777,23 @@ def test_duckdb_keyword_arguments_and_any_value(duck: duckdb.DuckDBPyConnection)
     m = builtin_macros("duckdb")
     listagg = m["listagg"]("s", delimiter_text="';'", order_by_clause="order by s")
     assert duck_result(duck, f"select {listagg} as r from t") == ([("a;b;c",)], ["VARCHAR"])
-    rows, types = duck_result(duck, f"select {m['listagg']('s')} as r from (select * from t order by id) t")
+    rows, types = duck_result(
+        duck, f"select {m['listagg']('s')} as r from (select * from t order by id) t"
+    )
     assert (rows, types) == ([("b,a,c",)], ["VARCHAR"])
     array = m["array_construct"](inputs=["s"])
-    assert duck_result(duck, f"select {array} as r from t order by id") == ([(["b"],), (["a"],), (["c"],)], ["VARCHAR[]"])
-    assert duck_result(duck, f"select {m['any_value']('s')} as r from t where id = 2") == ([("a",)], ["VARCHAR"])
-    assert duck_result(duck, f"select {m['any_value']('d')} as r from t where id = 3") == ([(date(2021, 12, 31),)], ["DATE"])
+    assert duck_result(duck, f"select {array} as r from t order by id") == (
+        [(["b"],), (["a"],), (["c"],)],
+        ["VARCHAR[]"],
+    )
+    assert duck_result(duck, f"select {m['any_value']('s')} as r from t where id = 2") == (
+        [("a",)],
+        ["VARCHAR"],
+    )
+    assert duck_result(duck, f"select {m['any_value']('d')} as r from t where id = 3") == (
+        [(date(2021, 12, 31),)],
+        ["DATE"],
+    )
 
 
 def test_duckdb_types_and_timestamps(duck: duckdb.DuckDBPyConnection) -> None:
@@ -607,7 +1855,9 @@ SPINES: list[tuple[str, str, str, list[datetime]]] = [
 
 
 @pytest.mark.parametrize("spine", SPINES, ids=[f"{s[0]}-{s[1][6:16]}" for s in SPINES])
-def test_duckdb_date_spine(duck: duckdb.DuckDBPyConnection, spine: tuple[str, str, str, list[datetime]]) -> None:
+def test_duckdb_date_spine(
+    duck: duckdb.DuckDBPyConnection, spine: tuple[str, str, str, list[datetime]]
+) -> None:
     part, start, end, expected = spine
     sql = sql_of("duckdb", "date_spine", (part, start, end))
     rows, types = duck_result(duck, f"select * from ({sql}) s order by 1")
@@ -616,17 +1866,30 @@ def test_duckdb_date_spine(duck: duckdb.DuckDBPyConnection, spine: tuple[str, st
 
 
 def test_duckdb_date_spine_edges(duck: duckdb.DuckDBPyConnection) -> None:
-    quarters = sql_of("duckdb", "date_spine", ("quarter", "cast('2019-01-01' as date)", "cast('2020-01-01' as date)"))
-    assert [r[0] for r in duck.execute(f"{quarters} order by 1").fetchall()] == [datetime(2019, m, 1) for m in (1, 4, 7, 10)]
-    for start, end in [("2020-01-01", "2020-01-01"), ("2020-01-05", "2020-01-01")]:  # dbt-duckdb: no rows
-        sql = sql_of("duckdb", "date_spine", ("day", f"cast('{start}' as date)", f"cast('{end}' as date)"))
+    quarters = sql_of(
+        "duckdb",
+        "date_spine",
+        ("quarter", "cast('2019-01-01' as date)", "cast('2020-01-01' as date)"),
+    )
+    assert [r[0] for r in duck.execute(f"{quarters} order by 1").fetchall()] == [
+        datetime(2019, m, 1) for m in (1, 4, 7, 10)
+    ]
+    for start, end in [
+        ("2020-01-01", "2020-01-01"),
+        ("2020-01-05", "2020-01-01"),
+    ]:  # dbt-duckdb: no rows
+        sql = sql_of(
+            "duckdb", "date_spine", ("day", f"cast('{start}' as date)", f"cast('{end}' as date)")
+        )
         assert duck_result(duck, sql) == ([], ["TIMESTAMP"])
 
 
 def test_duckdb_differences_from_dbt(duck: duckdb.DuckDBPyConnection) -> None:
     m = builtin_macros("duckdb")
     # dbt runs the count at compile time and splices the integer 2 (INTEGER); headwater a subquery
-    between = m["get_intervals_between"]("cast('2020-01-01' as date)", "cast('2020-03-15' as date)", "month")
+    between = m["get_intervals_between"](
+        "cast('2020-01-01' as date)", "cast('2020-03-15' as date)", "month"
+    )
     assert duck_result(duck, f"select {between} as r") == ([(2,)], ["BIGINT"])
     # dbt's `{{ first_date }}::timestamp` casts only the last term of an expression: not here
     diff = m["datediff"]("d + 1", "cast('2020-02-10' as date)", "day")
@@ -645,13 +1908,18 @@ def test_postgres_scalar(pg: Run, case: Case) -> None:
 @pytest.mark.parametrize("case", POSTGRES_AGGREGATES, ids=_ids(POSTGRES_AGGREGATES))
 def test_postgres_aggregate(pg: Run, case: Case) -> None:
     macro, args, value, type_ = case
-    assert pg_result(pg, f"select {sql_of('postgres', macro, args)} as r from t") == ([(value,)], [type_])
+    assert pg_result(pg, f"select {sql_of('postgres', macro, args)} as r from t") == (
+        [(value,)],
+        [type_],
+    )
 
 
 @pytest.mark.parametrize("case", POSTGRES_PER_ROW, ids=_ids(POSTGRES_PER_ROW))
 def test_postgres_per_row(pg: Run, case: Case) -> None:
     macro, args, values, type_ = case
-    rows, types = pg_result(pg, f"select id, {sql_of('postgres', macro, args)} as r from t order by id")
+    rows, types = pg_result(
+        pg, f"select id, {sql_of('postgres', macro, args)} as r from t order by id"
+    )
     assert [r for _, r in sorted(rows)] == values
     assert types == ["integer", type_]
 
@@ -660,8 +1928,13 @@ def test_postgres_keyword_arguments_types_and_timestamps(pg: Run) -> None:
     m = builtin_macros("postgres")
     listagg = m["listagg"]("s", delimiter_text="';'", order_by_clause="order by s")
     assert pg_result(pg, f"select {listagg} as r from t") == ([("a;b;c",)], ["text"])
-    assert pg_result(pg, f"select {m['any_value']('s')} as r from t where id = 2") == ([("a",)], ["text"])
-    assert pg_result(pg, f"select {m['array_construct'](inputs=['s'])} as r from t where id = 3") == ([(["c"],)], ["text[]"])
+    assert pg_result(pg, f"select {m['any_value']('s')} as r from t where id = 2") == (
+        [("a",)],
+        ["text"],
+    )
+    assert pg_result(
+        pg, f"select {m['array_construct'](inputs=['s'])} as r from t where id = 3"
+    ) == ([(["c"],)], ["text[]"])
     expected = {
         "type_bigint": "bigint",
         "type_boolean": "boolean",
@@ -699,7 +1972,9 @@ def test_postgres_date_spine(pg: Run, spine: tuple[str, str, str, list[datetime]
 
 def test_postgres_generate_series_with_an_sql_bound(pg: Run) -> None:
     # headwater's date_spine passes the count as SQL: the series keeps dbt's double precision
-    rows, types = pg_result(pg, sql_of("postgres", "generate_series", ("(select 2.0::double precision + 1)",)))
+    rows, types = pg_result(
+        pg, sql_of("postgres", "generate_series", ("(select 2.0::double precision + 1)",))
+    )
     assert sorted(rows) == [(1.0,), (2.0,), (3.0,)] and types == ["double precision"]
 
 
@@ -709,7 +1984,9 @@ def test_postgres_failures_and_differences(pg: Run) -> None:
     for sql in [m["dateadd"]("quarter", 1, "current_date"), m["split_part"]("'a,b'", "','", 0)]:
         with pytest.raises(Exception, match=r"quarter|field position"):
             pg(f"select {sql}")
-    with pytest.raises(CompilationError, match="Unsupported datepart for macro datediff in postgres: 'WEEK'"):
+    with pytest.raises(
+        CompilationError, match="Unsupported datepart for macro datediff in postgres: 'WEEK'"
+    ):
         m["datediff"]("a", "b", "WEEK")
     # dbt-postgres fails to compile an empty spine (get_powers_of_two(0)); headwater has no rows
     empty = m["date_spine"]("day", "cast('2020-01-05' as date)", "cast('2020-01-01' as date)")
@@ -724,7 +2001,10 @@ SIGNATURES: dict[str, list[tuple[str, Any]]] = {
     "any_value": [("expression", EMPTY)],
     "array_append": [("array", EMPTY), ("new_element", EMPTY)],
     "array_concat": [("array_1", EMPTY), ("array_2", EMPTY)],
-    "array_construct": [("inputs", ()), ("data_type", "integer")],  # dbt: [] and translate_type('integer')
+    "array_construct": [
+        ("inputs", ()),
+        ("data_type", "integer"),
+    ],  # dbt: [] and translate_type('integer')
     "bool_or": [("expression", EMPTY)],
     "cast": [("field", EMPTY), ("type", EMPTY)],
     "cast_bool_to_text": [("field", EMPTY)],
@@ -748,7 +2028,12 @@ SIGNATURES: dict[str, list[tuple[str, Any]]] = {
     "intersect": [],
     "last_day": [("date", EMPTY), ("datepart", EMPTY)],
     "length": [("expression", EMPTY)],
-    "listagg": [("measure", EMPTY), ("delimiter_text", "','"), ("order_by_clause", None), ("limit_num", None)],
+    "listagg": [
+        ("measure", EMPTY),
+        ("delimiter_text", "','"),
+        ("order_by_clause", None),
+        ("limit_num", None),
+    ],
     "position": [("substring_text", EMPTY), ("string_text", EMPTY)],
     "replace": [("field", EMPTY), ("old_chars", EMPTY), ("new_chars", EMPTY)],
     "right": [("string_text", EMPTY), ("length_expression", EMPTY)],
@@ -757,7 +2042,10 @@ SIGNATURES: dict[str, list[tuple[str, Any]]] = {
     "snapshot_string_as_time": [("timestamp", EMPTY)],
     "split_part": [("string_text", EMPTY), ("delimiter_text", EMPTY), ("part_number", EMPTY)],
     "string_literal": [("value", EMPTY)],
-    **{f"type_{t}": [] for t in ("bigint", "boolean", "float", "int", "numeric", "string", "timestamp")},
+    **{
+        f"type_{t}": []
+        for t in ("bigint", "boolean", "float", "int", "numeric", "string", "timestamp")
+    },
 }
 
 SAMPLE_ARGS: dict[str, tuple[Any, ...]] = {
@@ -783,7 +2071,12 @@ def test_every_macro_has_dbts_signature_and_clean_sql(adapter: str) -> None:
             assert sql == 2
             continue
         assert isinstance(sql, str) and sql == sql.strip() and sql, name
-        if name not in {"except", "intersect", "escape_single_quotes", "string_literal"} and not name.startswith("type_"):
+        if name not in {
+            "except",
+            "intersect",
+            "escape_single_quotes",
+            "string_literal",
+        } and not name.startswith("type_"):
             query = sql if name in {"date_spine", "generate_series"} else f"select {sql}"
             sqlglot.parse_one(query, read=adapter)  # raises if it does not parse
 
@@ -800,7 +2093,9 @@ def test_dispatch_prefixes_and_prefixed_names() -> None:
     snowflake = builtin_macros("snowflake")
     assert snowflake["dateadd"]("day", 1, "d") == "dateadd(day, 1, d)"
     assert snowflake["datediff"]("a", "b", "week") == "datediff(week, a, b)"
-    with pytest.raises(CompilationError, match="`current_timestamp` is not implemented for adapter `snowflake`"):
+    with pytest.raises(
+        CompilationError, match="`current_timestamp` is not implemented for adapter `snowflake`"
+    ):
         snowflake["current_timestamp"]()
     assert set(DIALECTS["duckdb"]) <= MACRO_NAMES and set(DIALECTS["postgres"]) <= MACRO_NAMES
 
@@ -812,9 +2107,14 @@ def test_the_call_lookup_reaches_overrides(duck: duckdb.DuckDBPyConnection) -> N
 
     def dateadd(datepart: str, interval: Any, from_date_or_timestamp: Any) -> str:
         seen.append(datepart)
-        return f"cast({macros['duckdb__dateadd'](datepart, interval, from_date_or_timestamp)} as date)"
+        return (
+            f"cast({macros['duckdb__dateadd'](datepart, interval, from_date_or_timestamp)} as date)"
+        )
 
-    overrides = {"dateadd": dateadd, "get_intervals_between": lambda start_date, end_date, datepart: 3}
+    overrides = {
+        "dateadd": dateadd,
+        "get_intervals_between": lambda start_date, end_date, datepart: 3,
+    }
     macros.update(builtin_macros("duckdb", call=lambda name: overrides.get(name) or macros[name]))
     spine = macros["date_spine"]("day", "cast('2020-01-01' as date)", "cast('2020-01-10' as date)")
     assert "generate_series(1, 3)" in spine and seen == ["day"]
@@ -828,7 +2128,9 @@ def _check_equals(adapter: str, run: Run) -> None:
     # dbt 1.11 with `flags: {enable_truthy_nulls_equals_macro: true}`: null equals null
     truthy = builtin_macros(adapter, behavior={"enable_truthy_nulls_equals_macro": True})["equals"]
     plain = builtin_macros(adapter)["equals"]
-    assert run(f"select {truthy('null', 'null')}, {truthy('1', 'null')}, {truthy('1', '1')}") == [(True, False, True)]
+    assert run(f"select {truthy('null', 'null')}, {truthy('1', 'null')}, {truthy('1', '1')}") == [
+        (True, False, True)
+    ]
     assert run(f"select {plain('null', 'null')}, {plain('1', '1')}") == [(None, True)]
 
 
@@ -841,7 +2143,9 @@ def test_equals_honours_the_behavior_flag_postgres(pg: Run) -> None:
 
 
 @pytest.mark.parametrize("adapter", ["default", "duckdb", "postgres"])
-@pytest.mark.parametrize("datepart", ["day'", "day; drop table t", "day\n", "", "1day", "day)", None, "da y", "week--"])
+@pytest.mark.parametrize(
+    "datepart", ["day'", "day; drop table t", "day\n", "", "1day", "day)", None, "da y", "week--"]
+)
 def test_bad_datepart_is_a_compilation_error(adapter: str, datepart: Any) -> None:
     m = builtin_macros(adapter)
     calls = [
@@ -869,12 +2173,27 @@ def test_argument_errors() -> None:
         default["generate_series"]("(select 3)")
     with pytest.raises(CompilationError, match="not implemented for adapter `default`"):
         default["snapshot_string_as_time"]("2020-01-01")
-    assert re.fullmatch(r"with p as .*where generated_number <= 5\norder by generated_number", default["generate_series"](5), re.S)
+    assert re.fullmatch(
+        r"with p as .*where generated_number <= 5\norder by generated_number",
+        default["generate_series"](5),
+        re.S,
+    )
 
 
 # --- properties: dateadd and datediff round-trip ------------------------------------------------
 
-PARTS = ["day", "week", "month", "quarter", "year", "hour", "minute", "second", "millisecond", "microsecond"]
+PARTS = [
+    "day",
+    "week",
+    "month",
+    "quarter",
+    "year",
+    "hour",
+    "minute",
+    "second",
+    "millisecond",
+    "microsecond",
+]
 
 
 def _expected_diff(part: str, n: int) -> int:
@@ -883,7 +2202,11 @@ def _expected_diff(part: str, n: int) -> int:
 
 
 def _literal(start: datetime, as_date: bool) -> str:
-    return f"cast('{start.date()}' as date)" if as_date else f"cast('{start.isoformat(sep=' ')}' as timestamp)"
+    return (
+        f"cast('{start.date()}' as date)"
+        if as_date
+        else f"cast('{start.isoformat(sep=' ')}' as timestamp)"
+    )
 
 
 @settings(max_examples=150, deadline=None)
@@ -893,7 +2216,9 @@ def _literal(start: datetime, as_date: bool) -> str:
     start=st.datetimes(min_value=datetime(1900, 1, 1), max_value=datetime(2100, 1, 1)),
     as_date=st.booleans(),
 )
-def test_duckdb_dateadd_datediff_round_trip(part: str, n: int, start: datetime, as_date: bool) -> None:
+def test_duckdb_dateadd_datediff_round_trip(
+    part: str, n: int, start: datetime, as_date: bool
+) -> None:
     m = builtin_macros("duckdb")
     x = _literal(start, as_date)
     sql = f"select {m['datediff'](x, m['dateadd'](part, n, x), part)}"
@@ -904,12 +2229,16 @@ def test_duckdb_dateadd_datediff_round_trip(part: str, n: int, start: datetime, 
 
 @settings(max_examples=60, deadline=None)
 @given(
-    part=st.sampled_from([p for p in PARTS if p != "quarter"]),  # no `interval '1 quarter'` in PostgreSQL
+    part=st.sampled_from(
+        [p for p in PARTS if p != "quarter"]
+    ),  # no `interval '1 quarter'` in PostgreSQL
     n=st.integers(-400, 400),
     start=st.datetimes(min_value=datetime(1900, 1, 1), max_value=datetime(2100, 1, 1)),
     as_date=st.booleans(),
 )
-def test_postgres_dateadd_datediff_round_trip(pg: Run, part: str, n: int, start: datetime, as_date: bool) -> None:
+def test_postgres_dateadd_datediff_round_trip(
+    pg: Run, part: str, n: int, start: datetime, as_date: bool
+) -> None:
     m = builtin_macros("postgres")
     x = _literal(start.replace(microsecond=0), as_date)  # date_part's milliseconds are a float
     sql = f"select {m['datediff'](x, m['dateadd'](part, n, x), part)}"

@@ -46,8 +46,14 @@ YAML_ATTACKS = {
 
 
 @pytest.mark.parametrize("attack", YAML_ATTACKS.values(), ids=YAML_ATTACKS.keys())
-def test_yaml_fragments_are_one_expression(make_project: Callable[..., Path], cli, attack: str) -> None:
-    root = _built(make_project, cli, {"models/m.yml": "version: 2\nmodels:\n  - name: m\n    columns:\n" + attack})
+def test_yaml_fragments_are_one_expression(
+    make_project: Callable[..., Path], cli, attack: str
+) -> None:
+    root = _built(
+        make_project,
+        cli,
+        {"models/m.yml": "version: 2\nmodels:\n  - name: m\n    columns:\n" + attack},
+    )
     res = cli("build", "--project-dir", root)
     assert res.code == 2, res.out + res.err
     assert "models/m.yml:" in res.err and "is refused" in res.err
@@ -55,7 +61,13 @@ def test_yaml_fragments_are_one_expression(make_project: Callable[..., Path], cl
 
 
 def test_a_var_cannot_add_a_statement(make_project: Callable[..., Path], cli) -> None:
-    root = _built(make_project, cli, {"models/m.sql": "{{ config(materialized='table') }}\nselect '{{ var(\"v\", \"a\") }}' as s\n"})
+    root = _built(
+        make_project,
+        cli,
+        {
+            "models/m.sql": "{{ config(materialized='table') }}\nselect '{{ var(\"v\", \"a\") }}' as s\n"
+        },
+    )
     attack = "{v: \"a' as s); DROP TABLE main.canary; CREATE TABLE main.m AS (select 'a\"}"
     res = cli("build", "--project-dir", root, "--vars", attack)
     assert res.code == 2, res.out + res.err
@@ -87,20 +99,35 @@ def test_an_incremental_variant_is_one_statement(make_project: Callable[..., Pat
     assert "canary" in _tables(root)
 
 
-@given(st.lists(st.sampled_from(["select 1", "select ';'", "select 2 -- ;", "/* ; */ select 3", ""]), min_size=1, max_size=5))
+@given(
+    st.lists(
+        st.sampled_from(["select 1", "select ';'", "select 2 -- ;", "/* ; */ select 3", ""]),
+        min_size=1,
+        max_size=5,
+    )
+)
 def test_statement_count_ignores_strings_comments_and_empty_statements(parts: list[str]) -> None:
     sql = "\n;\n".join(parts)
     assert len(statement_count(sql)) == sum(1 for p in parts if p.strip())
 
 
 @pytest.mark.parametrize(
-    "text", ["x; drop table t", "x -- rest", "x /* c */", "(select 1); select 2", "1) from t; drop table t; select (1"]
+    "text",
+    [
+        "x; drop table t",
+        "x -- rest",
+        "x /* c */",
+        "(select 1); select 2",
+        "1) from t; drop table t; select (1",
+    ],
 )
 def test_check_expression_refuses(text: str) -> None:
     with pytest.raises(ConfigError, match="is refused"):
         check_expression(text, what="column")
 
 
-@pytest.mark.parametrize("text", ["lower(email)", "coalesce(a, b) || ';'", "\"weird name\"", "a + 1 > 2 and b is null"])
+@pytest.mark.parametrize(
+    "text", ["lower(email)", "coalesce(a, b) || ';'", '"weird name"', "a + 1 > 2 and b is null"]
+)
 def test_check_expression_accepts(text: str) -> None:
     assert check_expression(text, what="column") == text

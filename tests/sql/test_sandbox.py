@@ -29,7 +29,9 @@ ESCAPES = {
 
 
 @pytest.mark.parametrize("template", ESCAPES.values(), ids=ESCAPES.keys())
-def test_template_cannot_reach_python(make_project: Callable[..., Path], cli, template: str) -> None:
+def test_template_cannot_reach_python(
+    make_project: Callable[..., Path], cli, template: str
+) -> None:
     root = make_project({"models/m.sql": f"select 1 as x -- {template}\n"})
     os.chdir(root)
     res = cli("compile", "--project-dir", root)
@@ -63,7 +65,9 @@ def _cache_files(root: Path) -> list[Path]:
     return sorted((root / ".headwater" / "cache").glob("*.pickle"))
 
 
-def test_a_shipped_parse_cache_is_never_unpickled(make_project: Callable[..., Path], cli, monkeypatch) -> None:
+def test_a_shipped_parse_cache_is_never_unpickled(
+    make_project: Callable[..., Path], cli, monkeypatch
+) -> None:
     root = make_project({"models/m.sql": "select 1 as x\n"})
     monkeypatch.chdir(root)
     assert cli("ls", "--project-dir", root).code == 0
@@ -77,7 +81,9 @@ def test_a_shipped_parse_cache_is_never_unpickled(make_project: Callable[..., Pa
     assert not (root / "PWNED").exists()
 
 
-def test_a_cache_sealed_by_another_key_is_ignored(make_project: Callable[..., Path], cli, monkeypatch, tmp_path: Path) -> None:
+def test_a_cache_sealed_by_another_key_is_ignored(
+    make_project: Callable[..., Path], cli, monkeypatch, tmp_path: Path
+) -> None:
     import headwater.private as private
 
     root = make_project({"models/m.sql": "select 1 as x\n"})

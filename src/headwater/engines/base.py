@@ -115,7 +115,8 @@ class Engine(ABC):
         from pathlib import Path
 
         self.statements = Statements(
-            self.DIALECT, Path(project_root) / ".headwater" / "cache" / f"statements-{self.NAME}.pickle",
+            self.DIALECT,
+            Path(project_root) / ".headwater" / "cache" / f"statements-{self.NAME}.pickle",
             null_safe_keys=self.functions.NULL_SAFE_KEYS,
         )
         from headwater.engines.strategies import Strategies
@@ -235,7 +236,12 @@ class Engine(ABC):
         return self.strategies.create_or_replace(relation, sql, kind)
 
     def publish(
-        self, staged: Relation, relation: Relation, kind: str, sql: str, also: list[tuple[Relation, Relation]] = ()
+        self,
+        staged: Relation,
+        relation: Relation,
+        kind: str,
+        sql: str,
+        also: list[tuple[Relation, Relation]] = (),
     ) -> None:
         """Atomically replace ``relation`` by the audited ``staged`` relation, together with the
         (staged table, relation) pairs of ``also`` (e.g. the model's quarantine table)."""
@@ -247,7 +253,9 @@ class Engine(ABC):
     STAGED_SUFFIX = "__hw_staged"
 
     def staging_relation(self, relation: Relation) -> Relation:
-        return Relation(relation.schema, f"{relation.identifier}{self.STAGED_SUFFIX}", relation.database)
+        return Relation(
+            relation.schema, f"{relation.identifier}{self.STAGED_SUFFIX}", relation.database
+        )
 
     AUDIT_SUFFIX = "__hw_audit"
 
@@ -255,7 +263,9 @@ class Engine(ABC):
         """The copy of ``relation`` a stateful build changes and audits when the engine stages
         and swaps (`transactional_wap` false); distinct from `staging_relation`, where the
         materializations stage their new rows."""
-        return Relation(relation.schema, f"{relation.identifier}{self.AUDIT_SUFFIX}", relation.database)
+        return Relation(
+            relation.schema, f"{relation.identifier}{self.AUDIT_SUFFIX}", relation.database
+        )
 
     def catalog_schemas(self) -> set[str]:
         """Lower-case names of the schemas holding a relation (so they exist), from the catalog

@@ -102,7 +102,9 @@ class Functions:
 
     def key_equal(self, left: str, right: str) -> str:
         """Two unique-key values match (merge, delete+insert, snapshots, scd, loads by key)."""
-        return f"{left} IS NOT DISTINCT FROM {right}" if self.NULL_SAFE_KEYS else f"{left} = {right}"
+        return (
+            f"{left} IS NOT DISTINCT FROM {right}" if self.NULL_SAFE_KEYS else f"{left} = {right}"
+        )
 
     # -- projections ---------------------------------------------------------------------------------
     def select_except(self, exclude: list[str], columns: list[str] | None = None) -> str:

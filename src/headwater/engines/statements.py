@@ -42,7 +42,9 @@ def _sentinel(i: int, part: str) -> str:
 class Statements:
     """Builders for one dialect (`duckdb`, `postgres`, `spark`, ...)."""
 
-    def __init__(self, dialect: str, cache_file: Path | None = None, null_safe_keys: bool = True) -> None:
+    def __init__(
+        self, dialect: str, cache_file: Path | None = None, null_safe_keys: bool = True
+    ) -> None:
         self.dialect = dialect
         self.null_safe_keys = null_safe_keys
         self.cache_file = cache_file
@@ -58,7 +60,10 @@ class Statements:
                 from headwater.manifest import _read_sealed
 
                 found = _read_sealed(self.cache_file)
-                if isinstance(found, dict) and found.get("format") == (self.dialect, TEMPLATE_FORMAT):
+                if isinstance(found, dict) and found.get("format") == (
+                    self.dialect,
+                    TEMPLATE_FORMAT,
+                ):
                     self._templates = dict(found.get("templates") or {})
                     self._quoting = found.get("quoting")
         return self._templates
@@ -71,7 +76,14 @@ class Statements:
 
         try:
             self.cache_file.parent.mkdir(parents=True, exist_ok=True)
-            _write_sealed(self.cache_file, {"format": (self.dialect, TEMPLATE_FORMAT), "templates": self._templates, "quoting": self._quoting})
+            _write_sealed(
+                self.cache_file,
+                {
+                    "format": (self.dialect, TEMPLATE_FORMAT),
+                    "templates": self._templates,
+                    "quoting": self._quoting,
+                },
+            )
             self._dirty = False
         except OSError:
             pass  # a read-only project: the next run renders again
@@ -88,7 +100,9 @@ class Statements:
         opening, closing, escaped = self._quoting
         return opening + name.replace(closing, escaped) + closing
 
-    def _templated(self, key: tuple[Any, ...], relations: Sequence[Relation], build: Callable[..., str]) -> str:
+    def _templated(
+        self, key: tuple[Any, ...], relations: Sequence[Relation], build: Callable[..., str]
+    ) -> str:
         """``build(*relations)`` through a template keyed by ``key`` and the relations' shape:
         rendered once with sentinel names, then filled in."""
         shape = tuple(tuple(bool(getattr(r, p)) for p in _PARTS) for r in relations)
@@ -98,7 +112,8 @@ class Statements:
         if template is None:
             sentinels = [
                 Relation(
-                    _sentinel(i, "schema") if r.schema else "", _sentinel(i, "identifier"),
+                    _sentinel(i, "schema") if r.schema else "",
+                    _sentinel(i, "identifier"),
                     _sentinel(i, "database") if r.database else None,
                 )
                 for i, r in enumerate(relations)
@@ -111,7 +126,9 @@ class Statements:
             for part in _PARTS:
                 value = getattr(relation, part)
                 if value:
-                    template = template.replace(opening + _sentinel(i, part) + closing, self._quote(str(value)))
+                    template = template.replace(
+                        opening + _sentinel(i, part) + closing, self._quote(str(value))
+                    )
         return template
 
     # -- pieces --------------------------------------------------------------------------------
@@ -133,7 +150,9 @@ class Statements:
     def column(name: str, table: str | None = None) -> exp.Column:
         from sqlglot import exp
 
-        return exp.column(exp.to_identifier(name, quoted=True), table=exp.to_identifier(table) if table else None)
+        return exp.column(
+            exp.to_identifier(name, quoted=True), table=exp.to_identifier(table) if table else None
+        )
 
     def type_(self, type_name: str, source_dialect: str | None = None) -> exp.DataType:
         """A column type read from a catalog (any engine's spelling) as a sqlglot type."""
@@ -167,7 +186,9 @@ class Statements:
         parts = [match(this=self.column(k, left), expression=self.column(k, right)) for k in keys]
         return exp.and_(*parts) if len(parts) > 1 else parts[0]
 
-    def _and_raw(self, condition: exp.Expression, predicates: str) -> tuple[exp.Expression, list[str]]:
+    def _and_raw(
+        self, condition: exp.Expression, predicates: str
+    ) -> tuple[exp.Expression, list[str]]:
         """``condition`` AND the spliced ``predicates`` text (dbt's `incremental_predicates`)."""
         from sqlglot import exp
 
@@ -177,20 +198,32 @@ class Statements:
 
     # -- DDL ------------------------------------------------------------------------------------
     def create_as(
-        self, relation: Relation, body: str, kind: str = "table", replace: bool = False, temporary: bool = False
+        self,
+        relation: Relation,
+        body: str,
+        kind: str = "table",
+        replace: bool = False,
+        temporary: bool = False,
     ) -> str:
         template = self._templated(
-            ("create_as", kind, replace, temporary), [relation],
+            ("create_as", kind, replace, temporary),
+            [relation],
             lambda r: self._create_as(r, _BODY.format(0), kind, replace, temporary),
         )
         return template.replace(_BODY.format(0), body.strip().rstrip(";").strip(), 1)
 
-    def _create_as(self, relation: Relation, body: str, kind: str, replace: bool, temporary: bool) -> str:
+    def _create_as(
+        self, relation: Relation, body: str, kind: str, replace: bool, temporary: bool
+    ) -> str:
         from sqlglot import exp
 
         props = exp.Properties(expressions=[exp.TemporaryProperty()]) if temporary else None
         create = exp.Create(
-            this=self.table(relation), kind=kind.upper(), expression=self.raw(0), replace=replace, properties=props
+            this=self.table(relation),
+            kind=kind.upper(),
+            expression=self.raw(0),
+            replace=replace,
+            properties=props,
         )
         return self.render(create, body)
 
@@ -198,41 +231,73 @@ class Statements:
         """CREATE TABLE relation AS the shape of ``body`` with no rows."""
         from sqlglot import exp
 
-        select = exp.select("*").from_(exp.Subquery(this=self.raw(0), alias=exp.TableAlias(this=exp.to_identifier("b")))).limit(0)
-        return self.render(exp.Create(this=self.table(relation), kind="TABLE", expression=select), body)
+        select = (
+            exp.select("*")
+            .from_(
+                exp.Subquery(this=self.raw(0), alias=exp.TableAlias(this=exp.to_identifier("b")))
+            )
+            .limit(0)
+        )
+        return self.render(
+            exp.Create(this=self.table(relation), kind="TABLE", expression=select), body
+        )
 
-    def create_table(self, relation: Relation, columns: Sequence[tuple[str, str]], source_dialect: str | None = None) -> str:
+    def create_table(
+        self,
+        relation: Relation,
+        columns: Sequence[tuple[str, str]],
+        source_dialect: str | None = None,
+    ) -> str:
         from sqlglot import exp
 
         schema = exp.Schema(
             this=self.table(relation),
             expressions=[
-                exp.ColumnDef(this=exp.to_identifier(n, quoted=True), kind=self.type_(t, source_dialect)) for n, t in columns
+                exp.ColumnDef(
+                    this=exp.to_identifier(n, quoted=True), kind=self.type_(t, source_dialect)
+                )
+                for n, t in columns
             ],
         )
         return self.render(exp.Create(this=schema, kind="TABLE"))
 
-    def drop(self, relation: Relation, kind: str = "table", if_exists: bool = True, cascade: bool = False) -> str:
-        return self._templated(("drop", kind, if_exists, cascade), [relation], lambda r: self._drop(r, kind, if_exists, cascade))
+    def drop(
+        self, relation: Relation, kind: str = "table", if_exists: bool = True, cascade: bool = False
+    ) -> str:
+        return self._templated(
+            ("drop", kind, if_exists, cascade),
+            [relation],
+            lambda r: self._drop(r, kind, if_exists, cascade),
+        )
 
     def _drop(self, relation: Relation, kind: str, if_exists: bool, cascade: bool) -> str:
         from sqlglot import exp
 
-        return self.render(exp.Drop(tables=[self.table(relation)], kind=kind.upper(), exists=if_exists, cascade=cascade))
+        return self.render(
+            exp.Drop(
+                tables=[self.table(relation)], kind=kind.upper(), exists=if_exists, cascade=cascade
+            )
+        )
 
     def rename(self, relation: Relation, new_identifier: str, kind: str = "table") -> str:
         def build(old: Relation, new: Relation) -> str:
             from sqlglot import exp
 
-            action = exp.AlterRename(this=exp.Table(this=exp.to_identifier(new.identifier, quoted=True)))
+            action = exp.AlterRename(
+                this=exp.Table(this=exp.to_identifier(new.identifier, quoted=True))
+            )
             return self.render(exp.Alter(this=self.table(old), kind=kind.upper(), actions=[action]))
 
         return self._templated(("rename", kind), [relation, Relation("", new_identifier)], build)
 
-    def add_column(self, relation: Relation, name: str, type_name: str, source_dialect: str | None = None) -> str:
+    def add_column(
+        self, relation: Relation, name: str, type_name: str, source_dialect: str | None = None
+    ) -> str:
         from sqlglot import exp
 
-        col = exp.ColumnDef(this=exp.to_identifier(name, quoted=True), kind=self.type_(type_name, source_dialect))
+        col = exp.ColumnDef(
+            this=exp.to_identifier(name, quoted=True), kind=self.type_(type_name, source_dialect)
+        )
         return self.render(exp.Alter(this=self.table(relation), kind="TABLE", actions=[col]))
 
     def drop_column(self, relation: Relation, name: str) -> str:
@@ -241,23 +306,38 @@ class Statements:
         action = exp.Drop(tables=[self.column(name)], kind="COLUMN")
         return self.render(exp.Alter(this=self.table(relation), kind="TABLE", actions=[action]))
 
-    def alter_column_type(self, relation: Relation, name: str, type_name: str, source_dialect: str | None = None) -> str:
+    def alter_column_type(
+        self, relation: Relation, name: str, type_name: str, source_dialect: str | None = None
+    ) -> str:
         from sqlglot import exp
 
-        action = exp.AlterColumn(this=exp.to_identifier(name, quoted=True), dtype=self.type_(type_name, source_dialect))
+        action = exp.AlterColumn(
+            this=exp.to_identifier(name, quoted=True), dtype=self.type_(type_name, source_dialect)
+        )
         return self.render(exp.Alter(this=self.table(relation), kind="TABLE", actions=[action]))
 
     def create_schema(self, schema: str) -> str:
         def build(r: Relation) -> str:
             from sqlglot import exp
 
-            return self.render(exp.Create(this=exp.Table(db=exp.to_identifier(r.identifier, quoted=True)), kind="SCHEMA", exists=True))
+            return self.render(
+                exp.Create(
+                    this=exp.Table(db=exp.to_identifier(r.identifier, quoted=True)),
+                    kind="SCHEMA",
+                    exists=True,
+                )
+            )
 
         return self._templated(("create_schema",), [Relation("", schema)], build)
 
     # -- DML ------------------------------------------------------------------------------------
     def insert_select(
-        self, target: Relation, columns: Sequence[str], source: Relation | str, where: str = "", values: Sequence[str] | None = None,
+        self,
+        target: Relation,
+        columns: Sequence[str],
+        source: Relation | str,
+        where: str = "",
+        values: Sequence[str] | None = None,
     ) -> str:
         """INSERT INTO target (columns) SELECT columns|values FROM source [WHERE where].
 
@@ -269,7 +349,9 @@ class Statements:
         if isinstance(source, Relation):
             src: exp.Expression = self.table(source, alias="s")
         else:
-            src = exp.Subquery(this=self.raw(len(bodies)), alias=exp.TableAlias(this=exp.to_identifier("s")))
+            src = exp.Subquery(
+                this=self.raw(len(bodies)), alias=exp.TableAlias(this=exp.to_identifier("s"))
+            )
             bodies.append(source)
         if values is None:
             projection: list[exp.Expression] = [self.column(c) for c in columns]
@@ -283,7 +365,10 @@ class Statements:
             select = select.where(self.raw(len(bodies)))
             bodies.append(where)
         insert = exp.Insert(
-            this=exp.Schema(this=self.table(target), expressions=[exp.to_identifier(c, quoted=True) for c in columns]),
+            this=exp.Schema(
+                this=self.table(target),
+                expressions=[exp.to_identifier(c, quoted=True) for c in columns],
+            ),
             expression=select,
         )
         return self.render(insert, *bodies)
@@ -291,9 +376,13 @@ class Statements:
     def delete_where(self, target: Relation, where: str) -> str:
         from sqlglot import exp
 
-        return self.render(exp.Delete(this=self.table(target), where=exp.Where(this=self.raw(0))), where)
+        return self.render(
+            exp.Delete(this=self.table(target), where=exp.Where(this=self.raw(0))), where
+        )
 
-    def delete_matching(self, target: Relation, source: Relation, keys: Sequence[str], predicates: str = "") -> str:
+    def delete_matching(
+        self, target: Relation, source: Relation, keys: Sequence[str], predicates: str = ""
+    ) -> str:
         """Delete the target's rows whose key is in ``source`` (delete+insert, merge as replace)."""
         from sqlglot import exp
 
@@ -306,8 +395,14 @@ class Statements:
         """Delete the target's rows whose key is not in ``source`` (scd1 hard deletes)."""
         from sqlglot import exp
 
-        exists = exp.Exists(this=exp.select("1").from_(self.table(source, alias="s")).where(self.key_match(keys, "t", "s")))
-        delete = exp.Delete(this=self.table(target, alias="t"), where=exp.Where(this=exp.Not(this=exists)))
+        exists = exp.Exists(
+            this=exp.select("1")
+            .from_(self.table(source, alias="s"))
+            .where(self.key_match(keys, "t", "s"))
+        )
+        delete = exp.Delete(
+            this=self.table(target, alias="t"), where=exp.Where(this=exp.Not(this=exists))
+        )
         return self.render(delete)
 
     def delete_partitions(self, target: Relation, source: Relation, partition: str) -> str:
@@ -317,10 +412,17 @@ class Statements:
 
         inner = exp.select(self.raw(0)).from_(self.table(source)).distinct()
         cond = exp.In(this=exp.Paren(this=self.raw(0)), query=exp.Subquery(this=inner))
-        return self.render(exp.Delete(this=self.table(target), where=exp.Where(this=cond)), partition)
+        return self.render(
+            exp.Delete(this=self.table(target), where=exp.Where(this=cond)), partition
+        )
 
     def update_from(
-        self, target: Relation, source: Relation, assignments: dict[str, str], keys: Sequence[str], predicates: str = "",
+        self,
+        target: Relation,
+        source: Relation,
+        assignments: dict[str, str],
+        keys: Sequence[str],
+        predicates: str = "",
     ) -> str:
         """UPDATE target AS t SET col = <sql> FROM source AS s WHERE keys match.
         ``assignments`` map a target column to SQL text over ``s`` (and ``t``)."""
@@ -329,10 +431,17 @@ class Statements:
         on, bodies = self._and_raw(self.key_match(keys, "t", "s"), predicates)
         sets = []
         for column, value in assignments.items():
-            sets.append(exp.EQ(this=exp.column(exp.to_identifier(column, quoted=True)), expression=self.raw(len(bodies))))
+            sets.append(
+                exp.EQ(
+                    this=exp.column(exp.to_identifier(column, quoted=True)),
+                    expression=self.raw(len(bodies)),
+                )
+            )
             bodies.append(value)
         update = exp.Update(
-            this=self.table(target, alias="t"), expressions=sets, from_=exp.From(this=self.table(source, alias="s")),
+            this=self.table(target, alias="t"),
+            expressions=sets,
+            from_=exp.From(this=self.table(source, alias="s")),
             where=exp.Where(this=on),
         )
         return self.render(update, *bodies)
@@ -343,28 +452,52 @@ class Statements:
         bodies: list[str] = []
         sets = []
         for column, value in assignments.items():
-            sets.append(exp.EQ(this=exp.column(exp.to_identifier(column, quoted=True)), expression=self.raw(len(bodies))))
+            sets.append(
+                exp.EQ(
+                    this=exp.column(exp.to_identifier(column, quoted=True)),
+                    expression=self.raw(len(bodies)),
+                )
+            )
             bodies.append(value)
-        update = exp.Update(this=self.table(target), expressions=sets, where=exp.Where(this=self.raw(len(bodies))))
+        update = exp.Update(
+            this=self.table(target), expressions=sets, where=exp.Where(this=self.raw(len(bodies)))
+        )
         return self.render(update, *bodies, where)
 
     def insert_missing(
-        self, target: Relation, source: Relation, columns: Sequence[str], keys: Sequence[str], predicates: str = ""
+        self,
+        target: Relation,
+        source: Relation,
+        columns: Sequence[str],
+        keys: Sequence[str],
+        predicates: str = "",
     ) -> str:
         """Insert the rows of ``source`` whose key is not in ``target`` (merge's insert half)."""
         from sqlglot import exp
 
         on, bodies = self._and_raw(self.key_match(keys, "t", "s"), predicates)
         exists = exp.Exists(this=exp.select("1").from_(self.table(target, alias="t")).where(on))
-        select = exp.select(*[self.column(c, "s") for c in columns]).from_(self.table(source, alias="s")).where(exp.Not(this=exists))
+        select = (
+            exp.select(*[self.column(c, "s") for c in columns])
+            .from_(self.table(source, alias="s"))
+            .where(exp.Not(this=exists))
+        )
         insert = exp.Insert(
-            this=exp.Schema(this=self.table(target), expressions=[exp.to_identifier(c, quoted=True) for c in columns]),
+            this=exp.Schema(
+                this=self.table(target),
+                expressions=[exp.to_identifier(c, quoted=True) for c in columns],
+            ),
             expression=select,
         )
         return self.render(insert, *bodies)
 
     def merge(
-        self, target: Relation, source: Relation, columns: Sequence[str], keys: Sequence[str], update: Sequence[str],
+        self,
+        target: Relation,
+        source: Relation,
+        columns: Sequence[str],
+        keys: Sequence[str],
+        update: Sequence[str],
         predicates: str = "",
     ) -> str:
         """MERGE INTO target USING source ON keys: update ``update`` columns, insert the rest."""
@@ -373,13 +506,24 @@ class Statements:
         on, bodies = self._and_raw(self.key_match(keys, "t", "s"), predicates)
         whens = []
         if update:
-            sets = [exp.EQ(this=exp.column(exp.to_identifier(c, quoted=True)), expression=self.column(c, "s")) for c in update]
+            sets = [
+                exp.EQ(
+                    this=exp.column(exp.to_identifier(c, quoted=True)),
+                    expression=self.column(c, "s"),
+                )
+                for c in update
+            ]
             whens.append(exp.When(matched=True, then=exp.Update(expressions=sets)))
         values = exp.Tuple(expressions=[self.column(c, "s") for c in columns])
-        cols = exp.Tuple(expressions=[exp.column(exp.to_identifier(c, quoted=True)) for c in columns])
+        cols = exp.Tuple(
+            expressions=[exp.column(exp.to_identifier(c, quoted=True)) for c in columns]
+        )
         whens.append(exp.When(matched=False, then=exp.Insert(this=cols, expression=values)))
         merge = exp.Merge(
-            this=self.table(target, alias="t"), using=self.table(source, alias="s"), on=on, whens=exp.Whens(expressions=whens)
+            this=self.table(target, alias="t"),
+            using=self.table(source, alias="s"),
+            on=on,
+            whens=exp.Whens(expressions=whens),
         )
         return self.render(merge, *bodies)
 
@@ -393,8 +537,14 @@ class Statements:
             .from_(self.table(relation))
             .group_by(*[self.column(k) for k in keys])
         )
-        total = exp.func("coalesce", exp.Sum(this=exp.column("n") - exp.Literal.number(1)), exp.Literal.number(0))
-        return self.render(exp.select(total).from_(exp.Subquery(this=grouped, alias=exp.TableAlias(this=exp.to_identifier("g")))))
+        total = exp.func(
+            "coalesce", exp.Sum(this=exp.column("n") - exp.Literal.number(1)), exp.Literal.number(0)
+        )
+        return self.render(
+            exp.select(total).from_(
+                exp.Subquery(this=grouped, alias=exp.TableAlias(this=exp.to_identifier("g")))
+            )
+        )
 
     def select_all(self, relation: Relation, limit: int | None = None) -> str:
         from sqlglot import exp

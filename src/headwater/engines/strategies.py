@@ -52,14 +52,24 @@ class Strategies:
         return count(rows)
 
     def publish(
-        self, staged: Relation, relation: Relation, kind: str, sql: str, also: Sequence[tuple[Relation, Relation]] = ()
+        self,
+        staged: Relation,
+        relation: Relation,
+        kind: str,
+        sql: str,
+        also: Sequence[tuple[Relation, Relation]] = (),
     ) -> None:
         """Swap ``staged`` in as ``relation`` (and each pair of ``also``) in one transaction."""
         with self.engine.transaction():
             self.publish_held(staged, relation, kind, sql, also)
 
     def publish_held(
-        self, staged: Relation, relation: Relation, kind: str, sql: str, also: Sequence[tuple[Relation, Relation]] = ()
+        self,
+        staged: Relation,
+        relation: Relation,
+        kind: str,
+        sql: str,
+        also: Sequence[tuple[Relation, Relation]] = (),
     ) -> None:
         """The swaps of `publish`, inside the caller's transaction (an audited full refresh)."""
         swaps = [(staged, relation, kind), *((s, r, "table") for s, r in also)]
@@ -70,10 +80,11 @@ class Strategies:
                 self.engine._remember(src, None)
             self.engine._remember(dest, dest_kind)
 
-    def _swap_all(self, swaps: list[tuple[Relation, Relation, str]], existing: list[str | None], sql: str) -> None:
+    def _swap_all(
+        self, swaps: list[tuple[Relation, Relation, str]], existing: list[str | None], sql: str
+    ) -> None:
         for (src, dest, dest_kind), old in zip(swaps, existing, strict=True):
             self._swap(src, dest, dest_kind, old, sql)
-
 
     def _swap(self, src: Relation, dest: Relation, kind: str, old: str | None, sql: str) -> None:
         """One swap inside the publish transaction."""
@@ -103,7 +114,9 @@ class Strategies:
         raise NotImplementedError
         yield  # pragma: no cover
 
-    def append_arrow(self, relation: Relation, table: Any, columns: Sequence[str] | None = None) -> int:
+    def append_arrow(
+        self, relation: Relation, table: Any, columns: Sequence[str] | None = None
+    ) -> int:
         """Insert the rows of a pyarrow table into an existing ``relation``: rows inserted."""
         cols = list(columns or table.column_names)
         with self.arrow_relation(table, f"__hw_arrow_{relation.identifier}") as rel:
@@ -119,11 +132,18 @@ class Strategies:
         return count(self.engine.execute(self.sql.insert_select(target, columns, delta)))
 
     def replace_by_key(
-        self, target: Relation, delta: Relation, columns: Sequence[str], keys: Sequence[str], predicates: str = ""
+        self,
+        target: Relation,
+        delta: Relation,
+        columns: Sequence[str],
+        keys: Sequence[str],
+        predicates: str = "",
     ) -> tuple[int | None, int | None]:
         """delete+insert: delete the target's rows whose key is in the delta, insert the delta.
         Returns (deleted, inserted)."""
-        deleted = count(self.engine.execute(self.sql.delete_matching(target, delta, keys, predicates)))
+        deleted = count(
+            self.engine.execute(self.sql.delete_matching(target, delta, keys, predicates))
+        )
         inserted = count(self.engine.execute(self.sql.insert_select(target, columns, delta)))
         return deleted, inserted
 
@@ -136,7 +156,12 @@ class Strategies:
         return deleted, inserted
 
     def merge(
-        self, target: Relation, delta: Relation, columns: Sequence[str], keys: Sequence[str], update: Sequence[str],
+        self,
+        target: Relation,
+        delta: Relation,
+        columns: Sequence[str],
+        keys: Sequence[str],
+        update: Sequence[str],
         predicates: str = "",
     ) -> tuple[int, int]:
         """Update ``update`` columns of matched rows, insert the unmatched ones: (updated,
@@ -145,19 +170,39 @@ class Strategies:
         updated = 0
         if update:
             sets = {c: self.sql.render(self.sql.column(c, "s")) for c in update}
-            updated = count(self.engine.execute(self.sql.update_from(target, delta, sets, keys, predicates))) or 0
-        inserted = count(self.engine.execute(self.sql.insert_missing(target, delta, columns, keys, predicates))) or 0
+            updated = (
+                count(
+                    self.engine.execute(self.sql.update_from(target, delta, sets, keys, predicates))
+                )
+                or 0
+            )
+        inserted = (
+            count(
+                self.engine.execute(
+                    self.sql.insert_missing(target, delta, columns, keys, predicates)
+                )
+            )
+            or 0
+        )
         return updated, inserted
 
     def replace_interval(
-        self, target: Relation, column: str, lo: str, hi: str, batch_sql: str, columns: Sequence[str]
+        self,
+        target: Relation,
+        column: str,
+        lo: str,
+        hi: str,
+        batch_sql: str,
+        columns: Sequence[str],
     ) -> tuple[int | None, int | None]:
         """A microbatch interval: delete [lo, hi) of ``column``, insert the batch's rows in it.
         ``lo``/``hi`` are SQL literals. Returns (deleted, inserted)."""
         col = self.sql.render(self.sql.column(column))
         where = f"{col} >= {lo} AND {col} < {hi}"
         deleted = count(self.engine.execute(self.sql.delete_where(target, where)))
-        inserted = count(self.engine.execute(self.sql.insert_select(target, columns, batch_sql, where=where)))
+        inserted = count(
+            self.engine.execute(self.sql.insert_select(target, columns, batch_sql, where=where))
+        )
         return deleted, inserted
 
     def count_duplicate_keys(self, relation: Relation, keys: Sequence[str]) -> int:

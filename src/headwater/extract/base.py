@@ -105,7 +105,9 @@ class ScanHooks:
         return None
 
 
-def read_scan(batch: Batch, query: Query, arrow: Callable[[str], pa.Table], attempts: int = 4) -> Batch:
+def read_scan(
+    batch: Batch, query: Query, arrow: Callable[[str], pa.Table], attempts: int = 4
+) -> Batch:
     """Materialize a scan batch into ``batch.table`` (with its rejected records), outside a loader:
     for tools and tests that want the rows a connector extracts as Arrow."""
     if batch.scan is None:
@@ -124,7 +126,9 @@ def read_scan(batch: Batch, query: Query, arrow: Callable[[str], pa.Table], atte
         batch.table, batch.scan, batch.hooks = table, None, None
         batch.rejected = [*batch.rejected, *rejected]
         return batch
-    raise ExecutionError(f"the scan of {batch.source_file or 'a batch'} did not settle after {attempts} attempts")
+    raise ExecutionError(
+        f"the scan of {batch.source_file or 'a batch'} did not settle after {attempts} attempts"
+    )
 
 
 def arrow_batches(batches: Iterable[Batch]) -> Iterator[Batch]:
@@ -171,7 +175,13 @@ class Connector(ABC):
     """The keys of nested mappings (e.g. `auth:`); with ``required`` and ``optional`` the one
     declaration of the connector's keys, checked at project load and again here."""
 
-    def __init__(self, source: str, table: str, config: Mapping[str, Any], env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        source: str,
+        table: str,
+        config: Mapping[str, Any],
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         self.source = source
         self.table = table
         self.config = dict(config)
@@ -185,7 +195,11 @@ class Connector(ABC):
     def _validate(self) -> None:
         problems = key_problems(type(self), [self.config])
         if problems:
-            raise ConfigError(f"source `{self.name}`: {problems[0].message}", node=self.name, hint=problems[0].hint)
+            raise ConfigError(
+                f"source `{self.name}`: {problems[0].message}",
+                node=self.name,
+                hint=problems[0].hint,
+            )
         missing = [k for k in self.required if self.config.get(k) in (None, "")]
         if missing:
             raise ConfigError(

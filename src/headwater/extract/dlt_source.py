@@ -41,12 +41,15 @@ class DltConnector(Connector):
             import dlt  # noqa: F401 - fails early with a clear message when the extra is missing
         except ImportError:
             raise ConfigError(
-                f"source `{self.name}` uses dlt, which is not installed", hint='pip install "headwater[dlt]"'
+                f"source `{self.name}` uses dlt, which is not installed",
+                hint='pip install "headwater[dlt]"',
             ) from None
         target = str(self.config["source"])
         module_name, _, attr = target.partition(":")
         if not attr:
-            raise ConfigError(f"source `{self.name}`: `source: {target}` must be `package.module:callable`")
+            raise ConfigError(
+                f"source `{self.name}`: `source: {target}` must be `package.module:callable`"
+            )
         try:
             obj = getattr(importlib.import_module(module_name), attr)
         except (ImportError, AttributeError) as exc:
@@ -62,8 +65,11 @@ class DltConnector(Connector):
                 from headwater.errors import did_you_mean
 
                 raise ConfigError(
-                    f"dlt source `{target}` has no resource `{name}`" + did_you_mean(name, list(resources)),
-                    hint="resources: " + ", ".join(resources) + "; set `resource:` under the table's `extract:`",
+                    f"dlt source `{target}` has no resource `{name}`"
+                    + did_you_mean(name, list(resources)),
+                    hint="resources: "
+                    + ", ".join(resources)
+                    + "; set `resource:` under the table's `extract:`",
                 )
             made = resources[name]
         self._cached = made
@@ -79,7 +85,9 @@ class DltConnector(Connector):
         disposition = schema.get("write_disposition")
         if disposition in ("append", "replace", "merge"):
             out["write_disposition"] = disposition
-        keys = [name for name, col in (schema.get("columns") or {}).items() if col.get("primary_key")]
+        keys = [
+            name for name, col in (schema.get("columns") or {}).items() if col.get("primary_key")
+        ]
         if keys:
             out["primary_key"] = keys if len(keys) > 1 else keys[0]
         return out
@@ -107,7 +115,8 @@ class DltConnector(Connector):
             raise
         except Exception as exc:
             raise ConnectorError(
-                f"the dlt resource of `{self.name}` failed: {type(exc).__name__}: {exc}", node=self.name
+                f"the dlt resource of `{self.name}` failed: {type(exc).__name__}: {exc}",
+                node=self.name,
             ) from None
         if rows:
             yield Batch(pa.Table.from_pylist(rows))

@@ -185,7 +185,13 @@ class FilesConnector(ArrowReads, Connector):
         "null_values", "date_format", "timestamp_format", "column_types", "skip_rows", "options",
     )  # fmt: skip
 
-    def __init__(self, source: str, table: str, config: Mapping[str, Any], env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        source: str,
+        table: str,
+        config: Mapping[str, Any],
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__(source, table, config, env)
         self._check_config()
         self._s3: Any = None
@@ -196,7 +202,9 @@ class FilesConnector(ArrowReads, Connector):
         fmt = c.get("format")
         if fmt is not None and str(fmt).lower() not in FORMATS:
             raise ConfigError(
-                f"source `{self.name}`: unknown format `{fmt}`", node=self.name, hint="formats: " + ", ".join(FORMATS)
+                f"source `{self.name}`: unknown format `{fmt}`",
+                node=self.name,
+                hint="formats: " + ", ".join(FORMATS),
             )
         comp = c.get("compression")
         if comp is not None and str(comp).lower() not in COMPRESSIONS:
@@ -207,11 +215,19 @@ class FilesConnector(ArrowReads, Connector):
             )
         for key in ("column_types", "options"):
             if c.get(key) is not None and not isinstance(c[key], Mapping):
-                raise ConfigError(f"source `{self.name}`: `{key}` must be a mapping", node=self.name)
+                raise ConfigError(
+                    f"source `{self.name}`: `{key}` must be a mapping", node=self.name
+                )
         if c.get("header") is not None and not isinstance(c["header"], bool):
-            raise ConfigError(f"source `{self.name}`: `header` must be true or false", node=self.name)
-        if c.get("skip_rows") is not None and (not isinstance(c["skip_rows"], int) or c["skip_rows"] < 0):
-            raise ConfigError(f"source `{self.name}`: `skip_rows` must be a number >= 0", node=self.name)
+            raise ConfigError(
+                f"source `{self.name}`: `header` must be true or false", node=self.name
+            )
+        if c.get("skip_rows") is not None and (
+            not isinstance(c["skip_rows"], int) or c["skip_rows"] < 0
+        ):
+            raise ConfigError(
+                f"source `{self.name}`: `skip_rows` must be a number >= 0", node=self.name
+            )
         enc = c.get("encoding")
         if enc:
             import codecs
@@ -219,7 +235,9 @@ class FilesConnector(ArrowReads, Connector):
             try:
                 codecs.lookup(str(enc))
             except LookupError:
-                raise ConfigError(f"source `{self.name}`: unknown encoding `{enc}`", node=self.name) from None
+                raise ConfigError(
+                    f"source `{self.name}`: unknown encoding `{enc}`", node=self.name
+                ) from None
 
     @property
     def path(self) -> str:
@@ -255,12 +273,18 @@ class FilesConnector(ArrowReads, Connector):
             if self.is_s3:
                 where = f" on {self._s3_endpoint_text()}"
             else:
-                where = f" (relative to `{self._base_dir()}`)" if not os.path.isabs(self.path) else ""
+                where = (
+                    f" (relative to `{self._base_dir()}`)" if not os.path.isabs(self.path) else ""
+                )
             raise ConnectorError(
                 f"source `{self.name}`: no file matches `{self.path}`{where}",
                 node=self.name,
                 hint="check `path` (a glob: `*` within a folder, `**` across folders)"
-                + ("" if self.is_s3 or os.path.isabs(self.path) else " and the project's `raw_data`"),
+                + (
+                    ""
+                    if self.is_s3 or os.path.isabs(self.path)
+                    else " and the project's `raw_data`"
+                ),
             )
         return files
 
@@ -277,7 +301,11 @@ class FilesConnector(ArrowReads, Connector):
                 continue
             ap = os.path.abspath(p)
             rel = os.path.relpath(ap, base_abs)
-            key = Path(ap).as_posix() if rel.startswith("..") or os.path.isabs(rel) else Path(rel).as_posix()
+            key = (
+                Path(ap).as_posix()
+                if rel.startswith("..") or os.path.isabs(rel)
+                else Path(rel).as_posix()
+            )
             out.append(_File(key=key, location=ap, size=os.path.getsize(ap)))
         return sorted(out, key=lambda f: f.key)
 
@@ -286,11 +314,17 @@ class FilesConnector(ArrowReads, Connector):
         rest = self.path[len("s3://") :]
         bucket, _, key = rest.partition("/")
         if not bucket:
-            raise ConfigError(f"source `{self.name}`: `{self.path}` names no bucket", node=self.name)
+            raise ConfigError(
+                f"source `{self.name}`: `{self.path}` names no bucket", node=self.name
+            )
         return bucket, key
 
     def _s3_endpoint(self) -> str | None:
-        return self.config.get("endpoint_url") or self.env.get("AWS_ENDPOINT_URL_S3") or self.env.get("AWS_ENDPOINT_URL")
+        return (
+            self.config.get("endpoint_url")
+            or self.env.get("AWS_ENDPOINT_URL_S3")
+            or self.env.get("AWS_ENDPOINT_URL")
+        )
 
     def _s3_endpoint_text(self) -> str:
         ep = self._s3_endpoint()
@@ -298,7 +332,12 @@ class FilesConnector(ArrowReads, Connector):
         return f"endpoint `{ep}`" if ep else f"AWS S3 (region `{self._s3_region()}`)"
 
     def _s3_region(self) -> str:
-        return str(self.config.get("region") or self.env.get("AWS_REGION") or self.env.get("AWS_DEFAULT_REGION") or "us-east-1")
+        return str(
+            self.config.get("region")
+            or self.env.get("AWS_REGION")
+            or self.env.get("AWS_DEFAULT_REGION")
+            or "us-east-1"
+        )
 
     def _s3_credentials(self) -> dict[str, str]:
         key_var = self.config.get("access_key_id_env") or "AWS_ACCESS_KEY_ID"
@@ -338,7 +377,11 @@ class FilesConnector(ArrowReads, Connector):
 
         from pyarrow import fs
 
-        kwargs: dict[str, Any] = {"region": self._s3_region(), "connect_timeout": 10, "request_timeout": 60}
+        kwargs: dict[str, Any] = {
+            "region": self._s3_region(),
+            "connect_timeout": 10,
+            "request_timeout": 60,
+        }
         ep = self._s3_endpoint()
         if ep:
             parsed = urlparse(ep if "://" in ep else "https://" + ep)
@@ -354,7 +397,8 @@ class FilesConnector(ArrowReads, Connector):
             self._s3 = fs.S3FileSystem(**kwargs)
         except Exception as exc:
             raise ConnectorError(
-                f"source `{self.name}`: cannot set up S3 access to {self._s3_endpoint_text()}: {exc}", node=self.name
+                f"source `{self.name}`: cannot set up S3 access to {self._s3_endpoint_text()}: {exc}",
+                node=self.name,
             ) from None
         return self._s3
 
@@ -368,7 +412,16 @@ class FilesConnector(ArrowReads, Connector):
                 node=self.name,
                 hint="check the bucket in `path`, and `endpoint_url` / `region`",
             )
-        if any(s in upper for s in ("NETWORK_CONNECTION", "CURLCODE", "COULD NOT CONNECT", "COULDN'T CONNECT", "TIMED OUT")):
+        if any(
+            s in upper
+            for s in (
+                "NETWORK_CONNECTION",
+                "CURLCODE",
+                "COULD NOT CONNECT",
+                "COULDN'T CONNECT",
+                "TIMED OUT",
+            )
+        ):
             return TransientConnectorError(
                 f"source `{self.name}`: cannot reach {where} while {what} (bucket `{bucket}`)",
                 node=self.name,
@@ -383,7 +436,8 @@ class FilesConnector(ArrowReads, Connector):
             )
         detail = re.sub(r"\s*\(Request ID: [^)]*\)", "", text).strip()
         return ConnectorError(
-            f"source `{self.name}`: S3 error on {where} (bucket `{bucket}`) while {what}: {detail}", node=self.name
+            f"source `{self.name}`: S3 error on {where} (bucket `{bucket}`) while {what}: {detail}",
+            node=self.name,
         )
 
     def _list_s3(self) -> list[_File]:
@@ -408,7 +462,11 @@ class FilesConnector(ArrowReads, Connector):
         prefix = "/".join(fixed)
         regex = _glob_regex(pattern)
         try:
-            infos = s3.get_file_info(fs.FileSelector(f"{bucket}/{prefix}".rstrip("/"), recursive=True, allow_not_found=True))
+            infos = s3.get_file_info(
+                fs.FileSelector(
+                    f"{bucket}/{prefix}".rstrip("/"), recursive=True, allow_not_found=True
+                )
+            )
         except FileNotFoundError:
             infos = []
         except OSError as exc:
@@ -447,7 +505,10 @@ class FilesConnector(ArrowReads, Connector):
         local = os.path.join(folder, Path(f.location).name)
         digest = hashlib.sha256()
         try:
-            with self._s3fs().open_input_stream(f.location, compression=None) as src, open(local, "wb") as dst:
+            with (
+                self._s3fs().open_input_stream(f.location, compression=None) as src,
+                open(local, "wb") as dst,
+            ):
                 meta = src.metadata()
                 while True:
                     chunk = src.read(_CHUNK)
@@ -458,7 +519,8 @@ class FilesConnector(ArrowReads, Connector):
         except OSError as exc:
             if isinstance(exc, FileNotFoundError):
                 raise ConnectorError(
-                    f"source `{self.name}`: `{f.key}` disappeared before it was read", node=self.name
+                    f"source `{self.name}`: `{f.key}` disappeared before it was read",
+                    node=self.name,
                 ) from None
             raise self._s3_error(exc, bucket, f"reading `{f.key}`") from None
         size = os.path.getsize(local)
@@ -471,11 +533,16 @@ class FilesConnector(ArrowReads, Connector):
     def extract(self, state: ExtractState) -> Iterator[Batch]:
         files = self.list_files()
         loaded = state.loaded_files or {}
-        with tempfile.TemporaryDirectory(prefix="headwater-files-") as tmp, ThreadPoolExecutor(max_workers=1) as pool:
+        with (
+            tempfile.TemporaryDirectory(prefix="headwater-files-") as tmp,
+            ThreadPoolExecutor(max_workers=1) as pool,
+        ):
             for f in files:
                 yield from self._extract_file(f, loaded, tmp, pool)
 
-    def _extract_file(self, f: _File, loaded: Mapping[str, str], tmp: str, pool: ThreadPoolExecutor) -> Iterator[Batch]:
+    def _extract_file(
+        self, f: _File, loaded: Mapping[str, str], tmp: str, pool: ThreadPoolExecutor
+    ) -> Iterator[Batch]:
         fmt = self._format_of(f)
         pending: Future[str] | None = None
         if self.is_s3:
@@ -497,20 +564,35 @@ class FilesConnector(ArrowReads, Connector):
         if self.is_s3 and local != f.location:
             os.unlink(local)
 
-    def _file_batches(self, f: _File, fmt: str, local: str, checksum: Any, tmp: str) -> Iterator[Batch]:
+    def _file_batches(
+        self, f: _File, fmt: str, local: str, checksum: Any, tmp: str
+    ) -> Iterator[Batch]:
         """The batches of one file; ``checksum`` is a string or a `Future` of one."""
         empty = self._empty_file(f, local, fmt, checksum)
         if empty is not None:
             yield empty
-        elif isinstance(checksum, Future) and fmt == "parquet" and local.endswith(".parquet") and self._direct_parquet():
+        elif (
+            isinstance(checksum, Future)
+            and fmt == "parquet"
+            and local.endswith(".parquet")
+            and self._direct_parquet()
+        ):
             # Parquet has no malformed rows to reject: let the warehouse read it itself (the
             # checksum is computed on a worker thread meanwhile)
             self._check_parquet(f, local)
-            yield Batch(table=None, source_file=f.key, file_checksum=checksum, scan=_parquet_scan(local), keep_order=True)
+            yield Batch(
+                table=None,
+                source_file=f.key,
+                file_checksum=checksum,
+                scan=_parquet_scan(local),
+                keep_order=True,
+            )
         elif fmt in ("csv", "tsv") and not self.config.get("batch_size"):
             # the warehouse parses the file straight into the table; bad lines come from its rejects table
             scan = self._csv_scan(f, local, fmt, tmp)
-            yield Batch(table=None, source_file=f.key, file_checksum=checksum, scan=scan.sql(), hooks=scan)
+            yield Batch(
+                table=None, source_file=f.key, file_checksum=checksum, scan=scan.sql(), hooks=scan
+            )
         else:
             try:
                 read = self._read(f, local, fmt, tmp)
@@ -540,17 +622,32 @@ class FilesConnector(ArrowReads, Connector):
             content = blank_content(local, compression)
         except (FileNotFoundError, PermissionError) as exc:
             raise self._file_error(f, exc) from None
-        except (OSError, ValueError, EOFError) as exc:  # pyarrow's errors for corrupt compressed data
+        except (
+            OSError,
+            ValueError,
+            EOFError,
+        ) as exc:  # pyarrow's errors for corrupt compressed data
             raise self._read_error(f, exc) from None
-        if content is None or (content and not (fmt in ("json", "json_auto", "ndjson") and _EMPTY_JSON.fullmatch(content))):
+        if content is None or (
+            content
+            and not (fmt in ("json", "json_auto", "ndjson") and _EMPTY_JSON.fullmatch(content))
+        ):
             return None
         rejected = []
         if fmt == "parquet":
             what = "0 bytes" if size == 0 else "nothing once decompressed"
-            rejected.append(Rejected(raw="", reason=f"`{f.key}` is empty ({what}): not a Parquet file", source_file=f.key))
+            rejected.append(
+                Rejected(
+                    raw="",
+                    reason=f"`{f.key}` is empty ({what}): not a Parquet file",
+                    source_file=f.key,
+                )
+            )
         import pyarrow as pa
 
-        return Batch(table=pa.table({}), source_file=f.key, file_checksum=checksum, rejected=rejected)
+        return Batch(
+            table=pa.table({}), source_file=f.key, file_checksum=checksum, rejected=rejected
+        )
 
     def _check_parquet(self, f: _File, local: str) -> None:
         """Read the footer only: a truncated or non-Parquet file fails here, naming the file."""
@@ -569,7 +666,11 @@ class FilesConnector(ArrowReads, Connector):
     def _direct_parquet(self) -> bool:
         """True when nothing but the plain rows is asked of a Parquet file (no casts, options or
         slicing), so the warehouse can scan it directly."""
-        return not (self.config.get("column_types") or self.config.get("options") or self.config.get("batch_size"))
+        return not (
+            self.config.get("column_types")
+            or self.config.get("options")
+            or self.config.get("batch_size")
+        )
 
     def _local_checksum(self, f: _File, algorithm: str = CHECKSUM) -> str:
         try:
@@ -582,14 +683,26 @@ class FilesConnector(ArrowReads, Connector):
         hint = "check that the file exists and is readable by this user"
         if isinstance(exc, PermissionError):
             hint = "check the file's permissions"
-        return ConnectorError(f"source `{self.name}`: cannot read `{f.key}`: {reason}", node=self.name, hint=hint)
+        return ConnectorError(
+            f"source `{self.name}`: cannot read `{f.key}`: {reason}", node=self.name, hint=hint
+        )
 
     def _batches(self, f: _File, read: Read, checksum: str) -> Iterator[Batch]:
         size = self.config.get("batch_size")
-        size = int(size) if isinstance(size, int | str) and str(size).isdigit() and int(size) > 0 else 0
+        size = (
+            int(size)
+            if isinstance(size, int | str) and str(size).isdigit() and int(size) > 0
+            else 0
+        )
         table = read.table
         if not size or table.num_rows <= size:
-            yield Batch(table=table, source_file=f.key, file_checksum=checksum, rejected=read.rejected, line_of=read.line_of)
+            yield Batch(
+                table=table,
+                source_file=f.key,
+                file_checksum=checksum,
+                rejected=read.rejected,
+                line_of=read.line_of,
+            )
             return
         starts = range(0, table.num_rows, size)
         for i, start in enumerate(starts):
@@ -619,7 +732,13 @@ class FilesConnector(ArrowReads, Connector):
             raise
         except OSError as exc:
             raise self._file_error(f, exc) from None
-        except (local_duckdb.error_type(), pa.ArrowException, UnicodeDecodeError, EOFError, ValueError) as exc:
+        except (
+            local_duckdb.error_type(),
+            pa.ArrowException,
+            UnicodeDecodeError,
+            EOFError,
+            ValueError,
+        ) as exc:
             raise self._read_error(f, exc) from None
 
     def _read_error(self, f: _File, exc: BaseException) -> ConnectorError:
@@ -628,13 +747,19 @@ class FilesConnector(ArrowReads, Connector):
         text = re.sub(r"\nLINE \d+:.*", "", text, flags=re.S)
         hint = None
         low = text.lower()
-        if any(w in low for w in ("gzip", "zstd", "compress", "zlib", "inflate")) or isinstance(exc, EOFError):
+        if any(w in low for w in ("gzip", "zstd", "compress", "zlib", "inflate")) or isinstance(
+            exc, EOFError
+        ):
             hint = "the file is not valid compressed data: check the file, or set `compression`"
         elif "unicode" in low or "encoding" in low or isinstance(exc, UnicodeDecodeError):
             hint = "set `encoding` (e.g. latin-1)"
         elif "permission" in low:
             hint = "check the file's permissions"
-        return ConnectorError(f"source `{self.name}`: cannot read `{f.key}`: {clip_message(text)}", node=self.name, hint=hint)
+        return ConnectorError(
+            f"source `{self.name}`: cannot read `{f.key}`: {clip_message(text)}",
+            node=self.name,
+            hint=hint,
+        )
 
     # CSV -------------------------------------------------------------------------------------------
     def _csv_scan(self, f: _File, local: str, fmt: str, tmp: str) -> CsvScan:
@@ -655,16 +780,29 @@ class FilesConnector(ArrowReads, Connector):
                 raise self._read_error(f, exc) from None
             args["compression"] = "none"
         args.update(self._reader_options())
-        return CsvScan(path, args, self._column_types(), f.key, describe_error=lambda exc: self._read_error(f, exc))
+        return CsvScan(
+            path,
+            args,
+            self._column_types(),
+            f.key,
+            describe_error=lambda exc: self._read_error(f, exc),
+        )
 
-    def _read_csv(self, f: _File, local: str, fmt: str, tmp: str) -> tuple[pa.Table, list[Rejected]]:
+    def _read_csv(
+        self, f: _File, local: str, fmt: str, tmp: str
+    ) -> tuple[pa.Table, list[Rejected]]:
         """The rows as Arrow, read by the local DuckDB (when the loader's `batch_size` slices them)."""
         from headwater.engines import local as local_duckdb
 
         scan = self._csv_scan(f, local, fmt, tmp)
-        batch = read_scan(Batch(table=None, scan=scan.sql(), hooks=scan), query=local_duckdb.execute, arrow=local_duckdb.fetch_arrow)
+        batch = read_scan(
+            Batch(table=None, scan=scan.sql(), hooks=scan),
+            query=local_duckdb.execute,
+            arrow=local_duckdb.fetch_arrow,
+        )
         assert batch.table is not None
         return batch.table, batch.rejected
+
 
 @register
 class S3Connector(FilesConnector):

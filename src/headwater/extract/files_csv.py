@@ -45,7 +45,9 @@ def quote(value: str) -> str:
 
 def call(func: str, path: str, args: Mapping[str, Any]) -> str:
     """``func('path', k = v, ...)``."""
-    return f"{func}({', '.join([quote(path)] + [f'{k} = {sql_value(v)}' for k, v in args.items()])})"
+    return (
+        f"{func}({', '.join([quote(path)] + [f'{k} = {sql_value(v)}' for k, v in args.items()])})"
+    )
 
 
 def csv_args(config: Mapping[str, Any], fmt: str) -> dict[str, Any]:
@@ -69,7 +71,9 @@ def rejects_from_errors(errors: list[tuple], source_file: str | None) -> list[Re
     message), reasons of the same line joined."""
     rejected: dict[int, Rejected] = {}
     for line, col, kind, raw, message in errors:
-        reason = message if kind == "CAST" else f"{kind}: {message}"  # CAST's message names the column
+        reason = (
+            message if kind == "CAST" else f"{kind}: {message}"
+        )  # CAST's message names the column
         if col and kind not in ("CAST", "MISSING COLUMNS", "TOO MANY COLUMNS"):
             reason += f" (column `{col}`)"
         line_no = int(line) if line is not None else None
@@ -78,7 +82,9 @@ def rejects_from_errors(errors: list[tuple], source_file: str | None) -> list[Re
             if reason not in rejected[key].reason:
                 rejected[key].reason += "; " + reason
             continue
-        rejected[key] = Rejected(raw=(raw or "")[:MAX_RAW], reason=reason, source_file=source_file, line=line_no)
+        rejected[key] = Rejected(
+            raw=(raw or "")[:MAX_RAW], reason=reason, source_file=source_file, line=line_no
+        )
     return list(rejected.values())
 
 
@@ -102,12 +108,19 @@ class CsvScan(ScanHooks):
         args = dict(self.args)
         if self.types:
             args["types"] = self.types
-        args.update(ignore_errors=True, store_rejects=True, rejects_table=self._tables[0], rejects_scan=self._tables[1])
+        args.update(
+            ignore_errors=True,
+            store_rejects=True,
+            rejects_table=self._tables[0],
+            rejects_scan=self._tables[1],
+        )
         return "SELECT * FROM " + call("read_csv", self.path, args)
 
     def harvest(self, query: Query) -> list[Rejected]:
         rejects, scans = self._tables
-        exists = query(f"SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = {quote(rejects)}")
+        exists = query(
+            f"SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = {quote(rejects)}"
+        )
         errors: list[tuple] = []
         if exists and exists[0][0]:
             # the view may have been scanned more than once (e.g. for a schema contract): one row per error
@@ -119,7 +132,11 @@ class CsvScan(ScanHooks):
             query(f"DROP TABLE IF EXISTS temp.{rejects}")
             query(f"DROP TABLE IF EXISTS temp.{scans}")
         # a value that does not fit a type DuckDB guessed from a sample is no bad record
-        inferred = {col for _, col, kind, _, _ in errors if kind == "CAST" and col is not None and col not in self.user_types}
+        inferred = {
+            col
+            for _, col, kind, _, _ in errors
+            if kind == "CAST" and col is not None and col not in self.user_types
+        }
         if inferred and self.attempt < 2:
             self.attempt += 1
             if self.attempt == 1:  # the types of the whole file (one full sniffing pass)
@@ -139,7 +156,11 @@ class CsvScan(ScanHooks):
     def retype(self, types: Mapping[str, str]) -> str | None:
         """Read these columns as the table's types: a value that does not convert is then a bad
         line of DuckDB's rejects table, with its line number and column (plain types only)."""
-        new = {k: v for k, v in types.items() if self.user_types.get(k) != v and _PLAIN_TYPE.fullmatch(v)}
+        new = {
+            k: v
+            for k, v in types.items()
+            if self.user_types.get(k) != v and _PLAIN_TYPE.fullmatch(v)
+        }
         if not new:
             return None
         self.user_types.update(new)

@@ -181,9 +181,14 @@ class ArrowReads:
         """Decompress and decode a text file into a UTF-8 temporary file (same lines)."""
         import codecs
 
-        out = os.path.join(tempfile.mkdtemp(dir=tmp), "utf8" + Path(_strip_compression(local)).suffix)
+        out = os.path.join(
+            tempfile.mkdtemp(dir=tmp), "utf8" + Path(_strip_compression(local)).suffix
+        )
         decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
-        with _stream(local, compression) as src, open(out, "w", encoding="utf-8", newline="") as dst:
+        with (
+            _stream(local, compression) as src,
+            open(out, "w", encoding="utf-8", newline="") as dst,
+        ):
             while True:
                 chunk = src.read(_CHUNK)
                 dst.write(decoder.decode(chunk, final=not chunk))
@@ -220,7 +225,9 @@ class ArrowReads:
             compression = "none"
         args = self._json_args(fmt)
         args["compression"] = compression
-        array = fmt == "json" or (fmt == "json_auto" and self._starts_with_bracket(path, compression))
+        array = fmt == "json" or (
+            fmt == "json_auto" and self._starts_with_bracket(path, compression)
+        )
         con = _local()
         try:
             table = _to_arrow(con, "SELECT * FROM " + call("read_json", path, args))
@@ -232,12 +239,21 @@ class ArrowReads:
             if "malformed json" in str(exc).lower():
                 raise
             # a record whose type differs from the sampled ones: infer from all records
-            table = _to_arrow(con, "SELECT * FROM " + call("read_json", path, {**args, "sample_size": -1}))
+            table = _to_arrow(
+                con, "SELECT * FROM " + call("read_json", path, {**args, "sample_size": -1})
+            )
         table, bad, kept = self._apply_types(con, table)
         if bad and not array:  # line numbers of NDJSON records are only known line by line
             return self._read_ndjson_slow(f, path, compression, tmp)
-        rejected = [Rejected(raw=raw, reason=reason, source_file=f.key, line=i + 1) for i, raw, reason in bad]
-        return Read(table, rejected, record_numbers(kept) if array else ndjson_lines(path, compression, kept))
+        rejected = [
+            Rejected(raw=raw, reason=reason, source_file=f.key, line=i + 1)
+            for i, raw, reason in bad
+        ]
+        return Read(
+            table,
+            rejected,
+            record_numbers(kept) if array else ndjson_lines(path, compression, kept),
+        )
 
     @staticmethod
     def _starts_with_bracket(path: str, compression: str) -> bool:
@@ -275,7 +291,10 @@ class ArrowReads:
         args.update({"compression": "none", "sample_size": -1})
         table = _to_arrow(con, "SELECT * FROM " + call("read_json", good_path, args))
         table, bad, kept = self._apply_types(con, table)
-        rejected += [Rejected(raw=raw, reason=reason, source_file=f.key, line=lines[i]) for i, raw, reason in bad]
+        rejected += [
+            Rejected(raw=raw, reason=reason, source_file=f.key, line=lines[i])
+            for i, raw, reason in bad
+        ]
         rejected.sort(key=lambda r: r.line or 0)
         good_lines = lines if kept is None else [lines[i] for i in kept]
         return Read(table, rejected, lambda rows: [good_lines[i] for i in rows])
@@ -303,7 +322,9 @@ class ArrowReads:
                     reason = f"invalid JSON: {exc}"
             else:
                 reason = f"not a JSON object ({kind.lower()})"
-            rejected.append(Rejected(raw=text[:MAX_RAW], reason=reason, source_file=source_file, line=line_no))
+            rejected.append(
+                Rejected(raw=text[:MAX_RAW], reason=reason, source_file=source_file, line=line_no)
+            )
 
     # Parquet ---------------------------------------------------------------------------------------
     def _read_parquet(self, f: _File, local: str, tmp: str) -> Read:
@@ -316,13 +337,20 @@ class ArrowReads:
                     dst.write(chunk)
         con = _local()
         # DuckDB's reader into Arrow measured as fast as pyarrow.parquet's, and takes `options`
-        table = _to_arrow(con, "SELECT * FROM " + call("read_parquet", path, self._reader_options()))
+        table = _to_arrow(
+            con, "SELECT * FROM " + call("read_parquet", path, self._reader_options())
+        )
         table, bad, kept = self._apply_types(con, table)
-        rejected = [Rejected(raw=raw, reason=reason, source_file=f.key, line=i + 1) for i, raw, reason in bad]
+        rejected = [
+            Rejected(raw=raw, reason=reason, source_file=f.key, line=i + 1)
+            for i, raw, reason in bad
+        ]
         return Read(table, rejected, record_numbers(kept))
 
     # column_types on already-typed records -------------------------------------------------------
-    def _apply_types(self, con: Any, table: pa.Table) -> tuple[pa.Table, list[tuple[int, str, str]], list[int] | None]:
+    def _apply_types(
+        self, con: Any, table: pa.Table
+    ) -> tuple[pa.Table, list[tuple[int, str, str]], list[int] | None]:
         """Cast the `column_types` columns of ``table``; rows with a value that does not cast are
         returned as (0-based index, raw JSON, reason) and left out of the table, whose rows are
         then the input rows ``kept`` (None: all of them)."""
@@ -381,4 +409,3 @@ class ArrowReads:
                 f"|| ' to {typ.replace(chr(39), '')}' END"
             )
         return replace, checks
-

@@ -27,7 +27,9 @@ class ReplaceGuard:
     @classmethod
     def from_config(cls, config: Mapping[str, Any], where: str = "extract:") -> ReplaceGuard:
         drop = config.get("max_row_drop")
-        return cls(bool(config.get("allow_empty", False)), float(drop) if drop is not None else None, where)
+        return cls(
+            bool(config.get("allow_empty", False)), float(drop) if drop is not None else None, where
+        )
 
     def refusal(self, table: str, old: int, new: int) -> ExecutionError | None:
         """The error refusing to replace ``table`` (``old`` rows) by ``new`` rows, or None."""
@@ -40,7 +42,9 @@ class ReplaceGuard:
                 node=table,
                 hint=f"if the source is meant to be empty, set `allow_empty: true` under the table's `{self.where}`",
             )
-        if self.max_row_drop is not None and 0 < new < old * (1 - self.max_row_drop):  # 0 rows: allow_empty said yes
+        if self.max_row_drop is not None and 0 < new < old * (
+            1 - self.max_row_drop
+        ):  # 0 rows: allow_empty said yes
             return ExecutionError(
                 f"refusing to replace {table} ({old:,} rows) with {new:,} rows: a drop of {1 - new / old:.0%}, "
                 f"more than max_row_drop ({self.max_row_drop:g}); the previous table stays",

@@ -88,7 +88,9 @@ def key_problems(cls: type, parts: Iterable[Mapping[str, Any]]) -> list[KeyProbl
     return out
 
 
-def _section_problems(kind: str, key: str, value: Mapping[str, Any], section: Section) -> list[KeyProblem]:
+def _section_problems(
+    kind: str, key: str, value: Mapping[str, Any], section: Section
+) -> list[KeyProblem]:
     allowed = section.allowed(value)
     if allowed is None:
         return []
@@ -118,12 +120,20 @@ def guard_value_problems(config: Mapping[str, Any]) -> Iterator[KeyProblem]:
     the guard against a replace that empties or shrinks a table (connectors and `files:`)."""
     allow = config.get("allow_empty")
     if allow is not None and not isinstance(allow, bool):
-        yield KeyProblem(config, "allow_empty", f"`allow_empty` must be true or false, got `{allow!r}`", unknown=False)
+        yield KeyProblem(
+            config,
+            "allow_empty",
+            f"`allow_empty` must be true or false, got `{allow!r}`",
+            unknown=False,
+        )
     drop = config.get("max_row_drop")
     if drop is not None and not valid_fraction(drop):
         yield KeyProblem(
-            config, "max_row_drop", f"`max_row_drop` must be a fraction above 0 and at most 1, got `{drop!r}`",
-            hint="e.g. `max_row_drop: 0.5` refuses a replace that loses more than half the rows", unknown=False,
+            config,
+            "max_row_drop",
+            f"`max_row_drop` must be a fraction above 0 and at most 1, got `{drop!r}`",
+            hint="e.g. `max_row_drop: 0.5` refuses a replace that loses more than half the rows",
+            unknown=False,
         )
 
 

@@ -89,7 +89,10 @@ class LoadResult:
     def message(self) -> str:
         parts = [f"{self.rows:,} rows in {self.batches} batches"]
         if self.files:
-            parts.append(f"{len(self.files)} files" + (f" ({len(self.empty_files)} empty)" if self.empty_files else ""))
+            parts.append(
+                f"{len(self.files)} files"
+                + (f" ({len(self.empty_files)} empty)" if self.empty_files else "")
+            )
         if self.rejected:
             parts.append(f"{self.rejected:,} rejected")
         if self.schema_changes:
@@ -112,14 +115,20 @@ class BadRows:
 
     @property
     def reason(self) -> str:
-        return "concat_ws('; ', " + ", ".join(f"CASE WHEN {p} THEN {r} END" for p, r in self.parts) + ")"
+        return (
+            "concat_ws('; ', "
+            + ", ".join(f"CASE WHEN {p} THEN {r} END" for p, r in self.parts)
+            + ")"
+        )
 
 
 # -- the loader -------------------------------------------------------------------------------------
 class Loader:
     """Loads one source table from its connector."""
 
-    def __init__(self, engine: Engine, relation: Relation, connector: Connector, invocation_id: str = "") -> None:
+    def __init__(
+        self, engine: Engine, relation: Relation, connector: Connector, invocation_id: str = ""
+    ) -> None:
         self.engine = engine
         self.relation = relation
         self.connector = connector
@@ -133,7 +142,9 @@ class Loader:
                 hint="use append, replace or merge",
             )
         key = cfg.get("primary_key")
-        self.primary_key = [str(k) for k in key] if isinstance(key, list) else ([str(key)] if key else [])
+        self.primary_key = (
+            [str(k) for k in key] if isinstance(key, list) else ([str(key)] if key else [])
+        )
         if self.disposition == "merge" and not self.primary_key:
             raise ConfigError(
                 f"source `{connector.name}` uses write_disposition merge but has no `primary_key`",
@@ -142,14 +153,17 @@ class Loader:
         self.contract = str(cfg.get("schema_contract") or "evolve")
         if self.contract not in CONTRACTS:
             raise ConfigError(
-                f"source `{connector.name}`: unknown schema_contract `{self.contract}`", hint="use " + ", ".join(CONTRACTS)
+                f"source `{connector.name}`: unknown schema_contract `{self.contract}`",
+                hint="use " + ", ".join(CONTRACTS),
             )
         self.max_rejected = cfg.get("max_rejected")
         # a landing table has no row order: letting DuckDB write it in parallel without keeping the
         # input order loads 10M CSV rows ~18% faster; merge keeps it (the last row of a key wins)
         self.preserve_order = bool(cfg.get("preserve_order", False)) or self.disposition == "merge"
         self.key = connector.name
-        self.rejected_relation = Relation(relation.schema, relation.identifier + "__rejected", relation.database)
+        self.rejected_relation = Relation(
+            relation.schema, relation.identifier + "__rejected", relation.database
+        )
         self.target = relation
         self.guard = ReplaceGuard.from_config(cfg)
         # all batches in one transaction (a replace is all-or-nothing already: staged, then swapped)
@@ -166,8 +180,12 @@ class Loader:
         ensure_state_tables(engine)
         if full_refresh:  # forget what was loaded: everything is extracted again
             with engine.transaction():
-                engine.execute(f"DELETE FROM {_state(engine, 'load_state')} WHERE source = ?", [self.key])
-                engine.execute(f"DELETE FROM {_state(engine, 'loaded_files')} WHERE source = ?", [self.key])
+                engine.execute(
+                    f"DELETE FROM {_state(engine, 'load_state')} WHERE source = ?", [self.key]
+                )
+                engine.execute(
+                    f"DELETE FROM {_state(engine, 'loaded_files')} WHERE source = ?", [self.key]
+                )
                 if self.disposition != "replace":
                     engine.drop(self.relation)
         state = read_state(engine, self.key)
@@ -180,16 +198,24 @@ class Loader:
             if engine.columns(self.relation):
                 # the new table starts from the published one's columns, so a replace load evolves,
                 # freezes and records schema changes like any other (columns are never dropped)
-                engine.execute(engine.statements.create_as(self.target, f"SELECT * FROM {self.relation.render()} LIMIT 0"))
+                engine.execute(
+                    engine.statements.create_as(
+                        self.target, f"SELECT * FROM {self.relation.render()} LIMIT 0"
+                    )
+                )
                 engine._remember(self.target, "table")
         extracted = self.connector.extract(state)
         try:
             with self._all_or_nothing():
-                for batch in coalesce(extracted, int(self.connector.config.get("load_rows") or LOAD_ROWS)):
+                for batch in coalesce(
+                    extracted, int(self.connector.config.get("load_rows") or LOAD_ROWS)
+                ):
                     self._load_batch(batch, state)
         finally:
             close = getattr(extracted, "close", None)
-            if close is not None:  # a failed load releases the connector's files and connections now
+            if (
+                close is not None
+            ):  # a failed load releases the connector's files and connections now
                 close()
         if self.disposition == "replace":
             self._swap_replace()
@@ -253,12 +279,16 @@ class Loader:
         """The batch's rows as a temporary relation: its scan as a view, or its Arrow table."""
         if batch.scan is not None:
             view = Relation("", name)
-            self.engine.execute(self.engine.statements.create_as(view, batch.scan, "view", temporary=True))
+            self.engine.execute(
+                self.engine.statements.create_as(view, batch.scan, "view", temporary=True)
+            )
             with self._dropped_after(view, "view"):
                 yield view
             return
         assert batch.table is not None
-        with self._arrow(batch.table.drop_columns([c for c in META if c in batch.table.column_names]), name) as rel:
+        with self._arrow(
+            batch.table.drop_columns([c for c in META if c in batch.table.column_names]), name
+        ) as rel:
             yield rel
 
     # -- one batch ---------------------------------------------------------------------------
@@ -266,14 +296,18 @@ class Loader:
         if batch.scan is not None and not self.scans_in_warehouse:
             from headwater.engines import local
 
-            read_scan(batch, local.execute, local.fetch_arrow)  # the rows as Arrow, with the lines it skipped
+            read_scan(
+                batch, local.execute, local.fetch_arrow
+            )  # the rows as Arrow, with the lines it skipped
         attempts = 4
         changes = len(self.result.schema_changes)
         for _ in range(attempts):
             try:
                 rows, rejected = self._load_once(batch, state)
                 break
-            except Rescan as again:  # rolled back: the connector asks for another scan of the same input
+            except (
+                Rescan
+            ) as again:  # rolled back: the connector asks for another scan of the same input
                 del self.result.schema_changes[changes:]  # rolled back with it
                 batch.scan = again.sql
         else:  # pragma: no cover - a connector that never settles
@@ -301,7 +335,10 @@ class Loader:
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(sep=" ")
         # the batch id is a BIGINT: constant TIMESTAMP and BIGINT columns cost DuckDB almost nothing
         # to write, a UUID ~7% and a 36-character VARCHAR ~12% of a 10M-row Parquet load
-        meta = [f"TIMESTAMP {quote_literal(now)} AS _hw_loaded_at", f"CAST({batch_id} AS BIGINT) AS _hw_batch_id"]
+        meta = [
+            f"TIMESTAMP {quote_literal(now)} AS _hw_loaded_at",
+            f"CAST({batch_id} AS BIGINT) AS _hw_batch_id",
+        ]
         if batch.source_file is not None:
             meta.append(f"CAST({quote_literal(batch.source_file)} AS VARCHAR) AS _hw_source_file")
         try:
@@ -315,7 +352,9 @@ class Loader:
                     rejected += self._write_bad_rows(bad, view, incoming, batch, batch_id)
                     rows = self._write_rows(columns, select, view, bad.predicate, batch.keep_order)
                     if batch.hooks is not None:  # the records the warehouse's scan skipped
-                        rejected += self._write_rejected(batch.hooks.harvest(engine.execute), batch_id)
+                        rejected += self._write_rejected(
+                            batch.hooks.harvest(engine.execute), batch_id
+                        )
                     self._check_rejected(rejected, rows, batch)
                     self._write_state(batch, state, batch_id, rows)
                     self._remember_first_rejected(rejected, batch_id)
@@ -361,7 +400,9 @@ class Loader:
             select.append(f"{fn.safe_cast(_q(name), ttype)} AS {_q(tname)}")
             if name not in META:
                 casts[name] = ttype
-        if casts and batch.hooks is not None:  # the reader itself can read them as the table's types
+        if (
+            casts and batch.hooks is not None
+        ):  # the reader itself can read them as the table's types
             again = batch.hooks.retype(casts)
             if again is not None:
                 raise Rescan(again)
@@ -371,21 +412,27 @@ class Loader:
                     f"{quote_literal(f'column `{name}`: cannot convert ')} || {value} || {quote_literal(f' to {ttype}')}")  # fmt: skip
         return columns, select, bad
 
-    def _ensure_target(self, incoming: list[tuple[str, str]], view: Relation, batch_id: str) -> list[tuple[str, str]]:
+    def _ensure_target(
+        self, incoming: list[tuple[str, str]], view: Relation, batch_id: str
+    ) -> list[tuple[str, str]]:
         """The target table's columns, creating it like the batch when it does not exist yet."""
         engine = self.engine
         existing = engine.columns(self.target)
         if existing:
             return existing
         cols = ", ".join(_q(n) for n, _ in incoming)
-        engine.execute(engine.statements.create_as(self.target, f"SELECT {cols} FROM {view.render()} LIMIT 0"))
+        engine.execute(
+            engine.statements.create_as(self.target, f"SELECT {cols} FROM {view.render()} LIMIT 0")
+        )
         engine._remember(self.target, "table")
         described = ", ".join(f"{n} {t}" for n, t in incoming if n not in META)
         self._record_change(f"created with {len(incoming) - sum(n in META for n, _ in incoming)} columns: {described}",
                             batch_id, short="created")  # fmt: skip
         return list(incoming)
 
-    def _evolve(self, incoming: list[tuple[str, str]], have: dict[str, tuple[str, str]], batch_id: str) -> BadRows:
+    def _evolve(
+        self, incoming: list[tuple[str, str]], have: dict[str, tuple[str, str]], batch_id: str
+    ) -> BadRows:
         """Apply the schema contract to new and changed columns (``have`` is updated with widened
         types); the rows the contract rejects."""
         engine = self.engine
@@ -400,14 +447,20 @@ class Loader:
         diff = [f"+{n} {t}" for n, t in new] + [f"{n}: {a} -> {b}" for n, a, b in changed]
         if self.contract == "freeze":
             raise ExecutionError(
-                f"the schema of source `{self.key}` changed and its schema_contract is `freeze`: " + ", ".join(diff),
+                f"the schema of source `{self.key}` changed and its schema_contract is `freeze`: "
+                + ", ".join(diff),
                 node=self.key,
                 hint="set schema_contract: evolve to accept new columns, or fix the source",
             )
         keep_new = self.contract not in ("discard_row", "discard_value")
         if self.contract == "discard_row":
             for n, _ in new:
-                bad.add(f"{_q(n)} IS NOT NULL", quote_literal(f"column `{n}` is not in the table (schema_contract: discard_row)"))
+                bad.add(
+                    f"{_q(n)} IS NOT NULL",
+                    quote_literal(
+                        f"column `{n}` is not in the table (schema_contract: discard_row)"
+                    ),
+                )
         for name, dtype in new if keep_new else []:
             engine.strategies.add_column(self.target, name, dtype)
             self._record_change(f"added {name} {dtype}", batch_id)
@@ -418,7 +471,9 @@ class Loader:
                 self._record_change(f"widened {name} {old} -> {wider}", batch_id)
                 have[name.lower()] = (have[name.lower()][0], wider)
         if not keep_new and new:
-            self._record_change(f"{self.contract}: ignored new columns {', '.join(n for n, _ in new)}", batch_id)
+            self._record_change(
+                f"{self.contract}: ignored new columns {', '.join(n for n, _ in new)}", batch_id
+            )
         return bad
 
     def _record_change(self, change: str, batch_id: str, short: str | None = None) -> None:
@@ -458,7 +513,14 @@ class Loader:
             )
         return len(records)
 
-    def _write_bad_rows(self, bad: BadRows, view: Relation, incoming: list[tuple[str, str]], batch: Batch, batch_id: str) -> int:
+    def _write_bad_rows(
+        self,
+        bad: BadRows,
+        view: Relation,
+        incoming: list[tuple[str, str]],
+        batch: Batch,
+        batch_id: str,
+    ) -> int:
         """The rows of the batch that the schema contract or a type rejects, each with its reason
         (naming the column) and, when the batch can tell, its line in the source."""
         if bad.predicate is None:
@@ -472,10 +534,19 @@ class Loader:
                 f"v._hw_batch_id, v._hw_loaded_at FROM {view.render()} AS v WHERE {bad.predicate}"
             )
             return int(rows[0][0]) if rows and rows[0] else 0
-        return self._write_bad_rows_with_lines(bad, view, [n for n, _ in incoming], batch, batch_id, table, has_file)
+        return self._write_bad_rows_with_lines(
+            bad, view, [n for n, _ in incoming], batch, batch_id, table, has_file
+        )
 
     def _write_bad_rows_with_lines(
-        self, bad: BadRows, view: Relation, names: Sequence[str], batch: Batch, batch_id: str, table: str, has_file: bool
+        self,
+        bad: BadRows,
+        view: Relation,
+        names: Sequence[str],
+        batch: Batch,
+        batch_id: str,
+        table: str,
+        has_file: bool,
     ) -> int:
         """The bad rows of an Arrow batch with their source lines: their positions in the batch
         (in the order the warehouse reads the Arrow table: DuckDB's view, PostgreSQL's freshly
@@ -493,8 +564,15 @@ class Loader:
             "table", temporary=True,
         ))  # fmt: skip
         with self._dropped_after(found, "table"):
-            positions = [int(r[0]) for r in engine.execute(f"SELECT {ROW} FROM {found.render()} ORDER BY 1")]
-            numbers = pa.table({"__hw_r": pa.array(positions, pa.int64()), "__hw_l": pa.array(batch.line_of(positions), pa.int64())})
+            positions = [
+                int(r[0]) for r in engine.execute(f"SELECT {ROW} FROM {found.render()} ORDER BY 1")
+            ]
+            numbers = pa.table(
+                {
+                    "__hw_r": pa.array(positions, pa.int64()),
+                    "__hw_l": pa.array(batch.line_of(positions), pa.int64()),
+                }
+            )
             with self._arrow(numbers, f"__hw_lines_{batch_id}") as lines:
                 own = ", ".join(f"f.{_q(n)}" for n in names)
                 source = "f._hw_source_file" if has_file else "NULL"
@@ -516,8 +594,12 @@ class Loader:
         )
         if rows:
             reason, source_file, line = rows[0]
-            where = " ".join(p for p in (source_file or "", f"line {line}" if line is not None else "") if p)
-            self.result.first_rejected = f"{where}: {reason}" if where else str(reason)  # the reason is cut already
+            where = " ".join(
+                p for p in (source_file or "", f"line {line}" if line is not None else "") if p
+            )
+            self.result.first_rejected = (
+                f"{where}: {reason}" if where else str(reason)
+            )  # the reason is cut already
 
     def _check_rejected(self, rejected: int, rows: int, batch: Batch) -> None:
         limit = self.max_rejected
@@ -534,7 +616,14 @@ class Loader:
                 hint=f"see {self.rejected_relation.render(quote=False)} for the records and reasons; nothing of this batch was loaded",
             )
 
-    def _write_rows(self, columns: list[str], select: list[str], view: Relation, reject_pred: str | None, keep_order: bool = False) -> int:
+    def _write_rows(
+        self,
+        columns: list[str],
+        select: list[str],
+        view: Relation,
+        reject_pred: str | None,
+        keep_order: bool = False,
+    ) -> int:
         engine = self.engine
         target = self.target.render()
         cols = ", ".join(_q(c) for c in columns)
@@ -551,10 +640,16 @@ class Loader:
             engine.execute(engine.statements.create_as(staged, body, "table", temporary=True))
             # delete+insert (`Strategies.replace_by_key`) written as the ANSI text both engines
             # take: a warm run then never imports sqlglot to render it (~150 ms)
-            match = " AND ".join(f"t.{_q(k)} IS NOT DISTINCT FROM s.{_q(k)}" for k in self.primary_key)
+            match = " AND ".join(
+                f"t.{_q(k)} IS NOT DISTINCT FROM s.{_q(k)}" for k in self.primary_key
+            )
             with self._dropped_after(staged, "table"):
-                engine.execute(f"DELETE FROM {target} AS t WHERE EXISTS (SELECT 1 FROM {staged.render()} AS s WHERE {match})")
-                rows = engine.execute(f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {staged.render()}")
+                engine.execute(
+                    f"DELETE FROM {target} AS t WHERE EXISTS (SELECT 1 FROM {staged.render()} AS s WHERE {match})"
+                )
+                rows = engine.execute(
+                    f"INSERT INTO {target} ({cols}) SELECT {cols} FROM {staged.render()}"
+                )
             return int(rows[0][0]) if rows and rows[0] else 0
         with self._insertion_order(keep_order):
             rows = engine.execute(f"INSERT INTO {target} ({cols}) {body}")
@@ -591,15 +686,22 @@ class Loader:
             batch.file_checksum = checksum
         if batch.source_file and checksum and batch.final:
             files = _state(engine, "loaded_files")
-            engine.execute(f"DELETE FROM {files} WHERE source = ? AND path = ? AND checksum = ?", [self.key, batch.source_file, checksum])
-            engine.execute(f"INSERT INTO {files} VALUES (?, ?, ?, ?, ?, {now})", [self.key, batch.source_file, checksum, rows, batch_id])
+            engine.execute(
+                f"DELETE FROM {files} WHERE source = ? AND path = ? AND checksum = ?",
+                [self.key, batch.source_file, checksum],
+            )
+            engine.execute(
+                f"INSERT INTO {files} VALUES (?, ?, ?, ?, ?, {now})",
+                [self.key, batch.source_file, checksum, rows, batch_id],
+            )
         cursor = state.cursor
         if batch.cursor is not None:
             cursor = batch.cursor if cursor is None else max(cursor, batch.cursor)
         load_state = _state(engine, "load_state")
         engine.execute(f"DELETE FROM {load_state} WHERE source = ?", [self.key])
         engine.execute(
-            f"INSERT INTO {load_state} VALUES (?, ?, ?, {now})", [self.key, encode(cursor), json.dumps(state.extra, default=str)]
+            f"INSERT INTO {load_state} VALUES (?, ?, ?, {now})",
+            [self.key, encode(cursor), json.dumps(state.extra, default=str)],
         )
 
     def _swap_replace(self) -> None:
@@ -610,7 +712,9 @@ class Loader:
         if not engine.columns(staged):  # nothing extracted, and no published table to start from
             engine.drop(staged)
             return
-        refusal = self.guard.refusal(self.relation.render(quote=False), self._rows(self.relation), self._rows(staged))
+        refusal = self.guard.refusal(
+            self.relation.render(quote=False), self._rows(self.relation), self._rows(staged)
+        )
         if refusal is not None:
             engine.drop(staged)
             raise refusal
@@ -659,7 +763,9 @@ def coalesce(batches: Iterator[Batch], rows: int) -> Iterator[Batch]:
             yield pending[0]
         else:
             cursors = [b.cursor for b in pending if b.cursor is not None]
-            table = pa.concat_tables([b.table for b in pending if b.table is not None], promote_options="permissive")
+            table = pa.concat_tables(
+                [b.table for b in pending if b.table is not None], promote_options="permissive"
+            )
             yield Batch(
                 table=table,
                 cursor=max(cursors) if cursors else None,
@@ -719,4 +825,6 @@ def _same_type(incoming: str, column: str) -> bool:
     matches the column's type with one, and the insert converts the values."""
     if incoming == column:
         return True
-    return "(" not in incoming and column.split("(", 1)[0].strip().lower() == incoming.strip().lower()
+    return (
+        "(" not in incoming and column.split("(", 1)[0].strip().lower() == incoming.strip().lower()
+    )

@@ -65,11 +65,15 @@ def _create_state_tables(engine: Engine) -> None:
 def read_state(engine: Engine, source: str) -> ExtractState:
     ensure_state_tables(engine)
     state = ExtractState()
-    rows = engine.execute(f"SELECT cursor, extra FROM {_state(engine, 'load_state')} WHERE source = ?", [source])
+    rows = engine.execute(
+        f"SELECT cursor, extra FROM {_state(engine, 'load_state')} WHERE source = ?", [source]
+    )
     if rows:
         state.cursor = decode(rows[0][0])
         state.extra = json.loads(rows[0][1]) if rows[0][1] else {}
-    files = engine.execute(f"SELECT path, checksum FROM {_state(engine, 'loaded_files')} WHERE source = ?", [source])
+    files = engine.execute(
+        f"SELECT path, checksum FROM {_state(engine, 'loaded_files')} WHERE source = ?", [source]
+    )
     state.loaded_files = {p: c for p, c in files}
     return state
 

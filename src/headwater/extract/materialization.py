@@ -21,13 +21,17 @@ class ExtractMaterialization(StatefulMaterialization):
         node = ctx.node
         assert node.relation is not None and node.source_name is not None
         kind = str(node.config["connector"])
-        connector = connector_class(kind)(node.source_name, node.name, node.config.get("extract") or {})
+        connector = connector_class(kind)(
+            node.source_name, node.name, node.config.get("extract") or {}
+        )
         loader = Loader(ctx.engine, node.relation, connector, ctx.invocation_id)
         before = _table_rows(ctx, node.relation)
         result = loader.run(full_refresh=ctx.full_refresh)
         checks = ctx.audit()
         blocking = [c for c in checks if c.blocks]
-        outcome = BuildOutcome(rows=result.rows, published=not blocking, message=_message(result), checks=checks)
+        outcome = BuildOutcome(
+            rows=result.rows, published=not blocking, message=_message(result), checks=checks
+        )
         outcome.rejected = result.rejected
         outcome.stats = _stats(ctx, loader.disposition, node.relation, before, result.rows)
         if blocking:
@@ -52,7 +56,9 @@ def _table_rows(ctx: BuildContext, relation: Relation) -> int:
     return int(ctx.engine.execute(f"SELECT count(*) FROM {relation.render()}")[0][0])
 
 
-def _stats(ctx: BuildContext, disposition: str, relation: Relation, before: int, rows: int) -> dict[str, int]:
+def _stats(
+    ctx: BuildContext, disposition: str, relation: Relation, before: int, rows: int
+) -> dict[str, int]:
     """Rows inserted / updated / deleted by the load: append inserts every row; replace swaps in
     a new table (the old rows count as deleted); merge replaces the rows of keys it already had
     (updated) and adds the others (inserted), told apart by the table's count before and after.

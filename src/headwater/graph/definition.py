@@ -70,7 +70,7 @@ class Graph:
                     path.pop()
                     continue
                 if color.get(nxt) == 1:
-                    cyc = [*path[path.index(nxt):], nxt]
+                    cyc = [*path[path.index(nxt) :], nxt]
                     return list(reversed(cyc))
                 if not color.get(nxt):
                     color[nxt] = 1

@@ -24,7 +24,9 @@ METHODS = (
     "name", "tag", "path", "file", "source", "resource_type", "fqn", "package", "test_type",
     "test_name", "config",
 )  # fmt: skip
-_PART_RE = re.compile(r"^(?P<at>@)?(?:(?P<pd>\d*)(?P<p>\+))?(?P<body>.+?)(?:(?P<c>\+)(?P<cd>\d*))?$")
+_PART_RE = re.compile(
+    r"^(?P<at>@)?(?:(?P<pd>\d*)(?P<p>\+))?(?P<body>.+?)(?:(?P<c>\+)(?P<cd>\d*))?$"
+)
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,9 @@ def parse_part(text: str) -> Part:
     text = text.strip()
     match = _PART_RE.match(text)
     if not text or not match:
-        raise SelectionError(f"cannot read selector `{text}`", hint="write e.g. `orders`, `+orders`, `tag:daily`")
+        raise SelectionError(
+            f"cannot read selector `{text}`", hint="write e.g. `orders`, `+orders`, `tag:daily`"
+        )
     body = match.group("body")
     method, value = "name", body
     if ":" in body:
@@ -117,13 +121,25 @@ class Selector:
         names = sorted({n.name for n in self.graph.nodes.values()})
         hint = "run `headwater ls` to see the node names"
         if part.method == "name":
-            raise SelectionError(f"no node matches `{part.value}`" + did_you_mean(part.value, names), hint=hint)
+            raise SelectionError(
+                f"no node matches `{part.value}`" + did_you_mean(part.value, names), hint=hint
+            )
         if part.method == "tag":
             tags = sorted({t for n in self.graph.nodes.values() for t in n.tags})
-            raise SelectionError(f"no node has tag `{part.value}`" + did_you_mean(part.value, tags), hint=hint)
+            raise SelectionError(
+                f"no node has tag `{part.value}`" + did_you_mean(part.value, tags), hint=hint
+            )
         if part.method == "source":
-            srcs = sorted({n.source_name or "" for n in self.graph.nodes.values() if n.resource_type == "source"})
-            raise SelectionError(f"no source matches `{part.value}`" + did_you_mean(part.value, srcs), hint=hint)
+            srcs = sorted(
+                {
+                    n.source_name or ""
+                    for n in self.graph.nodes.values()
+                    if n.resource_type == "source"
+                }
+            )
+            raise SelectionError(
+                f"no source matches `{part.value}`" + did_you_mean(part.value, srcs), hint=hint
+            )
         raise SelectionError(f"no node matches `{part.method}:{part.value}`", hint=hint)
 
     def _attached_tests(self, chosen: set[str]) -> set[str]:
@@ -148,7 +164,9 @@ class Selector:
             if node.resource_type != "source":
                 return False
             full = f"{node.source_name}.{node.name}"
-            return fnmatch.fnmatchcase(node.source_name or "", value) or fnmatch.fnmatchcase(full, value)
+            return fnmatch.fnmatchcase(node.source_name or "", value) or fnmatch.fnmatchcase(
+                full, value
+            )
         if method == "resource_type":
             return node.resource_type == value
         if method == "fqn":

@@ -63,7 +63,9 @@ class SeedMaterialization(Materialization):
         from headwater.errors import Location
         from headwater.materialize.seed import seed_arrow, seed_select
 
-        table, columns = seed_arrow(Path(project.root) / node.path, node.config, Location(node.path))
+        table, columns = seed_arrow(
+            Path(project.root) / node.path, node.config, Location(node.path)
+        )
         with engine.strategies.arrow_relation(table, f"seed_{node.name}") as relation:
             yield seed_select(relation.render(), columns)
 

@@ -41,7 +41,14 @@ from headwater.project.definition import BATCH_END, BATCH_START, Node, Relation
 STRATEGIES = ("append", "merge", "delete+insert", "insert_overwrite", "microbatch")
 SCHEMA_CHANGES = ("ignore", "fail", "append_new_columns", "sync_all_columns")
 BATCH_SIZES = ("hour", "day", "month", "year")
-TIME_TYPES = ("DATE", "TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP_NS")
+TIME_TYPES = (
+    "DATE",
+    "TIMESTAMP",
+    "TIMESTAMP WITH TIME ZONE",
+    "TIMESTAMP_S",
+    "TIMESTAMP_MS",
+    "TIMESTAMP_NS",
+)
 """Prefixes of the catalog types `event_time` may have (DuckDB's and PostgreSQL's spellings:
 `timestamp without time zone`, `timestamp(3) with time zone` start with TIMESTAMP)."""
 
@@ -63,7 +70,8 @@ def strategy_of(node: Node) -> str:
 
         raise _error(
             node,
-            f"unknown incremental_strategy `{strategy}` for `{node.name}`" + did_you_mean(strategy, STRATEGIES),
+            f"unknown incremental_strategy `{strategy}` for `{node.name}`"
+            + did_you_mean(strategy, STRATEGIES),
             "use one of: " + ", ".join(STRATEGIES),
         )
     return strategy
@@ -107,7 +115,9 @@ class IncrementalMaterialization(StatefulMaterialization):
         finally:
             engine.drop(staged)
         if outcome.published:
-            outcome.message = f"{strategy}: {outcome.rows:,} rows" if outcome.rows is not None else strategy
+            outcome.message = (
+                f"{strategy}: {outcome.rows:,} rows" if outcome.rows is not None else strategy
+            )
             if changes.added or changes.removed or changes.retyped:
                 outcome.message += f"; schema: {changes.describe()}"
         return outcome
@@ -154,13 +164,17 @@ class SchemaChanges:
         return ", ".join(parts) or "unchanged"
 
 
-def schema_changes(node: Node, target: list[tuple[str, str]], delta: list[tuple[str, str]]) -> SchemaChanges:
+def schema_changes(
+    node: Node, target: list[tuple[str, str]], delta: list[tuple[str, str]]
+) -> SchemaChanges:
     mode = str(node.config.get("on_schema_change") or "ignore")
     have = {n.lower(): (n, t) for n, t in target}
     new = {n.lower(): (n, t) for n, t in delta}
     added = [new[k] for k in new if k not in have]
     removed = [have[k] for k in have if k not in new]
-    retyped = [(have[k][0], have[k][1], new[k][1]) for k in have if k in new and have[k][1] != new[k][1]]
+    retyped = [
+        (have[k][0], have[k][1], new[k][1]) for k in have if k in new and have[k][1] != new[k][1]
+    ]
     changes = SchemaChanges(mode, target, delta, added, removed, retyped)
     if mode == "fail" and (added or removed or retyped):
         raise ExecutionError(
@@ -184,7 +198,9 @@ def _apply_schema_changes(engine: Engine, relation: Relation, changes: SchemaCha
         for name, _, dtype in changes.retyped:
             strategies.alter_column_type(relation, name, dtype)
     delta = {n.lower() for n, _ in changes.delta}
-    current = [n for n, _ in changes.target if changes.mode != "sync_all_columns" or n.lower() in delta]
+    current = [
+        n for n, _ in changes.target if changes.mode != "sync_all_columns" or n.lower() in delta
+    ]
     if changes.mode in ("append_new_columns", "sync_all_columns"):
         current += [n for n, _ in changes.added]
     return [n for n in current if n.lower() in delta]
@@ -198,7 +214,11 @@ def _partition_expr(node: Node) -> str:
     if isinstance(spec, dict):
         field = str(spec.get("field"))
         granularity = spec.get("granularity")
-        return f"date_trunc({quote_literal(str(granularity))}, {_q(field)})" if granularity else _q(field)
+        return (
+            f"date_trunc({quote_literal(str(granularity))}, {_q(field)})"
+            if granularity
+            else _q(field)
+        )
     if isinstance(spec, list):
         return ", ".join(_q(str(s)) for s in spec)
     return _q(str(spec))
@@ -216,7 +236,9 @@ def incremental_predicates(node: Node) -> str:
         predicates = [predicates]
     out = []
     for text in predicates:
-        check_expression(str(text), what=f"`incremental_predicates` of `{node.name}`", node=node.name)
+        check_expression(
+            str(text), what=f"`incremental_predicates` of `{node.name}`", node=node.name
+        )
         text = re.sub(r"\bDBT_INTERNAL_DEST\b", "t", str(text), flags=re.I)
         out.append("(" + re.sub(r"\bDBT_INTERNAL_SOURCE\b", "s", text, flags=re.I) + ")")
     return " AND ".join(out)
@@ -239,7 +261,12 @@ def _replaced(stats: dict[str, int], deleted: int | None, inserted: int | None) 
 
 
 def apply_strategy(
-    engine: Engine, node: Node, strategy: str, relation: Relation, staged: Relation, columns: list[str],
+    engine: Engine,
+    node: Node,
+    strategy: str,
+    relation: Relation,
+    staged: Relation,
+    columns: list[str],
     stats: dict[str, int] | None = None,
 ) -> int | None:
     """Write the staged rows into ``relation``; the caller holds the transaction. Returns rows
@@ -255,8 +282,12 @@ def apply_strategy(
         return inserted
     if strategy == "delete+insert" or (strategy == "insert_overwrite"):
         if strategy == "insert_overwrite" or (node.config.get("partition_by") and not keys):
-            deleted, inserted = strategies.replace_partitions(relation, staged, columns, _partition_expr(node))
-            if deleted is not None and inserted is not None:  # partitions replaced: no rows match by key
+            deleted, inserted = strategies.replace_partitions(
+                relation, staged, columns, _partition_expr(node)
+            )
+            if (
+                deleted is not None and inserted is not None
+            ):  # partitions replaced: no rows match by key
                 stats.update(inserted=inserted, deleted=deleted)
             return inserted
         _check_keys(engine, node, keys, staged)
@@ -274,14 +305,20 @@ def apply_strategy(
         if update_cols:
             chosen = [str(c) for c in update_cols]
         else:
-            chosen = [c for c in columns if c.lower() not in {k.lower() for k in keys} and c.lower() not in exclude]
+            chosen = [
+                c
+                for c in columns
+                if c.lower() not in {k.lower() for k in keys} and c.lower() not in exclude
+            ]
         updated, inserted = strategies.merge(relation, staged, columns, keys, chosen, predicates)
         stats.update(inserted=inserted, updated=updated, deleted=0)
         return inserted + updated
     raise AssertionError(strategy)
 
 
-def _check_keys(engine: Engine, node: Node, keys: list[str], delta: Relation, unique: bool = False) -> None:
+def _check_keys(
+    engine: Engine, node: Node, keys: list[str], delta: Relation, unique: bool = False
+) -> None:
     if not keys:
         raise _error(node, f"`{node.name}` needs `unique_key` for delete+insert (or `partition_by`)",
                      "add `unique_key: <column>` to the model's config")  # fmt: skip
@@ -326,13 +363,18 @@ def parse_time(value: Any, what: str = "time") -> dt.datetime:
         try:
             out = dt.datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
         except ValueError:
-            raise ConfigError(f"cannot read {what} `{value}`", hint="write an ISO date or timestamp, e.g. 2026-01-01") from None
+            raise ConfigError(
+                f"cannot read {what} `{value}`",
+                hint="write an ISO date or timestamp, e.g. 2026-01-01",
+            ) from None
     if out.tzinfo is None:
         out = out.replace(tzinfo=dt.UTC)
     return out.astimezone(dt.UTC)
 
 
-def intervals(start: dt.datetime, end: dt.datetime, size: str) -> list[tuple[dt.datetime, dt.datetime]]:
+def intervals(
+    start: dt.datetime, end: dt.datetime, size: str
+) -> list[tuple[dt.datetime, dt.datetime]]:
     """Half-open intervals of ``size`` covering [start, end), aligned to ``size``."""
     out = []
     cur = floor_time(start, size)
@@ -388,7 +430,9 @@ class Microbatch:
         recent = set(every[-self.lookback :]) if self.lookback > 0 else set()
         return [iv for iv in every if interval_key(iv[0]) not in done or iv in recent]
 
-    def _filter_rerun(self, chosen: list[tuple[dt.datetime, dt.datetime]], rerun: str) -> list[tuple[dt.datetime, dt.datetime]]:
+    def _filter_rerun(
+        self, chosen: list[tuple[dt.datetime, dt.datetime]], rerun: str
+    ) -> list[tuple[dt.datetime, dt.datetime]]:
         if rerun == "all":
             return chosen
         ledger = self._ledger(with_status=True)
@@ -433,8 +477,16 @@ class Microbatch:
         if failed is not None:
             failed.message = f"{failed.message} (interval {interval_key(planned[0][0])}..)"
             return failed
-        stats = {"inserted": sum(o.stats.get("inserted", 0) for o in built), "deleted": sum(o.stats.get("deleted", 0) for o in built)}
-        return BuildOutcome(total, True, f"microbatch: {len(planned)} intervals of a {self.size}, {total:,} rows", stats=stats)
+        stats = {
+            "inserted": sum(o.stats.get("inserted", 0) for o in built),
+            "deleted": sum(o.stats.get("deleted", 0) for o in built),
+        }
+        return BuildOutcome(
+            total,
+            True,
+            f"microbatch: {len(planned)} intervals of a {self.size}, {total:,} rows",
+            stats=stats,
+        )
 
     def ensure_table(self) -> None:
         """Create the (empty) table from the batch query's shape, and check `event_time`."""
@@ -466,7 +518,9 @@ class Microbatch:
         return self.engine.statements.timestamp_literal(text)
 
     def _sql(self, start: dt.datetime, end: dt.datetime) -> str:
-        return self.batch_sql.replace(BATCH_START, self._literal(start)).replace(BATCH_END, self._literal(end))
+        return self.batch_sql.replace(BATCH_START, self._literal(start)).replace(
+            BATCH_END, self._literal(end)
+        )
 
     def build_interval(self, start: dt.datetime, end: dt.datetime) -> BuildOutcome:
         """Replace the rows of [start, end) by the batch, checks included, in one transaction
@@ -497,7 +551,15 @@ class Microbatch:
         self._record(start, end, status, outcome.rows, time.perf_counter() - began, outcome.message)
         return outcome
 
-    def _record(self, start: dt.datetime, end: dt.datetime, status: str, rows: int | None, seconds: float, message: str) -> None:
+    def _record(
+        self,
+        start: dt.datetime,
+        end: dt.datetime,
+        status: str,
+        rows: int | None,
+        seconds: float,
+        message: str,
+    ) -> None:
         if self.ctx.state is not None:
             self.ctx.state.record_interval(
                 self.node.unique_id, interval_key(start), interval_key(end), status, rows, self.ctx.invocation_id,

@@ -140,7 +140,9 @@ def _return_line(source: str) -> int | None:
     return None
 
 
-def model_failed(exc: BaseException, node: Node, filename: str, source: str, doing: str = "") -> ExecutionError:
+def model_failed(
+    exc: BaseException, node: Node, filename: str, source: str, doing: str = ""
+) -> ExecutionError:
     """An exception raised by model code as an `ExecutionError` at the deepest line of the model
     file in its traceback."""
     line = _model_line(exc, filename)
@@ -213,7 +215,12 @@ class DbtContext:
     """The `dbt` argument of `model(dbt, session)`."""
 
     def __init__(
-        self, node: Node, session: Any, this: ThisRelation, is_incremental: bool, fetch: Callable[[str], Any] | None = None,
+        self,
+        node: Node,
+        session: Any,
+        this: ThisRelation,
+        is_incremental: bool,
+        fetch: Callable[[str], Any] | None = None,
     ) -> None:
         self._node = node
         self._session = session
@@ -236,7 +243,12 @@ class DbtContext:
         version = kwargs.get("v") or kwargs.get("version")
         if version:
             key += f".v{version}"
-        call = "dbt.ref(" + ", ".join(repr(a) for a in args) + (f", v={version!r}" if version else "") + ")"
+        call = (
+            "dbt.ref("
+            + ", ".join(repr(a) for a in args)
+            + (f", v={version!r}" if version else "")
+            + ")"
+        )
         return self._load(ref_lookup(key), call)
 
     def source(self, *args: str) -> Any:
@@ -295,7 +307,11 @@ def register_result(session: Any, name: str, value: Any, node: Node, line: int |
 
     kind = result_kind(value)
     if kind is None:
-        what = "None (is `return` missing?)" if value is None else f"a `{type(value).__module__}.{type(value).__qualname__}`"
+        what = (
+            "None (is `return` missing?)"
+            if value is None
+            else f"a `{type(value).__module__}.{type(value).__qualname__}`"
+        )
         raise ExecutionError(
             f"Python model `{node.name}` returned {what}; expected {RETURN_TYPES}",
             location=Location(node.path, line),
@@ -407,7 +423,9 @@ class PythonBuild:
         session = session_of(self.engine, self.node)
         incremental = self.incremental()
         fetch = None if inside else self.engine.fetch_arrow
-        dbt = DbtContext(self.node, session, this_relation(self.engine, self.relation), incremental, fetch)
+        dbt = DbtContext(
+            self.node, session, this_relation(self.engine, self.relation), incremental, fetch
+        )
         view = f"__hw_python_{uuid.uuid4().hex[:12]}"
 
         def write(body: str) -> int | None:
@@ -421,8 +439,12 @@ class PythonBuild:
                 return write(body)
             from headwater.engines import local
 
-            table = local.arrow_of(session.sql(body))  # the result as DuckDB reads it, then into the engine
-            with self.engine.strategies.arrow_relation(table, f"__hw_python_{self.relation.identifier}") as rel:
+            table = local.arrow_of(
+                session.sql(body)
+            )  # the result as DuckDB reads it, then into the engine
+            with self.engine.strategies.arrow_relation(
+                table, f"__hw_python_{self.relation.identifier}"
+            ) as rel:
                 return write(self.engine.statements.select_all(rel))
 
         try:
@@ -433,7 +455,11 @@ class PythonBuild:
                 session.close()
         outcome.stats = self.stats
         if outcome.published:
-            what = self.strategy if incremental else ("full build" if self.mode == "incremental" else "table")
+            what = (
+                self.strategy
+                if incremental
+                else ("full build" if self.mode == "incremental" else "table")
+            )
             outcome.message = f"{what}: {outcome.rows:,} rows" if outcome.rows is not None else what
             outcome.message += self.schema_note
         return outcome

@@ -71,7 +71,9 @@ def column_map(engine: Engine, relation: Relation) -> dict[str, tuple[str, str]]
     return {name.lower(): (name, type_) for name, type_ in engine.columns(relation)}
 
 
-def add_missing_columns(engine: Engine, relation: Relation, wanted: list[tuple[str, str]], have: dict[str, Any]) -> list[str]:
+def add_missing_columns(
+    engine: Engine, relation: Relation, wanted: list[tuple[str, str]], have: dict[str, Any]
+) -> list[str]:
     """``ALTER TABLE ADD COLUMN`` for each (name, type) of ``wanted`` the table lacks (types in
     the engine's own spelling, as its catalog gives them)."""
     added = []
@@ -82,7 +84,9 @@ def add_missing_columns(engine: Engine, relation: Relation, wanted: list[tuple[s
     return added
 
 
-def duplicate_keys(engine: Engine, staged: Relation, key_sql: list[str], limit: int = 3) -> tuple[int, list[tuple]]:
+def duplicate_keys(
+    engine: Engine, staged: Relation, key_sql: list[str], limit: int = 3
+) -> tuple[int, list[tuple]]:
     """How many key values occur more than once in ``staged``, with a few examples."""
     keys = ", ".join(key_sql)
     rows = engine.execute(
@@ -103,8 +107,12 @@ def keys_equal(engine: Engine, left: list[str], right: list[str]) -> str:
 
 
 def fail(node: Node, message: str, hint: str) -> ConfigError:
-    return ConfigError(f"`{node.name}` ({node.materialized}): {message}", location=Location(node.path, node.line),
-                       node=node.name, hint=hint)
+    return ConfigError(
+        f"`{node.name}` ({node.materialized}): {message}",
+        location=Location(node.path, node.line),
+        node=node.name,
+        hint=hint,
+    )
 
 
 # -- SCD type 1 and 3 -----------------------------------------------------------------------------
@@ -122,20 +130,32 @@ class SCD1Materialization(StatefulMaterialization):
     type3 = False
 
     def settings(self, node: Node) -> _Settings:
-        keys = require(node, "unique_key", "add `unique_key: id` (or a list of columns) to the model's config")
+        keys = require(
+            node, "unique_key", "add `unique_key: id` (or a list of columns) to the model's config"
+        )
         keys = [str(k).strip() for k in as_list(keys)]
         updated_at = node.config.get("updated_at")
         hard = str(node.config.get("hard_deletes") or "ignore").lower()
         if hard not in ("ignore", "delete"):
-            raise fail(node, f"unknown `hard_deletes: {hard}`" + did_you_mean(hard, ("ignore", "delete")),
-                       "use `ignore` (default: rows of keys gone from the SELECT stay) or `delete`")
+            raise fail(
+                node,
+                f"unknown `hard_deletes: {hard}`" + did_you_mean(hard, ("ignore", "delete")),
+                "use `ignore` (default: rows of keys gone from the SELECT stay) or `delete`",
+            )
         tracked: list[str] = []
         if self.type3:
-            raw = require(node, "scd_columns", "add `scd_columns: [<column>, ...]`: the columns whose "
-                          "previous value is kept in `previous_<column>`")
+            raw = require(
+                node,
+                "scd_columns",
+                "add `scd_columns: [<column>, ...]`: the columns whose "
+                "previous value is kept in `previous_<column>`",
+            )
             if not isinstance(raw, list | tuple) or not all(isinstance(c, str) for c in raw):
-                raise fail(node, f"`scd_columns` must be a list of columns, got `{raw!r}`",
-                           "e.g. `scd_columns: [segment, country_code]`")
+                raise fail(
+                    node,
+                    f"`scd_columns` must be a list of columns, got `{raw!r}`",
+                    "e.g. `scd_columns: [segment, country_code]`",
+                )
             tracked = [str(c) for c in raw]
         return _Settings(keys, str(updated_at) if updated_at else None, hard == "delete", tracked)
 
@@ -152,9 +172,15 @@ class SCD1Materialization(StatefulMaterialization):
             kind = engine.relation_kind(relation)
             stats: dict[str, int] = {"inserted": 0, "updated": 0, "deleted": 0}
             if kind is None or kind == "view" or ctx.full_refresh:
-                outcome = audited(ctx, lambda: self._create(engine, ctx.relation, staged, s, source, kind, stats), rebuild=True)
+                outcome = audited(
+                    ctx,
+                    lambda: self._create(engine, ctx.relation, staged, s, source, kind, stats),
+                    rebuild=True,
+                )
             else:
-                outcome = audited(ctx, lambda: self._merge(engine, ctx.relation, staged, s, source, stats))
+                outcome = audited(
+                    ctx, lambda: self._merge(engine, ctx.relation, staged, s, source, stats)
+                )
             outcome.stats = stats
             return outcome
         finally:
@@ -166,21 +192,33 @@ class SCD1Materialization(StatefulMaterialization):
             named.append(("updated_at", s.updated_at))
         for key, col in named:
             if col.lower() not in have:
-                raise fail(node, f"`{key}` names `{col}`, which the model's SELECT does not return"
-                           + did_you_mean(col, sorted(have)), "name a column of the SELECT")
+                raise fail(
+                    node,
+                    f"`{key}` names `{col}`, which the model's SELECT does not return"
+                    + did_you_mean(col, sorted(have)),
+                    "name a column of the SELECT",
+                )
         for col in s.tracked:
             if _previous(col).lower() in have:
-                raise fail(node, f"the SELECT returns `{_previous(col)}`, the column scd3 keeps the previous "
-                           f"value of `{col}` in", "rename that column of the SELECT")
+                raise fail(
+                    node,
+                    f"the SELECT returns `{_previous(col)}`, the column scd3 keeps the previous "
+                    f"value of `{col}` in",
+                    "rename that column of the SELECT",
+                )
 
-    def _deduplicate(self, engine: Engine, staged: Relation, s: _Settings, source: list[tuple[str, str]]) -> None:
+    def _deduplicate(
+        self, engine: Engine, staged: Relation, s: _Settings, source: list[tuple[str, str]]
+    ) -> None:
         """Several rows per key: the one with the greatest `updated_at` wins, ties broken by the
         values of every column (deterministic)."""
         keys = [q(k) for k in s.keys]
         dups, _ = duplicate_keys(engine, staged, keys, limit=1)
         if not dups:
             return
-        order = ([f"{q(s.updated_at)} DESC NULLS LAST"] if s.updated_at else []) + [f"{q(n)} ASC NULLS LAST" for n, _ in source]
+        order = ([f"{q(s.updated_at)} DESC NULLS LAST"] if s.updated_at else []) + [
+            f"{q(n)} ASC NULLS LAST" for n, _ in source
+        ]
         cols = ", ".join(q(n) for n, _ in source)
         engine.create_or_replace(staged, (
             f"SELECT {cols} FROM (SELECT *, row_number() OVER (PARTITION BY {', '.join(keys)} "
@@ -189,8 +227,12 @@ class SCD1Materialization(StatefulMaterialization):
 
     def _create(self, engine: Engine, relation: Relation, staged: Relation, s: _Settings,
                 source: list[tuple[str, str]], kind: str | None, stats: dict[str, int]) -> int:  # fmt: skip
-        extra = "".join(f", CAST(NULL AS {_type_of(source, c)}) AS {q(_previous(c))}" for c in s.tracked)
-        stats["inserted"] = replace_table(engine, relation, f"SELECT *{extra} FROM {staged.render()}") or 0
+        extra = "".join(
+            f", CAST(NULL AS {_type_of(source, c)}) AS {q(_previous(c))}" for c in s.tracked
+        )
+        stats["inserted"] = (
+            replace_table(engine, relation, f"SELECT *{extra} FROM {staged.render()}") or 0
+        )
         return stats["inserted"]
 
     def _merge(self, engine: Engine, relation: Relation, staged: Relation, s: _Settings, source: list[tuple[str, str]],
@@ -198,22 +240,30 @@ class SCD1Materialization(StatefulMaterialization):
         statements = engine.statements
         have = column_map(engine, relation)
         add_missing_columns(engine, relation, source, have)
-        add_missing_columns(engine, relation, [(_previous(c), _type_of(source, c)) for c in s.tracked], have)
+        add_missing_columns(
+            engine, relation, [(_previous(c), _type_of(source, c)) for c in s.tracked], have
+        )
         keyset = {k.lower() for k in s.keys}
         values = [n for n, _ in source if n.lower() not in keyset]
         changed = " OR ".join(f"t.{q(n)} IS DISTINCT FROM s.{q(n)}" for n in values) or "FALSE"
         newer = f" AND NOT (s.{q(s.updated_at)} < t.{q(s.updated_at)})" if s.updated_at else ""
         sets = {n: f"s.{q(n)}" for n in values}
         for c in s.tracked:
-            sets[_previous(c)] = f"CASE WHEN t.{q(c)} IS DISTINCT FROM s.{q(c)} THEN t.{q(c)} ELSE t.{q(_previous(c))} END"
+            sets[_previous(c)] = (
+                f"CASE WHEN t.{q(c)} IS DISTINCT FROM s.{q(c)} THEN t.{q(c)} ELSE t.{q(_previous(c))} END"
+            )
         if sets:
             stats["updated"] = count(engine.execute(
                 statements.update_from(relation, staged, sets, s.keys, predicates=f"({changed}){newer}")
             ))  # fmt: skip
         cols = [n for n, _ in source]
-        stats["inserted"] = count(engine.execute(statements.insert_missing(relation, staged, cols, s.keys)))
+        stats["inserted"] = count(
+            engine.execute(statements.insert_missing(relation, staged, cols, s.keys))
+        )
         if s.delete:
-            stats["deleted"] = count(engine.execute(statements.delete_unmatched(relation, staged, s.keys)))
+            stats["deleted"] = count(
+                engine.execute(statements.delete_unmatched(relation, staged, s.keys))
+            )
         return stats["inserted"] + stats["updated"] + stats["deleted"]
 
 

@@ -101,7 +101,9 @@ SQL_ADAPTER_TYPES = {
 """The type dbt's SQL adapters (dbt-postgres) give a seed column dbt inferred as each of these."""
 
 
-def seed_arrow(path: Path, config: dict[str, Any], where: Location | None = None) -> tuple[pa.Table, list[SeedColumn]]:
+def seed_arrow(
+    path: Path, config: dict[str, Any], where: Location | None = None
+) -> tuple[pa.Table, list[SeedColumn]]:
     """The seed parsed on the local DuckDB with dbt's types (`column_types` columns as text, for
     the engine to cast as written), and its columns."""
     from headwater.engines import local

@@ -91,7 +91,11 @@ class _Plan:
         keys = [q(k) if is_identifier(k) else f"({k})" for k in self.s.unique_key]
         extra = [f"{k} AS {_k(i)}" for i, k in enumerate(keys)]
         if self.s.updated_at:
-            ts = q(self.s.updated_at) if is_identifier(self.s.updated_at) else f"({self.s.updated_at})"
+            ts = (
+                q(self.s.updated_at)
+                if is_identifier(self.s.updated_at)
+                else f"({self.s.updated_at})"
+            )
             extra.append(f"{ts} AS {TS}")
         return f"SELECT __hw_src.*, {', '.join(extra)}\nFROM (\n{sql.strip().rstrip(';')}\n) AS __hw_src"
 
@@ -147,7 +151,9 @@ class _Plan:
     def meta_select(self, alias: str, stamp: str, type_: str) -> list[str]:
         return [
             f"{value} AS {q(name)}"
-            for value, name in zip(self.meta_values(alias, stamp, type_), self.meta_names(), strict=True)
+            for value, name in zip(
+                self.meta_values(alias, stamp, type_), self.meta_names(), strict=True
+            )
         ]
 
     def meta_names(self) -> list[str]:
@@ -173,14 +179,21 @@ class SnapshotMaterialization(StatefulMaterialization):
             kind = engine.relation_kind(node.relation)
             stats: dict[str, int] = {"inserted": 0, "updated": 0, "deleted": 0}
             if kind is None:
-                outcome = audited(ctx, lambda: self._create(engine, plan.writing(ctx), source, staged_cols, stats), rebuild=True)
+                outcome = audited(
+                    ctx,
+                    lambda: self._create(engine, plan.writing(ctx), source, staged_cols, stats),
+                    rebuild=True,
+                )
             elif kind != "table":
                 raise BuildFailed(
                     f"`{node.relation.render(quote=False)}` exists and is a {kind}, not a snapshot table",
-                    node=node.name, hint="drop it or give the snapshot another name, alias or schema",
+                    node=node.name,
+                    hint="drop it or give the snapshot another name, alias or schema",
                 )
             else:
-                outcome = audited(ctx, lambda: self._apply(engine, plan.writing(ctx), source, stats))
+                outcome = audited(
+                    ctx, lambda: self._apply(engine, plan.writing(ctx), source, stats)
+                )
             outcome.stats = stats
         finally:
             discard(engine, plan.staged)
@@ -189,7 +202,9 @@ class SnapshotMaterialization(StatefulMaterialization):
         return outcome
 
     # -- checks before anything changes ---------------------------------------------------------
-    def _check_source(self, engine: Engine, plan: _Plan, source: list[tuple[str, str]], staged_cols: list) -> None:
+    def _check_source(
+        self, engine: Engine, plan: _Plan, source: list[tuple[str, str]], staged_cols: list
+    ) -> None:
         node, s = plan.node, plan.s
         names = {n.lower() for n, _ in source}
         clash = [c for c in s.columns.values() if c.lower() in names]
@@ -207,12 +222,15 @@ class SnapshotMaterialization(StatefulMaterialization):
                 raise BuildFailed(
                     f"`check_cols` names `{missing[0]}`, which the snapshot's SELECT does not return"
                     + did_you_mean(missing[0], sorted(names)),
-                    node=node.name, hint="fix `check_cols` or add the column to the SELECT",
+                    node=node.name,
+                    hint="fix `check_cols` or add the column to the SELECT",
                 )
         dups, examples = duplicate_keys(engine, plan.staged, [_k(i) for i in range(plan.nkeys)])
         if dups:
             shown = ", ".join(
-                "(" + ", ".join(repr(v) for v in row[:-1]) + f") x{row[-1]}" if plan.nkeys > 1 else f"{row[0]!r} x{row[-1]}"
+                "(" + ", ".join(repr(v) for v in row[:-1]) + f") x{row[-1]}"
+                if plan.nkeys > 1
+                else f"{row[0]!r} x{row[-1]}"
                 for row in examples
             )
             raise BuildFailed(
@@ -231,12 +249,16 @@ class SnapshotMaterialization(StatefulMaterialization):
         cols = [f"s.{q(n)}" for n, _ in source]
         meta = plan.meta_select("s", plan.stamp("s", type_), type_)
         select = f"SELECT {', '.join(cols + meta)} FROM {plan.staged.render()} AS s"
-        stats["inserted"] = count(engine.execute(engine.statements.create_as(plan.target, select, "table")))
+        stats["inserted"] = count(
+            engine.execute(engine.statements.create_as(plan.target, select, "table"))
+        )
         engine._remember(plan.target, "table")
         return stats["inserted"]
 
     # -- later runs ------------------------------------------------------------------------------
-    def _apply(self, engine: Engine, plan: _Plan, source: list[tuple[str, str]], stats: dict[str, int]) -> int:
+    def _apply(
+        self, engine: Engine, plan: _Plan, source: list[tuple[str, str]], stats: dict[str, int]
+    ) -> int:
         """Apply the change; ``stats`` gets the rows inserted (new versions, deletion records) and
         updated (versions closed); a snapshot never deletes rows."""
         s, target, staged = plan.s, plan.target.render(), plan.staged.render()
@@ -252,7 +274,9 @@ class SnapshotMaterialization(StatefulMaterialization):
         type_ = have[s.columns["dbt_valid_from"].lower()][1]
         add_missing_columns(engine, plan.target, source, have)
         if plan.new_record:
-            add_missing_columns(engine, plan.target, [(s.columns["dbt_is_deleted"], "VARCHAR")], have)
+            add_missing_columns(
+                engine, plan.target, [(s.columns["dbt_is_deleted"], "VARCHAR")], have
+            )
         have = column_map(engine, plan.target)
         meta = {c.lower() for c in s.columns.values()}
         data_cols = [name for name, _ in have.values() if name.lower() not in meta]
@@ -272,9 +296,25 @@ class SnapshotMaterialization(StatefulMaterialization):
         if s.hard_deletes in ("invalidate", "new_record"):
             now = plan.time(type_)
             if plan.new_record:
-                cols = [*data_cols, *(s.columns[m] for m in ("dbt_scd_id", "dbt_updated_at", "dbt_valid_from", "dbt_valid_to", "dbt_is_deleted"))]
+                cols = [
+                    *data_cols,
+                    *(
+                        s.columns[m]
+                        for m in (
+                            "dbt_scd_id",
+                            "dbt_updated_at",
+                            "dbt_valid_from",
+                            "dbt_valid_to",
+                            "dbt_is_deleted",
+                        )
+                    ),
+                ]
                 values = [f"s.{q(c)}" for c in data_cols] + [
-                    plan.scd_id([f"s.{c}" for c in kcols], now), now, now, plan.valid_to_current(type_), "'True'",
+                    plan.scd_id([f"s.{c}" for c in kcols], now),
+                    now,
+                    now,
+                    plan.valid_to_current(type_),
+                    "'True'",
                 ]
                 # the deleted keys' current versions (read as `s` by the INSERT)
                 deleted = f"SELECT t.* FROM {current} AS t WHERE {live} AND {gone}"
@@ -305,7 +345,9 @@ class SnapshotMaterialization(StatefulMaterialization):
 
         # new versions: every key of the SELECT without a current version
         cols = [n for n, _ in source] + plan.meta_names()
-        values = [f"s.{q(n)}" for n, _ in source] + plan.meta_values("s", plan.stamp("s", type_), type_)
+        values = [f"s.{q(n)}" for n, _ in source] + plan.meta_values(
+            "s", plan.stamp("s", type_), type_
+        )
         stats["inserted"] += count(engine.execute(engine.statements.insert_select(
             plan.target, cols, plan.staged, where=f"NOT EXISTS (SELECT 1 FROM {current} AS t WHERE {on})", values=values,
         )))  # fmt: skip

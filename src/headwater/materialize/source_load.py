@@ -88,7 +88,10 @@ class SourceLoad(StatefulMaterialization):
         relation = node.relation
         bad_lines = _BadLines.of(node)
         sql = self._sql(node, engine, ctx.project, {**node.files.options, **bad_lines.args})
-        if engine.relation_kind(relation) not in (None, "table"):  # a view of that name: replaced by the table
+        if engine.relation_kind(relation) not in (
+            None,
+            "table",
+        ):  # a view of that name: replaced by the table
             engine.drop(relation)
         old = _rows(engine, relation)
         guard = ReplaceGuard(node.files.allow_empty, node.files.max_row_drop, where="files:")
@@ -113,7 +116,14 @@ class SourceLoad(StatefulMaterialization):
         return audited(ctx, apply, rebuild=True)
 
 
-def _stream(engine: Engine, node: Node, relation: Relation, sql: str, bad_lines: _BadLines, project: ProjectConfig) -> int:
+def _stream(
+    engine: Engine,
+    node: Node,
+    relation: Relation,
+    sql: str,
+    bad_lines: _BadLines,
+    project: ProjectConfig,
+) -> int:
     """Read the files on the local DuckDB and write them into ``relation`` batch by batch, inside
     the caller's transaction: rows written."""
     import pyarrow as pa
@@ -169,7 +179,9 @@ class _BadLines:
     @classmethod
     def of(cls, node: Node) -> _BadLines:
         assert node.files is not None
-        if node.files.format not in ("csv", "tsv") or any(k in node.files.options for k in _REJECT_ARGS):
+        if node.files.format not in ("csv", "tsv") or any(
+            k in node.files.options for k in _REJECT_ARGS
+        ):
             return cls(node, None)  # not CSV, or the project handles bad lines itself
         token = uuid.uuid4().hex
         return cls(node, (f"__hw_rejects_{token}", f"__hw_reject_scans_{token}"))

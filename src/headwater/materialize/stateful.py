@@ -91,7 +91,9 @@ class StatefulMaterialization(Materialization):
         raise NotImplementedError
 
 
-def audited(ctx: BuildContext, apply: Callable[[], int | None], rebuild: bool = False) -> BuildOutcome:
+def audited(
+    ctx: BuildContext, apply: Callable[[], int | None], rebuild: bool = False
+) -> BuildOutcome:
     """Run ``apply`` (which writes into `ctx.relation`) and the node's checks; publish the change
     only if no error-level check blocks: in one transaction, or staged and swapped (module
     docstring). ``rebuild``: ``apply`` writes the whole relation from nothing (a first or full
@@ -113,7 +115,9 @@ def _blocking(checks: list[CheckResult]) -> list[CheckResult]:
 
 def _refused(rows: int | None, checks: list[CheckResult]) -> BuildOutcome:
     names = ", ".join(f"`{c.name}`" for c in _blocking(checks))
-    return BuildOutcome(rows, False, f"not published: {names} failed; the previous version stays", checks)
+    return BuildOutcome(
+        rows, False, f"not published: {names} failed; the previous version stays", checks
+    )
 
 
 _locks: dict[tuple[str, str], threading.Lock] = {}

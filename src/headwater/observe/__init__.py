@@ -28,7 +28,15 @@ if TYPE_CHECKING:
     from headwater.runner.plan import Unit
 
 
-TRIGGERS = ("node_failure", "check_error", "check_warn", "freshness", "sla", "anomaly", "schema_change")
+TRIGGERS = (
+    "node_failure",
+    "check_error",
+    "check_warn",
+    "freshness",
+    "sla",
+    "anomaly",
+    "schema_change",
+)
 
 
 @dataclass
@@ -125,4 +133,6 @@ def _safely(fn: Any, *args: Any) -> None:
     try:
         fn(*args)
     except Exception:  # an observer's failure is logged, never the run's
-        logging.getLogger("headwater").exception("observer %s failed", getattr(fn, "__qualname__", fn))
+        logging.getLogger("headwater").exception(
+            "observer %s failed", getattr(fn, "__qualname__", fn)
+        )

@@ -61,7 +61,6 @@ CHANNEL_TYPES = ("console", "log", "webhook", "email")
 RATE_LIMITED = "rate limited"
 
 
-
 # -- configuration ---------------------------------------------------------------------------------
 @dataclass
 class Route:
@@ -70,7 +69,9 @@ class Route:
     min_severity: str = "info"
 
     def matches(self, trigger: str, severity: str) -> bool:
-        return trigger in self.triggers and severity_rank(severity) >= severity_rank(self.min_severity)
+        return trigger in self.triggers and severity_rank(severity) >= severity_rank(
+            self.min_severity
+        )
 
 
 @dataclass
@@ -114,7 +115,9 @@ def parse_alert_config(raw: Any, file: str = "headwater.yml", environ: Mapping[s
         return AlertConfig()
     where = "observability.alerts"
     v.mapping(raw, where, None, None)
-    v.keys(raw, ("channels", "triggers", "routes", "rate_limit", "renotify_after", "timeout"), where)
+    v.keys(
+        raw, ("channels", "triggers", "routes", "rate_limit", "renotify_after", "timeout"), where
+    )
     out = AlertConfig()
     channels = raw.get("channels") or []
     v.seq(channels, f"{where}.channels", raw, "channels")
@@ -134,13 +137,17 @@ def parse_alert_config(raw: Any, file: str = "headwater.yml", environ: Mapping[s
     if "rate_limit" in raw:
         out.rate_limit = v.rate_limit(raw["rate_limit"], f"{where}.rate_limit", raw)
     if raw.get("renotify_after") not in (None, False):
-        out.renotify_after = v.duration(raw["renotify_after"], f"{where}.renotify_after", raw, "renotify_after")
+        out.renotify_after = v.duration(
+            raw["renotify_after"], f"{where}.renotify_after", raw, "renotify_after"
+        )
     if "timeout" in raw:
         out.timeout = v.duration(raw["timeout"], f"{where}.timeout", raw, "timeout")
     return out
 
 
-_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|secs|seconds?|m|min|mins|minutes?|h|hours?|d|days?)?\s*$")
+_DURATION_RE = re.compile(
+    r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|secs|seconds?|m|min|mins|minutes?|h|hours?|d|days?)?\s*$"
+)
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -172,11 +179,23 @@ class _Validator:
 
     def mapping(self, value: Any, path: str, where: Any, key: Any) -> None:
         if not isinstance(value, dict):
-            raise self.error(f"must be a mapping, got `{value!r}`", path, where, key, "see the example in `headwater.observe.alerts`")
+            raise self.error(
+                f"must be a mapping, got `{value!r}`",
+                path,
+                where,
+                key,
+                "see the example in `headwater.observe.alerts`",
+            )
 
     def seq(self, value: Any, path: str, where: Any, key: Any) -> None:
         if not isinstance(value, list):
-            raise self.error(f"must be a list, got `{value!r}`", path, where, key, "write it as `[a, b]` or as `- a` items")
+            raise self.error(
+                f"must be a list, got `{value!r}`",
+                path,
+                where,
+                key,
+                "write it as `[a, b]` or as `- a` items",
+            )
 
     def keys(self, spec: Mapping, allowed: Iterable[str], path: str) -> None:
         allowed = tuple(allowed)
@@ -189,10 +208,22 @@ class _Validator:
         value = spec.get(key)
         if value is None or value == "":
             if required:
-                raise self.error(f"`{key}:` is required", f"{path}.{key}", spec, None, f"add `{key}: ...` to this entry")
+                raise self.error(
+                    f"`{key}:` is required",
+                    f"{path}.{key}",
+                    spec,
+                    None,
+                    f"add `{key}: ...` to this entry",
+                )
             return None
         if not isinstance(value, str | int) or isinstance(value, bool):
-            raise self.error(f"must be a string, got `{value!r}`", f"{path}.{key}", spec, key, f"write `{key}: text`")
+            raise self.error(
+                f"must be a string, got `{value!r}`",
+                f"{path}.{key}",
+                spec,
+                key,
+                f"write `{key}: text`",
+            )
         return str(value)
 
     def secret(self, spec: Mapping, key: str, path: str, required: bool = True) -> str | None:
@@ -217,18 +248,32 @@ class _Validator:
     def flag(self, spec: Mapping, key: str, path: str, default: bool) -> bool:
         value = spec.get(key, default)
         if not isinstance(value, bool):
-            raise self.error(f"must be true or false, got `{value!r}`", f"{path}.{key}", spec, key, f"write `{key}: true`")
+            raise self.error(
+                f"must be true or false, got `{value!r}`",
+                f"{path}.{key}",
+                spec,
+                key,
+                f"write `{key}: true`",
+            )
         return value
 
     def duration(self, value: Any, path: str, where: Any, key: Any) -> float:
         seconds = parse_duration(value)
         if seconds is None:
-            raise self.error(f"`{value!r}` is not a duration", path, where, key, "write seconds (`30`) or `90s`, `15m`, `1h`, `2d`")
+            raise self.error(
+                f"`{value!r}` is not a duration",
+                path,
+                where,
+                key,
+                "write seconds (`30`) or `90s`, `15m`, `1h`, `2d`",
+            )
         return seconds
 
     def severity(self, value: Any, path: str, where: Any, key: Any) -> str:
         if str(value) not in SEVERITY_RANK:
-            raise self.error(f"unknown severity `{value}`", path, where, key, "one of: info, warn, error")
+            raise self.error(
+                f"unknown severity `{value}`", path, where, key, "one of: info, warn, error"
+            )
         return "warn" if str(value) == "warning" else str(value)
 
     def triggers(self, value: Any, path: str, where: Any, key: Any) -> tuple[str, ...]:
@@ -250,21 +295,35 @@ class _Validator:
                              "e.g. `rate_limit: {max: 20, per: 1h}`, or `rate_limit: false` for no limit")  # fmt: skip
         return n, self.duration(value.get("per", "1h"), f"{path}.per", value, "per")
 
-    def route(self, spec: Any, path: str, where: Any, key: Any, names: list[str], enabled: tuple[str, ...]) -> Route:
+    def route(
+        self, spec: Any, path: str, where: Any, key: Any, names: list[str], enabled: tuple[str, ...]
+    ) -> Route:
         self.mapping(spec, path, where, key)
         self.keys(spec, ("channels", "triggers", "min_severity"), path)
         channels = spec.get("channels")
         if isinstance(channels, str):
             channels = [channels]
         if not channels:
-            raise self.error("`channels:` is required", f"{path}.channels", spec, None, "name the channels this route sends to")
+            raise self.error(
+                "`channels:` is required",
+                f"{path}.channels",
+                spec,
+                None,
+                "name the channels this route sends to",
+            )
         self.seq(channels, f"{path}.channels", spec, "channels")
         for i, c in enumerate(channels):
             if c not in names:
                 raise self.error(f"no channel named `{c}`{did_you_mean(str(c), names)}", f"{path}.channels[{i}]", channels, i,
                                  "channels: " + (", ".join(names) or "(none defined)"))  # fmt: skip
-        triggers = self.triggers(spec["triggers"], f"{path}.triggers", spec, "triggers") if "triggers" in spec else enabled
-        severity = self.severity(spec.get("min_severity", "info"), f"{path}.min_severity", spec, "min_severity")
+        triggers = (
+            self.triggers(spec["triggers"], f"{path}.triggers", spec, "triggers")
+            if "triggers" in spec
+            else enabled
+        )
+        severity = self.severity(
+            spec.get("min_severity", "info"), f"{path}.min_severity", spec, "min_severity"
+        )
         return Route(tuple(str(c) for c in channels), triggers, severity)
 
     def channel(self, spec: Any, path: str, where: Any, key: Any) -> Channel:
@@ -312,7 +371,13 @@ class _Validator:
         starttls = self.flag(spec, "starttls", path, True)
         port = spec.get("port", 587 if starttls else 25)
         if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
-            raise self.error(f"`port` must be a port number, got `{port!r}`", f"{path}.port", spec, "port", "e.g. `port: 587`")
+            raise self.error(
+                f"`port` must be a port number, got `{port!r}`",
+                f"{path}.port",
+                spec,
+                "port",
+                "e.g. `port: 587`",
+            )
         user = self.secret(spec, "username_env", path, required=False)
         password = self.secret(spec, "password_env", path, required=False)
         if (user is None) != (password is None):
@@ -321,7 +386,11 @@ class _Validator:
         sender = self.string(spec, "from", path)
         to = spec.get("to")
         to = [to] if isinstance(to, str) else to
-        if not to or not isinstance(to, list) or not all(isinstance(t, str) and "@" in t for t in to):
+        if (
+            not to
+            or not isinstance(to, list)
+            or not all(isinstance(t, str) and "@" in t for t in to)
+        ):
             raise self.error(f"`to` must be one or more e-mail addresses, got `{spec.get('to')!r}`", f"{path}.to", spec, "to",
                              "e.g. `to: [oncall@example.com]`")  # fmt: skip
         ca_file = self.string(spec, "ca_file", path, required=False)
@@ -333,7 +402,18 @@ class _Validator:
                                  "a PEM file of the CA that signed the SMTP server's certificate")  # fmt: skip
         timeout = self.duration(spec.get("timeout", 10), f"{path}.timeout", spec, "timeout")
         assert host is not None and sender is not None
-        return EmailChannel(name, host, port, starttls, user, password, sender, [str(t) for t in to], timeout, ca_path)
+        return EmailChannel(
+            name,
+            host,
+            port,
+            starttls,
+            user,
+            password,
+            sender,
+            [str(t) for t in to],
+            timeout,
+            ca_path,
+        )
 
 
 # -- incidents -------------------------------------------------------------------------------------
@@ -363,7 +443,9 @@ class AlertReport:
         }  # fmt: skip
 
 
-def merge_signals(signals: Iterable[Signal], triggers: Iterable[str] = TRIGGERS) -> dict[str, Signal]:
+def merge_signals(
+    signals: Iterable[Signal], triggers: Iterable[str] = TRIGGERS
+) -> dict[str, Signal]:
     """One signal per incident key: an open signal wins over ok ones (and a later open over an earlier
     one); triggers that are not enabled are left out."""
     enabled = set(triggers)
@@ -390,7 +472,9 @@ def process_signals(ctx: Any, signals: Iterable[Signal], invocation_id: str, *, 
         return report
     project = str(getattr(ctx.manifest.config, "name", ""))
     target = str(getattr(ctx.manifest.target, "name", ""))
-    open_rows = {r["incident_key"]: r for r in state.read("SELECT * FROM incidents WHERE status = 'open'")}
+    open_rows = {
+        r["incident_key"]: r for r in state.read("SELECT * FROM incidents WHERE status = 'open'")
+    }
     opened: list[tuple] = []
     seen: list[tuple] = []
     resolved: list[tuple] = []
@@ -414,20 +498,33 @@ def process_signals(ctx: Any, signals: Iterable[Signal], invocation_id: str, *, 
             report.still_open.append(key)
             if row["last_alert_at"] is None:  # never delivered anywhere yet: try again
                 alerts.append(alert("open", s, row, occurrences))
-            elif config.renotify_after and now - float(row["last_alert_at"]) >= config.renotify_after:
+            elif (
+                config.renotify_after and now - float(row["last_alert_at"]) >= config.renotify_after
+            ):
                 alerts.append(alert("reminder", s, row, occurrences))
         elif row is not None:
             resolved.append((now, now, key))
             report.resolved.append(key)
             alerts.append(alert("resolved", s, row, int(row["occurrences"] or 1)))
     state.write("INSERT OR REPLACE INTO incidents VALUES (?,?,?,?,?,?,?,?,?,?)", opened)
-    state.write("UPDATE incidents SET last_seen_at = ?, occurrences = occurrences + 1, message = ? WHERE incident_key = ?", seen)
-    state.write("UPDATE incidents SET status = 'resolved', resolved_at = ?, last_seen_at = ? WHERE incident_key = ?", resolved)
+    state.write(
+        "UPDATE incidents SET last_seen_at = ?, occurrences = occurrences + 1, message = ? WHERE incident_key = ?",
+        seen,
+    )
+    state.write(
+        "UPDATE incidents SET status = 'resolved', resolved_at = ?, last_seen_at = ? WHERE incident_key = ?",
+        resolved,
+    )
     report.alerts = alerts
     if alerts and config.channels:
         report.deliveries = _deliver(ctx, config, alerts, open_rows, now)
-        alerted = sorted({d.incident_key for d in report.deliveries if d.ok and d.kind in ("open", "reminder")})
-        state.write("UPDATE incidents SET last_alert_at = ? WHERE incident_key = ?", [(now, k) for k in alerted])
+        alerted = sorted(
+            {d.incident_key for d in report.deliveries if d.ok and d.kind in ("open", "reminder")}
+        )
+        state.write(
+            "UPDATE incidents SET last_alert_at = ? WHERE incident_key = ?",
+            [(now, k) for k in alerted],
+        )
     return report
 
 
@@ -480,14 +577,18 @@ def _deliver(ctx: Any, config: AlertConfig, alerts: list[Alert], open_rows: dict
         if isinstance(ch, LogChannel) and ch.file_logger is None:
             ch.file_logger = file_logger
         results: dict[int, str | None] = {}
-        t = threading.Thread(target=_run_channel, args=(ch, batch, results), name=f"hw-alert-{name}", daemon=True)
+        t = threading.Thread(
+            target=_run_channel, args=(ch, batch, results), name=f"hw-alert-{name}", daemon=True
+        )
         threads.append((t, ch, batch, results))
         t.start()
     deadline = time.monotonic() + config.timeout
     for t, _, _, _ in threads:  # daemon threads: one stuck on a dead host cannot hold the process
         t.join(max(0.0, deadline - time.monotonic()))
     for _t, ch, batch, results in threads:
-        done = dict(results)  # a snapshot: a thread still running writes into its own dict, not ours
+        done = dict(
+            results
+        )  # a snapshot: a thread still running writes into its own dict, not ours
         secrets = ch.secrets()
         for i, a in enumerate(batch):
             if i in done:
@@ -563,15 +664,24 @@ def signals_of_result(result: Any, triggers: Iterable[str] = TRIGGERS) -> list[S
         if c.quarantined:
             base["quarantined"] = c.quarantined
         if c.status == "pass" and not c.quarantined:
-            for trigger in {check_trigger(c.check, "fail", "error"), check_trigger(c.check, "warn", "warn")}:
+            for trigger in {
+                check_trigger(c.check, "fail", "error"),
+                check_trigger(c.check, "warn", "warn"),
+            }:
                 out.append(Signal(trigger, c.unique_id, "ok", "", c.severity, base))
             continue
         trigger = check_trigger(c.check, c.status, c.severity)
         severity = "error" if c.status in ("fail", "error") and c.severity == "error" else "warn"
         message = f"{c.name}: {c.message}" if c.message else c.name
         out.append(Signal(trigger, c.unique_id, "open", message, severity, base))
-        if trigger == "check_warn":  # a check that went from failing to warning: its error incident is over
-            out.append(Signal("check_error", c.unique_id, "ok", f"{c.name} is down to a warning", "warn", base))
+        if (
+            trigger == "check_warn"
+        ):  # a check that went from failing to warning: its error incident is over
+            out.append(
+                Signal(
+                    "check_error", c.unique_id, "ok", f"{c.name} is down to a warning", "warn", base
+                )
+            )
         elif trigger == "check_error":
             out.append(Signal("check_warn", c.unique_id, "ok", "", "warn", base))
         if c.blocks and trigger in enabled:
@@ -581,10 +691,17 @@ def signals_of_result(result: Any, triggers: Iterable[str] = TRIGGERS) -> list[S
                "status": result.status}  # fmt: skip
     if result.status in ("error", "fail"):
         if not explained:
-            message = result.message or f"`{result.name}` {'failed its checks' if result.status == 'fail' else 'failed'}"
+            message = (
+                result.message
+                or f"`{result.name}` {'failed its checks' if result.status == 'fail' else 'failed'}"
+            )
             out.append(Signal("node_failure", subject, "open", message[:2000], "error", details))
     elif result.status in ("success", "warn", "pass"):
-        out.append(Signal("node_failure", subject, "ok", f"`{result.name}` {result.status}", "info", details))
+        out.append(
+            Signal(
+                "node_failure", subject, "ok", f"`{result.name}` {result.status}", "info", details
+            )
+        )
     return out
 
 
@@ -615,7 +732,9 @@ class AlertObserver(Observer):
             or ((s.trigger, s.subject) not in covered and (s.trigger, str(s.details.get("check"))) not in covered)
         ]  # fmt: skip
         try:
-            self.report = process_signals(self.ctx, own + external, self.invocation_id, config=self.config)
+            self.report = process_signals(
+                self.ctx, own + external, self.invocation_id, config=self.config
+            )
         except Exception:  # alerting must never fail the run it reports on
             log.exception("alerts: processing the signals of %s failed", self.invocation_id[:8])
 

@@ -26,7 +26,12 @@ _LABELS = {
     "freshness": "stale data", "sla": "SLA missed", "anomaly": "anomaly", "schema_change": "schema changed",
     "rate_limit": "alerts suppressed",
 }  # fmt: skip
-_STATES = {"open": "FAILING", "reminder": "STILL FAILING", "resolved": "RESOLVED", "summary": "RATE LIMITED"}
+_STATES = {
+    "open": "FAILING",
+    "reminder": "STILL FAILING",
+    "resolved": "RESOLVED",
+    "summary": "RATE LIMITED",
+}
 
 
 def severity_rank(severity: str) -> int:
@@ -64,17 +69,29 @@ class Alert:
         lines = [self.title, ""]
         if self.message:
             lines += [self.message, ""]
-        lines.append(f"project: {self.project}   target: {self.target}   invocation: {self.invocation_id}")
-        lines.append(f"severity: {self.severity}   trigger: {self.trigger}   occurrences: {self.occurrences}")
+        lines.append(
+            f"project: {self.project}   target: {self.target}   invocation: {self.invocation_id}"
+        )
+        lines.append(
+            f"severity: {self.severity}   trigger: {self.trigger}   occurrences: {self.occurrences}"
+        )
         if self.opened_at:
-            lines.append("open since: " + time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(self.opened_at)))
+            lines.append(
+                "open since: "
+                + time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(self.opened_at))
+            )
         for k, value in self.details.items():
             lines.append(f"{k}: {value}")
         return "\n".join(lines)
 
     def payload(self) -> dict[str, Any]:
         """The JSON body of a webhook (``format: json``)."""
-        event = {"open": "open", "reminder": "open", "resolved": "resolved", "summary": "rate_limited"}.get(self.kind, self.kind)
+        event = {
+            "open": "open",
+            "reminder": "open",
+            "resolved": "resolved",
+            "summary": "rate_limited",
+        }.get(self.kind, self.kind)
         return {
             "event": event, "reminder": self.kind == "reminder", "trigger": self.trigger, "subject": self.subject,
             "severity": self.severity, "message": self.message, "title": self.title, "project": self.project,
@@ -84,7 +101,11 @@ class Alert:
 
     def slack(self) -> dict[str, Any]:
         """A Slack-compatible body: ``text`` (notifications) and ``blocks`` (the message)."""
-        icon = {"open": ":red_circle:", "reminder": ":large_orange_circle:", "resolved": ":large_green_circle:"}.get(self.kind, ":warning:")
+        icon = {
+            "open": ":red_circle:",
+            "reminder": ":large_orange_circle:",
+            "resolved": ":large_green_circle:",
+        }.get(self.kind, ":warning:")
         body = f"*{_LABELS.get(self.trigger, self.trigger)}* `{self.subject}`"
         if self.message:
             body += "\n" + self.message[:2900]
@@ -94,7 +115,13 @@ class Alert:
         return {
             "text": f"{icon} {self.title}"[:3000],
             "blocks": [
-                {"type": "header", "text": {"type": "plain_text", "text": f"{self.state}: {_LABELS.get(self.trigger, self.trigger)}"[:150]}},
+                {
+                    "type": "header",
+                    "text": {
+                        "type": "plain_text",
+                        "text": f"{self.state}: {_LABELS.get(self.trigger, self.trigger)}"[:150],
+                    },
+                },
                 {"type": "section", "text": {"type": "mrkdwn", "text": body}},
                 {"type": "context", "elements": [{"type": "mrkdwn", "text": context}]},
             ],
@@ -137,7 +164,11 @@ class ConsoleChannel(Channel):
 
         console = Console(file=sys.stderr, highlight=False, soft_wrap=True)
         for i, alert in enumerate(alerts):
-            style = "green" if alert.kind == "resolved" else ("yellow" if severity_rank(alert.severity) < 2 else "red")
+            style = (
+                "green"
+                if alert.kind == "resolved"
+                else ("yellow" if severity_rank(alert.severity) < 2 else "red")
+            )
             line = Text()
             line.append(f"ALERT {alert.state}", style=f"bold {style}")
             line.append(f"  {_LABELS.get(alert.trigger, alert.trigger)} {alert.subject}")
@@ -158,13 +189,19 @@ class LogChannel(Channel):
 
     def deliver(self, alerts: list[Alert], report: Report) -> None:
         for i, alert in enumerate(alerts):
-            level = logging.INFO if alert.kind == "resolved" else (logging.WARNING if severity_rank(alert.severity) < 2 else logging.ERROR)
+            level = (
+                logging.INFO
+                if alert.kind == "resolved"
+                else (logging.WARNING if severity_rank(alert.severity) < 2 else logging.ERROR)
+            )
             text = alert.message.replace("\n", " ")[:1000]
             # python logging when someone listens (else its last-resort handler would echo to stderr)
             loggers = [log] if log.hasHandlers() or self.file_logger is None else []
             for logger in (*loggers, self.file_logger):
                 if logger is not None:
-                    logger.log(level, "alert %s [%s] %s", alert.title, alert.invocation_id[:8], text)
+                    logger.log(
+                        level, "alert %s [%s] %s", alert.title, alert.invocation_id[:8], text
+                    )
             report(i, None)
 
 
@@ -213,7 +250,9 @@ class WebhookChannel(Channel):
                 report(i, f"HTTP {exc.code} {exc.reason}" + (f": {detail}" if detail else ""))
             except (urllib.error.URLError, OSError) as exc:
                 reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
-                unreachable = f"cannot reach {mask_url(self.url)}: {type(reason).__name__}: {reason}"
+                unreachable = (
+                    f"cannot reach {mask_url(self.url)}: {type(reason).__name__}: {reason}"
+                )
                 report(i, unreachable)
 
 
@@ -255,7 +294,9 @@ class EmailChannel(Channel):
 
         with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
             if self.starttls:
-                context = ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
+                context = ssl.create_default_context(
+                    cafile=str(self.ca_file) if self.ca_file else None
+                )
                 smtp.starttls(context=context)
             if self.username is not None and self.password is not None:
                 smtp.login(self.username, self.password)

@@ -51,7 +51,9 @@ UTC = dt.UTC
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
 PERIODS = {"minute": 60, "hour": 3600, "day": 86400}
 FRESHNESS_KEYS = ("warn_after", "error_after", "filter")
-MODEL_ONLY_KEYS = ("build_after",)  # dbt 1.10's model freshness for state-aware runs: accepted, not checked here
+MODEL_ONLY_KEYS = (
+    "build_after",
+)  # dbt 1.10's model freshness for state-aware runs: accepted, not checked here
 THRESHOLD_KEYS = ("count", "period")
 STATUSES = ("pass", "warn", "error", "runtime error")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
@@ -126,7 +128,11 @@ def _threshold(node: Any, key: str, value: Any) -> Threshold | None:
     if count is None and period is None:  # dbt: an unset threshold
         return None
     if count is None or period is None:
-        raise _config_error(node, f"`{key}` needs both `count` and `period`", f"write `{key}: {{count: 12, period: hour}}`")
+        raise _config_error(
+            node,
+            f"`{key}` needs both `count` and `period`",
+            f"write `{key}: {{count: 12, period: hour}}`",
+        )
     if isinstance(count, bool) or not isinstance(count, int) or count <= 0:
         raise _config_error(node, f"`{key}.count: {count!r}` is not a positive integer",
                             f"write a whole number, e.g. `{key}: {{count: 12, period: hour}}`")  # fmt: skip
@@ -165,7 +171,9 @@ def freshness_spec(node: Any) -> FreshnessSpec | None:
     if raw is None or raw is False or raw == {}:
         return None
     if not isinstance(raw, dict):
-        raise _config_error(node, f"`freshness: {raw!r}` must be a mapping (or null to turn it off)", _EXAMPLE)
+        raise _config_error(
+            node, f"`freshness: {raw!r}` must be a mapping (or null to turn it off)", _EXAMPLE
+        )
     allowed = FRESHNESS_KEYS + (MODEL_ONLY_KEYS if node.resource_type == "model" else ())
     for key in raw:
         if key not in allowed:
@@ -177,8 +185,17 @@ def freshness_spec(node: Any) -> FreshnessSpec | None:
         return None  # dbt: no threshold, nothing to check
     flt = raw.get("filter")
     if flt is not None and not isinstance(flt, str):
-        raise _config_error(node, f"`filter: {flt!r}` must be a SQL condition (a string)", "e.g. `filter: \"country = 'DE'\"`")
-    return FreshnessSpec(warn, error, flt.strip() if isinstance(flt, str) and flt.strip() else None, loaded_at_field(node))
+        raise _config_error(
+            node,
+            f"`filter: {flt!r}` must be a SQL condition (a string)",
+            "e.g. `filter: \"country = 'DE'\"`",
+        )
+    return FreshnessSpec(
+        warn,
+        error,
+        flt.strip() if isinstance(flt, str) and flt.strip() else None,
+        loaded_at_field(node),
+    )
 
 
 # -- evaluation ------------------------------------------------------------------------------------------
@@ -295,14 +312,17 @@ def max_loaded_at_us(engine: Any, node: Any, spec: FreshnessSpec) -> int:
     else:
         raise HeadwaterError(
             f"`loaded_at_field: {spec.loaded_at_field}` of `{node.display_name}` is {kind or 'unknown'}, not a timestamp or date",
-            hint=f"cast it, e.g. `loaded_at_field: \"cast({spec.loaded_at_field} as timestamp)\"`",
+            hint=f'cast it, e.g. `loaded_at_field: "cast({spec.loaded_at_field} as timestamp)"`',
         )
     rows = engine.execute(f"SELECT n, {value} FROM ({inner}) AS _hw_freshness")
     count, result = rows[0] if rows else (0, None)
     if not count:
         raise _NoRows("no rows" + (f" match `filter: {spec.filter}`" if spec.filter else ""))
     if result is None:
-        raise _NoRows(f"`{spec.loaded_at_field}` is NULL in every row" + (" that matches the filter" if spec.filter else ""))
+        raise _NoRows(
+            f"`{spec.loaded_at_field}` is NULL in every row"
+            + (" that matches the filter" if spec.filter else "")
+        )
     return _parse_text(result) if isinstance(result, str) else int(result)
 
 
@@ -319,7 +339,7 @@ def last_load_us(ctx: Any, node: Any) -> tuple[int, str] | None:
         if engine.columns(Relation(schema, "load_state")):
             # written as now()::TIMESTAMP (session wall time): read back through the same zone
             rows = engine.execute(
-                f'SELECT {engine.functions.epoch_us("max(updated_at)::TIMESTAMPTZ")} FROM {Relation(schema, "load_state").render()} '
+                f"SELECT {engine.functions.epoch_us('max(updated_at)::TIMESTAMPTZ')} FROM {Relation(schema, 'load_state').render()} "
                 "WHERE source = ?",
                 [f"{node.source_name}.{node.name}"],
             )
@@ -335,19 +355,28 @@ def last_load_us(ctx: Any, node: Any) -> tuple[int, str] | None:
     return None
 
 
-def evaluate_freshness(ctx: Any, nodes: list[Any], now: dt.datetime | float | None = None) -> list[FreshnessResult]:
+def evaluate_freshness(
+    ctx: Any, nodes: list[Any], now: dt.datetime | float | None = None
+) -> list[FreshnessResult]:
     """The freshness of each node of ``nodes`` that has one (others are left out), at ``now``
     (default: the current time; injectable so tests can sit exactly on a threshold)."""
     snapshot = as_utc(now)
     now_us = _us(snapshot)
-    specs = [(n, s) for n in nodes if (s := freshness_spec(n)) is not None]  # validate everything first
+    specs = [
+        (n, s) for n in nodes if (s := freshness_spec(n)) is not None
+    ]  # validate everything first
     out: list[FreshnessResult] = []
     for node, spec in specs:
         started = time.perf_counter()
-        result = FreshnessResult(node.unique_id, node.display_name, node.resource_type, "runtime error", snapshot, spec)
+        result = FreshnessResult(
+            node.unique_id, node.display_name, node.resource_type, "runtime error", snapshot, spec
+        )
         try:
             if spec.loaded_at_field:
-                loaded_us, result.loaded_at_source = max_loaded_at_us(ctx.engine, node, spec), "loaded_at_field"
+                loaded_us, result.loaded_at_source = (
+                    max_loaded_at_us(ctx.engine, node, spec),
+                    "loaded_at_field",
+                )
             else:
                 found = last_load_us(ctx, node)
                 if found is None:
@@ -371,7 +400,9 @@ def evaluate_freshness(ctx: Any, nodes: list[Any], now: dt.datetime | float | No
             result.message = str(exc)
         except HeadwaterError as exc:
             result.status = "runtime error"
-            result.message = exc.message.strip().splitlines()[0] + (f" (hint: {exc.hint})" if exc.hint else "")
+            result.message = exc.message.strip().splitlines()[0] + (
+                f" (hint: {exc.hint})" if exc.hint else ""
+            )
         except Exception as exc:  # a bug or an engine crash: reported on the node, the others go on
             result.status = "runtime error"
             result.message = f"{type(exc).__name__}: {exc}"
@@ -400,7 +431,9 @@ def freshness_signals(results: list[FreshnessResult]) -> list[Signal]:
     for r in results:
         details = {"unique_id": r.unique_id, "node": r.name, **r.to_dict()}
         if r.status == "pass":
-            out.append(Signal("freshness", r.unique_id, "ok", f"`{r.name}` is fresh", "info", details))
+            out.append(
+                Signal("freshness", r.unique_id, "ok", f"`{r.name}` is fresh", "info", details)
+            )
         else:
             severity = "warn" if r.status == "warn" else "error"
             message = r.message or f"`{r.name}`: freshness {r.status}"
@@ -436,7 +469,11 @@ class FreshnessReport:
     def exit_code(self) -> int:
         """1 when a node is stale past ``error_after`` (or could not be checked) or an SLA is
         breached, as dbt's ``source freshness``; else 0."""
-        return 1 if any(r.failed for r in self.results) or any(s.status == "breached" for s in self.slas) else 0
+        return (
+            1
+            if any(r.failed for r in self.results) or any(s.status == "breached" for s in self.slas)
+            else 0
+        )
 
     def to_dict(self) -> dict[str, Any]:
         counts: dict[str, int] = {}
@@ -463,16 +500,22 @@ def run_freshness(ctx: Any, select: list[str] | None = None, exclude: list[str] 
     for node in nodes:
         freshness_spec(node)
     invocation_id = str(uuid.uuid4())
-    ctx.state.start_invocation(invocation_id, "freshness", {"select": select, "exclude": exclude}, ctx.manifest.target.name)
+    ctx.state.start_invocation(
+        invocation_id, "freshness", {"select": select, "exclude": exclude}, ctx.manifest.target.name
+    )
     status = "error"
     results: list[FreshnessResult] = []
     try:
         results = evaluate_freshness(ctx, nodes, now)
         record_results(ctx.state, invocation_id, results)
-        sla_results, sla_signals = check_schedule_slas(ctx, invocation_id, now, slas, only={n.unique_id for n in nodes})
+        sla_results, sla_signals = check_schedule_slas(
+            ctx, invocation_id, now, slas, only={n.unique_id for n in nodes}
+        )
         report = FreshnessReport(invocation_id, results, sla_results, time.perf_counter() - started)
         # alerting is written alongside this module: call it when it is there
-        process = getattr(importlib.import_module("headwater.observe.alerts"), "process_signals", None)
+        process = getattr(
+            importlib.import_module("headwater.observe.alerts"), "process_signals", None
+        )
         if process is not None:
             report.alerts = process(ctx, freshness_signals(results) + sla_signals, invocation_id)
         status = "success" if report.exit_code == 0 else "failed"
@@ -495,7 +538,9 @@ def print_report(report: FreshnessReport, stream: Any = None) -> None:
     console = Console(file=stream, width=None if tty else 200, no_color=not tty, highlight=False)
     colors = {"pass": "green", "warn": "yellow", "error": "red", "runtime error": "red"}
     if report.results:
-        table = Table("node", "status", "max loaded at (UTC)", "age", "warn after", "error after", "note")
+        table = Table(
+            "node", "status", "max loaded at (UTC)", "age", "warn after", "error after", "note"
+        )
         for r in report.results:
             table.add_row(
                 r.name, f"[{colors[r.status]}]{r.status}[/]",
@@ -523,7 +568,9 @@ def print_report(report: FreshnessReport, stream: Any = None) -> None:
     breached = sum(s.status == "breached" for s in report.slas)
     if report.slas:
         parts.append(f"{breached} of {len(report.slas)} SLAs breached")
-    console.print(f"freshness: {', '.join(parts) or 'nothing checked'} ({report.elapsed:.2f}s)", markup=False)
+    console.print(
+        f"freshness: {', '.join(parts) or 'nothing checked'} ({report.elapsed:.2f}s)", markup=False
+    )
 
 
 def _note(r: FreshnessResult) -> str:
@@ -544,8 +591,16 @@ def cmd_freshness(args: argparse.Namespace) -> int:
 
 
 def add_commands(sub: Any, common: Any) -> dict[str, Any]:
-    p = sub.add_parser("freshness", help="check the freshness of sources and models, and the schedule SLAs")
-    p.add_argument("-s", "--select", nargs="+", action="extend", help="nodes to check (dbt syntax; default: all)")
+    p = sub.add_parser(
+        "freshness", help="check the freshness of sources and models, and the schedule SLAs"
+    )
+    p.add_argument(
+        "-s",
+        "--select",
+        nargs="+",
+        action="extend",
+        help="nodes to check (dbt syntax; default: all)",
+    )
     p.add_argument("--exclude", nargs="+", action="extend", help="nodes to leave out")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     common(p)

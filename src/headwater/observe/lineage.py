@@ -574,7 +574,9 @@ class ProjectLineage:
             from headwater.project.definition import ProjectConfig, Target
 
             # never opened: it only spells the SELECT that reads the files with DuckDB's readers
-            reader = DuckDBEngine(Target(name="lineage", path=":memory:", threads=1), str(self.root))
+            reader = DuckDBEngine(
+                Target(name="lineage", path=":memory:", threads=1), str(self.root)
+            )
             project = ProjectConfig(name="lineage", root=str(self.root), raw_data=self.raw_data)
             sql = materialization_for(node).select_sql(node, reader, project)
             return local.describe(f"({sql})") or None

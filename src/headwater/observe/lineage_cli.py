@@ -15,7 +15,6 @@ if TYPE_CHECKING:
     from headwater.project.definition import Node, Relation
 
 
-
 # -- the command ---------------------------------------------------------------------------------------
 def add_commands(sub: Any, common: Any) -> dict[str, Any]:
     p = sub.add_parser(
@@ -288,14 +287,18 @@ class _ReadOnlyWarehouse:
 
         try:
             # lock_timeout 0: a warehouse held by a build is not waited for
-            engine = create_engine(dataclasses.replace(ctx.manifest.target, lock_timeout=0), str(ctx.root))
+            engine = create_engine(
+                dataclasses.replace(ctx.manifest.target, lock_timeout=0), str(ctx.root)
+            )
             path = getattr(engine, "path", None)  # a file engine: opening must not create it
             if path is not None and (path == ":memory:" or not Path(path).exists()):
                 return None
             engine.read_only = True
             engine.open()
             return cls(engine)
-        except Exception:  # in use by a running build, unreachable or unreadable: the project files will do
+        except (
+            Exception
+        ):  # in use by a running build, unreachable or unreadable: the project files will do
             return None
 
     def columns(self, relation: Relation) -> Columns:

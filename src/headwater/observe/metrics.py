@@ -78,7 +78,9 @@ _NUMERIC = re.compile(
     r"^(TINYINT|SMALLINT|INTEGER|INT|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|UHUGEINT|FLOAT|REAL|DOUBLE|"
     r"DECIMAL|NUMERIC|VARINT|BIGNUM)\b"
 )
-_TEMPORAL = re.compile(r"^(DATE|TIMESTAMP)\b")  # DATE, TIMESTAMP, TIMESTAMP WITH TIME ZONE, TIMESTAMP_S/MS/NS
+_TEMPORAL = re.compile(
+    r"^(DATE|TIMESTAMP)\b"
+)  # DATE, TIMESTAMP, TIMESTAMP WITH TIME ZONE, TIMESTAMP_S/MS/NS
 
 
 def is_numeric(type_: str) -> bool:
@@ -122,13 +124,17 @@ def parse_profile(value: Any, where: str) -> ProfileSpec:
     if isinstance(value, list | tuple):
         value = {"columns": list(value)}
     if not isinstance(value, dict):
-        raise bad(f"profile must be false, key, all, a list of columns or a mapping, got {type(value).__name__} `{value!r}`")
+        raise bad(
+            f"profile must be false, key, all, a list of columns or a mapping, got {type(value).__name__} `{value!r}`"
+        )
     unknown = set(value) - {"columns", "max_columns"}
     if unknown:
         from headwater.errors import did_you_mean
 
         first = sorted(unknown)[0]
-        raise bad(f"unknown key `{first}` under profile" + did_you_mean(first, ("columns", "max_columns")))
+        raise bad(
+            f"unknown key `{first}` under profile" + did_you_mean(first, ("columns", "max_columns"))
+        )
     spec = ProfileSpec("key")
     if "max_columns" in value:
         n = value["max_columns"]
@@ -153,7 +159,11 @@ def node_where(node: Any) -> str:
 
 def time_column(node: Any) -> str | None:
     """The column that says when the node's data arrived: `loaded_at_field`, else `event_time`."""
-    for value in (node.loaded_at_field, node.config.get("loaded_at_field"), node.config.get("event_time")):
+    for value in (
+        node.loaded_at_field,
+        node.config.get("loaded_at_field"),
+        node.config.get("event_time"),
+    ):
         if value:
             return str(value)
     return None
@@ -203,7 +213,9 @@ def choose_columns(spec: ProfileSpec, keys: list[str], columns: list[tuple[str, 
         return [n for n, _ in columns], []
     if spec.mode == "columns":
         missing = [c for c in spec.columns if c.lower() not in by_lower]
-        return _unique([by_lower[c.lower()] for c in spec.columns if c.lower() in by_lower]), missing
+        return _unique(
+            [by_lower[c.lower()] for c in spec.columns if c.lower() in by_lower]
+        ), missing
     wanted = list(keys) + [n for n, _ in columns if n.lower() == "id" or n.lower().endswith("_id")]
     if time_col:
         wanted.append(time_col)
@@ -236,7 +248,9 @@ class ProfileQuery:
             elif metric == "__count__":
                 out[("null_rate", column)] = (1 - int(value or 0) / total) if total else None
             elif metric == "__time__":
-                out[("freshness_lag_seconds", "")] = (now - float(value)) if value is not None else None
+                out[("freshness_lag_seconds", "")] = (
+                    (now - float(value)) if value is not None else None
+                )
             else:
                 out[(metric, column)] = float(value) if value is not None else None
         return out
@@ -259,10 +273,16 @@ def profile_query(relation_sql: str, columns: list[tuple[str, str]], chosen: lis
         col, type_ = quote_identifier(name), types.get(name, "")
         exprs.append(f"count({col})")
         slots.append(("__count__", name))
-        exprs.append(fn.approx_distinct(fn.to_text(col) if _NO_EQUALITY.match(type_.strip()) else col))
+        exprs.append(
+            fn.approx_distinct(fn.to_text(col) if _NO_EQUALITY.match(type_.strip()) else col)
+        )
         slots.append(("distinct_count", name))
         if is_numeric(type_):
-            exprs += [fn.to_double(f"min({col})"), fn.to_double(f"max({col})"), f"avg({fn.to_double(col)})"]
+            exprs += [
+                fn.to_double(f"min({col})"),
+                fn.to_double(f"max({col})"),
+                f"avg({fn.to_double(col)})",
+            ]
             slots += [("min", name), ("max", name), ("mean", name)]
         elif is_temporal(type_):
             exprs += [fn.epoch(f"min({col})"), fn.epoch(f"max({col})")]
@@ -273,7 +293,9 @@ def profile_query(relation_sql: str, columns: list[tuple[str, str]], chosen: lis
     return ProfileQuery(f"SELECT {', '.join(exprs)} FROM {relation_sql}", slots)
 
 
-def time_sql(time_col: str, columns: list[tuple[str, str]], functions: Functions | None = None) -> str | None:
+def time_sql(
+    time_col: str, columns: list[tuple[str, str]], functions: Functions | None = None
+) -> str | None:
     """SQL for the time column: the column (cast when it is text), or None when the relation
     has no such column (an expression in `loaded_at_field` is not evaluated here). A text value
     with a UTC offset: DuckDB's cast keeps its wall time and drops the offset, PostgreSQL's
@@ -319,7 +341,9 @@ def _blocks_bytes(engine: Any, name: str) -> int | None:
     segments, transient, blocks = rows[0] if rows else (0, 0, 0)
     if not segments or transient:
         return None
-    size = engine.execute("SELECT block_size FROM pragma_database_size() WHERE database_name = current_database()")
+    size = engine.execute(
+        "SELECT block_size FROM pragma_database_size() WHERE database_name = current_database()"
+    )
     return int(blocks) * int(size[0][0]) if size else None
 
 
@@ -354,8 +378,14 @@ class MetricsObserver(Observer):
         if node is None or node.relation is None or node.materialized == "ephemeral":
             return []
         now = time.time()
-        metrics: dict[tuple[str, str], float | None] = {("duration_seconds", ""): float(result.duration)}
-        for key, metric in (("inserted", "rows_inserted"), ("updated", "rows_updated"), ("deleted", "rows_deleted")):
+        metrics: dict[tuple[str, str], float | None] = {
+            ("duration_seconds", ""): float(result.duration)
+        }
+        for key, metric in (
+            ("inserted", "rows_inserted"),
+            ("updated", "rows_updated"),
+            ("deleted", "rows_deleted"),
+        ):
             if result.stats.get(key) is not None:
                 metrics[(metric, "")] = float(result.stats[key])
         kind = engine.relation_kind(node.relation)
@@ -370,7 +400,9 @@ class MetricsObserver(Observer):
             return []
         columns = engine.columns(node.relation)
         notes: list[str] = []
-        spec = parse_profile(node.config["profile"], node_where(node)) if explicit else self.defaults
+        spec = (
+            parse_profile(node.config["profile"], node_where(node)) if explicit else self.defaults
+        )
         if kind == "view" and not explicit:
             spec = ProfileSpec("off")
         measure = kind != "view" or explicit or bool(monitored)
@@ -383,14 +415,25 @@ class MetricsObserver(Observer):
                 if col and col.lower() in by_lower and by_lower[col.lower()] not in chosen:
                     chosen.append(by_lower[col.lower()])
             if missing:
-                notes.append(f"profile: no column {', '.join(f'`{m}`' for m in missing)} in {node.relation.render(quote=False)}")
+                notes.append(
+                    f"profile: no column {', '.join(f'`{m}`' for m in missing)} in {node.relation.render(quote=False)}"
+                )
             time_expr = time_sql(time_col, columns, engine.functions) if time_col else None
             if time_col and time_expr is None and time_column(node):
-                notes.append(f"freshness: `{time_col}` is not a column of {node.relation.render(quote=False)}")
-            if not chosen and time_expr is None and kind == "table" and self._rows_are_count(node, result):
+                notes.append(
+                    f"freshness: `{time_col}` is not a column of {node.relation.render(quote=False)}"
+                )
+            if (
+                not chosen
+                and time_expr is None
+                and kind == "table"
+                and self._rows_are_count(node, result)
+            ):
                 metrics[("row_count", "")] = float(result.rows)
             else:
-                query = profile_query(node.relation.render(), columns, chosen, time_expr, engine.functions)
+                query = profile_query(
+                    node.relation.render(), columns, chosen, time_expr, engine.functions
+                )
                 row = engine.execute(query.sql)[0]
                 metrics.update(query.decode(row, time.time()))
             rows = metrics.get(("row_count", ""))
@@ -437,7 +480,9 @@ class MetricsObserver(Observer):
         self.state.record_check(self.invocation_id, check.to_dict())
         if check.status != "pass" and result.status == "success":
             result.status = "warn"
-            result.message = (result.message + "; " if result.message else "") + f"{check.name}: {check.message}"
+            result.message = (
+                result.message + "; " if result.message else ""
+            ) + f"{check.name}: {check.message}"
             self.state.record_node(self.invocation_id, result.to_dict())
 
     @staticmethod
@@ -447,7 +492,9 @@ class MetricsObserver(Observer):
 
     def _schema(self, node: Any, columns: list[tuple[str, str]], now: float) -> list[Any]:
         severity = severity_of(node)
-        compared, changes = record_schema(self.state, self.invocation_id, node.unique_id, columns, now)
+        compared, changes = record_schema(
+            self.state, self.invocation_id, node.unique_id, columns, now
+        )
         if not compared or severity == "ignore":
             return []
         return [self._report(node, changes, severity)]
@@ -473,7 +520,9 @@ def _tests_by_node(nodes: dict[str, Any]) -> dict[str, list[Any]]:
     return out
 
 
-def project_defaults(observability: dict[str, Any], config_file: str = "headwater.yml") -> ProfileSpec:
+def project_defaults(
+    observability: dict[str, Any], config_file: str = "headwater.yml"
+) -> ProfileSpec:
     """`observability: profile:` of headwater.yml (the default of every node)."""
     if "profile" not in observability:
         return ProfileSpec("key")
@@ -493,6 +542,10 @@ def validate_nodes(nodes: dict[str, Any]) -> None:
 def make(ctx: Any, command: str, invocation_id: str, bus: Bus) -> Observer | None:
     manifest = ctx.manifest
     config = manifest.config
-    defaults = project_defaults(config.observability or {}, getattr(config, "config_file", "headwater.yml"))
+    defaults = project_defaults(
+        config.observability or {}, getattr(config, "config_file", "headwater.yml")
+    )
     validate_nodes(manifest.nodes)
-    return MetricsObserver(ctx.state, invocation_id, bus, manifest.nodes, defaults, _tests_by_node(manifest.nodes))
+    return MetricsObserver(
+        ctx.state, invocation_id, bus, manifest.nodes, defaults, _tests_by_node(manifest.nodes)
+    )

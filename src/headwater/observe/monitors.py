@@ -61,10 +61,32 @@ from headwater.observe.anomaly import (
 from headwater.project.definition import Node
 
 TABLE_KINDS = {"volume": "row_count", "freshness": "freshness_lag_seconds"}
-COLUMN_KINDS = {"null_rate": "null_rate", "distinct_count": "distinct_count", "mean": "mean", "min": "min", "max": "max"}
+COLUMN_KINDS = {
+    "null_rate": "null_rate",
+    "distinct_count": "distinct_count",
+    "mean": "mean",
+    "min": "min",
+    "max": "max",
+}
 KINDS = {**TABLE_KINDS, **COLUMN_KINDS}
-VOLUME_METRICS = ("row_count", "rows_added", "rows_inserted", "rows_updated", "rows_deleted", "bytes")
-OPTIONS = ("sensitivity", "direction", "seasonality", "window", "min_points", "severity", "column", "metric")
+VOLUME_METRICS = (
+    "row_count",
+    "rows_added",
+    "rows_inserted",
+    "rows_updated",
+    "rows_deleted",
+    "bytes",
+)
+OPTIONS = (
+    "sensitivity",
+    "direction",
+    "seasonality",
+    "window",
+    "min_points",
+    "severity",
+    "column",
+    "metric",
+)
 SEVERITIES = ("warn", "error")
 DEFAULT_RESOURCE_TYPES = ("model", "source", "snapshot")
 """Nodes the project default (`observability: monitors: default:`) applies to."""
@@ -119,7 +141,11 @@ class Monitor:
 
 # -- configuration ------------------------------------------------------------------------------
 def node_label(node: Node) -> str:
-    return f"{node.source_name}_{node.name}" if node.resource_type == "source" and node.source_name else node.name
+    return (
+        f"{node.source_name}_{node.name}"
+        if node.resource_type == "source" and node.source_name
+        else node.name
+    )
 
 
 def parse_monitors(node: Node, default: list[Any] | None = None) -> list[Monitor]:
@@ -153,7 +179,9 @@ def parse_monitors(node: Node, default: list[Any] | None = None) -> list[Monitor
     return out
 
 
-def _parse_one(node: Node, item: Any, where: str, loc: Location | None, from_default: bool) -> Monitor:
+def _parse_one(
+    node: Node, item: Any, where: str, loc: Location | None, from_default: bool
+) -> Monitor:
     def fail(message: str, hint: str) -> ConfigError:
         return ConfigError(f"{where}: {message}", node=node.display_name, location=loc, hint=hint)
 
@@ -164,14 +192,25 @@ def _parse_one(node: Node, item: Any, where: str, loc: Location | None, from_def
         kind, options = next(iter(item.items()))
         options = {} if options is None else options
         if not isinstance(options, dict):
-            raise fail(f"the options of `{kind}` must be a mapping, got `{options!r}`", f"e.g. `- {kind}: {{sensitivity: 4}}`")
+            raise fail(
+                f"the options of `{kind}` must be a mapping, got `{options!r}`",
+                f"e.g. `- {kind}: {{sensitivity: 4}}`",
+            )
     else:
-        raise fail(f"each monitor is a name or a one-key mapping, got `{item!r}`", "e.g. `- volume` or `- null_rate: {column: email}`")
+        raise fail(
+            f"each monitor is a name or a one-key mapping, got `{item!r}`",
+            "e.g. `- volume` or `- null_rate: {column: email}`",
+        )
     if kind not in KINDS:
-        raise fail(f"unknown monitor `{kind}`{did_you_mean(str(kind), KINDS)}", f"monitors: {kinds_text}")
+        raise fail(
+            f"unknown monitor `{kind}`{did_you_mean(str(kind), KINDS)}", f"monitors: {kinds_text}"
+        )
     for key in options:
         if key not in OPTIONS:
-            raise fail(f"unknown option `{key}` of `{kind}`{did_you_mean(str(key), OPTIONS)}", "options: " + ", ".join(OPTIONS))
+            raise fail(
+                f"unknown option `{key}` of `{kind}`{did_you_mean(str(key), OPTIONS)}",
+                "options: " + ", ".join(OPTIONS),
+            )
     column = options.get("column")
     if kind in COLUMN_KINDS:
         if not isinstance(column, str) or not column:
@@ -185,11 +224,17 @@ def _parse_one(node: Node, item: Any, where: str, loc: Location | None, from_def
     metric = options.get("metric", KINDS[kind])
     if "metric" in options and (kind != "volume" or metric not in VOLUME_METRICS):
         if kind != "volume":
-            raise fail(f"`metric` is an option of `volume` only, not of `{kind}`", "remove `metric`")
+            raise fail(
+                f"`metric` is an option of `volume` only, not of `{kind}`", "remove `metric`"
+            )
         raise fail(f"unknown volume `metric: {metric}`{did_you_mean(str(metric), VOLUME_METRICS)}",
                    "metrics: " + ", ".join(VOLUME_METRICS))  # fmt: skip
     sensitivity = options.get("sensitivity", DEFAULT_SENSITIVITY)
-    if isinstance(sensitivity, bool) or not isinstance(sensitivity, int | float) or not 0 < sensitivity < 100:
+    if (
+        isinstance(sensitivity, bool)
+        or not isinstance(sensitivity, int | float)
+        or not 0 < sensitivity < 100
+    ):
         raise fail(f"`sensitivity` of `{kind}` must be a number of standard deviations > 0, got `{sensitivity!r}`",
                    "e.g. `sensitivity: 3` (the default); higher alerts less")  # fmt: skip
     direction = options.get("direction", "spike" if kind == "freshness" else "both")
@@ -203,7 +248,10 @@ def _parse_one(node: Node, item: Any, where: str, loc: Location | None, from_def
                    "day_of_week compares a Monday with past Mondays")  # fmt: skip
     min_points = options.get("min_points", DEFAULT_MIN_POINTS)
     if isinstance(min_points, bool) or not isinstance(min_points, int) or min_points < 3:
-        raise fail(f"`min_points` of `{kind}` must be an integer >= 3, got `{min_points!r}`", "the default is 7")
+        raise fail(
+            f"`min_points` of `{kind}` must be an integer >= 3, got `{min_points!r}`",
+            "the default is 7",
+        )
     window = options.get("window", max(DEFAULT_WINDOW, min_points))
     if isinstance(window, bool) or not isinstance(window, int) or window < min_points:
         raise fail(f"`window` of `{kind}` must be an integer >= min_points ({min_points}), got `{window!r}`",
@@ -217,7 +265,9 @@ def _parse_one(node: Node, item: Any, where: str, loc: Location | None, from_def
                    min_points=min_points, severity=severity)  # fmt: skip
 
 
-def project_default(observability: dict[str, Any], config_file: str = "headwater.yml") -> list[Any] | None:
+def project_default(
+    observability: dict[str, Any], config_file: str = "headwater.yml"
+) -> list[Any] | None:
     """The `observability: monitors: default:` list of headwater.yml, validated."""
     section = (observability or {}).get("monitors")
     if section is None:
@@ -249,10 +299,15 @@ def monitors_by_node(nodes: dict[str, Node] | list[Node], observability: dict[st
     return out
 
 
-def monitored_metrics(node: Node, observability: dict[str, Any] | None = None) -> set[tuple[str, str]]:
+def monitored_metrics(
+    node: Node, observability: dict[str, Any] | None = None
+) -> set[tuple[str, str]]:
     """(metric, column or '') the monitors of ``node`` read: what the metrics part must record
     (a monitored column must be profiled even if the profile would not pick it)."""
-    return {(m.source_metric, m.column or "") for m in parse_monitors(node, project_default(observability or {}))}
+    return {
+        (m.source_metric, m.column or "")
+        for m in parse_monitors(node, project_default(observability or {}))
+    }
 
 
 def _loc(obj: Any, key: Any = None) -> Location | None:
@@ -267,9 +322,13 @@ def evaluate(monitor: Monitor, state: Any, invocation_id: str) -> tuple[Any, Sig
     from headwater.quality.evaluator import CheckResult
 
     limit = monitor.history_limit + (2 if monitor.derived else 1)
-    rows = state.metric_history(monitor.node, monitor.source_metric, monitor.column or "", limit=limit)
+    rows = state.metric_history(
+        monitor.node, monitor.source_metric, monitor.column or "", limit=limit
+    )
     series = [(r["recorded_at"], r["value"]) for r in rows]
-    current = next((i for i in range(len(rows) - 1, -1, -1) if rows[i]["invocation_id"] == invocation_id), None)
+    current = next(
+        (i for i in range(len(rows) - 1, -1, -1) if rows[i]["invocation_id"] == invocation_id), None
+    )
     what = monitor.metric + (f" of `{monitor.column}`" if monitor.column else "")
     result = CheckResult(
         unique_id=monitor.unique_id, name=monitor.name, check=f"anomaly:{monitor.kind}", node=monitor.node,
@@ -283,7 +342,12 @@ def evaluate(monitor: Monitor, state: Any, invocation_id: str) -> tuple[Any, Sig
             series, current = diffs, len(diffs) - 1
     if current is None or not _finite(series[current][1]):
         result.message = f"no {what} recorded for this run: nothing to judge"
-        result.result = {"observed": None, "expected_range": None, "training_points": 0, "seasonality": monitor.seasonality}
+        result.result = {
+            "observed": None,
+            "expected_range": None,
+            "training_points": 0,
+            "seasonality": monitor.seasonality,
+        }
         return result, None
     det = detect(series[:current], series[current], sensitivity=monitor.sensitivity, direction=monitor.direction,
                  seasonality=monitor.seasonality, window=monitor.window, min_points=monitor.min_points)  # fmt: skip
@@ -327,7 +391,9 @@ def _finite(v: Any) -> bool:
 class MonitorObserver(Observer):
     """Evaluates each built node's monitors after the metrics observer has recorded its run."""
 
-    def __init__(self, state: Any, invocation_id: str, bus: Bus, monitors: dict[str, list[Monitor]]) -> None:
+    def __init__(
+        self, state: Any, invocation_id: str, bus: Bus, monitors: dict[str, list[Monitor]]
+    ) -> None:
         self.state = state
         self.invocation_id = invocation_id
         self.bus = bus

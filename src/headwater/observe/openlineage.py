@@ -472,7 +472,9 @@ class OpenLineageObserver(Observer):
     def _job_facets(self, unit: Any) -> dict[str, Any]:
         node = unit.build
         if node is not None and node.compiled_sql:
-            return {"sql": self._facet("sql", query=node.compiled_sql.strip(), dialect=self.dialect)}
+            return {
+                "sql": self._facet("sql", query=node.compiled_sql.strip(), dialect=self.dialect)
+            }
         return {}
 
     # -- datasets ---------------------------------------------------------------------------------

@@ -69,7 +69,11 @@ def diff_schemas(old: list[tuple[str, str]], new: list[tuple[str, str]]) -> list
     renames: dict[str, str] = {}  # added name -> removed name
     for a in added:  # 1. same type, same position
         for r in removed:
-            if r not in renames.values() and old_pos[r] == new_pos[a] and _same_type(old_type[r], new_type[a]):
+            if (
+                r not in renames.values()
+                and old_pos[r] == new_pos[a]
+                and _same_type(old_type[r], new_type[a])
+            ):
                 renames[a] = r
                 break
     pairs = sorted(
@@ -136,9 +140,7 @@ def severity_of(node: Any) -> str:
 
 
 # -- the state store -------------------------------------------------------------------------------
-_SAME_TARGET = (
-    "(i.target IS NULL OR i.target = coalesce((SELECT target FROM invocations WHERE invocation_id = ?), i.target))"
-)
+_SAME_TARGET = "(i.target IS NULL OR i.target = coalesce((SELECT target FROM invocations WHERE invocation_id = ?), i.target))"
 """Only schemas recorded on this invocation's target are compared: one project built on two
 targets (a DuckDB dev, a PostgreSQL prod) keeps a history per warehouse, so the engines' type
 spellings (`VARCHAR`, `text`) and a dev's experiments are not reported as changes. A run whose
@@ -157,7 +159,9 @@ def previous_schema(state: Any, unique_id: str, invocation_id: str) -> list[tupl
     return [(str(n), str(t)) for n, t in json.loads(rows[0]["columns"])]
 
 
-def previous_schemas(state: Any, unique_ids: list[str], invocation_id: str) -> dict[str, list[tuple[str, str]]]:
+def previous_schemas(
+    state: Any, unique_ids: list[str], invocation_id: str
+) -> dict[str, list[tuple[str, str]]]:
     """`previous_schema` of many nodes in a few queries (those with none are missing)."""
     out: dict[str, list[tuple[str, str]]] = {}
     for i in range(0, len(unique_ids), 500):  # SQLite's limit on ? parameters
@@ -192,14 +196,21 @@ def record_schemas(state: Any, invocation_id: str, schemas: dict[str, list[tuple
         before = previous_schemas(state, list(schemas), invocation_id)
     state.write(
         "INSERT OR REPLACE INTO relation_schemas VALUES (?,?,?,?)",
-        [(invocation_id, uid, recorded_at, json.dumps([[n, t] for n, t in cols])) for uid, cols in schemas.items()],
+        [
+            (invocation_id, uid, recorded_at, json.dumps([[n, t] for n, t in cols]))
+            for uid, cols in schemas.items()
+        ],
     )
     out: dict[str, tuple[bool, list[SchemaChange]]] = {}
     for uid, cols in schemas.items():
         out[uid] = (True, diff_schemas(before[uid], cols)) if uid in before else (False, [])
     state.write(
         "INSERT INTO schema_changes VALUES (?,?,?,?,?,?,?)",
-        [(uid, invocation_id, recorded_at, c.change, c.column, c.old, c.new) for uid, (_, cs) in out.items() for c in cs],
+        [
+            (uid, invocation_id, recorded_at, c.change, c.column, c.old, c.new)
+            for uid, (_, cs) in out.items()
+            for c in cs
+        ],
     )
     return out
 

@@ -43,7 +43,16 @@ from headwater.observe.freshness import as_utc
 log = logging.getLogger("headwater")
 
 UTC = dt.UTC
-SLA_KEYS = ("name", "select", "exclude", "finish_by", "schedule", "timezone", "severity", "description")
+SLA_KEYS = (
+    "name",
+    "select",
+    "exclude",
+    "finish_by",
+    "schedule",
+    "timezone",
+    "severity",
+    "description",
+)
 SUCCESS = ("success", "warn")
 DURATION_SLA = "max_duration"
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -85,7 +94,7 @@ def node_budget(node: Any) -> float | None:
             f"`max_duration: {value!r}` of `{node.display_name}` is not a duration",
             location=Location(node.path, node.line) if node.path else None,
             node=node.display_name,
-            hint="write seconds (`max_duration: 90`) or a number with a unit: `\"90s\"`, `\"10m\"`, `\"1h\"`, `\"1h30m\"`",
+            hint='write seconds (`max_duration: 90`) or a number with a unit: `"90s"`, `"10m"`, `"1h"`, `"1h30m"`',
         ) from None
 
 
@@ -109,11 +118,15 @@ class ScheduleSLA:
         return self.name
 
 
-def _error(message: str, where: str, file: str, obj: Any = None, key: Any = None, hint: str | None = None) -> ConfigError:
+def _error(
+    message: str, where: str, file: str, obj: Any = None, key: Any = None, hint: str | None = None
+) -> ConfigError:
     from headwater.project.validate import loc_of
 
     location = loc_of(obj, key) if obj is not None else None
-    return ConfigError(f"`{where}` in {file}: {message}", location=location or Location(file), hint=hint)
+    return ConfigError(
+        f"`{where}` in {file}: {message}", location=location or Location(file), hint=hint
+    )
 
 
 def parse_time_of_day(value: Any) -> dt.time:
@@ -141,6 +154,7 @@ def parse_slas(raw: Any, file: str = "headwater.yml") -> list[ScheduleSLA]:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # only with SLAs: not on every run's path
 
     from croniter import croniter
+
     if not isinstance(raw, list):
         raise _error("must be a list of SLAs", "observability.slas", file,
                      hint="write `slas: [{name: daily, select: \"tag:daily\", finish_by: \"07:00\"}]`")  # fmt: skip
@@ -156,16 +170,37 @@ def parse_slas(raw: Any, file: str = "headwater.yml") -> list[ScheduleSLA]:
                              hint="an SLA takes " + ", ".join(f"`{k}`" for k in SLA_KEYS))  # fmt: skip
         name = spec.get("name")
         if not name or not isinstance(name, str):
-            raise _error("needs `name:` (a string)", where, file, spec, None, hint="add e.g. `name: daily_marts`")
+            raise _error(
+                "needs `name:` (a string)",
+                where,
+                file,
+                spec,
+                None,
+                hint="add e.g. `name: daily_marts`",
+            )
         where = f"observability.slas[{i}] ({name})"
         if any(s.name == name for s in out):
-            raise _error(f"two SLAs are named `{name}`", where, file, spec, "name", hint="give every SLA a different name")
+            raise _error(
+                f"two SLAs are named `{name}`",
+                where,
+                file,
+                spec,
+                "name",
+                hint="give every SLA a different name",
+            )
         select = _strings(spec.get("select"))
         if not select:
             raise _error("needs `select:` (dbt selection syntax)", where, file, spec, None,
                          hint="e.g. `select: \"tag:daily\"` or `select: [fct_orders, fct_payments]`")  # fmt: skip
         if "finish_by" not in spec:
-            raise _error("needs `finish_by:` (a time of day)", where, file, spec, None, hint="e.g. `finish_by: \"07:00\"`")
+            raise _error(
+                "needs `finish_by:` (a time of day)",
+                where,
+                file,
+                spec,
+                None,
+                hint='e.g. `finish_by: "07:00"`',
+            )
         try:
             finish_by = parse_time_of_day(spec["finish_by"])
         except (ValueError, TypeError):
@@ -217,15 +252,23 @@ def sla_config(ctx: Any) -> list[ScheduleSLA]:
     return slas
 
 
-def sla_nodes(ctx: Any, sla: ScheduleSLA, file: str = "headwater.yml", index: int | None = None) -> list[str]:
+def sla_nodes(
+    ctx: Any, sla: ScheduleSLA, file: str = "headwater.yml", index: int | None = None
+) -> list[str]:
     """unique_ids of the nodes an SLA covers: the selection's nodes that run (no checks)."""
     from headwater.graph.selection import Selector
 
     try:
         uids = Selector(ctx.graph).select(sla.select, sla.exclude, with_tests=False)
     except HeadwaterError as exc:
-        where = f"observability.slas[{index}] ({sla.name})" if index is not None else f"SLA `{sla.name}`"
-        raise ConfigError(f"`{where}` in {file}: {exc.message}", location=Location(file), hint=exc.hint) from None
+        where = (
+            f"observability.slas[{index}] ({sla.name})"
+            if index is not None
+            else f"SLA `{sla.name}`"
+        )
+        raise ConfigError(
+            f"`{where}` in {file}: {exc.message}", location=Location(file), hint=exc.hint
+        ) from None
     nodes = ctx.graph.nodes
     return sorted(u for u in uids if nodes[u].resource_type != "test" and nodes[u].is_executable)
 
@@ -265,7 +308,9 @@ def _deadline_wall(sla: ScheduleSLA, fire: dt.datetime) -> dt.datetime:
     return deadline if deadline >= fire else deadline + dt.timedelta(days=1)
 
 
-def last_deadline(sla: ScheduleSLA, now: dt.datetime | float | None = None) -> tuple[dt.datetime, dt.datetime] | None:
+def last_deadline(
+    sla: ScheduleSLA, now: dt.datetime | float | None = None
+) -> tuple[dt.datetime, dt.datetime] | None:
     """(window start, deadline), both UTC, of the most recent deadline at or before ``now``;
     None when the schedule has never been due."""
     from zoneinfo import ZoneInfo
@@ -281,7 +326,9 @@ def last_deadline(sla: ScheduleSLA, now: dt.datetime | float | None = None) -> t
             deadline -= dt.timedelta(days=1)
         return _to_utc(deadline - dt.timedelta(days=1), tz), _to_utc(deadline, tz)
     # cron in wall time: start a minute ahead so that a fire exactly at `now` is seen
-    fires = croniter(sla.schedule, now_wall.replace(second=0, microsecond=0) + dt.timedelta(minutes=1))
+    fires = croniter(
+        sla.schedule, now_wall.replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
+    )
     deadline_wall: dt.datetime | None = None
     due_from: dt.datetime | None = None
     try:
@@ -316,10 +363,20 @@ def evaluate_schedule_sla(sla: ScheduleSLA, runs: Mapping[str, Iterable[float]],
     start, deadline = window
     lo, hi = start.timestamp(), deadline.timestamp()
     missing = [uid for uid in nodes if not any(lo <= float(t) <= hi for t in runs[uid])]
-    result = SLAResult(sla.name, "breached" if missing else "met", start, deadline, nodes, missing, severity=sla.severity)
+    result = SLAResult(
+        sla.name,
+        "breached" if missing else "met",
+        start,
+        deadline,
+        nodes,
+        missing,
+        severity=sla.severity,
+    )
     when = _local_text(deadline, sla.timezone)
     if missing:
-        names = ", ".join(u.rsplit(".", 1)[-1] for u in missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        names = ", ".join(u.rsplit(".", 1)[-1] for u in missing[:5]) + (
+            f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        )
         result.message = f"SLA `{sla.name}` missed: {names} had not finished successfully by {when}"
     else:
         result.message = f"SLA `{sla.name}` met: {len(nodes)} nodes finished by {when}"
@@ -332,7 +389,9 @@ def _local_text(at: dt.datetime, tz: str) -> str:
     return at.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M:%S") + f" {tz}"
 
 
-def successful_finishes(state: Any, uids: list[str], since: float, until: float) -> dict[str, list[float]]:
+def successful_finishes(
+    state: Any, uids: list[str], since: float, until: float
+) -> dict[str, list[float]]:
     """Finish times of the successful runs of ``uids`` in ``[since, until]`` (from ``node_runs``)."""
     out: dict[str, list[float]] = {u: [] for u in uids}
     if not uids:
@@ -367,7 +426,9 @@ def check_schedule_slas(ctx: Any, invocation_id: str, now: dt.datetime | float |
         if window is None:
             runs: dict[str, list[float]] = {u: [] for u in uids}
         else:
-            runs = successful_finishes(ctx.state, uids, window[0].timestamp(), window[1].timestamp())
+            runs = successful_finishes(
+                ctx.state, uids, window[0].timestamp(), window[1].timestamp()
+            )
         result = evaluate_schedule_sla(sla, runs, now_utc)
         results.append(result)
         details = result.to_dict()
@@ -386,7 +447,14 @@ def check_schedule_slas(ctx: Any, invocation_id: str, now: dt.datetime | float |
 class SLAObserver(Observer):
     """Compares each node's run time with its budget; evaluates the schedule SLAs at the end."""
 
-    def __init__(self, ctx: Any, invocation_id: str, bus: Bus, budgets: dict[str, float], slas: list[ScheduleSLA]) -> None:
+    def __init__(
+        self,
+        ctx: Any,
+        invocation_id: str,
+        bus: Bus,
+        budgets: dict[str, float],
+        slas: list[ScheduleSLA],
+    ) -> None:
         self.ctx = ctx
         self.invocation_id = invocation_id
         self.bus = bus
@@ -401,24 +469,41 @@ class SLAObserver(Observer):
             return
         budget = self.budgets[node.unique_id]
         subject = f"{DURATION_SLA}:{node.unique_id}"
-        details = {"unique_id": node.unique_id, "node": node.display_name, "duration": result.duration, "budget": budget}
+        details = {
+            "unique_id": node.unique_id,
+            "node": node.display_name,
+            "duration": result.duration,
+            "budget": budget,
+        }
         if result.duration > budget:
             message = (f"`{node.display_name}` took {_seconds(result.duration)}, over its budget "
                        f"`max_duration` of {_seconds(budget)}")  # fmt: skip
             due_at = float(result.started_at) + budget
-            row = (DURATION_SLA, "duration", node.unique_id, due_at, time.time(), self.invocation_id, message)
+            row = (
+                DURATION_SLA,
+                "duration",
+                node.unique_id,
+                due_at,
+                time.time(),
+                self.invocation_id,
+                message,
+            )
             self.ctx.state.write("INSERT OR IGNORE INTO sla_breaches VALUES (?,?,?,?,?,?,?)", [row])
             self.breaches.append(row)
             self.bus.emit(Signal("sla", subject, "open", message, "error", details))
         else:
-            message = f"`{node.display_name}` took {_seconds(result.duration)}, within {_seconds(budget)}"
+            message = (
+                f"`{node.display_name}` took {_seconds(result.duration)}, within {_seconds(budget)}"
+            )
             self.bus.emit(Signal("sla", subject, "ok", message, "info", details))
 
     def run_finished(self, results: list[Any]) -> None:
         if not self.slas:
             return
         try:
-            self.results, signals = check_schedule_slas(self.ctx, self.invocation_id, slas=self.slas)
+            self.results, signals = check_schedule_slas(
+                self.ctx, self.invocation_id, slas=self.slas
+            )
         except Exception:  # an SLA that cannot be evaluated must not fail the run
             log.exception("sla: evaluating the schedule SLAs failed")
             return

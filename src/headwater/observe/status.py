@@ -134,7 +134,8 @@ def status_report(state: Any, limit: int = 10) -> dict[str, Any]:
     invocations = []
     for inv in state.read("SELECT * FROM invocations ORDER BY started_at DESC LIMIT ?", (limit,)):
         counts = state.read(
-            "SELECT status, count(*) AS n FROM node_runs WHERE invocation_id = ? GROUP BY status", (inv["invocation_id"],)
+            "SELECT status, count(*) AS n FROM node_runs WHERE invocation_id = ? GROUP BY status",
+            (inv["invocation_id"],),
         )
         invocations.append({
             "invocation_id": inv["invocation_id"], "command": inv["command"], "status": inv["status"],
@@ -150,7 +151,10 @@ def status_report(state: Any, limit: int = 10) -> dict[str, Any]:
         (limit,),
     )  # fmt: skip
     anomalies = state.read(
-        _LATEST_CHECKS.format(statuses="'warn','fail'", where="coalesce(check_type, '') LIKE 'anomaly%'"), (limit,)
+        _LATEST_CHECKS.format(
+            statuses="'warn','fail'", where="coalesce(check_type, '') LIKE 'anomaly%'"
+        ),
+        (limit,),
     )
     stale = state.read(
         "SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY unique_id ORDER BY recorded_at DESC) AS rn "
@@ -178,7 +182,13 @@ def status_report(state: Any, limit: int = 10) -> dict[str, Any]:
         "invocations": invocations,
         "checks": [{k: c[k] for k in keep} for c in checks],
         "stale": [{k: v for k, v in r.items() if k != "rn"} for r in stale],
-        "anomalies": [{**{k: a[k] for k in keep}, "result": json.loads(a["result"]) if a.get("result") else None} for a in anomalies],
+        "anomalies": [
+            {
+                **{k: a[k] for k in keep},
+                "result": json.loads(a["result"]) if a.get("result") else None,
+            }
+            for a in anomalies
+        ],
         "schema_changes": changes,
         "rejected": rejected,
         "incidents": incidents,
@@ -192,7 +202,14 @@ def print_status(report: dict[str, Any]) -> None:
             f"{r['elapsed']:.1f}s" if r["elapsed"] is not None else "running",
             ", ".join(f"{n} {s}" for s, n in sorted(r["nodes"].items())) or "-"]
            for r in report["invocations"]]  # fmt: skip
-    console.print(_table("Last runs", ["run", "command", "status", "started", "took", "nodes"], inv, "no runs yet"))
+    console.print(
+        _table(
+            "Last runs",
+            ["run", "command", "status", "started", "took", "nodes"],
+            inv,
+            "no runs yet",
+        )
+    )
     checks = [[c["status"].upper(), c["name"], _short(c["node"]), c["column_name"] or "", c["failures"],
                _line(c["message"]), ago(c["recorded_at"], now)] for c in report["checks"]]  # fmt: skip
     console.print(_table("Failing and warning checks (latest result of each)",
@@ -204,17 +221,32 @@ def print_status(report: dict[str, Any]) -> None:
                          stale, "none (or `headwater freshness` has not run)"))  # fmt: skip
     anomalies = [[a["status"].upper(), a["name"], _short(a["node"]), _line(a["message"]), ago(a["recorded_at"], now)]
                  for a in report["anomalies"]]  # fmt: skip
-    console.print(_table("Open anomalies", ["status", "monitor", "node", "message", "when"], anomalies, "none"))
+    console.print(
+        _table(
+            "Open anomalies", ["status", "monitor", "node", "message", "when"], anomalies, "none"
+        )
+    )
     changes = [[_short(c["unique_id"]), c["change"], c["column_name"] or "", c["old"] or "", c["new"] or "",
                 ago(c["recorded_at"], now)] for c in report["schema_changes"]]  # fmt: skip
-    console.print(_table("Recent schema changes", ["node", "change", "column", "old", "new", "when"], changes, "none"))
+    console.print(
+        _table(
+            "Recent schema changes",
+            ["node", "change", "column", "old", "new", "when"],
+            changes,
+            "none",
+        )
+    )
     rejected = [["WARN", r["relation"] or _short(r["unique_id"]), _line(r["message"], 120), ago(r["started_at"], now)]
                 for r in report.get("rejected", [])]  # fmt: skip
     console.print(_table("Loads with rejected records (latest run of each source)", ["status", "source", "message", "when"],
                          rejected, "none"))  # fmt: skip
     incidents = [[i["trigger"], i["subject"], ago(i["opened_at"], now), i["occurrences"], _line(i["message"])]
                  for i in report["incidents"]]  # fmt: skip
-    console.print(_table("Open incidents", ["trigger", "subject", "opened", "seen", "message"], incidents, "none"))
+    console.print(
+        _table(
+            "Open incidents", ["trigger", "subject", "opened", "seen", "message"], incidents, "none"
+        )
+    )
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -234,7 +266,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 # -- metrics -------------------------------------------------------------------------------------------
 def find_node(nodes: dict[str, Any], name: str) -> Any:
     """A measurable node by unique_id, name or `source.table`; unknown or ambiguous -> exit 2."""
-    candidates = [n for n in nodes.values() if n.resource_type in ("model", "seed", "source", "snapshot")]
+    candidates = [
+        n for n in nodes.values() if n.resource_type in ("model", "seed", "source", "snapshot")
+    ]
     if name in nodes and nodes[name] in candidates:
         return nodes[name]
     found = [n for n in candidates if name in (n.display_name, n.name)]
@@ -260,11 +294,17 @@ def series_of(state: Any, unique_id: str, limit: int) -> list[dict[str, Any]]:
     )
     out: dict[tuple[str, str], dict[str, Any]] = {}
     for r in rows:
-        s = out.setdefault((r["metric"], r["column_name"]), {"metric": r["metric"], "column": r["column_name"], "values": []})
+        s = out.setdefault(
+            (r["metric"], r["column_name"]),
+            {"metric": r["metric"], "column": r["column_name"], "values": []},
+        )
         s["values"].append(r["value"])
         s["last"], s["last_recorded_at"] = r["value"], r["recorded_at"]
     order = {m: i for i, m in enumerate(METRICS)}
-    return sorted(out.values(), key=lambda s: (s["column"] != "", s["column"], order.get(s["metric"], 99), s["metric"]))
+    return sorted(
+        out.values(),
+        key=lambda s: (s["column"] != "", s["column"], order.get(s["metric"], 99), s["metric"]),
+    )
 
 
 def cmd_metrics(args: argparse.Namespace) -> int:
@@ -286,7 +326,9 @@ def cmd_metrics(args: argparse.Namespace) -> int:
         print(json.dumps({"node": node.unique_id, "series": series}, indent=2, default=str))
         return 0
     if not series:
-        print(f"{node.display_name}: no metrics recorded yet; build it (`headwater build -s {node.name}`) to start its history")
+        print(
+            f"{node.display_name}: no metrics recorded yet; build it (`headwater build -s {node.name}`) to start its history"
+        )
         return 0
     rows = [[s["metric"], s["column"] or "", fmt_value(s["last"]), len(s["values"]), sparkline(s["values"]),
              fmt_time(s["last_recorded_at"])] for s in series]  # fmt: skip
@@ -300,7 +342,10 @@ def cmd_metrics(args: argparse.Namespace) -> int:
 def _one_series(state: Any, node: Any, args: argparse.Namespace) -> int:
     column = args.column or ""
     if args.metric in COLUMN_METRICS and not column:
-        raise UsageError(f"`{args.metric}` is measured per column", hint=f"add --column C, e.g. --metric {args.metric} --column id")
+        raise UsageError(
+            f"`{args.metric}` is measured per column",
+            hint=f"add --column C, e.g. --metric {args.metric} --column id",
+        )
     history = state.metric_history(node.unique_id, args.metric, column, limit=args.limit)
     points, prev = [], None
     for h in history:
@@ -308,38 +353,74 @@ def _one_series(state: Any, node: Any, args: argparse.Namespace) -> int:
                        "change": None if prev is None or h["value"] is None else h["value"] - prev})  # fmt: skip
         prev = h["value"] if h["value"] is not None else prev
     if args.json:
-        print(json.dumps({"node": node.unique_id, "metric": args.metric, "column": column, "points": points}, indent=2))
+        print(
+            json.dumps(
+                {"node": node.unique_id, "metric": args.metric, "column": column, "points": points},
+                indent=2,
+            )
+        )
         return 0
     label = f"{node.display_name} {args.metric}" + (f" of `{column}`" if column else "")
     if not points:
-        known = [s["metric"] + (f" --column {s['column']}" if s["column"] else "") for s in series_of(state, node.unique_id, 1)]
+        known = [
+            s["metric"] + (f" --column {s['column']}" if s["column"] else "")
+            for s in series_of(state, node.unique_id, 1)
+        ]
         if known:
-            hint = "; its recorded series: " + ", ".join(f"--metric {k}" for k in known[:8]) + (", ..." if len(known) > 8 else "")
+            hint = (
+                "; its recorded series: "
+                + ", ".join(f"--metric {k}" for k in known[:8])
+                + (", ..." if len(known) > 8 else "")
+            )
         else:
             hint = f"; nothing is recorded for it yet: build it (`headwater build -s {node.name}`) to start its history"
         print(f"{label}: no history recorded{hint}")
         return 0
     rows, prev = [], None
     for p in points:
-        rows.append([fmt_time(p["recorded_at"]), p["invocation_id"][:8], fmt_value(p["value"]), fmt_change(prev, p["value"])])
+        rows.append(
+            [
+                fmt_time(p["recorded_at"]),
+                p["invocation_id"][:8],
+                fmt_value(p["value"]),
+                fmt_change(prev, p["value"]),
+            ]
+        )
         prev = p["value"] if p["value"] is not None else prev
     console = _console()
-    console.print(_table(f"{label}: last {len(points)} runs", ["recorded (UTC)", "run", "value", "change"], rows, ""))
+    console.print(
+        _table(
+            f"{label}: last {len(points)} runs",
+            ["recorded (UTC)", "run", "value", "change"],
+            rows,
+            "",
+        )
+    )
     values = [p["value"] for p in points]
     real = [v for v in values if v is not None]
-    console.print(f"{sparkline(values)}  min {fmt_value(min(real) if real else None)}  max {fmt_value(max(real) if real else None)}")
+    console.print(
+        f"{sparkline(values)}  min {fmt_value(min(real) if real else None)}  max {fmt_value(max(real) if real else None)}"
+    )
     return 0
 
 
 def add_commands(sub: Any, common: Any) -> dict[str, Any]:
-    p = sub.add_parser("status", help="last runs, failing checks, stale data, anomalies, schema changes, incidents")
-    p.add_argument("--json", action="store_true", help="print one JSON document with the same sections")
+    p = sub.add_parser(
+        "status", help="last runs, failing checks, stale data, anomalies, schema changes, incidents"
+    )
+    p.add_argument(
+        "--json", action="store_true", help="print one JSON document with the same sections"
+    )
     p.add_argument("--limit", type=int, default=10, help="rows per section (default 10)")
     common(p)
     p = sub.add_parser("metrics", help="the metric history of a node (row counts, profiles, ...)")
     p.add_argument("node", help="model, seed, snapshot or source (`source.table`) name")
-    p.add_argument("--metric", help="one series, e.g. row_count, null_rate (without: list the node's series)")
-    p.add_argument("--column", help="the column of a column metric (null_rate, distinct_count, min, max, mean)")
+    p.add_argument(
+        "--metric", help="one series, e.g. row_count, null_rate (without: list the node's series)"
+    )
+    p.add_argument(
+        "--column", help="the column of a column metric (null_rate, distinct_count, min, max, mean)"
+    )
     p.add_argument("--limit", type=int, default=30, help="runs to show (default 30)")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     common(p)

@@ -263,7 +263,9 @@ class Node:
             return True
         if self.resource_type == "model":
             return self.materialized != "ephemeral"
-        return self.resource_type == "source" and (self.files is not None or bool(self.config.get("connector")))
+        return self.resource_type == "source" and (
+            self.files is not None or bool(self.config.get("connector"))
+        )
 
     @property
     def severity(self) -> str:

@@ -37,10 +37,18 @@ def project_files(root: Path, config: ProjectConfig) -> list[Path]:
     for d in dirs:
         base = root / d
         if base.is_dir():
-            out.extend(p for p in sorted(base.rglob("*")) if p.suffix in SOURCE_SUFFIXES and p.is_file())
+            out.extend(
+                p for p in sorted(base.rglob("*")) if p.suffix in SOURCE_SUFFIXES and p.is_file()
+            )
     out.extend(root / name for name in PACKAGE_FILES if (root / name).is_file())
     packages = root / config.packages_install_path
-    if packages.is_dir():  # each package on its own: a `local:` package is a symlink rglob would not enter
-        for package in sorted(p for p in packages.iterdir() if p.is_dir() and not p.name.startswith(".")):
-            out.extend(p for p in sorted(package.rglob("*")) if p.suffix in SOURCE_SUFFIXES and p.is_file())
+    if (
+        packages.is_dir()
+    ):  # each package on its own: a `local:` package is a symlink rglob would not enter
+        for package in sorted(
+            p for p in packages.iterdir() if p.is_dir() and not p.name.startswith(".")
+        ):
+            out.extend(
+                p for p in sorted(package.rglob("*")) if p.suffix in SOURCE_SUFFIXES and p.is_file()
+            )
     return out

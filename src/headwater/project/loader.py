@@ -112,7 +112,10 @@ class Project:
 
 
 def read_project_config(
-    project_dir: Path, target_name: str | None = None, package: bool = False, cli_vars: dict[str, Any] | None = None,
+    project_dir: Path,
+    target_name: str | None = None,
+    package: bool = False,
+    cli_vars: dict[str, Any] | None = None,
     target: Target | None = None,
 ) -> ProjectConfig:
     """Read `headwater.yml` (or `dbt_project.yml`) into a `ProjectConfig`; ``package`` reads an
@@ -130,7 +133,9 @@ def read_project_config(
     name = data.get("name")
     if not name or not isinstance(name, str):
         raise ConfigError(
-            "the project needs a `name:`", location=Location(path.name, 1), hint="add `name: my_project`"
+            "the project needs a `name:`",
+            location=Location(path.name, 1),
+            hint="add `name: my_project`",
         )
     cfg = ProjectConfig(name=name, root=str(root), config_file=path.name)
     cfg.state_dir = str(data.get("state_dir", cfg.state_dir))
@@ -153,9 +158,13 @@ def read_project_config(
     cfg.models = expect_type(data.get("models") or {}, dict, "`models`", data, "models")
     cfg.seeds = expect_type(data.get("seeds") or {}, dict, "`seeds`", data, "seeds")
     cfg.snapshots = expect_type(data.get("snapshots") or {}, dict, "`snapshots`", data, "snapshots")
-    cfg.tests = expect_type(data.get("data_tests") or data.get("tests") or {}, dict, "`tests`", data)
+    cfg.tests = expect_type(
+        data.get("data_tests") or data.get("tests") or {}, dict, "`tests`", data
+    )
     cfg.raw_data = str(data.get("raw_data", cfg.raw_data))
-    cfg.observability = dict(expect_type(data.get("observability") or {}, dict, "`observability`", data, "observability"))
+    cfg.observability = dict(
+        expect_type(data.get("observability") or {}, dict, "`observability`", data, "observability")
+    )
     cfg.packages_install_path = str(data.get("packages-install-path") or cfg.packages_install_path)
     cfg.dispatch = dispatch_config(data)
     cfg.on_run_start = hooks(data, "on-run-start")
@@ -203,8 +212,12 @@ class ProjectReader:
 
     # -- public -----------------------------------------------------------------------------
     def read(self) -> Project:
-        self._guard(lambda: self._check_folder_tree(self.config.models, self.config.model_paths, "models"))
-        self._guard(lambda: self._check_folder_tree(self.config.seeds, self.config.seed_paths, "seeds"))
+        self._guard(
+            lambda: self._check_folder_tree(self.config.models, self.config.model_paths, "models")
+        )
+        self._guard(
+            lambda: self._check_folder_tree(self.config.seeds, self.config.seed_paths, "seeds")
+        )
         self._read_macros()
         self._read_properties()
         self._read_models()
@@ -230,14 +243,18 @@ class ProjectReader:
     def _read_packages(self) -> None:
         from headwater.project.packages import check_installed, installed_packages
 
-        packages = self._guard(lambda: installed_packages(self.root, self.config, self.target)) or []
+        packages = (
+            self._guard(lambda: installed_packages(self.root, self.config, self.target)) or []
+        )
         problem = check_installed(self.root, self.config, packages)
         if problem is not None:
             self.project.problems.append(problem)
         self.config.packages = [p.name for p in packages]
         for package in packages:
             self.config.package_vars[package.name] = dict(package.config.vars)
-            reader = ProjectReader(package.config, self.target, root=self.root, base=package.path, parent=self)
+            reader = ProjectReader(
+                package.config, self.target, root=self.root, base=package.path, parent=self
+            )
             reader.read()
 
     def _root_tree(self, kind: str) -> dict:
@@ -258,14 +275,18 @@ class ProjectReader:
         try:
             return data.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise ConfigError(f"file is not UTF-8 text: {exc}", location=Location(self._rel(path))) from None
+            raise ConfigError(
+                f"file is not UTF-8 text: {exc}", location=Location(self._rel(path))
+            ) from None
 
     def _glob(self, dirs: list[str], suffixes: tuple[str, ...]) -> list[Path]:
         out: list[Path] = []
         for d in dirs:
             base = self.base / d
             if base.is_dir():
-                out.extend(p for p in sorted(base.rglob("*")) if p.suffix in suffixes and p.is_file())
+                out.extend(
+                    p for p in sorted(base.rglob("*")) if p.suffix in suffixes and p.is_file()
+                )
         return out
 
     def _generic_test_dirs(self) -> list[str]:
@@ -328,7 +349,9 @@ class ProjectReader:
         for i, ventry in enumerate(as_list(entry.get("versions"))):
             expect_type(ventry, dict, "a `versions` entry", entry.get("versions"))
             if "v" not in ventry:
-                raise ConfigError(f"version {i + 1} of model `{name}` needs `v:`", location=loc_of(ventry))
+                raise ConfigError(
+                    f"version {i + 1} of model `{name}` needs `v:`", location=loc_of(ventry)
+                )
             v = str(ventry["v"])
             stem = str(ventry.get("defined_in") or f"{name}_v{v}")
             self._versions[stem] = (str(name), v, ventry)
@@ -342,7 +365,8 @@ class ProjectReader:
                 where = loc_of(entry, "name")
                 self.project.warnings.append(
                     f"{where}: properties describe model `{name}` but there is no `{name}.sql`"
-                    + did_you_mean(name, names) + "; its tests and docs are not used"
+                    + did_you_mean(name, names)
+                    + "; its tests and docs are not used"
                 )
         seeds = {n.name for n in self.project.nodes.values() if n.resource_type == "seed"}
         for name, entry in self._seed_properties.items():
@@ -365,10 +389,15 @@ class ProjectReader:
             check_keys(table, TABLE_KEYS, f"a table of source `{sname}`")
             tname = table.get("name")
             if not tname:
-                raise ConfigError(f"a table of source `{sname}` needs `name:`", location=loc_of(table))
+                raise ConfigError(
+                    f"a table of source `{sname}` needs `name:`", location=loc_of(table)
+                )
             uid = f"source.{self.config.name}.{sname}.{tname}"
             if uid in self.project.nodes:
-                raise ConfigError(f"source table `{sname}.{tname}` is declared twice", location=loc_of(table, "name"))
+                raise ConfigError(
+                    f"source table `{sname}.{tname}` is declared twice",
+                    location=loc_of(table, "name"),
+                )
             from headwater.project.definition import Relation
 
             node = Node(
@@ -380,19 +409,23 @@ class ProjectReader:
                 package=self.config.name,
                 fqn=[self.config.name, str(sname), str(tname)],
                 description=str(table.get("description") or ""),
-                config=self._source_config(src, table) | connector_config(src, table, self.root / self.config.raw_data),
+                config=self._source_config(src, table)
+                | connector_config(src, table, self.root / self.config.raw_data),
                 columns=self._columns(table),
                 relation=Relation(schema=schema, identifier=str(table.get("identifier") or tname)),
                 source_name=str(sname),
                 files=file_spec(table),
                 loaded_at_field=table.get("loaded_at_field", src.get("loaded_at_field")),
-                freshness=merge_freshness(src.get("freshness"), table["freshness"]) if "freshness" in table
+                freshness=merge_freshness(src.get("freshness"), table["freshness"])
+                if "freshness" in table
                 else src.get("freshness"),
                 meta=dict(table.get("meta") or {}),
             )
             external = external_location(src, table, node)
             if external is not None:
-                node.relation = Relation(schema=schema, identifier=node.relation.identifier, external=external)  # type: ignore[union-attr]
+                node.relation = Relation(
+                    schema=schema, identifier=node.relation.identifier, external=external
+                )  # type: ignore[union-attr]
             self.project.nodes[uid] = node
             self._add_tests(node, table)
 
@@ -409,9 +442,15 @@ class ProjectReader:
             for key in OBSERVE_KEYS:
                 if level.get(key) is not None:
                     config[key] = level.get(key)
-        config["tags"] = as_list(src.get("tags")) + as_list(table.get("tags")) + [
-            t for t in as_list(config.get("tags")) if t not in as_list(src.get("tags")) + as_list(table.get("tags"))
-        ]
+        config["tags"] = (
+            as_list(src.get("tags"))
+            + as_list(table.get("tags"))
+            + [
+                t
+                for t in as_list(config.get("tags"))
+                if t not in as_list(src.get("tags")) + as_list(table.get("tags"))
+            ]
+        )
         return config
 
     # -- models ---------------------------------------------------------------------------
@@ -420,7 +459,9 @@ class ProjectReader:
             base_dir = self.base / base
             if not base_dir.is_dir():
                 continue
-            for path in sorted(p for p in base_dir.rglob("*") if p.suffix in (".sql", ".py") and p.is_file()):
+            for path in sorted(
+                p for p in base_dir.rglob("*") if p.suffix in (".sql", ".py") and p.is_file()
+            ):
                 self._guard(lambda path=path, base_dir=base_dir: self._read_model(path, base_dir))
 
     def _read_model(self, path: Path, base_dir: Path) -> None:
@@ -448,7 +489,8 @@ class ProjectReader:
             path=rel,
             line=1,
             package=self.config.name,
-            fqn=[self.config.name, *folders, name] + ([f"v{version}"] if version is not None else []),
+            fqn=[self.config.name, *folders, name]
+            + ([f"v{version}"] if version is not None else []),
             raw_sql=self._read_text(path),
             config=config,
             language="python" if path.suffix == ".py" else "sql",
@@ -462,7 +504,9 @@ class ProjectReader:
                 node.problem = exc.render()
                 self.project.problems.append(exc)
                 self.project.problem_nodes[id(exc)] = uid
-                for test_uid in [u for u, n in self.project.nodes.items() if n.test and n.test.attached_to == uid]:
+                for test_uid in [
+                    u for u, n in self.project.nodes.items() if n.test and n.test.attached_to == uid
+                ]:
                     del self.project.nodes[test_uid]
         if version is not None:
             latest = props.get("latest_version") if props is not None else None
@@ -472,7 +516,9 @@ class ProjectReader:
 
             info = read_python_model(node.raw_sql or "", rel)
             _merge_config(node.config, info.config)
-            if node.config.get("materialized") == "view":  # a folder's default; Python models are tables
+            if (
+                node.config.get("materialized") == "view"
+            ):  # a folder's default; Python models are tables
                 node.config["materialized"] = "table"
             node.config["_python"] = info
         self.project.nodes[uid] = node
@@ -489,12 +535,16 @@ class ProjectReader:
             node.meta.update(level.get("meta") or {})
         node.columns = self._columns(props)
         if version is not None and version.get("columns") is not None:
-            node.columns = version_columns(node.columns, self._columns(without_include(version)), version)
+            node.columns = version_columns(
+                node.columns, self._columns(without_include(version)), version
+            )
         if props.get("constraints") is not None:
             node.config["constraints"] = constraints(props.get("constraints"), props, column=False)
         self._add_tests(node, props)
 
-    def _folder_config(self, tree: dict, folders: list[str], kind: str, name: str | None = None) -> dict:
+    def _folder_config(
+        self, tree: dict, folders: list[str], kind: str, name: str | None = None
+    ) -> dict:
         """Collect `+key` configs along ``folders`` (and the node ``name``, dbt's last fqn part)
         from a dbt-style config tree."""
         folders = [*folders, name] if name else folders
@@ -503,7 +553,10 @@ class ProjectReader:
         if self.config.name in level and isinstance(level[self.config.name], dict):
             _take_config(out, level, self.config.name, kind)
             level = level[self.config.name]
-        for start in (level, self._root_tree(kind)):  # the package's own tree, then the root's for it
+        for start in (
+            level,
+            self._root_tree(kind),
+        ):  # the package's own tree, then the root's for it
             if not start:
                 continue
             _take_config(out, start, None, kind)
@@ -526,17 +579,22 @@ class ProjectReader:
             if not isinstance(value, dict) or str(key).startswith("+") or key in ("column_types",):
                 continue
             subdirs = [d / str(key) for d in dirs if (d / str(key)).is_dir()]
-            if not subdirs and any(p.stem == str(key) for d in dirs if d.is_dir() for p in d.iterdir() if p.is_file()):
+            if not subdirs and any(
+                p.stem == str(key) for d in dirs if d.is_dir() for p in d.iterdir() if p.is_file()
+            ):
                 continue  # config of one node (`stg_orders: {+enabled: false}`)
             if not subdirs:
-                existing = sorted({p.name for d in dirs if d.is_dir() for p in d.iterdir() if p.is_dir()})
+                existing = sorted(
+                    {p.name for d in dirs if d.is_dir() for p in d.iterdir() if p.is_dir()}
+                )
                 if not did_you_mean(str(key), existing):
                     continue  # config for a folder that does not exist (yet): ignored, as in dbt
                 raise UnknownKeyError(
                     f"`{kind}:` configures folder `{key}`, which does not exist"
                     + did_you_mean(str(key), existing),
                     location=loc_of(level, key),
-                    hint="folders here: " + (", ".join(existing) or "(none)")
+                    hint="folders here: "
+                    + (", ".join(existing) or "(none)")
                     + "; configs need a `+` prefix, e.g. `+materialized: table`",
                 )
             self._check_level(value, subdirs, kind)
@@ -571,7 +629,9 @@ class ProjectReader:
             for spec, where in expectation_entries(col):
                 self._add_expectation(node, spec, where, str(col.get("name")))
 
-    def _add_expectation(self, node: Node, spec: Any, where: Location | None, column: str | None) -> None:
+    def _add_expectation(
+        self, node: Node, spec: Any, where: Location | None, column: str | None
+    ) -> None:
         """An `expectations:` entry: a Great Expectations expectation run as a check of ``node``."""
         from headwater.quality.expectations import parse_expectation
 
@@ -589,7 +649,9 @@ class ProjectReader:
             suffix_kwargs={k: v for k, v in expectation.kwargs.items() if k != "column"},
         )
 
-    def _add_generic_test(self, node: Node, spec: Any, where: Location | None, column: str | None) -> None:
+    def _add_generic_test(
+        self, node: Node, spec: Any, where: Location | None, column: str | None
+    ) -> None:
         test_name, kwargs, config = parse_test_spec(spec, where)
         if "name" not in config:
             full, short = dbt_test_names(node, test_name, kwargs, column)
@@ -618,7 +680,9 @@ class ProjectReader:
             name = re.sub(r"[^A-Za-z0-9_]+", "_", name).strip("_")[:120]
         uid = f"test.{self.config.name}.{name}"
         if uid in self.project.nodes:  # as dbt: the same name, told apart by a hash in the id
-            digest = hashlib.md5(repr((node.unique_id, test_name, sorted(kwargs.items(), key=str), column)).encode())
+            digest = hashlib.md5(
+                repr((node.unique_id, test_name, sorted(kwargs.items(), key=str), column)).encode()
+            )
             base_uid, n = f"{uid}.{digest.hexdigest()[:10]}", 2
             uid = base_uid
             while uid in self.project.nodes:  # the very same test declared twice
@@ -633,7 +697,9 @@ class ProjectReader:
                 try:
                     parse_threshold(tconfig[key])
                 except ConfigError as exc:
-                    raise ConfigError(exc.message, location=where, node=node.display_name, hint=exc.hint) from None
+                    raise ConfigError(
+                        exc.message, location=where, node=node.display_name, hint=exc.hint
+                    ) from None
         self.project.nodes[uid] = Node(
             unique_id=uid,
             name=name,
@@ -643,7 +709,9 @@ class ProjectReader:
             package=self.config.name,
             fqn=[self.config.name, *node.fqn[1:-1], name],
             config=tconfig,
-            test=CheckSpec(name=test_name, kwargs=kwargs, column=column, attached_to=node.unique_id, kind=kind),
+            test=CheckSpec(
+                name=test_name, kwargs=kwargs, column=column, attached_to=node.unique_id, kind=kind
+            ),
             depends_on=[node.unique_id],
         )
 
@@ -711,7 +779,17 @@ class ProjectReader:
 
 
 # -- helpers --------------------------------------------------------------------------------
-_CONFIG_SHORTHAND = {"materialized", "schema", "alias", "tags", "enabled", "column_types", "severity", "meta", "docs"}
+_CONFIG_SHORTHAND = {
+    "materialized",
+    "schema",
+    "alias",
+    "tags",
+    "enabled",
+    "column_types",
+    "severity",
+    "meta",
+    "docs",
+}
 
 
 def _take_config(out: dict, level: dict, skip: str | None, kind: str) -> None:

@@ -51,7 +51,9 @@ def declared_name(entry: dict[str, Any]) -> str:
     return ""
 
 
-def installed_packages(root: Path, config: ProjectConfig, target: Target | None = None) -> list[Package]:
+def installed_packages(
+    root: Path, config: ProjectConfig, target: Target | None = None
+) -> list[Package]:
     """Every package folder under the project's `packages-install-path`, by name (``target`` is
     the one the project runs with, for `{{ target.name }}` in a package's project file)."""
     from headwater.project.loader import read_project_config
@@ -77,7 +79,9 @@ def installed_packages(root: Path, config: ProjectConfig, target: Target | None 
     return list(out.values())
 
 
-def check_installed(root: Path, config: ProjectConfig, packages: list[Package]) -> ConfigError | None:
+def check_installed(
+    root: Path, config: ProjectConfig, packages: list[Package]
+) -> ConfigError | None:
     """dbt's check: fewer packages installed than declared means `deps` was not run."""
     declared = declared_packages(root)
     if len(packages) >= len(declared):
@@ -86,8 +90,11 @@ def check_installed(root: Path, config: ProjectConfig, packages: list[Package]) 
     missing = [declared_name(d) for d in declared if declared_name(d) not in have]
     return ConfigError(
         f"{len(declared)} package(s) are declared in packages.yml, but {len(packages)} are installed in "
-        f"`{config.packages_install_path}/`" + (f" (missing: {', '.join(missing)})" if missing else ""),
-        location=Location(next((n for n in PACKAGE_FILES if (root / n).is_file()), "packages.yml"), 1),
+        f"`{config.packages_install_path}/`"
+        + (f" (missing: {', '.join(missing)})" if missing else ""),
+        location=Location(
+            next((n for n in PACKAGE_FILES if (root / n).is_file()), "packages.yml"), 1
+        ),
         hint="run `headwater deps` to install them",
     )
 

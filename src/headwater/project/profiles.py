@@ -23,7 +23,14 @@ from typing import Any
 from headwater.errors import ConfigError, Location
 from headwater.project.definition import Target
 
-UNSUPPORTED_DUCKDB_KEYS = ("attach", "plugins", "filesystems", "secrets", "module_paths", "use_credential_provider")
+UNSUPPORTED_DUCKDB_KEYS = (
+    "attach",
+    "plugins",
+    "filesystems",
+    "secrets",
+    "module_paths",
+    "use_credential_provider",
+)
 
 
 def find_profiles(root: Path) -> Path | None:
@@ -52,7 +59,9 @@ def profile_targets(
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
-        raise ConfigError(f"profiles.yml is not valid YAML: {exc}", location=Location(str(path))) from None
+        raise ConfigError(
+            f"profiles.yml is not valid YAML: {exc}", location=Location(str(path))
+        ) from None
     entry = data.get(profile) if isinstance(data, dict) else None
     if not isinstance(entry, dict) or not isinstance(entry.get("outputs"), dict):
         return None
@@ -63,7 +72,12 @@ def profile_targets(
         if isinstance(output, dict):
             raw = raw_outputs.get(name)
             targets[str(name)] = _target(
-                str(name), output, root, state_dir, str(path), raw if isinstance(raw, dict) else None
+                str(name),
+                output,
+                root,
+                state_dir,
+                str(path),
+                raw if isinstance(raw, dict) else None,
             )
     if not targets:
         return None
@@ -72,7 +86,12 @@ def profile_targets(
 
 
 def _target(
-    name: str, output: dict[str, Any], root: Path, state_dir: str, where: str, raw: dict[str, Any] | None = None
+    name: str,
+    output: dict[str, Any],
+    root: Path,
+    state_dir: str,
+    where: str,
+    raw: dict[str, Any] | None = None,
 ) -> Target:
     kind = str(output.get("type", "duckdb"))
     if kind == "postgres":
@@ -87,9 +106,13 @@ def _target(
                       threads=int(output.get("threads", 1)), settings=dict(output))  # fmt: skip
     keys = [k for k in UNSUPPORTED_DUCKDB_KEYS if output.get(k)]
     unsupported = (
-        f"{where}: profile output `{name}` uses dbt-duckdb's {', '.join(f'`{k}`' for k in keys)}, which headwater "
-        "does not support (remove them for headwater, or give the project `targets:` in headwater.yml)"
-    ) if keys else None
+        (
+            f"{where}: profile output `{name}` uses dbt-duckdb's {', '.join(f'`{k}`' for k in keys)}, which headwater "
+            "does not support (remove them for headwater, or give the project `targets:` in headwater.yml)"
+        )
+        if keys
+        else None
+    )
     settings = dict(output.get("settings") or {})
     if output.get("memory_limit"):
         settings.setdefault("memory_limit", output["memory_limit"])
@@ -107,7 +130,9 @@ def _target(
     )
 
 
-_ENV_VAR_ONLY = re.compile(r"""\s*\{\{-?\s*env_var\(\s*(['"])([A-Za-z_][A-Za-z0-9_]*)\1\s*(?:,[^)]*)?\)\s*-?\}\}\s*""")
+_ENV_VAR_ONLY = re.compile(
+    r"""\s*\{\{-?\s*env_var\(\s*(['"])([A-Za-z_][A-Za-z0-9_]*)\1\s*(?:,[^)]*)?\)\s*-?\}\}\s*"""
+)
 
 
 def _postgres_target(name: str, output: dict[str, Any], where: str, raw: dict[str, Any]) -> Target:
@@ -187,7 +212,9 @@ def _render(value: Any, where: str, seen_env: dict[str, str | None]) -> Any:
     def env_var(name: str, default: Any = None) -> Any:
         found = os.environ.get(name)
         seen_env[name] = found
-        if name.startswith(secrets.SECRET_ENV_PREFIXES) or any(w in name.upper() for w in ("PASSWORD", "TOKEN", "SECRET")):
+        if name.startswith(secrets.SECRET_ENV_PREFIXES) or any(
+            w in name.upper() for w in ("PASSWORD", "TOKEN", "SECRET")
+        ):
             secrets.register(found)
         if found is None and default is None:
             raise ConfigError(f"profiles.yml: environment variable `{name}` is not set", location=Location(where),
@@ -201,7 +228,9 @@ def _render(value: Any, where: str, seen_env: dict[str, str | None]) -> Any:
     except ConfigError:
         raise
     except Exception as exc:
-        raise ConfigError(f"profiles.yml: cannot render `{value}`: {exc}", location=Location(where)) from None
+        raise ConfigError(
+            f"profiles.yml: cannot render `{value}`: {exc}", location=Location(where)
+        ) from None
     import ast
 
     try:

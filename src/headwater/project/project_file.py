@@ -17,7 +17,16 @@ from headwater.project.yaml import YMap
 # Project-file values rendered with Jinja at load (dbt renders these; hooks and `vars` are not).
 RENDERED_KEYS = ("models", "seeds", "snapshots", "sources", "tests", "data_tests", "analyses", "dispatch",
                  "packages-install-path", "model-paths", "seed-paths", "macro-paths", "test-paths")  # fmt: skip
-_UNRENDERED = {"pre-hook", "post-hook", "+pre-hook", "+post-hook", "pre_hook", "post_hook", "+pre_hook", "+post_hook"}
+_UNRENDERED = {
+    "pre-hook",
+    "post-hook",
+    "+pre-hook",
+    "+post-hook",
+    "pre_hook",
+    "post_hook",
+    "+pre_hook",
+    "+post_hook",
+}
 TARGET_KEYS_BY_ENGINE: dict[str, set[str]] = {
     "duckdb": {
         "engine", "type", "path", "schema", "threads", "memory_limit", "settings", "lock_timeout", "external_root",
@@ -77,7 +86,11 @@ def dispatch_config(data: YMap) -> dict[str, list[str]]:
 
 
 def render_values(
-    data: YMap, cli_vars: dict[str, Any], project_vars: dict[str, Any], target: Target | None, project: str,
+    data: YMap,
+    cli_vars: dict[str, Any],
+    project_vars: dict[str, Any],
+    target: Target | None,
+    project: str,
     seen_env: dict[str, str | None],
 ) -> None:
     """Render Jinja in the project file's config values, as dbt does: `+enabled: "{{ var('x', false) }}"`
@@ -99,7 +112,9 @@ def render_values(
         if name.startswith(secrets.SECRET_ENV_PREFIXES):
             secrets.register(value)
         if value is None and default is None:
-            raise ConfigError(f"environment variable `{name}` is not set", hint=f"export {name}=...")
+            raise ConfigError(
+                f"environment variable `{name}` is not set", hint=f"export {name}=..."
+            )
         return value if value is not None else default
 
     def render(value: Any, where: Any, key: Any) -> Any:
@@ -126,7 +141,9 @@ def render_values(
             exc.location = exc.location or loc_of(where, key)
             raise
         except Exception as exc:
-            raise ConfigError(f"could not render `{value}`: {exc}", location=loc_of(where, key)) from None
+            raise ConfigError(
+                f"could not render `{value}`: {exc}", location=loc_of(where, key)
+            ) from None
         return native(text)
 
     for key in RENDERED_KEYS:
@@ -200,7 +217,9 @@ def check_target_keys(spec: YMap, tname: str, engine: str) -> None:
                 "`password_env: PGPASSWORD`",
             )
     allowed = target_keys(engine)
-    if "state" in spec:  # every target has a state store: `state: sqlite` is a DuckDB target's only one
+    if (
+        "state" in spec
+    ):  # every target has a state store: `state: sqlite` is a DuckDB target's only one
         _state(spec, tname, engine)
         allowed.add("state")
     what = f"target `{tname}` (engine {engine})"

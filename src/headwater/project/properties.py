@@ -16,11 +16,15 @@ from headwater.project.yaml import YMap
 def without_include(version: YMap) -> YMap:
     out = YMap(version)
     out.path, out.line = version.path, version.line
-    out["columns"] = [c for c in as_list(version.get("columns")) if isinstance(c, dict) and "name" in c]
+    out["columns"] = [
+        c for c in as_list(version.get("columns")) if isinstance(c, dict) and "name" in c
+    ]
     return out
 
 
-def version_columns(base: dict[str, Column], own: dict[str, Column], version: YMap) -> dict[str, Column]:
+def version_columns(
+    base: dict[str, Column], own: dict[str, Column], version: YMap
+) -> dict[str, Column]:
     """A version's columns: `- include: all` (or a list) / `exclude:` of the model's, plus its own."""
     include: Any = "all"
     exclude: list[str] = []
@@ -31,7 +35,11 @@ def version_columns(base: dict[str, Column], own: dict[str, Column], version: YM
     if include in ("*", "all"):
         keep = {k: v for k, v in base.items() if k not in exclude}
     else:
-        keep = {k: v for k, v in base.items() if k in [str(c) for c in as_list(include)] and k not in exclude}
+        keep = {
+            k: v
+            for k, v in base.items()
+            if k in [str(c) for c in as_list(include)] and k not in exclude
+        }
     return {**keep, **own}
 
 
@@ -42,7 +50,13 @@ def external_location(src: YMap, table: YMap, node: Node) -> str | None:
     for level in (src, table):
         settings.update(level.get("meta") or {})
     for level in (src, table):
-        settings.update({k: v for k, v in (level.get("config") or {}).items() if k in ("external_location", "formatter", "plugin")})
+        settings.update(
+            {
+                k: v
+                for k, v in (level.get("config") or {}).items()
+                if k in ("external_location", "formatter", "plugin")
+            }
+        )
     where = loc_of(table, "name")
     if "plugin" in settings:
         raise ConfigError(
@@ -67,9 +81,16 @@ def external_location(src: YMap, table: YMap, node: Node) -> str | None:
 
             location = Template(str(template)).substitute(values)
         else:
-            raise ConfigError(f"unknown `formatter: {formatter}`", location=where, hint="use newstyle, oldstyle or template")
+            raise ConfigError(
+                f"unknown `formatter: {formatter}`",
+                location=where,
+                hint="use newstyle, oldstyle or template",
+            )
     except (KeyError, ValueError, TypeError, IndexError) as exc:
-        raise ConfigError(f"`external_location` of `{node.display_name}` cannot be formatted: {exc}", location=where) from None
+        raise ConfigError(
+            f"`external_location` of `{node.display_name}` cannot be formatted: {exc}",
+            location=where,
+        ) from None
     if "(" not in location and not location.startswith("'"):
         location = "'" + location.replace("'", "''") + "'"
     return location

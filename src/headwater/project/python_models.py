@@ -208,20 +208,41 @@ def _error(text: str, path: str, node: ast.AST | None, message: str, hint: str,
     line = getattr(node, "lineno", None) or 1
     column = getattr(node, "col_offset", None)
     column = column + 1 if column is not None else None
-    return cls(message, location=Location(path, line, column), snippet=code_snippet(text, line, column), hint=hint)
+    return cls(
+        message,
+        location=Location(path, line, column),
+        snippet=code_snippet(text, line, column),
+        hint=hint,
+    )
 
 
 # -- def model(dbt, session) -----------------------------------------------------------------
 def _model_def(tree: ast.Module, text: str, path: str) -> ast.FunctionDef:
-    defs = [n for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) and n.name == "model"]
+    defs = [
+        n
+        for n in tree.body
+        if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) and n.name == "model"
+    ]
     if not defs:
-        raise _error(text, path, None, f"`{path}` has no `def model(dbt, session)` at the top level", _SIGNATURE_HINT)
+        raise _error(
+            text,
+            path,
+            None,
+            f"`{path}` has no `def model(dbt, session)` at the top level",
+            _SIGNATURE_HINT,
+        )
     if len(defs) > 1:
         raise _error(text, path, defs[1], f"`{path}` defines `model` {len(defs)} times; a Python model defines it once",
                      "keep one `def model(dbt, session)`; rename the others")  # fmt: skip
     model = defs[0]
     if isinstance(model, ast.AsyncFunctionDef):
-        raise _error(text, path, model, "`model` is `async def`; it must be a plain function", _SIGNATURE_HINT)
+        raise _error(
+            text,
+            path,
+            model,
+            "`model` is `async def`; it must be a plain function",
+            _SIGNATURE_HINT,
+        )
     _check_signature(model, text, path)
     _check_return(model, text, path)
     return model
@@ -240,7 +261,11 @@ def _check_signature(model: ast.FunctionDef, text: str, path: str) -> None:
 
 def _check_return(model: ast.FunctionDef, text: str, path: str) -> None:
     last = model.body[-1]
-    if isinstance(last, ast.Return) and last.value is not None and not isinstance(last.value, ast.Tuple):
+    if (
+        isinstance(last, ast.Return)
+        and last.value is not None
+        and not isinstance(last.value, ast.Tuple)
+    ):
         return
     raise _error(text, path, last, "`model()` must end with `return <one dataframe>`",
                  "return one DataFrame (pandas, polars), Arrow table or DuckDB relation as the last statement")  # fmt: skip
@@ -282,7 +307,9 @@ class _CallReader:
         kwargs: dict[str, Any] = {}
         for kw in call.keywords:
             if kw.arg is None:
-                raise self._fail(kw.value, f"`{name}(**{ast.unparse(kw.value)})` unpacks a dict", _LITERAL_HINT)
+                raise self._fail(
+                    kw.value, f"`{name}(**{ast.unparse(kw.value)})` unpacks a dict", _LITERAL_HINT
+                )
             kwargs[kw.arg] = self._literal(call, name or "", kw.value)
         handler(call, args, kwargs)
 
@@ -291,19 +318,27 @@ class _CallReader:
 
     def _literal(self, call: ast.Call, name: str, arg: ast.expr) -> Any:
         if isinstance(arg, ast.Starred):
-            raise self._fail(arg, f"`{name}()` gets `{ast.unparse(arg)}`, an unpacked argument", _LITERAL_HINT)
+            raise self._fail(
+                arg, f"`{name}()` gets `{ast.unparse(arg)}`, an unpacked argument", _LITERAL_HINT
+            )
         try:
             return ast.literal_eval(arg)
         except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-            raise self._fail(arg, f"`{name}()` gets `{ast.unparse(arg)}`, which is not a literal", _LITERAL_HINT) from None
+            raise self._fail(
+                arg, f"`{name}()` gets `{ast.unparse(arg)}`, which is not a literal", _LITERAL_HINT
+            ) from None
 
-    def _strings(self, call: ast.Call, name: str, args: list[Any], counts: tuple[int, ...], usage: str) -> None:
+    def _strings(
+        self, call: ast.Call, name: str, args: list[Any], counts: tuple[int, ...], usage: str
+    ) -> None:
         if len(args) not in counts or not all(isinstance(a, str) and a for a in args):
             got = ", ".join(ast.unparse(a) for a in call.args)
             raise self._fail(call, f"`{name}({got})`: expected {usage}", f"e.g. {usage}")
 
     def _ref(self, call: ast.Call, args: list[Any], kwargs: dict[str, Any]) -> None:
-        self._strings(call, "dbt.ref", args, (1, 2), "dbt.ref('model') or dbt.ref('package', 'model')")
+        self._strings(
+            call, "dbt.ref", args, (1, 2), "dbt.ref('model') or dbt.ref('package', 'model')"
+        )
         unknown = set(kwargs) - {"v", "version"}
         if unknown or len(kwargs) > 1:
             raise self._fail(call, f"`dbt.ref()` takes `v=` or `version=`, got {', '.join(sorted(kwargs))}",
@@ -316,12 +351,20 @@ class _CallReader:
     def _source(self, call: ast.Call, args: list[Any], kwargs: dict[str, Any]) -> None:
         self._strings(call, "dbt.source", args, (2,), "dbt.source('source_name', 'table_name')")
         if kwargs:
-            raise self._fail(call, "`dbt.source()` takes no keyword arguments", "e.g. dbt.source('source_name', 'table_name')")
+            raise self._fail(
+                call,
+                "`dbt.source()` takes no keyword arguments",
+                "e.g. dbt.source('source_name', 'table_name')",
+            )
         self.info.sources.append(SourceCall(args[0], args[1], call.lineno))
 
     def _config(self, call: ast.Call, args: list[Any], kwargs: dict[str, Any]) -> None:
         if args:
-            raise self._fail(call, "`dbt.config()` takes keyword arguments only", "e.g. dbt.config(materialized='table')")
+            raise self._fail(
+                call,
+                "`dbt.config()` takes keyword arguments only",
+                "e.g. dbt.config(materialized='table')",
+            )
         materialized = kwargs.get("materialized")
         if materialized is not None and materialized not in PYTHON_MATERIALIZATIONS:
             raise _error(self.text, self.info.path, call,
@@ -331,9 +374,16 @@ class _CallReader:
         self.info.config.update(kwargs)
         self.info.config_lines.update(dict.fromkeys(kwargs, call.lineno))
 
-    def _get(self, call: ast.Call, args: list[Any], kwargs: dict[str, Any], meta: bool = False) -> None:
+    def _get(
+        self, call: ast.Call, args: list[Any], kwargs: dict[str, Any], meta: bool = False
+    ) -> None:
         name = "dbt.config.meta_get" if meta else "dbt.config.get"
-        if set(kwargs) - {"default"} or not 1 <= len(args) + len(kwargs) <= 2 or not args or not isinstance(args[0], str):
+        if (
+            set(kwargs) - {"default"}
+            or not 1 <= len(args) + len(kwargs) <= 2
+            or not args
+            or not isinstance(args[0], str)
+        ):
             raise self._fail(call, f"`{name}()` takes a key and an optional default",
                              f"e.g. {name}('key') or {name}('key', 'default')")  # fmt: skip
         default = args[1] if len(args) == 2 else kwargs.get("default")

@@ -40,7 +40,9 @@ _BLOCK_RE = re.compile(
     r"\{%-?\s*snapshot\s+([A-Za-z_][A-Za-z0-9_]*)\s*-?%\}(.*?)\{%-?\s*endsnapshot\s*-?%\}", re.S
 )
 _OPEN_RE = re.compile(r"\{%-?\s*snapshot\b")
-_RELATION_RE = re.compile(r"""^\s*(ref|source)\s*\(\s*['"][^'"]+['"](\s*,\s*['"][^'"]+['"])?\s*\)\s*$""")
+_RELATION_RE = re.compile(
+    r"""^\s*(ref|source)\s*\(\s*['"][^'"]+['"](\s*,\s*['"][^'"]+['"])?\s*\)\s*$"""
+)
 _IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
 
 
@@ -56,7 +58,9 @@ class SnapshotReader:
         self._described: dict[str, tuple[YMap, str]] = {}
 
     def read(self) -> None:
-        self.reader._check_folder_tree(self.config.snapshots, self.config.snapshot_paths, "snapshots")
+        self.reader._check_folder_tree(
+            self.config.snapshots, self.config.snapshot_paths, "snapshots"
+        )
         defined: list[tuple[YMap, Path]] = []
         for entry, path in self.entries:
             expect_type(entry, dict, "a snapshot entry", entry)
@@ -167,7 +171,11 @@ class SnapshotReader:
                 location=Location(node.path, node.line),
                 hint="snapshot names must be unique; rename one",
             )
-        same = [n for n in self.nodes.values() if n.name == node.name and n.resource_type in ("model", "seed")]
+        same = [
+            n
+            for n in self.nodes.values()
+            if n.name == node.name and n.resource_type in ("model", "seed")
+        ]
         if same:
             raise ConfigError(
                 f"snapshot `{node.name}` has the name of {same[0].resource_type} `{same[0].path}`",
@@ -204,67 +212,103 @@ def snapshot_settings(node: Node) -> SnapshotSettings:
     where = Location(node.path, node.line)
 
     def fail(message: str, hint: str) -> ConfigError:
-        return ConfigError(f"snapshot `{node.name}`: {message}", location=where, node=node.name, hint=hint)
+        return ConfigError(
+            f"snapshot `{node.name}`: {message}", location=where, node=node.name, hint=hint
+        )
 
     strategy = cfg.get("strategy")
     if not strategy:
-        raise fail("`strategy` is missing", "add `strategy: timestamp` (with `updated_at: <column>`) "
-                   "or `strategy: check` (with `check_cols: [<column>, ...]` or `all`) to its config")
+        raise fail(
+            "`strategy` is missing",
+            "add `strategy: timestamp` (with `updated_at: <column>`) "
+            "or `strategy: check` (with `check_cols: [<column>, ...]` or `all`) to its config",
+        )
     strategy = str(strategy).lower()
     if strategy not in STRATEGIES:
-        raise fail(f"unknown strategy `{strategy}`" + did_you_mean(strategy, STRATEGIES),
-                   "use `strategy: timestamp` or `strategy: check`")
+        raise fail(
+            f"unknown strategy `{strategy}`" + did_you_mean(strategy, STRATEGIES),
+            "use `strategy: timestamp` or `strategy: check`",
+        )
     keys = cfg.get("unique_key")
     if keys in (None, "", []):
-        raise fail("`unique_key` is missing",
-                   "add `unique_key: id` (a column, an expression, or a list of columns) to its config")
-    if not isinstance(keys, str | list | tuple) or not all(isinstance(k, str) and k.strip() for k in as_list(keys)):
-        raise fail(f"`unique_key` must be a column name or a list of them, got `{keys!r}`",
-                   "e.g. `unique_key: id` or `unique_key: [order_id, line_no]`")
+        raise fail(
+            "`unique_key` is missing",
+            "add `unique_key: id` (a column, an expression, or a list of columns) to its config",
+        )
+    if not isinstance(keys, str | list | tuple) or not all(
+        isinstance(k, str) and k.strip() for k in as_list(keys)
+    ):
+        raise fail(
+            f"`unique_key` must be a column name or a list of them, got `{keys!r}`",
+            "e.g. `unique_key: id` or `unique_key: [order_id, line_no]`",
+        )
     updated_at = cfg.get("updated_at")
     if updated_at is not None and not isinstance(updated_at, str):
-        raise fail(f"`updated_at` must be a column name, got `{updated_at!r}`", "e.g. `updated_at: updated_at`")
+        raise fail(
+            f"`updated_at` must be a column name, got `{updated_at!r}`",
+            "e.g. `updated_at: updated_at`",
+        )
     if strategy == "timestamp" and not updated_at:
-        raise fail("strategy `timestamp` needs `updated_at`",
-                   "add `updated_at: <timestamp column>` or use `strategy: check` with `check_cols`")
+        raise fail(
+            "strategy `timestamp` needs `updated_at`",
+            "add `updated_at: <timestamp column>` or use `strategy: check` with `check_cols`",
+        )
     check_cols: list[str] | str = []
     if strategy == "check":
         raw = cfg.get("check_cols")
         if raw in (None, "", []):
-            raise fail("strategy `check` needs `check_cols`",
-                       "add `check_cols: [<column>, ...]` or `check_cols: all`")
+            raise fail(
+                "strategy `check` needs `check_cols`",
+                "add `check_cols: [<column>, ...]` or `check_cols: all`",
+            )
         if isinstance(raw, str) and raw.lower() == "all":
             check_cols = "all"
         elif isinstance(raw, list | tuple) and all(isinstance(c, str) for c in raw):
             check_cols = [str(c) for c in raw]
         else:
-            raise fail(f"`check_cols` must be a list of columns or `all`, got `{raw!r}`",
-                       "e.g. `check_cols: [status, amount]` or `check_cols: all`")
+            raise fail(
+                f"`check_cols` must be a list of columns or `all`, got `{raw!r}`",
+                "e.g. `check_cols: [status, amount]` or `check_cols: all`",
+            )
     hard = cfg.get("hard_deletes")
     if hard is None:
-        hard = "invalidate" if cfg.get("invalidate_hard_deletes") in (True, "true", "True") else "ignore"
+        hard = (
+            "invalidate"
+            if cfg.get("invalidate_hard_deletes") in (True, "true", "True")
+            else "ignore"
+        )
     hard = str(hard).lower()
     if hard not in HARD_DELETES:
-        raise fail(f"unknown `hard_deletes: {hard}`" + did_you_mean(hard, HARD_DELETES),
-                   "use `ignore` (default), `invalidate` or `new_record`")
+        raise fail(
+            f"unknown `hard_deletes: {hard}`" + did_you_mean(hard, HARD_DELETES),
+            "use `ignore` (default), `invalidate` or `new_record`",
+        )
     names = cfg.get("snapshot_meta_column_names") or {}
     if not isinstance(names, dict):
-        raise fail(f"`snapshot_meta_column_names` must be a mapping, got `{names!r}`",
-                   "e.g. `snapshot_meta_column_names: {dbt_valid_from: valid_from, dbt_valid_to: valid_to}`")
+        raise fail(
+            f"`snapshot_meta_column_names` must be a mapping, got `{names!r}`",
+            "e.g. `snapshot_meta_column_names: {dbt_valid_from: valid_from, dbt_valid_to: valid_to}`",
+        )
     for key, value in names.items():
         if key not in META_COLUMNS:
             raise UnknownKeyError(
                 f"snapshot `{node.name}`: unknown key `{key}` in `snapshot_meta_column_names`"
                 + did_you_mean(str(key), META_COLUMNS),
-                location=loc_of(names, key) or where, node=node.name,
+                location=loc_of(names, key) or where,
+                node=node.name,
                 hint="keys: " + ", ".join(META_COLUMNS),
             )
         if not isinstance(value, str) or not value.strip():
-            raise fail(f"`snapshot_meta_column_names.{key}` must be a column name, got `{value!r}`",
-                       f"e.g. `{key}: {key.removeprefix('dbt_')}`")
+            raise fail(
+                f"`snapshot_meta_column_names.{key}` must be a column name, got `{value!r}`",
+                f"e.g. `{key}: {key.removeprefix('dbt_')}`",
+            )
     columns = {k: str(names.get(k) or k) for k in META_COLUMNS}
     if len({c.lower() for c in columns.values()}) != len(columns):
-        raise fail("`snapshot_meta_column_names` gives two meta columns the same name", "use distinct names")
+        raise fail(
+            "`snapshot_meta_column_names` gives two meta columns the same name",
+            "use distinct names",
+        )
     current = cfg.get("dbt_valid_to_current")
     if current is not None:
         if isinstance(current, datetime.date):  # YAML read `9999-12-31` as a date

@@ -20,7 +20,11 @@ FILE_FORMATS = {"parquet", "csv", "tsv", "json", "ndjson", "jsonl"}
 def connector_config(src: YMap, table: YMap, raw_dir: Path) -> dict:
     """`connector:` and `connection:` of the source with the table's `extract:` -> the
     connector's config, its keys checked against the connector's declarations (file:line)."""
-    kind = table.get("extract", {}).get("connector") if isinstance(table.get("extract"), dict) else None
+    kind = (
+        table.get("extract", {}).get("connector")
+        if isinstance(table.get("extract"), dict)
+        else None
+    )
     kind = kind or src.get("connector")
     if not kind:
         if table.get("extract") is not None:
@@ -68,7 +72,9 @@ def file_spec(table: YMap) -> FileSpec | None:
                     allow_empty=bool(spec.get("allow_empty", False)), max_row_drop=float(drop) if drop is not None else None)  # fmt: skip
 
 
-def _check_connector_keys(kind: str, where: Location | None, connection: dict, extract: dict) -> None:
+def _check_connector_keys(
+    kind: str, where: Location | None, connection: dict, extract: dict
+) -> None:
     """Every key of `connection:` and `extract:` is one the connector declares (file:line, "did
     you mean …?"); the declarations live on the connector classes (`headwater.extract.keys`)."""
     from headwater.extract.base import config_problems

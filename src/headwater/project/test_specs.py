@@ -71,7 +71,6 @@ def split_expectation_config(spec: Any, where: Location | None) -> tuple[Any, di
 _CONSTRAINT_TYPES = ("not_null", "unique", "primary_key", "check", "foreign_key", "custom")
 
 
-
 def constraints(value: Any, owner: Any, column: bool) -> list[dict]:
     """dbt contract constraints, validated: `[{type: not_null}, {type: check, expression: ...}]`."""
     if value is None:
@@ -89,7 +88,8 @@ def constraints(value: Any, owner: Any, column: bool) -> list[dict]:
         kind = str(item["type"])
         if kind not in _CONSTRAINT_TYPES:
             raise UnknownKeyError(
-                f"unknown constraint type `{kind}`" + did_you_mean(kind, _CONSTRAINT_TYPES), location=where
+                f"unknown constraint type `{kind}`" + did_you_mean(kind, _CONSTRAINT_TYPES),
+                location=where,
             )
         if kind == "check" and not item.get("expression"):
             raise ConfigError("a `check` constraint needs `expression:`", location=where)
@@ -148,7 +148,13 @@ def dbt_test_names(node: Node, test_name: str, kwargs: dict, column: str | None)
     flat: list[str] = []
     for key in sorted(args):
         value = args[key]
-        parts = list(value.values()) if isinstance(value, dict) else list(value) if isinstance(value, list | tuple) else [value]
+        parts = (
+            list(value.values())
+            if isinstance(value, dict)
+            else list(value)
+            if isinstance(value, list | tuple)
+            else [value]
+        )
         flat.extend(str(p) for p in parts)
     unique = "__".join(re.sub(r"[^0-9a-zA-Z_]+", "_", part) for part in flat)
     identifier = f"{name}_{target}"

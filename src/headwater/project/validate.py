@@ -46,9 +46,13 @@ def check_config_keys(config: Any, what: str, location: Location | None = None) 
             )
 
 
-def expect_type(value: Any, types: type | tuple[type, ...], what: str, where: Any = None, key: Any = None) -> Any:
+def expect_type(
+    value: Any, types: type | tuple[type, ...], what: str, where: Any = None, key: Any = None
+) -> Any:
     if not isinstance(value, types):
-        names = types.__name__ if isinstance(types, type) else " or ".join(t.__name__ for t in types)
+        names = (
+            types.__name__ if isinstance(types, type) else " or ".join(t.__name__ for t in types)
+        )
         names = names.replace("YMap", "mapping").replace("dict", "mapping").replace("YList", "list")
         raise ConfigError(
             f"{what} must be a {names}, got {type(value).__name__} `{value!r}`",

@@ -188,7 +188,9 @@ class Relationships(GenericCheck):
         parent = ctx.resolve(ctx.kwargs["to"])
         field = column_sql(str(ctx.kwargs["field"]))
         col = ctx.col()
-        return ctx.filter(f"{col} IS NOT NULL AND {col} NOT IN (SELECT p.{field} FROM {parent} AS p WHERE p.{field} IS NOT NULL)")
+        return ctx.filter(
+            f"{col} IS NOT NULL AND {col} NOT IN (SELECT p.{field} FROM {parent} AS p WHERE p.{field} IS NOT NULL)"
+        )
 
 
 # -- dbt-utils tests (same names, arguments and failing-row semantics as dbt-utils 1.x) ----------
@@ -205,9 +207,14 @@ class AcceptedRange(GenericCheck):
             raise ConfigError("accepted_range needs `min_value`, `max_value` or both")
         inclusive = kw.get("inclusive", True)
         parts = []
-        for key, op in (("min_value", ">=" if inclusive else ">"), ("max_value", "<=" if inclusive else "<")):
+        for key, op in (
+            ("min_value", ">=" if inclusive else ">"),
+            ("max_value", "<=" if inclusive else "<"),
+        ):
             if kw.get(key) is not None:
-                parts.append(f"{ctx.col()} {op} {value_sql(kw[key], quote=not _is_number(kw[key]))}")
+                parts.append(
+                    f"{ctx.col()} {op} {value_sql(kw[key], quote=not _is_number(kw[key]))}"
+                )
         # dbt-utils: `where not (...)`, so a null value (unknown comparison) is not a failure
         return f"NOT ({' AND '.join(parts)})"
 
@@ -269,7 +276,10 @@ class NotNullProportion(GenericCheck):
         lo, hi = self._bounds(ctx)
         rows, non_null = "count(*)", f"count({ctx.col()})"
         if ctx.where:
-            rows, non_null = f"{rows} FILTER (WHERE {ctx.where})", f"{non_null} FILTER (WHERE {ctx.where})"
+            rows, non_null = (
+                f"{rows} FILTER (WHERE {ctx.where})",
+                f"{non_null} FILTER (WHERE {ctx.where})",
+            )
         # a double division: PostgreSQL divides integers as integers
         prop = f"(CAST({non_null} AS DOUBLE PRECISION) / nullif({rows}, 0))"
         return f"CASE WHEN {prop} < {lo} OR {prop} > {hi} THEN 1 ELSE 0 END"
@@ -300,7 +310,9 @@ class NotConstant(GenericCheck):
     unit = "constant columns"
 
     def scan(self, ctx: CheckContext) -> str:
-        count = f"count(DISTINCT {ctx.col()})" + (f" FILTER (WHERE {ctx.where})" if ctx.where else "")
+        count = f"count(DISTINCT {ctx.col()})" + (
+            f" FILTER (WHERE {ctx.where})" if ctx.where else ""
+        )
         return f"CASE WHEN {count} = 1 THEN 1 ELSE 0 END"
 
     def failing(self, ctx: CheckContext) -> str:
@@ -321,7 +333,9 @@ class Recency(GenericCheck):
     def _threshold(self, ctx: CheckContext) -> str:
         part = str(ctx.kwargs["datepart"]).lower()
         if part not in _DATEPARTS:
-            raise ConfigError(f"recency: unknown datepart `{part}`" + did_you_mean(part, _DATEPARTS))
+            raise ConfigError(
+                f"recency: unknown datepart `{part}`" + did_you_mean(part, _DATEPARTS)
+            )
         interval = int(ctx.kwargs["interval"])
         fn = ctx.functions
         now = "current_date" if ctx.kwargs.get("ignore_time_component") else fn.now_timestamp()
@@ -329,12 +343,18 @@ class Recency(GenericCheck):
 
     def _field(self, ctx: CheckContext) -> str:
         field = column_sql(str(ctx.kwargs["field"]))
-        return f"CAST({field} AS DATE)" if ctx.kwargs.get("ignore_time_component") else f"CAST({field} AS TIMESTAMP)"
+        return (
+            f"CAST({field} AS DATE)"
+            if ctx.kwargs.get("ignore_time_component")
+            else f"CAST({field} AS TIMESTAMP)"
+        )
 
     def scan(self, ctx: CheckContext) -> str | None:
         if ctx.kwargs.get("group_by_columns"):
             return None
-        most_recent = f"max({self._field(ctx)})" + (f" FILTER (WHERE {ctx.where})" if ctx.where else "")
+        most_recent = f"max({self._field(ctx)})" + (
+            f" FILTER (WHERE {ctx.where})" if ctx.where else ""
+        )
         return f"CASE WHEN {most_recent} >= {self._threshold(ctx)} THEN 0 ELSE 1 END"
 
     def failing(self, ctx: CheckContext) -> str:
@@ -366,7 +386,9 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def check_class(name: str, location: Location | None = None, node: str | None = None) -> type[GenericCheck]:
+def check_class(
+    name: str, location: Location | None = None, node: str | None = None
+) -> type[GenericCheck]:
     short = name.split(".")[-1]
     cls = REGISTRY.get(name) or REGISTRY.get(short)
     if cls is None:
@@ -374,23 +396,38 @@ def check_class(name: str, location: Location | None = None, node: str | None = 
             f"unknown check `{name}`" + did_you_mean(short, REGISTRY),
             location=location,
             node=node,
-            hint="available checks: " + ", ".join(sorted(REGISTRY)) + "; or write a SQL test in tests/",
+            hint="available checks: "
+            + ", ".join(sorted(REGISTRY))
+            + "; or write a SQL test in tests/",
         )
     return cls
 
 
 # Arguments spliced into the generated SQL as expressions (the rest are literals or refs).
-_EXPRESSION_ARGS = ("column_name", "field", "expression", "combination_of_columns", "group_by_columns")
+_EXPRESSION_ARGS = (
+    "column_name",
+    "field",
+    "expression",
+    "combination_of_columns",
+    "group_by_columns",
+)
 
 
 def _check_fragments(
-    name: str, kwargs: dict[str, Any], column: str | None, location: Location | None, node: str, where: Any
+    name: str,
+    kwargs: dict[str, Any],
+    column: str | None,
+    location: Location | None,
+    node: str,
+    where: Any,
 ) -> None:
     from headwater.sql.safety import check_expression
 
     def check(text: Any, what: str) -> None:
         if text is not None and not (isinstance(text, str) and _IDENT_RE.match(text)):
-            check_expression(str(text), what=f"check `{name}`: {what}", location=location, node=node)
+            check_expression(
+                str(text), what=f"check `{name}`: {what}", location=location, node=node
+            )
 
     check(column, "column")
     check(where, "`where`")

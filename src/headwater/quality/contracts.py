@@ -47,7 +47,11 @@ def enforce_contract(engine: Engine, node: Node, staged: Relation) -> None:
     if not declared or missing_types:
         raise ContractError(
             f"model `{node.name}` enforces a contract but "
-            + ("declares no columns" if not declared else f"gives no `data_type` for {_names(missing_types)}"),
+            + (
+                "declares no columns"
+                if not declared
+                else f"gives no `data_type` for {_names(missing_types)}"
+            ),
             node=node.name,
             hint="list every column with its `data_type:` in the model's .yml, or set contract: {enforced: false}",
         )
@@ -63,7 +67,8 @@ def enforce_contract(engine: Engine, node: Node, staged: Relation) -> None:
     if broken:
         lines = [f"  {v.what}: {v.count:,} rows" for v in broken]
         raise ContractError(
-            f"model `{node.name}` breaks its contract's constraints; not published:\n" + "\n".join(lines),
+            f"model `{node.name}` breaks its contract's constraints; not published:\n"
+            + "\n".join(lines),
             node=node.name,
         )
 
@@ -72,7 +77,9 @@ def _names(names: list[str]) -> str:
     return ", ".join(f"`{n}`" for n in names)
 
 
-def _column_diff(engine: Engine, declared: dict[str, str | None], actual: list[tuple[str, str]]) -> list[str]:
+def _column_diff(
+    engine: Engine, declared: dict[str, str | None], actual: list[tuple[str, str]]
+) -> list[str]:
     have = {name.lower(): (name, dtype) for name, dtype in actual}
     want = {name.lower(): (name, str(dtype)) for name, dtype in declared.items()}
     canonical = _canonical_types(engine, [dtype for _, dtype in want.values()])
@@ -81,7 +88,9 @@ def _column_diff(engine: Engine, declared: dict[str, str | None], actual: list[t
         if key not in have:
             lines.append(f"  missing column `{name}` ({dtype})")
         elif canonical.get(dtype, dtype.upper()) != have[key][1].upper():
-            lines.append(f"  `{name}`: contract says {dtype} ({canonical.get(dtype, dtype)}), the model returns {have[key][1]}")
+            lines.append(
+                f"  `{name}`: contract says {dtype} ({canonical.get(dtype, dtype)}), the model returns {have[key][1]}"
+            )
     for key, (name, dtype) in have.items():
         if key not in want:
             lines.append(f"  extra column `{name}` ({dtype}) is not in the contract")
@@ -104,7 +113,9 @@ def _canonical_types(engine: Engine, types: list[str]) -> dict[str, str]:
             try:
                 out[t] = str(engine.execute(f"SELECT typeof(CAST(NULL AS {t}))")[0][0]).upper()
             except HeadwaterError as exc:
-                raise ContractError(f"`{t}` in the contract is not a type the engine knows: {exc.message}") from None
+                raise ContractError(
+                    f"`{t}` in the contract is not a type the engine knows: {exc.message}"
+                ) from None
         return out
 
 
@@ -118,7 +129,9 @@ def _catalog_types(engine: Engine, types: list[str]) -> dict[str, str]:
     name = f"__hw_contract_{uuid.uuid4().hex[:12]}"
     select = "SELECT " + ", ".join(f"CAST(NULL AS {t}) AS c{i}" for i, t in enumerate(types))
     try:
-        engine.execute(engine.statements.create_as(Relation("", name), select, "table", temporary=True))
+        engine.execute(
+            engine.statements.create_as(Relation("", name), select, "table", temporary=True)
+        )
     except HeadwaterError as exc:
         raise ContractError(
             f"a type in the contract is not a type the {engine.NAME} engine knows: {exc.message}",
@@ -138,16 +151,22 @@ def _constraint_violations(engine: Engine, node: Node, staged: Relation) -> list
         for c in col.constraints:
             exprs.extend(_constraint_exprs(c, [col.name], engine.functions))
     for c in node.config.get("constraints") or []:
-        exprs.extend(_constraint_exprs(c, [str(x) for x in c.get("columns") or []], engine.functions))
+        exprs.extend(
+            _constraint_exprs(c, [str(x) for x in c.get("columns") or []], engine.functions)
+        )
     if not exprs:
         return []
     row = engine.execute(
-        "SELECT " + ", ".join(f"{e} AS c{i}" for i, (_, e) in enumerate(exprs)) + f" FROM {staged.render()}"
+        "SELECT "
+        + ", ".join(f"{e} AS c{i}" for i, (_, e) in enumerate(exprs))
+        + f" FROM {staged.render()}"
     )[0]
     return [Violation(what, int(n)) for (what, _), n in zip(exprs, row, strict=True) if n]
 
 
-def _constraint_exprs(constraint: dict, columns: list[str], functions: Functions) -> list[tuple[str, str]]:
+def _constraint_exprs(
+    constraint: dict, columns: list[str], functions: Functions
+) -> list[tuple[str, str]]:
     kind = constraint.get("type")
     cols = [quote_identifier(c) for c in columns]
     out = []
@@ -157,7 +176,9 @@ def _constraint_exprs(constraint: dict, columns: list[str], functions: Functions
     if kind in ("unique", "primary_key"):
         key = functions.row_tuple(cols)
         label = ", ".join(columns)
-        out.append((f"{kind} on `{label}` (duplicate rows)", f"count({key}) - count(DISTINCT {key})"))
+        out.append(
+            (f"{kind} on `{label}` (duplicate rows)", f"count({key}) - count(DISTINCT {key})")
+        )
     if kind == "check":
         expression = str(constraint["expression"])
         out.append((f"check `{expression}`", f"count(*) FILTER (WHERE NOT ({expression}))"))

@@ -86,7 +86,9 @@ class CheckRunner:
         self.relation_sql = relation_sql
         self.audit_schema = audit_schema
         """Prefix of the schema `store_failures` writes to (dbt: `<target schema>_dbt_test__audit`)."""
-        self.functions: Functions = functions or (engine.functions if engine is not None else Functions())
+        self.functions: Functions = functions or (
+            engine.functions if engine is not None else Functions()
+        )
         """The engine's function map; DuckDB's spelling when there is no engine (`compile`)."""
 
     def run(self, tests: list[Node]) -> list[CheckResult]:
@@ -111,7 +113,11 @@ class CheckRunner:
                 groups.setdefault(self._attached_relation(p.test), []).append(p)
         for relation in dict.fromkeys([*groups, *expectations]):
             if relation in expectations:
-                results.extend(self._run_expectations(relation, expectations[relation], groups.get(relation, [])))
+                results.extend(
+                    self._run_expectations(
+                        relation, expectations[relation], groups.get(relation, [])
+                    )
+                )
             else:
                 results.extend(self._run_scan(relation, groups[relation]))
         order = {t.unique_id: i for i, t in enumerate(tests)}
@@ -127,7 +133,9 @@ class CheckRunner:
             outcome = run_unit_test(self.engine, test, self.nodes)
         except HeadwaterError as exc:
             return self._result(test, "error", message=exc.message)
-        status = "pass" if outcome.failures == 0 else ("fail" if test.severity == "error" else "warn")
+        status = (
+            "pass" if outcome.failures == 0 else ("fail" if test.severity == "error" else "warn")
+        )
         result = self._result(test, status, failures=outcome.failures, message=outcome.message,
                               query=outcome.query, sample=outcome.sample)  # fmt: skip
         result.duration = time.perf_counter() - started
@@ -141,7 +149,10 @@ class CheckRunner:
     def plan(self, test: Node) -> _Planned:
         spec = test.test
         assert spec is not None
-        if spec.kind in ("singular", "macro"):  # a query of failing rows (a file, or a test macro's)
+        if spec.kind in (
+            "singular",
+            "macro",
+        ):  # a query of failing rows (a file, or a test macro's)
             sql = (test.compiled_sql or "").strip().rstrip(";")
             attached = self.nodes.get(spec.attached_to) if spec.attached_to else None
             if spec.kind == "macro" and attached is not None and attached.relation is not None:
@@ -156,7 +167,9 @@ class CheckRunner:
             relation = self._attached_relation(test)
             try:
                 predicate = row_predicate(_expectation(config), relation, functions=self.functions)
-            except HeadwaterError:  # the validation reports it, GX-shaped (e.g. a regex the engine cannot read)
+            except (
+                HeadwaterError
+            ):  # the validation reports it, GX-shaped (e.g. a regex the engine cannot read)
                 predicate = None
             failing = f"SELECT * FROM {relation} WHERE {predicate}" if predicate else ""
             return _Planned(test, failing, None, expectation=config)
@@ -178,7 +191,12 @@ class CheckRunner:
         if needs_denominator(test.config):
             denominator = f"count(*) FILTER (WHERE {where})" if where else "count(*)"
         # a custom `fail_calc` is computed over the failing rows, so such a check runs on its own
-        return _Planned(test, check.failing(ctx), None if custom_calc else check.scan(ctx), denominator=denominator)
+        return _Planned(
+            test,
+            check.failing(ctx),
+            None if custom_calc else check.scan(ctx),
+            denominator=denominator,
+        )
 
     def row_predicate(self, test: Node) -> str | None:
         """SQL true for the rows of the checked relation that ``test`` finds bad (for quarantine),
@@ -189,7 +207,9 @@ class CheckRunner:
         if spec.kind == "expectation":
             from headwater.quality.expectations import row_predicate
 
-            return row_predicate(_expectation(spec.kwargs["expectation"]), relation, functions=self.functions)
+            return row_predicate(
+                _expectation(spec.kwargs["expectation"]), relation, functions=self.functions
+            )
         if spec.kind in ("singular", "macro", "unit"):
             return None
         cls = check_class(spec.name, node=test.name)
@@ -223,7 +243,9 @@ class CheckRunner:
             row = self.engine.execute(f"SELECT {selected} FROM {relation} AS t")[0]
         except HeadwaterError:
             return [self._run_single(p) for p in group]  # find which check is broken
-        return self._scan_results(group, list(row), denominators, (time.perf_counter() - started) / len(group))
+        return self._scan_results(
+            group, list(row), denominators, (time.perf_counter() - started) / len(group)
+        )
 
     def _scan_results(
         self, group: list[_Planned], values: list[Any], denominators: dict[str, int], elapsed: float
@@ -239,7 +261,9 @@ class CheckRunner:
                 out.append(result)
         return out
 
-    def _run_expectations(self, relation: str, planned: list[_Planned], checks: list[_Planned]) -> list[CheckResult]:
+    def _run_expectations(
+        self, relation: str, planned: list[_Planned], checks: list[_Planned]
+    ) -> list[CheckResult]:
         """Expectations of one relation and its scan-able dbt checks, in one validation pass."""
         from headwater.quality.expectations import validate_relation
         from headwater.quality.expectations.engine import engine_columns, relation_of
@@ -263,7 +287,10 @@ class CheckRunner:
                 self._run_single(p) for p in checks
             ]
         elapsed = (time.perf_counter() - started) / max(1, len(planned) + len(checks))
-        out = [self._expectation_result(p, r, elapsed) for p, r in zip(planned, suite.results, strict=True)]
+        out = [
+            self._expectation_result(p, r, elapsed)
+            for p, r in zip(planned, suite.results, strict=True)
+        ]
         if checks:
             out.extend(self._scan_results(checks, list(suite.extra_values), denominators, elapsed))
         return out
@@ -273,11 +300,24 @@ class CheckRunner:
         res = data.get("result") or {}
         if outcome.outcome == "error":
             info = data.get("exception_info") or {}
-            result = self._result(p.test, "error", message=str(info.get("exception_message") or "could not evaluate"))
+            result = self._result(
+                p.test, "error", message=str(info.get("exception_message") or "could not evaluate")
+            )
         else:
-            failures = outcome.unexpected_count if outcome.unexpected_count is not None else int(not outcome.success)
-            status = "pass" if outcome.success else ("fail" if p.test.severity == "error" else "warn")
-            result = self._result(p.test, status, failures=int(failures or 0), message=_expectation_message(res, outcome))
+            failures = (
+                outcome.unexpected_count
+                if outcome.unexpected_count is not None
+                else int(not outcome.success)
+            )
+            status = (
+                "pass" if outcome.success else ("fail" if p.test.severity == "error" else "warn")
+            )
+            result = self._result(
+                p.test,
+                status,
+                failures=int(failures or 0),
+                message=_expectation_message(res, outcome),
+            )
             result.sample = _expectation_sample(res)
         result.query = p.failing
         result.rows = outcome.element_count
@@ -287,7 +327,11 @@ class CheckRunner:
 
     def _resolve_table(self, name: str) -> str:
         for node in self.nodes.values():
-            if node.relation is not None and name in (node.name, node.display_name, node.relation.render(quote=False)):
+            if node.relation is not None and name in (
+                node.name,
+                node.display_name,
+                node.relation.render(quote=False),
+            ):
                 return self.relation_sql(node.unique_id)
         return name
 
@@ -295,15 +339,26 @@ class CheckRunner:
         started = time.perf_counter()
         limit = p.test.config.get("limit")
         try:
-            counted = f"SELECT * FROM (\n{p.failing}\n) AS f LIMIT {int(limit)}" if limit is not None else p.failing
+            counted = (
+                f"SELECT * FROM (\n{p.failing}\n) AS f LIMIT {int(limit)}"
+                if limit is not None
+                else p.failing
+            )
             calc = fail_calc(p.test)
-            count = self.engine.execute(f"SELECT {calc} FROM (\n{counted}\n) AS dbt_internal_test")[0][0] or 0
+            count = (
+                self.engine.execute(f"SELECT {calc} FROM (\n{counted}\n) AS dbt_internal_test")[0][
+                    0
+                ]
+                or 0
+            )
             sample: list[dict[str, Any]] = []
             if count:
                 sample = self._sample(p.failing)
             if rows is None and p.denominator is not None:
                 relation = self._attached_relation(p.test)
-                rows = int(self.engine.execute(f"SELECT {p.denominator} FROM {relation} AS t")[0][0])
+                rows = int(
+                    self.engine.execute(f"SELECT {p.denominator} FROM {relation} AS t")[0][0]
+                )
         except HeadwaterError as exc:
             return self._result(p.test, "error", message=exc.message, query=p.failing)
         result = self._finish(p.test, int(count), p.failing, time.perf_counter() - started, rows)
@@ -316,12 +371,18 @@ class CheckRunner:
     def _store_failures(self, p: _Planned, result: CheckResult) -> None:
         """dbt's `store_failures`: keep this run's failing rows in `<schema>_dbt_test__audit.<test>`."""
         config = p.test.config
-        if not config.get("store_failures") or config.get("store_failures_as") == "ephemeral" or not p.failing:
+        if (
+            not config.get("store_failures")
+            or config.get("store_failures_as") == "ephemeral"
+            or not p.failing
+        ):
             return
         schema = str(config.get("schema") or f"{self.audit_schema}_dbt_test__audit")
         name = str(config.get("alias") or p.test.name)
         limit = config.get("limit")
-        body = f"SELECT * FROM (\n{p.failing}\n) AS f" + (f" LIMIT {int(limit)}" if limit is not None else "")
+        body = f"SELECT * FROM (\n{p.failing}\n) AS f" + (
+            f" LIMIT {int(limit)}" if limit is not None else ""
+        )
         relation, statements = Relation(schema, name), self.engine.statements
         try:
             self.engine.ensure_schema(schema)
@@ -338,10 +399,14 @@ class CheckRunner:
             result.message += f"; failing rows stored in {schema}.{name}"
 
     def _sample(self, failing: str) -> list[dict[str, Any]]:
-        names, rows = self.engine.query(f"SELECT * FROM (\n{failing}\n) AS failing LIMIT {SAMPLE_ROWS}")  # type: ignore[attr-defined]
+        names, rows = self.engine.query(
+            f"SELECT * FROM (\n{failing}\n) AS failing LIMIT {SAMPLE_ROWS}"
+        )  # type: ignore[attr-defined]
         return [{n: _jsonable(v) for n, v in zip(names, r, strict=True)} for r in rows]
 
-    def _finish(self, test: Node, failures: int, query: str, duration: float, rows: int | None = None) -> CheckResult:
+    def _finish(
+        self, test: Node, failures: int, query: str, duration: float, rows: int | None = None
+    ) -> CheckResult:
         limit = test.config.get("limit")
         if limit is not None:
             failures = min(failures, int(limit))
@@ -409,7 +474,8 @@ def parse_threshold(text: Any) -> Callable[[int, int | None], bool]:
     match = _COND_RE.match(str(text))
     if not match:
         raise ConfigError(
-            f"cannot read threshold `{text}`", hint="write e.g. `>10`, `!=0` or a percentage of the rows, `>1%`"
+            f"cannot read threshold `{text}`",
+            hint="write e.g. `>10`, `!=0` or a percentage of the rows, `>1%`",
         )
     op, num, percent = match.group(1), float(match.group(2)), bool(match.group(3))
     ops: dict[str, Callable[[float, float], bool]] = {
@@ -459,7 +525,9 @@ def _expectation_message(res: dict[str, Any], outcome: Any) -> str:
         lo, hi = kwargs.get("min_value"), kwargs.get("max_value")
         if lo is not None or hi is not None:
             text += ", expected " + (
-                f"between {lo} and {hi}" if lo is not None and hi is not None else (f">= {lo}" if lo is not None else f"<= {hi}")
+                f"between {lo} and {hi}"
+                if lo is not None and hi is not None
+                else (f">= {lo}" if lo is not None else f"<= {hi}")
             )
         elif "value" in kwargs:
             text += f", expected {kwargs['value']!r}"
@@ -470,8 +538,13 @@ def _expectation_message(res: dict[str, Any], outcome: Any) -> str:
 def _expectation_sample(res: dict[str, Any]) -> list[dict[str, Any]]:
     counts = res.get("partial_unexpected_counts")
     if counts:
-        return [{"value": _jsonable(c.get("value")), "count": c.get("count")} for c in counts[:SAMPLE_ROWS]]
-    return [{"value": _jsonable(v)} for v in (res.get("partial_unexpected_list") or [])[:SAMPLE_ROWS]]
+        return [
+            {"value": _jsonable(c.get("value")), "count": c.get("count")}
+            for c in counts[:SAMPLE_ROWS]
+        ]
+    return [
+        {"value": _jsonable(v)} for v in (res.get("partial_unexpected_list") or [])[:SAMPLE_ROWS]
+    ]
 
 
 def sample_text(sample: list[dict[str, Any]], n: int = 3) -> str:
@@ -479,7 +552,9 @@ def sample_text(sample: list[dict[str, Any]], n: int = 3) -> str:
     parts = []
     for row in sample[:n]:
         items = list(row.items())[:3]
-        parts.append(", ".join(f"{k}={v!r}" if isinstance(v, str) else f"{k}={v}" for k, v in items))
+        parts.append(
+            ", ".join(f"{k}={v!r}" if isinstance(v, str) else f"{k}={v}" for k, v in items)
+        )
     text = "; ".join(f"({p})" for p in parts)
     return text if len(text) < 200 else text[:197] + "..."
 

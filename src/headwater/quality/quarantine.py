@@ -38,7 +38,11 @@ class QuarantineResult:
 
 def quarantine_tests(tests: list[Node]) -> list[Node]:
     """The error-level checks of a unit that quarantine their failing rows."""
-    return [t for t in tests if str(t.config.get("on_failure", "")).lower() == "quarantine" and t.severity == "error"]
+    return [
+        t
+        for t in tests
+        if str(t.config.get("on_failure", "")).lower() == "quarantine" and t.severity == "error"
+    ]
 
 
 def quarantine_relation(relation: Relation) -> Relation:
@@ -74,10 +78,10 @@ def apply_quarantine(
     target = quarantine_relation(node.relation)  # type: ignore[arg-type]
     q_staged = engine.staging_relation(target)
     any_bad = " OR ".join(p for _, p in predicates)
-    names = ", ".join(
-        f"CASE WHEN {p} THEN {quote_literal(t.name)} END" for t, p in predicates
+    names = ", ".join(f"CASE WHEN {p} THEN {quote_literal(t.name)} END" for t, p in predicates)
+    reasons = ", ".join(
+        f"CASE WHEN {p} THEN {quote_literal(_reason(t))} END" for t, p in predicates
     )
-    reasons = ", ".join(f"CASE WHEN {p} THEN {quote_literal(_reason(t))} END" for t, p in predicates)
     counts = ", ".join(f"count(*) FILTER (WHERE {p})" for _, p in predicates)
     engine.create_or_replace(
         q_staged,
@@ -86,9 +90,13 @@ def apply_quarantine(
         f"FROM {staged.render()} WHERE {any_bad}",
         "table",
     )
-    values = engine.execute(f"SELECT count(*) FILTER (WHERE {any_bad}), {counts} FROM {staged.render()}")[0]
+    values = engine.execute(
+        f"SELECT count(*) FILTER (WHERE {any_bad}), {counts} FROM {staged.render()}"
+    )[0]
     result = QuarantineResult(relation=target, staged=q_staged, total=int(values[0]))
-    result.by_check = {t.unique_id: int(n) for (t, _), n in zip(predicates, values[1:], strict=True)}
+    result.by_check = {
+        t.unique_id: int(n) for (t, _), n in zip(predicates, values[1:], strict=True)
+    }
     limit = node.config.get("max_quarantined")
     if limit is not None and _over(result.total, built_rows, limit):
         engine.drop(q_staged)
@@ -107,7 +115,9 @@ def sample_sql(engine: Engine, table: Relation, check: str, n: int = 5) -> str:
     columns but the reasons, in the engine's dialect (the names in `_hw_failed_checks` are
     joined by ``", "``)."""
     columns = [name for name, _ in engine.columns(table)]
-    hidden = [c for c in ("_hw_failed_checks", "_hw_invocation_id", "_hw_quarantined_at") if c in columns]
+    hidden = [
+        c for c in ("_hw_failed_checks", "_hw_invocation_id", "_hw_quarantined_at") if c in columns
+    ]
     projection = engine.functions.select_except(hidden, columns)
     listed = "', ' || _hw_failed_checks || ', '"
     wanted = quote_literal(f", {check}, ")
@@ -130,5 +140,6 @@ def _over(count: int, rows: int | None, limit: object) -> bool:
         return count > int(float(text))
     except ValueError:
         raise ConfigError(
-            f"cannot read max_quarantined `{limit}`", hint="write a row count (`100`) or a percentage (`\"5%\"`)"
+            f"cannot read max_quarantined `{limit}`",
+            hint='write a row count (`100`) or a percentage (`"5%"`)',
         ) from None

@@ -80,9 +80,13 @@ def parse_unit_test(entry: Any, path: str, root: Path, fixture_dirs: list[str]) 
     check_keys(entry, UNIT_KEYS, "a unit test")
     name, model = entry.get("name"), entry.get("model")
     if not name or not model:
-        raise ConfigError("a unit test needs `name:` and `model:`", location=loc_of(entry) or Location(path))
+        raise ConfigError(
+            "a unit test needs `name:` and `model:`", location=loc_of(entry) or Location(path)
+        )
     given = []
-    for i, item in enumerate(expect_type(entry.get("given") or [], list, "`given`", entry, "given")):
+    for i, item in enumerate(
+        expect_type(entry.get("given") or [], list, "`given`", entry, "given")
+    ):
         expect_type(item, dict, "a `given` entry", entry.get("given"), i)
         check_keys(item, GIVEN_KEYS, "a `given` entry")
         match = _INPUT_RE.match(str(item.get("input") or ""))
@@ -103,7 +107,9 @@ def parse_unit_test(entry: Any, path: str, root: Path, fixture_dirs: list[str]) 
         raise ConfigError(f"unit test `{name}` needs `expect:`", location=loc_of(entry, "name"))
     expect_type(entry.get("expect") or {}, dict, "`expect`", entry, "expect")
     expect = _fixture(entry.get("expect") or {}, f"unit test `{name}`", root, fixture_dirs)
-    overrides = dict(expect_type(entry.get("overrides") or {}, dict, "`overrides`", entry, "overrides"))
+    overrides = dict(
+        expect_type(entry.get("overrides") or {}, dict, "`overrides`", entry, "overrides")
+    )
     check_keys(overrides, {"macros", "vars", "env_vars"}, "`overrides` of a unit test")
     return UnitTest(str(name), str(model), given, expect, overrides)
 
@@ -124,15 +130,26 @@ def _fixture(item: dict[str, Any], what: str, root: Path, fixture_dirs: list[str
 
     fmt = str(item.get("format") or "dict")
     if fmt not in FORMATS:
-        raise ConfigError(f"{what}: unknown format `{fmt}`", location=loc_of(item, "format"), hint="use dict, csv or sql")
+        raise ConfigError(
+            f"{what}: unknown format `{fmt}`",
+            location=loc_of(item, "format"),
+            hint="use dict, csv or sql",
+        )
     rows = item.get("rows")
     if item.get("fixture"):
         suffix = ".sql" if fmt == "sql" else ".csv"
         if fmt == "dict":
-            raise ConfigError(f"{what}: a `fixture` file needs `format: csv` or `format: sql`", location=loc_of(item, "fixture"))
+            raise ConfigError(
+                f"{what}: a `fixture` file needs `format: csv` or `format: sql`",
+                location=loc_of(item, "fixture"),
+            )
         name = str(item["fixture"])
         paths = [root / d / "fixtures" / f"{name}{suffix}" for d in fixture_dirs]
-        paths += [p for d in fixture_dirs for p in (root / d).rglob(f"{name}{suffix}")] if any((root / d).is_dir() for d in fixture_dirs) else []
+        paths += (
+            [p for d in fixture_dirs for p in (root / d).rglob(f"{name}{suffix}")]
+            if any((root / d).is_dir() for d in fixture_dirs)
+            else []
+        )
         found = next((p for p in paths if p.is_file()), None)
         if found is None:
             raise ConfigError(f"{what}: fixture `{name}{suffix}` not found", location=loc_of(item, "fixture"),
@@ -142,10 +159,15 @@ def _fixture(item: dict[str, Any], what: str, root: Path, fixture_dirs: list[str
         if rows is None:
             rows = []
         if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
-            raise ConfigError(f"{what}: `rows` must be a list of mappings (format: dict)", location=loc_of(item, "rows"))
+            raise ConfigError(
+                f"{what}: `rows` must be a list of mappings (format: dict)",
+                location=loc_of(item, "rows"),
+            )
         rows = [dict(r) for r in rows]
     elif not isinstance(rows, str):
-        raise ConfigError(f"{what}: `rows` must be text for format: {fmt}", location=loc_of(item, "rows"))
+        raise ConfigError(
+            f"{what}: `rows` must be text for format: {fmt}", location=loc_of(item, "rows")
+        )
     return Fixture(fmt, rows)
 
 
@@ -166,7 +188,11 @@ def run_unit_test(engine: Engine, test: Node, nodes: dict[str, Node]) -> Outcome
     assert spec is not None
     unit: UnitTest = spec.kwargs["unit"]
     ctes = [(f.cte, fixture_sql(f, _columns_for(engine, f, nodes))) for f in unit.given]
-    actual = _with_ctes(ctes, str(spec.kwargs["sql"]), engine.DIALECT) if ctes else str(spec.kwargs["sql"])
+    actual = (
+        _with_ctes(ctes, str(spec.kwargs["sql"]), engine.DIALECT)
+        if ctes
+        else str(spec.kwargs["sql"])
+    )
     out_cols = engine.query_columns(actual)  # type: ignore[attr-defined]
     assert unit.expect is not None
     expected_cols = _expected_columns(unit.expect)
@@ -193,12 +219,15 @@ def run_unit_test(engine: Engine, test: Node, nodes: dict[str, Node]) -> Outcome
     missing_n = sum(1 for r in rows if r[0] == "missing")
     text = f"actual differs from expected: {missing_n} expected row(s) missing, {len(rows) - missing_n} unexpected row(s)"
     shown = "; ".join(
-        f"{r['__hw_diff']}: (" + ", ".join(f"{k}={r[k]!r}" for k in r if k != "__hw_diff") + ")" for r in sample[:3]
+        f"{r['__hw_diff']}: (" + ", ".join(f"{k}={r[k]!r}" for k in r if k != "__hw_diff") + ")"
+        for r in sample[:3]
     )
     return Outcome(len(rows), f"{text}, e.g. {shown}", query, sample)
 
 
-def _columns_for(engine: Engine, fixture: Fixture, nodes: dict[str, Node]) -> list[tuple[str, str]] | None:
+def _columns_for(
+    engine: Engine, fixture: Fixture, nodes: dict[str, Node]
+) -> list[tuple[str, str]] | None:
     node = nodes.get(fixture.relation or "")
     if node is None or node.relation is None:
         return None
@@ -230,13 +259,20 @@ def fixture_sql(fixture: Fixture, columns: list[tuple[str, str]] | None) -> str:
         names.extend(str(k) for k in row if str(k) not in names)
     types = dict(columns or [])
     if not names:
-        raise ConfigError("a unit test fixture has no columns", hint="give at least one row, or columns through the input's relation")
+        raise ConfigError(
+            "a unit test fixture has no columns",
+            hint="give at least one row, or columns through the input's relation",
+        )
     selects = []
     for row in rows or [{}]:
         parts = []
         for name in names:
             value = _literal(row.get(name)) if rows else "NULL"
-            parts.append(f"CAST({value} AS {types[name]}) AS {quote_identifier(name)}" if name in types else f"{value} AS {quote_identifier(name)}")
+            parts.append(
+                f"CAST({value} AS {types[name]}) AS {quote_identifier(name)}"
+                if name in types
+                else f"{value} AS {quote_identifier(name)}"
+            )
         selects.append("SELECT " + ", ".join(parts))
     sql = "\nUNION ALL\n".join(selects)
     return sql + ("\nLIMIT 0" if not rows else "")
@@ -244,7 +280,10 @@ def fixture_sql(fixture: Fixture, columns: list[tuple[str, str]] | None) -> str:
 
 def _csv_rows(text: str) -> list[dict[str, Any]]:
     reader = csv.DictReader(io.StringIO(text.strip()))
-    return [{k.strip(): (None if v is None or v.strip() == "" else v.strip()) for k, v in row.items()} for row in reader]
+    return [
+        {k.strip(): (None if v is None or v.strip() == "" else v.strip()) for k, v in row.items()}
+        for row in reader
+    ]
 
 
 def _literal(value: Any) -> str:

@@ -20,7 +20,10 @@ def run_validate(args: argparse.Namespace) -> int:
 
     suite_path = Path(args.suite)
     if not suite_path.is_file():
-        raise UsageError(f"suite file `{args.suite}` does not exist", hint="give a YAML suite or a GX suite JSON file")
+        raise UsageError(
+            f"suite file `{args.suite}` does not exist",
+            hint="give a YAML suite or a GX suite JSON file",
+        )
     suite = load_suite(suite_path)
     if _is_files(args.data):
         from headwater.quality.expectations import validate
@@ -44,8 +47,20 @@ def run_validate(args: argparse.Namespace) -> int:
 def _is_files(data: str) -> bool:
     if Path(data).exists() or glob.has_magic(data) or "://" in data:
         return True
-    if Path(data).suffix.lower() in (".parquet", ".csv", ".tsv", ".json", ".ndjson", ".jsonl", ".gz", ".zst"):
-        raise UsageError(f"data file `{data}` does not exist", hint="check the path (relative to the current folder)")
+    if Path(data).suffix.lower() in (
+        ".parquet",
+        ".csv",
+        ".tsv",
+        ".json",
+        ".ndjson",
+        ".jsonl",
+        ".gz",
+        ".zst",
+    ):
+        raise UsageError(
+            f"data file `{data}` does not exist",
+            hint="check the path (relative to the current folder)",
+        )
     return False
 
 
@@ -66,7 +81,11 @@ def _validate_table(args: argparse.Namespace, suite: Any) -> dict[str, Any]:
         engine = _read_only_engine(ctx)
         try:
             outcome = validate_relation(
-                engine.query, relation, suite.expectations, suite_name=suite.name, result_format=args.result_format
+                engine.query,
+                relation,
+                suite.expectations,
+                suite_name=suite.name,
+                result_format=args.result_format,
             )
         finally:
             engine.close()
@@ -89,17 +108,25 @@ def _relation_sql(ctx: Any, name: str) -> str:
     from headwater.engines.base import quote_identifier
 
     for node in ctx.manifest.nodes.values():
-        if node.relation is not None and name in (node.name, node.display_name, node.relation.render(quote=False)):
+        if node.relation is not None and name in (
+            node.name,
+            node.display_name,
+            node.relation.render(quote=False),
+        ):
             return node.relation.render()
     parts = name.split(".")
     if len(parts) in (1, 2, 3) and all(parts):
         return ".".join(quote_identifier(p) for p in parts)
-    raise UsageError(f"`{name}` is neither a file nor a relation name", hint="give a path, a glob or schema.table")
+    raise UsageError(
+        f"`{name}` is neither a file nor a relation name",
+        hint="give a path, a glob or schema.table",
+    )
 
 
 def _blocking(result: dict[str, Any]) -> bool:
     return any(
-        not r.get("success") and (r.get("expectation_config") or {}).get("severity", "critical") == "critical"
+        not r.get("success")
+        and (r.get("expectation_config") or {}).get("severity", "critical") == "critical"
         for r in result.get("results", [])
     )
 
@@ -115,10 +142,16 @@ def _print_summary(result: dict[str, Any], data: str, output: str | None) -> Non
         if (r.get("exception_info") or {}).get("raised_exception"):
             status, detail = "error", str(r["exception_info"].get("exception_message"))[:80]
         else:
-            status = "pass" if r.get("success") else ("fail" if cfg.get("severity", "critical") == "critical" else "warn")
+            status = (
+                "pass"
+                if r.get("success")
+                else ("fail" if cfg.get("severity", "critical") == "critical" else "warn")
+            )
             detail = _detail(res)
         column = kwargs.get("column") or ", ".join(
-            str(c) for c in kwargs.get("column_list") or [kwargs.get("column_A"), kwargs.get("column_B")] if c
+            str(c)
+            for c in kwargs.get("column_list") or [kwargs.get("column_A"), kwargs.get("column_B")]
+            if c
         )
         rows.append((status, cfg.get("type"), column, detail))
     print_rows(["status", "expectation", "column", "result"], rows, "table")
@@ -151,7 +184,10 @@ def _distinct_detail(res: dict[str, Any]) -> str:
     parts = []
     if res.get("unexpected_count"):
         sample = ", ".join(repr(v) for v in (res.get("partial_unexpected_list") or [])[:3])
-        parts.append(f"{res['unexpected_count']:,} unexpected distinct values" + (f", e.g. {sample}" if sample else ""))
+        parts.append(
+            f"{res['unexpected_count']:,} unexpected distinct values"
+            + (f", e.g. {sample}" if sample else "")
+        )
     if res.get("missing_count"):
         sample = ", ".join(repr(v) for v in (res.get("partial_missing_list") or [])[:3])
         parts.append(f"{res['missing_count']:,} missing" + (f": {sample}" if sample else ""))

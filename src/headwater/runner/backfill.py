@@ -79,7 +79,10 @@ def plan_backfill(
         raise UsageError(f"unknown --rerun `{rerun}`", hint="use missing, failed or all")
     lo, hi = parse_time(start, "--start"), parse_time(end, "--end")
     if hi <= lo:
-        raise UsageError(f"--end ({end}) must be after --start ({start})", hint="the range is half-open: [start, end)")
+        raise UsageError(
+            f"--end ({end}) must be after --start ({start})",
+            hint="the range is half-open: [start, end)",
+        )
     state = ctx.state
     _refuse_overlaps(state, models, lo, hi)
     items: list[tuple[str, str, str]] = []
@@ -117,7 +120,9 @@ def _refuse_overlaps(state: Any, models: list[Node], lo: Any, hi: Any) -> None:
             )
 
 
-def microbatch_models(ctx: Any, select: list[str] | None, exclude: list[str] | None) -> tuple[list[Node], list[str]]:
+def microbatch_models(
+    ctx: Any, select: list[str] | None, exclude: list[str] | None
+) -> tuple[list[Node], list[str]]:
     nodes = ctx.select(select, exclude, resource_types=("model",), with_tests=False)
     chosen, skipped = [], []
     for node in nodes:
@@ -133,7 +138,9 @@ def microbatch_models(ctx: Any, select: list[str] | None, exclude: list[str] | N
     return chosen, skipped
 
 
-def run_backfill(ctx: Any, backfill_id: str, workers: int = 1, skipped: list[str] | None = None) -> BackfillResult:
+def run_backfill(
+    ctx: Any, backfill_id: str, workers: int = 1, skipped: list[str] | None = None
+) -> BackfillResult:
     """Run the pending items of a persisted plan."""
     state = ctx.state
     started = time.perf_counter()
@@ -144,12 +151,23 @@ def run_backfill(ctx: Any, backfill_id: str, workers: int = 1, skipped: list[str
     graph = ctx.graph
     order = [uid for uid in graph.sort(set(by_model)) if uid in by_model]
     invocation_id = str(uuid.uuid4())
-    state.start_invocation(invocation_id, "backfill", {"backfill_id": backfill_id, "workers": workers}, ctx.manifest.target.name)
+    state.start_invocation(
+        invocation_id,
+        "backfill",
+        {"backfill_id": backfill_id, "workers": workers},
+        ctx.manifest.target.name,
+    )
     result = BackfillResult(backfill_id, skipped_models=list(skipped or []))
-    units = [Unit(id=f"{i['unique_id']}@{i['interval_start']}", build=graph.nodes[i["unique_id"]]) for uid in order for i in by_model[uid]]
+    units = [
+        Unit(id=f"{i['unique_id']}@{i['interval_start']}", build=graph.nodes[i["unique_id"]])
+        for uid in order
+        for i in by_model[uid]
+    ]
     console = ctx.console
     console.run_started(units)
-    runner = Runner(ctx.engine, graph, ctx.manifest.config, console, invocation_id=invocation_id, state=state)
+    runner = Runner(
+        ctx.engine, graph, ctx.manifest.config, console, invocation_id=invocation_id, state=state
+    )
     done = 0
     failed_upstream: set[str] = set()
     interrupted = False
@@ -171,16 +189,27 @@ def run_backfill(ctx: Any, backfill_id: str, workers: int = 1, skipped: list[str
                 ) from None
             blocked = [p for p in graph.ancestors(uid) if p in failed_upstream]
 
-            def one(item: dict[str, Any], mb: Microbatch = mb, node: Node = node, blocked: list[str] = blocked) -> UnitResult:
+            def one(
+                item: dict[str, Any],
+                mb: Microbatch = mb,
+                node: Node = node,
+                blocked: list[str] = blocked,
+            ) -> UnitResult:
                 unit = Unit(id=f"{item['unique_id']}@{item['interval_start']}", build=node)
                 return _run_item(ctx, backfill_id, mb, unit, item, blocked)
 
-            with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="hw-backfill") as pool:
+            with ThreadPoolExecutor(
+                max_workers=max(1, workers), thread_name_prefix="hw-backfill"
+            ) as pool:
                 for unit_result in pool.map(one, by_model[uid]):
                     done += 1
                     result.results.append(unit_result)
-                    state.record_node(invocation_id, unit_result.to_dict() | {"unique_id": unit_result.unit_id})
-                    console.unit_finished(Unit(id=unit_result.unit_id, build=node), unit_result, done, len(units))
+                    state.record_node(
+                        invocation_id, unit_result.to_dict() | {"unique_id": unit_result.unit_id}
+                    )
+                    console.unit_finished(
+                        Unit(id=unit_result.unit_id, build=node), unit_result, done, len(units)
+                    )
                     if unit_result.failed:
                         failed_upstream.add(uid)
     except KeyboardInterrupt:
@@ -206,7 +235,9 @@ def _model_tests(graph: Any, uid: str) -> list[Node]:
     return []
 
 
-def _run_item(ctx: Any, backfill_id: str, mb: Microbatch, unit: Unit, item: dict[str, Any], blocked: list[str]) -> UnitResult:
+def _run_item(
+    ctx: Any, backfill_id: str, mb: Microbatch, unit: Unit, item: dict[str, Any], blocked: list[str]
+) -> UnitResult:
     node = unit.build
     assert node is not None
     start, end = parse_time(item["interval_start"]), parse_time(item["interval_end"])
@@ -218,7 +249,10 @@ def _run_item(ctx: Any, backfill_id: str, mb: Microbatch, unit: Unit, item: dict
     began = time.perf_counter()
     attempts = int(item.get("attempts") or 0)
     if blocked:
-        result.status, result.message = "skipped", f"upstream `{blocked[0].rsplit('.', 1)[-1]}` has failed intervals"
+        result.status, result.message = (
+            "skipped",
+            f"upstream `{blocked[0].rsplit('.', 1)[-1]}` has failed intervals",
+        )
         return result
     for attempt in range(ATTEMPTS):
         attempts += 1

@@ -127,8 +127,12 @@ class Runner:
             self.events.unit_finished(unit, result, finished, len(units))
             self.observer.node_finished(unit, result)
             if result.failed or result.status == "skipped":
-                reason = result.message if result.status == "skipped" else (
-                    f"upstream `{result.name}` {'failed checks' if result.status == 'fail' else 'failed'}"
+                reason = (
+                    result.message
+                    if result.status == "skipped"
+                    else (
+                        f"upstream `{result.name}` {'failed checks' if result.status == 'fail' else 'failed'}"
+                    )
                 )
                 for child in children[unit.id]:
                     if child not in results:
@@ -174,7 +178,11 @@ class Runner:
                 results[unit.id] = self._skipped(unit, stop_reason or "not reached")
                 if stop_reason is None:  # a scheduling bug, never a quiet success
                     results[unit.id].status = "error"
-                    results[unit.id].message = "not reached: its dependencies never finished (a bug in headwater's plan)"
+                    results[
+                        unit.id
+                    ].message = (
+                        "not reached: its dependencies never finished (a bug in headwater's plan)"
+                    )
         ordered = [results[u.id] for u in units]
         self.observer.run_finished(ordered)
         return ordered
@@ -186,7 +194,9 @@ class Runner:
         return result
 
     def _ensure_schemas(self, units: list[Unit]) -> None:
-        schemas = {u.build.relation.schema for u in units if u.build is not None and u.build.relation}
+        schemas = {
+            u.build.relation.schema for u in units if u.build is not None and u.build.relation
+        }
         present = self.engine.catalog_schemas()  # the one catalog read of the run
         for schema in sorted(schemas):
             if schema.lower() not in present:
@@ -198,7 +208,9 @@ class Runner:
         node = unit.build
         return UnitResult(
             unit_id=unit.id,
-            node_id=node.unique_id if node else (unit.tests[0].unique_id if len(unit.tests) == 1 else unit.id),
+            node_id=node.unique_id
+            if node
+            else (unit.tests[0].unique_id if len(unit.tests) == 1 else unit.id),
             name=unit.name,
             resource_type=unit.resource_type,
             materialized=node.materialized if node else "test",
@@ -224,15 +236,21 @@ class Runner:
                     self._persist_docs(unit.build)
                     self._hooks(unit.build, "post_hook")
                 if result.status in ("success", "warn"):
-                    result.duration = time.perf_counter() - started  # the build's own time, for the metrics
+                    result.duration = (
+                        time.perf_counter() - started
+                    )  # the build's own time, for the metrics
                     extra = self.observer.node_built(unit, result, self.engine)
                     if extra:
                         result.checks += extra
                         self._grade(result)
                         blocking = [c for c in extra if c.blocks]
-                        if blocking:  # measured after publication: the node fails, its downstream is skipped
+                        if (
+                            blocking
+                        ):  # measured after publication: the node fails, its downstream is skipped
                             result.status = "fail"
-                            result.message = "; ".join(f"{c.name}: {c.message}" for c in blocking[:3])
+                            result.message = "; ".join(
+                                f"{c.name}: {c.message}" for c in blocking[:3]
+                            )
             else:
                 self._test(unit, result)
         except CommittedError as exc:  # published, then the engine failed: the truth is "published"
@@ -265,7 +283,9 @@ class Runner:
         to_quarantine = quarantine_tests(unit.tests) if node.resource_type == "model" else []
         contract = node.resource_type == "model" and contract_enforced(node)
         if not audit and not contract:
-            result.rows = self._retrying(lambda: self.engine.create_or_replace(node.relation, sql, mat.kind))
+            result.rows = self._retrying(
+                lambda: self.engine.create_or_replace(node.relation, sql, mat.kind)
+            )
             result.status = "success"
             if unit.tests:
                 result.checks = self._checks(unit.tests, {})
@@ -281,7 +301,13 @@ class Runner:
             if to_quarantine:
                 runner = self._check_runner({node.unique_id: staged})
                 quarantined = apply_quarantine(
-                    self.engine, node, staged, to_quarantine, runner.row_predicate, self.invocation_id, result.rows
+                    self.engine,
+                    node,
+                    staged,
+                    to_quarantine,
+                    runner.row_predicate,
+                    self.invocation_id,
+                    result.rows,
                 )
                 also.append((quarantined.staged, quarantined.relation))
                 if result.rows is not None:
@@ -295,7 +321,9 @@ class Runner:
                 if check.unique_id in quarantined.by_check:
                     check.quarantined = quarantined.by_check[check.unique_id]
                     if check.quarantined:
-                        check.status = "warn"  # the bad rows were found and set aside: reported, not fatal
+                        check.status = (
+                            "warn"  # the bad rows were found and set aside: reported, not fatal
+                        )
                         check.failures = check.quarantined
                         check.sample = self._quarantine_sample(quarantined.staged, check.name)
                         text = f"{check.quarantined:,} rows quarantined in {quarantined.relation.render(quote=False)}"
@@ -348,7 +376,11 @@ class Runner:
         result.message = outcome.message
         self._grade(result)
         if outcome.rejected:  # records set aside in <table>__rejected: reported, not fatal
-            result.rejected, result.status, result.message = outcome.rejected, "warn", outcome.message
+            result.rejected, result.status, result.message = (
+                outcome.rejected,
+                "warn",
+                outcome.message,
+            )
 
     def _auditor(self, tests: list[Node], node: Node) -> Callable[..., list[CheckResult]]:
         """`BuildContext.audit` of a stateful node: ``audit()`` runs its checks against its
@@ -364,7 +396,13 @@ class Runner:
         from headwater.quality.quarantine import sample_sql
 
         names, rows = self.engine.query(sample_sql(self.engine, table, check, n))
-        return [{k: v if v is None or isinstance(v, bool | int | float | str) else str(v) for k, v in zip(names, row, strict=True)} for row in rows]
+        return [
+            {
+                k: v if v is None or isinstance(v, bool | int | float | str) else str(v)
+                for k, v in zip(names, row, strict=True)
+            }
+            for row in rows
+        ]
 
     def _grade(self, result: UnitResult) -> None:
         if any(c.status in ("warn", "fail", "error") or c.quarantined for c in result.checks):
@@ -397,7 +435,11 @@ class Runner:
     def _persist_docs(self, node: Node) -> None:
         """dbt's `persist_docs`: the model's and its columns' descriptions as warehouse comments."""
         settings = node.config.get("persist_docs")
-        if not isinstance(settings, dict) or node.relation is None or node.resource_type not in ("model", "seed", "snapshot"):
+        if (
+            not isinstance(settings, dict)
+            or node.relation is None
+            or node.resource_type not in ("model", "seed", "snapshot")
+        ):
             return
         from headwater.engines.base import quote_identifier, quote_literal
 
@@ -406,7 +448,9 @@ class Runner:
             return
         name = node.relation.render()
         if settings.get("relation") and node.description:
-            self.engine.execute(f"COMMENT ON {'VIEW' if kind == 'view' else 'TABLE'} {name} IS {quote_literal(node.description)}")
+            self.engine.execute(
+                f"COMMENT ON {'VIEW' if kind == 'view' else 'TABLE'} {name} IS {quote_literal(node.description)}"
+            )
         if settings.get("columns"):
             present = {c.lower() for c, _ in self.engine.columns(node.relation)}
             for column in node.columns.values():

@@ -33,7 +33,14 @@ class Unit:
         return self.build.resource_type if self.build is not None else "test"
 
 
-def plan_units(graph: Graph, selected: set[str], *, build: bool, tests: bool, resource_types: tuple[str, ...] = BUILDABLE) -> list[Unit]:
+def plan_units(
+    graph: Graph,
+    selected: set[str],
+    *,
+    build: bool,
+    tests: bool,
+    resource_types: tuple[str, ...] = BUILDABLE,
+) -> list[Unit]:
     """Units for the selected nodes, in graph order, with dependencies between units.
 
     A check joins the unit of the node it was declared on when every other input of the check
@@ -109,7 +116,9 @@ def _place_test(
         others = [p for p in graph.parents[test.unique_id] if p != attached]
         descendants = graph.descendants(attached)
         siblings = [p for p in others if p in units and p not in ancestors]
-        if all(p not in descendants for p in siblings) and not any(_waits_for(graph, extra, p, attached) for p in siblings):
+        if all(p not in descendants for p in siblings) and not any(
+            _waits_for(graph, extra, p, attached) for p in siblings
+        ):
             # a check reading a sibling makes this unit wait for it, unless that sibling already
             # waits for this unit (two models whose checks read each other): then it runs after both
             unit = units[attached]

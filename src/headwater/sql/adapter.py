@@ -133,7 +133,11 @@ class QueryTable:
 
     def select(self, names: list[str]) -> QueryTable:
         idx = [self.column_names.index(n) for n in names]
-        return QueryTable(list(names), [tuple(r[i] for i in idx) for r in self.rows], [self.column_types[i] for i in idx])
+        return QueryTable(
+            list(names),
+            [tuple(r[i] for i in idx) for r in self.rows],
+            [self.column_types[i] for i in idx],
+        )
 
 
 class Warehouse:
@@ -201,7 +205,9 @@ class Adapter:
     def type(self) -> str:
         return self._type
 
-    def dispatch(self, macro_name: str, macro_namespace: str | None = None, packages: list[str] | None = None) -> Any:
+    def dispatch(
+        self, macro_name: str, macro_namespace: str | None = None, packages: list[str] | None = None
+    ) -> Any:
         return self._dispatch(macro_name, macro_namespace, packages)
 
     # -- quoting ------------------------------------------------------------------------------
@@ -220,14 +226,18 @@ class Adapter:
             return str(relation.schema), str(relation.identifier)
         if isinstance(relation, Relation):
             return relation.schema, relation.identifier
-        raise self._unsupported(f"a relation (ref(), source(), this or api.Relation.create(...)), not `{relation!r}`")
+        raise self._unsupported(
+            f"a relation (ref(), source(), this or api.Relation.create(...)), not `{relation!r}`"
+        )
 
     def get_relation(self, database: Any, schema: Any, identifier: Any) -> DbtRelation | None:
         self._warehouse._on_introspect("adapter.get_relation")
         kind = self._warehouse.relation_kind(str(schema), str(identifier))
         if kind is None:
             return None
-        return DbtRelation(self._database, str(schema), str(identifier), kind, adapter_type=self._type)
+        return DbtRelation(
+            self._database, str(schema), str(identifier), kind, adapter_type=self._type
+        )
 
     def load_relation(self, relation: Any) -> DbtRelation | None:
         schema, identifier = self._relation(relation)
@@ -239,11 +249,16 @@ class Adapter:
         with `char_size` 20, `numeric` with precision and scale)."""
         self._warehouse._on_introspect("adapter.get_columns_in_relation")
         schema, identifier = self._relation(relation)
-        return [column_for(self._type, name, dtype) for name, dtype in self._warehouse.columns(schema, identifier)]
+        return [
+            column_for(self._type, name, dtype)
+            for name, dtype in self._warehouse.columns(schema, identifier)
+        ]
 
     def get_missing_columns(self, from_relation: Any, to_relation: Any) -> list[DbtColumn]:
         have = {c.name.lower() for c in self.get_columns_in_relation(to_relation)}
-        return [c for c in self.get_columns_in_relation(from_relation) if c.name.lower() not in have]
+        return [
+            c for c in self.get_columns_in_relation(from_relation) if c.name.lower() not in have
+        ]
 
     def expand_target_column_types(self, from_relation: Any, to_relation: Any) -> str:
         """Widen the sized string columns of ``to_relation`` that are narrower than the same
@@ -260,7 +275,9 @@ class Adapter:
             if source is not None and column.char_size and column.can_expand_to(source):
                 new_type = DbtColumn.string_type(source.string_size())
                 self._warehouse.change(
-                    lambda e, c=column.name, t=new_type: e.statements.alter_column_type(target, c, t),
+                    lambda e, c=column.name, t=new_type: e.statements.alter_column_type(
+                        target, c, t
+                    ),
                     "adapter.expand_target_column_types",
                 )
         return ""
@@ -268,7 +285,8 @@ class Adapter:
     def check_schema_exists(self, database: Any, schema: Any) -> bool:
         table = self._warehouse.query(
             "SELECT count(*) FROM information_schema.schemata WHERE lower(schema_name) = lower("
-            + _literal(str(schema)) + ")",
+            + _literal(str(schema))
+            + ")",
             "adapter.check_schema_exists",
         )
         return bool(table and table.rows[0][0])
@@ -289,7 +307,9 @@ class Adapter:
         return self.list_relations(None, getattr(schema_relation, "schema", schema_relation))
 
     def list_schemas(self, database: Any = None) -> list[str]:
-        table = self._warehouse.query("SELECT schema_name FROM information_schema.schemata", "adapter.list_schemas")
+        table = self._warehouse.query(
+            "SELECT schema_name FROM information_schema.schemata", "adapter.list_schemas"
+        )
         return [r[0] for r in table.rows] if table else []
 
     def already_exists(self, schema: Any, name: Any) -> bool:
@@ -298,13 +318,16 @@ class Adapter:
     # -- changes -----------------------------------------------------------------------------
     def create_schema(self, relation: Any) -> str:
         schema = str(relation.schema)
-        self._warehouse.change(lambda e: e.statements.create_schema(schema), "adapter.create_schema")
+        self._warehouse.change(
+            lambda e: e.statements.create_schema(schema), "adapter.create_schema"
+        )
         return ""
 
     def drop_schema(self, relation: Any) -> str:
         # the same text on every engine; Statements has no DROP SCHEMA
         self._warehouse.change(
-            lambda e: f"DROP SCHEMA IF EXISTS {quote_identifier(str(relation.schema))} CASCADE", "adapter.drop_schema"
+            lambda e: f"DROP SCHEMA IF EXISTS {quote_identifier(str(relation.schema))} CASCADE",
+            "adapter.drop_schema",
         )
         return ""
 
@@ -313,13 +336,18 @@ class Adapter:
         kind = self._warehouse.relation_kind(schema, identifier)
         if kind is not None:
             target = Relation(schema=schema, identifier=identifier)
-            self._warehouse.change(lambda e: e.statements.drop(target, kind), "adapter.drop_relation")
+            self._warehouse.change(
+                lambda e: e.statements.drop(target, kind), "adapter.drop_relation"
+            )
         return ""
 
     def truncate_relation(self, relation: Any) -> str:
         schema, identifier = self._relation(relation)
         # DELETE, not TRUNCATE: the same on every engine, and it stays inside the transaction
-        self._warehouse.execute(f"DELETE FROM {quote_identifier(schema)}.{quote_identifier(identifier)}", "adapter.truncate_relation")
+        self._warehouse.execute(
+            f"DELETE FROM {quote_identifier(schema)}.{quote_identifier(identifier)}",
+            "adapter.truncate_relation",
+        )
         return ""
 
     def rename_relation(self, from_relation: Any, to_relation: Any) -> str:
@@ -328,7 +356,8 @@ class Adapter:
         kind = self._warehouse.relation_kind(schema, identifier)
         source = Relation(schema=schema, identifier=identifier)
         self._warehouse.change(
-            lambda e: e.statements.rename(source, new, "view" if kind == "view" else "table"), "adapter.rename_relation"
+            lambda e: e.statements.rename(source, new, "view" if kind == "view" else "table"),
+            "adapter.rename_relation",
         )
         return ""
 

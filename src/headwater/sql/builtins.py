@@ -22,7 +22,9 @@ def builtin_macros(renderer: Renderer) -> dict[str, Callable[..., Any]]:
     """The macros of the `dbt` namespace for ``renderer``'s adapter."""
     from headwater.sql.crossdb import builtin_macros as crossdb_macros
 
-    crossdb = crossdb_macros(renderer.adapter_type, call=lambda name: renderer._dispatch(name, "dbt"))
+    crossdb = crossdb_macros(
+        renderer.adapter_type, call=lambda name: renderer._dispatch(name, "dbt")
+    )
     prefixed = {k: v for k, v in crossdb.items() if "__" in k}
     impls: dict[str, Callable[..., Any]] = {k: v for k, v in crossdb.items() if "__" not in k}
     target = renderer.target
@@ -65,22 +67,32 @@ def builtin_macros(renderer: Renderer) -> dict[str, Callable[..., Any]]:
 
         identifier = str(base_relation.identifier)
         if renderer.adapter_type == "postgres":
-            identifier = _truncated(identifier, f"{suffix}{datetime.datetime.now().strftime('%H%M%S%f')}")
+            identifier = _truncated(
+                identifier, f"{suffix}{datetime.datetime.now().strftime('%H%M%S%f')}"
+            )
         else:
             identifier = f"{identifier}{suffix}{datetime.datetime.now().strftime('%Y%m%d%H%M%S%f')}"
-        return DbtRelation(None, None, identifier, base_relation.type, adapter_type=renderer.adapter_type)
+        return DbtRelation(
+            None, None, identifier, base_relation.type, adapter_type=renderer.adapter_type
+        )
 
     def postgres_relation_with_suffix(base_relation: Any, suffix: str) -> DbtRelation:
         """dbt-postgres's intermediate and backup relations: the suffix kept whole within 63 bytes."""
         return DbtRelation(base_relation.database, base_relation.schema, _truncated(str(base_relation.identifier), suffix),
                            base_relation.type, adapter_type=renderer.adapter_type)  # fmt: skip
 
-    def create_table_as(temporary: Any, relation: Any, compiled_code: Any, language: str = "sql") -> str:
+    def create_table_as(
+        temporary: Any, relation: Any, compiled_code: Any, language: str = "sql"
+    ) -> str:
         kind = "temporary " if temporary else ""
         if temporary and isinstance(relation, DbtRelation):
             # a temporary table lives in the session's schema: neither engine takes it qualified
             relation = relation.include(database=False, schema=False)
-        if not temporary and renderer.adapter_type == "postgres" and renderer.globals["config"].get("unlogged"):
+        if (
+            not temporary
+            and renderer.adapter_type == "postgres"
+            and renderer.globals["config"].get("unlogged")
+        ):
             kind = "unlogged "  # dbt-postgres's `unlogged` model config
         return f"create {kind}table {relation} as (\n{compiled_code}\n)"
 
@@ -88,7 +100,10 @@ def builtin_macros(renderer: Renderer) -> dict[str, Callable[..., Any]]:
         return f"create view {relation} as (\n{sql}\n)"
 
     def get_columns_in_query(select_sql: Any) -> list[str]:
-        table = renderer.warehouse.query(f"select * from (\n{select_sql}\n) as __dbt_sbq where false limit 0", "get_columns_in_query")
+        table = renderer.warehouse.query(
+            f"select * from (\n{select_sql}\n) as __dbt_sbq where false limit 0",
+            "get_columns_in_query",
+        )
         return list(table.column_names) if table is not None else []
 
     def current_timestamp() -> str:
@@ -101,8 +116,12 @@ def builtin_macros(renderer: Renderer) -> dict[str, Callable[..., Any]]:
             "generate_database_name": generate_database_name,
             "get_where_subquery": get_where_subquery,
             "make_temp_relation": make_temp_relation,
-            "make_intermediate_relation": lambda base, suffix="__dbt_tmp": make_temp_relation(base, suffix),
-            "make_backup_relation": lambda base, backup_relation_type=None, suffix="__dbt_backup": make_temp_relation(base, suffix),
+            "make_intermediate_relation": lambda base, suffix="__dbt_tmp": make_temp_relation(
+                base, suffix
+            ),
+            "make_backup_relation": lambda base, backup_relation_type=None, suffix="__dbt_backup": (
+                make_temp_relation(base, suffix)
+            ),
             "create_table_as": create_table_as,
             "get_create_table_as_sql": create_table_as,
             "create_view_as": create_view_as,
@@ -120,15 +139,21 @@ def builtin_macros(renderer: Renderer) -> dict[str, Callable[..., Any]]:
     if renderer.adapter_type in ("duckdb", "postgres"):
         out[f"{renderer.adapter_type}__make_temp_relation"] = session_temp_relation
     if renderer.adapter_type == "postgres":
-        out["postgres__make_intermediate_relation"] = lambda base, suffix="__dbt_tmp": postgres_relation_with_suffix(base, suffix)
+        out["postgres__make_intermediate_relation"] = lambda base, suffix="__dbt_tmp": (
+            postgres_relation_with_suffix(base, suffix)
+        )
         out["postgres__make_backup_relation"] = (
-            lambda base, backup_relation_type=None, suffix="__dbt_backup": postgres_relation_with_suffix(base, suffix)
+            lambda base, backup_relation_type=None, suffix="__dbt_backup": (
+                postgres_relation_with_suffix(base, suffix)
+            )
         )
     adapter = renderer.globals["adapter"]
     out.update(
         {
             "generate_schema_name_for_env": lambda custom_schema_name=None, node=None: (
-                str(custom_schema_name).strip() if target.name == "prod" and custom_schema_name else target.schema
+                str(custom_schema_name).strip()
+                if target.name == "prod" and custom_schema_name
+                else target.schema
             ),
             "run_query": renderer.globals["run_query"],
             "statement": renderer.globals["statement"],
@@ -137,14 +162,18 @@ def builtin_macros(renderer: Renderer) -> dict[str, Callable[..., Any]]:
             "get_columns_in_relation": adapter.get_columns_in_relation,
             "load_relation": adapter.load_relation,
             "load_cached_relation": adapter.load_relation,
-            "drop_relation_if_exists": lambda relation: adapter.drop_relation(relation) if relation else "",
+            "drop_relation_if_exists": lambda relation: (
+                adapter.drop_relation(relation) if relation else ""
+            ),
             "drop_relation": adapter.drop_relation,
             "create_schema": adapter.create_schema,
             "drop_schema": adapter.drop_schema,
             "truncate_relation": adapter.truncate_relation,
             "rename_relation": adapter.rename_relation,
             "quote": lambda identifier: quote_identifier(str(identifier)),
-            "set_sql_header": lambda config, caller=None: config.set("sql_header", caller() if caller else ""),
+            "set_sql_header": lambda config, caller=None: config.set(
+                "sql_header", caller() if caller else ""
+            ),
             # dbt-duckdb registers views over upstream external files for partial runs; headwater's
             # external models always have their view in the warehouse, so there is nothing to do
             "register_upstream_external_models": lambda *args, **kwargs: "",

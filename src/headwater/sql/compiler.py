@@ -30,7 +30,9 @@ from headwater.sql.render import HOOK_KEYS, PLACEHOLDER_RE, RefCall, Renderer, t
 from headwater.sql.safety import check_single_statement
 
 EPHEMERAL_PREFIX = "__hw_eph_"
-_REF_ARG_RE = re.compile(r"""^\s*(ref|source)\s*\(\s*(['"][^'"]+['"](?:\s*,\s*['"][^'"]+['"])?)\s*\)\s*$""")
+_REF_ARG_RE = re.compile(
+    r"""^\s*(ref|source)\s*\(\s*(['"][^'"]+['"](?:\s*,\s*['"][^'"]+['"])?)\s*\)\s*$"""
+)
 
 
 class Compiler:
@@ -41,7 +43,12 @@ class Compiler:
     """
 
     def __init__(
-        self, project: Project, target: Target, vars: dict[str, Any], dialect: str, parse_cache: ParseCache
+        self,
+        project: Project,
+        target: Target,
+        vars: dict[str, Any],
+        dialect: str,
+        parse_cache: ParseCache,
     ) -> None:
         self.project = project
         self.target = target
@@ -86,7 +93,10 @@ class Compiler:
         )
         from headwater.project.packages import declared_name, declared_packages
 
-        renderer.declared_packages = {declared_name(d) for d in self._guard(None, lambda: declared_packages(Path(config.root))) or []}
+        renderer.declared_packages = {
+            declared_name(d)
+            for d in self._guard(None, lambda: declared_packages(Path(config.root))) or []
+        }
         self.renderer = renderer
         self.problems.extend(renderer.problems)
         for node in self.nodes.values():
@@ -100,7 +110,12 @@ class Compiler:
                     self._guard(node, lambda node=node: self._render(renderer, node))
         self._drop_disabled()
         for node in self.nodes.values():
-            if node.problem is None and node.resource_type == "model" and node.language == "sql" and node.config.get("materialized") == "incremental":
+            if (
+                node.problem is None
+                and node.resource_type == "model"
+                and node.language == "sql"
+                and node.config.get("materialized") == "incremental"
+            ):
                 self._guard(node, lambda node=node: self._render_variant(renderer, node))
         for node in self.nodes.values():
             if node.resource_type in ("model", "seed", "snapshot"):
@@ -118,8 +133,14 @@ class Compiler:
             )
         self._parse_edges()
         self._inline_ephemerals()
-        for node in self.nodes.values():  # an inlined ephemeral that reads the warehouse makes its reader do so
-            if not node.introspective and node.compiled_sql is not None and node.materialized != "ephemeral":
+        for node in (
+            self.nodes.values()
+        ):  # an inlined ephemeral that reads the warehouse makes its reader do so
+            if (
+                not node.introspective
+                and node.compiled_sql is not None
+                and node.materialized != "ephemeral"
+            ):
                 node.introspective = any(e.introspective for e in self._ephemeral_chain(node, []))
         return self.nodes
 
@@ -128,7 +149,10 @@ class Compiler:
         out = {}
         for node in self.nodes.values():
             if node.resource_type == "source" and node.relation:
-                out[f"{node.source_name}.{node.name}"] = (node.relation.schema, node.relation.identifier)
+                out[f"{node.source_name}.{node.name}"] = (
+                    node.relation.schema,
+                    node.relation.identifier,
+                )
             elif node.resource_type in ("model", "seed", "snapshot"):
                 schema = _schema_name(self.target.schema, node.config.get("schema"))
                 if node.resource_type == "snapshot" and node.config.get("target_schema"):
@@ -140,7 +164,9 @@ class Compiler:
         rendered = renderer.render(node)
         if rendered.config:
             check_config_keys(
-                rendered.config, f"config() of `{node.name}`", Location(node.path, _line_of(node.raw_sql or "", "config("))
+                rendered.config,
+                f"config() of `{node.name}`",
+                Location(node.path, _line_of(node.raw_sql or "", "config(")),
             )
             from headwater.project.loader import _merge_config
 
@@ -159,7 +185,9 @@ class Compiler:
         for key, value in list(node.config.items()):
             if key in HOOK_KEYS or key.startswith("_") or not _is_template(value):
                 continue
-            node.config[key] = _native(renderer.render_string(str(value), node, f"{node.path}:config.{key}"))
+            node.config[key] = _native(
+                renderer.render_string(str(value), node, f"{node.path}:config.{key}")
+            )
 
     def _render_variant(self, renderer: Renderer, node: Node) -> None:
         rendered = renderer.render(node, incremental=True)
@@ -169,7 +197,9 @@ class Compiler:
     def _python_calls(self, node: Node) -> None:
         """A Python model's `dbt.ref()` / `dbt.source()` calls, read from its syntax tree at load."""
         info = node.config["_python"]
-        calls = [RefCall("ref", tuple(a for a in (r.package, r.name) if a), r.version) for r in info.refs]
+        calls = [
+            RefCall("ref", tuple(a for a in (r.package, r.name) if a), r.version) for r in info.refs
+        ]
         calls += [RefCall("source", (s.source, s.table)) for s in info.sources]
         self._calls[node.unique_id] = calls
         self._rendered[node.unique_id] = ""
@@ -190,8 +220,12 @@ class Compiler:
                 return  # dbt's legacy setting: used as written
         schema = self._name_macro(renderer, node, "generate_schema_name", node.config.get("schema"))
         alias = self._name_macro(renderer, node, "generate_alias_name", node.config.get("alias"))
-        if node.config.get("database") is not None or renderer.macro("generate_database_name", self.project.config.name):
-            database = self._name_macro(renderer, node, "generate_database_name", node.config.get("database"))
+        if node.config.get("database") is not None or renderer.macro(
+            "generate_database_name", self.project.config.name
+        ):
+            database = self._name_macro(
+                renderer, node, "generate_database_name", node.config.get("database")
+            )
             expected = target_database(self.target)
             if database and expected and str(database) != expected:
                 raise ConfigError(
@@ -240,14 +274,18 @@ class Compiler:
                 f"`{node.name}` uses the custom materialization `{mat}`, which headwater does not run",
                 location=Location(node.path, node.line),
                 node=node.name,
-                hint="custom `{% materialization %}` blocks are not supported; use one of: " + ", ".join(known),
+                hint="custom `{% materialization %}` blocks are not supported; use one of: "
+                + ", ".join(known),
             )
         if mat not in known:
             raise ConfigError(
-                f"unknown materialization `{mat}` for model `{node.name}`" + did_you_mean(str(mat), known),
+                f"unknown materialization `{mat}` for model `{node.name}`"
+                + did_you_mean(str(mat), known),
                 location=Location(node.path),
                 node=node.name,
-                hint="use one of: " + ", ".join(known) + " (set by `config(materialized=...)`, the model's "
+                hint="use one of: "
+                + ", ".join(known)
+                + " (set by `config(materialized=...)`, the model's "
                 "properties, or `+materialized` under `models:` in the project file)",
             )
 
@@ -264,7 +302,10 @@ class Compiler:
                 self._guard(node, lambda node=node: self._validate_generic(node))
                 self._guard(node, lambda node=node: self._resolve_generic_test(node))
             else:
-                self._guard(node, lambda node=node, macro=macro: self._render_macro_test(renderer, node, macro))
+                self._guard(
+                    node,
+                    lambda node=node, macro=macro: self._render_macro_test(renderer, node, macro),
+                )
                 if node.unique_id in self._calls and node.problem is None:
                     self._guard(node, lambda node=node: self._resolve_calls(node))
 
@@ -274,7 +315,12 @@ class Compiler:
 
         config = self.project.config
         for package, entry, path in self.project.unit_tests:
-            unit = self._guard(None, lambda entry=entry, path=path: parse_unit_test(entry, path, Path(config.root), config.test_paths))
+            unit = self._guard(
+                None,
+                lambda entry=entry, path=path: parse_unit_test(
+                    entry, path, Path(config.root), config.test_paths
+                ),
+            )
             if unit is None:
                 continue
             settings = dict(entry.get("config") or {})
@@ -298,7 +344,12 @@ class Compiler:
                     location=Location(path, getattr(entry, "line", None)),
                 )))  # fmt: skip
                 continue
-            self._guard(node, lambda node=node, model=model, unit=unit: self._render_unit_test(renderer, node, model, unit))
+            self._guard(
+                node,
+                lambda node=node, model=model, unit=unit: self._render_unit_test(
+                    renderer, node, model, unit
+                ),
+            )
 
     def _render_unit_test(self, renderer: Renderer, node: Node, model: Node, unit: Any) -> None:
         if model.language != "sql" or model.raw_sql is None:
@@ -330,7 +381,11 @@ class Compiler:
         sql = with_fixtures(rendered.sql, calls, unit, relation_of)
         chain = [e for e in self._ephemeral_chain(model, []) if EPHEMERAL_PREFIX + e.name in sql]
         if chain:
-            sql = _with_ctes([(EPHEMERAL_PREFIX + e.name, self._ephemeral_body(e)) for e in chain], sql, self.dialect)
+            sql = _with_ctes(
+                [(EPHEMERAL_PREFIX + e.name, self._ephemeral_body(e)) for e in chain],
+                sql,
+                self.dialect,
+            )
         check_single_statement(sql, path=model.path, node=model.name, dialect=self.dialect)
         node.test.kwargs["sql"] = sql  # type: ignore[union-attr]
         node.introspective = model.introspective or bool(rendered.introspective)
@@ -378,7 +433,12 @@ class Compiler:
                 )
             return found
         sname, tname = call.args
-        found = find_source(self.nodes, [node.package, self.project.config.name, *self.project.config.packages], sname, tname)
+        found = find_source(
+            self.nodes,
+            [node.package, self.project.config.name, *self.project.config.packages],
+            sname,
+            tname,
+        )
         if found is not None:
             return found
         names = [n.display_name for n in self.nodes.values() if n.resource_type == "source"]
@@ -387,10 +447,16 @@ class Compiler:
             + did_you_mean(f"{sname}.{tname}", names),
             location=Location(node.path, _line_of(node.raw_sql or "", tname)),
             node=node.name,
-            hint="declare it in sources.yml under `sources: - name: " + sname + "` / `tables: - name: " + tname + "`",
+            hint="declare it in sources.yml under `sources: - name: "
+            + sname
+            + "` / `tables: - name: "
+            + tname
+            + "`",
         )
 
-    def _find_ref(self, name: str, package: str | None, version: str | None, node: Node) -> Node | None:
+    def _find_ref(
+        self, name: str, package: str | None, version: str | None, node: Node
+    ) -> Node | None:
         return find_ref(self._by_name(), self.project.config.name, name, package, version, node)
 
     def _by_name(self) -> dict[str, list[Node]]:
@@ -411,7 +477,10 @@ class Compiler:
         header = str(node.config.get("sql_header") or "").strip()
         if header:  # dbt prepends it to the model's statement; here it runs just before, on the same connection
             hooks["pre_hook"] = [header, *hooks.get("pre_hook", [])]
-        node.hooks = {key: [self._resolve(node, str(sql), calls) for sql in items] for key, items in hooks.items()}
+        node.hooks = {
+            key: [self._resolve(node, str(sql), calls) for sql in items]
+            for key, items in hooks.items()
+        }
         if node.unique_id in self._variant_calls:
             sql, calls = self._variant_calls[node.unique_id]
             node.variants["incremental"] = self._resolve(node, sql, calls)
@@ -459,7 +528,9 @@ class Compiler:
 
         return relation_map(
             node.config["_python"],
-            ref=lambda r: rendered(RefCall("ref", tuple(a for a in (r.package, r.name) if a), r.version)),
+            ref=lambda r: rendered(
+                RefCall("ref", tuple(a for a in (r.package, r.name) if a), r.version)
+            ),
             source=lambda s: rendered(RefCall("source", (s.source, s.table))),
         )
 
@@ -514,7 +585,9 @@ class Compiler:
             if node.compiled_sql is None or node.resource_type == "analysis":
                 continue
             for variant in node.variants.values():  # `tables` below checks compiled_sql itself
-                check_single_statement(variant, path=node.path, node=node.name, dialect=self.dialect)
+                check_single_statement(
+                    variant, path=node.path, node=node.name, dialect=self.dialect
+                )
             tables = self.parse_cache.tables(node, self.dialect)
             for table in tables:
                 uid = by_relation.get(table.lower())
@@ -557,7 +630,9 @@ def render_unit_model(renderer: Renderer, model: Node, unit: Any) -> Any:
         return renderer.render(model, incremental=incremental)
 
 
-def with_fixtures(sql: str, calls: list[RefCall], unit: Any, relation_of: Callable[[int], str]) -> str:
+def with_fixtures(
+    sql: str, calls: list[RefCall], unit: Any, relation_of: Callable[[int], str]
+) -> str:
     """Replace the placeholders of a rendered model: a call a `given` input names reads its
     fixture CTE, any other call ``relation_of(index)``."""
 
@@ -585,13 +660,21 @@ def find_test_macro(renderer: Renderer, name: str, root: str) -> Callable[..., A
     macro_name = f"test_{short}"
     if package:
         own = renderer.macro(macro_name, package)
-        if short in REGISTRY and package in ("dbt_utils", "dbt", root) and renderer.macro(macro_name, root) is None:
+        if (
+            short in REGISTRY
+            and package in ("dbt_utils", "dbt", root)
+            and renderer.macro(macro_name, root) is None
+        ):
             return None  # headwater's built-in is the same check, scanned with the others
         return own
     own = renderer.macro(macro_name, root)
     if own is not None or short in REGISTRY:
         return own
-    found = [scope[macro_name] for pkg, scope in renderer.scopes.items() if macro_name in scope and pkg != "dbt"]
+    found = [
+        scope[macro_name]
+        for pkg, scope in renderer.scopes.items()
+        if macro_name in scope and pkg != "dbt"
+    ]
     return found[0] if len(found) == 1 else None
 
 
@@ -607,7 +690,12 @@ def _raise(exc: Exception) -> None:
 
 
 def find_ref(
-    by_name: dict[str, list[Node]], root: str, name: str, package: str | None, version: str | None, node: Any
+    by_name: dict[str, list[Node]],
+    root: str,
+    name: str,
+    package: str | None,
+    version: str | None,
+    node: Any,
 ) -> Node | None:
     """dbt's ref resolution: the calling node's package, then the root project, then any
     package; a versioned model's `latest_version` unless `v=` names one."""
@@ -630,7 +718,9 @@ def find_ref(
     return max(candidates, key=lambda c: _version_key(c.version))
 
 
-def find_source(nodes: dict[str, Node], packages: list[str], source: str, table: str) -> Node | None:
+def find_source(
+    nodes: dict[str, Node], packages: list[str], source: str, table: str
+) -> Node | None:
     """A source table as `source()` names it, in the calling node's package first (``packages``)."""
     for package in packages:
         found = nodes.get(f"source.{package}.{source}.{table}")
@@ -651,10 +741,14 @@ def _version_key(version: str | None) -> tuple[int, float | str]:
 
 
 def _problem_text(exc: HeadwaterError) -> str:
-    where = f"{exc.location.path}:{exc.location.line}" if exc.location and exc.location.line else (
-        exc.location.path if exc.location else ""
+    where = (
+        f"{exc.location.path}:{exc.location.line}"
+        if exc.location and exc.location.line
+        else (exc.location.path if exc.location else "")
     )
-    return (f"{where}: " if where else "") + exc.message + (f"\nhint: {exc.hint}" if exc.hint else "")
+    return (
+        (f"{where}: " if where else "") + exc.message + (f"\nhint: {exc.hint}" if exc.hint else "")
+    )
 
 
 def _schema_name(target_schema: str, custom: Any) -> str:
@@ -684,7 +778,13 @@ def _with_ctes(ctes: list[tuple[str, str]], sql: str, dialect: str) -> str:
     if tree is not None and isinstance(tree, exp.Query) and tree.args.get(key) is not None:
         with_ = tree.args[key]
         own = list(with_.expressions)
-        new = [exp.CTE(this=sqlglot.parse_one(body, read=dialect), alias=exp.TableAlias(this=exp.to_identifier(name))) for name, body in ctes]
+        new = [
+            exp.CTE(
+                this=sqlglot.parse_one(body, read=dialect),
+                alias=exp.TableAlias(this=exp.to_identifier(name)),
+            )
+            for name, body in ctes
+        ]
         with_.set("expressions", new + own)
         return tree.sql(dialect=dialect, pretty=True)
     head = ",\n".join(f"{name} AS (\n{body}\n)" for name, body in ctes)

@@ -72,12 +72,24 @@ def _server_keys(target: Target) -> dict[str, Any]:
     def first(*values: Any) -> Any:
         return next((v for v in values if v is not None and v != ""), None)
 
-    database = first(getattr(target, "database", None), settings.get("dbname"), settings.get("database"), "postgres")
+    database = first(
+        getattr(target, "database", None),
+        settings.get("dbname"),
+        settings.get("database"),
+        "postgres",
+    )
     port = first(getattr(target, "port", None), settings.get("port"), 5432)
     return {
         "host": str(first(getattr(target, "host", None), settings.get("host"), "127.0.0.1")),
         "port": int(port),
-        "user": str(first(getattr(target, "user", None), settings.get("user"), os.environ.get("PGUSER"), "postgres")),
+        "user": str(
+            first(
+                getattr(target, "user", None),
+                settings.get("user"),
+                os.environ.get("PGUSER"),
+                "postgres",
+            )
+        ),
         "database": str(database),
         "dbname": str(database),
         "sslmode": first(getattr(target, "sslmode", None), settings.get("sslmode")),
@@ -254,8 +266,12 @@ def node_dict(node: Node, target: Target) -> dict[str, Any]:
         "database": target_database(target),
         "relation_name": node.relation.render() if node.relation else None,
         "depends_on": {"nodes": list(node.depends_on), "macros": []},
-        "refs": [{"name": uid.split(".")[-1], "package": None, "version": None} for uid in node.refs],
-        "sources": [[n.split(".")[-2], n.split(".")[-1]] for n in node.depends_on if n.startswith("source.")],
+        "refs": [
+            {"name": uid.split(".")[-1], "package": None, "version": None} for uid in node.refs
+        ],
+        "sources": [
+            [n.split(".")[-2], n.split(".")[-1]] for n in node.depends_on if n.startswith("source.")
+        ],
         "columns": {name: _column_dict(c) for name, c in node.columns.items()},
         "source_name": node.source_name,
         "version": node.version,
@@ -294,7 +310,9 @@ class GraphView:
             target = self._renderer.target
             nodes, sources = {}, {}
             for uid, node in self._renderer._graph_nodes.items():
-                (sources if node.resource_type == "source" else nodes)[uid] = node_dict(node, target)
+                (sources if node.resource_type == "source" else nodes)[uid] = node_dict(
+                    node, target
+                )
             self._cache = {"nodes": nodes, "sources": sources, "macros": {}, "exposures": {}, "metrics": {},
                            "groups": {}, "semantic_models": {}, "saved_queries": {}, "_n": len(self._renderer._graph_nodes)}  # fmt: skip
         return self._cache
@@ -315,7 +333,11 @@ def _public(module: types.ModuleType) -> types.SimpleNamespace:
     """The public functions, types and constants of ``module``, without the module itself."""
     names = getattr(module, "__all__", None) or [n for n in dir(module) if not n.startswith("_")]
     return types.SimpleNamespace(
-        **{n: getattr(module, n) for n in names if not isinstance(getattr(module, n, None), types.ModuleType)}
+        **{
+            n: getattr(module, n)
+            for n in names
+            if not isinstance(getattr(module, n, None), types.ModuleType)
+        }
     )
 
 
@@ -406,7 +428,9 @@ def fromyaml(text: Any, default: Any = None) -> Any:
         return default
 
 
-def split_vars(values: dict[str, Any], packages: set[str]) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+def split_vars(
+    values: dict[str, Any], packages: set[str]
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     """dbt's var scopes: a top-level key naming the project or a package holds that package's vars."""
     global_vars: dict[str, Any] = {}
     scoped: dict[str, dict[str, Any]] = {}

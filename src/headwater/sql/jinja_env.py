@@ -88,7 +88,9 @@ class Sandbox(jinja2.sandbox.SandboxedEnvironment):
         return bool(super().is_safe_attribute(obj, attr, value))
 
 
-def syntax_error(exc: jinja2.TemplateSyntaxError, path: str, text: str, node: str | None) -> CompilationError:
+def syntax_error(
+    exc: jinja2.TemplateSyntaxError, path: str, text: str, node: str | None
+) -> CompilationError:
     return CompilationError(
         f"Jinja syntax error: {exc.message}",
         location=Location(path, exc.lineno),

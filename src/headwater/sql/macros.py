@@ -28,7 +28,8 @@ from typing import Any
 _TEST_OPEN = re.compile(r"\{%(-?)(\s*)test(\s+)([A-Za-z_][A-Za-z0-9_]*)(\s*)\(")
 _TEST_CLOSE = re.compile(r"\{%(-?)(\s*)endtest(\s*)(-?)%\}")
 _MATERIALIZATION = re.compile(
-    r"\{%-?\s*materialization\s+([A-Za-z_][A-Za-z0-9_]*).*?%\}(.*?)\{%-?\s*endmaterialization\s*-?%\}", re.S
+    r"\{%-?\s*materialization\s+([A-Za-z_][A-Za-z0-9_]*).*?%\}(.*?)\{%-?\s*endmaterialization\s*-?%\}",
+    re.S,
 )
 
 
@@ -45,8 +46,23 @@ def preprocess(text: str) -> tuple[str, list[str]]:
     """Return ``text`` with `{% test x(...) %}` blocks as `{% macro test_x(...) %}` and custom
     materialization blocks blanked (lines kept, so error lines still match), and the names of
     those materializations."""
-    out = _TEST_OPEN.sub(lambda m: "{%" + m.group(1) + m.group(2) + "macro" + m.group(3) + "test_" + m.group(4) + m.group(5) + "(", text)
-    out = _TEST_CLOSE.sub(lambda m: "{%" + m.group(1) + m.group(2) + "endmacro" + m.group(3) + m.group(4) + "%}", out)
+    out = _TEST_OPEN.sub(
+        lambda m: (
+            "{%"
+            + m.group(1)
+            + m.group(2)
+            + "macro"
+            + m.group(3)
+            + "test_"
+            + m.group(4)
+            + m.group(5)
+            + "("
+        ),
+        text,
+    )
+    out = _TEST_CLOSE.sub(
+        lambda m: "{%" + m.group(1) + m.group(2) + "endmacro" + m.group(3) + m.group(4) + "%}", out
+    )
     names: list[str] = []
 
     def blank(match: re.Match[str]) -> str:

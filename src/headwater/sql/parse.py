@@ -76,7 +76,9 @@ def table_references(sql: str, dialect: str, node: Node) -> list[str]:
     except sqlglot.errors.TokenError as exc:
         if _engine_parses(sql, dialect):
             return []
-        raise CompilationError(f"SQL does not tokenize: {exc}", location=Location(node.path), node=node.name) from None
+        raise CompilationError(
+            f"SQL does not tokenize: {exc}", location=Location(node.path), node=node.name
+        ) from None
     if sum(tree is not None for tree in statements) > 1:
         check_single_statement(sql, path=node.path, node=node.name, dialect=dialect)
     out: list[str] = []
@@ -104,7 +106,9 @@ def _engine_parses(sql: str, dialect: str) -> bool:
     from headwater.engines import local
 
     try:
-        rows = local.execute("SELECT json_extract(json_serialize_sql(?), '$.error')::BOOLEAN", [sql])
+        rows = local.execute(
+            "SELECT json_extract(json_serialize_sql(?), '$.error')::BOOLEAN", [sql]
+        )
     except local.error_type():
         return False
     return bool(rows) and rows[0][0] is False

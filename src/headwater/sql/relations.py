@@ -40,7 +40,11 @@ class DbtRelation(Mapping[str, Any]):
         self.type = type
         # dbt-duckdb renders `"database"."schema"."identifier"` (its `_dbt_source_relation` values
         # and similar strings carry it), so the database is included when known
-        self.include_policy = include_policy or {"database": database is not None, "schema": True, "identifier": True}
+        self.include_policy = include_policy or {
+            "database": database is not None,
+            "schema": True,
+            "identifier": True,
+        }
         self.quote_policy = {"database": True, "schema": True, "identifier": True}
         self._text = text
         self._adapter_type = adapter_type
@@ -79,7 +83,10 @@ class DbtRelation(Mapping[str, Any]):
         return {"database": self.database, "schema": self.schema, "identifier": self.identifier}
 
     def include(
-        self, database: bool | None = None, schema: bool | None = None, identifier: bool | None = None
+        self,
+        database: bool | None = None,
+        schema: bool | None = None,
+        identifier: bool | None = None,
     ) -> DbtRelation:
         policy = dict(self.include_policy)
         for key, value in (("database", database), ("schema", schema), ("identifier", identifier)):
@@ -89,7 +96,9 @@ class DbtRelation(Mapping[str, Any]):
         text = self._text if policy == self.include_policy else None
         return self._copy(include_policy=policy, text=text)
 
-    def incorporate(self, path: dict[str, Any] | None = None, type: str | None = None, **_: Any) -> DbtRelation:
+    def incorporate(
+        self, path: dict[str, Any] | None = None, type: str | None = None, **_: Any
+    ) -> DbtRelation:
         path = path or {}
         return self._copy(
             database=path.get("database", self.database),
@@ -99,7 +108,12 @@ class DbtRelation(Mapping[str, Any]):
             text=self._text if not path else None,
         )
 
-    def quote(self, database: bool | None = None, schema: bool | None = None, identifier: bool | None = None) -> DbtRelation:
+    def quote(
+        self,
+        database: bool | None = None,
+        schema: bool | None = None,
+        identifier: bool | None = None,
+    ) -> DbtRelation:
         copy = self._copy()
         for key, value in (("database", database), ("schema", schema), ("identifier", identifier)):
             if value is not None:
@@ -113,7 +127,9 @@ class DbtRelation(Mapping[str, Any]):
         for key in ("database", "schema", "identifier"):
             value = getattr(self, key)
             if value and self.include_policy.get(key, True):
-                parts.append(quote_identifier(str(value)) if self.quote_policy.get(key, True) else str(value))
+                parts.append(
+                    quote_identifier(str(value)) if self.quote_policy.get(key, True) else str(value)
+                )
         return ".".join(parts)
 
     def render_pretty(self) -> str:
@@ -150,7 +166,16 @@ class DbtRelation(Mapping[str, Any]):
         raise AttributeError(name)
 
     # -- mapping -------------------------------------------------------------------------------
-    _KEYS = ("database", "schema", "identifier", "type", "metadata", "path", "include_policy", "quote_policy")
+    _KEYS = (
+        "database",
+        "schema",
+        "identifier",
+        "type",
+        "metadata",
+        "path",
+        "include_policy",
+        "quote_policy",
+    )
 
     def __getitem__(self, key: str) -> Any:
         if key in self._KEYS:
@@ -310,14 +335,21 @@ class PostgresColumn(DbtColumn):
         lower = base.lower()
         if sizes is None:
             if lower in _PG_INTEGER_PRECISION:
-                return cls(name, base, numeric_precision=_PG_INTEGER_PRECISION[lower], numeric_scale=0)
+                return cls(
+                    name, base, numeric_precision=_PG_INTEGER_PRECISION[lower], numeric_scale=0
+                )
             if lower in _PG_FLOAT_PRECISION:
                 return cls(name, base, numeric_precision=_PG_FLOAT_PRECISION[lower])
             return cls(name, base)
         if lower in _PG_CHAR_SIZED:
             return cls(name, base, char_size=int(sizes.group(1)))
         if lower in ("numeric", "decimal"):
-            return cls(name, base, numeric_precision=int(sizes.group(1)), numeric_scale=int(sizes.group(2) or 0))
+            return cls(
+                name,
+                base,
+                numeric_precision=int(sizes.group(1)),
+                numeric_scale=int(sizes.group(2) or 0),
+            )
         return cls(name, base)  # a time precision: `timestamp(3) without time zone`
 
     def is_string(self) -> bool:

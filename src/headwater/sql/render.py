@@ -149,7 +149,11 @@ class Renderer:
         self._results: dict[str, Any] = {}
         self.materializations: set[str] = set()
         self.warehouse = Warehouse(engine, self._introspects)
-        self.scopes: dict[str, dict[str, Any]] = {project_name: {}, **{p: {} for p in self.packages}, "dbt": {}}
+        self.scopes: dict[str, dict[str, Any]] = {
+            project_name: {},
+            **{p: {} for p in self.packages},
+            "dbt": {},
+        }
         self.macro_files: set[str] = set()
         """Paths of the macro files (template file names), to place errors raised inside them."""
         self.declared_packages: set[str] = set()
@@ -163,8 +167,14 @@ class Renderer:
         self.env.globals["dbt"] = MacroNamespace("dbt", self.scopes["dbt"], self._missing_macro)
         for name in self.packages:
             self.env.globals[name] = MacroNamespace(name, self.scopes[name], self._missing_macro)
-        self.env.globals[project_name] = MacroNamespace(project_name, self.scopes[project_name], self._missing_macro)
-        files = macros if isinstance(macros, list) else [MacroFile(project_name, p, t) for p, t in macros.items()]
+        self.env.globals[project_name] = MacroNamespace(
+            project_name, self.scopes[project_name], self._missing_macro
+        )
+        files = (
+            macros
+            if isinstance(macros, list)
+            else [MacroFile(project_name, p, t) for p, t in macros.items()]
+        )
         self.problems: list[HeadwaterError] = []
         self._load_macros(files)
 
@@ -190,7 +200,11 @@ class Renderer:
             "modules": Modules(),
             "api": Api,
             "adapter": Adapter(
-                self.adapter_type, self.warehouse, self._dispatch, target_database(self.target), self._unsupported
+                self.adapter_type,
+                self.warehouse,
+                self._dispatch,
+                target_database(self.target),
+                self._unsupported,
             ),
             "run_query": self._run_query,
             "statement": self._statement,
@@ -205,15 +219,21 @@ class Renderer:
             "zip_strict": lambda *a: list(zip(*a, strict=True)),
             "set": set_,
             "set_strict": set,
-            "tojson": lambda value, default=None, sort_keys=False: json_or(lambda: json.dumps(value, sort_keys=sort_keys), default),
+            "tojson": lambda value, default=None, sort_keys=False: json_or(
+                lambda: json.dumps(value, sort_keys=sort_keys), default
+            ),
             "fromjson": lambda text, default=None: json_or(lambda: json.loads(text), default),
             "toyaml": toyaml,
             "fromyaml": fromyaml,
             "local_md5": lambda text: hashlib.md5(str(text).encode()).hexdigest(),
-            "diff_of_two_dicts": lambda a, b: {k: v for k, v in a.items() if k not in b or b[k] != v},
+            "diff_of_two_dicts": lambda a, b: {
+                k: v for k, v in a.items() if k not in b or b[k] != v
+            },
             "model": NodeView(self, None),
             "graph": GraphView(self),
-            "builtins": types.SimpleNamespace(ref=self._ref, source=self._source, config=ConfigCall(self)),
+            "builtins": types.SimpleNamespace(
+                ref=self._ref, source=self._source, config=ConfigCall(self)
+            ),
             "context": {},
             "database": target_database(self.target),
             "schema": self.target.schema,
@@ -226,12 +246,18 @@ class Renderer:
     def _ref(self, *args: str, **kwargs: Any) -> DbtRelation:
         version = kwargs.pop("version", kwargs.pop("v", None))
         if kwargs or not args or len(args) > 2:
-            raise self._error(f"ref() takes a model name (and optionally a package, and v=), got {args!r} {kwargs!r}")
-        call = RefCall("ref", tuple(str(a) for a in args), None if version is None else str(version))
+            raise self._error(
+                f"ref() takes a model name (and optionally a package, and v=), got {args!r} {kwargs!r}"
+            )
+        call = RefCall(
+            "ref", tuple(str(a) for a in args), None if version is None else str(version)
+        )
         return self._call(call, str(args[-1]))
 
     def _source(self, source_name: str, table_name: str) -> DbtRelation:
-        return self._call(RefCall("source", (str(source_name), str(table_name))), f"{source_name}.{table_name}")
+        return self._call(
+            RefCall("source", (str(source_name), str(table_name))), f"{source_name}.{table_name}"
+        )
 
     def _call(self, call: RefCall, key: str) -> DbtRelation:
         assert self._state is not None
@@ -361,7 +387,9 @@ class Renderer:
         return ChainMap(self.scopes.setdefault(package, {}), root, builtins)
 
     def _load_macros(self, files: list[MacroFile]) -> None:
-        for file in sorted(files, key=lambda f: (f.package != "dbt", f.package != self.project_name, f.path)):
+        for file in sorted(
+            files, key=lambda f: (f.package != "dbt", f.package != self.project_name, f.path)
+        ):
             self.macro_files.add(file.path)
             text, materializations = preprocess(file.text)
             self.materializations.update(materializations)
@@ -377,7 +405,11 @@ class Renderer:
                 self.problems.append(exc)
                 continue
             except Exception as exc:
-                self.problems.append(CompilationError(f"macro file failed to load: {exc}", location=Location(file.path)))
+                self.problems.append(
+                    CompilationError(
+                        f"macro file failed to load: {exc}", location=Location(file.path)
+                    )
+                )
                 continue
             scope = self.scopes.setdefault(file.package, {})
             for name, value in context.vars.items():
@@ -436,9 +468,18 @@ class Renderer:
             return self.scopes.get(package, {}).get(name)
         return self.scopes[self.project_name].get(name) or self.scopes["dbt"].get(name)
 
-    def _dispatch(self, macro_name: str, macro_namespace: str | None = None, packages: list[str] | None = None) -> Any:
+    def _dispatch(
+        self, macro_name: str, macro_namespace: str | None = None, packages: list[str] | None = None
+    ) -> Any:
         caller = self._macro_stack[-1] if self._macro_stack else None
-        order = search_order(macro_namespace, self.dispatch_config, self.project_name, caller, packages, set(self.packages))
+        order = search_order(
+            macro_namespace,
+            self.dispatch_config,
+            self.project_name,
+            caller,
+            packages,
+            set(self.packages),
+        )
         from headwater.sql.crossdb import adapter_prefixes
 
         prefixes = adapter_prefixes(self.adapter_type)
@@ -458,7 +499,9 @@ class Renderer:
             "in the project file",
         )
 
-    def _template(self, source: str, name: str = "<template>", scope: Any = None) -> jinja2.Template:
+    def _template(
+        self, source: str, name: str = "<template>", scope: Any = None
+    ) -> jinja2.Template:
         """`env.from_string`, reusing the code object compiled for the same source last time.
 
         Compiling a template to Python is most of a cold load's Jinja time; a changed project
@@ -472,7 +515,9 @@ class Renderer:
         if cache is None:
             code = self.env.compile(source, name=name, filename=name)
             return self.env.template_class.from_code(self.env, code, globals_, None)
-        key = hashlib.blake2b(f"{jinja2.__version__}\0hw2\0{name}\0{source}".encode(), digest_size=12).hexdigest()
+        key = hashlib.blake2b(
+            f"{jinja2.__version__}\0hw2\0{name}\0{source}".encode(), digest_size=12
+        ).hexdigest()
         data = cache.templates.get(key)
         code = None
         if data is not None:
@@ -486,14 +531,18 @@ class Renderer:
         cache.used_templates[key] = data
         return self.env.template_class.from_code(self.env, code, globals_, None)
 
-    def render_string(self, text: str, node: Node | None = None, name: str = "<string>", **context: Any) -> str:
+    def render_string(
+        self, text: str, node: Node | None = None, name: str = "<string>", **context: Any
+    ) -> str:
         """Render a snippet (a project hook, a config value) in ``node``'s context, or the
         project's; errors name ``name`` (`dbt_project.yml:on-run-end[0]`)."""
         state = Rendered(sql="")
         saved = self._state, self._node
         self._state, self._node = state, node
         try:
-            template = self._template(text, name, self._scope_for(node.package if node else self.project_name))
+            template = self._template(
+                text, name, self._scope_for(node.package if node else self.project_name)
+            )
             if node is not None:
                 context["this"] = self._this(node)
             return str(template.render(**context))
@@ -502,7 +551,9 @@ class Renderer:
                 exc.location = Location(name.split(":", 1)[0])
             raise
         except jinja2.TemplateError as exc:
-            raise CompilationError(f"{name}: {exc}", location=Location(name.split(":", 1)[0])) from None
+            raise CompilationError(
+                f"{name}: {exc}", location=Location(name.split(":", 1)[0])
+            ) from None
         finally:
             self._state, self._node = saved
 
@@ -516,7 +567,9 @@ class Renderer:
         return self._call(RefCall("this", (node.unique_id,)), key)
 
     # -- rendering ------------------------------------------------------------------------------
-    def render(self, node: Node, this_key: str | None = None, incremental: bool = False) -> Rendered:
+    def render(
+        self, node: Node, this_key: str | None = None, incremental: bool = False
+    ) -> Rendered:
         """Render ``node.raw_sql`` and its hooks; raises `CompilationError` naming the node and the
         file and line where the template failed (a macro's, when it failed in a macro).
 
@@ -529,12 +582,18 @@ class Renderer:
         self._results = {}  # `load_result` sees this node's statements only
         try:
             template = self._template(node.raw_sql or "", node.path, self._scope_for(node.package))
-            this = self._this(node) if this_key is None else self._call(RefCall("this", (node.unique_id,)), this_key)
+            this = (
+                self._this(node)
+                if this_key is None
+                else self._call(RefCall("this", (node.unique_id,)), this_key)
+            )
             state.sql = template.render(this=this, model=NodeView(self, node))
             if not incremental:
                 state.hooks = self._render_hooks(node, state, this)
         except jinja2.TemplateSyntaxError as exc:
-            raise syntax_error(exc, exc.filename or node.path, node.raw_sql or "", node.name) from None
+            raise syntax_error(
+                exc, exc.filename or node.path, node.raw_sql or "", node.name
+            ) from None
         except HeadwaterError as exc:
             raise self._located(exc, node) from None
         except jinja2.UndefinedError as exc:
@@ -561,12 +620,19 @@ class Renderer:
         except HeadwaterError as exc:
             raise self._located(exc, node) from None
         except Exception as exc:
-            raise self._failure(exc, node, f"{getattr(macro, '__name__', 'macro')} failed") from None
+            raise self._failure(
+                exc, node, f"{getattr(macro, '__name__', 'macro')} failed"
+            ) from None
         finally:
             self._state, self._node = None, None
 
     def render_test(
-        self, node: Node, target: Node, macro: Callable[..., Any], kwargs: dict[str, Any], column: str | None
+        self,
+        node: Node,
+        target: Node,
+        macro: Callable[..., Any],
+        kwargs: dict[str, Any],
+        column: str | None,
     ) -> Rendered:
         """Render a generic test from its `{% test %}` macro: ``model`` is the tested relation
         (filtered by the test's `where`), ``column_name`` its column; string arguments holding
@@ -575,7 +641,11 @@ class Renderer:
         self._state, self._node = state, node
         self._macro_stack.clear()
         try:
-            key = target.name if target.resource_type != "source" else f"{target.source_name}.{target.name}"
+            key = (
+                target.name
+                if target.resource_type != "source"
+                else f"{target.source_name}.{target.name}"
+            )
             kind = "source" if target.resource_type == "source" else "ref"
             args = (target.source_name or "", target.name) if kind == "source" else (target.name,)
             model = self._call(RefCall(kind, tuple(args), target.version), key)
@@ -605,7 +675,11 @@ class Renderer:
         if re.fullmatch(r"\s*(ref|source)\s*\(.*\)\s*", value, re.S):
             return self.env.compile_expression(value.strip(), undefined_to_none=False)()
         if "{{" in value or "{%" in value:
-            return str(self._template(value, f"{node.path}:argument", self._scope_for(node.package)).render())
+            return str(
+                self._template(
+                    value, f"{node.path}:argument", self._scope_for(node.package)
+                ).render()
+            )
         return value
 
     def _render_hooks(self, node: Node, state: Rendered, this: DbtRelation) -> dict[str, list[str]]:
@@ -615,7 +689,9 @@ class Renderer:
             items = list(hook_list(config.get(key))) + list(hook_list(state.config.get(key)))
             rendered = []
             for i, text in enumerate(items):
-                template = self._template(text, f"{node.path}:{key}[{i}]", self._scope_for(node.package))
+                template = self._template(
+                    text, f"{node.path}:{key}[{i}]", self._scope_for(node.package)
+                )
                 sql = str(template.render(this=this, model=NodeView(self, node))).strip()
                 if sql:
                     rendered.append(sql)
@@ -633,11 +709,15 @@ class Renderer:
         exc.node = exc.node or node.name
         return exc
 
-    def _failure(self, exc: BaseException, node: Node, what: str, fallback_line: int | None = None) -> CompilationError:
+    def _failure(
+        self, exc: BaseException, node: Node, what: str, fallback_line: int | None = None
+    ) -> CompilationError:
         """An unexpected exception while rendering ``node``, placed at its template file and line."""
         path, line = self._where(exc, node)
         return CompilationError(
-            f"{what}: {type(exc).__name__}: {exc}", location=Location(path, line or fallback_line), node=node.name
+            f"{what}: {type(exc).__name__}: {exc}",
+            location=Location(path, line or fallback_line),
+            node=node.name,
         )
 
     def _where(self, exc: BaseException, node: Node) -> tuple[str, int | None]:
@@ -648,7 +728,9 @@ class Renderer:
         while tb is not None:
             filename, line = tb.tb_frame.f_code.co_filename, tb.tb_lineno
             template = tb.tb_frame.f_globals.get("__jinja_template__")
-            if template is not None:  # a frame Jinja did not rewrite: map its Python line to the template's
+            if (
+                template is not None
+            ):  # a frame Jinja did not rewrite: map its Python line to the template's
                 line = template.get_corresponding_lineno(line)
             if filename == node.path or filename in self.macro_files or filename.startswith(hook):
                 found = (filename.split(":", 1)[0] if filename.startswith(hook) else filename, line)
@@ -666,4 +748,12 @@ class Renderer:
         return self.declared_packages - set(self.packages)
 
 
-__all__ = ["HOOK_KEYS", "MacroFile", "RefCall", "Rendered", "Renderer", "node_dict", "target_database"]
+__all__ = [
+    "HOOK_KEYS",
+    "MacroFile",
+    "RefCall",
+    "Rendered",
+    "Renderer",
+    "node_dict",
+    "target_database",
+]

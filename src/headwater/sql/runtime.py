@@ -26,7 +26,9 @@ if TYPE_CHECKING:
 class Runtime:
     """Renders nodes and project hooks against the warehouse, for one run."""
 
-    def __init__(self, manifest: Manifest, full_refresh: bool = False, command: str = "run") -> None:
+    def __init__(
+        self, manifest: Manifest, full_refresh: bool = False, command: str = "run"
+    ) -> None:
         self.manifest = manifest
         self.full_refresh = full_refresh
         self.command = command
@@ -71,10 +73,14 @@ class Runtime:
             return node.relation
         if call.kind == "ref":
             package = call.args[0] if len(call.args) == 2 else None
-            found = find_ref(self._by_name, self.manifest.config.name, call.args[-1], package, call.version, node)
+            found = find_ref(
+                self._by_name, self.manifest.config.name, call.args[-1], package, call.version, node
+            )
         else:
             config = self.manifest.config
-            found = find_source(self.manifest.nodes, [node.package, config.name, *config.packages], *call.args)
+            found = find_source(
+                self.manifest.nodes, [node.package, config.name, *config.packages], *call.args
+            )
         if found is None:
             return None
         if found.unique_id in self._staged:
@@ -83,7 +89,9 @@ class Runtime:
             return Relation(schema="", identifier=EPHEMERAL_PREFIX + found.name)
         return found.relation
 
-    def prepare(self, node: Node, engine: Engine, staged: dict[str, Relation] | None = None) -> None:
+    def prepare(
+        self, node: Node, engine: Engine, staged: dict[str, Relation] | None = None
+    ) -> None:
         """Render ``node`` again with the warehouse at hand; its SQL, variant and hooks change.
 
         ``staged`` maps nodes being audited to their staged relations: a test of a node that is
@@ -102,7 +110,9 @@ class Runtime:
                 node.compiled_sql = self._with_ephemerals(node, rendered.sql)
                 node.hooks = rendered.hooks
                 if "incremental" in node.variants:
-                    node.variants["incremental"] = self._with_ephemerals(node, renderer.render(node, incremental=True).sql)
+                    node.variants["incremental"] = self._with_ephemerals(
+                        node, renderer.render(node, incremental=True).sql
+                    )
             finally:
                 self._staged = {}
 
@@ -117,7 +127,10 @@ class Runtime:
             return
         rendered = renderer.render_test(node, target, macro, spec.kwargs, spec.column)
         sql = self._with_ephemerals(node, rendered.sql)
-        for uid, staged in self._staged.items():  # kept with the final names: the audit swaps them per run
+        for (
+            uid,
+            staged,
+        ) in self._staged.items():  # kept with the final names: the audit swaps them per run
             final = self.manifest.nodes[uid].relation
             if final is not None:
                 sql = sql.replace(staged.render(), final.render())
@@ -157,7 +170,11 @@ class Runtime:
         def walk(n: Node) -> None:
             for dep in n.depends_on:
                 parent = self.manifest.nodes.get(dep)
-                if parent is not None and parent.materialized == "ephemeral" and parent not in chain:
+                if (
+                    parent is not None
+                    and parent.materialized == "ephemeral"
+                    and parent not in chain
+                ):
                     walk(parent)
                     chain.append(parent)
 
@@ -169,7 +186,11 @@ class Runtime:
         ctes = []
         for e in chain:
             # an ephemeral that reads the warehouse is rendered live too (it is never built)
-            body = renderer.render(e).sql if e.introspective and renderer is not None else e.compiled_sql
+            body = (
+                renderer.render(e).sql
+                if e.introspective and renderer is not None
+                else e.compiled_sql
+            )
             ctes.append((EPHEMERAL_PREFIX + e.name, (body or "").strip().rstrip(";")))
         return _with_ctes(ctes, sql, self.manifest.dialect)
 
@@ -181,7 +202,9 @@ class Runtime:
         with self._lock:
             renderer = self.renderer(engine)
             for i, text in enumerate(hooks):
-                sql = renderer.render_string(text, None, f"{config.config_file}:{which}[{i}]", **context).strip()
+                sql = renderer.render_string(
+                    text, None, f"{config.config_file}:{which}[{i}]", **context
+                ).strip()
                 if sql:
                     out.append(sql)
         return out

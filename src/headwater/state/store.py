@@ -226,7 +226,9 @@ class StateStore:
         self._held: dict[str, int] = {}  # invocation id -> fd of its lock file
         try:
             private_file(path)  # SQLite gives its -wal and -shm files the database file's mode
-            self._con = sqlite3.connect(str(path), timeout=30, check_same_thread=False, isolation_level=None)
+            self._con = sqlite3.connect(
+                str(path), timeout=30, check_same_thread=False, isolation_level=None
+            )
             self._con.execute("PRAGMA journal_mode=WAL")
             self._con.execute("PRAGMA synchronous=NORMAL")
             self._ensure_schema()
@@ -252,12 +254,16 @@ class StateStore:
                         self._con.execute("ROLLBACK")
                 reason = _reason(exc)
         if required:
-            raise StateStoreError(f"cannot save {what} in {self.path}: {reason}", hint="free disk space and rerun")
+            raise StateStoreError(
+                f"cannot save {what} in {self.path}: {reason}", hint="free disk space and rerun"
+            )
         self.warning = (
             f"the run history could not be saved in {self.path} ({what}: {reason}); what this run did to "
             "the warehouse is reported above as it happened. Free disk space; the next run records again"
         )
-        log.info("%s", self.warning)  # shown by the CLI at the end of the command (`Context.warnings`)
+        log.info(
+            "%s", self.warning
+        )  # shown by the CLI at the end of the command (`Context.warnings`)
 
     def _history_failed(self) -> bool:
         """A write of the local history failed in this process (later ones are skipped)."""
@@ -266,7 +272,9 @@ class StateStore:
     def _ensure_schema(self) -> None:
         row = None
         with contextlib.suppress(sqlite3.OperationalError):
-            row = self._con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            row = self._con.execute(
+                "SELECT value FROM meta WHERE key = 'schema_version'"
+            ).fetchone()
         if row is None:
             self._con.executescript(_SCHEMA + _LEDGER + _OBSERVE)
         else:
@@ -282,7 +290,9 @@ class StateStore:
                 self._con.executescript("BEGIN;" + _MIGRATIONS[step] + "COMMIT;")
             if version == SCHEMA_VERSION:
                 return  # nothing to write: a full disk still lets a current store open
-        self._con.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        self._con.execute(
+            "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+        )
 
     def close(self) -> None:
         self.flush()
@@ -344,7 +354,9 @@ class StateStore:
         """Mark `killed` the invocations left `running` by a process that is gone (or give them the
         status their process left in the lock file); return their ids."""
         with self._lock:
-            rows = self._con.execute("SELECT invocation_id FROM invocations WHERE status = 'running'").fetchall()
+            rows = self._con.execute(
+                "SELECT invocation_id FROM invocations WHERE status = 'running'"
+            ).fetchall()
         dead: dict[str, str] = {}
         running = {str(r[0]) for r in rows}
         for invocation_id in running:
@@ -352,7 +364,9 @@ class StateStore:
             if ended is not None:
                 dead[invocation_id] = ended
         folder = self.path.parent / "runs"
-        for orphan in folder.glob("*.lock") if folder.is_dir() else ():  # runs whose row was never written
+        for orphan in (
+            folder.glob("*.lock") if folder.is_dir() else ()
+        ):  # runs whose row was never written
             if orphan.stem not in running and self._ended(orphan.stem) is not None:
                 orphan.unlink(missing_ok=True)
 
@@ -370,13 +384,17 @@ class StateStore:
         return list(dead)
 
     # -- writes --------------------------------------------------------------------------------
-    def start_invocation(self, invocation_id: str, command: str, args: dict[str, Any], target: str) -> None:
+    def start_invocation(
+        self, invocation_id: str, command: str, args: dict[str, Any], target: str
+    ) -> None:
         with contextlib.suppress(OSError):  # no room for a lock file: the run goes on, unwatched
             self._hold(invocation_id)
         row = _masked((invocation_id, command, json.dumps(args, default=str), target, time.time()))
         self._attempt(
             "the start of the run",
-            lambda: self._con.execute("INSERT INTO invocations VALUES (?, ?, ?, ?, ?, NULL, 'running', NULL)", row),
+            lambda: self._con.execute(
+                "INSERT INTO invocations VALUES (?, ?, ?, ?, ?, NULL, 'running', NULL)", row
+            ),
         )
 
     def finish_invocation(self, invocation_id: str, status: str, summary: dict[str, Any]) -> None:
@@ -385,7 +403,8 @@ class StateStore:
         self._attempt(
             "the end of the run",
             lambda: self._con.execute(
-                "UPDATE invocations SET finished_at = ?, status = ?, summary = ? WHERE invocation_id = ?", row
+                "UPDATE invocations SET finished_at = ?, status = ?, summary = ? WHERE invocation_id = ?",
+                row,
             ),
         )
         self._release(invocation_id, status if self.warning else None)
@@ -444,10 +463,24 @@ class StateStore:
     ) -> None:  # fmt: skip
         """Record one interval of a time-partitioned model; a rebuilt interval replaces its row.
         (Not recorded, the interval is built again by the next run: intervals are idempotent.)"""
-        row = _masked((unique_id, start, end, status, rows, invocation_id, time.time(), duration, message[:2000]))
+        row = _masked(
+            (
+                unique_id,
+                start,
+                end,
+                status,
+                rows,
+                invocation_id,
+                time.time(),
+                duration,
+                message[:2000],
+            )
+        )
         self._attempt(
             "the interval ledger",
-            lambda: self._con.execute("INSERT OR REPLACE INTO intervals VALUES (?,?,?,?,?,?,?,?,?)", row),
+            lambda: self._con.execute(
+                "INSERT OR REPLACE INTO intervals VALUES (?,?,?,?,?,?,?,?,?)", row
+            ),
         )
 
     def intervals(self, unique_id: str) -> list[dict[str, Any]]:
@@ -465,7 +498,13 @@ class StateStore:
 
     # -- backfill plans ---------------------------------------------------------------------------------
     def create_backfill(
-        self, backfill_id: str, selection: str, start: str, end: str, rerun: str, items: list[tuple[str, str, str]]
+        self,
+        backfill_id: str,
+        selection: str,
+        start: str,
+        end: str,
+        rerun: str,
+        items: list[tuple[str, str, str]],
     ) -> None:
         """Persist a plan: (unique_id, interval_start, interval_end) items, all pending."""
 
@@ -486,7 +525,11 @@ class StateStore:
 
     def backfills(self, status: str | None = None) -> list[dict[str, Any]]:
         with self._lock:
-            sql = "SELECT * FROM backfills" + (" WHERE status = ?" if status else "") + " ORDER BY created_at DESC"
+            sql = (
+                "SELECT * FROM backfills"
+                + (" WHERE status = ?" if status else "")
+                + " ORDER BY created_at DESC"
+            )
             return _dicts(self._con.execute(sql, (status,) if status else ()))
 
     def backfill_items(self, backfill_id: str) -> list[dict[str, Any]]:
@@ -498,7 +541,14 @@ class StateStore:
             return _dicts(cur)
 
     def update_backfill_item(
-        self, backfill_id: str, unique_id: str, start: str, status: str, attempts: int, rows: int | None, message: str
+        self,
+        backfill_id: str,
+        unique_id: str,
+        start: str,
+        status: str,
+        attempts: int,
+        rows: int | None,
+        message: str,
     ) -> None:
         row = _masked((status, attempts, rows, message[:2000], backfill_id, unique_id, start))
         self._attempt("the backfill plan", lambda: self._con.execute(
@@ -553,18 +603,26 @@ class StateStore:
 
     # -- reads ---------------------------------------------------------------------------------
     def invocations(self, limit: int = 20) -> list[dict[str, Any]]:
-        cur = self._con.execute("SELECT * FROM invocations ORDER BY started_at DESC LIMIT ?", (limit,))
+        cur = self._con.execute(
+            "SELECT * FROM invocations ORDER BY started_at DESC LIMIT ?", (limit,)
+        )
         return _dicts(cur)
 
     def node_runs(self, invocation_id: str) -> list[dict[str, Any]]:
-        cur = self._con.execute("SELECT * FROM node_runs WHERE invocation_id = ? ORDER BY started_at", (invocation_id,))
+        cur = self._con.execute(
+            "SELECT * FROM node_runs WHERE invocation_id = ? ORDER BY started_at", (invocation_id,)
+        )
         return _dicts(cur)
 
     def check_results(self, invocation_id: str) -> list[dict[str, Any]]:
-        cur = self._con.execute("SELECT * FROM check_results WHERE invocation_id = ?", (invocation_id,))
+        cur = self._con.execute(
+            "SELECT * FROM check_results WHERE invocation_id = ?", (invocation_id,)
+        )
         return _dicts(cur)
 
-    def latest_invocation(self, commands: tuple[str, ...] = ("build", "test")) -> dict[str, Any] | None:
+    def latest_invocation(
+        self, commands: tuple[str, ...] = ("build", "test")
+    ) -> dict[str, Any] | None:
         """The newest finished invocation of one of ``commands`` that recorded check results."""
         marks = ",".join("?" * len(commands))
         cur = self._con.execute(
@@ -576,7 +634,9 @@ class StateStore:
         rows = _dicts(cur)
         return rows[0] if rows else None
 
-    def check_history(self, unique_ids: list[str], limit: int = 30) -> dict[str, list[dict[str, Any]]]:
+    def check_history(
+        self, unique_ids: list[str], limit: int = 30
+    ) -> dict[str, list[dict[str, Any]]]:
         """The last ``limit`` results of each check, oldest first: status, failures, rows, time."""
         out: dict[str, list[dict[str, Any]]] = {uid: [] for uid in unique_ids}
         if not unique_ids:

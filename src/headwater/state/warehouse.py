@@ -60,7 +60,16 @@ _CHUNK = 1000  # backfill items per INSERT (5 parameters each, far below Postgre
 _INTERVAL_COLUMNS = (
     "unique_id", "interval_start", "interval_end", "status", "rows", "invocation_id", "built_at", "duration", "message",
 )  # fmt: skip
-_BACKFILL_COLUMNS = ("backfill_id", "created_at", "selection", "start", "end_", "rerun", "status", "finished_at")
+_BACKFILL_COLUMNS = (
+    "backfill_id",
+    "created_at",
+    "selection",
+    "start",
+    "end_",
+    "rerun",
+    "status",
+    "finished_at",
+)
 _ITEM_COLUMNS = (
     "backfill_id", "unique_id", "interval_start", "interval_end", "status", "attempts", "rows", "message",
 )  # fmt: skip
@@ -127,7 +136,9 @@ class WarehouseStateStore(StateStore):
 
     def __init__(self, path: Any, target: Target, root: str, schema: str = STATE_SCHEMA) -> None:
         if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", schema):
-            raise ConfigError(f"invalid state schema name `{schema}`", hint="lowercase letters, digits and `_`")
+            raise ConfigError(
+                f"invalid state schema name `{schema}`", hint="lowercase letters, digits and `_`"
+            )
         self.schema = schema
         self.scope = target.schema
         """The `target_schema` of this store's rows: the target's schema."""
@@ -190,9 +201,13 @@ class WarehouseStateStore(StateStore):
                 f"{what} could not be saved in the warehouse (schema `{self.schema}`: {reason}); what is not "
                 "recorded there is built again by the next run"
             )
-            log.info("%s", self._warehouse_warning)  # shown by the CLI at the end (`Context.warnings`)
+            log.info(
+                "%s", self._warehouse_warning
+            )  # shown by the CLI at the end (`Context.warnings`)
 
-    def _select(self, columns: tuple[str, ...], sql: str, params: list[Any]) -> list[dict[str, Any]]:
+    def _select(
+        self, columns: tuple[str, ...], sql: str, params: list[Any]
+    ) -> list[dict[str, Any]]:
         rows = self._required("read the state", lambda: self._engine.execute(sql, params))
         return [dict(zip(columns, row, strict=True)) for row in rows]
 
@@ -210,7 +225,9 @@ class WarehouseStateStore(StateStore):
 
         def create() -> None:
             with engine.transaction():
-                engine.execute("SELECT pg_advisory_xact_lock(hashtext(?))", [f"headwater_state:{self.schema}"])
+                engine.execute(
+                    "SELECT pg_advisory_xact_lock(hashtext(?))", [f"headwater_state:{self.schema}"]
+                )
                 engine.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
                 for ddl in _TABLES:
                     engine.execute(ddl.format(s=f'"{self.schema}"'))
@@ -240,7 +257,20 @@ class WarehouseStateStore(StateStore):
         self, unique_id: str, start: str, end: str, status: str, rows: int | None, invocation_id: str,
         duration: float, message: str = "",
     ) -> None:  # fmt: skip
-        row = _masked((self.scope, unique_id, start, end, status, rows, invocation_id, time.time(), duration, message[:2000]))
+        row = _masked(
+            (
+                self.scope,
+                unique_id,
+                start,
+                end,
+                status,
+                rows,
+                invocation_id,
+                time.time(),
+                duration,
+                message[:2000],
+            )
+        )
         updated = ", ".join(f"{c} = EXCLUDED.{c}" for c in _INTERVAL_COLUMNS[2:])
         sql = (
             f"INSERT INTO {self._t('intervals')} (target_schema, {', '.join(_INTERVAL_COLUMNS)}) "
@@ -258,11 +288,19 @@ class WarehouseStateStore(StateStore):
 
     def forget_intervals(self, unique_id: str) -> None:
         sql = f"DELETE FROM {self._t('intervals')} WHERE target_schema = ? AND unique_id = ?"
-        self._required("forget the interval ledger", lambda: self._engine.execute(sql, [self.scope, unique_id]))
+        self._required(
+            "forget the interval ledger", lambda: self._engine.execute(sql, [self.scope, unique_id])
+        )
 
     # -- backfill plans ------------------------------------------------------------------------------
     def create_backfill(
-        self, backfill_id: str, selection: str, start: str, end: str, rerun: str, items: list[tuple[str, str, str]]
+        self,
+        backfill_id: str,
+        selection: str,
+        start: str,
+        end: str,
+        rerun: str,
+        items: list[tuple[str, str, str]],
     ) -> None:
         """Persist a plan at once, in one transaction (`ON CONFLICT DO NOTHING`: a retry after a
         lost connection that had committed it changes nothing)."""
@@ -273,11 +311,17 @@ class WarehouseStateStore(StateStore):
                 engine.execute(
                     f"INSERT INTO {self._t('backfills')} (target_schema, {', '.join(_BACKFILL_COLUMNS)}) "
                     "VALUES (?,?,?,?,?,?,?,'running',NULL) ON CONFLICT DO NOTHING",
-                    list(_masked((self.scope, backfill_id, time.time(), selection, start, end, rerun))),
+                    list(
+                        _masked(
+                            (self.scope, backfill_id, time.time(), selection, start, end, rerun)
+                        )
+                    ),
                 )
                 for i in range(0, len(items), _CHUNK):
                     chunk = items[i : i + _CHUNK]
-                    params = [p for item in chunk for p in _masked((self.scope, backfill_id, *item))]
+                    params = [
+                        p for item in chunk for p in _masked((self.scope, backfill_id, *item))
+                    ]
                     engine.execute(
                         f"INSERT INTO {self._t('backfill_intervals')} (target_schema, backfill_id, unique_id, "
                         "interval_start, interval_end, status) VALUES "
@@ -305,9 +349,18 @@ class WarehouseStateStore(StateStore):
         )
 
     def update_backfill_item(
-        self, backfill_id: str, unique_id: str, start: str, status: str, attempts: int, rows: int | None, message: str
+        self,
+        backfill_id: str,
+        unique_id: str,
+        start: str,
+        status: str,
+        attempts: int,
+        rows: int | None,
+        message: str,
     ) -> None:
-        row = _masked((status, attempts, rows, message[:2000], self.scope, backfill_id, unique_id, start))
+        row = _masked(
+            (status, attempts, rows, message[:2000], self.scope, backfill_id, unique_id, start)
+        )
         sql = (
             f"UPDATE {self._t('backfill_intervals')} SET status = ?, attempts = ?, rows = ?, message = ? "
             "WHERE target_schema = ? AND backfill_id = ? AND unique_id = ? AND interval_start = ?"

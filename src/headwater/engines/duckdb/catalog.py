@@ -27,7 +27,11 @@ class DuckDBCatalog:
         return {(s.lower(), n.lower()): _KIND.get(t, "table") for s, n, t in rows}
 
     def columns(self, relation: Relation) -> list[tuple[str, str]]:
-        if not relation.database and not self._in_transaction() and self.relation_kind(relation) == "table":
+        if (
+            not relation.database
+            and not self._in_transaction()
+            and self.relation_kind(relation) == "table"
+        ):
             known = self._table_columns(relation)
             if known is not None:
                 return known
@@ -67,4 +71,3 @@ class DuckDBCatalog:
             schemas,
         )
         return group_columns(rows, wanted)
-

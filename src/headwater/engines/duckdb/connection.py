@@ -76,7 +76,9 @@ class DuckDBEngine(DuckDBCatalog, Engine):
                 private_dir(path.parent)
             elif path.exists():
                 private_file(path)  # narrow a warehouse created before files were private
-        config: dict[str, Any] = {"threads": max(1, min(self.target.threads * 2, os.cpu_count() or 2))}
+        config: dict[str, Any] = {
+            "threads": max(1, min(self.target.threads * 2, os.cpu_count() or 2))
+        }
         if self.target.memory_limit:
             config["memory_limit"] = str(self.target.memory_limit)
         for key, value in self.target.settings.items():
@@ -92,9 +94,13 @@ class DuckDBEngine(DuckDBCatalog, Engine):
             except duckdb.IOException as exc:
                 text = str(exc)
                 if "lock" not in text.lower():
-                    raise ConfigError(f"cannot open the DuckDB file `{self.path}`: {text}") from None
+                    raise ConfigError(
+                        f"cannot open the DuckDB file `{self.path}`: {text}"
+                    ) from None
                 if time.monotonic() < deadline:
-                    time.sleep(min(0.25, max(0.0, deadline - time.monotonic())))  # the other run holds the file
+                    time.sleep(
+                        min(0.25, max(0.0, deadline - time.monotonic()))
+                    )  # the other run holds the file
                     continue
                 pid = re.search(r"PID (\d+)", text)
                 raise LockError(
@@ -116,7 +122,10 @@ class DuckDBEngine(DuckDBCatalog, Engine):
 
         for name in self.target.extensions:
             if not re.fullmatch(r"[A-Za-z0-9_]+", name):
-                raise ConfigError(f"`{name}` is not a DuckDB extension name", hint="e.g. extensions: [httpfs, spatial]")
+                raise ConfigError(
+                    f"`{name}` is not a DuckDB extension name",
+                    hint="e.g. extensions: [httpfs, spatial]",
+                )
             try:
                 self._con.execute(f"LOAD {name}")
             except duckdb.Error:
@@ -144,7 +153,11 @@ class DuckDBEngine(DuckDBCatalog, Engine):
         if cur is None:
             if self._con is None:
                 self.open()
-            cur = self._con if threading.current_thread() is threading.main_thread() else self._con.cursor()
+            cur = (
+                self._con
+                if threading.current_thread() is threading.main_thread()
+                else self._con.cursor()
+            )
             self._local.cursor = cur
             self._cursors.append(cur)
         return cur
@@ -174,7 +187,9 @@ class DuckDBEngine(DuckDBCatalog, Engine):
             self._record(sql if not params else _inline(sql, params))
         head = sql[:10].lstrip().upper()
         if head.startswith(_TRANSACTION_CONTROL):
-            self._local.in_transaction = head.startswith("BEGIN")  # set before: a failed COMMIT ends it too
+            self._local.in_transaction = head.startswith(
+                "BEGIN"
+            )  # set before: a failed COMMIT ends it too
         with self._errors(sql):
             result = self._cursor().execute(_one_statement(sql), params)
             return result.fetchall() if result.description is not None else []
@@ -221,7 +236,9 @@ class DuckDBEngine(DuckDBCatalog, Engine):
                 self._invalidated = text
                 raise CommittedError(_checkpoint_message(self.path, text), query=sql) from None
             if self._invalidated and "invalidated" in text:
-                raise SQLExecutionError(_checkpoint_message(self.path, self._invalidated), query=sql) from None
+                raise SQLExecutionError(
+                    _checkpoint_message(self.path, self._invalidated), query=sql
+                ) from None
             raise SQLExecutionError(text, query=sql) from None
 
     def register_arrow(self, name: str, table: Any) -> None:
@@ -256,6 +273,7 @@ class DuckDBEngine(DuckDBCatalog, Engine):
         else:
             self.execute("COMMIT")
 
+
 def sql_value(value: Any) -> str:
     """A Python value as a DuckDB literal (table-function arguments: structs, lists, scalars)."""
     if isinstance(value, bool):
@@ -263,7 +281,11 @@ def sql_value(value: Any) -> str:
     if isinstance(value, int | float):
         return repr(value)
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{quote_literal(str(k))}: {sql_value(v)}" for k, v in value.items()) + "}"
+        return (
+            "{"
+            + ", ".join(f"{quote_literal(str(k))}: {sql_value(v)}" for k, v in value.items())
+            + "}"
+        )
     if isinstance(value, list | tuple):
         return "[" + ", ".join(sql_value(v) for v in value) + "]"
     return quote_literal(str(value))
@@ -311,4 +333,3 @@ def _checkpoint_message(path: str, text: str) -> str:
         f"the change was committed, then DuckDB could not checkpoint `{path}` ({reason}); the "
         "warehouse must be reopened: free disk space and rerun (committed work is kept)"
     )
-

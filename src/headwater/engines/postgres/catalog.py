@@ -9,7 +9,9 @@ from headwater.engines.base import catalog_key, group_columns
 from headwater.project.definition import Relation
 
 _KIND = {"r": "table", "p": "table", "v": "view", "m": "view", "f": "table"}
-_USER_SCHEMAS = "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'"
+_USER_SCHEMAS = (
+    "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'"
+)
 
 
 class PostgresCatalog:

@@ -68,8 +68,14 @@ class PostgresEngine(PostgresCatalog, Engine):
         info: dict[str, Any] = {
             "host": getattr(t, "host", None) or settings.get("host") or "127.0.0.1",
             "port": int(getattr(t, "port", None) or settings.get("port") or 5432),
-            "user": getattr(t, "user", None) or settings.get("user") or os.environ.get("PGUSER") or "postgres",
-            "dbname": getattr(t, "database", None) or settings.get("dbname") or settings.get("database") or "postgres",
+            "user": getattr(t, "user", None)
+            or settings.get("user")
+            or os.environ.get("PGUSER")
+            or "postgres",
+            "dbname": getattr(t, "database", None)
+            or settings.get("dbname")
+            or settings.get("database")
+            or "postgres",
             "connect_timeout": int(getattr(t, "connect_timeout", None) or 10),
             "application_name": "headwater",
         }
@@ -140,7 +146,8 @@ class PostgresEngine(PostgresCatalog, Engine):
                 self._lock_conn = None
                 raise LockError(
                     f"the target `{self.target.name}` (schema `{self.target.schema}`) is being built by another "
-                    f"headwater run" + (f" (server PID {holder[0]})" if holder else "")
+                    f"headwater run"
+                    + (f" (server PID {holder[0]})" if holder else "")
                     + (f"; waited {timeout:g}s" if timeout else ""),
                     hint="wait for the other run to finish, or let this one wait: `lock_timeout: <seconds>` on the "
                     "target (or HEADWATER_LOCK_TIMEOUT=<seconds>)",
@@ -226,13 +233,19 @@ class PostgresEngine(PostgresCatalog, Engine):
             rows = cur.fetchall()
             types = self._type_names([d.type_code for d in cur.description or []])
         columns = list(zip(*rows, strict=True)) if rows else [() for _ in names]
-        arrays = [pa.array(list(col), type=arrow_type(t)) for col, t in zip(columns, types, strict=True)]
+        arrays = [
+            pa.array(list(col), type=arrow_type(t)) for col, t in zip(columns, types, strict=True)
+        ]
         return pa.Table.from_arrays(arrays, names=names)
 
     def query_columns(self, sql: str) -> list[tuple[str, str]]:
         """(name, type) of the columns ``sql`` returns: its description, without rows."""
         body = sql.strip().rstrip(";")
-        probe = f"SELECT * FROM {body} AS __hw_q LIMIT 0" if body.startswith("(") else f"SELECT * FROM ({body}) AS __hw_q LIMIT 0"
+        probe = (
+            f"SELECT * FROM {body} AS __hw_q LIMIT 0"
+            if body.startswith("(")
+            else f"SELECT * FROM ({body}) AS __hw_q LIMIT 0"
+        )
         with self._errors(probe):
             cur = self._connection().execute(*_prepared(probe, None))
             desc = cur.description or []
@@ -245,7 +258,8 @@ class PostgresEngine(PostgresCatalog, Engine):
         missing = sorted({o for o in oids if o not in cache})
         if missing:
             cur = self._connection().execute(
-                "SELECT t.oid, format_type(t.oid, NULL) FROM pg_type AS t WHERE t.oid = ANY(%s)", [missing]
+                "SELECT t.oid, format_type(t.oid, NULL) FROM pg_type AS t WHERE t.oid = ANY(%s)",
+                [missing],
             )
             cache.update({int(o): str(n) for o, n in cur.fetchall()})
         return [cache.get(o, "text") for o in oids]
@@ -288,7 +302,9 @@ class PostgresEngine(PostgresCatalog, Engine):
         name = f"{relation.identifier}{self.STAGED_SUFFIX}"
         if len(name.encode()) > IDENTIFIER_MAX:  # keep the suffix: leftovers are found by it
             digest = f"{zlib.crc32(relation.identifier.encode()):08x}"
-            name = relation.identifier.encode()[: IDENTIFIER_MAX - len(self.STAGED_SUFFIX) - 9].decode(errors="ignore")
+            name = relation.identifier.encode()[
+                : IDENTIFIER_MAX - len(self.STAGED_SUFFIX) - 9
+            ].decode(errors="ignore")
             name = f"{name}_{digest}{self.STAGED_SUFFIX}"
         return Relation(relation.schema, name, relation.database)
 
@@ -313,7 +329,9 @@ def _literal(value: Any) -> str:
     if isinstance(value, int | float):
         return repr(value)
     if isinstance(value, list | tuple):
-        return "ARRAY[" + ", ".join(_literal(v) for v in value) + "]" + ("" if value else "::text[]")
+        return (
+            "ARRAY[" + ", ".join(_literal(v) for v in value) + "]" + ("" if value else "::text[]")
+        )
     return quote_literal(str(value))
 
 

@@ -164,7 +164,9 @@ class PostgresFunctions(Functions):
             return f"pg_temp.hw_try_timestamp(({expr})::text)"
         if kind == "date":
             return f"pg_temp.hw_try_date(({expr})::text)"
-        if kind.startswith(("int", "bigint", "smallint", "numeric", "decimal", "double", "float", "real")):
+        if kind.startswith(
+            ("int", "bigint", "smallint", "numeric", "decimal", "double", "float", "real")
+        ):
             return f"CAST(pg_temp.hw_try_numeric(({expr})::text) AS {type_name})"
         return f"CAST({expr} AS {type_name})"
 
@@ -199,7 +201,9 @@ class PostgresFunctions(Functions):
         if columns is None:
             from headwater.engines.functions import UnsupportedFunction
 
-            raise UnsupportedFunction("PostgreSQL has no `SELECT * EXCLUDE`: the columns must be known")
+            raise UnsupportedFunction(
+                "PostgreSQL has no `SELECT * EXCLUDE`: the columns must be known"
+            )
         dropped = {c.lower() for c in exclude}
         return ", ".join(quote_identifier(c) for c in columns if c.lower() not in dropped)
 
@@ -217,7 +221,6 @@ class PostgresFunctions(Functions):
 
     def insertion_order_setting(self) -> str | None:
         return None  # an INSERT ... SELECT is written by one process, in the order it reads
-
 
     # -- checks and expectations (headwater.quality) -----------------------------------------------
     SUPPORTS_STRUCTS = False
@@ -289,7 +292,9 @@ class PostgresFunctions(Functions):
 
     def quantiles_disc(self, expr: str, qs: list[float]) -> str:
         listed = ", ".join(repr(float(q)) for q in qs)
-        return f"percentile_disc(ARRAY[{listed}]::double precision[]) WITHIN GROUP (ORDER BY {expr})"
+        return (
+            f"percentile_disc(ARRAY[{listed}]::double precision[]) WITHIN GROUP (ORDER BY {expr})"
+        )
 
     def row_id(self) -> str:
         return "ctid"

@@ -38,14 +38,18 @@ GROUP BY n.nspname, c.relname, c.relkind, c.oid ORDER BY depth, n.nspname, c.rel
 
 
 class PostgresStrategies(Strategies):
-    def _swap_all(self, swaps: list[tuple[Relation, Relation, str]], existing: list[str | None], sql: str) -> None:
+    def _swap_all(
+        self, swaps: list[tuple[Relation, Relation, str]], existing: list[str | None], sql: str
+    ) -> None:
         engine = self.engine
         dependents: list[tuple[str, str, str, str]] = []
         for (src, dest, dest_kind), old in zip(swaps, existing, strict=True):
             if dest_kind == "view" and old == "view" and self._replace_view(src, dest, sql):
                 continue  # same columns: the views over it keep working untouched
             if old is not None:
-                dependents += [tuple(r[:4]) for r in engine.execute(_DEPENDENT_VIEWS, [dest.render()])]  # type: ignore[misc]
+                dependents += [
+                    tuple(r[:4]) for r in engine.execute(_DEPENDENT_VIEWS, [dest.render()])
+                ]  # type: ignore[misc]
             self._swap(src, dest, dest_kind, old, sql)
         self._recreate(dependents)
 
@@ -84,11 +88,18 @@ class PostgresStrategies(Strategies):
                 continue
             seen.add((schema, name))
             view = Relation(schema, name)
-            if engine.relation_kind(view) is None and (schema.lower(), name.lower()) not in self._catalog_keys():
+            if (
+                engine.relation_kind(view) is None
+                and (schema.lower(), name.lower()) not in self._catalog_keys()
+            ):
                 continue
             engine.execute("SAVEPOINT hw_dependent")
             try:
-                engine.execute(self.sql.create_as(view, definition, "materialized view" if relkind == "m" else "view"))
+                engine.execute(
+                    self.sql.create_as(
+                        view, definition, "materialized view" if relkind == "m" else "view"
+                    )
+                )
                 engine.execute("RELEASE SAVEPOINT hw_dependent")
             except SQLExecutionError:
                 engine.execute("ROLLBACK TO SAVEPOINT hw_dependent")
@@ -104,7 +115,11 @@ class PostgresStrategies(Strategies):
 
         temp = Relation("", f"{name}_{next(_names)}"[:63])
         columns = [(f.name, pg_type(f.type)) for f in table.schema]
-        self.engine.execute(self.sql.create_table(temp, columns, "postgres").replace("CREATE TABLE", "CREATE TEMPORARY TABLE", 1))
+        self.engine.execute(
+            self.sql.create_table(temp, columns, "postgres").replace(
+                "CREATE TABLE", "CREATE TEMPORARY TABLE", 1
+            )
+        )
         try:
             self.copy_in(temp, table)
             yield temp
@@ -122,7 +137,9 @@ class PostgresStrategies(Strategies):
                 data = _csv(table)
                 if data is not None:
                     if engine._trace_path:
-                        engine._record(_traced_copy(engine._trace_path, stmt + " (FORMAT csv)", data))
+                        engine._record(
+                            _traced_copy(engine._trace_path, stmt + " (FORMAT csv)", data)
+                        )
                     with cur.copy(stmt + " (FORMAT csv)") as copy:
                         copy.write(data)
                 else:
@@ -133,7 +150,9 @@ class PostgresStrategies(Strategies):
                             copy.write_row(row)
         return int(table.num_rows)
 
-    def append_arrow(self, relation: Relation, table: Any, columns: Sequence[str] | None = None) -> int:
+    def append_arrow(
+        self, relation: Relation, table: Any, columns: Sequence[str] | None = None
+    ) -> int:
         if columns is not None and list(columns) != list(table.column_names):
             table = table.select(list(columns))
         return self.copy_in(relation, table)
@@ -160,7 +179,13 @@ def _csv(table: Any) -> bytes | None:
 
     for f in table.schema:
         ty = f.type.value_type if t.is_dictionary(f.type) else f.type
-        if t.is_nested(ty) or t.is_binary(ty) or t.is_large_binary(ty) or t.is_fixed_size_binary(ty) or t.is_duration(ty):
+        if (
+            t.is_nested(ty)
+            or t.is_binary(ty)
+            or t.is_large_binary(ty)
+            or t.is_fixed_size_binary(ty)
+            or t.is_duration(ty)
+        ):
             return None
     sink = pa.BufferOutputStream()
     pacsv.write_csv(table, sink, pacsv.WriteOptions(include_header=False, quoting_style="needed"))

@@ -89,7 +89,12 @@ class AggregatePlan(Plan):
     def check(self) -> None:
         name = self.config.kwargs["column"]
         ctype = self.t.column_type(name)
-        if self.stat == "median" and "median" in self.t.fn.DIFFERENCES and ctype and not is_numeric(ctype):
+        if (
+            self.stat == "median"
+            and "median" in self.t.fn.DIFFERENCES
+            and ctype
+            and not is_numeric(ctype)
+        ):
             raise EvaluationError(
                 f"{self.config.type} needs a numeric column on {self.t.engine} (its median is "
                 f"percentile_cont); `{name}` is {ctype}"
@@ -204,7 +209,9 @@ class DistinctSetPlan(AggregatePlan):
         if not self.config.type.endswith("be_in_set"):
             items = [v for v in values if v is not None]
             if items:
-                cast = fn.sql_type("VARCHAR") if ctype is None or base_type(ctype) == "ENUM" else ctype
+                cast = (
+                    fn.sql_type("VARCHAR") if ctype is None or base_type(ctype) == "ENUM" else ctype
+                )
                 rows = ", ".join(f"(CAST({literal(v, ctype, fn)} AS {cast}))" for v in items)
                 out["absent"] = (
                     f"(SELECT {fn.list_agg('s.v', 's.v', distinct=True)} FROM (VALUES {rows}) AS s(v) "
@@ -271,7 +278,9 @@ class MostCommonPlan(AggregatePlan):
         modes = f"{fn.list_agg('v', 'v')} FILTER (WHERE rn <= {MAX_DISTINCT_VALUES})"
         in_set = f"count(*) FILTER (WHERE {in_list('v', list(self.kw('value_set')), ctype, fn)})"
         if fn.SUPPORTS_STRUCTS:  # one struct: the modes, how many, how many in the set
-            return {"modes": f"(SELECT {fn.struct_pack({'modes': modes, 'n': 'count(*)', 'in_set': in_set})} FROM {ranked})"}
+            return {
+                "modes": f"(SELECT {fn.struct_pack({'modes': modes, 'n': 'count(*)', 'in_set': in_set})} FROM {ranked})"
+            }
         return {  # the modes, and [how many, how many in the set]
             "mode_list": f"(SELECT {modes} FROM {ranked})",
             "mode_counts": f"(SELECT ARRAY[count(*), {in_set}] FROM {ranked})",

@@ -56,7 +56,10 @@ class InSet(MapPlan):
 
     def unexpected(self, m: MetricSQL) -> str:
         test = in_list(
-            self.x, list(self.kw("value_set")), self.t.column_type(self.config.kwargs["column"]), self.t.fn
+            self.x,
+            list(self.kw("value_set")),
+            self.t.column_type(self.config.kwargs["column"]),
+            self.t.fn,
         )
         return f"NOT ({test})" if self.negate else test
 
@@ -66,7 +69,13 @@ class NotInSet(InSet):
 
 
 def _bounds(
-    expr: str, lo: Any, hi: Any, strict_min: bool, strict_max: bool, ctype: str | None, fn: Functions
+    expr: str,
+    lo: Any,
+    hi: Any,
+    strict_min: bool,
+    strict_max: bool,
+    ctype: str | None,
+    fn: Functions,
 ) -> str:
     """SQL that is TRUE when ``expr`` lies outside the bounds."""
     parts = []
@@ -121,7 +130,9 @@ class TextMap(MapPlan):
     @property
     def s(self) -> str:
         ctype = self.t.column_type(self.config.kwargs["column"])
-        return self.x if ctype is None or base_type(ctype) == "VARCHAR" else self.t.fn.to_text(self.x)
+        return (
+            self.x if ctype is None or base_type(ctype) == "VARCHAR" else self.t.fn.to_text(self.x)
+        )
 
     def regex(self, pattern: str) -> str:
         """An RE2 search (GX's SQL back ends, DuckDB); PostgreSQL reads it translated to an ARE
@@ -130,7 +141,9 @@ class TextMap(MapPlan):
 
     def like(self, pattern: str) -> str:
         escape = self.kw("escape")
-        return self.t.fn.like(self.s, quote_literal(pattern), quote_literal(escape) if escape else None)
+        return self.t.fn.like(
+            self.s, quote_literal(pattern), quote_literal(escape) if escape else None
+        )
 
     def combine(self, tests: list[str], how: str) -> str:
         return "(" + (" AND " if how == "all" else " OR ").join(tests) + ")"
@@ -327,7 +340,11 @@ class PairInSet(PairPlan):
         tb = self.t.column_type(self.config.kwargs["column_B"])
 
         def eq(expr: str, value: Any, ctype: str | None) -> str:
-            return f"{expr} IS NULL" if value is None else f"{expr} = {literal(value, ctype, self.t.fn)}"
+            return (
+                f"{expr} IS NULL"
+                if value is None
+                else f"{expr} = {literal(value, ctype, self.t.fn)}"
+            )
 
         pairs = [
             f"({eq(self.a, va, ta)} AND {eq(self.b, vb, tb)})"
@@ -372,7 +389,9 @@ class CompoundUnique(MultiPlan):
             dup = f"SELECT row({cols}) {source} GROUP BY {cols} HAVING count(*) > 1"
             return f"row({cols}) IN ({dup})"
         keys = ", ".join(f"{c} AS __hw_k{i}" for i, c in enumerate(self.cols))
-        same = " AND ".join(f"d.__hw_k{i} IS NOT DISTINCT FROM {c}" for i, c in enumerate(self.cols))
+        same = " AND ".join(
+            f"d.__hw_k{i} IS NOT DISTINCT FROM {c}" for i, c in enumerate(self.cols)
+        )
         dup = f"SELECT {keys} {source} GROUP BY {cols} HAVING count(*) > 1"
         return f"EXISTS (SELECT 1 FROM ({dup}) AS d WHERE {same})"
 

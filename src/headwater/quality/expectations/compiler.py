@@ -265,7 +265,9 @@ class Target:
         """Whether the whole relation holds a null in the column (one small query, cached)."""
         if name not in self._nulls:
             assert self.execute is not None
-            _, rows = self.execute(f"SELECT count(*) - count({q(name)}) FROM {from_item(self.relation)}")
+            _, rows = self.execute(
+                f"SELECT count(*) - count({q(name)}) FROM {from_item(self.relation)}"
+            )
             self._nulls[name] = bool(rows[0][0])
         return self._nulls[name]
 

@@ -153,7 +153,9 @@ def _scan_phase(
             one = single.run(execute, relation)
             values[i].update({name: one[k] for name, k in at.items()})
         except Exception as exc:
-            failed[i] = _error(configs[i], exc, f"SELECT {', '.join(single.exprs)} FROM {from_item(relation)}")
+            failed[i] = _error(
+                configs[i], exc, f"SELECT {', '.join(single.exprs)} FROM {from_item(relation)}"
+            )
     row_count = None
     extra_values: list[Any] = []
     extra_errors: list[str | None] = []
@@ -239,17 +241,23 @@ def validate_relation(
     meta: dict[str, Any] = {
         "relation": relation,
         "validation_time": started.isoformat(),
-        "engine": functions.ENGINE if functions is not None and functions.ENGINE != "ansi" else "duckdb",
+        "engine": functions.ENGINE
+        if functions is not None and functions.ENGINE != "ansi"
+        else "duckdb",
     }
     if columns is None:
         try:
-            columns = describe_columns(relation) if describe_columns else describe(execute, relation)
+            columns = (
+                describe_columns(relation) if describe_columns else describe(execute, relation)
+            )
         except Exception as exc:
             results = [_error(c, exc, f"DESCRIBE SELECT * FROM {relation}") for c in expectations]
             return SuiteResult(
                 results, suite_name, [None] * len(extra), None, [str(exc)] * len(extra), meta
             )
-    target = Target(relation, columns, execute, resolve_table, semantics, pandas_types, functions, relation_kind)
+    target = Target(
+        relation, columns, execute, resolve_table, semantics, pandas_types, functions, relation_kind
+    )
 
     plans: dict[int, Plan] = {}
     failed: dict[int, ExpectationResult] = {}

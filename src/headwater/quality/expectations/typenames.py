@@ -114,7 +114,9 @@ _add({"BIGINT"}, "bigserial", "serial8")
 _add({"SMALLINT"}, "smallserial", "serial2")
 _add({"TIME"}, "time without time zone")
 
-_ENGINE_ALIASES: dict[str, dict[str, frozenset[str]]] = {"postgres": {"int8": frozenset({"BIGINT"})}}
+_ENGINE_ALIASES: dict[str, dict[str, frozenset[str]]] = {
+    "postgres": {"int8": frozenset({"BIGINT"})}
+}
 """Names whose meaning on an engine differs from numpy's: PostgreSQL's int8 is a bigint."""
 
 # PostgreSQL's `format_type` names -> the DuckDB base type of the same meaning
@@ -146,13 +148,24 @@ def base_type(duckdb_type: str) -> str:
             return prefix
     if text in _PG_BASES:
         return _PG_BASES[text]
-    if "(" in text:  # PostgreSQL's modifiers: numeric(10,2), character varying(20), timestamp(3) ...
+    if (
+        "(" in text
+    ):  # PostgreSQL's modifiers: numeric(10,2), character varying(20), timestamp(3) ...
         bare = _PG_PARAMS_RE.sub("", text)
         return _PG_BASES.get(bare, bare)
     return text
 
 
-_PARAMETERIZED = ("decimal", "numeric", "varchar", "char", "character varying", "character", "bit", "bit varying")
+_PARAMETERIZED = (
+    "decimal",
+    "numeric",
+    "varchar",
+    "char",
+    "character varying",
+    "character",
+    "bit",
+    "bit varying",
+)
 
 
 def accepted_types(name: str, engine: str = "duckdb") -> frozenset[str] | None:
