@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Sequence
 from typing import IO, Any
 
-from headwater.runner.executor import UnitResult
-from headwater.runner.plan import Unit
+from headwater.runner.events import Run, RunListener, Unit, UnitResult
 
 STATUS_STYLE = {
     "success": ("OK", "green"), "pass": ("PASS", "green"), "warn": ("WARN", "yellow"),
@@ -33,7 +33,7 @@ def _detail(result: UnitResult) -> str:
     return ", ".join(parts)
 
 
-class PlainConsole:
+class PlainConsole(RunListener):
     """One line per finished unit; for logs and pipes."""
 
     def __init__(self, stream: IO[str] | None = None, quiet: bool = False) -> None:
@@ -44,11 +44,11 @@ class PlainConsole:
     def print(self, text: str = "") -> None:
         print(text, file=self.stream)
 
-    def run_started(self, units: list[Unit]) -> None:
+    def run_started(self, run: Run, units: Sequence[Unit]) -> None:
         if not self.quiet:
             self.print(f"Running {len(units)} {'unit' if len(units) == 1 else 'units'}")
 
-    def unit_started(self, unit: Unit) -> None:
+    def unit_started(self, unit: Unit, result: UnitResult) -> None:
         pass
 
     def unit_finished(self, unit: Unit, result: UnitResult, index: int, total: int) -> None:
@@ -64,8 +64,11 @@ class PlainConsole:
         for msg in _messages(result):
             self.print(f"{'':>{width * 2 + 12}}{msg}")
 
+    def run_finished(self, run: Run, results: Sequence[UnitResult], status: str) -> None:
+        self.finish()
+
     def finish(self) -> None:
-        pass
+        """Stop live output (progress bars); lines printed stay."""
 
 
 class RichConsole(PlainConsole):
@@ -83,7 +86,7 @@ class RichConsole(PlainConsole):
     def print(self, text: str = "") -> None:
         self.console.print(text, markup=False)
 
-    def run_started(self, units: list[Unit]) -> None:
+    def run_started(self, run: Run, units: Sequence[Unit]) -> None:
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -100,7 +103,7 @@ class RichConsole(PlainConsole):
         self.task = self.progress.add_task("starting", total=len(units))
         self.progress.start()
 
-    def unit_started(self, unit: Unit) -> None:
+    def unit_started(self, unit: Unit, result: UnitResult) -> None:
         self.running[unit.id] = unit.name
         self._describe_running()
 

@@ -13,7 +13,6 @@ import logging
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,86 +20,9 @@ from headwater import secrets
 from headwater.errors import HeadwaterError, Interrupted, UsageError
 from headwater.manifest import Manifest, load_manifest, write_compiled
 from headwater.project.definition import Node
-from headwater.runner.executor import UnitResult
-from headwater.runner.plan import Unit
+from headwater.runner.events import RunResult, UnitResult
 
 log = logging.getLogger("headwater")
-
-
-@dataclass
-class RunResult:
-    """What a run, build, test or seed did."""
-
-    invocation_id: str
-    command: str
-    results: list[UnitResult]
-    elapsed: float
-    warehouse: str
-    target: str
-    log_path: str = ""
-    counts: dict[str, int] = field(default_factory=dict)
-    problems: int = 0
-    """Selected nodes the project could not load (reported as errors; the rest ran)."""
-
-    @property
-    def exit_code(self) -> int:
-        if self.problems:
-            return 2
-        return 1 if any(r.failed for r in self.results) else 0
-
-    @property
-    def checks(self) -> list[Any]:
-        return [c for r in self.results for c in r.checks]
-
-    def summary(self) -> dict[str, Any]:
-        statuses: dict[str, int] = {}
-        for r in self.results:
-            statuses[r.status] = statuses.get(r.status, 0) + 1
-        checks: dict[str, int] = {}
-        for c in self.checks:
-            checks[c.status] = checks.get(c.status, 0) + 1
-        return {"nodes": statuses, "checks": checks, "elapsed": round(self.elapsed, 3)}
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "invocation_id": self.invocation_id,
-            "command": self.command,
-            "target": self.target,
-            "warehouse": self.warehouse,
-            "success": self.exit_code == 0,
-            "elapsed": round(self.elapsed, 3),
-            "summary": self.summary(),
-            "results": [r.to_dict() for r in self.results],
-        }
-
-
-class _Recorder:
-    """Fans runner events out to the console, the state store and the log file."""
-
-    def __init__(
-        self, console: Any, state: Any, invocation_id: str, logger: logging.Logger
-    ) -> None:
-        self.console = console
-        self.state = state
-        self.invocation_id = invocation_id
-        self.log = logger
-
-    def run_started(self, units: list[Unit]) -> None:
-        self.console.run_started(units)
-
-    def unit_started(self, unit: Unit) -> None:
-        self.console.unit_started(unit)
-
-    def unit_finished(self, unit: Unit, result: UnitResult, index: int, total: int) -> None:
-        self.console.unit_finished(unit, result, index, total)
-        row = result.to_dict()
-        self.state.record_node(self.invocation_id, row)
-        for check in result.checks:
-            self.state.record_check(self.invocation_id, check.to_dict())
-        self.log.info(
-            "%s %s %s %.3fs rows=%s %s", self.invocation_id[:8], result.status, result.name,
-            result.duration, result.rows, result.message.replace("\n", " ")[:500],
-        )  # fmt: skip
 
 
 class _HookResult:
@@ -476,8 +398,11 @@ class Context:
         run_options: dict[str, Any] | None = None,
     ) -> RunResult:
         from headwater.graph.selection import Selector
+        from headwater.observe.observers import build_observer
+        from headwater.runner.events import Listeners, Run, as_listener, run_session
         from headwater.runner.executor import Runner
         from headwater.runner.plan import plan_units
+        from headwater.runner.recorder import StateRecorder
 
         started = time.perf_counter()
         uids = Selector(self.graph).select(select, exclude, with_tests=tests)
@@ -486,54 +411,49 @@ class Context:
         )
         invocation_id = str(uuid.uuid4())
         target = self.manifest.target
-        logger = self._file_logger()
         args = {"select": select, "exclude": exclude, "threads": threads, "fail_fast": fail_fast}
-        self.state.start_invocation(invocation_id, command, args, target.name)
-        recorder = _Recorder(self.console, self.state, invocation_id, logger)
-        logger.info(
-            "%s start %s target=%s units=%d", invocation_id[:8], command, target.name, len(units)
-        )
-        status = "error"
+        run = Run(invocation_id, command, target.name, args)
+        observer = as_listener(build_observer(self, command, invocation_id))
+        recorder = StateRecorder(self.state, self._file_logger())
+        listeners = Listeners([self.console, recorder, observer])
         checks = [t for u in units for t in u.tests] if command == "test" else None
-        try:
-            from headwater.observe.observers import build_observer
-
-            with self._read_only_for(checks) if checks is not None else contextlib.nullcontext():
+        with run_session(listeners, run, units) as session:
+            read_only = self._read_only_for(checks) if checks is not None else None
+            with read_only or contextlib.nullcontext():
                 from headwater.sql.runtime import Runtime
 
                 runtime = Runtime(self.manifest, full_refresh=full_refresh, command=command)
                 runner = Runner(
-                    self.engine, self.graph, self.manifest.config, recorder,
-                    threads=threads or target.threads, fail_fast=fail_fast, full_refresh=full_refresh,
-                    invocation_id=invocation_id, state=self.state, options=run_options,
-                    observer=build_observer(self, command, invocation_id), runtime=runtime,
-                )  # fmt: skip
+                    self.engine,
+                    self.graph,
+                    self.manifest.config,
+                    listeners,
+                    threads=threads or target.threads,
+                    fail_fast=fail_fast,
+                    full_refresh=full_refresh,
+                    invocation_id=invocation_id,
+                    state=self.state,
+                    options=run_options,
+                    runtime=runtime,
+                    command=command,
+                )
                 with self._interruptible():
                     self._project_hooks(runtime, "on-run-start", command)
-                    results = runner.run(units)
-                    self._project_hooks(runtime, "on-run-end", command, results=results)
+                    session.results += runner.schedule(units)
+                    self._project_hooks(runtime, "on-run-end", command, results=session.results)
                 warehouse = self.engine.location
             result = RunResult(
                 invocation_id=invocation_id,
                 command=command,
-                results=results,
+                results=session.results,
                 elapsed=time.perf_counter() - started,
                 warehouse=warehouse,
                 target=target.name,
                 log_path=str(self.state_dir / "logs" / "headwater.log"),
                 problems=self._problem_count(uids, select),
             )
-            status = "success" if result.exit_code == 0 else "failed"
+            session.status = "success" if result.exit_code == 0 else "failed"
             return result
-        except KeyboardInterrupt:
-            status = "interrupted"
-            raise
-        finally:
-            finish = getattr(self.console, "finish", None)
-            if finish:
-                finish()
-            self.state.finish_invocation(invocation_id, status, {"units": len(units)})
-            logger.info("%s end %s %s", invocation_id[:8], command, status)
 
     def _project_hooks(
         self, runtime: Any, which: str, command: str, results: list[UnitResult] | None = None

@@ -25,7 +25,6 @@ import datetime as dt
 import re
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from headwater.engines.base import Engine, quote_identifier, quote_literal
 from headwater.errors import ConfigError, ExecutionError, Location
@@ -37,10 +36,18 @@ from headwater.materialize.stateful import (
     replace_table,
 )
 from headwater.project.definition import BATCH_END, BATCH_START, Node, Relation
+from headwater.runner.intervals import (
+    BATCH_SIZES,
+    Ledger,
+    floor_time,
+    interval_key,
+    intervals,
+    parse_time,
+    step,
+)
 
 STRATEGIES = ("append", "merge", "delete+insert", "insert_overwrite", "microbatch")
 SCHEMA_CHANGES = ("ignore", "fail", "append_new_columns", "sync_all_columns")
-BATCH_SIZES = ("hour", "day", "month", "year")
 TIME_TYPES = (
     "DATE",
     "TIMESTAMP",
@@ -334,61 +341,6 @@ def _check_keys(
 
 
 # -- microbatch ---------------------------------------------------------------------------------------
-def floor_time(value: dt.datetime, size: str) -> dt.datetime:
-    if size == "hour":
-        return value.replace(minute=0, second=0, microsecond=0)
-    if size == "day":
-        return value.replace(hour=0, minute=0, second=0, microsecond=0)
-    if size == "month":
-        return value.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    return value.replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
-
-
-def step(value: dt.datetime, size: str, n: int = 1) -> dt.datetime:
-    if size == "hour":
-        return value + dt.timedelta(hours=n)
-    if size == "day":
-        return value + dt.timedelta(days=n)
-    months = value.month - 1 + (n if size == "month" else 12 * n)
-    return value.replace(year=value.year + months // 12, month=months % 12 + 1)
-
-
-def parse_time(value: Any, what: str = "time") -> dt.datetime:
-    """A date or timestamp (ISO text, date, datetime) as an aware UTC datetime."""
-    if isinstance(value, dt.datetime):
-        out = value
-    elif isinstance(value, dt.date):
-        out = dt.datetime(value.year, value.month, value.day)
-    else:
-        try:
-            out = dt.datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
-        except ValueError:
-            raise ConfigError(
-                f"cannot read {what} `{value}`",
-                hint="write an ISO date or timestamp, e.g. 2026-01-01",
-            ) from None
-    if out.tzinfo is None:
-        out = out.replace(tzinfo=dt.UTC)
-    return out.astimezone(dt.UTC)
-
-
-def intervals(
-    start: dt.datetime, end: dt.datetime, size: str
-) -> list[tuple[dt.datetime, dt.datetime]]:
-    """Half-open intervals of ``size`` covering [start, end), aligned to ``size``."""
-    out = []
-    cur = floor_time(start, size)
-    while cur < end:
-        nxt = step(cur, size)
-        out.append((cur, nxt))
-        cur = nxt
-    return out
-
-
-def interval_key(value: dt.datetime) -> str:
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 class Microbatch:
     """Builds the intervals of one microbatch model."""
 
@@ -413,6 +365,7 @@ class Microbatch:
         self.batch_sql = (node.variants.get("batch") or node.compiled_sql or "").strip().rstrip(";")
         self.with_time_zone = False
         self.columns: list[tuple[str, str]] | None = None
+        self.ledger = Ledger(ctx.state, node.unique_id)
 
     # -- planning ----------------------------------------------------------------------------
     def planned(self, now: dt.datetime | None = None) -> list[tuple[dt.datetime, dt.datetime]]:
@@ -421,38 +374,17 @@ class Microbatch:
         opts = ctx.options
         if opts.get("start") is not None:
             chosen = intervals(parse_time(opts["start"]), parse_time(opts["end"]), self.size)
-            return self._filter_rerun(chosen, str(opts.get("rerun") or "all"))
+            return self.ledger.choose(chosen, str(opts.get("rerun") or "all"))
         now = now or dt.datetime.now(dt.UTC)
         every = intervals(self.begin, step(floor_time(now, self.size), self.size), self.size)
         if self._full():
             return every
-        done = self._ledger()
+        done = self.ledger.built()
         recent = set(every[-self.lookback :]) if self.lookback > 0 else set()
         return [iv for iv in every if interval_key(iv[0]) not in done or iv in recent]
 
-    def _filter_rerun(
-        self, chosen: list[tuple[dt.datetime, dt.datetime]], rerun: str
-    ) -> list[tuple[dt.datetime, dt.datetime]]:
-        if rerun == "all":
-            return chosen
-        ledger = self._ledger(with_status=True)
-        if rerun == "missing":
-            return [iv for iv in chosen if ledger.get(interval_key(iv[0])) != "success"]
-        if rerun == "failed":
-            return [iv for iv in chosen if ledger.get(interval_key(iv[0])) == "error"]
-        raise ConfigError(f"unknown --rerun `{rerun}`", hint="use missing, failed or all")
-
     def _full(self) -> bool:
         return self.ctx.full_refresh and self.node.config.get("full_refresh") is not False
-
-    def _ledger(self, with_status: bool = False) -> dict[str, str]:
-        state = self.ctx.state
-        if state is None:
-            return {}
-        rows = state.intervals(self.node.unique_id)
-        if with_status:
-            return {r["interval_start"]: r["status"] for r in rows}
-        return {r["interval_start"]: r["status"] for r in rows if r["status"] == "success"}
 
     # -- running -----------------------------------------------------------------------------
     def run(self) -> BuildOutcome:
@@ -461,8 +393,7 @@ class Microbatch:
         engine = self.engine
         if self._full() and engine.relation_kind(relation) is not None:
             engine.drop(relation)
-            if self.ctx.state is not None:
-                self.ctx.state.forget_intervals(self.node.unique_id)
+            self.ledger.forget()
         self.ensure_table()
         planned = self.planned()
         total, failed = 0, None
@@ -544,24 +475,23 @@ class Microbatch:
         try:
             outcome = audited(ctx, apply)
         except Exception as exc:
-            self._record(start, end, "error", None, time.perf_counter() - began, str(exc))
+            self.ledger.record(
+                (start, end),
+                "error",
+                None,
+                ctx.invocation_id,
+                time.perf_counter() - began,
+                str(exc),
+            )
             raise
         outcome.stats = stats
         status = "success" if outcome.published else "fail"
-        self._record(start, end, status, outcome.rows, time.perf_counter() - began, outcome.message)
+        self.ledger.record(
+            (start, end),
+            status,
+            outcome.rows,
+            ctx.invocation_id,
+            time.perf_counter() - began,
+            outcome.message,
+        )
         return outcome
-
-    def _record(
-        self,
-        start: dt.datetime,
-        end: dt.datetime,
-        status: str,
-        rows: int | None,
-        seconds: float,
-        message: str,
-    ) -> None:
-        if self.ctx.state is not None:
-            self.ctx.state.record_interval(
-                self.node.unique_id, interval_key(start), interval_key(end), status, rows, self.ctx.invocation_id,
-                seconds, message,
-            )  # fmt: skip

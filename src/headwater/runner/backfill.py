@@ -13,33 +13,19 @@ from __future__ import annotations
 
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from headwater.engines.base import Engine
-from headwater.errors import (
-    ExecutionError,
-    HeadwaterError,
-    SQLExecutionError,
-    TransientError,
-    UsageError,
-)
-from headwater.materialize.incremental import (
-    Microbatch,
-    interval_key,
-    intervals,
-    parse_time,
-    strategy_of,
-)
-from headwater.materialize.stateful import BuildContext
+from headwater.errors import UsageError
+from headwater.graph.definition import Graph
+from headwater.materialize.incremental import strategy_of
 from headwater.project.definition import Node
-from headwater.runner.executor import Runner, UnitResult
-from headwater.runner.plan import Unit, plan_units
-
-RERUN = ("missing", "failed", "all")
-ATTEMPTS = 3
-BACKOFF_SECONDS = 0.2
+from headwater.runner.events import Listeners, Run, RunListener, Unit, UnitResult, run_session
+from headwater.runner.executor import Runner
+from headwater.runner.intervals import RERUN, Ledger, interval_key, intervals, parse_time
+from headwater.runner.plan import plan_units
+from headwater.runner.recorder import StateRecorder
 
 
 @dataclass
@@ -88,14 +74,7 @@ def plan_backfill(
     items: list[tuple[str, str, str]] = []
     for node in models:
         size = str(node.config.get("batch_size")).lower()
-        chosen = intervals(lo, hi, size)
-        ledger = {r["interval_start"]: r["status"] for r in state.intervals(node.unique_id)}
-        for a, b in chosen:
-            status = ledger.get(interval_key(a))
-            if rerun == "missing" and status == "success":
-                continue
-            if rerun == "failed" and status not in ("error", "fail"):
-                continue
+        for a, b in Ledger(state, node.unique_id).choose(intervals(lo, hi, size), rerun):
             items.append((node.unique_id, interval_key(a), interval_key(b)))
     backfill_id = str(uuid.uuid4())
     state.create_backfill(backfill_id, selection, interval_key(lo), interval_key(hi), rerun, items)
@@ -141,90 +120,111 @@ def microbatch_models(
 def run_backfill(
     ctx: Any, backfill_id: str, workers: int = 1, skipped: list[str] | None = None
 ) -> BackfillResult:
-    """Run the pending items of a persisted plan."""
+    """Run the pending items of a persisted plan: one unit per (model, interval). An interval
+    waits for every interval of the models upstream of it in the plan, so it reads upstream
+    intervals that are built; the intervals of one model run on up to ``workers`` threads."""
     state = ctx.state
     started = time.perf_counter()
-    items = [i for i in state.backfill_items(backfill_id) if i["status"] != "success"]
+    graph = ctx.graph
+    units = backfill_units(
+        graph, [i for i in state.backfill_items(backfill_id) if i["status"] != "success"]
+    )
+    invocation_id = str(uuid.uuid4())
+    run = Run(
+        invocation_id,
+        "backfill",
+        ctx.manifest.target.name,
+        {"backfill_id": backfill_id, "workers": workers},
+    )
+    items = _ItemRecorder(state, backfill_id)
+    listeners = Listeners(
+        [ctx.console, StateRecorder(state, ctx._file_logger(), count_as="intervals"), items]
+    )
+    runner = Runner(
+        ctx.engine,
+        graph,
+        ctx.manifest.config,
+        listeners,
+        threads=workers,
+        invocation_id=invocation_id,
+        state=state,
+        command="backfill",
+    )
+    result = BackfillResult(backfill_id, skipped_models=list(skipped or []))
+    try:
+        with run_session(listeners, run, units) as session:
+            runner.prepare_intervals(units)
+            session.results += runner.schedule(units, reason=_blocked)
+            result.results = session.results
+    finally:
+        remaining = [i for i in state.backfill_items(backfill_id) if i["status"] != "success"]
+        state.finish_backfill(backfill_id, "success" if not remaining else "running")
+    result.elapsed = time.perf_counter() - started
+    return result
+
+
+def backfill_units(graph: Graph, items: list[dict[str, Any]]) -> list[Unit]:
+    """One unit per pending plan item, in graph order; each waits for the units of the models
+    upstream of its own."""
     by_model: dict[str, list[dict[str, Any]]] = {}
     for item in items:
         by_model.setdefault(item["unique_id"], []).append(item)
-    graph = ctx.graph
     order = [uid for uid in graph.sort(set(by_model)) if uid in by_model]
-    invocation_id = str(uuid.uuid4())
-    state.start_invocation(
-        invocation_id,
-        "backfill",
-        {"backfill_id": backfill_id, "workers": workers},
-        ctx.manifest.target.name,
-    )
-    result = BackfillResult(backfill_id, skipped_models=list(skipped or []))
-    units = [
-        Unit(id=f"{i['unique_id']}@{i['interval_start']}", build=graph.nodes[i["unique_id"]])
-        for uid in order
-        for i in by_model[uid]
-    ]
-    console = ctx.console
-    console.run_started(units)
-    runner = Runner(
-        ctx.engine, graph, ctx.manifest.config, console, invocation_id=invocation_id, state=state
-    )
-    done = 0
-    failed_upstream: set[str] = set()
-    interrupted = False
-    try:
-        for uid in order:
-            node = graph.nodes[uid]
-            tests = _model_tests(graph, uid)
-            mb = Microbatch(BuildContext(
-                engine=ctx.engine, node=node, project=ctx.manifest.config, full_refresh=False,
-                invocation_id=invocation_id, audit=runner._auditor(tests, node), state=state,
-            ))  # fmt: skip
-            try:
-                mb.ensure_table()
-            except SQLExecutionError as exc:
-                raise ExecutionError(
-                    f"cannot prepare `{node.name}` for the backfill: {exc.message}",
-                    node=node.name,
-                    hint=f"build its inputs first, e.g. `headwater run -s +{node.name} --exclude {node.name}`",
-                ) from None
-            blocked = [p for p in graph.ancestors(uid) if p in failed_upstream]
+    ids = {uid: [f"{uid}@{i['interval_start']}" for i in by_model[uid]] for uid in order}
+    units = []
+    for uid in order:
+        upstream = {u for p in graph.ancestors(uid) if p in ids for u in ids[p]}
+        tests = _model_tests(graph, uid)
+        for item in by_model[uid]:
+            interval = (parse_time(item["interval_start"]), parse_time(item["interval_end"]))
+            unit_id = f"{uid}@{item['interval_start']}"
+            units.append(
+                Unit(
+                    id=unit_id,
+                    build=graph.nodes[uid],
+                    tests=tests,
+                    deps=set(upstream),
+                    interval=interval,
+                )
+            )
+    return units
 
-            def one(
-                item: dict[str, Any],
-                mb: Microbatch = mb,
-                node: Node = node,
-                blocked: list[str] = blocked,
-            ) -> UnitResult:
-                unit = Unit(id=f"{item['unique_id']}@{item['interval_start']}", build=node)
-                return _run_item(ctx, backfill_id, mb, unit, item, blocked)
 
-            with ThreadPoolExecutor(
-                max_workers=max(1, workers), thread_name_prefix="hw-backfill"
-            ) as pool:
-                for unit_result in pool.map(one, by_model[uid]):
-                    done += 1
-                    result.results.append(unit_result)
-                    state.record_node(
-                        invocation_id, unit_result.to_dict() | {"unique_id": unit_result.unit_id}
-                    )
-                    console.unit_finished(
-                        Unit(id=unit_result.unit_id, build=node), unit_result, done, len(units)
-                    )
-                    if unit_result.failed:
-                        failed_upstream.add(uid)
-    except KeyboardInterrupt:
-        interrupted = True
-        raise
-    finally:
-        finish = getattr(console, "finish", None)
-        if finish:
-            finish()
-        status = "interrupted" if interrupted else "success" if result.exit_code == 0 else "failed"
-        remaining = [i for i in state.backfill_items(backfill_id) if i["status"] != "success"]
-        state.finish_backfill(backfill_id, "success" if not remaining else "running")
-        state.finish_invocation(invocation_id, status, {"intervals": len(units)})
-    result.elapsed = time.perf_counter() - started
-    return result
+def _blocked(unit: Unit, result: UnitResult) -> str:
+    """Why the intervals downstream of a failed interval do not run."""
+    if result.status == "skipped":
+        return result.message
+    model = unit.build.name if unit.build is not None else result.name
+    return f"upstream `{model}` has failed intervals"
+
+
+class _ItemRecorder(RunListener):
+    """Marks each item of the plan as its interval finishes, with its attempts so far."""
+
+    def __init__(self, state: Any, backfill_id: str) -> None:
+        self.state = state
+        self.backfill_id = backfill_id
+        self.attempts: dict[str, int] = {}
+
+    def run_started(self, run: Run, units: Sequence[Unit]) -> None:
+        self.attempts = {
+            f"{i['unique_id']}@{i['interval_start']}": int(i.get("attempts") or 0)
+            for i in self.state.backfill_items(self.backfill_id)
+        }
+
+    def unit_finished(self, unit: Unit, result: UnitResult, index: int, total: int) -> None:
+        if unit.build is None or unit.interval is None:
+            return
+        status = "success" if result.status == "success" else "error"
+        self.state.update_backfill_item(
+            self.backfill_id,
+            unit.build.unique_id,
+            interval_key(unit.interval[0]),
+            status,
+            self.attempts.get(unit.id, 0) + result.attempts,
+            result.rows,
+            result.message,
+        )
 
 
 def _model_tests(graph: Any, uid: str) -> list[Node]:
@@ -233,50 +233,3 @@ def _model_tests(graph: Any, uid: str) -> list[Node]:
         if unit.build is not None and unit.build.unique_id == uid:
             return unit.tests
     return []
-
-
-def _run_item(
-    ctx: Any, backfill_id: str, mb: Microbatch, unit: Unit, item: dict[str, Any], blocked: list[str]
-) -> UnitResult:
-    node = unit.build
-    assert node is not None
-    start, end = parse_time(item["interval_start"]), parse_time(item["interval_end"])
-    result = UnitResult(
-        unit_id=unit.id, name=f"{node.name} [{item['interval_start']} .. {item['interval_end']})",
-        resource_type="model", materialized="incremental", relation=node.relation.render(quote=False) if node.relation else None,
-        status="running", started_at=time.time(), node_id=node.unique_id,
-    )  # fmt: skip
-    began = time.perf_counter()
-    attempts = int(item.get("attempts") or 0)
-    if blocked:
-        result.status, result.message = (
-            "skipped",
-            f"upstream `{blocked[0].rsplit('.', 1)[-1]}` has failed intervals",
-        )
-        return result
-    for attempt in range(ATTEMPTS):
-        attempts += 1
-        try:
-            outcome = mb.build_interval(start, end)
-        except HeadwaterError as exc:
-            if attempt < ATTEMPTS - 1 and _transient(exc, ctx.engine):
-                ctx.engine.invalidate_catalog()
-                time.sleep(BACKOFF_SECONDS * 2**attempt)  # backoff before retrying a conflict
-                continue
-            result.status, result.message = "error", exc.message
-            break
-        result.rows = outcome.rows
-        result.checks = outcome.checks
-        result.status = "success" if outcome.published else "fail"
-        result.message = outcome.message
-        break
-    result.duration = time.perf_counter() - began
-    ctx.state.update_backfill_item(
-        backfill_id, item["unique_id"], item["interval_start"], "success" if result.status == "success" else "error",
-        attempts, result.rows, result.message,
-    )  # fmt: skip
-    return result
-
-
-def _transient(exc: HeadwaterError, engine: Engine) -> bool:
-    return isinstance(exc, TransientError) or engine.is_transient(exc)

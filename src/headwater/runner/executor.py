@@ -9,183 +9,97 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from headwater.engines.base import Engine
-from headwater.errors import CommittedError, HeadwaterError, SQLExecutionError
+from headwater.errors import CommittedError, ExecutionError, HeadwaterError, SQLExecutionError
 from headwater.graph.definition import Graph
 from headwater.materialize import Materialization, materialization_for
 from headwater.materialize.stateful import BuildContext, StatefulMaterialization
-from headwater.observe import Observer
 from headwater.project.definition import Node, ProjectConfig, Relation
 from headwater.quality.contracts import contract_enforced, enforce_contract
 from headwater.quality.evaluator import CheckResult, CheckRunner, sample_text
 from headwater.quality.quarantine import apply_quarantine, quarantine_tests
-from headwater.runner.plan import Unit
+from headwater.runner.events import (
+    FAILED,
+    Listeners,
+    Run,
+    RunListener,
+    Unit,
+    UnitResult,
+    as_listener,
+    run_session,
+)
+from headwater.runner.scheduler import Reason, Scheduler, retrying, upstream_reason
 
-FAILED = ("error", "fail")
+T = TypeVar("T")
 
+if TYPE_CHECKING:
+    from headwater.materialize.incremental import Microbatch
+    from headwater.sql.runtime import Runtime
+    from headwater.state.store import StateStore
 
-@dataclass
-class UnitResult:
-    unit_id: str
-    name: str
-    resource_type: str
-    materialized: str | None
-    relation: str | None
-    status: str
-    started_at: float = 0.0
-    duration: float = 0.0
-    rows: int | None = None
-    message: str = ""
-    checks: list[CheckResult] = field(default_factory=list)
-    node_id: str | None = None
-    stats: dict[str, Any] = field(default_factory=dict)
-    """What the write did beyond `rows`, when the materialization knows it: ``inserted``,
-    ``updated``, ``deleted`` (incremental models, snapshots, loads)."""
-    rejected: int | None = None
-    """Records a source load set aside in `<table>__rejected` (the node warns)."""
-
-    @property
-    def failed(self) -> bool:
-        return self.status in FAILED
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "unique_id": self.node_id or self.unit_id, "name": self.name,
-            "resource_type": self.resource_type, "materialized": self.materialized,
-            "relation": self.relation, "status": self.status, "started_at": self.started_at,
-            "duration": round(self.duration, 4), "rows": self.rows, "message": self.message,
-            "checks": [c.to_dict() for c in self.checks], "stats": dict(self.stats), "rejected": self.rejected,
-        }  # fmt: skip
-
-
-class Events(Protocol):
-    """What the runner tells a console."""
-
-    def run_started(self, units: list[Unit]) -> None: ...
-    def unit_started(self, unit: Unit) -> None: ...
-    def unit_finished(self, unit: Unit, result: UnitResult, index: int, total: int) -> None: ...
+__all__ = ["FAILED", "Runner", "Unit", "UnitResult"]
 
 
 class Runner:
-    """Runs a list of units against one engine."""
+    """Runs units against one engine: builds with write-audit-publish, checks, and intervals of
+    time-partitioned models; `Scheduler` decides the order."""
 
     def __init__(
         self,
         engine: Engine,
         graph: Graph,
         project: ProjectConfig,
-        events: Events,
+        listener: RunListener,
         *,
         threads: int = 1,
         fail_fast: bool = False,
         full_refresh: bool = False,
         invocation_id: str = "",
-        state: Any = None,
+        state: StateStore | None = None,
         options: dict[str, Any] | None = None,
-        observer: Observer | None = None,
-        runtime: Any = None,
+        observer: Any = None,
+        runtime: Runtime | None = None,
+        command: str = "run",
     ) -> None:
         self.runtime = runtime
         """Renders introspective nodes and hooks at run time (`headwater.sql.runtime.Runtime`)."""
         self.invocation_id = invocation_id
-        self.observer = observer or Observer()
+        self.command = command
         self.state = state
         self.options = dict(options or {})
         self.engine = engine
         self.graph = graph
         self.project = project
-        self.events = events
+        self.listener: RunListener = (
+            Listeners([listener, as_listener(observer)]) if observer is not None else listener
+        )
         self.threads = max(1, threads)
         self.fail_fast = fail_fast
         self.full_refresh = full_refresh
+        self._microbatches: dict[str, Microbatch] = {}
 
-    # -- scheduling -------------------------------------------------------------------------
+    # -- a run ------------------------------------------------------------------------------------
     def run(self, units: list[Unit]) -> list[UnitResult]:
-        self.events.run_started(units)
-        self.observer.run_started(units)
+        """Schedule ``units`` as one run (listeners hear it start and finish)."""
+        run = Run(self.invocation_id, self.command, self.engine.target.name)
+        with run_session(self.listener, run, units) as session:
+            session.results += self.schedule(units)
+            return session.results
+
+    def schedule(self, units: list[Unit], reason: Reason = upstream_reason) -> list[UnitResult]:
+        """Run ``units`` in dependency order on `threads` workers."""
         self._ensure_schemas(units)
-        results: dict[str, UnitResult] = {}
-        waiting = {u.id: set(u.deps) for u in units}
-        by_id = {u.id: u for u in units}
-        children: dict[str, list[str]] = {u.id: [] for u in units}
-        for u in units:
-            for d in u.deps:
-                if d in children:
-                    children[d].append(u.id)
-        ready = [u.id for u in units if not waiting[u.id]]
-        stop_reason: str | None = None
-        finished = 0
-
-        def done(unit: Unit, result: UnitResult) -> None:
-            nonlocal finished, stop_reason
-            results[unit.id] = result
-            finished += 1
-            self.events.unit_finished(unit, result, finished, len(units))
-            self.observer.node_finished(unit, result)
-            if result.failed or result.status == "skipped":
-                reason = (
-                    result.message
-                    if result.status == "skipped"
-                    else (
-                        f"upstream `{result.name}` {'failed checks' if result.status == 'fail' else 'failed'}"
-                    )
-                )
-                for child in children[unit.id]:
-                    if child not in results:
-                        done(by_id[child], self._skipped(by_id[child], reason))
-            if result.failed and self.fail_fast and stop_reason is None:
-                stop_reason = f"--fail-fast: stopped after `{result.name}` failed"
-            for child in children[unit.id]:
-                if child in results:
-                    continue
-                waiting[child].discard(unit.id)
-                if not waiting[child]:
-                    ready.append(child)
-
-        if self.threads == 1:
-            while ready:
-                uid = ready.pop(0)
-                if uid in results:
-                    continue
-                if stop_reason:
-                    done(by_id[uid], self._skipped(by_id[uid], stop_reason))
-                    continue
-                done(by_id[uid], self._execute(by_id[uid]))
-        else:
-            with ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="hw") as pool:
-                running: dict[Future, Unit] = {}
-                while ready or running:
-                    while ready and len(running) < self.threads:
-                        uid = ready.pop(0)
-                        if uid in results:
-                            continue
-                        if stop_reason:
-                            done(by_id[uid], self._skipped(by_id[uid], stop_reason))
-                            continue
-                        running[pool.submit(self._execute, by_id[uid])] = by_id[uid]
-                    if not running:
-                        continue
-                    finished_now, _ = wait(running, return_when=FIRST_COMPLETED)
-                    for fut in finished_now:
-                        unit = running.pop(fut)
-                        done(unit, fut.result())
-        for unit in units:  # anything never reached (should not happen) is reported, not lost
-            if unit.id not in results:
-                results[unit.id] = self._skipped(unit, stop_reason or "not reached")
-                if stop_reason is None:  # a scheduling bug, never a quiet success
-                    results[unit.id].status = "error"
-                    results[
-                        unit.id
-                    ].message = (
-                        "not reached: its dependencies never finished (a bug in headwater's plan)"
-                    )
-        ordered = [results[u.id] for u in units]
-        self.observer.run_finished(ordered)
-        return ordered
+        scheduler = Scheduler(
+            self._execute,
+            self._skipped,
+            self.listener,
+            threads=self.threads,
+            fail_fast=self.fail_fast,
+            reason=reason,
+        )
+        return scheduler.run(units)
 
     def _skipped(self, unit: Unit, reason: str) -> UnitResult:
         result = self._new_result(unit)
@@ -219,15 +133,16 @@ class Runner:
         )
 
     def _execute(self, unit: Unit) -> UnitResult:
-        self.events.unit_started(unit)
         result = self._new_result(unit)
         result.started_at = time.time()
         started = time.perf_counter()
-        self.observer.node_started(unit, result)
+        self.listener.unit_started(unit, result)
         try:
             if unit.build is not None and unit.build.problem is not None:
                 result.status = "error"
                 result.message = f"not loaded: {unit.build.problem}"
+            elif unit.build is not None and unit.interval is not None:
+                self._build_interval(unit, result)
             elif unit.build is not None:
                 self._prepare(unit.build)
                 self._hooks(unit.build, "pre_hook")
@@ -236,21 +151,8 @@ class Runner:
                     self._persist_docs(unit.build)
                     self._hooks(unit.build, "post_hook")
                 if result.status in ("success", "warn"):
-                    result.duration = (
-                        time.perf_counter() - started
-                    )  # the build's own time, for the metrics
-                    extra = self.observer.node_built(unit, result, self.engine)
-                    if extra:
-                        result.checks += extra
-                        self._grade(result)
-                        blocking = [c for c in extra if c.blocks]
-                        if (
-                            blocking
-                        ):  # measured after publication: the node fails, its downstream is skipped
-                            result.status = "fail"
-                            result.message = "; ".join(
-                                f"{c.name}: {c.message}" for c in blocking[:3]
-                            )
+                    result.duration = time.perf_counter() - started  # the build's own, for metrics
+                    self._published(unit, result)
             else:
                 self._test(unit, result)
         except CommittedError as exc:  # published, then the engine failed: the truth is "published"
@@ -264,6 +166,70 @@ class Runner:
             result.message = f"{type(exc).__name__}: {exc}"
         result.duration = time.perf_counter() - started
         return result
+
+    def _published(self, unit: Unit, result: UnitResult) -> None:
+        """The unit's relation is published: listeners measure it, then the post-publish checks
+        (anomaly monitors, schema-change contracts) judge what was measured. A blocking one
+        fails the node after the fact, so its downstream is skipped."""
+        before = len(result.checks)
+        self.listener.unit_published(unit, result, self.engine)
+        extra = result.checks[before:]
+        if extra:
+            self._grade(result)
+            blocking = [c for c in extra if c.blocks]
+            if blocking:
+                result.status = "fail"
+                result.message = "; ".join(f"{c.name}: {c.message}" for c in blocking[:3])
+
+    # -- intervals ---------------------------------------------------------------------------------
+    def prepare_intervals(self, units: list[Unit]) -> None:
+        """Create the tables of the interval units' models (empty, from the batch query's
+        shape), in graph order, before any interval runs."""
+        from headwater.materialize.incremental import Microbatch
+
+        for unit in units:
+            node = unit.build
+            if node is None or unit.interval is None or node.unique_id in self._microbatches:
+                continue
+            mb = Microbatch(
+                BuildContext(
+                    engine=self.engine,
+                    node=node,
+                    project=self.project,
+                    full_refresh=False,
+                    invocation_id=self.invocation_id,
+                    audit=self._auditor(unit.tests, node),
+                    state=self.state,
+                )
+            )
+            try:
+                mb.ensure_table()
+            except SQLExecutionError as exc:
+                raise ExecutionError(
+                    f"cannot prepare `{node.name}` for the backfill: {exc.message}",
+                    node=node.name,
+                    hint="build its inputs first, e.g. "
+                    f"`headwater run -s +{node.name} --exclude {node.name}`",
+                ) from None
+            self._microbatches[node.unique_id] = mb
+
+    def _build_interval(self, unit: Unit, result: UnitResult) -> None:
+        """Replace one interval of a microbatch model (its checks audit it before it is kept)."""
+        assert unit.build is not None and unit.interval is not None
+        if unit.build.unique_id not in self._microbatches:
+            self.prepare_intervals([unit])
+        mb = self._microbatches[unit.build.unique_id]
+        start, end = unit.interval
+
+        def tried(n: int) -> None:
+            result.attempts = n
+
+        outcome = retrying(lambda: mb.build_interval(start, end), self.engine, tried=tried)
+        result.rows = outcome.rows
+        result.checks = outcome.checks
+        result.stats = dict(outcome.stats)
+        result.status = "success" if outcome.published else "fail"
+        result.message = outcome.message
 
     def _build(self, unit: Unit, result: UnitResult) -> None:
         node = unit.build
@@ -489,14 +455,5 @@ class Runner:
         schema = self.engine.target.schema
         return CheckRunner(self.engine, self.graph.nodes, relation_sql, audit_schema=schema)
 
-    def _retrying(self, action: Any, attempts: int = 3) -> Any:
-        """Retry what the engine calls transient (`Engine.is_transient`: a write-write conflict
-        between parallel workers, a deadlock, a serialization failure)."""
-        for attempt in range(attempts):
-            try:
-                return action()
-            except SQLExecutionError as exc:
-                if not self.engine.is_transient(exc) or attempt == attempts - 1:
-                    raise
-                self.engine.invalidate_catalog()
-        return None
+    def _retrying(self, action: Callable[[], T]) -> T:
+        return retrying(action, self.engine)

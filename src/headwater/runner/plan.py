@@ -3,34 +3,13 @@ published (write-audit-publish), or a group of checks on already published relat
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from headwater.graph.definition import Graph
 from headwater.project.definition import Node
+from headwater.runner.events import Unit
+
+__all__ = ["BUILDABLE", "Unit", "plan_units"]
 
 BUILDABLE = ("source", "seed", "model", "snapshot")
-
-
-@dataclass
-class Unit:
-    """One schedulable piece of work."""
-
-    id: str
-    build: Node | None = None
-    tests: list[Node] = field(default_factory=list)
-    deps: set[str] = field(default_factory=set)
-
-    @property
-    def name(self) -> str:
-        if self.build is not None:
-            return self.build.display_name
-        if len(self.tests) == 1:
-            return self.tests[0].name
-        return f"{len(self.tests)} checks on {self.id.split(':', 1)[1].rsplit('.', 1)[-1]}"
-
-    @property
-    def resource_type(self) -> str:
-        return self.build.resource_type if self.build is not None else "test"
 
 
 def plan_units(
