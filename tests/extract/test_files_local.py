@@ -518,14 +518,14 @@ def test_unreadable_file_names_the_file(tmp_path):
 
 def test_permission_error_while_hashing_names_the_file(tmp_path, monkeypatch):
     """As root nothing is unreadable: make the checksum step fail as a non-root user would."""
-    import headwater.extract.files as files
+    import headwater.extract.files.connector as files
 
     (tmp_path / "a.csv").write_text(CSV)
 
     def denied(path, *_):
         raise PermissionError(13, "Permission denied", path)
 
-    monkeypatch.setattr(files, "_checksum_local", denied)
+    monkeypatch.setattr(files, "checksum_local", denied)
     for state in (ExtractState(), ExtractState(loaded_files={"a.csv": "sha256:old"})):
         with pytest.raises(ConnectorError, match=r"cannot read `a.csv`: Permission denied") as err:
             run(make({"path": "*.csv"}, tmp_path), state)

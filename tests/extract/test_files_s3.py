@@ -118,7 +118,7 @@ def test_csv_gz_glob_and_exactly_once(server, s3):
     def no_download(*args, **kwargs):
         raise AssertionError("an unchanged object was downloaded")
 
-    conn._s3_download = no_download
+    conn.s3.download = no_download
     assert run(conn, state) == []
 
     conn = make({"path": f"s3://{BUCKET}/raw/2024/*.csv.gz"}, env(server))

@@ -30,7 +30,7 @@ from headwater.extract.base import (
     connector_class,
 )
 from headwater.extract.http import HttpConnector, _next_link
-from headwater.extract.http_transport import _retry_after
+from headwater.extract.http.transport import _retry_after
 
 # ---------------------------------------------------------------------------------------------
 # a tiny scriptable server

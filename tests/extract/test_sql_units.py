@@ -12,9 +12,11 @@ from hypothesis import strategies as st
 
 from headwater.errors import ConfigError
 from headwater.extract.base import REGISTRY, connector_class
-from headwater.extract.sql import _sql_literal, apply_lag, parse_lag, rebatch
-from headwater.extract.sql_mysql import MySQLConnector
-from headwater.extract.sql_postgres import PostgresConnector, _numeric_type
+from headwater.extract.cursors import apply_lag, parse_lag
+from headwater.extract.databases.base import _sql_literal
+from headwater.extract.databases.chunks import rebatch
+from headwater.extract.databases.mysql import MySQLConnector
+from headwater.extract.databases.postgres import PostgresConnector, _numeric_type
 
 
 def test_kinds_are_registered() -> None:

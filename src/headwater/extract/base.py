@@ -74,7 +74,7 @@ class Batch:
     state are still committed."""
 
 
-Query = Callable[[str], list[tuple]]
+Query = Callable[[str], list[tuple[Any, ...]]]
 
 
 class Rescan(Exception):
@@ -258,8 +258,9 @@ def connector_class(kind: str) -> type[Connector]:
     """The connector for ``kind`` (`files`, `s3`, `postgres`, `mysql`, `http`, `dlt`)."""
     _MODULES = {
         "files": "headwater.extract.files", "s3": "headwater.extract.files",
-        "postgres": "headwater.extract.sql_postgres", "mysql": "headwater.extract.sql_mysql",
-        "mariadb": "headwater.extract.sql_mysql",
+        "postgres": "headwater.extract.databases.postgres",
+        "mysql": "headwater.extract.databases.mysql",
+        "mariadb": "headwater.extract.databases.mysql",
         "http": "headwater.extract.http", "dlt": "headwater.extract.dlt_source",
     }  # fmt: skip
     if kind not in REGISTRY and kind in _MODULES:

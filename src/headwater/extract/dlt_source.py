@@ -33,9 +33,11 @@ class DltConnector(Connector):
     kind = "dlt"
     required = ("source",)
     optional = ("args", "resource", "chunk_size")
+    _cached: Any = None
+    """The dlt resource, once made (dlt is an optional dependency: its objects are untyped here)."""
 
     def _resource(self) -> Any:
-        if getattr(self, "_cached", None) is not None:
+        if self._cached is not None:
             return self._cached
         try:
             import dlt  # noqa: F401 - fails early with a clear message when the extra is missing

@@ -12,9 +12,12 @@ from __future__ import annotations
 import numbers
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from headwater.errors import did_you_mean
+
+if TYPE_CHECKING:
+    from headwater.extract.base import Connector
 
 COMMON_KEYS = frozenset({
     "write_disposition", "primary_key", "schema_contract", "max_rejected", "lag", "connector",
@@ -62,12 +65,12 @@ class KeyProblem:
     """An unknown key (else a known key with a value that cannot work)."""
 
 
-def connector_keys(cls: type) -> frozenset[str]:
+def connector_keys(cls: type[Connector]) -> frozenset[str]:
     """Every top-level key a connector class takes."""
     return frozenset(cls.required) | frozenset(cls.optional) | COMMON_KEYS
 
 
-def key_problems(cls: type, parts: Iterable[Mapping[str, Any]]) -> list[KeyProblem]:
+def key_problems(cls: type[Connector], parts: Iterable[Mapping[str, Any]]) -> list[KeyProblem]:
     """Unknown keys (top-level and in the connector's ``sections``) and bad loader values in the
     mappings that make up a source table's config (`connection:`, then `extract:`)."""
     allowed = connector_keys(cls)

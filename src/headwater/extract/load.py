@@ -35,6 +35,10 @@ re-reads the file with the table's types and reports the line); the raw JSON of 
 spells timestamps as PostgreSQL does (``2024-01-01T10:00:00``); decimal precision changes of an
 incoming column are not seen as schema changes (PostgreSQL describes a query's numeric columns
 without their precision), the insert converts the values instead.
+
+The schema side (step 2, and the rows a type or the contract rejects) is
+`headwater.extract.load_schema`; merging small batches and batch ids `headwater.extract.load_batches`;
+the state tables `headwater.extract.load_state`.
 """
 
 from __future__ import annotations
@@ -51,9 +55,11 @@ from typing import Any
 from headwater.engines.base import Engine, quote_identifier, quote_literal
 from headwater.errors import ConfigError, ExecutionError, SQLExecutionError
 from headwater.extract.base import Batch, Connector, ExtractState, Rejected, Rescan, read_scan
-from headwater.extract.clip import clip_message, clipped_sql
+from headwater.extract.clip import clip_message
 from headwater.extract.guard import ReplaceGuard
 from headwater.extract.keys import CONTRACTS, DISPOSITIONS
+from headwater.extract.load_batches import LOAD_ROWS, coalesce, new_batch_id, no_rows
+from headwater.extract.load_schema import META, BadRows, SchemaReconciler
 from headwater.extract.load_state import (
     _state,
     encode,
@@ -62,10 +68,9 @@ from headwater.extract.load_state import (
 )
 from headwater.project.definition import Relation
 
-META = ("_hw_loaded_at", "_hw_batch_id", "_hw_source_file")
 ROW = "__hw_row"
 """The position of a rejected row in its batch, to ask `Batch.line_of` for its source line."""
-__all__ = ["CONTRACTS", "DISPOSITIONS", "LoadResult", "Loader"]
+__all__ = ["CONTRACTS", "DISPOSITIONS", "LoadResult", "Loader", "new_batch_id"]
 
 
 def _q(name: str) -> str:
@@ -98,28 +103,6 @@ class LoadResult:
         if self.schema_changes:
             parts.append("schema: " + "; ".join(self.schema_changes))
         return ", ".join(parts)
-
-
-@dataclass
-class BadRows:
-    """The rows of a batch to reject: SQL predicates over the batch, each with the SQL of its reason."""
-
-    parts: list[tuple[str, str]] = field(default_factory=list)
-
-    def add(self, predicate: str, reason: str) -> None:
-        self.parts.append((predicate, reason))
-
-    @property
-    def predicate(self) -> str | None:
-        return " OR ".join(p for p, _ in self.parts) or None
-
-    @property
-    def reason(self) -> str:
-        return (
-            "concat_ws('; ', "
-            + ", ".join(f"CASE WHEN {p} THEN {r} END" for p, r in self.parts)
-            + ")"
-        )
 
 
 # -- the loader -------------------------------------------------------------------------------------
@@ -170,6 +153,7 @@ class Loader:
         self.atomic = connector.atomic and self.disposition != "replace"
         self._outer = False
         self.result = LoadResult(rejected_relation=self.rejected_relation.render(quote=False))
+        self.schema = SchemaReconciler(engine, self.key, self.contract, self.result.schema_changes)
         # a `Batch.scan` is DuckDB SQL (`read_csv` / `read_parquet` of a local file): an engine that
         # speaks DuckDB runs it itself, any other gets the rows read by the local DuckDB as Arrow
         self.scans_in_warehouse = engine.DIALECT == "duckdb"
@@ -318,7 +302,7 @@ class Loader:
         self.result.rejected += rejected
         if batch.source_file and batch.final:
             self.result.files.append(batch.source_file)
-            if _no_rows(batch) and not rejected:
+            if no_rows(batch) and not rejected:
                 self.result.empty_files.append(batch.source_file)
         if batch.cursor is not None:
             state.cursor = batch.cursor if state.cursor is None else max(state.cursor, batch.cursor)
@@ -326,7 +310,7 @@ class Loader:
 
     def _load_once(self, batch: Batch, state: ExtractState) -> tuple[int, int]:
         """Write one batch with its rejected records and state in one transaction: (rows, rejected)."""
-        if _no_rows(batch):
+        if no_rows(batch):
             return self._load_empty(batch, state)
         engine = self.engine
         batch_id = str(new_batch_id())
@@ -347,7 +331,9 @@ class Loader:
                 engine.execute(engine.statements.create_as(view, body, "view", temporary=True))
                 with self._dropped_after(view, "view"), self._transaction():
                     incoming = list(engine.query_columns(f"SELECT * FROM {view.render()}"))
-                    columns, select, bad = self._reconcile(incoming, view, batch_id, batch)
+                    columns, select, bad = self.schema.reconcile(
+                        self.target, incoming, view, batch_id, batch
+                    )
                     rejected = self._write_rejected(batch.rejected, batch_id)
                     rejected += self._write_bad_rows(bad, view, incoming, batch, batch_id)
                     rows = self._write_rows(columns, select, view, bad.predicate, batch.keep_order)
@@ -373,115 +359,6 @@ class Loader:
             self._write_state(batch, state, batch_id, 0)
             self._remember_first_rejected(rejected, batch_id)
         return 0, rejected
-
-    def _reconcile(
-        self, incoming: list[tuple[str, str]], view: Relation, batch_id: str, batch: Batch
-    ) -> tuple[list[str], list[str], BadRows]:
-        """Columns to insert, the SELECT expressions for them, and the rows to reject (and why)."""
-        engine = self.engine
-        fn = engine.functions
-        have = {n.lower(): (n, t) for n, t in self._ensure_target(incoming, view, batch_id)}
-        for name, dtype in [(n, t) for n, t in incoming if n.lower() not in have and n in META]:
-            # e.g. the first batch that comes from a file
-            engine.strategies.add_column(self.target, name, dtype)
-            have[name.lower()] = (name, dtype)
-        bad = self._evolve(incoming, have, batch_id)
-        targets = {n.lower(): (n, t) for n, t in engine.columns(self.target)}
-        columns, select, casts = [], [], {}
-        for name, source_type in incoming:
-            if name.lower() not in targets:
-                continue
-            tname, ttype = targets[name.lower()]
-            columns.append(tname)
-            # named as the table's column: a merge selects the rows' columns by those names
-            if _same_type(source_type, ttype):
-                select.append(_q(name) if name == tname else f"{_q(name)} AS {_q(tname)}")
-                continue
-            select.append(f"{fn.safe_cast(_q(name), ttype)} AS {_q(tname)}")
-            if name not in META:
-                casts[name] = ttype
-        if (
-            casts and batch.hooks is not None
-        ):  # the reader itself can read them as the table's types
-            again = batch.hooks.retype(casts)
-            if again is not None:
-                raise Rescan(again)
-        for name, ttype in casts.items():
-            value = clipped_sql(fn.to_text(_q(name)), functions=fn)
-            bad.add(f"({_q(name)} IS NOT NULL AND {fn.safe_cast(_q(name), ttype)} IS NULL)",
-                    f"{quote_literal(f'column `{name}`: cannot convert ')} || {value} || {quote_literal(f' to {ttype}')}")  # fmt: skip
-        return columns, select, bad
-
-    def _ensure_target(
-        self, incoming: list[tuple[str, str]], view: Relation, batch_id: str
-    ) -> list[tuple[str, str]]:
-        """The target table's columns, creating it like the batch when it does not exist yet."""
-        engine = self.engine
-        existing = engine.columns(self.target)
-        if existing:
-            return existing
-        cols = ", ".join(_q(n) for n, _ in incoming)
-        engine.execute(
-            engine.statements.create_as(self.target, f"SELECT {cols} FROM {view.render()} LIMIT 0")
-        )
-        engine._remember(self.target, "table")
-        described = ", ".join(f"{n} {t}" for n, t in incoming if n not in META)
-        self._record_change(f"created with {len(incoming) - sum(n in META for n, _ in incoming)} columns: {described}",
-                            batch_id, short="created")  # fmt: skip
-        return list(incoming)
-
-    def _evolve(
-        self, incoming: list[tuple[str, str]], have: dict[str, tuple[str, str]], batch_id: str
-    ) -> BadRows:
-        """Apply the schema contract to new and changed columns (``have`` is updated with widened
-        types); the rows the contract rejects."""
-        engine = self.engine
-        bad = BadRows()
-        new = [(n, t) for n, t in incoming if n.lower() not in have]
-        changed = [  # headwater's own columns are cast to the table's types (e.g. a VARCHAR batch id of an older load)
-            (n, have[n.lower()][1], t) for n, t in incoming
-            if n.lower() in have and not _same_type(t, have[n.lower()][1]) and n not in META
-        ]  # fmt: skip
-        if not new and not changed:
-            return bad
-        diff = [f"+{n} {t}" for n, t in new] + [f"{n}: {a} -> {b}" for n, a, b in changed]
-        if self.contract == "freeze":
-            raise ExecutionError(
-                f"the schema of source `{self.key}` changed and its schema_contract is `freeze`: "
-                + ", ".join(diff),
-                node=self.key,
-                hint="set schema_contract: evolve to accept new columns, or fix the source",
-            )
-        keep_new = self.contract not in ("discard_row", "discard_value")
-        if self.contract == "discard_row":
-            for n, _ in new:
-                bad.add(
-                    f"{_q(n)} IS NOT NULL",
-                    quote_literal(
-                        f"column `{n}` is not in the table (schema_contract: discard_row)"
-                    ),
-                )
-        for name, dtype in new if keep_new else []:
-            engine.strategies.add_column(self.target, name, dtype)
-            self._record_change(f"added {name} {dtype}", batch_id)
-        for name, old, dtype in changed:
-            wider = _wider(old, dtype)
-            if self.contract == "evolve" and wider and wider != old:
-                engine.strategies.alter_column_type(self.target, name, wider)
-                self._record_change(f"widened {name} {old} -> {wider}", batch_id)
-                have[name.lower()] = (have[name.lower()][0], wider)
-        if not keep_new and new:
-            self._record_change(
-                f"{self.contract}: ignored new columns {', '.join(n for n, _ in new)}", batch_id
-            )
-        return bad
-
-    def _record_change(self, change: str, batch_id: str, short: str | None = None) -> None:
-        self.result.schema_changes.append(short or change)
-        self.engine.execute(
-            f"INSERT INTO {_state(self.engine, 'schema_changes')} VALUES (?, ?, ?, {self.engine.functions.now_timestamp()})",
-            [self.key, change, batch_id],
-        )
 
     def _rejected_table(self) -> str:
         rel = self.rejected_relation
@@ -724,107 +601,3 @@ class Loader:
         if self.engine.relation_kind(relation) != "table":
             return 0
         return int(self.engine.execute(f"SELECT count(*) FROM {relation.render()}")[0][0])
-
-
-def _no_rows(batch: Batch) -> bool:
-    """A batch of an empty file (or page): no scan, and no table or one without columns."""
-    return batch.scan is None and (batch.table is None or batch.table.num_columns == 0)
-
-
-def new_batch_id() -> int:
-    """A load batch's id: milliseconds since the epoch in the high bits (ids sort by load time),
-    20 random bits below (batches of concurrent loaders in the same millisecond stay apart)."""
-    import secrets
-    import time
-
-    return (time.time_ns() // 1_000_000) << 20 | secrets.randbits(20)
-
-
-LOAD_ROWS = 4 * 122_880
-"""Rows written per transaction when a connector yields smaller batches: DuckDB writes whole row
-groups (122,880 rows) straight to the table; smaller commits go through the WAL and are
-rewritten by checkpoints (measured: 5M rows in 100k commits 3.5 s, in 1M commits 1.3 s)."""
-
-
-def coalesce(batches: Iterator[Batch], rows: int) -> Iterator[Batch]:
-    """Merge consecutive small Arrow batches (not files: each file keeps its own batch and
-    checksum) into batches of at least ``rows`` rows. The merged batch carries the last cursor
-    and every rejected record, so committing it is the same as committing its parts."""
-    import pyarrow as pa
-
-    pending: list[Batch] = []
-    size = 0
-
-    def flush() -> Iterator[Batch]:
-        nonlocal pending, size
-        if not pending:
-            return
-        if len(pending) == 1:
-            yield pending[0]
-        else:
-            cursors = [b.cursor for b in pending if b.cursor is not None]
-            table = pa.concat_tables(
-                [b.table for b in pending if b.table is not None], promote_options="permissive"
-            )
-            yield Batch(
-                table=table,
-                cursor=max(cursors) if cursors else None,
-                rejected=[r for b in pending for r in b.rejected],
-                final=pending[-1].final,
-            )
-        pending, size = [], 0
-
-    source = iter(batches)
-    while True:
-        try:
-            batch = next(source)
-        except StopIteration:
-            break
-        except Exception:
-            yield from flush()  # commit what arrived before the connector failed, then fail
-            raise
-        if batch.source_file is not None or batch.table is None or batch.file_checksum is not None:
-            yield from flush()
-            yield batch
-            continue
-        pending.append(batch)
-        size += batch.table.num_rows
-        if size >= rows:
-            yield from flush()
-    yield from flush()
-
-
-_ORDER = ["BOOLEAN", "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE"]
-_SPELLINGS = {
-    "BOOL": "BOOLEAN", "INT1": "TINYINT", "INT2": "SMALLINT", "INT4": "INTEGER", "INT": "INTEGER", "INT8": "BIGINT",
-    "REAL": "FLOAT", "FLOAT4": "FLOAT", "FLOAT8": "DOUBLE", "DOUBLE PRECISION": "DOUBLE",
-}  # fmt: skip
-"""PostgreSQL's (and DuckDB's alias) spellings of the types of `_ORDER`."""
-
-
-def _canonical(type_name: str) -> str:
-    upper = type_name.strip().upper()
-    return _SPELLINGS.get(upper, upper)
-
-
-def _wider(old: str, new: str) -> str | None:
-    """A type both fit in, when widening is lossless (ints and floats; a date into a timestamp),
-    spelled as the engine spelled it."""
-    old_u, new_u = _canonical(old), _canonical(new)
-    if old_u in _ORDER and new_u in _ORDER:
-        return old if _ORDER.index(old_u) >= _ORDER.index(new_u) else new
-    if old_u == "DATE" and new_u.startswith("TIMESTAMP"):
-        return new
-    # text into a numeric column is not widened: values that do not convert are rejected instead
-    return None
-
-
-def _same_type(incoming: str, column: str) -> bool:
-    """True when a batch's column needs no conversion into the table's. PostgreSQL describes a
-    query's columns without their modifiers (`numeric`, not `numeric(12,2)`): a type without one
-    matches the column's type with one, and the insert converts the values."""
-    if incoming == column:
-        return True
-    return (
-        "(" not in incoming and column.split("(", 1)[0].strip().lower() == incoming.strip().lower()
-    )

@@ -1,5 +1,5 @@
 """`connector: postgres`: PostgreSQL through ADBC (libpq, binary COPY straight into Arrow); the
-shared behaviour (config, cursors, chunks, parallel ranges) is `headwater.extract.sql`."""
+shared behaviour (config, cursors, chunks, parallel ranges) is `headwater.extract.databases.base`."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from headwater.extract.base import (
     ConnectorError,
     register,
 )
-from headwater.extract.sql import (
-    _TRANSIENT_TEXT,
+from headwater.extract.databases.base import (
     CONNECT_TIMEOUT,
-    SQLConnector,
+    TRANSIENT_TEXT,
+    DatabaseConnector,
     _sql_literal,
 )
 
@@ -25,7 +25,7 @@ _PG_TRANSIENT_STATES = ("08", "57P01", "57P02", "57P03", "40001", "40P01", "5330
 
 
 @register
-class PostgresConnector(SQLConnector):
+class PostgresConnector(DatabaseConnector):
     """PostgreSQL through ADBC (libpq, binary COPY straight into Arrow)."""
 
     kind = "postgres"
@@ -136,9 +136,7 @@ class PostgresConnector(SQLConnector):
     def _classify(self, exc: BaseException) -> str:
         state = str(getattr(exc, "sqlstate", "") or "")
         text = str(exc).lower()
-        transient = state.startswith(_PG_TRANSIENT_STATES) or any(
-            t in text for t in _TRANSIENT_TEXT
-        )
+        transient = state.startswith(_PG_TRANSIENT_STATES) or any(t in text for t in TRANSIENT_TEXT)
         if transient and "failed to connect" not in text:
             return "transient"
         if (

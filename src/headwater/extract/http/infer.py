@@ -1,24 +1,43 @@
 """JSON records to Arrow for the `http` connector, with one schema for the whole run: types are
-inferred from the values, widened when a later page disagrees, and a column seen only as null,
-``[]`` or ``{}`` waits for its first value (as dlt does)."""
+inferred from the values, widened when a later page disagrees (int -> double, anything mixed ->
+JSON text), and a column seen only as null, ``[]`` or ``{}`` waits for its first value (as dlt
+does)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-_MISSING = object()
-
-
+Scalar = str
+"""A scalar kind: one of `_NULL`, `_BOOL`, `_INT`, `_FLOAT`, `_STR`."""
 _NULL, _BOOL, _INT, _FLOAT, _STR = "null", "bool", "int", "float", "str"
 _INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
 
 
-def _infer(value: Any) -> Any:
+@dataclass(frozen=True)
+class ListOf:
+    """A JSON array whose elements are of ``element``."""
+
+    element: Kind
+
+
+@dataclass(frozen=True)
+class StructOf:
+    """A JSON object with these fields, in the order they were first seen."""
+
+    fields: tuple[tuple[str, Kind], ...]
+
+
+Kind = Scalar | ListOf | StructOf
+"""What the values of a column have been so far."""
+
+
+def _infer(value: Any) -> Kind:
     if value is None:
         return _NULL
     if isinstance(value, bool):
@@ -30,16 +49,16 @@ def _infer(value: Any) -> Any:
     if isinstance(value, str):
         return _STR
     if isinstance(value, list):
-        element: Any = _NULL
+        element: Kind = _NULL
         for item in value:
             element = _unify(element, _infer(item))
-        return ("list", element)
+        return ListOf(element)
     if isinstance(value, dict):
-        return ("struct", tuple((str(k), _infer(v)) for k, v in value.items()))
+        return StructOf(tuple((str(k), _infer(v)) for k, v in value.items()))
     return _STR
 
 
-def _unify(a: Any, b: Any) -> Any:
+def _unify(a: Kind, b: Kind) -> Kind:
     if a == b:
         return a
     if a == _NULL:
@@ -48,19 +67,23 @@ def _unify(a: Any, b: Any) -> Any:
         return a
     if {a, b} == {_INT, _FLOAT}:
         return _FLOAT
-    if isinstance(a, tuple) and isinstance(b, tuple) and a[0] == b[0]:
-        if a[0] == "list":
-            return ("list", _unify(a[1], b[1]))
-        fields = dict(a[1])
-        for name, kind in b[1]:
+    if isinstance(a, ListOf) and isinstance(b, ListOf):
+        return ListOf(_unify(a.element, b.element))
+    if isinstance(a, StructOf) and isinstance(b, StructOf):
+        fields = dict(a.fields)
+        for name, kind in b.fields:
             fields[name] = _unify(fields[name], kind) if name in fields else kind
-        return ("struct", tuple(fields.items()))
+        return StructOf(tuple(fields.items()))
     return _STR
 
 
-def _arrow_type(kind: Any) -> pa.DataType:
+def _arrow_type(kind: Kind) -> pa.DataType:
     import pyarrow as pa
 
+    if isinstance(kind, ListOf):
+        return pa.list_(_arrow_type(kind.element))
+    if isinstance(kind, StructOf):
+        return pa.struct([pa.field(name, _arrow_type(k)) for name, k in kind.fields])
     if kind == _NULL:
         return pa.null()
     if kind == _BOOL:
@@ -69,38 +92,32 @@ def _arrow_type(kind: Any) -> pa.DataType:
         return pa.int64()
     if kind == _FLOAT:
         return pa.float64()
-    if kind == _STR:
-        return pa.string()
-    if kind[0] == "list":
-        return pa.list_(_arrow_type(kind[1]))
-    return pa.struct([pa.field(name, _arrow_type(k)) for name, k in kind[1]])
+    return pa.string()
 
 
-def _concrete(kind: Any) -> Any:
+def _concrete(kind: Kind) -> Kind | None:
     """``kind`` without the parts only ever seen as null (or ``[]`` / ``{}``), or None if nothing
     is left: DuckDB would make such a column of type "NULL", which no later value fits."""
     if kind == _NULL:
         return None
-    if isinstance(kind, tuple):
-        if kind[0] == "list":
-            inner = _concrete(kind[1])
-            return None if inner is None else ("list", inner)
-        fields = tuple((name, c) for name, k in kind[1] if (c := _concrete(k)) is not None)
-        return ("struct", fields) if fields else None
+    if isinstance(kind, ListOf):
+        inner = _concrete(kind.element)
+        return None if inner is None else ListOf(inner)
+    if isinstance(kind, StructOf):
+        fields = tuple((name, c) for name, k in kind.fields if (c := _concrete(k)) is not None)
+        return StructOf(fields) if fields else None
     return kind
 
 
-def _has_text(kind: Any) -> bool:
-    if kind == _STR:
-        return True
-    if isinstance(kind, tuple):
-        if kind[0] == "list":
-            return _has_text(kind[1])
-        return any(_has_text(k) for _, k in kind[1])
-    return False
+def _has_text(kind: Kind) -> bool:
+    if isinstance(kind, ListOf):
+        return _has_text(kind.element)
+    if isinstance(kind, StructOf):
+        return any(_has_text(k) for _, k in kind.fields)
+    return kind == _STR
 
 
-def _coerce(value: Any, kind: Any) -> Any:
+def _coerce(value: Any, kind: Kind) -> Any:
     """``value`` shaped for the Arrow type of ``kind`` (mixed values become JSON text)."""
     if value is None:
         return None
@@ -108,10 +125,10 @@ def _coerce(value: Any, kind: Any) -> Any:
         if isinstance(value, str):
             return value
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    if isinstance(kind, tuple):
-        if kind[0] == "list":
-            return [_coerce(v, kind[1]) for v in value]
-        return {name: _coerce(value.get(name), k) for name, k in kind[1]}
+    if isinstance(kind, ListOf):
+        return [_coerce(v, kind.element) for v in value]
+    if isinstance(kind, StructOf):
+        return {name: _coerce(value.get(name), k) for name, k in kind.fields}
     return value
 
 
@@ -138,7 +155,7 @@ class TableBuilder:
 
     def __init__(self, flatten: bool) -> None:
         self.flatten = flatten
-        self.columns: dict[str, Any] = {}
+        self.columns: dict[str, Kind] = {}
 
     def build(self, records: list[dict[str, Any]]) -> pa.Table:
         import pyarrow as pa
@@ -148,20 +165,20 @@ class TableBuilder:
         for row in rows:
             for key, value in row.items():
                 kind = _infer(value)
-                old = columns.get(key, _MISSING)
-                if old is _MISSING:
+                old = columns.get(key)
+                if old is None:
                     columns[key] = kind
                 elif old != kind:
                     columns[key] = _unify(old, kind)
         arrays, fields = [], []
         for name, seen in columns.items():
-            kind = _concrete(seen)
-            if kind is None:
+            concrete = _concrete(seen)
+            if concrete is None:
                 continue  # only nulls so far: the column appears with its first value
             values = [row.get(name) for row in rows]
-            if _has_text(kind):
-                values = [_coerce(v, kind) for v in values]
-            arrow_type = _arrow_type(kind)
+            if _has_text(concrete):
+                values = [_coerce(v, concrete) for v in values]
+            arrow_type = _arrow_type(concrete)
             arrays.append(pa.array(values, type=arrow_type))
             fields.append(pa.field(name, arrow_type))
         return pa.Table.from_arrays(arrays, schema=pa.schema(fields))

@@ -18,36 +18,20 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from headwater.engines.base import quote_literal
-from headwater.engines.duckdb import sql_value
 from headwater.extract.base import Query, Rejected, Rescan, ScanHooks
+from headwater.extract.files.reading import MAX_RAW, call, quote
 
 _PLAIN_TYPE = re.compile(r"[A-Z][A-Z ]*(\(\d+(, ?\d+)?\))?")
 """A type `read_csv` takes by name (BIGINT, DECIMAL(12,2), TIMESTAMP WITH TIME ZONE), not a nested one."""
-
-MAX_RAW = 1_000_000
-"""Characters of a rejected record kept in `<table>__rejected` (the whole record, short of a
-runaway line; messages show at most `headwater.extract.clip.SHOWN` of it)."""
 
 OPTION_ARGS = (
     ("quote", "quote"), ("escape", "escape"), ("date_format", "dateformat"),
     ("timestamp_format", "timestampformat"), ("skip_rows", "skip"),
 )  # fmt: skip
 """`sources.yml` key -> DuckDB `read_csv` argument."""
-
-
-def quote(value: str) -> str:
-    return quote_literal(str(value))
-
-
-def call(func: str, path: str, args: Mapping[str, Any]) -> str:
-    """``func('path', k = v, ...)``."""
-    return (
-        f"{func}({', '.join([quote(path)] + [f'{k} = {sql_value(v)}' for k, v in args.items()])})"
-    )
 
 
 def csv_args(config: Mapping[str, Any], fmt: str) -> dict[str, Any]:
@@ -66,7 +50,7 @@ def csv_args(config: Mapping[str, Any], fmt: str) -> dict[str, Any]:
     return args
 
 
-def rejects_from_errors(errors: list[tuple], source_file: str | None) -> list[Rejected]:
+def rejects_from_errors(errors: list[tuple[Any, ...]], source_file: str | None) -> list[Rejected]:
     """One `Rejected` per bad line from DuckDB rejects rows (line, column, error type, raw line,
     message), reasons of the same line joined."""
     rejected: dict[int, Rejected] = {}
@@ -92,7 +76,7 @@ class CsvScan(ScanHooks):
     """The `read_csv` scan of one file and what became of its lines."""
 
     def __init__(self, path: str, args: Mapping[str, Any], user_types: Mapping[str, str], source_file: str,
-                 describe_error: Any = None) -> None:  # fmt: skip
+                 describe_error: Callable[[BaseException], BaseException] | None = None) -> None:  # fmt: skip
         self.path = path
         self.args = dict(args)
         self.user_types = dict(user_types)
@@ -121,7 +105,7 @@ class CsvScan(ScanHooks):
         exists = query(
             f"SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = {quote(rejects)}"
         )
-        errors: list[tuple] = []
+        errors: list[tuple[Any, ...]] = []
         if exists and exists[0][0]:
             # the view may have been scanned more than once (e.g. for a schema contract): one row per error
             errors = query(

@@ -1,5 +1,6 @@
 """`connector: mysql` and `mariadb`: pymysql read unbuffered, values as text typed by Arrow's casts;
-the shared behaviour (config, cursors, chunks, parallel ranges) is `headwater.extract.sql`."""
+the shared behaviour (config, cursors, chunks, parallel ranges) is
+`headwater.extract.databases.base`."""
 
 from __future__ import annotations
 
@@ -14,10 +15,10 @@ from headwater.extract.base import (
     ConnectorError,
     register,
 )
-from headwater.extract.sql import (
-    _TRANSIENT_TEXT,
+from headwater.extract.databases.base import (
     CONNECT_TIMEOUT,
-    SQLConnector,
+    TRANSIENT_TEXT,
+    DatabaseConnector,
 )
 
 if TYPE_CHECKING:
@@ -32,7 +33,7 @@ _MY_COLUMN = {1054, 1052}
 
 
 @register
-class MySQLConnector(SQLConnector):
+class MySQLConnector(DatabaseConnector):
     """MySQL and MariaDB through pymysql's unbuffered cursor; values typed by Arrow."""
 
     kind = "mysql"
@@ -101,7 +102,8 @@ class MySQLConnector(SQLConnector):
             value = value.astimezone(UTC).replace(tzinfo=None)
         if isinstance(value, float) and not math.isfinite(value):
             raise ValueError(f"cursor value {value!r} is not finite")
-        return conn.escape(value)
+        escaped: str = conn.escape(value)
+        return escaped
 
     def _close(self, conn: Any) -> None:
         # Closing an unbuffered cursor would read every remaining row; closing the socket does not.
@@ -151,7 +153,7 @@ class MySQLConnector(SQLConnector):
         if (
             code in _MY_TRANSIENT
             or isinstance(exc, ConnectionError)
-            or (code is None and any(t in text for t in _TRANSIENT_TEXT))
+            or (code is None and any(t in text for t in TRANSIENT_TEXT))
         ):
             return "transient"
         if code in _MY_CREDENTIALS or "access denied" in text:

@@ -1,70 +1,9 @@
-"""SQL database connectors: `postgres` and `mysql` (alias `mariadb`).
-
-Config (the source's ``connection:`` merged with the table's ``extract:``)::
-
-    host, port, user, database     where to connect (defaults: libpq's / localhost:3306)
-    password_env                   name of the environment variable holding the password
-    dsn_env                        a full DSN / URI in an environment variable instead
-                                   (postgresql://u:p@h:5432/db, mysql://u:p@h:3306/db)
-    table                          the remote table (default: the source table's name;
-                                   ``schema.table`` allowed)
-    query                          a custom SELECT instead of a table
-    cursor                         incremental cursor column: rows with cursor > last - lag
-    initial_cursor                 first run only: rows with cursor >= this value
-    chunk_size                     rows per Batch (default 100_000)
-    parallel                       {key: <integer column>, workers: N}: a full extract read as
-                                   N key ranges concurrently (PostgreSQL: one shared snapshot)
-
-plus the loader's keys (`lag`, `primary_key`, `columns`, ...). `lag` is applied here: an
-ISO-8601 duration (``PT1H``, ``P1D``), ``"1 hour"`` / ``"30 minutes"``, or a number for numeric
-cursors.
-
-Incremental extraction is ``WHERE cursor > last - lag ORDER BY cursor``; every Batch carries the
-largest cursor value it holds, and batches are cut only *between* two different cursor values,
-so committing batch k and crashing resumes exactly after batch k (rows with the same cursor value
-never straddle two batches). Rows whose cursor is NULL are read only by the first run (no cursor
-yet). With a lag, rows re-read inside the lag window are deduplicated by the loader (primary key),
-and a Batch's cursor never goes below the committed one. An extract with no rows yields one empty
-Batch that carries the schema (and the unchanged cursor). A text cursor is compared by the
-server's collation (case-insensitive by default on MySQL): prefer timestamps or integers.
-
-How rows get out, chosen by measurement on this machine (2 cores, PostgreSQL 15 and MariaDB 10.11
-on localhost; a table of bigint, int, numeric(14,2), float8, text, timestamp, timestamptz, date,
-bool, jsonb and a nullable int; time and peak RSS of the whole process):
-
-    PostgreSQL, 2M rows                       time     rows/s    peak RSS
-    ADBC (adbc-driver-postgresql), streamed   2.9 s    0.68 M    176 MB   <- chosen
-    psycopg 3 COPY CSV -> pyarrow.csv         3.0 s    0.67 M    612 MB   (whole COPY buffered)
-    psycopg 3 COPY CSV streamed -> open_csv   3.9 s    0.52 M    240 MB
-    connectorx                                3.0 s    0.67 M    265 MB   (2 partitions: 2.7 s)
-    psycopg 3 COPY BINARY, Python rows       27.8 s    0.07 M   1979 MB
-    psycopg 3 server cursor fetchmany        20.5 s    0.10 M    378 MB
-    (psql COPY BINARY to /dev/null: 1.75 s -- the server is half of every fast path)
-
-    MariaDB, 1M rows
-    connectorx                                1.3 s    0.75 M    171 MB
-    pymysql SSCursor, decoders on            12.9 s    0.08 M    276 MB
-    pymysql SSCursor, raw text + Arrow casts  8.0 s    0.13 M    322 MB   <- chosen
-
-Through this connector (100_000-row batches, types normalized): PostgreSQL 2M rows 3.1 s
-(0.65 M rows/s, 211 MB), `parallel` with 2 workers 2.9 s; MariaDB 1M rows 7.7 s (0.13 M rows/s,
-197 MB), 2 workers 8.0 s. On this 2-core machine the server (PostgreSQL) or the GIL (pymysql) is the
-limit, so `parallel` pays off only with more cores on both sides.
-
-PostgreSQL: ADBC ties connectorx and COPY CSV on speed (all three are server-bound) with the
-lowest memory, streams record batches, and keeps the server's types (typmod of numerics, time
-zones, bytea, json) in the Arrow schema; it installs ~27 MB against connectorx's ~180 MB.
-MySQL/MariaDB: connectorx is ~6x faster, but it is a 180 MB dependency that drops declared decimal
-precision (always decimal128(38,10)) and BOOLEAN; pymysql (pure Python, 0.4 MB) is read unbuffered
-with its Python decoders switched off: values arrive as text and Arrow's C++ casts type them.
-
-Types: integers, floats, numeric(p,s) -> decimal128(p,s) (decimal256 past 38 digits; an
-unconstrained PostgreSQL numeric -> float64, as DuckDB's postgres scanner), timestamp ->
-timestamp[us], timestamptz / MySQL TIMESTAMP -> timestamp[us, UTC], date -> date32, bool (and
-MySQL tinyint(1)) -> bool, text -> string, json/jsonb -> string, bytea / blob / binary -> binary,
-PostgreSQL time -> time64, interval -> month_day_nano, arrays -> lists; uuid, inet and other
-PostgreSQL types without an Arrow counterpart -> their text form; MySQL TIME (may exceed 24 h)
--> string, YEAR -> int16, zero dates -> NULL.
+"""The shared database connector: config (`table` or `query`, `cursor`, `chunk_size`,
+`parallel`, `lag`), connection errors that name the server and what to check (never the
+password), incremental queries (``WHERE cursor > last - lag ORDER BY cursor``), chunked reads
+(`headwater.extract.databases.chunks`) and parallel key ranges. Each database subclasses
+`DatabaseConnector` in its own module (`postgres`, `mysql`) and provides the driver's side:
+connecting, streaming Arrow tables, literals and the classification of its errors.
 """
 
 from __future__ import annotations
@@ -72,11 +11,10 @@ from __future__ import annotations
 import contextlib
 import math
 import queue
-import re
 import threading
 from collections.abc import Iterator, Mapping
-from datetime import date, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from datetime import date, datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from headwater.errors import ConfigError
@@ -87,6 +25,8 @@ from headwater.extract.base import (
     ExtractState,
     TransientConnectorError,
 )
+from headwater.extract.cursors import apply_lag, later_cursor, parse_lag
+from headwater.extract.databases.chunks import rebatch, with_final
 from headwater.extract.keys import Section
 
 if TYPE_CHECKING:
@@ -100,200 +40,7 @@ _SQL_KEYS = (
 )  # fmt: skip
 
 
-# --------------------------------------------------------------------------------------------
-# lag and cursor values
-
-
-_ISO_DURATION = re.compile(
-    r"^P(?:(?P<w>\d+(?:\.\d+)?)W)?(?:(?P<d>\d+(?:\.\d+)?)D)?"
-    r"(?:T(?:(?P<h>\d+(?:\.\d+)?)H)?(?:(?P<m>\d+(?:\.\d+)?)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?)?$",
-    re.IGNORECASE,
-)
-_UNITS = {
-    "s": "seconds", "sec": "seconds", "secs": "seconds", "second": "seconds", "seconds": "seconds",
-    "m": "minutes", "min": "minutes", "mins": "minutes", "minute": "minutes", "minutes": "minutes",
-    "h": "hours", "hr": "hours", "hrs": "hours", "hour": "hours", "hours": "hours",
-    "d": "days", "day": "days", "days": "days", "w": "weeks", "week": "weeks", "weeks": "weeks",
-}  # fmt: skip
-_HUMAN_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([a-z]+)")
-
-
-def parse_lag(value: Any) -> timedelta | int | float | Decimal | None:
-    """`lag` as a timedelta (durations) or a number (numeric cursors); ValueError if invalid."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        raise ValueError(f"`{value}` is not a duration or a number")
-    if isinstance(value, timedelta | int | float | Decimal):
-        return value
-    text = str(value).strip()
-    try:
-        return int(text)
-    except ValueError:
-        pass
-    try:
-        number = Decimal(text)
-    except InvalidOperation:
-        pass
-    else:
-        if not number.is_finite():
-            raise ValueError(f"`{text}` is not a finite number")
-        return number
-    m = _ISO_DURATION.match(text)
-    if m and text.upper() not in ("P", "PT") and not text.upper().endswith("T"):
-        parts = {k: float(v) for k, v in m.groupdict().items() if v}
-        return timedelta(
-            weeks=parts.get("w", 0), days=parts.get("d", 0), hours=parts.get("h", 0),
-            minutes=parts.get("m", 0), seconds=parts.get("s", 0),
-        )  # fmt: skip
-    low = text.lower().replace(",", " ").replace(" and ", " ")
-    pieces = _HUMAN_PART.findall(low)
-    if pieces and _HUMAN_PART.sub("", low).strip() == "":
-        kwargs: dict[str, float] = {}
-        for amount, unit in pieces:
-            if unit not in _UNITS:
-                raise ValueError(f"unknown unit `{unit}` in `{text}`")
-            kwargs[_UNITS[unit]] = kwargs.get(_UNITS[unit], 0) + float(amount)
-        return timedelta(**kwargs)
-    raise ValueError(f"`{text}` is not an ISO-8601 duration (PT1H), `1 hour` or a number")
-
-
-def _coerce_cursor(value: Any) -> Any:
-    """A committed cursor as a comparable Python value (state stores may hand back strings)."""
-    if not isinstance(value, str):
-        return value
-    text = value.strip()
-    for conv in (int, Decimal):
-        try:
-            return conv(text)
-        except (ValueError, InvalidOperation):
-            pass
-    try:
-        return (
-            datetime.fromisoformat(text.replace("Z", "+00:00"))
-            if len(text) > 10
-            else date.fromisoformat(text)
-        )
-    except ValueError:
-        return value
-
-
-def apply_lag(last: Any, lag: timedelta | int | float | Decimal | None, name: str) -> Any:
-    """``last - lag`` for the cursor's type."""
-    if lag is None or lag == 0 or last is None:
-        return last
-    last = _coerce_cursor(last)
-    if isinstance(lag, timedelta):
-        if isinstance(last, datetime):
-            return last - lag
-        if isinstance(last, date):
-            return last - timedelta(days=math.ceil(lag / timedelta(days=1)))
-        raise ConfigError(
-            f"source `{name}`: `lag` is a duration but the cursor value {last!r} is not a date or timestamp",
-            node=name, hint="use a number as `lag` for a numeric cursor",
-        )  # fmt: skip
-    if isinstance(last, bool) or not isinstance(last, int | float | Decimal):
-        raise ConfigError(
-            f"source `{name}`: `lag` is a number but the cursor value {last!r} is not numeric",
-            node=name, hint="use a duration such as `PT1H` or `1 hour` for a timestamp cursor",
-        )  # fmt: skip
-    if isinstance(last, Decimal) or (isinstance(lag, Decimal) and isinstance(last, int)):
-        result = Decimal(last) - Decimal(str(lag))
-        return (
-            int(result)
-            if isinstance(last, int) and result == result.to_integral_value()
-            else result
-        )
-    return last - float(lag) if isinstance(lag, Decimal) else last - lag
-
-
-def _later(a: Any, b: Any) -> Any:
-    """The larger of two cursor values (``a`` when they cannot be compared)."""
-    if a is None:
-        return b
-    if b is None:
-        return a
-    try:
-        return b if _coerce_cursor(b) > _coerce_cursor(a) else a
-    except TypeError:
-        return a
-
-
-# --------------------------------------------------------------------------------------------
-# chunking
-
-
-def _cut_point(col: Any, size: int) -> int | None:
-    """Where to end a batch of about ``size`` rows of ``col`` (sorted by cursor) so that no cursor
-    value straddles two batches; None when that cannot be known before more rows arrive."""
-    import pyarrow.compute as pc
-
-    last = col[size - 1]
-    if not last.is_valid:  # nulls come first and are never re-read by value: any cut works
-        return size
-    if len(col) == size:
-        return None  # the next row may hold the same value
-    if col[size] != last:
-        return size
-    first = pc.index(pc.equal(col.slice(0, size), last), True).as_py()
-    if first > 0:
-        return first  # end before the run of the last value
-    after = pc.index(pc.not_equal(col.slice(size), last), True).as_py()
-    return None if after < 0 else size + after
-
-
-def rebatch(
-    pieces: Iterator[pa.Table], chunk_size: int, cursor: str | None = None
-) -> Iterator[pa.Table]:
-    """Regroup a stream of tables into tables of ``chunk_size`` rows (the last one shorter). With
-    a ``cursor`` column (the stream sorted by it), cuts fall between different cursor values.
-    Yields one empty table (with the schema) if the stream holds no rows."""
-    import pyarrow as pa
-
-    buf: list[pa.Table] = []
-    rows = 0
-    schema = None
-    yielded = False
-    for piece in pieces:
-        schema = piece.schema
-        if piece.num_rows == 0:
-            continue
-        buf.append(piece)
-        rows += piece.num_rows
-        while rows >= chunk_size:
-            table = pa.concat_tables(buf) if len(buf) > 1 else buf[0]
-            cut: int | None = chunk_size
-            if cursor is not None:
-                cut = _cut_point(table.column(cursor), chunk_size)
-            if cut is None:
-                buf = [table]
-                break
-            yield table.slice(0, cut)
-            yielded = True
-            rest = table.slice(cut)
-            buf, rows = ([rest] if rest.num_rows else []), rest.num_rows
-    if rows:
-        yield pa.concat_tables(buf) if len(buf) > 1 else buf[0]
-    elif not yielded and schema is not None:
-        yield schema.empty_table()
-
-
-def _with_final(tables: Iterator[pa.Table]) -> Iterator[tuple[pa.Table, bool]]:
-    """Pair each table with whether it is the last one."""
-    held = None
-    for table in tables:
-        if held is not None:
-            yield held, False
-        held = table
-    if held is not None:
-        yield held, True
-
-
-# --------------------------------------------------------------------------------------------
-# the common connector
-
-
-class SQLConnector(Connector):
+class DatabaseConnector(Connector):
     """What PostgreSQL and MySQL share: config, query building, cursors, chunks, parallel ranges."""
 
     optional: ClassVar[tuple[str, ...]] = _SQL_KEYS
@@ -445,10 +192,11 @@ class SQLConnector(Connector):
             secrets.register_dsn(value) if key == "dsn" else secrets.register(value)
         return secrets.mask(text)
 
-    def _error(self, exc: BaseException, doing: str) -> ConnectorError:
-        """A ConnectorError naming the source, the server and what to check (no password)."""
+    def _error(self, exc: BaseException, doing: str) -> ConnectorError | ConfigError:
+        """A ConnectorError naming the source, the server and what to check (no password); an
+        error that already is one (or a `ConfigError`) as it is."""
         if isinstance(exc, ConnectorError | ConfigError):
-            return exc  # type: ignore[return-value]
+            return exc
         kind = self._classify(exc)
         detail = " ".join(str(exc).split()).split(" Query was: ")[0]  # ADBC repeats our SQL
         detail = self._scrub(detail)[:600]
@@ -533,7 +281,7 @@ class SQLConnector(Connector):
     def extract(self, state: ExtractState) -> Iterator[Batch]:
         if self.parallel:
             tables = self._extract_parallel()
-            for table, final in _with_final(tables):
+            for table, final in with_final(tables):
                 yield Batch(table=table, final=final)
             return
         conn = self._open()
@@ -549,10 +297,10 @@ class SQLConnector(Connector):
             tables = rebatch(
                 self._guard(self._stream(conn, sql), "reading"), self.chunk_size, self.cursor
             )
-            for table, final in _with_final(tables):
+            for table, final in with_final(tables):
                 cursor = None
                 if self.cursor:
-                    last = _later(last, self._max(table, self.cursor))
+                    last = later_cursor(last, self._max(table, self.cursor))
                     cursor = last
                 yield Batch(table=table, cursor=cursor, final=final)
         finally:
@@ -695,7 +443,7 @@ class SQLConnector(Connector):
                 t.join(timeout=30)
 
 
-_TRANSIENT_TEXT = (
+TRANSIENT_TEXT = (
     "connection reset", "server closed the connection", "terminating connection", "broken pipe",
     "lost connection", "connection timed out", "could not receive data", "no connection to the server",
     "server has gone away", "eof detected", "connection was killed", "query execution was interrupted",
@@ -720,6 +468,3 @@ def _sql_literal(value: Any) -> str:
     if "\x00" in text:
         raise ValueError("cursor value contains a NUL character")
     return "'" + text.replace("'", "''") + "'"
-
-
-# The dialects register themselves when imported (`headwater.extract.base.connector_class`).
