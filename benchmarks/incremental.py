@@ -56,7 +56,7 @@ import json, sys, threading, time
 t0 = time.perf_counter()
 out, args = sys.argv[1], sys.argv[2:]
 import headwater.cli as cli
-import headwater.console as console
+import headwater.cli.render.console as console
 import headwater.context as context
 import headwater.engines.duckdb as eng
 import headwater.state.store as store

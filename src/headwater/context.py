@@ -4,23 +4,36 @@
 >>> result = ctx.build(select=["+fct_orders"])          # doctest: +SKIP
 >>> result.exit_code                                    # doctest: +SKIP
 0
+
+Methods return data (`RunResult`, nodes, rows, `LineageResult`, `ValidationResult`) and never
+print: the command line (`headwater.cli`) renders them. Progress goes to ``console``, a
+`RunListener` (the CLI passes one of its consoles; the default hears nothing).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from headwater import secrets
 from headwater.errors import HeadwaterError, Interrupted, UsageError
 from headwater.manifest import Manifest, load_manifest, write_compiled
 from headwater.project.definition import Node
-from headwater.runner.events import RunResult, UnitResult
+from headwater.runner.events import RunListener, RunResult, UnitResult
+
+if TYPE_CHECKING:
+    from headwater.engines.base import Engine
+    from headwater.graph.definition import Graph
+    from headwater.observe.lineage_tree import LineageResult
+    from headwater.quality.expectations import Suite
+    from headwater.quality.validate import ValidationResult
+    from headwater.runner.backfill import BackfillResult
 
 log = logging.getLogger("headwater")
 
@@ -48,19 +61,15 @@ class Context:
         project_dir: str | Path = ".",
         target: str | None = None,
         vars: dict[str, Any] | None = None,
-        console: Any = None,
+        console: RunListener | None = None,
     ) -> None:
         self.project_dir = Path(project_dir)
         self.target_name = target
         self.vars = dict(vars or {})
-        if console is None:
-            from headwater.console import NullConsole
-
-            console = NullConsole()
-        self.console = console
+        self.console = console if console is not None else RunListener()
         self._manifest: Manifest | None = None
-        self._graph: Any = None
-        self._engine: Any = None
+        self._graph: Graph | None = None
+        self._engine: Engine | None = None
         self._state: Any = None
         self._state_dir_checked = False
         self._warnings: list[str] = []
@@ -116,7 +125,7 @@ class Context:
         return path
 
     @property
-    def graph(self) -> Any:
+    def graph(self) -> Graph:
         if self._graph is None:
             from headwater.graph.definition import Graph
 
@@ -124,12 +133,12 @@ class Context:
         return self._graph
 
     @property
-    def engine(self) -> Any:
+    def engine(self) -> Engine:
         if self._engine is None:
             self._engine = self.open_engine(read_only=False)
         return self._engine
 
-    def open_engine(self, read_only: bool = False) -> Any:
+    def open_engine(self, read_only: bool = False) -> Engine:
         """A new connection to the target's warehouse (the caller closes it); ``read_only`` opens
         it read-only, unless it does not exist yet."""
         from headwater.engines import create_engine
@@ -294,7 +303,7 @@ class Context:
         workers: int = 1,
         rerun: str = "missing",
         resume: str | bool = False,
-    ) -> Any:
+    ) -> BackfillResult:
         """Build the intervals [start, end) of the selected microbatch models (persisted plan,
         resumable with ``resume=True`` or a plan id)."""
         from headwater.runner.backfill import microbatch_models, plan_backfill, run_backfill
@@ -467,7 +476,7 @@ class Context:
         context: dict[str, Any] = {}
         if results is not None:
             context["results"] = [
-                _HookResult(r, self.graph.nodes.get(r.node_id), self.manifest.target)
+                _HookResult(r, self.graph.nodes.get(r.node_id or ""), self.manifest.target)
                 for r in results
             ]
             schemas = sorted({n.relation.schema for n in self.graph.nodes.values()
@@ -512,12 +521,56 @@ class Context:
         return logger
 
     # -- queries ------------------------------------------------------------------------------------
-    def query(self, sql: str, limit: int | None = None) -> tuple[list[str], list[tuple]]:
+    def query(self, sql: str, limit: int | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
         """Run a query on the warehouse: column names and rows."""
         names, rows = self.engine.query(sql)
         if limit is not None:
             rows = rows[:limit]
         return names, rows
+
+    def lineage(
+        self,
+        node: str,
+        column: str | None = None,
+        downstream: bool = False,
+        depth: int | None = None,
+    ) -> LineageResult:
+        """Table-level lineage of ``node`` (a name, unique_id, `source.table` or relation), or of
+        its ``column``: upstream (what it is made from) or ``downstream`` (what is made from
+        it), ``depth`` levels (all by default). Reads the warehouse read-only when it is free."""
+        from headwater.observe.lineage_tree import lineage
+
+        return lineage(self.manifest, self.root, node, column, downstream, depth)
+
+    def validate(
+        self,
+        data: object,
+        suite: str | os.PathLike[str] | Suite,
+        result_format: str | None = None,
+    ) -> ValidationResult:
+        """Check ``data`` against an expectation ``suite`` (a YAML / GX JSON file, or a `Suite`).
+
+        ``data`` is a file, a folder or glob of them, a URL, a data frame or Arrow table (no
+        project needed), or a relation of the warehouse (a model, seed, `source.table` or
+        `schema.table`, opened read-only)."""
+        from headwater.quality.validate import (
+            ValidationResult,
+            is_files,
+            load_suite_file,
+            validate_files,
+            validate_table,
+        )
+
+        parsed = load_suite_file(suite) if isinstance(suite, str | os.PathLike) else suite
+        if not isinstance(data, str | os.PathLike):
+            result = validate_files(data, parsed, result_format)
+            return ValidationResult(type(data).__name__, parsed.name, result)
+        name = os.fspath(data)
+        if is_files(name):
+            result = validate_files(name, parsed, result_format)
+        else:
+            result = validate_table(self, name, parsed, result_format)
+        return ValidationResult(name, parsed.name, result)
 
 
 __all__ = ["Context", "HeadwaterError", "RunResult"]

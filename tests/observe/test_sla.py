@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from headwater.console import NullConsole
+from headwater.cli.render.console import NullConsole
 from headwater.context import Context
 from headwater.errors import ConfigError
 from headwater.observe import Bus

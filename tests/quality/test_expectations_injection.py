@@ -218,7 +218,7 @@ def test_validate_opens_the_warehouse_read_only(
     make_project: Callable[..., Path], cli: Any
 ) -> None:
     from headwater.context import Context
-    from headwater.quality.validate_cli import _read_only_engine
+    from headwater.quality.validate import read_only_engine as _read_only_engine
 
     root = _warehouse(make_project, cli)
     with Context(root) as ctx:

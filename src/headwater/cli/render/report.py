@@ -1,4 +1,5 @@
-"""Rendering results for people (summaries, tables) and machines (JSON, CSV)."""
+"""Rendering results for people (summaries, tables) and machines (JSON, CSV): run and demo
+summaries, backfills, interval ledgers, node lists, compiled SQL, query rows."""
 
 from __future__ import annotations
 
@@ -6,9 +7,14 @@ import csv
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import IO, TYPE_CHECKING, Any
 
 from headwater.project.definition import Node
+
+if TYPE_CHECKING:
+    from headwater.cli.render.console import PlainConsole
+    from headwater.runner.backfill import BackfillResult
+    from headwater.runner.events import RunResult
 
 
 def node_json(node: Node) -> dict[str, Any]:
@@ -53,7 +59,10 @@ def _jsonable(value: Any) -> bool:
         return False
 
 
-def print_rows(names: list[str], rows: list[tuple], fmt: str, stream: Any = None) -> None:
+def print_rows(
+    names: list[str], rows: list[tuple[Any, ...]], fmt: str, stream: IO[str] | None = None
+) -> None:
+    """Rows as a table (rich on a terminal, aligned text otherwise), CSV or JSON."""
     stream = stream or sys.stdout
     if fmt == "json":
         data = [{n: _plain(v) for n, v in zip(names, row, strict=True)} for row in rows]
@@ -74,12 +83,12 @@ def print_rows(names: list[str], rows: list[tuple], fmt: str, stream: Any = None
     else:
         widths = [len(n) for n in names]
         text = [["NULL" if v is None else str(v) for v in row] for row in rows]
-        for row in text:
-            widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
+        for cells in text:
+            widths = [max(w, len(c)) for w, c in zip(widths, cells, strict=True)]
         stream.write(" | ".join(n.ljust(w) for n, w in zip(names, widths, strict=True)) + "\n")
         stream.write("-+-".join("-" * w for w in widths) + "\n")
-        for row in text:
-            stream.write(" | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + "\n")
+        for cells in text:
+            stream.write(" | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + "\n")
         stream.write(f"({len(rows)} {'row' if len(rows) == 1 else 'rows'})\n")
 
 
@@ -89,7 +98,7 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def print_run_summary(console: Any, result: Any) -> None:
+def print_run_summary(console: PlainConsole, result: RunResult) -> None:
     s = result.summary()
     nodes = ", ".join(f"{n} {k}" for k, n in sorted(s["nodes"].items())) or "nothing to do"
     line = f"Done in {result.elapsed:.2f}s: {nodes}"
@@ -97,7 +106,7 @@ def print_run_summary(console: Any, result: Any) -> None:
         line += "; checks: " + ", ".join(f"{n} {k}" for k, n in sorted(s["checks"].items()))
     rejected = [r for r in result.results if getattr(r, "rejected", None)]
     if rejected:
-        line += f"; {sum(r.rejected for r in rejected):,} records rejected"
+        line += f"; {sum(r.rejected or 0 for r in rejected):,} records rejected"
     console.print("")
     console.print(line)
     for r in result.results:  # built, with something to know: rejected records, a failed checkpoint
@@ -114,7 +123,7 @@ def print_run_summary(console: Any, result: Any) -> None:
         )
 
 
-def print_demo_summary(console: Any, result: Any, root: Path) -> None:
+def print_demo_summary(console: PlainConsole, result: RunResult, root: Path) -> None:
     console.print("")
     built = [
         r for r in result.results
@@ -152,3 +161,59 @@ def print_demo_summary(console: Any, result: Any, root: Path) -> None:
 
     for command in DEMO_NEXT_COMMANDS:
         console.print(f"  {command}")
+
+
+def print_backfill_summary(console: PlainConsole, result: BackfillResult) -> None:
+    """`headwater backfill`: the plan's summary and the models left out."""
+    console.print(result.summary())
+    if result.skipped_models:
+        console.print("not time-partitioned, left out: " + ", ".join(result.skipped_models))
+
+
+def print_intervals(name: str, rows: list[dict[str, Any]]) -> None:
+    """`headwater intervals MODEL`: the ledger as a table and a count line."""
+    if not rows:
+        print(f"{name}: no intervals recorded yet (is it a microbatch model that has run?)")
+        return
+    import datetime as dt
+
+    table = [
+        (r["interval_start"], r["interval_end"], r["status"], r["rows"],
+         dt.datetime.fromtimestamp(r["built_at"], dt.UTC).strftime("%Y-%m-%d %H:%M:%S"),
+         f"{(r['duration'] or 0) * 1000:.0f} ms", (r["invocation_id"] or "")[:8])
+        for r in rows
+    ]  # fmt: skip
+    print_rows(["start", "end", "status", "rows", "built_at (UTC)", "took", "run"], table, "table")
+    bad = sum(r["status"] != "success" for r in rows)
+    print(f"{name}: {len(rows)} intervals, {len(rows) - bad} built, {bad} failed")
+
+
+def print_nodes(nodes: list[Node], as_json: bool) -> None:
+    """`headwater ls`: one line per node, or a JSON array of `node_json`."""
+    if as_json:
+        print(json.dumps([node_json(n) for n in nodes], indent=2))
+        return
+    for node in nodes:
+        print(f"{node.resource_type:<8} {node.display_name}")
+
+
+def print_compiled(nodes: list[Node], compiled_dir: Path, print_sql: bool, as_json: bool) -> None:
+    """`headwater compile`: where the SQL went (and the SQL with ``print_sql``), or JSON."""
+    if as_json:
+        print(
+            json.dumps(
+                [
+                    {"unique_id": n.unique_id, "name": n.name, "compiled_sql": n.compiled_sql}
+                    for n in nodes
+                ],
+                indent=2,
+            )
+        )
+        return
+    for node in nodes:
+        if print_sql:
+            print(f"-- {node.unique_id}\n{(node.compiled_sql or '').strip()}\n")
+    print(
+        f"compiled {len(nodes)} nodes into {compiled_dir}",
+        file=sys.stderr if print_sql else sys.stdout,
+    )
