@@ -177,7 +177,7 @@ def remove_db(path: Path) -> None:
 def duckdb_config(project_dir: Path, target: str | None = None) -> dict[str, Any]:
     """The DuckDB connection settings headwater uses for the project's target."""
     from headwater.manifest import select_target
-    from headwater.project.loader import read_project_config
+    from headwater.project.project_file import read_project_config
 
     tgt = select_target(read_project_config(project_dir), target)
     config: dict[str, Any] = {"threads": max(1, min(tgt.threads * 2, os.cpu_count() or 2))}

@@ -13,16 +13,18 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from headwater import __version__
 from headwater.errors import HeadwaterError, TargetNotFoundError, did_you_mean
+from headwater.private import read_sealed, write_sealed
 from headwater.project.definition import Node, ProjectConfig, Target
+from headwater.version import __version__
 
 if TYPE_CHECKING:
+    from headwater.errors import Location
+    from headwater.project.test_specs import ParsedExpectation
     from headwater.sql.parse import ParseCache
 
 CACHE_FORMAT = 3  # 3: packages, problems, hooks, Target.extensions (issue 12)
@@ -168,28 +170,8 @@ def _register_secret_env_vars(manifest: Manifest) -> None:
             secrets.register(value)
 
 
-def _read_sealed(path: Path) -> Any:
-    """The object pickled in ``path`` if this user sealed it (`headwater.private`), else None:
-    a cache shipped with a repository is never unpickled."""
-    from headwater.private import unseal
-
-    try:
-        data = unseal(path.read_bytes())
-        return None if data is None else pickle.loads(data)
-    except Exception:  # missing, torn, from another version: parse again
-        return None
-
-
-def _write_sealed(path: Path, obj: Any) -> None:
-    from headwater.private import seal, write_private
-
-    sealed = seal(pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
-    if sealed is not None:
-        write_private(path, sealed)
-
-
 def _read_cache(cache_file: Path, root: Path) -> Manifest | None:
-    manifest = _read_sealed(cache_file)
+    manifest = read_sealed(cache_file)
     if not isinstance(manifest, Manifest):
         return None
     from headwater.project.files import project_files
@@ -206,12 +188,12 @@ def _write_cache(cache_file: Path, manifest: Manifest, parse_state: dict[str, An
     if cache_file.parent.is_dir():
         for old in cache_file.parent.glob("manifest-*.pickle"):
             old.unlink(missing_ok=True)
-    _write_sealed(cache_file, manifest)
-    _write_sealed(cache_file.parent / "parse.pickle", parse_state)
+    write_sealed(cache_file, manifest)
+    write_sealed(cache_file.parent / "parse.pickle", parse_state)
 
 
 def _read_parse_cache(root: Path) -> Any:
-    return _read_sealed(root / ".headwater" / "cache" / "parse.pickle")
+    return read_sealed(root / ".headwater" / "cache" / "parse.pickle")
 
 
 def select_target(config: ProjectConfig, name: str | None) -> Target:
@@ -236,13 +218,14 @@ def _parse(
     from headwater.engines import engine_dialect
     from headwater.graph.definition import Graph
     from headwater.project.files import project_files
-    from headwater.project.loader import ProjectReader, read_project_config
+    from headwater.project.loader import ProjectReader
+    from headwater.project.project_file import read_project_config
     from headwater.sql.compiler import Compiler
 
     config = read_project_config(root, target_name, cli_vars=vars)
     target = select_target(config, target_name)
     dialect = engine_dialect(target.engine)
-    project = ProjectReader(config, target).read()
+    project = ProjectReader(config, target, parse_expectation=_parse_expectation).read()
     compiler = Compiler(project, target, vars, dialect, cache)
     nodes = compiler.compile()
     Graph(nodes)  # raises CycleError with the full path
@@ -266,6 +249,20 @@ def _parse(
     )
     write_compiled(manifest)
     return manifest
+
+
+def _parse_expectation(
+    raw: Any,
+    *,
+    column: str | None = None,
+    location: Location | None = None,
+    node: str | None = None,
+) -> ParsedExpectation:
+    """The quality layer's expectation parser for the project reader, imported on the first
+    `expectations:` entry (most projects declare none)."""
+    from headwater.quality.expectations import parse_expectation
+
+    return parse_expectation(raw, column=column, location=location, node=node)
 
 
 def write_compiled(manifest: Manifest, nodes: list[Node] | None = None) -> Path:

@@ -138,3 +138,24 @@ def unseal(blob: bytes) -> bytes | None:
     if len(mac) != size or not hmac.compare_digest(mac, _mac(key, data)):
         return None
     return data
+
+
+def read_sealed(path: Path) -> object | None:
+    """The object pickled in ``path`` if this user sealed it, else None: a cache shipped with a
+    repository (or torn, or from another version) is never unpickled, just rebuilt."""
+    import pickle
+
+    try:
+        data = unseal(path.read_bytes())
+        return None if data is None else pickle.loads(data)
+    except Exception:  # missing, torn, from another version: the caller rebuilds it
+        return None
+
+
+def write_sealed(path: Path, obj: object) -> None:
+    """Pickle ``obj`` into ``path`` (0600), sealed with this user's key (nothing without a key)."""
+    import pickle
+
+    sealed = seal(pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
+    if sealed is not None:
+        write_private(path, sealed)

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from headwater.project.definition import Node
-from headwater.project.loader import dbt_test_names
+from headwater.project.test_specs import dbt_test_names
 
 
 def _model(name: str = "m") -> Node:

@@ -6,7 +6,8 @@ import pytest
 
 from headwater.errors import ConfigError, ProjectNotFoundError, UnknownKeyError, YamlError
 from headwater.manifest import load_manifest
-from headwater.project.loader import ProjectReader, read_project_config
+from headwater.project.loader import ProjectReader
+from headwater.project.project_file import read_project_config
 from tests.conftest import BASE_PROJECT
 
 

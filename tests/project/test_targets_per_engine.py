@@ -9,8 +9,12 @@ import pytest
 
 from headwater.errors import ConfigError, UnknownKeyError
 from headwater.project.definition import Target
-from headwater.project.loader import TARGET_KEYS, read_project_config
-from headwater.project.project_file import TARGET_KEYS_BY_ENGINE, target_keys
+from headwater.project.project_file import (
+    TARGET_KEYS,
+    TARGET_KEYS_BY_ENGINE,
+    read_project_config,
+    target_keys,
+)
 from tests.conftest import write_files
 
 PG = """\

@@ -1,4 +1,5 @@
-"""Typed objects a project is read into: the project config, targets and graph nodes.
+"""Typed objects a project is read into: the project config, targets, graph nodes, and the
+`Project` the readers fill; `merge_config` merges dbt configs level by level.
 
 Everything here is a plain dataclass (stdlib only) so a parsed project can be cached on disk and
 loaded without importing the parsing stack.
@@ -7,7 +8,10 @@ loaded without importing the parsing stack.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from headwater.errors import HeadwaterError
 
 # Placeholders of a microbatch model's `batch` variant, replaced by each interval's bounds.
 BATCH_START, BATCH_END = "__HW_BATCH_START__", "__HW_BATCH_END__"
@@ -241,7 +245,8 @@ class Node:
     @property
     def materialized(self) -> str | None:
         if self.resource_type == "model":
-            return self.config.get("materialized", "view")
+            materialized: str | None = self.config.get("materialized", "view")
+            return materialized
         if self.resource_type == "seed":
             return "seed"
         if self.resource_type == "source":
@@ -276,3 +281,50 @@ class Node:
         if self.resource_type == "source":
             return f"{self.source_name}.{self.name}"
         return self.name
+
+
+@dataclass
+class Project:
+    """A project as read from disk, before compilation."""
+
+    config: ProjectConfig
+    nodes: dict[str, Node] = field(default_factory=dict)
+    macros: dict[str, str] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)
+    """Relative path -> content hash of every file read."""
+    macro_files: list[tuple[str, str, str]] = field(default_factory=list)
+    """(package, path, text) of every macro file: the root project's and its packages'."""
+    problems: list[HeadwaterError] = field(default_factory=list)
+    """What could not be loaded; the rest of the project loads (each names its file and line)."""
+    problem_nodes: dict[int, str] = field(default_factory=dict)
+    """id() of a problem -> the node it stops, when it concerns one."""
+    warnings: list[str] = field(default_factory=list)
+    """What dbt warns about and headwater does too (e.g. properties of a model that does not exist)."""
+    unit_tests: list[tuple[str, Any, str]] = field(default_factory=list)
+    """`unit_tests:` entries of properties files: (package, entry, path of its file)."""
+
+
+def merge_config(out: dict[str, Any], new: dict[Any, Any]) -> None:
+    """Merge one level of dbt configs into ``out``, as dbt does: `+` prefixes and dashes dropped
+    from keys, hooks and tags add up across levels, `meta` merges, anything else is replaced."""
+    for key, value in new.items():
+        key = str(key).lstrip("+").replace("-", "_")
+        if key in ("pre_hook", "post_hook"):  # hooks add up across levels, as in dbt
+            out[key] = _as_list(out.get(key)) + _as_list(value)
+        elif key == "tags":
+            tags = list(out.get("tags") or [])
+            tags.extend(t for t in _as_list(value) if t not in tags)
+            out["tags"] = tags
+        elif key == "meta" and isinstance(value, dict):
+            out["meta"] = {**(out.get("meta") or {}), **value}
+        else:
+            out[key] = value
+
+
+def _as_list(value: Any) -> list[Any]:
+    """`headwater.project.validate.as_list`, here so that this module imports nothing of ours."""
+    if value is None:
+        return []
+    if isinstance(value, list | tuple):
+        return list(value)
+    return [value]

@@ -14,6 +14,7 @@ from typing import Any
 
 from headwater.errors import ConfigError, Location
 from headwater.project.definition import ProjectConfig, Target
+from headwater.project.project_file import read_project_config
 
 PACKAGE_FILES = ("packages.yml", "dependencies.yml")
 
@@ -56,8 +57,6 @@ def installed_packages(
 ) -> list[Package]:
     """Every package folder under the project's `packages-install-path`, by name (``target`` is
     the one the project runs with, for `{{ target.name }}` in a package's project file)."""
-    from headwater.project.loader import read_project_config
-
     base = root / config.packages_install_path
     if not base.is_dir():
         return []

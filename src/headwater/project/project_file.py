@@ -1,6 +1,7 @@
-"""Reading the project file's own sections: `targets:`, `dispatch:`, `on-run-start`/`on-run-end`
+"""The project file (`headwater.yml` or `dbt_project.yml`) read into a `ProjectConfig`
+(`read_project_config`): its own sections, `targets:`, `dispatch:`, `on-run-start`/`on-run-end`
 hooks, and the Jinja in its config values (`+enabled: "{{ var('x') }}"`), rendered at load as dbt
-does. `headwater.project.loader.read_project_config` puts them together into a `ProjectConfig`.
+does.
 """
 
 from __future__ import annotations
@@ -9,10 +10,29 @@ import re
 from pathlib import Path
 from typing import Any
 
-from headwater.errors import ConfigError, HeadwaterError, UnknownKeyError, did_you_mean
+from headwater.errors import (
+    ConfigError,
+    HeadwaterError,
+    Location,
+    UnknownKeyError,
+    did_you_mean,
+)
 from headwater.project.definition import ProjectConfig, Target
+from headwater.project.files import find_project_file
 from headwater.project.validate import as_list, check_keys, expect_type, loc_of
-from headwater.project.yaml import YMap
+from headwater.project.yaml import YMap, load_yaml_file
+
+PROJECT_KEYS = {
+    "name", "version", "default_target", "targets", "vars", "models", "seeds", "tests",
+    "data_tests", "sources", "raw_data", "model-paths", "model_paths", "seed-paths", "seed_paths",
+    "test-paths", "test_paths", "macro-paths", "macro_paths", "snapshot-paths", "snapshot_paths",
+    "analysis-paths", "analysis_paths", "state_dir", "config-version", "profile", "require-dbt-version",
+    "target-path", "clean-targets", "snapshots", "on-run-start", "on-run-end", "dispatch",
+    "flags", "quoting", "docs-paths", "asset-paths", "packages-install-path", "query-comment",
+    "observability", "dbt-cloud", "unit_tests", "semantic-models", "saved-queries", "metrics",
+    "exposures", "restrict-access", "functions", "function-paths", "log-path", "data-paths",
+    "source-paths", "modules-path", "packages", "on_run_start", "on_run_end", "analyses",
+}  # fmt: skip
 
 # Project-file values rendered with Jinja at load (dbt renders these; hooks and `vars` are not).
 RENDERED_KEYS = ("models", "seeds", "snapshots", "sources", "tests", "data_tests", "analyses", "dispatch",
@@ -39,12 +59,81 @@ TARGET_KEYS_BY_ENGINE: dict[str, set[str]] = {
 }  # fmt: skip
 """The keys a target may have, per engine."""
 TARGET_KEYS = TARGET_KEYS_BY_ENGINE["duckdb"]
-"""A DuckDB target's keys (`headwater.project.loader` re-exports the name)."""
+"""A DuckDB target's keys."""
 STATE_STORES = ("sqlite", "warehouse")
 """Where run state may be kept (`state:` of a target)."""
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 _DEFAULT_SCHEMA = {"postgres": "public"}
 _PASSWORD_KEYS = ("password", "pass")
+
+
+def read_project_config(
+    project_dir: Path,
+    target_name: str | None = None,
+    package: bool = False,
+    cli_vars: dict[str, Any] | None = None,
+    target: Target | None = None,
+) -> ProjectConfig:
+    """Read `headwater.yml` (or `dbt_project.yml`) into a `ProjectConfig`; ``package`` reads an
+    installed package's `dbt_project.yml` (its targets are not read; ``target`` is the root's, for
+    `{{ target.name }}` in its values)."""
+    root = project_dir if package else project_dir.resolve()
+    path = find_project_file(root)
+    data = load_yaml_file(path, root)
+    if not isinstance(data, YMap):
+        raise ConfigError(
+            "the project file must be a mapping with at least `name:`",
+            location=Location(path.name, 1),
+        )
+    check_keys(data, PROJECT_KEYS, path.name)
+    name = data.get("name")
+    if not name or not isinstance(name, str):
+        raise ConfigError(
+            "the project needs a `name:`",
+            location=Location(path.name, 1),
+            hint="add `name: my_project`",
+        )
+    cfg = ProjectConfig(name=name, root=str(root), config_file=path.name)
+    cfg.state_dir = str(data.get("state_dir", cfg.state_dir))
+    if not package:
+        cfg.targets = read_targets(data, cfg)
+        cfg.default_target = str(data.get("default_target") or next(iter(cfg.targets)))
+        if cfg.default_target not in cfg.targets:
+            raise ConfigError(
+                f"default_target `{cfg.default_target}` is not defined under `targets:`"
+                + did_you_mean(cfg.default_target, cfg.targets),
+                location=loc_of(data, "default_target"),
+            )
+        import os
+
+        chosen = target_name or os.environ.get("HEADWATER_TARGET") or cfg.default_target
+        target = cfg.targets.get(chosen)
+    render_values(data, cli_vars or {}, data.get("vars") or {}, target, name, cfg.env_vars)
+    cfg.version = str(data.get("version", "1"))
+    cfg.vars = dict(expect_type(data.get("vars") or {}, dict, "`vars`", data, "vars"))
+    cfg.models = expect_type(data.get("models") or {}, dict, "`models`", data, "models")
+    cfg.seeds = expect_type(data.get("seeds") or {}, dict, "`seeds`", data, "seeds")
+    cfg.snapshots = expect_type(data.get("snapshots") or {}, dict, "`snapshots`", data, "snapshots")
+    cfg.tests = expect_type(
+        data.get("data_tests") or data.get("tests") or {}, dict, "`tests`", data
+    )
+    cfg.raw_data = str(data.get("raw_data", cfg.raw_data))
+    cfg.observability = dict(
+        expect_type(data.get("observability") or {}, dict, "`observability`", data, "observability")
+    )
+    cfg.packages_install_path = str(data.get("packages-install-path") or cfg.packages_install_path)
+    cfg.dispatch = dispatch_config(data)
+    cfg.on_run_start = hooks(data, "on-run-start")
+    cfg.on_run_end = hooks(data, "on-run-end")
+    for attr in ("model", "seed", "test", "macro", "snapshot", "analysis"):
+        value = data.get(f"{attr}-paths", data.get(f"{attr}_paths"))
+        if value is None and attr == "model":
+            value = data.get("source-paths")  # dbt < 1.0's name
+        if value is None and attr == "seed":
+            value = data.get("data-paths")
+        if value is not None:
+            setattr(cfg, f"{attr}_paths", [str(v) for v in as_list(value)])
+    return cfg
 
 
 def target_keys(engine: str) -> set[str]:

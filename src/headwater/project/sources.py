@@ -7,6 +7,7 @@ load, with file:line, imports the connector registry: the one place the project 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from headwater.errors import ConfigError, Location, UnknownKeyError, did_you_mean
 from headwater.project.definition import FileSpec
@@ -17,7 +18,7 @@ FILE_KEYS = {"path", "format", "options", "allow_empty", "max_row_drop"}
 FILE_FORMATS = {"parquet", "csv", "tsv", "json", "ndjson", "jsonl"}
 
 
-def connector_config(src: YMap, table: YMap, raw_dir: Path) -> dict:
+def connector_config(src: YMap, table: YMap, raw_dir: Path) -> dict[str, Any]:
     """`connector:` and `connection:` of the source with the table's `extract:` -> the
     connector's config, its keys checked against the connector's declarations (file:line)."""
     kind = (
@@ -73,7 +74,7 @@ def file_spec(table: YMap) -> FileSpec | None:
 
 
 def _check_connector_keys(
-    kind: str, where: Location | None, connection: dict, extract: dict
+    kind: str, where: Location | None, connection: dict[str, Any], extract: dict[str, Any]
 ) -> None:
     """Every key of `connection:` and `extract:` is one the connector declares (file:line, "did
     you mean …?"); the declarations live on the connector classes (`headwater.extract.keys`)."""

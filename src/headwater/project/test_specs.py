@@ -3,14 +3,19 @@
 `test_entries`/`expectation_entries` list a model's, source's or column's `data_tests:` and
 `expectations:`, `parse_test_spec`/`split_expectation_config` separate an entry's arguments from
 headwater's config, `constraints` validates dbt contract constraints, and `dbt_test_names`/
-`kwargs_suffix` name the test nodes.
+`kwargs_suffix` name the test nodes (`warn_if`/`error_if` are read by
+`headwater.project.thresholds`).
+
+Validating an expectation needs the expectation catalog of the quality layer, which the project
+layer does not import: the reader is given an `ExpectationParser`
+(`headwater.quality.expectations.parse_expectation`) by whoever loads the project.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from typing import Any
+from typing import Any, Protocol
 
 from headwater.errors import ConfigError, Location, UnknownKeyError, did_you_mean
 from headwater.project.definition import Node
@@ -44,13 +49,47 @@ def expectation_entries(entry: Any) -> list[tuple[Any, Location | None]]:
     return [(item, loc_of(items, i)) for i, item in enumerate(items)]
 
 
-def split_expectation_config(spec: Any, where: Location | None) -> tuple[Any, dict]:
+class ParsedExpectation(Protocol):
+    """What the reader needs of a validated expectation (`ExpectationConfig` of the quality layer)."""
+
+    @property
+    def type(self) -> str: ...
+
+    @property
+    def kwargs(self) -> dict[str, Any]: ...
+
+    @property
+    def severity(self) -> str:
+        """`critical`, `warning` or `info`."""
+        ...
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The expectation as Great Expectations stores it (kept in the test node's kwargs)."""
+        ...
+
+
+class ExpectationParser(Protocol):
+    """Validates one `expectations:` entry (``raw``, without headwater's own keys): a
+    `ConfigError` at ``location`` naming ``node`` when it is wrong. ``column`` is the column the
+    entry was declared under."""
+
+    def __call__(
+        self,
+        raw: Any,
+        *,
+        column: str | None = None,
+        location: Location | None = None,
+        node: str | None = None,
+    ) -> ParsedExpectation: ...
+
+
+def split_expectation_config(spec: Any, where: Location | None) -> tuple[Any, dict[str, Any]]:
     """Take headwater's own keys (`on_failure`, `config: {...}`, `tags`, ...) out of an
     expectation entry; what remains is the expectation as Great Expectations writes it."""
     if not isinstance(spec, dict):
         return spec, {}
     spec = dict(spec)
-    config: dict = {}
+    config: dict[str, Any] = {}
     body_key = next((k for k in spec if isinstance(k, str) and k.startswith("expect")), None)
     holders = [spec]
     if body_key is not None and isinstance(spec.get(body_key), dict):
@@ -71,7 +110,7 @@ def split_expectation_config(spec: Any, where: Location | None) -> tuple[Any, di
 _CONSTRAINT_TYPES = ("not_null", "unique", "primary_key", "check", "foreign_key", "custom")
 
 
-def constraints(value: Any, owner: Any, column: bool) -> list[dict]:
+def constraints(value: Any, owner: Any, column: bool) -> list[dict[str, Any]]:
     """dbt contract constraints, validated: `[{type: not_null}, {type: check, expression: ...}]`."""
     if value is None:
         return []
@@ -103,7 +142,9 @@ def constraints(value: Any, owner: Any, column: bool) -> list[dict]:
     return out
 
 
-def parse_test_spec(spec: Any, where: Location | None) -> tuple[str, dict, dict]:
+def parse_test_spec(
+    spec: Any, where: Location | None
+) -> tuple[str, dict[str, Any], dict[str, Any]]:
     """`unique` | `{accepted_values: {values: [...], config: {...}}}` -> (name, kwargs, config)."""
     if isinstance(spec, str):
         return spec, {}, {}
@@ -125,7 +166,9 @@ def parse_test_spec(spec: Any, where: Location | None) -> tuple[str, dict, dict]
     return str(name), kwargs, config
 
 
-def dbt_test_names(node: Node, test_name: str, kwargs: dict, column: str | None) -> tuple[str, str]:
+def dbt_test_names(
+    node: Node, test_name: str, kwargs: dict[str, Any], column: str | None
+) -> tuple[str, str]:
     """dbt's name of a generic test (its full name) and the short form dbt uses as the file name and
     `store_failures` table when the full name has 64 characters or more.
 
@@ -164,7 +207,7 @@ def dbt_test_names(node: Node, test_name: str, kwargs: dict, column: str | None)
     return full, full
 
 
-def kwargs_suffix(kwargs: dict) -> str:
+def kwargs_suffix(kwargs: dict[str, Any]) -> str:
     if not kwargs:
         return ""
     parts = []

@@ -61,7 +61,7 @@ def expect_type(
     return value
 
 
-def as_list(value: Any) -> list:
+def as_list(value: Any) -> list[Any]:
     if value is None:
         return []
     if isinstance(value, list | tuple):

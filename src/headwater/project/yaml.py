@@ -16,7 +16,7 @@ from headwater.errors import Location, YamlError, code_snippet
 _Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class YMap(dict):
+class YMap(dict[Any, Any]):
     """A dict that knows the file and lines it was read from."""
 
     path: str = ""
@@ -36,7 +36,7 @@ class YMap(dict):
         return (dict, (dict(self),))
 
 
-class YList(list):
+class YList(list[Any]):
     """A list that knows the file and lines it was read from."""
 
     path: str = ""

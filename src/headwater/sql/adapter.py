@@ -21,6 +21,7 @@ alike; PostgreSQL's materialized views are not in `information_schema.tables`, s
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from headwater.engines.base import quote_identifier
@@ -31,17 +32,17 @@ if TYPE_CHECKING:
     from headwater.engines.base import Engine
 
 
-class QueryRow(tuple):  # type: ignore[type-arg]
+class QueryRow(tuple[Any, ...]):
     """A row of a `run_query` result: by position, or by column name (`row['n']`, `row.n`)."""
 
     _names: tuple[str, ...] = ()
 
-    def __new__(cls, values: tuple, names: tuple[str, ...]) -> QueryRow:
+    def __new__(cls, values: tuple[Any, ...], names: tuple[str, ...]) -> QueryRow:
         obj = super().__new__(cls, values)
         obj._names = names
         return obj
 
-    def __getitem__(self, key: Any) -> Any:  # type: ignore[override]
+    def __getitem__(self, key: Any) -> Any:
         if isinstance(key, str):
             try:
                 return tuple.__getitem__(self, self._names.index(key))
@@ -92,10 +93,10 @@ class QueryColumn:
         return self._values[index]
 
 
-class _Columns(list):  # type: ignore[type-arg]
+class _Columns(list[Any]):
     """`table.columns[0]` or `table.columns['name']`."""
 
-    def __getitem__(self, key: Any) -> Any:  # type: ignore[override]
+    def __getitem__(self, key: Any) -> Any:
         if isinstance(key, str):
             for col in self:
                 if col.name == key:
@@ -111,7 +112,9 @@ class QueryTable:
     """What `run_query` returns (agate's Table, the parts templates use): `rows`, `columns`,
     `column_names`, `column_types`, iteration, `len()`, `print_table()`."""
 
-    def __init__(self, names: list[str], rows: list[tuple], types: list[str] | None = None) -> None:
+    def __init__(
+        self, names: list[str], rows: list[tuple[Any, ...]], types: list[str] | None = None
+    ) -> None:
         self.column_names = tuple(names)
         self.column_types = tuple(types or ["unknown"] * len(names))
         self.rows = [QueryRow(tuple(r), self.column_names) for r in rows]
@@ -155,7 +158,7 @@ class Warehouse:
         self._on_introspect(what)
         if self.engine is None:
             return None
-        names, rows = self.engine.query(sql)  # type: ignore[attr-defined]
+        names, rows = self.engine.query(sql)
         return QueryTable(names, rows)
 
     def execute(self, sql: str, what: str) -> None:
@@ -275,9 +278,7 @@ class Adapter:
             if source is not None and column.char_size and column.can_expand_to(source):
                 new_type = DbtColumn.string_type(source.string_size())
                 self._warehouse.change(
-                    lambda e, c=column.name, t=new_type: e.statements.alter_column_type(
-                        target, c, t
-                    ),
+                    partial(_alter_column_type, target, column.name, new_type),
                     "adapter.expand_target_column_types",
                 )
         return ""
@@ -368,6 +369,11 @@ class Adapter:
         if name.startswith("_"):
             raise AttributeError(name)
         raise self._unsupported(f"`adapter.{name}` is not supported by headwater")
+
+
+def _alter_column_type(relation: Relation, column: str, type_name: str, engine: Engine) -> str:
+    """The statement that changes ``column`` of ``relation`` to ``type_name`` on ``engine``."""
+    return engine.statements.alter_column_type(relation, column, type_name)
 
 
 def _literal(value: str) -> str:

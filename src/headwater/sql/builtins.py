@@ -42,7 +42,7 @@ def builtin_macros(renderer: Renderer) -> dict[str, Callable[..., Any]]:
         return f"{name}_v{version}" if version not in (None, "") else name
 
     def generate_database_name(custom_database_name: Any = None, node: Any = None) -> Any:
-        from headwater.sql.render import target_database
+        from headwater.sql.context import target_database
 
         if custom_database_name is None or str(custom_database_name).strip() == "":
             return target_database(target)

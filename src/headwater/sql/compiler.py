@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from headwater.engines.base import quote_identifier
 from headwater.errors import (
@@ -21,15 +22,27 @@ from headwater.errors import (
     NodeNotFoundError,
     did_you_mean,
 )
-from headwater.project.definition import BATCH_END, BATCH_START, Node, Relation, Target
-from headwater.project.loader import Project
+from headwater.project.definition import (
+    BATCH_END,
+    BATCH_START,
+    Node,
+    Project,
+    Relation,
+    Target,
+    merge_config,
+)
+from headwater.project.naming import default_alias_name, default_schema_name, parse_time_relation
+from headwater.project.project_file import native
 from headwater.project.validate import check_config_keys
+from headwater.sql.data_tests import find_test_macro, render_unit_model, with_fixtures
+from headwater.sql.ephemerals import EPHEMERAL_PREFIX, with_ctes
 from headwater.sql.macros import MacroFile
 from headwater.sql.parse import ParseCache
+from headwater.sql.refs import PackageAnchor, find_ref, find_source
 from headwater.sql.render import HOOK_KEYS, PLACEHOLDER_RE, RefCall, Renderer, target_database
 from headwater.sql.safety import check_single_statement
 
-EPHEMERAL_PREFIX = "__hw_eph_"
+T = TypeVar("T")
 _REF_ARG_RE = re.compile(
     r"""^\s*(ref|source)\s*\(\s*(['"][^'"]+['"](?:\s*,\s*['"][^'"]+['"])?)\s*\)\s*$"""
 )
@@ -67,7 +80,7 @@ class Compiler:
         self._variant_calls: dict[str, tuple[str, list[RefCall]]] = {}
         self.renderer: Renderer | None = None
 
-    def _guard(self, node: Node | None, action: Callable[[], Any]) -> Any:
+    def _guard(self, node: Node | None, action: Callable[[], T]) -> T | None:
         try:
             return action()
         except HeadwaterError as exc:
@@ -101,13 +114,13 @@ class Compiler:
         self.problems.extend(renderer.problems)
         for node in self.nodes.values():
             if node.problem is None and any(_is_template(v) for v in node.config.values()):
-                self._guard(node, lambda node=node: self._render_config_values(renderer, node))
+                self._guard(node, partial(self._render_config_values, renderer, node))
         for node in self.nodes.values():
             if node.problem is None and node.raw_sql is not None:
                 if node.language == "python":
-                    self._guard(node, lambda node=node: self._python_calls(node))
+                    self._guard(node, partial(self._python_calls, node))
                 else:
-                    self._guard(node, lambda node=node: self._render(renderer, node))
+                    self._guard(node, partial(self._render, renderer, node))
         self._drop_disabled()
         for node in self.nodes.values():
             if (
@@ -116,13 +129,13 @@ class Compiler:
                 and node.language == "sql"
                 and node.config.get("materialized") == "incremental"
             ):
-                self._guard(node, lambda node=node: self._render_variant(renderer, node))
+                self._guard(node, partial(self._render_variant, renderer, node))
         for node in self.nodes.values():
             if node.resource_type in ("model", "seed", "snapshot"):
-                self._guard(node, lambda node=node: self._set_relation(renderer, node))
+                self._guard(node, partial(self._set_relation, renderer, node))
         for node in self.nodes.values():
             if node.unique_id in self._calls and node.problem is None:
-                self._guard(node, lambda node=node: self._resolve_calls(node))
+                self._guard(node, partial(self._resolve_calls, node))
         self._compile_tests(renderer)
         self._compile_unit_tests(renderer)
         granted = [n.name for n in self.nodes.values() if n.config.get("grants")]
@@ -154,10 +167,7 @@ class Compiler:
                     node.relation.identifier,
                 )
             elif node.resource_type in ("model", "seed", "snapshot"):
-                schema = _schema_name(self.target.schema, node.config.get("schema"))
-                if node.resource_type == "snapshot" and node.config.get("target_schema"):
-                    schema = str(node.config["target_schema"])
-                out[node.name] = (schema, str(node.config.get("alias") or node.name))
+                out[node.name] = parse_time_relation(node, self.target.schema)
         return out
 
     def _render(self, renderer: Renderer, node: Node) -> None:
@@ -168,9 +178,7 @@ class Compiler:
                 f"config() of `{node.name}`",
                 Location(node.path, _line_of(node.raw_sql or "", "config(")),
             )
-            from headwater.project.loader import _merge_config
-
-            _merge_config(node.config, rendered.config)
+            merge_config(node.config, rendered.config)
         self.env_vars.update(rendered.env_vars)
         self._calls[node.unique_id] = rendered.calls
         self._rendered[node.unique_id] = rendered.sql
@@ -180,12 +188,10 @@ class Compiler:
     def _render_config_values(self, renderer: Renderer, node: Node) -> None:
         """Jinja in config values from properties files (`enabled: "{{ target.type == 'x' }}"`), as
         dbt renders them; hooks are rendered with the node, when it runs."""
-        from headwater.project.loader import _native
-
         for key, value in list(node.config.items()):
             if key in HOOK_KEYS or key.startswith("_") or not _is_template(value):
                 continue
-            node.config[key] = _native(
+            node.config[key] = native(
                 renderer.render_string(str(value), node, f"{node.path}:config.{key}")
             )
 
@@ -246,11 +252,9 @@ class Compiler:
         )
         if not overridden:
             if name == "generate_schema_name":
-                return _schema_name(self.target.schema, custom)
+                return default_schema_name(self.target.schema, custom)
             if name == "generate_alias_name":
-                if custom:
-                    return str(custom).strip()
-                return f"{node.name}_v{node.version}" if node.version is not None else node.name
+                return default_alias_name(node, custom)
         macro = renderer.macro(name)
         assert macro is not None
         value = renderer.call_macro(node, macro, None if custom in (None, "") else custom)
@@ -299,15 +303,12 @@ class Compiler:
                 continue
             macro = self._test_macro(renderer, spec.name)
             if macro is None:
-                self._guard(node, lambda node=node: self._validate_generic(node))
-                self._guard(node, lambda node=node: self._resolve_generic_test(node))
+                self._guard(node, partial(self._validate_generic, node))
+                self._guard(node, partial(self._resolve_generic_test, node))
             else:
-                self._guard(
-                    node,
-                    lambda node=node, macro=macro: self._render_macro_test(renderer, node, macro),
-                )
+                self._guard(node, partial(self._render_macro_test, renderer, node, macro))
                 if node.unique_id in self._calls and node.problem is None:
-                    self._guard(node, lambda node=node: self._resolve_calls(node))
+                    self._guard(node, partial(self._resolve_calls, node))
 
     def _compile_unit_tests(self, renderer: Renderer) -> None:
         from headwater.project.definition import CheckSpec
@@ -316,17 +317,16 @@ class Compiler:
         config = self.project.config
         for package, entry, path in self.project.unit_tests:
             unit = self._guard(
-                None,
-                lambda entry=entry, path=path: parse_unit_test(
-                    entry, path, Path(config.root), config.test_paths
-                ),
+                None, partial(parse_unit_test, entry, path, Path(config.root), config.test_paths)
             )
             if unit is None:
                 continue
             settings = dict(entry.get("config") or {})
             if settings.get("enabled") is False:
                 continue
-            model = find_ref(self._by_name(), config.name, unit.model, None, None, _Anchor(package))
+            model = find_ref(
+                self._by_name(), config.name, unit.model, None, None, PackageAnchor(package)
+            )
             uid = f"unit_test.{package}.{unit.model}.{unit.name}"
             node = Node(
                 unique_id=uid, name=unit.name, resource_type="test", path=path, line=getattr(entry, "line", None),
@@ -338,18 +338,14 @@ class Compiler:
             )  # fmt: skip
             self.nodes[uid] = node
             if model is None:
-                self._guard(node, lambda unit=unit, path=path, entry=entry: _raise(NodeNotFoundError(
+                missing = NodeNotFoundError(
                     f"unit test `{unit.name}` tests model `{unit.model}`, which does not exist"
                     + did_you_mean(unit.model, self._by_name()),
                     location=Location(path, getattr(entry, "line", None)),
-                )))  # fmt: skip
+                )
+                self._guard(node, partial(_raise, missing))
                 continue
-            self._guard(
-                node,
-                lambda node=node, model=model, unit=unit: self._render_unit_test(
-                    renderer, node, model, unit
-                ),
-            )
+            self._guard(node, partial(self._render_unit_test, renderer, node, model, unit))
 
     def _render_unit_test(self, renderer: Renderer, node: Node, model: Node, unit: Any) -> None:
         if model.language != "sql" or model.raw_sql is None:
@@ -381,7 +377,7 @@ class Compiler:
         sql = with_fixtures(rendered.sql, calls, unit, relation_of)
         chain = [e for e in self._ephemeral_chain(model, []) if EPHEMERAL_PREFIX + e.name in sql]
         if chain:
-            sql = _with_ctes(
+            sql = with_ctes(
                 [(EPHEMERAL_PREFIX + e.name, self._ephemeral_body(e)) for e in chain],
                 sql,
                 self.dialect,
@@ -498,7 +494,7 @@ class Compiler:
                 if call.kind == "ref":
                     node.refs.append(target.unique_id)
 
-        def sub(match: re.Match) -> str:
+        def sub(match: re.Match[str]) -> str:
             target = targets[int(match.group(1))]
             if target.materialized == "ephemeral" and target is not node:
                 return EPHEMERAL_PREFIX + target.name
@@ -557,9 +553,9 @@ class Compiler:
             chain = self._ephemeral_chain(node, [])
             if chain:
                 ctes = [(EPHEMERAL_PREFIX + e.name, self._ephemeral_body(e)) for e in chain]
-                node.compiled_sql = _with_ctes(ctes, node.compiled_sql, self.dialect)
+                node.compiled_sql = with_ctes(ctes, node.compiled_sql, self.dialect)
                 for key, sql in node.variants.items():
-                    node.variants[key] = _with_ctes(ctes, sql, self.dialect)
+                    node.variants[key] = with_ctes(ctes, sql, self.dialect)
 
     def _ephemeral_chain(self, node: Node, seen: list[Node]) -> list[Node]:
         for dep in node.depends_on:
@@ -620,124 +616,12 @@ class Compiler:
         return out
 
 
-def render_unit_model(renderer: Renderer, model: Node, unit: Any) -> Any:
-    """``model`` rendered with a unit test's `overrides` (vars, env vars, macros; `is_incremental`
-    chooses the incremental variant), with placeholders for its refs and sources."""
-    overrides = unit.overrides
-    macros = dict(overrides.get("macros") or {})
-    incremental = bool(macros.pop("is_incremental", False))
-    with renderer.overridden(overrides.get("vars"), overrides.get("env_vars"), macros):
-        return renderer.render(model, incremental=incremental)
-
-
-def with_fixtures(
-    sql: str, calls: list[RefCall], unit: Any, relation_of: Callable[[int], str]
-) -> str:
-    """Replace the placeholders of a rendered model: a call a `given` input names reads its
-    fixture CTE, any other call ``relation_of(index)``."""
-
-    def sub(match: re.Match) -> str:
-        i = int(match.group(1))
-        call = calls[i]
-        for fixture in unit.given:
-            if fixture.matches(call.kind, call.args, call.version):
-                return str(fixture.cte)
-        return relation_of(i)
-
-    return PLACEHOLDER_RE.sub(sub, sql)
-
-
-def find_test_macro(renderer: Renderer, name: str, root: str) -> Callable[..., Any] | None:
-    """The `{% test %}` macro a generic test names, or None for headwater's built-in checks.
-
-    `pkg.name` looks in that package; a bare name in the root project, then the built-in checks,
-    then (when exactly one package defines it) the packages. A project's own `test_<name>`
-    overrides a built-in check, as in dbt.
-    """
-    from headwater.quality.checks import REGISTRY
-
-    package, _, short = name.rpartition(".")
-    macro_name = f"test_{short}"
-    if package:
-        own = renderer.macro(macro_name, package)
-        if (
-            short in REGISTRY
-            and package in ("dbt_utils", "dbt", root)
-            and renderer.macro(macro_name, root) is None
-        ):
-            return None  # headwater's built-in is the same check, scanned with the others
-        return own
-    own = renderer.macro(macro_name, root)
-    if own is not None or short in REGISTRY:
-        return own
-    found = [
-        scope[macro_name]
-        for pkg, scope in renderer.scopes.items()
-        if macro_name in scope and pkg != "dbt"
-    ]
-    return found[0] if len(found) == 1 else None
-
-
-class _Anchor:
-    """A stand-in for the calling node when only its package matters (unit tests)."""
-
-    def __init__(self, package: str) -> None:
-        self.package = package
-
-
 def _raise(exc: Exception) -> None:
     raise exc
 
 
-def find_ref(
-    by_name: dict[str, list[Node]],
-    root: str,
-    name: str,
-    package: str | None,
-    version: str | None,
-    node: Any,
-) -> Node | None:
-    """dbt's ref resolution: the calling node's package, then the root project, then any
-    package; a versioned model's `latest_version` unless `v=` names one."""
-    candidates = by_name.get(name, [])
-    if package is not None:
-        candidates = [c for c in candidates if c.package == package]
-    if not candidates:
-        return None
-    order = {node.package: 0, root: 1}
-    candidates = sorted(candidates, key=lambda c: order.get(c.package, 2))
-    first_package = candidates[0].package
-    candidates = [c for c in candidates if c.package == first_package]
-    if version is not None:
-        return next((c for c in candidates if c.version == str(version)), None)
-    if len(candidates) == 1:
-        return candidates[0]
-    latest = candidates[0].config.get("_latest_version")
-    if latest is not None:
-        return next((c for c in candidates if c.version == str(latest)), None)
-    return max(candidates, key=lambda c: _version_key(c.version))
-
-
-def find_source(
-    nodes: dict[str, Node], packages: list[str], source: str, table: str
-) -> Node | None:
-    """A source table as `source()` names it, in the calling node's package first (``packages``)."""
-    for package in packages:
-        found = nodes.get(f"source.{package}.{source}.{table}")
-        if found is not None:
-            return found
-    return None
-
-
 def _is_template(value: Any) -> bool:
     return isinstance(value, str) and ("{{" in value or "{%" in value)
-
-
-def _version_key(version: str | None) -> tuple[int, float | str]:
-    try:
-        return (1, float(version or 0))
-    except ValueError:
-        return (0, str(version))
 
 
 def _problem_text(exc: HeadwaterError) -> str:
@@ -751,44 +635,11 @@ def _problem_text(exc: HeadwaterError) -> str:
     )
 
 
-def _schema_name(target_schema: str, custom: Any) -> str:
-    """dbt's default `generate_schema_name`: `<target schema>_<custom>` or the target schema."""
-    if not custom:
-        return target_schema
-    return f"{target_schema}_{str(custom).strip()}"
-
-
 def _line_of(text: str, needle: str) -> int | None:
     for no, line in enumerate(text.splitlines(), 1):
         if needle in line:
             return no
     return None
-
-
-def _with_ctes(ctes: list[tuple[str, str]], sql: str, dialect: str) -> str:
-    """Prefix ``sql`` with CTEs, merging into its own WITH clause when it has one."""
-    import sqlglot
-    from sqlglot import exp
-
-    try:
-        tree = sqlglot.parse_one(sql, read=dialect)
-    except sqlglot.errors.ParseError:
-        tree = None
-    key = "with_" if "with_" in exp.Select.arg_types else "with"
-    if tree is not None and isinstance(tree, exp.Query) and tree.args.get(key) is not None:
-        with_ = tree.args[key]
-        own = list(with_.expressions)
-        new = [
-            exp.CTE(
-                this=sqlglot.parse_one(body, read=dialect),
-                alias=exp.TableAlias(this=exp.to_identifier(name)),
-            )
-            for name, body in ctes
-        ]
-        with_.set("expressions", new + own)
-        return tree.sql(dialect=dialect, pretty=True)
-    head = ",\n".join(f"{name} AS (\n{body}\n)" for name, body in ctes)
-    return f"WITH {head}\n{sql.strip().rstrip(';')}"
 
 
 __all__ = ["CompilationError", "Compiler"]

@@ -308,7 +308,8 @@ class GraphView:
     def _data(self) -> dict[str, Any]:
         if self._cache is None or len(self._renderer._graph_nodes) != self._cache["_n"]:
             target = self._renderer.target
-            nodes, sources = {}, {}
+            nodes: dict[str, dict[str, Any]] = {}
+            sources: dict[str, dict[str, Any]] = {}
             for uid, node in self._renderer._graph_nodes.items():
                 (sources if node.resource_type == "source" else nodes)[uid] = node_dict(
                     node, target

@@ -42,17 +42,19 @@ class ReturningMacro(jinja2.runtime.Macro):
 class CodeGenerator(jinja2.compiler.CodeGenerator):
     """Jinja's code generator, building macros with the environment's `macro_class`."""
 
+    _in_macro_def = False
+
     def macro_def(self, macro_ref: Any, frame: Any) -> None:
-        write = self.write
-
-        def patched(text: str) -> None:
-            write(text.replace("Macro(environment,", "environment.macro_class(environment,", 1))
-
-        self.write = patched  # type: ignore[method-assign]
+        self._in_macro_def = True
         try:
             super().macro_def(macro_ref, frame)
         finally:
-            del self.write
+            self._in_macro_def = False
+
+    def write(self, x: str) -> None:
+        if self._in_macro_def:  # the `Macro(environment, ...)` call macro_def writes
+            x = x.replace("Macro(environment,", "environment.macro_class(environment,", 1)
+        super().write(x)
 
 
 class Undefined(jinja2.Undefined):
@@ -78,7 +80,7 @@ class Sandbox(jinja2.sandbox.SandboxedEnvironment):
 
     def unsafe_undefined(self, obj: Any, attribute: str) -> Any:
         # an error at once, even where undefined values are lenient: never a silent blank
-        raise jinja2.sandbox.SecurityError(
+        raise jinja2.exceptions.SecurityError(
             f"access to attribute {attribute!r} of {type(obj).__name__!r} object is unsafe"
         )
 

@@ -512,6 +512,7 @@ class Renderer:
 
         globals_ = self.env.make_globals(scope)
         cache = self.code_cache
+        code: types.CodeType | None = None
         if cache is None:
             code = self.env.compile(source, name=name, filename=name)
             return self.env.template_class.from_code(self.env, code, globals_, None)
@@ -519,13 +520,12 @@ class Renderer:
             f"{jinja2.__version__}\0hw2\0{name}\0{source}".encode(), digest_size=12
         ).hexdigest()
         data = cache.templates.get(key)
-        code = None
         if data is not None:
             try:
                 code = marshal.loads(data)
             except (ValueError, EOFError, TypeError):
                 code = None
-        if code is None:
+        if code is None or data is None:  # (no cached data means no code)
             code = self.env.compile(source, name=name, filename=name)
             data = marshal.dumps(code)
         cache.used_templates[key] = data

@@ -13,21 +13,50 @@ milliseconds, queries included, against builds of seconds.
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from headwater.project.definition import Node, Relation
+from headwater.project.definition import Node, ProjectConfig, Relation, Target
 
 if TYPE_CHECKING:
     from headwater.engines.base import Engine
-    from headwater.manifest import Manifest
     from headwater.sql.render import RefCall, Renderer
+
+
+class RenderInputs(Protocol):
+    """The project's macros and vars, kept with a compiled project (`manifest.RuntimeInputs`)."""
+
+    @property
+    def macro_files(self) -> list[tuple[str, str, str]]: ...
+    @property
+    def vars(self) -> dict[str, Any]: ...
+    @property
+    def cli_vars(self) -> dict[str, Any]: ...
+    @property
+    def package_vars(self) -> dict[str, dict[str, Any]]: ...
+    @property
+    def dispatch(self) -> dict[str, list[str]]: ...
+
+
+class CompiledProject(Protocol):
+    """What rendering at run time reads of a compiled project (`headwater.manifest.Manifest`)."""
+
+    @property
+    def config(self) -> ProjectConfig: ...
+    @property
+    def target(self) -> Target: ...
+    @property
+    def nodes(self) -> dict[str, Node]: ...
+    @property
+    def dialect(self) -> str: ...
+    @property
+    def runtime(self) -> RenderInputs | None: ...
 
 
 class Runtime:
     """Renders nodes and project hooks against the warehouse, for one run."""
 
     def __init__(
-        self, manifest: Manifest, full_refresh: bool = False, command: str = "run"
+        self, manifest: CompiledProject, full_refresh: bool = False, command: str = "run"
     ) -> None:
         self.manifest = manifest
         self.full_refresh = full_refresh
@@ -67,7 +96,8 @@ class Runtime:
         return self._renderer
 
     def _resolve(self, call: RefCall, node: Node) -> Relation | None:
-        from headwater.sql.compiler import EPHEMERAL_PREFIX, find_ref, find_source
+        from headwater.sql.ephemerals import EPHEMERAL_PREFIX
+        from headwater.sql.refs import find_ref, find_source
 
         if call.kind == "this":
             return node.relation
@@ -117,7 +147,7 @@ class Runtime:
                 self._staged = {}
 
     def _prepare_test(self, renderer: Renderer, node: Node) -> None:
-        from headwater.sql.compiler import find_test_macro
+        from headwater.sql.data_tests import find_test_macro
 
         spec = node.test
         assert spec is not None and spec.attached_to is not None
@@ -139,7 +169,8 @@ class Runtime:
     def _prepare_unit(self, renderer: Renderer, node: Node) -> None:
         """A unit test of a model that reads the warehouse: the model rendered live, with the
         test's overrides, its given inputs reading the fixture CTEs."""
-        from headwater.sql.compiler import EPHEMERAL_PREFIX, render_unit_model, with_fixtures
+        from headwater.sql.data_tests import render_unit_model, with_fixtures
+        from headwater.sql.ephemerals import EPHEMERAL_PREFIX
 
         spec = node.test
         assert spec is not None and spec.attached_to is not None
@@ -163,7 +194,7 @@ class Runtime:
         spec.kwargs["sql"] = sql
 
     def _with_ephemerals(self, node: Node, sql: str) -> str:
-        from headwater.sql.compiler import EPHEMERAL_PREFIX, _with_ctes
+        from headwater.sql.ephemerals import EPHEMERAL_PREFIX, with_ctes
 
         chain: list[Node] = []
 
@@ -192,7 +223,7 @@ class Runtime:
                 else e.compiled_sql
             )
             ctes.append((EPHEMERAL_PREFIX + e.name, (body or "").strip().rstrip(";")))
-        return _with_ctes(ctes, sql, self.manifest.dialect)
+        return with_ctes(ctes, sql, self.manifest.dialect)
 
     def project_hooks(self, which: str, engine: Engine, **context: Any) -> list[str]:
         """The rendered `on-run-start` or `on-run-end` statements (`results`, `schemas` in context)."""
