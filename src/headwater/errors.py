@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -157,7 +158,7 @@ class NodeNotFoundError(ConfigError):
 
 
 class CycleError(ConfigError):
-    def __init__(self, cycle: list[str], **kwargs) -> None:
+    def __init__(self, cycle: list[str], **kwargs: Any) -> None:
         self.cycle = cycle
         kwargs.setdefault("hint", "remove one of these ref()/source() dependencies")
         super().__init__("the graph has a cycle: " + " -> ".join(cycle), **kwargs)
@@ -176,7 +177,8 @@ class ExecutionError(HeadwaterError):
 
 
 class SQLExecutionError(ExecutionError, TerminalError):
-    pass
+    sqlstate: str | None = None
+    """The SQLSTATE of the failure where the engine reports one (PostgreSQL), for `is_transient`."""
 
 
 class CommittedError(SQLExecutionError):

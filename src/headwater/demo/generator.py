@@ -576,7 +576,7 @@ def _plant_orders(con: duckdb.DuckDBPyConnection, s: _Sizes) -> None:
 
 def _plant_payments(con: duckdb.DuckDBPyConnection, s: _Sizes) -> None:
     """Plant payments with a negative amount."""
-    n_payments = con.execute("SELECT count(*) FROM payments").fetchone()[0]
+    n_payments = _number(con, "SELECT count(*) FROM payments")
     negative = _planted("payment_id", n_payments, s.negative_payments, 5)
     con.execute(f"UPDATE payments SET amount = -amount WHERE {negative}")
 
@@ -584,7 +584,12 @@ def _plant_payments(con: duckdb.DuckDBPyConnection, s: _Sizes) -> None:
 def _copy(con: duckdb.DuckDBPyConnection, query: str, target: Path, options: str) -> int:
     """``COPY (query) TO target``, creating the parent folder; returns rows written."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    return con.execute(f"COPY ({query}) TO {_q(target)} ({options})").fetchone()[0]
+    return _number(con, f"COPY ({query}) TO {_q(target)} ({options})")
+
+
+def _number(con: duckdb.DuckDBPyConnection, sql: str) -> int:
+    """The one number a statement returns (a count, the rows COPY wrote)."""
+    return int(con.execute(sql).fetchall()[0][0])
 
 
 def _write_table(

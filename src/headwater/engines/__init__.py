@@ -30,12 +30,13 @@ def engine_class(name: str) -> type[Engine]:
         )
     module, cls, extra = ENGINES[name]
     try:
-        return getattr(importlib.import_module(module), cls)
+        found: type[Engine] = getattr(importlib.import_module(module), cls)
     except ImportError as exc:
         raise EngineNotFoundError(
             f"engine `{name}` needs a package that is not installed ({exc.name})",
             hint=f"pip install 'headwater[{extra}]'",
         ) from None
+    return found
 
 
 def create_engine(target: Target, project_root: str) -> Engine:

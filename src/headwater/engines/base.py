@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from headwater.engines.functions import Functions
 from headwater.engines.statements import Statements
@@ -31,6 +31,9 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from headwater.engines.strategies import Strategies
+
+Row: TypeAlias = tuple[Any, ...]
+"""One row a statement returns: its values are whatever the driver gives (any value)."""
 
 
 def quote_identifier(name: str) -> str:
@@ -42,7 +45,7 @@ def quote_literal(value: str) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
-def inline_params(sql: str, params: list[Any], literal: Any) -> str:
+def inline_params(sql: str, params: list[Any], literal: Callable[[Any], str]) -> str:
     """``sql`` with its `?` parameters written as literals by ``literal`` (for the SQL trace)."""
     parts = sql.split("?")
     out = parts[0]
@@ -52,7 +55,7 @@ def inline_params(sql: str, params: list[Any], literal: Any) -> str:
 
 
 def group_columns(
-    rows: list[tuple], wanted: set[tuple[str, str]]
+    rows: list[Row], wanted: set[tuple[str, str]]
 ) -> dict[tuple[str, str], list[tuple[str, str]]]:
     """(schema, table, column, type) rows, ordered, as `columns_of` returns them: by catalog key,
     only the ``wanted`` relations."""
@@ -142,14 +145,14 @@ class Engine(ABC):
     def close(self) -> None: ...
 
     @abstractmethod
-    def execute(self, sql: str, params: list[Any] | None = None) -> list[tuple]:
+    def execute(self, sql: str, params: list[Any] | None = None) -> list[Row]:
         """Run one statement on this thread's connection and return its rows."""
 
     @abstractmethod
     def fetch_arrow(self, sql: str) -> pa.Table: ...
 
     @abstractmethod
-    def query(self, sql: str) -> tuple[list[str], list[tuple]]:
+    def query(self, sql: str) -> tuple[list[str], list[Row]]:
         """Column names and rows of a query."""
 
     @abstractmethod
@@ -241,7 +244,7 @@ class Engine(ABC):
         relation: Relation,
         kind: str,
         sql: str,
-        also: list[tuple[Relation, Relation]] = (),
+        also: Sequence[tuple[Relation, Relation]] = (),
     ) -> None:
         """Atomically replace ``relation`` by the audited ``staged`` relation, together with the
         (staged table, relation) pairs of ``also`` (e.g. the model's quarantine table)."""

@@ -13,14 +13,17 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import duckdb
     import pyarrow as pa
+
+    from headwater.engines.base import Row
 
 _local = threading.local()
 
 
-def connection() -> Any:
+def connection() -> duckdb.DuckDBPyConnection:
     """This thread's in-memory DuckDB connection."""
-    con = getattr(_local, "con", None)
+    con: duckdb.DuckDBPyConnection | None = getattr(_local, "con", None)
     if con is None:
         import duckdb
 
@@ -28,7 +31,7 @@ def connection() -> Any:
     return con
 
 
-def fresh_connection() -> Any:
+def fresh_connection() -> duckdb.DuckDBPyConnection:
     """A new private in-memory DuckDB connection with DuckDB's default threads (all cores): for
     one job that owns it (validating a file or a frame), closed by the caller."""
     import duckdb
@@ -51,7 +54,7 @@ def fetch_arrow(sql: str, params: list[Any] | None = None) -> pa.Table:
     return arrow_of(con.sql(sql))
 
 
-def arrow_of(result: Any) -> pa.Table:
+def arrow_of(result: duckdb.DuckDBPyRelation | duckdb.DuckDBPyConnection) -> pa.Table:
     """A DuckDB relation (`con.sql(...)`, no extra copy) or result as an Arrow table
     (`to_arrow_table` since DuckDB 2.0, `fetch_arrow_table`/`arrow` before)."""
     for name in ("to_arrow_table", "fetch_arrow_table", "arrow"):
@@ -62,7 +65,7 @@ def arrow_of(result: Any) -> pa.Table:
     raise AttributeError("this DuckDB version has no Arrow result method")
 
 
-def execute(sql: str, params: list[Any] | None = None) -> list[tuple]:
+def execute(sql: str, params: list[Any] | None = None) -> list[Row]:
     result = connection().execute(sql, params)
     return result.fetchall() if result.description is not None else []
 

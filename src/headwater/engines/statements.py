@@ -19,14 +19,17 @@ only by the user who wrote it), so a warm run does not import sqlglot at all (~1
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from headwater.project.definition import Relation
 
 if TYPE_CHECKING:
     from sqlglot import exp
+
+TemplateKey: TypeAlias = tuple[Hashable, ...]
+"""A statement's kind and options, then the shape of its relations (which parts are set)."""
 
 _BODY = "__hw_body_{}__"
 _BODY_RE = re.compile(r"__hw_body_(\d+)__")
@@ -48,18 +51,18 @@ class Statements:
         self.dialect = dialect
         self.null_safe_keys = null_safe_keys
         self.cache_file = cache_file
-        self._templates: dict[tuple[Any, ...], str] | None = None
+        self._templates: dict[TemplateKey, str] | None = None
         self._quoting: tuple[str, str, str] | None = None  # open, close, escaped close
         self._dirty = False
 
     # -- templates -----------------------------------------------------------------------------
-    def _load(self) -> dict[tuple[Any, ...], str]:
+    def _load(self) -> dict[TemplateKey, str]:
         if self._templates is None:
             self._templates = {}
             if self.cache_file is not None:
-                from headwater.manifest import _read_sealed
+                from headwater.private import read_sealed
 
-                found = _read_sealed(self.cache_file)
+                found = read_sealed(self.cache_file)
                 if isinstance(found, dict) and found.get("format") == (
                     self.dialect,
                     TEMPLATE_FORMAT,
@@ -72,11 +75,11 @@ class Statements:
         """Keep the templates made in this process for the next one (sealed, private)."""
         if not self._dirty or self.cache_file is None or self._templates is None:
             return
-        from headwater.manifest import _write_sealed
+        from headwater.private import write_sealed
 
         try:
             self.cache_file.parent.mkdir(parents=True, exist_ok=True)
-            _write_sealed(
+            write_sealed(
                 self.cache_file,
                 {
                     "format": (self.dialect, TEMPLATE_FORMAT),
@@ -101,7 +104,7 @@ class Statements:
         return opening + name.replace(closing, escaped) + closing
 
     def _templated(
-        self, key: tuple[Any, ...], relations: Sequence[Relation], build: Callable[..., str]
+        self, key: TemplateKey, relations: Sequence[Relation], build: Callable[..., str]
     ) -> str:
         """``build(*relations)`` through a template keyed by ``key`` and the relations' shape:
         rendered once with sentinel names, then filled in."""
@@ -179,7 +182,7 @@ class Statements:
         cleaned = [b.strip().rstrip(";").strip() for b in bodies]
         return _BODY_RE.sub(lambda m: cleaned[int(m.group(1))], text)
 
-    def key_match(self, keys: Sequence[str], left: str, right: str) -> exp.Expression:
+    def key_match(self, keys: Sequence[str], left: str, right: str) -> exp.Condition:
         from sqlglot import exp
 
         match = exp.NullSafeEQ if self.null_safe_keys else exp.EQ
@@ -187,8 +190,8 @@ class Statements:
         return exp.and_(*parts) if len(parts) > 1 else parts[0]
 
     def _and_raw(
-        self, condition: exp.Expression, predicates: str
-    ) -> tuple[exp.Expression, list[str]]:
+        self, condition: exp.Condition, predicates: str
+    ) -> tuple[exp.Condition, list[str]]:
         """``condition`` AND the spliced ``predicates`` text (dbt's `incremental_predicates`)."""
         from sqlglot import exp
 

@@ -15,15 +15,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from headwater.project.definition import Relation
 
 if TYPE_CHECKING:
-    from headwater.engines.base import Engine
+    import pyarrow as pa
+
+    from headwater.engines.base import Engine, Row
 
 
-def count(rows: list[tuple]) -> int | None:
+def count(rows: list[Row]) -> int | None:
     """Rows a DML statement reports (engines return ``[(n,)]`` for INSERT/UPDATE/DELETE)."""
     return int(rows[0][0]) if rows and rows[0] and isinstance(rows[0][0], int) else None
 
@@ -109,20 +111,20 @@ class Strategies:
 
     # -- Arrow ---------------------------------------------------------------------------------------
     @contextmanager
-    def arrow_relation(self, table: Any, name: str) -> Iterator[Relation]:
+    def arrow_relation(self, table: pa.Table, name: str) -> Iterator[Relation]:
         """``table`` (pyarrow) readable by SQL on this thread's connection as a relation."""
         raise NotImplementedError
         yield  # pragma: no cover
 
     def append_arrow(
-        self, relation: Relation, table: Any, columns: Sequence[str] | None = None
+        self, relation: Relation, table: pa.Table, columns: Sequence[str] | None = None
     ) -> int:
         """Insert the rows of a pyarrow table into an existing ``relation``: rows inserted."""
         cols = list(columns or table.column_names)
         with self.arrow_relation(table, f"__hw_arrow_{relation.identifier}") as rel:
             return count(self.engine.execute(self.sql.insert_select(relation, cols, rel))) or 0
 
-    def create_from_arrow(self, relation: Relation, table: Any) -> int:
+    def create_from_arrow(self, relation: Relation, table: pa.Table) -> int:
         """Create ``relation`` (a table; replaced atomically if it exists) from a pyarrow table."""
         with self.arrow_relation(table, f"__hw_arrow_{relation.identifier}") as rel:
             return self.create_or_replace(relation, self.sql.select_all(rel), "table") or 0

@@ -48,6 +48,7 @@ import os
 import re
 import shutil
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -289,7 +290,7 @@ class _SpecBuilder:
         return out
 
 
-def check_literal(value: Any, what: str, error: Any) -> None:
+def check_literal(value: Any, what: str, error: Callable[[str, str], Exception]) -> None:
     """A config value that becomes an SQL literal: no None, no objects."""
     if isinstance(value, bool | int | float | str):
         return

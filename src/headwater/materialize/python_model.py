@@ -50,7 +50,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from headwater.engines.base import Engine, quote_identifier
 from headwater.errors import (
@@ -76,6 +76,10 @@ from headwater.project.python_models import (
     source_lookup,
     syntax_error,
 )
+
+if TYPE_CHECKING:
+    import duckdb
+    import pyarrow as pa
 
 RETURN_TYPES = (
     "a pandas or polars DataFrame, a polars LazyFrame, a pyarrow Table or RecordBatchReader, "
@@ -217,10 +221,10 @@ class DbtContext:
     def __init__(
         self,
         node: Node,
-        session: Any,
+        session: duckdb.DuckDBPyConnection,
         this: ThisRelation,
         is_incremental: bool,
-        fetch: Callable[[str], Any] | None = None,
+        fetch: Callable[[str], pa.Table] | None = None,
     ) -> None:
         self._node = node
         self._session = session
@@ -234,7 +238,7 @@ class DbtContext:
         self.this = this
         self.is_incremental = is_incremental
 
-    def ref(self, *args: str, **kwargs: Any) -> Any:
+    def ref(self, *args: str, **kwargs: Any) -> duckdb.DuckDBPyRelation:
         """`dbt.ref('m')`, `dbt.ref('pkg', 'm')`, `dbt.ref('m', v=2)` as a DuckDB relation."""
         if not 1 <= len(args) <= 2 or set(kwargs) - {"v", "version"}:
             raise ExecutionError("`dbt.ref()` takes a model name (optionally a package first) and `v=`",
@@ -251,12 +255,12 @@ class DbtContext:
         )
         return self._load(ref_lookup(key), call)
 
-    def source(self, *args: str) -> Any:
+    def source(self, *args: str) -> duckdb.DuckDBPyRelation:
         """`dbt.source('s', 't')` as a DuckDB relation."""
         call = "dbt.source(" + ", ".join(repr(a) for a in args) + ")"
         return self._load(source_lookup(".".join(args)), call)
 
-    def _load(self, lookup: str, call: str) -> Any:
+    def _load(self, lookup: str, call: str) -> duckdb.DuckDBPyRelation:
         from headwater.engines import local
 
         relation = self._relations.get(lookup)
@@ -301,7 +305,9 @@ def result_kind(value: Any) -> str | None:
     return None
 
 
-def register_result(session: Any, name: str, value: Any, node: Node, line: int | None) -> None:
+def register_result(
+    session: duckdb.DuckDBPyConnection, name: str, value: Any, node: Node, line: int | None
+) -> None:
     """Expose the model's result as the view ``name`` on ``session`` (no copy where possible)."""
     from headwater.engines import local
 
@@ -356,11 +362,12 @@ def in_engine(engine: Engine) -> bool:
     return engine.NAME == "duckdb" and callable(getattr(engine, "_cursor", None))
 
 
-def session_of(engine: Engine, node: Node) -> Any:
+def session_of(engine: Engine, node: Node) -> duckdb.DuckDBPyConnection:
     """The DuckDB cursor the engine runs statements on in this thread, or, on another engine, a
     new cursor of this thread's local DuckDB (closed by the caller)."""
     if in_engine(engine):
-        return engine._cursor()  # type: ignore[attr-defined]
+        cursor: duckdb.DuckDBPyConnection = engine._cursor()  # type: ignore[attr-defined]  # DuckDB's
+        return cursor
     from headwater.engines import local
 
     return local.connection().cursor()
@@ -464,7 +471,9 @@ class PythonBuild:
             outcome.message += self.schema_note
         return outcome
 
-    def _call(self, loaded: LoadedModel, dbt: DbtContext, session: Any) -> Any:
+    def _call(
+        self, loaded: LoadedModel, dbt: DbtContext, session: duckdb.DuckDBPyConnection
+    ) -> Any:
         try:
             return loaded.function(dbt, session)
         except Exception as exc:

@@ -28,7 +28,7 @@ import contextlib
 from dataclasses import dataclass
 from typing import Any
 
-from headwater.engines.base import Engine, quote_identifier
+from headwater.engines.base import Engine, Row, quote_identifier
 from headwater.errors import ConfigError, Location, did_you_mean
 from headwater.materialize.stateful import (
     BuildContext,
@@ -45,7 +45,7 @@ q = quote_identifier
 
 
 # -- shared helpers ---------------------------------------------------------------------------
-def count(rows: list[tuple]) -> int:
+def count(rows: list[Row]) -> int:
     """Rows changed by a DML statement, as the engine reports them (0 when it does not)."""
     if rows and rows[0] and isinstance(rows[0][0], int):
         return int(rows[0][0])
@@ -86,7 +86,7 @@ def add_missing_columns(
 
 def duplicate_keys(
     engine: Engine, staged: Relation, key_sql: list[str], limit: int = 3
-) -> tuple[int, list[tuple]]:
+) -> tuple[int, list[Row]]:
     """How many key values occur more than once in ``staged``, with a few examples."""
     keys = ", ".join(key_sql)
     rows = engine.execute(

@@ -67,6 +67,7 @@ from headwater.engines.base import quote_identifier, quote_literal
 from headwater.errors import ConfigError, Location
 
 if TYPE_CHECKING:
+    import duckdb
     import pyarrow as pa
 
 INTEGER, DOUBLE, DATE, TIMESTAMP, BOOLEAN, VARCHAR = (
@@ -421,7 +422,7 @@ class _Column:
     """One text column of the seed, in the temp table ``table`` of the local DuckDB
     (`headwater.engines.local`: this thread's own in-memory database)."""
 
-    con: Any
+    con: duckdb.DuckDBPyConnection
     table: str
     column: str
     name: str
@@ -448,7 +449,8 @@ class _Column:
         )
 
     def count(self, *conditions: str) -> int:
-        return int(self.con.execute(f"SELECT count(*) {self.where(*conditions)}").fetchone()[0])
+        rows = self.con.execute(f"SELECT count(*) {self.where(*conditions)}").fetchall()
+        return int(rows[0][0])
 
     def undecided(self, rule: TypeRule) -> list[str] | None:
         """The values the fast SQL test leaves undecided, if the exact test accepts them all;

@@ -203,7 +203,11 @@ class SnapshotMaterialization(StatefulMaterialization):
 
     # -- checks before anything changes ---------------------------------------------------------
     def _check_source(
-        self, engine: Engine, plan: _Plan, source: list[tuple[str, str]], staged_cols: list
+        self,
+        engine: Engine,
+        plan: _Plan,
+        source: list[tuple[str, str]],
+        staged_cols: list[tuple[str, str]],
     ) -> None:
         node, s = plan.node, plan.s
         names = {n.lower() for n, _ in source}
@@ -242,8 +246,8 @@ class SnapshotMaterialization(StatefulMaterialization):
             )
 
     # -- first run -------------------------------------------------------------------------------
-    def _create(self, engine: Engine, plan: _Plan, source: list[tuple[str, str]], staged_cols: list,
-                stats: dict[str, int]) -> int:  # fmt: skip
+    def _create(self, engine: Engine, plan: _Plan, source: list[tuple[str, str]],
+                staged_cols: list[tuple[str, str]], stats: dict[str, int]) -> int:  # fmt: skip
         types = dict(staged_cols)
         type_ = types[TS] if (plan.s.strategy == "timestamp" or plan.s.updated_at) else "TIMESTAMP"
         cols = [f"s.{q(n)}" for n, _ in source]
@@ -278,8 +282,8 @@ class SnapshotMaterialization(StatefulMaterialization):
                 engine, plan.target, [(s.columns["dbt_is_deleted"], "VARCHAR")], have
             )
         have = column_map(engine, plan.target)
-        meta = {c.lower() for c in s.columns.values()}
-        data_cols = [name for name, _ in have.values() if name.lower() not in meta]
+        meta_columns = {c.lower() for c in s.columns.values()}
+        data_cols = [name for name, _ in have.values() if name.lower() not in meta_columns]
 
         keys = plan.key_exprs()
         kcols = [_k(i) for i in range(plan.nkeys)]

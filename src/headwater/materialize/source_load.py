@@ -28,9 +28,9 @@ import re
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from headwater.engines.base import Engine
+from headwater.engines.base import Engine, Row
 from headwater.errors import ConfigError, ExecutionError, Location, SQLExecutionError
 from headwater.extract.clip import clip_message
 from headwater.extract.guard import ReplaceGuard
@@ -42,6 +42,10 @@ from headwater.materialize.stateful import (
     replace_table,
 )
 from headwater.project.definition import Node, ProjectConfig, Relation
+
+if TYPE_CHECKING:
+    import duckdb
+    import pyarrow as pa
 
 _REJECT_ARGS = ("ignore_errors", "store_rejects", "rejects_table", "rejects_scan", "rejects_limit")
 BATCH_ROWS = 262_144
@@ -66,7 +70,9 @@ class SourceLoad(StatefulMaterialization):
     def select_sql(self, node: Node, engine: Engine, project: ProjectConfig) -> str:
         return self._sql(node, engine, project, node.files.options if node.files else {})
 
-    def _sql(self, node: Node, engine: Engine, project: ProjectConfig, options: dict) -> str:
+    def _sql(
+        self, node: Node, engine: Engine, project: ProjectConfig, options: dict[str, Any]
+    ) -> str:
         assert node.files is not None
         raw = Path(project.root) / project.raw_data
         glob = node.files.path
@@ -80,7 +86,9 @@ class SourceLoad(StatefulMaterialization):
                 hint=f"check `files: path:` in sources.yml and `raw_data:` in {project.config_file}",
             )
         reader = engine if reads_files(engine) else _local_reader(project)
-        return reader.read_files_sql(glob, node.files.format, options)  # type: ignore[attr-defined]
+        # an engine that `reads_files` has `read_files_sql` (DuckDB's)
+        sql: str = reader.read_files_sql(glob, node.files.format, options)  # type: ignore[attr-defined]
+        return sql
 
     def build(self, ctx: BuildContext) -> BuildOutcome:
         node, engine = ctx.node, ctx.engine
@@ -98,6 +106,7 @@ class SourceLoad(StatefulMaterialization):
         local = not reads_files(engine)
 
         def apply() -> int | None:
+            rows: int | None
             if local:
                 rows = _stream(engine, node, ctx.relation, sql, bad_lines, ctx.project)
             else:
@@ -153,14 +162,14 @@ def _stream(
     return rows
 
 
-def batches_of(relation: Any, rows: int) -> Any:
+def batches_of(relation: duckdb.DuckDBPyRelation, rows: int) -> pa.RecordBatchReader:
     """A DuckDB relation's rows as a pyarrow RecordBatchReader of ``rows`` per batch
     (`to_arrow_reader` since DuckDB 2.0, `fetch_arrow_reader` before; the old name warns on 2.x)."""
     to_reader = getattr(relation, "to_arrow_reader", None) or relation.fetch_arrow_reader
     return to_reader(rows)
 
 
-def _next_batch(reader: Any) -> Any:
+def _next_batch(reader: pa.RecordBatchReader) -> pa.RecordBatch | None:
     """The reader's next record batch, or None at the end."""
     try:
         return reader.read_next_batch()
@@ -195,7 +204,7 @@ class _BadLines:
         return {"ignore_errors": True, "store_rejects": True, "rejects_table": self.tables[0],
                 "rejects_scan": self.tables[1]}  # fmt: skip
 
-    def check(self, execute: Callable[[str], list[tuple]], project: ProjectConfig) -> None:
+    def check(self, execute: Callable[[str], list[Row]], project: ProjectConfig) -> None:
         """Fail with the bad lines DuckDB set aside (``execute`` runs on the DuckDB that read the
         files: the engine's own connection, or the local one)."""
         if self.tables is None:
@@ -210,7 +219,7 @@ class _BadLines:
         if rows:
             raise self._error(rows, project)
 
-    def _error(self, rows: list[tuple], project: ProjectConfig) -> ExecutionError:
+    def _error(self, rows: list[Row], project: ProjectConfig) -> ExecutionError:
         path, line, kind, message, column = rows[0]
         shown = _shown_path(str(path), project)
         more = len({(r[0], r[1]) for r in rows}) - 1

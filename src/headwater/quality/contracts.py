@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from headwater.engines.base import Engine, quote_identifier
 from headwater.engines.functions import Functions
@@ -165,7 +166,7 @@ def _constraint_violations(engine: Engine, node: Node, staged: Relation) -> list
 
 
 def _constraint_exprs(
-    constraint: dict, columns: list[str], functions: Functions
+    constraint: dict[str, Any], columns: list[str], functions: Functions
 ) -> list[tuple[str, str]]:
     kind = constraint.get("type")
     cols = [quote_identifier(c) for c in columns]

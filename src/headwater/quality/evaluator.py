@@ -8,20 +8,23 @@ PostgreSQL relations, one scan per relation on both.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from headwater.engines.base import Engine
 from headwater.engines.functions import Functions
 from headwater.errors import ConfigError, HeadwaterError
 from headwater.project.definition import Node, Relation
+from headwater.project.thresholds import parse_threshold
 from headwater.quality.checks import CheckContext, check_class
 
+if TYPE_CHECKING:
+    from headwater.quality.expectations.config import ExpectationConfig
+    from headwater.quality.expectations.results import ExpectationResult
+
 SAMPLE_ROWS = 5
-_COND_RE = re.compile(r"^\s*(==|=|!=|<>|>=|<=|>|<)\s*(-?\d+(?:\.\d+)?)\s*(%?)\s*$")
 
 
 @dataclass
@@ -266,16 +269,16 @@ class CheckRunner:
     ) -> list[CheckResult]:
         """Expectations of one relation and its scan-able dbt checks, in one validation pass."""
         from headwater.quality.expectations import validate_relation
-        from headwater.quality.expectations.engine import engine_columns, relation_of
+        from headwater.quality.expectations.evaluate import engine_columns, relation_of
 
         started = time.perf_counter()
         exprs, denominators = self._scan_exprs(checks)
         try:
             named = relation_of(relation)
             suite = validate_relation(
-                self.engine.query,  # type: ignore[attr-defined]
+                self.engine.query,
                 relation,
-                [_expectation(p.expectation) for p in planned],
+                [_expectation(p.expectation) for p in planned if p.expectation is not None],
                 extra_scan=exprs,
                 resolve_table=self._resolve_table,
                 functions=self.functions,
@@ -295,7 +298,9 @@ class CheckRunner:
             out.extend(self._scan_results(checks, list(suite.extra_values), denominators, elapsed))
         return out
 
-    def _expectation_result(self, p: _Planned, outcome: Any, elapsed: float) -> CheckResult:
+    def _expectation_result(
+        self, p: _Planned, outcome: ExpectationResult, elapsed: float
+    ) -> CheckResult:
         data = outcome.to_json_dict()
         res = data.get("result") or {}
         if outcome.outcome == "error":
@@ -401,7 +406,7 @@ class CheckRunner:
     def _sample(self, failing: str) -> list[dict[str, Any]]:
         names, rows = self.engine.query(
             f"SELECT * FROM (\n{failing}\n) AS failing LIMIT {SAMPLE_ROWS}"
-        )  # type: ignore[attr-defined]
+        )
         return [{n: _jsonable(v) for n, v in zip(names, r, strict=True)} for r in rows]
 
     def _finish(
@@ -469,32 +474,12 @@ def needs_denominator(config: dict[str, Any]) -> bool:
     return any(str(config.get(key, "")).strip().endswith("%") for key in ("warn_if", "error_if"))
 
 
-def parse_threshold(text: Any) -> Callable[[int, int | None], bool]:
-    """`">10"`, `"!=0"`, `">1%"` -> a test of (failures, rows); `ConfigError` when unreadable."""
-    match = _COND_RE.match(str(text))
-    if not match:
-        raise ConfigError(
-            f"cannot read threshold `{text}`",
-            hint="write e.g. `>10`, `!=0` or a percentage of the rows, `>1%`",
-        )
-    op, num, percent = match.group(1), float(match.group(2)), bool(match.group(3))
-    ops: dict[str, Callable[[float, float], bool]] = {
-        "==": lambda a, b: a == b, "=": lambda a, b: a == b, "!=": lambda a, b: a != b,
-        "<>": lambda a, b: a != b, ">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b,
-        ">": lambda a, b: a > b, "<": lambda a, b: a < b,
-    }  # fmt: skip
-    fn = ops[op]
-    if not percent:
-        return lambda n, rows: fn(n, num)
-    return lambda n, rows: fn(100.0 * n / rows if rows else 0.0, num)
-
-
 def _percent(part: int, whole: int) -> str:
     value = 100.0 * part / whole
     return f"{value:.2g}%" if value < 1 else f"{value:.1f}%"
 
 
-def _expectation(config: dict[str, Any]) -> Any:
+def _expectation(config: dict[str, Any]) -> ExpectationConfig:
     from headwater.quality.expectations import ExpectationConfig
 
     return ExpectationConfig(
@@ -507,7 +492,7 @@ def _expectation(config: dict[str, Any]) -> Any:
     )
 
 
-def _expectation_message(res: dict[str, Any], outcome: Any) -> str:
+def _expectation_message(res: dict[str, Any], outcome: ExpectationResult) -> str:
     if outcome.success:
         return ""
     if outcome.unexpected_count is not None:

@@ -75,7 +75,7 @@ def apply_quarantine(
                 hint="remove `on_failure: quarantine` from it",
             )
         predicates.append((test, f"coalesce(({pred}), false)"))
-    target = quarantine_relation(node.relation)  # type: ignore[arg-type]
+    target = quarantine_relation(node.relation)  # type: ignore[arg-type]  # a built model has one
     q_staged = engine.staging_relation(target)
     any_bad = " OR ".join(p for _, p in predicates)
     names = ", ".join(f"CASE WHEN {p} THEN {quote_literal(t.name)} END" for t, p in predicates)
@@ -115,7 +115,7 @@ def sample_sql(engine: Engine, table: Relation, check: str, n: int = 5) -> str:
     columns but the reasons, in the engine's dialect (the names in `_hw_failed_checks` are
     joined by ``", "``)."""
     columns = [name for name, _ in engine.columns(table)]
-    hidden = [
+    hidden: list[str] = [
         c for c in ("_hw_failed_checks", "_hw_invocation_id", "_hw_quarantined_at") if c in columns
     ]
     projection = engine.functions.select_except(hidden, columns)
@@ -136,7 +136,9 @@ def _over(count: int, rows: int | None, limit: object) -> bool:
     text = str(limit).strip()
     try:
         if text.endswith("%"):
-            return bool(rows) and 100.0 * count / rows > float(text[:-1])  # type: ignore[operator]
+            if not rows:
+                return False
+            return 100.0 * count / rows > float(text[:-1])
         return count > int(float(text))
     except ValueError:
         raise ConfigError(

@@ -45,6 +45,7 @@ class Fixture:
 
     format: str
     rows: Any
+    """A list of mappings (format: dict), else the CSV or SQL text."""
     kind: str = ""
     """`ref`, `source` or `this` for a given input; "" for `expect`."""
     args: tuple[str, ...] = ()
@@ -182,7 +183,7 @@ class Outcome:
 
 def run_unit_test(engine: Engine, test: Node, nodes: dict[str, Node]) -> Outcome:
     """Run a compiled unit test: fixtures typed from the warehouse, then the comparison."""
-    from headwater.sql.compiler import _with_ctes
+    from headwater.sql.ephemerals import with_ctes as _with_ctes
 
     spec = test.test
     assert spec is not None
@@ -193,7 +194,7 @@ def run_unit_test(engine: Engine, test: Node, nodes: dict[str, Node]) -> Outcome
         if ctes
         else str(spec.kwargs["sql"])
     )
-    out_cols = engine.query_columns(actual)  # type: ignore[attr-defined]
+    out_cols = engine.query_columns(actual)
     assert unit.expect is not None
     expected_cols = _expected_columns(unit.expect)
     types = dict(out_cols)
@@ -212,7 +213,7 @@ def run_unit_test(engine: Engine, test: Node, nodes: dict[str, Node]) -> Outcome
         f"SELECT 'missing' AS __hw_diff, {pick} FROM (SELECT {pick} FROM __hw_expected EXCEPT ALL SELECT {pick} FROM __hw_actual) e\n"
         f"UNION ALL\nSELECT 'unexpected' AS __hw_diff, {pick} FROM (SELECT {pick} FROM __hw_actual EXCEPT ALL SELECT {pick} FROM __hw_expected) a"
     )
-    names, rows = engine.query(query)  # type: ignore[attr-defined]
+    names, rows = engine.query(query)
     if not rows:
         return Outcome(0, "", query, [])
     sample = [{n: _plain(v) for n, v in zip(names, r, strict=True)} for r in rows[:10]]

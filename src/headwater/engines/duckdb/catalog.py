@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+import threading
+from typing import TYPE_CHECKING, Any
 
-from headwater.engines.base import catalog_key, group_columns
+from headwater.engines.base import Row, catalog_key, group_columns
 from headwater.errors import SQLExecutionError
 from headwater.project.definition import Relation
 
@@ -15,9 +16,13 @@ _KIND = {"BASE TABLE": "table", "VIEW": "view", "LOCAL TEMPORARY": "table"}
 class DuckDBCatalog:
     """Mixed into `DuckDBEngine`."""
 
-    execute: Any
-    relation_kind: Any
-    _local: Any
+    _local: threading.local
+
+    if TYPE_CHECKING:  # what the mixin uses of `Engine`
+
+        def execute(self, sql: str, params: list[Any] | None = None) -> list[Row]: ...
+
+        def relation_kind(self, relation: Relation) -> str | None: ...
 
     def _load_catalog(self) -> dict[tuple[str, str], str]:
         rows = self.execute(

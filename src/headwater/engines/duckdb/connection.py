@@ -11,9 +11,9 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
-from headwater.engines.base import Engine, inline_params, quote_literal
+from headwater.engines.base import Engine, Row, inline_params, quote_literal
 from headwater.engines.duckdb.catalog import DuckDBCatalog
 from headwater.engines.duckdb.functions import DuckDBFunctions
 from headwater.engines.duckdb.strategies import DuckDBStrategies
@@ -22,9 +22,13 @@ from headwater.errors import CommittedError, ConfigError, LockError, SQLExecutio
 from headwater.project.definition import Target
 
 if TYPE_CHECKING:
+    import duckdb
     import pyarrow as pa
 
 _TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "ABORT", "END")
+
+SERIALIZATION_FAILURE = "40001"
+"""The SQLSTATE a DuckDB write-write conflict gets (PostgreSQL's for the same failure)."""
 
 
 class DuckDBEngine(DuckDBCatalog, Engine):
@@ -37,17 +41,19 @@ class DuckDBEngine(DuckDBCatalog, Engine):
     SUPPORTS_ARROW_VIEWS = True
     functions = DuckDBFunctions()
     STRATEGIES = DuckDBStrategies
+    strategies: DuckDBStrategies
 
     def __init__(self, target: Target, project_root: str) -> None:
         super().__init__(target, project_root)
-        self._con: Any = None
+        self._con: duckdb.DuckDBPyConnection | None = None
         self._local = threading.local()
-        self._cursors: list[Any] = []  # every thread's cursor, for `interrupt`
+        # every thread's cursor, for `interrupt`
+        self._cursors: list[duckdb.DuckDBPyConnection] = []
         self._interrupted = False
         self._invalidated: str | None = None  # DuckDB's error after a failed automatic checkpoint
         self.path = self._resolve_path(target)
         self._trace_path = os.environ.get("HEADWATER_SQL_TRACE")
-        self._trace_file: Any = None
+        self._trace_file: TextIO | None = None
         self._trace_lock = threading.Lock()
         self.read_only = False  # set before open(): connect read-only (headwater validate)
 
@@ -120,6 +126,7 @@ class DuckDBEngine(DuckDBCatalog, Engine):
         """The target's `extensions` (dbt-duckdb's profile key): loaded, installed first if needed."""
         import duckdb
 
+        con = self._opened()
         for name in self.target.extensions:
             if not re.fullmatch(r"[A-Za-z0-9_]+", name):
                 raise ConfigError(
@@ -127,11 +134,11 @@ class DuckDBEngine(DuckDBCatalog, Engine):
                     hint="e.g. extensions: [httpfs, spatial]",
                 )
             try:
-                self._con.execute(f"LOAD {name}")
+                con.execute(f"LOAD {name}")
             except duckdb.Error:
                 try:
-                    self._con.execute(f"INSTALL {name}")
-                    self._con.execute(f"LOAD {name}")
+                    con.execute(f"INSTALL {name}")
+                    con.execute(f"LOAD {name}")
                 except duckdb.Error as exc:
                     raise ConfigError(
                         f"the DuckDB extension `{name}` of target `{self.target.name}` could not be loaded: {_clean(exc)}",
@@ -148,16 +155,19 @@ class DuckDBEngine(DuckDBCatalog, Engine):
             self._con.close()
             self._con = None
 
-    def _cursor(self) -> Any:
-        cur = getattr(self._local, "cursor", None)
+    def _opened(self) -> duckdb.DuckDBPyConnection:
+        """The connection `open` made."""
+        con = self._con
+        assert con is not None, "the DuckDB engine is not open"
+        return con
+
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        cur: duckdb.DuckDBPyConnection | None = getattr(self._local, "cursor", None)
         if cur is None:
             if self._con is None:
                 self.open()
-            cur = (
-                self._con
-                if threading.current_thread() is threading.main_thread()
-                else self._con.cursor()
-            )
+            con = self._opened()
+            cur = con if threading.current_thread() is threading.main_thread() else con.cursor()
             self._local.cursor = cur
             self._cursors.append(cur)
         return cur
@@ -178,11 +188,12 @@ class DuckDBEngine(DuckDBCatalog, Engine):
 
         with self._trace_lock:
             if self._trace_file is None:
-                self._trace_file = open(self._trace_path, "a", encoding="utf-8")  # noqa: SIM115 - kept open
+                path = self._trace_path or os.devnull  # set: `execute` records only then
+                self._trace_file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - kept open
             self._trace_file.write(json.dumps(sql) + "\n")
             self._trace_file.flush()
 
-    def execute(self, sql: str, params: list[Any] | None = None) -> list[tuple]:
+    def execute(self, sql: str, params: list[Any] | None = None) -> list[Row]:
         if self._trace_path:
             self._record(sql if not params else _inline(sql, params))
         head = sql[:10].lstrip().upper()
@@ -203,7 +214,7 @@ class DuckDBEngine(DuckDBCatalog, Engine):
                 return pa.table({})
             return arrow_of(relation)
 
-    def query(self, sql: str) -> tuple[list[str], list[tuple]]:
+    def query(self, sql: str) -> tuple[list[str], list[Row]]:
         if self._trace_path:
             self._record(sql)
         with self._errors(sql):
@@ -239,9 +250,12 @@ class DuckDBEngine(DuckDBCatalog, Engine):
                 raise SQLExecutionError(
                     _checkpoint_message(self.path, self._invalidated), query=sql
                 ) from None
-            raise SQLExecutionError(text, query=sql) from None
+            error = SQLExecutionError(text, query=sql)
+            if isinstance(exc, duckdb.TransactionException) and "conflict" in text.lower():
+                error.sqlstate = SERIALIZATION_FAILURE  # not "transaction is aborted" and the like
+            raise error from None
 
-    def register_arrow(self, name: str, table: Any) -> None:
+    def register_arrow(self, name: str, table: pa.Table) -> None:
         """Expose an Arrow table as a view on this thread's connection (no copy)."""
         self._cursor().register(name, table)
 
@@ -255,12 +269,13 @@ class DuckDBEngine(DuckDBCatalog, Engine):
         return [(str(r[0]), str(r[1])) for r in rows]
 
     def read_files_sql(self, glob: str, fmt: str, options: dict[str, Any]) -> str:
-        return self.strategies.read_files_sql(glob, fmt, options)  # type: ignore[attr-defined]
+        return self.strategies.read_files_sql(glob, fmt, options)
 
     def is_transient(self, exc: BaseException) -> bool:
-        """DuckDB's optimistic concurrency: a write-write conflict between worker threads."""
-        text = getattr(exc, "message", None) or str(exc)
-        return isinstance(exc, SQLExecutionError) and "conflict" in text.lower()
+        """DuckDB's optimistic concurrency: a write-write conflict between worker threads, which
+        DuckDB raises as a `TransactionException` saying "conflict" (`_errors` gives it SQLSTATE
+        40001, serialization failure). Any other error whose message says "conflict" is not one."""
+        return isinstance(exc, SQLExecutionError) and exc.sqlstate == SERIALIZATION_FAILURE
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

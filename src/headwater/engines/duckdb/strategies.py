@@ -7,11 +7,16 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from headwater.engines.base import quote_literal
 from headwater.engines.strategies import Strategies, count
 from headwater.project.definition import Relation
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from headwater.engines.duckdb.connection import DuckDBEngine
 
 _names = itertools.count()
 
@@ -22,6 +27,8 @@ READERS = {
 
 
 class DuckDBStrategies(Strategies):
+    engine: DuckDBEngine
+
     def create_or_replace(self, relation: Relation, sql: str, kind: str) -> int | None:
         engine = self.engine
         existing = engine.relation_kind(relation)
@@ -47,14 +54,14 @@ class DuckDBStrategies(Strategies):
         super()._swap(src, dest, kind, old, sql)
 
     @contextmanager
-    def arrow_relation(self, table: Any, name: str) -> Iterator[Relation]:
+    def arrow_relation(self, table: pa.Table, name: str) -> Iterator[Relation]:
         """The Arrow table as a view of this thread's connection: read in place, no copy."""
         view = f"{name}_{next(_names)}"
-        self.engine.register_arrow(view, table)  # type: ignore[attr-defined]
+        self.engine.register_arrow(view, table)
         try:
             yield Relation("", view)
         finally:
-            self.engine.unregister_arrow(view)  # type: ignore[attr-defined]
+            self.engine.unregister_arrow(view)
 
     def read_files_sql(self, glob: str, fmt: str, options: dict[str, Any]) -> str:
         """A SELECT reading files with DuckDB's table functions."""

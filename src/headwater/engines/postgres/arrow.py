@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from headwater.engines.base import Row
 
 _TO_ARROW = {
     "smallint": "int16", "integer": "int32", "bigint": "int64", "real": "float32", "double precision": "float64",
@@ -13,7 +19,7 @@ _TO_ARROW = {
 }  # fmt: skip
 
 
-def arrow_type(pg_type: str) -> Any:
+def arrow_type(pg_type: str) -> pa.DataType | None:
     """The Arrow type for a PostgreSQL type name (`format_type`); None lets pyarrow infer it."""
     import pyarrow as pa
 
@@ -27,7 +33,7 @@ def arrow_type(pg_type: str) -> Any:
     }.get(kind or "")  # fmt: skip
 
 
-def pg_type(arrow: Any) -> str:
+def pg_type(arrow: pa.DataType) -> str:
     """The PostgreSQL column type for an Arrow type."""
     import pyarrow as pa
     import pyarrow.types as t
@@ -65,7 +71,7 @@ def pg_type(arrow: Any) -> str:
     return "text"
 
 
-def copy_rows(table: Any) -> Any:
+def copy_rows(table: pa.Table) -> Iterator[Row]:
     """The rows of an Arrow table as Python tuples for `COPY ... FROM STDIN` (binary-safe values:
     nested values as JSON text)."""
     import json

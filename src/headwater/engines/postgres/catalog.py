@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from headwater.engines.base import catalog_key, group_columns
+from headwater.engines.base import Row, catalog_key, group_columns
 from headwater.project.definition import Relation
 
 _KIND = {"r": "table", "p": "table", "v": "view", "m": "view", "f": "table"}
@@ -17,7 +17,9 @@ _USER_SCHEMAS = (
 class PostgresCatalog:
     """Mixed into `PostgresEngine`."""
 
-    execute: Any
+    if TYPE_CHECKING:  # what the mixin uses of `Engine`
+
+        def execute(self, sql: str, params: list[Any] | None = None) -> list[Row]: ...
 
     def _load_catalog(self) -> dict[tuple[str, str], str]:
         rows = self.execute(

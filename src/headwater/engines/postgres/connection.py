@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from headwater.engines.base import Engine, inline_params
+from headwater.engines.base import Engine, Row, inline_params
 from headwater.engines.postgres.catalog import PostgresCatalog
 from headwater.engines.postgres.functions import PostgresFunctions
 from headwater.engines.postgres.strategies import PostgresStrategies
@@ -25,7 +25,9 @@ from headwater.errors import ConfigError, LockError, SQLExecutionError
 from headwater.project.definition import Relation, Target
 
 if TYPE_CHECKING:
+    import psycopg
     import pyarrow as pa
+    from psycopg.rows import TupleRow
 
 _TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "ABORT", "END", "START")
 _COUNTED = ("INSERT", "UPDATE", "DELETE", "MERGE", "SELECT", "COPY")
@@ -46,13 +48,14 @@ class PostgresEngine(PostgresCatalog, Engine):
     SERVER = True
     functions = PostgresFunctions()
     STRATEGIES = PostgresStrategies
+    strategies: PostgresStrategies
 
     def __init__(self, target: Target, project_root: str) -> None:
         super().__init__(target, project_root)
         self._local = threading.local()
-        self._connections: list[Any] = []
+        self._connections: list[psycopg.Connection[TupleRow]] = []
         self._lock = threading.Lock()
-        self._lock_conn: Any = None
+        self._lock_conn: psycopg.Connection[TupleRow] | None = None
         self._interrupted = False
         self._trace_path = os.environ.get("HEADWATER_SQL_TRACE")
         self._trace_lock = threading.Lock()
@@ -65,7 +68,7 @@ class PostgresEngine(PostgresCatalog, Engine):
 
         t = self.target
         settings = dict(t.settings or {})
-        info: dict[str, Any] = {
+        info: dict[str, Any] = {  # str and int values, passed to psycopg.connect(**info)
             "host": getattr(t, "host", None) or settings.get("host") or "127.0.0.1",
             "port": int(getattr(t, "port", None) or settings.get("port") or 5432),
             "user": getattr(t, "user", None)
@@ -99,7 +102,7 @@ class PostgresEngine(PostgresCatalog, Engine):
         info = self.conninfo()
         return f"postgresql://{info['user']}@{info['host']}:{info['port']}/{info['dbname']}"
 
-    def _connect(self) -> Any:
+    def _connect(self) -> psycopg.Connection[TupleRow]:
         try:
             import psycopg
         except ImportError as exc:  # the registry turns this into the pip hint
@@ -154,8 +157,8 @@ class PostgresEngine(PostgresCatalog, Engine):
                 )
             time.sleep(min(0.25, max(0.0, deadline - time.monotonic())))
 
-    def _connection(self) -> Any:
-        conn = getattr(self._local, "conn", None)
+    def _connection(self) -> psycopg.Connection[TupleRow]:
+        conn: psycopg.Connection[TupleRow] | None = getattr(self._local, "conn", None)
         if conn is None or conn.closed:
             from headwater.engines.postgres.functions import SESSION_FUNCTIONS
 
@@ -198,7 +201,7 @@ class PostgresEngine(PostgresCatalog, Engine):
         with self._trace_lock, open(self._trace_path or os.devnull, "a", encoding="utf-8") as f:
             f.write(json.dumps(sql) + "\n")
 
-    def execute(self, sql: str, params: list[Any] | None = None) -> list[tuple]:
+    def execute(self, sql: str, params: list[Any] | None = None) -> list[Row]:
         """Run one statement; rows, or ``[(n,)]`` for the rows a DML statement changed."""
         if self._trace_path:
             self._record(_inline(sql, params) if params else sql)
@@ -212,7 +215,7 @@ class PostgresEngine(PostgresCatalog, Engine):
             status = (cur.statusmessage or "").split(" ", 1)[0]
             return [(cur.rowcount,)] if status in _COUNTED and cur.rowcount >= 0 else []
 
-    def query(self, sql: str) -> tuple[list[str], list[tuple]]:
+    def query(self, sql: str) -> tuple[list[str], list[Row]]:
         if self._trace_path:
             self._record(sql)
         with self._errors(sql):
@@ -277,7 +280,7 @@ class PostgresEngine(PostgresCatalog, Engine):
 
             text = secrets.mask(_message(exc))
             error = SQLExecutionError(text, query=sql)
-            error.sqlstate = getattr(exc, "sqlstate", None)  # type: ignore[attr-defined]
+            error.sqlstate = getattr(exc, "sqlstate", None)
             raise error from None
 
     def is_transient(self, exc: BaseException) -> bool:
@@ -309,7 +312,7 @@ class PostgresEngine(PostgresCatalog, Engine):
         return Relation(relation.schema, name, relation.database)
 
 
-def _with_modifier(type_name: str, column: Any) -> str:
+def _with_modifier(type_name: str, column: psycopg.Column) -> str:
     """The type with the modifier the result column carries, as `format_type` writes it
     (`numeric(12,2)`, `character varying(20)`), so a precision change is a schema change."""
     if type_name == "numeric" and column.precision is not None:
@@ -353,7 +356,7 @@ def _one_statement(sql: str) -> None:
     if ";" not in sql:
         return
     import sqlglot
-    from sqlglot.tokens import TokenType
+    from sqlglot import TokenType
 
     try:
         tokens = sqlglot.Dialect.get_or_raise("postgres").tokenize(sql)

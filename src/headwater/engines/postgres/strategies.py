@@ -15,11 +15,16 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING
 
 from headwater.engines.strategies import Strategies
 from headwater.errors import SQLExecutionError
 from headwater.project.definition import Relation
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from headwater.engines.postgres.connection import PostgresEngine
 
 _names = itertools.count()
 
@@ -38,6 +43,8 @@ GROUP BY n.nspname, c.relname, c.relkind, c.oid ORDER BY depth, n.nspname, c.rel
 
 
 class PostgresStrategies(Strategies):
+    engine: PostgresEngine
+
     def _swap_all(
         self, swaps: list[tuple[Relation, Relation, str]], existing: list[str | None], sql: str
     ) -> None:
@@ -48,8 +55,9 @@ class PostgresStrategies(Strategies):
                 continue  # same columns: the views over it keep working untouched
             if old is not None:
                 dependents += [
-                    tuple(r[:4]) for r in engine.execute(_DEPENDENT_VIEWS, [dest.render()])
-                ]  # type: ignore[misc]
+                    (r[0], r[1], r[2], r[3])  # schema, name, relkind, definition
+                    for r in engine.execute(_DEPENDENT_VIEWS, [dest.render()])
+                ]
             self._swap(src, dest, dest_kind, old, sql)
         self._recreate(dependents)
 
@@ -109,7 +117,7 @@ class PostgresStrategies(Strategies):
         return set(self.engine._catalog or {})
 
     @contextmanager
-    def arrow_relation(self, table: Any, name: str) -> Iterator[Relation]:
+    def arrow_relation(self, table: pa.Table, name: str) -> Iterator[Relation]:
         """The Arrow table as a temporary table of this thread's connection, filled by COPY."""
         from headwater.engines.postgres.arrow import pg_type
 
@@ -126,9 +134,9 @@ class PostgresStrategies(Strategies):
         finally:
             self.engine.execute(self.sql.drop(temp, "table"))
 
-    def copy_in(self, relation: Relation, table: Any) -> int:
+    def copy_in(self, relation: Relation, table: pa.Table) -> int:
         """COPY the rows of an Arrow table into an existing relation (columns by name)."""
-        engine: Any = self.engine
+        engine = self.engine
         cols = ", ".join(self.sql.render(self.sql.column(n)) for n in table.column_names)
         stmt = f"COPY {relation.render()} ({cols}) FROM STDIN"
         with engine._errors(stmt):
@@ -151,7 +159,7 @@ class PostgresStrategies(Strategies):
         return int(table.num_rows)
 
     def append_arrow(
-        self, relation: Relation, table: Any, columns: Sequence[str] | None = None
+        self, relation: Relation, table: pa.Table, columns: Sequence[str] | None = None
     ) -> int:
         if columns is not None and list(columns) != list(table.column_names):
             table = table.select(list(columns))
@@ -170,7 +178,7 @@ def _traced_copy(trace: str, stmt: str, data: bytes) -> str:
     return f"{stmt} -- hw-copy-data: {path}"
 
 
-def _csv(table: Any) -> bytes | None:
+def _csv(table: pa.Table) -> bytes | None:
     """The table as CSV PostgreSQL reads back exactly (NULL unquoted, text quoted), or None when a
     column type has no faithful CSV form (nested, binary): then rows are copied one by one."""
     import pyarrow as pa
@@ -189,4 +197,5 @@ def _csv(table: Any) -> bytes | None:
             return None
     sink = pa.BufferOutputStream()
     pacsv.write_csv(table, sink, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
-    return sink.getvalue().to_pybytes()
+    data: bytes = sink.getvalue().to_pybytes()
+    return data

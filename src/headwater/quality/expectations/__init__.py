@@ -56,7 +56,7 @@ from headwater.quality.expectations.config import (
     parse_expectation,
     parse_suite,
 )
-from headwater.quality.expectations.engine import row_predicate, validate_relation
+from headwater.quality.expectations.evaluate import row_predicate, validate_relation
 from headwater.quality.expectations.results import ExpectationResult, SuiteResult
 
 __all__ = [

@@ -41,7 +41,8 @@ class ColumnTypePlan(Plan):
 
     @property
     def name(self) -> str:
-        return self.config.kwargs["column"]
+        column: str = self.config.kwargs["column"]
+        return column
 
     def check(self) -> None:
         self.need_column(self.name)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import glob as globmod
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from headwater.engines.base import quote_identifier, quote_literal
 from headwater.errors import ConfigError
@@ -16,9 +16,15 @@ from headwater.quality.expectations.config import (
     parse_expectation,
     parse_suite,
 )
-from headwater.quality.expectations.engine import validate_relation
+from headwater.quality.expectations.evaluate import validate_relation
 from headwater.quality.expectations.pandastypes import PandasType, from_arrow_schema, from_frame
 from headwater.quality.expectations.sqlsafety import parse_with
+
+if TYPE_CHECKING:
+    import duckdb
+    import pyarrow as pa
+
+    from headwater.engines.base import Row
 
 _READERS = {
     ".parquet": "read_parquet",
@@ -51,7 +57,7 @@ def _reader(path: str) -> tuple[str, str]:
     return _READERS[ext], options
 
 
-def _register_frame(con: Any, data: Any) -> tuple[str, Any] | None:
+def _register_frame(con: duckdb.DuckDBPyConnection, data: Any) -> tuple[str, Any] | None:
     """Register an in-memory table (arrow, pandas, polars): its relation SQL and what tells
     its pandas dtypes (the frame itself, or an Arrow schema)."""
     module = type(data).__module__.split(".")[0]
@@ -73,7 +79,7 @@ def _register_frame(con: Any, data: Any) -> tuple[str, Any] | None:
     return None
 
 
-def _arrow(result: Any) -> Any:
+def _arrow(result: duckdb.DuckDBPyRelation) -> pa.Table:
     """A DuckDB relation as an Arrow table, across DuckDB versions' method names."""
     for name in ("to_arrow_table", "fetch_arrow_table", "arrow"):
         method = getattr(result, name, None)
@@ -82,7 +88,9 @@ def _arrow(result: Any) -> Any:
     raise AttributeError("this DuckDB cannot return Arrow tables")
 
 
-def _pandas_types(con: Any, relation: str, source: Any) -> dict[str, PandasType] | None:
+def _pandas_types(
+    con: duckdb.DuckDBPyConnection, relation: str, source: Any
+) -> dict[str, PandasType] | None:
     """The pandas dtypes GX's pandas back end would see (see `pandastypes`)."""
     if source is not None and hasattr(source, "dtypes"):
         return from_frame(source)
@@ -91,12 +99,12 @@ def _pandas_types(con: Any, relation: str, source: Any) -> dict[str, PandasType]
     return from_arrow_schema(source)
 
 
-def validate_data_source(con: Any, data: Any) -> str:
+def validate_data_source(con: duckdb.DuckDBPyConnection, data: Any) -> str:
     """The relation SQL for ``data`` on a DuckDB connection ``con`` (see `data_source`)."""
     return data_source(con, data)[0]
 
 
-def data_source(con: Any, data: Any) -> tuple[str, Any]:
+def data_source(con: duckdb.DuckDBPyConnection, data: Any) -> tuple[str, Any]:
     """The relation SQL for ``data`` on a DuckDB connection ``con``, and the frame or Arrow
     schema that tells its pandas dtypes (None for files: DuckDB's Arrow output tells them).
 
@@ -162,10 +170,10 @@ def validate(
     data: Any,
     suite: Any,
     *,
-    result_format: str | dict | None = None,
+    result_format: str | dict[str, Any] | None = None,
     suite_name: str | None = None,
     layout: str = "auto",
-) -> dict:
+) -> dict[str, Any]:
     """Validate ``data`` against ``suite`` on an in-memory DuckDB and return GX's result dict.
 
     ``suite`` is a path (YAML/JSON), a `Suite`, a list of expectations or a suite mapping.
@@ -181,7 +189,7 @@ def validate(
         source, dtypes_from = data_source(con, data)
         relation = f"(SELECT * FROM {source})" if "(" in source else source
 
-        def execute(sql: str) -> tuple[list[str], list[tuple]]:
+        def execute(sql: str) -> tuple[list[str], list[Row]]:
             cur = con.execute(sql)
             names = [d[0] for d in cur.description] if cur.description else []
             return names, cur.fetchall()

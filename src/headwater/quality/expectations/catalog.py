@@ -10,7 +10,7 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 from headwater.quality.expectations.typenames import accepted_types
 
@@ -288,7 +288,14 @@ def _spec(name: str, kind: str, conditional: bool = True, **params: Param) -> No
     SPECS[name] = Spec(name, kind, params, conditional)
 
 
-def _between(integer: bool = False, unit: Check | None = None) -> dict[str, Param]:
+class _Bounds(TypedDict):
+    min_value: Param
+    max_value: Param
+    strict_min: Param
+    strict_max: Param
+
+
+def _between(integer: bool = False, unit: Check | None = None) -> _Bounds:
     check = unit or (optional(non_negative_int) if integer else optional(bound))
     return {
         "min_value": Param(None, check),

@@ -271,7 +271,7 @@ class Outliers(MapPlan):
     column_kind = "numeric"
 
     @property
-    def phase2_names(self) -> tuple[str, ...]:  # type: ignore[override]
+    def phase2_names(self) -> tuple[str, ...]:  # type: ignore[override]  # MapPlan: attribute
         return ("q1", "q3") if self.kw("method") == "iqr" else ("mean", "std")
 
     def prerequisites(self) -> dict[str, str]:
@@ -319,7 +319,7 @@ class PairPlan(MapPlan):
     def value_exprs(self) -> list[str]:
         return [self.a, self.b]
 
-    def shape(self, row: tuple) -> Any:
+    def shape(self, row: tuple[Any, ...]) -> Any:
         return [to_json_value(v) for v in row]
 
 
@@ -372,7 +372,7 @@ class MultiPlan(MapPlan):
     def value_exprs(self) -> list[str]:
         return self.cols
 
-    def shape(self, row: tuple) -> Any:
+    def shape(self, row: tuple[Any, ...]) -> Any:
         return {
             n: to_json_value(v) for n, v in zip(self.config.kwargs["column_list"], row, strict=True)
         }

@@ -38,7 +38,8 @@ MAX_DISTINCT_VALUES = 20  # distinct values reported by distinct-set expectation
 DEFAULT_PARTIAL_COUNT = 20
 LEVELS = ("BOOLEAN_ONLY", "BASIC", "SUMMARY", "COMPLETE")
 
-Execute = Callable[[str], tuple[list[str], list[tuple]]]
+Execute = Callable[[str], tuple[list[str], list[tuple[Any, ...]]]]
+"""Runs one SELECT: (column names, rows)."""
 MetricSQL = Callable[[str], str]  # metric name -> SQL (a literal, or a scalar subquery)
 
 # Formats DuckDB tries for `expect_column_values_to_be_dateutil_parseable`, besides ISO 8601 casts.
@@ -412,7 +413,7 @@ class MapPlan(Plan):
     def value_exprs(self) -> list[str]:
         return [self.x]
 
-    def shape(self, row: tuple) -> Any:
+    def shape(self, row: tuple[Any, ...]) -> Any:
         return to_json_value(row[0])
 
     def prerequisites(self) -> dict[str, str]:

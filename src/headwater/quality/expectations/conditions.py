@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 from headwater.engines.base import quote_identifier
 from headwater.errors import ConfigError
@@ -70,7 +70,7 @@ class Token:
 
 # AST: ("col", name) | ("lit", value) | ("cmp", op, left, right) | ("isnull", expr, bool)
 #      | ("in", expr, values, negated) | ("and", a, b) | ("or", a, b) | ("not", a)
-Node = tuple
+Node: TypeAlias = tuple[Any, ...]
 
 
 def _unescape(body: str) -> str:
@@ -293,7 +293,8 @@ def render(node: Node, pandas: bool) -> str:
     """SQL for an AST; ``pandas`` selects two-valued (pandas) rather than SQL null semantics."""
     kind = node[0]
     if kind == "raw":  # an already translated (and checked) predicate
-        return node[1]
+        raw: str = node[1]
+        return raw
     if kind == "col":
         # A bare boolean column used as a condition.
         return (
@@ -400,7 +401,7 @@ def _scalar(value: Any) -> bool:
     return isinstance(value, str | int | float | bool)
 
 
-def _column_name(node: dict, path: str) -> str:
+def _column_name(node: dict[str, Any], path: str) -> str:
     column = node.get("column")
     name = column.get("name") if isinstance(column, dict) else column
     if not isinstance(name, str) or not name:
@@ -408,7 +409,7 @@ def _column_name(node: dict, path: str) -> str:
     return name
 
 
-def _comparison(node: dict, path: str) -> Node:
+def _comparison(node: dict[str, Any], path: str) -> Node:
     column = ("col", _column_name(node, path))
     op = str(node.get("operator", "")).strip().upper()
     parameter = node.get("parameter")
@@ -426,7 +427,7 @@ def _comparison(node: dict, path: str) -> Node:
     return ("cmp", op, column, ("lit", parameter))
 
 
-def _pass_through(node: dict, condition_parser: str | None, path: str) -> Node:
+def _pass_through(node: dict[str, Any], condition_parser: str | None, path: str) -> Node:
     text = node.get("pass_through_filter")
     if not isinstance(text, str) or not text.strip():
         raise _structured_error(path, 'needs "pass_through_filter": "<condition>"')

@@ -15,6 +15,7 @@ Every mistake is a `ConfigError` naming the expectation type, where it was decla
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -93,8 +94,9 @@ def _fail(
 
 def _split(
     raw: Any, location: Location | None, node: str | None
-) -> tuple[str, dict[str, Any], dict[str, Any]]:
-    """(type, kwargs, top-level fields) of the three accepted forms."""
+) -> tuple[object, dict[str, Any], dict[str, Any]]:
+    """(type, kwargs, top-level fields) of the three accepted forms; the type is as written
+    (`lookup_spec` checks it)."""
     if isinstance(raw, str):
         return raw, {}, {}
     if not isinstance(raw, dict):
@@ -161,15 +163,16 @@ def _split(
 
 def _loc(container: Any, key: Any, default: Location | None) -> Location | None:
     loc = getattr(container, "loc", None)
-    if callable(loc) and getattr(container, "path", ""):
+    if callable(loc) and bool(getattr(container, "path", "")):
         try:
-            return loc(key)
+            found: Location | None = loc(key)
+            return found
         except (KeyError, IndexError, TypeError):
             return default
     return default
 
 
-def lookup_spec(type_: Any, location: Location | None = None, node: str | None = None) -> Spec:
+def lookup_spec(type_: object, location: Location | None = None, node: str | None = None) -> Spec:
     """The catalog entry for ``type_``, or a `ConfigError` with the closest names."""
     if isinstance(type_, str) and type_ in SPECS:
         return SPECS[type_]
@@ -414,15 +417,15 @@ def parse_suite(data: Any, source: str = "<suite>") -> Suite:
     return Suite(name=str(name), expectations=expectations, meta=dict(meta))
 
 
-def load_suite(path: str | Path) -> Suite:
+def load_suite(path: str | os.PathLike[str]) -> Suite:
     """Read a suite file: YAML (line numbers in errors) or GX suite JSON."""
-    path = Path(path)
-    source = str(path)
+    file = Path(path)
+    source = str(file)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = file.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"suite file not found: {source}", hint="check the path") from None
-    if path.suffix.lower() == ".json":
+    if file.suffix.lower() == ".json":
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:

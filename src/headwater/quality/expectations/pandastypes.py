@@ -14,9 +14,13 @@ type expectations on them report the pandas dtype (``int64``, ``float64``, ``obj
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from headwater.quality.expectations.typenames import base_type
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
 
 
 @dataclass(frozen=True)
@@ -54,17 +58,17 @@ def _nullable(dtype: str, scalar: str) -> PandasType:
     return PandasType(dtype, scalar)
 
 
-def of_dtype(dtype: Any) -> PandasType:
+def of_dtype(dtype: object) -> PandasType:
     """The `PandasType` of a pandas/numpy dtype object."""
     return PandasType(str(dtype), getattr(getattr(dtype, "type", None), "__name__", str(dtype)))
 
 
-def from_frame(frame: Any) -> dict[str, PandasType]:
+def from_frame(frame: pd.DataFrame) -> dict[str, PandasType]:
     """A pandas DataFrame's own dtypes (already reflecting its nulls)."""
     return {str(name): of_dtype(dtype) for name, dtype in frame.dtypes.items()}
 
 
-def from_arrow_schema(schema: Any) -> dict[str, PandasType] | None:
+def from_arrow_schema(schema: pa.Schema) -> dict[str, PandasType] | None:
     """What pandas makes of each column of an Arrow schema; None without pandas."""
     try:
         import pandas  # noqa: F401

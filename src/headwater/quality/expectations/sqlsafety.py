@@ -24,10 +24,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING
 
 from headwater.errors import ConfigError
 from headwater.sql.safety import forbidden_node, fragment_problem
+
+if TYPE_CHECKING:
+    import duckdb
 
 BATCH_PLACEHOLDER = "{batch}"
 _BATCH_NAME = "__hw_batch__"
@@ -57,7 +60,7 @@ def _first_line(exc: BaseException) -> str:
 
 
 @contextmanager
-def parse_with(con: Any) -> Iterator[None]:
+def parse_with(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     """Parse this thread's statements with ``con`` (an open DuckDB connection), sparing the
     ~20 ms of opening a connection only to parse."""
     previous = getattr(_parsers, "con", None)
@@ -68,9 +71,9 @@ def parse_with(con: Any) -> Iterator[None]:
         _parsers.con = previous
 
 
-def _duckdb_statements(sql: str) -> list[Any]:
+def _duckdb_statements(sql: str) -> list[duckdb.Statement]:
     """DuckDB's parse of ``sql`` (no execution), on this thread's local DuckDB."""
-    con = getattr(_parsers, "con", None)
+    con: duckdb.DuckDBPyConnection | None = getattr(_parsers, "con", None)
     if con is None:
         from headwater.engines import local
 

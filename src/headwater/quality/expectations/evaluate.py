@@ -1,4 +1,4 @@
-"""Validate a relation against expectations in as few scans as possible.
+"""Evaluate expectations on a relation (validate it) in as few scans as possible.
 
 1. Every count and aggregate of every expectation (and the caller's ``extra_scan``) is one
    SELECT over the relation: conditions become ``FILTER (WHERE ...)`` clauses, identical
@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from headwater.engines.functions import Functions
 from headwater.errors import ConfigError
@@ -40,11 +40,15 @@ from headwater.quality.expectations.planner import choose_layout, make_plan, spl
 from headwater.quality.expectations.results import ExpectationResult, SuiteResult
 from headwater.quality.expectations.sqlsafety import single_select
 
+if TYPE_CHECKING:
+    from headwater.engines.base import Engine, Row
+    from headwater.project.definition import Relation
+
 
 def guarded(execute: Execute) -> Execute:
     """``execute`` that refuses any statement DuckDB does not read as exactly one SELECT."""
 
-    def run(sql: str) -> tuple[list[str], list[tuple]]:
+    def run(sql: str) -> tuple[list[str], list[Row]]:
         return execute(single_select(sql))
 
     return run
@@ -59,7 +63,7 @@ def describe(execute: Execute, relation: str) -> list[tuple[str, str]]:
 _NAME_RE = re.compile(r'^"((?:[^"]|"")+)"\."((?:[^"]|"")+)"$')
 
 
-def relation_of(relation_sql: str) -> Any:
+def relation_of(relation_sql: str) -> Relation | None:
     """The `Relation` a rendered ``"schema"."name"`` stands for; None for anything else (a
     subquery, a three-part or external name)."""
     from headwater.project.definition import Relation
@@ -70,7 +74,7 @@ def relation_of(relation_sql: str) -> Any:
     return Relation(match.group(1).replace('""', '"'), match.group(2).replace('""', '"'))
 
 
-def engine_columns(engine: Any) -> Callable[[str], list[tuple[str, str]]]:
+def engine_columns(engine: Engine) -> Callable[[str], list[tuple[str, str]]]:
     """(name, type) of a relation's columns through an `Engine`: a named relation's from the
     catalog (types as declared: ``numeric(10,2)`` on PostgreSQL), a subquery's from the
     description of its result."""
@@ -96,7 +100,7 @@ class _Scan:
             self.exprs.append(sql)
         return self.index[sql]
 
-    def run(self, execute: Execute, relation: str) -> tuple:
+    def run(self, execute: Execute, relation: str) -> Row:
         _, rows = execute(f"SELECT {', '.join(self.exprs)} FROM {from_item(relation)}")
         return rows[0]
 
@@ -195,14 +199,14 @@ def _scan_layout(
 
 
 def validate_relation(
-    execute: Callable[[str], tuple[list[str], list[tuple]]],
+    execute: Execute,
     relation: str,
     expectations: list[ExpectationConfig],
     *,
     suite_name: str = "default",
     columns: list[tuple[str, str]] | None = None,
     extra_scan: list[str] | None = None,
-    result_format: str | dict | None = None,
+    result_format: str | dict[str, Any] | None = None,
     resolve_table: Callable[[str], str] | None = None,
     semantics: str = "sql",
     pandas_types: Callable[[], dict[str, PandasType] | None] | None = None,
@@ -230,7 +234,12 @@ def validate_relation(
     if functions is None:
         functions = getattr(engine, "functions", None)
     foreign = functions is not None and functions.ENGINE not in ("duckdb", "ansi")
-    if foreign and describe_columns is None and hasattr(engine, "query_columns"):
+    if (
+        foreign
+        and describe_columns is None
+        and engine is not None
+        and hasattr(engine, "query_columns")
+    ):
         describe_columns = engine_columns(engine)  # no DESCRIBE outside DuckDB
         named = relation_of(relation)
         if relation_kind is None and named is not None:
@@ -251,9 +260,9 @@ def validate_relation(
                 describe_columns(relation) if describe_columns else describe(execute, relation)
             )
         except Exception as exc:
-            results = [_error(c, exc, f"DESCRIBE SELECT * FROM {relation}") for c in expectations]
+            errored = [_error(c, exc, f"DESCRIBE SELECT * FROM {relation}") for c in expectations]
             return SuiteResult(
-                results, suite_name, [None] * len(extra), None, [str(exc)] * len(extra), meta
+                errored, suite_name, [None] * len(extra), None, [str(exc)] * len(extra), meta
             )
     target = Target(
         relation, columns, execute, resolve_table, semantics, pandas_types, functions, relation_kind
