@@ -57,9 +57,12 @@ t0 = time.perf_counter()
 out, args = sys.argv[1], sys.argv[2:]
 import headwater.cli as cli
 import headwater.cli.render.console as console
-import headwater.context as context
+import headwater.context
 import headwater.engines.duckdb as eng
-import headwater.state.store as store
+import headwater.runner.recorder as recorder
+import headwater.state.base as state_base
+import headwater.state.sqlite as state_sqlite
+from headwater.state import checks, freshness, incidents, ledger, metrics, runs, schedules
 t_import = time.perf_counter() - t0
 stats, local, lock = {}, threading.local(), threading.Lock()
 
@@ -95,14 +98,22 @@ wrap(eng.DuckDBEngine, "execute", lambda a: classify(a[1]))
 wrap(eng.DuckDBEngine, "query", lambda a: classify(a[1]))
 wrap(eng.DuckDBEngine, "open", "engine: open (import duckdb, connect)")
 wrap(eng.DuckDBEngine, "close", "engine: close (checkpoint)")
-for name, value in list(vars(store.StateStore).items()):
-    if callable(value) and (not name.startswith("_") or name == "__init__"):
-        wrap(store.StateStore, name, "state store: " + name.strip("_"))
+# the state store: opening it, its own methods (flush, close) and every repository's
+repositories = {"runs": runs.Runs, "checks": checks.Checks, "intervals": ledger.Intervals,
+                "backfills": ledger.Backfills, "metrics": metrics.Metrics,
+                "incidents": incidents.Incidents, "freshness": freshness.Freshness,
+                "schedules": schedules.Schedules}
+parts = [("", state_sqlite.SQLiteStateStore), ("", state_base.SQLStateStore),
+         *((f"{k}.", v) for k, v in repositories.items())]
+for prefix, cls in parts:
+    for name, value in list(vars(cls).items()):
+        if callable(value) and (not name.startswith("_") or name == "__init__"):
+            wrap(cls, name, "state store: " + prefix + name.strip("_"))
 for cls in (console.PlainConsole, console.RichConsole, console.NullConsole):
     for name in ("run_started", "unit_started", "unit_finished", "finish"):
         if name in cls.__dict__:
             wrap(cls, name, "console")
-wrap(context._Recorder, "unit_finished", "recorder: console + state rows + log line")
+wrap(recorder.StateRecorder, "unit_finished", "recorder: state rows + log line")
 started = time.perf_counter()
 try:
     rc = cli.main(args)

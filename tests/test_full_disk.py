@@ -48,22 +48,22 @@ def _project(small_disk: Path, tmp_path: Path) -> Path:
 
 
 def test_disk_fills_during_a_run(small_disk: Path, tmp_path: Path, cli, monkeypatch) -> None:
-    from headwater.state import store
+    from headwater.state import sqlite
 
     root = _project(small_disk, tmp_path)
-    opened = store.StateStore.__init__
+    opened = sqlite.SQLiteStateStore.__init__
 
-    def open_then_fill(self: store.StateStore, path: Path) -> None:
+    def open_then_fill(self: sqlite.SQLiteStateStore, path: Path) -> None:
         opened(self, path)
         _fill(small_disk)  # the disk fills up after the store was opened, before the run writes
 
-    monkeypatch.setattr(store.StateStore, "__init__", open_then_fill)
+    monkeypatch.setattr(sqlite.SQLiteStateStore, "__init__", open_then_fill)
     res = cli("build", "--project-dir", root)
     assert "Traceback" not in res.err and "OperationalError" not in res.err, res.err
     assert res.code == 0, res.out + res.err
     assert "OK" in res.out and "table m" in res.out  # the true state: m was published
     assert res.err.count("run history could not be saved") == 1 and "state.db" in res.err
-    monkeypatch.setattr(store.StateStore, "__init__", opened)
+    monkeypatch.setattr(sqlite.SQLiteStateStore, "__init__", opened)
     q = _headwater(root, "query", "select version from main.m")
     assert q.returncode == 0 and q.stdout.splitlines()[2].strip() == "2"
     (small_disk / "filler").unlink()

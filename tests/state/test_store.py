@@ -5,12 +5,13 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from headwater.state.store import SCHEMA_VERSION, StateStore
+from headwater.state.records import NodeRun
+from headwater.state.sqlite import SCHEMA_VERSION, SQLiteStateStore
 
 
 def test_a_version_4_store_gains_the_rejected_column(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
-    StateStore(path).close()
+    SQLiteStateStore(path).close()
     con = sqlite3.connect(path)
     con.execute("ALTER TABLE node_runs DROP COLUMN rejected")
     con.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
@@ -19,10 +20,18 @@ def test_a_version_4_store_gains_the_rejected_column(tmp_path: Path) -> None:
     )
     con.commit()
     con.close()
-    store = StateStore(path)
-    store.record_node(
-        "new",
-        {"unique_id": "x", "name": "x", "resource_type": "source", "status": "warn", "rejected": 3},
+    store = SQLiteStateStore(path)
+    store.runs.record_node(
+        NodeRun.of(
+            "new",
+            {
+                "unique_id": "x",
+                "name": "x",
+                "resource_type": "source",
+                "status": "warn",
+                "rejected": 3,
+            },
+        )
     )
     store.flush()
     assert store.read("SELECT invocation_id, rejected FROM node_runs ORDER BY invocation_id") == [

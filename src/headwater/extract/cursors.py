@@ -1,14 +1,13 @@
 """Lag and cursor values of incremental extraction, shared by the database connectors
 (`headwater.extract.databases`) and the `http` connector: `parse_lag` reads a source's `lag`
-(an ISO-8601 duration such as ``PT1H``, ``"1 hour"`` / ``"30 minutes"``, or a number for numeric
-cursors), `apply_lag` computes ``last committed cursor - lag`` for the cursor's type, and
+(a duration in any form of `headwater.durations`, e.g. ``PT1H``, ``"1 hour"``, ``"30m"``, or a
+number for numeric cursors), `apply_lag` computes ``last committed cursor - lag`` for the cursor's type, and
 `coerce_cursor` / `later_cursor` compare committed cursor values (state stores may hand back text).
 """
 
 from __future__ import annotations
 
 import math
-import re
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -17,19 +16,6 @@ from headwater.errors import ConfigError
 
 Lag = timedelta | int | float | Decimal
 """A parsed `lag`: a duration (timestamp and date cursors) or a number (numeric cursors)."""
-
-_ISO_DURATION = re.compile(
-    r"^P(?:(?P<w>\d+(?:\.\d+)?)W)?(?:(?P<d>\d+(?:\.\d+)?)D)?"
-    r"(?:T(?:(?P<h>\d+(?:\.\d+)?)H)?(?:(?P<m>\d+(?:\.\d+)?)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?)?$",
-    re.IGNORECASE,
-)
-_UNITS = {
-    "s": "seconds", "sec": "seconds", "secs": "seconds", "second": "seconds", "seconds": "seconds",
-    "m": "minutes", "min": "minutes", "mins": "minutes", "minute": "minutes", "minutes": "minutes",
-    "h": "hours", "hr": "hours", "hrs": "hours", "hour": "hours", "hours": "hours",
-    "d": "days", "day": "days", "days": "days", "w": "weeks", "week": "weeks", "weeks": "weeks",
-}  # fmt: skip
-_HUMAN_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([a-z]+)")
 
 
 def parse_lag(value: Any) -> timedelta | int | float | Decimal | None:
@@ -53,23 +39,9 @@ def parse_lag(value: Any) -> timedelta | int | float | Decimal | None:
         if not number.is_finite():
             raise ValueError(f"`{text}` is not a finite number")
         return number
-    m = _ISO_DURATION.match(text)
-    if m and text.upper() not in ("P", "PT") and not text.upper().endswith("T"):
-        parts = {k: float(v) for k, v in m.groupdict().items() if v}
-        return timedelta(
-            weeks=parts.get("w", 0), days=parts.get("d", 0), hours=parts.get("h", 0),
-            minutes=parts.get("m", 0), seconds=parts.get("s", 0),
-        )  # fmt: skip
-    low = text.lower().replace(",", " ").replace(" and ", " ")
-    pieces = _HUMAN_PART.findall(low)
-    if pieces and _HUMAN_PART.sub("", low).strip() == "":
-        kwargs: dict[str, float] = {}
-        for amount, unit in pieces:
-            if unit not in _UNITS:
-                raise ValueError(f"unknown unit `{unit}` in `{text}`")
-            kwargs[_UNITS[unit]] = kwargs.get(_UNITS[unit], 0) + float(amount)
-        return timedelta(**kwargs)
-    raise ValueError(f"`{text}` is not an ISO-8601 duration (PT1H), `1 hour` or a number")
+    from headwater.durations import parse_timedelta
+
+    return parse_timedelta(text, allow_zero=True)  # the one duration syntax (`headwater.durations`)
 
 
 def coerce_cursor(value: Any) -> Any:

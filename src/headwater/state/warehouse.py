@@ -1,97 +1,77 @@
-"""The state that decides correctness, kept in the warehouse (`state: warehouse` on a target).
+"""The state store in the warehouse (`state: warehouse` on a PostgreSQL target).
 
 Two machines that build one PostgreSQL target must never disagree about which intervals of a
-microbatch model are built, or which backfill plan is in progress: with a SQLite file each machine
-has its own answer, and one rebuilds (or skips) what the other did. With `state: warehouse`:
+microbatch model are built or which backfill plan is in progress, and a team whose runs happen on
+several machines wants one history. With `state: warehouse` every repository — runs, checks, the
+interval ledger, backfill plans, metrics, schemas, freshness, SLA breaches, schedules, incidents
+and alert deliveries — lives in the target database, schema `headwater_state`:
 
-* **Interval ledger and backfill plans** live in the target database, schema `headwater_state`
-  (one fixed name per database, created on first use, outside the schemas models build into so
-  that no `drop schema` of a target wipes it): tables `meta` (its schema version), `intervals`,
-  `backfills` and `backfill_intervals`, with the columns of the SQLite tables plus `target_schema`
-  (the target's `schema`), part of every primary key. A dev and a prod target in one database keep
-  separate ledgers; two targets naming the same database and schema build the same relations and
-  share one. Creating the schema needs the CREATE privilege on the database once (or create
-  `headwater_state` for headwater's user beforehand).
-* **Load state** (cursors and loaded files: exactly-once loading) is already in the warehouse,
-  `_headwater.load_state` (`headwater.extract.load`), written in the transaction of the batch it
-  describes; nothing changes for it.
-* **History** — invocations, node runs, check results, metrics, relation schemas, freshness, SLA
-  breaches, incidents and alert deliveries — stays in the local SQLite file: it is what this
-  machine ran, nothing decides what to build from it, and its readers (`status`, reports, alerts)
-  run SQLite SQL through `read()`/`write()`. So anomaly baselines and alert de-duplication are per
-  machine; the ledger tables of the SQLite file stay empty.
+* one fixed schema per database, created on first use, outside the schemas models build into so
+  that no `drop schema` of a target wipes it; creating it needs the CREATE privilege on the
+  database once (or create `headwater_state` for headwater's user beforehand);
+* the tables are the SQLite file's plus `target_schema` (the target's `schema`), first column of
+  every primary key and index: a dev and a prod target in one database keep separate states, two
+  targets naming the same database and schema build the same relations and share one; tables
+  without a key get a `seq` identity column (SQLite's `rowid`: insertion order);
+* `meta` holds the schema version (1: ledger and backfills only; 2: every repository).
 
-The warehouse tables are written on a connection of their own (autocommit, a dedicated engine
-instance): never inside a build's transaction, so a model whose audit rolls its transaction back
-cannot roll a ledger row back, and without the build's advisory lock, so `backfill list` or
-`intervals` work while another process builds. Every write is one statement or one short
-transaction; `record_interval` is `INSERT ... ON CONFLICT DO UPDATE` on the primary key, so two
-processes recording intervals of one node both land. Rows are ordered with `COLLATE "C"`, the
-byte order SQLite uses.
+Load state (cursors and loaded files: exactly-once loading) is already in the warehouse,
+`_headwater.load_state`, written in the transaction of the batch it describes.
 
-Failures are those of the SQLite store: a ledger row or backfill item that cannot be written leaves
-a `warning` (the interval is built again by the next run: intervals are idempotent), a plan that
-cannot be created, a ledger that cannot be forgotten or read raises `StateStoreError`. A connection
-lost in between (an idle connection closed by the server or a firewall) is opened again and the
-statement retried once: every statement here can run twice without changing the result.
+The tables are written on a connection of their own (autocommit): never inside a build's
+transaction, so a model whose audit rolls its transaction back cannot roll a ledger row back, and
+without the build's advisory lock, so `status`, `backfill list` or `intervals` work while another
+process builds. Every write is one statement or one short transaction; upserts (`INSERT ... ON
+CONFLICT`) let two processes record rows of one node. Text keys are ordered with `COLLATE "C"`,
+the byte order SQLite uses. A connection lost in between (an idle connection closed by the server
+or a firewall) is opened again and the statement sent once more.
 
-Switching a target from `sqlite` to `warehouse` starts an empty ledger (the SQLite ledger is not
+Failures follow `headwater.state.db`: a history write that fails is a `warning` and the later
+history writes of the process are skipped; a ledger row or backfill item that fails is a warning
+(it is built again by the next run); a plan that cannot be created, a ledger that cannot be
+forgotten, a read that fails raise `StateStoreError`.
+
+Run lock files (`headwater.state.liveness`) stay on the machine that runs: a store reaps only the
+`running` invocations it has a lock file for, never another machine's.
+
+Switching a target from `sqlite` to `warehouse` starts an empty state (the SQLite file is not
 keyed by target, so it is not copied): the next run builds the intervals it finds missing again.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import threading
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 from headwater.errors import ConfigError, HeadwaterError
 from headwater.project.definition import Target
-from headwater.state.store import StateStore, StateStoreError, _masked
+from headwater.state.base import TABLES, SQLStateStore
+from headwater.state.db import (
+    Batches,
+    Conflict,
+    StateStoreError,
+    Stmt,
+    Table,
+    WriteKind,
+    column_sql,
+    masked,
+)
+from headwater.state.liveness import RunLocks
 
 log = logging.getLogger("headwater")
 STATE_SCHEMA = "headwater_state"
 """Schema of the warehouse state tables in the target's database."""
-WAREHOUSE_SCHEMA_VERSION = 1
-_CHUNK = 1000  # backfill items per INSERT (5 parameters each, far below PostgreSQL's 65535)
-_INTERVAL_COLUMNS = (
-    "unique_id", "interval_start", "interval_end", "status", "rows", "invocation_id", "built_at", "duration", "message",
-)  # fmt: skip
-_BACKFILL_COLUMNS = (
-    "backfill_id",
-    "created_at",
-    "selection",
-    "start",
-    "end_",
-    "rerun",
-    "status",
-    "finished_at",
-)
-_ITEM_COLUMNS = (
-    "backfill_id", "unique_id", "interval_start", "interval_end", "status", "attempts", "rows", "message",
-)  # fmt: skip
-_TABLES = (
-    "CREATE TABLE IF NOT EXISTS {s}.meta (key TEXT PRIMARY KEY, value TEXT)",
-    "CREATE TABLE IF NOT EXISTS {s}.intervals (target_schema TEXT NOT NULL, unique_id TEXT NOT NULL, "
-    "interval_start TEXT NOT NULL, interval_end TEXT NOT NULL, status TEXT NOT NULL, rows BIGINT, invocation_id TEXT, "
-    "built_at DOUBLE PRECISION, duration DOUBLE PRECISION, message TEXT, "
-    "PRIMARY KEY (target_schema, unique_id, interval_start))",
-    "CREATE TABLE IF NOT EXISTS {s}.backfills (target_schema TEXT NOT NULL, backfill_id TEXT NOT NULL, "
-    "created_at DOUBLE PRECISION NOT NULL, selection TEXT, start TEXT NOT NULL, end_ TEXT NOT NULL, rerun TEXT NOT NULL, "
-    "status TEXT NOT NULL, finished_at DOUBLE PRECISION, PRIMARY KEY (target_schema, backfill_id))",
-    "CREATE TABLE IF NOT EXISTS {s}.backfill_intervals (target_schema TEXT NOT NULL, backfill_id TEXT NOT NULL, "
-    "unique_id TEXT NOT NULL, interval_start TEXT NOT NULL, interval_end TEXT NOT NULL, status TEXT NOT NULL, "
-    "attempts INTEGER NOT NULL DEFAULT 0, rows BIGINT, message TEXT, "
-    "PRIMARY KEY (target_schema, backfill_id, unique_id, interval_start))",
-)
+WAREHOUSE_SCHEMA_VERSION = 2
+_TYPES = {"TEXT": "TEXT", "REAL": "DOUBLE PRECISION", "INTEGER": "BIGINT"}
 T = TypeVar("T")
 
 
-def _state_engine(target: Target, root: str) -> Any:
-    """An engine of ``target`` on one connection of its own, without the build lock."""
+def _check_engine(target: Target) -> None:
     from headwater.engines import engine_class
 
     cls = engine_class(target.engine)
@@ -100,139 +80,137 @@ def _state_engine(target: Target, root: str) -> Any:
             f"target `{target.name}`: `state: warehouse` needs a server engine (postgres), not `{target.engine}`",
             hint="remove `state: warehouse` (a local warehouse file is not shared: its state stays in the state folder)",
         )
-    from headwater.engines.postgres.connection import PostgresEngine
-
-    class StateEngine(PostgresEngine):
-        """The target's PostgreSQL engine on one dedicated connection, shared by the threads
-        of this process under the store's lock; `open` takes no advisory lock."""
-
-        def __init__(self, target: Target, project_root: str) -> None:
-            super().__init__(target, project_root)
-            self._state_conn: Any = None
-
-        def open(self) -> None:
-            self._interrupted = False
-            self._connection()  # fails early, naming the target
-
-        def _connection(self) -> Any:
-            conn = self._state_conn
-            if conn is None or conn.closed:
-                conn = self._state_conn = self._connect()  # autocommit
-                with self._lock:
-                    self._connections.append(conn)
-            return conn
-
-        def connection_lost(self) -> bool:
-            conn = self._state_conn
-            return conn is None or bool(conn.closed) or bool(getattr(conn, "broken", False))
-
-    engine = StateEngine(target, root)
-    engine.open()
-    return engine
 
 
-class WarehouseStateStore(StateStore):
-    """The SQLite store, whose interval ledger and backfill plans are in the target's database."""
+def pg_sql(sql: str) -> str:
+    """``sql`` for psycopg: `?` parameters (outside string literals) as ``%s``, ``%`` doubled."""
+    parts = sql.split("'")
+    for i, part in enumerate(parts):
+        part = part.replace("%", "%%")
+        parts[i] = part.replace("?", "%s") if i % 2 == 0 else part
+    return "'".join(parts)
 
-    def __init__(self, path: Any, target: Target, root: str, schema: str = STATE_SCHEMA) -> None:
+
+def _message(exc: BaseException) -> str:
+    """An error in one line, secrets masked."""
+    from headwater import secrets
+
+    if isinstance(exc, HeadwaterError):
+        return exc.message
+    diag = getattr(exc, "diag", None)
+    primary = getattr(diag, "message_primary", None) if diag is not None else None
+    lines = str(exc).strip().splitlines()
+    return secrets.mask(primary or (lines[0] if lines else type(exc).__name__))
+
+
+class WarehouseDatabase:
+    """The state tables of one target schema (``scope``) in the target's PostgreSQL database, as
+    a `Database`."""
+
+    collate = ' COLLATE "C"'
+    rowid = "seq"
+
+    def __init__(self, target: Target, root: str, schema: str = STATE_SCHEMA) -> None:
         if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", schema):
             raise ConfigError(
                 f"invalid state schema name `{schema}`", hint="lowercase letters, digits and `_`"
             )
+        _check_engine(target)
+        import psycopg
+
+        from headwater.engines.postgres.connection import PostgresEngine
+
         self.schema = schema
         self.scope = target.schema
         """The `target_schema` of this store's rows: the target's schema."""
+        self.target = target
+        self._errors: tuple[type[BaseException], ...] = (psycopg.Error, HeadwaterError)
+        self._engine = PostgresEngine(target, root)  # its connection settings and errors
+        self._conn: Any = None
+        self._lock = threading.Lock()
+        self._batches = Batches()
         self._history_warning: str | None = None
-        self._warehouse_warning: str | None = None
-        self._wlock = threading.Lock()
-        self._engine = _state_engine(target, root)
+        self._ledger_warning: str | None = None
+        self._literal = "'" + self.scope.replace("'", "''") + "'"
+        self._connection()  # fails early, naming the target
         try:
             self._ensure_tables()
-            super().__init__(path)
         except BaseException:
-            self._engine.close()
+            self.close()
             raise
 
-    # -- warnings: a failed ledger write does not stop the local history, nor the reverse --------
-    @property  # type: ignore[override]
+    @property
+    def location(self) -> str:
+        """Where the state is, for messages and the lock folder."""
+        return f"{self._engine.location}, schema `{self.schema}`, target schema `{self.scope}`"
+
+    @property
     def warning(self) -> str | None:
-        """Why the history or the warehouse state of this process is incomplete, or None."""
-        found = [w for w in (self._history_warning, self._warehouse_warning) if w]
+        found = [w for w in (self._history_warning, self._ledger_warning) if w]
         return "; ".join(found) if found else None
 
-    @warning.setter
-    def warning(self, value: str | None) -> None:
-        self._history_warning = value
+    # -- the connection --------------------------------------------------------------------------
+    def _connection(self) -> Any:
+        conn = self._conn
+        if conn is None or conn.closed:
+            conn = self._conn = self._engine._connect()  # autocommit
+        return conn
 
-    def _history_failed(self) -> bool:
-        return self._history_warning is not None
-
-    # -- the warehouse connection ------------------------------------------------------------
-    def _t(self, table: str) -> str:
-        return f'"{self.schema}".{table}'
-
-    def _run(self, fn: Callable[[], T]) -> T:
-        """``fn`` under the lock; once more on a new connection when the connection was lost."""
-        with self._wlock:
+    def _run(self, fn: Callable[[Any], T]) -> T:
+        """``fn(connection)`` under the lock; once more on a new connection when the connection
+        was lost."""
+        with self._lock:
             try:
-                return fn()
-            except HeadwaterError:
-                if not self._engine.connection_lost():
+                return fn(self._connection())
+            except self._errors:
+                conn = self._conn
+                if conn is not None and not conn.closed and not getattr(conn, "broken", False):
                     raise
-            return fn()
+                if conn is not None:
+                    conn.close()
+                self._conn = None
+            return fn(self._connection())
 
-    def _required(self, what: str, fn: Callable[[], T]) -> T:
+    def _t(self, table: Table | str) -> str:
+        return f'"{self.schema}".{table if isinstance(table, str) else table.name}'
+
+    def _required(self, what: str, fn: Callable[[Any], T]) -> T:
         try:
             return self._run(fn)
-        except HeadwaterError as exc:
+        except self._errors as exc:
             raise StateStoreError(
-                f"cannot {what} in the warehouse (schema `{self.schema}` of target `{self._engine.target.name}`): "
-                f"{exc.message}",
+                f"cannot {what} in the warehouse (schema `{self.schema}` of target `{self.target.name}`): "
+                f"{_message(exc)}",
                 hint="check that the PostgreSQL server is reachable and that headwater's user may write "
                 f"`{self.schema}`, then rerun",
             ) from None
 
-    def _optional(self, what: str, fn: Callable[[], Any]) -> None:
-        try:
-            self._run(fn)
-        except HeadwaterError as exc:
-            reason = exc.message
-            self._warehouse_warning = self._warehouse_warning or (
-                f"{what} could not be saved in the warehouse (schema `{self.schema}`: {reason}); what is not "
-                "recorded there is built again by the next run"
-            )
-            log.info(
-                "%s", self._warehouse_warning
-            )  # shown by the CLI at the end (`Context.warnings`)
-
-    def _select(
-        self, columns: tuple[str, ...], sql: str, params: list[Any]
-    ) -> list[dict[str, Any]]:
-        rows = self._required("read the state", lambda: self._engine.execute(sql, params))
-        return [dict(zip(columns, row, strict=True)) for row in rows]
-
     def _ensure_tables(self) -> None:
         """Create the schema and tables on first use (serialized by a transaction-level advisory
         lock: `CREATE ... IF NOT EXISTS` races between two sessions); refuse a newer version."""
-        engine, meta = self._engine, self._t("meta")
+        meta = self._t("meta")
 
-        def version() -> int | None:
-            found = engine.execute("SELECT to_regclass(?) IS NOT NULL", [f'"{self.schema}".meta'])
-            if not found[0][0]:
+        def version(conn: Any) -> int | None:
+            found = conn.execute("SELECT to_regclass(%s) IS NOT NULL", [f'"{self.schema}".meta'])
+            if not found.fetchone()[0]:
                 return None
-            rows = engine.execute(f"SELECT value FROM {meta} WHERE key = 'schema_version'")
-            return int(rows[0][0]) if rows else None
+            row = conn.execute(f"SELECT value FROM {meta} WHERE key = 'schema_version'").fetchone()
+            return int(row[0]) if row else None
 
-        def create() -> None:
-            with engine.transaction():
-                engine.execute(
-                    "SELECT pg_advisory_xact_lock(hashtext(?))", [f"headwater_state:{self.schema}"]
+        def create(conn: Any) -> None:
+            with conn.transaction():
+                conn.execute(
+                    "SELECT pg_advisory_xact_lock(hashtext(%s))", [f"headwater_state:{self.schema}"]
                 )
-                engine.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
-                for ddl in _TABLES:
-                    engine.execute(ddl.format(s=f'"{self.schema}"'))
-                engine.execute(
-                    f"INSERT INTO {meta} VALUES ('schema_version', ?) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
+                conn.execute(
+                    f"CREATE TABLE IF NOT EXISTS {meta} (key TEXT PRIMARY KEY, value TEXT)"
+                )
+                for statement in self.ddl(TABLES):
+                    conn.execute(statement)
+                conn.execute(
+                    f"INSERT INTO {meta} VALUES ('schema_version', %s) "
+                    "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
                     [str(WAREHOUSE_SCHEMA_VERSION)],
                 )
 
@@ -246,128 +224,146 @@ class WarehouseStateStore(StateStore):
         if current != WAREHOUSE_SCHEMA_VERSION:
             self._required(f"create the state tables (schema `{self.schema}`)", create)
 
-    def close(self) -> None:
-        try:
-            super().close()
-        finally:
-            self._engine.close()
+    def ddl(self, tables: Iterable[Table]) -> list[str]:
+        """CREATE statements (IF NOT EXISTS) of ``tables``, scoped by `target_schema`."""
+        out = []
+        for t in tables:
+            parts = ["target_schema TEXT NOT NULL", *(column_sql(c, _TYPES) for c in t.columns)]
+            if t.key:
+                parts.append(f"PRIMARY KEY (target_schema, {', '.join(t.key)})")
+            else:
+                parts.append("seq BIGINT GENERATED ALWAYS AS IDENTITY")
+            out.append(f"CREATE TABLE IF NOT EXISTS {self._t(t)} ({', '.join(parts)})")
+            out += [
+                f"CREATE INDEX IF NOT EXISTS {i.name} ON {self._t(t)} (target_schema, {', '.join(i.columns)})"
+                for i in t.indexes
+            ]
+        return out
 
-    # -- interval ledger ---------------------------------------------------------------------------
-    def record_interval(
-        self, unique_id: str, start: str, end: str, status: str, rows: int | None, invocation_id: str,
-        duration: float, message: str = "",
-    ) -> None:  # fmt: skip
-        row = _masked(
-            (
-                self.scope,
-                unique_id,
-                start,
-                end,
-                status,
-                rows,
-                invocation_id,
-                time.time(),
-                duration,
-                message[:2000],
+    # -- statements ------------------------------------------------------------------------------
+    def rel(self, table: Table, alias: str | None = None) -> str:
+        cols = table.cols() + ("" if table.key else ", seq")
+        return (
+            f"(SELECT {cols} FROM {self._t(table)} WHERE target_schema = {self._literal}) "
+            f"AS {alias or table.name}"
+        )
+
+    def insert(
+        self, table: Table, rows: Iterable[Sequence[object]], conflict: Conflict = None
+    ) -> Stmt:
+        marks = ",".join("?" * (len(table.columns) + 1))
+        sql = f"INSERT INTO {self._t(table)} (target_schema, {', '.join(table.names)}) VALUES ({marks})"
+        if conflict == "ignore":
+            sql += " ON CONFLICT DO NOTHING"
+        elif conflict == "replace":
+            others = [c for c in table.names if c not in table.key]
+            action = (
+                "DO UPDATE SET " + ", ".join(f"{c} = EXCLUDED.{c}" for c in others)
+                if others
+                else "DO NOTHING"
             )
-        )
-        updated = ", ".join(f"{c} = EXCLUDED.{c}" for c in _INTERVAL_COLUMNS[2:])
-        sql = (
-            f"INSERT INTO {self._t('intervals')} (target_schema, {', '.join(_INTERVAL_COLUMNS)}) "
-            f"VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT (target_schema, unique_id, interval_start) DO UPDATE SET {updated}"
-        )
-        self._optional("the interval ledger", lambda: self._engine.execute(sql, list(row)))
+            sql += f" ON CONFLICT (target_schema, {', '.join(table.key)}) {action}"
+        return Stmt(sql, masked((self.scope, *row) for row in rows))
 
-    def intervals(self, unique_id: str) -> list[dict[str, Any]]:
-        return self._select(
-            _INTERVAL_COLUMNS,
-            f"SELECT {', '.join(_INTERVAL_COLUMNS)} FROM {self._t('intervals')} WHERE target_schema = ? "
-            'AND unique_id = ? ORDER BY interval_start COLLATE "C"',
-            [self.scope, unique_id],
-        )
+    def update(
+        self, table: Table, assignments: str, where: str, rows: Iterable[Sequence[object]]
+    ) -> Stmt:
+        sql = f"UPDATE {self._t(table)} SET {assignments} WHERE ({where}) AND target_schema = ?"
+        return Stmt(sql, masked((*row, self.scope) for row in rows))
 
-    def forget_intervals(self, unique_id: str) -> None:
-        sql = f"DELETE FROM {self._t('intervals')} WHERE target_schema = ? AND unique_id = ?"
-        self._required(
-            "forget the interval ledger", lambda: self._engine.execute(sql, [self.scope, unique_id])
-        )
+    def delete(self, table: Table, where: str, rows: Iterable[Sequence[object]]) -> Stmt:
+        sql = f"DELETE FROM {self._t(table)} WHERE ({where}) AND target_schema = ?"
+        return Stmt(sql, masked((*row, self.scope) for row in rows))
 
-    # -- backfill plans ------------------------------------------------------------------------------
-    def create_backfill(
-        self,
-        backfill_id: str,
-        selection: str,
-        start: str,
-        end: str,
-        rerun: str,
-        items: list[tuple[str, str, str]],
+    # -- writing ---------------------------------------------------------------------------------
+    def write(self, what: str, stmts: Sequence[Stmt], kind: WriteKind = "history") -> bool:
+        if kind == "history" and self._history_warning is not None:
+            return False  # one failure is reported; the rest of this process's history is skipped
+        try:
+            self._run(lambda conn: _execute(conn, stmts))
+            return True
+        except self._errors as exc:
+            why = _message(exc)
+        where = f"schema `{self.schema}` of target `{self.target.name}`"
+        if kind == "required":
+            raise StateStoreError(
+                f"cannot save {what} in the warehouse ({where}): {why}",
+                hint="check that the PostgreSQL server is reachable and that headwater's user may write "
+                f"`{self.schema}`, then rerun",
+            )
+        if kind == "ledger":
+            self._ledger_warning = self._ledger_warning or (
+                f"{what} could not be saved in the warehouse (schema `{self.schema}`: {why}); what is not "
+                "recorded there is built again by the next run"
+            )
+        else:
+            self._history_warning = (
+                f"the run history could not be saved in the warehouse ({where}; {what}: {why}); what this "
+                "run did to the warehouse is reported above as it happened. Check the connection to the "
+                "server; the next run records again"
+            )
+        log.info("%s", self.warning)  # shown by the CLI at the end of the command
+        return False
+
+    def queue(self, stmt: Stmt) -> None:
+        if self._batches.add(stmt):
+            self.flush()
+
+    def flush(self) -> None:
+        stmts = self._batches.take()
+        if stmts:
+            self.write("node results", stmts)
+
+    # -- reading ---------------------------------------------------------------------------------
+    def select(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        self.flush()
+        query = pg_sql(sql)
+        rows: list[tuple[Any, ...]] = self._required(
+            "read the state", lambda conn: conn.execute(query, list(params)).fetchall()
+        )
+        return rows
+
+    def close(self) -> None:
+        with self._lock:
+            conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+
+
+def _execute(conn: Any, stmts: Sequence[Stmt]) -> None:
+    """``stmts`` in one transaction (a single row: one autocommit statement)."""
+    if len(stmts) == 1 and len(stmts[0].rows) == 1:
+        conn.execute(pg_sql(stmts[0].sql), list(stmts[0].rows[0]))
+        return
+    with conn.transaction(), conn.cursor() as cur:
+        for stmt in stmts:
+            cur.executemany(pg_sql(stmt.sql), [list(r) for r in stmt.rows])
+
+
+class WarehouseStateStore(SQLStateStore):
+    """The state store in the target's database (schema ``schema``, rows of the target's
+    schema); ``path`` is where the SQLite file would be: its folder keeps the run lock files."""
+
+    def __init__(
+        self, path: Path | str, target: Target, root: str, schema: str = STATE_SCHEMA
     ) -> None:
-        """Persist a plan at once, in one transaction (`ON CONFLICT DO NOTHING`: a retry after a
-        lost connection that had committed it changes nothing)."""
-        engine = self._engine
+        db = WarehouseDatabase(target, root, schema)
+        key = hashlib.sha256(db.location.encode()).hexdigest()[:16]
+        locks = RunLocks(Path(path).parent / "runs" / f"warehouse-{key}", missing_is_dead=False)
+        super().__init__(Path(path), db, locks)
+        self._warehouse = db
+        try:
+            self.runs.reap_dead()
+        except BaseException:
+            db.close()
+            raise
 
-        def write() -> None:
-            with engine.transaction():
-                engine.execute(
-                    f"INSERT INTO {self._t('backfills')} (target_schema, {', '.join(_BACKFILL_COLUMNS)}) "
-                    "VALUES (?,?,?,?,?,?,?,'running',NULL) ON CONFLICT DO NOTHING",
-                    list(
-                        _masked(
-                            (self.scope, backfill_id, time.time(), selection, start, end, rerun)
-                        )
-                    ),
-                )
-                for i in range(0, len(items), _CHUNK):
-                    chunk = items[i : i + _CHUNK]
-                    params = [
-                        p for item in chunk for p in _masked((self.scope, backfill_id, *item))
-                    ]
-                    engine.execute(
-                        f"INSERT INTO {self._t('backfill_intervals')} (target_schema, backfill_id, unique_id, "
-                        "interval_start, interval_end, status) VALUES "
-                        + ", ".join(["(?,?,?,?,?,'pending')"] * len(chunk))
-                        + " ON CONFLICT DO NOTHING",
-                        params,
-                    )
+    @property
+    def schema(self) -> str:
+        """The schema of the state tables."""
+        return self._warehouse.schema
 
-        self._required("save the backfill plan", write)
-
-    def backfills(self, status: str | None = None) -> list[dict[str, Any]]:
-        return self._select(
-            _BACKFILL_COLUMNS,
-            f"SELECT {', '.join(_BACKFILL_COLUMNS)} FROM {self._t('backfills')} WHERE target_schema = ?"
-            + (" AND status = ?" if status else "") + " ORDER BY created_at DESC",
-            [self.scope, status] if status else [self.scope],
-        )  # fmt: skip
-
-    def backfill_items(self, backfill_id: str) -> list[dict[str, Any]]:
-        return self._select(
-            _ITEM_COLUMNS,
-            f"SELECT {', '.join(_ITEM_COLUMNS)} FROM {self._t('backfill_intervals')} WHERE target_schema = ? "
-            'AND backfill_id = ? ORDER BY unique_id COLLATE "C", interval_start COLLATE "C"',
-            [self.scope, backfill_id],
-        )
-
-    def update_backfill_item(
-        self,
-        backfill_id: str,
-        unique_id: str,
-        start: str,
-        status: str,
-        attempts: int,
-        rows: int | None,
-        message: str,
-    ) -> None:
-        row = _masked(
-            (status, attempts, rows, message[:2000], self.scope, backfill_id, unique_id, start)
-        )
-        sql = (
-            f"UPDATE {self._t('backfill_intervals')} SET status = ?, attempts = ?, rows = ?, message = ? "
-            "WHERE target_schema = ? AND backfill_id = ? AND unique_id = ? AND interval_start = ?"
-        )
-        self._optional("the backfill plan", lambda: self._engine.execute(sql, list(row)))
-
-    def finish_backfill(self, backfill_id: str, status: str) -> None:
-        sql = f"UPDATE {self._t('backfills')} SET status = ?, finished_at = ? WHERE target_schema = ? AND backfill_id = ?"
-        params = [status, time.time(), self.scope, backfill_id]
-        self._optional("the backfill plan", lambda: self._engine.execute(sql, params))
+    @property
+    def scope(self) -> str:
+        """The `target_schema` of this store's rows: the target's schema."""
+        return self._warehouse.scope
