@@ -5,8 +5,8 @@
 >>> result.exit_code                                    # doctest: +SKIP
 0
 
-Methods return data (`RunResult`, nodes, rows, `LineageResult`, `ValidationResult`) and never
-print: the command line (`headwater.cli`) renders them. Progress goes to ``console``, a
+Methods return data (`RunResult`, nodes, rows, `LineageResult`, `ValidationResult`,
+`StatusReport`, `MetricsReport`, `FreshnessReport`) and never print: the command line (`headwater.cli`) renders them. Progress goes to ``console``, a
 `RunListener` (the CLI passes one of its consoles; the default hears nothing).
 """
 
@@ -28,12 +28,18 @@ from headwater.project.definition import Node
 from headwater.runner.events import RunListener, RunResult, UnitResult
 
 if TYPE_CHECKING:
+    import datetime as dt
+
     from headwater.engines.base import Engine
     from headwater.graph.definition import Graph
+    from headwater.observe.freshness import FreshnessReport
     from headwater.observe.lineage_tree import LineageResult
+    from headwater.observe.status import MetricsReport, StatusReport
     from headwater.quality.expectations import Suite
     from headwater.quality.validate import ValidationResult
     from headwater.runner.backfill import BackfillResult
+    from headwater.state import StateStore
+    from headwater.state.records import Interval
 
 log = logging.getLogger("headwater")
 
@@ -70,7 +76,7 @@ class Context:
         self._manifest: Manifest | None = None
         self._graph: Graph | None = None
         self._engine: Engine | None = None
-        self._state: Any = None
+        self._state: StateStore | None = None
         self._state_dir_checked = False
         self._warnings: list[str] = []
         self._errors: list[str] = []
@@ -174,15 +180,15 @@ class Context:
             engine.close()
 
     @property
-    def state(self) -> Any:
+    def state(self) -> StateStore:
         if self._state is None:
-            from headwater.state import open_state_store
-            from headwater.state.store import StateStore
+            from headwater.state import STATE_FILE, open_state_store
+            from headwater.state.sqlite import SQLiteStateStore
 
             try:
                 manifest = self.manifest
             except HeadwaterError:  # a project that does not load still has its local history
-                self._state = StateStore(self.state_dir / "state.db")
+                self._state = SQLiteStateStore(self.state_dir / STATE_FILE)
             else:
                 self._state = open_state_store(manifest.config, manifest.target, self.root)
         return self._state
@@ -357,23 +363,23 @@ class Context:
 
     def abandon_backfill(self, backfill_id: str) -> str:
         plan = self._unfinished_backfill(backfill_id)
-        self.state.finish_backfill(plan, "abandoned")
+        self.state.backfills.finish(plan, "abandoned")
         return plan
 
     def _unfinished_backfill(self, prefix: str | None) -> str:
         plans = [
             p
-            for p in self.state.backfills("running")
-            if not prefix or p["backfill_id"].startswith(prefix)
+            for p in self.state.backfills.plans("running")
+            if not prefix or p.backfill_id.startswith(prefix)
         ]
         if not plans:
             raise UsageError(
                 "no unfinished backfill" + (f" with id `{prefix}`" if prefix else ""),
                 hint="start one with `headwater backfill SELECTION --start D --end D`",
             )
-        return str(plans[0]["backfill_id"])
+        return plans[0].backfill_id
 
-    def intervals(self, name: str) -> tuple[Node, list[dict[str, Any]]]:
+    def intervals(self, name: str) -> tuple[Node, list[Interval]]:
         """The interval ledger of model ``name``."""
         from headwater.errors import NodeNotFoundError, did_you_mean
 
@@ -383,7 +389,7 @@ class Context:
                 f"no model named `{name}`" + did_you_mean(name, models), hint="see `headwater ls`"
             )
         node = models[name]
-        return node, self.state.intervals(node.unique_id)
+        return node, self.state.intervals.for_node(node.unique_id)
 
     def seed(
         self, select: list[str] | None = None, exclude: list[str] | None = None, **options: Any
@@ -407,8 +413,10 @@ class Context:
         run_options: dict[str, Any] | None = None,
     ) -> RunResult:
         from headwater.graph.selection import Selector
+        from headwater.observe import Bus
         from headwater.observe.observers import build_observer
-        from headwater.runner.events import Listeners, Run, as_listener, run_session
+        from headwater.quality.post_publish import post_publish_checks
+        from headwater.runner.events import Listeners, Run, run_session
         from headwater.runner.executor import Runner
         from headwater.runner.plan import plan_units
         from headwater.runner.recorder import StateRecorder
@@ -422,7 +430,9 @@ class Context:
         target = self.manifest.target
         args = {"select": select, "exclude": exclude, "threads": threads, "fail_fast": fail_fast}
         run = Run(invocation_id, command, target.name, args)
-        observer = as_listener(build_observer(self, command, invocation_id))
+        bus = Bus()  # what the observability parts and the post-publish checks share
+        observer = build_observer(self, command, invocation_id, bus)
+        judges = post_publish_checks(self, command, invocation_id, bus)
         recorder = StateRecorder(self.state, self._file_logger())
         listeners = Listeners([self.console, recorder, observer])
         checks = [t for u in units for t in u.tests] if command == "test" else None
@@ -443,6 +453,7 @@ class Context:
                     invocation_id=invocation_id,
                     state=self.state,
                     options=run_options,
+                    post_publish=judges,
                     runtime=runtime,
                     command=command,
                 )
@@ -571,6 +582,49 @@ class Context:
         else:
             result = validate_table(self, name, parsed, result_format)
         return ValidationResult(name, parsed.name, result)
+
+    # -- observability ------------------------------------------------------------------------------
+    def status(self, limit: int = 10) -> StatusReport:
+        """What the state store knows: the last ``limit`` invocations, failing and warning checks,
+        stale nodes, open anomalies, schema changes, loads with rejected records and open
+        incidents (``limit`` rows each)."""
+        from headwater.observe.status import status_report
+
+        if limit < 1:
+            raise UsageError(f"limit must be at least 1, got {limit}", hint="e.g. limit=20")
+        return status_report(self.state, limit)
+
+    def metrics(
+        self,
+        node: str,
+        metric: str | None = None,
+        column: str | None = None,
+        limit: int = 30,
+    ) -> MetricsReport:
+        """The metric series of ``node`` (a name, unique_id or `source.table`) over its last
+        ``limit`` runs; with ``metric`` (and ``column`` for a column metric such as null_rate),
+        the history of that series with the change from each run to the next."""
+        from headwater.observe.status import check_metric, find_node, metrics_report
+
+        if limit < 1:
+            raise UsageError(f"limit must be at least 1, got {limit}", hint="e.g. limit=30")
+        check_metric(metric, column)
+        found = find_node(self.manifest.nodes, node)
+        return metrics_report(self.state, found, metric, column, limit)
+
+    def freshness(
+        self,
+        select: list[str] | None = None,
+        exclude: list[str] | None = None,
+        now: dt.datetime | float | None = None,
+    ) -> FreshnessReport:
+        """Check the freshness of the selected sources and models (those with `freshness:`) and
+        the project's schedule SLAs at ``now`` (default: the current time); record them as one
+        invocation and hand their signals to alerting. `FreshnessReport.exit_code` is 1 when a
+        node is stale past `error_after` (or could not be checked) or an SLA is breached."""
+        from headwater.observe.freshness import run_freshness
+
+        return run_freshness(self, select, exclude, now)
 
 
 __all__ = ["Context", "HeadwaterError", "RunResult"]

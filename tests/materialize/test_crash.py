@@ -161,5 +161,5 @@ def test_killed_backfill_resumes_without_losing_or_doubling_intervals(
     )
     with Context(root) as ctx:
         _, ledger = ctx.intervals("fct")
-    days = [r["interval_start"] for r in ledger if r["status"] == "success"]
+    days = [r.interval_start for r in ledger if r.status == "success"]
     assert days == sorted(set(days)) and len(days) == 8  # each of Jan 1-8 exactly once

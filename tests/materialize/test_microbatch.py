@@ -56,9 +56,9 @@ def test_first_run_builds_every_interval_and_records_them(project: Path) -> None
     assert query(project, "select count(*), sum(amount2) from main.fct_events") == [
         (100, 2 * sum(range(1, 101)))
     ]
-    assert len(ledger) >= 10 and all(r["status"] == "success" for r in ledger)
-    jan2 = next(r for r in ledger if r["interval_start"] == "2026-01-02T00:00:00Z")
-    assert jan2["interval_end"] == "2026-01-03T00:00:00Z" and jan2["rows"] == 10
+    assert len(ledger) >= 10 and all(r.status == "success" for r in ledger)
+    jan2 = next(r for r in ledger if r.interval_start == "2026-01-02T00:00:00Z")
+    assert jan2.interval_end == "2026-01-03T00:00:00Z" and jan2.rows == 10
 
 
 def test_rerun_only_builds_missing_and_lookback_and_is_idempotent(project: Path) -> None:
@@ -123,7 +123,7 @@ def test_backfill_failure_then_continue(project: Path, cli) -> None:
     assert "5 intervals built, 5 failed" in res.out
     assert query(project, "select count(*) from main.fct_events")[0][0] == 50
     with Context(project) as ctx:
-        plans = ctx.state.backfills("running")
+        plans = ctx.state.backfills.plans("running")
     assert len(plans) == 1
     # an overlapping new plan is refused while this one is unfinished
     res = cli(
@@ -143,7 +143,7 @@ def test_backfill_failure_then_continue(project: Path, cli) -> None:
     assert res.code == 0, res.out + res.err
     assert query(project, "select count(*) from main.fct_events")[0][0] == 100
     with Context(project) as ctx:
-        assert ctx.state.backfills("running") == []
+        assert ctx.state.backfills.plans("running") == []
 
 
 def test_event_time_must_be_a_timestamp(make_project: Callable[..., Path]) -> None:

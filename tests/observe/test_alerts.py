@@ -33,7 +33,7 @@ from headwater.observe.alerts import (
 )
 from headwater.observe.channels import mask_url, scrub
 from headwater.quality.evaluator import CheckResult
-from headwater.runner.executor import UnitResult
+from headwater.runner.events import Run, UnitResult
 from tests.conftest import BASE_PROJECT
 
 TOKEN = "T0KEN-s3cret-abc123"
@@ -659,8 +659,8 @@ def test_observer_dedupes_check_signals_against_the_bus(ctx: Context, hook: Hook
     bus.emit(Signal("anomaly", "model.t.orders:row_count", "open", "row_count 3 is far below 1,000 ± 40",
                     details={"check": "test.t.row_count_anomaly"}))  # fmt: skip
     result = unit("fail", [check("row_count_anomaly", "fail", kind="anomaly_row_count")])
-    observer.node_finished(None, result)
-    observer.run_finished([result])
+    observer.unit_finished(None, result, 1, 1)
+    observer.run_finished(Run("inv", "build", "dev"), [result], "failed")
     assert [b["subject"] for b in hook.bodies()] == ["model.t.orders:row_count"]
     assert observer.report is not None and observer.report.opened == [
         "anomaly:model.t.orders:row_count"

@@ -22,6 +22,7 @@ from headwater.observe.freshness import (
     freshness_spec,
     human_age,
 )
+from headwater.state.records import NodeRun
 from tests.conftest import BASE_PROJECT
 
 UTC = dt.UTC
@@ -219,8 +220,9 @@ def test_model_event_time_then_last_successful_build(make_project) -> None:
         assert r.age == pytest.approx(3600, abs=1e-5)
         assert "filter ignored" in r.message
         # a failed build later does not count as fresh data
-        ctx.state.record_node("later", {"unique_id": "model.t.by_build", "name": "by_build", "resource_type": "model",
-                                        "status": "error", "started_at": finished + 7200, "duration": 1.0})  # fmt: skip
+        ctx.state.runs.record_node(NodeRun.of("later", {"unique_id": "model.t.by_build", "name": "by_build",
+                                                        "resource_type": "model", "status": "error",
+                                                        "started_at": finished + 7200, "duration": 1.0}))  # fmt: skip
         assert by_name(ctx, finished + 13 * 3600)["by_build"].status == "warn"
 
 
@@ -484,7 +486,8 @@ def test_human_age() -> None:
 def test_table_prints_messages_verbatim_and_the_fallback_source() -> None:
     import io
 
-    from headwater.observe.freshness import FreshnessReport, FreshnessResult, print_report
+    from headwater.cli.render.freshness import print_report
+    from headwater.observe.freshness import FreshnessReport, FreshnessResult
 
     spec = FreshnessSpec(Threshold(1, "hour"), None)
     odd = FreshnessResult(

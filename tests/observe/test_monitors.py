@@ -13,9 +13,10 @@ import pytest
 from headwater.context import Context
 from headwater.errors import ConfigError
 from headwater.observe import Bus
-from headwater.observe.monitors import (
+from headwater.project.definition import FileSpec, Node
+from headwater.quality.monitors import (
     Monitor,
-    MonitorObserver,
+    MonitorChecks,
     evaluate,
     make,
     monitored_metrics,
@@ -23,9 +24,9 @@ from headwater.observe.monitors import (
     parse_monitors,
     project_default,
 )
-from headwater.project.definition import FileSpec, Node
 from headwater.runner.plan import Unit
-from headwater.state.store import StateStore
+from headwater.state.records import MetricValue
+from headwater.state.sqlite import SQLiteStateStore
 from tests.conftest import BASE_PROJECT, write_files
 
 DAY = 86400.0
@@ -189,29 +190,29 @@ def test_column_monitors_cannot_be_project_defaults() -> None:
 # -- evaluation against a real state store --------------------------------------------------------
 @pytest.fixture
 def state(tmp_path: Path):
-    store = StateStore(tmp_path / "state.db")
+    store = SQLiteStateStore(tmp_path / "state.db")
     yield store
     store.close()
 
 
-def record(state: StateStore, values: list[float | None], metric: str = "row_count", column: str = "",
+def record(state: SQLiteStateStore, values: list[float | None], metric: str = "row_count", column: str = "",
            start: float = MONDAY) -> str:  # fmt: skip
     """One run a day; returns the invocation id of the last (the current) run."""
     for i, v in enumerate(values):
-        state.record_metrics(f"inv{i:03d}", UID, {(metric, column): v}, recorded_at=start + i * DAY)
+        state.metrics.record([MetricValue(f"inv{i:03d}", UID, start + i * DAY, metric, column, v)])
     return f"inv{len(values) - 1:03d}"
 
 
 def run_observer(
-    state: StateStore, invocation: str, monitors: list[Monitor]
+    state: SQLiteStateStore, invocation: str, monitors: list[Monitor]
 ) -> tuple[list[Any], Bus]:
     bus = Bus()
-    observer = MonitorObserver(state, invocation, bus, {UID: monitors})
+    observer = MonitorChecks(state, invocation, bus, {UID: monitors})
     node = model()
-    checks = observer.node_built(Unit(id=UID, build=node), None, None)
+    checks = observer.check(Unit(id=UID, build=node), None, None)
     other = replace(node, unique_id="model.p.other")
     assert (
-        observer.node_built(Unit(id=other.unique_id, build=other), None, None) == []
+        observer.check(Unit(id=other.unique_id, build=other), None, None) == []
     )  # no monitors there
     return checks, bus
 
@@ -220,7 +221,7 @@ def volume(**options: Any) -> Monitor:
     return parse_monitors(model([{"volume": options}] if options else ["volume"]))[0]
 
 
-def test_an_anomaly_is_a_warning_check_and_an_open_signal(state: StateStore) -> None:
+def test_an_anomaly_is_a_warning_check_and_an_open_signal(state: SQLiteStateStore) -> None:
     current = record(state, [1000, 1010, 990, 1005, 995, 1000, 1002, 998, 5000])
     checks, bus = run_observer(state, current, [volume()])
     [check] = checks
@@ -249,7 +250,7 @@ def test_an_anomaly_is_a_warning_check_and_an_open_signal(state: StateStore) -> 
     assert signal.message.startswith("volume_anomaly_fct_orders: row_count 5,000")
 
 
-def test_in_range_passes_and_resolves(state: StateStore) -> None:
+def test_in_range_passes_and_resolves(state: SQLiteStateStore) -> None:
     current = record(state, [1000, 1010, 990, 1005, 995, 1000, 1002, 998, 1003])
     [check], bus = run_observer(state, current, [volume()])
     assert (
@@ -260,7 +261,7 @@ def test_in_range_passes_and_resolves(state: StateStore) -> None:
     assert [(s.subject, s.status) for s in bus.signals] == [(check.unique_id, "ok")]
 
 
-def test_severity_error_fails_and_blocks(state: StateStore) -> None:
+def test_severity_error_fails_and_blocks(state: SQLiteStateStore) -> None:
     current = record(state, [1000] * 8 + [10])
     [check], bus = run_observer(state, current, [volume(severity="error")])
     assert (check.status, check.severity, check.blocks) == ("fail", "error", True)
@@ -268,7 +269,7 @@ def test_severity_error_fails_and_blocks(state: StateStore) -> None:
     assert bus.signals[0].severity == "error"
 
 
-def test_training_passes_with_the_number_of_points(state: StateStore) -> None:
+def test_training_passes_with_the_number_of_points(state: SQLiteStateStore) -> None:
     current = record(state, [1000, 1000, 1000, 99999])
     [check], bus = run_observer(state, current, [volume()])
     assert check.status == "pass" and check.message == "training: 3 of 7 points"
@@ -276,7 +277,9 @@ def test_training_passes_with_the_number_of_points(state: StateStore) -> None:
     assert bus.signals[0].status == "ok"
 
 
-def test_only_points_before_this_run_train_and_a_missing_value_says_so(state: StateStore) -> None:
+def test_only_points_before_this_run_train_and_a_missing_value_says_so(
+    state: SQLiteStateStore,
+) -> None:
     record(state, [1000] * 9)
     [check], _ = run_observer(
         state, "inv004", [volume()]
@@ -290,7 +293,7 @@ def test_only_points_before_this_run_train_and_a_missing_value_says_so(state: St
     assert bus.signals == []
 
 
-def test_rows_added_judges_differences_of_row_counts(state: StateStore) -> None:
+def test_rows_added_judges_differences_of_row_counts(state: SQLiteStateStore) -> None:
     counts = [10_000 + 100 * i for i in range(10)]
     current = record(state, [*counts, counts[-1]])  # the count stopped changing: 0 rows added
     monitor = volume(metric="rows_added", direction="drop")
@@ -312,7 +315,7 @@ def test_rows_added_judges_differences_of_row_counts(state: StateStore) -> None:
     assert check.message.startswith("no rows_added recorded")
 
 
-def test_column_monitor_reads_the_column_series(state: StateStore) -> None:
+def test_column_monitor_reads_the_column_series(state: SQLiteStateStore) -> None:
     current = record(
         state,
         [0.01, 0.012, 0.011, 0.009, 0.01, 0.01, 0.011, 0.30],
@@ -327,7 +330,7 @@ def test_column_monitor_reads_the_column_series(state: StateStore) -> None:
     assert signal is not None and signal.details["column"] == "email"
 
 
-def test_day_of_week_monitor_uses_same_weekday_history(state: StateStore) -> None:
+def test_day_of_week_monitor_uses_same_weekday_history(state: SQLiteStateStore) -> None:
     values = [(3000.0 if d % 7 == 0 else 1000.0) + (d % 3) for d in range(70)] + [
         3001.0
     ]  # a Monday at Monday's level
@@ -371,7 +374,7 @@ def test_make_builds_the_observer_only_when_monitors_are_declared(
 ) -> None:
     with Context(project) as ctx:
         observer = make(ctx, "build", "inv", Bus())
-        assert isinstance(observer, MonitorObserver)
+        assert isinstance(observer, MonitorChecks)
         assert sorted(observer.monitors) == ["model.t.downstream", "model.t.fct_orders"]
     bare = make_project({"models/marts/a.sql": "select 1 as x"}, name="bare")
     with Context(bare) as ctx:
@@ -413,10 +416,8 @@ def test_build_end_to_end(project: Path) -> None:
             result = ctx.build()
             assert result.exit_code == 0, [(r.name, r.status, r.message) for r in result.results]
     with Context(project) as ctx:
-        history = ctx.state.metric_history("model.t.fct_orders", "row_count")
-        assert [h["value"] for h in history] == [1000] * 8, (
-            "the metrics part did not record row_count"
-        )
+        history = ctx.state.metrics.history("model.t.fct_orders", "row_count")
+        assert [h.value for h in history] == [1000] * 8, "the metrics part did not record row_count"
         checks = {c.name: c for c in ctx.build().checks}
         assert checks["volume_anomaly_fct_orders"].status == "pass"
         added = checks[
@@ -444,6 +445,6 @@ def test_build_end_to_end(project: Path) -> None:
         assert checks["volume_anomaly_downstream"].status == "fail"
         assert by_name["downstream"].status == "fail" and by_name["last"].status == "skipped"
         assert result.exit_code == 1
-        stored = {r["name"]: r for r in ctx.state.check_results(result.invocation_id)}
-        assert stored["volume_anomaly_fct_orders"]["check_type"] == "anomaly:volume"
-        assert json.loads(stored["volume_anomaly_fct_orders"]["result"])["observed"] == 10_000
+        stored = {r.name: r for r in ctx.state.checks.for_invocation(result.invocation_id)}
+        assert stored["volume_anomaly_fct_orders"].check_type == "anomaly:volume"
+        assert json.loads(stored["volume_anomaly_fct_orders"].result)["observed"] == 10_000

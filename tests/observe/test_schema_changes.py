@@ -15,9 +15,10 @@ from headwater.context import Context
 from headwater.observe import Bus
 from headwater.observe.metrics import make
 from headwater.observe.schema import SchemaChange, apply_changes, diff_schemas, record_schema
+from headwater.quality.schema_contracts import SchemaContracts
 from headwater.runner.executor import UnitResult
 from headwater.runner.plan import Unit
-from headwater.state.store import StateStore
+from headwater.state.sqlite import SQLiteStateStore
 from tests.conftest import write_files
 
 OLD = [("id", "INTEGER"), ("name", "VARCHAR"), ("amount", "DOUBLE")]
@@ -107,7 +108,7 @@ def test_diff_property_a_permutation_is_no_change(old, data) -> None:
 
 # -- the state store ----------------------------------------------------------------------------------
 def test_record_schema_first_run_is_not_a_change(tmp_path: Path) -> None:
-    state = StateStore(tmp_path / "state.db")
+    state = SQLiteStateStore(tmp_path / "state.db")
     assert record_schema(state, "inv1", "model.t.m", OLD, 1.0) == (False, [])
     assert record_schema(state, "inv2", "model.t.m", OLD, 2.0) == (True, [])
     compared, changes = record_schema(state, "inv3", "model.t.m", [*OLD, ("x", "DATE")], 3.0)
@@ -166,11 +167,11 @@ def test_build_reports_changes_as_a_warn_check(make_project: Callable[..., Path]
         _checks(third)["model.t.child"].message == "schema changed: id: INTEGER -> BIGINT"
     )  # it follows its parent
     with Context(root) as ctx:
-        recorded = ctx.state.check_results(third.invocation_id)
+        recorded = ctx.state.checks.for_invocation(third.invocation_id)
         changes = ctx.state.read(
             "SELECT change, column_name FROM schema_changes WHERE unique_id = 'model.t.m'"
         )
-    assert any(r["check_type"] == "schema_change" and r["status"] == "warn" for r in recorded)
+    assert any(r.check_type == "schema_change" and r.status == "warn" for r in recorded)
     assert {(c["change"], c["column_name"]) for c in changes} == {
         ("type_changed", "id"),
         ("renamed", "full_name"),
@@ -230,7 +231,9 @@ def test_observer_emits_a_signal(make_project, second_sql: str, status: str) -> 
         result = UnitResult(
             node.unique_id, node.name, "model", "table", "main.m", "success", node_id=node.unique_id
         )
-        checks = observer.node_built(Unit(id=node.unique_id, build=node), result, ctx.engine)
+        unit = Unit(id=node.unique_id, build=node)
+        observer.unit_published(unit, result, ctx.engine)  # measures: the schema goes on the bus
+        checks = SchemaContracts(bus).check(unit, result, ctx.engine)  # judges it
     assert [s.key for s in bus.signals] == ["schema_change:model.t.m"]
     signal = bus.signals[0]
     assert (

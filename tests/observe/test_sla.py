@@ -24,8 +24,10 @@ from headwater.observe.sla import (
     parse_slas,
     parse_time_of_day,
 )
+from headwater.runner.events import Listeners, Run
 from headwater.runner.executor import Runner
 from headwater.runner.plan import plan_units
+from headwater.state.records import NodeRun
 from tests.conftest import BASE_PROJECT
 
 UTC = dt.UTC
@@ -107,8 +109,8 @@ def test_duration_budget_signals(make_project) -> None:
         observer = make(ctx, "build", "inv-1", bus)
         assert observer is not None
         units = plan_units(ctx.graph, set(ctx.graph.nodes), build=True, tests=False)
-        Runner(ctx.engine, ctx.graph, ctx.manifest.config, NullConsole(), invocation_id="inv-1", state=ctx.state,
-               observer=observer).run(units)  # fmt: skip
+        Runner(ctx.engine, ctx.graph, ctx.manifest.config, Listeners([NullConsole(), observer]),
+               invocation_id="inv-1", state=ctx.state).run(units)  # fmt: skip
     signals = {s.subject: s for s in bus.signals}
     assert set(signals) == {
         "max_duration:model.t.slow",
@@ -325,8 +327,8 @@ def test_schedule_sla_breach_is_recorded_once_and_signalled(make_project, cli) -
         bus = Bus()
         observer = make(ctx, "build", "inv-1", bus)
         units = plan_units(ctx.graph, set(ctx.graph.nodes), build=True, tests=False)
-        Runner(ctx.engine, ctx.graph, ctx.manifest.config, NullConsole(), invocation_id="inv-1", state=ctx.state,
-               observer=observer).run(units)  # fmt: skip
+        Runner(ctx.engine, ctx.graph, ctx.manifest.config, Listeners([NullConsole(), observer]),
+               invocation_id="inv-1", state=ctx.state).run(units)  # fmt: skip
         [signal] = bus.signals
         assert (signal.trigger, signal.subject, signal.status, signal.severity) == (
             "sla",
@@ -358,11 +360,12 @@ def test_schedule_sla_met_by_a_run_in_the_window(make_project, cli) -> None:
     )
     with Context(root) as ctx:
         # the run of yesterday's schedule: finished exactly at the deadline
-        ctx.state.record_node("earlier", {"unique_id": "model.t.m", "name": "m", "resource_type": "model",
-                                          "status": "success", "started_at": deadline.timestamp() - 30, "duration": 30.0})  # fmt: skip
+        ctx.state.runs.record_node(NodeRun.of("earlier", {"unique_id": "model.t.m", "name": "m", "resource_type": "model",
+                                                          "status": "success", "started_at": deadline.timestamp() - 30,
+                                                          "duration": 30.0}))  # fmt: skip
         bus = Bus()
         observer = make(ctx, "run", "inv-2", bus)
-        observer.run_finished([])
+        observer.run_finished(Run("inv", "run", "dev"), [], "success")
         [signal] = bus.signals
         assert (signal.subject, signal.status) == ("daily", "ok")
         assert ctx.state.read("SELECT * FROM sla_breaches") == []
@@ -392,6 +395,6 @@ def test_every_sla_is_evaluated_at_the_end_of_a_run(make_project) -> None:
     root = project_with_slas(make_project, entries)
     with Context(root) as ctx:
         observer = make(ctx, "run", "inv", Bus())
-        observer.run_finished([])
+        observer.run_finished(Run("inv", "run", "dev"), [], "success")
         assert len(observer.results) == 20
         assert {r.name for r in observer.results} == {f"s{i}" for i in range(20)}

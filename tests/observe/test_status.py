@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from headwater.cli.render.status import BARS, fmt_change, sparkline
 from headwater.context import Context
-from headwater.observe.status import BARS, fmt_change, sparkline
 from tests.conftest import write_files
 
 FILES = {

@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
+from headwater.cli.render.quality_report import render_quality_report, write_quality_report
 from headwater.errors import UsageError
-from headwater.quality.html_report import render_quality_report, write_quality_report
-from headwater.state.store import StateStore
+from headwater.state.records import CheckRecord
+from headwater.state.sqlite import SQLiteStateStore
 
 VOID = {"meta", "br", "input", "img", "hr", "link", "col", "wbr", "source", "area", "base", "embed"}
 
@@ -110,13 +111,13 @@ def check(name: str, status: str, failures: int = 0, **kw: Any) -> dict[str, Any
 _ids = itertools.count()
 
 
-def record(store: StateStore, checks: list[dict[str, Any]], command: str = "test") -> str:
+def record(store: SQLiteStateStore, checks: list[dict[str, Any]], command: str = "test") -> str:
     """One finished invocation with these check results; returns its id."""
     inv = f"inv{next(_ids):05d}-0000-4000-8000-000000000000"
-    store.start_invocation(inv, command, {"select": None}, "dev")
+    store.runs.start(inv, command, {"select": None}, "dev")
     for c in checks:
-        store.record_check(inv, c)
-    store.finish_invocation(
+        store.checks.record(CheckRecord.of(inv, c))
+    store.runs.finish(
         inv, "failed" if any(c["status"] == "fail" for c in checks) else "success", {}
     )
     time.sleep(0.005)  # distinct started_at / recorded_at ordering
@@ -125,13 +126,13 @@ def record(store: StateStore, checks: list[dict[str, Any]], command: str = "test
 
 @pytest.fixture
 def store(tmp_path: Path):
-    s = StateStore(tmp_path / "state.db")
+    s = SQLiteStateStore(tmp_path / "state.db")
     yield s
     s.close()
 
 
 @pytest.fixture
-def runs(store: StateStore) -> list[str]:
+def runs(store: SQLiteStateStore) -> list[str]:
     """Four invocations; `orders_unique` goes pass, warn, fail, fail, with other checks around."""
     statuses = [("pass", 0), ("warn", 3), ("fail", 7), ("fail", 12)]
     ids = []
@@ -175,7 +176,7 @@ def spark(tree: Tree, body: dict[str, Any]) -> tuple[dict[str, Any], list[dict[s
 
 
 def test_latest_invocation_by_default_with_statuses_and_counts(
-    store: StateStore, runs: list[str]
+    store: SQLiteStateStore, runs: list[str]
 ) -> None:
     tree = parse(render_quality_report(store, project="shop"))
     header = tree.find("header")[0]
@@ -215,7 +216,7 @@ def test_latest_invocation_by_default_with_statuses_and_counts(
 
 
 def test_nodes_ordered_failures_first_and_singular_group(
-    store: StateStore, runs: list[str]
+    store: SQLiteStateStore, runs: list[str]
 ) -> None:
     tree = parse(render_quality_report(store))
     sections = tree.find("section", "node")
@@ -235,7 +236,7 @@ def test_nodes_ordered_failures_first_and_singular_group(
     assert "2 nodes need attention and 1 where every check passed" in text_of(tree.find("nav")[0])
 
 
-def test_natural_order_of_nodes(store: StateStore) -> None:
+def test_natural_order_of_nodes(store: SQLiteStateStore) -> None:
     record(store, [check(f"c{i}", "pass", node=f"main.m{i}") for i in (10, 2, 1)])
     tree = parse(render_quality_report(store))
     assert [text_of(tree.find("code", within=s)[0]) for s in tree.find("section", "node")] == [
@@ -244,7 +245,7 @@ def test_natural_order_of_nodes(store: StateStore) -> None:
     assert "Every check passed on all 3 nodes" in text_of(tree.find("nav")[0])
 
 
-def test_trend_has_one_bar_per_run(store: StateStore, runs: list[str]) -> None:
+def test_trend_has_one_bar_per_run(store: SQLiteStateStore, runs: list[str]) -> None:
     tree = parse(render_quality_report(store))
     rows = check_rows(tree)
     svg, bars = spark(tree, rows["orders_unique"])
@@ -270,14 +271,14 @@ def test_trend_has_one_bar_per_run(store: StateStore, runs: list[str]) -> None:
     assert "s-pass" in tree.find("rect", "bar", within=overall[0])[0]["classes"]
 
 
-def test_history_limit(store: StateStore, runs: list[str]) -> None:
+def test_history_limit(store: SQLiteStateStore, runs: list[str]) -> None:
     tree = parse(render_quality_report(store, history=2))
     svg, bars = spark(tree, check_rows(tree)["orders_unique"])
     assert len(bars) == 2 and svg["attrs"]["aria-label"] == "last 2 runs: 2 fail"
     assert len(tree.find("g", "run")) == 2
 
 
-def test_sample_rendered_and_escaped(store: StateStore, runs: list[str]) -> None:
+def test_sample_rendered_and_escaped(store: SQLiteStateStore, runs: list[str]) -> None:
     html = render_quality_report(store)
     assert "<script>alert(1)</script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
@@ -304,7 +305,7 @@ def test_sample_rendered_and_escaped(store: StateStore, runs: list[str]) -> None
     assert not tree.find("table", "rows", within=check_rows(tree)["customers_ok"])
 
 
-def test_escapes_names_nodes_sql_and_messages(store: StateStore) -> None:
+def test_escapes_names_nodes_sql_and_messages(store: SQLiteStateStore) -> None:
     record(
         store,
         [
@@ -333,7 +334,7 @@ def test_escapes_names_nodes_sql_and_messages(store: StateStore) -> None:
     assert "\u2298 ERROR" in text_of(tree.find("span", "big")[0])
 
 
-def test_sample_capped_at_20_rows(store: StateStore) -> None:
+def test_sample_capped_at_20_rows(store: SQLiteStateStore) -> None:
     sample = [{"id": i, "payload": {"k": [i]}, "long": "x" * 500} for i in range(50)]
     record(store, [check("big", "fail", 50, sample=sample)])
     tree = parse(render_quality_report(store))
@@ -346,7 +347,7 @@ def test_sample_capped_at_20_rows(store: StateStore) -> None:
     assert text_of(cells[1]) == '{"k": [0]}'
 
 
-def test_expectation_result_highlighted_and_collapsed(store: StateStore) -> None:
+def test_expectation_result_highlighted_and_collapsed(store: SQLiteStateStore) -> None:
     gx = {
         "success": False,
         "expectation_config": {
@@ -418,7 +419,7 @@ def test_expectation_result_highlighted_and_collapsed(store: StateStore) -> None
     assert [text_of(e) for e in tree.find("dd", within=dl)] == ["column <amount> not found"]
 
 
-def test_specific_invocation_and_prefix(store: StateStore, runs: list[str]) -> None:
+def test_specific_invocation_and_prefix(store: SQLiteStateStore, runs: list[str]) -> None:
     tree = parse(render_quality_report(store, runs[1]))
     assert runs[1][:8] in text_of(tree.find("header")[0])
     rows = check_rows(tree)
@@ -438,35 +439,35 @@ def test_specific_invocation_and_prefix(store: StateStore, runs: list[str]) -> N
         render_quality_report(store, "inv")
 
 
-def test_usage_error_when_nothing_recorded(store: StateStore) -> None:
+def test_usage_error_when_nothing_recorded(store: SQLiteStateStore) -> None:
     with pytest.raises(UsageError, match="no check results recorded yet") as info:
         render_quality_report(store)
     assert "headwater test" in (info.value.hint or "")
     # an invocation without checks does not count either
-    store.start_invocation("only-run", "run", {}, "dev")
-    store.finish_invocation("only-run", "success", {})
+    store.runs.start("only-run", "run", {}, "dev")
+    store.runs.finish("only-run", "success", {})
     with pytest.raises(UsageError):
         write_quality_report(store, store.path.parent / "q.html")
     assert not (store.path.parent / "q.html").exists()
 
 
-def test_invocation_without_checks_renders_empty(store: StateStore, runs: list[str]) -> None:
-    store.start_invocation("build-no-tests", "build", {}, "dev")
-    store.finish_invocation("build-no-tests", "success", {})
+def test_invocation_without_checks_renders_empty(store: SQLiteStateStore, runs: list[str]) -> None:
+    store.runs.start("build-no-tests", "build", {}, "dev")
+    store.runs.finish("build-no-tests", "success", {})
     tree = parse(render_quality_report(store, "build-no-tests"))
     assert "No checks ran" in text_of(tree.find("main")[0])
     assert text_of(tree.find("span", "big")[0]).endswith("NO CHECKS")
 
 
-def test_unflushed_results_are_included(store: StateStore) -> None:
-    store.start_invocation("in-process", "test", {}, "dev")
-    store.record_check("in-process", check("queued", "fail", 1))
+def test_unflushed_results_are_included(store: SQLiteStateStore) -> None:
+    store.runs.start("in-process", "test", {}, "dev")
+    store.checks.record(CheckRecord.of("in-process", check("queued", "fail", 1)))
     tree = parse(render_quality_report(store, "in-process"))
     assert "queued" in check_rows(tree)
     assert "still running" in text_of(tree.find("header")[0])
 
 
-def test_write_is_atomic(store: StateStore, runs: list[str], tmp_path: Path) -> None:
+def test_write_is_atomic(store: SQLiteStateStore, runs: list[str], tmp_path: Path) -> None:
     out = tmp_path / "reports" / "quality.html"
     assert write_quality_report(store, out, project="shop") == out
     text = out.read_text(encoding="utf-8")
@@ -480,7 +481,7 @@ def test_write_is_atomic(store: StateStore, runs: list[str], tmp_path: Path) -> 
 
 
 def test_failed_write_leaves_old_file_and_no_temp(
-    store: StateStore, runs: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    store: SQLiteStateStore, runs: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     out = tmp_path / "quality.html"
     out.write_text("old", encoding="utf-8")
@@ -488,7 +489,7 @@ def test_failed_write_leaves_old_file_and_no_temp(
     def broken(src: Any, dst: Any) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr("headwater.quality.html_report.os.replace", broken)
+    monkeypatch.setattr("headwater.cli.render.quality_report.os.replace", broken)
     with pytest.raises(OSError, match="disk full"):
         write_quality_report(store, out)
     assert out.read_text(encoding="utf-8") == "old"
@@ -500,7 +501,7 @@ def test_failed_write_leaves_old_file_and_no_temp(
     ]
 
 
-def test_self_contained(store: StateStore, runs: list[str]) -> None:
+def test_self_contained(store: SQLiteStateStore, runs: list[str]) -> None:
     html = render_quality_report(store)
     tree = parse(html)
     for e in tree.elements:
@@ -511,16 +512,18 @@ def test_self_contained(store: StateStore, runs: list[str]) -> None:
     assert "http://" not in html and "https://" not in html
 
 
-def test_many_checks_fast(store: StateStore) -> None:
+def test_many_checks_fast(store: SQLiteStateStore) -> None:
     n, n_runs = 1000, 30
     for r in range(n_runs):
         inv = f"big-{r:03d}"
-        store.start_invocation(inv, "test", {}, "dev")
+        store.runs.start(inv, "test", {}, "dev")
         for i in range(n):
             status = "fail" if (i + r) % 17 == 0 else "warn" if (i + r) % 13 == 0 else "pass"
             failures = 0 if status == "pass" else i
-            store.record_check(inv, check(f"c{i}", status, failures, node=f"main.m{i // 10}"))
-        store.finish_invocation(inv, "failed", {})
+            store.checks.record(
+                CheckRecord.of(inv, check(f"c{i}", status, failures, node=f"main.m{i // 10}"))
+            )
+        store.runs.finish(inv, "failed", {})
     started = time.perf_counter()
     html = render_quality_report(store)
     elapsed = time.perf_counter() - started

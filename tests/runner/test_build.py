@@ -81,10 +81,10 @@ def test_build_creates_everything_and_records_state(project: Path) -> None:
     ]
     assert {c.status for c in result.checks} == {"pass"} and len(result.checks) == 5
     with Context(project) as ctx:
-        runs = ctx.state.node_runs(result.invocation_id)
-        assert {r["name"] for r in runs} == set(statuses(result))
-        assert ctx.state.invocations(1)[0]["status"] == "success"
-        assert len(ctx.state.check_results(result.invocation_id)) == 5
+        runs = ctx.state.runs.node_runs(result.invocation_id)
+        assert {r.name for r in runs} == set(statuses(result))
+        assert ctx.state.runs.recent(1)[0].status == "success"
+        assert len(ctx.state.checks.for_invocation(result.invocation_id)) == 5
     assert (project / ".headwater" / "logs" / "headwater.log").read_text().count(
         result.invocation_id[:8]
     ) >= 6

@@ -125,14 +125,14 @@ def test_a_killed_run_is_marked_killed_at_the_next_start(
 def test_a_running_invocation_of_a_live_process_is_left_alone(
     make_project: Callable[..., Path],
 ) -> None:
-    from headwater.state.store import StateStore
+    from headwater.state.sqlite import SQLiteStateStore
 
     root = _project(make_project, 1)
     path = root / ".headwater" / "state.db"
-    first = StateStore(path)
-    first.start_invocation("live", "build", {}, "dev")
-    second = StateStore(path)  # another process's view: the lock is held
-    assert second.reap_dead_runs() == []
+    first = SQLiteStateStore(path)
+    first.runs.start("live", "build", {}, "dev")
+    second = SQLiteStateStore(path)  # another process's view: the lock is held
+    assert second.runs.reap_dead() == []
     first.close()  # the process ends without finishing the invocation: its lock goes with it
-    assert second.reap_dead_runs() == ["live"]
+    assert second.runs.reap_dead() == ["live"]
     second.close()

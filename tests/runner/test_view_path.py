@@ -177,13 +177,13 @@ def test_a_view_schema_change_is_reported(make_project) -> None:
             "SELECT status FROM node_runs WHERE invocation_id = ? AND unique_id = 'model.t.c'",
             [result.invocation_id],
         )
-        check_rows = ctx.state.check_results(result.invocation_id)
+        check_rows = ctx.state.checks.for_invocation(result.invocation_id)
         durations = ctx.state.read(
             "SELECT count(*) AS n FROM node_metrics WHERE invocation_id = ? AND metric = 'duration_seconds'",
             [result.invocation_id],
         )
     assert changes == [{"column_name": "extra"}] and recorded == [{"status": "warn"}]
-    assert sum(r["check_type"] == "schema_change" for r in check_rows) == 5
+    assert sum(r.check_type == "schema_change" for r in check_rows) == 5
     assert durations == [{"n": 5}]
 
 

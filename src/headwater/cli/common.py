@@ -1,9 +1,8 @@
 """What every command shares: the common options, `--vars`, the `Context` of a command's
 arguments and the console its progress goes to.
 
-Command modules (`headwater.cli.commands.*`, and for now `headwater.observe.status` and
-`headwater.observe.freshness`) expose ``add_commands(subparsers, common) -> {name: handler}``;
-a handler takes the parsed arguments and returns the exit code. Nothing here imports a heavy
+Command modules (`headwater.cli.commands.*`) expose ``add_commands(subparsers, common) ->
+{name: handler}``; a handler takes the parsed arguments and returns the exit code. Nothing here imports a heavy
 module: building the parser stays fast.
 """
 

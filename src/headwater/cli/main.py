@@ -13,9 +13,9 @@ import sys
 from collections.abc import Sequence
 from types import FrameType
 
-from headwater import __version__
 from headwater.cli.common import CONTEXTS, Handler, common, error, print_warnings
 from headwater.errors import HeadwaterError
+from headwater.version import __version__
 
 __all__ = ["COMMAND_MODULES", "CONTEXTS", "build_parser", "main"]
 
@@ -25,8 +25,7 @@ COMMAND_MODULES = (
     "headwater.cli.commands.backfill",  # backfill, intervals
     "headwater.cli.commands.validate",  # validate
     "headwater.cli.commands.inspect",   # ls, compile, query
-    "headwater.observe.status",         # status, metrics (to move under cli/commands)
-    "headwater.observe.freshness",      # freshness (to move under cli/commands)
+    "headwater.cli.commands.observe",   # status, metrics, freshness
     "headwater.cli.commands.lineage",   # lineage
 )  # fmt: skip
 """Modules with ``add_commands(subparsers, common) -> {name: handler}``, in the order `--help`

@@ -33,13 +33,13 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from headwater.errors import ConfigError, did_you_mean
-from headwater.observe import TRIGGERS, Bus, Observer, Signal
+from headwater.observe import TRIGGERS, Bus, Signal
 from headwater.observe.channels import (
     SEVERITY_RANK,
     Alert,
@@ -51,6 +51,8 @@ from headwater.observe.channels import (
     scrub,
     severity_rank,
 )
+from headwater.runner.events import Run, RunListener, Unit, UnitResult
+from headwater.state.records import AlertDelivery, Incident
 
 log = logging.getLogger("headwater.alerts")
 
@@ -145,23 +147,16 @@ def parse_alert_config(raw: Any, file: str = "headwater.yml", environ: Mapping[s
     return out
 
 
-_DURATION_RE = re.compile(
-    r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|secs|seconds?|m|min|mins|minutes?|h|hours?|d|days?)?\s*$"
-)
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
 def parse_duration(value: Any) -> float | None:
-    """Seconds of ``30``, ``"90s"``, ``"15m"``, ``"1h"``, ``"2d"``; None if it is not one."""
-    if isinstance(value, bool):
+    """Seconds of a duration (`headwater.durations`: ``30``, ``"90s"``, ``"15m"``, ``"1h30m"``,
+    ``"2d"``, ``"PT1H"``, ...); None if it is not a positive one."""
+    from headwater.durations import DurationError
+    from headwater.durations import parse_duration as seconds_of
+
+    try:
+        return seconds_of(value)
+    except DurationError:
         return None
-    if isinstance(value, int | float):
-        return float(value) if value > 0 else None
-    m = _DURATION_RE.match(str(value))
-    if not m:
-        return None
-    seconds = float(m.group(1)) * _UNITS[(m.group(2) or "s")[0]]
-    return seconds if seconds > 0 else None
 
 
 class _Validator:
@@ -197,14 +192,16 @@ class _Validator:
                 "write it as `[a, b]` or as `- a` items",
             )
 
-    def keys(self, spec: Mapping, allowed: Iterable[str], path: str) -> None:
+    def keys(self, spec: Mapping[Any, Any], allowed: Iterable[str], path: str) -> None:
         allowed = tuple(allowed)
         for k in spec:
             if k not in allowed:
                 raise self.error(f"unknown key `{k}`{did_you_mean(str(k), allowed)}", f"{path}.{k}", spec, k,
                                  "allowed keys: " + ", ".join(allowed))  # fmt: skip
 
-    def string(self, spec: Mapping, key: str, path: str, required: bool = True) -> str | None:
+    def string(
+        self, spec: Mapping[Any, Any], key: str, path: str, required: bool = True
+    ) -> str | None:
         value = spec.get(key)
         if value is None or value == "":
             if required:
@@ -226,7 +223,9 @@ class _Validator:
             )
         return str(value)
 
-    def secret(self, spec: Mapping, key: str, path: str, required: bool = True) -> str | None:
+    def secret(
+        self, spec: Mapping[Any, Any], key: str, path: str, required: bool = True
+    ) -> str | None:
         """The value of the environment variable that ``spec[key]`` names."""
         var = self.string(spec, key, path, required)
         if var is None:
@@ -245,7 +244,7 @@ class _Validator:
             secrets.register(re.sub(r"^[a-z]+://[^/?#]+", "", value) or None)
         return value
 
-    def flag(self, spec: Mapping, key: str, path: str, default: bool) -> bool:
+    def flag(self, spec: Mapping[Any, Any], key: str, path: str, default: bool) -> bool:
         value = spec.get(key, default)
         if not isinstance(value, bool):
             raise self.error(
@@ -258,16 +257,13 @@ class _Validator:
         return value
 
     def duration(self, value: Any, path: str, where: Any, key: Any) -> float:
-        seconds = parse_duration(value)
-        if seconds is None:
-            raise self.error(
-                f"`{value!r}` is not a duration",
-                path,
-                where,
-                key,
-                "write seconds (`30`) or `90s`, `15m`, `1h`, `2d`",
-            )
-        return seconds
+        from headwater.durations import DurationError, parse_duration
+
+        try:
+            return parse_duration(value, key=path, file=self.file)
+        except DurationError:
+            raise self.error(f"`{value!r}` is not a duration", path, where, key,
+                             "write seconds (`30`) or `90s`, `15m`, `1h`, `2d`") from None  # fmt: skip
 
     def severity(self, value: Any, path: str, where: Any, key: Any) -> str:
         if str(value) not in SEVERITY_RANK:
@@ -472,76 +468,64 @@ def process_signals(ctx: Any, signals: Iterable[Signal], invocation_id: str, *, 
         return report
     project = str(getattr(ctx.manifest.config, "name", ""))
     target = str(getattr(ctx.manifest.target, "name", ""))
-    open_rows = {
-        r["incident_key"]: r for r in state.read("SELECT * FROM incidents WHERE status = 'open'")
-    }
-    opened: list[tuple] = []
-    seen: list[tuple] = []
-    resolved: list[tuple] = []
+    incidents = state.incidents
+    open_rows = incidents.open_incidents()
+    opened: list[Incident] = []
+    seen: list[tuple[str, float, str]] = []
+    resolved: list[tuple[str, float]] = []
     alerts: list[Alert] = []
 
-    def alert(kind: str, s: Signal, row: dict[str, Any] | None, occurrences: int) -> Alert:
+    def alert(kind: str, s: Signal, row: Incident | None, occurrences: int) -> Alert:
         return Alert(kind, s.key, s.trigger, s.subject, s.severity if kind != "resolved" else "info",
                      s.message if kind != "resolved" else (s.message or "healthy again"), project, target,
-                     invocation_id, dict(s.details), occurrences, row["opened_at"] if row else now)  # fmt: skip
+                     invocation_id, dict(s.details), occurrences, row.opened_at if row else now)  # fmt: skip
 
     for key, s in merged.items():
         row = open_rows.get(key)
         message = (s.message or "")[:2000]
         if s.status == "open" and row is None:
-            opened.append((key, s.trigger, s.subject, "open", now, None, now, None, 1, message))
+            opened.append(
+                Incident(key, s.trigger, s.subject, "open", now, None, now, None, 1, message)
+            )
             report.opened.append(key)
             alerts.append(alert("open", s, None, 1))
         elif s.status == "open":
-            occurrences = int(row["occurrences"] or 1) + 1
-            seen.append((now, message, key))
+            assert row is not None
+            occurrences = int(row.occurrences or 1) + 1
+            seen.append((key, now, message))
             report.still_open.append(key)
-            if row["last_alert_at"] is None:  # never delivered anywhere yet: try again
+            if row.last_alert_at is None:  # never delivered anywhere yet: try again
                 alerts.append(alert("open", s, row, occurrences))
-            elif (
-                config.renotify_after and now - float(row["last_alert_at"]) >= config.renotify_after
-            ):
+            elif config.renotify_after and now - float(row.last_alert_at) >= config.renotify_after:
                 alerts.append(alert("reminder", s, row, occurrences))
         elif row is not None:
-            resolved.append((now, now, key))
+            resolved.append((key, now))
             report.resolved.append(key)
-            alerts.append(alert("resolved", s, row, int(row["occurrences"] or 1)))
-    state.write("INSERT OR REPLACE INTO incidents VALUES (?,?,?,?,?,?,?,?,?,?)", opened)
-    state.write(
-        "UPDATE incidents SET last_seen_at = ?, occurrences = occurrences + 1, message = ? WHERE incident_key = ?",
-        seen,
-    )
-    state.write(
-        "UPDATE incidents SET status = 'resolved', resolved_at = ?, last_seen_at = ? WHERE incident_key = ?",
-        resolved,
-    )
+            alerts.append(alert("resolved", s, row, int(row.occurrences or 1)))
+    incidents.open_new(opened)
+    incidents.seen(seen)
+    incidents.resolve(resolved)
     report.alerts = alerts
     if alerts and config.channels:
         report.deliveries = _deliver(ctx, config, alerts, open_rows, now)
         alerted = sorted(
             {d.incident_key for d in report.deliveries if d.ok and d.kind in ("open", "reminder")}
         )
-        state.write(
-            "UPDATE incidents SET last_alert_at = ? WHERE incident_key = ?",
-            [(now, k) for k in alerted],
-        )
+        incidents.mark_alerted(alerted, now)
     return report
 
 
-def _deliver(ctx: Any, config: AlertConfig, alerts: list[Alert], open_rows: dict[str, dict[str, Any]],
+def _deliver(ctx: Any, config: AlertConfig, alerts: list[Alert], open_rows: dict[str, Incident],
              now: float) -> list[Delivery]:  # fmt: skip
     """Route, rate-limit and send; record every attempt in `alert_deliveries`."""
-    state = ctx.state
+    incidents = ctx.state.incidents
     by_name = {c.name: c for c in config.channels}
     plan: dict[str, list[Alert]] = {}
     for a in alerts:
         if a.kind == "resolved":  # tell the channels that were told it was failing, nobody else
-            row = open_rows.get(a.key) or {}
-            told = state.read(
-                "SELECT DISTINCT channel FROM alert_deliveries WHERE incident_key = ? AND kind IN ('open', 'reminder') "
-                "AND ok = 1 AND sent_at >= ?", (a.key, float(row.get("opened_at") or 0)),
-            )  # fmt: skip
-            targets = [by_name[r["channel"]] for r in told if r["channel"] in by_name]
+            row = open_rows.get(a.key)
+            told = incidents.channels_told(a.key, float(row.opened_at or 0) if row else 0.0)
+            targets = [by_name[c] for c in told if c in by_name]
         else:
             targets = config.channels_for(a.trigger, a.severity)
         for ch in targets:
@@ -550,11 +534,8 @@ def _deliver(ctx: Any, config: AlertConfig, alerts: list[Alert], open_rows: dict
     if config.rate_limit is not None and plan:
         limit, per = config.rate_limit
         since = now - per
-        used = {r["channel"]: int(r["n"]) for r in state.read(
-            "SELECT channel, COUNT(*) AS n FROM alert_deliveries WHERE sent_at >= ? AND kind != 'summary' "
-            "AND (error IS NULL OR error != ?) GROUP BY channel", (since, RATE_LIMITED))}  # fmt: skip
-        summarised = {r["channel"] for r in state.read(
-            "SELECT DISTINCT channel FROM alert_deliveries WHERE kind = 'summary' AND sent_at >= ?", (since,))}  # fmt: skip
+        used = incidents.deliveries_per_channel(since, not_error=RATE_LIMITED)
+        summarised = incidents.summarised_channels(since)
         for name, batch in plan.items():
             room = max(0, limit - used.get(name, 0))
             if len(batch) <= room:
@@ -599,8 +580,9 @@ def _deliver(ctx: Any, config: AlertConfig, alerts: list[Alert], open_rows: dict
             records.append(Delivery(a.key, ch.name, a.kind, error is None, error))
             if error is not None:
                 log.warning("alert %s to %s failed: %s", a.title, ch.describe(), error)
-    state.write("INSERT INTO alert_deliveries VALUES (?,?,?,?,?,?)",
-                [(d.incident_key, d.channel, d.kind, now, int(d.ok), d.error) for d in records])  # fmt: skip
+    incidents.record_deliveries(
+        AlertDelivery(d.incident_key, d.channel, d.kind, now, d.ok, d.error) for d in records
+    )
     return records
 
 
@@ -627,9 +609,10 @@ def _run_logger(ctx: Any) -> logging.Logger | None:
     if file_logger is None:
         return None
     try:
-        return file_logger()
+        logger: logging.Logger = file_logger()
     except Exception:  # no project folder to log into: python logging still gets the alert
         return None
+    return logger
 
 
 def _human(seconds: float) -> str:
@@ -705,7 +688,7 @@ def signals_of_result(result: Any, triggers: Iterable[str] = TRIGGERS) -> list[S
     return out
 
 
-class AlertObserver(Observer):
+class AlertObserver(RunListener):
     """Collects the signals of a run and hands them, with the bus's, to `process_signals` at the end."""
 
     def __init__(self, ctx: Any, invocation_id: str, bus: Bus, config: AlertConfig) -> None:
@@ -716,10 +699,10 @@ class AlertObserver(Observer):
         self.signals: list[Signal] = []
         self.report: AlertReport | None = None
 
-    def node_finished(self, unit: Any, result: Any) -> None:
+    def unit_finished(self, unit: Unit, result: UnitResult, index: int, total: int) -> None:
         self.signals += signals_of_result(result, self.config.triggers)
 
-    def run_finished(self, results: list[Any]) -> None:
+    def run_finished(self, run: Run, results: Sequence[UnitResult], status: str) -> None:
         external = list(self.bus.signals)
         # a monitor or contract that also put a Signal on the bus for the same check: keep the bus's
         covered = {
@@ -739,7 +722,7 @@ class AlertObserver(Observer):
             log.exception("alerts: processing the signals of %s failed", self.invocation_id[:8])
 
 
-def make(ctx: Any, command: str, invocation_id: str, bus: Bus) -> Observer | None:
+def make(ctx: Any, command: str, invocation_id: str, bus: Bus) -> RunListener | None:
     """The alerting observer (last of the parts); its configuration, secrets included, is checked
     here so that a missing variable stops the run before it starts."""
     return AlertObserver(ctx, invocation_id, bus, alert_config(ctx))

@@ -46,6 +46,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from itertools import pairwise
+from typing import TypedDict
 
 MAD_SCALE = 1.4826
 """1 / Φ⁻¹(3/4): turns the median absolute deviation into a normal standard deviation."""
@@ -118,6 +119,18 @@ class Detection:
         return text + (f"; {self.note}" if self.note else "")
 
 
+class _Common(TypedDict):
+    """The fields of a `Detection` that do not depend on the verdict."""
+
+    observed: float
+    training_points: int
+    direction: str
+    seasonality: str
+    sensitivity: float
+    min_points: int
+    note: str
+
+
 def detect(
     history: Iterable[Point],
     point: Point,
@@ -144,7 +157,10 @@ def detect(
     if raw is None or not math.isfinite(float(raw)):
         raise ValueError(f"the new point has no finite value: {raw!r}")
     x = float(raw)
-    points = sorted(((_epoch(t), float(v)) for t, v in history if _finite(v)), key=lambda p: p[0])
+    points = sorted(
+        ((_epoch(t), float(v)) for t, v in history if v is not None and _finite(v)),
+        key=lambda p: p[0],
+    )
     used, note = "none", ""
     if seasonality == "day_of_week":
         day = weekday(ts)
@@ -158,8 +174,8 @@ def detect(
             )
     values = [v for _, v in points[-window:]]
     n = len(values)
-    base = {"observed": x, "training_points": n, "direction": direction, "seasonality": used,
-            "sensitivity": float(sensitivity), "min_points": min_points, "note": note}  # fmt: skip
+    base = _Common(observed=x, training_points=n, direction=direction, seasonality=used,
+                   sensitivity=float(sensitivity), min_points=min_points, note=note)  # fmt: skip
     if n < min_points:
         return Detection(median=None, mad=None, scale=None, threshold=None, lower=None, upper=None, score=0.0,
                          is_anomaly=False, deviation="none", status="training", **base)  # fmt: skip

@@ -1,4 +1,5 @@
-"""Freshness with dbt's semantics, on sources and models, and `headwater freshness`.
+"""Freshness with dbt's semantics, on sources and models: `Context.freshness` (`headwater
+freshness` renders its `FreshnessReport`, `headwater.cli.render.freshness`).
 
 Configuration (dbt's syntax)::
 
@@ -34,22 +35,26 @@ filter) is ``error`` ("no rows"); a query that fails (a missing column) is ``run
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
-import json
 import re
-import sys
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from headwater.durations import PERIODS, DurationError, as_utc, parse_period
 from headwater.errors import ConfigError, HeadwaterError, Location, did_you_mean
 from headwater.observe import Signal
+from headwater.state.records import FreshnessRecord
+
+if TYPE_CHECKING:
+    from headwater.context import Context
+    from headwater.observe.alerts import AlertReport
+    from headwater.observe.sla import SLAResult
+    from headwater.state import StateStore
 
 UTC = dt.UTC
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
-PERIODS = {"minute": 60, "hour": 3600, "day": 86400}
 FRESHNESS_KEYS = ("warn_after", "error_after", "filter")
 MODEL_ONLY_KEYS = (
     "build_after",
@@ -115,34 +120,18 @@ _EXAMPLE = "e.g. `freshness: {warn_after: {count: 12, period: hour}, error_after
 
 
 def _threshold(node: Any, key: str, value: Any) -> Threshold | None:
+    """dbt's ``{count, period}`` (`headwater.durations.parse_period`: the only form a freshness
+    threshold takes, so that a dbt project reads the same); None when unset."""
     if value is None or value == {}:
         return None
     if not isinstance(value, dict):
         raise _config_error(node, f"`{key}: {value!r}` must be a mapping with `count` and `period`",
                             f"write `{key}: {{count: 12, period: hour}}`")  # fmt: skip
-    for k in value:
-        if k not in THRESHOLD_KEYS:
-            raise _config_error(node, f"`{key}` has an unknown key `{k}`" + did_you_mean(str(k), THRESHOLD_KEYS),
-                                f"`{key}` takes `count` and `period` only")  # fmt: skip
-    count, period = value.get("count"), value.get("period")
-    if count is None and period is None:  # dbt: an unset threshold
-        return None
-    if count is None or period is None:
-        raise _config_error(
-            node,
-            f"`{key}` needs both `count` and `period`",
-            f"write `{key}: {{count: 12, period: hour}}`",
-        )
-    if isinstance(count, bool) or not isinstance(count, int) or count <= 0:
-        raise _config_error(node, f"`{key}.count: {count!r}` is not a positive integer",
-                            f"write a whole number, e.g. `{key}: {{count: 12, period: hour}}`")  # fmt: skip
-    if str(period) not in PERIODS:
-        hint = "use minute, hour or day"
-        if str(period).rstrip("s") in PERIODS:
-            hint = f"write `period: {str(period).rstrip('s')}` (singular, as dbt)"
-        raise _config_error(node, f"`{key}.period: {period}` is not minute, hour or day" + did_you_mean(str(period), PERIODS),
-                            hint)  # fmt: skip
-    return Threshold(int(count), str(period))
+    try:
+        found = parse_period(value, key=key)
+    except DurationError as exc:
+        raise _config_error(node, exc.reason, exc.hint) from None
+    return Threshold(*found) if found is not None else None  # None: dbt's unset threshold
 
 
 def raw_freshness(node: Any) -> Any:
@@ -235,15 +224,6 @@ class FreshnessResult:
         }  # fmt: skip
 
 
-def as_utc(now: dt.datetime | float | None) -> dt.datetime:
-    """A time as an aware UTC datetime: now for None, epoch seconds, naive = UTC."""
-    if now is None:
-        return dt.datetime.now(UTC)
-    if isinstance(now, int | float):
-        return dt.datetime.fromtimestamp(now, UTC)
-    return now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
-
-
 def _us(at: dt.datetime) -> int:
     return (at - EPOCH) // dt.timedelta(microseconds=1)
 
@@ -258,7 +238,8 @@ class _NoRows(Exception):
 
 def _relation_sql(node: Any) -> str:
     if node.relation is not None and node.materialized != "ephemeral":
-        return node.relation.render()
+        rendered: str = node.relation.render()
+        return rendered
     if node.compiled_sql:
         return f"(\n{node.compiled_sql}\n) AS _hw_source"
     raise HeadwaterError(f"`{node.display_name}` has no relation to query")
@@ -345,13 +326,9 @@ def last_load_us(ctx: Any, node: Any) -> tuple[int, str] | None:
             )
             if rows and rows[0][0] is not None:
                 return int(rows[0][0]), "load_state"
-    rows = ctx.state.read(
-        "SELECT max(started_at + coalesce(duration, 0)) AS finished FROM node_runs "
-        "WHERE unique_id = ? AND status IN ('success', 'warn') AND started_at IS NOT NULL",
-        [node.unique_id],
-    )
-    if rows and rows[0]["finished"] is not None:
-        return round(float(rows[0]["finished"]) * 1_000_000), "node_runs"
+    finished = ctx.state.runs.last_success(node.unique_id)
+    if finished is not None:
+        return round(finished * 1_000_000), "node_runs"
     return None
 
 
@@ -441,29 +418,28 @@ def freshness_signals(results: list[FreshnessResult]) -> list[Signal]:
     return out
 
 
-def record_results(state: Any, invocation_id: str, results: list[FreshnessResult]) -> None:
+def record_results(state: StateStore, invocation_id: str, results: list[FreshnessResult]) -> None:
     """A ``freshness_results`` row per node (the ``freshness_lag_seconds`` metric is the metrics
     part's, measured at build time: ages sampled here would skew its anomaly series)."""
     at = time.time()
-    state.write(
-        "INSERT OR REPLACE INTO freshness_results VALUES (?,?,?,?,?,?,?,?,?)",
-        [(invocation_id, r.unique_id, at, r.status, r.max_loaded_at.isoformat() if r.max_loaded_at else None, r.age,
-          r.spec.warn_after.seconds if r.spec.warn_after else None,
-          r.spec.error_after.seconds if r.spec.error_after else None, r.message[:2000])
-         for r in results],
+    state.freshness.record(
+        FreshnessRecord(invocation_id, r.unique_id, at, r.status, r.max_loaded_at.isoformat() if r.max_loaded_at else None,
+                        r.age, r.spec.warn_after.seconds if r.spec.warn_after else None,
+                        r.spec.error_after.seconds if r.spec.error_after else None, r.message[:2000])
+        for r in results
     )  # fmt: skip
 
 
-# -- the command ------------------------------------------------------------------------------------------
+# -- the report -------------------------------------------------------------------------------------------
 @dataclass
 class FreshnessReport:
-    """What one `headwater freshness` did."""
+    """What one `Context.freshness` (`headwater freshness`) did."""
 
     invocation_id: str
     results: list[FreshnessResult]
-    slas: list[Any]
+    slas: list[SLAResult]
     elapsed: float
-    alerts: Any = None
+    alerts: AlertReport | None = None
 
     @property
     def exit_code(self) -> int:
@@ -475,23 +451,28 @@ class FreshnessReport:
             else 0
         )
 
-    def to_dict(self) -> dict[str, Any]:
+    @property
+    def counts(self) -> dict[str, int]:
+        """Results per status, in the order first met."""
         counts: dict[str, int] = {}
         for r in self.results:
             counts[r.status] = counts.get(r.status, 0) + 1
+        return counts
+
+    def to_dict(self) -> dict[str, Any]:
+        """What `headwater freshness --json` prints."""
         return {
             "invocation_id": self.invocation_id, "command": "freshness", "success": self.exit_code == 0,
-            "elapsed": round(self.elapsed, 3), "summary": counts,
+            "elapsed": round(self.elapsed, 3), "summary": self.counts,
             "results": [r.to_dict() for r in self.results], "slas": [s.to_dict() for s in self.slas],
         }  # fmt: skip
 
 
-def run_freshness(ctx: Any, select: list[str] | None = None, exclude: list[str] | None = None,
+def run_freshness(ctx: Context, select: list[str] | None = None, exclude: list[str] | None = None,
                   now: dt.datetime | float | None = None) -> FreshnessReport:  # fmt: skip
     """Evaluate freshness and the schedule SLAs of the selection, record them as one invocation
-    and hand their signals to alerting."""
-    import importlib
-
+    and hand their signals to alerting (`Context.freshness`)."""
+    from headwater.observe.alerts import process_signals
     from headwater.observe.sla import check_schedule_slas, sla_config
 
     started = time.perf_counter()
@@ -500,7 +481,7 @@ def run_freshness(ctx: Any, select: list[str] | None = None, exclude: list[str] 
     for node in nodes:
         freshness_spec(node)
     invocation_id = str(uuid.uuid4())
-    ctx.state.start_invocation(
+    ctx.state.runs.start(
         invocation_id, "freshness", {"select": select, "exclude": exclude}, ctx.manifest.target.name
     )
     status = "error"
@@ -512,96 +493,13 @@ def run_freshness(ctx: Any, select: list[str] | None = None, exclude: list[str] 
             ctx, invocation_id, now, slas, only={n.unique_id for n in nodes}
         )
         report = FreshnessReport(invocation_id, results, sla_results, time.perf_counter() - started)
-        # alerting is written alongside this module: call it when it is there
-        process = getattr(
-            importlib.import_module("headwater.observe.alerts"), "process_signals", None
+        report.alerts = process_signals(
+            ctx, freshness_signals(results) + sla_signals, invocation_id
         )
-        if process is not None:
-            report.alerts = process(ctx, freshness_signals(results) + sla_signals, invocation_id)
         status = "success" if report.exit_code == 0 else "failed"
         return report
     finally:
         counts: dict[str, int] = {}
         for r in results:
             counts[r.status] = counts.get(r.status, 0) + 1
-        ctx.state.finish_invocation(invocation_id, status, {"freshness": counts})
-
-
-def print_report(report: FreshnessReport, stream: Any = None) -> None:
-    """A table of the results (rich), then the SLAs and a summary line."""
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
-
-    stream = stream or sys.stdout
-    tty = hasattr(stream, "isatty") and stream.isatty()
-    console = Console(file=stream, width=None if tty else 200, no_color=not tty, highlight=False)
-    colors = {"pass": "green", "warn": "yellow", "error": "red", "runtime error": "red"}
-    if report.results:
-        table = Table(
-            "node", "status", "max loaded at (UTC)", "age", "warn after", "error after", "note"
-        )
-        for r in report.results:
-            table.add_row(
-                r.name, f"[{colors[r.status]}]{r.status}[/]",
-                r.max_loaded_at.strftime("%Y-%m-%d %H:%M:%S") if r.max_loaded_at else "-",
-                human_age(r.age), str(r.spec.warn_after or "-"), str(r.spec.error_after or "-"),
-                escape(_note(r)),
-            )  # fmt: skip
-        console.print(table)
-    if report.slas:
-        table = Table("sla", "status", "window start (UTC)", "deadline (UTC)", "missing")
-        for s in report.slas:
-            color = {"met": "green", "breached": "red"}.get(s.status, "yellow")
-            table.add_row(
-                s.name, f"[{color}]{s.status}[/]",
-                s.due_from.strftime("%Y-%m-%d %H:%M:%S") if s.due_from else "-",
-                s.due_at.strftime("%Y-%m-%d %H:%M:%S") if s.due_at else "-",
-                escape(", ".join(u.rsplit(".", 1)[-1] for u in s.missing) or "-"),
-            )  # fmt: skip
-        console.print(table)
-    counts = report.to_dict()["summary"]
-    if not report.results and not report.slas:
-        console.print("no selected node has `freshness:` configured and the project has no SLAs")
-        return
-    parts = [f"{counts.get(s, 0)} {s}" for s in STATUSES if counts.get(s)]
-    breached = sum(s.status == "breached" for s in report.slas)
-    if report.slas:
-        parts.append(f"{breached} of {len(report.slas)} SLAs breached")
-    console.print(
-        f"freshness: {', '.join(parts) or 'nothing checked'} ({report.elapsed:.2f}s)", markup=False
-    )
-
-
-def _note(r: FreshnessResult) -> str:
-    source = {"load_state": "last load", "node_runs": "last successful run"}.get(r.loaded_at_source)
-    return "; ".join(t for t in (r.message, f"from the {source}" if source else "") if t)
-
-
-def cmd_freshness(args: argparse.Namespace) -> int:
-    from headwater.cli import context_for
-
-    with context_for(args) as ctx:
-        report = run_freshness(ctx, args.select, args.exclude)
-        if args.json:
-            print(json.dumps(report.to_dict(), indent=2, default=str))
-        else:
-            print_report(report)
-        return report.exit_code
-
-
-def add_commands(sub: Any, common: Any) -> dict[str, Any]:
-    p = sub.add_parser(
-        "freshness", help="check the freshness of sources and models, and the schedule SLAs"
-    )
-    p.add_argument(
-        "-s",
-        "--select",
-        nargs="+",
-        action="extend",
-        help="nodes to check (dbt syntax; default: all)",
-    )
-    p.add_argument("--exclude", nargs="+", action="extend", help="nodes to leave out")
-    p.add_argument("--json", action="store_true", help="print one JSON document")
-    common(p)
-    return {"freshness": cmd_freshness}
+        ctx.state.runs.finish(invocation_id, status, {"freshness": counts})

@@ -178,7 +178,7 @@ class _Walker:
         for name in self.known:
             self.case[name.lower()] = name
         ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
-        mapping: dict[str, dict[str, dict[str, str]]] = {}
+        mapping: dict[str, Any] = {}  # db -> table -> column -> type, as sqlglot takes it
         for table in tree.find_all(exp.Table):
             if not table.name or isinstance(table.this, exp.Func | exp.Anonymous):
                 continue
@@ -213,7 +213,7 @@ class _Walker:
         out.complete = self.complete
         return out
 
-    def _lookup(self, key: str) -> tuple[str, Columns | None] | None:
+    def _lookup(self, key: str) -> tuple[str, Columns | None]:
         if key not in self.leaves:
             found = self.resolve(key)
             if found is None and key.count(".") == 2:
@@ -550,11 +550,10 @@ class ProjectLineage:
             lineage = self.columns(node.unique_id)
             if lineage.columns and (lineage.complete or not declared):
                 return [(c, types.get(c.lower(), "UNKNOWN")) for c in lineage.columns]
-        found = self._file_schema(
-            node
-        )  # the file's header beats columns documented in .yml (often a few)
-        if found:
-            return [(c, types.get(c.lower(), t)) for c, t in found]
+        # the file's header beats columns documented in .yml (often a few)
+        from_file = self._file_schema(node)
+        if from_file:
+            return [(c, types.get(c.lower(), t)) for c, t in from_file]
         return declared or None
 
     def _file_schema(self, node: Node) -> Columns | None:

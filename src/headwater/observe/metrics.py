@@ -55,20 +55,21 @@ from __future__ import annotations
 import re
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from headwater.engines.base import catalog_key, quote_identifier
 from headwater.engines.functions import Functions
 from headwater.errors import ConfigError
-from headwater.observe import Bus, Observer, Signal
-from headwater.observe.schema import (
-    describe,
-    record_schema,
-    record_schemas,
-    schema_check,
-    severity_of,
-)
+from headwater.observe import Bus
+from headwater.observe.schema import record_schema, record_schemas, severity_of
+from headwater.runner.events import Run, RunListener, Unit, UnitResult
+from headwater.state.records import CheckRecord, MetricValue, NodeRun
+
+if TYPE_CHECKING:
+    from headwater.engines.base import Engine
+    from headwater.state import StateStore
 
 MAX_COLUMNS = 20
 LOADED_AT = "_hw_loaded_at"
@@ -225,7 +226,12 @@ def choose_columns(spec: ProfileSpec, keys: list[str], columns: list[tuple[str, 
 
 def _unique(names: list[str]) -> list[str]:
     seen: set[str] = set()
-    return [n for n in names if not (n.lower() in seen or seen.add(n.lower()))]
+    out = []
+    for n in names:
+        if n.lower() not in seen:
+            seen.add(n.lower())
+            out.append(n)
+    return out
 
 
 # -- the measurement -----------------------------------------------------------------------------------
@@ -238,7 +244,7 @@ class ProfileQuery:
     """(metric, column) of each selected expression; metric ``__count__`` for a column's non-null
     count (turned into null_rate) and ``__time__`` for the time column's max (epoch seconds)."""
 
-    def decode(self, row: tuple, now: float) -> dict[tuple[str, str], float | None]:
+    def decode(self, row: tuple[Any, ...], now: float) -> dict[tuple[str, str], float | None]:
         out: dict[tuple[str, str], float | None] = {}
         total = None
         for (metric, column), value in zip(self.slots, row, strict=True):
@@ -323,7 +329,8 @@ def table_bytes(engine: Any, relation: Any) -> int | None:
 
     size_of = getattr(engine, "relation_size", None)
     if size_of is not None:  # an engine that knows a relation's size from its catalog (PostgreSQL)
-        return size_of(relation)
+        size: int | None = size_of(relation)
+        return size
     name = relation.render()
     try:
         return _blocks_bytes(engine, name)
@@ -358,10 +365,10 @@ class _LaterView:
     recorded_at: float
 
 
-class MetricsObserver(Observer):
+class MetricsObserver(RunListener):
     """Measures every built node (see the module docstring)."""
 
-    def __init__(self, state: Any, invocation_id: str, bus: Bus, nodes: dict[str, Any], defaults: ProfileSpec,
+    def __init__(self, state: StateStore, invocation_id: str, bus: Bus, nodes: dict[str, Any], defaults: ProfileSpec,
                  tests: dict[str, list[Any]]) -> None:  # fmt: skip
         self.state = state
         self.invocation_id = invocation_id
@@ -373,10 +380,10 @@ class MetricsObserver(Observer):
         self._engine: Any = None
         self._lock = threading.Lock()
 
-    def node_built(self, unit: Any, result: Any, engine: Any) -> list[Any]:
+    def unit_published(self, unit: Unit, result: UnitResult, engine: Engine) -> None:
         node = unit.build
         if node is None or node.relation is None or node.materialized == "ephemeral":
-            return []
+            return
         now = time.time()
         metrics: dict[tuple[str, str], float | None] = {
             ("duration_seconds", ""): float(result.duration)
@@ -390,14 +397,14 @@ class MetricsObserver(Observer):
                 metrics[(metric, "")] = float(result.stats[key])
         kind = engine.relation_kind(node.relation)
         explicit = node.config.get("profile") is not None
-        from headwater.observe.monitors import monitored_metrics
+        from headwater.quality.monitors import monitored_metrics
 
         monitored = monitored_metrics(node)  # what the node's anomaly monitors read
         if kind == "view" and not explicit and not monitored and severity_of(node) != "error":
             with self._lock:  # its schema only: read with the other views' at the end of the run
                 self._engine = engine
                 self._views.append(_LaterView(node, result, metrics, now))
-            return []
+            return
         columns = engine.columns(node.relation)
         notes: list[str] = []
         spec = (
@@ -427,6 +434,7 @@ class MetricsObserver(Observer):
                 not chosen
                 and time_expr is None
                 and kind == "table"
+                and result.rows is not None
                 and self._rows_are_count(node, result)
             ):
                 metrics[("row_count", "")] = float(result.rows)
@@ -443,12 +451,12 @@ class MetricsObserver(Observer):
                 size = table_bytes(engine, node.relation)
                 if size is not None:
                     metrics[("bytes", "")] = float(size)
-        self.state.record_metrics(self.invocation_id, node.unique_id, metrics, recorded_at=now)
+        self.state.metrics.record(_values(self.invocation_id, node.unique_id, now, metrics))
         if notes:
             result.message = (result.message + "; " if result.message else "") + "; ".join(notes)
-        return self._schema(node, columns, now)
+        self._schema(node, columns, now)
 
-    def run_finished(self, results: list[Any]) -> None:
+    def run_finished(self, run: Run, results: Sequence[UnitResult], status: str) -> None:
         """Record the views kept for the end: their metrics, and their schemas read in one query
         (a view's columns cost a catalog scan each, as much as creating it). A schema change is
         reported as for any node — check, signal, state — and turns a successful view into a
@@ -458,58 +466,54 @@ class MetricsObserver(Observer):
             views, self._views = self._views, []
         if not views:
             return
-        self.state.write(
-            "INSERT OR REPLACE INTO node_metrics VALUES (?,?,?,?,?,?)",
-            [(self.invocation_id, v.node.unique_id, v.recorded_at, m, c or "", value)
-             for v in views for (m, c), value in v.metrics.items()],
+        self.state.metrics.record(
+            value for v in views for value in _values(self.invocation_id, v.node.unique_id, v.recorded_at, v.metrics)
         )  # fmt: skip
         found = self._engine.columns_of([v.node.relation for v in views])
         views = [v for v in views if catalog_key(v.node.relation) in found]
         now = time.time()
         schemas = {v.node.unique_id: found[catalog_key(v.node.relation)] for v in views}
         recorded = record_schemas(self.state, self.invocation_id, schemas, now)
+        from headwater.quality.schema_contracts import contract_check
+
         for v in views:
             compared, changes = recorded[v.node.unique_id]
             severity = severity_of(v.node)
             if compared and severity != "ignore":
-                self._attach(v.result, self._report(v.node, changes, severity))
+                self._attach(v.result, contract_check(v.node, changes, severity, self.bus))
 
     def _attach(self, result: Any, check: Any) -> None:
         """A check found after the node finished: on its result, graded, and in the state store."""
         result.checks.append(check)
-        self.state.record_check(self.invocation_id, check.to_dict())
+        self.state.checks.record(CheckRecord.of(self.invocation_id, check.to_dict()))
         if check.status != "pass" and result.status == "success":
             result.status = "warn"
             result.message = (
                 result.message + "; " if result.message else ""
             ) + f"{check.name}: {check.message}"
-            self.state.record_node(self.invocation_id, result.to_dict())
+            self.state.runs.record_node(NodeRun.of(self.invocation_id, result.to_dict()))
 
     @staticmethod
     def _rows_are_count(node: Any, result: Any) -> bool:
         """True when the runner's row count is the table's (a full rebuild, not a merge)."""
         return result.rows is not None and node.materialized in ("table", "seed", "load")
 
-    def _schema(self, node: Any, columns: list[tuple[str, str]], now: float) -> list[Any]:
-        severity = severity_of(node)
+    def _schema(self, node: Any, columns: list[tuple[str, str]], now: float) -> None:
+        """Record the node's schema and put its changes on the bus for the post-publish
+        schema-change contract (`headwater.quality.schema_contracts`)."""
         compared, changes = record_schema(
             self.state, self.invocation_id, node.unique_id, columns, now
         )
-        if not compared or severity == "ignore":
-            return []
-        return [self._report(node, changes, severity)]
+        self.bus.measured_schema(node.unique_id, compared, changes)
 
-    def _report(self, node: Any, changes: list[Any], severity: str) -> Any:
-        """The schema_change check of ``node`` and its signal."""
-        check = schema_check(node, changes, severity)
-        self.bus.emit(Signal(
-            trigger="schema_change", subject=node.unique_id, status="open" if changes else "ok",
-            message=f"{node.display_name}: schema changed: {describe(changes)}" if changes else f"{node.display_name}: schema unchanged",
-            severity=severity,
-            # names the check, so alerting sees one incident for the check and this signal
-            details={"changes": [c.to_dict() for c in changes], "check": f"schema_change.{node.unique_id}"},
-        ))  # fmt: skip
-        return check
+
+def _values(invocation_id: str, unique_id: str, recorded_at: float,
+            metrics: dict[tuple[str, str], float | None]) -> list[MetricValue]:  # fmt: skip
+    """One node run's metrics, {(metric, column or ''): value}, as records."""
+    return [
+        MetricValue(invocation_id, unique_id, recorded_at, m, c or "", v)
+        for (m, c), v in metrics.items()
+    ]
 
 
 def _tests_by_node(nodes: dict[str, Any]) -> dict[str, list[Any]]:
@@ -539,7 +543,7 @@ def validate_nodes(nodes: dict[str, Any]) -> None:
         severity_of(node)
 
 
-def make(ctx: Any, command: str, invocation_id: str, bus: Bus) -> Observer | None:
+def make(ctx: Any, command: str, invocation_id: str, bus: Bus) -> RunListener | None:
     manifest = ctx.manifest
     config = manifest.config
     defaults = project_defaults(

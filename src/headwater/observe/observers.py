@@ -1,29 +1,38 @@
-"""The observer a `Context` gives its runner: every observability part, in the order they depend
-on each other (metrics are recorded before monitors read the history; alerts deliver last)."""
+"""The observability listeners a `Context` gives its run: every part, in the order they depend
+on each other (metrics are recorded before the post-publish checks read the history; alerts
+deliver last, from what the others emitted)."""
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Sequence
 from typing import Any
 
-from headwater.observe import Bus, Observer, Observers
+from headwater.observe import Bus
+from headwater.runner.events import Listeners, Run, RunListener, UnitResult
 
-# module -> each provides `make(ctx, command, invocation_id, bus) -> Observer | None`
 PARTS = (
-    "headwater.observe.metrics",      # metrics, profiles, schemas, schema changes
-    "headwater.observe.monitors",     # anomaly monitors as checks
-    "headwater.observe.sla",          # run-time budgets and schedule SLAs
+    "headwater.observe.metrics",  # metrics, profiles, schemas, schema changes
+    "headwater.observe.sla",  # run-time budgets and schedule SLAs
     "headwater.observe.openlineage",  # OpenLineage events (off unless configured)
-    "headwater.observe.alerts",       # incidents and delivery (last: reads what the others emitted)
-)  # fmt: skip
+    "headwater.observe.alerts",  # incidents and delivery (last: reads what the others emitted)
+)
+"""Modules with ``make(ctx, command, invocation_id, bus) -> RunListener | None``."""
 
 
-def build_observer(ctx: Any, command: str, invocation_id: str, bus: Bus | None = None) -> Observer:
-    bus = bus or Bus()
-    parts: list[Observer] = []
+class Observability(Listeners):
+    """The parts as one listener. What they collected is delivered at the end of a run that ran
+    to its end (success or failed), not of one that was interrupted or could not start."""
+
+    def run_finished(self, run: Run, results: Sequence[UnitResult], status: str) -> None:
+        if status in ("success", "failed"):
+            super().run_finished(run, results, status)
+
+
+def build_observer(ctx: Any, command: str, invocation_id: str, bus: Bus) -> RunListener:
+    parts: list[RunListener] = []
     for name in PARTS:
-        make = importlib.import_module(name).make
-        observer = make(ctx, command, invocation_id, bus)
-        if observer is not None:
-            parts.append(observer)
-    return Observers(parts)
+        part = importlib.import_module(name).make(ctx, command, invocation_id, bus)
+        if part is not None:
+            parts.append(part)
+    return Observability(parts)

@@ -61,11 +61,15 @@ import os
 import queue
 import threading
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from headwater.observe import Observer
+from headwater.runner.events import Run, RunListener, Unit, UnitResult
+
+if TYPE_CHECKING:
+    from headwater.engines.base import Engine
 
 log = logging.getLogger("headwater")
 
@@ -93,7 +97,7 @@ _FAILED = ("error", "fail")
 
 
 def producer() -> str:
-    from headwater import __version__
+    from headwater.version import __version__
 
     return f"https://pypi.org/project/headwater/{__version__}/"
 
@@ -324,7 +328,7 @@ def make(ctx: Any, command: str, invocation_id: str, bus: Any) -> OpenLineageObs
     return OpenLineageObserver(ctx, command, invocation_id, found.namespace, transport)
 
 
-class OpenLineageObserver(Observer):
+class OpenLineageObserver(RunListener):
     """Turns the runner's hooks into OpenLineage run events (see the module docstring)."""
 
     def __init__(
@@ -351,10 +355,10 @@ class OpenLineageObserver(Observer):
         self._lock = threading.Lock()
 
     # -- hooks ------------------------------------------------------------------------------------
-    def run_started(self, units: list[Any]) -> None:
+    def run_started(self, run: Run, units: Sequence[Unit]) -> None:
         self._emit("START", self.invocation_id, self.parent_job, parent=False, job_type="JOB")
 
-    def node_started(self, unit: Any, result: Any) -> None:
+    def unit_started(self, unit: Unit, result: UnitResult) -> None:
         run_id = str(uuid.uuid4())
         with self._lock:
             self.runs[unit.id] = run_id
@@ -362,9 +366,10 @@ class OpenLineageObserver(Observer):
         self._emit("START", run_id, self._job_name(unit, result), job_facets=self._job_facets(unit),
                    inputs=inputs, outputs=outputs, job_type=_job_type(unit))  # fmt: skip
 
-    def node_built(self, unit: Any, result: Any, engine: Any) -> list[Any]:
+    def unit_published(self, unit: Unit, result: UnitResult, engine: Engine) -> None:
         """Measure while the relation is fresh: its schema and column lineage."""
         node = unit.build
+        assert node is not None  # a published unit builds a node
         self.lineage.forget(node.unique_id)
         schema = self.lineage.schema(node.unique_id) or []
         lineage = (
@@ -374,9 +379,8 @@ class OpenLineageObserver(Observer):
         )
         with self._lock:
             self.built[unit.id] = {"schema": schema, "lineage": lineage}
-        return []
 
-    def node_finished(self, unit: Any, result: Any) -> None:
+    def unit_finished(self, unit: Unit, result: UnitResult, index: int, total: int) -> None:
         with self._lock:
             run_id = self.runs.pop(unit.id, None)
             built = self.built.pop(unit.id, None)
@@ -399,7 +403,7 @@ class OpenLineageObserver(Observer):
         self._emit(event_type, run_id, self._job_name(unit, result), run_facets=run_facets,
                    job_facets=self._job_facets(unit), inputs=inputs, outputs=outputs, job_type=_job_type(unit))  # fmt: skip
 
-    def run_finished(self, results: list[Any]) -> None:
+    def run_finished(self, run: Run, results: Sequence[UnitResult], status: str) -> None:
         failed = any(r.status in _FAILED for r in results)
         facets = {}
         if failed:
@@ -612,7 +616,7 @@ def _job_type(unit: Any) -> str:
 
 
 def _version() -> str:
-    from headwater import __version__
+    from headwater.version import __version__
 
     return __version__
 

@@ -21,9 +21,13 @@ therefore reported as a removal and an addition.
 from __future__ import annotations
 
 import difflib
-import json
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from headwater.state.records import SchemaChangeRecord
+
+if TYPE_CHECKING:
+    from headwater.state import StateStore
 
 CHANGE_KINDS = ("added", "removed", "renamed", "type_changed")
 SEVERITIES = ("warn", "error", "ignore")
@@ -140,99 +144,38 @@ def severity_of(node: Any) -> str:
 
 
 # -- the state store -------------------------------------------------------------------------------
-_SAME_TARGET = "(i.target IS NULL OR i.target = coalesce((SELECT target FROM invocations WHERE invocation_id = ?), i.target))"
-"""Only schemas recorded on this invocation's target are compared: one project built on two
-targets (a DuckDB dev, a PostgreSQL prod) keeps a history per warehouse, so the engines' type
-spellings (`VARCHAR`, `text`) and a dev's experiments are not reported as changes. A run whose
-target is unknown (no `invocations` row) is compared with any."""
-
-
-def previous_schema(state: Any, unique_id: str, invocation_id: str) -> list[tuple[str, str]] | None:
-    """The schema recorded by the node's last run on this target before this invocation, or None."""
-    rows = state.read(
-        "SELECT r.columns FROM relation_schemas AS r LEFT JOIN invocations AS i ON i.invocation_id = r.invocation_id "
-        f"WHERE r.unique_id = ? AND r.invocation_id != ? AND {_SAME_TARGET} ORDER BY r.recorded_at DESC LIMIT 1",
-        (unique_id, invocation_id, invocation_id),
-    )
-    if not rows:
-        return None
-    return [(str(n), str(t)) for n, t in json.loads(rows[0]["columns"])]
+def previous_schema(
+    state: StateStore, unique_id: str, invocation_id: str
+) -> list[tuple[str, str]] | None:
+    """The schema recorded by the node's last run on this target before this invocation, or None
+    (`Metrics.previous_schemas`: only this target's history is compared)."""
+    return state.metrics.previous_schemas([unique_id], invocation_id).get(unique_id)
 
 
 def previous_schemas(
-    state: Any, unique_ids: list[str], invocation_id: str
+    state: StateStore, unique_ids: list[str], invocation_id: str
 ) -> dict[str, list[tuple[str, str]]]:
     """`previous_schema` of many nodes in a few queries (those with none are missing)."""
-    out: dict[str, list[tuple[str, str]]] = {}
-    for i in range(0, len(unique_ids), 500):  # SQLite's limit on ? parameters
-        chunk = unique_ids[i : i + 500]
-        rows = state.read(
-            "SELECT r.unique_id, r.columns FROM relation_schemas AS r LEFT JOIN invocations AS i ON i.invocation_id = "
-            f"r.invocation_id WHERE r.invocation_id != ? AND r.unique_id IN ({','.join('?' * len(chunk))}) "
-            f"AND {_SAME_TARGET} AND r.recorded_at = (SELECT max(r2.recorded_at) FROM relation_schemas AS r2 "
-            "LEFT JOIN invocations AS i ON i.invocation_id = r2.invocation_id "
-            f"WHERE r2.unique_id = r.unique_id AND r2.invocation_id != ? AND {_SAME_TARGET})",
-            (invocation_id, *chunk, invocation_id, invocation_id, invocation_id),
-        )
-        for row in rows:
-            out[row["unique_id"]] = [(str(n), str(t)) for n, t in json.loads(row["columns"])]
-    return out
+    return state.metrics.previous_schemas(unique_ids, invocation_id)
 
 
-def record_schema(state: Any, invocation_id: str, unique_id: str, columns: list[tuple[str, str]],
+def record_schema(state: StateStore, invocation_id: str, unique_id: str, columns: list[tuple[str, str]],
                   recorded_at: float) -> tuple[bool, list[SchemaChange]]:  # fmt: skip
     """Store this run's schema and its changes since the last one: (had a previous schema, changes)."""
     return record_schemas(state, invocation_id, {unique_id: columns}, recorded_at)[unique_id]
 
 
-def record_schemas(state: Any, invocation_id: str, schemas: dict[str, list[tuple[str, str]]],
+def record_schemas(state: StateStore, invocation_id: str, schemas: dict[str, list[tuple[str, str]]],
                    recorded_at: float) -> dict[str, tuple[bool, list[SchemaChange]]]:  # fmt: skip
     """`record_schema` of many nodes: one read of the previous schemas, one write of each table."""
-    if len(schemas) == 1:
-        (uid,) = schemas
-        before_one = previous_schema(state, uid, invocation_id)
-        before = {uid: before_one} if before_one is not None else {}
-    else:
-        before = previous_schemas(state, list(schemas), invocation_id)
-    state.write(
-        "INSERT OR REPLACE INTO relation_schemas VALUES (?,?,?,?)",
-        [
-            (invocation_id, uid, recorded_at, json.dumps([[n, t] for n, t in cols]))
-            for uid, cols in schemas.items()
-        ],
-    )
+    before = state.metrics.previous_schemas(list(schemas), invocation_id)
+    state.metrics.record_schemas(invocation_id, schemas, recorded_at)
     out: dict[str, tuple[bool, list[SchemaChange]]] = {}
     for uid, cols in schemas.items():
         out[uid] = (True, diff_schemas(before[uid], cols)) if uid in before else (False, [])
-    state.write(
-        "INSERT INTO schema_changes VALUES (?,?,?,?,?,?,?)",
-        [
-            (uid, invocation_id, recorded_at, c.change, c.column, c.old, c.new)
-            for uid, (_, cs) in out.items()
-            for c in cs
-        ],
+    state.metrics.record_changes(
+        SchemaChangeRecord(uid, invocation_id, recorded_at, c.change, c.column, c.old, c.new)
+        for uid, (_, cs) in out.items()
+        for c in cs
     )
     return out
-
-
-def schema_check(node: Any, changes: list[SchemaChange], severity: str) -> Any:
-    """The CheckResult that reports ``changes`` of ``node`` (pass when there are none)."""
-    from headwater.quality.evaluator import CheckResult
-
-    if changes:
-        status = "fail" if severity == "error" else "warn"
-        message = f"schema changed: {describe(changes)}"
-    else:
-        status, message = "pass", ""
-    return CheckResult(
-        unique_id=f"schema_change.{node.unique_id}",
-        name=f"schema_change_{node.display_name.replace('.', '_')}",
-        check="schema_change",
-        node=node.unique_id,
-        column=None,
-        severity=severity,
-        status=status,
-        failures=len(changes),
-        message=message,
-        result={"changes": [c.to_dict() for c in changes]},
-    )

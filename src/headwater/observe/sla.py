@@ -1,7 +1,7 @@
 """SLAs: run-time budgets on nodes and schedule SLAs (the selected nodes finished by a time of day).
 
-Run-time budget — a node's ``max_duration`` (seconds, or ``"90s"``, ``"10m"``, ``"1h"``,
-``"1h30m"``): a run that takes longer than its budget is a breach, recorded in ``sla_breaches``
+Run-time budget — a node's ``max_duration`` (seconds, or a duration as `headwater.durations`
+reads it: ``"90s"``, ``"10m"``, ``"1h"``, ``"1h30m"``, ``"PT1H"``, ...): a run that takes longer than its budget is a breach, recorded in ``sla_breaches``
 (kind ``duration``, ``sla = "max_duration"``) and signalled as ``sla:max_duration:<unique_id>``.
 
 Schedule SLA — ``observability.slas`` of headwater.yml::
@@ -32,13 +32,18 @@ import datetime as dt
 import logging
 import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from headwater.durations import DurationError, as_utc, parse_duration
 from headwater.errors import ConfigError, HeadwaterError, Location, did_you_mean
-from headwater.observe import Bus, Observer, Signal
-from headwater.observe.freshness import as_utc
+from headwater.observe import Bus, Signal
+from headwater.runner.events import Run, RunListener, Unit, UnitResult
+from headwater.state.records import SlaBreach
+
+if TYPE_CHECKING:
+    from headwater.state import StateStore
 
 log = logging.getLogger("headwater")
 
@@ -55,31 +60,15 @@ SLA_KEYS = (
 )
 SUCCESS = ("success", "warn")
 DURATION_SLA = "max_duration"
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)")
 _MAX_FIRES = 20_000  # cron fire times examined per evaluation (an every-minute cron: two weeks)
 
 
 # -- run-time budgets ----------------------------------------------------------------------------
 def parse_budget(value: Any) -> float:
-    """Seconds of a ``max_duration``: a positive number, or ``"90s"``, ``"10m"``, ``"1h30m"``.
-    Raises ValueError when it is not one."""
-    if isinstance(value, bool):
-        raise ValueError(value)
-    if isinstance(value, int | float):
-        if value > 0:
-            return float(value)
-        raise ValueError(value)
-    text = str(value).strip().lower()
-    try:
-        seconds = float(text)
-    except ValueError:
-        if not text or _PART.sub("", text).strip():
-            raise ValueError(value) from None
-        seconds = sum(float(n) * _UNITS[u] for n, u in _PART.findall(text))
-    if seconds <= 0:
-        raise ValueError(value)
-    return seconds
+    """Seconds of a ``max_duration``: a positive duration (`headwater.durations`: ``90``,
+    ``"90s"``, ``"10m"``, ``"1h30m"``, ``"PT1H"``, ...). Raises ValueError (`DurationError`)
+    when it is not one."""
+    return parse_duration(value, key="max_duration")
 
 
 def node_budget(node: Any) -> float | None:
@@ -89,7 +78,7 @@ def node_budget(node: Any) -> float | None:
         return None
     try:
         return parse_budget(value)
-    except ValueError:
+    except DurationError:
         raise ConfigError(
             f"`max_duration: {value!r}` of `{node.display_name}` is not a duration",
             location=Location(node.path, node.line) if node.path else None,
@@ -390,22 +379,10 @@ def _local_text(at: dt.datetime, tz: str) -> str:
 
 
 def successful_finishes(
-    state: Any, uids: list[str], since: float, until: float
+    state: StateStore, uids: list[str], since: float, until: float
 ) -> dict[str, list[float]]:
     """Finish times of the successful runs of ``uids`` in ``[since, until]`` (from ``node_runs``)."""
-    out: dict[str, list[float]] = {u: [] for u in uids}
-    if not uids:
-        return out
-    marks = ",".join("?" * len(uids))
-    rows = state.read(
-        "SELECT unique_id, started_at + coalesce(duration, 0) AS finished FROM node_runs "
-        f"WHERE unique_id IN ({marks}) AND status IN ('success', 'warn') AND started_at IS NOT NULL "
-        "AND started_at <= ? AND started_at + coalesce(duration, 0) >= ?",
-        [*uids, until, since],
-    )
-    for row in rows:
-        out[row["unique_id"]].append(float(row["finished"]))
-    return out
+    return state.runs.successful_finishes(uids, since, until)
 
 
 def check_schedule_slas(ctx: Any, invocation_id: str, now: dt.datetime | float | None = None,
@@ -417,7 +394,7 @@ def check_schedule_slas(ctx: Any, invocation_id: str, now: dt.datetime | float |
     now_utc = as_utc(now)
     results: list[SLAResult] = []
     signals: list[Signal] = []
-    breaches: list[tuple] = []
+    breaches: list[SlaBreach] = []
     for sla in slas:
         uids = sla_nodes(ctx, sla)
         if only is not None and not set(uids) & only:
@@ -434,17 +411,17 @@ def check_schedule_slas(ctx: Any, invocation_id: str, now: dt.datetime | float |
         details = result.to_dict()
         if result.status == "breached":
             assert result.due_at is not None
-            breaches.append((sla.name, "schedule", "", result.due_at.timestamp(), now_utc.timestamp(), invocation_id,
-                             result.message))  # fmt: skip
+            breaches.append(SlaBreach(sla.name, "schedule", "", result.due_at.timestamp(), now_utc.timestamp(),
+                                      invocation_id, result.message))  # fmt: skip
             signals.append(Signal("sla", sla.key, "open", result.message, sla.severity, details))
         elif result.status == "met":
             signals.append(Signal("sla", sla.key, "ok", result.message, "info", details))
-    ctx.state.write("INSERT OR IGNORE INTO sla_breaches VALUES (?,?,?,?,?,?,?)", breaches)
+    ctx.state.schedules.record_breaches(breaches)
     return results, signals
 
 
 # -- the observer -------------------------------------------------------------------------------------
-class SLAObserver(Observer):
+class SLAObserver(RunListener):
     """Compares each node's run time with its budget; evaluates the schedule SLAs at the end."""
 
     def __init__(
@@ -460,10 +437,10 @@ class SLAObserver(Observer):
         self.bus = bus
         self.budgets = budgets
         self.slas = slas
-        self.breaches: list[tuple] = []
+        self.breaches: list[SlaBreach] = []
         self.results: list[SLAResult] = []
 
-    def node_finished(self, unit: Any, result: Any) -> None:
+    def unit_finished(self, unit: Unit, result: UnitResult, index: int, total: int) -> None:
         node = unit.build
         if node is None or result.status == "skipped" or node.unique_id not in self.budgets:
             return
@@ -479,17 +456,11 @@ class SLAObserver(Observer):
             message = (f"`{node.display_name}` took {_seconds(result.duration)}, over its budget "
                        f"`max_duration` of {_seconds(budget)}")  # fmt: skip
             due_at = float(result.started_at) + budget
-            row = (
-                DURATION_SLA,
-                "duration",
-                node.unique_id,
-                due_at,
-                time.time(),
-                self.invocation_id,
-                message,
-            )
-            self.ctx.state.write("INSERT OR IGNORE INTO sla_breaches VALUES (?,?,?,?,?,?,?)", [row])
-            self.breaches.append(row)
+            breach = SlaBreach(
+                DURATION_SLA, "duration", node.unique_id, due_at, time.time(), self.invocation_id, message
+            )  # fmt: skip
+            self.ctx.state.schedules.record_breaches([breach])
+            self.breaches.append(breach)
             self.bus.emit(Signal("sla", subject, "open", message, "error", details))
         else:
             message = (
@@ -497,7 +468,7 @@ class SLAObserver(Observer):
             )
             self.bus.emit(Signal("sla", subject, "ok", message, "info", details))
 
-    def run_finished(self, results: list[Any]) -> None:
+    def run_finished(self, run: Run, results: Sequence[UnitResult], status: str) -> None:
         if not self.slas:
             return
         try:
@@ -521,7 +492,7 @@ def _seconds(value: float) -> str:
     return f"{value / 3600:.1f} h"
 
 
-def make(ctx: Any, command: str, invocation_id: str, bus: Bus) -> Observer | None:
+def make(ctx: Any, command: str, invocation_id: str, bus: Bus) -> RunListener | None:
     """The SLA observer, when a node has a ``max_duration`` or the project has ``slas``; both are
     validated here so that a mistake stops the run before it starts."""
     budgets = {}

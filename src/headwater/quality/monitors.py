@@ -1,4 +1,5 @@
-"""Anomaly monitors: declared on models and source tables, evaluated as checks after every build.
+"""Anomaly monitors: declared on models and source tables, evaluated as post-publish checks
+(`headwater.quality.post_publish`) after every build.
 
 A monitor watches one metric series that `headwater.observe.metrics` records per node run and
 asks the detector (`headwater.observe.anomaly`) whether this run's value is out of line with the
@@ -44,10 +45,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from headwater.errors import ConfigError, Location, did_you_mean
-from headwater.observe import Bus, Observer, Signal
+from headwater.observe import Bus, Signal
 from headwater.observe.anomaly import (
     DEFAULT_MIN_POINTS,
     DEFAULT_SENSITIVITY,
@@ -59,6 +60,11 @@ from headwater.observe.anomaly import (
     differences,
 )
 from headwater.project.definition import Node
+
+if TYPE_CHECKING:
+    from headwater.engines.base import Engine
+    from headwater.quality.evaluator import CheckResult
+    from headwater.runner.events import Unit, UnitResult
 
 TABLE_KINDS = {"volume": "row_count", "freshness": "freshness_lag_seconds"}
 COLUMN_KINDS = {
@@ -186,6 +192,7 @@ def _parse_one(
         return ConfigError(f"{where}: {message}", node=node.display_name, location=loc, hint=hint)
 
     kinds_text = ", ".join(KINDS)
+    options: Any
     if isinstance(item, str):
         kind, options = item, {}
     elif isinstance(item, dict) and len(item) == 1:
@@ -322,12 +329,12 @@ def evaluate(monitor: Monitor, state: Any, invocation_id: str) -> tuple[Any, Sig
     from headwater.quality.evaluator import CheckResult
 
     limit = monitor.history_limit + (2 if monitor.derived else 1)
-    rows = state.metric_history(
+    rows = state.metrics.history(
         monitor.node, monitor.source_metric, monitor.column or "", limit=limit
     )
-    series = [(r["recorded_at"], r["value"]) for r in rows]
+    series = [(r.recorded_at, r.value) for r in rows]
     current = next(
-        (i for i in range(len(rows) - 1, -1, -1) if rows[i]["invocation_id"] == invocation_id), None
+        (i for i in range(len(rows) - 1, -1, -1) if rows[i].invocation_id == invocation_id), None
     )
     what = monitor.metric + (f" of `{monitor.column}`" if monitor.column else "")
     result = CheckResult(
@@ -388,8 +395,8 @@ def _finite(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
 
-class MonitorObserver(Observer):
-    """Evaluates each built node's monitors after the metrics observer has recorded its run."""
+class MonitorChecks:
+    """Evaluates each published node's monitors after the metrics listener recorded its run."""
 
     def __init__(
         self, state: Any, invocation_id: str, bus: Bus, monitors: dict[str, list[Monitor]]
@@ -399,11 +406,13 @@ class MonitorObserver(Observer):
         self.bus = bus
         self.monitors = monitors
 
-    def node_built(self, unit: Any, result: Any, engine: Any) -> list[Any]:
+    def check(
+        self, unit: Unit, result: UnitResult | None, engine: Engine | None
+    ) -> list[CheckResult]:
         node = unit.build
         if node is None or node.unique_id not in self.monitors:
             return []
-        out = []
+        out: list[CheckResult] = []
         for monitor in self.monitors[node.unique_id]:
             check, signal = evaluate(monitor, self.state, self.invocation_id)
             out.append(check)
@@ -412,10 +421,10 @@ class MonitorObserver(Observer):
         return out
 
 
-def make(ctx: Any, command: str, invocation_id: str, bus: Bus) -> Observer | None:
-    """The monitors' observer, or None when no node has monitors (no cost at all)."""
+def make(ctx: Any, command: str, invocation_id: str, bus: Bus) -> MonitorChecks | None:
+    """The monitors' checks, or None when no node has monitors (no cost at all)."""
     config = ctx.manifest.config
     monitors = monitors_by_node(ctx.manifest.nodes, config.observability, config.config_file)
     if not monitors:
         return None
-    return MonitorObserver(ctx.state, invocation_id, bus, monitors)
+    return MonitorChecks(ctx.state, invocation_id, bus, monitors)

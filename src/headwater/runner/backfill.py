@@ -11,11 +11,12 @@ atomic per interval and idempotent.
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from headwater.errors import UsageError
 from headwater.graph.definition import Graph
@@ -26,6 +27,10 @@ from headwater.runner.executor import Runner
 from headwater.runner.intervals import RERUN, Ledger, interval_key, intervals, parse_time
 from headwater.runner.plan import plan_units
 from headwater.runner.recorder import StateRecorder
+from headwater.state.records import BackfillItem
+
+if TYPE_CHECKING:
+    from headwater.state.protocol import StateStore
 
 
 @dataclass
@@ -77,25 +82,27 @@ def plan_backfill(
         for a, b in Ledger(state, node.unique_id).choose(intervals(lo, hi, size), rerun):
             items.append((node.unique_id, interval_key(a), interval_key(b)))
     backfill_id = str(uuid.uuid4())
-    state.create_backfill(backfill_id, selection, interval_key(lo), interval_key(hi), rerun, items)
+    state.backfills.create(backfill_id, selection, interval_key(lo), interval_key(hi), rerun, items)
     return backfill_id
 
 
-def _refuse_overlaps(state: Any, models: list[Node], lo: Any, hi: Any) -> None:
+def _refuse_overlaps(
+    state: StateStore, models: list[Node], lo: dt.datetime, hi: dt.datetime
+) -> None:
     wanted = {n.unique_id for n in models}
-    for plan in state.backfills("running"):
+    for plan in state.backfills.plans("running"):
         pending = [
-            i for i in state.backfill_items(plan["backfill_id"])
-            if i["status"] != "success" and i["unique_id"] in wanted
-            and parse_time(i["interval_start"]) < hi and parse_time(i["interval_end"]) > lo
+            i for i in state.backfills.items(plan.backfill_id)
+            if i.status != "success" and i.unique_id in wanted
+            and parse_time(i.interval_start) < hi and parse_time(i.interval_end) > lo
         ]  # fmt: skip
         if pending:
-            names = sorted({i["unique_id"].rsplit(".", 1)[-1] for i in pending})
+            names = sorted({i.unique_id.rsplit(".", 1)[-1] for i in pending})
             raise UsageError(
-                f"backfill {plan['backfill_id'][:8]} ({plan['start']} .. {plan['end_']}) is unfinished and overlaps "
+                f"backfill {plan.backfill_id[:8]} ({plan.start} .. {plan.end_}) is unfinished and overlaps "
                 f"this range for {', '.join(names)} ({len(pending)} intervals left)",
                 hint="finish it with `headwater backfill --continue`, or abandon it with "
-                f"`headwater backfill --abandon {plan['backfill_id'][:8]}`",
+                f"`headwater backfill --abandon {plan.backfill_id[:8]}`",
             )
 
 
@@ -127,7 +134,7 @@ def run_backfill(
     started = time.perf_counter()
     graph = ctx.graph
     units = backfill_units(
-        graph, [i for i in state.backfill_items(backfill_id) if i["status"] != "success"]
+        graph, [i for i in state.backfills.items(backfill_id) if i.status != "success"]
     )
     invocation_id = str(uuid.uuid4())
     run = Run(
@@ -157,27 +164,27 @@ def run_backfill(
             session.results += runner.schedule(units, reason=_blocked)
             result.results = session.results
     finally:
-        remaining = [i for i in state.backfill_items(backfill_id) if i["status"] != "success"]
-        state.finish_backfill(backfill_id, "success" if not remaining else "running")
+        remaining = [i for i in state.backfills.items(backfill_id) if i.status != "success"]
+        state.backfills.finish(backfill_id, "success" if not remaining else "running")
     result.elapsed = time.perf_counter() - started
     return result
 
 
-def backfill_units(graph: Graph, items: list[dict[str, Any]]) -> list[Unit]:
+def backfill_units(graph: Graph, items: list[BackfillItem]) -> list[Unit]:
     """One unit per pending plan item, in graph order; each waits for the units of the models
     upstream of its own."""
-    by_model: dict[str, list[dict[str, Any]]] = {}
+    by_model: dict[str, list[BackfillItem]] = {}
     for item in items:
-        by_model.setdefault(item["unique_id"], []).append(item)
+        by_model.setdefault(item.unique_id, []).append(item)
     order = [uid for uid in graph.sort(set(by_model)) if uid in by_model]
-    ids = {uid: [f"{uid}@{i['interval_start']}" for i in by_model[uid]] for uid in order}
+    ids = {uid: [f"{uid}@{i.interval_start}" for i in by_model[uid]] for uid in order}
     units = []
     for uid in order:
         upstream = {u for p in graph.ancestors(uid) if p in ids for u in ids[p]}
         tests = _model_tests(graph, uid)
         for item in by_model[uid]:
-            interval = (parse_time(item["interval_start"]), parse_time(item["interval_end"]))
-            unit_id = f"{uid}@{item['interval_start']}"
+            interval = (parse_time(item.interval_start), parse_time(item.interval_end))
+            unit_id = f"{uid}@{item.interval_start}"
             units.append(
                 Unit(
                     id=unit_id,
@@ -201,22 +208,22 @@ def _blocked(unit: Unit, result: UnitResult) -> str:
 class _ItemRecorder(RunListener):
     """Marks each item of the plan as its interval finishes, with its attempts so far."""
 
-    def __init__(self, state: Any, backfill_id: str) -> None:
+    def __init__(self, state: StateStore, backfill_id: str) -> None:
         self.state = state
         self.backfill_id = backfill_id
         self.attempts: dict[str, int] = {}
 
     def run_started(self, run: Run, units: Sequence[Unit]) -> None:
         self.attempts = {
-            f"{i['unique_id']}@{i['interval_start']}": int(i.get("attempts") or 0)
-            for i in self.state.backfill_items(self.backfill_id)
+            f"{i.unique_id}@{i.interval_start}": i.attempts
+            for i in self.state.backfills.items(self.backfill_id)
         }
 
     def unit_finished(self, unit: Unit, result: UnitResult, index: int, total: int) -> None:
         if unit.build is None or unit.interval is None:
             return
         status = "success" if result.status == "success" else "error"
-        self.state.update_backfill_item(
+        self.state.backfills.update_item(
             self.backfill_id,
             unit.build.unique_id,
             interval_key(unit.interval[0]),

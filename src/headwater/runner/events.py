@@ -254,33 +254,3 @@ def _safely(fn: Callable[..., None], *args: Any) -> None:
         fn(*args)
     except Exception:  # a listener's failure is logged, never the run's
         log.exception("listener %s failed", getattr(fn, "__qualname__", fn))
-
-
-def as_listener(observer: Any) -> RunListener:
-    """A listener for ``observer``. Transition: the observability parts still have the hooks
-    they had before `RunListener` (``node_started``, ``node_built`` returning post-publish
-    checks, ``node_finished``, ``run_finished(results)``); this adapts them until they move."""
-    if isinstance(observer, RunListener):
-        return observer
-    return _ObserverListener(observer)
-
-
-class _ObserverListener(RunListener):
-    def __init__(self, observer: Any) -> None:
-        self.observer = observer
-
-    def run_started(self, run: Run, units: Sequence[Unit]) -> None:
-        self.observer.run_started(list(units))
-
-    def unit_started(self, unit: Unit, result: UnitResult) -> None:
-        self.observer.node_started(unit, result)
-
-    def unit_published(self, unit: Unit, result: UnitResult, engine: Engine) -> None:
-        result.checks += self.observer.node_built(unit, result, engine)
-
-    def unit_finished(self, unit: Unit, result: UnitResult, index: int, total: int) -> None:
-        self.observer.node_finished(unit, result)
-
-    def run_finished(self, run: Run, results: Sequence[UnitResult], status: str) -> None:
-        if status not in ("interrupted", "error"):  # delivered for a run that ran to its end
-            self.observer.run_finished(list(results))

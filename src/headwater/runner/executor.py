@@ -8,7 +8,7 @@ Downstream units of a failed unit are skipped and say why.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from headwater.engines.base import Engine
@@ -22,12 +22,10 @@ from headwater.quality.evaluator import CheckResult, CheckRunner, sample_text
 from headwater.quality.quarantine import apply_quarantine, quarantine_tests
 from headwater.runner.events import (
     FAILED,
-    Listeners,
     Run,
     RunListener,
     Unit,
     UnitResult,
-    as_listener,
     run_session,
 )
 from headwater.runner.scheduler import Reason, Scheduler, retrying, upstream_reason
@@ -36,8 +34,9 @@ T = TypeVar("T")
 
 if TYPE_CHECKING:
     from headwater.materialize.incremental import Microbatch
+    from headwater.quality.post_publish import PostPublishCheck
     from headwater.sql.runtime import Runtime
-    from headwater.state.store import StateStore
+    from headwater.state import StateStore
 
 __all__ = ["FAILED", "Runner", "Unit", "UnitResult"]
 
@@ -59,7 +58,7 @@ class Runner:
         invocation_id: str = "",
         state: StateStore | None = None,
         options: dict[str, Any] | None = None,
-        observer: Any = None,
+        post_publish: Sequence[PostPublishCheck] = (),
         runtime: Runtime | None = None,
         command: str = "run",
     ) -> None:
@@ -72,13 +71,13 @@ class Runner:
         self.engine = engine
         self.graph = graph
         self.project = project
-        self.listener: RunListener = (
-            Listeners([listener, as_listener(observer)]) if observer is not None else listener
-        )
+        self.listener = listener
         self.threads = max(1, threads)
         self.fail_fast = fail_fast
         self.full_refresh = full_refresh
         self._microbatches: dict[str, Microbatch] = {}
+        self.post_publish = list(post_publish)
+        """Judgements of a published node (anomaly monitors, schema-change contracts)."""
 
     # -- a run ------------------------------------------------------------------------------------
     def run(self, units: list[Unit]) -> list[UnitResult]:
@@ -171,10 +170,17 @@ class Runner:
         """The unit's relation is published: listeners measure it, then the post-publish checks
         (anomaly monitors, schema-change contracts) judge what was measured. A blocking one
         fails the node after the fact, so its downstream is skipped."""
-        before = len(result.checks)
         self.listener.unit_published(unit, result, self.engine)
-        extra = result.checks[before:]
+        extra: list[CheckResult] = []
+        for part in self.post_publish:
+            try:
+                extra += part.check(unit, result, self.engine)
+            except Exception as exc:  # judging must never fail the node it judges
+                result.message = (result.message + "; " if result.message else "") + (
+                    f"observability: {type(exc).__name__}: {exc}"
+                )
         if extra:
+            result.checks += extra
             self._grade(result)
             blocking = [c for c in extra if c.blocks]
             if blocking:
@@ -245,12 +251,13 @@ class Runner:
         """Build, audit and publish a node made from one SELECT (see the module docstring)."""
         node = unit.build
         assert node is not None and node.relation is not None
+        relation = node.relation
         audit = [t for t in unit.tests if t.severity == "error"]
         to_quarantine = quarantine_tests(unit.tests) if node.resource_type == "model" else []
         contract = node.resource_type == "model" and contract_enforced(node)
         if not audit and not contract:
             result.rows = self._retrying(
-                lambda: self.engine.create_or_replace(node.relation, sql, mat.kind)
+                lambda: self.engine.create_or_replace(relation, sql, mat.kind)
             )
             result.status = "success"
             if unit.tests:
@@ -305,7 +312,7 @@ class Runner:
             names = ", ".join(f"`{c.name}`" for c in blocking)
             result.message = f"not published: {names} failed; the previous version stays"
             return
-        self._retrying(lambda: self.engine.publish(staged, node.relation, mat.kind, sql, also))
+        self._retrying(lambda: self.engine.publish(staged, relation, mat.kind, sql, also))
         result.status = "success"
         self._grade(result)
 

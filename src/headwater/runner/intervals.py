@@ -10,9 +10,12 @@ backfill planner both use it.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from headwater.errors import ConfigError
+
+if TYPE_CHECKING:
+    from headwater.state.protocol import StateStore
 
 BATCH_SIZES = ("hour", "day", "month", "year")
 RERUN = ("missing", "failed", "all")
@@ -77,28 +80,10 @@ def interval_key(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-class IntervalStore(Protocol):
-    """What the ledger needs of the state store."""
-
-    def intervals(self, unique_id: str) -> list[dict[str, Any]]: ...
-    def forget_intervals(self, unique_id: str) -> None: ...
-    def record_interval(
-        self,
-        unique_id: str,
-        start: str,
-        end: str,
-        status: str,
-        rows: int | None,
-        invocation_id: str,
-        duration: float,
-        message: str,
-    ) -> None: ...
-
-
 class Ledger:
     """The interval ledger of one model (nothing is recorded without a state store)."""
 
-    def __init__(self, state: IntervalStore | None, unique_id: str) -> None:
+    def __init__(self, state: StateStore | None, unique_id: str) -> None:
         self.state = state
         self.unique_id = unique_id
 
@@ -106,7 +91,7 @@ class Ledger:
         """The status of every recorded interval, by its start key."""
         if self.state is None:
             return {}
-        return {r["interval_start"]: r["status"] for r in self.state.intervals(self.unique_id)}
+        return {i.interval_start: i.status for i in self.state.intervals.for_node(self.unique_id)}
 
     def built(self) -> set[str]:
         return {k for k, status in self.statuses().items() if status == "success"}
@@ -134,7 +119,7 @@ class Ledger:
     ) -> None:
         if self.state is not None:
             start, end = interval
-            self.state.record_interval(
+            self.state.intervals.record(
                 self.unique_id,
                 interval_key(start),
                 interval_key(end),
@@ -147,4 +132,4 @@ class Ledger:
 
     def forget(self) -> None:
         if self.state is not None:
-            self.state.forget_intervals(self.unique_id)
+            self.state.intervals.forget(self.unique_id)

@@ -108,8 +108,8 @@ def _place_test(
     key = f"tests:{attached or test.unique_id}"
     if attached and attached not in units:
         key = f"tests:{attached}"
-    unit = units.get(key)
-    if unit is None:
-        unit = units[key] = Unit(id=key)
-    unit.tests.append(test)
+    group = units.get(key)
+    if group is None:
+        group = units[key] = Unit(id=key)
+    group.tests.append(test)
     owner[test.unique_id] = key

@@ -8,9 +8,10 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from headwater.runner.events import Run, RunListener, Unit, UnitResult
+from headwater.state.records import CheckRecord, NodeRun
 
 if TYPE_CHECKING:
-    from headwater.state.store import StateStore
+    from headwater.state.protocol import StateStore
 
 
 class StateRecorder(RunListener):
@@ -27,7 +28,7 @@ class StateRecorder(RunListener):
     def run_started(self, run: Run, units: Sequence[Unit]) -> None:
         self.total = len(units)
         self.invocation_id = run.invocation_id
-        self.state.start_invocation(run.invocation_id, run.command, run.args, run.target)
+        self.state.runs.start(run.invocation_id, run.command, run.args, run.target)
         self.log.info(
             "%s start %s target=%s units=%d",
             run.invocation_id[:8],
@@ -41,9 +42,9 @@ class StateRecorder(RunListener):
         row: dict[str, Any] = result.to_dict()
         if unit.interval is not None:  # one row per interval: the unit is the model at a time
             row["unique_id"] = result.unit_id
-        self.state.record_node(invocation_id, row)
+        self.state.runs.record_node(NodeRun.of(invocation_id, row))
         for check in result.checks:
-            self.state.record_check(invocation_id, check.to_dict())
+            self.state.checks.record(CheckRecord.of(invocation_id, check.to_dict()))
         self.log.info(
             "%s %s %s %.3fs rows=%s %s",
             invocation_id[:8],
@@ -55,5 +56,5 @@ class StateRecorder(RunListener):
         )
 
     def run_finished(self, run: Run, results: Sequence[UnitResult], status: str) -> None:
-        self.state.finish_invocation(run.invocation_id, status, {self.count_as: self.total})
+        self.state.runs.finish(run.invocation_id, status, {self.count_as: self.total})
         self.log.info("%s end %s %s", run.invocation_id[:8], run.command, status)

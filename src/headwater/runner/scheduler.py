@@ -169,9 +169,9 @@ class Scheduler:
 
         if self.threads == 1:
             while True:
-                unit = take()
-                if unit is not None:
-                    finish(unit, self.execute(unit))
+                next_unit = take()
+                if next_unit is not None:
+                    finish(next_unit, self.execute(next_unit))
                     continue
                 drain(block=more())
                 if not ready and not more():
@@ -183,10 +183,10 @@ class Scheduler:
                 running: dict[Future[UnitResult], Unit] = {}
                 while True:
                     while len(running) < self.threads:
-                        unit = take()
-                        if unit is None:
+                        next_unit = take()
+                        if next_unit is None:
                             break
-                        running[pool.submit(self.execute, unit)] = unit
+                        running[pool.submit(self.execute, next_unit)] = next_unit
                     if running:
                         done_now, _ = wait(
                             running,

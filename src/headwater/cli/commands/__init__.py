@@ -6,5 +6,6 @@
 - `backfill`  backfill, intervals
 - `inspect`   ls, compile, query
 - `validate`  validate
+- `observe`   status, metrics, freshness
 - `lineage`   lineage
 """

@@ -61,10 +61,12 @@ def cmd_backfill(args: argparse.Namespace) -> int:
 
 
 def cmd_intervals(args: argparse.Namespace) -> int:
+    from headwater.state.records import as_row
+
     with context_for(args) as ctx:
         node, rows = ctx.intervals(args.model)
         if args.json:
-            print(json.dumps(rows, indent=2, default=str))
+            print(json.dumps([as_row(r) for r in rows], indent=2, default=str))
             return 0
         from headwater.cli.render.report import print_intervals
 

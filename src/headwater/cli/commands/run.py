@@ -65,7 +65,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             print_run_summary(console, result)
         report = getattr(args, "report", None)
         if report:
-            from headwater.quality.html_report import write_quality_report
+            from headwater.cli.render.quality_report import write_quality_report
 
             ctx.state.flush()
             path = write_quality_report(

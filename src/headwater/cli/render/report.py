@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from headwater.cli.render.console import PlainConsole
     from headwater.runner.backfill import BackfillResult
     from headwater.runner.events import RunResult
+    from headwater.state.records import Interval
 
 
 def node_json(node: Node) -> dict[str, Any]:
@@ -170,7 +171,7 @@ def print_backfill_summary(console: PlainConsole, result: BackfillResult) -> Non
         console.print("not time-partitioned, left out: " + ", ".join(result.skipped_models))
 
 
-def print_intervals(name: str, rows: list[dict[str, Any]]) -> None:
+def print_intervals(name: str, rows: list[Interval]) -> None:
     """`headwater intervals MODEL`: the ledger as a table and a count line."""
     if not rows:
         print(f"{name}: no intervals recorded yet (is it a microbatch model that has run?)")
@@ -178,13 +179,13 @@ def print_intervals(name: str, rows: list[dict[str, Any]]) -> None:
     import datetime as dt
 
     table = [
-        (r["interval_start"], r["interval_end"], r["status"], r["rows"],
-         dt.datetime.fromtimestamp(r["built_at"], dt.UTC).strftime("%Y-%m-%d %H:%M:%S"),
-         f"{(r['duration'] or 0) * 1000:.0f} ms", (r["invocation_id"] or "")[:8])
+        (r.interval_start, r.interval_end, r.status, r.rows,
+         dt.datetime.fromtimestamp(r.built_at or 0, dt.UTC).strftime("%Y-%m-%d %H:%M:%S"),
+         f"{(r.duration or 0) * 1000:.0f} ms", (r.invocation_id or "")[:8])
         for r in rows
     ]  # fmt: skip
     print_rows(["start", "end", "status", "rows", "built_at (UTC)", "took", "run"], table, "table")
-    bad = sum(r["status"] != "success" for r in rows)
+    bad = sum(r.status != "success" for r in rows)
     print(f"{name}: {len(rows)} intervals, {len(rows) - bad} built, {bad} failed")
 
 

@@ -1,39 +1,20 @@
-"""A self-contained HTML quality report of one invocation's check results.
-
-`headwater test --report quality.html` writes one file that a data engineer opens in a browser,
-mails, or attaches to a CI run: no network access, no external CSS, JS or fonts, so it renders the
-same anywhere and years later. Everything comes from the state store (`.headwater/state.db`):
-the invocation, its check results (status, failures, failing-row sample, SQL, expectation result)
-and each check's recent history, drawn as an inline SVG strip.
-
-Check names, messages, sample values and SQL are user data: every one of them goes through
-`html.escape`; the only script is a constant of this module (a filter to hide passing checks).
-"""
+"""The HTML page of `headwater.cli.render.quality_report`: one self-contained document (inline
+CSS, one constant script, inline SVG trends) from an invocation, its check results and each
+check's recent runs. Every user value goes through `html.escape`."""
 
 from __future__ import annotations
 
 import html
 import json
-import math
-import os
 import re
-import stat
-import tempfile
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
-
-from headwater.errors import UsageError
-from headwater.state.store import StateStore
-
-__all__ = ["render_quality_report", "write_quality_report"]
 
 SAMPLE_LIMIT = 20
 """Failing rows shown per check: enough to see the pattern, small enough to keep the file light."""
 _CELL_CHARS = 200
 _DIGITS = re.compile(r"(\d+)")
-_HISTORY_CHUNK = 5000  # ids per history query: one query below this, within SQLite's variable limit
 
 # Order of nodes and checks: what needs attention first. `error` (could not run) ranks with `fail`
 # because a check that cannot run protects nothing.
@@ -46,131 +27,6 @@ _HIGHLIGHTS = (
     "unexpected_percent",
     "partial_unexpected_list",
 )
-
-
-def render_quality_report(
-    store: StateStore,
-    invocation_id: str | None = None,
-    *,
-    project: str = "",
-    history: int = 30,
-) -> str:
-    """The report of ``invocation_id`` (default: the latest build/test that ran checks) as HTML.
-
-    ``invocation_id`` may be a unique prefix (the report and the logs show 8 characters).
-    Trends show at most ``history`` runs per check, up to and including this invocation, so the
-    report of a past invocation does not change when later runs are recorded.
-    """
-    store.flush()  # results are queued in batches; a caller in the same process may not have flushed
-    invocation = _find_invocation(store, invocation_id)
-    inv_id = invocation["invocation_id"]
-    checks = store.check_results(inv_id)
-    histories = _histories(store, checks, inv_id, max(1, history))
-    return _Page(project, invocation, checks, histories).render()
-
-
-def write_quality_report(
-    store: StateStore,
-    path: str | Path,
-    invocation_id: str | None = None,
-    *,
-    project: str = "",
-    history: int = 30,
-) -> Path:
-    """Render the report and write it atomically: a reader (a browser auto-reloading, a CI
-    artifact upload) sees the old file or the new one, never half of one."""
-    path = Path(path)
-    text = render_quality_report(store, invocation_id, project=project, history=history)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        # mkstemp makes the file private (0600); a report is meant to be shared (CI artifacts, a
-        # web folder): keep the mode of the file it replaces, else the usual 0644
-        os.chmod(tmp, stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-# -- data -----------------------------------------------------------------------------------------
-
-
-def _find_invocation(store: StateStore, invocation_id: str | None) -> dict[str, Any]:
-    if invocation_id is None:
-        found = store.latest_invocation()
-        if found is None:
-            raise UsageError(
-                "no check results recorded yet",
-                hint="run `headwater test` or `headwater build` first",
-            )
-        return found
-    # The store has no by-id read; a read-only query on its connection (exact id, then a prefix).
-    con = store._con
-    cur = con.execute("SELECT * FROM invocations WHERE invocation_id = ?", (invocation_id,))
-    rows = _dicts(cur)
-    if not rows:
-        pattern = invocation_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        cur = con.execute(
-            "SELECT * FROM invocations WHERE invocation_id LIKE ? ESCAPE '\\' ORDER BY started_at DESC LIMIT 2",
-            (pattern,),
-        )
-        rows = _dicts(cur)
-        if len(rows) > 1:
-            raise UsageError(
-                f"invocation id `{invocation_id}` is ambiguous",
-                hint="give more characters of the id (`headwater` logs show recent invocations)",
-            )
-    if not rows:
-        raise UsageError(
-            f"no invocation `{invocation_id}` in the state store",
-            hint="leave the id out to report on the latest `headwater test` or `headwater build`",
-        )
-    return rows[0]
-
-
-def _dicts(cur: Any) -> list[dict[str, Any]]:
-    names = [d[0] for d in cur.description]
-    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
-
-
-def _histories(
-    store: StateStore, checks: list[dict[str, Any]], inv_id: str, limit: int
-) -> dict[str, list[dict[str, Any]]]:
-    """Each check's runs, oldest first, ending with this invocation's run.
-
-    Later runs are cut off so that a report is a snapshot of its invocation. When the invocation
-    is older than the store's last ``limit`` runs of a check, only its own run is shown.
-    """
-    ids = [c["unique_id"] for c in checks]
-    raw: dict[str, list[dict[str, Any]]] = {}
-    for start in range(0, len(ids), _HISTORY_CHUNK):
-        raw.update(store.check_history(ids[start : start + _HISTORY_CHUNK], limit=limit))
-    out: dict[str, list[dict[str, Any]]] = {}
-    for check in checks:
-        uid = check["unique_id"]
-        now = check.get("recorded_at") or math.inf
-        runs = [
-            h
-            for h in raw.get(uid, [])
-            if h["invocation_id"] != inv_id and (h.get("recorded_at") or 0) <= now
-        ]
-        runs.append(
-            {
-                "unique_id": uid,
-                "invocation_id": inv_id,
-                "status": check["status"],
-                "failures": check.get("failures"),
-                "rows_checked": check.get("rows_checked"),
-                "quarantined": check.get("quarantined"),
-                "recorded_at": check.get("recorded_at"),
-            }
-        )
-        out[uid] = runs[-limit:]
-    return out
 
 
 def _overall_trend(histories: dict[str, list[dict[str, Any]]], limit: int) -> list[dict[str, Any]]:
@@ -390,7 +246,9 @@ def _overall_svg(runs: list[dict[str, Any]], current: str) -> str:
 # -- the page -------------------------------------------------------------------------------------
 
 
-class _Page:
+class QualityPage:
+    """The report of one invocation: `render` returns the whole document."""
+
     def __init__(
         self,
         project: str,
@@ -612,7 +470,8 @@ class _Page:
         parts = []
         result = _loads(c.get("result"))
         if isinstance(result, dict):
-            inner = result.get("result") if isinstance(result.get("result"), dict) else result
+            nested = result.get("result")
+            inner: dict[str, Any] = nested if isinstance(nested, dict) else result
             items = [(k, inner[k]) for k in _HIGHLIGHTS if k in inner]
             exc = result.get("exception_info")
             if (
