@@ -36,7 +36,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from headwater.errors import ConfigError, did_you_mean
 from headwater.observe import TRIGGERS, Bus, Signal
@@ -53,6 +53,9 @@ from headwater.observe.channels import (
 )
 from headwater.runner.events import Run, RunListener, Unit, UnitResult
 from headwater.state.records import AlertDelivery, Incident
+
+if TYPE_CHECKING:
+    from headwater.context import Context
 
 log = logging.getLogger("headwater.alerts")
 
@@ -99,7 +102,7 @@ class AlertConfig:
         ]  # fmt: skip
 
 
-def alert_config(ctx: Any, environ: Mapping[str, str] | None = None) -> AlertConfig:
+def alert_config(ctx: Context, environ: Mapping[str, str] | None = None) -> AlertConfig:
     """Validate `observability.alerts` of the project and read its secrets (raises ConfigError, so
     call it when a command starts: a missing variable must not wait for the first alert)."""
     cfg = ctx.manifest.config
@@ -455,7 +458,7 @@ def merge_signals(
     return out
 
 
-def process_signals(ctx: Any, signals: Iterable[Signal], invocation_id: str, *, config: AlertConfig | None = None,
+def process_signals(ctx: Context, signals: Iterable[Signal], invocation_id: str, *, config: AlertConfig | None = None,
                     now: float | None = None) -> AlertReport:  # fmt: skip
     """Open, update and resolve incidents from ``signals`` and deliver the alerts they call for.
     Never raises for a delivery; a missing secret raises ConfigError (unless ``config`` is given)."""
@@ -515,7 +518,7 @@ def process_signals(ctx: Any, signals: Iterable[Signal], invocation_id: str, *, 
     return report
 
 
-def _deliver(ctx: Any, config: AlertConfig, alerts: list[Alert], open_rows: dict[str, Incident],
+def _deliver(ctx: Context, config: AlertConfig, alerts: list[Alert], open_rows: dict[str, Incident],
              now: float) -> list[Delivery]:  # fmt: skip
     """Route, rate-limit and send; record every attempt in `alert_deliveries`."""
     incidents = ctx.state.incidents
@@ -604,7 +607,7 @@ def _run_channel(channel: Channel, batch: list[Alert], results: dict[int, str | 
             results.setdefault(i, text)
 
 
-def _run_logger(ctx: Any) -> logging.Logger | None:
+def _run_logger(ctx: Context) -> logging.Logger | None:
     file_logger = getattr(ctx, "_file_logger", None)
     if file_logger is None:
         return None
@@ -634,7 +637,7 @@ def check_trigger(check_type: str | None, status: str, severity: str) -> str:
     return "check_error" if status in ("fail", "error") and severity == "error" else "check_warn"
 
 
-def signals_of_result(result: Any, triggers: Iterable[str] = TRIGGERS) -> list[Signal]:
+def signals_of_result(result: UnitResult, triggers: Iterable[str] = TRIGGERS) -> list[Signal]:
     """The signals of one finished unit (`UnitResult`): node failure or health, and one per check."""
     enabled = set(triggers)
     if result.status == "skipped":
@@ -691,7 +694,7 @@ def signals_of_result(result: Any, triggers: Iterable[str] = TRIGGERS) -> list[S
 class AlertObserver(RunListener):
     """Collects the signals of a run and hands them, with the bus's, to `process_signals` at the end."""
 
-    def __init__(self, ctx: Any, invocation_id: str, bus: Bus, config: AlertConfig) -> None:
+    def __init__(self, ctx: Context, invocation_id: str, bus: Bus, config: AlertConfig) -> None:
         self.ctx = ctx
         self.invocation_id = invocation_id
         self.bus = bus
@@ -722,7 +725,7 @@ class AlertObserver(RunListener):
             log.exception("alerts: processing the signals of %s failed", self.invocation_id[:8])
 
 
-def make(ctx: Any, command: str, invocation_id: str, bus: Bus) -> RunListener | None:
+def make(ctx: Context, command: str, invocation_id: str, bus: Bus) -> RunListener | None:
     """The alerting observer (last of the parts); its configuration, secrets included, is checked
     here so that a missing variable stops the run before it starts."""
     return AlertObserver(ctx, invocation_id, bus, alert_config(ctx))

@@ -49,8 +49,10 @@ from headwater.state.records import FreshnessRecord
 
 if TYPE_CHECKING:
     from headwater.context import Context
+    from headwater.engines.base import Engine
     from headwater.observe.alerts import AlertReport
     from headwater.observe.sla import SLAResult
+    from headwater.project.definition import Node
     from headwater.state import StateStore
 
 UTC = dt.UTC
@@ -106,7 +108,7 @@ class FreshnessSpec:
         }
 
 
-def _config_error(node: Any, message: str, hint: str) -> ConfigError:
+def _config_error(node: Node, message: str, hint: str) -> ConfigError:
     where = f"{node.resource_type} `{node.display_name}`"
     return ConfigError(
         f"freshness of {where}: {message}",
@@ -119,7 +121,7 @@ def _config_error(node: Any, message: str, hint: str) -> ConfigError:
 _EXAMPLE = "e.g. `freshness: {warn_after: {count: 12, period: hour}, error_after: {count: 24, period: hour}}`"
 
 
-def _threshold(node: Any, key: str, value: Any) -> Threshold | None:
+def _threshold(node: Node, key: str, value: Any) -> Threshold | None:
     """dbt's ``{count, period}`` (`headwater.durations.parse_period`: the only form a freshness
     threshold takes, so that a dbt project reads the same); None when unset."""
     if value is None or value == {}:
@@ -134,7 +136,7 @@ def _threshold(node: Any, key: str, value: Any) -> Threshold | None:
     return Threshold(*found) if found is not None else None  # None: dbt's unset threshold
 
 
-def raw_freshness(node: Any) -> Any:
+def raw_freshness(node: Node) -> Any:
     """The node's ``freshness`` as configured (sources: dbt's node attribute, else ``config:``)."""
     if node.resource_type == "source":
         if node.freshness is not None:
@@ -143,7 +145,7 @@ def raw_freshness(node: Any) -> Any:
     return (node.config or {}).get("freshness")
 
 
-def loaded_at_field(node: Any) -> str | None:
+def loaded_at_field(node: Node) -> str | None:
     """Sources: dbt's ``loaded_at_field``; models: config ``loaded_at_field``, else ``event_time``."""
     config = node.config or {}
     if node.resource_type == "source":
@@ -153,7 +155,7 @@ def loaded_at_field(node: Any) -> str | None:
     return str(value) if value else None
 
 
-def freshness_spec(node: Any) -> FreshnessSpec | None:
+def freshness_spec(node: Node) -> FreshnessSpec | None:
     """The validated freshness of ``node``; None when it has none (absent, ``null``, or neither
     threshold set). Raises ConfigError naming the node and the fix."""
     raw = raw_freshness(node)
@@ -236,7 +238,7 @@ class _NoRows(Exception):
     pass
 
 
-def _relation_sql(node: Any) -> str:
+def _relation_sql(node: Node) -> str:
     if node.relation is not None and node.materialized != "ephemeral":
         rendered: str = node.relation.render()
         return rendered
@@ -266,7 +268,7 @@ _TEXT_TYPES = ("VARCHAR", "TEXT", "BPCHAR", "CHAR", "STRING")
 character)."""
 
 
-def max_loaded_at_us(engine: Any, node: Any, spec: FreshnessSpec) -> int:
+def max_loaded_at_us(engine: Engine, node: Node, spec: FreshnessSpec) -> int:
     """Epoch microseconds of ``max(loaded_at_field)`` over the rows that pass the filter (naive
     timestamps and dates as UTC). Raises `_NoRows` for no rows, HeadwaterError otherwise.
 
@@ -307,7 +309,7 @@ def max_loaded_at_us(engine: Any, node: Any, spec: FreshnessSpec) -> int:
     return _parse_text(result) if isinstance(result, str) else int(result)
 
 
-def last_load_us(ctx: Any, node: Any) -> tuple[int, str] | None:
+def last_load_us(ctx: Context, node: Node) -> tuple[int, str] | None:
     """When the node's data was last written without a loaded_at_field: the loader's load state
     (connector sources), else the finish of its last successful run. None: never."""
     from headwater.project.definition import Relation
@@ -333,7 +335,7 @@ def last_load_us(ctx: Any, node: Any) -> tuple[int, str] | None:
 
 
 def evaluate_freshness(
-    ctx: Any, nodes: list[Any], now: dt.datetime | float | None = None
+    ctx: Context, nodes: list[Node], now: dt.datetime | float | None = None
 ) -> list[FreshnessResult]:
     """The freshness of each node of ``nodes`` that has one (others are left out), at ``now``
     (default: the current time; injectable so tests can sit exactly on a threshold)."""

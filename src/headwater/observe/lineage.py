@@ -33,6 +33,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from sqlglot import exp
+
     from headwater.project.definition import Node, Relation
 
 EPHEMERAL_PREFIX = (
@@ -142,6 +144,9 @@ def _dedupe(sources: Iterable[Source]) -> list[Source]:
 
 
 class _Walker:
+    # scopes are sqlglot `Scope`s and projections its expressions, but stay `Any`: sqlglot types
+    # `Scope.expression` as a bare expression, so every `.selects` of a query would need a cast
+
     def __init__(
         self, sql: str, resolve: Resolver, dialect: str, through: bool, known: list[str]
     ) -> None:
@@ -323,7 +328,7 @@ class _Walker:
                 return out
         return []
 
-    def _column(self, scope: Any, col: Any) -> list[Source]:
+    def _column(self, scope: Any, col: exp.Column) -> list[Source]:
         """The inputs of a column reference ``col`` in ``scope``."""
         table = col.table
         if not table:
@@ -440,7 +445,7 @@ def _occurrence_kind(node: Any, root: Any) -> tuple[str, str]:
     return DIRECT, "AGGREGATION" if aggregated else "TRANSFORMATION"
 
 
-def _table_key(table: Any) -> str:
+def _table_key(table: exp.Table) -> str:
     return ".".join(p for p in (table.catalog, table.db, table.name) if p).lower()
 
 

@@ -68,7 +68,10 @@ from headwater.runner.events import Run, RunListener, Unit, UnitResult
 from headwater.state.records import CheckRecord, MetricValue, NodeRun
 
 if TYPE_CHECKING:
+    from headwater.context import Context
     from headwater.engines.base import Engine
+    from headwater.project.definition import Node, Relation
+    from headwater.quality.evaluator import CheckResult
     from headwater.state import StateStore
 
 MAX_COLUMNS = 20
@@ -153,12 +156,12 @@ def parse_profile(value: Any, where: str) -> ProfileSpec:
     return spec
 
 
-def node_where(node: Any) -> str:
+def node_where(node: Node) -> str:
     loc = f"{node.path}:{node.line}" if node.line else node.path
     return f"`profile` of `{node.display_name}` ({loc})"
 
 
-def time_column(node: Any) -> str | None:
+def time_column(node: Node) -> str | None:
     """The column that says when the node's data arrived: `loaded_at_field`, else `event_time`."""
     for value in (
         node.loaded_at_field,
@@ -170,7 +173,7 @@ def time_column(node: Any) -> str | None:
     return None
 
 
-def key_columns(node: Any, tests: list[Any]) -> list[str]:
+def key_columns(node: Node, tests: list[Node]) -> list[str]:
     """Names of the node's key columns (not yet matched to the relation), most important first."""
     out: list[str] = []
 
@@ -318,7 +321,7 @@ BYTES_MIN_ROWS = 122_880
 """Tables with fewer rows get no `bytes` metric (see `MetricsObserver.node_built`)."""
 
 
-def table_bytes(engine: Any, relation: Any) -> int | None:
+def table_bytes(engine: Engine, relation: Relation) -> int | None:
     """Bytes of storage a table uses: the engine's ``relation_size`` where it has one
     (PostgreSQL: ``pg_total_relation_size``, table, TOAST and indexes), else DuckDB's ``pragma_storage_info`` (the blocks its column
     segments live in, distinct, times the database's block size). Known only once every segment
@@ -338,7 +341,7 @@ def table_bytes(engine: Any, relation: Any) -> int | None:
         return None
 
 
-def _blocks_bytes(engine: Any, name: str) -> int | None:
+def _blocks_bytes(engine: Engine, name: str) -> int | None:
     rows = engine.execute(
         "SELECT count(*), count(*) FILTER (WHERE NOT persistent), "
         "count(DISTINCT b) FROM (SELECT persistent, unnest(list_prepend(block_id, coalesce(additional_block_ids, []))) AS b "
@@ -359,17 +362,22 @@ def _blocks_bytes(engine: Any, name: str) -> int | None:
 class _LaterView:
     """A view whose schema is read at the end of the run, with the others'."""
 
-    node: Any
-    result: Any
+    node: Node
+    result: UnitResult
     metrics: dict[tuple[str, str], float | None]
     recorded_at: float
+
+    @property
+    def relation(self) -> Relation:
+        assert self.node.relation is not None  # only nodes with a relation are kept
+        return self.node.relation
 
 
 class MetricsObserver(RunListener):
     """Measures every built node (see the module docstring)."""
 
-    def __init__(self, state: StateStore, invocation_id: str, bus: Bus, nodes: dict[str, Any], defaults: ProfileSpec,
-                 tests: dict[str, list[Any]]) -> None:  # fmt: skip
+    def __init__(self, state: StateStore, invocation_id: str, bus: Bus, nodes: dict[str, Node], defaults: ProfileSpec,
+                 tests: dict[str, list[Node]]) -> None:  # fmt: skip
         self.state = state
         self.invocation_id = invocation_id
         self.bus = bus
@@ -377,7 +385,7 @@ class MetricsObserver(RunListener):
         self.defaults = defaults
         self.tests = tests
         self._views: list[_LaterView] = []
-        self._engine: Any = None
+        self._engine: Engine | None = None
         self._lock = threading.Lock()
 
     def unit_published(self, unit: Unit, result: UnitResult, engine: Engine) -> None:
@@ -469,10 +477,11 @@ class MetricsObserver(RunListener):
         self.state.metrics.record(
             value for v in views for value in _values(self.invocation_id, v.node.unique_id, v.recorded_at, v.metrics)
         )  # fmt: skip
-        found = self._engine.columns_of([v.node.relation for v in views])
-        views = [v for v in views if catalog_key(v.node.relation) in found]
+        assert self._engine is not None  # set with the first view kept
+        found = self._engine.columns_of([v.relation for v in views])
+        views = [v for v in views if catalog_key(v.relation) in found]
         now = time.time()
-        schemas = {v.node.unique_id: found[catalog_key(v.node.relation)] for v in views}
+        schemas = {v.node.unique_id: found[catalog_key(v.relation)] for v in views}
         recorded = record_schemas(self.state, self.invocation_id, schemas, now)
         from headwater.quality.schema_contracts import contract_check
 
@@ -482,7 +491,7 @@ class MetricsObserver(RunListener):
             if compared and severity != "ignore":
                 self._attach(v.result, contract_check(v.node, changes, severity, self.bus))
 
-    def _attach(self, result: Any, check: Any) -> None:
+    def _attach(self, result: UnitResult, check: CheckResult) -> None:
         """A check found after the node finished: on its result, graded, and in the state store."""
         result.checks.append(check)
         self.state.checks.record(CheckRecord.of(self.invocation_id, check.to_dict()))
@@ -494,11 +503,11 @@ class MetricsObserver(RunListener):
             self.state.runs.record_node(NodeRun.of(self.invocation_id, result.to_dict()))
 
     @staticmethod
-    def _rows_are_count(node: Any, result: Any) -> bool:
+    def _rows_are_count(node: Node, result: UnitResult) -> bool:
         """True when the runner's row count is the table's (a full rebuild, not a merge)."""
         return result.rows is not None and node.materialized in ("table", "seed", "load")
 
-    def _schema(self, node: Any, columns: list[tuple[str, str]], now: float) -> None:
+    def _schema(self, node: Node, columns: list[tuple[str, str]], now: float) -> None:
         """Record the node's schema and put its changes on the bus for the post-publish
         schema-change contract (`headwater.quality.schema_contracts`)."""
         compared, changes = record_schema(
@@ -516,8 +525,8 @@ def _values(invocation_id: str, unique_id: str, recorded_at: float,
     ]
 
 
-def _tests_by_node(nodes: dict[str, Any]) -> dict[str, list[Any]]:
-    out: dict[str, list[Any]] = {}
+def _tests_by_node(nodes: dict[str, Node]) -> dict[str, list[Node]]:
+    out: dict[str, list[Node]] = {}
     for node in nodes.values():
         if node.resource_type == "test" and node.test is not None and node.test.attached_to:
             out.setdefault(node.test.attached_to, []).append(node)
@@ -533,7 +542,7 @@ def project_defaults(
     return parse_profile(observability["profile"], f"{config_file}: `observability.profile`")
 
 
-def validate_nodes(nodes: dict[str, Any]) -> None:
+def validate_nodes(nodes: dict[str, Node]) -> None:
     """Raise a ConfigError for the first node with a bad `profile` or `schema_change`."""
     for node in nodes.values():
         if node.resource_type == "test":
@@ -543,7 +552,7 @@ def validate_nodes(nodes: dict[str, Any]) -> None:
         severity_of(node)
 
 
-def make(ctx: Any, command: str, invocation_id: str, bus: Bus) -> RunListener | None:
+def make(ctx: Context, command: str, invocation_id: str, bus: Bus) -> RunListener | None:
     manifest = ctx.manifest
     config = manifest.config
     defaults = project_defaults(

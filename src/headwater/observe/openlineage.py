@@ -61,7 +61,7 @@ import os
 import queue
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -69,7 +69,13 @@ from typing import TYPE_CHECKING, Any
 from headwater.runner.events import Run, RunListener, Unit, UnitResult
 
 if TYPE_CHECKING:
+    from headwater.context import Context
     from headwater.engines.base import Engine
+    from headwater.errors import ConfigError
+    from headwater.observe import Bus
+    from headwater.observe.lineage import ColumnLineage, Source
+    from headwater.project.definition import Node
+    from headwater.quality.evaluator import CheckResult
 
 log = logging.getLogger("headwater")
 
@@ -196,7 +202,7 @@ def settings(observability: dict[str, Any] | None, project: str, root: Path, sta
                     api_key_env=api_key_env, timeout=float(timeout))  # fmt: skip
 
 
-def _check_url(url: str, bad: Any, key: str) -> str:
+def _check_url(url: str, bad: Callable[[str, str, str], ConfigError], key: str) -> str:
     from urllib.parse import urlparse
 
     parsed = urlparse(url)
@@ -315,14 +321,14 @@ def _describe(exc: BaseException) -> str:
 
 
 # -- the observer ------------------------------------------------------------------------------------------
-def make(ctx: Any, command: str, invocation_id: str, bus: Any) -> OpenLineageObserver | None:
+def make(ctx: Context, command: str, invocation_id: str, bus: Bus) -> OpenLineageObserver | None:
     config = ctx.manifest.config
     found = settings(config.observability, config.name, ctx.root, ctx.state_dir, config.config_file)
     if found is None:
         return None
     if found.transport == "file":
         assert found.path is not None
-        transport: Any = FileTransport(found.path)
+        transport: FileTransport | HttpTransport = FileTransport(found.path)
     else:
         transport = HttpTransport(found.endpoint_url, found.api_key_env, found.timeout)
     return OpenLineageObserver(ctx, command, invocation_id, found.namespace, transport)
@@ -332,7 +338,12 @@ class OpenLineageObserver(RunListener):
     """Turns the runner's hooks into OpenLineage run events (see the module docstring)."""
 
     def __init__(
-        self, ctx: Any, command: str, invocation_id: str, namespace: str, transport: Any
+        self,
+        ctx: Context,
+        command: str,
+        invocation_id: str,
+        namespace: str,
+        transport: FileTransport | HttpTransport,
     ) -> None:
         from headwater.observe.lineage import ProjectLineage
 
@@ -468,12 +479,12 @@ class OpenLineageObserver(RunListener):
         }
         self.transport.emit(event)
 
-    def _job_name(self, unit: Any, result: Any) -> str:
+    def _job_name(self, unit: Unit, result: UnitResult) -> str:
         if unit.build is not None:
             return str(unit.build.unique_id)
         return str(result.node_id or unit.id)
 
-    def _job_facets(self, unit: Any) -> dict[str, Any]:
+    def _job_facets(self, unit: Unit) -> dict[str, Any]:
         node = unit.build
         if node is not None and node.compiled_sql:
             return {
@@ -495,7 +506,7 @@ class OpenLineageObserver(RunListener):
             parts = [self.catalog, *parts]
         return self.dataset_namespace, ".".join(parts)
 
-    def _inputs(self, unit: Any) -> list[str]:
+    def _inputs(self, unit: Unit) -> list[str]:
         if unit.build is not None:
             uids = [
                 d for d in unit.build.depends_on if d in self.nodes and d != unit.build.unique_id
@@ -514,7 +525,7 @@ class OpenLineageObserver(RunListener):
         return out
 
     def _datasets(
-        self, unit: Any, result: Any = None, built: dict[str, Any] | None = None
+        self, unit: Unit, result: UnitResult | None = None, built: dict[str, Any] | None = None
     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """Inputs and outputs; with ``result`` (a COMPLETE event) their facets."""
         inputs: list[dict[str, Any]] = []
@@ -560,7 +571,7 @@ class OpenLineageObserver(RunListener):
                 }
         return inputs, [output]
 
-    def _raw_files(self, node: Any) -> list[dict[str, Any]]:
+    def _raw_files(self, node: Node) -> list[dict[str, Any]]:
         """The files a seed or a file source reads, named as OpenLineage names local files."""
         root = Path(self.ctx.root)
         if node.resource_type == "seed":
@@ -580,12 +591,14 @@ class OpenLineageObserver(RunListener):
     def _schema_facet(self, columns: list[tuple[str, str]]) -> dict[str, Any]:
         return self._facet("schema", fields=[{"name": c, "type": t} for c, t in columns])
 
-    def _column_lineage_facet(self, lineage: Any, schema: list[tuple[str, str]]) -> dict[str, Any]:
+    def _column_lineage_facet(
+        self, lineage: ColumnLineage, schema: list[tuple[str, str]]
+    ) -> dict[str, Any]:
         """OpenLineage's columnLineage facet: per output column its input fields, each with its
         transformations; joins, filters, grouping and sorting under ``dataset``."""
         real = {c.lower(): c for c, _ in schema}
 
-        def fields(sources: list[Any]) -> list[dict[str, Any]]:
+        def fields(sources: list[Source]) -> list[dict[str, Any]]:
             grouped: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
             for s in sources:
                 ns, name = self.dataset(s.node)
@@ -603,7 +616,7 @@ class OpenLineageObserver(RunListener):
                 out[real.get(column.lower(), column)] = {"inputFields": fields(sources)}
         return self._facet("columnLineage", fields=out, dataset=fields(lineage.dataset))
 
-    def _assertion(self, check: Any) -> dict[str, Any]:
+    def _assertion(self, check: CheckResult) -> dict[str, Any]:
         item: dict[str, Any] = {"assertion": check.check, "success": check.status == "pass", "name": check.name,
                                 "severity": check.severity}  # fmt: skip
         if check.column:
@@ -611,7 +624,7 @@ class OpenLineageObserver(RunListener):
         return item
 
 
-def _job_type(unit: Any) -> str:
+def _job_type(unit: Unit) -> str:
     return (unit.build.resource_type if unit.build is not None else "test").upper()
 
 
@@ -621,7 +634,7 @@ def _version() -> str:
     return __version__
 
 
-def dataset_namespace(engine: Any) -> tuple[str, str]:
+def dataset_namespace(engine: Engine) -> tuple[str, str]:
     """(namespace, default database name) of the engine's datasets, by OpenLineage's naming
     spec: a DuckDB file is ``duckdb://<absolute path>`` (database: the file's stem; in memory
     ``duckdb://:memory:``, ``memory``); a server is ``<scheme>://<host>:<port>`` (PostgreSQL:
@@ -641,12 +654,12 @@ def dataset_namespace(engine: Any) -> tuple[str, str]:
 _ENGINE_NAMES = {"duckdb": "DuckDB", "postgres": "PostgreSQL"}
 
 
-def _engine_name(engine: Any) -> str:
+def _engine_name(engine: Engine) -> str:
     name = str(getattr(engine, "NAME", "duckdb"))
     return _ENGINE_NAMES.get(name, name)
 
 
-def _engine_version(engine: Any) -> str:
+def _engine_version(engine: Engine) -> str:
     """The engine's version for the ``processing_engine`` facet: DuckDB's package version (no
     query), a server's ``server_version`` setting (asked once, when the observer starts)."""
     try:

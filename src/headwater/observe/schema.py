@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from headwater.state.records import SchemaChangeRecord
 
 if TYPE_CHECKING:
+    from headwater.project.definition import Node
     from headwater.state import StateStore
 
 CHANGE_KINDS = ("added", "removed", "renamed", "type_changed")
@@ -123,7 +124,7 @@ def describe(changes: list[SchemaChange]) -> str:
     return ", ".join(c.describe() for c in changes) or "unchanged"
 
 
-def severity_of(node: Any) -> str:
+def severity_of(node: Node) -> str:
     """The node's `schema_change:` (warn | error | ignore; default warn)."""
     value = node.config.get("schema_change")
     if value is None:

@@ -43,6 +43,8 @@ from headwater.runner.events import Run, RunListener, Unit, UnitResult
 from headwater.state.records import SlaBreach
 
 if TYPE_CHECKING:
+    from headwater.context import Context
+    from headwater.project.definition import Node
     from headwater.state import StateStore
 
 log = logging.getLogger("headwater")
@@ -71,7 +73,7 @@ def parse_budget(value: Any) -> float:
     return parse_duration(value, key="max_duration")
 
 
-def node_budget(node: Any) -> float | None:
+def node_budget(node: Node) -> float | None:
     """The validated ``max_duration`` of a node in seconds (None: no budget)."""
     value = (node.config or {}).get("max_duration")
     if value is None or value is False:
@@ -226,7 +228,7 @@ def _strings(value: Any) -> list[str]:
     return [str(value)] if str(value).strip() else []
 
 
-def sla_config(ctx: Any) -> list[ScheduleSLA]:
+def sla_config(ctx: Context) -> list[ScheduleSLA]:
     """The project's schedule SLAs, validated, each with a selection that matches nodes."""
     cfg = ctx.manifest.config
     file = getattr(cfg, "config_file", None) or "headwater.yml"
@@ -242,7 +244,7 @@ def sla_config(ctx: Any) -> list[ScheduleSLA]:
 
 
 def sla_nodes(
-    ctx: Any, sla: ScheduleSLA, file: str = "headwater.yml", index: int | None = None
+    ctx: Context, sla: ScheduleSLA, file: str = "headwater.yml", index: int | None = None
 ) -> list[str]:
     """unique_ids of the nodes an SLA covers: the selection's nodes that run (no checks)."""
     from headwater.graph.selection import Selector
@@ -286,7 +288,7 @@ class SLAResult:
         }  # fmt: skip
 
 
-def _to_utc(local: dt.datetime, tz: Any) -> dt.datetime:
+def _to_utc(local: dt.datetime, tz: dt.tzinfo) -> dt.datetime:
     """A naive wall time in ``tz`` as UTC (a time in a DST gap takes the offset before it)."""
     return local.replace(tzinfo=tz).astimezone(UTC)
 
@@ -385,7 +387,7 @@ def successful_finishes(
     return state.runs.successful_finishes(uids, since, until)
 
 
-def check_schedule_slas(ctx: Any, invocation_id: str, now: dt.datetime | float | None = None,
+def check_schedule_slas(ctx: Context, invocation_id: str, now: dt.datetime | float | None = None,
                         slas: list[ScheduleSLA] | None = None,
                         only: set[str] | None = None) -> tuple[list[SLAResult], list[Signal]]:  # fmt: skip
     """Evaluate the project's schedule SLAs (those covering a node of ``only``, when given): record
@@ -426,7 +428,7 @@ class SLAObserver(RunListener):
 
     def __init__(
         self,
-        ctx: Any,
+        ctx: Context,
         invocation_id: str,
         bus: Bus,
         budgets: dict[str, float],
@@ -492,7 +494,7 @@ def _seconds(value: float) -> str:
     return f"{value / 3600:.1f} h"
 
 
-def make(ctx: Any, command: str, invocation_id: str, bus: Bus) -> RunListener | None:
+def make(ctx: Context, command: str, invocation_id: str, bus: Bus) -> RunListener | None:
     """The SLA observer, when a node has a ``max_duration`` or the project has ``slas``; both are
     validated here so that a mistake stops the run before it starts."""
     budgets = {}

@@ -56,15 +56,18 @@ from headwater.observe.anomaly import (
     DIRECTIONS,
     SEASONALITIES,
     Detection,
+    Point,
     detect,
     differences,
 )
 from headwater.project.definition import Node
 
 if TYPE_CHECKING:
+    from headwater.context import Context
     from headwater.engines.base import Engine
     from headwater.quality.evaluator import CheckResult
     from headwater.runner.events import Unit, UnitResult
+    from headwater.state import StateStore
 
 TABLE_KINDS = {"volume": "row_count", "freshness": "freshness_lag_seconds"}
 COLUMN_KINDS = {
@@ -323,7 +326,9 @@ def _loc(obj: Any, key: Any = None) -> Location | None:
 
 
 # -- evaluation -----------------------------------------------------------------------------------
-def evaluate(monitor: Monitor, state: Any, invocation_id: str) -> tuple[Any, Signal | None]:
+def evaluate(
+    monitor: Monitor, state: StateStore, invocation_id: str
+) -> tuple[CheckResult, Signal | None]:
     """Judge this invocation's point of the monitor's series: a `CheckResult` and the `Signal`
     (None when the run recorded no value: nothing to say about the incident either way)."""
     from headwater.quality.evaluator import CheckResult
@@ -332,7 +337,7 @@ def evaluate(monitor: Monitor, state: Any, invocation_id: str) -> tuple[Any, Sig
     rows = state.metrics.history(
         monitor.node, monitor.source_metric, monitor.column or "", limit=limit
     )
-    series = [(r.recorded_at, r.value) for r in rows]
+    series: list[Point] = [(r.recorded_at, r.value) for r in rows]
     current = next(
         (i for i in range(len(rows) - 1, -1, -1) if rows[i].invocation_id == invocation_id), None
     )
@@ -399,7 +404,7 @@ class MonitorChecks:
     """Evaluates each published node's monitors after the metrics listener recorded its run."""
 
     def __init__(
-        self, state: Any, invocation_id: str, bus: Bus, monitors: dict[str, list[Monitor]]
+        self, state: StateStore, invocation_id: str, bus: Bus, monitors: dict[str, list[Monitor]]
     ) -> None:
         self.state = state
         self.invocation_id = invocation_id
@@ -421,7 +426,7 @@ class MonitorChecks:
         return out
 
 
-def make(ctx: Any, command: str, invocation_id: str, bus: Bus) -> MonitorChecks | None:
+def make(ctx: Context, command: str, invocation_id: str, bus: Bus) -> MonitorChecks | None:
     """The monitors' checks, or None when no node has monitors (no cost at all)."""
     config = ctx.manifest.config
     monitors = monitors_by_node(ctx.manifest.nodes, config.observability, config.config_file)

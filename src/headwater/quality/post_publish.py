@@ -10,9 +10,10 @@ Every other check audits the staged relation before it is published (write-audit
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from headwater.context import Context
     from headwater.engines.base import Engine
     from headwater.observe import Bus
     from headwater.quality.evaluator import CheckResult
@@ -33,7 +34,7 @@ PARTS = (
 
 
 def post_publish_checks(
-    ctx: Any, command: str, invocation_id: str, bus: Bus
+    ctx: Context, command: str, invocation_id: str, bus: Bus
 ) -> list[PostPublishCheck]:
     """The post-publish checks the project declares (none costs nothing)."""
     out: list[PostPublishCheck] = []

@@ -11,12 +11,13 @@ read together, see `headwater.observe.metrics`) are judged there with `contract_
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from headwater.observe import Bus, Signal
 from headwater.observe.schema import SchemaChange, describe, severity_of
 
 if TYPE_CHECKING:
+    from headwater.context import Context
     from headwater.engines.base import Engine
     from headwater.project.definition import Node
     from headwater.quality.evaluator import CheckResult
@@ -81,5 +82,5 @@ def contract_check(node: Node, changes: list[SchemaChange], severity: str, bus: 
     return check
 
 
-def make(ctx: Any, command: str, invocation_id: str, bus: Bus) -> SchemaContracts:
+def make(ctx: Context, command: str, invocation_id: str, bus: Bus) -> SchemaContracts:
     return SchemaContracts(bus)
