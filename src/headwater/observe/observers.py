@@ -21,11 +21,12 @@ PARTS = (
 
 
 class Observability(Listeners):
-    """The parts as one listener. What they collected is delivered at the end of a run that ran
-    to its end (success or failed), not of one that was interrupted or could not start."""
+    """The parts as one listener. What they collected is delivered at the end of a run whose
+    units ran (also when a project hook failed after them), not of one that was interrupted or
+    could not start."""
 
     def run_finished(self, run: Run, results: Sequence[UnitResult], status: str) -> None:
-        if status in ("success", "failed"):
+        if status in ("success", "failed") or (status == "error" and results):
             super().run_finished(run, results, status)
 
 
