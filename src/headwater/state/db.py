@@ -171,6 +171,25 @@ class Batches:
         return merged
 
 
+class BatchedWrites:
+    """`Database.queue` and `flush` for a backend: history rows wait in `Batches` and go through
+    the backend's own `write`, one transaction per batch."""
+
+    _batches: Batches
+
+    def write(self, what: str, stmts: Sequence[Stmt], kind: WriteKind = "history") -> bool:
+        raise NotImplementedError  # each backend writes its own way
+
+    def queue(self, stmt: Stmt) -> None:
+        if self._batches.add(stmt):
+            self.flush()
+
+    def flush(self) -> None:
+        stmts = self._batches.take()
+        if stmts:
+            self.write("node results", stmts)
+
+
 def masked(rows: Iterable[Sequence[object]]) -> tuple[tuple[object, ...], ...]:
     """``rows`` with secrets masked in every string: nothing secret is ever stored."""
     from headwater.secrets import mask

@@ -26,6 +26,7 @@ from typing import Any
 
 from headwater.state.base import TABLES, SQLStateStore
 from headwater.state.db import (
+    BatchedWrites,
     Batches,
     Conflict,
     StateStoreError,
@@ -89,7 +90,7 @@ def ddl(tables: Iterable[Table]) -> str:
     return "\n".join(out) + "\n"
 
 
-class SQLiteDatabase:
+class SQLiteDatabase(BatchedWrites):
     """The SQLite file as a `Database`."""
 
     collate = ""
@@ -186,15 +187,6 @@ class SQLiteDatabase:
         )
         log.info("%s", self._warning)  # shown by the CLI at the end of the command
         return False
-
-    def queue(self, stmt: Stmt) -> None:
-        if self._batches.add(stmt):
-            self.flush()
-
-    def flush(self) -> None:
-        stmts = self._batches.take()
-        if stmts:
-            self.write("node results", stmts)
 
     # -- reading ---------------------------------------------------------------------------------
     def select(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:

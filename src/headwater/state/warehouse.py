@@ -52,6 +52,7 @@ from headwater.errors import ConfigError, HeadwaterError
 from headwater.project.definition import Target
 from headwater.state.base import TABLES, SQLStateStore
 from headwater.state.db import (
+    BatchedWrites,
     Batches,
     Conflict,
     StateStoreError,
@@ -103,7 +104,7 @@ def _message(exc: BaseException) -> str:
     return secrets.mask(primary or (lines[0] if lines else type(exc).__name__))
 
 
-class WarehouseDatabase:
+class WarehouseDatabase(BatchedWrites):
     """The state tables of one target schema (``scope``) in the target's PostgreSQL database, as
     a `Database`."""
 
@@ -304,15 +305,6 @@ class WarehouseDatabase:
             )
         log.info("%s", self.warning)  # shown by the CLI at the end of the command
         return False
-
-    def queue(self, stmt: Stmt) -> None:
-        if self._batches.add(stmt):
-            self.flush()
-
-    def flush(self) -> None:
-        stmts = self._batches.take()
-        if stmts:
-            self.write("node results", stmts)
 
     # -- reading ---------------------------------------------------------------------------------
     def select(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
