@@ -6,7 +6,7 @@
 0
 
 Methods return data (`RunResult`, nodes, rows, `LineageResult`, `ValidationResult`,
-`StatusReport`, `MetricsReport`, `FreshnessReport`) and never print: the command line (`headwater.cli`) renders them. Progress goes to ``console``, a
+`StatusReport`, `MetricsReport`, `FreshnessReport`, `LintReport`) and never print: the command line (`headwater.cli`) renders them. Progress goes to ``console``, a
 `RunListener` (the CLI passes one of its consoles; the default hears nothing).
 """
 
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
     from headwater.engines.base import Engine
     from headwater.graph.definition import Graph
+    from headwater.lint import LintReport
     from headwater.observe.freshness import FreshnessReport
     from headwater.observe.lineage_tree import LineageResult
     from headwater.observe.status import MetricsReport, StatusReport
@@ -251,6 +252,23 @@ class Context:
     @property
     def compiled_dir(self) -> Path:
         return self.state_dir / "compiled"
+
+    def lint(self, select: list[str] | None = None, exclude: list[str] | None = None) -> LintReport:
+        """Check the selected models' compiled SQL with the lint rules (`headwater.lint`) and the
+        project's `lint:` config; never opens the warehouse. `LintReport.exit_code` is 1 when a
+        finding is error-level."""
+        from headwater.engines import engine_dialect
+        from headwater.lint import lint_nodes
+
+        manifest = self.manifest
+        nodes = self.select(select, exclude, resource_types=("model",), with_tests=False)
+        return lint_nodes(
+            nodes,
+            manifest.nodes,
+            engine_dialect(manifest.target.engine),
+            manifest.config.lint,
+            str(manifest.config.root),
+        )
 
     # -- running -------------------------------------------------------------------------------------
     def run(

@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "headwater.cli.commands.inspect",   # ls, compile, query
     "headwater.cli.commands.observe",   # status, metrics, freshness
     "headwater.cli.commands.lineage",   # lineage
+    "headwater.cli.commands.lint",      # lint
 )  # fmt: skip
 """Modules with ``add_commands(subparsers, common) -> {name: handler}``, in the order `--help`
 lists their commands."""

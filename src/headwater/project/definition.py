@@ -37,6 +37,8 @@ MODEL_CONFIG_KEYS = frozenset(
         "csv_read_options", "json_read_options",
         # observability (headwater.observe)
         "monitors", "profile", "freshness", "max_duration", "schema_change", "loaded_at_field",
+        # query lint (headwater.lint): {disable: [HW101]}
+        "lint",
     }
 )  # fmt: skip
 
@@ -130,6 +132,8 @@ class ProjectConfig:
     observability: dict[str, Any] = field(default_factory=dict)
     """`observability:` of headwater.yml: `profile` defaults, `alerts` channels and rules,
     `openlineage` transport, `slas` (see `headwater.observe`)."""
+    lint: dict[str, Any] = field(default_factory=dict)
+    """`lint:` of headwater.yml (`rules`, `marts_paths`), validated by `headwater.lint`."""
 
 
 @dataclass

@@ -32,6 +32,7 @@ PROJECT_KEYS = {
     "observability", "dbt-cloud", "unit_tests", "semantic-models", "saved-queries", "metrics",
     "exposures", "restrict-access", "functions", "function-paths", "log-path", "data-paths",
     "source-paths", "modules-path", "packages", "on_run_start", "on_run_end", "analyses",
+    "lint",
 }  # fmt: skip
 
 # Project-file values rendered with Jinja at load (dbt renders these; hooks and `vars` are not).
@@ -121,6 +122,8 @@ def read_project_config(
     cfg.observability = dict(
         expect_type(data.get("observability") or {}, dict, "`observability`", data, "observability")
     )
+    # a YMap (file:line kept): headwater.lint validates it when lint runs
+    cfg.lint = expect_type(data.get("lint") or {}, dict, "`lint`", data, "lint")
     cfg.packages_install_path = str(data.get("packages-install-path") or cfg.packages_install_path)
     cfg.dispatch = dispatch_config(data)
     cfg.on_run_start = hooks(data, "on-run-start")

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from headwater.cli.common import Subparsers
+    from headwater.context import Context
     from headwater.runner.events import RunResult
 
 RUN_COMMANDS = (
@@ -39,6 +40,12 @@ def add_commands(sub: Subparsers, common: AddOptions) -> dict[str, Handler]:
     for name, text in RUN_COMMANDS:
         p = sub.add_parser(name, help=text)
         run_options(p)
+        if name == "build":
+            p.add_argument(
+                "--lint",
+                action="store_true",
+                help="lint the selected models first; an error-level finding stops the build",
+            )
         if name in ("build", "test"):
             p.add_argument(
                 "--report", metavar="PATH", help="write an HTML quality report of this run's checks"
@@ -50,6 +57,8 @@ def add_commands(sub: Subparsers, common: AddOptions) -> dict[str, Handler]:
 def cmd_run(args: argparse.Namespace) -> int:
     console = console_for(args)
     with context_for(args, console) as ctx:
+        if getattr(args, "lint", False) and not _lint_passes(ctx, args):
+            return 1
         options = {
             "threads": args.threads,
             "fail_fast": args.fail_fast,
@@ -73,3 +82,17 @@ def cmd_run(args: argparse.Namespace) -> int:
             )
             print(f"quality report: {path}", file=sys.stderr if args.json else sys.stdout)
         return result.exit_code
+
+
+def _lint_passes(ctx: Context, args: argparse.Namespace) -> bool:
+    """`build --lint`: lint the selection before anything runs. Findings are printed (on stderr
+    with --json, whose stdout is one document); False when one is error-level."""
+    from headwater.cli.render.lint import print_lint
+
+    report = ctx.lint(args.select, args.exclude)
+    if report.findings or report.exit_code:
+        print_lint(report, False, sys.stderr if args.json else sys.stdout)
+    if report.exit_code:
+        print("build stopped: error-level lint findings", file=sys.stderr)
+        return False
+    return True
