@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from headwater.engines.base import quote_identifier
 from headwater.project.definition import Relation
@@ -30,6 +30,10 @@ from headwater.sql.relations import DbtColumn, DbtRelation, column_for
 
 if TYPE_CHECKING:
     from headwater.engines.base import Engine
+
+RelationArg = DbtRelation | Relation
+"""What a template passes where dbt's adapter takes a relation: `ref()`, `source()`, `this`,
+`api.Relation.create(...)` (a `DbtRelation`), or a node's `Relation`."""
 
 
 class QueryRow(tuple[Any, ...]):
@@ -93,7 +97,7 @@ class QueryColumn:
         return self._values[index]
 
 
-class _Columns(list[Any]):
+class _Columns(list[QueryColumn]):
     """`table.columns[0]` or `table.columns['name']`."""
 
     def __getitem__(self, key: Any) -> Any:
@@ -224,7 +228,8 @@ class Adapter:
         return quote_identifier(str(column)) if quote_config in (None, True) else str(column)
 
     # -- introspection --------------------------------------------------------------------------
-    def _relation(self, relation: Any) -> tuple[str, str]:
+    def _relation(self, relation: object) -> tuple[str, str]:
+        # a template may pass any value here: anything but a relation is an error naming it
         if isinstance(relation, DbtRelation):
             return str(relation.schema), str(relation.identifier)
         if isinstance(relation, Relation):
@@ -242,11 +247,11 @@ class Adapter:
             self._database, str(schema), str(identifier), kind, adapter_type=self._type
         )
 
-    def load_relation(self, relation: Any) -> DbtRelation | None:
+    def load_relation(self, relation: RelationArg) -> DbtRelation | None:
         schema, identifier = self._relation(relation)
         return self.get_relation(self._database, schema, identifier)
 
-    def get_columns_in_relation(self, relation: Any) -> list[DbtColumn]:
+    def get_columns_in_relation(self, relation: RelationArg) -> list[DbtColumn]:
         """The relation's columns from the engine's catalog, typed as the adapter's dbt plugin
         types them (DuckDB: `INTEGER`, `VARCHAR`; PostgreSQL: `integer`, `character varying`
         with `char_size` 20, `numeric` with precision and scale)."""
@@ -257,13 +262,17 @@ class Adapter:
             for name, dtype in self._warehouse.columns(schema, identifier)
         ]
 
-    def get_missing_columns(self, from_relation: Any, to_relation: Any) -> list[DbtColumn]:
+    def get_missing_columns(
+        self, from_relation: RelationArg, to_relation: RelationArg
+    ) -> list[DbtColumn]:
         have = {c.name.lower() for c in self.get_columns_in_relation(to_relation)}
         return [
             c for c in self.get_columns_in_relation(from_relation) if c.name.lower() not in have
         ]
 
-    def expand_target_column_types(self, from_relation: Any, to_relation: Any) -> str:
+    def expand_target_column_types(
+        self, from_relation: RelationArg, to_relation: RelationArg
+    ) -> str:
         """Widen the sized string columns of ``to_relation`` that are narrower than the same
         columns of ``from_relation`` (PostgreSQL's `character varying(n)`; DuckDB's VARCHAR has
         no length, so there is never anything to widen there)."""
@@ -317,14 +326,14 @@ class Adapter:
         return self.get_relation(self._database, schema, name) is not None
 
     # -- changes -----------------------------------------------------------------------------
-    def create_schema(self, relation: Any) -> str:
+    def create_schema(self, relation: RelationArg) -> str:
         schema = str(relation.schema)
         self._warehouse.change(
             lambda e: e.statements.create_schema(schema), "adapter.create_schema"
         )
         return ""
 
-    def drop_schema(self, relation: Any) -> str:
+    def drop_schema(self, relation: RelationArg) -> str:
         # the same text on every engine; Statements has no DROP SCHEMA
         self._warehouse.change(
             lambda e: f"DROP SCHEMA IF EXISTS {quote_identifier(str(relation.schema))} CASCADE",
@@ -332,7 +341,7 @@ class Adapter:
         )
         return ""
 
-    def drop_relation(self, relation: Any) -> str:
+    def drop_relation(self, relation: RelationArg) -> str:
         schema, identifier = self._relation(relation)
         kind = self._warehouse.relation_kind(schema, identifier)
         if kind is not None:
@@ -342,7 +351,7 @@ class Adapter:
             )
         return ""
 
-    def truncate_relation(self, relation: Any) -> str:
+    def truncate_relation(self, relation: RelationArg) -> str:
         schema, identifier = self._relation(relation)
         # DELETE, not TRUNCATE: the same on every engine, and it stays inside the transaction
         self._warehouse.execute(
@@ -351,7 +360,7 @@ class Adapter:
         )
         return ""
 
-    def rename_relation(self, from_relation: Any, to_relation: Any) -> str:
+    def rename_relation(self, from_relation: RelationArg, to_relation: RelationArg) -> str:
         schema, identifier = self._relation(from_relation)
         _, new = self._relation(to_relation)
         kind = self._warehouse.relation_kind(schema, identifier)
@@ -365,7 +374,7 @@ class Adapter:
     def commit(self) -> str:
         return ""
 
-    def __getattr__(self, name: str) -> Any:
+    def __getattr__(self, name: str) -> NoReturn:
         if name.startswith("_"):
             raise AttributeError(name)
         raise self._unsupported(f"`adapter.{name}` is not supported by headwater")

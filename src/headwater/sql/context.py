@@ -13,11 +13,11 @@ import os
 import re
 import sys
 import types
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from headwater import secrets
-from headwater.project.definition import Node, Target
+from headwater.project.definition import Column, Node, Target
 from headwater.sql.jinja_env import Return
 
 if TYPE_CHECKING:
@@ -136,7 +136,7 @@ class Flags:
         self.SEND_ANONYMOUS_USAGE_STATS = False
         self.LOG_FORMAT = "default"
 
-    def __getattr__(self, name: str) -> Any:
+    def __getattr__(self, name: str) -> None:
         if name.startswith("_"):
             raise AttributeError(name)
         return None  # dbt's flags object answers None for flags it was not given
@@ -235,7 +235,7 @@ class NodeView:
     def values(self) -> list[Any]:
         return list(self._data().values())
 
-    def __iter__(self) -> Any:
+    def __iter__(self) -> Iterator[str]:
         return iter(self._data())
 
 
@@ -280,7 +280,7 @@ def node_dict(node: Node, target: Target) -> dict[str, Any]:
     }
 
 
-def _column_dict(column: Any) -> dict[str, Any]:
+def _column_dict(column: Column) -> dict[str, Any]:
     return {
         "name": column.name, "description": column.description, "data_type": column.data_type,
         "meta": dict(column.meta), "tags": list(column.tags), "quote": None,
@@ -369,20 +369,20 @@ class Exceptions:
     def __init__(self, renderer: Renderer) -> None:
         self._renderer = renderer
 
-    def raise_compiler_error(self, message: Any, node: Any = None) -> None:
+    def raise_compiler_error(self, message: Any, node: Any = None) -> NoReturn:
         raise self._renderer._error(str(message))
 
-    def raise_not_implemented(self, message: Any) -> None:
+    def raise_not_implemented(self, message: Any) -> NoReturn:
         raise self._renderer._unsupported(str(message))
 
-    def raise_database_error(self, message: Any) -> None:
+    def raise_database_error(self, message: Any) -> NoReturn:
         raise self._renderer._error(str(message))
 
     def warn(self, message: Any, node: Any = None) -> str:
         print(f"warning: {secrets.mask(str(message))}", file=sys.stderr)
         return ""
 
-    def __getattr__(self, name: str) -> Any:
+    def __getattr__(self, name: str) -> Callable[..., NoReturn]:
         if name.startswith("_"):
             raise AttributeError(name)
         if name.startswith("raise_"):
@@ -390,7 +390,7 @@ class Exceptions:
         raise AttributeError(name)
 
 
-def zip_(*args: Any) -> Any:
+def zip_(*args: Any) -> list[tuple[Any, ...]] | None:
     try:
         return list(zip(*args, strict=False))
     except TypeError:
