@@ -19,6 +19,7 @@ The tree::
     │   ├── CompilationError            Jinja or SQL that does not parse
     │   └── EngineNotFoundError         unknown or uninstalled engine
     ├── ExecutionError                  exit 1: a node failed while running
+    │   ├── ConflictError               another writer committed first (retried)
     │   ├── SQLExecutionError           the engine rejected a statement (the SQL is kept)
     │   │   └── CommittedError          ...after committing it: the change is published
     │   └── CheckFailed                 an error-level check failed (write-audit-publish stopped)
@@ -174,6 +175,12 @@ class EngineNotFoundError(ConfigError):
 
 class ExecutionError(HeadwaterError):
     exit_code = 1
+
+
+class ConflictError(ExecutionError):
+    """Another writer committed first (optimistic concurrency, e.g. a lake table's
+    compare-and-swap commit): computing the change again from the new version may succeed, so
+    the runner retries it like an engine's transient failure."""
 
 
 class SQLExecutionError(ExecutionError, TerminalError):

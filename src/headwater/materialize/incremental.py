@@ -102,7 +102,7 @@ class IncrementalMaterialization(StatefulMaterialization):
         assert relation is not None
         engine = ctx.engine
         full = ctx.full_refresh and node.config.get("full_refresh") is not False
-        if full or engine.relation_kind(relation) != "table":  # first build, or a view to replace
+        if full or ctx.target_kind() != "table":  # first build, or a view to replace
             return _full_build(ctx, node.compiled_sql or "")
         staged = engine.staging_relation(relation)
         sql = node.variants.get("incremental") or node.compiled_sql or ""
@@ -391,8 +391,11 @@ class Microbatch:
         relation = self.node.relation
         assert relation is not None
         engine = self.engine
-        if self._full() and engine.relation_kind(relation) is not None:
-            engine.drop(relation)
+        if self._full() and self.ctx.target_kind() is not None:
+            if self.ctx.publisher is not None:
+                self.ctx.publisher.reset()
+            else:
+                engine.drop(relation)
             self.ledger.forget()
         self.ensure_table()
         planned = self.planned()
@@ -424,10 +427,13 @@ class Microbatch:
         relation = self.node.relation
         assert relation is not None
         engine = self.engine
-        if engine.relation_kind(relation) is None:
+        if self.ctx.target_kind() is None:
             probe = self._sql(self.begin, self.begin)
-            engine.execute(engine.statements.create_empty_like(relation, probe))
-            engine._remember(relation, "table")
+            if self.ctx.publisher is not None:
+                self.ctx.publisher.create_empty(probe)
+            else:
+                engine.execute(engine.statements.create_empty_like(relation, probe))
+                engine._remember(relation, "table")
         self.columns = engine.columns(relation)
         types = {n.lower(): t for n, t in self.columns}
         col_type = types.get(self.event_time.lower())

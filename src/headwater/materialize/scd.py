@@ -169,7 +169,7 @@ class SCD1Materialization(StatefulMaterialization):
             source = list(column_map(engine, staged).values())
             self._validate(node, s, {n.lower() for n, _ in source})
             self._deduplicate(engine, staged, s, source)
-            kind = engine.relation_kind(relation)
+            kind = ctx.target_kind()
             stats: dict[str, int] = {"inserted": 0, "updated": 0, "deleted": 0}
             if kind is None or kind == "view" or ctx.full_refresh:
                 outcome = audited(

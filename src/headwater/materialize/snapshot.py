@@ -176,7 +176,7 @@ class SnapshotMaterialization(StatefulMaterialization):
             staged_cols = list(column_map(engine, plan.staged).values())
             source = [(n, t) for n, t in staged_cols if not n.startswith("__hw_")]
             self._check_source(engine, plan, source, staged_cols)
-            kind = engine.relation_kind(node.relation)
+            kind = ctx.target_kind()
             stats: dict[str, int] = {"inserted": 0, "updated": 0, "deleted": 0}
             if kind is None:
                 outcome = audited(

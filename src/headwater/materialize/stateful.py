@@ -32,7 +32,7 @@ import contextlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from headwater.engines.base import Engine, catalog_key
 from headwater.errors import ExecutionError
@@ -61,6 +61,18 @@ class BuildContext:
     """Run options, e.g. an explicit interval range from `backfill`."""
     staged: Relation | None = None
     """The copy the running ``apply`` writes into while the engine stages and swaps (`audited`)."""
+    publisher: Publisher | None = None
+    """Set for a lake table (`headwater.materialize.lake`): changes are always staged on a copy,
+    and the audited copy becomes the table's next version through the publisher instead of a
+    swap in the warehouse."""
+
+    def target_kind(self) -> str | None:
+        """What the node's relation is, as a materialization reasons about it: a lake table's
+        relation is a view over its files, which counts as the table."""
+        relation = self.node.relation
+        assert relation is not None, self.node.unique_id
+        kind = self.engine.relation_kind(relation)
+        return "table" if kind == "view" and self.publisher is not None else kind
 
     @property
     def relation(self) -> Relation:
@@ -84,6 +96,23 @@ class BuildOutcome:
     """Records a load set aside in `<table>__rejected`: the node warns (`UnitResult.rejected`)."""
 
 
+class Publisher(Protocol):
+    """Publishes a stateful build of a lake table (see `BuildContext.publisher`)."""
+
+    def begin(self) -> None:
+        """Read the table's current version (the base of the change) and point the node's
+        relation at it, before the copy is made."""
+
+    def publish(self, staged: Relation) -> None:
+        """Commit the audited copy as the version after the base (compare-and-swap)."""
+
+    def reset(self) -> None:
+        """Empty the table (a full refresh that rebuilds it interval by interval)."""
+
+    def create_empty(self, sql: str) -> None:
+        """Create the table with the columns of ``sql`` and no rows."""
+
+
 class StatefulMaterialization(Materialization):
     """A materialization that reads the existing relation to decide what to write."""
 
@@ -98,7 +127,7 @@ def audited(
     only if no error-level check blocks: in one transaction, or staged and swapped (module
     docstring). ``rebuild``: ``apply`` writes the whole relation from nothing (a first or full
     build), so a staged apply starts without a copy of the old rows."""
-    if ctx.engine.transactional_wap:
+    if ctx.engine.transactional_wap and ctx.publisher is None:
         with ctx.engine.transaction_scope() as txn:
             rows = apply()
             checks = ctx.audit()
@@ -139,6 +168,8 @@ def _staged(ctx: BuildContext, apply: Callable[[], int | None], rebuild: bool) -
     staged = engine.audit_relation(relation)
     with _lock(relation):
         engine.drop(staged)  # a leftover of a killed run
+        if ctx.publisher is not None:
+            ctx.publisher.begin()
         if not rebuild and engine.relation_kind(relation) is not None:
             engine.execute(st.create_as(staged, st.select_all(relation), "table"))
             engine._remember(staged, "table")
@@ -156,7 +187,13 @@ def _staged(ctx: BuildContext, apply: Callable[[], int | None], rebuild: bool) -
         if _blocking(checks):
             engine.drop(staged)
             return _refused(rows, checks)
-        _swap(engine, staged, relation)
+        if ctx.publisher is not None:
+            try:
+                ctx.publisher.publish(staged)
+            finally:
+                engine.drop(staged)
+        else:
+            _swap(engine, staged, relation)
     return BuildOutcome(rows, True, "", checks)
 
 

@@ -39,6 +39,10 @@ MODEL_CONFIG_KEYS = frozenset(
         "monitors", "profile", "freshness", "max_duration", "schema_change", "loaded_at_field",
         # query lint (headwater.lint): {disable: [HW101]}
         "lint",
+        # aggregate tables (headwater.materialize.aggregate); `lookback` is shared with microbatch
+        "dimensions", "grain", "measures", "rollup", "cube",
+        # lake tables (headwater.lake): materialized: delta | iceberg | parquet
+        "file_format", "sort_by", "as_of", "version",
     }
 )  # fmt: skip
 
@@ -73,6 +77,10 @@ class Target:
     external_root: str = "."
     """Folder (or URL) where `materialized: external` models write their files when no
     `location` is configured (dbt-duckdb's `external_root`); relative to the project."""
+    lake_root: str = "lake"
+    """Folder or URL (`s3://bucket/prefix`) under which lake tables (`materialized: delta`,
+    `iceberg`, `parquet`) without a `location` are written, as `<lake_root>/<schema>/<name>`;
+    relative to the project."""
     host: str | None = None
     """Server host name or address (server engines, e.g. postgres); None: the driver's default."""
     port: int | None = None
@@ -306,6 +314,28 @@ class Project:
     """What dbt warns about and headwater does too (e.g. properties of a model that does not exist)."""
     unit_tests: list[tuple[str, Any, str]] = field(default_factory=list)
     """`unit_tests:` entries of properties files: (package, entry, path of its file)."""
+
+
+LAKE_FORMATS = ("delta", "iceberg", "parquet")
+"""Open table formats a model or snapshot can be written as (`headwater.lake`)."""
+
+
+def lake_format(config: dict[str, Any]) -> str | None:
+    """The lake format of a node's config (`file_format`), or None for a warehouse relation."""
+    fmt = str(config.get("file_format") or "").lower()
+    return fmt if fmt in LAKE_FORMATS else None
+
+
+def normalize_lake_config(config: dict[str, Any]) -> None:
+    """`materialized: delta | iceberg | parquet` is a lake table: `file_format` says which and
+    `materialized` how it is built, `incremental` when it has an `incremental_strategy` or a
+    `unique_key`, else `table`. dbt-spark's spelling (`materialized: incremental` with
+    `file_format: delta`) means the same and is left as it is."""
+    materialized = str(config.get("materialized") or "").lower()
+    if materialized in LAKE_FORMATS:
+        config["file_format"] = materialized
+        incremental = config.get("incremental_strategy") or config.get("unique_key")
+        config["materialized"] = "incremental" if incremental else "table"
 
 
 def merge_config(out: dict[str, Any], new: dict[Any, Any]) -> None:

@@ -125,6 +125,7 @@ def _target(
         threads=max(1, int(output.get("threads", 1))),
         settings=settings,
         external_root=str(output.get("external_root", ".")),
+        lake_root=str(output.get("lake_root", "lake")),
         extensions=[str(e) for e in output.get("extensions") or []],
         unsupported=unsupported,
     )

@@ -51,7 +51,7 @@ _UNRENDERED = {
 TARGET_KEYS_BY_ENGINE: dict[str, set[str]] = {
     "duckdb": {
         "engine", "type", "path", "schema", "threads", "memory_limit", "settings", "lock_timeout", "external_root",
-        "extensions",
+        "extensions", "lake_root",
     },
     "postgres": {
         "engine", "type", "host", "port", "user", "password_env", "database", "dbname", "schema", "threads",
@@ -419,6 +419,7 @@ def read_target(tname: str, spec: YMap, cfg: ProjectConfig) -> Target:
         settings=settings,
         lock_timeout=_seconds(spec, "lock_timeout", tname),
         external_root=str(spec.get("external_root", ".")),
+        lake_root=str(spec.get("lake_root", "lake")),
         extensions=[str(e) for e in as_list(spec.get("extensions"))],
         host=_text(spec, "host", tname),
         port=_port(spec, tname),

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, TypeVar
 
-from headwater.errors import HeadwaterError
+from headwater.errors import ConflictError, HeadwaterError
 from headwater.runner.events import RunListener, Unit, UnitResult
 
 if TYPE_CHECKING:
@@ -233,7 +233,8 @@ def retrying(
         try:
             return action()
         except HeadwaterError as exc:
-            if attempt == attempts - 1 or not engine.is_transient(exc):
+            transient = isinstance(exc, ConflictError) or engine.is_transient(exc)
+            if attempt == attempts - 1 or not transient:
                 raise
             engine.invalidate_catalog()
             time.sleep(backoff * 2**attempt)

@@ -30,6 +30,7 @@ from headwater.project.definition import (
     Relation,
     Target,
     merge_config,
+    normalize_lake_config,
 )
 from headwater.project.naming import default_alias_name, default_schema_name, parse_time_relation
 from headwater.project.project_file import native
@@ -122,6 +123,9 @@ class Compiler:
                 else:
                     self._guard(node, partial(self._render, renderer, node))
         self._drop_disabled()
+        for node in self.nodes.values():
+            if node.resource_type in ("model", "snapshot"):
+                normalize_lake_config(node.config)
         for node in self.nodes.values():
             if (
                 node.problem is None

@@ -1,0 +1,234 @@
+"""Parquet files in and out of DuckDB for lake tables.
+
+**Writing** (`write_files`): one ``COPY (SELECT …) TO folder`` with DuckDB's own Parquet writer
+(parallel, zstd), hive-partitioned by the table's partition columns (``col=value/`` folders,
+values URL-escaped, null as ``__HIVE_DEFAULT_PARTITION__``: the conventions Delta and Hive use),
+rows sorted by ``sort_by`` inside each file so min/max statistics prune, files named
+``part-<uuid>`` so a staged file never collides with a live one. ``RETURN_STATS`` gives each file's
+row count, size, partition values and column statistics, which become the table's metadata (Delta
+``add`` actions with ``numRecords``, ``minValues``, ``maxValues``, ``nullCount``). Values a format
+cannot store are cast first (`TableCasts`: e.g. Delta has no unsigned integers, UUID or TIME).
+
+**Reading** (`scan_sql`): a version is read as exactly its files, ``read_parquet([f1, f2, …])``,
+never a glob of the folder (which would also read files that merges replaced, staged files and
+files of rejected changes). Partition columns that live only in the paths (Delta) come from the
+hive folders with their types given (``hive_types``); when a file's folder does not say its
+partition value (a table written with random prefixes), the files are read per partition with the
+value as a typed constant. Columns come in the table's order. A version without files is a typed
+``SELECT … WHERE false``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
+
+from headwater.engines.base import Engine, quote_identifier, quote_literal
+from headwater.lake.table import DataFile, Snapshot
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+TARGET_FILE_BYTES = "256MB"
+"""Size at which DuckDB starts a new file of an unpartitioned write."""
+
+DELTA_CASTS: dict[str, str] = {
+    "UTINYINT": "SMALLINT",
+    "USMALLINT": "INTEGER",
+    "UINTEGER": "BIGINT",
+    "UBIGINT": "DECIMAL(20, 0)",
+    "HUGEINT": "DECIMAL(38, 0)",
+    "UHUGEINT": "DECIMAL(38, 0)",
+    "UUID": "VARCHAR",
+    "JSON": "VARCHAR",
+    "INTERVAL": "VARCHAR",
+    "TIME": "VARCHAR",
+    "TIME WITH TIME ZONE": "VARCHAR",
+    "BIT": "VARCHAR",
+    "BIGNUM": "VARCHAR",
+    "VARINT": "VARCHAR",
+    "TIMESTAMP_NS": "TIMESTAMP",
+    "TIMESTAMP_MS": "TIMESTAMP",
+    "TIMESTAMP_S": "TIMESTAMP",
+}
+"""DuckDB types Delta cannot store, and what they are written as."""
+
+
+def casted_select(engine: Engine, sql: str, casts: Mapping[str, str]) -> str:
+    """``sql`` with the columns whose type a format cannot store cast to one it can (ENUM
+    columns as text)."""
+    columns = engine.query_columns(sql)
+    replaced = []
+    for name, type_ in columns:
+        upper = type_.upper()
+        target = casts.get(upper) or ("VARCHAR" if upper.startswith("ENUM(") else None)
+        if target:
+            replaced.append(
+                f"CAST({quote_identifier(name)} AS {target}) AS {quote_identifier(name)}"
+            )
+    if not replaced:
+        return sql
+    return f"SELECT * REPLACE ({', '.join(replaced)}) FROM (\n{sql}\n) AS hw_lake_source"
+
+
+def write_files(
+    engine: Engine,
+    sql: str,
+    folder: str,
+    partition_by: Sequence[str] = (),
+    sort_by: Sequence[str] = (),
+    partitions_in_files: bool = False,
+    relative_to: str | None = None,
+) -> list[DataFile]:
+    """Write the rows of ``sql`` as Parquet files under ``folder`` (a local, absolute path);
+    the files, named relative to ``relative_to`` (default: ``folder``)."""
+    os.makedirs(folder, exist_ok=True)
+    select = sql
+    if sort_by:
+        order = ", ".join(quote_identifier(c) for c in sort_by)
+        select = f"SELECT * FROM (\n{sql}\n) AS hw_lake_sorted ORDER BY {order}"
+    options = [
+        "FORMAT parquet",
+        "COMPRESSION zstd",
+        f"FILENAME_PATTERN {quote_literal('part-{uuid}')}",
+        "RETURN_STATS true",
+        "OVERWRITE_OR_IGNORE true",
+    ]
+    if partition_by:
+        options.append(f"PARTITION_BY ({', '.join(quote_identifier(c) for c in partition_by)})")
+        options.append(f"WRITE_PARTITION_COLUMNS {'true' if partitions_in_files else 'false'}")
+    else:
+        options.append(f"FILE_SIZE_BYTES {quote_literal(TARGET_FILE_BYTES)}")
+    rows = engine.execute(f"COPY (\n{select}\n) TO {quote_literal(folder)} ({', '.join(options)})")
+    base = relative_to or folder
+    out = []
+    for filename, count, size, _footer, column_stats, partition_keys, *_ in rows:
+        path = os.path.relpath(str(filename), base).replace(os.sep, "/")
+        partition = {
+            str(k): (None if v is None else str(v)) for k, v in (partition_keys or {}).items()
+        }
+        out.append(
+            DataFile(
+                path=path,
+                rows=int(count),
+                size=int(size),
+                partition=partition,
+                stats=_delta_stats(int(count), column_stats or {}),
+            )
+        )
+    return out
+
+
+_EXACT_STATS = re.compile(r"^-?\d+(\.\d+)?$")
+
+
+def _delta_stats(count: int, column_stats: Mapping[str, Mapping[str, str]]) -> str:
+    """Delta's per-file statistics from DuckDB's: the row count, null counts, and min/max of
+    numbers and of text whose bounds DuckDB reports as exact (Delta readers skip files by them,
+    so only bounds that are certain are written)."""
+    mins: dict[str, Any] = {}
+    maxs: dict[str, Any] = {}
+    nulls: dict[str, int] = {}
+    for quoted, stats in column_stats.items():
+        name = quoted[1:-1].replace('""', '"') if quoted.startswith('"') else quoted
+        if "." in name and not quoted.startswith('"'):
+            continue  # a nested field
+        if stats.get("null_count") is not None:
+            nulls[name] = int(stats["null_count"])
+        low, high = stats.get("min"), stats.get("max")
+        exact = stats.get("min_is_exact") == "true" and stats.get("max_is_exact") == "true"
+        if low is None or high is None or not exact:
+            continue
+        if _EXACT_STATS.match(low) and _EXACT_STATS.match(high):
+            mins[name] = float(low) if "." in low else int(low)
+            maxs[name] = float(high) if "." in high else int(high)
+    out: dict[str, Any] = {"numRecords": count, "nullCount": nulls}
+    if mins:
+        out["minValues"], out["maxValues"] = mins, maxs
+    return json.dumps(out)
+
+
+def duck_types(schema: pa.Schema) -> dict[str, str]:
+    """DuckDB's type of each column of an Arrow schema."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        rel = con.from_arrow(schema.empty_table())
+        return {name: str(t) for name, t in zip(rel.columns, rel.types, strict=True)}
+    finally:
+        con.close()
+
+
+def scan_sql(snapshot: Snapshot, paths: Sequence[str], filename: bool = False) -> str:
+    """A SELECT of exactly the rows of ``snapshot``, whose files are at ``paths`` (local);
+    ``filename``: with each row's file path as the last column, `hw_file`."""
+    types = duck_types(snapshot.schema)
+    columns = list(snapshot.schema.names)
+    extra = ", filename AS hw_file" if filename else ""
+    read_opts = ("filename = true",) if filename else ()
+    if not snapshot.files:
+        nulls = [f"CAST(NULL AS {types[c]}) AS {quote_identifier(c)}" for c in columns]
+        if filename:
+            nulls.append("CAST(NULL AS VARCHAR) AS hw_file")
+        return f"SELECT {', '.join(nulls)} WHERE false"
+    select = ", ".join(quote_identifier(c) for c in columns) + extra
+    in_paths = [c for c in snapshot.partition_by if not snapshot.partitions_in_files]
+    if not in_paths:
+        return f"SELECT {select} FROM {_read(paths, *read_opts)}"
+    if all(_path_says(f, in_paths) for f in snapshot.files):
+        hive = ", ".join(f"{quote_literal(c)}: {quote_literal(types[c])}" for c in in_paths)
+        options = ("hive_partitioning = true", f"hive_types = {{{hive}}}", *read_opts)
+        return f"SELECT {select} FROM {_read(paths, *options)}"
+    groups: dict[tuple[str | None, ...], list[str]] = {}
+    for f, path in zip(snapshot.files, paths, strict=True):
+        groups.setdefault(tuple(f.partition.get(c) for c in in_paths), []).append(path)
+    parts = []
+    for values, group in groups.items():
+        constants = {
+            c: "NULL" if v is None else quote_literal(v)
+            for c, v in zip(in_paths, values, strict=True)
+        }
+        cols = ", ".join(
+            f"CAST({constants[c]} AS {types[c]}) AS {quote_identifier(c)}"
+            if c in constants
+            else quote_identifier(c)
+            for c in columns
+        )
+        parts.append(
+            f"SELECT {cols}{extra} FROM {_read(group, 'hive_partitioning = false', *read_opts)}"
+        )
+    return "\nUNION ALL\n".join(parts)
+
+
+def _read(paths: Iterable[str], *options: str) -> str:
+    files = ", ".join(quote_literal(p) for p in paths)
+    return f"read_parquet([{files}]{''.join(', ' + o for o in options)})"
+
+
+def _path_says(f: DataFile, columns: Sequence[str]) -> bool:
+    """The file's folders name each partition value as the table's metadata holds it."""
+    segments = {}
+    for segment in f.path.split("/")[:-1]:
+        key, sep, value = segment.partition("=")
+        if sep:
+            segments[unquote(key)] = unquote(value)
+    for column in columns:
+        if column not in segments:
+            return False
+        value = segments[column]
+        expected = f.partition.get(column)
+        if (None if value == "__HIVE_DEFAULT_PARTITION__" else value) != expected:
+            return False
+    return True
+
+
+def staging_folder(root: str) -> str:
+    """A fresh folder name for a staged write that must not be inside the table (plain Parquet)."""
+    parent, name = os.path.split(root.rstrip("/"))
+    return os.path.join(parent, f".hw-tmp-{uuid.uuid4().hex[:12]}-{name}")
