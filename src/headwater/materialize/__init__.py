@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from headwater.engines.base import Engine, quote_identifier
-from headwater.project.definition import Node, ProjectConfig
+from headwater.project.definition import Node, ProjectConfig, lake_format
 
 
 @dataclass
@@ -89,7 +89,8 @@ STATEFUL = {
     "load": "headwater.materialize.source_load:SourceLoad",  # `files:` in sources.yml
 }
 
-MODEL_MATERIALIZATIONS = ["view", "table", "ephemeral", "incremental", "scd1", "scd3", "external"]
+MODEL_MATERIALIZATIONS = ["view", "table", "ephemeral", "incremental", "scd1", "scd3", "external",
+                          "delta", "iceberg", "parquet"]  # fmt: skip
 """What `materialized:` of a model may say."""
 
 
@@ -103,6 +104,19 @@ def materialization_for(node: Node) -> Materialization:
 
         return PythonModelMaterialization("python", "table")
     name = node.materialized or "view"
+    fmt = lake_format(node.config) if node.resource_type in ("model", "snapshot") else None
+    if fmt is not None and name in ("table", "incremental", "snapshot", "scd1", "scd3"):
+        key = f"{fmt}:{name}"  # a lake table built as `name` (headwater.materialize.lake)
+        if key not in MATERIALIZATIONS:
+            from headwater.materialize.lake import lake_materialization
+
+            inner = None if name == "table" else _named(name)
+            MATERIALIZATIONS[key] = lake_materialization(node, inner)
+        return MATERIALIZATIONS[key]
+    return _named(name)
+
+
+def _named(name: str) -> Materialization:
     if name not in MATERIALIZATIONS and name in STATEFUL:
         import importlib
 
