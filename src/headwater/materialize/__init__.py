@@ -87,6 +87,7 @@ STATEFUL = {
     "external": "headwater.materialize.external:ExternalMaterialization",
     "extract": "headwater.extract.materialization:ExtractMaterialization",
     "load": "headwater.materialize.source_load:SourceLoad",  # `files:` in sources.yml
+    "lake_source": "headwater.materialize.lake:LakeSource",  # `format: delta` in sources.yml
 }
 
 MODEL_MATERIALIZATIONS = ["view", "table", "ephemeral", "incremental", "scd1", "scd3", "external",

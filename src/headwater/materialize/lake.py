@@ -47,14 +47,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from headwater.engines.base import Engine, quote_identifier
 from headwater.errors import ConfigError, Location
-from headwater.lake import LakeTable, LocalFiles, Snapshot, open_table
+from headwater.lake import LakeTable, LocalFiles, Snapshot
 from headwater.lake.files import casted_select, scan_sql, write_files
-from headwater.lake.storage import TableLocation
+from headwater.lake.spec import LakeSpec, table_for
 from headwater.lake.table import Change, DataFile
 from headwater.materialize import Materialization
 from headwater.materialize.stateful import (
@@ -64,7 +63,7 @@ from headwater.materialize.stateful import (
     _blocking,
     _refused,
 )
-from headwater.project.definition import Node, ProjectConfig, Relation, lake_format
+from headwater.project.definition import Node, Relation, lake_format
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -73,84 +72,7 @@ if TYPE_CHECKING:
 
 FAST_STRATEGIES = ("append", "merge", "delete+insert")
 
-
-@dataclass(frozen=True)
-class LakeSpec:
-    """Where and how one node's lake table is written."""
-
-    format: str
-    location: TableLocation
-    partition_by: tuple[str, ...] = ()
-    sort_by: tuple[str, ...] = ()
-    state_dir: str = ""
-
-    @classmethod
-    def of(cls, node: Node, project: ProjectConfig, lake_root: str) -> LakeSpec:
-        fmt = lake_format(node.config)
-        assert fmt is not None, node.unique_id
-        loc = Location(node.path, node.line)
-        configured = node.config.get("location")
-        relation = node.relation
-        assert relation is not None, node.unique_id
-        if configured:
-            text = str(configured)
-        else:
-            root = (lake_root or "lake").rstrip("/")
-            text = f"{root}/{relation.schema}/{relation.identifier}"
-        try:
-            location = TableLocation.parse(text, project.root)
-        except ConfigError as exc:
-            exc.location, exc.node = loc, node.name
-            raise
-        if fmt == "parquet" and not location.is_local:
-            raise ConfigError(
-                f"`{node.name}` is a plain Parquet table at `{text}`: object stores have no atomic "
-                "rename, so a Parquet folder there cannot be swapped without readers seeing half "
-                "of it",
-                location=loc,
-                node=node.name,
-                hint="make it `materialized: delta` (or iceberg), whose commits are atomic on "
-                "object stores",
-            )
-        state_dir = str(Path(project.root) / project.state_dir)
-        return cls(
-            fmt,
-            location,
-            _columns(node, "partition_by"),
-            _columns(node, "sort_by"),
-            state_dir,
-        )
-
-    def table(self, name: str) -> LakeTable:
-        return open_table(self.format, self.location, name, catalog_dir=self.state_dir)
-
-    def files(self, table: LakeTable) -> LocalFiles:
-        return LocalFiles(table, str(Path(self.state_dir) / "lake_cache"))
-
-
-def _columns(node: Node, key: str) -> tuple[str, ...]:
-    value = node.config.get(key)
-    if value in (None, "", []):
-        return ()
-    if isinstance(value, dict):  # dbt-bigquery's {field: ..., data_type: ...}
-        value = value.get("field")
-    items = value if isinstance(value, list | tuple) else str(value).split(",")
-    out = tuple(str(v).strip() for v in items if str(v).strip())
-    for name in out:
-        if not name.replace("_", "a").isalnum():
-            raise ConfigError(
-                f"`{key}` of `{node.name}` names `{name}`, which is not a column name",
-                location=Location(node.path, node.line),
-                node=node.name,
-                hint=f"list the columns, e.g. `{key}: [order_date]` (expressions are not supported "
-                "for lake tables)",
-            )
-    return out
-
-
-def table_for(node: Node, project: ProjectConfig, lake_root: str) -> tuple[LakeSpec, LakeTable]:
-    spec = LakeSpec.of(node, project, lake_root)
-    return spec, spec.table(node.name)
+__all__ = ["LakeMaterialization", "LakeSource", "LakeSpec", "LakeWriter", "table_for"]
 
 
 class LakeMaterialization(StatefulMaterialization):
@@ -471,3 +393,45 @@ def lake_materialization(node: Node, inner: Materialization | None) -> LakeMater
     """The lake materialization of ``node``, built as ``inner`` (None or a table: a table)."""
     stateful = inner if isinstance(inner, StatefulMaterialization) else None
     return LakeMaterialization(f"{lake_format(node.config)}", "view", stateful)
+
+
+class LakeSource(StatefulMaterialization):
+    """A source table that is an existing Delta, Iceberg or Parquet table (`format:` and
+    `location:` in sources.yml): every run points the source's relation, a view, at the table's
+    current version (or at its `version:` / `as_of:`), so models read what is committed when the
+    run reaches them."""
+
+    KIND = "view"
+
+    def build(self, ctx: BuildContext) -> BuildOutcome:
+        node = ctx.node
+        spec = LakeSpec.of(node, ctx.project, getattr(ctx.engine.target, "lake_root", "lake"))
+        table = spec.table(node.display_name)
+        if (spec.version is not None or spec.as_of is not None) and not table.TIME_TRAVEL:
+            raise ConfigError(
+                f"source `{node.display_name}` asks for an older version of a {spec.format} "
+                "table, which keeps none",
+                location=Location(node.path, node.line),
+                node=node.display_name,
+                hint="remove `version:` / `as_of:`, or keep the data as a Delta or Iceberg table",
+            )
+        snapshot = table.snapshot(spec.version, spec.as_of)
+        if snapshot is None:
+            raise ConfigError(
+                f"source `{node.display_name}`: no {spec.format} table at "
+                f"{spec.location.describe()}",
+                location=Location(node.path, node.line),
+                node=node.display_name,
+                hint="check `location:` (and the credentials in the environment for object "
+                "storage), or write the table first",
+            )
+        relation = node.relation
+        assert relation is not None
+        files = spec.files(table)
+        ctx.engine.ensure_schema(relation.schema)
+        ctx.engine.create_or_replace(
+            relation, scan_sql(snapshot, files.paths(snapshot.files)), "view"
+        )
+        return BuildOutcome(
+            snapshot.rows, True, f"{spec.format} version {snapshot.version}", stats={}
+        )

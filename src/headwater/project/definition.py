@@ -264,6 +264,8 @@ class Node:
         if self.resource_type == "source":
             if self.config.get("connector"):
                 return "extract"
+            if lake_format(self.config):
+                return "lake_source"
             return "load" if self.files else None
         if self.resource_type == "test":
             return "test"
@@ -281,7 +283,9 @@ class Node:
         if self.resource_type == "model":
             return self.materialized != "ephemeral"
         return self.resource_type == "source" and (
-            self.files is not None or bool(self.config.get("connector"))
+            self.files is not None
+            or bool(self.config.get("connector"))
+            or lake_format(self.config) is not None
         )
 
     @property

@@ -29,6 +29,7 @@ from headwater.project.definition import (
     Project,
     Relation,
     Target,
+    lake_format,
     merge_config,
     normalize_lake_config,
 )
@@ -420,6 +421,10 @@ class Compiler:
             name = call.args[-1]
             package = call.args[0] if len(call.args) == 2 else None
             found = self._find_ref(name, package, call.version, node)
+            if found is None and call.version is not None:  # a lake table's version?
+                unversioned = self._find_ref(name, package, None, node)
+                if unversioned is not None and lake_format(unversioned.config):
+                    found = unversioned
             if found is None:
                 what = f"`{package}.{name}`" if package else f"`{name}`"
                 if call.version is not None:
@@ -500,6 +505,15 @@ class Compiler:
 
         def sub(match: re.Match[str]) -> str:
             target = targets[int(match.group(1))]
+            call = calls[int(match.group(1))]
+            if (
+                call.kind == "ref"
+                and lake_format(target.config)
+                and (
+                    call.as_of is not None or (call.version is not None and target.version is None)
+                )
+            ):
+                return self._time_travel(node, target, call)
             if target.materialized == "ephemeral" and target is not node:
                 return EPHEMERAL_PREFIX + target.name
             if target.relation is None:  # `this` in a test or an analysis
@@ -515,6 +529,36 @@ class Compiler:
 
         node.depends_on = deps + [d for d in node.depends_on if d not in deps]
         return PLACEHOLDER_RE.sub(sub, sql)
+
+    def _time_travel(self, node: Node, target: Node, call: RefCall) -> str:
+        """`ref('m', version=12)` / `ref('m', as_of='2026-01-01')` of a lake table: a subquery
+        reading exactly the files of that version (versions are immutable, so it is resolved
+        once, here)."""
+        from headwater.lake.files import scan_sql
+        from headwater.lake.spec import LakeSpec, parse_as_of, parse_version
+
+        spec = LakeSpec.of(target, self.project.config, self.target.lake_root)
+        table = spec.table(target.name)
+        version = parse_version(call.version, node) if call.version is not None else None
+        as_of = parse_as_of(call.as_of, node) if call.as_of is not None else None
+        where = f"version {version}" if version is not None else f"as of {call.as_of}"
+        if not table.TIME_TRAVEL:
+            raise ConfigError(
+                f"`{node.name}` reads `{target.name}` {where}, but a {spec.format} table keeps no "
+                "older versions",
+                location=Location(node.path, _line_of(node.raw_sql or "", target.name)),
+                node=node.name,
+                hint="make it a Delta or Iceberg table, or drop `version=` / `as_of=`",
+            )
+        snapshot = table.snapshot(version, as_of)
+        if snapshot is None:
+            raise ConfigError(
+                f"`{node.name}` reads `{target.name}` {where}, but the table does not exist yet",
+                location=Location(node.path, _line_of(node.raw_sql or "", target.name)),
+                node=node.name,
+                hint=f"build it first: `headwater run -s {target.name}`",
+            )
+        return f"(\n{scan_sql(snapshot, spec.files(table).paths(snapshot.files))}\n)"
 
     def _python_relations(self, node: Node, calls: list[RefCall]) -> dict[str, str]:
         """`ref:<key>` / `source:<s>.<t>` -> the SQL a Python model's `dbt.ref()` reads."""

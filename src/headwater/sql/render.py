@@ -89,6 +89,10 @@ class RefCall:
     kind: str  # "ref" | "source" | "this"
     args: tuple[str, ...]
     version: str | None = None
+    """`v=` / `version=`: a versioned model's version, or (for a lake table that is not a
+    versioned model) the table's version to read."""
+    as_of: str | None = None
+    """`as_of=`: read a lake table as it was at that date or time."""
 
 
 @dataclass
@@ -245,12 +249,16 @@ class Renderer:
 
     def _ref(self, *args: str, **kwargs: Any) -> DbtRelation:
         version = kwargs.pop("version", kwargs.pop("v", None))
+        as_of = kwargs.pop("as_of", None)
         if kwargs or not args or len(args) > 2:
             raise self._error(
-                f"ref() takes a model name (and optionally a package, and v=), got {args!r} {kwargs!r}"
+                f"ref() takes a model name (and optionally a package, v= and as_of=), got {args!r} {kwargs!r}"
             )
         call = RefCall(
-            "ref", tuple(str(a) for a in args), None if version is None else str(version)
+            "ref",
+            tuple(str(a) for a in args),
+            None if version is None else str(version),
+            None if as_of is None else str(as_of),
         )
         return self._call(call, str(args[-1]))
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from headwater.errors import ConfigError
-from headwater.project.definition import Node, Relation, merge_config
+from headwater.errors import ConfigError, did_you_mean
+from headwater.project.definition import LAKE_FORMATS, Node, Relation, merge_config
 from headwater.project.properties import external_location, merge_freshness
 from headwater.project.readers.base import Reader, ReadScope
 from headwater.project.readers.data_tests import DataTestReader
@@ -19,12 +19,13 @@ from headwater.project.yaml import YMap
 SOURCE_KEYS = {
     "name", "description", "schema", "database", "loader", "loaded_at_field", "freshness",
     "tables", "meta", "tags", "config", "quoting", "overrides", "identifier", "connector", "connection",
-    "monitors", "profile", "max_duration", "schema_change",
+    "monitors", "profile", "max_duration", "schema_change", "format",
 }  # fmt: skip
 TABLE_KEYS = {
     "name", "identifier", "description", "columns", "loaded_at_field", "freshness", "data_tests",
     "tests", "meta", "tags", "config", "files", "external", "quoting", "loader", "expectations", "extract",
     "monitors", "profile", "max_duration", "schema_change",
+    "format", "location", "version", "as_of",  # a lake table (headwater.lake)
 }  # fmt: skip
 SOURCE_CONFIG_KEYS = {
     "enabled", "event_time", "meta", "tags", "freshness", "loaded_at_field", "quoting",
@@ -92,6 +93,42 @@ class SourceReader(Reader):
             self.project.nodes[uid] = node
             self.tests.add_tests(node, table)
 
+    def _lake(self, src: YMap, table: YMap, config: dict[str, Any]) -> None:
+        """`format: delta | iceberg | parquet` (of the table or its source), `location`,
+        `version` and `as_of`: the table is an existing lake table (`file_format` in the node's
+        config, read by `headwater.materialize.lake.LakeSource`)."""
+        fmt = table.get("format", src.get("format"))
+        if fmt is None:
+            for key in ("location", "version", "as_of"):
+                if table.get(key) is not None:
+                    raise ConfigError(
+                        f"`{key}` of source table `{src.get('name')}.{table.get('name')}` needs "
+                        "`format:`",
+                        location=loc_of(table, key),
+                        hint="add `format: delta` (or iceberg, parquet) beside it",
+                    )
+            return
+        if str(fmt).lower() not in LAKE_FORMATS:
+            raise ConfigError(
+                f"unknown `format: {fmt}` for source table `{src.get('name')}.{table.get('name')}`"
+                + did_you_mean(str(fmt), LAKE_FORMATS),
+                location=loc_of(table, "format") if "format" in table else loc_of(src, "format"),
+                hint="use one of: "
+                + ", ".join(LAKE_FORMATS)
+                + " (plain files loaded into the warehouse are `files:`)",
+            )
+        if table.get("files") is not None or config.get("connector"):
+            raise ConfigError(
+                f"source table `{src.get('name')}.{table.get('name')}` has `format:` and "
+                "`files:` or a connector",
+                location=loc_of(table, "format") if "format" in table else loc_of(table),
+                hint="a lake table is read where it is: drop `files:` / the connector",
+            )
+        config["file_format"] = str(fmt).lower()
+        for key in ("location", "version", "as_of"):
+            if table.get(key) is not None:
+                config[key] = table.get(key)
+
     def _config(self, src: YMap, table: YMap) -> dict[str, Any]:
         """dbt's source configs (`enabled`, `event_time`, `meta`, `freshness`, ...) from the source
         and then the table, plus the tags of both."""
@@ -105,6 +142,7 @@ class SourceReader(Reader):
             for key in OBSERVE_KEYS:
                 if level.get(key) is not None:
                     config[key] = level.get(key)
+        self._lake(src, table, config)
         config["tags"] = (
             as_list(src.get("tags"))
             + as_list(table.get("tags"))
