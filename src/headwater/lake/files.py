@@ -86,7 +86,7 @@ def write_files(
     relative_to: str | None = None,
 ) -> list[DataFile]:
     """Write the rows of ``sql`` as Parquet files under ``folder`` (a local, absolute path);
-    the files, named relative to ``relative_to`` (default: ``folder``)."""
+    the files, named relative to ``relative_to`` (None: by absolute path)."""
     os.makedirs(folder, exist_ok=True)
     select = sql
     if sort_by:
@@ -105,10 +105,14 @@ def write_files(
     else:
         options.append(f"FILE_SIZE_BYTES {quote_literal(TARGET_FILE_BYTES)}")
     rows = engine.execute(f"COPY (\n{select}\n) TO {quote_literal(folder)} ({', '.join(options)})")
-    base = relative_to or folder
     out = []
     for filename, count, size, _footer, column_stats, partition_keys, *_ in rows:
-        path = os.path.relpath(str(filename), base).replace(os.sep, "/")
+        absolute = os.path.abspath(str(filename))
+        path = (
+            os.path.relpath(absolute, relative_to).replace(os.sep, "/")
+            if relative_to is not None
+            else absolute
+        )
         partition = {
             str(k): (None if v is None else str(v)) for k, v in (partition_keys or {}).items()
         }

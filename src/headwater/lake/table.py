@@ -151,9 +151,11 @@ class LakeTable(ABC):
             with contextlib.suppress(FileNotFoundError, OSError):
                 filesystem.delete_file(path)
 
-    def staging_prefix(self) -> str:
-        """Where staged files go, relative to the root (they become part of a version in place)."""
-        return ""
+    def stage_root(self) -> str | None:
+        """A folder outside the table where a change's files are staged (named by absolute path
+        until the commit moves them in), or None: staged in place, under the table's root,
+        named relative to it (Delta, Iceberg: files no version refers to are invisible)."""
+        return None
 
     def file_uri(self, f: DataFile) -> str:
         if "://" in f.path or f.path.startswith("/"):

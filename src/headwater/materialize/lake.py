@@ -184,7 +184,8 @@ class LakeWriter:
     def stage(self, sql: str) -> tuple[list[DataFile], pa.Schema]:
         casted = casted_select(self.engine, sql, self.table.CASTS)
         schema = self.engine.fetch_arrow(f"SELECT * FROM (\n{casted}\n) AS hw_q LIMIT 0").schema
-        root = self.files.write_root
+        separate = self.table.stage_root()
+        root = separate or self.files.write_root
         folder = f"{root}/{self.table.DATA_PREFIX}" if self.table.DATA_PREFIX else root
         self._check_columns(schema)
         files = write_files(
@@ -194,7 +195,7 @@ class LakeWriter:
             self.spec.partition_by,
             self.spec.sort_by,
             partitions_in_files=self.table.PARTITIONS_IN_FILES,
-            relative_to=root,
+            relative_to=None if separate else root,
         )
         self.staged.extend(files)
         return files, schema
@@ -247,7 +248,7 @@ class LakeWriter:
             self.discard()
             raise
         self.staged = []
-        new = self.table.snapshot(version=version)
+        new = self.table.snapshot(version=version if self.table.TIME_TRAVEL else None)
         assert new is not None
         self.show(new)
         self.base = new
