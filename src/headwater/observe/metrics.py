@@ -64,6 +64,7 @@ from headwater.engines.functions import Functions
 from headwater.errors import ConfigError
 from headwater.observe import Bus
 from headwater.observe.schema import record_schema, record_schemas, severity_of
+from headwater.project.definition import lake_format
 from headwater.runner.events import Run, RunListener, Unit, UnitResult
 from headwater.state.records import CheckRecord, MetricValue, NodeRun
 
@@ -404,6 +405,9 @@ class MetricsObserver(RunListener):
             if result.stats.get(key) is not None:
                 metrics[(metric, "")] = float(result.stats[key])
         kind = engine.relation_kind(node.relation)
+        lake = lake_format(node.config) is not None and kind == "view"
+        if lake:  # a view over a lake table's files is measured as the table it reads
+            kind = "table"
         explicit = node.config.get("profile") is not None
         from headwater.quality.monitors import monitored_metrics
 
@@ -455,7 +459,7 @@ class MetricsObserver(RunListener):
             rows = metrics.get(("row_count", ""))
             # a table smaller than one row group (122,880 rows) lives in a block or two; reading
             # its storage info would cost more (~3 ms a table) than the number tells
-            if kind == "table" and (rows is None or rows >= BYTES_MIN_ROWS):
+            if kind == "table" and not lake and (rows is None or rows >= BYTES_MIN_ROWS):
                 size = table_bytes(engine, node.relation)
                 if size is not None:
                     metrics[("bytes", "")] = float(size)
@@ -505,7 +509,12 @@ class MetricsObserver(RunListener):
     @staticmethod
     def _rows_are_count(node: Node, result: UnitResult) -> bool:
         """True when the runner's row count is the table's (a full rebuild, not a merge)."""
-        return result.rows is not None and node.materialized in ("table", "seed", "load")
+        return result.rows is not None and node.materialized in (
+            "table",
+            "seed",
+            "load",
+            "lake_source",
+        )
 
     def _schema(self, node: Node, columns: list[tuple[str, str]], now: float) -> None:
         """Record the node's schema and put its changes on the bus for the post-publish

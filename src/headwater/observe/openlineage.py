@@ -45,7 +45,10 @@ namespace ``duckdb://<absolute path of the warehouse file>`` (``duckdb://:memory
 name ``<database>.<schema>.<table>`` (the database is DuckDB's catalog name, the file's stem), as
 for Postgres. A PostgreSQL target follows the spec's Postgres naming: namespace
 ``postgres://<host>:<port>``, name ``<database>.<schema>.<table>``. Raw files use the spec's local file system naming: namespace ``file``, name the
-absolute path (a glob for sources reading many files).
+absolute path (a glob for sources reading many files). A lake table (Delta, Iceberg, Parquet:
+`headwater.lake`) is the dataset at its storage location, as the spec names object stores:
+namespace ``s3://<bucket>`` (``gs://``, ``abfss://``) with the path as name, or ``file`` with the
+absolute path of a local table.
 
 Delivery never fails a run: file errors and HTTP errors are logged (logger ``headwater``), HTTP
 requests are sent by a background thread with a short timeout, and after three failures in a row
@@ -66,6 +69,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from headwater.project.definition import lake_format
 from headwater.runner.events import Run, RunListener, Unit, UnitResult
 
 if TYPE_CHECKING:
@@ -496,6 +500,8 @@ class OpenLineageObserver(RunListener):
     def dataset(self, uid_or_relation: str) -> tuple[str, str]:
         """(namespace, name) of a node's relation, or of a relation name that is no node."""
         node = self.nodes.get(uid_or_relation)
+        if node is not None and lake_format(node.config) and node.resource_type != "test":
+            return self._lake_dataset(node)
         if node is not None and node.relation is not None:
             rel = node.relation
             return self.dataset_namespace, ".".join(
@@ -505,6 +511,15 @@ class OpenLineageObserver(RunListener):
         if len(parts) == 2:
             parts = [self.catalog, *parts]
         return self.dataset_namespace, ".".join(parts)
+
+    def _lake_dataset(self, node: Node) -> tuple[str, str]:
+        """A lake table is the dataset at its storage location: namespace ``s3://bucket`` (or
+        ``file``), name the path, as the spec names object-store and file datasets."""
+        from headwater.lake.spec import LakeSpec
+
+        lake_root = str(getattr(self.ctx.engine.target, "lake_root", "lake"))
+        location = LakeSpec.of(node, self.ctx.manifest.config, lake_root).location
+        return location.namespace, location.name
 
     def _inputs(self, unit: Unit) -> list[str]:
         if unit.build is not None:
