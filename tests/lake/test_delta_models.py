@@ -169,14 +169,19 @@ select id, grp, amount from {{ ref('src') }}
         (1, 10, False), (1, 11, True), (2, 20, True), (3, 30, True), (4, 40, True)]  # fmt: skip
 
 
-def test_insert_overwrite_through_the_copy(project) -> None:
+def test_insert_overwrite_replaces_only_the_new_rows_partitions(project) -> None:
     root = project(_model("materialized='delta', incremental_strategy='insert_overwrite', "
                           "partition_by='day'", "where day >= '2026-01-02'"))  # fmt: skip
     assert _build(root).exit_code == 0
+    folder = root / "lake" / "main" / "m"
+    first_day = {p.name for p in folder.glob("day=2026-01-01/*.parquet")}
     write_files(root, {"seeds/src.csv": _rows([*V1[:2], (3, "a", 33, "2026-01-02"),
                                                (5, "d", 50, "2026-01-02")])})  # fmt: skip
     assert _build(root).exit_code == 0
     assert [(r[0], r[2]) for r in _delta(root)] == [(1, 10), (2, 20), (3, 33), (5, 50)]
+    table = deltalake.DeltaTable(str(folder))
+    live = {u.rsplit("/", 1)[-1] for u in table.file_uris()}
+    assert first_day <= live  # the untouched partition's file is still the live one
 
 
 def test_schema_change_append_new_columns(project) -> None:

@@ -39,6 +39,9 @@ from headwater.lake.table import (
 if TYPE_CHECKING:
     from deltalake import DeltaTable
 
+TABLE_CONFIGURATION = {"delta.checkpointInterval": "10"}
+"""Properties of tables headwater creates: a checkpoint every 10 commits (delta-rs's default is
+100), so opening a table that is rewritten on every run replays a short log."""
 _UNREADABLE_FEATURES = {"deletionVectors": "deletion vectors", "columnMapping": "column mapping"}
 
 
@@ -99,9 +102,21 @@ class DeltaLakeTable(LakeTable):
     def snapshot(
         self, version: int | None = None, as_of: dt.datetime | None = None
     ) -> Snapshot | None:
-        if not self.exists():
+        from deltalake import DeltaTable
+        from deltalake.exceptions import TableNotFoundError
+
+        try:  # one read of the log (not `exists` and then a second one)
+            table = DeltaTable(
+                self.location.uri,
+                version=version,
+                storage_options=self.location.storage_options() or None,
+            )
+        except TableNotFoundError:
+            if version is not None and self.exists():
+                raise self._error(LookupError(f"no version {version}"), "opening") from None
             return None
-        table = self._open(version)
+        except Exception as exc:
+            raise self._error(exc, "opening") from None
         if as_of is not None:
             stamp = as_of if as_of.tzinfo else as_of.replace(tzinfo=dt.UTC)
             try:
@@ -132,15 +147,12 @@ class DeltaLakeTable(LakeTable):
         for path, size, rows, part in zip(paths, sizes, counts, parts, strict=True):
             values = {c: partition_text((part or {}).get(c)) for c in partition_by}
             files.append(DataFile(str(path), int(rows or 0), int(size), values))
-        history = table.history(1)
-        stamp = _millis(history[0].get("timestamp")) if history else None
         return Snapshot(
             version=int(table.version()),
             files=tuple(files),
             schema=pa.schema(table.schema().to_arrow()),
             partition_by=partition_by,
             partitions_in_files=False,
-            timestamp=stamp,
         )
 
     def _check_readable(self, table: DeltaTable) -> None:
@@ -184,6 +196,7 @@ class DeltaLakeTable(LakeTable):
                     [a for a in adds if isinstance(a, AddAction)],
                     mode="error",
                     partition_by=list(partition_by) or None,
+                    configuration=TABLE_CONFIGURATION,
                     storage_options=self.location.storage_options() or None,
                     commit_properties=CommitProperties(custom_metadata=metadata),
                 )

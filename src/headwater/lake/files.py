@@ -159,6 +159,17 @@ def _delta_stats(count: int, column_stats: Mapping[str, Mapping[str, str]]) -> s
 
 def duck_types(schema: pa.Schema) -> dict[str, str]:
     """DuckDB's type of each column of an Arrow schema."""
+    key = schema.serialize().to_pybytes()
+    found = _TYPES.get(key)
+    if found is None:
+        found = _TYPES[key] = _duck_types(schema)
+    return dict(found)
+
+
+_TYPES: dict[bytes, dict[str, str]] = {}
+
+
+def _duck_types(schema: pa.Schema) -> dict[str, str]:
     import duckdb
 
     con = duckdb.connect()

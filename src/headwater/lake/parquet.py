@@ -54,6 +54,7 @@ class ParquetTable(LakeTable):
     FORMAT = "parquet"
     TIME_TRAVEL = False
     PARTITIONS_IN_FILES = True
+    STAGES_IN_PLACE = False
 
     def __init__(self, location: Any, name: str) -> None:
         super().__init__(location, name)

@@ -105,6 +105,9 @@ class LakeTable(ABC):
     PARTITIONS_IN_FILES = False
     """Whether data files hold the partition columns (Iceberg, Parquet) or only their paths and
     the metadata do (Delta)."""
+    STAGES_IN_PLACE = True
+    """Staged files are written under the table's root and stay where they are when committed
+    (Delta, Iceberg); False: staged apart and moved in (`stage_root`)."""
     CASTS: Mapping[str, str] = {}
     """DuckDB types the format cannot store -> the type they are written as."""
 

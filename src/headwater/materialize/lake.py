@@ -24,12 +24,14 @@ new one. Object-store tables are read through the project's lake cache (`headwat
 * a *table* (no strategy, the first build of an incremental model, `--full-refresh`): the SELECT
   is written straight to staged Parquet files by DuckDB; the checks run on a view over the staged
   files; the commit replaces every file of the version the build started from;
-* *append*, *merge* and *delete+insert* (without schema changes, `incremental_predicates` or
-  `merge_update_columns`) change files, not rows: append adds the new rows' files; merge and
-  delete+insert find the files holding a key of the new rows, rewrite them without those keys
-  plus the new rows, and commit the new files with the old ones removed (copy-on-write, as Delta
-  and Iceberg writers do). The checks run on a view of the resulting version before the commit;
-* everything else (insert_overwrite, microbatch, schema changes, snapshots, scd1/scd3) runs the
+* *append*, *merge*, *delete+insert* and *insert_overwrite* (without schema changes,
+  `incremental_predicates` or `merge_update_columns`) change files, not rows: append adds the new
+  rows' files; merge and delete+insert find the files holding a key of the new rows, rewrite them
+  without those keys plus the new rows, and commit the new files with the old ones removed
+  (copy-on-write, as Delta and Iceberg writers do); insert_overwrite removes the files of the
+  partitions the new rows fall in. The checks run on a view of the resulting version before the
+  commit;
+* everything else (microbatch, schema changes, snapshots, scd1/scd3) runs the
   warehouse materialization unchanged on a copy of the table in DuckDB (`stateful.audited` with a
   `Publisher`): it applies its statements to the copy, the checks run on the copy, and the copy is
   written as a full new version. Same results as a warehouse table, at the cost of rewriting the
@@ -70,7 +72,7 @@ if TYPE_CHECKING:
 
     from headwater.quality.evaluator import CheckResult
 
-FAST_STRATEGIES = ("append", "merge", "delete+insert")
+FAST_STRATEGIES = ("append", "merge", "delete+insert", "insert_overwrite")
 
 __all__ = ["LakeMaterialization", "LakeSource", "LakeSpec", "LakeWriter", "table_for"]
 
@@ -127,6 +129,8 @@ def _fast_strategy(node: Node) -> str | None:
         strategy = "delete+insert" if node.config.get("unique_key") else "append"
     if strategy not in FAST_STRATEGIES:
         return None
+    if strategy == "insert_overwrite" and not node.config.get("partition_by"):
+        return None  # the warehouse materialization explains what is missing
     if strategy == "merge" and (
         node.config.get("merge_update_columns") or node.config.get("merge_exclude_columns")
     ):
@@ -184,7 +188,7 @@ class LakeWriter:
     def stage(self, sql: str) -> tuple[list[DataFile], pa.Schema]:
         casted = casted_select(self.engine, sql, self.table.CASTS)
         schema = self.engine.fetch_arrow(f"SELECT * FROM (\n{casted}\n) AS hw_q LIMIT 0").schema
-        separate = self.table.stage_root()
+        separate = None if self.table.STAGES_IN_PLACE else self.table.stage_root()
         root = separate or self.files.write_root
         folder = f"{root}/{self.table.DATA_PREFIX}" if self.table.DATA_PREFIX else root
         self._check_columns(schema)
@@ -248,8 +252,14 @@ class LakeWriter:
             self.discard()
             raise
         self.staged = []
-        new = self.table.snapshot(version=version if self.table.TIME_TRAVEL else None)
-        assert new is not None
+        if self.table.STAGES_IN_PLACE:  # the files are where the change staged them
+            after = self._after(change.adds, change.removes, change.schema, change.overwrite)
+            new = Snapshot(version, after.files, after.schema, after.partition_by,
+                           after.partitions_in_files)  # fmt: skip
+        else:
+            found = self.table.snapshot()
+            assert found is not None
+            new = found
         self.show(new)
         self.base = new
         return new
@@ -316,6 +326,8 @@ class LakeWriter:
             try:
                 if strategy == "append":
                     return self._append(new)
+                if strategy == "insert_overwrite":
+                    return self._replace_partitions(new)
                 return self._replace_keys(strategy, new)
             except BaseException:
                 self.discard()
@@ -371,6 +383,31 @@ class LakeWriter:
         return self._publish(
             Change(adds, removes, operation="MERGE"), after, total, stats,
             f"{strategy}: {total:,} rows ({updated:,} replaced, {len(removes)} files rewritten)",
+        )  # fmt: skip
+
+    def _replace_partitions(self, new: Relation) -> BuildOutcome:
+        """insert_overwrite: the files of every partition the new rows fall in are replaced by
+        the new rows' files (found by comparing typed partition values, not their text)."""
+        assert self.base is not None
+        q = quote_identifier
+        parts = self.spec.partition_by
+        match = " AND ".join(f"t.{q(c)} IS NOT DISTINCT FROM n.{q(c)}" for c in parts)
+        paths = self.files.paths(self.base.files)
+        by_path = dict(zip(paths, self.base.files, strict=True))
+        found = self.engine.execute(
+            f"SELECT DISTINCT t.hw_file FROM ({scan_sql(self.base, paths, filename=True)}) AS t "
+            f"WHERE EXISTS (SELECT 1 FROM (SELECT DISTINCT {', '.join(q(c) for c in parts)} "
+            f"FROM {new.render()}) AS n WHERE {match})"
+        )
+        removes = [by_path[str(r[0])] for r in found]
+        columns = ", ".join(q(n) for n in self.base.schema.names)
+        adds, _schema = self.stage(f"SELECT {columns} FROM {new.render()}")
+        rows = sum(f.rows for f in adds)
+        replaced = sum(f.rows for f in removes)
+        stats = {"inserted": rows, "updated": 0, "deleted": replaced}
+        return self._publish(
+            Change(adds, removes, operation="REPLACE PARTITIONS"), self._after(adds, removes),
+            rows, stats, f"insert_overwrite: {rows:,} rows ({len(removes)} files replaced)",
         )  # fmt: skip
 
     # -- Publisher (stateful builds on a copy) ----------------------------------------------------

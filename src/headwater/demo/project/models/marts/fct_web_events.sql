@@ -1,10 +1,15 @@
--- Clickstream fact, partitioned by day and built incrementally: the first build loads the whole
--- year; later runs rebuild only the last few days (late events land in them) and replace those
--- partitions atomically (insert_overwrite), so a rerun never duplicates a row.
+-- Clickstream fact, a Delta Lake table partitioned by day (lake/main/fct_web_events) and built
+-- incrementally: the first build loads the whole year; later runs rebuild only the last few days
+-- (late events land in them) and replace those partitions in one Delta commit (insert_overwrite),
+-- so a rerun never duplicates a row. The warehouse reads it through a view over the files of the
+-- table's current version; any Delta reader (delta-rs, Spark, DuckDB's delta extension) reads the
+-- folder directly.
 {{ config(
     materialized='incremental',
+    file_format='delta',
     incremental_strategy='insert_overwrite',
     partition_by='event_date',
+    sort_by=['event_at'],
     on_schema_change='append_new_columns',
 ) }}
 
