@@ -103,6 +103,10 @@ class LakeMaterialization(StatefulMaterialization):
         finally:
             ctx.publisher = None
 
+    def prepare(self, ctx: BuildContext) -> None:
+        spec = LakeSpec.of(ctx.node, ctx.project, getattr(ctx.engine.target, "lake_root", "lake"))
+        ctx.publisher = LakeWriter(ctx, spec)
+
     def _build(self, ctx: BuildContext, writer: LakeWriter) -> BuildOutcome:
         writer.begin()
         node = ctx.node

@@ -119,6 +119,10 @@ class StatefulMaterialization(Materialization):
     def build(self, ctx: BuildContext) -> BuildOutcome:
         raise NotImplementedError
 
+    def prepare(self, ctx: BuildContext) -> None:
+        """Set up ``ctx`` for builds that do not go through `build` (a backfill's intervals):
+        a lake table sets its `Publisher`."""
+
 
 def audited(
     ctx: BuildContext, apply: Callable[[], int | None], rebuild: bool = False

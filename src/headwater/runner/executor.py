@@ -197,17 +197,19 @@ class Runner:
             node = unit.build
             if node is None or unit.interval is None or node.unique_id in self._microbatches:
                 continue
-            mb = Microbatch(
-                BuildContext(
-                    engine=self.engine,
-                    node=node,
-                    project=self.project,
-                    full_refresh=False,
-                    invocation_id=self.invocation_id,
-                    audit=self._auditor(unit.tests, node),
-                    state=self.state,
-                )
+            ctx = BuildContext(
+                engine=self.engine,
+                node=node,
+                project=self.project,
+                full_refresh=False,
+                invocation_id=self.invocation_id,
+                audit=self._auditor(unit.tests, node),
+                state=self.state,
             )
+            mat = materialization_for(node)
+            if isinstance(mat, StatefulMaterialization):
+                mat.prepare(ctx)  # a lake table publishes each interval as a version
+            mb = Microbatch(ctx)
             try:
                 mb.ensure_table()
             except SQLExecutionError as exc:
