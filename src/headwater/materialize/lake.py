@@ -366,27 +366,24 @@ class LakeWriter:
         removes = [by_path[p] for p in touched]
         columns = ", ".join(q(n) for n in self.base.schema.names)
         sql = f"SELECT {columns} FROM {new.render()}"
-        updated = 0
         if touched:
             old = Snapshot(-1, tuple(removes), self.base.schema, self.base.partition_by,
                            self.base.partitions_in_files)  # fmt: skip
-            old_sql = scan_sql(old, touched)
-            updated = int(engine.execute(
-                f"SELECT count(*) FROM {new.render()} AS n "
-                f"WHERE EXISTS (SELECT 1 FROM ({old_sql}) AS t WHERE {match})"
-            )[0][0])  # fmt: skip
             kept = (
-                f"SELECT {columns} FROM ({old_sql}) AS t "
+                f"SELECT {columns} FROM ({scan_sql(old, touched)}) AS t "
                 f"WHERE NOT EXISTS (SELECT 1 FROM {new.render()} AS n WHERE {match})"
             )
             sql = f"{kept}\nUNION ALL\n{sql}"
         total = int(engine.execute(f"SELECT count(*) FROM {new.render()}")[0][0])
         adds, _schema = self.stage(sql)
+        # old rows a new row replaced: the rows of the rewritten files that were not kept
+        replaced = sum(f.rows for f in removes) - (sum(f.rows for f in adds) - total)
+        updated = min(replaced, total)
         after = self._after(adds, removes)
-        stats = {"inserted": total - updated, "updated": updated, "deleted": 0}
+        stats = {"inserted": total - updated, "updated": updated, "deleted": replaced - updated}
         return self._publish(
             Change(adds, removes, operation="MERGE"), after, total, stats,
-            f"{strategy}: {total:,} rows ({updated:,} replaced, {len(removes)} files rewritten)",
+            f"{strategy}: {total:,} rows ({replaced:,} replaced, {len(removes)} files rewritten)",
         )  # fmt: skip
 
     def _replace_partitions(self, new: Relation) -> BuildOutcome:
