@@ -268,7 +268,21 @@ class Context:
             engine_dialect(manifest.target.engine),
             manifest.config.lint,
             str(manifest.config.root),
+            self._lake_rows,
         )
+
+    def _lake_rows(self, node: Node) -> int | None:
+        """The rows of a lake table from its metadata (no warehouse, no data read); None for a
+        warehouse relation, or a lake table that does not exist yet."""
+        from headwater.lake.spec import LakeSpec
+        from headwater.project.definition import lake_format
+
+        if lake_format(node.config) is None or node.relation is None:
+            return None
+        manifest = self.manifest
+        spec = LakeSpec.of(node, manifest.config, manifest.target.lake_root)
+        snapshot = spec.table(node.name).snapshot()
+        return snapshot.rows if snapshot is not None else None
 
     # -- running -------------------------------------------------------------------------------------
     def run(

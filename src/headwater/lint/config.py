@@ -4,6 +4,7 @@
 lint:
   rules: {HW101: error, unused_cte: off}   # a rule id or name -> warn | error | off
   marts_paths: ["models/marts/*"]          # globs over model paths for HW101
+  large_rows: 1000000                      # HW106: smaller lake inputs are read whole
 ```
 
 A model's config `lint: {disable: [HW104]}` silences rules for that model.
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from headwater.errors import Location
     from headwater.project.definition import Node
 
-LINT_KEYS = ("rules", "marts_paths")
+LINT_KEYS = ("rules", "marts_paths", "large_rows")
 MODEL_LINT_KEYS = ("disable",)
 
 
@@ -61,6 +62,15 @@ def read_lint_config(section: Any, file: str = "headwater.yml") -> LintConfig:
                 location=loc_of(rules, name),
             )
         config.severities[rid] = severity
+    if section.get("large_rows") is not None:
+        value = section["large_rows"]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ConfigError(
+                f"`lint: large_rows` must be a whole number of rows, got `{value}`",
+                location=loc_of(section, "large_rows"),
+                hint="e.g. `large_rows: 1000000`",
+            )
+        config.large_rows = value
     if section.get("marts_paths") is not None:
         paths = as_list(section["marts_paths"])
         config.marts_paths = tuple(str(p) for p in paths) or DEFAULT_MARTS_PATHS

@@ -11,6 +11,7 @@ compiled line of the offending expression (nearest to the compiled line number);
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from fnmatch import fnmatch
 from typing import TYPE_CHECKING, Any
@@ -35,6 +36,9 @@ class LintConfig:
     """Rule id -> `warn`, `error` or `off` (rules not named keep their default)."""
     marts_paths: tuple[str, ...] = DEFAULT_MARTS_PATHS
     """Glob patterns over model paths (relative to the project root) that count as marts."""
+    large_rows: int = 1_000_000
+    """HW106: an input with fewer rows than this (when its size is known without opening the
+    warehouse: a lake table's metadata) is small enough to read whole."""
 
 
 @dataclass
@@ -47,6 +51,8 @@ class LintContext:
     config: LintConfig
     compiled: str = ""
     raw_lines: list[str] = field(default_factory=list)
+    row_count: Callable[[Node], int | None] | None = None
+    """The rows of an input when known without opening the warehouse (lake tables), else None."""
 
     def is_mart(self) -> bool:
         path = self.node.path.replace("\\", "/")
@@ -61,8 +67,12 @@ class LintContext:
             if parent is None or parent.relation is None:
                 continue
             columns = partition_columns(parent.config.get("partition_by"))
-            if columns:
-                out[parent.relation.identifier.lower()] = (parent, columns)
+            if not columns:
+                continue
+            rows = self.row_count(parent) if self.row_count is not None else None
+            if rows is not None and rows < self.config.large_rows:
+                continue  # small enough to read whole
+            out[parent.relation.identifier.lower()] = (parent, columns)
         return out
 
     def finding(

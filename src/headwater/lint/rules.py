@@ -10,9 +10,10 @@ Decisions (also in the README's rule table):
   table functions (`unnest`, `generate_series`); a comma join whose tables are equated in WHERE
   (``from a, b where a.id = b.id``) is an inner join, not a cartesian one.
 - HW105/HW106 know partition columns from the `partition_by` config of the model's direct inputs.
-  HW106 is static: lint never opens the warehouse (it runs before `build`, and DuckDB allows one
-  writer), so every partitioned input counts as large, and it fires when a query reads one with no
-  predicate on a partition column in its WHERE (or in the ON of that input's join).
+  HW106 fires when a query reads a large partitioned input with no predicate on a partition column
+  in its WHERE (or in the ON of that input's join). Lint never opens the warehouse (it runs before
+  `build`, and DuckDB allows one writer), so a warehouse table always counts as large; a lake
+  table's row count comes from its metadata (`lint: large_rows`, default 1,000,000).
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ configuration and ``-- noqa`` comments silence, sort the findings."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from headwater.errors import Location
@@ -23,9 +24,11 @@ def lint_nodes(
     dialect: str,
     section: Any = None,
     root: str | None = None,
+    row_count: Callable[[Node], int | None] | None = None,
 ) -> LintReport:
     """Check ``nodes`` (models; others are ignored) with the `lint:` ``section`` of the project
-    file; ``all_nodes`` gives their inputs' configs."""
+    file; ``all_nodes`` gives their inputs' configs; ``row_count`` an input's rows when they are
+    known without opening the warehouse."""
     from pathlib import Path
 
     import sqlglot
@@ -50,8 +53,9 @@ def lint_nodes(
         if raw is None and root is not None and (Path(root) / node.path).is_file():
             raw = (Path(root) / node.path).read_text(encoding="utf-8")
         ctx = LintContext(
-            node, all_nodes, dialect, config, node.compiled_sql, (raw or "").splitlines()
-        )
+            node, all_nodes, dialect, config, node.compiled_sql, (raw or "").splitlines(),
+            row_count,
+        )  # fmt: skip
         off = disabled_rules(node, Location(node.path, node.line))
         off |= {rid for rid, sev in config.severities.items() if sev == "off"}
         report.checked += 1
