@@ -18,7 +18,12 @@ STATUS_STYLE = {
 
 def _describe(result: UnitResult) -> str:
     mat = result.materialized or result.resource_type
-    label = {"load": "source load", "seed": "seed", "test": "test"}.get(mat, mat)
+    label = {
+        "load": "source load",
+        "lake_source": "lake source",
+        "seed": "seed",
+        "test": "test",
+    }.get(mat, mat)
     return f"{label} {result.name}"
 
 
