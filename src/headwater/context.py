@@ -6,8 +6,9 @@
 0
 
 Methods return data (`RunResult`, nodes, rows, `LineageResult`, `ValidationResult`,
-`StatusReport`, `MetricsReport`, `FreshnessReport`, `LintReport`) and never print: the command line (`headwater.cli`) renders them. Progress goes to ``console``, a
-`RunListener` (the CLI passes one of its consoles; the default hears nothing).
+`StatusReport`, `MetricsReport`, `FreshnessReport`, `LintReport`, `LakeHistory`,
+`LakeMaintenance`) and never print: the command line (`headwater.cli`) renders them. Progress goes
+to ``console``, a `RunListener` (the CLI passes one of its consoles; the default hears nothing).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 
     from headwater.engines.base import Engine
     from headwater.graph.definition import Graph
+    from headwater.lake.maintenance import LakeHistory, LakeMaintenance
     from headwater.lint import LintReport
     from headwater.observe.freshness import FreshnessReport
     from headwater.observe.lineage_tree import LineageResult
@@ -657,6 +659,34 @@ class Context:
         from headwater.observe.freshness import run_freshness
 
         return run_freshness(self, select, exclude, now)
+
+    # -- lake tables ---------------------------------------------------------------------------------
+    def lake_history(self, model: str, limit: int | None = None) -> LakeHistory:
+        """The versions of ``model``'s lake table (a Delta, Iceberg or Parquet model, snapshot
+        or source), newest first, at most ``limit``."""
+        from headwater.lake.maintenance import lake_history
+
+        return lake_history(self, model, limit)
+
+    def lake_optimize(
+        self, model: str, zorder: list[str] | None = None, target_size: int | None = None
+    ) -> LakeMaintenance:
+        """Compact ``model``'s lake table into files of about ``target_size`` bytes (Z-ordered
+        by ``zorder``) as a new version with the same rows; its warehouse view reads the new
+        version. Recorded in the run history."""
+        from headwater.lake.maintenance import lake_optimize
+
+        return lake_optimize(self, model, zorder, target_size)
+
+    def lake_vacuum(
+        self, model: str, retain: str | dt.timedelta = "168h", dry_run: bool = False
+    ) -> LakeMaintenance:
+        """Delete the files of ``model``'s lake table that no version inside the last ``retain``
+        (a duration: ``168h``, ``7d``, ``0h``) needs, including files no version refers to that
+        are older than that; ``dry_run`` lists them only. Recorded in the run history."""
+        from headwater.lake.maintenance import lake_vacuum
+
+        return lake_vacuum(self, model, retain, dry_run)
 
 
 __all__ = ["Context", "HeadwaterError", "RunResult"]

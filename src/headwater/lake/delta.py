@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -272,9 +273,10 @@ class DeltaLakeTable(LakeTable):
         try:
             return list(
                 table.vacuum(
-                    retention_hours=int(retention_hours),
+                    retention_hours=math.ceil(retention_hours),  # never keep less than asked
                     dry_run=dry_run,
                     enforce_retention_duration=False,
+                    full=True,  # also files no version refers to (a killed write's), by age
                 )
             )
         except Exception as exc:
