@@ -467,15 +467,6 @@ def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         server.stop()
 
 
-def _moto_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("moto")
-    except PackageNotFoundError:
-        return ""
-
-
 def test_optimize_and_vacuum_on_s3(make_project: Callable[..., Path], s3: Any) -> None:
     rows = _batch(0)
     config = f"{APPEND}, partition_by=['day'], location='s3://{BUCKET}/marts/m'"

@@ -67,6 +67,10 @@ def casted_select(engine: Engine, sql: str, casts: Mapping[str, str]) -> str:
     for name, type_ in columns:
         upper = type_.upper()
         target = casts.get(upper) or ("VARCHAR" if upper.startswith("ENUM(") else None)
+        if target is None and re.fullmatch(r".+\[\d+\]", type_):
+            # DuckDB writes a fixed-size ARRAY with NULL rows as Parquet that pyarrow (and so
+            # pyiceberg's and delta-rs's Arrow readers) cannot read; a variable-size list it can
+            target = re.sub(r"\[\d+\]$", "[]", type_)
         if target:
             replaced.append(
                 f"CAST({quote_identifier(name)} AS {target}) AS {quote_identifier(name)}"
