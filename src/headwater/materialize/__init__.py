@@ -88,10 +88,11 @@ STATEFUL = {
     "extract": "headwater.extract.materialization:ExtractMaterialization",
     "load": "headwater.materialize.source_load:SourceLoad",  # `files:` in sources.yml
     "lake_source": "headwater.materialize.lake:LakeSource",  # `format: delta` in sources.yml
+    "aggregate": "headwater.materialize.aggregate:AggregateMaterialization",
 }
 
 MODEL_MATERIALIZATIONS = ["view", "table", "ephemeral", "incremental", "scd1", "scd3", "external",
-                          "delta", "iceberg", "parquet"]  # fmt: skip
+                          "delta", "iceberg", "parquet", "aggregate"]  # fmt: skip
 """What `materialized:` of a model may say."""
 
 

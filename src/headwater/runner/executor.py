@@ -159,7 +159,8 @@ class Runner:
             result.message = f"published, but {exc.message}"
         except HeadwaterError as exc:
             result.status = "error"
-            result.message = exc.message + (f"\nhint: {exc.hint}" if exc.hint else "")
+            where = f"{exc.location}: " if exc.location is not None else ""
+            result.message = where + exc.message + (f"\nhint: {exc.hint}" if exc.hint else "")
         except Exception as exc:  # a bug or an engine crash: report it on the node, keep going
             result.status = "error"
             result.message = f"{type(exc).__name__}: {exc}"
