@@ -23,7 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from headwater.errors import ExecutionError
@@ -256,14 +256,22 @@ class DeltaLakeTable(LakeTable):
         return out
 
     def optimize(
-        self, target_size: int | None = None, zorder: Sequence[str] = ()
+        self,
+        target_size: int | None = None,
+        zorder: Sequence[str] = (),
+        metadata: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
+        from deltalake import CommitProperties
+
         table = self._open()
+        commit = CommitProperties(custom_metadata=dict(metadata)) if metadata else None
         try:
             if zorder:
-                metrics = table.optimize.z_order(list(zorder), target_size=target_size)
+                metrics = table.optimize.z_order(
+                    list(zorder), target_size=target_size, commit_properties=commit
+                )
             else:
-                metrics = table.optimize.compact(target_size=target_size)
+                metrics = table.optimize.compact(target_size=target_size, commit_properties=commit)
         except Exception as exc:
             raise self._error(exc, "optimizing") from None
         return dict(metrics)

@@ -67,7 +67,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from headwater.errors import ConfigError, ExecutionError
@@ -721,7 +721,10 @@ class IcebergTable(LakeTable):
         return out
 
     def optimize(
-        self, target_size: int | None = None, zorder: Sequence[str] = ()
+        self,
+        target_size: int | None = None,
+        zorder: Sequence[str] = (),
+        metadata: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
         raise ExecutionError(
             f"`{self.name}`: Iceberg tables cannot be compacted by headwater: pyiceberg has no "

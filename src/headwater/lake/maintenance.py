@@ -319,7 +319,12 @@ def lake_optimize(
     args = {"zorder": columns, "target_size": target_size}
     with _recorded(ctx, "lake optimize", target, args) as run:
         try:
-            metrics = target.table.optimize(target_size=target_size, zorder=columns)
+            metrics = target.table.optimize(
+                target_size=target_size,
+                zorder=columns,
+                metadata={"headwater.invocation_id": run.invocation_id or "",
+                          "headwater.operation": "OPTIMIZE", "headwater.node": target.node.unique_id},
+            )  # fmt: skip
         except HeadwaterError as exc:
             rebuild = f"`headwater build --full-refresh -s {target.node.name}` rewrites the table "
             raise _located(exc, target, rebuild + "as new, full-size files") from None

@@ -135,8 +135,13 @@ class LakeTable(ABC):
     def history(self, limit: int | None = None) -> list[HistoryEntry]: ...
 
     def optimize(
-        self, target_size: int | None = None, zorder: Sequence[str] = ()
+        self,
+        target_size: int | None = None,
+        zorder: Sequence[str] = (),
+        metadata: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
+        """Compact the table's files (Z-ordered by ``zorder``) as a new version with the same
+        rows; ``metadata`` is recorded with the commit."""
         raise ExecutionError(
             f"`{self.name}`: {self.FORMAT} tables cannot be compacted by headwater"
         )
