@@ -108,7 +108,13 @@ def test_the_demo_marts_are_equal_on_duckdb_and_postgres(tmp_path: Path, schema_
     )
     try:
         for mart in marts:
-            duck_cols = [r[0] for r in duck.execute(f"DESCRIBE main.{mart}").fetchall()]
+            # HyperLogLog sketches (and so their estimates) are built from each engine's own hash
+            # function: equal only within an engine (README, aggregate tables)
+            duck_cols = [
+                r[0]
+                for r in duck.execute(f"DESCRIBE main.{mart}").fetchall()
+                if not r[0].endswith(("_sketch", "_approx"))
+            ]
             cols = ", ".join(f'"{c}"' for c in duck_cols)
             expected = duck.execute(f"SELECT {cols} FROM main.{mart}").fetchall()
             got = pg.execute(f'SELECT {cols} FROM "{schema_name}"."{mart}"').fetchall()

@@ -82,9 +82,9 @@ class LocalFiles:
         return out
 
     def _download(self, missing: list[tuple[DataFile, str]]) -> None:
-        filesystem, _root = self.location.filesystem()
+        filesystem, root = self.location.filesystem()
         for f, local in missing:
-            remote = self.table.file_uri(f).split("://", 1)[1]
+            remote = self._remote_path(root, self.table.file_uri(f))
             Path(local).parent.mkdir(parents=True, exist_ok=True)
             partial = f"{local}.part"
             try:
@@ -92,14 +92,22 @@ class LocalFiles:
                     while chunk := src.read(8 << 20):
                         dst.write(chunk)
             except OSError as exc:
+                reason, hint = self.location.explain(exc)
                 raise ExecutionError(
                     f"`{self.table.name}`: cannot read {self.table.file_uri(f)} from "
-                    f"{self.location.describe()}: {exc}",
+                    f"{self.location.describe()}: {reason}",
                     node=self.table.name,
-                    hint="check the credentials in AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY and "
-                    "the endpoint in AWS_ENDPOINT_URL",
+                    hint=hint,
                 ) from None
             os.replace(partial, local)
+
+    def _remote_path(self, root: str, uri: str) -> str:
+        """A file's path in the location's filesystem (the root's, so an
+        ``abfss://container@account…`` URI becomes ``container/…``)."""
+        relative = self.location.relative(uri)
+        if "://" in relative:  # a file outside the table's root (absolute in the log)
+            return relative.split("://", 1)[1]
+        return f"{root}/{relative}"
 
     def upload(self, files: Sequence[DataFile]) -> None:
         """Copy staged files written under `write_root` to the table's storage."""
@@ -116,12 +124,12 @@ class LocalFiles:
                     while chunk := src.read(8 << 20):
                         dst.write(chunk)
             except OSError as exc:
+                reason, hint = self.location.explain(exc)
                 raise ExecutionError(
                     f"`{self.table.name}`: cannot write {self.location.join(f.path)} to "
-                    f"{self.location.describe()}: {exc}",
+                    f"{self.location.describe()}: {reason}",
                     node=self.table.name,
-                    hint="check the bucket, the credentials in AWS_ACCESS_KEY_ID / "
-                    "AWS_SECRET_ACCESS_KEY and the endpoint in AWS_ENDPOINT_URL",
+                    hint=hint,
                 ) from None
 
     def discard(self, files: Sequence[DataFile]) -> None:

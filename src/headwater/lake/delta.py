@@ -82,23 +82,27 @@ class DeltaLakeTable(LakeTable):
             raise self._error(exc, "opening") from None
 
     def _error(self, exc: BaseException, what: str) -> ExecutionError:
-        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason, hint = self.location.explain(exc)
         return ExecutionError(
-            f"`{self.name}`: Delta table at {self.location.describe()} failed while {what}: {text}",
+            f"`{self.name}`: Delta table at {self.location.describe()} failed while {what}: "
+            f"{reason}",
             node=self.name,
+            hint=hint,
         )
 
     def exists(self) -> bool:
+        """Whether a Delta table is there (by opening it: deltalake's `is_deltatable` holds the
+        GIL while it waits for the store)."""
         from deltalake import DeltaTable
+        from deltalake.exceptions import TableNotFoundError
 
         try:
-            return bool(
-                DeltaTable.is_deltatable(
-                    self.location.uri, storage_options=self.location.storage_options() or None
-                )
-            )
+            DeltaTable(self.location.uri, storage_options=self.location.storage_options() or None)
+        except TableNotFoundError:
+            return False
         except Exception as exc:
             raise self._error(exc, "looking it up") from None
+        return True
 
     def snapshot(
         self, version: int | None = None, as_of: dt.datetime | None = None
@@ -199,7 +203,10 @@ class DeltaLakeTable(LakeTable):
                     partition_by=list(partition_by) or None,
                     configuration=TABLE_CONFIGURATION,
                     storage_options=self.location.storage_options() or None,
-                    commit_properties=CommitProperties(custom_metadata=metadata),
+                    # no rebase: a concurrent create must lose, not commit on top of the winner
+                    commit_properties=CommitProperties(
+                        max_commit_retries=0, custom_metadata=metadata
+                    ),
                 )
             except Exception as exc:
                 if self.exists():

@@ -340,7 +340,11 @@ class Runner:
             state=self.state,
             options=self.options,
         )
-        outcome = self._retrying(lambda: mat.build(ctx))
+
+        def tried(n: int) -> None:
+            result.attempts = n
+
+        outcome = retrying(lambda: mat.build(ctx), self.engine, tried=tried)
         result.rows = outcome.rows
         result.stats = dict(outcome.stats)
         result.checks = outcome.checks

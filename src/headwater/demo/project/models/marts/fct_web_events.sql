@@ -3,10 +3,11 @@
 -- (late events land in them) and replace those partitions in one Delta commit (insert_overwrite),
 -- so a rerun never duplicates a row. The warehouse reads it through a view over the files of the
 -- table's current version; any Delta reader (delta-rs, Spark, DuckDB's delta extension) reads the
--- folder directly.
+-- folder directly. A PostgreSQL server cannot read files written here, so on a postgres target it
+-- is a table in the warehouse.
 {{ config(
     materialized='incremental',
-    file_format='delta',
+    file_format=('delta' if target.type == 'duckdb' else none),
     incremental_strategy='insert_overwrite',
     partition_by='event_date',
     sort_by=['event_at'],
