@@ -60,3 +60,17 @@ def test_each_version_is_measured(make_project: Callable[..., Path]) -> None:
         assert unit.rows == 3 and "delta version 1" in unit.message
         report = ctx.metrics("fct", "row_count")
     assert [p.value for p in report.points] == [1, 3], report
+
+
+def test_lineage_names_the_files_of_a_lake_table(make_project: Callable[..., Path], cli) -> None:
+    root = make_project({"seeds/src.csv": "id,amount\n1,10\n",
+                         "models/fct.sql": "{{ config(materialized='delta') }}\nselect * from {{ ref('src') }}",
+                         "models/rpt.sql": "select count(*) as n from {{ ref('fct') }}"})  # fmt: skip
+    with Context(root) as ctx:
+        tree = ctx.lineage("rpt").tree
+    (fct,) = tree.children
+    assert fct.name == "fct" and fct.location == f"delta {root / 'lake' / 'main' / 'fct'}"
+    assert tree.location is None  # a warehouse view
+    res = cli("lineage", "rpt", "--json", "--project-dir", str(root))
+    data = json.loads(res.out)
+    assert data["tree"]["children"][0]["location"] == fct.location

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from headwater.errors import UsageError, did_you_mean
+from headwater.errors import HeadwaterError, UsageError, did_you_mean
 from headwater.observe.lineage import ColumnLineage, Columns, ProjectLineage, relation_key
 
 if TYPE_CHECKING:
@@ -43,6 +43,8 @@ class LineageNode:
     """Met before in the tree: its children are shown there, not again."""
     truncated: bool | None = None
     """At the depth limit: True when it has children that are not shown (None: not cut)."""
+    location: str | None = None
+    """A lake table: its format and where its files are (``delta s3://lake/marts/orders``)."""
 
     def to_dict(self, columns: bool = False) -> dict[str, Any]:
         """The JSON shape of `headwater lineage --json` (``columns``: a column tree)."""
@@ -53,6 +55,8 @@ class LineageNode:
             "materialized": self.materialized,
             "relation": self.relation,
         }
+        if self.location:
+            out["location"] = self.location
         if columns:
             out["column"] = self.column
             out["transformation"] = self.transformation
@@ -130,7 +134,28 @@ def lineage(
     finally:
         if warehouse:
             warehouse.close()
+    _locate(tree, manifest)
     return LineageResult(found.unique_id, column, downstream, tree)
+
+
+def _locate(tree: LineageNode, manifest: Manifest) -> None:
+    """Name the storage location of every lake table in ``tree`` (lineage to the files)."""
+    from headwater.lake.spec import LakeSpec
+    from headwater.project.definition import lake_format
+
+    stack = [tree]
+    while stack:
+        item = stack.pop()
+        stack.extend(item.children)
+        node = manifest.nodes.get(item.unique_id or "")
+        fmt = lake_format(node.config) if node is not None else None
+        if node is None or fmt is None:
+            continue
+        try:
+            spec = LakeSpec.of(node, manifest.config, manifest.target.lake_root)
+        except HeadwaterError:  # a lake source without `location` fails its own build
+            continue
+        item.location = f"{fmt} {spec.location.uri}"
 
 
 def find_node(nodes: dict[str, Node], text: str) -> Node:

@@ -35,6 +35,8 @@ def print_tree(tree: LineageNode, columns: bool) -> None:
             parts.append(f"[cyan]{item.transformation.lower()}[/]")
         if not columns and item.relation and item.resource_type != "relation":
             parts.append(f"[dim]{escape(item.relation)}[/]")
+        if item.location:
+            parts.append(f"[dim]→ {escape(item.location)}[/]")
         if item.repeated:
             parts.append("[dim]… (shown above)[/]")
         if item.truncated:
