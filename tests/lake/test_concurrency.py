@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import multiprocessing
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from headwater.lake.storage import TableLocation
 from headwater.lake.table import Change, LakeTable, Snapshot
 from headwater.project.definition import Target
 from tests.conftest import BASE_PROJECT
+from tests.lake.racing import race
 
 deltalake = pytest.importorskip("deltalake", reason="pip install -e '.[lake]' installs deltalake")
 
@@ -51,32 +51,6 @@ def _stage(engine: DuckDBEngine, table: LakeTable, sql: str, **change: Any) -> C
     schema = engine.fetch_arrow(f"select * from ({casted}) as q limit 0").schema
     staged = write_files(engine, casted, files.write_root, relative_to=files.write_root)
     return Change(staged, schema=schema, **change)
-
-
-def _race(commits: list[Callable[[], int]]) -> tuple[list[int], list[BaseException]]:
-    """Run the commits in threads released by one barrier: the versions won, the errors."""
-    barrier = threading.Barrier(len(commits))
-    won: list[int] = []
-    lost: list[BaseException] = []
-    lock = threading.Lock()
-
-    def run(commit: Callable[[], int]) -> None:
-        barrier.wait()
-        try:
-            version = commit()
-        except BaseException as exc:
-            with lock:
-                lost.append(exc)
-        else:
-            with lock:
-                won.append(version)
-
-    threads = [threading.Thread(target=run, args=(c,)) for c in commits]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return won, lost
 
 
 def _ids(engine: DuckDBEngine, table: LakeTable, snapshot: Snapshot) -> list[int]:
@@ -127,7 +101,7 @@ def test_two_writers_creating_the_table_exactly_one_wins(
 
         a = _stage(engine, fresh(), _ids_sql(range(0, 5)))
         b = _stage(engine, fresh(), _ids_sql(range(100, 107)))
-        won, lost = _race(
+        won, lost = race(
             [
                 lambda a=a, f=fresh: f().commit(a, None, ()),
                 lambda b=b, f=fresh: f().commit(b, None, ()),
@@ -151,7 +125,7 @@ def test_two_appends_from_one_base_exactly_one_wins(
     assert base is not None
     a = _stage(engine, table, _ids_sql(range(100, 103)), operation="APPEND")
     b = _stage(engine, table, _ids_sql(range(200, 204)), operation="APPEND")
-    won, lost = _race([lambda: fresh().commit(a, base, ()), lambda: fresh().commit(b, base, ())])
+    won, lost = race([lambda: fresh().commit(a, base, ()), lambda: fresh().commit(b, base, ())])
     assert won == [1]
     assert len(lost) == 1 and isinstance(lost[0], LakeConflict), lost
     assert "after version 0" in str(lost[0])
@@ -179,7 +153,7 @@ def test_two_rewrites_of_one_file_exactly_one_wins(engine: DuckDBEngine, tmp_pat
                removes=base.files, operation="MERGE")  # fmt: skip
     b = _stage(engine, table, "select id from range(0, 10) t(id) where id <> 1 union all select 200",
                removes=base.files, operation="MERGE")  # fmt: skip
-    won, lost = _race([lambda: fresh().commit(a, base, ()), lambda: fresh().commit(b, base, ())])
+    won, lost = race([lambda: fresh().commit(a, base, ()), lambda: fresh().commit(b, base, ())])
     assert won == [1]
     assert len(lost) == 1 and isinstance(lost[0], LakeConflict), lost
     winner = _winner(table, 1, [a, b])

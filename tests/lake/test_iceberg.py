@@ -38,6 +38,8 @@ pyiceberg = pytest.importorskip(
 )
 from pyiceberg.catalog.sql import SqlCatalog  # noqa: E402
 
+from tests.lake.racing import race  # noqa: E402
+
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 ORDERS = """
@@ -405,29 +407,6 @@ def test_a_table_created_without_a_snapshot_is_version_0(lake: Lake) -> None:
 
 
 # -- compare-and-swap ----------------------------------------------------------------------------------
-def _race(writers: list[Callable[[], int]]) -> tuple[list[int], list[BaseException]]:
-    barrier = threading.Barrier(len(writers))
-    won: list[int] = []
-    lost: list[BaseException] = []
-    lock = threading.Lock()
-
-    def run(write: Callable[[], int]) -> None:
-        barrier.wait()
-        try:
-            version = write()
-        except BaseException as exc:
-            with lock:
-                lost.append(exc)
-        else:
-            with lock:
-                won.append(version)
-
-    threads = [threading.Thread(target=run, args=(w,)) for w in writers]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return won, lost
 
 
 @pytest.mark.parametrize("round_", range(3))
@@ -441,7 +420,7 @@ def test_two_writers_from_one_base_exactly_one_wins(lake: Lake, round_: int) -> 
         # each writer has its own table object, as two builds would
         return lambda: lake.table().commit(Change(change[0], schema=change[1]), base, ("day",))
 
-    won, lost = _race([writer(a), writer(b)])
+    won, lost = race([writer(a), writer(b)])
     assert won == [2]
     assert len(lost) == 1 and isinstance(lost[0], LakeConflict), lost
     assert "after version 1" in str(lost[0])
@@ -509,7 +488,7 @@ def test_two_writers_creating_the_table_exactly_one_wins(lake: Lake) -> None:
     table = lake.table()
     a = lake.stage(table, orders(0, 5))
     b = lake.stage(table, orders(5, 9))
-    won, lost = _race(
+    won, lost = race(
         [lambda c=c: lake.table().commit(Change(c[0], schema=c[1]), None, ()) for c in (a, b)]
     )
     assert won == [1]
@@ -707,7 +686,7 @@ def test_postgresql_catalog(tmp_path: Path, pg_schema: str) -> None:
         assert password not in table.describe_catalog()
         v1 = commit(lake, table, orders(0, 12), None, ("day",))
         base = v1
-        won, lost = _race(
+        won, lost = race(
             [
                 lambda c=c: lake.table().commit(Change(c[0], schema=c[1]), base, ("day",))
                 for c in (lake.stage(table, orders(20, 25), ("day",)), lake.stage(table, orders(30, 33), ("day",)))

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -34,6 +33,7 @@ else:
     deltalake = pytest.importorskip("deltalake", reason="pip install -e '.[lake]' installs it")
 
 from tests.lake.moto_s3 import MotoS3, moto_s3
+from tests.lake.racing import race
 
 Row = tuple[int, str, int | None, str]
 
@@ -309,32 +309,6 @@ def _stage(engine: DuckDBEngine, table: LakeTable, cache: Path, sql: str) -> Cha
     return Change(staged, schema=schema, operation="APPEND")
 
 
-def _race(commits: list[Callable[[], int]]) -> tuple[list[int], list[BaseException]]:
-    """Run the commits in threads released together; what won and what was refused."""
-    barrier = threading.Barrier(len(commits))
-    won: list[int] = []
-    lost: list[BaseException] = []
-    lock = threading.Lock()
-
-    def run(commit: Callable[[], int]) -> None:
-        barrier.wait()
-        try:
-            version = commit()
-        except BaseException as exc:
-            with lock:
-                lost.append(exc)
-        else:
-            with lock:
-                won.append(version)
-
-    threads = [threading.Thread(target=run, args=(c,)) for c in commits]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return won, lost
-
-
 ROUNDS = 12
 
 
@@ -365,7 +339,7 @@ def test_concurrent_commits_on_s3_are_decided_by_conditional_puts(
             def commit(change: Change, base: Snapshot = base) -> int:
                 return open_table("delta", location, "race").commit(change, base, ())
 
-            won, lost = _race([lambda c=a: commit(c), lambda c=b: commit(c)])
+            won, lost = race([lambda c=a: commit(c), lambda c=b: commit(c)])
             assert won == [n] and len(lost) == 1 and isinstance(lost[0], LakeConflict), lost
             winner = _winner(table, n, a, b)
             expected |= {n * 100 + (0 if winner is a else 50) + i for i in range(3)}
