@@ -208,3 +208,21 @@ def test_full_refresh_rebuilds(project) -> None:
     assert len(_delta(root)) == 6  # appended twice
     assert _build(root, full_refresh=True).exit_code == 0
     assert len(_delta(root)) == 3
+
+
+@pytest.mark.parametrize("kind", ["scd1", "scd3"])
+def test_scd_models_on_delta(project, kind: str) -> None:
+    extra = ", scd_columns=['amount']" if kind == "scd3" else ""
+    root = project(f"{{{{ config(materialized='{kind}', file_format='delta', unique_key='id'{extra}) }}}}\n"
+                   "select id, grp, amount from {{ ref('src') }}\n")  # fmt: skip
+    assert _build(root).exit_code == 0
+    write_files(root, {"seeds/src.csv": _rows(V2)})
+    assert _build(root).exit_code == 0
+    data = deltalake.DeltaTable(str(root / "lake" / "main" / "m")).to_pyarrow_table().to_pylist()
+    assert sorted((r["id"], r["amount"]) for r in data) == [(1, 11), (2, 20), (3, 30), (4, 40)]
+    if kind == "scd3":
+        assert {r["id"]: r["previous_amount"] for r in data}[1] == 10
+    again = sorted(tuple(r.values()) for r in data)
+    assert _build(root).exit_code == 0  # nothing changed: the same rows
+    data = deltalake.DeltaTable(str(root / "lake" / "main" / "m")).to_pyarrow_table().to_pylist()
+    assert sorted(tuple(r.values()) for r in data) == again

@@ -126,8 +126,8 @@ class LakeMaterialization(StatefulMaterialization):
 
 def _fast_strategy(node: Node) -> str | None:
     """The strategy when lake files can be changed directly (module docstring), else None."""
-    if node.resource_type != "model":
-        return None
+    if node.resource_type != "model" or node.materialized != "incremental":
+        return None  # snapshots, scd1 and scd3 go through their own materialization
     strategy = str(node.config.get("incremental_strategy") or "").lower()
     if not strategy:
         strategy = "delete+insert" if node.config.get("unique_key") else "append"
