@@ -628,3 +628,15 @@ def test_direct_query_of_duckdb(make_project: Callable[..., Path], rows: list[Ro
     ok(root)
     total = query(root, "select sum(orders) from main.agg")[0][0]
     assert total == len(rows)
+
+
+def test_an_aggregate_cannot_be_a_lake_table(make_project) -> None:
+    model = ("{{ config(materialized='aggregate', file_format='delta', dimensions=['g'], "
+             "grain={'column': 'd', 'granularity': 'day'}, measures=[{'name': 'n', 'agg': 'count'}]) }}\n"
+             "select 'a' as g, date '2026-01-01' as d")  # fmt: skip
+    root = make_project({"models/agg.sql": model})
+    with Context(root) as ctx:
+        result = ctx.build()
+    assert result.exit_code != 0
+    assert "kept in the warehouse" in result.results[-1].message
+    assert "models/agg.sql" in result.results[-1].message
