@@ -38,6 +38,7 @@ from headwater.lake.table import (
 )
 
 if TYPE_CHECKING:
+    import pyarrow as pa
     from deltalake import DeltaTable
 
 TABLE_CONFIGURATION = {"delta.checkpointInterval": "10"}
@@ -138,7 +139,9 @@ class DeltaLakeTable(LakeTable):
         import pyarrow as pa
 
         self._check_readable(table)
-        actions = pa.table(table.get_add_actions(flatten=False))
+        # through the stream interface: `pa.table()` imports pandas (~0.3 s) to ask whether
+        # the arro3 table is a DataFrame
+        actions = pa.RecordBatchReader.from_stream(table.get_add_actions(flatten=False)).read_all()
         partition_by = tuple(table.metadata().partition_columns)
         files = []
         paths = actions.column("path").to_pylist()
@@ -197,7 +200,7 @@ class DeltaLakeTable(LakeTable):
             try:
                 create_table_with_add_actions(
                     self.location.uri,
-                    Schema.from_arrow(change.schema),
+                    Schema.from_arrow(delta_schema(change.schema)),
                     [a for a in adds if isinstance(a, AddAction)],
                     mode="error",
                     partition_by=list(partition_by) or None,
@@ -223,7 +226,7 @@ class DeltaLakeTable(LakeTable):
                 for f in change.removes
             ]
         table = self._open(base.version)
-        schema = change.schema if change.schema is not None else base.schema
+        schema = delta_schema(change.schema if change.schema is not None else base.schema)
         try:
             table.create_write_transaction(
                 adds,
@@ -296,6 +299,20 @@ class DeltaLakeTable(LakeTable):
             )
         except Exception as exc:
             raise self._error(exc, "vacuuming") from None
+
+
+def delta_schema(schema: pa.Schema) -> pa.Schema:
+    """``schema`` as Delta stores it: zoned timestamps are UTC instants (DuckDB names the zone
+    ``Etc/UTC``, which delta-rs refuses; the values are the same)."""
+    import pyarrow as pa
+
+    fields = []
+    for f in schema:
+        t = f.type
+        if pa.types.is_timestamp(t) and t.tz is not None and t.tz != "UTC":
+            f = f.with_type(pa.timestamp(t.unit, tz="UTC"))
+        fields.append(f)
+    return pa.schema(fields, metadata=schema.metadata)
 
 
 def _stats(f: DataFile) -> str:

@@ -88,9 +88,12 @@ def write_files(
     sort_by: Sequence[str] = (),
     partitions_in_files: bool = False,
     relative_to: str | None = None,
+    schema: pa.Schema | None = None,
 ) -> list[DataFile]:
     """Write the rows of ``sql`` as Parquet files under ``folder`` (a local, absolute path);
-    the files, named relative to ``relative_to`` (None: by absolute path)."""
+    the files, named relative to ``relative_to`` (None: by absolute path). ``schema``: the rows'
+    Arrow schema, which says how each column's min/max go into the files' statistics (none
+    without it)."""
     os.makedirs(folder, exist_ok=True)
     select = sql
     if sort_by:
@@ -109,6 +112,7 @@ def write_files(
     else:
         options.append(f"FILE_SIZE_BYTES {quote_literal(TARGET_FILE_BYTES)}")
     rows = engine.execute(f"COPY (\n{select}\n) TO {quote_literal(folder)} ({', '.join(options)})")
+    kinds = _stat_kinds(schema)
     out = []
     for filename, count, size, _footer, column_stats, partition_keys, *_ in rows:
         absolute = os.path.abspath(str(filename))
@@ -126,7 +130,7 @@ def write_files(
                 rows=int(count),
                 size=int(size),
                 partition=partition,
-                stats=_delta_stats(int(count), column_stats or {}),
+                stats=_delta_stats(int(count), column_stats or {}, kinds),
             )
         )
     return out
@@ -135,28 +139,103 @@ def write_files(
 _EXACT_STATS = re.compile(r"^-?\d+(\.\d+)?$")
 
 
-def _delta_stats(count: int, column_stats: Mapping[str, Mapping[str, str]]) -> str:
-    """Delta's per-file statistics from DuckDB's: the row count, null counts, and min/max of
-    numbers and of text whose bounds DuckDB reports as exact (Delta readers skip files by them,
-    so only bounds that are certain are written)."""
+def _stat_kinds(schema: pa.Schema | None) -> dict[str, str]:
+    """How each top-level column's bounds are written in Delta statistics: ``number``, ``bool``,
+    ``text``, ``date``, ``timestamp`` (no time zone), ``timestamptz``, or ``nested`` (lists,
+    structs and maps get none, as delta-rs writes them); a column not named has no known form."""
+    if schema is None:
+        return {}
+    import pyarrow as pa
+
+    t = pa.types
+    kinds = (
+        ("number", (t.is_integer, t.is_floating, t.is_decimal)),
+        ("bool", (t.is_boolean,)),
+        ("text", (t.is_string, t.is_large_string, t.is_string_view)),
+        ("date", (t.is_date,)),
+        ("nested", (t.is_list, t.is_large_list, t.is_struct, t.is_map, t.is_fixed_size_list)),
+    )
+    out = {}
+    for f in schema:
+        if t.is_timestamp(f.type):
+            out[f.name] = "timestamptz" if f.type.tz else "timestamp"
+            continue
+        for kind, tests in kinds:
+            if any(test(f.type) for test in tests):
+                out[f.name] = kind
+                break
+    return out
+
+
+_PART = re.compile(r'"((?:[^"]|"")*)"|([^."]+)')
+_DATE = re.compile(r"^\d{4}-\d\d-\d\d$")
+_STAMP = re.compile(r"^(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d)(\.\d+)?([+-]\d\d(?::?\d\d)?)?$")
+
+
+def _bound(kind: str | None, text: str) -> Any:
+    """One DuckDB bound as Delta writes it (delta-rs's forms), or None when it has none."""
+    if kind == "number":
+        if not _EXACT_STATS.match(text):
+            return None  # nan, inf
+        return float(text) if "." in text else int(text)
+    if kind == "bool":
+        return {"0": False, "1": True, "false": False, "true": True}.get(text.lower())
+    if kind == "text":
+        return text
+    if kind == "date":
+        return text if _DATE.match(text) else None
+    if kind in ("timestamp", "timestamptz"):
+        match = _STAMP.match(text)
+        if match is None:
+            return None
+        day, time, fraction, offset = match.groups()
+        millis = ((fraction or ".")[1:] + "000")[:3]  # truncated: readers add 1 ms to a max
+        if kind == "timestamp":
+            return None if offset else f"{day} {time}.{millis}"
+        import datetime as dt
+
+        local = dt.datetime.fromisoformat(f"{day}T{time}.{millis}")
+        digits = (offset or "+00")[1:].replace(":", "")
+        shift = dt.timedelta(hours=int(digits[:2]), minutes=int(digits[2:4] or 0))
+        utc = local - shift if (offset or "+")[0] == "+" else local + shift
+        return utc.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return None
+
+
+def _delta_stats(
+    count: int, column_stats: Mapping[str, Mapping[str, str]], kinds: Mapping[str, str]
+) -> str:
+    """Delta's per-file statistics from DuckDB's: the row count, null counts, and the min/max of
+    every top-level column in the form Delta readers expect (`_bound`). Bounds are written only
+    when every column that can have them has exact ones: delta-rs's Arrow reader takes a missing
+    bound as ``col >= null`` and skips the file for any filter on that column."""
     mins: dict[str, Any] = {}
     maxs: dict[str, Any] = {}
     nulls: dict[str, int] = {}
+    complete = True
     for quoted, stats in column_stats.items():
-        name = quoted[1:-1].replace('""', '"') if quoted.startswith('"') else quoted
-        if "." in name and not quoted.startswith('"'):
-            continue  # a nested field
-        if stats.get("null_count") is not None:
-            nulls[name] = int(stats["null_count"])
+        path = [a.replace('""', '"') if a else b for a, b in _PART.findall(quoted)]
+        if len(path) != 1:
+            continue  # a nested field: `"l"."element"`
+        name = path[0]
+        kind = kinds.get(name)
+        if kind == "nested":
+            continue
+        null_count = None if stats.get("null_count") is None else int(stats["null_count"])
+        if null_count is not None:
+            nulls[name] = null_count
+        if null_count == count:
+            continue  # only nulls: no bounds needed
         low, high = stats.get("min"), stats.get("max")
         exact = stats.get("min_is_exact") == "true" and stats.get("max_is_exact") == "true"
-        if low is None or high is None or not exact:
+        lo = None if low is None or not exact else _bound(kind, low)
+        hi = None if high is None or not exact else _bound(kind, high)
+        if lo is None or hi is None:
+            complete = False
             continue
-        if _EXACT_STATS.match(low) and _EXACT_STATS.match(high):
-            mins[name] = float(low) if "." in low else int(low)
-            maxs[name] = float(high) if "." in high else int(high)
+        mins[name], maxs[name] = lo, hi
     out: dict[str, Any] = {"numRecords": count, "nullCount": nulls}
-    if mins:
+    if mins and complete:
         out["minValues"], out["maxValues"] = mins, maxs
     return json.dumps(out)
 
@@ -175,10 +254,11 @@ _TYPES: dict[bytes, dict[str, str]] = {}
 
 def _duck_types(schema: pa.Schema) -> dict[str, str]:
     import duckdb
+    import pyarrow as pa
 
     con = duckdb.connect()
-    try:
-        rel = con.from_arrow(schema.empty_table())
+    try:  # from a reader: an Arrow table makes DuckDB import pandas (~0.3 s)
+        rel = con.from_arrow(pa.RecordBatchReader.from_batches(schema, []))
         return {name: str(t) for name, t in zip(rel.columns, rel.types, strict=True)}
     finally:
         con.close()

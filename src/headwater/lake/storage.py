@@ -337,6 +337,8 @@ class TableLocation:
                 if self.is_azure
                 else "check the network",
             )
+        if self.is_local:
+            return flat[:500], f"check the folder `{self.uri}` (it must be readable and writable)"
         return flat[:500], f"check the location `{self.uri}` and {credentials}"
 
     def describe(self) -> str:

@@ -204,6 +204,7 @@ class LakeWriter:
             self.spec.sort_by,
             partitions_in_files=self.table.PARTITIONS_IN_FILES,
             relative_to=None if separate else root,
+            schema=schema,
         )
         self.staged.extend(files)
         return files, schema
