@@ -133,20 +133,33 @@ def sqlite_file(folder: Path) -> Path:
         return path
     from headwater.private import private_dir, private_file
 
-    private_dir(folder)
-    fresh = not path.exists() or path.stat().st_size == 0
-    private_file(path)
-    if fresh:
-        import sqlite3
-
-        con = sqlite3.connect(path, timeout=30)
-        try:
-            con.execute("PRAGMA journal_mode=WAL")  # kept in the file: every connection uses it
-        finally:
-            con.close()
-    with _lock:
+    with _lock:  # one thread prepares it; another process may be doing the same
+        if path in _prepared:
+            return path
+        private_dir(folder)
+        fresh = not path.exists() or path.stat().st_size == 0
+        private_file(path)
+        if fresh:
+            _wal(path)
         _prepared.add(path)
     return path
+
+
+def _wal(path: Path) -> None:
+    """Put the file in WAL mode (kept in the file: every connection uses it). Another process
+    switching it at the same moment makes this one fail with "locked": fine once it is WAL."""
+    import sqlite3
+
+    con = sqlite3.connect(path, timeout=30)
+    try:
+        try:
+            con.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError:
+            mode = con.execute("PRAGMA journal_mode").fetchone()
+            if not mode or str(mode[0]).lower() != "wal":
+                raise
+    finally:
+        con.close()
 
 
 def newest_metadata(location: TableLocation, table_uri: str) -> str | None:
