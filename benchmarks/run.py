@@ -1,6 +1,6 @@
 """Run headwater's benchmarks and print a results table.
 
-    python benchmarks/run.py [--quick] [--scale S] [--only wide|demo|quality|incremental|extract|anomaly|dbt|postgres] [--workdir DIR]
+    python benchmarks/run.py [--quick] [--scale S] [--only wide|demo|quality|incremental|extract|anomaly|dbt|postgres|aggregate|lake] [--workdir DIR]
 
 Writes benchmarks/results.json next to this file. See benchmarks/README.md.
 """
@@ -18,6 +18,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import aggregate
 import anomaly
 import dbt_packages
 import demo_build
@@ -26,6 +27,7 @@ import wide_graph
 from common import Row, child_environment, git_state, log, render_table
 
 import extract
+import lake
 import quality
 
 
@@ -84,7 +86,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--only",
-        choices=["wide", "demo", "quality", "incremental", "extract", "anomaly", "dbt", "postgres"],
+        choices=[
+            "wide",
+            "demo",
+            "quality",
+            "incremental",
+            "extract",
+            "anomaly",
+            "dbt",
+            "postgres",
+            "aggregate",
+            "lake",
+        ],
         help="run one benchmark",
     )
     parser.add_argument("--workdir", default="/tmp/headwater_bench", help="scratch folder")
@@ -135,6 +148,14 @@ def main(argv: list[str] | None = None) -> int:
         inc = incremental.bench(workdir, args.quick, scale)
         rows += inc.rows()
         results["incremental"] = inc.to_dict()
+    if args.only in (None, "aggregate"):
+        agg = aggregate.bench(workdir, args.quick)
+        rows += agg.rows()
+        results["aggregate"] = agg.to_dict()
+    if args.only in (None, "lake"):
+        lk = lake.bench(workdir, args.quick, scale)
+        rows += lk.rows()
+        results["lake"] = lk.to_dict()
     if args.only in (None, "extract"):
         ext = extract.bench(workdir, args.quick)
         rows += ext.rows()
@@ -172,6 +193,10 @@ def main(argv: list[str] | None = None) -> int:
         reps.append(f"{3 if args.quick else 7} (quality)")
     if args.only in (None, "incremental"):
         reps.append(f"{2 if args.quick else 3} (incremental)")
+    if args.only in (None, "aggregate"):
+        reps.append(f"{3 if args.quick else 5} (aggregate, SQL time)")
+    if args.only in (None, "lake"):
+        reps.append(f"{2 if args.quick else 3} / {2 if args.quick else 5} (lake demo / merge)")
     if args.only in (None, "extract"):
         reps.append(
             f"{2 if args.quick else 3} (extract files / postgres; http {3 if args.quick else 5})"
