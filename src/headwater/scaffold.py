@@ -54,6 +54,7 @@ DEMO_NEXT_COMMANDS = (
     "headwater test --select staging --report quality.html",
     'headwater query "select * from main.stg_payments__quarantine limit 5"',
     "headwater build --select marts",
+    "headwater lake history fct_web_events   # the Delta table's versions",
     "headwater snapshot            # after the CRM changes: a new version per changed customer",
 )
 _MARKER_TEXT = "This folder was created by `headwater demo`; running it again refreshes the project files and data.\n"
