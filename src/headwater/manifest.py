@@ -45,6 +45,9 @@ class Manifest:
     """What rendering a node again at run time needs (introspective models, hooks)."""
     warnings: list[str] = field(default_factory=list)
     """Load warnings (file:line first), printed by the CLI."""
+    volatile: bool = False
+    """Compiled from something besides the project's files (a lake table's versions, read by
+    `ref(..., version=/as_of=)`): never cached, so a version committed later is seen."""
 
     def raise_problems(self) -> None:
         """Raise the load's problems: the one error as it was, or all of them listed."""
@@ -188,7 +191,8 @@ def _write_cache(cache_file: Path, manifest: Manifest, parse_state: dict[str, An
     if cache_file.parent.is_dir():
         for old in cache_file.parent.glob("manifest-*.pickle"):
             old.unlink(missing_ok=True)
-    write_sealed(cache_file, manifest)
+    if not manifest.volatile:
+        write_sealed(cache_file, manifest)
     write_sealed(cache_file.parent / "parse.pickle", parse_state)
 
 
@@ -239,6 +243,7 @@ def _parse(
         env_vars={**config.env_vars, **compiler.env_vars},
         problems=[Problem.of(p, compiler.problem_nodes.get(id(p))) for p in compiler.problems],
         warnings=list(project.warnings),
+        volatile=compiler.reads_lake_versions,
         runtime=RuntimeInputs(
             macro_files=list(project.macro_files),
             vars=dict(config.vars),

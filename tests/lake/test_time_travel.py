@@ -145,3 +145,17 @@ sources:
     result = cli("ls", "--project", str(root))
     assert "models/sources.yml:7" in result.err + result.out
     assert "did you mean `delta`" in result.err + result.out
+
+
+def test_a_version_committed_after_compiling_is_seen(make_project: Callable[..., Path]) -> None:
+    """The project cache never keeps a compilation that read a lake table's versions: a model
+    reading version 1 before it exists fails, and works once it does, with no file changed."""
+    root = make_project({"seeds/src.csv": _seed([1, 2]), "models/m.sql": MODEL,
+                         "models/old.sql": "select count(*) as n from {{ ref('m', version=1) }}"})  # fmt: skip
+    assert _build(root, "src m").exit_code == 0  # version 0
+    assert _build(root, "old").exit_code != 0  # no version 1 yet
+    write_files(root, {"seeds/src.csv": _seed([1, 2, 3])})
+    assert _build(root, "src m").exit_code == 0  # version 1
+    result = _build(root, "old")
+    assert result.exit_code == 0, [r.message for r in result.results]
+    assert query(root, "select * from main.old") == [(3,)]

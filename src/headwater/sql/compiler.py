@@ -73,6 +73,8 @@ class Compiler:
         self.parse_cache = parse_cache
         self.nodes = project.nodes
         self.env_vars: dict[str, str | None] = {}
+        self.reads_lake_versions = False
+        """A model reads a lake table at a version (`_time_travel`): the result is not cached."""
         self.problems: list[HeadwaterError] = list(project.problems)
         self.problem_nodes: dict[int, str] = dict(project.problem_nodes)
         """id() of a problem -> the node it stops."""
@@ -537,6 +539,7 @@ class Compiler:
         from headwater.lake.files import scan_sql
         from headwater.lake.spec import LakeSpec, parse_as_of, parse_version
 
+        self.reads_lake_versions = True  # what this compiles to depends on the table's log
         spec = LakeSpec.of(target, self.project.config, self.target.lake_root)
         table = spec.table(target.name)
         version = parse_version(call.version, node) if call.version is not None else None
