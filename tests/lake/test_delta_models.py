@@ -247,3 +247,13 @@ def test_file_statistics_let_other_readers_filter(project) -> None:
     later = table.to_pyarrow_table(filters=[("day", ">", dt.date(2026, 1, 1))]).to_pylist()
     assert sorted(r["id"] for r in later) == [3]
     assert {r["at"].tzinfo is not None for r in table.to_pyarrow_table().to_pylist()} == {True}
+
+
+def test_partition_granularity_is_refused(project) -> None:
+    root = project(_model("materialized='delta', incremental_strategy='insert_overwrite', "
+                          "partition_by={'field': 'day', 'granularity': 'month'}"))  # fmt: skip
+    result = _build(root)
+    assert result.exit_code != 0
+    message = result.results[-1].message
+    assert "granularity" in message and "models/m.sql" in message and "date_trunc" in message
+    assert not (root / "lake" / "main" / "m" / "_delta_log").exists()

@@ -96,6 +96,15 @@ def _columns(node: Node, key: str) -> tuple[str, ...]:
     if value in (None, "", []):
         return ()
     if isinstance(value, dict):  # dbt-bigquery's {field: ..., data_type: ...}
+        if value.get("granularity"):
+            raise ConfigError(
+                f"`{key}` of `{node.name}` asks for a `granularity`: a lake table is partitioned "
+                "by the values of its partition columns",
+                location=Location(node.path, node.line),
+                node=node.name,
+                hint="select a derived column (e.g. `date_trunc('month', ts) as month`) and "
+                "partition by it",
+            )
         value = value.get("field")
     items = value if isinstance(value, list | tuple) else str(value).split(",")
     out = tuple(str(v).strip() for v in items if str(v).strip())
