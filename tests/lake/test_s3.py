@@ -361,3 +361,55 @@ def _winner(table: LakeTable, version: int, a: Change, b: Change) -> Change:
     mine = [c for c in (a, b) if {f.path for f in c.adds} <= paths]
     assert len(mine) == 1
     return mine[0]
+
+
+def test_iceberg_model_and_delta_source_on_s3(
+    s3: MotoS3, bucket: str, make_project: Callable[..., Path]
+) -> None:
+    """The other formats' paths through object storage: an Iceberg model merged on S3 (its
+    catalog in the state folder) and an existing Delta table on S3 read as a source, pinned to a
+    version."""
+    events = f"s3://{bucket}/raw/events"
+    import pyarrow as pa
+
+    opts = s3.storage_options()
+    deltalake.write_deltalake(
+        events, pa.table({"id": [1, 2], "kind": ["a", "b"]}), storage_options=opts
+    )
+    deltalake.write_deltalake(events, pa.table({"id": [3], "kind": ["a"]}), mode="append",
+                              storage_options=opts)  # fmt: skip
+    sources = f"""
+version: 2
+sources:
+  - name: lake
+    tables:
+      - name: events
+        format: delta
+        location: {events}
+      - name: events_v0
+        format: delta
+        location: {events}
+        version: 0
+"""
+    iceberg = (f"{{{{ config(materialized='iceberg', location='s3://{bucket}/marts/m', "
+               "incremental_strategy='merge', unique_key='id') }}\n"
+               "select id, grp, amount, cast(day as date) as day from {{ ref('src') }}\n")  # fmt: skip
+    root = make_project({
+        "seeds/src.csv": _csv(V1), "models/m.sql": iceberg, "models/sources.yml": sources,
+        "models/counts.sql": "select (select count(*) from {{ source('lake', 'events') }}) as current_rows, "
+                             "(select count(*) from {{ source('lake', 'events_v0') }}) as first_rows",
+    })  # fmt: skip
+    code, results = _build(root)
+    assert code == 0, results
+    write_project_files(root, {"seeds/src.csv": _csv(V2)})
+    code, results = _build(root)
+    assert code == 0, results
+    with Context(root) as ctx:
+        _names, rows = ctx.query(
+            "select id, grp, amount, cast(day as varchar) from main.m order by id"
+        )
+        _names, counts = ctx.query("select current_rows, first_rows from main.counts")
+    assert [tuple(r) for r in rows] == _merged(V1, V2)
+    assert [tuple(r) for r in counts] == [(3, 2)]
+    # the Iceberg table's files are on S3, under the table's location
+    assert any(k.startswith("marts/m/data/") for k in s3.keys(bucket, "marts/m/"))
