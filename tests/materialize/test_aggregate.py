@@ -630,13 +630,15 @@ def test_direct_query_of_duckdb(make_project: Callable[..., Path], rows: list[Ro
     assert total == len(rows)
 
 
-def test_an_aggregate_cannot_be_a_lake_table(make_project) -> None:
+def test_an_aggregate_stays_in_the_warehouse_and_says_so(make_project) -> None:
     model = ("{{ config(materialized='aggregate', file_format='delta', dimensions=['g'], "
              "grain={'column': 'd', 'granularity': 'day'}, measures=[{'name': 'n', 'agg': 'count'}]) }}\n"
              "select 'a' as g, date '2026-01-01' as d")  # fmt: skip
     root = make_project({"models/agg.sql": model})
     with Context(root) as ctx:
         result = ctx.build()
-    assert result.exit_code != 0
-    assert "kept in the warehouse" in result.results[-1].message
-    assert "models/agg.sql" in result.results[-1].message
+        assert result.exit_code == 0
+        assert "file_format delta ignored" in result.results[-1].message
+        _names, rows = ctx.query("select n from main.agg")
+    assert [tuple(r) for r in rows] == [(1,)]
+    assert not (root / "lake").exists()

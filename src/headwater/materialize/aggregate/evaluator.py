@@ -41,19 +41,18 @@ class AggregateMaterialization(StatefulMaterialization):
     KIND = "table"
 
     def build(self, ctx: BuildContext) -> BuildOutcome:
+        outcome = self._build(ctx)
+        fmt = ctx.node.config.get("file_format")
+        if fmt and outcome.published:  # e.g. `+file_format: delta` on the aggregate's folder
+            outcome.message += (
+                f"; file_format {fmt} ignored: aggregate tables stay in the warehouse"
+            )
+        return outcome
+
+    def _build(self, ctx: BuildContext) -> BuildOutcome:
         node, engine = ctx.node, ctx.engine
         relation = node.relation
         assert relation is not None, node.unique_id
-        if node.config.get("file_format"):
-            from headwater.errors import ConfigError, Location
-
-            raise ConfigError(
-                f"`{node.name}` is an aggregate table with `file_format: "
-                f"{node.config['file_format']}`: aggregate tables are kept in the warehouse",
-                location=Location(node.path, node.line),
-                node=node.name,
-                hint="remove `file_format` (a downstream model can copy it to a lake table)",
-            )
         spec = spec_of(node)
         model_sql = (node.compiled_sql or "").strip().rstrip(";").strip()
         columns = engine.query_columns(model_sql)
