@@ -67,9 +67,8 @@ import contextlib
 import datetime as dt
 import hashlib
 import re
-import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import IO, TYPE_CHECKING, Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from headwater.errors import ConfigError, ExecutionError
 from headwater.lake import iceberg_catalog as catalogs
@@ -126,38 +125,6 @@ _TABLE_PROPERTIES = {
     _MERGE_MANIFESTS: "true",  # appends merge small manifests (from 100 on), as Java's default
     "write.parquet.compression-codec": "zstd",
 }
-
-
-class _CatalogLock:
-    """A re-entrant lock of one SQLite catalog for this process's threads, holding an ``fcntl``
-    lock on ``<catalog>.lock`` while any thread holds it (other processes)."""
-
-    def __init__(self) -> None:
-        self.lock = threading.RLock()
-        self.depth = 0
-        self.handle: IO[str] | None = None
-
-    @contextlib.contextmanager
-    def held(self, path: str) -> Iterator[None]:
-        import fcntl
-
-        with self.lock:
-            if self.depth == 0:
-                self.handle = open(path + ".lock", "a+")  # noqa: SIM115 - closed below
-                fcntl.flock(self.handle, fcntl.LOCK_EX)
-            self.depth += 1
-            try:
-                yield
-            finally:
-                self.depth -= 1
-                if self.depth == 0 and self.handle is not None:
-                    fcntl.flock(self.handle, fcntl.LOCK_UN)
-                    self.handle.close()
-                    self.handle = None
-
-
-_CATALOG_LOCKS: dict[str, _CatalogLock] = {}
-_CATALOG_LOCKS_GUARD = threading.Lock()
 
 
 class IcebergTable(LakeTable):
@@ -410,7 +377,7 @@ class IcebergTable(LakeTable):
 
         catalog = self._require_catalog()
         try:
-            with self._writing():
+            with catalogs.writing(self.catalog_uri()):
                 if base is None:
                     table = self._create(catalog, change, partition_by)
                 else:
@@ -421,23 +388,6 @@ class IcebergTable(LakeTable):
         snap = table.current_snapshot()
         assert snap is not None
         return versions(table.metadata)[snap.snapshot_id]
-
-    @contextlib.contextmanager
-    def _writing(self) -> Iterator[None]:
-        """One commit at a time on a SQLite catalog: SQLite lets a second writer fail with
-        "database is locked" instead of waiting when both began reading first; serialized, the
-        second one sees the first's commit and loses the compare-and-swap as it should. Threads
-        take a re-entrant lock per catalog file, and the thread holding it an exclusive lock on
-        a file beside the catalog (other processes). A PostgreSQL catalog needs neither."""
-        uri = self.catalog_uri()
-        if not uri or not uri.startswith("sqlite:///"):
-            yield
-            return
-        path = uri[len("sqlite:///") :]
-        with _CATALOG_LOCKS_GUARD:
-            lock = _CATALOG_LOCKS.setdefault(path, _CatalogLock())
-        with lock.held(path):
-            yield
 
     @staticmethod
     def _write_hint(table: Table) -> None:

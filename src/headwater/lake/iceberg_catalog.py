@@ -18,11 +18,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 from headwater.lake.storage import TableLocation
 
@@ -184,3 +185,52 @@ def newest_metadata(location: TableLocation, table_uri: str) -> str | None:
     if not candidates:
         return None
     return f"{table_uri}/metadata/{max(candidates)[2]}"
+
+
+class _CatalogLock:
+    """A re-entrant lock of one SQLite catalog for this process's threads, holding an ``fcntl``
+    lock on ``<catalog>.lock`` while any thread holds it (other processes)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.depth = 0
+        self.handle: IO[str] | None = None
+
+    @contextlib.contextmanager
+    def held(self, path: str) -> Iterator[None]:
+        import fcntl
+
+        with self.lock:
+            if self.depth == 0:
+                self.handle = open(path + ".lock", "a+")  # noqa: SIM115 - closed below
+                fcntl.flock(self.handle, fcntl.LOCK_EX)
+            self.depth += 1
+            try:
+                yield
+            finally:
+                self.depth -= 1
+                if self.depth == 0 and self.handle is not None:
+                    fcntl.flock(self.handle, fcntl.LOCK_UN)
+                    self.handle.close()
+                    self.handle = None
+
+
+_CATALOG_LOCKS: dict[str, _CatalogLock] = {}
+_CATALOG_LOCKS_GUARD = threading.Lock()
+
+
+@contextlib.contextmanager
+def writing(uri: str | None) -> Iterator[None]:
+    """One commit at a time on a SQLite catalog: SQLite lets a second writer fail with
+    "database is locked" instead of waiting when both began reading first; serialized, the
+    second one sees the first's commit and loses the compare-and-swap as it should. Threads
+    take a re-entrant lock per catalog file, and the thread holding it an exclusive lock on a
+    file beside the catalog (other processes). A PostgreSQL catalog needs neither."""
+    if not uri or not uri.startswith("sqlite:///"):
+        yield
+        return
+    path = uri[len("sqlite:///") :]
+    with _CATALOG_LOCKS_GUARD:
+        lock = _CATALOG_LOCKS.setdefault(path, _CatalogLock())
+    with lock.held(path):
+        yield
