@@ -16,9 +16,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +44,8 @@ if TYPE_CHECKING:
     from headwater.runner.backfill import BackfillResult
     from headwater.state import StateStore
     from headwater.state.records import Interval
+    from headwater.streams.commands import StatusReport as StreamStatusReport
+    from headwater.streams.processor import BatchReport, RunSummary
 
 log = logging.getLogger("headwater")
 
@@ -443,7 +446,7 @@ class Context:
         threads: int | None = None,
         fail_fast: bool = False,
         full_refresh: bool = False,
-        resource_types: tuple[str, ...] = ("source", "seed", "model", "snapshot"),
+        resource_types: tuple[str, ...] = ("source", "seed", "model", "snapshot", "stream"),
         run_options: dict[str, Any] | None = None,
     ) -> RunResult:
         from headwater.graph.selection import Selector
@@ -687,6 +690,35 @@ class Context:
         from headwater.lake.maintenance import lake_vacuum
 
         return lake_vacuum(self, model, retain, dry_run)
+
+    # -- streams -------------------------------------------------------------------------------------
+    def stream_run(
+        self,
+        names: list[str],
+        *,
+        until_idle: bool = False,
+        max_seconds: float | None = None,
+        stop: threading.Event | None = None,
+        on_batch: Callable[[BatchReport], None] | None = None,
+    ) -> list[RunSummary]:
+        """Consume the named streams (each in a thread) until ``stop`` is set, the broker is idle
+        (``until_idle``) or ``max_seconds`` pass; every micro-batch commits exactly once."""
+        from headwater.streams.commands import stream_run
+
+        return stream_run(self, names, until_idle=until_idle, max_seconds=max_seconds, stop=stop,
+                          on_batch=on_batch)  # fmt: skip
+
+    def stream_status(self, names: list[str] | None = None) -> StreamStatusReport:
+        """Lag per partition, events/s, DLQ rate, latency, last commit and watermark of streams."""
+        from headwater.streams.commands import stream_status
+
+        return stream_status(self, names)
+
+    def stream_reset(self, name: str, to: str) -> dict[str, str | None]:
+        """Move stream ``name`` to ``earliest``, ``latest`` or an ISO timestamp."""
+        from headwater.streams.commands import stream_reset
+
+        return stream_reset(self, name, to)
 
 
 __all__ = ["Context", "HeadwaterError", "RunResult"]

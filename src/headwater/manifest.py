@@ -229,7 +229,9 @@ def _parse(
     config = read_project_config(root, target_name, cli_vars=vars)
     target = select_target(config, target_name)
     dialect = engine_dialect(target.engine)
-    project = ProjectReader(config, target, parse_expectation=_parse_expectation).read()
+    project = ProjectReader(
+        config, target, parse_expectation=_parse_expectation, parse_stream=_parse_stream
+    ).read()
     compiler = Compiler(project, target, vars, dialect, cache)
     nodes = compiler.compile()
     Graph(nodes)  # raises CycleError with the full path
@@ -254,6 +256,13 @@ def _parse(
     )
     write_compiled(manifest)
     return manifest
+
+
+def _parse_stream(raw: Any, *, path: str, default_schema: str) -> Any:
+    """The stream layer's parser for the project reader, imported when a project has streams."""
+    from headwater.streams.spec import parse_stream
+
+    return parse_stream(raw, path=path, default_schema=default_schema)
 
 
 def _parse_expectation(

@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "headwater.cli.commands.observe",   # status, metrics, freshness
     "headwater.cli.commands.lineage",   # lineage
     "headwater.cli.commands.lint",      # lint
+    "headwater.cli.commands.stream",    # stream run, status, reset
     "headwater.cli.commands.lake",      # lake history, lake optimize, lake vacuum
 )  # fmt: skip
 """Modules with ``add_commands(subparsers, common) -> {name: handler}``, in the order `--help`

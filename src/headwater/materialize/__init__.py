@@ -89,6 +89,7 @@ STATEFUL = {
     "load": "headwater.materialize.source_load:SourceLoad",  # `files:` in sources.yml
     "lake_source": "headwater.materialize.lake:LakeSource",  # `format: delta` in sources.yml
     "aggregate": "headwater.materialize.aggregate:AggregateMaterialization",
+    "stream": "headwater.streams.materialization:StreamTables",  # streams/*.yml (tables only)
 }
 
 MODEL_MATERIALIZATIONS = ["view", "table", "ephemeral", "incremental", "scd1", "scd3", "external",

@@ -16,7 +16,9 @@ if TYPE_CHECKING:
 # Placeholders of a microbatch model's `batch` variant, replaced by each interval's bounds.
 BATCH_START, BATCH_END = "__HW_BATCH_START__", "__HW_BATCH_END__"
 
-RESOURCE_TYPES = ("source", "seed", "model", "snapshot", "test", "analysis")
+RESOURCE_TYPES = ("source", "seed", "model", "snapshot", "test", "analysis", "stream")
+REFABLE = ("model", "seed", "snapshot", "stream")
+"""Resource types `ref()` names: a stream's sink and window tables are read like models."""
 MATERIALIZATIONS = ("view", "table", "ephemeral", "incremental")
 
 MODEL_CONFIG_KEYS = frozenset(
@@ -123,6 +125,8 @@ class ProjectConfig:
     macro_paths: list[str] = field(default_factory=lambda: ["macros"])
     snapshot_paths: list[str] = field(default_factory=lambda: ["snapshots"])
     analysis_paths: list[str] = field(default_factory=lambda: ["sql", "analyses"])
+    stream_paths: list[str] = field(default_factory=lambda: ["streams"])
+    """Folders of `streams/*.yml` (headwater.streams)."""
     state_dir: str = ".headwater"
     config_file: str = "headwater.yml"
     packages_install_path: str = "dbt_packages"
@@ -280,6 +284,8 @@ class Node:
         """True if running the node builds something or evaluates a check."""
         if self.resource_type in ("seed", "test", "snapshot"):
             return True
+        if self.resource_type == "stream":  # a run creates its tables; `stream run` fills them
+            return "window_of" not in self.config
         if self.resource_type == "model":
             return self.materialized != "ephemeral"
         return self.resource_type == "source" and (

@@ -32,7 +32,7 @@ def project_files(root: Path, config: ProjectConfig) -> list[Path]:
         out.append(root / "sources.yml")
     dirs = (
         config.model_paths + config.seed_paths + config.test_paths + config.macro_paths
-        + config.snapshot_paths + config.analysis_paths
+        + config.snapshot_paths + config.analysis_paths + config.stream_paths
     )  # fmt: skip
     for d in dirs:
         base = root / d

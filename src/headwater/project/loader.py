@@ -25,7 +25,8 @@ from headwater.project.readers.properties import PropertiesReader
 from headwater.project.readers.seeds import SeedReader
 from headwater.project.readers.snapshots import SnapshotReader
 from headwater.project.readers.sources import SourceReader
-from headwater.project.test_specs import ExpectationParser
+from headwater.project.readers.streams import StreamReader
+from headwater.project.test_specs import ExpectationParser, StreamParser
 
 
 class ProjectReader:
@@ -33,7 +34,8 @@ class ProjectReader:
 
     ``parse_expectation`` validates `expectations:` entries; the quality layer provides it
     (`headwater.quality.expectations.parse_expectation`), and a project that declares
-    expectations cannot be read without it.
+    expectations cannot be read without it. ``parse_stream`` does the same for `streams/*.yml`
+    (`headwater.streams.spec.parse_stream`).
     """
 
     def __init__(
@@ -45,6 +47,7 @@ class ProjectReader:
         base: Path | None = None,
         parent: ProjectReader | None = None,
         parse_expectation: ExpectationParser | None = None,
+        parse_stream: StreamParser | None = None,
     ) -> None:
         self.config = config
         self.target = target
@@ -59,6 +62,7 @@ class ProjectReader:
             project=self.project,
             root_config=parent.config if parent else None,
             parse_expectation=parse_expectation,
+            parse_stream=parse_stream,
         )
 
     def read(self) -> Project:
@@ -73,6 +77,7 @@ class ProjectReader:
         scope.guard(lambda: SnapshotReader(scope, properties, tests).read())
         tests.read_singular()
         AnalysisReader(scope).read()
+        StreamReader(scope).read()
         scope.guard(lambda: properties.check_used(self.project))
         if self.parent is None:
             self._read_packages()
@@ -95,5 +100,6 @@ class ProjectReader:
                 base=package.path,
                 parent=self,
                 parse_expectation=self.scope.parse_expectation,
+                parse_stream=self.scope.parse_stream,
             )
             reader.read()

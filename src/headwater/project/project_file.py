@@ -26,7 +26,7 @@ PROJECT_KEYS = {
     "name", "version", "default_target", "targets", "vars", "models", "seeds", "tests",
     "data_tests", "sources", "raw_data", "model-paths", "model_paths", "seed-paths", "seed_paths",
     "test-paths", "test_paths", "macro-paths", "macro_paths", "snapshot-paths", "snapshot_paths",
-    "analysis-paths", "analysis_paths", "state_dir", "config-version", "profile", "require-dbt-version",
+    "analysis-paths", "analysis_paths", "stream-paths", "stream_paths", "state_dir", "config-version", "profile", "require-dbt-version",
     "target-path", "clean-targets", "snapshots", "on-run-start", "on-run-end", "dispatch",
     "flags", "quoting", "docs-paths", "asset-paths", "packages-install-path", "query-comment",
     "observability", "dbt-cloud", "unit_tests", "semantic-models", "saved-queries", "metrics",
@@ -128,7 +128,7 @@ def read_project_config(
     cfg.dispatch = dispatch_config(data)
     cfg.on_run_start = hooks(data, "on-run-start")
     cfg.on_run_end = hooks(data, "on-run-end")
-    for attr in ("model", "seed", "test", "macro", "snapshot", "analysis"):
+    for attr in ("model", "seed", "test", "macro", "snapshot", "analysis", "stream"):
         value = data.get(f"{attr}-paths", data.get(f"{attr}_paths"))
         if value is None and attr == "model":
             value = data.get("source-paths")  # dbt < 1.0's name

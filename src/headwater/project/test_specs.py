@@ -68,6 +68,14 @@ class ParsedExpectation(Protocol):
         ...
 
 
+class StreamParser(Protocol):
+    """Validates one `streams:` entry of the file ``path`` (`headwater.streams.spec.parse_stream`)
+    and returns what the stream layer makes of it: an object with `name`, `description`,
+    `sink.table`, `dlq`, `windows` (each with a `name`) and `window_relation(window)`."""
+
+    def __call__(self, raw: Any, *, path: str, default_schema: str) -> Any: ...
+
+
 class ExpectationParser(Protocol):
     """Validates one `expectations:` entry (``raw``, without headwater's own keys): a
     `ConfigError` at ``location`` naming ``node`` when it is wrong. ``column`` is the column the

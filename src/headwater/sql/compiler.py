@@ -25,6 +25,7 @@ from headwater.errors import (
 from headwater.project.definition import (
     BATCH_END,
     BATCH_START,
+    REFABLE,
     Node,
     Project,
     Relation,
@@ -138,7 +139,7 @@ class Compiler:
             ):
                 self._guard(node, partial(self._render_variant, renderer, node))
         for node in self.nodes.values():
-            if node.resource_type in ("model", "seed", "snapshot"):
+            if node.resource_type in ("model", "seed", "snapshot"):  # a stream names its tables
                 self._guard(node, partial(self._set_relation, renderer, node))
         for node in self.nodes.values():
             if node.unique_id in self._calls and node.problem is None:
@@ -173,7 +174,9 @@ class Compiler:
                     node.relation.schema,
                     node.relation.identifier,
                 )
-            elif node.resource_type in ("model", "seed", "snapshot"):
+            elif node.resource_type == "stream" and node.relation:
+                out[node.name] = (node.relation.schema, node.relation.identifier)
+            elif node.resource_type in REFABLE:
                 out[node.name] = parse_time_relation(node, self.target.schema)
         return out
 
@@ -470,7 +473,7 @@ class Compiler:
         if not hasattr(self, "_names"):
             self._names: dict[str, list[Node]] = {}
             for n in self.nodes.values():
-                if n.resource_type in ("model", "seed", "snapshot"):
+                if n.resource_type in REFABLE:
                     self._names.setdefault(n.name, []).append(n)
         return self._names
 

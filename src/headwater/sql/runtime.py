@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any, Protocol
 
-from headwater.project.definition import Node, ProjectConfig, Relation, Target
+from headwater.project.definition import REFABLE, Node, ProjectConfig, Relation, Target
 
 if TYPE_CHECKING:
     from headwater.engines.base import Engine
@@ -67,7 +67,7 @@ class Runtime:
         self._staged: dict[str, Relation] = {}
         self._by_name: dict[str, list[Node]] = {}
         for node in manifest.nodes.values():
-            if node.resource_type in ("model", "seed", "snapshot"):
+            if node.resource_type in REFABLE:
                 self._by_name.setdefault(node.name, []).append(node)
 
     def renderer(self, engine: Engine) -> Renderer:

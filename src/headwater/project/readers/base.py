@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from headwater.errors import ConfigError, HeadwaterError, Location
 from headwater.project.definition import Project, ProjectConfig, Target
 from headwater.project.readers.config_tree import check_folder_tree, folder_config
-from headwater.project.test_specs import ExpectationParser
+from headwater.project.test_specs import ExpectationParser, StreamParser
 
 T = TypeVar("T")
 
@@ -42,6 +42,8 @@ class ReadScope:
     """For an installed package: the root project's config (its `models: <package>:` trees)."""
     parse_expectation: ExpectationParser | None = None
     """Validates `expectations:` entries (the quality layer's parser, given by the caller)."""
+    parse_stream: StreamParser | None = None
+    """Validates `streams:` entries (the stream layer's parser, given by the caller)."""
 
     def guard(self, action: Callable[[], T]) -> T | None:
         """Run ``action``; a `HeadwaterError` becomes a problem of the load, and reading goes on."""

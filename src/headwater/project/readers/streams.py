@@ -1,0 +1,102 @@
+"""Stream nodes: the entries of `streams/*.yml`. Each stream is one node (its relation is the sink
+table) and each of its windows another (its relation is the window's table, its parent the
+stream), so batch models `ref()` both and `ls`, lineage and checks see them.
+
+What an entry means is the stream layer's (`headwater.streams.spec.parse_stream`), which the
+caller gives the reader as ``parse_stream``; the node keeps the entry as plain data in
+``config["stream"]``, so a cached manifest needs no parsing to run it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from headwater.errors import ConfigError, Location
+from headwater.project.definition import Node
+from headwater.project.readers.base import Reader
+from headwater.project.validate import as_list, expect_type, loc_of
+from headwater.project.yaml import load_yaml
+
+_SIZED_TYPE = re.compile(r"(?<![\w\"'(])([A-Za-z][A-Za-z0-9_ ]*\(\s*\d+\s*,\s*\d+\s*\))")
+
+
+def quote_sized_types(text: str) -> str:
+    """Quote SQL types with a comma (`DECIMAL(10,2)`) where they are written bare, so that a flow
+    mapping such as the issue's `schema: {amount: DECIMAL(10,2), ts: TIMESTAMP}` reads as one
+    type, not as `DECIMAL(10` and a key `2)`. Lines and columns before each type are unchanged."""
+    return _SIZED_TYPE.sub(lambda m: '"' + m.group(1) + '"', text)
+
+
+def plain(value: Any) -> Any:
+    """YAML values without their location wrappers (so the manifest cache pickles plain data)."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
+
+
+class StreamReader(Reader):
+    """Adds the streams of a package, and their windows."""
+
+    def read(self) -> None:
+        parse = self.scope.parse_stream
+        for path in self.scope.glob(self.config.stream_paths, (".yml", ".yaml")):
+            text = self.scope.read_text(path)
+            rel = self.scope.rel(path)
+            data = self.scope.guard(lambda t=text, r=rel: load_yaml(quote_sized_types(t), r))  # type: ignore[misc]
+            if not data:
+                continue
+            if not isinstance(data, dict) or "streams" not in data:
+                self.project.problems.append(
+                    ConfigError(
+                        "a stream file needs a top-level `streams:` list",
+                        location=Location(rel, 1),
+                        hint="streams:\n  - name: orders_live\n    source: {connector: kafka, topic: orders}",
+                    )
+                )
+                continue
+            if parse is None:
+                raise ConfigError(
+                    "this project declares streams, but the reader was given no `parse_stream=`",
+                    location=Location(rel),
+                )
+            for entry in as_list(data.get("streams")):
+                self.scope.guard(lambda e=entry, r=rel: self._add(e, r))  # type: ignore[misc]
+
+    def _add(self, entry: Any, rel: str) -> None:
+        assert self.scope.parse_stream is not None
+        expect_type(entry, dict, "a stream entry", entry)
+        spec = self.scope.parse_stream(entry, path=rel, default_schema=self.scope.target.schema)
+        location = loc_of(entry) or Location(rel)
+        package = self.config.name
+        uid = f"stream.{package}.{spec.name}"
+        taken = {n.name for n in self.project.nodes.values() if n.resource_type != "test"}
+        if uid in self.project.nodes or spec.name in taken:
+            raise ConfigError(
+                f"two nodes are named `{spec.name}`", location=location, hint="rename the stream"
+            )
+        tags = [str(t) for t in as_list(entry.get("tags"))]
+        node = Node(
+            unique_id=uid, name=spec.name, resource_type="stream", path=rel, line=location.line,
+            package=package, fqn=[package, "streams", spec.name], description=spec.description,
+            config={"materialized": "stream", "stream": plain(entry), "tags": tags,
+                    "meta": plain(entry.get("meta") or {})},
+            relation=spec.sink.table or spec.dlq,
+        )  # fmt: skip
+        self.project.nodes[uid] = node
+        for window in spec.windows:
+            wid = f"{uid}.{window.name}"
+            if window.name in taken or wid in self.project.nodes:
+                raise ConfigError(
+                    f"window `{window.name}` of stream `{spec.name}` has the name of another node",
+                    location=location,
+                    hint="rename the window",
+                )
+            self.project.nodes[wid] = Node(
+                unique_id=wid, name=window.name, resource_type="stream", path=rel,
+                line=location.line, package=package, fqn=[package, "streams", spec.name, window.name],
+                config={"materialized": "stream", "window_of": uid, "tags": tags},
+                relation=spec.window_relation(window), depends_on=[uid],
+            )  # fmt: skip

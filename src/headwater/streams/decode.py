@@ -1,0 +1,263 @@
+"""Payloads to typed rows: every message of a micro-batch becomes a row of the stream's schema, or
+a reject (with the reason) for the dead-letter table. Nothing is lost: a message is one or the other.
+
+Decoding runs in a private in-memory DuckDB, vectorized, whatever the warehouse: the payloads go
+in as one Arrow column, and one statement parses and types them all.
+
+* **json**: an object per message. Each schema column is read as text (`json_transform` to
+  VARCHAR) and cast to its type with `TRY_CAST`; a value present but not castable rejects the
+  row, naming the column, the value and the type. A missing key or `null` is NULL (expectations
+  decide whether that is allowed). Keys not in the schema are ignored. `TIMESTAMP` columns accept
+  ISO 8601 with an offset (converted to UTC: `2026-01-01T01:00:00+02:00` is 23:00 the day before)
+  and epoch seconds or milliseconds.
+* **avro**: Avro binary against `avro_schema:` (a schema mapping, or a path to an `.avsc` file);
+  the Confluent wire format (magic byte 0 and a 4-byte schema id) is recognized and skipped.
+  Records are read with fastavro and typed like JSON.
+* **csv-line**: one delimited line per message, fields in the schema's order.
+* **raw**: the payload as text, in one column `value`.
+
+Invalid UTF-8, a payload that does not parse and a JSON value that is not an object are rejects.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from headwater.engines.base import quote_identifier, quote_literal
+from headwater.errors import ConfigError
+
+if TYPE_CHECKING:
+    import duckdb
+    import pyarrow as pa
+
+    from headwater.streams.source import Message
+    from headwater.streams.spec import StreamSpec
+
+META_COLUMNS = ("_hw_partition", "_hw_offset", "_hw_broker_time")
+"""Columns every decoded row carries: where the message came from, and when the broker got it."""
+SEQ = "_hw_seq"
+"""The message's position in its micro-batch (dropped before the sink)."""
+
+
+@dataclass
+class Decoded:
+    rows: pa.Table
+    """The schema's columns, then `META_COLUMNS` and `_hw_seq`."""
+    rejects: pa.Table
+    """`_hw_partition`, `_hw_offset`, `payload`, `reason`, `stage` of every message that could not
+    be decoded."""
+
+
+def _is_timestamp(type_name: str) -> bool:
+    upper = type_name.upper()
+    return upper.startswith("TIMESTAMP") and "TZ" not in upper and "TIME ZONE" not in upper
+
+
+class Decoder:
+    """Decodes the micro-batches of one stream (one per processor: it owns a DuckDB connection)."""
+
+    def __init__(self, spec: StreamSpec, project_root: str | Path) -> None:
+        self.spec = spec
+        self.schema = dict(spec.schema) if spec.schema else {"value": "VARCHAR"}
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._lock = threading.Lock()
+        self._avro: Any = None
+        if spec.format == "avro":
+            self._avro = _avro_schema(spec, Path(project_root))
+        self._sql = self._build_sql()
+
+    def _connection(self) -> duckdb.DuckDBPyConnection:
+        if self._con is None:
+            import duckdb
+
+            con = duckdb.connect(":memory:")
+            con.execute("SET TimeZone = 'UTC'")
+            con.execute("SET threads = 1")  # one core decodes; the other polls and commits
+            self._con = con
+        return self._con
+
+    def close(self) -> None:
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+
+    # -- SQL -------------------------------------------------------------------------------------
+    def _build_sql(self) -> str:
+        """One SELECT over the registered `hw_payloads` (payload BLOB, text VARCHAR (prepared in
+        Python for avro / csv-line), partition, offset, broker time, seq)."""
+        if self.spec.format == "raw":
+            return (
+                "SELECT value, _hw_partition, _hw_offset, _hw_broker_time, _hw_seq, "
+                "CASE WHEN value IS NULL THEN 'payload is not UTF-8 text' END AS _hw_reason "
+                "FROM (SELECT coalesce(text, try(decode(payload))) AS value, _hw_partition, "
+                "_hw_offset, _hw_broker_time, _hw_seq FROM hw_payloads) AS p"
+            )
+        struct = json.dumps({c: "VARCHAR" for c in self.schema})
+        casts, problems = [], []
+        for col, type_name in self.schema.items():
+            field = f"r.{quote_identifier(col)}"
+            name = quote_identifier(col)
+            if _is_timestamp(type_name):
+                typed = (
+                    f"CASE WHEN regexp_full_match({field}, '-?[0-9]+(\\.[0-9]+)?') THEN "
+                    f"(to_timestamp(CASE WHEN abs(TRY_CAST({field} AS DOUBLE)) >= 1e11 THEN "
+                    f"TRY_CAST({field} AS DOUBLE) / 1000 ELSE TRY_CAST({field} AS DOUBLE) END) "
+                    f"AT TIME ZONE 'UTC') ELSE "
+                    f"(TRY_CAST({field} AS TIMESTAMPTZ) AT TIME ZONE 'UTC') END"
+                )
+                if type_name.upper() != "TIMESTAMP":
+                    typed = f"CAST({typed} AS {type_name})"
+            else:
+                typed = f"TRY_CAST({field} AS {type_name})"
+            casts.append(f"{typed} AS {name}")
+            problems.append(
+                f"CASE WHEN {field} IS NOT NULL AND {typed} IS NULL THEN "
+                f"{quote_literal(f'column `{col}`: ')} || left({field}, 80) || "
+                f"{quote_literal(f' is not {type_name}')} END"
+            )
+        return (
+            "SELECT " + ", ".join(casts) + ", _hw_partition, _hw_offset, _hw_broker_time, _hw_seq, "
+            "CASE WHEN text IS NULL THEN 'payload is not UTF-8 text' "
+            "WHEN NOT ok THEN 'payload is not valid JSON' "
+            "WHEN kind <> 'OBJECT' THEN 'payload is a JSON ' || lower(kind) || ', not an object' "
+            "ELSE nullif(concat_ws('; ', " + ", ".join(problems) + "), '') END AS _hw_reason "
+            "FROM (SELECT *, CASE WHEN ok THEN json_type(text) END AS kind, "
+            f"CASE WHEN ok AND json_type(text) = 'OBJECT' THEN json_transform(text, {quote_literal(struct)}) END AS r "
+            "FROM (SELECT *, coalesce(json_valid(text), false) AS ok FROM "
+            "(SELECT coalesce(text, try(decode(payload))) AS text, _hw_partition, _hw_offset, "
+            "_hw_broker_time, _hw_seq FROM hw_payloads) AS p0) AS p1) AS p2"
+        )
+
+    # -- decoding ------------------------------------------------------------------------------------
+    def decode(self, messages: Sequence[Message]) -> Decoded:
+        import pyarrow as pa
+
+        payloads = [m.value for m in messages]
+        texts: list[str | None] | None = None
+        pre_rejects: dict[int, str] = {}
+        if self.spec.format == "avro":
+            texts = [self._avro_json(p, i, pre_rejects) for i, p in enumerate(payloads)]
+        elif self.spec.format == "csv-line":
+            texts = [self._csv_json(p, i, pre_rejects) for i, p in enumerate(payloads)]
+        stamps = [m.timestamp for m in messages]
+        table = pa.table(
+            {
+                "payload": pa.array(payloads, pa.binary()),
+                "text": pa.array(
+                    texts if texts is not None else [None] * len(payloads), pa.string()
+                ),
+                "_hw_partition": pa.array([m.partition for m in messages], pa.string()),
+                "_hw_offset": pa.array([m.offset for m in messages], pa.string()),
+                "_hw_broker_time": pa.array(
+                    [None if s is None else int(s * 1_000_000) for s in stamps], pa.int64()
+                ).cast(pa.timestamp("us")),
+                "_hw_seq": pa.array(range(len(payloads)), pa.int64()),
+            }
+        )
+        from headwater.engines.local import arrow_of
+
+        with self._lock:
+            con = self._connection()
+            con.register("hw_payloads", table)
+            try:
+                result = arrow_of(con.sql(self._sql))
+            finally:
+                con.unregister("hw_payloads")
+        reasons = result.column("_hw_reason")
+        if pre_rejects:
+            fixed = reasons.to_pylist()
+            for i, why in pre_rejects.items():
+                fixed[i] = why
+            reasons = pa.chunked_array([pa.array(fixed, pa.string())])
+        import pyarrow.compute as pc
+
+        bad = pc.is_valid(reasons)
+        good_rows = result.filter(pc.invert(bad)).drop_columns(["_hw_reason"])
+        bad_idx = pc.indices_nonzero(bad).to_pylist() if pc.any(bad).as_py() else []
+        rejects = pa.table(
+            {
+                "_hw_partition": pa.array([messages[i].partition for i in bad_idx], pa.string()),
+                "_hw_offset": pa.array([messages[i].offset for i in bad_idx], pa.string()),
+                "payload": pa.array(
+                    [messages[i].value.decode("utf-8", "backslashreplace") for i in bad_idx],
+                    pa.string(),
+                ),
+                "reason": pa.array([reasons[i].as_py() for i in bad_idx], pa.string()),
+                "stage": pa.array(["decode"] * len(bad_idx), pa.string()),
+            }
+        )
+        return Decoded(good_rows, rejects)
+
+    def _avro_json(self, payload: bytes, i: int, rejects: dict[int, str]) -> str | None:
+        import fastavro
+
+        data = payload[5:] if len(payload) > 5 and payload[0] == 0 else payload
+        try:
+            record = fastavro.schemaless_reader(io.BytesIO(data), self._avro)
+        except Exception as exc:  # any decoding failure of untrusted bytes is a reject
+            rejects[i] = f"payload is not Avro of the stream's schema: {type(exc).__name__}: {exc}"[
+                :300
+            ]
+            return None
+        if not isinstance(record, dict):
+            rejects[i] = "Avro payload is not a record"
+            return None
+        return json.dumps(record, default=_json_default)
+
+    def _csv_json(self, payload: bytes, i: int, rejects: dict[int, str]) -> str | None:
+        try:
+            text = payload.decode("utf-8")
+        except UnicodeDecodeError:
+            rejects[i] = "payload is not UTF-8 text"
+            return None
+        try:
+            rows = list(csv.reader([text.rstrip("\r\n")], delimiter=self.spec.delimiter))
+        except csv.Error as exc:
+            rejects[i] = f"payload is not a CSV line: {exc}"
+            return None
+        fields = rows[0] if rows else []
+        if len(fields) != len(self.schema):
+            rejects[i] = f"CSV line has {len(fields)} fields, the schema {len(self.schema)}"
+            return None
+        return json.dumps(
+            {c: (v if v != "" else None) for c, v in zip(self.schema, fields, strict=True)}
+        )
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "backslashreplace")
+    return str(value)
+
+
+def _avro_schema(spec: StreamSpec, root: Path) -> Any:
+    import fastavro
+
+    raw = spec.avro_schema
+    if raw is None:
+        raise ConfigError(
+            f"stream `{spec.name}`: format avro needs `avro_schema:` in `source:`",
+            hint=f"avro_schema: schemas/orders.avsc (or the schema inline) ({spec.location})",
+        )
+    if isinstance(raw, str):
+        path = (root / raw).resolve()
+        if not path.is_relative_to(root.resolve()) or not path.is_file():
+            raise ConfigError(
+                f"stream `{spec.name}`: avro_schema `{raw}` is not a file in the project",
+                hint=f"give a path relative to the project folder ({spec.location})",
+            )
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        return fastavro.parse_schema(raw)
+    except Exception as exc:  # fastavro raises several types for a bad schema
+        raise ConfigError(
+            f"stream `{spec.name}`: avro_schema is not a valid Avro schema: {exc}",
+            hint=spec.location,
+        ) from None

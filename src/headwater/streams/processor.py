@@ -1,0 +1,337 @@
+"""The micro-batch loop of one stream in one process: poll, decode, commit, acknowledge, measure.
+
+A micro-batch closes when it holds `trigger.max_records` messages or `trigger.max_seconds` have
+passed since its first one. It is decoded (`headwater.streams.decode`), committed in one warehouse
+transaction (`headwater.streams.sink`), and only then acknowledged to the broker. A commit that
+loses its compare-and-swap (another process took the partition) is dropped and the partitions
+this process still holds are read again from what is committed. A SIGTERM (`stop`) lets the
+running micro-batch finish and commit, then the loop exits.
+
+An embedded warehouse (DuckDB: one writer process per file) is opened for each commit and closed
+after it, so several `stream run` processes, `stream status` and batch runs can share it; a
+server warehouse stays connected.
+
+Metrics (events/s, DLQ rate, end-to-end latency p50/p99 from the broker's timestamp to the commit,
+lag per partition, watermark, last commit) go to the state store every few seconds
+(`headwater.streams.monitor`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from headwater.errors import ExecutionError, LockError
+from headwater.streams.connectors import open_source
+from headwater.streams.decode import Decoder
+from headwater.streams.sink import (
+    LostPartition,
+    StreamSink,
+    ensure_state_tables,
+    read_positions,
+)
+from headwater.streams.source import Delivery, Message, StreamSource
+
+if TYPE_CHECKING:
+    from headwater.engines.base import Engine
+    from headwater.streams.monitor import StreamMonitor
+    from headwater.streams.spec import StreamSpec
+    from headwater.streams.windows import WindowOperator
+
+IDLE_SECONDS = 1.0
+"""`--until-idle`: the stream is idle when a poll this long brings nothing."""
+PRUNE_EVERY = 20
+"""Committed-id ledgers and dedup keys are pruned every this many batches."""
+
+
+@dataclass
+class BatchReport:
+    """What one committed micro-batch did (the console and the monitor read it)."""
+
+    stream: str
+    messages: int
+    rows: int
+    dlq: int
+    duplicates: int
+    late: int
+    emitted: int
+    seconds: float
+    latencies: list[float] = field(default_factory=list)
+    watermark: dt.datetime | None = None
+    lost: bool = False
+    """The commit lost its compare-and-swap: nothing was written, the messages will be read again."""
+
+
+@dataclass
+class RunSummary:
+    stream: str
+    batches: int = 0
+    messages: int = 0
+    rows: int = 0
+    dlq: int = 0
+    duplicates: int = 0
+    late: int = 0
+    emitted: int = 0
+    lost: int = 0
+    seconds: float = 0.0
+
+
+def process_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class Warehouse:
+    """The warehouse connection of a stream process: opened per commit for an embedded warehouse
+    (waiting while another process holds it), kept for a server."""
+
+    def __init__(self, open_engine: Callable[[], Engine], stop: threading.Event) -> None:
+        self._open = open_engine
+        self._engine: Engine | None = None
+        self._keep: bool | None = None
+        self._stop = stop
+
+    @contextlib.contextmanager
+    def __call__(self) -> Iterator[Engine]:
+        engine = self._engine or self._connect()
+        try:
+            yield engine
+        finally:
+            if not self._keep:
+                engine.close()
+                self._engine = None
+
+    def _connect(self) -> Engine:
+        while True:
+            try:
+                engine = self._open()
+                break
+            except LockError:
+                if self._stop.is_set():
+                    raise
+                time.sleep(0.05)  # another process commits; DuckDB gives no wait on a lock
+        if self._keep is None:
+            self._keep = engine.SERVER
+        if self._keep:
+            self._engine = engine
+        return engine
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
+
+
+class StreamProcessor:
+    def __init__(
+        self,
+        spec: StreamSpec,
+        open_engine: Callable[[], Engine],
+        project_root: str,
+        *,
+        monitor: StreamMonitor | None = None,
+        on_batch: Callable[[BatchReport], None] | None = None,
+        stop: threading.Event | None = None,
+    ) -> None:
+        self.spec = spec
+        self.stop = stop or threading.Event()
+        self.warehouse = Warehouse(open_engine, self.stop)
+        self.project_root = project_root
+        self.monitor = monitor
+        self.on_batch = on_batch
+        self.source: StreamSource | None = None
+        self.committed: dict[str, str | None] = {}
+        """The committed offset of each partition this process reads (positioned brokers)."""
+        self._lock = threading.Lock()
+
+    # -- positions ---------------------------------------------------------------------------------
+    def _positions(self, partitions: list[str]) -> dict[str, str | None]:
+        """Called by a positioned source on every assignment: the warehouse's offsets."""
+        with self.warehouse() as engine:
+            ensure_state_tables(engine)
+            found = read_positions(engine, self.spec.name, partitions)
+        with self._lock:
+            self.committed.update(found)
+        return found
+
+    # -- windows -------------------------------------------------------------------------------------
+    def _windows(self, engine: Engine) -> list[WindowOperator]:
+        if not self.spec.windows:
+            return []
+        from headwater.streams.windows import WindowOperator
+
+        ops = []
+        for window in self.spec.windows:
+            ops.append(
+                WindowOperator(
+                    engine,
+                    window,
+                    stream=self.spec.name,
+                    event_time=str(self.spec.event_time),
+                    late=self.spec.late,
+                    output=self.spec.window_relation(window),
+                    state=self.spec.relation_for(f"__hw_state_{window.name}"),
+                    late_output=self.spec.relation_for("__late"),
+                )
+            )
+        columns = engine.query_columns("SELECT * FROM __hw_stream_out")
+        for op in ops:
+            op.ensure(columns)
+        return ops
+
+    # -- the loop ------------------------------------------------------------------------------------
+    def run(self, until_idle: bool = False, max_seconds: float | None = None) -> RunSummary:
+        spec = self.spec
+        summary = RunSummary(spec.name)
+        started = time.monotonic()
+        source = open_source(spec.source_config())
+        self.source = source
+        sink = StreamSink(spec, source.delivery, source.order_key, self._windows)
+        decoder = Decoder(spec, self.project_root)
+        with self.warehouse() as engine:
+            ensure_state_tables(engine)
+            if spec.expectations:
+                sink.check_expectations(engine)
+        try:
+            source.open(self._positions)
+            while not self.stop.is_set():
+                if max_seconds is not None and time.monotonic() - started >= max_seconds:
+                    break
+                batch = self._collect(source, until_idle, started, max_seconds)
+                if not batch:
+                    if until_idle:
+                        break
+                    continue
+                report = self._commit(source, sink, decoder, batch)
+                summary.batches += 1
+                summary.messages += report.messages
+                summary.rows += report.rows
+                summary.dlq += report.dlq
+                summary.duplicates += report.duplicates
+                summary.late += report.late
+                summary.emitted += report.emitted
+                summary.lost += int(report.lost)
+                if summary.batches % PRUNE_EVERY == 0 and source.delivery is Delivery.ACKED:
+                    floor = source.ack_floor()
+                    with self.warehouse() as engine, engine.transaction():
+                        sink.prune_ledger(engine, floor)
+                if self.on_batch is not None:
+                    self.on_batch(report)
+                if self.monitor is not None:
+                    self.monitor.batch(report, source)
+        finally:
+            summary.seconds = time.monotonic() - started
+            if self.monitor is not None:
+                with contextlib.suppress(Exception):
+                    self.monitor.flush(source, final=True)
+            source.close()
+            decoder.close()
+            self.warehouse.close()
+        return summary
+
+    def _collect(
+        self, source: StreamSource, until_idle: bool, started: float, max_seconds: float | None
+    ) -> list[Message]:
+        """Poll until the trigger fires: `max_records` messages, or `max_seconds` since the first."""
+        spec = self.spec
+        batch: list[Message] = []
+        first_at: float | None = None
+        while not self.stop.is_set():
+            now = time.monotonic()
+            if max_seconds is not None and now - started >= max_seconds:
+                break
+            if first_at is not None and now - first_at >= spec.max_seconds:
+                break
+            wait = (
+                IDLE_SECONDS if first_at is None else max(0.0, spec.max_seconds - (now - first_at))
+            )
+            wait = min(wait, 0.5 if not until_idle else IDLE_SECONDS)
+            got = source.poll(spec.max_records - len(batch), wait)
+            if got:
+                if first_at is None:
+                    first_at = time.monotonic()
+                batch.extend(got)
+                if len(batch) >= spec.max_records:
+                    break
+            elif until_idle:
+                break
+            elif self.monitor is not None:
+                self.monitor.idle(source)
+        return batch
+
+    def _commit(
+        self, source: StreamSource, sink: StreamSink, decoder: Decoder, batch: list[Message]
+    ) -> BatchReport:
+        t0 = time.monotonic()
+        positioned = source.delivery is Delivery.POSITIONED
+        if positioned:
+            held = source.assignment()
+            batch = [m for m in batch if m.partition in held]  # revoked while the batch filled
+        decoded = decoder.decode(batch)
+        with self._lock:
+            started = dict(self.committed)
+        report = BatchReport(self.spec.name, len(batch), 0, 0, 0, 0, 0, 0.0)
+        try:
+            with self.warehouse() as engine:
+                result = sink.commit(engine, batch, decoded, started)
+        except LostPartition:
+            report.lost = True
+            if positioned:
+                partitions = sorted(source.assignment())
+                source.seek(self._positions(partitions))
+            report.seconds = time.monotonic() - t0
+            return report
+        except ExecutionError:
+            raise
+        committed_at = time.time()
+        source.ack(batch)  # only now: the warehouse has the rows and the positions
+        with self._lock:
+            self.committed.update(result.offsets)
+        report.rows, report.dlq, report.duplicates = result.rows, result.dlq, result.duplicates
+        report.late, report.emitted, report.watermark = (
+            result.late,
+            result.emitted,
+            result.watermark,
+        )
+        report.latencies = [committed_at - m.timestamp for m in batch if m.timestamp is not None]
+        report.seconds = time.monotonic() - t0
+        return report
+
+
+def run_streams(
+    processors: list[StreamProcessor], until_idle: bool, max_seconds: float | None
+) -> list[RunSummary]:
+    """Run several streams of one process, each in its own thread; the first failure stops all."""
+    if len(processors) == 1:
+        return [processors[0].run(until_idle, max_seconds)]
+    results: dict[int, RunSummary] = {}
+    errors: list[BaseException] = []
+
+    def work(i: int, p: StreamProcessor) -> None:
+        try:
+            results[i] = p.run(until_idle, max_seconds)
+        except BaseException as exc:  # reported by the caller's thread
+            errors.append(exc)
+            for other in processors:
+                other.stop.set()
+
+    threads = [
+        threading.Thread(target=work, args=(i, p), daemon=True) for i, p in enumerate(processors)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return [results[i] for i in sorted(results)]
+
+
+def describe(value: Any) -> str:
+    return "" if value is None else str(value)

@@ -1,0 +1,612 @@
+"""One micro-batch, one warehouse transaction: the rows, the dead letters, the windows, the
+watermark and the broker positions commit together or not at all.
+
+Inside the transaction, in this order:
+
+1. the stream's row of `stream_state` is updated first: on a server it is a row lock that
+   serializes the commits of every process running the stream (windows and the watermark are
+   shared), and it gives the watermark before this batch;
+2. positions: for a positioned broker (Kafka, Kinesis) each partition's committed offset moves
+   from the offset the batch started at to its last one, a compare-and-swap — a process whose
+   partition was taken over (a rebalance) finds another offset there and its commit fails
+   (`LostPartition`): it rolls back and reads on from what the new owner committed. For an
+   acknowledged broker (Redis, NATS, RabbitMQ, MQTT) the ids of the batch go into
+   `stream_ledger`; ids already there are redeliveries of committed messages, and are dropped;
+3. the expectations run over the batch: rows that fail any go to the dead-letter table with
+   the names of the expectations, with the rows that could not be decoded;
+4. `dedup:` drops rows whose key was seen within the window (`stream_dedup`);
+5. `transform:` runs over the batch (`{{ batch }}`), once, into a temporary table that the sink
+   and every window read;
+6. the sink is appended to (or merged into, by `primary_key`); created on the first batch with
+   the transform's columns, and new columns are added when the transform grows;
+7. windows (`headwater.streams.windows`) add the batch to their state and emit what the new
+   watermark closes.
+
+The broker is told only after COMMIT returns (`StreamSource.ack`, by the processor).
+State tables live in the warehouse's state schema (`_headwater`, or `<schema>__headwater` on a
+server), next to the loader's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from headwater.engines.base import Engine, quote_identifier
+from headwater.errors import ConfigError, ConflictError
+from headwater.extract.load_state import state_schema
+from headwater.project.definition import Relation
+from headwater.streams.decode import SEQ, Decoded
+from headwater.streams.source import Delivery, Message
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from headwater.streams.spec import StreamSpec
+    from headwater.streams.windows import WindowOperator
+
+OUT = "__hw_stream_out"
+"""The temporary table holding a batch after `transform:` (what the sink and windows read)."""
+LEDGER_RETENTION = dt.timedelta(days=1)
+"""How long committed ids of a broker without an acknowledgement floor (RabbitMQ, MQTT) are kept
+to drop redeliveries."""
+_BATCH_REF = re.compile(r"\{\{\s*batch\s*\}\}")
+
+
+class LostPartition(ConflictError):
+    """A commit found another offset than the one its batch started at: another process owns the
+    partition now (or reset it). Nothing was written."""
+
+
+@dataclass
+class CommitResult:
+    rows: int = 0
+    """Rows written to the sink."""
+    dlq: int = 0
+    duplicates: int = 0
+    """Redeliveries of committed messages, and rows dropped by `dedup:`."""
+    late: int = 0
+    emitted: int = 0
+    """Window rows written (appended or merged)."""
+    watermark: dt.datetime | None = None
+    offsets: dict[str, str] = field(default_factory=dict)
+    """The last offset committed per partition."""
+
+
+def _state(engine: Engine, table: str) -> str:
+    return f"{quote_identifier(state_schema(engine))}.{table}"
+
+
+def ensure_state_tables(engine: Engine) -> None:
+    """The stream state tables (same DDL on DuckDB and PostgreSQL)."""
+    engine.ensure_schema(state_schema(engine))
+    engine.execute(
+        f"CREATE TABLE IF NOT EXISTS {_state(engine, 'stream_offsets')} (stream VARCHAR, "
+        'partition VARCHAR, "offset" VARCHAR, committed_at TIMESTAMP, PRIMARY KEY (stream, partition))'
+    )
+    engine.execute(
+        f"CREATE TABLE IF NOT EXISTS {_state(engine, 'stream_ledger')} (stream VARCHAR, "
+        'partition VARCHAR, "offset" VARCHAR, order_key VARCHAR, committed_at TIMESTAMP, '
+        'PRIMARY KEY (stream, partition, "offset"))'
+    )
+    engine.execute(
+        f"CREATE TABLE IF NOT EXISTS {_state(engine, 'stream_state')} (stream VARCHAR PRIMARY KEY, "
+        "watermark TIMESTAMP, max_event_time TIMESTAMP, batches BIGINT, updated_at TIMESTAMP)"
+    )
+    engine.execute(
+        f"CREATE TABLE IF NOT EXISTS {_state(engine, 'stream_dedup')} (stream VARCHAR, "
+        "key VARCHAR, seen_at TIMESTAMP, PRIMARY KEY (stream, key))"
+    )
+
+
+def read_positions(engine: Engine, stream: str, partitions: Sequence[str]) -> dict[str, str | None]:
+    """The committed offset of each partition (None: nothing committed yet)."""
+    rows = engine.execute(
+        f'SELECT partition, "offset" FROM {_state(engine, "stream_offsets")} WHERE stream = ?',
+        [stream],
+    )
+    found = {str(p): (None if o is None else str(o)) for p, o in rows}
+    return {p: found.get(p) for p in partitions}
+
+
+def all_positions(engine: Engine, stream: str) -> dict[str, str | None]:
+    rows = engine.execute(
+        f'SELECT partition, "offset" FROM {_state(engine, "stream_offsets")} WHERE stream = ? '
+        "ORDER BY partition",
+        [stream],
+    )
+    return {str(p): (None if o is None else str(o)) for p, o in rows}
+
+
+def reset_positions(engine: Engine, stream: str, positions: dict[str, str | None]) -> None:
+    """`stream reset`: the committed offsets become ``positions``, the ledger of committed ids
+    and the dedup keys are forgotten (the broker redelivers from the new position)."""
+    with engine.transaction():
+        engine.execute(f"DELETE FROM {_state(engine, 'stream_offsets')} WHERE stream = ?", [stream])
+        engine.execute(f"DELETE FROM {_state(engine, 'stream_ledger')} WHERE stream = ?", [stream])
+        engine.execute(f"DELETE FROM {_state(engine, 'stream_dedup')} WHERE stream = ?", [stream])
+        now = _now()
+        for partition, offset in positions.items():
+            if offset is not None:
+                engine.execute(
+                    f"INSERT INTO {_state(engine, 'stream_offsets')} VALUES (?, ?, ?, ?)",
+                    [stream, partition, offset, now],
+                )
+
+
+def read_watermark(engine: Engine, stream: str) -> tuple[dt.datetime | None, int]:
+    rows = engine.execute(
+        f"SELECT watermark, batches FROM {_state(engine, 'stream_state')} WHERE stream = ?",
+        [stream],
+    )
+    return (rows[0][0], int(rows[0][1] or 0)) if rows else (None, 0)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def render_transform(sql: str, relation: str, spec: StreamSpec) -> str:
+    """`transform:` with `{{ batch }}` replaced by the batch's relation; any other template
+    expression is an error (the transform is plain SQL over the batch)."""
+    out = _BATCH_REF.sub(relation, sql)
+    if "{{" in out or "{%" in out:
+        raise ConfigError(
+            f"stream `{spec.name}`: `transform:` may only use `{{{{ batch }}}}`",
+            hint=f"write plain SQL over {{{{ batch }}}} ({spec.location})",
+        )
+    return out.strip().rstrip(";")
+
+
+class StreamSink:
+    """Commits the micro-batches of one stream into one warehouse."""
+
+    def __init__(
+        self,
+        spec: StreamSpec,
+        delivery: Delivery,
+        order_key: Callable[[str], str],
+        windows: Callable[[Engine], list[WindowOperator]] | None = None,
+    ) -> None:
+        self.spec = spec
+        self.delivery = delivery
+        self.order_key = order_key
+        self._windows = windows
+        self._predicates: list[tuple[str, Any]] | None = None
+        self._sink_columns: list[str] | None = None
+        self._dlq_ready = False
+
+    # -- expectations ----------------------------------------------------------------------------
+    def _expectations(self) -> list[tuple[str, Any]]:
+        if self._predicates is None:
+            from headwater.errors import Location
+            from headwater.quality.expectations import parse_expectation
+
+            parsed = []
+            path, _, line = self.spec.location.partition(":")
+            for raw in self.spec.expectations:
+                config = parse_expectation(
+                    raw,
+                    location=Location(path, int(line) if line.isdigit() else None),
+                    node=self.spec.name,
+                )
+                parsed.append((config.type, config))
+            self._predicates = parsed
+        return self._predicates
+
+    def check_expectations(self, engine: Engine) -> None:
+        """Every expectation of the stream must be about single rows (it runs per micro-batch)."""
+        from headwater.quality.expectations import row_predicate
+
+        columns = [(c, t) for c, t in self.spec.schema.items()]
+        for name, config in self._expectations():
+            if row_predicate(config, "batch", columns, functions=engine.functions) is None:
+                raise ConfigError(
+                    f"stream `{self.spec.name}`: expectation `{name}` is not about single rows, and "
+                    "a stream checks each micro-batch row by row",
+                    hint="put table-level checks on the sink table (tests or expectations of a model "
+                    f"that refs it) ({self.spec.location})",
+                )
+
+    # -- the commit --------------------------------------------------------------------------------
+    def commit(
+        self,
+        engine: Engine,
+        messages: Sequence[Message],
+        decoded: Decoded,
+        started: dict[str, str | None],
+    ) -> CommitResult:
+        """Write one micro-batch in one transaction (see the module docstring). ``started`` is the
+        committed offset each partition's messages follow (positioned brokers)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        spec = self.spec
+        result = CommitResult()
+        rows, rejects = decoded.rows, decoded.rejects
+        now = _now()
+        with engine.transaction_scope():
+            wm_before, max_seen = self._lock_state(engine, now)
+            if self.delivery is Delivery.POSITIONED:
+                result.offsets = self._swap_offsets(engine, messages, started, now)
+            else:
+                dupes = self._ledger(engine, messages, now)
+                if dupes:
+                    result.duplicates += len(dupes)
+                    rows = _drop_keys(rows, dupes)
+                    rejects = _drop_keys(rejects, dupes)
+            # expectations: failing rows leave the batch for the DLQ
+            failed: dict[int, str] = {}
+            if spec.expectations and rows.num_rows:
+                failed = self._failing(engine, rows)
+            dlq_rows = [rejects]
+            if failed:
+                keep = pc.invert(pc.is_in(rows.column(SEQ), pa.array(list(failed), pa.int64())))
+                by_seq = {
+                    int(s): i
+                    for i, s in enumerate(rows.column(SEQ).to_pylist())
+                    if int(s) in failed
+                }
+                dlq_rows.append(self._expectation_rejects(messages, rows, failed, by_seq))
+                rows = rows.filter(keep)
+            if spec.dedup_key and rows.num_rows:
+                rows, dropped = self._dedup(engine, rows, now)
+                result.duplicates += dropped
+            rows = rows.drop_columns([SEQ])
+            result.dlq = sum(t.num_rows for t in dlq_rows)
+            if result.dlq:
+                self._write_dlq(engine, pa.concat_tables(dlq_rows), now)
+            batch_max = None
+            if spec.event_time and rows.num_rows:
+                batch_max = pc.max(rows.column(spec.event_time)).as_py()
+            if batch_max is not None and (max_seen is None or batch_max > max_seen):
+                max_seen = batch_max
+            wm_after = None if max_seen is None else max_seen - spec.watermark
+            if wm_before is not None and (wm_after is None or wm_after < wm_before):
+                wm_after = wm_before
+            result.watermark = wm_after
+            with engine.strategies.arrow_relation(rows, "__hw_stream_batch") as batch:
+                select = (
+                    render_transform(spec.transform, batch.render(), spec)
+                    if spec.transform
+                    else f"SELECT * FROM {batch.render()}"
+                )
+                engine.execute(f"CREATE TEMPORARY TABLE {OUT} AS {select}")
+            try:
+                if spec.sink.table is not None:
+                    result.rows = self._write_sink(engine, spec.sink.table)
+                for window in self._windows(engine) if self._windows else []:
+                    stats = window.process(OUT, wm_before, wm_after)
+                    result.late += int(getattr(stats, "late", 0) or 0)
+                    result.emitted += int(getattr(stats, "emitted", 0) or 0) + int(
+                        getattr(stats, "updated", 0) or 0
+                    )
+            finally:
+                engine.execute(f"DROP TABLE IF EXISTS {OUT}")
+            engine.execute(
+                f"UPDATE {_state(engine, 'stream_state')} SET watermark = ?, max_event_time = ?, "
+                "updated_at = ? WHERE stream = ?",
+                [wm_after, max_seen, now, spec.name],
+            )
+        return result
+
+    def create_tables(self, engine: Engine, empty: pa.Table) -> list[str]:
+        """Create the sink, dead-letter and window tables a first batch would create (from the
+        schema and the transform, with no rows), so batch models that `ref()` them build before
+        the stream has run. Returns the names of the tables created."""
+        created = []
+        relations = [r for r in (self.spec.sink.table, self.spec.dlq) if r is not None]
+        missing = [r for r in relations if not engine.columns(r)]
+        with engine.transaction():
+            rows = empty.drop_columns([SEQ]) if SEQ in empty.column_names else empty
+            with engine.strategies.arrow_relation(rows, "__hw_stream_batch") as batch:
+                select = (
+                    render_transform(self.spec.transform, batch.render(), self.spec)
+                    if self.spec.transform
+                    else f"SELECT * FROM {batch.render()}"
+                )
+                engine.execute(f"CREATE TEMPORARY TABLE {OUT} AS {select}")
+            try:
+                if self.spec.sink.table is not None:
+                    self._write_sink(engine, self.spec.sink.table)
+                for window in self._windows(engine) if self._windows else []:
+                    del window  # `ensure` (in the factory) created its tables
+                import pyarrow as pa
+
+                if self.spec.dlq in missing:
+                    self._write_dlq(engine, pa.table({
+                        "_hw_partition": pa.array([], pa.string()), "_hw_offset": pa.array([], pa.string()),
+                        "payload": pa.array([], pa.string()), "reason": pa.array([], pa.string()),
+                        "stage": pa.array([], pa.string()),
+                    }), _now())  # fmt: skip
+            finally:
+                engine.execute(f"DROP TABLE IF EXISTS {OUT}")
+        created = [r.render(quote=False) for r in missing]
+        return created
+
+    def _lock_state(self, engine: Engine, now: dt.datetime) -> tuple[Any, Any]:
+        rows = engine.execute(
+            f"UPDATE {_state(engine, 'stream_state')} SET batches = batches + 1, updated_at = ? "
+            "WHERE stream = ? RETURNING watermark, max_event_time",
+            [now, self.spec.name],
+        )
+        if rows:
+            return rows[0][0], rows[0][1]
+        try:
+            engine.execute(
+                f"INSERT INTO {_state(engine, 'stream_state')} VALUES (?, NULL, NULL, 1, ?)",
+                [self.spec.name, now],
+            )
+        except Exception as exc:
+            raise LostPartition(
+                f"stream `{self.spec.name}`: another process started the stream at the same time"
+            ) from exc
+        return None, None
+
+    def _swap_offsets(
+        self,
+        engine: Engine,
+        messages: Sequence[Message],
+        started: dict[str, str | None],
+        now: dt.datetime,
+    ) -> dict[str, str]:
+        last: dict[str, str] = {}
+        for m in messages:  # messages of a partition arrive in order
+            last[m.partition] = m.offset
+        table = _state(engine, "stream_offsets")
+        for partition, offset in last.items():
+            before = started.get(partition)
+            if before is None:
+                try:
+                    engine.execute(
+                        f"INSERT INTO {table} VALUES (?, ?, ?, ?)",
+                        [self.spec.name, partition, offset, now],
+                    )
+                except Exception as exc:
+                    raise LostPartition(
+                        f"stream `{self.spec.name}`: partition {partition} was committed by another process"
+                    ) from exc
+                continue
+            moved = engine.execute(
+                f'UPDATE {table} SET "offset" = ?, committed_at = ? WHERE stream = ? AND partition = ? '
+                'AND "offset" = ? RETURNING partition',
+                [offset, now, self.spec.name, partition, before],
+            )
+            if not moved:
+                raise LostPartition(
+                    f"stream `{self.spec.name}`: partition {partition} is no longer at offset {before}"
+                )
+        return last
+
+    def _ledger(
+        self, engine: Engine, messages: Sequence[Message], now: dt.datetime
+    ) -> set[tuple[str, str]]:
+        """Record the ids of the batch; return those already committed (redeliveries)."""
+        import pyarrow as pa
+
+        ids = [(m.partition, m.offset) for m in messages if m.offset]
+        if not ids:
+            return set()
+        table = pa.table(
+            {
+                "stream": pa.array([self.spec.name] * len(ids), pa.string()),
+                "partition": pa.array([p for p, _ in ids], pa.string()),
+                "offset": pa.array([o for _, o in ids], pa.string()),
+                "order_key": pa.array([self.order_key(o) for _, o in ids], pa.string()),
+                "committed_at": pa.array([now] * len(ids), pa.timestamp("us")),
+            }
+        )
+        ledger = _state(engine, "stream_ledger")
+        with engine.strategies.arrow_relation(table, "__hw_stream_ids") as rel:
+            dupes = {
+                (str(p), str(o))
+                for p, o in engine.execute(
+                    f'SELECT i.partition, i."offset" FROM {rel.render()} AS i JOIN {ledger} AS l ON '
+                    'l.stream = i.stream AND l.partition = i.partition AND l."offset" = i."offset"'
+                )
+            }
+            try:
+                engine.execute(
+                    f'INSERT INTO {ledger} SELECT DISTINCT stream, partition, "offset", order_key, committed_at '
+                    f"FROM {rel.render()} AS i WHERE NOT EXISTS (SELECT 1 FROM {ledger} AS l WHERE "
+                    'l.stream = i.stream AND l.partition = i.partition AND l."offset" = i."offset")'
+                )
+            except Exception as exc:  # a concurrent commit of the same redelivered ids
+                raise LostPartition(
+                    f"stream `{self.spec.name}`: another process committed the same messages"
+                ) from exc
+        return dupes
+
+    def prune_ledger(self, engine: Engine, floor: str | None) -> None:
+        """Forget committed ids the broker will not redeliver: below its acknowledgement floor, or
+        (no floor) older than `LEDGER_RETENTION`."""
+        ledger = _state(engine, "stream_ledger")
+        if floor is not None:
+            engine.execute(
+                f"DELETE FROM {ledger} WHERE stream = ? AND order_key < ?",
+                [self.spec.name, self.order_key(floor)],
+            )
+        else:
+            engine.execute(
+                f"DELETE FROM {ledger} WHERE stream = ? AND committed_at < ?",
+                [self.spec.name, _now() - LEDGER_RETENTION],
+            )
+        if self.spec.dedup_within is not None:
+            engine.execute(
+                f"DELETE FROM {_state(engine, 'stream_dedup')} WHERE stream = ? AND seen_at < ?",
+                [self.spec.name, self._dedup_floor(engine)],
+            )
+
+    def _dedup_floor(self, engine: Engine) -> dt.datetime:
+        assert self.spec.dedup_within is not None
+        if self.spec.event_time:
+            wm, _ = read_watermark(engine, self.spec.name)
+            if wm is not None:
+                floor: dt.datetime = wm - self.spec.dedup_within
+                return floor
+        return _now() - self.spec.dedup_within
+
+    def _failing(self, engine: Engine, rows: pa.Table) -> dict[int, str]:
+        """`_hw_seq` -> names of the expectations the row fails."""
+        from headwater.quality.expectations import row_predicate
+
+        with engine.strategies.arrow_relation(rows, "__hw_stream_check") as rel:
+            relation = rel.render()
+            columns = engine.query_columns(f"SELECT * FROM {relation}")
+            cases = []
+            for name, config in self._expectations():
+                predicate = row_predicate(config, relation, columns, functions=engine.functions)
+                if predicate is None:
+                    continue
+                label = (
+                    name
+                    if not config.kwargs.get("column")
+                    else f"{name}({config.kwargs['column']})"
+                )
+                cases.append(
+                    f"CASE WHEN {predicate} THEN '{label.replace(chr(39), chr(39) * 2)}' END"
+                )
+            if not cases:
+                return {}
+            found = engine.execute(
+                f"SELECT {SEQ}, failed FROM (SELECT {SEQ}, concat_ws(', ', {', '.join(cases)}) AS failed "
+                f"FROM {relation}) AS c WHERE failed <> ''"
+            )
+        return {int(s): f"failed {f}" for s, f in found}
+
+    def _expectation_rejects(
+        self,
+        messages: Sequence[Message],
+        rows: pa.Table,
+        failed: dict[int, str],
+        by_seq: dict[int, int],
+    ) -> pa.Table:
+        import pyarrow as pa
+
+        seqs = sorted(failed)
+        return pa.table(
+            {
+                "_hw_partition": pa.array([messages[s].partition for s in seqs], pa.string()),
+                "_hw_offset": pa.array([messages[s].offset for s in seqs], pa.string()),
+                "payload": pa.array(
+                    [messages[s].value.decode("utf-8", "backslashreplace") for s in seqs],
+                    pa.string(),
+                ),
+                "reason": pa.array([failed[s] for s in seqs], pa.string()),
+                "stage": pa.array(["expectation"] * len(seqs), pa.string()),
+            }
+        )
+
+    def _dedup(self, engine: Engine, rows: pa.Table, now: dt.datetime) -> tuple[pa.Table, int]:
+        import pyarrow as pa
+
+        spec = self.spec
+        key_cols = [rows.column(k).to_pylist() for k in spec.dedup_key]
+        keys = [json.dumps(list(vals), default=str) for vals in zip(*key_cols, strict=True)]
+        times = rows.column(spec.event_time).to_pylist() if spec.event_time else [now] * len(keys)
+        first: dict[str, int] = {}
+        for i, key in enumerate(keys):
+            first.setdefault(key, i)
+        table = pa.table(
+            {"key": pa.array(list(first), pa.string()),
+             "seen_at": pa.array([times[i] for i in first.values()], pa.timestamp("us"))}
+        )  # fmt: skip
+        store = _state(engine, "stream_dedup")
+        with engine.strategies.arrow_relation(table, "__hw_stream_keys") as rel:
+            seen = {
+                str(k)
+                for (k,) in engine.execute(
+                    f"SELECT k.key FROM {rel.render()} AS k JOIN {store} AS d ON d.stream = ? AND d.key = k.key",
+                    [spec.name],
+                )
+            }
+            engine.execute(
+                f"INSERT INTO {store} SELECT ?, k.key, k.seen_at FROM {rel.render()} AS k WHERE NOT EXISTS "
+                f"(SELECT 1 FROM {store} AS d WHERE d.stream = ? AND d.key = k.key)",
+                [spec.name, spec.name],
+            )
+        keep = [i for key, i in first.items() if key not in seen]
+        kept = rows.take(pa.array(sorted(keep), pa.int64()))
+        return kept, rows.num_rows - kept.num_rows
+
+    def _write_sink(self, engine: Engine, relation: Relation) -> int:
+        engine.ensure_schema(relation.schema)
+        out_cols = engine.query_columns(f"SELECT * FROM {OUT}")
+        have = engine.columns(relation)
+        if not have:
+            engine.execute(f"CREATE TABLE {relation.render()} AS SELECT * FROM {OUT} LIMIT 0")
+            engine._remember(relation, "table")
+            have = out_cols
+        else:
+            known = {c.lower() for c, _ in have}
+            for col, type_name in out_cols:
+                if col.lower() not in known:  # the transform grew: the sink grows with it
+                    engine.strategies.add_column(relation, col, type_name)
+        names = [c for c, _ in out_cols]
+        if self.spec.sink.write_disposition == "merge":
+            keys = self.spec.sink.primary_key
+            missing = [k for k in keys if k not in names]
+            if missing:
+                raise ConfigError(
+                    f"stream `{self.spec.name}`: primary_key `{missing[0]}` is not a column of the batch",
+                    hint=f"keep it in `transform:` ({self.spec.location})",
+                )
+            latest = Relation("", f"{OUT}_latest")
+            part = ", ".join(quote_identifier(k) for k in keys)
+            engine.execute(
+                f"CREATE TEMPORARY TABLE {latest.render()} AS SELECT * FROM (SELECT *, row_number() OVER "
+                f"(PARTITION BY {part} ORDER BY _hw_partition DESC, _hw_offset DESC) AS __hw_rn FROM {OUT}) AS r "
+                "WHERE __hw_rn = 1"
+                if "_hw_offset" in names
+                else f"CREATE TEMPORARY TABLE {latest.render()} AS SELECT DISTINCT ON ({part}) * FROM {OUT}"
+            )
+            try:
+                update = [c for c in names if c not in keys]
+                updated, inserted = engine.strategies.merge(relation, latest, names, keys, update)
+            finally:
+                engine.execute(f"DROP TABLE IF EXISTS {latest.render()}")
+            return updated + inserted
+        appended = engine.strategies.append(relation, Relation("", OUT), names)
+        return int(appended or 0)
+
+    def _write_dlq(self, engine: Engine, rejects: pa.Table, now: dt.datetime) -> None:
+        import pyarrow as pa
+
+        relation = self.spec.dlq
+        if not self._dlq_ready:
+            engine.ensure_schema(relation.schema)
+            engine.execute(
+                f"CREATE TABLE IF NOT EXISTS {relation.render()} (stream VARCHAR, partition VARCHAR, "
+                '"offset" VARCHAR, payload VARCHAR, reason VARCHAR, stage VARCHAR, failed_at TIMESTAMP)'
+            )
+            self._dlq_ready = True
+        n = rejects.num_rows
+        table = pa.table(
+            {
+                "stream": pa.array([self.spec.name] * n, pa.string()),
+                "partition": rejects.column("_hw_partition"),
+                "offset": rejects.column("_hw_offset"),
+                "payload": rejects.column("payload"),
+                "reason": rejects.column("reason"),
+                "stage": rejects.column("stage"),
+                "failed_at": pa.array([now] * n, pa.timestamp("us")),
+            }
+        )
+        engine.strategies.append_arrow(relation, table)
+
+
+def _drop_keys(table: pa.Table, keys: set[tuple[str, str]]) -> pa.Table:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not table.num_rows:
+        return table
+    joined = pc.binary_join_element_wise(
+        table.column("_hw_partition"), table.column("_hw_offset"), "\x00"
+    )
+    drop = pa.array([f"{p}\x00{o}" for p, o in keys], pa.string())
+    return table.filter(pc.invert(pc.is_in(joined, drop)))

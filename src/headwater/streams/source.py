@@ -1,0 +1,153 @@
+"""The stream source seam: how events get out of a broker, and back to it as acknowledgements.
+
+A source only *delivers*: it polls `Message`s (the payload bytes, where they sit in the broker, the
+broker's timestamp). Decoding, validation, windows and the sink are the same for every broker
+(`headwater.streams.processor`). Exactly-once rests on one rule: the sink commits the rows *and*
+the positions they came from in one warehouse transaction, and the source is told (`ack`) only
+after that commit. Brokers come in two kinds, which the processor treats differently:
+
+* **positioned** (`Delivery.POSITIONED`: Kafka partitions, Kinesis shards): each partition has
+  one reader at a time and a total order. The warehouse keeps the last committed offset of each
+  partition; a commit is a compare-and-swap from the offset the batch started at, so a process that
+  lost the partition to another (a rebalance) cannot commit, and a restart seeks to the committed
+  offsets (`Positions`), whatever the broker thinks.
+* **acknowledged** (`Delivery.ACKED`: Redis consumer groups, NATS JetStream durable consumers,
+  RabbitMQ queues, MQTT persistent sessions): the broker hands each message to one consumer of the
+  group and redelivers what was not acknowledged. The warehouse keeps the ids of the messages it
+  committed (`Message.offset`) until the broker's acknowledgement floor passes them
+  (`StreamSource.ack_floor`), and a redelivered message whose id is committed is dropped, not
+  written twice.
+
+Adding a broker: implement `StreamSource` in `headwater/streams/connectors/<name>.py` and name it
+in `headwater.streams.connectors.CONNECTORS`. Config comes from the stream's `source:` mapping;
+secrets only from environment variables named by keys ending in `_env`.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from headwater.errors import ConfigError
+
+
+class Delivery(enum.Enum):
+    POSITIONED = "positioned"
+    ACKED = "acked"
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One event as the broker delivered it."""
+
+    partition: str
+    """Kafka partition number, Kinesis shard id; for acknowledged brokers the stream, subject or
+    queue the message came from (one per source)."""
+    offset: str
+    """Where the message sits: Kafka offset, Kinesis sequence number, Redis entry id, NATS stream
+    sequence; for RabbitMQ and MQTT the `message_id` the producer set (empty when none: those
+    messages are delivered at least once, see the module doc)."""
+    value: bytes
+    timestamp: float | None = None
+    """When the broker received it (epoch seconds), for end-to-end latency; None if unknown."""
+    key: bytes | None = None
+    handle: Any = None
+    """What the source needs to acknowledge this message (a delivery tag, a NATS message)."""
+
+
+Positions = Callable[[list[str]], dict[str, str | None]]
+"""Committed offsets of the given partitions, read from the warehouse (None: nothing committed;
+start as `start:` says). A positioned source calls it whenever partitions are assigned to it."""
+
+
+class StreamSource(Protocol):
+    """A connection to one broker topic / stream / queue for one consumer group."""
+
+    delivery: Delivery
+
+    def open(self, positions: Positions) -> None:
+        """Connect and join the consumer group. A positioned source seeks each partition it is
+        assigned, now and after every rebalance, to just after ``positions([partition])``."""
+
+    def poll(self, max_records: int, timeout: float) -> list[Message]:
+        """Up to ``max_records`` messages, waiting at most ``timeout`` seconds for the first.
+        Never raises on an empty broker: returns []."""
+
+    def assignment(self) -> set[str]:
+        """Partitions this process reads now (positioned sources; acknowledged ones return the
+        one partition they read)."""
+
+    def seek(self, positions: Mapping[str, str | None]) -> None:
+        """Read these partitions again from just after the given offsets (None: `start:`);
+        messages polled and not yet returned for them are dropped. Called when a commit lost its
+        compare-and-swap, for the partitions this process still holds."""
+
+    def ack(self, messages: list[Message]) -> None:
+        """Tell the broker these messages are committed (after the warehouse commit): Kafka
+        offset commit, XACK, JetStream ack, basic.ack, PUBACK."""
+
+    def ack_floor(self) -> str | None:
+        """Acknowledged sources: an offset below which the broker redelivers nothing of this
+        group any more (committed ids below it may be forgotten); None when unknown."""
+
+    def order_key(self, offset: str) -> str:
+        """A text that sorts like the offsets do (zero-padded numbers), for `ack_floor`
+        comparisons and `stream status`."""
+
+    def lag(self) -> dict[str, int | None]:
+        """Messages behind the broker's end, per partition this process can see."""
+
+    def reset(self, to: str | datetime) -> dict[str, str | None]:
+        """Move the group to ``earliest``, ``latest`` or a time; returns the offsets (per
+        partition) the warehouse should record, the offset *before* the first message to read."""
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class SourceConfig:
+    """The `source:` mapping of a stream, with its secrets resolved from the environment."""
+
+    stream: str
+    connector: str
+    topic: str
+    group: str
+    start: str
+    options: dict[str, Any]
+    """Everything else of the mapping (connector-specific keys), `*_env` keys resolved: a key
+    `brokers_env: KAFKA_BROKERS` becomes `brokers` with the variable's value."""
+    location: str = ""
+    """`file:line` of the stream, for errors."""
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.options.get(key, default)
+
+
+def resolve_env(options: Mapping[str, Any], stream: str, location: str) -> dict[str, Any]:
+    """``options`` with every `<key>_env: VAR` replaced by `<key>: $VAR` (an unset variable is a
+    configuration error naming it). The values become secrets, masked in every output."""
+    from headwater import secrets
+
+    out: dict[str, Any] = {}
+    for key, value in options.items():
+        if key.endswith("_env"):
+            name = str(value)
+            if name not in os.environ:
+                raise ConfigError(
+                    f"stream `{stream}`: environment variable `{name}` (from `{key}`) is not set",
+                    hint=f"export {name}=... before running the stream ({location})",
+                )
+            secret = os.environ[name]
+            if key in ("url_env", "brokers_env", "endpoint_url_env"):
+                if "@" in secret:  # a URL with credentials: the whole URL and its password
+                    secrets.register_dsn(secret)
+            elif key != "region_env":
+                secrets.register(secret)
+            out[key[: -len("_env")]] = secret
+        else:
+            out[key] = value
+    return out
