@@ -45,8 +45,17 @@ def test_the_issue_example_parses_with_its_flow_mapping_types() -> None:
 
     from headwater.project.readers.streams import quote_sized_types
 
-    spec = parse_stream(yaml.safe_load(quote_sized_types(STREAM))["streams"][0], path="streams/o.yml", default_schema="main")
-    assert spec.schema == {"order_id": "BIGINT", "customer_id": "BIGINT", "amount": "DECIMAL(10,2)", "ts": "TIMESTAMP"}
+    spec = parse_stream(
+        yaml.safe_load(quote_sized_types(STREAM))["streams"][0],
+        path="streams/o.yml",
+        default_schema="main",
+    )
+    assert spec.schema == {
+        "order_id": "BIGINT",
+        "customer_id": "BIGINT",
+        "amount": "DECIMAL(10,2)",
+        "ts": "TIMESTAMP",
+    }
     assert spec.sink.table is not None and spec.sink.table.render() == '"raw"."orders_live"'
     assert spec.dlq.render() == '"raw"."orders_live__dlq"'
     assert spec.watermark.total_seconds() == 30
@@ -54,7 +63,9 @@ def test_the_issue_example_parses_with_its_flow_mapping_types() -> None:
 
 
 @given(st.lists(st.integers(1, 38), min_size=1, max_size=4))
-def test_any_number_of_parenthesized_types_survive_yaml_flow_mappings(precisions: list[int]) -> None:
+def test_any_number_of_parenthesized_types_survive_yaml_flow_mappings(
+    precisions: list[int],
+) -> None:
     import yaml
 
     from headwater.project.readers.streams import quote_sized_types
@@ -72,7 +83,10 @@ def test_any_number_of_parenthesized_types_survive_yaml_flow_mappings(precisions
         ({"schema": None}, "`schema:` is missing"),
         ({"source": {"connector": "redis"}}, "needs `topic:`"),
         ({"source": {"connector": "redis", "topic": "t", "format": "xml"}}, "unknown format `xml`"),
-        ({"source": {"connector": "redis", "topic": "t", "password": "hunter2"}}, "may not be written in the file"),
+        (
+            {"source": {"connector": "redis", "topic": "t", "password": "hunter2"}},
+            "may not be written in the file",
+        ),
         ({"event_time": "nope"}, "`event_time: nope` is not a column"),
         ({"event_time": "id"}, "must be a TIMESTAMP"),
         ({"watermark": "soon"}, "watermark"),
@@ -81,7 +95,14 @@ def test_any_number_of_parenthesized_types_survive_yaml_flow_mappings(precisions
         ({"sink": {"table": "a.b.c"}}, "is not `schema.table`"),
         ({"late": "later"}, "unknown late policy"),
         ({"trigger": {"max_records": 0}}, "positive whole number"),
-        ({"windows": [{"name": "w", "type": "tumbling", "size": "1 minute", "select": "count(*) as n"}]}, "windows need `event_time:`"),
+        (
+            {
+                "windows": [
+                    {"name": "w", "type": "tumbling", "size": "1 minute", "select": "count(*) as n"}
+                ]
+            },
+            "windows need `event_time:`",
+        ),
         ({"slas": {"max_lag": "lots"}}, "is not a count"),
         ({"dedup": {"key": "nope"}}, "is not a column"),
         ({"sinks": {}}, "unknown key `sinks`"),
@@ -97,7 +118,11 @@ def test_mistakes_name_the_stream_and_the_fix(overrides: dict[str, object], mess
 
 
 def test_slas_and_counts_parse() -> None:
-    spec = parse_stream(entry(slas={"max_lag": "10k events", "max_latency": "30s"}), path="s.yml", default_schema="m")
+    spec = parse_stream(
+        entry(slas={"max_lag": "10k events", "max_latency": "30s"}),
+        path="s.yml",
+        default_schema="m",
+    )
     assert spec.slas == {"max_lag": 10_000, "max_latency": 30.0}
 
 
@@ -119,16 +144,38 @@ def test_a_stream_is_a_node_that_models_ref(
     from tests.conftest import query
 
     assert query(root, "select count(*) from totals") == [(0,)]
-    cols = [r[0] for r in query(root, "select column_name from information_schema.columns where table_schema='raw' and table_name='orders_live' order by ordinal_position")]
-    assert cols == ["order_id", "customer_id", "amount", "ts", "_hw_partition", "_hw_offset", "_hw_broker_time"]
-    dlq = [r[0] for r in query(root, "select column_name from information_schema.columns where table_name='orders_live__dlq' order by ordinal_position")]
+    cols = [
+        r[0]
+        for r in query(
+            root,
+            "select column_name from information_schema.columns where table_schema='raw' and table_name='orders_live' order by ordinal_position",
+        )
+    ]
+    assert cols == [
+        "order_id",
+        "customer_id",
+        "amount",
+        "ts",
+        "_hw_partition",
+        "_hw_offset",
+        "_hw_broker_time",
+    ]
+    dlq = [
+        r[0]
+        for r in query(
+            root,
+            "select column_name from information_schema.columns where table_name='orders_live__dlq' order by ordinal_position",
+        )
+    ]
     assert dlq == ["stream", "partition", "offset", "payload", "reason", "stage", "failed_at"]
 
 
 def test_a_bad_stream_file_is_reported_with_its_line(
     make_project: Callable[..., Path], cli: Callable[..., CliResult]
 ) -> None:
-    root = make_project({"streams/bad.yml": STREAM.replace("    event_time: ts\n", "    event_time: when\n")})
+    root = make_project(
+        {"streams/bad.yml": STREAM.replace("    event_time: ts\n", "    event_time: when\n")}
+    )
     result = cli("stream", "run", "orders_live", "--project-dir", root)
     assert result.code == 2
     assert "streams/bad.yml:8" in result.err and "`event_time: when` is not a column" in result.err
@@ -141,4 +188,7 @@ def test_an_unknown_stream_name_lists_the_streams(
     root = make_project({"streams/orders.yml": STREAM})
     result = cli("stream", "run", "orders_lve", "--project-dir", root)
     assert result.code == 2
-    assert "did you mean `orders_live`" in result.err and "streams of this project: orders_live" in result.err
+    assert (
+        "did you mean `orders_live`" in result.err
+        and "streams of this project: orders_live" in result.err
+    )

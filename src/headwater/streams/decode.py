@@ -186,7 +186,7 @@ class Decoder:
                 "_hw_partition": pa.array([messages[i].partition for i in bad_idx], pa.string()),
                 "_hw_offset": pa.array([messages[i].offset for i in bad_idx], pa.string()),
                 "payload": pa.array(
-                    [messages[i].value.decode("utf-8", "backslashreplace") for i in bad_idx],
+                    [payload_text(messages[i]) for i in bad_idx],
                     pa.string(),
                 ),
                 "reason": pa.array([reasons[i].as_py() for i in bad_idx], pa.string()),
@@ -229,6 +229,14 @@ class Decoder:
         return json.dumps(
             {c: (v if v != "" else None) for c, v in zip(self.schema, fields, strict=True)}
         )
+
+
+def payload_text(message: Message) -> str:
+    """What the DLQ keeps of a message: its payload as text (invalid UTF-8 escaped), or, for a
+    message with no payload (a Redis entry without the payload field), what the source put in
+    its key (the entry's fields)."""
+    raw = message.value if message.value or not message.key else message.key
+    return raw.decode("utf-8", "backslashreplace")
 
 
 def _json_default(value: Any) -> Any:

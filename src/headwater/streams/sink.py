@@ -40,7 +40,7 @@ from headwater.engines.base import Engine, quote_identifier
 from headwater.errors import ConfigError, ConflictError
 from headwater.extract.load_state import state_schema
 from headwater.project.definition import Relation
-from headwater.streams.decode import SEQ, Decoded
+from headwater.streams.decode import SEQ, Decoded, payload_text
 from headwater.streams.source import Delivery, Message
 
 if TYPE_CHECKING:
@@ -256,6 +256,9 @@ class StreamSink:
             if spec.dedup_key and rows.num_rows:
                 rows, dropped = self._dedup(engine, rows, now)
                 result.duplicates += dropped
+            rows = _last_per_key(
+                rows, spec.sink.primary_key if spec.sink.write_disposition == "merge" else []
+            )
             rows = rows.drop_columns([SEQ])
             result.dlq = sum(t.num_rows for t in dlq_rows)
             if result.dlq:
@@ -492,10 +495,7 @@ class StreamSink:
             {
                 "_hw_partition": pa.array([messages[s].partition for s in seqs], pa.string()),
                 "_hw_offset": pa.array([messages[s].offset for s in seqs], pa.string()),
-                "payload": pa.array(
-                    [messages[s].value.decode("utf-8", "backslashreplace") for s in seqs],
-                    pa.string(),
-                ),
+                "payload": pa.array([payload_text(messages[s]) for s in seqs], pa.string()),
                 "reason": pa.array([failed[s] for s in seqs], pa.string()),
                 "stage": pa.array(["expectation"] * len(seqs), pa.string()),
             }
@@ -559,9 +559,9 @@ class StreamSink:
             part = ", ".join(quote_identifier(k) for k in keys)
             engine.execute(
                 f"CREATE TEMPORARY TABLE {latest.render()} AS SELECT * FROM (SELECT *, row_number() OVER "
-                f"(PARTITION BY {part} ORDER BY _hw_partition DESC, _hw_offset DESC) AS __hw_rn FROM {OUT}) AS r "
+                f"(PARTITION BY {part} ORDER BY _hw_broker_time DESC) AS __hw_rn FROM {OUT}) AS r "
                 "WHERE __hw_rn = 1"
-                if "_hw_offset" in names
+                if "_hw_broker_time" in names
                 else f"CREATE TEMPORARY TABLE {latest.render()} AS SELECT DISTINCT ON ({part}) * FROM {OUT}"
             )
             try:
@@ -597,6 +597,21 @@ class StreamSink:
             }
         )
         engine.strategies.append_arrow(relation, table)
+
+
+def _last_per_key(rows: pa.Table, keys: list[str]) -> pa.Table:
+    """For a merge: only the last row (in broker order) of each primary key in the batch, so the
+    latest event wins. Keys the transform makes are left to the sink's SQL."""
+    import pyarrow as pa
+
+    if not keys or not rows.num_rows or not all(k in rows.column_names for k in keys):
+        return rows
+    last: dict[tuple[object, ...], int] = {}
+    for i, key in enumerate(zip(*(rows.column(k).to_pylist() for k in keys), strict=True)):
+        last[key] = i
+    if len(last) == rows.num_rows:
+        return rows
+    return rows.take(pa.array(sorted(last.values()), pa.int64()))
 
 
 def _drop_keys(table: pa.Table, keys: set[tuple[str, str]]) -> pa.Table:

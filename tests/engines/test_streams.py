@@ -1,0 +1,215 @@
+"""Streams on every engine: a Redis stream landed in the warehouse exactly once, with its dead
+letters, through a crash between the commit and the acknowledgement, and the compare-and-swap
+that fences a process which lost its partition."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from headwater.context import Context
+from headwater.engines.base import Engine
+from headwater.streams.source import Delivery, Message
+from tests.conftest import CliResult
+from tests.streams.conftest import REDIS_URL, produce_redis, redis_key  # noqa: F401  (fixtures)
+
+
+def stream_yml(key: str, extra: str = "", sink: str = "table: orders_live") -> str:
+    return f"""\
+streams:
+  - name: orders_live
+    source:
+      connector: redis
+      url: {REDIS_URL}
+      topic: {key}
+      group: g
+      claim_idle: 200 ms
+    schema: {{order_id: BIGINT, customer_id: BIGINT, amount: DECIMAL(10,2), ts: TIMESTAMP}}
+    event_time: ts
+    expectations:
+      - expect_column_values_to_not_be_null: {{column: customer_id}}
+    sink:
+      {sink}
+    trigger: {{max_records: 700, max_seconds: 1}}
+{extra}"""
+
+
+def event(i: int, **changes: object) -> dict[str, object]:
+    e: dict[str, object] = {
+        "order_id": i, "customer_id": i % 7, "amount": f"{i % 50}.25",
+        "ts": f"2026-01-01T00:{i // 60 % 60:02d}:{i % 60:02d}Z",
+    }  # fmt: skip
+    e.update(changes)
+    return e
+
+
+def rows(ctx: Context, sql: str) -> list[tuple[object, ...]]:
+    engine = ctx.open_engine(read_only=True)
+    try:
+        return [tuple(r) for r in engine.execute(sql)]
+    finally:
+        engine.close()
+
+
+def test_events_land_once_with_their_dead_letters(
+    engine_project: Callable[..., Path],
+    schema_name: str,
+    redis_key: str,
+    produce_redis: Callable,
+    cli: Callable[..., CliResult],
+) -> None:
+    root = engine_project({"streams/orders.yml": stream_yml(redis_key)})
+    produce_redis([event(i) for i in range(2000)] + [b"not json", event(9001, customer_id=None),
+                   event(9002, amount="lots")])  # fmt: skip
+    first = cli("stream", "run", "orders_live", "--until-idle", "--project-dir", root)
+    assert first.code == 0, first.err
+    assert "2,003 events" in first.out and "3 to DLQ" in first.out
+    ctx = Context(root)
+    assert rows(
+        ctx, f"select count(*), count(distinct order_id) from {schema_name}.orders_live"
+    ) == [(2000, 2000)]
+    dead = rows(
+        ctx, f"select stage, reason from {schema_name}.orders_live__dlq order by stage, reason"
+    )
+    assert dead == [
+        ("decode", "column `amount`: lots is not DECIMAL(10,2)"),
+        ("decode", "payload is not valid JSON"),
+        ("expectation", "failed expect_column_values_to_not_be_null(customer_id)"),
+    ]
+    # nothing new: a rerun writes nothing; new events land once
+    again = cli("stream", "run", "orders_live", "--until-idle", "--project-dir", root)
+    assert again.code == 0 and "0 events" in again.out
+    produce_redis([event(i) for i in range(2000, 2500)])
+    cli("stream", "run", "orders_live", "--until-idle", "--project-dir", root)
+    assert rows(
+        ctx, f"select count(*), count(distinct order_id) from {schema_name}.orders_live"
+    ) == [(2500, 2500)]
+    status = cli("stream", "status", "--json", "--project-dir", root)
+    assert status.code == 0
+    doc = json.loads(status.out)["streams"][0]
+    assert (
+        doc["stream"] == "orders_live" and doc["last_commit"] is not None and doc["total_lag"] == 0
+    )
+    ctx.close()
+
+
+def test_a_crash_between_commit_and_ack_duplicates_nothing(
+    engine_project: Callable[..., Path],
+    schema_name: str,
+    redis_key: str,
+    produce_redis: Callable,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from headwater.streams.connectors import redis as redis_source
+
+    root = engine_project({"streams/orders.yml": stream_yml(redis_key)})
+    produce_redis([event(i) for i in range(1500)])
+
+    class Crash(Exception):
+        pass
+
+    def crash(self: object, messages: list[Message]) -> None:
+        raise Crash  # the process dies after COMMIT, before XACK
+
+    monkeypatch.setattr(redis_source.RedisSource, "ack", crash)
+    with Context(root) as ctx, pytest.raises(Crash):
+        ctx.stream_run(["orders_live"], until_idle=True)
+    monkeypatch.undo()
+    with Context(root) as ctx:
+        assert rows(ctx, f"select count(*) from {schema_name}.orders_live") == [
+            (700,)
+        ]  # the first batch
+        # a new process claims the dead consumer's pending entries: they are committed already
+        summary = ctx.stream_run(["orders_live"], until_idle=True, max_seconds=20)[0]
+        assert summary.duplicates >= 700
+        assert rows(
+            ctx, f"select count(*), count(distinct order_id) from {schema_name}.orders_live"
+        ) == [(1500, 1500)]
+
+
+def test_merge_dedup_and_transform(
+    engine_project: Callable[..., Path], schema_name: str, redis_key: str, produce_redis: Callable
+) -> None:
+    extra = (
+        "    dedup: {key: order_id, within: 1 hour}\n"
+        "    transform: select order_id, customer_id, amount, amount * 2 as doubled, ts from {{ batch }}\n"
+    )
+    sink = "{table: orders_live, write_disposition: merge, primary_key: customer_id}"
+    root = engine_project({"streams/orders.yml": stream_yml(redis_key, extra, sink=sink)})
+    # order 5 twice (dropped by dedup), then one order per customer wins the merge (the last)
+    produce_redis([event(i) for i in range(30)] + [event(5, amount="99.00")])
+    with Context(root) as ctx:
+        summary = ctx.stream_run(["orders_live"], until_idle=True)[0]
+        assert summary.duplicates == 1
+        got = rows(
+            ctx, f"select customer_id, order_id, doubled from {schema_name}.orders_live order by 1"
+        )
+    assert len(got) == 7
+    assert got[0][:2] == (0, 28) and float(got[0][2]) == 2 * 28.25  # customer 0's last order: 28
+
+
+def test_a_commit_from_a_stale_position_is_fenced(engine: Engine) -> None:
+    """Two processes read one partition from the same committed offset: the first commit wins,
+    the second finds another offset there and writes nothing (it would duplicate)."""
+    from headwater.streams.decode import Decoder
+    from headwater.streams.sink import (
+        LostPartition,
+        StreamSink,
+        ensure_state_tables,
+        read_positions,
+    )
+    from headwater.streams.spec import parse_stream
+
+    spec = parse_stream(
+        {"name": "fenced", "source": {"connector": "kafka", "topic": "t"},
+         "schema": {"id": "BIGINT"}, "sink": {"table": f"{engine.target.schema}.fenced"}},
+        path="streams/f.yml", default_schema=engine.target.schema,
+    )  # fmt: skip
+    sink = StreamSink(spec, Delivery.POSITIONED, str)
+    decoder = Decoder(spec, ".")
+    ensure_state_tables(engine)
+
+    def batch(first: int, last: int) -> list[Message]:
+        return [
+            Message("0", str(o), json.dumps({"id": o}).encode()) for o in range(first, last + 1)
+        ]
+
+    a = batch(0, 9)
+    sink.commit(engine, a, decoder.decode(a), {"0": None})
+    b = batch(10, 19)
+    sink.commit(engine, b, decoder.decode(b), {"0": "9"})  # process A goes on
+    stale = batch(10, 14)  # process B, which also read from offset 9
+    with pytest.raises(LostPartition):
+        sink.commit(engine, stale, decoder.decode(stale), {"0": "9"})
+    with pytest.raises(LostPartition):  # nor may a process that thinks nothing was committed
+        sink.commit(engine, a, decoder.decode(a), {"0": None})
+    assert read_positions(engine, "fenced", ["0"]) == {"0": "19"}
+    table = f"{engine.target.schema}.fenced"
+    assert [
+        tuple(r) for r in engine.execute(f"select count(*), count(distinct id) from {table}")
+    ] == [(20, 20)]
+    decoder.close()
+
+
+def test_the_watermark_never_goes_back(engine: Engine) -> None:
+    from headwater.streams.decode import Decoder
+    from headwater.streams.sink import StreamSink, ensure_state_tables, read_watermark
+    from headwater.streams.spec import parse_stream
+
+    spec = parse_stream(
+        {"name": "wm", "source": {"connector": "redis", "topic": "t"}, "schema": {"id": "BIGINT", "ts": "TIMESTAMP"},
+         "event_time": "ts", "watermark": "10 seconds", "sink": {"table": f"{engine.target.schema}.wm"}},
+        path="streams/w.yml", default_schema=engine.target.schema,
+    )  # fmt: skip
+    sink = StreamSink(spec, Delivery.ACKED, str)
+    decoder = Decoder(spec, ".")
+    ensure_state_tables(engine)
+    for n, ts in enumerate(["2026-01-01T00:01:00", "2026-01-01T00:00:10"]):
+        msgs = [Message("k", f"{n}-0", json.dumps({"id": n, "ts": ts}).encode())]
+        sink.commit(engine, msgs, decoder.decode(msgs), {})
+    assert read_watermark(engine, "wm")[0] == dt.datetime(2026, 1, 1, 0, 0, 50)
+    decoder.close()
