@@ -15,7 +15,11 @@ from headwater.context import Context
 from headwater.engines.base import Engine
 from headwater.streams.source import Delivery, Message
 from tests.conftest import CliResult
-from tests.streams.conftest import REDIS_URL, produce_redis, redis_key  # noqa: F401  (fixtures)
+from tests.streams import conftest as stream_fixtures
+from tests.streams.conftest import REDIS_URL
+
+redis_key = stream_fixtures.redis_key  # fixtures of tests/streams, used here too
+produce_redis = stream_fixtures.produce_redis
 
 
 def stream_yml(key: str, extra: str = "", sink: str = "table: orders_live") -> str:
