@@ -66,6 +66,13 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> YMap:
     out.line = node.start_mark.line + 1
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
+        if isinstance(key, dict | list):
+            raise YamlError(
+                "a mapping or list is used as a key",
+                location=Location(loader.rel_path, key_node.start_mark.line + 1),
+                hint="`{{ ... }}` is Jinja, not YAML: quote the value (`key: \"{{ ... }}\"`), or "
+                "write one `{` for a mapping",
+            )
         if key in out:
             raise YamlError(
                 f"duplicate key `{key}`",

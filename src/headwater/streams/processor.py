@@ -180,7 +180,11 @@ class StreamProcessor:
                     late_output=self.spec.relation_for("__late"),
                 )
             )
-        columns = engine.query_columns("SELECT * FROM __hw_stream_out")
+        columns = [
+            (c, t)
+            for c, t in engine.query_columns("SELECT * FROM __hw_stream_out")
+            if not c.startswith("_hw_")
+        ]
         for op in ops:
             op.ensure(columns)
         return ops

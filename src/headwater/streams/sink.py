@@ -51,6 +51,8 @@ if TYPE_CHECKING:
 
 OUT = "__hw_stream_out"
 """The temporary table holding a batch after `transform:` (what the sink and windows read)."""
+OUT_EVENTS = "__hw_stream_events"
+"""The batch's own columns (without headwater's `_hw_*` ones): what the windows read."""
 LEDGER_RETENTION = dt.timedelta(days=1)
 """How long committed ids of a broker without an acknowledgement floor (RabbitMQ, MQTT) are kept
 to drop redeliveries."""
@@ -90,8 +92,7 @@ def ensure_state_tables(engine: Engine) -> None:
     )
     engine.execute(
         f"CREATE TABLE IF NOT EXISTS {_state(engine, 'stream_ledger')} (stream VARCHAR, "
-        'partition VARCHAR, "offset" VARCHAR, order_key VARCHAR, committed_at TIMESTAMP, '
-        'PRIMARY KEY (stream, partition, "offset"))'
+        'partition VARCHAR, "offset" VARCHAR, order_key VARCHAR, committed_at TIMESTAMP)'
     )
     engine.execute(
         f"CREATE TABLE IF NOT EXISTS {_state(engine, 'stream_state')} (stream VARCHAR PRIMARY KEY, "
@@ -282,13 +283,19 @@ class StreamSink:
             try:
                 if spec.sink.table is not None:
                     result.rows = self._write_sink(engine, spec.sink.table)
-                for window in self._windows(engine) if self._windows else []:
-                    stats = window.process(OUT, wm_before, wm_after)
+                windows = self._windows(engine) if self._windows else []
+                if windows:
+                    own = [c for c, _ in engine.query_columns(f"SELECT * FROM {OUT}") if not c.startswith("_hw_")]
+                    cols = ", ".join(quote_identifier(c) for c in own)
+                    engine.execute(f"CREATE TEMPORARY VIEW {OUT_EVENTS} AS SELECT {cols} FROM {OUT}")
+                for window in windows:
+                    stats = window.process(OUT_EVENTS, wm_before, wm_after)
                     result.late += int(getattr(stats, "late", 0) or 0)
                     result.emitted += int(getattr(stats, "emitted", 0) or 0) + int(
                         getattr(stats, "updated", 0) or 0
                     )
             finally:
+                engine.execute(f"DROP VIEW IF EXISTS {OUT_EVENTS}")
                 engine.execute(f"DROP TABLE IF EXISTS {OUT}")
             engine.execute(
                 f"UPDATE {_state(engine, 'stream_state')} SET watermark = ?, max_event_time = ?, "
@@ -404,6 +411,8 @@ class StreamSink:
             }
         )
         ledger = _state(engine, "stream_ledger")
+        # commits of one stream are serialized by the `stream_state` row each updates first, so
+        # the ledger needs no unique index: what the join does not find is new
         with engine.strategies.arrow_relation(table, "__hw_stream_ids") as rel:
             dupes = {
                 (str(p), str(o))
@@ -412,16 +421,10 @@ class StreamSink:
                     'l.stream = i.stream AND l.partition = i.partition AND l."offset" = i."offset"'
                 )
             }
-            try:
-                engine.execute(
-                    f'INSERT INTO {ledger} SELECT DISTINCT stream, partition, "offset", order_key, committed_at '
-                    f"FROM {rel.render()} AS i WHERE NOT EXISTS (SELECT 1 FROM {ledger} AS l WHERE "
-                    'l.stream = i.stream AND l.partition = i.partition AND l."offset" = i."offset")'
-                )
-            except Exception as exc:  # a concurrent commit of the same redelivered ids
-                raise LostPartition(
-                    f"stream `{self.spec.name}`: another process committed the same messages"
-                ) from exc
+        if dupes:
+            table = _drop_keys(table.rename_columns(["stream", "_hw_partition", "_hw_offset", "order_key", "committed_at"]), dupes)
+            table = table.rename_columns(["stream", "partition", "offset", "order_key", "committed_at"])
+        engine.strategies.append_arrow(Relation(state_schema(engine), "stream_ledger"), table)
         return dupes
 
     def prune_ledger(self, engine: Engine, floor: str | None) -> None:
