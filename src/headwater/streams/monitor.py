@@ -102,13 +102,19 @@ class StreamMonitor:
             self.lag = {}
         now = time.time()
         inv = f"stream-{self.process}-{uuid.uuid4().hex[:8]}"
-        values: list[tuple[str, str, float | None]] = [
-            ("stream_events", self.process, float(self._events)),
-            ("stream_events_per_s", self.process, self._events / elapsed),
-            ("stream_dlq_rate", self.process, (self._dlq / self._events) if self._events else 0.0),
-            ("stream_latency_p50", self.process, quantile(self._latencies, 0.5)),
-            ("stream_latency_p99", self.process, quantile(self._latencies, 0.99)),
-        ]
+        values: list[tuple[str, str, float | None]] = []
+        if self._events or not final:  # a stopping process keeps its last measured rates
+            values += [
+                ("stream_events", self.process, float(self._events)),
+                ("stream_events_per_s", self.process, self._events / elapsed),
+                (
+                    "stream_dlq_rate",
+                    self.process,
+                    (self._dlq / self._events) if self._events else 0.0,
+                ),
+                ("stream_latency_p50", self.process, quantile(self._latencies, 0.5)),
+                ("stream_latency_p99", self.process, quantile(self._latencies, 0.99)),
+            ]
         if self._last_commit is not None:
             values.append(("stream_last_commit", self.process, self._last_commit))
         if self._watermark is not None:
@@ -239,9 +245,11 @@ def read_status(
             active.add(col)
             status.events_per_s += value or 0.0
     status.processes = sorted(active)
-    status.dlq_rate = _worst(latest, "stream_dlq_rate", active)
-    status.latency_p50 = _worst(latest, "stream_latency_p50", active)
-    status.latency_p99 = _worst(latest, "stream_latency_p99", active)
+    # a stopped stream shows what its processes measured last
+    seen = active or {col for (metric, col) in latest if metric == "stream_events_per_s"}
+    status.dlq_rate = _worst(latest, "stream_dlq_rate", seen)
+    status.latency_p50 = _worst(latest, "stream_latency_p50", seen)
+    status.latency_p99 = _worst(latest, "stream_latency_p99", seen)
     commits = [
         v for (m, _), (_, v) in latest.items() if m == "stream_last_commit" and v is not None
     ]

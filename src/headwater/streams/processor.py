@@ -81,6 +81,9 @@ class RunSummary:
     emitted: int = 0
     lost: int = 0
     seconds: float = 0.0
+    cpu_seconds: float = 0.0
+    """CPU time of this process (every thread) from the first poll on: the steady state, without
+    starting up (imports, reading the project, connecting)."""
 
 
 def process_id() -> str:
@@ -204,6 +207,8 @@ class StreamProcessor:
                 sink.check_expectations(engine)
         try:
             source.open(self._positions)
+            decoder.decode([])  # imports and starts the decoding engine before the clock runs
+            cpu_start = time.process_time()
             while not self.stop.is_set():
                 if max_seconds is not None and time.monotonic() - started >= max_seconds:
                     break
@@ -231,6 +236,7 @@ class StreamProcessor:
                     self.monitor.batch(report, source)
         finally:
             summary.seconds = time.monotonic() - started
+            summary.cpu_seconds = time.process_time() - cpu_start if "cpu_start" in locals() else 0.0
             if self.monitor is not None:
                 with contextlib.suppress(Exception):
                     self.monitor.flush(source, final=True)

@@ -17,6 +17,7 @@ from headwater.cli.common import (
     parse_vars,
     project_dir,
 )
+from headwater.errors import UsageError
 
 if TYPE_CHECKING:
     from headwater.cli.common import Subparsers
@@ -33,6 +34,17 @@ def add_commands(sub: Subparsers, common: AddOptions) -> dict[str, Handler]:
     p.add_argument("--scale", type=float, default=0.05, help="1 = about 1M orders (default 0.05)")
     p.add_argument("--seed", type=int, default=42, help="random seed of the data generator")
     p.add_argument("--no-build", action="store_true", help="only create the project and its data")
+    p.add_argument(
+        "--stream",
+        action="store_true",
+        help="then produce live web events to Redis and show them landing (stream web_events_live)",
+    )
+    p.add_argument(
+        "--seconds", type=float, default=20.0, help="--stream: how long to produce (default 20)"
+    )
+    p.add_argument(
+        "--rate", type=int, default=2000, help="--stream: events per second (default 2000)"
+    )
     p.add_argument("--threads", type=int)
     p.add_argument("--json", action="store_true")
     common(p)
@@ -82,6 +94,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from headwater.scaffold import create_demo
 
     console = console_for(args)
+    built = Path(args.dir).resolve() / ".headwater" / "warehouse.duckdb"
+    if args.stream and built.is_file() and (built.parents[1] / ".headwater-demo").is_file():
+        return _demo_stream(args, built.parents[1])  # a built demo: only stream
     root, counts, seconds = create_demo(args.dir, args.scale, args.seed)
     if not args.json:
         console.print(
@@ -98,4 +113,30 @@ def cmd_demo(args: argparse.Namespace) -> int:
             from headwater.cli.render.report import print_demo_summary
 
             print_demo_summary(console, result, root)
-        return result.exit_code
+        if result.exit_code or not args.stream:
+            return result.exit_code
+    return _demo_stream(args, root)
+
+
+def _demo_stream(args: argparse.Namespace, root: Path) -> int:
+    from headwater.demo.stream import run_demo_stream
+
+    if args.seconds <= 0 or args.rate <= 0:
+        raise UsageError(
+            "--seconds and --rate must be positive", hint="e.g. --seconds 20 --rate 2000"
+        )
+    print(
+        f"Streaming {args.rate:,} web events/s to Redis for {args.seconds:g}s → raw.web_events_live"
+    )
+    out = run_demo_stream(
+        root, args.seconds, args.rate, lambda line: print("  " + line, flush=True)
+    )
+    print(
+        f"Landed {out.landed:,} of {out.produced:,} events exactly once in {out.seconds:.1f}s; "
+        f"{out.dead_letters:,} bad ones in raw.web_events_live__dlq"
+    )
+    print(
+        f'next: cd {args.dir} && headwater stream status && headwater query "select * from '
+        'live_events_per_minute order by window_start desc limit 5"'
+    )
+    return 0
