@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import logging
 import os
 import socket
 import threading
@@ -28,7 +29,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from headwater.errors import ExecutionError, LockError
+from headwater.errors import ExecutionError, HeadwaterError, LockError, TransientError
 from headwater.streams.connectors import open_source
 from headwater.streams.decode import Decoder
 from headwater.streams.sink import (
@@ -45,6 +46,11 @@ if TYPE_CHECKING:
     from headwater.streams.spec import StreamSpec
     from headwater.streams.windows import WindowOperator
 
+log = logging.getLogger("headwater.streams")
+
+OUTAGE_LIMIT = 300.0
+"""Seconds of broker or warehouse failures, without a success between them, before a stream gives
+up (exit 1); shorter outages are ridden out with backoff."""
 IDLE_SECONDS = 1.0
 """`--until-idle`: the stream is idle when a poll this long brings nothing."""
 PRUNE_EVERY = 20
@@ -152,6 +158,10 @@ class StreamProcessor:
         self.committed: dict[str, str | None] = {}
         """The committed offset of each partition this process reads (positioned brokers)."""
         self._lock = threading.Lock()
+        self._unacked: list[list[Message]] = []
+        """Committed batches the broker has not been told about yet."""
+        self._trouble: tuple[float, BaseException] | None = None
+        """Since when the broker or warehouse fails, and the last error (None: all is well)."""
 
     # -- positions ---------------------------------------------------------------------------------
     def _positions(self, partitions: list[str]) -> dict[str, str | None]:
@@ -192,6 +202,48 @@ class StreamProcessor:
             op.ensure(columns)
         return ops
 
+    # -- outages -------------------------------------------------------------------------------------
+    def _troubled(self, exc: BaseException) -> None:
+        """The broker (or the warehouse) failed: remember since when; past `OUTAGE_LIMIT` of
+        failures without a success in between, give up with the error."""
+        now = time.monotonic()
+        if self._trouble is None:
+            self._trouble = (now, exc)
+            log.warning("stream `%s`: %s; retrying", self.spec.name, exc)
+        elif now - self._trouble[0] > OUTAGE_LIMIT:
+            raise exc
+        else:
+            self._trouble = (self._trouble[0], exc)
+
+    def _back_off(self) -> None:
+        assert self._trouble is not None
+        waited = time.monotonic() - self._trouble[0]
+        self.stop.wait(min(5.0, 0.2 + waited / 4))
+
+    def _retry_acks(self, source: StreamSource) -> None:
+        """Acknowledge committed batches; a broker that is away is told when it is back (until
+        then it redelivers them, and the committed positions drop the repeats)."""
+        while self._unacked:
+            try:
+                source.ack(self._unacked[0])
+            except (HeadwaterError, OSError) as exc:
+                self._troubled(exc)
+                return
+            self._unacked.pop(0)
+
+    def _commit_retrying(
+        self, source: StreamSource, sink: StreamSink, decoder: Decoder, batch: list[Message]
+    ) -> BatchReport:
+        """Commit, retrying the same batch while the warehouse is unreachable or busy."""
+        while True:
+            try:
+                return self._commit(source, sink, decoder, batch)
+            except (LockError, ExecutionError) as exc:
+                if not _transient(exc) or (self.stop.is_set() and isinstance(exc, LockError)):
+                    raise
+                self._troubled(exc)
+                self._back_off()
+
     # -- the loop ------------------------------------------------------------------------------------
     def run(self, until_idle: bool = False, max_seconds: float | None = None) -> RunSummary:
         spec = self.spec
@@ -212,12 +264,16 @@ class StreamProcessor:
             while not self.stop.is_set():
                 if max_seconds is not None and time.monotonic() - started >= max_seconds:
                     break
+                self._retry_acks(source)
                 batch = self._collect(source, until_idle, started, max_seconds)
                 if not batch:
+                    if self._trouble is not None:
+                        self._back_off()
+                        continue
                     if until_idle:
                         break
                     continue
-                report = self._commit(source, sink, decoder, batch)
+                report = self._commit_retrying(source, sink, decoder, batch)
                 summary.batches += 1
                 summary.messages += report.messages
                 summary.rows += report.rows
@@ -227,13 +283,16 @@ class StreamProcessor:
                 summary.emitted += report.emitted
                 summary.lost += int(report.lost)
                 if summary.batches % PRUNE_EVERY == 0 and source.delivery is Delivery.ACKED:
-                    floor = source.ack_floor()
-                    with self.warehouse() as engine, engine.transaction():
-                        sink.prune_ledger(engine, floor)
+                    with contextlib.suppress(HeadwaterError):  # pruning waits for a better time
+                        floor = source.ack_floor()
+                        with self.warehouse() as engine, engine.transaction():
+                            sink.prune_ledger(engine, floor)
                 if self.on_batch is not None:
                     self.on_batch(report)
                 if self.monitor is not None:
                     self.monitor.batch(report, source)
+                if self._trouble is not None:
+                    self._back_off()
         finally:
             summary.seconds = time.monotonic() - started
             summary.cpu_seconds = time.process_time() - cpu_start if "cpu_start" in locals() else 0.0
@@ -262,7 +321,12 @@ class StreamProcessor:
                 IDLE_SECONDS if first_at is None else max(0.0, spec.max_seconds - (now - first_at))
             )
             wait = min(wait, 0.5 if not until_idle else IDLE_SECONDS)
-            got = source.poll(spec.max_records - len(batch), wait)
+            try:
+                got = source.poll(spec.max_records - len(batch), wait)
+            except (HeadwaterError, OSError) as exc:  # the broker is away: commit what we have
+                self._troubled(exc)
+                break
+            self._trouble = None
             if got:
                 if first_at is None:
                     first_at = time.monotonic()
@@ -300,7 +364,8 @@ class StreamProcessor:
         except ExecutionError:
             raise
         committed_at = time.time()
-        source.ack(batch)  # only now: the warehouse has the rows and the positions
+        self._unacked.append(batch)  # only now: the warehouse has the rows and the positions
+        self._retry_acks(source)
         with self._lock:
             self.committed.update(result.offsets)
         report.rows, report.dlq, report.duplicates = result.rows, result.dlq, result.duplicates
@@ -312,6 +377,15 @@ class StreamProcessor:
         report.latencies = [committed_at - m.timestamp for m in batch if m.timestamp is not None]
         report.seconds = time.monotonic() - t0
         return report
+
+
+def _transient(exc: BaseException) -> bool:
+    """A warehouse error a retry may fix: a lost connection, a lock, a serialization conflict."""
+    if isinstance(exc, TransientError | LockError):
+        return True
+    cause = exc.__cause__
+    text = f"{exc} {cause}".lower()
+    return any(w in text for w in ("connection", "could not set lock", "conflict", "terminating", "timeout"))
 
 
 def run_streams(
