@@ -81,6 +81,7 @@ def stream_run(
                 monitor=monitor,
                 on_batch=on_batch,
                 stop=stop,
+                state_dir=str(ctx.state_dir),
             )
         )
     return run_streams(processors, until_idle, max_seconds)

@@ -5,6 +5,8 @@ anything. Consuming is `headwater stream run`, never a batch run."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from headwater.materialize.stateful import BuildContext, BuildOutcome, StatefulMaterialization
 
 
@@ -13,7 +15,7 @@ class StreamTables(StatefulMaterialization):
 
     def build(self, ctx: BuildContext) -> BuildOutcome:
         from headwater.streams.decode import Decoder
-        from headwater.streams.processor import StreamProcessor
+        from headwater.streams.processor import StreamProcessor, delta_sink
         from headwater.streams.sink import StreamSink
         from headwater.streams.source import Delivery
         from headwater.streams.spec import parse_stream
@@ -23,7 +25,9 @@ class StreamTables(StatefulMaterialization):
             node.config["stream"], path=node.path, default_schema=ctx.engine.target.schema
         )
         processor = StreamProcessor(spec, lambda: ctx.engine, ctx.project.root)
-        sink = StreamSink(spec, Delivery.ACKED, str, processor._windows)
+        state_dir = str(Path(ctx.project.root) / ctx.project.state_dir)
+        delta = delta_sink(spec, ctx.project.root, state_dir)
+        sink = StreamSink(spec, Delivery.ACKED, str, processor._windows, delta)
         decoder = Decoder(spec, ctx.project.root)
         try:
             empty = decoder.decode([]).rows

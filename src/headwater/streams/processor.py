@@ -42,6 +42,7 @@ from headwater.streams.source import Delivery, Message, StreamSource
 
 if TYPE_CHECKING:
     from headwater.engines.base import Engine
+    from headwater.streams.delta_sink import DeltaSink
     from headwater.streams.monitor import StreamMonitor
     from headwater.streams.spec import StreamSpec
     from headwater.streams.windows import WindowOperator
@@ -147,8 +148,11 @@ class StreamProcessor:
         monitor: StreamMonitor | None = None,
         on_batch: Callable[[BatchReport], None] | None = None,
         stop: threading.Event | None = None,
+        state_dir: str | None = None,
     ) -> None:
         self.spec = spec
+        self.state_dir = state_dir or os.path.join(project_root, ".headwater")
+        self.delta: DeltaSink | None = None
         self.stop = stop or threading.Event()
         self.warehouse = Warehouse(open_engine, self.stop)
         self.project_root = project_root
@@ -251,12 +255,15 @@ class StreamProcessor:
         started = time.monotonic()
         source = open_source(spec.source_config())
         self.source = source
-        sink = StreamSink(spec, source.delivery, source.order_key, self._windows)
+        self.delta = delta_sink(spec, self.project_root, self.state_dir)
+        sink = StreamSink(spec, source.delivery, source.order_key, self._windows, self.delta)
         decoder = Decoder(spec, self.project_root)
         with self.warehouse() as engine:
             ensure_state_tables(engine)
             if spec.expectations:
                 sink.check_expectations(engine)
+            if self.delta is not None:  # batches a crash left between the warehouse and Delta
+                self.delta.flush(engine)
         try:
             source.open(self._positions)
             decoder.decode([])  # imports and starts the decoding engine before the clock runs
@@ -295,7 +302,9 @@ class StreamProcessor:
                     self._back_off()
         finally:
             summary.seconds = time.monotonic() - started
-            summary.cpu_seconds = time.process_time() - cpu_start if "cpu_start" in locals() else 0.0
+            summary.cpu_seconds = (
+                time.process_time() - cpu_start if "cpu_start" in locals() else 0.0
+            )
             if self.monitor is not None:
                 with contextlib.suppress(Exception):
                     self.monitor.flush(source, final=True)
@@ -368,6 +377,9 @@ class StreamProcessor:
         self._retry_acks(source)
         with self._lock:
             self.committed.update(result.offsets)
+        if self.delta is not None:
+            with self.warehouse() as engine:
+                self.delta.flush(engine)
         report.rows, report.dlq, report.duplicates = result.rows, result.dlq, result.duplicates
         report.late, report.emitted, report.watermark = (
             result.late,
@@ -379,13 +391,24 @@ class StreamProcessor:
         return report
 
 
+def delta_sink(spec: StreamSpec, project_root: str, state_dir: str) -> DeltaSink | None:
+    if spec.sink.delta is None:
+        return None
+    from headwater.streams.delta_sink import DeltaSink
+
+    return DeltaSink(spec, project_root, state_dir)
+
+
 def _transient(exc: BaseException) -> bool:
     """A warehouse error a retry may fix: a lost connection, a lock, a serialization conflict."""
     if isinstance(exc, TransientError | LockError):
         return True
     cause = exc.__cause__
     text = f"{exc} {cause}".lower()
-    return any(w in text for w in ("connection", "could not set lock", "conflict", "terminating", "timeout"))
+    return any(
+        w in text
+        for w in ("connection", "could not set lock", "conflict", "terminating", "timeout")
+    )
 
 
 def run_streams(

@@ -46,6 +46,7 @@ from headwater.streams.source import Delivery, Message
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from headwater.streams.delta_sink import DeltaSink
     from headwater.streams.spec import StreamSpec
     from headwater.streams.windows import WindowOperator
 
@@ -172,8 +173,10 @@ class StreamSink:
         delivery: Delivery,
         order_key: Callable[[str], str],
         windows: Callable[[Engine], list[WindowOperator]] | None = None,
+        delta: DeltaSink | None = None,
     ) -> None:
         self.spec = spec
+        self.delta = delta
         self.delivery = delivery
         self.order_key = order_key
         self._windows = windows
@@ -231,7 +234,7 @@ class StreamSink:
         rows, rejects = decoded.rows, decoded.rejects
         now = _now()
         with engine.transaction_scope():
-            wm_before, max_seen = self._lock_state(engine, now)
+            wm_before, max_seen, number = self._lock_state(engine, now)
             if self.delivery is Delivery.POSITIONED:
                 result.offsets = self._swap_offsets(engine, messages, started, now)
             else:
@@ -281,13 +284,21 @@ class StreamSink:
                 )
                 engine.execute(f"CREATE TEMPORARY TABLE {OUT} AS {select}")
             try:
-                if spec.sink.table is not None:
+                if self.delta is not None:
+                    result.rows = self.delta.stage(engine, OUT, number)
+                elif spec.sink.table is not None:
                     result.rows = self._write_sink(engine, spec.sink.table)
                 windows = self._windows(engine) if self._windows else []
                 if windows:
-                    own = [c for c, _ in engine.query_columns(f"SELECT * FROM {OUT}") if not c.startswith("_hw_")]
+                    own = [
+                        c
+                        for c, _ in engine.query_columns(f"SELECT * FROM {OUT}")
+                        if not c.startswith("_hw_")
+                    ]
                     cols = ", ".join(quote_identifier(c) for c in own)
-                    engine.execute(f"CREATE TEMPORARY VIEW {OUT_EVENTS} AS SELECT {cols} FROM {OUT}")
+                    engine.execute(
+                        f"CREATE TEMPORARY VIEW {OUT_EVENTS} AS SELECT {cols} FROM {OUT}"
+                    )
                 for window in windows:
                     stats = window.process(OUT_EVENTS, wm_before, wm_after)
                     result.late += int(getattr(stats, "late", 0) or 0)
@@ -309,7 +320,8 @@ class StreamSink:
         schema and the transform, with no rows), so batch models that `ref()` them build before
         the stream has run. Returns the names of the tables created."""
         created = []
-        relations = [r for r in (self.spec.sink.table, self.spec.dlq) if r is not None]
+        sink = None if self.delta is not None else self.spec.sink.table
+        relations = [r for r in (sink, self.spec.dlq) if r is not None]
         missing = [r for r in relations if not engine.columns(r)]
         with engine.transaction():
             rows = empty.drop_columns([SEQ]) if SEQ in empty.column_names else empty
@@ -321,7 +333,9 @@ class StreamSink:
                 )
                 engine.execute(f"CREATE TEMPORARY TABLE {OUT} AS {select}")
             try:
-                if self.spec.sink.table is not None:
+                if self.delta is not None:
+                    self.delta.create_empty(engine, OUT)
+                elif self.spec.sink.table is not None:
                     self._write_sink(engine, self.spec.sink.table)
                 for window in self._windows(engine) if self._windows else []:
                     del window  # `ensure` (in the factory) created its tables
@@ -338,14 +352,16 @@ class StreamSink:
         created = [r.render(quote=False) for r in missing]
         return created
 
-    def _lock_state(self, engine: Engine, now: dt.datetime) -> tuple[Any, Any]:
+    def _lock_state(self, engine: Engine, now: dt.datetime) -> tuple[Any, Any, int]:
+        """Update the stream's state row first (a row lock that serializes the stream's commits):
+        the watermark and largest event time before this batch, and this batch's number."""
         rows = engine.execute(
             f"UPDATE {_state(engine, 'stream_state')} SET batches = batches + 1, updated_at = ? "
-            "WHERE stream = ? RETURNING watermark, max_event_time",
+            "WHERE stream = ? RETURNING watermark, max_event_time, batches",
             [now, self.spec.name],
         )
         if rows:
-            return rows[0][0], rows[0][1]
+            return rows[0][0], rows[0][1], int(rows[0][2])
         try:
             engine.execute(
                 f"INSERT INTO {_state(engine, 'stream_state')} VALUES (?, NULL, NULL, 1, ?)",
@@ -355,7 +371,7 @@ class StreamSink:
             raise LostPartition(
                 f"stream `{self.spec.name}`: another process started the stream at the same time"
             ) from exc
-        return None, None
+        return None, None, 1
 
     def _swap_offsets(
         self,
@@ -422,8 +438,15 @@ class StreamSink:
                 )
             }
         if dupes:
-            table = _drop_keys(table.rename_columns(["stream", "_hw_partition", "_hw_offset", "order_key", "committed_at"]), dupes)
-            table = table.rename_columns(["stream", "partition", "offset", "order_key", "committed_at"])
+            table = _drop_keys(
+                table.rename_columns(
+                    ["stream", "_hw_partition", "_hw_offset", "order_key", "committed_at"]
+                ),
+                dupes,
+            )
+            table = table.rename_columns(
+                ["stream", "partition", "offset", "order_key", "committed_at"]
+            )
         engine.strategies.append_arrow(Relation(state_schema(engine), "stream_ledger"), table)
         return dupes
 
