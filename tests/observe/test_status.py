@@ -174,7 +174,7 @@ def test_metrics_errors_and_empty_history(project: Path, make_project, cli) -> N
     res = cli("metrics", "tt", "--project-dir", project)
     assert (
         res.code == 2
-        and "no model, seed, snapshot or source named `tt`" in res.err
+        and "no model, seed, snapshot, source or stream named `tt`" in res.err
         and "did you mean `t`" in res.err
     )
     res = cli("metrics", "t", "--metric", "row_cnt", "--project-dir", project)

@@ -35,7 +35,10 @@ if TYPE_CHECKING:
     )
 
 METRICS = ("row_count", "rows_inserted", "rows_updated", "rows_deleted", "bytes", "duration_seconds",
-           "freshness_lag_seconds", "null_rate", "distinct_count", "min", "max", "mean")  # fmt: skip
+           "freshness_lag_seconds", "null_rate", "distinct_count", "min", "max", "mean",
+           # a stream's (headwater.streams.monitor): the column is the process, or the partition
+           "stream_events", "stream_events_per_s", "stream_dlq_rate", "stream_latency_p50",
+           "stream_latency_p99", "stream_last_commit", "stream_lag", "stream_watermark")  # fmt: skip
 COLUMN_METRICS = ("null_rate", "distinct_count", "min", "max", "mean")
 
 _CHECK_KEYS = ("invocation_id", "unique_id", "name", "check_type", "node", "column_name", "severity",
@@ -194,7 +197,9 @@ class MetricsReport:
 def find_node(nodes: dict[str, Node], name: str) -> Node:
     """A measurable node by unique_id, name or `source.table`; unknown or ambiguous -> exit 2."""
     candidates = [
-        n for n in nodes.values() if n.resource_type in ("model", "seed", "source", "snapshot")
+        n
+        for n in nodes.values()
+        if n.resource_type in ("model", "seed", "source", "snapshot", "stream")
     ]
     if name in nodes and nodes[name] in candidates:
         return nodes[name]
@@ -207,7 +212,7 @@ def find_node(nodes: dict[str, Node], name: str) -> Node:
             hint="pass the unique_id of the one you mean",
         )
     names = sorted({n.display_name for n in candidates})
-    raise NodeNotFoundError(f"no model, seed, snapshot or source named `{name}`" + did_you_mean(name, names),
+    raise NodeNotFoundError(f"no model, seed, snapshot, source or stream named `{name}`" + did_you_mean(name, names),
                             hint="see `headwater ls` for the names")  # fmt: skip
 
 

@@ -75,6 +75,9 @@ class StreamMonitor:
         self._watermark: dt.datetime | None = None
         self.lag: dict[str, int | None] = {}
         self._open_slas: set[str] = set()
+        self._checked: set[str] = set()
+        """SLAs measured once by this process (the first measurement within the limit resolves
+        an incident a previous process left open)."""
 
     def batch(self, report: BatchReport, source: StreamSource) -> None:
         if not report.lost:
@@ -180,7 +183,8 @@ class StreamMonitor:
                     )
                 )
                 self._open_slas.add(subject)
-            elif subject in self._open_slas:
+            elif subject in self._open_slas or subject not in self._checked:
+                # back within the SLA (an incident an earlier process opened resolves too)
                 signals.append(
                     Signal(
                         "sla",
@@ -190,6 +194,7 @@ class StreamMonitor:
                     )
                 )
                 self._open_slas.discard(subject)
+            self._checked.add(subject)
         if signals:
             self.alert(signals)
 

@@ -326,10 +326,10 @@ class StreamProcessor:
                 break
             if first_at is not None and now - first_at >= spec.max_seconds:
                 break
-            wait = (
-                IDLE_SECONDS if first_at is None else max(0.0, spec.max_seconds - (now - first_at))
-            )
-            wait = min(wait, 0.5 if not until_idle else IDLE_SECONDS)
+            if first_at is None:  # waiting for the first message of a batch
+                wait = IDLE_SECONDS if until_idle else 0.5
+            else:  # the batch closes at max_seconds after its first message
+                wait = min(max(0.0, spec.max_seconds - (now - first_at)), 0.5)
             try:
                 got = source.poll(spec.max_records - len(batch), wait)
             except (HeadwaterError, OSError) as exc:  # the broker is away: commit what we have
