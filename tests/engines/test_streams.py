@@ -217,3 +217,44 @@ def test_the_watermark_never_goes_back(engine: Engine) -> None:
         sink.commit(engine, msgs, decoder.decode(msgs), {})
     assert read_watermark(engine, "wm")[0] == dt.datetime(2026, 1, 1, 0, 0, 50)
     decoder.close()
+
+
+def test_windows_through_stream_run(
+    engine_project: Callable[..., Path], schema_name: str, redis_key: str, produce_redis: Callable
+) -> None:
+    """A tumbling window emitted once per minute when the watermark passes it, a late event to
+    the side output, on every engine, through `stream run`."""
+    extra = (
+        "    watermark: 10 seconds\n"
+        "    late: side_output\n"
+        "    windows:\n"
+        "      - {name: per_minute, type: tumbling, size: 1 minute, group_by: [customer_id],\n"
+        '         select: "count(*) as orders, sum(amount) as revenue", emit: on_close}\n'
+    )
+    root = engine_project({"streams/orders.yml": stream_yml(redis_key, extra)})
+
+    def at(minute: int, second: int, i: int, customer: int = 1) -> dict[str, object]:
+        return event(
+            i, customer_id=customer, amount="1.00", ts=f"2026-01-01T00:{minute:02d}:{second:02d}Z"
+        )
+
+    batches = [
+        [at(0, 5, 1), at(0, 50, 2), at(0, 30, 3, customer=2)],  # minute 0, still open
+        [at(1, 20, 4)],  # watermark 00:01:10: minute 0 closes
+        [at(0, 59, 5), at(2, 15, 6)],  # 00:00:59 is late; watermark 00:02:05 closes minute 1
+    ]
+    with Context(root) as ctx:
+        for events in batches:
+            produce_redis(events)
+            ctx.stream_run(["orders_live"], until_idle=True)
+        out = rows(
+            ctx,
+            f"select window_start, customer_id, orders, revenue from {schema_name}.per_minute order by 1, 2",
+        )
+        late = rows(ctx, f"select order_id from {schema_name}.orders_live__late")
+    assert [(r[0].minute, r[1], r[2], float(r[3])) for r in out] == [
+        (0, 1, 2, 2.0),
+        (0, 2, 1, 1.0),
+        (1, 1, 1, 1.0),
+    ]
+    assert late == [(5,)]
