@@ -1,6 +1,6 @@
 """Run headwater's benchmarks and print a results table.
 
-    python benchmarks/run.py [--quick] [--scale S] [--only wide|demo|quality|incremental|extract|anomaly|dbt|postgres|aggregate|lake] [--workdir DIR]
+    python benchmarks/run.py [--quick] [--scale S] [--only wide|demo|quality|incremental|extract|anomaly|dbt|postgres|aggregate|lake|streams] [--workdir DIR]
 
 Writes benchmarks/results.json next to this file. See benchmarks/README.md.
 """
@@ -29,6 +29,7 @@ from common import Row, child_environment, git_state, log, render_table
 import extract
 import lake
 import quality
+import streams
 
 
 def machine() -> dict[str, Any]:
@@ -97,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
             "postgres",
             "aggregate",
             "lake",
+            "streams",
         ],
         help="run one benchmark",
     )
@@ -156,6 +158,10 @@ def main(argv: list[str] | None = None) -> int:
         lk = lake.bench(workdir, args.quick, scale)
         rows += lk.rows()
         results["lake"] = lk.to_dict()
+    if args.only in (None, "streams"):
+        st = streams.bench(workdir, args.quick)
+        rows += st.rows()
+        results["streams"] = st.to_dict()
     if args.only in (None, "extract"):
         ext = extract.bench(workdir, args.quick)
         rows += ext.rows()
