@@ -17,7 +17,10 @@ import pytest
 
 from headwater.context import Context
 from headwater.streams.source import SourceConfig
+from tests.streams import kafka_cluster as kafka_fixtures
 from tests.streams.conftest import REDIS_URL, need
+
+kafka_cluster = kafka_fixtures.kafka_cluster
 
 
 @dataclass
@@ -62,11 +65,16 @@ def moto_endpoint() -> Iterator[str]:
     server.stop()
 
 
-@pytest.fixture(params=["redis", "nats", "amqp", "mqtt", "kinesis"])
+@pytest.fixture(params=["kafka", "redis", "nats", "amqp", "mqtt", "kinesis"])
 def broker(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[Broker]:
     name = request.param
     topic = f"hwe2e{uuid.uuid4().hex[:8]}"
-    if name == "redis":
+    if name == "kafka":
+        cluster = request.getfixturevalue("kafka_cluster")
+        cluster.create_topic(topic, 3)
+        fast = {"session.timeout.ms": 1500, "heartbeat.interval.ms": 150}
+        yield Broker("kafka", topic, {"brokers": cluster.bootstrap, "kafka": fast})
+    elif name == "redis":
         reachable("127.0.0.1", 6379)
         yield Broker("redis", topic, {"url": REDIS_URL, "claim_idle": "500 ms"})
     elif name == "nats":

@@ -53,6 +53,9 @@ OUTAGE_LIMIT = 300.0
 """Seconds of broker or warehouse failures, without a success between them, before a stream gives
 up (exit 1); shorter outages are ridden out with backoff."""
 IDLE_SECONDS = 1.0
+IDLE_LIMIT = 30.0
+"""`--until-idle` gives up waiting for a consumer group to assign partitions (or for a broker to
+say how far behind it is) after this many seconds without a message."""
 """`--until-idle`: the stream is idle when a poll this long brings nothing."""
 PRUNE_EVERY = 20
 """Committed-id ledgers and dedup keys are pruned every this many batches."""
@@ -162,6 +165,7 @@ class StreamProcessor:
         self.committed: dict[str, str | None] = {}
         """The committed offset of each partition this process reads (positioned brokers)."""
         self._lock = threading.Lock()
+        self._quiet_since: float | None = None
         self._unacked: list[list[Message]] = []
         """Committed batches the broker has not been told about yet."""
         self._trouble: tuple[float, BaseException] | None = None
@@ -337,16 +341,34 @@ class StreamProcessor:
                 break
             self._trouble = None
             if got:
+                self._quiet_since = None
                 if first_at is None:
                     first_at = time.monotonic()
                 batch.extend(got)
                 if len(batch) >= spec.max_records:
                     break
-            elif until_idle:
+            elif until_idle and (batch or self._idle(source)):
                 break
             elif self.monitor is not None:
                 self.monitor.idle(source)
         return batch
+
+    def _idle(self, source: StreamSource) -> bool:
+        """`--until-idle`: nothing came, and the broker says nothing is waiting — a consumer that
+        has not been given its partitions yet (a group still joining) or does not know its lag
+        waits, up to `IDLE_LIMIT` seconds without a message."""
+        now = time.monotonic()
+        if self._quiet_since is None:
+            self._quiet_since = now
+        if now - self._quiet_since >= IDLE_LIMIT:
+            return True
+        try:
+            if source.delivery is Delivery.POSITIONED and not source.assignment():
+                return False
+            lag = source.lag()
+        except (HeadwaterError, OSError):
+            return False
+        return all(v == 0 for v in lag.values())
 
     def _commit(
         self, source: StreamSource, sink: StreamSink, decoder: Decoder, batch: list[Message]
