@@ -53,6 +53,8 @@ OUTAGE_LIMIT = 300.0
 """Seconds of broker or warehouse failures, without a success between them, before a stream gives
 up (exit 1); shorter outages are ridden out with backoff."""
 IDLE_SECONDS = 1.0
+HOLD_SECONDS = 10.0
+"""An embedded warehouse is kept open across back-to-back full micro-batches for at most this long."""
 IDLE_LIMIT = 30.0
 """`--until-idle` gives up waiting for a consumer group to assign partitions (or for a broker to
 say how far behind it is) after this many seconds without a message."""
@@ -101,13 +103,19 @@ def process_id() -> str:
 
 
 class Warehouse:
-    """The warehouse connection of a stream process: opened per commit for an embedded warehouse
-    (waiting while another process holds it), kept for a server."""
+    """The warehouse connection of a stream process. A server stays connected. An embedded
+    warehouse (DuckDB: one writer process per file) is held only while the stream has a backlog
+    (full micro-batches back to back), for at most `HOLD_SECONDS`, and otherwise closed after each
+    commit, so other `stream run` processes, `stream status` and batch runs get their turn; opening
+    waits while another process holds it."""
 
     def __init__(self, open_engine: Callable[[], Engine], stop: threading.Event) -> None:
         self._open = open_engine
         self._engine: Engine | None = None
-        self._keep: bool | None = None
+        self._server: bool | None = None
+        self._held_since: float | None = None
+        self.busy = False
+        """Set by the processor: the last micro-batch was full (more is waiting)."""
         self._stop = stop
 
     @contextlib.contextmanager
@@ -116,9 +124,15 @@ class Warehouse:
         try:
             yield engine
         finally:
-            if not self._keep:
-                engine.close()
-                self._engine = None
+            if not self._server:
+                now = time.monotonic()
+                if self._held_since is None:
+                    self._held_since = now
+                if self.busy and now - self._held_since < HOLD_SECONDS:
+                    self._engine = engine  # a backlog: keep it for the next commit
+                else:
+                    engine.close()
+                    self._engine, self._held_since = None, None
 
     def _connect(self) -> Engine:
         while True:
@@ -129,16 +143,16 @@ class Warehouse:
                 if self._stop.is_set():
                     raise
                 time.sleep(0.05)  # another process commits; DuckDB gives no wait on a lock
-        if self._keep is None:
-            self._keep = engine.SERVER
-        if self._keep:
+        if self._server is None:
+            self._server = engine.SERVER
+        if self._server:
             self._engine = engine
         return engine
 
     def close(self) -> None:
         if self._engine is not None:
             self._engine.close()
-            self._engine = None
+            self._engine, self._held_since = None, None
 
 
 class StreamProcessor:
@@ -284,6 +298,7 @@ class StreamProcessor:
                     if until_idle:
                         break
                     continue
+                self.warehouse.busy = len(batch) >= spec.max_records
                 report = self._commit_retrying(source, sink, decoder, batch)
                 summary.batches += 1
                 summary.messages += report.messages
