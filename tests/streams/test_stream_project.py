@@ -87,6 +87,10 @@ def test_any_number_of_parenthesized_types_survive_yaml_flow_mappings(
             {"source": {"connector": "redis", "topic": "t", "password": "hunter2"}},
             "may not be written in the file",
         ),
+        (
+            {"source": {"connector": "amqp", "topic": "q", "url": "amqp://guest:hunter2@host/"}},
+            "holds a password",
+        ),
         ({"event_time": "nope"}, "`event_time: nope` is not a column"),
         ({"event_time": "id"}, "must be a TIMESTAMP"),
         ({"watermark": "soon"}, "watermark"),
@@ -192,3 +196,16 @@ def test_an_unknown_stream_name_lists_the_streams(
         "did you mean `orders_live`" in result.err
         and "streams of this project: orders_live" in result.err
     )
+
+
+def test_a_transform_is_one_statement(
+    make_project: Callable[..., Path], cli: Callable[..., CliResult]
+) -> None:
+    stream = STREAM.replace(
+        "    sink:",
+        "    transform: select * from {{ batch }}; drop table raw.orders_live\n    sink:",
+    )
+    root = make_project({"streams/orders.yml": stream})
+    result = cli("run", "--project-dir", root)
+    assert result.code == 1
+    assert "statement" in (result.out + result.err).lower()

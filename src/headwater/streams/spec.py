@@ -181,6 +181,15 @@ def parse_stream(raw: Mapping[str, Any], *, path: str, default_schema: str) -> S
                 f"use `{secret}_env: VARIABLE`: secrets come only from the environment",
                 source,
             )
+    for key in ("url", "brokers", "endpoint_url"):
+        text = source.get(key)
+        if isinstance(text, str) and re.search(r"://[^/@\s]*:[^/@\s]+@", text):
+            raise fail(
+                f"`{key}` holds a password, which may not be written in the file",
+                key,
+                f"use `{key}_env: VARIABLE` with the URL in that environment variable",
+                source,
+            )
     options = {str(k): v for k, v in source.items() if k not in SOURCE_KEYS}
 
     schema_raw = raw.get("schema")
