@@ -34,6 +34,9 @@ from typing import Any, Protocol
 
 from headwater.errors import ConfigError
 
+GENERIC_KEYS = frozenset({"connector", "topic", "group", "start", "format"})
+"""Keys every `source:` mapping has (tolerated by every connector)."""
+
 
 class Delivery(enum.Enum):
     POSITIONED = "positioned"
@@ -125,6 +128,19 @@ class SourceConfig:
 
     def get(self, key: str, default: Any = None) -> Any:
         return self.options.get(key, default)
+
+    def check_keys(self, allowed: tuple[str, ...] | frozenset[str]) -> None:
+        """A connector-specific key the connector does not take is a configuration error naming
+        it (with "did you mean"); the keys every source has are allowed."""
+        from headwater.errors import did_you_mean
+
+        for key in self.options:
+            if key not in allowed and key not in GENERIC_KEYS:
+                raise ConfigError(
+                    f"stream `{self.stream}`: unknown {self.connector} source key `{key}`"
+                    + did_you_mean(key, allowed),
+                    hint=f"a {self.connector} source takes {', '.join(sorted(allowed))} ({self.location})",
+                )
 
 
 def resolve_env(options: Mapping[str, Any], stream: str, location: str) -> dict[str, Any]:

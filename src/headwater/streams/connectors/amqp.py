@@ -49,7 +49,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from headwater.errors import ConfigError, ExecutionError, TransientError, did_you_mean
+from headwater.errors import ConfigError, ExecutionError, TransientError
 from headwater.streams.source import Delivery, Message, Positions, SourceConfig
 
 if TYPE_CHECKING:
@@ -69,8 +69,6 @@ CONNECT_TIMEOUT = 3.0
 ``socket_timeout`` / ``stack_timeout``: an unreachable broker is a ConfigError within this."""
 OPTIONS = ("url", "prefetch", "declare")
 """The connector-specific keys of an amqp `source:` mapping (`url_env` arrives as `url`)."""
-_GENERIC_KEYS = frozenset({"connector", "topic", "group", "start", "format"})
-"""Keys every `source:` mapping may have; tolerated here in case the caller leaves them in."""
 _PRODUCE_SYNC_EVERY = 5_000
 """`produce` waits for the broker (a synchronous round trip) every this many messages, so a
 large batch does not pile up unbounded in the socket buffers."""
@@ -91,13 +89,7 @@ class AmqpSource:
 
         self.config = config
         _require_client(config)
-        for key in config.options:
-            if key not in OPTIONS and key not in _GENERIC_KEYS:
-                raise ConfigError(
-                    f"stream `{config.stream}`: unknown amqp source key `{key}`"
-                    + did_you_mean(key, OPTIONS),
-                    hint=f"an amqp source takes {', '.join(OPTIONS)} ({config.location})",
-                )
+        config.check_keys(OPTIONS)
         if not config.topic:
             raise self._config_error("`topic` (the queue name) is empty", "set `topic: <queue>`")
         self.url = str(config.get("url") or DEFAULT_URL)

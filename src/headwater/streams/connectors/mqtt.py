@@ -78,7 +78,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from headwater.errors import ConfigError, ExecutionError, TransientError, did_you_mean
+from headwater.errors import ConfigError, ExecutionError, TransientError
 from headwater.streams.source import Delivery, Message, Positions, SourceConfig
 
 if TYPE_CHECKING:
@@ -106,8 +106,6 @@ _PROBE_MISSES = 8
 """`reset` stops looking for slot sessions after this many absent in a row."""
 OPTIONS = ("url", "qos", "client_id", "shared", "session_expiry")
 """The connector-specific keys of an mqtt `source:` mapping (`url_env` arrives as `url`)."""
-_GENERIC_KEYS = frozenset({"connector", "topic", "group", "start", "format"})
-"""Keys every `source:` mapping may have; tolerated here in case the caller leaves them in."""
 _BAD_CREDENTIALS = {0x86, 0x87, 0x8C}
 """CONNACK reason codes: bad user name or password, not authorized, bad authentication method."""
 _TAKEN_OVER = 0x8E
@@ -129,13 +127,7 @@ class MqttSource:
 
         self.config = config
         _require_client(config)
-        for key in config.options:
-            if key not in OPTIONS and key not in _GENERIC_KEYS:
-                raise ConfigError(
-                    f"stream `{config.stream}`: unknown mqtt source key `{key}`"
-                    + did_you_mean(key, OPTIONS),
-                    hint=f"an mqtt source takes {', '.join(OPTIONS)} ({config.location})",
-                )
+        config.check_keys(OPTIONS)
         self.url = str(config.get("url") or DEFAULT_URL)
         if config.get("url"):  # the default carries no credentials
             secrets.register_dsn(self.url)
