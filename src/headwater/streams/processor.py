@@ -274,7 +274,8 @@ class StreamProcessor:
         source = open_source(spec.source_config())
         self.source = source
         self.delta = delta_sink(spec, self.project_root, self.state_dir)
-        sink = StreamSink(spec, source.delivery, source.order_key, self._windows, self.delta)
+        sink = StreamSink(spec, source.delivery, source.order_key, self._windows, self.delta,
+                          getattr(source, "ORDER_KEY_SQL", None))  # fmt: skip
         decoder = Decoder(spec, self.project_root)
         with self.warehouse() as engine:
             ensure_state_tables(engine)

@@ -174,9 +174,12 @@ class StreamSink:
         order_key: Callable[[str], str],
         windows: Callable[[Engine], list[WindowOperator]] | None = None,
         delta: DeltaSink | None = None,
+        order_key_sql: str | None = None,
     ) -> None:
         self.spec = spec
         self.delta = delta
+        self.order_key_sql = order_key_sql
+        """The source's `ORDER_KEY_SQL`: `order_key` as SQL over `{0}`, the offset column."""
         self.delivery = delivery
         self.order_key = order_key
         self._windows = windows
@@ -414,18 +417,20 @@ class StreamSink:
         """Record the ids of the batch; return those already committed (redeliveries)."""
         import pyarrow as pa
 
-        ids = [(m.partition, m.offset) for m in messages if m.offset]
-        if not ids:
+        offsets = [m.offset for m in messages]
+        if not any(offsets):
             return set()
-        table = pa.table(
-            {
-                "stream": pa.array([self.spec.name] * len(ids), pa.string()),
-                "partition": pa.array([p for p, _ in ids], pa.string()),
-                "offset": pa.array([o for _, o in ids], pa.string()),
-                "order_key": pa.array([self.order_key(o) for _, o in ids], pa.string()),
-                "committed_at": pa.array([now] * len(ids), pa.timestamp("us")),
-            }
-        )
+        columns = {
+            "_hw_partition": pa.array([m.partition for m in messages], pa.string()),
+            "_hw_offset": pa.array(offsets, pa.string()),
+        }
+        if self.order_key_sql is None:  # else computed in SQL, for the whole batch at once
+            columns["order_key"] = pa.array([self.order_key(o) if o else "" for o in offsets])
+        table = pa.table(columns)
+        if not all(offsets):  # messages without an id are delivered at least once
+            import pyarrow.compute as pc
+
+            table = table.filter(pc.not_equal(table.column("_hw_offset"), ""))
         ledger = _state(engine, "stream_ledger")
         # commits of one stream are serialized by the `stream_state` row each updates first, so
         # the ledger needs no unique index: what the join does not find is new
@@ -433,21 +438,20 @@ class StreamSink:
             dupes = {
                 (str(p), str(o))
                 for p, o in engine.execute(
-                    f'SELECT i.partition, i."offset" FROM {rel.render()} AS i JOIN {ledger} AS l ON '
-                    'l.stream = i.stream AND l.partition = i.partition AND l."offset" = i."offset"'
+                    f"SELECT i._hw_partition, i._hw_offset FROM {rel.render()} AS i JOIN {ledger} AS l "
+                    'ON l.stream = ? AND l.partition = i._hw_partition AND l."offset" = i._hw_offset',
+                    [self.spec.name],
                 )
             }
         if dupes:
-            table = _drop_keys(
-                table.rename_columns(
-                    ["stream", "_hw_partition", "_hw_offset", "order_key", "committed_at"]
-                ),
-                dupes,
+            table = _drop_keys(table, dupes)
+        order = self.order_key_sql.format("i._hw_offset") if self.order_key_sql else "i.order_key"
+        with engine.strategies.arrow_relation(table, "__hw_stream_ids") as rel:
+            engine.execute(
+                f'INSERT INTO {ledger} (stream, partition, "offset", order_key, committed_at) '
+                f"SELECT ?, i._hw_partition, i._hw_offset, {order}, ? FROM {rel.render()} AS i",
+                [self.spec.name, now],
             )
-            table = table.rename_columns(
-                ["stream", "partition", "offset", "order_key", "committed_at"]
-            )
-        engine.strategies.append_arrow(Relation(state_schema(engine), "stream_ledger"), table)
         return dupes
 
     def prune_ledger(self, engine: Engine, floor: str | None) -> None:

@@ -557,6 +557,9 @@ class MqttSource:
         """None: message ids are the producer's, in no order the broker knows."""
         return None
 
+    ORDER_KEY_SQL = "{0}"
+    """`order_key` in SQL: the id as it is."""
+
     def order_key(self, offset: str) -> str:
         """The message id as it is: ids have no order (see `ack_floor`)."""
         return offset

@@ -856,6 +856,9 @@ class NatsSource:
         seen_at, floor = samples[0]
         return str(min(floor, current)) if now - seen_at >= FLOOR_DELAY else "0"
 
+    ORDER_KEY_SQL = "lpad({0}, 20, '0')"
+    """`order_key` in SQL (DuckDB and PostgreSQL), for a whole batch of sequences at once."""
+
     def order_key(self, offset: str) -> str:
         """The stream sequence zero-padded to 20 digits (the width of a uint64)."""
         if not offset.isdigit():

@@ -470,6 +470,11 @@ class RedisSource:
             return None
         return str(group[b"last-delivered-id"].decode())
 
+    ORDER_KEY_SQL = (
+        "lpad(split_part({0}, '-', 1), 20, '0') || '-' || lpad(split_part({0}, '-', 2), 20, '0')"
+    )
+    """`order_key` in SQL (DuckDB and PostgreSQL), for a whole batch of ids at once."""
+
     def order_key(self, offset: str) -> str:
         ms, seq = _parse_id(offset)
         return f"{ms:020d}-{seq:020d}"
