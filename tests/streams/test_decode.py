@@ -1,0 +1,139 @@
+"""Decoding payloads into the stream's schema: every message becomes a typed row or a reject with
+its reason, for each format (json, avro, csv-line, raw), whatever bytes arrive."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from headwater.errors import ConfigError
+from headwater.streams.decode import Decoder
+from headwater.streams.source import Message
+from headwater.streams.spec import parse_stream
+
+SCHEMA = {"id": "BIGINT", "amount": "DECIMAL(10,2)", "ts": "TIMESTAMP", "name": "VARCHAR"}
+
+
+def decoder(fmt: str, tmp_path: Path, **source: Any) -> Decoder:
+    raw: dict[str, Any] = {
+        "name": "s", "source": {"connector": "redis", "topic": "t", "format": fmt, **source},
+        "sink": {"table": "raw.s"},
+    }  # fmt: skip
+    if fmt != "raw":
+        raw["schema"] = SCHEMA
+    return Decoder(parse_stream(raw, path="streams/s.yml", default_schema="main"), tmp_path)
+
+
+def messages(payloads: list[bytes]) -> list[Message]:
+    return [Message("p", str(i), v, 1_700_000_000.5) for i, v in enumerate(payloads)]
+
+
+def test_json_values_are_typed_and_bad_ones_explained(tmp_path: Path) -> None:
+    d = decoder("json", tmp_path)
+    out = d.decode(messages([
+        b'{"id": 1, "amount": "12.5", "ts": "2026-01-01T01:00:00+02:00", "name": "a", "extra": 1}',
+        b'{"id": 2, "ts": 1767225600000}',  # epoch milliseconds; missing keys are NULL
+        b'{"id": "x"}', b"[1]", b"nope", b"\xff", b'{"ts": "yesterday"}',
+    ]))  # fmt: skip
+    rows = out.rows.to_pylist()
+    assert [(r["id"], r["amount"], r["ts"], r["name"]) for r in rows] == [
+        (1, Decimal("12.50"), dt.datetime(2025, 12, 31, 23, 0), "a"),
+        (2, None, dt.datetime(2026, 1, 1, 0, 0), None),
+    ]
+    assert rows[0]["_hw_offset"] == "0" and rows[0]["_hw_broker_time"] == dt.datetime(
+        2023, 11, 14, 22, 13, 20, 500000
+    )
+    assert out.rejects.to_pydict()["reason"] == [
+        "column `id`: x is not BIGINT",
+        "payload is a JSON array, not an object",
+        "payload is not valid JSON",
+        "payload is not UTF-8 text",
+        "column `ts`: yesterday is not TIMESTAMP",
+    ]
+    assert out.rejects.to_pydict()["payload"][3] == "\\xff"  # kept, escaped
+    d.close()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.one_of(st.binary(max_size=40), st.builds(
+    lambda i, a: json.dumps({"id": i, "amount": str(a)}).encode(),
+    st.integers(-(2**63), 2**63 - 1), st.decimals(-10**7, 10**7, places=2, allow_nan=False),
+)), max_size=30))  # fmt: skip
+def test_every_message_is_a_row_or_a_reject(
+    tmp_path_factory: pytest.TempPathFactory, payloads: list[bytes]
+) -> None:
+    d = decoder("json", tmp_path_factory.mktemp("d"))
+    out = d.decode(messages(payloads))
+    seen = sorted(
+        out.rows.column("_hw_offset").to_pylist() + out.rejects.column("_hw_offset").to_pylist(),
+        key=int,
+    )
+    assert seen == [str(i) for i in range(len(payloads))]
+    for reason in out.rejects.column("reason").to_pylist():
+        assert reason
+    d.close()
+
+
+def test_avro_with_and_without_the_confluent_header(tmp_path: Path) -> None:
+    import fastavro
+
+    schema = {"type": "record", "name": "Order", "fields": [
+        {"name": "id", "type": "long"}, {"name": "amount", "type": "string"},
+        {"name": "ts", "type": {"type": "long", "logicalType": "timestamp-millis"}},
+        {"name": "name", "type": ["null", "string"]},
+    ]}  # fmt: skip
+    (tmp_path / "order.avsc").write_text(json.dumps(schema))
+    parsed = fastavro.parse_schema(schema)
+
+    def encode(record: dict[str, Any]) -> bytes:
+        buf = io.BytesIO()
+        fastavro.schemaless_writer(buf, parsed, record)
+        return buf.getvalue()
+
+    when = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    plain = encode({"id": 1, "amount": "2.50", "ts": when, "name": None})
+    confluent = b"\x00\x00\x00\x00\x07" + encode({"id": 2, "amount": "3", "ts": when, "name": "b"})
+    d = decoder("avro", tmp_path, avro_schema="order.avsc")
+    out = d.decode(messages([plain, confluent, b"\x02"]))
+    assert [(r["id"], r["amount"], r["ts"], r["name"]) for r in out.rows.to_pylist()] == [
+        (1, Decimal("2.50"), dt.datetime(2026, 1, 1), None),
+        (2, Decimal("3.00"), dt.datetime(2026, 1, 1), "b"),
+    ]
+    assert (
+        out.rejects.column("reason")[0]
+        .as_py()
+        .startswith("payload is not Avro of the stream's schema")
+    )
+    with pytest.raises(ConfigError, match="avro_schema"):
+        decoder("avro", tmp_path)
+    with pytest.raises(ConfigError, match="not a file in the project"):
+        decoder("avro", tmp_path, avro_schema="../outside.avsc")
+    d.close()
+
+
+def test_csv_lines_follow_the_schema_order(tmp_path: Path) -> None:
+    d = decoder("csv-line", tmp_path, delimiter=";")
+    out = d.decode(
+        messages([b"1;2.5;2026-01-01 00:00:00;a\n", b'2;;;"b;c"', b"3;4", b"x;1;2026-01-01;z"])
+    )
+    assert [(r["id"], r["amount"], r["name"]) for r in out.rows.to_pylist()] == [
+        (1, Decimal("2.50"), "a"), (2, None, "b;c")]  # fmt: skip
+    assert out.rejects.column("reason").to_pylist() == [
+        "CSV line has 2 fields, the schema 4", "column `id`: x is not BIGINT"]  # fmt: skip
+    d.close()
+
+
+def test_raw_payloads_are_text(tmp_path: Path) -> None:
+    d = decoder("raw", tmp_path)
+    out = d.decode(messages([b"hello", b"", b"\xfe"]))
+    assert out.rows.column("value").to_pylist() == ["hello", ""]
+    assert out.rejects.column("reason").to_pylist() == ["payload is not UTF-8 text"]
+    d.close()
