@@ -71,3 +71,44 @@ streams:
         assert ctx.state.incidents.open_incidents() == {}
     table = cli("stream", "status", "--project-dir", root)
     assert table.code == 0 and "clicks" in table.out and "(1 streams)" in table.out
+
+
+def test_a_monitor_opens_an_anomaly_when_the_rate_falls(
+    make_project: Callable[..., Path], redis_key: str, produce_redis: Callable
+) -> None:
+    from headwater.state.records import MetricValue
+    from headwater.streams.processor import process_id
+
+    root = make_project(
+        {
+            "streams/s.yml": f"""\
+streams:
+  - name: clicks
+    source: {{connector: redis, url: "{REDIS_URL}", topic: {redis_key}, group: g}}
+    schema: {{id: BIGINT}}
+    sink: {{table: raw.clicks}}
+    trigger: {{max_seconds: 0.2}}
+    monitors: [{{metric: events_per_s, direction: drop}}]
+"""
+        }
+    )
+    with Context(root) as ctx:  # this process's history: about a million events a second
+        uid = next(n.unique_id for n in ctx.manifest.nodes.values() if n.name == "clicks")
+        now = time.time()
+        ctx.state.metrics.record(
+            MetricValue(
+                f"past-{i}",
+                uid,
+                now - 100 + i,
+                "stream_events_per_s",
+                process_id(),
+                1e6 + 1000 * (i % 3),
+            )
+            for i in range(10)
+        )
+        ctx.state.flush()
+        produce_redis([{"id": i} for i in range(50)])
+        ctx.stream_run(["clicks"], until_idle=True)
+        opened = ctx.state.incidents.open_incidents()
+    assert [(i.trigger, i.subject) for i in opened.values()] == [("anomaly", f"{uid}:events_per_s")]
+    assert "outside" in next(iter(opened.values())).message

@@ -209,3 +209,20 @@ def test_a_transform_is_one_statement(
     result = cli("run", "--project-dir", root)
     assert result.code == 1
     assert "statement" in (result.out + result.err).lower()
+
+
+def test_monitors_name_stream_metrics() -> None:
+    spec = parse_stream(entry(monitors=["dlq_rate", {"metric": "events_per_s", "direction": "drop"}]),
+                        path="s.yml", default_schema="m")  # fmt: skip
+    assert [(m["metric"], m["direction"]) for m in spec.monitors] == [
+        ("dlq_rate", "both"),
+        ("events_per_s", "drop"),
+    ]
+    with pytest.raises(ConfigError, match="does not name a stream metric"):
+        parse_stream(entry(monitors=["row_count"]), path="s.yml", default_schema="m")
+    with pytest.raises(ConfigError, match="direction"):
+        parse_stream(
+            entry(monitors=[{"metric": "dlq_rate", "direction": "up"}]),
+            path="s.yml",
+            default_schema="m",
+        )

@@ -135,9 +135,59 @@ class StreamMonitor:
             )
             self.state.flush()
         self._check_slas()
+        if self._events or not final:
+            self._check_monitors(
+                {metric: value for metric, column, value in values if column == self.process}
+            )
         self._events, self._dlq, self._latencies = 0, 0, []
         self._since = now_m
         self._last_flush = now_m
+
+    def _check_monitors(self, values: dict[str, float | None]) -> None:
+        """`monitors:`: this process's new point of each watched series against its history
+        (the anomaly detector of `headwater.observe.anomaly`), as incidents of trigger `anomaly`."""
+        if self.alert is None or not self.spec.monitors or self.state is None:
+            return
+        from headwater.observe import Signal
+        from headwater.observe.anomaly import detect
+
+        signals: list[Signal] = []
+        for monitor in self.spec.monitors:
+            metric = monitor["metric"]
+            value = values.get(f"stream_{metric}")
+            if value is None:
+                continue
+            history = self.state.metrics.history(
+                self.unique_id, f"stream_{metric}", self.process, limit=int(monitor["window"]) + 1
+            )
+            points = [(p.recorded_at, p.value) for p in history[:-1]]  # the new point is the last
+            found = detect(
+                points, (time.time(), value), sensitivity=float(monitor["sensitivity"]),
+                direction=str(monitor["direction"]), window=int(monitor["window"]),
+                min_points=int(monitor["min_points"]),
+            )  # fmt: skip
+            subject = f"{self.unique_id}:{metric}"
+            if found.is_anomaly:
+                low, high = found.lower, found.upper
+                signals.append(Signal("anomaly", subject, "open",
+                    f"stream `{self.spec.name}`: {metric} {value:g} is outside {low:g}..{high:g}",
+                    details={"value": value, "lower": low, "upper": high, "score": found.score}))  # fmt: skip
+                self._open_slas.add(subject)
+            elif found.status == "ok" and (
+                subject in self._open_slas or subject not in self._checked
+            ):
+                signals.append(
+                    Signal(
+                        "anomaly",
+                        subject,
+                        "ok",
+                        f"stream `{self.spec.name}`: {metric} back in range",
+                    )
+                )
+                self._open_slas.discard(subject)
+                self._checked.add(subject)
+        if signals:
+            self.alert(signals)
 
     def _check_slas(self) -> None:
         if self.alert is None or not self.spec.slas:

@@ -343,6 +343,7 @@ def parse_stream(raw: Mapping[str, Any], *, path: str, default_schema: str) -> S
         slas["max_latency"] = duration(
             slas["max_latency"], "max_latency", raw.get("slas")
         ).total_seconds()
+    monitors = [_monitor(m, fail) for m in (raw.get("monitors") or [])]
     return StreamSpec(
         name=name, location=where, connector=connector, topic=str(topic),
         group=str(source.get("group") or f"headwater-{name}"), format=fmt, start=start,
@@ -350,9 +351,59 @@ def parse_stream(raw: Mapping[str, Any], *, path: str, default_schema: str) -> S
         dedup_key=dedup_key, dedup_within=dedup_within, expectations=expectations,
         transform=transform, windows=windows, late=late, sink=sink, dlq=dlq,
         max_records=max_records, max_seconds=max_seconds, slas=slas,
-        monitors=list(raw.get("monitors") or []), avro_schema=source.get("avro_schema"),
+        monitors=monitors, avro_schema=source.get("avro_schema"),
         delimiter=str(source.get("delimiter") or ","), description=str(raw.get("description") or ""),
     )  # fmt: skip
+
+
+MONITOR_METRICS = ("events_per_s", "dlq_rate", "latency_p50", "latency_p99")
+"""Series of a stream process that `monitors:` watch for anomalies (`headwater.observe.anomaly`)."""
+MONITOR_KEYS = {"metric", "sensitivity", "direction", "window", "min_points"}
+
+
+def _monitor(entry: Any, fail: Any) -> dict[str, Any]:
+    """One `monitors:` entry: a metric name, or `{metric:, sensitivity:, direction:, window:,
+    min_points:}` (the anomaly detector's settings)."""
+    from headwater.observe.anomaly import DIRECTIONS
+
+    spec = {"metric": entry} if isinstance(entry, str) else entry
+    if not isinstance(spec, Mapping) or spec.get("metric") not in MONITOR_METRICS:
+        raise fail(
+            f"`monitors:` entry `{entry}` does not name a stream metric",
+            "monitors",
+            "one of "
+            + ", ".join(MONITOR_METRICS)
+            + ", e.g. `monitors: [{metric: events_per_s, direction: drop}]`",
+        )
+    unknown = set(spec) - MONITOR_KEYS
+    if unknown:
+        raise fail(
+            f"unknown key `{sorted(unknown)[0]}` in a monitor",
+            "monitors",
+            "allowed: " + ", ".join(sorted(MONITOR_KEYS)),
+        )
+    out = {
+        "metric": spec["metric"],
+        "sensitivity": 3.0,
+        "direction": "both",
+        "window": 14,
+        "min_points": 7,
+    }
+    for key in ("sensitivity", "window", "min_points"):
+        if key in spec:
+            value = spec[key]
+            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+                raise fail(f"monitor `{key}` must be a positive number", "monitors")
+            out[key] = value
+    if "direction" in spec:
+        if spec["direction"] not in DIRECTIONS:
+            raise fail(
+                f"monitor direction `{spec['direction']}`",
+                "monitors",
+                "use " + ", ".join(DIRECTIONS),
+            )
+        out["direction"] = spec["direction"]
+    return out
 
 
 def _rejoin_types(items: list[tuple[Any, Any]]) -> list[tuple[Any, Any]]:
