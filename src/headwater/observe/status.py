@@ -38,7 +38,8 @@ METRICS = ("row_count", "rows_inserted", "rows_updated", "rows_deleted", "bytes"
            "freshness_lag_seconds", "null_rate", "distinct_count", "min", "max", "mean",
            # a stream's (headwater.streams.monitor): the column is the process, or the partition
            "stream_events", "stream_events_per_s", "stream_dlq_rate", "stream_latency_p50",
-           "stream_latency_p99", "stream_last_commit", "stream_lag", "stream_watermark")  # fmt: skip
+           "stream_latency_p99", "stream_last_commit", "stream_lag", "stream_watermark",
+           "stream_errors")  # fmt: skip
 COLUMN_METRICS = ("null_rate", "distinct_count", "min", "max", "mean")
 
 _CHECK_KEYS = ("invocation_id", "unique_id", "name", "check_type", "node", "column_name", "severity",

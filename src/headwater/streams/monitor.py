@@ -12,6 +12,7 @@ Series of a stream node (``column_name`` says whose value it is):
 | `stream_dlq_rate` | process | dead-lettered / events since the last point |
 | `stream_latency_p50`, `stream_latency_p99` | process | seconds from the broker's timestamp to the commit |
 | `stream_last_commit` | process | epoch seconds of the last commit |
+| `stream_errors` | process | broker or warehouse failures (retried) since the last point |
 | `stream_lag` | partition | messages behind the broker's end |
 | `stream_watermark` | '' | epoch seconds of the watermark |
 """
@@ -68,6 +69,8 @@ class StreamMonitor:
         self.alert = alert
         self._events = 0
         self._dlq = 0
+        self.errors = 0
+        """Broker or warehouse failures since the last point (counted by the processor)."""
         self._latencies: list[float] = []
         self._since = time.monotonic()
         self._last_flush = time.monotonic()
@@ -117,6 +120,7 @@ class StreamMonitor:
                 ),
                 ("stream_latency_p50", self.process, quantile(self._latencies, 0.5)),
                 ("stream_latency_p99", self.process, quantile(self._latencies, 0.99)),
+                ("stream_errors", self.process, float(self.errors)),
             ]
         if self._last_commit is not None:
             values.append(("stream_last_commit", self.process, self._last_commit))
@@ -139,7 +143,7 @@ class StreamMonitor:
             self._check_monitors(
                 {metric: value for metric, column, value in values if column == self.process}
             )
-        self._events, self._dlq, self._latencies = 0, 0, []
+        self._events, self._dlq, self._latencies, self.errors = 0, 0, [], 0
         self._since = now_m
         self._last_flush = now_m
 
@@ -261,6 +265,8 @@ class StreamStatus:
     last_commit: float | None = None
     watermark: float | None = None
     lag: dict[str, float | None] = field(default_factory=dict)
+    errors: float = 0.0
+    """Broker or warehouse failures in the latest point of each running process."""
     offsets: dict[str, str | None] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -270,7 +276,7 @@ class StreamStatus:
         return {
             "stream": self.name, "processes": self.processes, "running": bool(self.processes),
             "events_per_s": round(self.events_per_s, 3),
-            "dlq_rate": self.dlq_rate, "latency_p50_s": self.latency_p50,
+            "dlq_rate": self.dlq_rate, "errors": int(self.errors), "latency_p50_s": self.latency_p50,
             "latency_p99_s": self.latency_p99, "last_commit": iso(self.last_commit),
             "watermark": iso(self.watermark),
             "lag": {k: (None if v is None else int(v)) for k, v in self.lag.items()},
@@ -300,6 +306,9 @@ def read_status(
             active.add(col)
             status.events_per_s += value or 0.0
     status.processes = sorted(active)
+    status.errors = sum(
+        latest[("stream_errors", c)][1] or 0.0 for c in active if ("stream_errors", c) in latest
+    )
     # a stopped stream shows what its processes measured last
     seen = active or {col for (metric, col) in latest if metric == "stream_events_per_s"}
     status.dlq_rate = _worst(latest, "stream_dlq_rate", seen)

@@ -53,7 +53,7 @@ OUTAGE_LIMIT = 300.0
 """Seconds of broker or warehouse failures, without a success between them, before a stream gives
 up (exit 1); shorter outages are ridden out with backoff."""
 IDLE_SECONDS = 1.0
-HOLD_SECONDS = 10.0
+HOLD_SECONDS = 2.0
 """An embedded warehouse is kept open across back-to-back full micro-batches for at most this long."""
 IDLE_LIMIT = 30.0
 """`--until-idle` gives up waiting for a consumer group to assign partitions (or for a broker to
@@ -149,6 +149,11 @@ class Warehouse:
             self._engine = engine
         return engine
 
+    def release(self) -> None:
+        """Close a held embedded warehouse (a server connection stays)."""
+        if not self._server:
+            self.close()
+
     def close(self) -> None:
         if self._engine is not None:
             self._engine.close()
@@ -229,6 +234,8 @@ class StreamProcessor:
         """The broker (or the warehouse) failed: remember since when; past `OUTAGE_LIMIT` of
         failures without a success in between, give up with the error."""
         now = time.monotonic()
+        if self.monitor is not None:
+            self.monitor.errors += 1
         if self._trouble is None:
             self._trouble = (now, exc)
             log.warning("stream `%s`: %s; retrying", self.spec.name, exc)
@@ -363,9 +370,11 @@ class StreamProcessor:
                 batch.extend(got)
                 if len(batch) >= spec.max_records:
                     break
-            elif until_idle and (batch or self._idle(source)):
+                continue
+            self.warehouse.release()  # nothing is waiting: others may have the warehouse
+            if until_idle and (batch or self._idle(source)):
                 break
-            elif self.monitor is not None:
+            if self.monitor is not None:
                 self.monitor.idle(source)
         return batch
 

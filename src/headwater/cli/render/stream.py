@@ -83,7 +83,7 @@ def print_status(report: StatusReport, as_json: bool = False) -> None:
             )
         table.add_row(
             s.name, str(len(s.processes)), f"{s.events_per_s:,.0f}", lag,
-            "-" if s.dlq_rate is None else f"{s.dlq_rate:.2%}", _seconds(s.latency_p50),
+            "-" if s.dlq_rate is None else f"{s.dlq_rate:.2%}", str(int(s.errors)), _seconds(s.latency_p50),
             _seconds(s.latency_p99), _ago(s.last_commit),
             "-" if s.watermark is None else f"{dt.datetime.fromtimestamp(s.watermark, dt.UTC):%Y-%m-%d %H:%M:%S}",
         )  # fmt: skip
