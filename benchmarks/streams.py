@@ -105,12 +105,21 @@ def redis_broker(topic: str) -> Broker:
     return Broker("redis", source, config, module, cleanup)
 
 
-def kafka_broker(topic: str, bootstrap: str) -> Broker:
+KAFKA_GROUP = {"session.timeout.ms": 1500, "heartbeat.interval.ms": 150}
+"""Short group sessions: the mock cluster's rebalances wait `session.timeout.ms - 1 s`."""
+
+
+def kafka_broker(topic: str, cluster: Any) -> Broker:
+    """A topic of 24 partitions on librdkafka's mock cluster (it keeps 5 MB per partition: 24
+    hold the largest run's events)."""
     from headwater.streams.connectors import kafka as module
     from headwater.streams.source import SourceConfig
 
-    config = SourceConfig("orders", "kafka", topic, "bench", "earliest", {"brokers": bootstrap})
-    source = f"      connector: kafka\n      brokers: {bootstrap}\n      topic: {topic}\n      group: bench\n"
+    cluster.create_topic(topic, 24)
+    options = {"brokers": cluster.bootstrap, "kafka": dict(KAFKA_GROUP)}
+    config = SourceConfig("orders", "kafka", topic, "bench", "earliest", options)
+    source = (f"      connector: kafka\n      brokers: {cluster.bootstrap}\n      topic: {topic}\n"
+              f"      group: bench\n      kafka: {json.dumps(KAFKA_GROUP)}\n")  # fmt: skip
     return Broker("kafka", source, config, module)
 
 
@@ -306,9 +315,9 @@ def bench(workdir: Path, quick: bool, brokers: list[str] | None = None, n: int |
     if "kafka" in brokers:
         from headwater.streams.mock_kafka import MockKafka
 
-        mock = MockKafka()
-        bootstrap = mock.__enter__().bootstrap
-        factories["kafka"] = lambda topic: kafka_broker(topic, bootstrap)
+        mock = MockKafka(brokers=3)
+        cluster = mock.__enter__()
+        factories["kafka"] = lambda topic: kafka_broker(topic, cluster)
     try:
         for name, factory in factories.items():
             for variant, extra in (("plain", ""), ("+ expectations", EXPECTATIONS), ("+ window", WINDOW)):

@@ -99,45 +99,52 @@ class Decoder:
                 "FROM (SELECT coalesce(text, try(decode(payload))) AS value, _hw_partition, "
                 "_hw_offset, _hw_broker_time, _hw_seq FROM hw_payloads) AS p"
             )
+        # The JSON is parsed once (`json_transform` to text fields, an error -> NULL); a payload
+        # that does not parse, or is not an object, is looked at again only to say why.
         struct = json.dumps({c: "VARCHAR" for c in self.schema})
-        casts, problems = [], []
-        for col, type_name in self.schema.items():
+        raws, typed_cols, outs, problems = [], [], [], []
+        for i, (col, type_name) in enumerate(self.schema.items()):
             field = f"r.{quote_identifier(col)}"
-            name = quote_identifier(col)
+            raw, typed = f"_hw_r{i}", f"_hw_t{i}"
             if _is_timestamp(type_name):
-                typed = (
-                    f"CASE WHEN regexp_full_match({field}, '-?[0-9]+(\\.[0-9]+)?') THEN "
-                    f"(to_timestamp(CASE WHEN abs(TRY_CAST({field} AS DOUBLE)) >= 1e11 THEN "
-                    f"TRY_CAST({field} AS DOUBLE) / 1000 ELSE TRY_CAST({field} AS DOUBLE) END) "
+                cast = (
+                    f"CASE WHEN regexp_full_match({raw}, '-?[0-9]+(\\.[0-9]+)?') THEN "
+                    f"(to_timestamp(CASE WHEN abs(TRY_CAST({raw} AS DOUBLE)) >= 1e11 THEN "
+                    f"TRY_CAST({raw} AS DOUBLE) / 1000 ELSE TRY_CAST({raw} AS DOUBLE) END) "
                     f"AT TIME ZONE 'UTC') ELSE "
-                    f"(TRY_CAST({field} AS TIMESTAMPTZ) AT TIME ZONE 'UTC') END"
+                    f"(TRY_CAST({raw} AS TIMESTAMPTZ) AT TIME ZONE 'UTC') END"
                 )
                 if type_name.upper() != "TIMESTAMP":
-                    typed = f"CAST({typed} AS {type_name})"
+                    cast = f"CAST({cast} AS {type_name})"
             else:
-                typed = f"TRY_CAST({field} AS {type_name})"
-            casts.append(f"{typed} AS {name}")
+                cast = f"TRY_CAST({raw} AS {type_name})"
+            raws.append(f"{field} AS {raw}")
+            typed_cols.append(f"{cast} AS {typed}")
+            outs.append(f"{typed} AS {quote_identifier(col)}")
             problems.append(
-                f"CASE WHEN {field} IS NOT NULL AND {typed} IS NULL THEN "
-                f"{quote_literal(f'column `{col}`: ')} || left({field}, 80) || "
+                f"CASE WHEN {raw} IS NOT NULL AND {typed} IS NULL THEN "
+                f"{quote_literal(f'column `{col}`: ')} || left({raw}, 80) || "
                 f"{quote_literal(f' is not {type_name}')} END"
             )
+        meta = "_hw_partition, _hw_offset, _hw_broker_time, _hw_seq"
         return (
-            "SELECT " + ", ".join(casts) + ", _hw_partition, _hw_offset, _hw_broker_time, _hw_seq, "
+            f"SELECT {', '.join(outs)}, {meta}, "
             "CASE WHEN text IS NULL THEN 'payload is not UTF-8 text' "
-            "WHEN NOT ok THEN 'payload is not valid JSON' "
-            "WHEN kind <> 'OBJECT' THEN 'payload is a JSON ' || lower(kind) || ', not an object' "
+            "WHEN NOT is_object THEN CASE WHEN json_valid(text) THEN 'payload is a JSON ' || "
+            "lower(json_type(text)) || ', not an object' ELSE 'payload is not valid JSON' END "
             "ELSE nullif(concat_ws('; ', " + ", ".join(problems) + "), '') END AS _hw_reason "
-            "FROM (SELECT *, CASE WHEN ok THEN json_type(text) END AS kind, "
-            f"CASE WHEN ok AND json_type(text) = 'OBJECT' THEN json_transform(text, {quote_literal(struct)}) END AS r "
-            "FROM (SELECT *, coalesce(json_valid(text), false) AS ok FROM "
-            "(SELECT coalesce(text, try(decode(payload))) AS text, _hw_partition, _hw_offset, "
-            "_hw_broker_time, _hw_seq FROM hw_payloads) AS p0) AS p1) AS p2"
+            f"FROM (SELECT *, {', '.join(typed_cols)} FROM ("
+            f"SELECT text, {meta}, r IS NOT NULL AND starts_with(ltrim(text), '{{') AS is_object, "
+            f"{', '.join(raws)} FROM (SELECT text, {meta}, "
+            f"TRY(json_transform(text, {quote_literal(struct)})) AS r FROM "
+            f"(SELECT coalesce(text, try(decode(payload))) AS text, {meta} FROM hw_payloads) AS p0"
+            ") AS p1) AS p2) AS p3"
         )
 
     # -- decoding ------------------------------------------------------------------------------------
     def decode(self, messages: Sequence[Message]) -> Decoded:
         import pyarrow as pa
+        import pyarrow.compute as pc
 
         payloads = [m.value for m in messages]
         texts: list[str | None] | None = None
@@ -155,8 +162,10 @@ class Decoder:
                 ),
                 "_hw_partition": pa.array([m.partition for m in messages], pa.string()),
                 "_hw_offset": pa.array([m.offset for m in messages], pa.string()),
-                "_hw_broker_time": pa.array(
-                    [None if s is None else int(s * 1_000_000) for s in stamps], pa.int64()
+                "_hw_broker_time": pc.cast(
+                    pc.round(pc.multiply(pa.array(stamps, pa.float64()), 1_000_000)),
+                    pa.int64(),
+                    safe=False,
                 ).cast(pa.timestamp("us")),
                 "_hw_seq": pa.array(range(len(payloads)), pa.int64()),
             }
