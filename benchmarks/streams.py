@@ -304,7 +304,9 @@ class StreamResult:
         }
 
 
-def bench(workdir: Path, quick: bool, brokers: list[str] | None = None, n: int | None = None) -> StreamResult:
+def bench(
+    workdir: Path, quick: bool, brokers: list[str] | None = None, n: int | None = None
+) -> StreamResult:
     brokers = brokers or ["redis", "kafka"]
     n = n or (100_000 if quick else 300_000)
     result = StreamResult()
@@ -320,7 +322,11 @@ def bench(workdir: Path, quick: bool, brokers: list[str] | None = None, n: int |
         factories["kafka"] = lambda topic: kafka_broker(topic, cluster)
     try:
         for name, factory in factories.items():
-            for variant, extra in (("plain", ""), ("+ expectations", EXPECTATIONS), ("+ window", WINDOW)):
+            for variant, extra in (
+                ("plain", ""),
+                ("+ expectations", EXPECTATIONS),
+                ("+ window", WINDOW),
+            ):
                 log(f"streams: {name} throughput ({variant}), {n:,} events")
                 try:
                     result.throughput.append(throughput(factory, n, variant, extra, workdir))
@@ -339,7 +345,9 @@ def bench(workdir: Path, quick: bool, brokers: list[str] | None = None, n: int |
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--events", type=int, default=None)
     parser.add_argument("--brokers", default="redis,kafka")

@@ -103,7 +103,9 @@ def test_metrics_series_and_one_history(project: Path, cli, capsys) -> None:
 
 def test_metrics_errors(project: Path) -> None:
     with Context(project) as ctx:
-        with pytest.raises(NodeNotFoundError, match="no model, seed, snapshot, source or stream named"):
+        with pytest.raises(
+            NodeNotFoundError, match="no model, seed, snapshot, source or stream named"
+        ):
             ctx.metrics("nope")
         with pytest.raises(UsageError, match="unknown metric `rows`"):
             ctx.metrics("t", "rows")

@@ -143,5 +143,7 @@ def test_a_redis_restart_loses_and_duplicates_nothing(
 
     with Context(root) as ctx:  # the outage was seen and counted (`stream status` errors)
         uid = next(n.unique_id for n in ctx.manifest.nodes.values() if n.name == "events")
-        errors = [p.value for p in ctx.state.metrics.series(uid, 1000) if p.metric == "stream_errors"]
+        errors = [
+            p.value for p in ctx.state.metrics.series(uid, 1000) if p.metric == "stream_errors"
+        ]
     assert sum(v or 0 for v in errors) >= 1

@@ -70,7 +70,7 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> YMap:
             raise YamlError(
                 "a mapping or list is used as a key",
                 location=Location(loader.rel_path, key_node.start_mark.line + 1),
-                hint="`{{ ... }}` is Jinja, not YAML: quote the value (`key: \"{{ ... }}\"`), or "
+                hint='`{{ ... }}` is Jinja, not YAML: quote the value (`key: "{{ ... }}"`), or '
                 "write one `{` for a mapping",
             )
         if key in out:
