@@ -403,8 +403,7 @@ class StreamProcessor:
         t0 = time.monotonic()
         positioned = source.delivery is Delivery.POSITIONED
         if positioned:
-            held = source.assignment()
-            batch = [m for m in batch if m.partition in held]  # revoked while the batch filled
+            batch = _in_order(batch, source.assignment(), source.order_key)
         decoded = decoder.decode(batch)
         with self._lock:
             started = dict(self.committed)
@@ -441,6 +440,26 @@ class StreamProcessor:
         ]
         report.seconds = time.monotonic() - t0
         return report
+
+
+def _in_order(
+    batch: list[Message], held: set[str], order_key: Callable[[str], str]
+) -> list[Message]:
+    """A positioned batch as it may be committed: only partitions this process still holds, and
+    per partition only messages past the ones before them — a partition revoked and assigned back
+    while the batch filled is read again from its committed offset, and those repeats go."""
+    out: list[Message] = []
+    last: dict[str, str] = {}
+    for m in batch:
+        if m.partition not in held:
+            continue
+        key = order_key(m.offset)
+        before = last.get(m.partition)
+        if before is not None and key <= before:
+            continue
+        last[m.partition] = key
+        out.append(m)
+    return out
 
 
 def delta_sink(spec: StreamSpec, project_root: str, state_dir: str) -> DeltaSink | None:
