@@ -603,7 +603,10 @@ def test_a_rejected_login_is_a_fast_config_error_without_the_password(
         bad.open(nothing_committed)
     assert time.monotonic() - started < 3.0
     text = str(err.value)
-    assert "authorization" in text.lower() and "wrong-pw" not in text
+    # the server answers `-ERR 'Authorization Violation'` and closes: depending on which the client
+    # reads first, the error names the violation or the reset connection, and the hint the login
+    assert "authorization" in text.lower() or "check user/password/token" in text
+    assert "wrong-pw" not in text
     assert f"127.0.0.1:{srv.port}" in text
     good = config("hwtest.auth", url=srv.url, user="alice", password="right-pw", create_stream=True)
     produce(good, [b"hello"])
