@@ -20,7 +20,7 @@ from headwater.project.definition import Relation
 
 if TYPE_CHECKING:
     from headwater.streams.source import SourceConfig
-    from headwater.streams.windows import WindowSpec
+    from headwater.streams.window_spec import WindowSpec
 
 STREAM_KEYS = {
     "name", "description", "source", "schema", "event_time", "watermark", "dedup", "expectations",
@@ -259,7 +259,7 @@ def parse_stream(raw: Mapping[str, Any], *, path: str, default_schema: str) -> S
     windows: list[WindowSpec] = []
     window_entries = raw.get("windows") or []
     if window_entries:
-        from headwater.streams.windows import parse_window
+        from headwater.streams.window_spec import parse_window
 
         if event_time is None:
             raise fail(
