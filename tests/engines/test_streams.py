@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from headwater.context import Context
 from headwater.engines.base import Engine
-from headwater.streams.source import Delivery, Message
+from headwater.streams.source import Delivery, Message, MessageBatch
 from tests.conftest import CliResult
 from tests.streams import conftest as stream_fixtures
 from tests.streams.conftest import REDIS_URL
@@ -118,10 +118,10 @@ def test_a_crash_between_commit_and_ack_duplicates_nothing(
     class Crash(Exception):
         pass
 
-    def crash(self: object, messages: list[Message]) -> None:
+    def crash(self: object, batch: MessageBatch) -> None:
         raise Crash  # the process dies after COMMIT, before XACK
 
-    monkeypatch.setattr(redis_source.RedisSource, "ack", crash)
+    monkeypatch.setattr(redis_source.RedisSource, "ack_batch", crash)
     with Context(root) as ctx, pytest.raises(Crash):
         ctx.stream_run(["orders_live"], until_idle=True)
     monkeypatch.undo()
@@ -286,3 +286,43 @@ def test_order_keys_in_sql_equal_the_sources_own(
         values = ", ".join(f"('{o}')" for o in offsets)
         got = [r[0] for r in engine.execute(f"SELECT {expr} FROM (VALUES {values}) AS v(o)")]
         assert got == [cls.order_key(cls.__new__(cls), o) for o in offsets]
+
+
+@pytest.mark.parametrize("vectorized", [False, True], ids=["sql-range", "source-range"])
+def test_the_ledger_finds_redeliveries_in_overlapping_batches(
+    engine: Engine, vectorized: bool
+) -> None:
+    """Committed ids are kept a row per batch with the range of their order keys; a redelivered
+    id is found whichever batch holds it, ranges interleaved (two consumers of one group), and
+    only rows wholly below the acknowledgement floor are forgotten."""
+    from headwater.streams.connectors.redis import RedisSource
+    from headwater.streams.decode import Decoder
+    from headwater.streams.sink import StreamSink, ensure_state_tables
+    from headwater.streams.source import SourceConfig
+    from headwater.streams.spec import parse_stream
+
+    spec = parse_stream(
+        {"name": f"ledger_{int(vectorized)}", "source": {"connector": "redis", "topic": "t"},
+         "schema": {"id": "BIGINT"}, "sink": {"table": f"{engine.target.schema}.ledger_{int(vectorized)}"}},
+        path="streams/l.yml", default_schema=engine.target.schema,
+    )  # fmt: skip
+    source = RedisSource(SourceConfig(spec.name, "redis", "t", "g", "earliest", {}))
+    sink = StreamSink(spec, Delivery.ACKED, source.order_key, None, None, source.ORDER_KEY_SQL,
+                      source.key_range if vectorized else None)  # fmt: skip
+    decoder = Decoder(spec, ".")
+    ensure_state_tables(engine)
+
+    def commit(ids: list[str]) -> tuple[int, int]:
+        msgs = [Message("t", i, json.dumps({"id": int(i.split("-")[0])}).encode()) for i in ids]
+        result = sink.commit(engine, msgs, decoder.decode(msgs), {})
+        return result.rows, result.duplicates
+
+    assert commit(["1-0", "9-0", "30-0"]) == (3, 0)
+    assert commit(["2-0", "9-0", "10-0", "31-0"]) == (3, 1)  # 9-0 again (sorts as 9 < 10)
+    assert commit(["30-0", "100-0"]) == (1, 1)
+    with engine.transaction():
+        sink.prune_ledger(engine, "31-0")  # the first batch ends at 30-0: forgotten
+    assert commit(["1-0", "2-0"]) == (1, 1)  # 2-0 is still in the second batch's row
+    rows = engine.execute(f"SELECT id FROM {spec.sink.table.render()} ORDER BY id")
+    assert [r[0] for r in rows] == [1, 1, 2, 9, 10, 30, 31, 100]
+    decoder.close()

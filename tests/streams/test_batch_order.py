@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from headwater.streams.processor import _in_order
-from headwater.streams.source import Message
+from headwater.streams.source import Message, MessageBatch
 
 
 def key(offset: str) -> str:
@@ -38,7 +38,7 @@ def test_rereads_after_a_reassignment_are_dropped(
         p = rnd.choice([q for q in streams if cursors[q] < len(streams[q])])  # type: ignore[attr-defined]
         batch.append(Message(p, str(streams[p][cursors[p]]), b""))
         cursors[p] += 1
-    kept = _in_order(batch, {"0", "1"}, key)
+    kept = _in_order(MessageBatch.of(batch), {"0", "1"}, key)
     for p, (start, first, second, more) in parts.items():
         got = [int(m.offset) for m in kept if m.partition == p]
         if p == "2":

@@ -137,3 +137,28 @@ def test_raw_payloads_are_text(tmp_path: Path) -> None:
     assert out.rows.column("value").to_pylist() == ["hello", ""]
     assert out.rejects.column("reason").to_pylist() == ["payload is not UTF-8 text"]
     d.close()
+
+
+def test_epochs_out_of_range_are_rejects_not_failures(tmp_path: Path) -> None:
+    """A number no timestamp can hold is one bad message, not a batch that cannot be decoded."""
+    d = decoder("json", tmp_path)
+    out = d.decode(messages([
+        json.dumps({"id": 1, "ts": 2**70}).encode(), b'{"id": 2, "ts": 1e300}', b'{"id": 3, "ts": 5}',
+    ]))  # fmt: skip
+    assert out.rows.column("id").to_pylist() == [3]
+    assert out.rows.column("ts").to_pylist() == [dt.datetime(1970, 1, 1, 0, 0, 5)]
+    assert out.rejects.column("reason").to_pylist() == [
+        f"column `ts`: {2**70} is not TIMESTAMP",
+        "column `ts`: 1e+300 is not TIMESTAMP",
+    ]
+    d.close()
+
+
+def test_a_clean_batch_has_an_empty_reject_table(tmp_path: Path) -> None:
+    d = decoder("json", tmp_path)
+    out = d.decode(messages([b'{"id": 1}', b"{}", b' {"name": "x"}']))
+    assert out.rows.column("id").to_pylist() == [1, None, None]
+    assert out.rows.column("_hw_seq").to_pylist() == [0, 1, 2]
+    assert out.rejects.num_rows == 0
+    assert out.rejects.column_names == ["_hw_partition", "_hw_offset", "payload", "reason", "stage"]
+    d.close()

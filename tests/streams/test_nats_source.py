@@ -611,3 +611,10 @@ def test_a_rejected_login_is_a_fast_config_error_without_the_password(
     good = config("hwtest.auth", url=srv.url, user="alice", password="right-pw", create_stream=True)
     produce(good, [b"hello"])
     assert [m.value for m in poll_until(sources(good), 1)] == [b"hello"]
+
+
+@given(st.lists(st.integers(min_value=0, max_value=2**64 - 1), min_size=1, max_size=20))
+def test_key_range_is_the_smallest_and_largest_order_key(seqs: list[int]) -> None:
+    source = NatsSource(config("a.b"))
+    keys = [source.order_key(str(s)) for s in seqs]
+    assert source.key_range([str(s) for s in seqs]) == (min(keys), max(keys))

@@ -604,3 +604,11 @@ def test_the_id_before_a_time_splits_entries_at_that_time(
     entry_time = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=entry_ms)
     read = source.order_key(f"{entry_ms}-{seq}") > before
     assert read == (entry_time >= moment)
+
+
+@given(st.lists(ids, min_size=1, max_size=40))
+def test_key_range_is_the_smallest_and_largest_order_key(entries: list[tuple[int, int]]) -> None:
+    source = RedisSource(config("k"))
+    offsets = [f"{ms}-{seq}" for ms, seq in entries]
+    keys = [source.order_key(o) for o in offsets]
+    assert source.key_range(offsets) == (min(keys), max(keys))

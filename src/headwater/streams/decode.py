@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa
 
-    from headwater.streams.source import Message
+    from headwater.streams.source import Message, MessageBatch
     from headwater.streams.spec import StreamSpec
 
 META_COLUMNS = ("_hw_partition", "_hw_offset", "_hw_broker_time")
@@ -90,84 +90,90 @@ class Decoder:
 
     # -- SQL -------------------------------------------------------------------------------------
     def _build_sql(self) -> str:
-        """One SELECT over the registered `hw_payloads` (payload BLOB, text VARCHAR (prepared in
-        Python for avro / csv-line), partition, offset, broker time, seq)."""
+        """One SELECT over the registered `hw_payloads` (payload BLOB, text VARCHAR: prepared in
+        Python for avro / csv-line): the schema's columns and `_hw_reason`, a row per payload in
+        the payloads' order (a plain projection keeps it); the message's own columns are added
+        from the batch, never copied through the engine."""
         if self.spec.format == "raw":
             return (
-                "SELECT value, _hw_partition, _hw_offset, _hw_broker_time, _hw_seq, "
-                "CASE WHEN value IS NULL THEN 'payload is not UTF-8 text' END AS _hw_reason "
-                "FROM (SELECT coalesce(text, try(decode(payload))) AS value, _hw_partition, "
-                "_hw_offset, _hw_broker_time, _hw_seq FROM hw_payloads) AS p"
+                "SELECT value, CASE WHEN value IS NULL THEN 'payload is not UTF-8 text' END "
+                "AS _hw_reason FROM (SELECT coalesce(text, try(decode(payload))) AS value "
+                "FROM hw_payloads) AS p"
             )
-        # The JSON is parsed once (`json_transform` to text fields, an error -> NULL); a payload
-        # that does not parse, or is not an object, is looked at again only to say why.
+        # The JSON is parsed once (`json_transform` to text fields, an error -> NULL). The reason
+        # of a reject is worked out only for the rows that need one: a CASE evaluates a branch
+        # only for the rows that reach it, so a clean batch pays for a few NULL tests per column.
         struct = json.dumps({c: "VARCHAR" for c in self.schema})
-        raws, typed_cols, outs, problems = [], [], [], []
+        raws, typed_cols, outs, problems, bad, absent = [], [], [], [], [], []
         for i, (col, type_name) in enumerate(self.schema.items()):
             field = f"r.{quote_identifier(col)}"
             raw, typed = f"_hw_r{i}", f"_hw_t{i}"
             if _is_timestamp(type_name):
+                # ISO 8601 first (with an offset: to UTC); digits are epoch seconds or ms (text
+                # of digits never casts as a timestamp, so the order does not change a result)
                 cast = (
+                    f"coalesce(TRY_CAST({raw} AS TIMESTAMPTZ) AT TIME ZONE 'UTC', "
                     f"CASE WHEN regexp_full_match({raw}, '-?[0-9]+(\\.[0-9]+)?') THEN "
-                    f"(to_timestamp(CASE WHEN abs(TRY_CAST({raw} AS DOUBLE)) >= 1e11 THEN "
-                    f"TRY_CAST({raw} AS DOUBLE) / 1000 ELSE TRY_CAST({raw} AS DOUBLE) END) "
-                    f"AT TIME ZONE 'UTC') ELSE "
-                    f"(TRY_CAST({raw} AS TIMESTAMPTZ) AT TIME ZONE 'UTC') END"
+                    f"(TRY(to_timestamp(CASE WHEN abs(TRY_CAST({raw} AS DOUBLE)) >= 1e11 THEN "
+                    f"TRY_CAST({raw} AS DOUBLE) / 1000 ELSE TRY_CAST({raw} AS DOUBLE) END)) "
+                    "AT TIME ZONE 'UTC') END)"
                 )
                 if type_name.upper() != "TIMESTAMP":
                     cast = f"CAST({cast} AS {type_name})"
+            elif type_name.upper() in ("VARCHAR", "TEXT", "STRING"):
+                cast = raw
             else:
                 cast = f"TRY_CAST({raw} AS {type_name})"
             raws.append(f"{field} AS {raw}")
             typed_cols.append(f"{cast} AS {typed}")
             outs.append(f"{typed} AS {quote_identifier(col)}")
-            problems.append(
-                f"CASE WHEN {raw} IS NOT NULL AND {typed} IS NULL THEN "
-                f"{quote_literal(f'column `{col}`: ')} || left({raw}, 80) || "
-                f"{quote_literal(f' is not {type_name}')} END"
-            )
-        meta = "_hw_partition, _hw_offset, _hw_broker_time, _hw_seq"
-        return (
-            f"SELECT {', '.join(outs)}, {meta}, "
+            if cast != raw:
+                bad.append(f"({raw} IS NOT NULL AND {typed} IS NULL)")
+                problems.append(
+                    f"CASE WHEN {raw} IS NOT NULL AND {typed} IS NULL THEN "
+                    f"{quote_literal(f'column `{col}`: ')} || left({raw}, 80) || "
+                    f"{quote_literal(f' is not {type_name}')} END"
+                )
+            absent.append(f"{raw} IS NULL")
+        # `json_transform` gives a JSON value that is not an object all NULL fields: a row with
+        # any field present is an object; only one with none is looked at again
+        not_object = f"r IS NULL OR ({' AND '.join(absent)} AND NOT starts_with(ltrim(text), '{{'))"
+        reason = (
             "CASE WHEN text IS NULL THEN 'payload is not UTF-8 text' "
-            "WHEN NOT is_object THEN CASE WHEN json_valid(text) THEN 'payload is a JSON ' || "
+            f"WHEN {not_object} THEN CASE WHEN json_valid(text) THEN 'payload is a JSON ' || "
             "lower(json_type(text)) || ', not an object' ELSE 'payload is not valid JSON' END "
-            "ELSE nullif(concat_ws('; ', " + ", ".join(problems) + "), '') END AS _hw_reason "
+        )
+        if bad:
+            reason += f"WHEN {' OR '.join(bad)} THEN concat_ws('; ', {', '.join(problems)}) "
+        return (
+            f"SELECT {', '.join(outs)}, {reason}END AS _hw_reason "
             f"FROM (SELECT *, {', '.join(typed_cols)} FROM ("
-            f"SELECT text, {meta}, r IS NOT NULL AND starts_with(ltrim(text), '{{') AS is_object, "
-            f"{', '.join(raws)} FROM (SELECT text, {meta}, "
+            f"SELECT text, r, {', '.join(raws)} FROM (SELECT text, "
             f"TRY(json_transform(text, {quote_literal(struct)})) AS r FROM "
-            f"(SELECT coalesce(text, try(decode(payload))) AS text, {meta} FROM hw_payloads) AS p0"
+            "(SELECT coalesce(text, try(decode(payload))) AS text FROM hw_payloads) AS p0"
             ") AS p1) AS p2) AS p3"
         )
 
     # -- decoding ------------------------------------------------------------------------------------
-    def decode(self, messages: Sequence[Message]) -> Decoded:
+    def decode(self, messages: Sequence[Message] | MessageBatch) -> Decoded:
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        payloads = [m.value for m in messages]
+        from headwater.streams.source import MessageBatch
+
+        batch = MessageBatch.of(messages)
+        payloads = batch.values
+        n = len(payloads)
         texts: list[str | None] | None = None
         pre_rejects: dict[int, str] = {}
         if self.spec.format == "avro":
             texts = [self._avro_json(p, i, pre_rejects) for i, p in enumerate(payloads)]
         elif self.spec.format == "csv-line":
             texts = [self._csv_json(p, i, pre_rejects) for i, p in enumerate(payloads)]
-        stamps = [m.timestamp for m in messages]
         table = pa.table(
             {
                 "payload": pa.array(payloads, pa.binary()),
-                "text": pa.array(
-                    texts if texts is not None else [None] * len(payloads), pa.string()
-                ),
-                "_hw_partition": pa.array([m.partition for m in messages], pa.string()),
-                "_hw_offset": pa.array([m.offset for m in messages], pa.string()),
-                "_hw_broker_time": pc.cast(
-                    pc.round(pc.multiply(pa.array(stamps, pa.float64()), 1_000_000)),
-                    pa.int64(),
-                    safe=False,
-                ).cast(pa.timestamp("us")),
-                "_hw_seq": pa.array(range(len(payloads)), pa.int64()),
+                "text": pa.nulls(n, pa.string()) if texts is None else pa.array(texts, pa.string()),
             }
         )
         from headwater.engines.local import arrow_of
@@ -176,28 +182,36 @@ class Decoder:
             con = self._connection()
             con.register("hw_payloads", table)
             try:
-                result = arrow_of(con.sql(self._sql))
+                typed = arrow_of(con.sql(self._sql))
             finally:
                 con.unregister("hw_payloads")
-        reasons = result.column("_hw_reason")
+        reasons = typed.column("_hw_reason")
+        result = typed.drop_columns(["_hw_reason"])
+        stamps = pa.array(batch.timestamps, pa.float64())
+        for name, column in (
+            ("_hw_partition", pa.array(batch.partitions, pa.string())),
+            ("_hw_offset", pa.array(batch.offsets, pa.string())),
+            ("_hw_broker_time", pc.cast(
+                pc.round(pc.multiply(stamps, 1_000_000)), pa.int64(), safe=False
+            ).cast(pa.timestamp("us"))),
+            ("_hw_seq", pa.array(range(n), pa.int64())),
+        ):  # fmt: skip
+            result = result.append_column(name, column)
         if pre_rejects:
             fixed = reasons.to_pylist()
             for i, why in pre_rejects.items():
                 fixed[i] = why
             reasons = pa.chunked_array([pa.array(fixed, pa.string())])
-        import pyarrow.compute as pc
-
+        if reasons.null_count == len(reasons):  # the usual batch: nothing to reject
+            return Decoded(result, _no_rejects())
         bad = pc.is_valid(reasons)
-        good_rows = result.filter(pc.invert(bad)).drop_columns(["_hw_reason"])
-        bad_idx = pc.indices_nonzero(bad).to_pylist() if pc.any(bad).as_py() else []
+        good_rows = result.filter(pc.invert(bad))
+        bad_idx = pc.indices_nonzero(bad).to_pylist()
         rejects = pa.table(
             {
-                "_hw_partition": pa.array([messages[i].partition for i in bad_idx], pa.string()),
-                "_hw_offset": pa.array([messages[i].offset for i in bad_idx], pa.string()),
-                "payload": pa.array(
-                    [payload_text(messages[i]) for i in bad_idx],
-                    pa.string(),
-                ),
+                "_hw_partition": pa.array([batch.partitions[i] for i in bad_idx], pa.string()),
+                "_hw_offset": pa.array([batch.offsets[i] for i in bad_idx], pa.string()),
+                "payload": pa.array([batch_payload_text(batch, i) for i in bad_idx], pa.string()),
                 "reason": pa.array([reasons[i].as_py() for i in bad_idx], pa.string()),
                 "stage": pa.array(["decode"] * len(bad_idx), pa.string()),
             }
@@ -246,6 +260,24 @@ def payload_text(message: Message) -> str:
     its key (the entry's fields)."""
     raw = message.value if message.value or not message.key else message.key
     return raw.decode("utf-8", "backslashreplace")
+
+
+def batch_payload_text(batch: MessageBatch, i: int) -> str:
+    """`payload_text` of the batch's message ``i``."""
+    value, key = batch.values[i], batch.key(i)
+    raw = value if value or not key else key
+    return raw.decode("utf-8", "backslashreplace")
+
+
+def _no_rejects() -> pa.Table:
+    import pyarrow as pa
+
+    return pa.table(
+        {
+            name: pa.array([], pa.string())
+            for name in ("_hw_partition", "_hw_offset", "payload", "reason", "stage")
+        }
+    )
 
 
 def _json_default(value: Any) -> Any:

@@ -38,7 +38,7 @@ from headwater.streams.sink import (
     ensure_state_tables,
     read_positions,
 )
-from headwater.streams.source import Delivery, Message, StreamSource
+from headwater.streams.source import Delivery, MessageBatch, StreamSource, ack_batch, poll_batch
 
 if TYPE_CHECKING:
     from headwater.engines.base import Engine
@@ -187,8 +187,10 @@ class StreamProcessor:
         """The committed offset of each partition this process reads (positioned brokers)."""
         self._lock = threading.Lock()
         self._quiet_since: float | None = None
-        self._unacked: list[list[Message]] = []
+        self._unacked: list[MessageBatch] = []
         """Committed batches the broker has not been told about yet."""
+        self._generation: object = None
+        """The source's `generation` when the batch being collected started (see `_commit`)."""
         self._trouble: tuple[float, BaseException] | None = None
         """Since when the broker or warehouse fails, and the last error (None: all is well)."""
 
@@ -256,14 +258,14 @@ class StreamProcessor:
         then it redelivers them, and the committed positions drop the repeats)."""
         while self._unacked:
             try:
-                source.ack(self._unacked[0])
+                ack_batch(source, self._unacked[0])
             except (HeadwaterError, OSError) as exc:
                 self._troubled(exc)
                 return
             self._unacked.pop(0)
 
     def _commit_retrying(
-        self, source: StreamSource, sink: StreamSink, decoder: Decoder, batch: list[Message]
+        self, source: StreamSource, sink: StreamSink, decoder: Decoder, batch: MessageBatch
     ) -> BatchReport:
         """Commit, retrying the same batch while the warehouse is unreachable or busy."""
         while True:
@@ -284,7 +286,8 @@ class StreamProcessor:
         self.source = source
         self.delta = delta_sink(spec, self.project_root, self.state_dir)
         sink = StreamSink(spec, source.delivery, source.order_key, self._windows, self.delta,
-                          getattr(source, "ORDER_KEY_SQL", None))  # fmt: skip
+                          getattr(source, "ORDER_KEY_SQL", None),
+                          getattr(source, "key_range", None))  # fmt: skip
         decoder = Decoder(spec, self.project_root)
         with self.warehouse() as engine:
             ensure_state_tables(engine)
@@ -344,10 +347,11 @@ class StreamProcessor:
 
     def _collect(
         self, source: StreamSource, until_idle: bool, started: float, max_seconds: float | None
-    ) -> list[Message]:
+    ) -> MessageBatch:
         """Poll until the trigger fires: `max_records` messages, or `max_seconds` since the first."""
         spec = self.spec
-        batch: list[Message] = []
+        batch = MessageBatch.empty()
+        self._generation = getattr(source, "generation", None)
         first_at: float | None = None
         while not self.stop.is_set():
             now = time.monotonic()
@@ -360,7 +364,7 @@ class StreamProcessor:
             else:  # the batch closes at max_seconds after its first message
                 wait = min(max(0.0, spec.max_seconds - (now - first_at)), 0.5)
             try:
-                got = source.poll(spec.max_records - len(batch), wait)
+                got = poll_batch(source, spec.max_records - len(batch), wait)
             except (HeadwaterError, OSError) as exc:  # the broker is away: commit what we have
                 self._troubled(exc)
                 break
@@ -398,11 +402,14 @@ class StreamProcessor:
         return all(v == 0 for v in lag.values())
 
     def _commit(
-        self, source: StreamSource, sink: StreamSink, decoder: Decoder, batch: list[Message]
+        self, source: StreamSource, sink: StreamSink, decoder: Decoder, batch: MessageBatch
     ) -> BatchReport:
         t0 = time.monotonic()
         positioned = source.delivery is Delivery.POSITIONED
-        if positioned:
+        generation = getattr(source, "generation", None)
+        if positioned and (generation is None or generation != self._generation):
+            # partitions were assigned, revoked or sought while the batch filled (or the source
+            # cannot tell): keep what may be committed
             batch = _in_order(batch, source.assignment(), source.order_key)
         decoded = decoder.decode(batch)
         with self._lock:
@@ -435,31 +442,27 @@ class StreamProcessor:
             result.watermark,
         )
         step = max(1, len(batch) // LATENCY_SAMPLES)  # quantiles from an even sample of the batch
-        report.latencies = [
-            committed_at - m.timestamp for m in batch[::step] if m.timestamp is not None
-        ]
+        report.latencies = [committed_at - ts for ts in batch.timestamps[::step] if ts is not None]
         report.seconds = time.monotonic() - t0
         return report
 
 
-def _in_order(
-    batch: list[Message], held: set[str], order_key: Callable[[str], str]
-) -> list[Message]:
+def _in_order(batch: MessageBatch, held: set[str], order_key: Callable[[str], str]) -> MessageBatch:
     """A positioned batch as it may be committed: only partitions this process still holds, and
     per partition only messages past the ones before them — a partition revoked and assigned back
     while the batch filled is read again from its committed offset, and those repeats go."""
-    out: list[Message] = []
+    keep: list[int] = []
     last: dict[str, str] = {}
-    for m in batch:
-        if m.partition not in held:
+    for i, (partition, offset) in enumerate(zip(batch.partitions, batch.offsets, strict=True)):
+        if partition not in held:
             continue
-        key = order_key(m.offset)
-        before = last.get(m.partition)
+        key = order_key(offset)
+        before = last.get(partition)
         if before is not None and key <= before:
             continue
-        last[m.partition] = key
-        out.append(m)
-    return out
+        last[partition] = key
+        keep.append(i)
+    return batch if len(keep) == len(batch) else batch.take(keep)
 
 
 def delta_sink(spec: StreamSpec, project_root: str, state_dir: str) -> DeltaSink | None:

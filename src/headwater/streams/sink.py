@@ -11,7 +11,8 @@ Inside the transaction, in this order:
    partition was taken over (a rebalance) finds another offset there and its commit fails
    (`LostPartition`): it rolls back and reads on from what the new owner committed. For an
    acknowledged broker (Redis, NATS, RabbitMQ, MQTT) the ids of the batch go into
-   `stream_ledger`; ids already there are redeliveries of committed messages, and are dropped;
+   `stream_committed` (a row of ids per partition and batch); ids already there are
+   redeliveries of committed messages, and are dropped;
 3. the expectations run over the batch: rows that fail any go to the dead-letter table with
    the names of the expectations, with the rows that could not be decoded;
 4. `dedup:` drops rows whose key was seen within the window (`stream_dedup`);
@@ -40,8 +41,8 @@ from headwater.engines.base import Engine, quote_identifier
 from headwater.errors import ConfigError, ConflictError
 from headwater.extract.load_state import state_schema
 from headwater.project.definition import Relation
-from headwater.streams.decode import SEQ, Decoded, payload_text
-from headwater.streams.source import Delivery, Message
+from headwater.streams.decode import SEQ, Decoded, batch_payload_text
+from headwater.streams.source import Delivery, Message, MessageBatch
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -54,6 +55,9 @@ OUT = "__hw_stream_out"
 """The temporary table holding a batch after `transform:` (what the sink and windows read)."""
 OUT_EVENTS = "__hw_stream_events"
 """The batch's own columns (without headwater's `_hw_*` ones): what the windows read."""
+LEDGER = "stream_committed"
+"""The ledger of committed ids of acknowledged brokers: a row per partition and batch, the ids as a
+JSON array, with the range of their order keys."""
 LEDGER_RETENTION = dt.timedelta(days=1)
 """How long committed ids of a broker without an acknowledgement floor (RabbitMQ, MQTT) are kept
 to drop redeliveries."""
@@ -92,8 +96,8 @@ def ensure_state_tables(engine: Engine) -> None:
         'partition VARCHAR, "offset" VARCHAR, committed_at TIMESTAMP, PRIMARY KEY (stream, partition))'
     )
     engine.execute(
-        f"CREATE TABLE IF NOT EXISTS {_state(engine, 'stream_ledger')} (stream VARCHAR, "
-        'partition VARCHAR, "offset" VARCHAR, order_key VARCHAR, committed_at TIMESTAMP)'
+        f"CREATE TABLE IF NOT EXISTS {_state(engine, LEDGER)} (stream VARCHAR, partition VARCHAR, "
+        "first_key VARCHAR, last_key VARCHAR, ids VARCHAR, committed_at TIMESTAMP)"
     )
     engine.execute(
         f"CREATE TABLE IF NOT EXISTS {_state(engine, 'stream_state')} (stream VARCHAR PRIMARY KEY, "
@@ -129,7 +133,7 @@ def reset_positions(engine: Engine, stream: str, positions: dict[str, str | None
     and the dedup keys are forgotten (the broker redelivers from the new position)."""
     with engine.transaction():
         engine.execute(f"DELETE FROM {_state(engine, 'stream_offsets')} WHERE stream = ?", [stream])
-        engine.execute(f"DELETE FROM {_state(engine, 'stream_ledger')} WHERE stream = ?", [stream])
+        engine.execute(f"DELETE FROM {_state(engine, LEDGER)} WHERE stream = ?", [stream])
         engine.execute(f"DELETE FROM {_state(engine, 'stream_dedup')} WHERE stream = ?", [stream])
         now = _now()
         for partition, offset in positions.items():
@@ -175,11 +179,15 @@ class StreamSink:
         windows: Callable[[Engine], list[WindowOperator]] | None = None,
         delta: DeltaSink | None = None,
         order_key_sql: str | None = None,
+        key_range: Callable[[list[str]], tuple[str, str]] | None = None,
     ) -> None:
         self.spec = spec
         self.delta = delta
         self.order_key_sql = order_key_sql
         """The source's `ORDER_KEY_SQL`: `order_key` as SQL over `{0}`, the offset column."""
+        self.key_range = key_range
+        """The source's `key_range`: the smallest and largest `order_key` of some offsets, when it
+        has a faster way than SQL (fixed-width keys, which sort alike in every collation)."""
         self.delivery = delivery
         self.order_key = order_key
         self._windows = windows
@@ -223,7 +231,7 @@ class StreamSink:
     def commit(
         self,
         engine: Engine,
-        messages: Sequence[Message],
+        messages: Sequence[Message] | MessageBatch,
         decoded: Decoded,
         started: dict[str, str | None],
     ) -> CommitResult:
@@ -232,6 +240,7 @@ class StreamSink:
         import pyarrow as pa
         import pyarrow.compute as pc
 
+        batch = MessageBatch.of(messages)
         spec = self.spec
         result = CommitResult()
         rows, rejects = decoded.rows, decoded.rejects
@@ -239,9 +248,9 @@ class StreamSink:
         with engine.transaction_scope():
             wm_before, max_seen, number = self._lock_state(engine, now)
             if self.delivery is Delivery.POSITIONED:
-                result.offsets = self._swap_offsets(engine, messages, started, now)
+                result.offsets = self._swap_offsets(engine, batch, started, now)
             else:
-                dupes = self._ledger(engine, messages, now)
+                dupes = self._ledger(engine, batch, now)
                 if dupes:
                     result.duplicates += len(dupes)
                     rows = _drop_keys(rows, dupes)
@@ -253,12 +262,7 @@ class StreamSink:
             dlq_rows = [rejects]
             if failed:
                 keep = pc.invert(pc.is_in(rows.column(SEQ), pa.array(list(failed), pa.int64())))
-                by_seq = {
-                    int(s): i
-                    for i, s in enumerate(rows.column(SEQ).to_pylist())
-                    if int(s) in failed
-                }
-                dlq_rows.append(self._expectation_rejects(messages, rows, failed, by_seq))
+                dlq_rows.append(self._expectation_rejects(batch, failed))
                 rows = rows.filter(keep)
             if spec.dedup_key and rows.num_rows:
                 rows, dropped = self._dedup(engine, rows, now)
@@ -279,44 +283,57 @@ class StreamSink:
             if wm_before is not None and (wm_after is None or wm_after < wm_before):
                 wm_after = wm_before
             result.watermark = wm_after
-            with engine.strategies.arrow_relation(rows, "__hw_stream_batch") as batch:
+            with engine.strategies.arrow_relation(rows, "__hw_stream_batch") as rel:
+                # a transform runs once, into a table the sink and the windows read; without
+                # one they read the batch where it is
+                kind = "TABLE" if spec.transform else "VIEW"
                 select = (
-                    render_transform(spec.transform, batch.render(), spec)
+                    render_transform(spec.transform, rel.render(), spec)
                     if spec.transform
-                    else f"SELECT * FROM {batch.render()}"
+                    else f"SELECT * FROM {rel.render()}"
                 )
-                engine.execute(f"CREATE TEMPORARY TABLE {OUT} AS {select}")
-            try:
-                if self.delta is not None:
-                    result.rows = self.delta.stage(engine, OUT, number)
-                elif spec.sink.table is not None:
-                    result.rows = self._write_sink(engine, spec.sink.table)
-                windows = self._windows(engine) if self._windows else []
-                if windows:
-                    own = [
-                        c
-                        for c, _ in engine.query_columns(f"SELECT * FROM {OUT}")
-                        if not c.startswith("_hw_")
-                    ]
-                    cols = ", ".join(quote_identifier(c) for c in own)
-                    engine.execute(
-                        f"CREATE TEMPORARY VIEW {OUT_EVENTS} AS SELECT {cols} FROM {OUT}"
-                    )
-                for window in windows:
-                    stats = window.process(OUT_EVENTS, wm_before, wm_after)
-                    result.late += int(getattr(stats, "late", 0) or 0)
-                    result.emitted += int(getattr(stats, "emitted", 0) or 0) + int(
-                        getattr(stats, "updated", 0) or 0
-                    )
-            finally:
-                engine.execute(f"DROP VIEW IF EXISTS {OUT_EVENTS}")
-                engine.execute(f"DROP TABLE IF EXISTS {OUT}")
+                engine.execute(f"CREATE TEMPORARY {kind} {OUT} AS {select}")
+                try:
+                    self._land(engine, result, number, wm_before, wm_after)
+                finally:
+                    engine.execute(f"DROP VIEW IF EXISTS {OUT_EVENTS}")
+                    engine.execute(f"DROP {kind} IF EXISTS {OUT}")
             engine.execute(
                 f"UPDATE {_state(engine, 'stream_state')} SET watermark = ?, max_event_time = ?, "
                 "updated_at = ? WHERE stream = ?",
                 [wm_after, max_seen, now, spec.name],
             )
         return result
+
+    def _land(
+        self,
+        engine: Engine,
+        result: CommitResult,
+        number: int,
+        wm_before: dt.datetime | None,
+        wm_after: dt.datetime | None,
+    ) -> None:
+        """The batch (`OUT`) into the sink, then into every window."""
+        spec = self.spec
+        if self.delta is not None:
+            result.rows = self.delta.stage(engine, OUT, number)
+        elif spec.sink.table is not None:
+            result.rows = self._write_sink(engine, spec.sink.table)
+        windows = self._windows(engine) if self._windows else []
+        if windows:
+            own = [
+                c
+                for c, _ in engine.query_columns(f"SELECT * FROM {OUT}")
+                if not c.startswith("_hw_")
+            ]
+            cols = ", ".join(quote_identifier(c) for c in own)
+            engine.execute(f"CREATE TEMPORARY VIEW {OUT_EVENTS} AS SELECT {cols} FROM {OUT}")
+        for window in windows:
+            stats = window.process(OUT_EVENTS, wm_before, wm_after)
+            result.late += int(getattr(stats, "late", 0) or 0)
+            result.emitted += int(getattr(stats, "emitted", 0) or 0) + int(
+                getattr(stats, "updated", 0) or 0
+            )
 
     def create_tables(self, engine: Engine, empty: pa.Table) -> list[str]:
         """Create the sink, dead-letter and window tables a first batch would create (from the
@@ -379,88 +396,124 @@ class StreamSink:
     def _swap_offsets(
         self,
         engine: Engine,
-        messages: Sequence[Message],
+        batch: MessageBatch,
         started: dict[str, str | None],
         now: dt.datetime,
     ) -> dict[str, str]:
-        last: dict[str, str] = {}
-        for m in messages:  # messages of a partition arrive in order
-            last[m.partition] = m.offset
+        # messages of a partition arrive in order: the last one of each is the one to commit
+        last = dict(zip(batch.partitions, batch.offsets, strict=True))
         table = _state(engine, "stream_offsets")
-        for partition, offset in last.items():
-            before = started.get(partition)
-            if before is None:
-                try:
-                    engine.execute(
-                        f"INSERT INTO {table} VALUES (?, ?, ?, ?)",
-                        [self.spec.name, partition, offset, now],
-                    )
-                except Exception as exc:
-                    raise LostPartition(
-                        f"stream `{self.spec.name}`: partition {partition} was committed by another process"
-                    ) from exc
-                continue
+        fresh = [(p, o) for p, o in last.items() if started.get(p) is None]
+        moving = [(p, started[p], o) for p, o in last.items() if started.get(p) is not None]
+        if fresh:  # nothing committed for them yet: a second process's insert fails
+            try:
+                engine.execute(
+                    f"INSERT INTO {table} VALUES {', '.join(['(?, ?, ?, ?)'] * len(fresh))}",
+                    [x for p, o in fresh for x in (self.spec.name, p, o, now)],
+                )
+            except Exception as exc:
+                raise LostPartition(
+                    f"stream `{self.spec.name}`: partition {fresh[0][0]} was committed by another "
+                    "process"
+                ) from exc
+        if moving:  # one compare-and-swap for every partition of the batch
             moved = engine.execute(
-                f'UPDATE {table} SET "offset" = ?, committed_at = ? WHERE stream = ? AND partition = ? '
-                'AND "offset" = ? RETURNING partition',
-                [offset, now, self.spec.name, partition, before],
+                f'UPDATE {table} AS o SET "offset" = v.after, committed_at = ? FROM (VALUES '
+                f"{', '.join(['(?, ?, ?)'] * len(moving))}) AS v(part, before, after) "
+                'WHERE o.stream = ? AND o.partition = v.part AND o."offset" = v.before '
+                "RETURNING o.partition",
+                [now, *(x for row in moving for x in row), self.spec.name],
             )
-            if not moved:
+            if len(moved) != len(moving):
+                done = {str(r[0]) for r in moved}
+                partition, before, _ = next(m for m in moving if m[0] not in done)
                 raise LostPartition(
                     f"stream `{self.spec.name}`: partition {partition} is no longer at offset {before}"
                 )
         return last
 
     def _ledger(
-        self, engine: Engine, messages: Sequence[Message], now: dt.datetime
+        self, engine: Engine, batch: MessageBatch, now: dt.datetime
     ) -> set[tuple[str, str]]:
-        """Record the ids of the batch; return those already committed (redeliveries)."""
+        """Record the ids of the batch; return those already committed (redeliveries).
+
+        The ids of a batch are one row per partition (a JSON array, with the smallest and the
+        largest of their order keys), not a row per id: a row per id made the ledger the largest
+        part of a commit. A redelivery check reads only the rows whose key range overlaps the
+        batch's, usually none (new messages sort after everything committed)."""
+
+        if not any(batch.offsets):
+            return set()
+        ids_of: dict[str, list[str]] = {}
+        if batch.partitions.count(batch.partitions[0]) == len(batch):
+            ids_of[batch.partitions[0]] = [o for o in batch.offsets if o]
+        else:
+            for partition, offset in zip(batch.partitions, batch.offsets, strict=True):
+                if offset:  # messages without an id are delivered at least once
+                    ids_of.setdefault(partition, []).append(offset)
+        ranges = self._key_ranges(engine, {p: ids for p, ids in ids_of.items() if ids})
+        ledger = _state(engine, LEDGER)
+        dupes: set[tuple[str, str]] = set()
+        # commits of one stream are serialized by the `stream_state` row each updates first, so
+        # what the committed rows do not hold is new
+        for partition, low, high in ranges:
+            partition = str(partition)
+            ids = ids_of[partition]
+            seen: set[str] = set()
+            for (text,) in engine.execute(
+                f"SELECT ids FROM {ledger} WHERE stream = ? AND partition = ? AND last_key >= ? "
+                "AND first_key <= ?",
+                [self.spec.name, partition, low, high],
+            ):
+                seen.update(json.loads(text))
+            if seen:
+                again = {o for o in ids if o in seen}
+                if again:
+                    dupes.update((partition, o) for o in again)
+                    ids = [o for o in ids if o not in again]
+            if ids:  # (the key range may be wider than the ids left: it only selects rows)
+                engine.execute(
+                    f"INSERT INTO {ledger} (stream, partition, first_key, last_key, ids, "
+                    "committed_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    [self.spec.name, partition, low, high, json.dumps(ids), now],
+                )
+        return dupes
+
+    def _key_ranges(
+        self, engine: Engine, ids_of: dict[str, list[str]]
+    ) -> list[tuple[str, str, str]]:
+        """(partition, smallest order key, largest order key) of each partition's ids: the
+        source's `key_range` where it has one, else in SQL (in the warehouse's collation, which
+        the ledger's comparisons use too)."""
         import pyarrow as pa
 
-        offsets = [m.offset for m in messages]
-        if not any(offsets):
-            return set()
+        if self.key_range is not None:
+            return [(p, *self.key_range(ids)) for p, ids in ids_of.items()]
         columns = {
-            "_hw_partition": pa.array([m.partition for m in messages], pa.string()),
-            "_hw_offset": pa.array(offsets, pa.string()),
+            "_hw_partition": pa.array([p for p, ids in ids_of.items() for _ in ids], pa.string()),
+            "_hw_offset": pa.array([o for ids in ids_of.values() for o in ids], pa.string()),
         }
-        if self.order_key_sql is None:  # else computed in SQL, for the whole batch at once
-            columns["order_key"] = pa.array([self.order_key(o) if o else "" for o in offsets])
-        table = pa.table(columns)
-        if not all(offsets):  # messages without an id are delivered at least once
-            import pyarrow.compute as pc
-
-            table = table.filter(pc.not_equal(table.column("_hw_offset"), ""))
-        ledger = _state(engine, "stream_ledger")
-        # commits of one stream are serialized by the `stream_state` row each updates first, so
-        # the ledger needs no unique index: what the join does not find is new
-        with engine.strategies.arrow_relation(table, "__hw_stream_ids") as rel:
-            dupes = {
-                (str(p), str(o))
-                for p, o in engine.execute(
-                    f"SELECT i._hw_partition, i._hw_offset FROM {rel.render()} AS i JOIN {ledger} AS l "
-                    'ON l.stream = ? AND l.partition = i._hw_partition AND l."offset" = i._hw_offset',
-                    [self.spec.name],
-                )
-            }
-        if dupes:
-            table = _drop_keys(table, dupes)
-        order = self.order_key_sql.format("i._hw_offset") if self.order_key_sql else "i.order_key"
-        with engine.strategies.arrow_relation(table, "__hw_stream_ids") as rel:
-            engine.execute(
-                f'INSERT INTO {ledger} (stream, partition, "offset", order_key, committed_at) '
-                f"SELECT ?, i._hw_partition, i._hw_offset, {order}, ? FROM {rel.render()} AS i",
-                [self.spec.name, now],
+        if self.order_key_sql is None:
+            columns["order_key"] = pa.array(
+                [self.order_key(o) for ids in ids_of.values() for o in ids], pa.string()
             )
-        return dupes
+        order = self.order_key_sql.format("i._hw_offset") if self.order_key_sql else "i.order_key"
+        with engine.strategies.arrow_relation(pa.table(columns), "__hw_stream_ids") as rel:
+            return [
+                (str(p), str(low), str(high))
+                for p, low, high in engine.execute(
+                    f"SELECT i._hw_partition, min({order}), max({order}) FROM {rel.render()} AS i "
+                    "GROUP BY i._hw_partition"
+                )
+            ]
 
     def prune_ledger(self, engine: Engine, floor: str | None) -> None:
         """Forget committed ids the broker will not redeliver: below its acknowledgement floor, or
         (no floor) older than `LEDGER_RETENTION`."""
-        ledger = _state(engine, "stream_ledger")
+        ledger = _state(engine, LEDGER)
         if floor is not None:
             engine.execute(
-                f"DELETE FROM {ledger} WHERE stream = ? AND order_key < ?",
+                f"DELETE FROM {ledger} WHERE stream = ? AND last_key < ?",
                 [self.spec.name, self.order_key(floor)],
             )
         else:
@@ -511,21 +564,15 @@ class StreamSink:
             )
         return {int(s): f"failed {f}" for s, f in found}
 
-    def _expectation_rejects(
-        self,
-        messages: Sequence[Message],
-        rows: pa.Table,
-        failed: dict[int, str],
-        by_seq: dict[int, int],
-    ) -> pa.Table:
+    def _expectation_rejects(self, batch: MessageBatch, failed: dict[int, str]) -> pa.Table:
         import pyarrow as pa
 
         seqs = sorted(failed)
         return pa.table(
             {
-                "_hw_partition": pa.array([messages[s].partition for s in seqs], pa.string()),
-                "_hw_offset": pa.array([messages[s].offset for s in seqs], pa.string()),
-                "payload": pa.array([payload_text(messages[s]) for s in seqs], pa.string()),
+                "_hw_partition": pa.array([batch.partitions[s] for s in seqs], pa.string()),
+                "_hw_offset": pa.array([batch.offsets[s] for s in seqs], pa.string()),
+                "payload": pa.array([batch_payload_text(batch, s) for s in seqs], pa.string()),
                 "reason": pa.array([failed[s] for s in seqs], pa.string()),
                 "stage": pa.array(["expectation"] * len(seqs), pa.string()),
             }

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import enum
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -63,9 +63,118 @@ class Message:
     """What the source needs to acknowledge this message (a delivery tag, a NATS message)."""
 
 
+@dataclass(slots=True, eq=False)
+class MessageBatch:
+    """Messages as columns: what a micro-batch is inside the processor, and what a fast source
+    returns from `poll_batch`. A source that builds one `Message` per event spends more on the
+    objects than the broker's client spends reading the event (~0.3 us of ~1 us on Kafka), and
+    every later step (decoding, the ledger, the acknowledgement) wants a column anyway.
+
+    It is also a read-only sequence of `Message` (built on access), for code that wants them."""
+
+    partitions: list[str]
+    offsets: list[str]
+    values: list[bytes]
+    timestamps: list[float | None]
+    keys: list[bytes | None] | None = None
+    """None: no message of the batch has a key."""
+    handles: list[Any] | None = None
+    """None: no message of the batch has a handle."""
+
+    @classmethod
+    def empty(cls) -> MessageBatch:
+        return cls([], [], [], [])
+
+    @classmethod
+    def of(cls, messages: Sequence[Message] | MessageBatch) -> MessageBatch:
+        if isinstance(messages, MessageBatch):
+            return messages
+        keys = [m.key for m in messages]
+        handles = [m.handle for m in messages]
+        return cls(
+            [m.partition for m in messages],
+            [m.offset for m in messages],
+            [m.value for m in messages],
+            [m.timestamp for m in messages],
+            keys if any(k is not None for k in keys) else None,
+            handles if any(h is not None for h in handles) else None,
+        )
+
+    def __len__(self) -> int:
+        return len(self.offsets)
+
+    def __bool__(self) -> bool:
+        return bool(self.offsets)
+
+    def __getitem__(self, i: int) -> Message:
+        return Message(
+            self.partitions[i],
+            self.offsets[i],
+            self.values[i],
+            self.timestamps[i],
+            None if self.keys is None else self.keys[i],
+            None if self.handles is None else self.handles[i],
+        )
+
+    def __iter__(self) -> Iterator[Message]:
+        return (self[i] for i in range(len(self)))
+
+    def messages(self) -> list[Message]:
+        return list(self)
+
+    def key(self, i: int) -> bytes | None:
+        return None if self.keys is None else self.keys[i]
+
+    def extend(self, other: MessageBatch) -> None:
+        """Append ``other``'s messages (in place)."""
+        mine, theirs = len(self), len(other)
+        self.partitions += other.partitions
+        self.offsets += other.offsets
+        self.values += other.values
+        self.timestamps += other.timestamps
+        if self.keys is not None or other.keys is not None:
+            keys: list[bytes | None] = self.keys if self.keys is not None else [None] * mine
+            keys += other.keys if other.keys is not None else [None] * theirs
+            self.keys = keys
+        if self.handles is not None or other.handles is not None:
+            handles: list[Any] = self.handles if self.handles is not None else [None] * mine
+            handles += other.handles if other.handles is not None else [None] * theirs
+            self.handles = handles
+
+    def take(self, indices: Sequence[int]) -> MessageBatch:
+        """The messages at ``indices``, in that order."""
+        return MessageBatch(
+            [self.partitions[i] for i in indices],
+            [self.offsets[i] for i in indices],
+            [self.values[i] for i in indices],
+            [self.timestamps[i] for i in indices],
+            None if self.keys is None else [self.keys[i] for i in indices],
+            None if self.handles is None else [self.handles[i] for i in indices],
+        )
+
+
 Positions = Callable[[list[str]], dict[str, str | None]]
 """Committed offsets of the given partitions, read from the warehouse (None: nothing committed;
 start as `start:` says). A positioned source calls it whenever partitions are assigned to it."""
+
+
+def poll_batch(source: StreamSource, max_records: int, timeout: float) -> MessageBatch:
+    """``source.poll_batch`` where the source has one (columns built straight from the broker's
+    reply), else its `poll` as a `MessageBatch`."""
+    fast = getattr(source, "poll_batch", None)
+    if fast is not None:
+        batch: MessageBatch = fast(max_records, timeout)
+        return batch
+    return MessageBatch.of(source.poll(max_records, timeout))
+
+
+def ack_batch(source: StreamSource, batch: MessageBatch) -> None:
+    """``source.ack_batch`` where the source has one, else its `ack` with the messages."""
+    fast = getattr(source, "ack_batch", None)
+    if fast is not None:
+        fast(batch)
+    else:
+        source.ack(batch.messages())
 
 
 class StreamSource(Protocol):
@@ -79,7 +188,9 @@ class StreamSource(Protocol):
 
     def poll(self, max_records: int, timeout: float) -> list[Message]:
         """Up to ``max_records`` messages, waiting at most ``timeout`` seconds for the first.
-        Never raises on an empty broker: returns []."""
+        Never raises on an empty broker: returns []. (A source on the hot path may also have
+        ``poll_batch`` with the same arguments, returning a `MessageBatch`, and
+        ``ack_batch(batch)``; the processor prefers them: see `poll_batch` below.)"""
 
     def assignment(self) -> set[str]:
         """Partitions this process reads now (positioned sources; acknowledged ones return the

@@ -37,12 +37,12 @@ import gc
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from headwater.errors import ConfigError, ExecutionError, HeadwaterError, did_you_mean
-from headwater.streams.source import Delivery, Message, Positions, SourceConfig
+from headwater.streams.source import Delivery, Message, MessageBatch, Positions, SourceConfig
 from headwater.streams.spec import parse_start
 
 log = logging.getLogger("headwater.streams.kafka")
@@ -83,50 +83,6 @@ _CONFIG_ERRORS = {
 _MAX_BATCH = 1_000_000  # librdkafka's limit for one consume() call
 _PROBE_TIMEOUT = 5.0
 _OFFSET_WIDTH = 20
-
-
-def _message_builder() -> Callable[[str, str, bytes, float | None, bytes | None], Message]:
-    """A faster `Message(partition, offset, value, timestamp, key)`, when Message is the frozen
-    slotted dataclass it is now.
-
-    A frozen dataclass's ``__init__`` sets each field through ``object.__setattr__``: 1.3 us per
-    message here, more than the raw client's whole read of a message (~0.9 us of CPU). Setting
-    the slots through their descriptors makes the same object in about half that. Any other layout of `Message`
-    (a field more or less, no slots, a ``__post_init__``) gets the plain constructor.
-    """
-    import dataclasses
-    import types
-
-    names = [f.name for f in dataclasses.fields(Message)]
-    descriptors = [Message.__dict__.get(name) for name in names]
-    if (
-        names != ["partition", "offset", "value", "timestamp", "key", "handle"]
-        or hasattr(Message, "__post_init__")
-        or not all(isinstance(d, types.MemberDescriptorType) for d in descriptors)
-    ):
-        return Message
-    set_partition, set_offset, set_value, set_timestamp, set_key, set_handle = (
-        d.__set__  # type: ignore[union-attr]
-        for d in descriptors
-    )
-    new = object.__new__
-
-    def build(
-        partition: str, offset: str, value: bytes, timestamp: float | None, key: bytes | None
-    ) -> Message:
-        message = new(Message)
-        set_partition(message, partition)
-        set_offset(message, offset)
-        set_value(message, value)
-        set_timestamp(message, timestamp)
-        set_key(message, key)
-        set_handle(message, None)
-        return message
-
-    return build
-
-
-_BUILD = _message_builder()
 
 
 class _Names(dict[int, str]):
@@ -182,8 +138,11 @@ class KafkaSource:
         self._starts: dict[int, int] = {}
         """The offset each assigned partition was started (or last sought) at."""
         self._callback_error: BaseException | None = None
-        self._carry: list[Message] = []
+        self._carry: MessageBatch | None = None
         """Messages read by a poll that then raised, returned by the next one."""
+        self.generation = 0
+        """Counts assignments, revocations and seeks: a batch polled within one generation holds
+        each partition's messages once and in order (the processor checks only across one)."""
         self._errors: list[Any] = []
         self._revoked = False
         self._acked: dict[int, int] = {}
@@ -300,6 +259,8 @@ class KafkaSource:
         the error first): never assigned at whatever Kafka's group offset says."""
         from confluent_kafka import TopicPartition
 
+        self.generation += 1
+
         numbers = [tp.partition for tp in partitions]
         try:
             targets = self._targets(consumer, numbers)
@@ -331,14 +292,14 @@ class KafkaSource:
 
     def _on_revoke(self, consumer: Any, partitions: list[Any]) -> None:
         gone = {tp.partition for tp in partitions}
+        self.generation += 1
         self._assigned -= gone
         self._unpositioned -= gone
         for p in gone:
             self._starts.pop(p, None)
             self._acked.pop(p, None)
         if self._carry:
-            names = {str(p) for p in gone}
-            self._carry = [m for m in self._carry if m.partition not in names]
+            self._carry = _without(self._carry, {str(p) for p in gone})
         self._revoked = True
         log.info("%s: revoked partitions %s", self._where, sorted(gone))
 
@@ -379,6 +340,7 @@ class KafkaSource:
         from confluent_kafka import TopicPartition
 
         consumer = self._consumer
+        self.generation += 1
         pending = sorted(self._unpositioned)
         targets = self._targets(consumer, pending)
         tps = [TopicPartition(self.topic, p, targets[p]) for p in pending]
@@ -398,6 +360,10 @@ class KafkaSource:
     def poll(self, max_records: int, timeout: float) -> list[Message]:
         """Up to ``max_records`` messages: what librdkafka has prefetched, or, if nothing, the
         first message to arrive within ``timeout`` and whatever came with it."""
+        return self.poll_batch(max_records, timeout).messages()
+
+    def poll_batch(self, max_records: int, timeout: float) -> MessageBatch:
+        """`poll`, as columns made straight from librdkafka's messages."""
         consumer = self._require()
         n = max(1, min(int(max_records), _MAX_BATCH))
         if self._carry:
@@ -410,40 +376,19 @@ class KafkaSource:
             batch = consumer.consume(1, timeout)
             if batch and n > 1:
                 batch += consumer.consume(n - 1, 0)
-        out: list[Message] = []
-        append = out.append
-        names = self._names
-        build = _BUILD
         failure: BaseException | None = None
-        # The batch allocates tens of thousands of objects that all survive it: the cyclic GC
-        # would scan them again and again while they are made (measured: ~2x the cost of the
-        # loop), and none of them can be part of a cycle.
-        gc_was_on = gc.isenabled()
-        gc.disable()
-        try:
+        good = [m for m in batch if m.error() is None]
+        if len(good) != len(batch):
             for m in batch:
                 err = m.error()
                 if err is not None:
                     failure = failure or self._message_error(err)
-                    continue
-                kind, ts = m.timestamp()
-                append(
-                    build(
-                        names[m.partition()],
-                        str(m.offset()),
-                        m.value(),
-                        ts / 1000.0 if kind else None,
-                        m.key(),
-                    )
-                )
-        finally:
-            if gc_was_on:
-                gc.enable()
+        out = _columns(good, self._names)
         if self._revoked and out:
             # librdkafka purges revoked partitions' messages itself; this guards the batch that
             # straddled the revocation
-            keep = {names[p] for p in self._assigned}
-            out = [x for x in out if x.partition in keep]
+            held = self.assignment()
+            out = out.take([i for i, p in enumerate(out.partitions) if p in held])
         failure = self._callback_failure() or failure
         if failure is not None:
             # librdkafka has moved past these messages: keep them for the next poll rather
@@ -452,12 +397,13 @@ class KafkaSource:
             raise failure
         return out
 
-    def _take_carry(self, n: int) -> list[Message]:
+    def _take_carry(self, n: int) -> MessageBatch:
         """Messages a failed poll had read, of partitions still held."""
+        assert self._carry is not None
         held = self.assignment()
-        carry = [m for m in self._carry if m.partition in held]
-        out, self._carry = carry[:n], carry[n:]
-        return out
+        carry = self._carry.take([i for i, p in enumerate(self._carry.partitions) if p in held])
+        self._carry = carry.take(range(n, len(carry))) if len(carry) > n else None
+        return carry.take(range(min(n, len(carry))))
 
     def _callback_failure(self) -> BaseException | None:
         """What went wrong inside librdkafka's callbacks during the last call, to raise."""
@@ -522,9 +468,9 @@ class KafkaSource:
         if not wanted:
             return
         targets = self._offsets_after(consumer, wanted)
+        self.generation += 1
         if self._carry:
-            names = {str(p) for p in targets}
-            self._carry = [m for m in self._carry if m.partition not in names]
+            self._carry = _without(self._carry, {str(p) for p in targets})
         for p, offset in sorted(targets.items()):
             try:
                 consumer.seek(TopicPartition(self.topic, p, offset))
@@ -544,15 +490,19 @@ class KafkaSource:
         """Commit ``offset + 1`` of the last message per partition to the group, asynchronously
         (the warehouse already has the truth; see the module doc). Partitions revoked meanwhile
         are skipped: their new owner commits them."""
+        self.ack_batch(MessageBatch.of(messages))
+
+    def ack_batch(self, batch: MessageBatch) -> None:
+        """`ack` of a committed batch (each partition's messages in order: the last is the
+        largest)."""
         from confluent_kafka import TopicPartition
 
         consumer = self._require()
         best: dict[int, int] = {}
-        for m in messages:
-            p = int(m.partition)
-            offset = int(m.offset)
-            if offset > best.get(p, -1):
-                best[p] = offset
+        for partition, offset in dict(zip(batch.partitions, batch.offsets, strict=True)).items():
+            p, o = int(partition), int(offset)
+            if o > best.get(p, -1):
+                best[p] = o
         tps = [TopicPartition(self.topic, p, o + 1) for p, o in best.items() if p in self._assigned]
         if not tps:
             return
@@ -759,7 +709,7 @@ class KafkaSource:
             self._starts.clear()
             self._acked.clear()
             self._ack_pending = False
-            self._carry = []
+            self._carry = None
 
 
 class _Probe:
@@ -906,6 +856,36 @@ class _Producer:
 
 
 _PRODUCERS: dict[tuple[str, str], _Producer] = {}
+
+
+def _columns(messages: list[Any], names: _Names) -> MessageBatch:
+    """librdkafka's messages (none an error) as a `MessageBatch`: one pass per column, no object
+    per message."""
+    if not messages:
+        return MessageBatch.empty()
+    # The lists hold tens of thousands of new objects that all outlive this call: the cyclic GC
+    # would scan them again and again while they are made, and none can be part of a cycle.
+    gc_was_on = gc.isenabled()
+    gc.disable()
+    try:
+        stamps = [m.timestamp() for m in messages]
+        keys: list[bytes | None] = [m.key() for m in messages]
+        return MessageBatch(
+            [names[m.partition()] for m in messages],
+            [str(m.offset()) for m in messages],
+            [m.value() for m in messages],
+            [ts / 1000.0 if kind else None for kind, ts in stamps],
+            None if keys.count(None) == len(keys) else keys,
+        )
+    finally:
+        if gc_was_on:
+            gc.enable()
+
+
+def _without(batch: MessageBatch, partitions: set[str]) -> MessageBatch | None:
+    """``batch`` without the messages of ``partitions`` (None when nothing is left)."""
+    kept = batch.take([i for i, p in enumerate(batch.partitions) if p not in partitions])
+    return kept if kept else None
 
 
 def produce(config: SourceConfig, values: list[bytes]) -> None:

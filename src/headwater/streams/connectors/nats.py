@@ -865,6 +865,20 @@ class NatsSource:
             raise ValueError(f"not a NATS stream sequence: {offset!r}")
         return offset.zfill(ORDER_KEY_WIDTH)
 
+    def key_range(self, offsets: list[str]) -> tuple[str, str]:
+        """The smallest and largest `order_key` of these stream sequences, vectorized."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        try:
+            bounds = pc.min_max(pc.cast(pa.array(offsets, pa.string()), pa.uint64()))
+        except pa.ArrowInvalid:  # not all sequences: one at a time (raising on the bad one)
+            keys = [self.order_key(o) for o in offsets]
+            return min(keys), max(keys)
+        return self.order_key(str(bounds["min"].as_py())), self.order_key(
+            str(bounds["max"].as_py())
+        )
+
     def lag(self) -> dict[str, int | None]:
         """Messages of the subject the group has not acknowledged: ``num_pending`` (not yet
         delivered to any process) plus ``num_ack_pending`` (delivered, not yet acknowledged, i.e.
