@@ -487,22 +487,26 @@ class KafkaSource:
     # ---------------------------------------------------------------- acknowledging
 
     def ack(self, messages: list[Message]) -> None:
-        """Commit ``offset + 1`` of the last message per partition to the group, asynchronously
+        """Commit ``offset + 1`` of the largest offset per partition to the group, asynchronously
         (the warehouse already has the truth; see the module doc). Partitions revoked meanwhile
         are skipped: their new owner commits them."""
-        self.ack_batch(MessageBatch.of(messages))
+        best: dict[int, int] = {}
+        for m in messages:
+            p, o = int(m.partition), int(m.offset)
+            if o > best.get(p, -1):
+                best[p] = o
+        self._commit_offsets(best)
 
     def ack_batch(self, batch: MessageBatch) -> None:
-        """`ack` of a committed batch (each partition's messages in order: the last is the
-        largest)."""
+        """`ack` of a committed batch, whose messages of a partition are in order (the processor
+        commits no other): the last of each partition is its largest."""
+        last = dict(zip(batch.partitions, batch.offsets, strict=True))
+        self._commit_offsets({int(p): int(o) for p, o in last.items()})
+
+    def _commit_offsets(self, best: dict[int, int]) -> None:
         from confluent_kafka import TopicPartition
 
         consumer = self._require()
-        best: dict[int, int] = {}
-        for partition, offset in dict(zip(batch.partitions, batch.offsets, strict=True)).items():
-            p, o = int(partition), int(offset)
-            if o > best.get(p, -1):
-                best[p] = o
         tps = [TopicPartition(self.topic, p, o + 1) for p, o in best.items() if p in self._assigned]
         if not tps:
             return
