@@ -209,6 +209,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     if args.only in (None, "dbt"):
         reps.append(f"{2 if args.quick else 3} (dbt project)")
+    if args.only in (None, "streams"):
+        reps.append("1 (streams, after a warm-up run)")
     print(
         f"\n{m['cpu_count']} CPUs, python {m['python']}, duckdb {m['duckdb']}; medians of "
         f"{' / '.join(reps)} runs; total {total}s; details in {args.output}"
