@@ -1,8 +1,8 @@
 """The stream source seam: how events get out of a broker, and back to it as acknowledgements.
 
 A source only *delivers*: it polls `Message`s (the payload bytes, where they sit in the broker, the
-broker's timestamp). Decoding, validation, windows and the sink are the same for every broker
-(`headwater.streams.processor`). Exactly-once rests on one rule: the sink commits the rows *and*
+broker's timestamp), or, on the hot path, a `MessageBatch` of them as columns. Decoding,
+validation, windows and the sink are the same for every broker (`headwater.streams.processor`). Exactly-once rests on one rule: the sink commits the rows *and*
 the positions they came from in one warehouse transaction, and the source is told (`ack`) only
 after that commit. Brokers come in two kinds, which the processor treats differently:
 

@@ -77,6 +77,11 @@ a VPC endpoint), ``poll_interval`` and ``shard_refresh`` (durations). ``topic`` 
 (or its ARN). Credentials come only from boto3's default chain (``AWS_ACCESS_KEY_ID`` /
 ``AWS_SECRET_ACCESS_KEY`` / ``AWS_SESSION_TOKEN``, ``AWS_PROFILE``, an instance or task role),
 never from the stream file: a credential-looking key is a ConfigError.
+
+The settings, the boto3 client with its error mapping, and the tools `produce` (bulk PutRecords,
+for tests and benchmarks) and `raw_consume` (plain boto3, the benchmark's baseline) live in
+`headwater.streams.connectors.kinesis_client`; this module holds the source and re-exports the
+public names.
 """
 
 from __future__ import annotations
@@ -98,8 +103,6 @@ from headwater.streams.connectors.kinesis_client import (
     LATEST_RENEW_MARGIN,
     MAX_GET_RECORDS,
     OPTIONS,
-    PUT_RECORDS_MAX,
-    PUT_RECORDS_MAX_BYTES,
     KinesisUnavailable,
     _checked_offset,
     _config_error,
@@ -109,13 +112,13 @@ from headwater.streams.connectors.kinesis_client import (
     _is_seq,
     _is_transient,
     _list_shards,
-    _make_client,
     _marker,
     _parse_time,
     _raise,
-    _Settings,
     _settings,
     _ShardInfo,
+    produce,
+    raw_consume,
 )
 from headwater.streams.source import Delivery, Message, Positions, SourceConfig
 
@@ -723,102 +726,3 @@ class KinesisSource:
                 break
             time.sleep(self._interval)  # 5 GetRecords per second per shard
         return last
-
-
-# -- producing and the raw baseline ----------------------------------------------------------
-
-
-def produce(config: SourceConfig, values: list[bytes]) -> None:
-    """PutRecords in chunks of at most 500 records and 5 MiB; records Kinesis rejects (throttled
-    shards) are sent again with a backoff. Partition keys are the values' indexes, which spreads
-    them over the shards."""
-    settings = _settings(config)
-    client = _make_client(settings)
-    try:
-        chunk: list[dict[str, Any]] = []
-        size = 0
-        for i, value in enumerate(values):
-            key = str(i)
-            record_size = len(value) + len(key)
-            if chunk and (
-                len(chunk) == PUT_RECORDS_MAX or size + record_size > PUT_RECORDS_MAX_BYTES
-            ):
-                _put_records(client, settings, chunk)
-                chunk, size = [], 0
-            chunk.append({"Data": value, "PartitionKey": key})
-            size += record_size
-        if chunk:
-            _put_records(client, settings, chunk)
-    except (ConfigError, ExecutionError):
-        raise
-    except Exception as exc:
-        _raise(settings, exc, "put records", first=True)
-    finally:
-        client.close()
-
-
-def _put_records(client: Any, settings: _Settings, records: list[dict[str, Any]]) -> None:
-    pending = records
-    for attempt in range(10):
-        response = client.put_records(Records=pending, **settings.stream_args)
-        if not response.get("FailedRecordCount"):
-            return
-        pending = [
-            record
-            for record, result in zip(pending, response["Records"], strict=True)
-            if result.get("ErrorCode")
-        ]
-        time.sleep(min(0.05 * 2**attempt, 2.0))
-    raise KinesisUnavailable(
-        f"stream `{settings.stream}`: Kinesis kept rejecting {len(pending)} records (throttled)",
-        hint="add shards to the stream, or produce more slowly",
-    )
-
-
-def raw_consume(config: SourceConfig, n: int, timeout: float) -> int:
-    """Read up to ``n`` records with plain boto3, no headwater in between: the benchmark's
-    baseline. Every shard listed at the start, from ``start:`` (TRIM_HORIZON, LATEST or
-    AT_TIMESTAMP), one GetRecords per shard in turn at most every ``poll_interval`` (the 5
-    calls/s limit), nothing to acknowledge. Returns how many were read before ``timeout``."""
-    import boto3
-
-    settings = _settings(config)
-    probe, infos = _connect(settings)  # the same reachability check as the source
-    probe.close()
-    client = boto3.client(
-        "kinesis", region_name=settings.region, endpoint_url=settings.endpoint_url
-    )
-    start: dict[str, Any] = {"ShardIteratorType": "LATEST"}
-    if settings.start == "earliest":
-        start = {"ShardIteratorType": "TRIM_HORIZON"}
-    elif settings.start_at is not None:
-        start = {"ShardIteratorType": "AT_TIMESTAMP", "Timestamp": settings.start_at}
-    read = 0
-    deadline = time.monotonic() + timeout
-    try:
-        iterators: dict[str, str | None] = {
-            info.id: client.get_shard_iterator(**settings.stream_args, ShardId=info.id, **start)[
-                "ShardIterator"
-            ]
-            for info in infos
-        }
-        next_call = dict.fromkeys(iterators, 0.0)
-        while read < n and time.monotonic() < deadline:
-            for shard_id, iterator in iterators.items():
-                if iterator is None or read >= n or next_call[shard_id] > time.monotonic():
-                    continue
-                response = client.get_records(
-                    ShardIterator=iterator, Limit=min(MAX_GET_RECORDS, n - read)
-                )
-                next_call[shard_id] = time.monotonic() + settings.poll_interval
-                read += len(response["Records"])
-                iterators[shard_id] = response.get("NextShardIterator")
-            live = [next_call[s] for s, it in iterators.items() if it is not None]
-            if not live:
-                break
-            pause = min(min(live), deadline) - time.monotonic()
-            if pause > 0 and read < n:
-                time.sleep(pause)
-    finally:
-        client.close()
-    return read

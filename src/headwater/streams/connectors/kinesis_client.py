@@ -1,11 +1,14 @@
 """Kinesis settings and the boto3 client under `headwater.streams.connectors.kinesis`: the
 `source:` options validated (`_settings`), offsets and their markers, the client with its
-timeouts, and what an AWS error means (a configuration error, throttling, a transient failure).
-The module doc of `kinesis` describes the behaviour."""
+timeouts, what an AWS error means (a configuration error, throttling, a transient failure), and
+the two plain-client tools `produce` (PutRecords in bulk, for tests and benchmarks) and
+`raw_consume` (plain boto3 GetRecords, the benchmark's baseline). The module doc of `kinesis`
+describes the behaviour; `kinesis` re-exports the public names."""
 
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NoReturn
@@ -394,3 +397,102 @@ def _connect(settings: _Settings, pool: int = 10) -> tuple[Any, list[_ShardInfo]
     except Exception as exc:
         client.close()
         _raise(settings, exc, "list the shards", first=True)
+
+
+# -- producing and the raw baseline ----------------------------------------------------------
+
+
+def produce(config: SourceConfig, values: list[bytes]) -> None:
+    """PutRecords in chunks of at most 500 records and 5 MiB; records Kinesis rejects (throttled
+    shards) are sent again with a backoff. Partition keys are the values' indexes, which spreads
+    them over the shards."""
+    settings = _settings(config)
+    client = _make_client(settings)
+    try:
+        chunk: list[dict[str, Any]] = []
+        size = 0
+        for i, value in enumerate(values):
+            key = str(i)
+            record_size = len(value) + len(key)
+            if chunk and (
+                len(chunk) == PUT_RECORDS_MAX or size + record_size > PUT_RECORDS_MAX_BYTES
+            ):
+                _put_records(client, settings, chunk)
+                chunk, size = [], 0
+            chunk.append({"Data": value, "PartitionKey": key})
+            size += record_size
+        if chunk:
+            _put_records(client, settings, chunk)
+    except (ConfigError, ExecutionError):
+        raise
+    except Exception as exc:
+        _raise(settings, exc, "put records", first=True)
+    finally:
+        client.close()
+
+
+def _put_records(client: Any, settings: _Settings, records: list[dict[str, Any]]) -> None:
+    pending = records
+    for attempt in range(10):
+        response = client.put_records(Records=pending, **settings.stream_args)
+        if not response.get("FailedRecordCount"):
+            return
+        pending = [
+            record
+            for record, result in zip(pending, response["Records"], strict=True)
+            if result.get("ErrorCode")
+        ]
+        time.sleep(min(0.05 * 2**attempt, 2.0))
+    raise KinesisUnavailable(
+        f"stream `{settings.stream}`: Kinesis kept rejecting {len(pending)} records (throttled)",
+        hint="add shards to the stream, or produce more slowly",
+    )
+
+
+def raw_consume(config: SourceConfig, n: int, timeout: float) -> int:
+    """Read up to ``n`` records with plain boto3, no headwater in between: the benchmark's
+    baseline. Every shard listed at the start, from ``start:`` (TRIM_HORIZON, LATEST or
+    AT_TIMESTAMP), one GetRecords per shard in turn at most every ``poll_interval`` (the 5
+    calls/s limit), nothing to acknowledge. Returns how many were read before ``timeout``."""
+    import boto3
+
+    settings = _settings(config)
+    probe, infos = _connect(settings)  # the same reachability check as the source
+    probe.close()
+    client = boto3.client(
+        "kinesis", region_name=settings.region, endpoint_url=settings.endpoint_url
+    )
+    start: dict[str, Any] = {"ShardIteratorType": "LATEST"}
+    if settings.start == "earliest":
+        start = {"ShardIteratorType": "TRIM_HORIZON"}
+    elif settings.start_at is not None:
+        start = {"ShardIteratorType": "AT_TIMESTAMP", "Timestamp": settings.start_at}
+    read = 0
+    deadline = time.monotonic() + timeout
+    try:
+        iterators: dict[str, str | None] = {
+            info.id: client.get_shard_iterator(**settings.stream_args, ShardId=info.id, **start)[
+                "ShardIterator"
+            ]
+            for info in infos
+        }
+        next_call = dict.fromkeys(iterators, 0.0)
+        while read < n and time.monotonic() < deadline:
+            for shard_id, iterator in iterators.items():
+                if iterator is None or read >= n or next_call[shard_id] > time.monotonic():
+                    continue
+                response = client.get_records(
+                    ShardIterator=iterator, Limit=min(MAX_GET_RECORDS, n - read)
+                )
+                next_call[shard_id] = time.monotonic() + settings.poll_interval
+                read += len(response["Records"])
+                iterators[shard_id] = response.get("NextShardIterator")
+            live = [next_call[s] for s, it in iterators.items() if it is not None]
+            if not live:
+                break
+            pause = min(min(live), deadline) - time.monotonic()
+            if pause > 0 and read < n:
+                time.sleep(pause)
+    finally:
+        client.close()
+    return read
