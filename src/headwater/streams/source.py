@@ -34,8 +34,11 @@ from typing import Any, Protocol
 
 from headwater.errors import ConfigError
 
-GENERIC_KEYS = frozenset({"connector", "topic", "group", "start", "format"})
-"""Keys every `source:` mapping has (tolerated by every connector)."""
+GENERIC_KEYS = frozenset(
+    {"connector", "topic", "group", "start", "format", "avro_schema", "delimiter"}
+)
+"""Keys every `source:` mapping may have (`headwater.streams.spec.SOURCE_KEYS`: the spec strips
+them; every connector tolerates them if a caller does not)."""
 
 
 class Delivery(enum.Enum):
@@ -255,6 +258,17 @@ class SourceConfig:
                 )
 
 
+def env_value(name: str, origin: str, stream: str, location: str) -> str:
+    """The environment variable ``name`` that ``origin`` (a key of the stream file) names; unset
+    is a configuration error saying so."""
+    if name not in os.environ:
+        raise ConfigError(
+            f"stream `{stream}`: environment variable `{name}` (from {origin}) is not set",
+            hint=f"export {name}=... before running the stream ({location})",
+        )
+    return os.environ[name]
+
+
 def resolve_env(options: Mapping[str, Any], stream: str, location: str) -> dict[str, Any]:
     """``options`` with every `<key>_env: VAR` replaced by `<key>: $VAR` (an unset variable is a
     configuration error naming it). The values become secrets, masked in every output."""
@@ -264,12 +278,7 @@ def resolve_env(options: Mapping[str, Any], stream: str, location: str) -> dict[
     for key, value in options.items():
         if key.endswith("_env"):
             name = str(value)
-            if name not in os.environ:
-                raise ConfigError(
-                    f"stream `{stream}`: environment variable `{name}` (from `{key}`) is not set",
-                    hint=f"export {name}=... before running the stream ({location})",
-                )
-            secret = os.environ[name]
+            secret = env_value(name, f"`{key}`", stream, location)
             if key in ("url_env", "brokers_env", "endpoint_url_env"):
                 if "@" in secret:  # a URL with credentials: the whole URL and its password
                     secrets.register_dsn(secret)

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from headwater.errors import ConfigError, ExecutionError
-from headwater.streams.source import SourceConfig
+from headwater.streams.source import SourceConfig, env_value
 
 if TYPE_CHECKING:
     from headwater.streams.connectors.kafka import KafkaSource
@@ -57,13 +57,7 @@ def kafka_settings(config: SourceConfig) -> dict[str, Any]:
     for key, value in raw.items():
         key = str(key)
         if key.endswith("_env"):
-            name = str(value)
-            if name not in os.environ:
-                raise ConfigError(
-                    f"{where}: environment variable `{name}` (from `kafka: {key}`) is not set",
-                    hint=f"export {name}=... before running the stream ({config.location})",
-                )
-            value = os.environ[name]
+            value = env_value(str(value), f"`kafka: {key}`", config.stream, config.location)
             secrets.register(value)
             key = key[: -len("_env")]
         if key in RESERVED:

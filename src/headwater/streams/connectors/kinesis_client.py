@@ -13,14 +13,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NoReturn
 
-from headwater.errors import ConfigError, ExecutionError, TransientError, did_you_mean
+from headwater.errors import ConfigError, ExecutionError, TransientError
 from headwater.streams.source import SourceConfig
 
 EARLIEST = "@earliest"
 """The offset marker "read this shard from TRIM_HORIZON" (see the module doc)."""
 OPTIONS = ("region", "endpoint_url", "poll_interval", "shard_refresh")
 """The connector-specific keys of a kinesis `source:` mapping (`region_env` arrives as `region`)."""
-_GENERIC_KEYS = frozenset({"connector", "topic", "group", "start", "format"})
 """Keys every `source:` mapping may have; tolerated here in case the caller leaves them in."""
 _CREDENTIAL_WORDS = ("access_key", "secret", "session_token", "credential", "profile", "password")
 DEFAULT_REGION = "us-east-1"
@@ -125,12 +124,7 @@ def _settings(config: SourceConfig) -> _Settings:
                 "export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE, or use an "
                 "instance/task role): boto3's default chain finds them",
             )
-        if key not in OPTIONS and key not in _GENERIC_KEYS:
-            raise ConfigError(
-                f"stream `{config.stream}`: unknown kinesis source key `{key}`"
-                + did_you_mean(key, OPTIONS),
-                hint=f"a kinesis source takes {', '.join(OPTIONS)} ({config.location})",
-            )
+    config.check_keys(OPTIONS)
     if not config.topic:
         raise _config_error(config, "`topic` (the stream name) is empty", "set `topic: <stream>`")
     region = (

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from headwater.errors import ConfigError, ExecutionError, TransientError, did_you_mean
+from headwater.errors import ConfigError, ExecutionError, HeadwaterError, TransientError
 from headwater.streams.source import SourceConfig
 
 log = logging.getLogger("headwater.streams.connectors.nats")
@@ -37,8 +37,6 @@ OPTIONS = (
     "max_ack_pending",
 )
 """The connector-specific `source:` keys (after `*_env` resolution)."""
-GENERIC_KEYS = frozenset({"connector", "topic", "group", "start", "format"})
-"""Keys every connector's mapping may carry; tolerated here in case the caller passes them on."""
 DEFAULT_ACK_WAIT = 30.0
 CONNECT_TIMEOUT = 5.0
 """Seconds `open` waits for a server before it reports it unreachable (a refused connection or a
@@ -82,13 +80,7 @@ def _parse_settings(config: SourceConfig) -> _Settings:
     from headwater.durations import DurationError, parse_duration
 
     where = config.location or f"stream `{config.stream}`"
-    for key in config.options:
-        if key not in OPTIONS and key not in GENERIC_KEYS:
-            raise ConfigError(
-                f"stream `{config.stream}`: unknown NATS source key `{key}`"
-                + did_you_mean(key, OPTIONS),
-                hint=f"the nats connector takes {', '.join(OPTIONS)} ({where})",
-            )
+    config.check_keys(OPTIONS)
     if not config.topic:
         raise ConfigError(
             f"stream `{config.stream}`: the nats connector needs `topic:` (the subject)",
@@ -303,6 +295,24 @@ async def _connect(
     )
 
 
+def _api_failure(
+    exc: BaseException, config: SourceConfig, settings: _Settings, refused: str, where: str
+) -> HeadwaterError:
+    """A failed JetStream API call: a timeout or a closed connection is NATS being away (retried),
+    anything else JetStream refusing ``refused`` (the user's to fix)."""
+    import nats.errors
+
+    if isinstance(exc, nats.errors.TimeoutError | nats.errors.ConnectionClosedError):
+        return NatsUnavailable(
+            f"stream `{config.stream}`: NATS at {settings.address} did not answer the JetStream "
+            f"API: {_describe(exc)}"
+        )
+    return ConfigError(
+        f"stream `{config.stream}`: JetStream refused {refused}: {_describe(exc)}",
+        hint=f"check the account's JetStream limits and permissions ({where})",
+    )
+
+
 async def _find_stream(jsm: Any, settings: _Settings, config: SourceConfig, create: bool) -> str:
     """The JetStream stream that captures ``config.topic``: the one named by `stream:`, else the
     one the server finds for the subject; created (named after the subject, or `stream:`) when
@@ -335,17 +345,9 @@ async def _find_stream(jsm: Any, settings: _Settings, config: SourceConfig, crea
             hint="start nats-server with JetStream enabled (`nats-server -js`) or enable it for "
             f"this account ({where})",
         ) from None
-    except (nats.errors.TimeoutError, nats.errors.ConnectionClosedError) as exc:
-        raise NatsUnavailable(
-            f"stream `{config.stream}`: NATS at {settings.address} did not answer the JetStream "
-            f"API: {_describe(exc)}"
-        ) from None
     except nats.errors.Error as exc:
-        raise ConfigError(
-            f"stream `{config.stream}`: JetStream refused to look up or create the stream for "
-            f"subject `{topic}` at {settings.address}: {_describe(exc)}",
-            hint=f"check the account's JetStream limits and permissions ({where})",
-        ) from None
+        what = f"to look up or create the stream for subject `{topic}` at {settings.address}"
+        raise _api_failure(exc, config, settings, what, where) from None
     if info is None:
         if settings.stream:
             raise ConfigError(
@@ -440,17 +442,9 @@ async def _ensure_consumer(jsm: Any, stream: str, settings: _Settings, config: S
                     _describe(exc),
                 )
         return info
-    except (nats.errors.TimeoutError, nats.errors.ConnectionClosedError) as exc:
-        raise NatsUnavailable(
-            f"stream `{config.stream}`: NATS at {settings.address} did not answer the JetStream "
-            f"API: {_describe(exc)}"
-        ) from None
     except nats.errors.Error as exc:
-        raise ConfigError(
-            f"stream `{config.stream}`: JetStream refused the durable consumer "
-            f"`{settings.durable}` on stream `{stream}`: {_describe(exc)}",
-            hint=f"check the account's JetStream limits and permissions ({where})",
-        ) from None
+        what = f"the durable consumer `{settings.durable}` on stream `{stream}`"
+        raise _api_failure(exc, config, settings, what, where) from None
 
 
 # -- producing and the raw-client baseline (tests, demo, benchmarks) -----------------------------
