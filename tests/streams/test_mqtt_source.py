@@ -265,25 +265,29 @@ def test_acks_in_any_grouping_leave_exactly_the_rest_unacknowledged(
     the unacknowledged messages come back to the session's next client."""
     topic = f"{stream.topic}/{uuid.uuid4().hex[:8]}"  # hypothesis reuses the fixture
     source = stream.open(topic=topic)
-    n = 20
-    ids = [f"p-{i:02d}" for i in range(n)]
-    produce(stream.config(topic=topic), [b"{}"] * n, message_ids=ids)
-    got = poll_until(source, n)
-    chosen = data.draw(st.lists(st.sampled_from(got), unique_by=lambda m: m.offset))
-    order = data.draw(st.permutations(chosen))
-    chunks = data.draw(st.integers(min_value=1, max_value=3))
-    for i in range(chunks):
-        part = list(order[i::chunks])
-        source.ack(part + part[:1])  # the same message twice in one call: one PUBACK
-    source.ack(chosen[:2])  # already acknowledged: ignored (its packet id may be reused)
-    source.close()
+    try:  # closed also when hypothesis aborts the example inside a draw
+        n = 20
+        ids = [f"p-{i:02d}" for i in range(n)]
+        produce(stream.config(topic=topic), [b"{}"] * n, message_ids=ids)
+        got = poll_until(source, n)
+        chosen = data.draw(st.lists(st.sampled_from(got), unique_by=lambda m: m.offset))
+        order = data.draw(st.permutations(chosen))
+        chunks = data.draw(st.integers(min_value=1, max_value=3))
+        for i in range(chunks):
+            part = list(order[i::chunks])
+            source.ack(part + part[:1])  # the same message twice in one call: one PUBACK
+        source.ack(chosen[:2])  # already acknowledged: ignored (its packet id may be reused)
+    finally:
+        source.close()
     again = stream.open(topic=topic)
-    expected = set(ids) - {m.offset for m in chosen}
-    back = poll_until(again, len(expected)) if expected else []
-    assert {m.offset for m in back} == expected
-    assert quiet(again, 0.1) == []
-    again.ack(back)
-    again.close()
+    try:
+        expected = set(ids) - {m.offset for m in chosen}
+        back = poll_until(again, len(expected)) if expected else []
+        assert {m.offset for m in back} == expected
+        assert quiet(again, 0.1) == []
+        again.ack(back)
+    finally:
+        again.close()
 
 
 def test_seek_and_reconnects_deliver_again_and_stale_acks_are_ignored(stream: Stream) -> None:
