@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from headwater.errors import ConfigError, ExecutionError
@@ -613,6 +613,7 @@ def test_a_rejected_login_is_a_fast_config_error_without_the_password(
     assert [m.value for m in poll_until(sources(good), 1)] == [b"hello"]
 
 
+@settings(deadline=None)  # the first example imports pyarrow.compute
 @given(st.lists(st.integers(min_value=0, max_value=2**64 - 1), min_size=1, max_size=20))
 def test_key_range_is_the_smallest_and_largest_order_key(seqs: list[int]) -> None:
     source = NatsSource(config("a.b"))

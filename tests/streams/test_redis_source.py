@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from headwater.errors import ConfigError
@@ -606,6 +606,7 @@ def test_the_id_before_a_time_splits_entries_at_that_time(
     assert read == (entry_time >= moment)
 
 
+@settings(deadline=None)  # the first example imports pyarrow.compute
 @given(st.lists(ids, min_size=1, max_size=40))
 def test_key_range_is_the_smallest_and_largest_order_key(entries: list[tuple[int, int]]) -> None:
     source = RedisSource(config("k"))
