@@ -30,16 +30,23 @@ def open_source(config: SourceConfig) -> StreamSource:
             + did_you_mean(config.connector, CONNECTORS),
             hint="use one of " + ", ".join(CONNECTORS) + f" ({config.location})",
         )
-    path, package, extra = CONNECTORS[config.connector]
+    path = CONNECTORS[config.connector][0]
     module_name, cls_name = path.split(":")
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
         if exc.name and exc.name.startswith(f"headwater.streams.connectors.{config.connector}"):
             raise
-        raise ConfigError(
-            f"stream `{config.stream}`: the {config.connector} connector needs `{package}`",
-            hint=f"pip install 'headwater[{extra}]'",
-        ) from None
+        raise missing_client(config) from None
     source: StreamSource = getattr(module, cls_name)(config)
     return source
+
+
+def missing_client(config: SourceConfig) -> ConfigError:
+    """The error for a connector whose broker client is not installed, naming the extra (for
+    the connectors whose module imports without its client, checked when a source is made)."""
+    _, package, extra = CONNECTORS[config.connector]
+    return ConfigError(
+        f"stream `{config.stream}`: the {config.connector} connector needs `{package}`",
+        hint=f"pip install 'headwater[{extra}]'",
+    )

@@ -45,7 +45,8 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -450,26 +451,20 @@ class AmqpSource:
     def lag(self) -> dict[str, int | None]:
         """Messages ready in the queue (not yet delivered to any consumer): a passive declare,
         on a channel of its own (on a short-lived connection when the source is not open)."""
-        conn = self._conn
-        temporary = conn is None
-        if conn is None:
-            conn = self._connect()
-        try:
-            channel = conn.channel()
+        with self._any_connection() as conn:
             try:
-                count = channel.queue_declare(self.queue, passive=True).method.message_count
-            finally:
-                if channel.is_open:
-                    channel.close()
-        except Exception as exc:
-            import pika.exceptions
+                channel = conn.channel()
+                try:
+                    count = channel.queue_declare(self.queue, passive=True).method.message_count
+                finally:
+                    if channel.is_open:
+                        channel.close()
+            except Exception as exc:
+                import pika.exceptions
 
-            if isinstance(exc, pika.exceptions.ChannelClosedByBroker) and exc.reply_code == 404:
-                return {self.queue: None}
-            self._raise(exc, "read the queue's length")
-        finally:
-            if temporary:
-                _close_quietly(conn)
+                if isinstance(exc, pika.exceptions.ChannelClosedByBroker) and exc.reply_code == 404:
+                    return {self.queue: None}  # no queue yet: nothing is known to wait
+                self._raise(exc, "read the queue's length")
         return {self.queue: int(count)}
 
     def reset(self, to: str | datetime) -> dict[str, str | None]:
@@ -487,32 +482,39 @@ class AmqpSource:
             )
         import pika.exceptions
 
-        conn = self._conn
-        temporary = conn is None
-        if conn is None:
-            conn = self._connect()
-        try:
-            channel = conn.channel()
+        with self._any_connection() as conn:
             try:
-                channel.queue_declare(self.queue, passive=True)
-            except pika.exceptions.ChannelClosedByBroker as exc:
-                if exc.reply_code == 404:
-                    raise self._config_error(
-                        f"cannot reset: queue `{self.queue}` does not exist on RabbitMQ at "
-                        f"{self.address}",
-                        "check `topic:` (the queue name)",
-                    ) from None
+                channel = conn.channel()
+                try:
+                    channel.queue_declare(self.queue, passive=True)
+                except pika.exceptions.ChannelClosedByBroker as exc:
+                    if exc.reply_code == 404:
+                        raise self._config_error(
+                            f"cannot reset: queue `{self.queue}` does not exist on RabbitMQ at "
+                            f"{self.address}",
+                            "check `topic:` (the queue name)",
+                        ) from None
+                    raise
+                channel.queue_purge(self.queue)
+                channel.close()
+            except ConfigError:
                 raise
-            channel.queue_purge(self.queue)
-            channel.close()
-        except ConfigError:
-            raise
-        except Exception as exc:
-            self._raise(exc, "purge")
-        finally:
-            if temporary:
-                _close_quietly(conn)
+            except Exception as exc:
+                self._raise(exc, "purge")
         return {self.queue: None}
+
+    @contextmanager
+    def _any_connection(self) -> Iterator[BlockingConnection]:
+        """The source's open connection, or (not open: `lag` or `reset` from a command) a
+        short-lived one, closed afterwards."""
+        if self._conn is not None:
+            yield self._conn
+            return
+        conn = self._connect()
+        try:
+            yield conn
+        finally:
+            _close_quietly(conn)
 
     def close(self) -> None:
         """Close the connection: RabbitMQ requeues whatever was delivered and not acknowledged."""
@@ -529,15 +531,14 @@ class AmqpSource:
 
 
 def _require_client(config: SourceConfig) -> None:
-    """A ConfigError naming the extra to install when pika is missing (this module itself
-    imports without it, so `open_source` cannot tell)."""
+    """`missing_client` when pika is not installed (this module itself imports without it, so
+    `open_source` cannot tell)."""
     try:
         import pika  # noqa: F401
     except ModuleNotFoundError:
-        raise ConfigError(
-            f"stream `{config.stream}`: the amqp connector needs `pika`",
-            hint="pip install 'headwater[amqp]'",
-        ) from None
+        from headwater.streams.connectors import missing_client
+
+        raise missing_client(config) from None
 
 
 def _check_start(config: SourceConfig, start: str | datetime, key: str) -> None:

@@ -654,15 +654,14 @@ class MqttSource:
 
 
 def _require_client(config: SourceConfig) -> None:
-    """A ConfigError naming the extra to install when paho-mqtt is missing (this module itself
-    imports without it, so `open_source` cannot tell)."""
+    """`missing_client` when paho-mqtt is not installed (this module itself imports without it, so
+    `open_source` cannot tell)."""
     try:
         import paho.mqtt.client  # noqa: F401
     except ModuleNotFoundError:
-        raise ConfigError(
-            f"stream `{config.stream}`: the mqtt connector needs `paho-mqtt`",
-            hint="pip install 'headwater[mqtt]'",
-        ) from None
+        from headwater.streams.connectors import missing_client
+
+        raise missing_client(config) from None
 
 
 def _check_start(config: SourceConfig, start: str | datetime, key: str) -> None:
