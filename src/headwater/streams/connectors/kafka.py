@@ -34,7 +34,6 @@ source itself and re-exports those names.
 
 from __future__ import annotations
 
-import gc
 import logging
 import time
 from collections.abc import Mapping
@@ -52,7 +51,14 @@ from headwater.streams.connectors.kafka_client import (
     produce,
     raw_consume,
 )
-from headwater.streams.source import Delivery, Message, MessageBatch, Positions, SourceConfig
+from headwater.streams.source import (
+    Delivery,
+    Message,
+    MessageBatch,
+    Positions,
+    SourceConfig,
+    no_cyclic_gc,
+)
 from headwater.streams.spec import parse_start
 
 __all__ = [
@@ -373,19 +379,21 @@ class KafkaSource:
         if self._unpositioned and self._callback_error is None:
             self._position_pending()
         self._revoked = False
-        batch = consumer.consume(n, 0)
-        if not batch and timeout > 0:
-            batch = consumer.consume(1, timeout)
-            if batch and n > 1:
-                batch += consumer.consume(n - 1, 0)
         failure: BaseException | None = None
-        good = [m for m in batch if m.error() is None]
-        if len(good) != len(batch):
-            for m in batch:
-                err = m.error()
-                if err is not None:
-                    failure = failure or self._message_error(err)
-        out = _columns(good, self._names)
+        with no_cyclic_gc():  # librdkafka's messages are tracked objects, made by the thousand
+            batch = consumer.consume(n, 0)
+            if not batch and timeout > 0:
+                batch = consumer.consume(1, timeout)
+                if batch and n > 1:
+                    batch += consumer.consume(n - 1, 0)
+            good = [m for m in batch if m.error() is None]
+            if len(good) != len(batch):
+                for m in batch:
+                    err = m.error()
+                    if err is not None:
+                        failure = failure or self._message_error(err)
+            out = _columns(good, self._names)
+            del batch, good
         if self._revoked and out:
             # librdkafka purges revoked partitions' messages itself; this guards the batch that
             # straddled the revocation
@@ -720,26 +728,18 @@ class KafkaSource:
 
 def _columns(messages: list[Any], names: _Names) -> MessageBatch:
     """librdkafka's messages (none an error) as a `MessageBatch`: one pass per column, no object
-    per message."""
+    per message. The caller pauses the cyclic GC (`no_cyclic_gc`)."""
     if not messages:
         return MessageBatch.empty()
-    # The lists hold tens of thousands of new objects that all outlive this call: the cyclic GC
-    # would scan them again and again while they are made, and none can be part of a cycle.
-    gc_was_on = gc.isenabled()
-    gc.disable()
-    try:
-        stamps = [m.timestamp() for m in messages]
-        keys: list[bytes | None] = [m.key() for m in messages]
-        return MessageBatch(
-            [names[m.partition()] for m in messages],
-            [str(m.offset()) for m in messages],
-            [m.value() for m in messages],
-            [ts / 1000.0 if kind else None for kind, ts in stamps],
-            None if keys.count(None) == len(keys) else keys,
-        )
-    finally:
-        if gc_was_on:
-            gc.enable()
+    stamps = [m.timestamp() for m in messages]
+    keys: list[bytes | None] = [m.key() for m in messages]
+    return MessageBatch(
+        [names[m.partition()] for m in messages],
+        [str(m.offset()) for m in messages],
+        [m.value() for m in messages],
+        [ts / 1000.0 if kind else None for kind, ts in stamps],
+        None if keys.count(None) == len(keys) else keys,
+    )
 
 
 def _without(batch: MessageBatch, partitions: set[str]) -> MessageBatch | None:

@@ -36,20 +36,26 @@ as the raw nested lists (no per-entry dicts), and `poll_batch` turns them into c
 
 from __future__ import annotations
 
-import gc
 import json
 import math
 import os
 import re
 import socket
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from headwater.errors import ConfigError, ExecutionError, TransientError, did_you_mean
-from headwater.streams.source import Delivery, Message, MessageBatch, Positions, SourceConfig
+from headwater.streams.source import (
+    Delivery,
+    Message,
+    MessageBatch,
+    Positions,
+    SourceConfig,
+    no_cyclic_gc,
+)
 
 if TYPE_CHECKING:
     import redis
@@ -328,7 +334,7 @@ class RedisSource:
             args += ["COUNT", max_records]
             if block >= 1:
                 args += ["BLOCK", int(block)]
-            with _no_cyclic_gc():
+            with no_cyclic_gc():
                 reply = client.execute_command(*args, "STREAMS", self.key, ">")
         except redis.ResponseError as exc:
             text = str(exc)
@@ -342,7 +348,7 @@ class RedisSource:
             self._raise(exc, "read the stream")
         if not reply:
             return MessageBatch.empty()
-        with _no_cyclic_gc():
+        with no_cyclic_gc():
             return self._batch(client, reply[0][1])
 
     def _read_own(self, client: redis.Redis, max_records: int) -> MessageBatch:
@@ -624,20 +630,6 @@ class RedisSource:
 # -- helpers -------------------------------------------------------------------------------------
 
 
-@contextmanager
-def _no_cyclic_gc() -> Iterator[None]:
-    """The reply of a large read is hundreds of thousands of lists and bytes that live until the
-    batch is built: the cyclic GC would scan them again and again while they are made (measured:
-    ~15% of the read), and none of them can be part of a cycle."""
-    was_on = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_on:
-            gc.enable()
-
-
 def _client(url: str, block_ms: int, config: SourceConfig, name: str) -> redis.Redis:
     """A redis-py client for ``url``: RESP2, bytes, bounded connect, no retries yet, and the hot
     commands' replies left as the server's nested lists (parsed by `RedisSource._messages`).
@@ -726,10 +718,17 @@ def produce(config: SourceConfig, values: list[bytes]) -> None:
         client.close()
 
 
-def raw_consume(config: SourceConfig, n: int, timeout: float) -> int:
-    """Read and ``XACK`` up to ``n`` entries with plain redis-py (XREADGROUP ``>``, COUNT 1000,
-    then XACK of the batch), no headwater in between: the benchmark's baseline. Returns how many
-    were read before ``n`` or the ``timeout``."""
+def raw_consume(
+    config: SourceConfig,
+    n: int,
+    timeout: float,
+    land: Callable[[list[bytes | None]], None] | None = None,
+    count: int = 1000,
+) -> int:
+    """Read and ``XACK`` up to ``n`` entries with plain redis-py (XREADGROUP ``>``, ``count`` a
+    read, then XACK of the batch), no headwater in between: the benchmark's baseline. ``land``,
+    if given, receives each read's payloads (the ``field`` of every entry) before the ``XACK``.
+    Returns how many were read before ``n`` or the ``timeout``."""
     import redis
 
     source = RedisSource(config)
@@ -751,12 +750,14 @@ def raw_consume(config: SourceConfig, n: int, timeout: float) -> int:
                 config.group,
                 consumer,
                 {source.key: ">"},
-                count=min(1000, n - read),
+                count=min(count, n - read),
                 block=max(1, int(min(left, 1.0) * 1000)),
             )
             if not reply:
                 continue
             entries = reply[0][1]
+            if land is not None:
+                land([fields.get(source.field) for _, fields in entries])
             client.xack(source.key, source.group, *[entry_id for entry_id, _ in entries])
             read += len(entries)
         client.xgroup_delconsumer(source.key, source.group, consumer)
