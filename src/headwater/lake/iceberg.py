@@ -50,13 +50,14 @@
 
 * **Compaction**: pyiceberg has no rewrite-data-files action; `optimize` raises and says so.
 * **Removing files**: pyiceberg's ``expire_snapshots`` only drops snapshots from the metadata and
-  deletes no file, and pyiceberg has no orphan-file removal. `vacuum` therefore expires every
-  snapshot that stopped being current before the retention window (the one current at the start
-  of the window stays, so ``as_of`` inside the window keeps working; branch and tag heads stay),
-  then deletes itself the files under ``data/`` and the manifest (``*.avro``) files under
-  ``metadata/`` that no remaining snapshot references and that are older than the window (staged
-  files of a build in progress are newer). Metadata JSON files are left alone. As with Delta, a
-  window shorter than the longest build is unsafe.
+  deletes no file, and pyiceberg has no orphan-file removal. `vacuum` (in
+  `headwater.lake.iceberg_vacuum`) therefore expires every snapshot that stopped being current
+  before the retention window (the one current at the start of the window stays, so ``as_of``
+  inside the window keeps working; branch and tag heads stay), then deletes itself the files
+  under ``data/`` and the manifest (``*.avro``) files under ``metadata/`` that no remaining
+  snapshot references and that are older than the window (staged files of a build in progress are
+  newer). Metadata JSON files are left alone. As with Delta, a window shorter than the longest
+  build is unsafe.
 * GCS and Azure locations go through pyiceberg's FileIO with their SDKs' own environment
   variables; they are untested here (no emulator installs from the registries).
 """
@@ -67,7 +68,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from headwater.errors import ConfigError, ExecutionError
@@ -737,98 +738,9 @@ class IcebergTable(LakeTable):
         )
 
     def vacuum(self, retention_hours: float, dry_run: bool = False) -> list[str]:
-        catalog = self._require_catalog()
-        table = self._catalog_table(catalog)
-        if table is None:
-            if self._newest_metadata() is not None:
-                self._refuse_foreign()
-            return []
-        cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(hours=retention_hours)
-        at_cutoff = table.snapshot_as_of_timestamp(int(cutoff.timestamp() * 1000))
-        expire = self._expirable(table, at_cutoff)
-        if dry_run:
-            keep = [s for s in table.metadata.snapshots if s.snapshot_id not in expire]
-            return self._unreferenced(table, keep, cutoff)
-        if expire and at_cutoff is not None:
-            from pyiceberg.exceptions import CommitFailedException
+        from headwater.lake.iceberg_vacuum import vacuum
 
-            since = dt.datetime.fromtimestamp(at_cutoff.timestamp_ms / 1000, tz=dt.UTC)
-            try:
-                # the same snapshots as `_expirable` (by_ids would be quadratic in pyiceberg)
-                table.maintenance.expire_snapshots().older_than(since).commit()
-            except CommitFailedException:
-                raise ExecutionError(
-                    f"`{self.name}`: another writer committed while old snapshots were expired",
-                    node=self.name,
-                    hint=f"run `headwater lake vacuum {self.name}` again",
-                ) from None
-            except Exception as exc:
-                raise self._error(exc, "expiring snapshots") from None
-        table = self._catalog_table(catalog)
-        assert table is not None
-        doomed = self._unreferenced(table, table.metadata.snapshots, cutoff)
-        filesystem, _root = self.location.filesystem()
-        for uri in doomed:
-            try:
-                filesystem.delete_file(_fs_path(uri))
-            except FileNotFoundError:
-                pass
-            except OSError as exc:
-                raise self._error(exc, f"deleting {uri}") from None
-        return doomed
-
-    @staticmethod
-    def _expirable(table: Table, at_cutoff: IcebergSnapshot | None) -> set[int]:
-        """Snapshots that stopped being current before the cutoff: older than ``at_cutoff``,
-        the one current then (not branch or tag heads)."""
-        if at_cutoff is None:
-            return set()  # every snapshot is inside the window
-        protected = {ref.snapshot_id for ref in table.metadata.refs.values()}
-        return {
-            s.snapshot_id
-            for s in table.metadata.snapshots
-            if s.timestamp_ms < at_cutoff.timestamp_ms and s.snapshot_id not in protected
-        }
-
-    def _unreferenced(
-        self, table: Table, keep: Iterable[IcebergSnapshot], cutoff: dt.datetime
-    ) -> list[str]:
-        """Files under ``data/`` and manifests under ``metadata/`` that no snapshot in ``keep``
-        references and that were last written before ``cutoff``."""
-        from pyarrow import fs
-
-        referenced: set[str] = set()
-        for snap in keep:
-            referenced.add(self._relative(snap.manifest_list))
-            for manifest in snap.manifests(table.io):
-                path = self._relative(manifest.manifest_path)
-                if path in referenced:
-                    continue  # shared with a snapshot already seen
-                referenced.add(path)
-                for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=True):
-                    referenced.add(self._relative(entry.data_file.file_path))
-        for stats in table.metadata.statistics:
-            referenced.add(self._relative(stats.statistics_path))
-        filesystem, root = self.location.filesystem()
-        cutoff_ns = int(cutoff.timestamp() * 1e9)
-        out = []
-        for folder, suffix in ((self.DATA_PREFIX, ""), ("metadata", ".avro")):
-            try:
-                infos = filesystem.get_file_info(
-                    fs.FileSelector(f"{root}/{folder}", recursive=True, allow_not_found=True)
-                )
-            except OSError as exc:
-                raise self._error(exc, f"listing {folder}/") from None
-            for info in infos:
-                if info.type != fs.FileType.File or not info.path.endswith(suffix):
-                    continue
-                relative = info.path[len(root) :].lstrip("/")
-                if relative in referenced:
-                    continue
-                if info.mtime_ns is not None and info.mtime_ns >= cutoff_ns:
-                    continue
-                out.append(self.location.join(relative))
-        return sorted(out)
+        return vacuum(self, retention_hours, dry_run)
 
 
 def _is_conflict(exc: BaseException) -> bool:
@@ -842,13 +754,6 @@ def _first_line(exc: BaseException | None) -> str:
         return "unknown error"
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
-
-
-def _fs_path(uri: str) -> str:
-    """A URI or local path as a path for the location's pyarrow filesystem."""
-    if uri.startswith("file://"):
-        return uri[len("file://") :]
-    return uri.split("://", 1)[1] if "://" in uri else uri
 
 
 __all__ = ["CATALOG_URI_ENV", "ICEBERG_CASTS", "IcebergTable"]
