@@ -286,23 +286,9 @@ def test_spike_and_drop_only_alert_on_their_side_and_further_out_stays_anomalous
 
 def test_the_benchmark_runs_and_meets_its_goal_on_a_small_set() -> None:
     """`benchmarks/anomaly.py` as `benchmarks/run.py` would call it (20 series per scenario)."""
-    import importlib.util
-    import sys
-    from pathlib import Path
+    from tests.benchmark_modules import load_benchmark
 
-    bench_dir = Path(__file__).resolve().parents[2] / "benchmarks"
-    had_common = "common" in sys.modules
-    sys.path.insert(0, str(bench_dir))
-    try:
-        spec = importlib.util.spec_from_file_location("anomaly_bench", bench_dir / "anomaly.py")
-        module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-        sys.modules["anomaly_bench"] = module  # dataclasses look their module up
-        spec.loader.exec_module(module)  # type: ignore[union-attr]
-    finally:
-        sys.path.remove(str(bench_dir))
-        sys.modules.pop("anomaly_bench", None)
-        if not had_common:
-            sys.modules.pop("common", None)  # benchmarks/common.py: not a module of the tests
+    module = load_benchmark("anomaly")
     result = module.bench(seed=7, series=20)
     assert result.ok and result.total.injected > 400
     rows = result.rows()

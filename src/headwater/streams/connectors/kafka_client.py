@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from headwater.errors import ConfigError, ExecutionError
@@ -222,10 +222,17 @@ def produce(config: SourceConfig, values: list[bytes]) -> None:
         raise ExecutionError(f"stream `{config.stream}`: producing to `{topic}` failed: {reason}")
 
 
-def raw_consume(config: SourceConfig, n: int, timeout: float) -> int:
+def raw_consume(
+    config: SourceConfig,
+    n: int,
+    timeout: float,
+    land: Callable[[list[bytes | None]], None] | None = None,
+    count: int = 10_000,
+) -> int:
     """Read and commit up to ``n`` messages with plain confluent-kafka, no headwater in between
-    (the benchmarks' baseline): big batches, each payload touched once, an asynchronous commit per
-    batch, a synchronous one at the end. Returns how many were read before ``timeout``."""
+    (the benchmarks' baseline): batches of ``count``, each payload touched once, an asynchronous
+    commit per batch, a synchronous one at the end. ``land``, if given, receives each batch's
+    payloads before its commit. Returns how many were read before ``timeout``."""
     from confluent_kafka import Consumer, KafkaException
 
     from headwater.streams.connectors.kafka import KafkaSource  # late: kafka imports this module
@@ -242,26 +249,24 @@ def raw_consume(config: SourceConfig, n: int, timeout: float) -> int:
     )
     consumer = Consumer(conf)
     consumer.subscribe([config.topic])
-    count = 0
+    read = 0
     deadline = time.monotonic() + timeout
     try:
-        while count < n:
+        while read < n:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
-            batch = consumer.consume(min(n - count, 10_000), min(remaining, 0.5))
-            got = 0
-            for m in batch:
-                if m.error() is None:
-                    m.value()
-                    got += 1
-            if got:
-                count += got
+            batch = consumer.consume(min(n - read, count), min(remaining, 0.5))
+            values = [m.value() for m in batch if m.error() is None]
+            if values:
+                if land is not None:
+                    land(values)
+                read += len(values)
                 consumer.commit(asynchronous=True)
-        if count:
+        if read:
             # _NO_OFFSET: the last asynchronous commit already had these offsets
             with contextlib.suppress(KafkaException):
                 consumer.commit(asynchronous=False)
     finally:
         consumer.close()
-    return count
+    return read
