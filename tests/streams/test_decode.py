@@ -82,40 +82,59 @@ def test_every_message_is_a_row_or_a_reject(
     d.close()
 
 
-def test_avro_with_and_without_the_confluent_header(tmp_path: Path) -> None:
+AVRO_ORDER = {"type": "record", "name": "Order", "fields": [
+    {"name": "name", "type": ["null", "string"]}, {"name": "id", "type": "long"},
+    {"name": "amount", "type": "string"},
+    {"name": "ts", "type": {"type": "long", "logicalType": "timestamp-millis"}},
+]}  # fmt: skip
+"""A union with null first: a record whose name is null starts with byte 0, like Confluent's
+framing."""
+
+
+def avro_encode(record: dict[str, Any]) -> bytes:
     import fastavro
 
-    schema = {"type": "record", "name": "Order", "fields": [
-        {"name": "id", "type": "long"}, {"name": "amount", "type": "string"},
-        {"name": "ts", "type": {"type": "long", "logicalType": "timestamp-millis"}},
-        {"name": "name", "type": ["null", "string"]},
-    ]}  # fmt: skip
-    (tmp_path / "order.avsc").write_text(json.dumps(schema))
-    parsed = fastavro.parse_schema(schema)
+    buf = io.BytesIO()
+    fastavro.schemaless_writer(buf, fastavro.parse_schema(AVRO_ORDER), record)
+    return buf.getvalue()
 
-    def encode(record: dict[str, Any]) -> bytes:
-        buf = io.BytesIO()
-        fastavro.schemaless_writer(buf, parsed, record)
-        return buf.getvalue()
 
+def test_plain_avro_records_are_read_whole_whatever_their_first_byte(tmp_path: Path) -> None:
+    (tmp_path / "order.avsc").write_text(json.dumps(AVRO_ORDER))
     when = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
-    plain = encode({"id": 1, "amount": "2.50", "ts": when, "name": None})
-    confluent = b"\x00\x00\x00\x00\x07" + encode({"id": 2, "amount": "3", "ts": when, "name": "b"})
+    nameless = avro_encode({"name": None, "id": 0, "amount": "0.5", "ts": when})
+    assert nameless[0] == 0
+    named = avro_encode({"name": "b", "id": 2, "amount": "3", "ts": when})
     d = decoder("avro", tmp_path, avro_schema="order.avsc")
-    out = d.decode(messages([plain, confluent, b"\x02"]))
+    out = d.decode(messages([nameless, named, b"\x02", named + b"\x00\x01"]))
     assert [(r["id"], r["amount"], r["ts"], r["name"]) for r in out.rows.to_pylist()] == [
-        (1, Decimal("2.50"), dt.datetime(2026, 1, 1), None),
+        (0, Decimal("0.50"), dt.datetime(2026, 1, 1), None),
         (2, Decimal("3.00"), dt.datetime(2026, 1, 1), "b"),
     ]
-    assert (
-        out.rejects.column("reason")[0]
-        .as_py()
-        .startswith("payload is not Avro of the stream's schema")
-    )
+    reasons = out.rejects.column("reason").to_pylist()
+    assert reasons[0].startswith("payload is not Avro of the stream's schema: EOFError")
+    assert "0x" not in reasons[0]  # no object addresses in a reason
+    assert reasons[1] == "payload is not Avro of the stream's schema: 2 bytes left after the record"
     with pytest.raises(ConfigError, match="avro_schema"):
         decoder("avro", tmp_path)
     with pytest.raises(ConfigError, match="not a file in the project"):
         decoder("avro", tmp_path, avro_schema="../outside.avsc")
+    d.close()
+
+
+def test_confluent_framed_avro_is_checked_and_skipped(tmp_path: Path) -> None:
+    (tmp_path / "order.avsc").write_text(json.dumps(AVRO_ORDER))
+    when = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    record = avro_encode({"name": None, "id": 7, "amount": "1.5", "ts": when})
+    d = decoder("avro", tmp_path, avro_schema="order.avsc", avro_wire="confluent")
+    unframed = avro_encode({"name": "b", "id": 8, "amount": "2", "ts": when})  # starts with 2
+    out = d.decode(messages([b"\x00\x00\x00\x00\x07" + record, unframed, b"\x00\x00"]))
+    assert [(r["id"], r["amount"]) for r in out.rows.to_pylist()] == [(7, Decimal("1.50"))]
+    assert out.rejects.column("reason").to_pylist() == [
+        "payload is not in the Confluent wire format (byte 0, a schema id)"
+    ] * 2
+    with pytest.raises(ConfigError, match="avro_wire"):
+        decoder("avro", tmp_path, avro_schema="order.avsc", avro_wire="registry")
     d.close()
 
 
@@ -161,4 +180,60 @@ def test_a_clean_batch_has_an_empty_reject_table(tmp_path: Path) -> None:
     assert out.rows.column("_hw_seq").to_pylist() == [0, 1, 2]
     assert out.rejects.num_rows == 0
     assert out.rejects.column_names == ["_hw_partition", "_hw_offset", "payload", "reason", "stage"]
+    d.close()
+
+
+def schema_decoder(tmp_path: Path, schema: dict[str, str]) -> Decoder:
+    raw = {"name": "s", "source": {"connector": "redis", "topic": "t"}, "schema": schema,
+           "sink": {"table": "raw.s"}}  # fmt: skip
+    return Decoder(parse_stream(raw, path="streams/s.yml", default_schema="main"), tmp_path)
+
+
+def test_json_nested_and_wide_decimal_columns_follow_json_not_text_casts(tmp_path: Path) -> None:
+    d = schema_decoder(tmp_path, {
+        "big": "DECIMAL(38,18)", "j": "JSON", "tags": "VARCHAR[]", "s": "STRUCT(a INTEGER, b VARCHAR)",
+        "m": "MAP(VARCHAR, INTEGER)", "small": "DECIMAL(10,2)",
+    })  # fmt: skip
+    out = d.decode(messages([
+        b'{"big": 12345678901234567.890123456789012345, "j": "plain", "tags": ["a\\nb", "c\\td"],'
+        b' "s": {"b": "x"}, "m": {"k": 1}, "small": 1.25}',
+        b'{"j": "007", "s": {"a": 1, "b": "y", "extra": true}}',
+        b'{"j": null, "big": "1.5"}',
+        b'{"big": "not a number"}',
+    ]))  # fmt: skip
+    rows = out.rows.to_pylist()
+    assert [(r["big"], r["j"], r["tags"], r["s"], r["m"], r["small"]) for r in rows] == [
+        (Decimal("12345678901234567.890123456789012345"), '"plain"', ["a\nb", "c\td"],
+         {"a": None, "b": "x"}, [("k", 1)], Decimal("1.25")),
+        (None, '"007"', None, {"a": 1, "b": "y"}, None, None),
+        (Decimal("1.5"), None, None, None, None, None),
+    ]  # fmt: skip
+    assert out.rejects.column("reason").to_pylist() == [
+        "column `big`: not a number is not DECIMAL(38,18)"
+    ]
+    d.close()
+
+
+def test_timestamps_of_any_epoch_unit_and_out_of_range_ones_are_rejects(tmp_path: Path) -> None:
+    d = schema_decoder(tmp_path, {
+        "t": "TIMESTAMP", "tz": "TIMESTAMPTZ", "ns": "TIMESTAMP_NS", "day": "DATE",
+    })  # fmt: skip
+    second = 1_767_225_600  # 2026-01-01T00:00:00Z
+    good = [
+        {"t": second, "tz": second, "ns": "2026-01-01T01:00:00+01:00", "day": "2026-01-01"},
+        {"t": second * 1000, "tz": second * 10**6, "ns": second * 10**9, "day": "2026-01-01"},
+    ]
+    bad = [{"t": "infinity"}, {"t": "10000-01-01"}, {"t": second * 10**12}, {"ns": "3000-01-01"},
+           {"tz": "-infinity"}, {"day": "infinity"}]  # fmt: skip
+    out = d.decode(messages([json.dumps(p).encode() for p in good + bad]))
+    when = dt.datetime(2026, 1, 1)
+    rows = out.rows.to_pylist()
+    assert [(r["t"], r["tz"], r["ns"], r["day"]) for r in rows] == [
+        (when, when.replace(tzinfo=dt.UTC), when, dt.date(2026, 1, 1))
+    ] * 2
+    reasons = out.rejects.column("reason").to_pylist()
+    assert out.rejects.column("_hw_offset").to_pylist() == [str(i) for i in range(2, 8)]
+    assert reasons[0] == "column `t`: infinity is not TIMESTAMP"
+    assert reasons[3] == "column `ns`: 3000-01-01 is not TIMESTAMP_NS"
+    assert reasons[5] == "column `day`: infinity is not DATE"
     d.close()

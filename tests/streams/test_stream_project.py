@@ -77,6 +77,39 @@ def test_any_number_of_parenthesized_types_survive_yaml_flow_mappings(
     assert spec.schema == {f"c{i}": f"DECIMAL({p},{min(p, 2)})" for i, p in enumerate(precisions)}
 
 
+TYPES = st.sampled_from([
+    "BIGINT", "VARCHAR", "TIMESTAMP", "DECIMAL(10,2)", "DECIMAL(38, 9)", "INTEGER[]",
+    "DECIMAL(10,2)[]", "STRUCT(a DECIMAL(10,2), b INTEGER)", "MAP(VARCHAR, DECIMAL(12,4))",
+    "STRUCT(x INTEGER[], y MAP(VARCHAR, VARCHAR))",
+])  # fmt: skip
+
+
+@given(
+    st.dictionaries(st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True), TYPES, min_size=1, max_size=6),
+    st.booleans(),
+)  # fmt: skip
+def test_sized_and_nested_types_survive_a_flow_mapping_and_nothing_else_changes(
+    schema: dict[str, str], wrap: bool
+) -> None:
+    import yaml
+
+    from headwater.project.readers.streams import quote_sized_types
+
+    sep = ",\n      " if wrap else ", "
+    cols = sep.join(f"{name}: {kind}" for name, kind in schema.items())
+    transform = "select *, cast(1 as DECIMAL(12,2)) as x, [1, 2] as l from {{ batch }}"
+    text = (
+        "streams:\n  - name: s\n    source: {connector: redis, topic: t}\n"
+        f"    schema: {{{cols}}}\n    transform: {transform}\n    sink: {{table: raw.s}}\n"
+    )
+    quoted = quote_sized_types(text)
+    assert quoted.count("\n") == text.count("\n")
+    raw = yaml.safe_load(quoted)["streams"][0]
+    assert raw["transform"] == transform
+    spec = parse_stream(raw, path="s.yml", default_schema="main")
+    assert spec.schema == schema
+
+
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [

@@ -11,8 +11,10 @@ in as one Arrow column, and one statement parses and types them all.
   ISO 8601 with an offset (converted to UTC: `2026-01-01T01:00:00+02:00` is 23:00 the day before)
   and epoch seconds or milliseconds.
 * **avro**: Avro binary against `avro_schema:` (a schema mapping, or a path to an `.avsc` file);
-  the Confluent wire format (magic byte 0 and a 4-byte schema id) is recognized and skipped.
-  Records are read with fastavro and typed like JSON.
+  with `avro_wire: confluent`, each payload starts with Confluent's framing (byte 0 and a 4-byte
+  schema id), which is checked and skipped. The framing cannot be guessed per message: a plain
+  record may start with byte 0 too (a null union, a zero, an empty string). Records are read with
+  fastavro, must use up the payload, and are typed like JSON.
 * **csv-line**: one delimited line per message, fields in the schema's order.
 * **raw**: the payload as text, in one column `value`.
 
@@ -24,6 +26,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -56,8 +59,28 @@ class Decoded:
 
 
 def _is_timestamp(type_name: str) -> bool:
+    """TIMESTAMP, TIMESTAMPTZ / WITH TIME ZONE, TIMESTAMP_S / _MS / _NS."""
+    return type_name.upper().startswith("TIMESTAMP")
+
+
+_NS_TYPES = ("TIMESTAMP_NS",)
+_PYTHON_RANGE = ("'0001-01-01'", "'9999-12-31 23:59:59.999999'")
+"""Timestamps and dates a Python `datetime` / `date` holds: a value outside (DuckDB's `infinity`, the
+year 50000 of an epoch in the wrong unit) is a reject, not a batch that cannot be read back."""
+_NS_RANGE = ("'1677-09-21 00:12:44'", "'2262-04-11 23:47:16'")
+"""What a nanosecond timestamp (a signed 64-bit count) holds."""
+
+
+def _range_check(typed: str, type_name: str) -> str | None:
+    """A condition that ``typed`` (a UTC TIMESTAMP, or a DATE) fits ``type_name``; None for other
+    types."""
     upper = type_name.upper()
-    return upper.startswith("TIMESTAMP") and "TZ" not in upper and "TIME ZONE" not in upper
+    if _is_timestamp(upper):
+        lo, hi = _NS_RANGE if upper in _NS_TYPES else _PYTHON_RANGE
+        return f"{typed} BETWEEN TIMESTAMP {lo} AND TIMESTAMP {hi}"
+    if upper == "DATE":
+        return f"{typed} BETWEEN DATE '0001-01-01' AND DATE '9999-12-31'"
+    return None
 
 
 class Decoder:
@@ -106,34 +129,51 @@ class Decoder:
         # only for the rows that reach it, so a clean batch pays for a few NULL tests per column.
         paths = ", ".join(quote_literal(_json_path(c)) for c in self.schema)
         raws, typed_cols, outs, problems, bad, absent = [], [], [], [], [], []
+        exact: dict[str, str] = {}  # columns read by `json_transform` (see `_read_as_json`)
         for i, (col, type_name) in enumerate(self.schema.items()):
             field = f"r[{i + 1}]"
             raw, typed = f"_hw_r{i}", f"_hw_t{i}"
             if _is_timestamp(type_name):
-                # ISO 8601 first (with an offset: to UTC); digits are epoch seconds or ms (text
-                # of digits never casts as a timestamp, so the order does not change a result).
-                # The connection's TimeZone is UTC: a cast to TIMESTAMP is the UTC time (and
-                # costs half of `AT TIME ZONE 'UTC'`).
+                # ISO 8601 first (with an offset: to UTC); digits are epoch seconds, ms, us or ns
+                # by magnitude (text of digits never casts as a timestamp, so the order does not
+                # change a result). The connection's TimeZone is UTC: a cast to TIMESTAMP is the
+                # UTC time (and costs half of `AT TIME ZONE 'UTC'`), and a UTC TIMESTAMP cast to
+                # TIMESTAMPTZ is the same instant. The cast to the column's type comes after the
+                # range check (below), so it cannot fail.
+                number = f"TRY_CAST({raw} AS DOUBLE)"
                 cast = (
                     f"coalesce(CAST(TRY_CAST({raw} AS TIMESTAMPTZ) AS TIMESTAMP), "
                     f"CASE WHEN regexp_full_match({raw}, '-?[0-9]+(\\.[0-9]+)?') THEN "
-                    f"CAST(TRY(to_timestamp(CASE WHEN abs(TRY_CAST({raw} AS DOUBLE)) >= 1e11 THEN "
-                    f"TRY_CAST({raw} AS DOUBLE) / 1000 ELSE TRY_CAST({raw} AS DOUBLE) END)) "
-                    "AS TIMESTAMP) END)"
+                    f"CAST(TRY(to_timestamp({number} / CASE WHEN abs({number}) >= 1e17 THEN 1e9 "
+                    f"WHEN abs({number}) >= 1e14 THEN 1e6 WHEN abs({number}) >= 1e11 THEN 1e3 "
+                    "ELSE 1 END)) AS TIMESTAMP) END)"
                 )
-                if type_name.upper() != "TIMESTAMP":
-                    cast = f"CAST({cast} AS {type_name})"
             elif type_name.upper() in ("VARCHAR", "TEXT", "STRING"):
                 cast = raw
+            elif _read_as_json(type_name):
+                cast = f"struct_extract(j, {quote_literal(col)})"
+                exact[col] = type_name
             else:
                 cast = f"TRY_CAST({raw} AS {type_name})"
             raws.append(f"{field} AS {raw}")
             typed_cols.append(f"{cast} AS {typed}")
-            outs.append(f"{typed} AS {quote_identifier(col)}")
+            fits = _range_check(typed, type_name)
+            out = typed
+            if fits is not None:
+                final = (
+                    typed
+                    if type_name.upper() in ("TIMESTAMP", "DATE")
+                    else f"CAST({typed} AS {type_name})"
+                )
+                out = f"CASE WHEN {fits} THEN {final} END"
+            outs.append(f"{out} AS {quote_identifier(col)}")
             if cast != raw:
-                bad.append(f"({raw} IS NOT NULL AND {typed} IS NULL)")
+                failed = (
+                    f"{typed} IS NULL" if fits is None else f"({typed} IS NULL OR NOT ({fits}))"
+                )
+                bad.append(f"({raw} IS NOT NULL AND {failed})")
                 problems.append(
-                    f"CASE WHEN {raw} IS NOT NULL AND {typed} IS NULL THEN "
+                    f"CASE WHEN {raw} IS NOT NULL AND {failed} THEN "
                     f"{quote_literal(f'column `{col}`: ')} || left({raw}, 80) || "
                     f"{quote_literal(f' is not {type_name}')} END"
                 )
@@ -148,11 +188,14 @@ class Decoder:
         )
         if bad:
             reason += f"WHEN {' OR '.join(bad)} THEN concat_ws('; ', {', '.join(problems)}) "
+        transform = (
+            f", TRY(json_transform(text, {quote_literal(json.dumps(exact))})) AS j" if exact else ""
+        )
         return (
             f"SELECT {', '.join(outs)}, {reason}END AS _hw_reason "
             f"FROM (SELECT *, {', '.join(typed_cols)} FROM ("
-            f"SELECT text, r, {', '.join(raws)} FROM (SELECT text, "
-            f"TRY(json_extract_string(text, [{paths}])) AS r FROM "
+            f"SELECT text, r{', j' if exact else ''}, {', '.join(raws)} FROM (SELECT text, "
+            f"TRY(json_extract_string(text, [{paths}])) AS r{transform} FROM "
             "(SELECT coalesce(text, try(decode(payload))) AS text FROM hw_payloads) AS p0"
             ") AS p1) AS p2) AS p3"
         )
@@ -224,13 +267,24 @@ class Decoder:
     def _avro_json(self, payload: bytes, i: int, rejects: dict[int, str]) -> str | None:
         import fastavro
 
-        data = payload[5:] if len(payload) > 5 and payload[0] == 0 else payload
+        data = payload
+        if self.spec.avro_wire == "confluent":
+            if len(payload) < 5 or payload[0] != 0:
+                rejects[i] = "payload is not in the Confluent wire format (byte 0, a schema id)"
+                return None
+            data = payload[5:]
+        buf = io.BytesIO(data)
         try:
-            record = fastavro.schemaless_reader(io.BytesIO(data), self._avro)
+            record = fastavro.schemaless_reader(buf, self._avro)
         except Exception as exc:  # any decoding failure of untrusted bytes is a reject
-            rejects[i] = f"payload is not Avro of the stream's schema: {type(exc).__name__}: {exc}"[
-                :300
-            ]
+            why = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            rejects[i] = f"payload is not Avro of the stream's schema: {why}"[:300]
+            return None
+        if buf.tell() != len(data):  # a record of another schema can read as a prefix of it
+            rejects[i] = (
+                f"payload is not Avro of the stream's schema: {len(data) - buf.tell()} bytes "
+                "left after the record"
+            )
             return None
         if not isinstance(record, dict):
             rejects[i] = "Avro payload is not a record"
@@ -263,6 +317,23 @@ def _positions(n: int) -> pa.Array:
     import pyarrow.compute as pc
 
     return pc.subtract(pc.cumulative_sum(pa.nulls(n, pa.int64()).fill_null(1)), 1)
+
+
+_EXACT_DIGITS = 15
+"""Significant digits a double keeps exactly: `json_extract_string` formats numbers from a
+double, so a DECIMAL of more digits is read by `json_transform`, which reads the number's text."""
+
+
+def _read_as_json(type_name: str) -> bool:
+    """Whether a column of ``type_name`` is read with `json_transform` (by JSON's rules, like
+    DuckDB's `from_json`) rather than cast from text: JSON (a string stays a JSON string), lists,
+    structs and maps (a missing member or a value of another type inside is NULL), and DECIMALs
+    of more than 15 digits (exact)."""
+    upper = " ".join(type_name.upper().split())
+    if upper == "JSON" or upper.endswith("]") or upper.startswith(("STRUCT", "MAP", "UNION")):
+        return True
+    sized = re.fullmatch(r"(?:DECIMAL|NUMERIC)\s*(?:\(\s*(\d+)[^)]*\))?", upper)
+    return sized is not None and int(sized.group(1) or 18) > _EXACT_DIGITS
 
 
 def _json_path(key: str) -> str:

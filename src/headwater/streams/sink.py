@@ -276,7 +276,7 @@ class StreamSink:
                 self._write_dlq(engine, pa.concat_tables(dlq_rows), now)
             batch_max = None
             if spec.event_time and rows.num_rows:
-                batch_max = pc.max(rows.column(spec.event_time)).as_py()
+                batch_max = pc.max(event_times(rows.column(spec.event_time))).as_py()
             if batch_max is not None and (max_seen is None or batch_max > max_seen):
                 max_seen = batch_max
             wm_after = None if max_seen is None else max_seen - spec.watermark
@@ -584,7 +584,11 @@ class StreamSink:
         spec = self.spec
         key_cols = [rows.column(k).to_pylist() for k in spec.dedup_key]
         keys = [json.dumps(list(vals), default=str) for vals in zip(*key_cols, strict=True)]
-        times = rows.column(spec.event_time).to_pylist() if spec.event_time else [now] * len(keys)
+        times = (
+            event_times(rows.column(spec.event_time)).to_pylist()
+            if spec.event_time
+            else [now] * len(keys)
+        )
         first: dict[str, int] = {}
         for i, key in enumerate(keys):
             first.setdefault(key, i)
@@ -674,6 +678,18 @@ class StreamSink:
             }
         )
         engine.strategies.append_arrow(relation, table)
+
+
+def event_times(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """An event-time column as naive UTC microsecond timestamps, the type of the watermark and of
+    the dedup store, whatever the column's type: TIMESTAMPTZ (to its UTC time), DATE (midnight),
+    seconds to nanoseconds."""
+    import pyarrow as pa
+
+    kind = column.type
+    if pa.types.is_timestamp(kind) and kind.tz is None and kind.unit == "us":
+        return column
+    return column.cast(pa.timestamp("us"), safe=False)
 
 
 def _last_per_key(rows: pa.Table, keys: list[str]) -> pa.Table:

@@ -37,7 +37,7 @@ from typing import Any, Protocol
 from headwater.errors import ConfigError
 
 GENERIC_KEYS = frozenset(
-    {"connector", "topic", "group", "start", "format", "avro_schema", "delimiter"}
+    {"connector", "topic", "group", "start", "format", "avro_schema", "avro_wire", "delimiter"}
 )
 """Keys every `source:` mapping may have (`headwater.streams.spec.SOURCE_KEYS`: the spec strips
 them; every connector tolerates them if a caller does not)."""

@@ -26,9 +26,12 @@ STREAM_KEYS = {
     "name", "description", "source", "schema", "event_time", "watermark", "dedup", "expectations",
     "transform", "windows", "late", "sink", "dlq", "trigger", "monitors", "slas", "tags", "meta",
 }  # fmt: skip
-SOURCE_KEYS = {"connector", "topic", "group", "format", "start", "avro_schema", "delimiter"}
+SOURCE_KEYS = {
+    "connector", "topic", "group", "format", "start", "avro_schema", "avro_wire", "delimiter"
+}  # fmt: skip
 """Keys every source has; any other key belongs to the connector (checked by it when it opens)."""
 FORMATS = ("json", "avro", "csv-line", "raw")
+AVRO_WIRES = ("plain", "confluent")
 LATE_POLICIES = ("drop", "side_output", "update")
 DISPOSITIONS = ("append", "merge")
 SINK_KEYS = {"table", "delta", "write_disposition", "primary_key"}
@@ -78,6 +81,9 @@ class StreamSpec:
     slas: dict[str, Any]
     monitors: list[Any]
     avro_schema: Any = None
+    avro_wire: str = "plain"
+    """``plain`` (the Avro binary alone) or ``confluent`` (magic byte 0, a 4-byte schema id, then
+    the binary: Confluent's Schema Registry serializers)."""
     delimiter: str = ","
     description: str = ""
 
@@ -157,6 +163,15 @@ def parse_stream(raw: Mapping[str, Any], *, path: str, default_schema: str) -> S
             f"unknown format `{fmt}`{did_you_mean(fmt, FORMATS)}",
             "format",
             "use " + ", ".join(FORMATS),
+            source,
+        )
+    avro_wire = str(source.get("avro_wire") or "plain")
+    if avro_wire not in AVRO_WIRES:
+        raise fail(
+            f"unknown `avro_wire: {avro_wire}`",
+            "avro_wire",
+            "plain (the Avro binary alone) or confluent (Schema Registry framing: byte 0 and a "
+            "4-byte schema id first)",
             source,
         )
     start = str(source.get("start") or "earliest")
@@ -351,7 +366,7 @@ def parse_stream(raw: Mapping[str, Any], *, path: str, default_schema: str) -> S
         dedup_key=dedup_key, dedup_within=dedup_within, expectations=expectations,
         transform=transform, windows=windows, late=late, sink=sink, dlq=dlq,
         max_records=max_records, max_seconds=max_seconds, slas=slas,
-        monitors=monitors, avro_schema=source.get("avro_schema"),
+        monitors=monitors, avro_schema=source.get("avro_schema"), avro_wire=avro_wire,
         delimiter=str(source.get("delimiter") or ","), description=str(raw.get("description") or ""),
     )  # fmt: skip
 

@@ -18,14 +18,91 @@ from headwater.project.readers.base import Reader
 from headwater.project.validate import as_list, expect_type, loc_of
 from headwater.project.yaml import load_yaml
 
-_SIZED_TYPE = re.compile(r"(?<![\w\"'(])([A-Za-z][A-Za-z0-9_ ]*\(\s*\d+\s*,\s*\d+\s*\))")
+_SCHEMA_FLOW = re.compile(r"(?<![\w-])schema:[ \t]*\{")
+_QUOTES = "\"'"
 
 
 def quote_sized_types(text: str) -> str:
-    """Quote SQL types with a comma (`DECIMAL(10,2)`) where they are written bare, so that a flow
-    mapping such as the issue's `schema: {amount: DECIMAL(10,2), ts: TIMESTAMP}` reads as one
-    type, not as `DECIMAL(10` and a key `2)`. Lines and columns before each type are unchanged."""
-    return _SIZED_TYPE.sub(lambda m: '"' + m.group(1) + '"', text)
+    """Quote the SQL types written bare in a `schema:` flow mapping, so that the issue's
+    `schema: {amount: DECIMAL(10,2), ts: TIMESTAMP}` reads as one type, not as `DECIMAL(10` and a
+    key `2)`, and `STRUCT(a INTEGER, b VARCHAR)`, `MAP(VARCHAR, INTEGER)` or `DECIMAL(10,2)[]`
+    survive YAML's flow syntax too. Only the values of those mappings change (a `transform:`
+    elsewhere keeps its `DECIMAL(12,2)`); each gains two quote characters on its own line, so
+    lines and the columns before each value are unchanged."""
+    out: list[str] = []
+    pos = 0
+    for m in _SCHEMA_FLOW.finditer(text):
+        if m.start() < pos:
+            continue  # inside the mapping just rewritten
+        out.append(text[pos : m.end()])
+        end, body = _quote_flow_values(text, m.end())
+        out.append(body)
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def _skip_quoted(text: str, i: int) -> int:
+    """The index after the quoted scalar starting at ``i`` (YAML doubles a single quote and
+    escapes a double one)."""
+    quote = text[i]
+    j = i + 1
+    while j < len(text):
+        if quote == '"' and text[j] == "\\":
+            j += 2
+            continue
+        if text[j] == quote:
+            if quote == "'" and text[j + 1 : j + 2] == "'":
+                j += 2
+                continue
+            return j + 1
+        j += 1
+    return j
+
+
+def _quote_flow_values(text: str, i: int) -> tuple[int, str]:
+    """From just inside a flow mapping's ``{`` to its ``}`` (exclusive): the mapping's text with
+    every bare value that holds parentheses or brackets in double quotes."""
+    out: list[str] = []
+    n = len(text)
+    while i < n:
+        j = i  # the key, up to its `:`
+        while j < n and text[j] not in ":}":
+            j = _skip_quoted(text, j) if text[j] in _QUOTES else j + 1
+        if j >= n or text[j] == "}":
+            out.append(text[i:j])
+            return j, "".join(out)
+        out.append(text[i : j + 1])
+        i = j = j + 1
+        depth = 0  # the value, up to a `,` or `}` outside its parentheses and brackets
+        while j < n:
+            c = text[j]
+            if c in _QUOTES and not text[i:j].strip():
+                j = _skip_quoted(text, j)
+                continue
+            if c in "([":
+                depth += 1
+            elif c in ")]":
+                depth -= 1
+            elif c in ",}" and depth <= 0:
+                break
+            j += 1
+        value = text[i:j]
+        core = value.strip()
+        if (
+            core
+            and core[0] not in _QUOTES + "{[#"
+            and '"' not in core
+            and any(c in core for c in "([")
+        ):
+            lead = value[: len(value) - len(value.lstrip())]
+            value = f'{lead}"{core}"{value[len(lead) + len(core) :]}'
+        out.append(value)
+        i = j
+        if j < n and text[j] == ",":
+            out.append(",")
+            i = j + 1
+    return n, "".join(out)
 
 
 def plain(value: Any) -> Any:
