@@ -130,9 +130,10 @@ def test_confluent_framed_avro_is_checked_and_skipped(tmp_path: Path) -> None:
     unframed = avro_encode({"name": "b", "id": 8, "amount": "2", "ts": when})  # starts with 2
     out = d.decode(messages([b"\x00\x00\x00\x00\x07" + record, unframed, b"\x00\x00"]))
     assert [(r["id"], r["amount"]) for r in out.rows.to_pylist()] == [(7, Decimal("1.50"))]
-    assert out.rejects.column("reason").to_pylist() == [
-        "payload is not in the Confluent wire format (byte 0, a schema id)"
-    ] * 2
+    assert (
+        out.rejects.column("reason").to_pylist()
+        == ["payload is not in the Confluent wire format (byte 0, a schema id)"] * 2
+    )
     with pytest.raises(ConfigError, match="avro_wire"):
         decoder("avro", tmp_path, avro_schema="order.avsc", avro_wire="registry")
     d.close()
