@@ -242,7 +242,8 @@ class StreamProcessor:
             self.monitor.errors += 1
         if self._trouble is None:
             self._trouble = (now, exc)
-            log.warning("stream `%s`: %s; retrying", self.spec.name, exc)
+            text, prefix = str(exc), f"stream `{self.spec.name}`: "
+            log.warning("%s%s; retrying", "" if text.startswith(prefix) else prefix, text)
         elif now - self._trouble[0] > OUTAGE_LIMIT:
             raise exc
         else:
@@ -277,6 +278,16 @@ class StreamProcessor:
                 self._troubled(exc)
                 self._back_off()
 
+    def prepare(self, engine: Engine) -> None:
+        """The state tables and the schemas of the stream's tables. Streams run as threads of one
+        process create these one after the other (`run_streams`): DuckDB refuses two connections
+        creating the same schema at once (a write-write conflict on the catalog)."""
+        ensure_state_tables(engine)
+        base = self.spec.sink.table or self.spec.dlq
+        for schema in {base.schema, self.spec.dlq.schema}:
+            if schema:
+                engine.ensure_schema(schema)
+
     # -- the loop ------------------------------------------------------------------------------------
     def run(self, until_idle: bool = False, max_seconds: float | None = None) -> RunSummary:
         spec = self.spec
@@ -290,7 +301,7 @@ class StreamProcessor:
                           getattr(source, "key_range", None))  # fmt: skip
         decoder = Decoder(spec, self.project_root)
         with self.warehouse() as engine:
-            ensure_state_tables(engine)
+            self.prepare(engine)
             if spec.expectations:
                 sink.check_expectations(engine)
             if self.delta is not None:  # batches a crash left between the warehouse and Delta
@@ -321,9 +332,10 @@ class StreamProcessor:
                 summary.late += report.late
                 summary.emitted += report.emitted
                 summary.lost += int(report.lost)
-                if summary.batches % PRUNE_EVERY == 0 and source.delivery is Delivery.ACKED:
+                if summary.batches % PRUNE_EVERY == 0:  # the ledger, and expired dedup keys
                     with contextlib.suppress(HeadwaterError):  # pruning waits for a better time
-                        floor = source.ack_floor()
+                        acked = source.delivery is Delivery.ACKED
+                        floor = source.ack_floor() if acked else None
                         with self.warehouse() as engine, engine.transaction():
                             sink.prune_ledger(engine, floor)
                 if self.on_batch is not None:
@@ -491,6 +503,9 @@ def run_streams(
     """Run several streams of one process, each in its own thread; the first failure stops all."""
     if len(processors) == 1:
         return [processors[0].run(until_idle, max_seconds)]
+    for p in processors:  # one after the other: see `StreamProcessor.prepare`
+        with p.warehouse() as engine:
+            p.prepare(engine)
     results: dict[int, RunSummary] = {}
     errors: list[BaseException] = []
 

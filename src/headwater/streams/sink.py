@@ -30,19 +30,22 @@ server), next to the loader's.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import re
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from headwater.engines.base import Engine, quote_identifier
-from headwater.errors import ConfigError, ConflictError
+from headwater.errors import ConfigError, ConflictError, did_you_mean
 from headwater.extract.load_state import state_schema
 from headwater.project.definition import Relation
-from headwater.streams.decode import SEQ, Decoded, batch_payload_text
+from headwater.streams.decode import META_COLUMNS, SEQ, Decoded, batch_payload_text
 from headwater.streams.source import Delivery, Message, MessageBatch
+from headwater.streams.window_spec import as_utc_naive
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -217,8 +220,19 @@ class StreamSink:
         """Every expectation of the stream must be about single rows (it runs per micro-batch)."""
         from headwater.quality.expectations import row_predicate
 
-        columns = [(c, t) for c, t in self.spec.schema.items()]
+        columns = [(c, t) for c, t in (self.spec.schema or {"value": "VARCHAR"}).items()]
+        known = [c for c, _ in columns] + list(META_COLUMNS)
         for name, config in self._expectations():
+            for key in ("column", "column_A", "column_B", "column_list"):
+                named = config.kwargs.get(key)
+                for column in named if isinstance(named, list) else [named]:
+                    if column is not None and str(column) not in known:
+                        raise ConfigError(
+                            f"stream `{self.spec.name}`: expectation `{name}` names `{key}: "
+                            f"{column}`, which is not a column of the stream's schema"
+                            f"{did_you_mean(str(column), known)}",
+                            hint=f"use one of {', '.join(known)} ({self.spec.location})",
+                        )
             if row_predicate(config, "batch", columns, functions=engine.functions) is None:
                 raise ConfigError(
                     f"stream `{self.spec.name}`: expectation `{name}` is not about single rows, and "
@@ -250,11 +264,15 @@ class StreamSink:
             if self.delivery is Delivery.POSITIONED:
                 result.offsets = self._swap_offsets(engine, batch, started, now)
             else:
-                dupes = self._ledger(engine, batch, now)
+                dupes, repeats = self._ledger(engine, batch, now)
                 if dupes:
                     result.duplicates += len(dupes)
                     rows = _drop_keys(rows, dupes)
                     rejects = _drop_keys(rejects, dupes)
+                if repeats:  # delivered twice into this batch: the first delivery counts
+                    rows, dropped = _drop_repeats(rows, repeats)
+                    rejects, dropped_rejects = _drop_repeats(rejects, repeats)
+                    result.duplicates += dropped + dropped_rejects
             # expectations: failing rows leave the batch for the DLQ
             failed: dict[int, str] = {}
             if spec.expectations and rows.num_rows:
@@ -267,25 +285,18 @@ class StreamSink:
             if spec.dedup_key and rows.num_rows:
                 rows, dropped = self._dedup(engine, rows, now)
                 result.duplicates += dropped
-            rows = _last_per_key(
-                rows, spec.sink.primary_key if spec.sink.write_disposition == "merge" else []
-            )
-            rows = rows.drop_columns([SEQ])
+            if spec.sink.write_disposition == "merge" and not spec.windows:
+                # only the sink reads the batch: keep the last event of each key before a
+                # `transform:` can drop `_hw_seq` (with windows, which need every event, the
+                # sink's SQL picks the last one)
+                rows = _last_per_key(rows, spec.sink.primary_key)
             result.dlq = sum(t.num_rows for t in dlq_rows)
             if result.dlq:
                 self._write_dlq(engine, pa.concat_tables(dlq_rows), now)
-            batch_max = None
-            if spec.event_time and rows.num_rows:
-                batch_max = pc.max(event_times(rows.column(spec.event_time))).as_py()
-            if batch_max is not None and (max_seen is None or batch_max > max_seen):
-                max_seen = batch_max
-            wm_after = None if max_seen is None else max_seen - spec.watermark
-            if wm_before is not None and (wm_after is None or wm_after < wm_before):
-                wm_after = wm_before
-            result.watermark = wm_after
             with engine.strategies.arrow_relation(rows, "__hw_stream_batch") as rel:
                 # a transform runs once, into a table the sink and the windows read; without
-                # one they read the batch where it is
+                # one they read the batch where it is. `_hw_seq` stays (the sink's merge keeps
+                # the last event of a key by it) but is never written.
                 kind = "TABLE" if spec.transform else "VIEW"
                 select = (
                     render_transform(spec.transform, rel.render(), spec)
@@ -294,16 +305,38 @@ class StreamSink:
                 )
                 engine.execute(f"CREATE TEMPORARY {kind} {OUT} AS {select}")
                 try:
+                    # the watermark follows the events the windows see: after the transform
+                    batch_max = self._max_event_time(engine) if rows.num_rows else None
+                    if batch_max is not None and (max_seen is None or batch_max > max_seen):
+                        max_seen = batch_max
+                    wm_after = None if max_seen is None else max_seen - spec.watermark
+                    if wm_before is not None and (wm_after is None or wm_after < wm_before):
+                        wm_after = wm_before
+                    result.watermark = wm_after
                     self._land(engine, result, number, wm_before, wm_after)
-                finally:
-                    engine.execute(f"DROP VIEW IF EXISTS {OUT_EVENTS}")
-                    engine.execute(f"DROP {kind} IF EXISTS {OUT}")
+                except BaseException:
+                    # the failed statement may have aborted the transaction, where these fail
+                    # too: report the first error (the rollback drops them)
+                    with contextlib.suppress(Exception):
+                        engine.execute(f"DROP VIEW IF EXISTS {OUT_EVENTS}")
+                        engine.execute(f"DROP {kind} IF EXISTS {OUT}")
+                    raise
+                engine.execute(f"DROP VIEW IF EXISTS {OUT_EVENTS}")
+                engine.execute(f"DROP {kind} IF EXISTS {OUT}")
             engine.execute(
                 f"UPDATE {_state(engine, 'stream_state')} SET watermark = ?, max_event_time = ?, "
                 "updated_at = ? WHERE stream = ?",
                 [wm_after, max_seen, now, spec.name],
             )
         return result
+
+    def _max_event_time(self, engine: Engine) -> dt.datetime | None:
+        """The largest event time of the transformed batch (`OUT`), as naive UTC."""
+        if not self.spec.event_time:
+            return None
+        column = quote_identifier(self.spec.event_time)
+        found = engine.execute(f"SELECT max({column}) FROM {OUT}")
+        return as_utc_naive(found[0][0]) if found else None
 
     def _land(
         self,
@@ -434,8 +467,10 @@ class StreamSink:
 
     def _ledger(
         self, engine: Engine, batch: MessageBatch, now: dt.datetime
-    ) -> set[tuple[str, str]]:
-        """Record the ids of the batch; return those already committed (redeliveries).
+    ) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
+        """Record the ids of the batch; return those already committed (redeliveries), and those
+        the batch holds more than once (redelivered while it filled: JetStream past `ack_wait`,
+        or a producer's retry with the same `message_id`).
 
         The ids of a batch are one row per partition (a JSON array, with the smallest and the
         largest of their order keys), not a row per id: a row per id made the ledger the largest
@@ -443,7 +478,7 @@ class StreamSink:
         batch's, usually none (new messages sort after everything committed)."""
 
         if not any(batch.offsets):
-            return set()
+            return set(), set()
         ids_of: dict[str, list[str]] = {}
         if batch.partitions.count(batch.partitions[0]) == len(batch):
             ids_of[batch.partitions[0]] = [o for o in batch.offsets if o]
@@ -451,6 +486,13 @@ class StreamSink:
             for partition, offset in zip(batch.partitions, batch.offsets, strict=True):
                 if offset:  # messages without an id are delivered at least once
                     ids_of.setdefault(partition, []).append(offset)
+        repeats: set[tuple[str, str]] = set()
+        for partition, ids in ids_of.items():
+            unique = list(dict.fromkeys(ids))
+            if len(unique) != len(ids):
+                counts = Counter(ids)
+                repeats.update((partition, o) for o, n in counts.items() if n > 1)
+                ids_of[partition] = unique
         ranges = self._key_ranges(engine, {p: ids for p, ids in ids_of.items() if ids})
         ledger = _state(engine, LEDGER)
         dupes: set[tuple[str, str]] = set()
@@ -477,7 +519,7 @@ class StreamSink:
                     "committed_at) VALUES (?, ?, ?, ?, ?, ?)",
                     [self.spec.name, partition, low, high, json.dumps(ids), now],
                 )
-        return dupes
+        return dupes, repeats
 
     def _key_ranges(
         self, engine: Engine, ids_of: dict[str, list[str]]
@@ -579,47 +621,72 @@ class StreamSink:
         )
 
     def _dedup(self, engine: Engine, rows: pa.Table, now: dt.datetime) -> tuple[pa.Table, int]:
+        """The batch without duplicates: an event whose key was seen (in an earlier batch, or
+        before it in this one) at most `within` apart in event time (processing time without
+        `event_time:`) is dropped. The store keeps each key's latest time; `prune_ledger` forgets
+        keys `within` behind the watermark."""
         import pyarrow as pa
 
         spec = self.spec
+        assert spec.dedup_within is not None
+        within = spec.dedup_within
         key_cols = [rows.column(k).to_pylist() for k in spec.dedup_key]
         keys = [json.dumps(list(vals), default=str) for vals in zip(*key_cols, strict=True)]
-        times = (
-            event_times(rows.column(spec.event_time)).to_pylist()
-            if spec.event_time
-            else [now] * len(keys)
-        )
-        first: dict[str, int] = {}
-        for i, key in enumerate(keys):
-            first.setdefault(key, i)
-        table = pa.table(
-            {"key": pa.array(list(first), pa.string()),
-             "seen_at": pa.array([times[i] for i in first.values()], pa.timestamp("us"))}
-        )  # fmt: skip
+        times: list[dt.datetime] = [
+            t or now
+            for t in (
+                event_times(rows.column(spec.event_time)).to_pylist()
+                if spec.event_time
+                else [now] * len(keys)
+            )
+        ]
+        distinct = pa.table({"key": pa.array(list(dict.fromkeys(keys)), pa.string())})
         store = _state(engine, "stream_dedup")
-        with engine.strategies.arrow_relation(table, "__hw_stream_keys") as rel:
-            seen = {
-                str(k)
-                for (k,) in engine.execute(
-                    f"SELECT k.key FROM {rel.render()} AS k JOIN {store} AS d ON d.stream = ? AND d.key = k.key",
+        with engine.strategies.arrow_relation(distinct, "__hw_stream_keys") as rel:
+            last: dict[str, dt.datetime] = {
+                str(k): as_utc_naive(t)
+                for k, t in engine.execute(
+                    f"SELECT d.key, max(d.seen_at) FROM {rel.render()} AS k JOIN {store} AS d "
+                    "ON d.stream = ? AND d.key = k.key GROUP BY d.key",
                     [spec.name],
                 )
             }
-            engine.execute(
-                f"INSERT INTO {store} SELECT ?, k.key, k.seen_at FROM {rel.render()} AS k WHERE NOT EXISTS "
-                f"(SELECT 1 FROM {store} AS d WHERE d.stream = ? AND d.key = k.key)",
-                [spec.name, spec.name],
-            )
-        keep = [i for key, i in first.items() if key not in seen]
-        kept = rows.take(pa.array(sorted(keep), pa.int64()))
+            keep: list[int] = []
+            for i, (key, t) in enumerate(zip(keys, times, strict=True)):
+                before = last.get(key)
+                if before is not None and abs(t - before) <= within:
+                    continue
+                keep.append(i)
+                last[key] = t if before is None else max(t, before)
+            kept_keys = list(dict.fromkeys(keys[i] for i in keep))
+            if kept_keys:
+                latest = pa.table(
+                    {"key": pa.array(kept_keys, pa.string()),
+                     "seen_at": pa.array([last[k] for k in kept_keys], pa.timestamp("us"))}
+                )  # fmt: skip
+                with engine.strategies.arrow_relation(latest, "__hw_stream_seen") as fresh:
+                    engine.execute(
+                        f"DELETE FROM {store} WHERE stream = ? AND key IN "
+                        f"(SELECT key FROM {fresh.render()})",
+                        [spec.name],
+                    )
+                    engine.execute(
+                        f"INSERT INTO {store} SELECT ?, key, seen_at FROM {fresh.render()}",
+                        [spec.name],
+                    )
+        kept = rows.take(pa.array(keep, pa.int64()))
         return kept, rows.num_rows - kept.num_rows
 
     def _write_sink(self, engine: Engine, relation: Relation) -> int:
         engine.ensure_schema(relation.schema)
-        out_cols = engine.query_columns(f"SELECT * FROM {OUT}")
+        all_cols = engine.query_columns(f"SELECT * FROM {OUT}")
+        out_cols = [(c, t) for c, t in all_cols if c != SEQ]
         have = engine.columns(relation)
         if not have:
-            engine.execute(f"CREATE TABLE {relation.render()} AS SELECT * FROM {OUT} LIMIT 0")
+            listed = ", ".join(quote_identifier(c) for c, _ in out_cols)
+            engine.execute(
+                f"CREATE TABLE {relation.render()} AS SELECT {listed} FROM {OUT} LIMIT 0"
+            )
             engine._remember(relation, "table")
             have = out_cols
         else:
@@ -636,20 +703,22 @@ class StreamSink:
                     f"stream `{self.spec.name}`: primary_key `{missing[0]}` is not a column of the batch",
                     hint=f"keep it in `transform:` ({self.spec.location})",
                 )
+            # the last event of each key wins: in the batch's order (`_hw_seq`) if the transform
+            # kept it, else by broker time
             latest = Relation("", f"{OUT}_latest")
             part = ", ".join(quote_identifier(k) for k in keys)
+            listed = ", ".join(quote_identifier(c) for c in names)
+            order = SEQ if any(c == SEQ for c, _ in all_cols) else "_hw_broker_time"
             engine.execute(
-                f"CREATE TEMPORARY TABLE {latest.render()} AS SELECT * FROM (SELECT *, row_number() OVER "
-                f"(PARTITION BY {part} ORDER BY _hw_broker_time DESC) AS __hw_rn FROM {OUT}) AS r "
+                f"CREATE TEMPORARY TABLE {latest.render()} AS SELECT {listed} FROM (SELECT *, row_number() "
+                f"OVER (PARTITION BY {part} ORDER BY {order} DESC) AS __hw_rn FROM {OUT}) AS r "
                 "WHERE __hw_rn = 1"
-                if "_hw_broker_time" in names
-                else f"CREATE TEMPORARY TABLE {latest.render()} AS SELECT DISTINCT ON ({part}) * FROM {OUT}"
+                if order == SEQ or "_hw_broker_time" in names
+                else f"CREATE TEMPORARY TABLE {latest.render()} AS SELECT DISTINCT ON ({part}) {listed} FROM {OUT}"
             )
-            try:
-                update = [c for c in names if c not in keys]
-                updated, inserted = engine.strategies.merge(relation, latest, names, keys, update)
-            finally:
-                engine.execute(f"DROP TABLE IF EXISTS {latest.render()}")
+            update = [c for c in names if c not in keys]
+            updated, inserted = engine.strategies.merge(relation, latest, names, keys, update)
+            engine.execute(f"DROP TABLE IF EXISTS {latest.render()}")  # a failure rolls it back
             return updated + inserted
         appended = engine.strategies.append(relation, Relation("", OUT), names)
         return int(appended or 0)
@@ -693,8 +762,8 @@ def event_times(column: pa.ChunkedArray) -> pa.ChunkedArray:
 
 
 def _last_per_key(rows: pa.Table, keys: list[str]) -> pa.Table:
-    """For a merge: only the last row (in broker order) of each primary key in the batch, so the
-    latest event wins. Keys the transform makes are left to the sink's SQL."""
+    """Only the last row (in broker order) of each primary key in the batch. Keys the transform
+    makes are left to the sink's SQL."""
     import pyarrow as pa
 
     if not keys or not rows.num_rows or not all(k in rows.column_names for k in keys):
@@ -705,6 +774,33 @@ def _last_per_key(rows: pa.Table, keys: list[str]) -> pa.Table:
     if len(last) == rows.num_rows:
         return rows
     return rows.take(pa.array(sorted(last.values()), pa.int64()))
+
+
+def _drop_repeats(table: pa.Table, keys: set[tuple[str, str]]) -> tuple[pa.Table, int]:
+    """``table`` with only the first row (in batch order) of each of ``keys`` (partition, id);
+    and how many rows went."""
+    import pyarrow as pa
+
+    if not table.num_rows:
+        return table, 0
+    wanted = {f"{p}\x00{o}" for p, o in keys}
+    kept: list[int] = []
+    first: set[str] = set()
+    ids = zip(
+        table.column("_hw_partition").to_pylist(),
+        table.column("_hw_offset").to_pylist(),
+        strict=True,
+    )
+    for i, (p, o) in enumerate(ids):
+        key = f"{p}\x00{o}"
+        if key in wanted:
+            if key in first:
+                continue
+            first.add(key)
+        kept.append(i)
+    if len(kept) == table.num_rows:
+        return table, 0
+    return table.take(pa.array(kept, pa.int64())), table.num_rows - len(kept)
 
 
 def _drop_keys(table: pa.Table, keys: set[tuple[str, str]]) -> pa.Table:

@@ -47,8 +47,11 @@ def _micros(delta: dt.timedelta) -> int:
     return delta // _US
 
 
-def _as_utc_naive(value: dt.datetime) -> dt.datetime:
-    """An aware datetime in UTC without its zone; a naive one is UTC already."""
+def as_utc_naive(value: dt.datetime | dt.date) -> dt.datetime:
+    """An event time as a naive UTC datetime: an aware one in UTC without its zone, a naive one
+    (UTC already) as it is, a date at its midnight."""
+    if not isinstance(value, dt.datetime):
+        return dt.datetime(value.year, value.month, value.day)
     if value.tzinfo is None:
         return value
     return value.astimezone(dt.UTC).replace(tzinfo=None)
@@ -366,4 +369,4 @@ def advance_watermark(
     candidate = max_event_time - delay
     if previous is None:
         return candidate
-    return max(_as_utc_naive(previous), _as_utc_naive(candidate))
+    return max(as_utc_naive(previous), as_utc_naive(candidate))

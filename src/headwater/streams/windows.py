@@ -81,9 +81,9 @@ from headwater.streams.window_spec import (
     WINDOW_TYPES,
     WindowSpec,
     WindowStats,
-    _as_utc_naive,
     _micros,
     advance_watermark,
+    as_utc_naive,
     parse_late,
     parse_watermark,
     parse_window,
@@ -145,7 +145,7 @@ def _c(alias: str, name: str) -> str:
 
 def _instant_micros(value: dt.datetime) -> int:
     """Microseconds since the epoch of ``value`` (naive = UTC, like TIMESTAMP event times)."""
-    return (_as_utc_naive(value).replace(tzinfo=dt.UTC) - _EPOCH) // _US
+    return (as_utc_naive(value).replace(tzinfo=dt.UTC) - _EPOCH) // _US
 
 
 def _timestamp_text(micros: int) -> str:

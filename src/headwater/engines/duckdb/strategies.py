@@ -4,6 +4,7 @@ and files are read by DuckDB's table functions."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -60,8 +61,13 @@ class DuckDBStrategies(Strategies):
         self.engine.register_arrow(view, table)
         try:
             yield Relation("", view)
-        finally:
-            self.engine.unregister_arrow(view)
+        except BaseException:
+            # the statement that failed may have aborted the transaction, where the clean-up
+            # fails too: the first error is the one to report (a rollback drops the view)
+            with contextlib.suppress(Exception):
+                self.engine.unregister_arrow(view)
+            raise
+        self.engine.unregister_arrow(view)
 
     def read_files_sql(self, glob: str, fmt: str, options: dict[str, Any]) -> str:
         """A SELECT reading files with DuckDB's table functions."""

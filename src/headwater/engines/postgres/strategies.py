@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -131,8 +132,13 @@ class PostgresStrategies(Strategies):
         try:
             self.copy_in(temp, table)
             yield temp
-        finally:
-            self.engine.execute(self.sql.drop(temp, "table"))
+        except BaseException:
+            # an error aborts PostgreSQL's transaction, where the DROP fails too: the first error
+            # is the one to report (the rollback drops the table)
+            with contextlib.suppress(Exception):
+                self.engine.execute(self.sql.drop(temp, "table"))
+            raise
+        self.engine.execute(self.sql.drop(temp, "table"))
 
     def copy_in(self, relation: Relation, table: pa.Table) -> int:
         """COPY the rows of an Arrow table into an existing relation (columns by name)."""
