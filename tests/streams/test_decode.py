@@ -238,3 +238,11 @@ def test_timestamps_of_any_epoch_unit_and_out_of_range_ones_are_rejects(tmp_path
     assert reasons[3] == "column `ns`: 3000-01-01 is not TIMESTAMP_NS"
     assert reasons[5] == "column `day`: infinity is not DATE"
     d.close()
+
+
+def test_whitespace_before_an_object_is_json_whitespace(tmp_path: Path) -> None:
+    d = decoder("json", tmp_path)
+    out = d.decode(messages([b"\n{}", b'\t\r\n {"id": 1}', b"\n[1]"]))
+    assert out.rows.column("id").to_pylist() == [None, 1]
+    assert out.rejects.column("reason").to_pylist() == ["payload is a JSON array, not an object"]
+    d.close()

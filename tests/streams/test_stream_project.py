@@ -141,6 +141,23 @@ def test_sized_and_nested_types_survive_a_flow_mapping_and_nothing_else_changes(
             "windows need `event_time:`",
         ),
         ({"slas": {"max_lag": "lots"}}, "is not a count"),
+        ({"slas": {"max_lag": float("inf")}}, "is not a count"),
+        ({"slas": {"max_lag": -5}}, "is not a count"),
+        ({"slas": ["max_lag"]}, "`slas:` must be a mapping"),
+        ({"slas": {"max_dlq_rate": "5%"}}, "between 0 and 1"),
+        ({"slas": {"max_dlq_rate": 2}}, "between 0 and 1"),
+        ({"dlq": "raw.s"}, "is the sink table"),
+        ({"dlq": "RAW.S"}, "is the sink table"),
+        (
+            {"source": {"connector": "kafka", "topic": "t", "kafka": {"sasl.password": "x"}}},
+            "may not be written in the file",
+        ),
+        (
+            {"source": {"connector": "kafka", "topic": "t", "kafka": {"ssl.key.password": "x"}}},
+            "may not be written in the file",
+        ),
+        ({"schema": {"id": "BIGINT", "_hw_offset": "VARCHAR"}}, "headwater's own"),
+        ({"schema": {"id": "BIGINT", "ID": "VARCHAR"}}, "differ only in case"),
         ({"dedup": {"key": "nope"}}, "is not a column"),
         ({"sinks": {}}, "unknown key `sinks`"),
     ],
@@ -217,6 +234,22 @@ def test_a_bad_stream_file_is_reported_with_its_line(
     assert result.code == 2
     assert "streams/bad.yml:8" in result.err and "`event_time: when` is not a column" in result.err
     assert "is not a stream" not in result.err
+
+
+@pytest.mark.parametrize("window", ["orders_live", "orders_live__dlq", "orders_live__late"])
+def test_a_window_may_not_take_the_name_of_its_streams_tables(
+    make_project: Callable[..., Path], cli: Callable[..., CliResult], window: str
+) -> None:
+    windows = (
+        "    windows:\n"
+        f"      - {{name: {window}, type: tumbling, size: 1 minute, select: 'count(*) as n'}}\n"
+    )
+    root = make_project(
+        {"streams/o.yml": STREAM.replace("    watermark:", windows + "    watermark:")}
+    )
+    result = cli("stream", "run", "orders_live", "--project-dir", root)
+    assert result.code == 2
+    assert f"window `{window}` of stream `orders_live` has the name of another node" in result.err
 
 
 def test_an_unknown_stream_name_lists_the_streams(

@@ -60,7 +60,7 @@ def parse_vars(args: argparse.Namespace) -> dict[str, Any]:
 
     try:
         value = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, ValueError, OverflowError) as exc:  # and impossible dates
         raise UsageError(
             f"--vars is not valid YAML: {exc}", hint="write e.g. --vars '{start: 2025-01-01}'"
         ) from None

@@ -58,7 +58,7 @@ def profile_targets(
 
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, ValueError, OverflowError) as exc:  # and impossible dates
         raise ConfigError(
             f"profiles.yml is not valid YAML: {exc}", location=Location(str(path))
         ) from None

@@ -6,12 +6,13 @@ line of each key / item, so validation errors can point at ``models/schema.yml:1
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from headwater.errors import Location, YamlError, code_snippet
+from headwater.errors import HeadwaterError, Location, YamlError, code_snippet
 
 _Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -55,8 +56,31 @@ class YList(list[Any]):
         return (list, (list(self),))
 
 
+class _BadValue(yaml.constructor.ConstructorError):
+    """A scalar the YAML resolver typed (a timestamp, mostly) but whose value cannot be built:
+    `2026-13-01` looks like a date to the resolver, and `datetime` rejects it."""
+
+
 class _Loader(_Base):  # type: ignore[misc,valid-type]
     rel_path = ""
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        """Build ``node``; a value the constructor rejects with a bare `ValueError` (PyYAML gives it
+        no mark) becomes a marked error at the node, so the report names the file and line."""
+        try:
+            return super().construct_object(node, deep=deep)
+        except HeadwaterError:
+            raise  # ours (a `ValueError` too) already says where
+        except (ValueError, OverflowError) as exc:
+            problem = str(exc)
+            if isinstance(node, yaml.ScalarNode):
+                problem = f"`{node.value}` is not a valid {_tag_name(node.tag)}: {exc}"
+            raise _BadValue(problem=problem, problem_mark=node.start_mark) from None
+
+
+def _tag_name(tag: str) -> str:
+    """`tag:yaml.org,2002:timestamp` -> `timestamp`."""
+    return tag.rsplit(":", 1)[-1]
 
 
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> YMap:
@@ -72,6 +96,12 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> YMap:
                 location=Location(loader.rel_path, key_node.start_mark.line + 1),
                 hint='`{{ ... }}` is Jinja, not YAML: quote the value (`key: "{{ ... }}"`), or '
                 "write one `{` for a mapping",
+            )
+        if not isinstance(key, Hashable):  # `? !!set {a}`: PyYAML's own loader refuses it too
+            raise YamlError(
+                f"a {type(key).__name__} is used as a key",
+                location=Location(loader.rel_path, key_node.start_mark.line + 1),
+                hint="a key is a string, number, date or boolean",
             )
         if key in out:
             raise YamlError(
@@ -107,11 +137,14 @@ def load_yaml(text: str, rel_path: str) -> Any:
         line = mark.line + 1 if mark else None
         col = mark.column + 1 if mark else None
         problem = exc.problem or exc.context or "invalid YAML"
+        hint = "check indentation and quoting; values containing `: ` or `{{` need quotes"
+        if isinstance(exc, _BadValue):
+            hint = "fix the value, or quote it to keep it a string"
         raise YamlError(
             f"invalid YAML: {problem}",
             location=Location(rel_path, line, col),
             snippet=code_snippet(text, line, col) if line else None,
-            hint="check indentation and quoting; values containing `: ` or `{{` need quotes",
+            hint=hint,
         ) from None
     except yaml.YAMLError as exc:
         raise YamlError(f"invalid YAML: {exc}", location=Location(rel_path)) from None

@@ -74,15 +74,25 @@ def _first_member(unit: Unit) -> str:
 
 
 def _effective_parents(graph: Graph, uid: str) -> set[str]:
-    """Parents, looking through ephemeral models (they run inside their children)."""
+    """Parents, looking through the nodes that never form a unit of their own: an ephemeral model
+    runs inside its children, and a stream's window is a table its stream's run creates. Without
+    this a model that `ref()`s a window would not wait for the stream and would fail on a fresh
+    warehouse."""
     out: set[str] = set()
     for parent in graph.parents[uid]:
         node = graph.nodes[parent]
-        if node.resource_type == "model" and node.materialized == "ephemeral":
+        if _looked_through(node):
             out |= _effective_parents(graph, parent)
         else:
             out.add(parent)
     return out
+
+
+def _looked_through(node: Node) -> bool:
+    """Whether a dependency on ``node`` is really one on its parents (see `_effective_parents`)."""
+    if node.resource_type == "model" and node.materialized == "ephemeral":
+        return True
+    return node.resource_type == "stream" and not node.is_executable
 
 
 def _place_test(

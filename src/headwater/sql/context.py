@@ -425,7 +425,7 @@ def fromyaml(text: Any, default: Any = None) -> Any:
 
     try:
         return yaml.safe_load(str(text))
-    except yaml.YAMLError:
+    except (yaml.YAMLError, ValueError, OverflowError):  # and impossible dates
         return default
 
 

@@ -180,7 +180,7 @@ class Decoder:
             absent.append(f"{raw} IS NULL")
         # a JSON value that is not an object has none of the members: a row with any present is
         # an object; only one with none is looked at again
-        not_object = f"r IS NULL OR ({' AND '.join(absent)} AND NOT starts_with(ltrim(text), '{{'))"
+        not_object = f"r IS NULL OR ({' AND '.join(absent)} AND NOT starts_with(ltrim(text, ' \t\r\n'), '{{'))"
         reason = (
             "CASE WHEN text IS NULL THEN 'payload is not UTF-8 text' "
             f"WHEN {not_object} THEN CASE WHEN json_valid(text) THEN 'payload is a JSON ' || "

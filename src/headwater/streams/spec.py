@@ -196,6 +196,20 @@ def parse_stream(raw: Mapping[str, Any], *, path: str, default_schema: str) -> S
                 f"use `{secret}_env: VARIABLE`: secrets come only from the environment",
                 source,
             )
+    for key, value in source.items():  # client settings (`kafka:`): the same rule
+        if isinstance(value, Mapping):
+            for inner in value:
+                words = re.split(r"[._]", str(inner).lower())
+                if words[-1] in ("password", "secret", "token") or str(inner).lower().endswith(
+                    "secret_access_key"
+                ):
+                    raise fail(
+                        f"`{key}: {{{inner}: ...}}` may not be written in the file",
+                        str(key),
+                        f"use `{inner}_env: VARIABLE` in `{key}:`: secrets come only from the "
+                        "environment",
+                        source,
+                    )
     for key in ("url", "brokers", "endpoint_url"):
         text = source.get(key)
         if isinstance(text, str) and re.search(r"://[^/@\s]*:[^/@\s]+@", text):
@@ -221,6 +235,22 @@ def parse_stream(raw: Mapping[str, Any], *, path: str, default_schema: str) -> S
         for col, typ in _rejoin_types(list(schema_raw.items())):
             if not isinstance(typ, str) or not typ.strip():
                 raise fail(f"column `{col}` needs a SQL type", str(col), obj=schema_raw)
+            if str(col).lower().startswith("_hw_"):
+                raise fail(
+                    f"column `{col}`: names starting with `_hw_` are headwater's own "
+                    "(the message's partition, offset and broker time)",
+                    str(col),
+                    "rename the column (the payload's key is read by this name)",
+                    schema_raw,
+                )
+            twin = next((c for c in schema if c.lower() == str(col).lower()), None)
+            if twin is not None:
+                raise fail(
+                    f"columns `{twin}` and `{col}` differ only in case, and SQL names do not",
+                    str(col),
+                    "keep one of them",
+                    schema_raw,
+                )
             schema[str(col)] = typ.strip()
     columns = list(schema) if schema else ["value"]
 
@@ -335,6 +365,13 @@ def parse_stream(raw: Mapping[str, Any], *, path: str, default_schema: str) -> S
         else Relation(base.schema, f"{base.identifier}__dlq")
     )
 
+    if sink.table is not None and dlq.render().lower() == sink.table.render().lower():
+        raise fail(
+            f"`dlq: {dlq_raw}` is the sink table: rejected messages need a table of their own",
+            "dlq",
+            f"dlq: {sink.table.schema}.{sink.table.identifier}__dlq (the default)",
+        )
+
     trigger = raw.get("trigger") or {}
     if not isinstance(trigger, Mapping):
         raise fail(
@@ -350,8 +387,23 @@ def parse_stream(raw: Mapping[str, Any], *, path: str, default_schema: str) -> S
         trigger.get("max_seconds", DEFAULT_MAX_SECONDS), "max_seconds", trigger
     ).total_seconds()
 
-    slas = dict(raw.get("slas") or {})
+    slas_raw = raw.get("slas") or {}
+    if not isinstance(slas_raw, Mapping):
+        raise fail(
+            "`slas:` must be a mapping", "slas", "slas: {max_lag: 10000 events, max_latency: 30s}"
+        )
+    slas = dict(slas_raw)
     check_keys(slas, SLA_KEYS, f"`slas:` of stream `{name}`")
+    if "max_dlq_rate" in slas:
+        rate = slas["max_dlq_rate"]
+        if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= float(rate) <= 1:
+            raise fail(
+                f"`max_dlq_rate: {rate}` is not a share of the events between 0 and 1",
+                "max_dlq_rate",
+                "max_dlq_rate: 0.01 (1% of a batch's events)",
+                slas_raw,
+            )
+        slas["max_dlq_rate"] = float(rate)
     if "max_lag" in slas:
         slas["max_lag"] = parse_count(slas["max_lag"], fail)
     if "max_latency" in slas:
@@ -452,7 +504,9 @@ def parse_count(value: Any, fail: Any) -> int:
         text = text[:-1]
     try:
         count = int(float(text) * scale)
-    except ValueError:
+        if count < 0:
+            raise ValueError(text)
+    except (ValueError, OverflowError):  # words, negatives, inf, nan
         raise fail(
             f"`max_lag: {value}` is not a count of events", "max_lag", "max_lag: 10000 events"
         ) from None

@@ -163,11 +163,24 @@ class StreamReader(Reader):
             relation=spec.sink.table or spec.dlq,
         )  # fmt: skip
         self.project.nodes[uid] = node
+        # a window's table may not be one of the stream's own tables (sink, DLQ, late events)
+        own = {
+            r.render().lower()
+            for r in (spec.sink.table, spec.dlq, spec.relation_for("__late"))
+            if r
+        }
         for window in spec.windows:
             wid = f"{uid}.{window.name}"
-            if window.name in taken or wid in self.project.nodes:
+            clash = spec.window_relation(window).render().lower() in own
+            if (
+                window.name in taken
+                or window.name == spec.name
+                or clash
+                or wid in self.project.nodes
+            ):
                 raise ConfigError(
-                    f"window `{window.name}` of stream `{spec.name}` has the name of another node",
+                    f"window `{window.name}` of stream `{spec.name}` has the name of another node"
+                    + (" or of one of the stream's tables" if clash else ""),
                     location=location,
                     hint="rename the window",
                 )
