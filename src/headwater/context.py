@@ -109,17 +109,25 @@ class Context:
         self._errors.clear()
 
     def check_problems(self, uids: list[str] | None = None) -> None:
-        """Raise the load's problems that concern ``uids`` (or all of them)."""
+        """Raise the load's problems that concern ``uids`` (or all of them). Raised, they are the
+        command's error: the CLI prints `errors` too when a command ends, so they are forgotten
+        here (as `compile` does) and printed once."""
         manifest = self.manifest
-        if uids is None:
-            manifest.raise_problems()
+        chosen = None if uids is None else set(uids)
+        relevant = [
+            p
+            for p in manifest.problems
+            if chosen is None or p.node_id is None or p.node_id in chosen
+        ]
+        if not relevant:
             return
-        chosen = set(uids)
-        relevant = [p for p in manifest.problems if p.node_id is None or p.node_id in chosen]
-        if relevant:
+        try:
             type(manifest)(
                 manifest.config, manifest.target, {}, manifest.dialect, problems=relevant
             ).raise_problems()
+        except HeadwaterError:
+            self._errors.clear()
+            raise
 
     @property
     def root(self) -> Path:

@@ -36,7 +36,7 @@ def stream_nodes(ctx: Context, names: list[str] | None) -> list[tuple[Node, Stre
         for name in names:
             if name not in nodes:
                 if ctx.manifest.problems:  # a stream that did not load: say why
-                    ctx.manifest.raise_problems()
+                    ctx.check_problems()
                 listing = ", ".join(sorted(nodes)) or "none: add one under streams/*.yml"
                 raise UsageError(
                     f"`{name}` is not a stream{did_you_mean(name, nodes)}",
@@ -137,7 +137,8 @@ def stream_status(ctx: Context, names: list[str] | None = None) -> StatusReport:
 
 def stream_reset(ctx: Context, name: str, to: str) -> dict[str, str | None]:
     """Move the stream's consumer group to ``to`` (`earliest`, `latest` or an ISO timestamp)
-    at the broker, and make the warehouse's committed positions match."""
+    at the broker, and make the warehouse's committed positions match. The warehouse is opened
+    (and, when embedded, locked) before the broker is touched: if it cannot be, nothing moves."""
     from headwater.streams.connectors import open_source
     from headwater.streams.sink import ensure_state_tables, reset_positions
     from headwater.streams.source import Delivery
@@ -153,14 +154,16 @@ def stream_reset(ctx: Context, name: str, to: str) -> dict[str, str | None]:
                 f"`--to {to}` is not earliest, latest or an ISO timestamp",
                 hint="e.g. --to 2026-01-01T00:00:00Z",
             ) from None
-    source = open_source(spec.source_config())
-    try:
-        positions = source.reset(target)
-    finally:
-        source.close()
+    # the warehouse first: opening it takes its lock (an embedded warehouse that a running
+    # `stream run` holds fails here), so nothing has moved at the broker when it cannot be had
     engine = ctx.open_engine()
     try:
         ensure_state_tables(engine)
+        source = open_source(spec.source_config())
+        try:
+            positions = source.reset(target)
+        finally:
+            source.close()
         reset_positions(
             engine, spec.name, positions if source.delivery is Delivery.POSITIONED else {}
         )

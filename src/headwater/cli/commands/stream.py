@@ -14,6 +14,7 @@ Exit codes: 0 done, 1 a stream failed, 2 a name that is not a stream or bad opti
 from __future__ import annotations
 
 import argparse
+import math
 import signal
 import sys
 import threading
@@ -59,8 +60,13 @@ def cmd_stream(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from headwater.cli.render.stream import print_batch, print_summaries
 
-    if args.max_seconds is not None and args.max_seconds <= 0:
-        raise UsageError("--max-seconds must be positive", hint="e.g. --max-seconds 60")
+    if args.max_seconds is not None and not (
+        math.isfinite(args.max_seconds) and args.max_seconds > 0
+    ):  # nan compares false to everything: without isfinite it would run forever
+        raise UsageError(
+            f"--max-seconds must be a positive number of seconds, not {args.max_seconds:g}",
+            hint="e.g. --max-seconds 60 (leave it out to run until stopped)",
+        )
     stop = threading.Event()
     previous: dict[signal.Signals, Any] = {}
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from headwater.streams.commands import StatusReport
+    from headwater.streams.monitor import StreamStatus
     from headwater.streams.processor import BatchReport, RunSummary
 
 
@@ -50,6 +51,46 @@ def _seconds(value: float | None) -> str:
     return "-" if value is None else (f"{value * 1000:.0f}ms" if value < 1 else f"{value:.1f}s")
 
 
+STATUS_COLUMNS = (
+    "stream",
+    "processes",
+    "events/s",
+    "lag",
+    "DLQ rate",
+    "errors",
+    "p50",
+    "p99",
+    "last commit",
+    "watermark",
+)
+"""The headers of `stream status`, in order; `_status_cells` gives one cell under each."""
+
+
+def _status_cells(s: StreamStatus) -> dict[str, str]:
+    total = s.to_dict()["total_lag"]
+    lag = "-" if total is None else f"{total:,}"
+    if len(s.lag) > 1:
+        each = (f"{p}: {'-' if v is None else int(v)}" for p, v in sorted(s.lag.items()))
+        lag += f" ({', '.join(each)})"
+    watermark = (
+        "-"
+        if s.watermark is None
+        else f"{dt.datetime.fromtimestamp(s.watermark, dt.UTC):%Y-%m-%d %H:%M:%S}"
+    )
+    return {
+        "stream": s.name,
+        "processes": str(len(s.processes)),
+        "events/s": f"{s.events_per_s:,.0f}",
+        "lag": lag,
+        "DLQ rate": "-" if s.dlq_rate is None else f"{s.dlq_rate:.2%}",
+        "errors": f"{int(s.errors):,}",
+        "p50": _seconds(s.latency_p50),
+        "p99": _seconds(s.latency_p99),
+        "last commit": _ago(s.last_commit),
+        "watermark": watermark,
+    }
+
+
 def print_status(report: StatusReport, as_json: bool = False) -> None:
     if as_json:
         print(json.dumps(report.to_dict(), indent=2, default=str))
@@ -59,33 +100,9 @@ def print_status(report: StatusReport, as_json: bool = False) -> None:
 
     tty = sys.stdout.isatty()
     console = Console(width=None if tty else 200, no_color=not tty, highlight=False)
-    table = Table(
-        "stream",
-        "processes",
-        "events/s",
-        "lag",
-        "DLQ rate",
-        "p50",
-        "p99",
-        "last commit",
-        "watermark",
-    )
+    table = Table(*STATUS_COLUMNS)
     for s in report.streams:
-        d = s.to_dict()
-        lag = "-" if d["total_lag"] is None else f"{d['total_lag']:,}"
-        if len(s.lag) > 1:
-            lag += (
-                " ("
-                + ", ".join(
-                    f"{p}: {'-' if v is None else int(v)}" for p, v in sorted(s.lag.items())
-                )
-                + ")"
-            )
-        table.add_row(
-            s.name, str(len(s.processes)), f"{s.events_per_s:,.0f}", lag,
-            "-" if s.dlq_rate is None else f"{s.dlq_rate:.2%}", str(int(s.errors)), _seconds(s.latency_p50),
-            _seconds(s.latency_p99), _ago(s.last_commit),
-            "-" if s.watermark is None else f"{dt.datetime.fromtimestamp(s.watermark, dt.UTC):%Y-%m-%d %H:%M:%S}",
-        )  # fmt: skip
+        cells = _status_cells(s)  # by header: a cell cannot land under another column
+        table.add_row(*(cells[c] for c in STATUS_COLUMNS))
     console.print(table)
     print(f"({len(report.streams)} streams)")
