@@ -66,6 +66,29 @@ def test_events_land_in_delta_once_and_models_ref_them(
         assert ctx.query("select kind, n from kinds order by 1")[1] == [("a", 175), ("b", 175)]
 
 
+def test_a_new_warehouse_numbers_its_batches_after_the_tables(
+    make_project: Callable[..., Path],
+    redis_key: str,
+    produce_redis: Callable,
+    cli: Callable[..., CliResult],
+) -> None:
+    """The batch numbers are the warehouse's; the Delta table keeps the last one it appended. A
+    new warehouse (a lost file, a new machine, CI) must not number from 1 again: those batches
+    would read as appended already and their events would be lost."""
+    from deltalake import DeltaTable
+
+    root = project(make_project, redis_key)
+    produce_redis([{"id": i, "kind": "a"} for i in range(150)])
+    assert cli("stream", "run", "events", "--until-idle", "--project-dir", root).code == 0
+    for path in (root / ".headwater").glob("warehouse.duckdb*"):
+        path.unlink()
+    produce_redis([{"id": i, "kind": "b"} for i in range(150, 250)])
+    assert cli("stream", "run", "events", "--until-idle", "--project-dir", root).code == 0
+    assert delta_ids(root) == list(range(250))
+    table = DeltaTable(str(root / "lake" / "events"))
+    assert table.transaction_version("headwater-stream:events") == 3  # batches 1-2, then 3
+
+
 def test_a_crash_between_the_warehouse_and_delta_appends_once(
     make_project: Callable[..., Path],
     redis_key: str,

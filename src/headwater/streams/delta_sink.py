@@ -94,6 +94,20 @@ class DeltaSink:
         self.show(engine)
         return appended
 
+    def appended(self) -> int:
+        """The last batch number appended to the table (its app transaction; 0: none). A warehouse
+        that starts counting the stream's batches (new, or recreated) starts after it: numbers it
+        gave again would read as appended already, and their events would be lost."""
+        from deltalake import DeltaTable
+        from deltalake.exceptions import TableNotFoundError
+
+        uri = self.lake.location.uri
+        try:
+            done = DeltaTable(uri, storage_options=self.lake.location.storage_options() or None)
+        except TableNotFoundError:
+            return 0
+        return int(done.transaction_version(self.app_id) or 0)
+
     def _append(self, data: object, number: int) -> int:
         import pyarrow as pa
         from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake

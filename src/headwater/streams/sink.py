@@ -415,16 +415,17 @@ class StreamSink:
         )
         if rows:
             return rows[0][0], rows[0][1], int(rows[0][2])
+        first = 1 + (self.delta.appended() if self.delta is not None else 0)
         try:
             engine.execute(
-                f"INSERT INTO {_state(engine, 'stream_state')} VALUES (?, NULL, NULL, 1, ?)",
-                [self.spec.name, now],
+                f"INSERT INTO {_state(engine, 'stream_state')} VALUES (?, NULL, NULL, ?, ?)",
+                [self.spec.name, first, now],
             )
         except Exception as exc:
             raise LostPartition(
                 f"stream `{self.spec.name}`: another process started the stream at the same time"
             ) from exc
-        return None, None, 1
+        return None, None, first
 
     def _swap_offsets(
         self,

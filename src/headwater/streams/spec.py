@@ -350,6 +350,15 @@ def parse_stream(raw: Mapping[str, Any], *, path: str, default_schema: str) -> S
                     "`delta:` needs `path:`", "delta", "delta: {path: lake/orders_live}", sink_raw
                 )
             delta_path = str(delta["path"])
+            if disposition == "merge":
+                raise fail(
+                    "a `delta:` sink appends each micro-batch; `write_disposition: merge` needs a "
+                    "warehouse `table:`",
+                    "write_disposition",
+                    "keep the events in Delta and build the latest row per key in a model that "
+                    "refs the stream, or sink to `table:`",
+                    sink_raw,
+                )
         table = sink_raw.get("table")
         if table is None and delta_path is None:
             raise fail(
