@@ -147,6 +147,7 @@ def test_sized_and_nested_types_survive_a_flow_mapping_and_nothing_else_changes(
         ({"slas": {"max_dlq_rate": "5%"}}, "between 0 and 1"),
         ({"slas": {"max_dlq_rate": 2}}, "between 0 and 1"),
         ({"dlq": "raw.s"}, "is the sink table"),
+        ({"source": {"connector": "kafak", "topic": "t"}}, "unknown connector `kafak`"),
         (
             {
                 "sink": {

@@ -497,11 +497,23 @@ class StreamSink:
         ranges = self._key_ranges(engine, {p: ids for p, ids in ids_of.items() if ids})
         ledger = _state(engine, LEDGER)
         dupes: set[tuple[str, str]] = set()
+        floor = engine.execute(
+            f"SELECT max(last_key) FROM {ledger} WHERE stream = ? AND partition = ''",
+            [self.spec.name],
+        )
+        floor_key = str(floor[0][0]) if floor and floor[0][0] is not None else None
         # commits of one stream are serialized by the `stream_state` row each updates first, so
         # what the committed rows do not hold is new
         for partition, low, high in ranges:
             partition = str(partition)
             ids = ids_of[partition]
+            if floor_key is not None and str(low) < floor_key:  # acknowledged, pruned ids
+                below = {o for o in ids if self.order_key(o) < floor_key}
+                if below:
+                    dupes.update((partition, o) for o in below)
+                    ids = [o for o in ids if o not in below]
+                    if not ids:
+                        continue
             seen: set[str] = set()
             for (text,) in engine.execute(
                 f"SELECT ids FROM {ledger} WHERE stream = ? AND partition = ? AND last_key >= ? "
@@ -555,10 +567,22 @@ class StreamSink:
         (no floor) older than `LEDGER_RETENTION`."""
         ledger = _state(engine, LEDGER)
         if floor is not None:
+            key = self.order_key(floor)
             engine.execute(
-                f"DELETE FROM {ledger} WHERE stream = ? AND last_key < ?",
-                [self.spec.name, self.order_key(floor)],
+                f"DELETE FROM {ledger} WHERE stream = ? AND last_key < ?", [self.spec.name, key]
             )
+            # the floor itself is kept (a row of partition ''): an id below it was acknowledged,
+            # so committed, and a process that held it past the broker's redelivery (a pause
+            # longer than `ack_wait`) must find it a duplicate although its row is gone
+            if not engine.execute(
+                f"SELECT 1 FROM {ledger} WHERE stream = ? AND partition = '' LIMIT 1",
+                [self.spec.name],
+            ):
+                engine.execute(
+                    f"INSERT INTO {ledger} (stream, partition, first_key, last_key, ids, "
+                    "committed_at) VALUES (?, '', '', ?, '[]', ?)",
+                    [self.spec.name, key, _now()],
+                )
         else:
             engine.execute(
                 f"DELETE FROM {ledger} WHERE stream = ? AND committed_at < ?",

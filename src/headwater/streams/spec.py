@@ -150,6 +150,15 @@ def parse_stream(raw: Mapping[str, Any], *, path: str, default_schema: str) -> S
             "source",
             "connector: kafka | redis | nats | kinesis | mqtt | amqp",
         )
+    from headwater.streams.connectors import CONNECTORS
+
+    if connector not in CONNECTORS:
+        raise fail(
+            f"unknown connector `{connector}`{did_you_mean(connector, CONNECTORS)}",
+            "connector",
+            "use one of " + ", ".join(CONNECTORS),
+            source,
+        )
     topic = source.get("topic")
     if not topic:
         raise fail(
