@@ -254,3 +254,34 @@ def test_eight_planted_secrets_reach_no_output_channel(tmp_path: Path, echo: Ech
         if secret in text
     }
     assert not leaks, f"secrets found: {sorted(leaks)}"
+
+
+def test_an_unexpected_exception_is_printed_masked_with_exit_1(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A bug's traceback goes through the masking stderr, not Python's default handler."""
+    import importlib
+
+    from headwater import secrets
+
+    cli_main = importlib.import_module(
+        "headwater.cli.main"
+    )  # the module (the package exports main)
+    secrets.register("hunter2secret")
+    parser_and_handlers = cli_main._build
+
+    def build() -> tuple[Any, dict[str, Any]]:
+        parser, handlers = parser_and_handlers()
+
+        def broken(args: Any) -> int:
+            raise TypeError("unexpected keyword argument 'hunter2secret'")
+
+        return parser, {**handlers, "ls": broken}
+
+    monkeypatch.setattr(cli_main, "_build", build)
+    code = cli_main.main(["ls"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "hunter2secret" not in err
+    assert "internal error: TypeError: unexpected keyword argument '***'" in err
+    assert "Traceback" in err

@@ -89,7 +89,7 @@ def register_dsn(dsn: str | None) -> dict[str, str]:
     register(dsn)
     parts = parse_dsn(dsn)
     for key, value in parts.items():
-        if _is_secret_name(key):
+        if is_secret_name(key):
             register(value)
     return parts
 
@@ -176,7 +176,8 @@ def _dsn_value(text: str, pos: int) -> tuple[str, int]:
     return text[pos:end], end
 
 
-def _is_secret_name(name: str) -> bool:
+def is_secret_name(name: str) -> bool:
+    """Whether a setting's name says it holds a secret (`password`, `db_password`, `api.token`)."""
     low = name.lower()
     return any(low == s or low.endswith(("_" + s, "-" + s, "." + s)) for s in _SECRET_NAMES)
 
@@ -211,7 +212,7 @@ def mask(text: str) -> str:
 
 def _mask_param(match: re.Match[str]) -> str:
     sep, name, value = match.groups()
-    if not value or not _is_secret_name(unquote(name)):
+    if not value or not is_secret_name(unquote(name)):
         return match.group(0)
     return f"{sep}{name}={MASK}"
 

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from headwater.errors import ConfigError
-from headwater.streams.decode import Decoder
+from headwater.streams.decode import NO_PAYLOAD, Decoder
 from headwater.streams.source import Message
 from headwater.streams.spec import parse_stream
 
@@ -245,4 +245,29 @@ def test_whitespace_before_an_object_is_json_whitespace(tmp_path: Path) -> None:
     out = d.decode(messages([b"\n{}", b'\t\r\n {"id": 1}', b"\n[1]"]))
     assert out.rows.column("id").to_pylist() == [None, 1]
     assert out.rejects.column("reason").to_pylist() == ["payload is a JSON array, not an object"]
+    d.close()
+
+
+@pytest.mark.parametrize("fmt", ["json", "avro", "csv-line", "raw"])
+def test_a_tombstone_is_a_reject_in_every_format(tmp_path: Path, fmt: str) -> None:
+    (tmp_path / "order.avsc").write_text(json.dumps(AVRO_ORDER))
+    extra = {"avro_schema": "order.avsc"} if fmt == "avro" else {}
+    d = decoder(fmt, tmp_path, **extra)
+    out = d.decode([Message("p", "0", None, 1_700_000_000.5)])  # type: ignore[arg-type]
+    assert out.rows.num_rows == 0
+    assert out.rejects.column("reason").to_pylist() == [NO_PAYLOAD]
+    d.close()
+
+
+def test_text_with_a_nul_character_is_a_reject_and_the_dlq_escapes_it(tmp_path: Path) -> None:
+    d = decoder("json", tmp_path)
+    out = d.decode(messages([b'{"id": 1, "name": "nul\\u0000byte"}', b'{"id": 2, "name": "ok"}',
+                             b"not json \x00 at all"]))  # fmt: skip
+    assert out.rows.column("id").to_pylist() == [2]
+    assert out.rejects.column("reason").to_pylist() == [
+        "column `name`: text with a NUL character",
+        "payload is not valid JSON",
+    ]
+    assert "\x00" not in "".join(out.rejects.column("payload").to_pylist())
+    assert out.rejects.column("payload").to_pylist()[1] == "not json \\x00 at all"
     d.close()

@@ -149,6 +149,24 @@ def test_sized_and_nested_types_survive_a_flow_mapping_and_nothing_else_changes(
         ({"dlq": "raw.s"}, "is the sink table"),
         ({"source": {"connector": "kafak", "topic": "t"}}, "unknown connector `kafak`"),
         (
+            {"source": {"connector": "nats", "topic": "t", "url": "nats://s3cr3t@h:4222"}},
+            "holds a password",
+        ),
+        (
+            {"source": {"connector": "redis", "topic": "t", "url": "redis://h/0?password=x"}},
+            "holds a password",
+        ),
+        (
+            {
+                "source": {
+                    "connector": "kafka",
+                    "topic": "t",
+                    "kafka": {"ssl.key.pem": "-----BEGIN"},
+                }
+            },
+            "may not be written in the file",
+        ),
+        (
             {
                 "sink": {
                     "delta": {"path": "lake/s"},
@@ -169,6 +187,8 @@ def test_sized_and_nested_types_survive_a_flow_mapping_and_nothing_else_changes(
         ),
         ({"schema": {"id": "BIGINT", "_hw_offset": "VARCHAR"}}, "headwater's own"),
         ({"schema": {"id": "BIGINT", "ID": "VARCHAR"}}, "differ only in case"),
+        ({"schema": {"id": "BIGINT) AS x; COPY (SELECT 1) TO 'f'; --"}}, "is not a SQL type"),
+        ({"schema": {"id": "DECIMAL(10,2"}}, "is not a SQL type"),
         ({"dedup": {"key": "nope"}}, "is not a column"),
         ({"sinks": {}}, "unknown key `sinks`"),
     ],

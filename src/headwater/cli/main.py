@@ -116,3 +116,12 @@ def _command(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code if isinstance(exc, Interrupted) else 130
     except BrokenPipeError:
         return 0
+    except Exception as exc:  # a bug: shown here, where stderr still masks secrets
+        import traceback
+
+        traceback.print_exc()
+        error(
+            f"internal error: {type(exc).__name__}: {exc}\n"
+            "hint: this is a bug in headwater; the traceback above says where"
+        )
+        return 1

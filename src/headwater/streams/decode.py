@@ -45,6 +45,8 @@ if TYPE_CHECKING:
 
 META_COLUMNS = ("_hw_partition", "_hw_offset", "_hw_broker_time")
 """Columns every decoded row carries: where the message came from, and when the broker got it."""
+NO_PAYLOAD = "message has no payload (a tombstone: a key with a null value)"
+"""The reason of a message whose value is null (Kafka's tombstones on compacted topics)."""
 SEQ = "_hw_seq"
 """The message's position in its micro-batch (dropped before the sink)."""
 
@@ -103,6 +105,12 @@ class Decoder:
             con = duckdb.connect(":memory:")
             con.execute("SET TimeZone = 'UTC'")
             con.execute("SET threads = 1")  # one core decodes; the other polls and commits
+            if len(con.extract_statements(self._sql)) != 1:  # the schema's types are pasted in
+                con.close()
+                raise ConfigError(
+                    f"stream `{self.spec.name}`: the schema's types do not make one statement",
+                    hint=f"write each type as a SQL type, e.g. DECIMAL(10,2) ({self.spec.location})",
+                )
             self._con = con
         return self._con
 
@@ -177,6 +185,12 @@ class Decoder:
                     f"{quote_literal(f'column `{col}`: ')} || left({raw}, 80) || "
                     f"{quote_literal(f' is not {type_name}')} END"
                 )
+            else:  # text: a NUL character is refused by PostgreSQL's text, so by every sink
+                bad.append(f"contains({raw}, chr(0))")
+                problems.append(
+                    f"CASE WHEN contains({raw}, chr(0)) THEN "
+                    f"{quote_literal(f'column `{col}`: text with a NUL character')} END"
+                )
             absent.append(f"{raw} IS NULL")
         # a JSON value that is not an object has none of the members: a row with any present is
         # an object; only one with none is looked at again
@@ -212,6 +226,10 @@ class Decoder:
         n = len(payloads)
         texts: list[str | None] | None = None
         pre_rejects: dict[int, str] = {}
+        if None in payloads:  # a Kafka tombstone (a key with a null value)
+            for i, p in enumerate(payloads):
+                if p is None:
+                    pre_rejects[i] = NO_PAYLOAD
         if self.spec.format == "avro":
             texts = [self._avro_json(p, i, pre_rejects) for i, p in enumerate(payloads)]
         elif self.spec.format == "csv-line":
@@ -264,9 +282,11 @@ class Decoder:
         )
         return Decoded(good_rows, rejects)
 
-    def _avro_json(self, payload: bytes, i: int, rejects: dict[int, str]) -> str | None:
+    def _avro_json(self, payload: bytes | None, i: int, rejects: dict[int, str]) -> str | None:
         import fastavro
 
+        if payload is None:
+            return None  # `NO_PAYLOAD`
         data = payload
         if self.spec.avro_wire == "confluent":
             if len(payload) < 5 or payload[0] != 0:
@@ -291,7 +311,9 @@ class Decoder:
             return None
         return json.dumps(record, default=_json_default)
 
-    def _csv_json(self, payload: bytes, i: int, rejects: dict[int, str]) -> str | None:
+    def _csv_json(self, payload: bytes | None, i: int, rejects: dict[int, str]) -> str | None:
+        if payload is None:
+            return None  # `NO_PAYLOAD`
         try:
             text = payload.decode("utf-8")
         except UnicodeDecodeError:
@@ -346,15 +368,21 @@ def payload_text(message: Message) -> str:
     """What the DLQ keeps of a message: its payload as text (invalid UTF-8 escaped), or, for a
     message with no payload (a Redis entry without the payload field), what the source put in
     its key (the entry's fields)."""
-    raw = message.value if message.value or not message.key else message.key
-    return raw.decode("utf-8", "backslashreplace")
+    return _dlq_text(message.value if message.value or not message.key else message.key)
 
 
 def batch_payload_text(batch: MessageBatch, i: int) -> str:
     """`payload_text` of the batch's message ``i``."""
     value, key = batch.values[i], batch.key(i)
-    raw = value if value or not key else key
-    return raw.decode("utf-8", "backslashreplace")
+    return _dlq_text(value if value or not key else key)
+
+
+def _dlq_text(raw: bytes | None) -> str:
+    """Bytes as text any warehouse stores: invalid UTF-8 and NUL (which PostgreSQL's text
+    refuses) escaped; nothing (a tombstone without a key) as ''."""
+    if raw is None:
+        return ""
+    return raw.decode("utf-8", "backslashreplace").replace("\x00", "\\x00")
 
 
 def _no_rejects() -> pa.Table:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from headwater.durations import DurationError, parse_timedelta
 from headwater.errors import ConfigError, Location, did_you_mean
 from headwater.project.definition import Relation
+from headwater.secrets import is_secret_name
 
 if TYPE_CHECKING:
     from headwater.streams.source import SourceConfig
@@ -208,9 +209,13 @@ def parse_stream(raw: Mapping[str, Any], *, path: str, default_schema: str) -> S
     for key, value in source.items():  # client settings (`kafka:`): the same rule
         if isinstance(value, Mapping):
             for inner in value:
-                words = re.split(r"[._]", str(inner).lower())
-                if words[-1] in ("password", "secret", "token") or str(inner).lower().endswith(
-                    "secret_access_key"
+                name = str(inner).lower()
+                words = re.split(r"[._]", name)
+                if (
+                    words[-1] in ("password", "secret", "token")
+                    or name.endswith("secret_access_key")
+                    or (words[-1] == "pem" and "key" in words)  # ssl.key.pem: a private key
+                    or name == "sasl.oauthbearer.config"  # holds the client secret
                 ):
                     raise fail(
                         f"`{key}: {{{inner}: ...}}` may not be written in the file",
@@ -221,7 +226,12 @@ def parse_stream(raw: Mapping[str, Any], *, path: str, default_schema: str) -> S
                     )
     for key in ("url", "brokers", "endpoint_url"):
         text = source.get(key)
-        if isinstance(text, str) and re.search(r"://[^/@\s]*:[^/@\s]+@", text):
+        # user info (`user:password@`, or a NATS token `token@`) or a secret-named query
+        # parameter (`?password=`) is a credential written in the file
+        if isinstance(text, str) and (
+            re.search(r"://[^/@\s]+@", text)
+            or any(is_secret_name(name) for name in re.findall(r"[?&;]([^=&;#]+)=", text))
+        ):
             raise fail(
                 f"`{key}` holds a password, which may not be written in the file",
                 key,
@@ -244,6 +254,13 @@ def parse_stream(raw: Mapping[str, Any], *, path: str, default_schema: str) -> S
         for col, typ in _rejoin_types(list(schema_raw.items())):
             if not isinstance(typ, str) or not typ.strip():
                 raise fail(f"column `{col}` needs a SQL type", str(col), obj=schema_raw)
+            if re.search(r";|--|/\*|'", typ) or typ.count("(") != typ.count(")"):
+                raise fail(
+                    f"column `{col}`: `{typ}` is not a SQL type",
+                    str(col),
+                    "e.g. BIGINT, VARCHAR, DECIMAL(10,2), TIMESTAMP, STRUCT(a INTEGER)",
+                    schema_raw,
+                )
             if str(col).lower().startswith("_hw_"):
                 raise fail(
                     f"column `{col}`: names starting with `_hw_` are headwater's own "
