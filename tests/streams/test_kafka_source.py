@@ -8,6 +8,7 @@ Without confluent-kafka the tests skip, except under CI=true, where they fail.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -19,8 +20,10 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -769,3 +772,47 @@ def test_the_mock_cluster_command_line_serves_until_sigterm() -> None:
         if proc.stdout is not None:
             proc.stdout.close()
     assert os.getpid() != proc.pid
+
+
+def test_a_changed_topic_is_refused_until_a_reset_says_where_to_start(
+    kafka_cluster: Any, tmp_path: Path
+) -> None:
+    """The warehouse's offsets are offsets in the topic they were read from: after `topic:`
+    changed, applying them would skip the new topic's first messages without a word."""
+    from headwater.cli import main
+
+    first, second = f"t-{uuid.uuid4().hex[:8]}", f"t-{uuid.uuid4().hex[:8]}"
+    for topic in (first, second):
+        kafka_cluster.create_topic(topic, 2)
+    root = tmp_path / "p"
+    (root / "streams").mkdir(parents=True)
+    (root / "headwater.yml").write_text(
+        "name: p\ndefault_target: dev\ntargets:\n  dev: {engine: duckdb, path: .headwater/w.duckdb}\n"
+    )
+
+    def stream(topic: str) -> None:
+        (root / "streams" / "s.yml").write_text(
+            "streams:\n  - name: s\n    source:\n      connector: kafka\n"
+            f"      brokers: {kafka_cluster.bootstrap}\n      topic: {topic}\n      group: g\n"
+            f"      kafka: {json.dumps(FAST_GROUP)}\n    schema: {{id: BIGINT}}\n    sink: {{table: raw.s}}\n"
+        )
+
+    config = kafka_config(kafka_cluster.bootstrap, first)
+    produce(config, [json.dumps({"id": i}).encode() for i in range(30)])
+    stream(first)
+    assert main(["stream", "run", "s", "--until-idle", "--project-dir", str(root)]) == 0
+    produce(
+        kafka_config(kafka_cluster.bootstrap, second),
+        [json.dumps({"id": 100 + i}).encode() for i in range(10)],
+    )
+    stream(second)
+    assert main(["stream", "run", "s", "--until-idle", "--project-dir", str(root)]) == 2
+    assert main(["stream", "reset", "s", "--to", "earliest", "--project-dir", str(root)]) == 0
+    assert main(["stream", "run", "s", "--until-idle", "--project-dir", str(root)]) == 0
+    con = duckdb.connect(str(root / ".headwater" / "w.duckdb"), read_only=True)
+    try:
+        assert con.execute("select count(*), min(id) from raw.s where id >= 100").fetchall() == [
+            (10, 100)
+        ]
+    finally:
+        con.close()

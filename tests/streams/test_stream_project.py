@@ -323,3 +323,12 @@ def test_monitors_name_stream_metrics() -> None:
             path="s.yml",
             default_schema="m",
         )
+
+
+def test_client_settings_are_checked_without_touching_the_stream() -> None:
+    spec = parse_stream(
+        entry(source={"connector": "kafka", "topic": "t", "kafka": {"fetch.wait.max.ms": 100}}),
+        path="streams/s.yml",
+        default_schema="main",
+    )
+    assert spec.name == "s" and spec.source_options["kafka"] == {"fetch.wait.max.ms": 100}

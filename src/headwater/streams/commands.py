@@ -140,7 +140,7 @@ def stream_reset(ctx: Context, name: str, to: str) -> dict[str, str | None]:
     at the broker, and make the warehouse's committed positions match. The warehouse is opened
     (and, when embedded, locked) before the broker is touched: if it cannot be, nothing moves."""
     from headwater.streams.connectors import open_source
-    from headwater.streams.sink import ensure_state_tables, reset_positions
+    from headwater.streams.sink import ensure_state_tables, record_source, reset_positions
     from headwater.streams.source import Delivery
     from headwater.streams.spec import parse_start
 
@@ -167,6 +167,7 @@ def stream_reset(ctx: Context, name: str, to: str) -> dict[str, str | None]:
         reset_positions(
             engine, spec.name, positions if source.delivery is Delivery.POSITIONED else {}
         )
+        record_source(engine, spec)  # the offsets now are the current source's
     finally:
         engine.close()
     return positions

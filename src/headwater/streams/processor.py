@@ -35,6 +35,7 @@ from headwater.streams.decode import Decoder
 from headwater.streams.sink import (
     LostPartition,
     StreamSink,
+    check_source,
     ensure_state_tables,
     read_positions,
 )
@@ -302,6 +303,9 @@ class StreamProcessor:
         decoder = Decoder(spec, self.project_root)
         with self.warehouse() as engine:
             self.prepare(engine)
+            if source.delivery is Delivery.POSITIONED:
+                with engine.transaction():
+                    check_source(engine, spec)
             if spec.expectations:
                 sink.check_expectations(engine)
             if self.delta is not None:  # batches a crash left between the warehouse and Delta

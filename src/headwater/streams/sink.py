@@ -110,6 +110,45 @@ def ensure_state_tables(engine: Engine) -> None:
         f"CREATE TABLE IF NOT EXISTS {_state(engine, 'stream_dedup')} (stream VARCHAR, "
         "key VARCHAR, seen_at TIMESTAMP, PRIMARY KEY (stream, key))"
     )
+    engine.execute(
+        f"CREATE TABLE IF NOT EXISTS {_state(engine, 'stream_source')} (stream VARCHAR PRIMARY KEY, "
+        "source VARCHAR, updated_at TIMESTAMP)"
+    )
+
+
+def source_identity(spec: StreamSpec) -> str:
+    """What the committed positions are positions in: the connector and its topic (Kafka topic,
+    Kinesis stream, ...)."""
+    return f"{spec.connector}:{spec.topic}"
+
+
+def record_source(engine: Engine, spec: StreamSpec) -> None:
+    """The positions now belong to the stream's current source (a first run, or `stream reset`)."""
+    engine.execute(
+        f"INSERT INTO {_state(engine, 'stream_source')} VALUES (?, ?, ?) ON CONFLICT (stream) "
+        "DO UPDATE SET source = excluded.source, updated_at = excluded.updated_at",
+        [spec.name, source_identity(spec), _now()],
+    )  # an upsert: processes that start together record the same source
+
+
+def check_source(engine: Engine, spec: StreamSpec) -> None:
+    """A positioned stream's committed offsets are offsets in the source they were read from:
+    after `topic:` changed they would skip (or re-read) the new topic's messages, so the stream
+    refuses to run until `stream reset` says where to start."""
+    found = engine.execute(
+        f"SELECT source FROM {_state(engine, 'stream_source')} WHERE stream = ?", [spec.name]
+    )
+    current = source_identity(spec)
+    if found and str(found[0][0]) == current:
+        return
+    if found and all_positions(engine, spec.name):
+        raise ConfigError(
+            f"stream `{spec.name}` has committed offsets of `{found[0][0]}`, but its source is "
+            f"now `{current}`: those offsets do not apply to it",
+            hint=f"start the new source with `headwater stream reset {spec.name} --to earliest` "
+            f"(or latest, or a time) ({spec.location})",
+        )
+    record_source(engine, spec)
 
 
 def read_positions(engine: Engine, stream: str, partitions: Sequence[str]) -> dict[str, str | None]:

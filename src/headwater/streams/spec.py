@@ -209,13 +209,13 @@ def parse_stream(raw: Mapping[str, Any], *, path: str, default_schema: str) -> S
     for key, value in source.items():  # client settings (`kafka:`): the same rule
         if isinstance(value, Mapping):
             for inner in value:
-                name = str(inner).lower()
-                words = re.split(r"[._]", name)
+                setting = str(inner).lower()
+                words = re.split(r"[._]", setting)
                 if (
                     words[-1] in ("password", "secret", "token")
-                    or name.endswith("secret_access_key")
+                    or setting.endswith("secret_access_key")
                     or (words[-1] == "pem" and "key" in words)  # ssl.key.pem: a private key
-                    or name == "sasl.oauthbearer.config"  # holds the client secret
+                    or setting == "sasl.oauthbearer.config"  # holds the client secret
                 ):
                     raise fail(
                         f"`{key}: {{{inner}: ...}}` may not be written in the file",
@@ -230,7 +230,7 @@ def parse_stream(raw: Mapping[str, Any], *, path: str, default_schema: str) -> S
         # parameter (`?password=`) is a credential written in the file
         if isinstance(text, str) and (
             re.search(r"://[^/@\s]+@", text)
-            or any(is_secret_name(name) for name in re.findall(r"[?&;]([^=&;#]+)=", text))
+            or any(is_secret_name(param) for param in re.findall(r"[?&;]([^=&;#]+)=", text))
         ):
             raise fail(
                 f"`{key}` holds a password, which may not be written in the file",

@@ -574,7 +574,10 @@ class KafkaSource:
                     out[str(p)] = None
                     continue
                 position = start
-            out[str(p)] = max(0, hi - max(position, lo))
+            if position > hi:  # past the end (a recreated topic): librdkafka resets it; unknown
+                out[str(p)] = None
+                continue
+            out[str(p)] = hi - max(position, lo)
         return out
 
     # ---------------------------------------------------------------- reset
