@@ -159,3 +159,25 @@ def test_an_expectation_on_a_missing_column_is_a_config_error(
     result = run(cli, root)
     assert result.code == 2
     assert "`column: amont`, which is not a column" in result.err and "amount" in result.err
+
+
+def test_max_bytes_cuts_micro_batches_of_large_messages(
+    make_project: Callable[..., Path], redis_key: str, produce_redis: Produce
+) -> None:
+    from headwater.context import Context
+
+    root = project(make_project, redis_key, """\
+    schema: {id: BIGINT, blob: VARCHAR}
+    sink: {table: raw.s}
+    trigger: {max_records: 1000, max_bytes: 2 MiB}
+""")  # fmt: skip
+    produce_redis([{"id": i, "blob": "x" * 100_000} for i in range(60)])
+    sizes: list[int] = []
+    with Context(root) as ctx:
+        summary = ctx.stream_run(
+            ["s"], until_idle=True, on_batch=lambda r: sizes.append(r.messages)
+        )[0]
+    assert summary.messages == 60 and sum(sizes) == 60
+    # ~100 KB each: a batch stops at 2 MiB (21 messages; a poll asks for what is left to fill)
+    assert len(sizes) >= 3 and max(sizes) <= 22, sizes
+    assert query(root, "select count(distinct id) from raw.s") == [(60,)]

@@ -63,6 +63,10 @@ IDLE_LIMIT = 30.0
 say how far behind it is) after this many seconds without a message."""
 """`--until-idle`: the stream is idle when a poll this long brings nothing."""
 PRUNE_EVERY = 20
+FIRST_POLL = 16
+"""Messages the first poll of a micro-batch asks for, before their size is known (each later
+poll asks for at most twice what the batch holds: 16, 32, 64, ... a few more round trips per
+micro-batch, and a bound on the bytes one poll can bring)."""
 """Committed-id ledgers and dedup keys are pruned every this many batches."""
 
 
@@ -364,9 +368,13 @@ class StreamProcessor:
     def _collect(
         self, source: StreamSource, until_idle: bool, started: float, max_seconds: float | None
     ) -> MessageBatch:
-        """Poll until the trigger fires: `max_records` messages, or `max_seconds` since the first."""
+        """Poll until the trigger fires: `max_records` messages, `max_bytes` of payloads, or
+        `max_seconds` since the first. A poll asks for as many messages as the bytes left allow
+        at the batch's mean size so far (see `FIRST_POLL`), so a topic of large messages cannot
+        fill one poll past the memory the trigger allows."""
         spec = self.spec
         batch = MessageBatch.empty()
+        size = 0
         self._generation = getattr(source, "generation", None)
         first_at: float | None = None
         while not self.stop.is_set():
@@ -379,8 +387,16 @@ class StreamProcessor:
                 wait = IDLE_SECONDS if until_idle else 0.5
             else:  # the batch closes at max_seconds after its first message
                 wait = min(max(0.0, spec.max_seconds - (now - first_at)), 0.5)
+            # the sizes so far say how many more fit; at most twice as many as the batch holds,
+            # so a topic whose messages grow cannot overshoot by much
+            want = spec.max_records - len(batch)
+            if batch:
+                mean = max(1, size // len(batch))
+                want = min(want, 2 * len(batch), max(1, (spec.max_bytes - size) // mean))
+            else:
+                want = min(want, FIRST_POLL)
             try:
-                got = poll_batch(source, spec.max_records - len(batch), wait)
+                got = poll_batch(source, want, wait)
             except (HeadwaterError, OSError) as exc:  # the broker is away: commit what we have
                 self._troubled(exc)
                 break
@@ -390,7 +406,8 @@ class StreamProcessor:
                 if first_at is None:
                     first_at = time.monotonic()
                 batch.extend(got)
-                if len(batch) >= spec.max_records:
+                size += sum(map(len, filter(None, got.values)))
+                if len(batch) >= spec.max_records or size >= spec.max_bytes:
                     break
                 continue
             self.warehouse.release()  # nothing is waiting: others may have the warehouse

@@ -36,11 +36,16 @@ AVRO_WIRES = ("plain", "confluent")
 LATE_POLICIES = ("drop", "side_output", "update")
 DISPOSITIONS = ("append", "merge")
 SINK_KEYS = {"table", "delta", "write_disposition", "primary_key"}
-TRIGGER_KEYS = {"max_records", "max_seconds"}
+TRIGGER_KEYS = {"max_records", "max_seconds", "max_bytes"}
 DEDUP_KEYS = {"key", "within"}
 SLA_KEYS = {"max_lag", "max_latency", "max_dlq_rate"}
 DEFAULT_MAX_RECORDS = 50_000
 DEFAULT_MAX_SECONDS = 5.0
+DEFAULT_MAX_BYTES = 64 * 2**20
+"""Payload bytes a micro-batch holds at most (64 MiB): what bounds memory when messages are
+large, since `max_records` counts messages (decoding and landing need several times this)."""
+_BYTE_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "kib": 2**10, "mib": 2**20,
+               "gib": 2**30}  # fmt: skip
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -81,6 +86,7 @@ class StreamSpec:
     max_seconds: float
     slas: dict[str, Any]
     monitors: list[Any]
+    max_bytes: int = DEFAULT_MAX_BYTES
     avro_schema: Any = None
     avro_wire: str = "plain"
     """``plain`` (the Avro binary alone) or ``confluent`` (magic byte 0, a 4-byte schema id, then
@@ -421,6 +427,18 @@ def parse_stream(raw: Mapping[str, Any], *, path: str, default_schema: str) -> S
     max_seconds = duration(
         trigger.get("max_seconds", DEFAULT_MAX_SECONDS), "max_seconds", trigger
     ).total_seconds()
+    size = re.fullmatch(
+        r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", str(trigger.get("max_bytes", DEFAULT_MAX_BYTES))
+    )
+    unit = _BYTE_UNITS.get(size.group(2).lower()) if size else None
+    if size is None or unit is None or float(size.group(1)) * unit < 1:
+        raise fail(
+            f"`max_bytes: {trigger.get('max_bytes')}` is not a size",
+            "max_bytes",
+            "max_bytes: 64 MiB (or a number of bytes)",
+            trigger,
+        )
+    max_bytes = int(float(size.group(1)) * unit)
 
     slas_raw = raw.get("slas") or {}
     if not isinstance(slas_raw, Mapping):
@@ -452,7 +470,7 @@ def parse_stream(raw: Mapping[str, Any], *, path: str, default_schema: str) -> S
         source_options=options, schema=schema, event_time=event_time, watermark=watermark,
         dedup_key=dedup_key, dedup_within=dedup_within, expectations=expectations,
         transform=transform, windows=windows, late=late, sink=sink, dlq=dlq,
-        max_records=max_records, max_seconds=max_seconds, slas=slas,
+        max_records=max_records, max_seconds=max_seconds, max_bytes=max_bytes, slas=slas,
         monitors=monitors, avro_schema=source.get("avro_schema"), avro_wire=avro_wire,
         delimiter=str(source.get("delimiter") or ","), description=str(raw.get("description") or ""),
     )  # fmt: skip
