@@ -181,3 +181,54 @@ def test_max_bytes_cuts_micro_batches_of_large_messages(
     # ~100 KB each: a batch stops at 2 MiB (21 messages; a poll asks for what is left to fill)
     assert len(sizes) >= 3 and max(sizes) <= 22, sizes
     assert query(root, "select count(distinct id) from raw.s") == [(60,)]
+
+
+def test_a_merge_sink_with_windows_and_a_transform_keeps_the_last_event(
+    make_project: Callable[..., Path], redis_key: str, produce_redis: Produce, cli: Any
+) -> None:
+    """The transform drops `_hw_seq` and the events share broker milliseconds: the sink must
+    still get the last event of each key, and the windows every event."""
+    root = project(make_project, redis_key, """\
+    schema: {user_id: BIGINT, page: VARCHAR, ts: TIMESTAMP}
+    event_time: ts
+    transform: "select user_id, page, ts from {{ batch }}"
+    windows:
+      - {name: views, type: tumbling, size: 1 minute, select: "count(*) as n", emit: on_update}
+    sink: {table: raw.s, write_disposition: merge, primary_key: user_id}
+""")  # fmt: skip
+    produce_redis([{"user_id": i % 3, "page": f"p{i}", "ts": at(i)} for i in range(20)])
+    result = run(cli, root)
+    assert result.code == 0, result.err
+    assert query(root, "select user_id, page from raw.s order by user_id") == [
+        (0, "p18"), (1, "p19"), (2, "p17")
+    ]  # fmt: skip
+    assert query(root, "select n from raw.views") == [(20,)]
+
+
+@pytest.mark.parametrize(
+    "transform",
+    [
+        "select * from {{ batch }}",  # kept: a batch whose times are all NULL has no maximum
+        "select id from {{ batch }}",
+        "select id, strftime(ts, '%Y-%m-%d') as ts from {{ batch }}",
+    ],
+)
+def test_the_watermark_falls_back_to_the_decoded_time_when_a_transform_drops_it(
+    make_project: Callable[..., Path],
+    redis_key: str,
+    produce_redis: Produce,
+    cli: Any,
+    transform: str,
+) -> None:
+    root = project(make_project, redis_key, f"""\
+    schema: {{id: BIGINT, ts: TIMESTAMP}}
+    event_time: ts
+    transform: "{transform}"
+    sink: {{table: raw.s}}
+""")  # fmt: skip
+    produce_redis([{"id": 1, "ts": at(5)}, {"id": 2}])  # a batch, then one with no time at all
+    assert run(cli, root).code == 0
+    produce_redis([{"id": 3}])
+    result = run(cli, root)
+    assert result.code == 0, result.err
+    assert query(root, "select count(*) from raw.s") == [(3,)]

@@ -57,6 +57,8 @@ if TYPE_CHECKING:
 OUT = "__hw_stream_out"
 """The temporary table holding a batch after `transform:` (what the sink and windows read)."""
 OUT_EVENTS = "__hw_stream_events"
+OUT_SINK = "__hw_stream_sink_out"
+"""A merge sink's own copy of the transformed batch when windows need every event (`commit`)."""
 """The batch's own columns (without headwater's `_hw_*` ones): what the windows read."""
 LEDGER = "stream_committed"
 """The ledger of committed ids of acknowledged brokers: a row per partition and batch, the ids as a
@@ -324,11 +326,14 @@ class StreamSink:
             if spec.dedup_key and rows.num_rows:
                 rows, dropped = self._dedup(engine, rows, now)
                 result.duplicates += dropped
-            if spec.sink.write_disposition == "merge" and not spec.windows:
-                # only the sink reads the batch: keep the last event of each key before a
-                # `transform:` can drop `_hw_seq` (with windows, which need every event, the
-                # sink's SQL picks the last one)
-                rows = _last_per_key(rows, spec.sink.primary_key)
+            # a merge sink keeps the last event of each key, picked before a `transform:` can
+            # drop `_hw_seq`; the windows need every event, so with windows and a transform the
+            # sink gets its own transformed copy of the picked events (`OUT_SINK`)
+            merge = spec.sink.write_disposition == "merge"
+            sink_rows = _last_per_key(rows, spec.sink.primary_key) if merge else rows
+            if not spec.windows:
+                rows = sink_rows
+            separate = bool(merge and spec.windows and spec.transform and sink_rows is not rows)
             result.dlq = sum(t.num_rows for t in dlq_rows)
             if result.dlq:
                 self._write_dlq(engine, pa.concat_tables(dlq_rows), now)
@@ -344,23 +349,34 @@ class StreamSink:
                 )
                 engine.execute(f"CREATE TEMPORARY {kind} {OUT} AS {select}")
                 try:
+                    if separate:
+                        assert spec.transform is not None
+                        with engine.strategies.arrow_relation(sink_rows, "__hw_stream_sink") as s:
+                            engine.execute(
+                                f"CREATE TEMPORARY TABLE {OUT_SINK} AS "
+                                + render_transform(spec.transform, s.render(), spec)
+                            )
                     # the watermark follows the events the windows see: after the transform
-                    batch_max = self._max_event_time(engine) if rows.num_rows else None
+                    batch_max = self._max_event_time(engine, rows) if rows.num_rows else None
                     if batch_max is not None and (max_seen is None or batch_max > max_seen):
                         max_seen = batch_max
                     wm_after = None if max_seen is None else max_seen - spec.watermark
                     if wm_before is not None and (wm_after is None or wm_after < wm_before):
                         wm_after = wm_before
                     result.watermark = wm_after
-                    self._land(engine, result, number, wm_before, wm_after)
+                    self._land(
+                        engine, result, number, wm_before, wm_after, OUT_SINK if separate else OUT
+                    )
                 except BaseException:
                     # the failed statement may have aborted the transaction, where these fail
                     # too: report the first error (the rollback drops them)
                     with contextlib.suppress(Exception):
                         engine.execute(f"DROP VIEW IF EXISTS {OUT_EVENTS}")
+                        engine.execute(f"DROP TABLE IF EXISTS {OUT_SINK}")
                         engine.execute(f"DROP {kind} IF EXISTS {OUT}")
                     raise
                 engine.execute(f"DROP VIEW IF EXISTS {OUT_EVENTS}")
+                engine.execute(f"DROP TABLE IF EXISTS {OUT_SINK}")
                 engine.execute(f"DROP {kind} IF EXISTS {OUT}")
             engine.execute(
                 f"UPDATE {_state(engine, 'stream_state')} SET watermark = ?, max_event_time = ?, "
@@ -369,13 +385,22 @@ class StreamSink:
             )
         return result
 
-    def _max_event_time(self, engine: Engine) -> dt.datetime | None:
-        """The largest event time of the transformed batch (`OUT`), as naive UTC."""
-        if not self.spec.event_time:
+    def _max_event_time(self, engine: Engine, rows: pa.Table) -> dt.datetime | None:
+        """The largest event time of the transformed batch (`OUT`), as naive UTC; of the decoded
+        ``rows`` if the transform dropped the column or made it something else than a time (a
+        stream without windows may)."""
+        import pyarrow.compute as pc
+
+        name = self.spec.event_time
+        if not name:
             return None
-        column = quote_identifier(self.spec.event_time)
-        found = engine.execute(f"SELECT max({column}) FROM {OUT}")
-        return as_utc_naive(found[0][0]) if found else None
+        kind = dict((c.lower(), t.upper()) for c, t in engine.query_columns(f"SELECT * FROM {OUT}"))
+        if "TIME" in kind.get(name.lower(), "") or "DATE" in kind.get(name.lower(), ""):
+            found = engine.execute(f"SELECT max({quote_identifier(name)}) FROM {OUT}")
+            value = found[0][0] if found else None
+        else:
+            value = pc.max(event_times(rows.column(name))).as_py()
+        return None if value is None else as_utc_naive(value)
 
     def _land(
         self,
@@ -384,13 +409,15 @@ class StreamSink:
         number: int,
         wm_before: dt.datetime | None,
         wm_after: dt.datetime | None,
+        sink_source: str = OUT,
     ) -> None:
-        """The batch (`OUT`) into the sink, then into every window."""
+        """The batch (``sink_source``: `OUT`, or `OUT_SINK`) into the sink, then `OUT` into
+        every window."""
         spec = self.spec
         if self.delta is not None:
-            result.rows = self.delta.stage(engine, OUT, number)
+            result.rows = self.delta.stage(engine, sink_source, number)
         elif spec.sink.table is not None:
-            result.rows = self._write_sink(engine, spec.sink.table)
+            result.rows = self._write_sink(engine, spec.sink.table, sink_source)
         windows = self._windows(engine) if self._windows else []
         if windows:
             own = [
@@ -536,23 +563,11 @@ class StreamSink:
         ranges = self._key_ranges(engine, {p: ids for p, ids in ids_of.items() if ids})
         ledger = _state(engine, LEDGER)
         dupes: set[tuple[str, str]] = set()
-        floor = engine.execute(
-            f"SELECT max(last_key) FROM {ledger} WHERE stream = ? AND partition = ''",
-            [self.spec.name],
-        )
-        floor_key = str(floor[0][0]) if floor and floor[0][0] is not None else None
         # commits of one stream are serialized by the `stream_state` row each updates first, so
         # what the committed rows do not hold is new
         for partition, low, high in ranges:
             partition = str(partition)
             ids = ids_of[partition]
-            if floor_key is not None and str(low) < floor_key:  # acknowledged, pruned ids
-                below = {o for o in ids if self.order_key(o) < floor_key}
-                if below:
-                    dupes.update((partition, o) for o in below)
-                    ids = [o for o in ids if o not in below]
-                    if not ids:
-                        continue
             seen: set[str] = set()
             for (text,) in engine.execute(
                 f"SELECT ids FROM {ledger} WHERE stream = ? AND partition = ? AND last_key >= ? "
@@ -606,22 +621,10 @@ class StreamSink:
         (no floor) older than `LEDGER_RETENTION`."""
         ledger = _state(engine, LEDGER)
         if floor is not None:
-            key = self.order_key(floor)
             engine.execute(
-                f"DELETE FROM {ledger} WHERE stream = ? AND last_key < ?", [self.spec.name, key]
+                f"DELETE FROM {ledger} WHERE stream = ? AND last_key < ?",
+                [self.spec.name, self.order_key(floor)],
             )
-            # the floor itself is kept (a row of partition ''): an id below it was acknowledged,
-            # so committed, and a process that held it past the broker's redelivery (a pause
-            # longer than `ack_wait`) must find it a duplicate although its row is gone
-            if not engine.execute(
-                f"SELECT 1 FROM {ledger} WHERE stream = ? AND partition = '' LIMIT 1",
-                [self.spec.name],
-            ):
-                engine.execute(
-                    f"INSERT INTO {ledger} (stream, partition, first_key, last_key, ids, "
-                    "committed_at) VALUES (?, '', '', ?, '[]', ?)",
-                    [self.spec.name, key, _now()],
-                )
         else:
             engine.execute(
                 f"DELETE FROM {ledger} WHERE stream = ? AND committed_at < ?",
@@ -741,15 +744,15 @@ class StreamSink:
         kept = rows.take(pa.array(keep, pa.int64()))
         return kept, rows.num_rows - kept.num_rows
 
-    def _write_sink(self, engine: Engine, relation: Relation) -> int:
+    def _write_sink(self, engine: Engine, relation: Relation, source: str = OUT) -> int:
         engine.ensure_schema(relation.schema)
-        all_cols = engine.query_columns(f"SELECT * FROM {OUT}")
+        all_cols = engine.query_columns(f"SELECT * FROM {source}")
         out_cols = [(c, t) for c, t in all_cols if c != SEQ]
         have = engine.columns(relation)
         if not have:
             listed = ", ".join(quote_identifier(c) for c, _ in out_cols)
             engine.execute(
-                f"CREATE TABLE {relation.render()} AS SELECT {listed} FROM {OUT} LIMIT 0"
+                f"CREATE TABLE {relation.render()} AS SELECT {listed} FROM {source} LIMIT 0"
             )
             engine._remember(relation, "table")
             have = out_cols
@@ -769,22 +772,22 @@ class StreamSink:
                 )
             # the last event of each key wins: in the batch's order (`_hw_seq`) if the transform
             # kept it, else by broker time
-            latest = Relation("", f"{OUT}_latest")
+            latest = Relation("", "__hw_stream_latest")
             part = ", ".join(quote_identifier(k) for k in keys)
             listed = ", ".join(quote_identifier(c) for c in names)
             order = SEQ if any(c == SEQ for c, _ in all_cols) else "_hw_broker_time"
             engine.execute(
                 f"CREATE TEMPORARY TABLE {latest.render()} AS SELECT {listed} FROM (SELECT *, row_number() "
-                f"OVER (PARTITION BY {part} ORDER BY {order} DESC) AS __hw_rn FROM {OUT}) AS r "
+                f"OVER (PARTITION BY {part} ORDER BY {order} DESC) AS __hw_rn FROM {source}) AS r "
                 "WHERE __hw_rn = 1"
                 if order == SEQ or "_hw_broker_time" in names
-                else f"CREATE TEMPORARY TABLE {latest.render()} AS SELECT DISTINCT ON ({part}) {listed} FROM {OUT}"
+                else f"CREATE TEMPORARY TABLE {latest.render()} AS SELECT DISTINCT ON ({part}) {listed} FROM {source}"
             )
             update = [c for c in names if c not in keys]
             updated, inserted = engine.strategies.merge(relation, latest, names, keys, update)
             engine.execute(f"DROP TABLE IF EXISTS {latest.render()}")  # a failure rolls it back
             return updated + inserted
-        appended = engine.strategies.append(relation, Relation("", OUT), names)
+        appended = engine.strategies.append(relation, Relation("", source), names)
         return int(appended or 0)
 
     def _write_dlq(self, engine: Engine, rejects: pa.Table, now: dt.datetime) -> None:
