@@ -162,13 +162,9 @@ def test_a_commit_from_a_stale_position_is_fenced(engine: Engine) -> None:
     """Two processes read one partition from the same committed offset: the first commit wins,
     the second finds another offset there and writes nothing (it would duplicate)."""
     from headwater.streams.decode import Decoder
-    from headwater.streams.sink import (
-        LostPartition,
-        StreamSink,
-        ensure_state_tables,
-        read_positions,
-    )
+    from headwater.streams.sink import LostPartition, StreamSink
     from headwater.streams.spec import parse_stream
+    from headwater.streams.state import ensure_state_tables, read_positions
 
     spec = parse_stream(
         {"name": "fenced", "source": {"connector": "kafka", "topic": "t"},
@@ -203,8 +199,9 @@ def test_a_commit_from_a_stale_position_is_fenced(engine: Engine) -> None:
 
 def test_the_watermark_never_goes_back(engine: Engine) -> None:
     from headwater.streams.decode import Decoder
-    from headwater.streams.sink import StreamSink, ensure_state_tables, read_watermark
+    from headwater.streams.sink import StreamSink
     from headwater.streams.spec import parse_stream
+    from headwater.streams.state import ensure_state_tables, read_watermark
 
     spec = parse_stream(
         {"name": "wm", "source": {"connector": "redis", "topic": "t"}, "schema": {"id": "BIGINT", "ts": "TIMESTAMP"},
@@ -297,9 +294,10 @@ def test_the_ledger_finds_redeliveries_in_overlapping_batches(
     only rows wholly below the acknowledgement floor are forgotten."""
     from headwater.streams.connectors.redis import RedisSource
     from headwater.streams.decode import Decoder
-    from headwater.streams.sink import StreamSink, ensure_state_tables
+    from headwater.streams.sink import StreamSink
     from headwater.streams.source import SourceConfig
     from headwater.streams.spec import parse_stream
+    from headwater.streams.state import ensure_state_tables
 
     spec = parse_stream(
         {"name": f"ledger_{int(vectorized)}", "source": {"connector": "redis", "topic": "t"},

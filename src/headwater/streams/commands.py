@@ -114,7 +114,7 @@ def stream_status(ctx: Context, names: list[str] | None = None) -> StatusReport:
     warehouse (read-only; skipped while another process holds an embedded warehouse)."""
     from headwater.errors import LockError
     from headwater.streams.monitor import read_status
-    from headwater.streams.sink import all_positions
+    from headwater.streams.state import all_positions
 
     report = StatusReport()
     streams = stream_nodes(ctx, names)
@@ -140,9 +140,9 @@ def stream_reset(ctx: Context, name: str, to: str) -> dict[str, str | None]:
     at the broker, and make the warehouse's committed positions match. The warehouse is opened
     (and, when embedded, locked) before the broker is touched: if it cannot be, nothing moves."""
     from headwater.streams.connectors import open_source
-    from headwater.streams.sink import ensure_state_tables, record_source, reset_positions
     from headwater.streams.source import Delivery
     from headwater.streams.spec import parse_start
+    from headwater.streams.state import ensure_state_tables, record_source, reset_positions
 
     ((_, spec),) = stream_nodes(ctx, [name])
     target: Any = to

@@ -32,14 +32,9 @@ from typing import TYPE_CHECKING, Any
 from headwater.errors import ExecutionError, HeadwaterError, LockError, TransientError
 from headwater.streams.connectors import open_source
 from headwater.streams.decode import Decoder
-from headwater.streams.sink import (
-    LostPartition,
-    StreamSink,
-    check_source,
-    ensure_state_tables,
-    read_positions,
-)
+from headwater.streams.sink import LostPartition, StreamSink
 from headwater.streams.source import Delivery, MessageBatch, StreamSource, ack_batch, poll_batch
+from headwater.streams.state import check_source, ensure_state_tables, read_positions
 
 if TYPE_CHECKING:
     from headwater.engines.base import Engine

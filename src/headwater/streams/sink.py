@@ -24,8 +24,7 @@ Inside the transaction, in this order:
    watermark closes.
 
 The broker is told only after COMMIT returns (`StreamSource.ack`, by the processor).
-State tables live in the warehouse's state schema (`_headwater`, or `<schema>__headwater` on a
-server), next to the loader's.
+The state tables are `headwater.streams.state`'s.
 """
 
 from __future__ import annotations
@@ -41,10 +40,10 @@ from typing import TYPE_CHECKING, Any
 
 from headwater.engines.base import Engine, quote_identifier
 from headwater.errors import ConfigError, ConflictError, did_you_mean
-from headwater.extract.load_state import state_schema
 from headwater.project.definition import Relation
 from headwater.streams.decode import META_COLUMNS, SEQ, Decoded, batch_payload_text
 from headwater.streams.source import Delivery, Message, MessageBatch
+from headwater.streams.state import LEDGER, LEDGER_RETENTION, now_utc, read_watermark, state_table
 from headwater.streams.window_spec import as_utc_naive
 
 if TYPE_CHECKING:
@@ -57,15 +56,9 @@ if TYPE_CHECKING:
 OUT = "__hw_stream_out"
 """The temporary table holding a batch after `transform:` (what the sink and windows read)."""
 OUT_EVENTS = "__hw_stream_events"
+"""The batch's own columns (without headwater's `_hw_*` ones): what the windows read."""
 OUT_SINK = "__hw_stream_sink_out"
 """A merge sink's own copy of the transformed batch when windows need every event (`commit`)."""
-"""The batch's own columns (without headwater's `_hw_*` ones): what the windows read."""
-LEDGER = "stream_committed"
-"""The ledger of committed ids of acknowledged brokers: a row per partition and batch, the ids as a
-JSON array, with the range of their order keys."""
-LEDGER_RETENTION = dt.timedelta(days=1)
-"""How long committed ids of a broker without an acknowledgement floor (RabbitMQ, MQTT) are kept
-to drop redeliveries."""
 _BATCH_REF = re.compile(r"\{\{\s*batch\s*\}\}")
 
 
@@ -87,117 +80,6 @@ class CommitResult:
     watermark: dt.datetime | None = None
     offsets: dict[str, str] = field(default_factory=dict)
     """The last offset committed per partition."""
-
-
-def _state(engine: Engine, table: str) -> str:
-    return f"{quote_identifier(state_schema(engine))}.{table}"
-
-
-def ensure_state_tables(engine: Engine) -> None:
-    """The stream state tables (same DDL on DuckDB and PostgreSQL)."""
-    engine.ensure_schema(state_schema(engine))
-    engine.execute(
-        f"CREATE TABLE IF NOT EXISTS {_state(engine, 'stream_offsets')} (stream VARCHAR, "
-        'partition VARCHAR, "offset" VARCHAR, committed_at TIMESTAMP, PRIMARY KEY (stream, partition))'
-    )
-    engine.execute(
-        f"CREATE TABLE IF NOT EXISTS {_state(engine, LEDGER)} (stream VARCHAR, partition VARCHAR, "
-        "first_key VARCHAR, last_key VARCHAR, ids VARCHAR, committed_at TIMESTAMP)"
-    )
-    engine.execute(
-        f"CREATE TABLE IF NOT EXISTS {_state(engine, 'stream_state')} (stream VARCHAR PRIMARY KEY, "
-        "watermark TIMESTAMP, max_event_time TIMESTAMP, batches BIGINT, updated_at TIMESTAMP)"
-    )
-    engine.execute(
-        f"CREATE TABLE IF NOT EXISTS {_state(engine, 'stream_dedup')} (stream VARCHAR, "
-        "key VARCHAR, seen_at TIMESTAMP, PRIMARY KEY (stream, key))"
-    )
-    engine.execute(
-        f"CREATE TABLE IF NOT EXISTS {_state(engine, 'stream_source')} (stream VARCHAR PRIMARY KEY, "
-        "source VARCHAR, updated_at TIMESTAMP)"
-    )
-
-
-def source_identity(spec: StreamSpec) -> str:
-    """What the committed positions are positions in: the connector and its topic (Kafka topic,
-    Kinesis stream, ...)."""
-    return f"{spec.connector}:{spec.topic}"
-
-
-def record_source(engine: Engine, spec: StreamSpec) -> None:
-    """The positions now belong to the stream's current source (a first run, or `stream reset`)."""
-    engine.execute(
-        f"INSERT INTO {_state(engine, 'stream_source')} VALUES (?, ?, ?) ON CONFLICT (stream) "
-        "DO UPDATE SET source = excluded.source, updated_at = excluded.updated_at",
-        [spec.name, source_identity(spec), _now()],
-    )  # an upsert: processes that start together record the same source
-
-
-def check_source(engine: Engine, spec: StreamSpec) -> None:
-    """A positioned stream's committed offsets are offsets in the source they were read from:
-    after `topic:` changed they would skip (or re-read) the new topic's messages, so the stream
-    refuses to run until `stream reset` says where to start."""
-    found = engine.execute(
-        f"SELECT source FROM {_state(engine, 'stream_source')} WHERE stream = ?", [spec.name]
-    )
-    current = source_identity(spec)
-    if found and str(found[0][0]) == current:
-        return
-    if found and all_positions(engine, spec.name):
-        raise ConfigError(
-            f"stream `{spec.name}` has committed offsets of `{found[0][0]}`, but its source is "
-            f"now `{current}`: those offsets do not apply to it",
-            hint=f"start the new source with `headwater stream reset {spec.name} --to earliest` "
-            f"(or latest, or a time) ({spec.location})",
-        )
-    record_source(engine, spec)
-
-
-def read_positions(engine: Engine, stream: str, partitions: Sequence[str]) -> dict[str, str | None]:
-    """The committed offset of each partition (None: nothing committed yet)."""
-    rows = engine.execute(
-        f'SELECT partition, "offset" FROM {_state(engine, "stream_offsets")} WHERE stream = ?',
-        [stream],
-    )
-    found = {str(p): (None if o is None else str(o)) for p, o in rows}
-    return {p: found.get(p) for p in partitions}
-
-
-def all_positions(engine: Engine, stream: str) -> dict[str, str | None]:
-    rows = engine.execute(
-        f'SELECT partition, "offset" FROM {_state(engine, "stream_offsets")} WHERE stream = ? '
-        "ORDER BY partition",
-        [stream],
-    )
-    return {str(p): (None if o is None else str(o)) for p, o in rows}
-
-
-def reset_positions(engine: Engine, stream: str, positions: dict[str, str | None]) -> None:
-    """`stream reset`: the committed offsets become ``positions``, the ledger of committed ids
-    and the dedup keys are forgotten (the broker redelivers from the new position)."""
-    with engine.transaction():
-        engine.execute(f"DELETE FROM {_state(engine, 'stream_offsets')} WHERE stream = ?", [stream])
-        engine.execute(f"DELETE FROM {_state(engine, LEDGER)} WHERE stream = ?", [stream])
-        engine.execute(f"DELETE FROM {_state(engine, 'stream_dedup')} WHERE stream = ?", [stream])
-        now = _now()
-        for partition, offset in positions.items():
-            if offset is not None:
-                engine.execute(
-                    f"INSERT INTO {_state(engine, 'stream_offsets')} VALUES (?, ?, ?, ?)",
-                    [stream, partition, offset, now],
-                )
-
-
-def read_watermark(engine: Engine, stream: str) -> tuple[dt.datetime | None, int]:
-    rows = engine.execute(
-        f"SELECT watermark, batches FROM {_state(engine, 'stream_state')} WHERE stream = ?",
-        [stream],
-    )
-    return (rows[0][0], int(rows[0][1] or 0)) if rows else (None, 0)
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 def render_transform(sql: str, relation: str, spec: StreamSpec) -> str:
@@ -299,7 +181,7 @@ class StreamSink:
         spec = self.spec
         result = CommitResult()
         rows, rejects = decoded.rows, decoded.rejects
-        now = _now()
+        now = now_utc()
         with engine.transaction_scope():
             wm_before, max_seen, number = self._lock_state(engine, now)
             if self.delivery is Delivery.POSITIONED:
@@ -379,7 +261,7 @@ class StreamSink:
                 engine.execute(f"DROP TABLE IF EXISTS {OUT_SINK}")
                 engine.execute(f"DROP {kind} IF EXISTS {OUT}")
             engine.execute(
-                f"UPDATE {_state(engine, 'stream_state')} SET watermark = ?, max_event_time = ?, "
+                f"UPDATE {state_table(engine, 'stream_state')} SET watermark = ?, max_event_time = ?, "
                 "updated_at = ? WHERE stream = ?",
                 [wm_after, max_seen, now, spec.name],
             )
@@ -394,7 +276,11 @@ class StreamSink:
         name = self.spec.event_time
         if not name:
             return None
-        kind = dict((c.lower(), t.upper()) for c, t in engine.query_columns(f"SELECT * FROM {OUT}"))
+        kind = (
+            {c.lower(): t.upper() for c, t in engine.query_columns(f"SELECT * FROM {OUT}")}
+            if self.spec.transform
+            else {}  # without one, `OUT` is ``rows``: no query needed
+        )
         if "TIME" in kind.get(name.lower(), "") or "DATE" in kind.get(name.lower(), ""):
             found = engine.execute(f"SELECT max({quote_identifier(name)}) FROM {OUT}")
             value = found[0][0] if found else None
@@ -465,7 +351,7 @@ class StreamSink:
                         "_hw_partition": pa.array([], pa.string()), "_hw_offset": pa.array([], pa.string()),
                         "payload": pa.array([], pa.string()), "reason": pa.array([], pa.string()),
                         "stage": pa.array([], pa.string()),
-                    }), _now())  # fmt: skip
+                    }), now_utc())  # fmt: skip
             finally:
                 engine.execute(f"DROP TABLE IF EXISTS {OUT}")
         created = [r.render(quote=False) for r in missing]
@@ -475,7 +361,7 @@ class StreamSink:
         """Update the stream's state row first (a row lock that serializes the stream's commits):
         the watermark and largest event time before this batch, and this batch's number."""
         rows = engine.execute(
-            f"UPDATE {_state(engine, 'stream_state')} SET batches = batches + 1, updated_at = ? "
+            f"UPDATE {state_table(engine, 'stream_state')} SET batches = batches + 1, updated_at = ? "
             "WHERE stream = ? RETURNING watermark, max_event_time, batches",
             [now, self.spec.name],
         )
@@ -484,7 +370,7 @@ class StreamSink:
         first = 1 + (self.delta.appended() if self.delta is not None else 0)
         try:
             engine.execute(
-                f"INSERT INTO {_state(engine, 'stream_state')} VALUES (?, NULL, NULL, ?, ?)",
+                f"INSERT INTO {state_table(engine, 'stream_state')} VALUES (?, NULL, NULL, ?, ?)",
                 [self.spec.name, first, now],
             )
         except Exception as exc:
@@ -502,7 +388,7 @@ class StreamSink:
     ) -> dict[str, str]:
         # messages of a partition arrive in order: the last one of each is the one to commit
         last = dict(zip(batch.partitions, batch.offsets, strict=True))
-        table = _state(engine, "stream_offsets")
+        table = state_table(engine, "stream_offsets")
         fresh = [(p, o) for p, o in last.items() if started.get(p) is None]
         moving = [(p, started[p], o) for p, o in last.items() if started.get(p) is not None]
         if fresh:  # nothing committed for them yet: a second process's insert fails
@@ -561,7 +447,7 @@ class StreamSink:
                 repeats.update((partition, o) for o, n in counts.items() if n > 1)
                 ids_of[partition] = unique
         ranges = self._key_ranges(engine, {p: ids for p, ids in ids_of.items() if ids})
-        ledger = _state(engine, LEDGER)
+        ledger = state_table(engine, LEDGER)
         dupes: set[tuple[str, str]] = set()
         # commits of one stream are serialized by the `stream_state` row each updates first, so
         # what the committed rows do not hold is new
@@ -619,7 +505,7 @@ class StreamSink:
     def prune_ledger(self, engine: Engine, floor: str | None) -> None:
         """Forget committed ids the broker will not redeliver: below its acknowledgement floor, or
         (no floor) older than `LEDGER_RETENTION`."""
-        ledger = _state(engine, LEDGER)
+        ledger = state_table(engine, LEDGER)
         if floor is not None:
             engine.execute(
                 f"DELETE FROM {ledger} WHERE stream = ? AND last_key < ?",
@@ -628,11 +514,11 @@ class StreamSink:
         else:
             engine.execute(
                 f"DELETE FROM {ledger} WHERE stream = ? AND committed_at < ?",
-                [self.spec.name, _now() - LEDGER_RETENTION],
+                [self.spec.name, now_utc() - LEDGER_RETENTION],
             )
         if self.spec.dedup_within is not None:
             engine.execute(
-                f"DELETE FROM {_state(engine, 'stream_dedup')} WHERE stream = ? AND seen_at < ?",
+                f"DELETE FROM {state_table(engine, 'stream_dedup')} WHERE stream = ? AND seen_at < ?",
                 [self.spec.name, self._dedup_floor(engine)],
             )
 
@@ -643,7 +529,7 @@ class StreamSink:
             if wm is not None:
                 floor: dt.datetime = wm - self.spec.dedup_within
                 return floor
-        return _now() - self.spec.dedup_within
+        return now_utc() - self.spec.dedup_within
 
     def _failing(self, engine: Engine, rows: pa.Table) -> dict[int, str]:
         """`_hw_seq` -> names of the expectations the row fails."""
@@ -708,7 +594,7 @@ class StreamSink:
             )
         ]
         distinct = pa.table({"key": pa.array(list(dict.fromkeys(keys)), pa.string())})
-        store = _state(engine, "stream_dedup")
+        store = state_table(engine, "stream_dedup")
         with engine.strategies.arrow_relation(distinct, "__hw_stream_keys") as rel:
             last: dict[str, dt.datetime] = {
                 str(k): as_utc_naive(t)
